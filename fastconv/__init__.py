@@ -1,0 +1,44 @@
+"""fastconv: fast CPU convolution and pooling for NumPy.
+
+Drop-in replacements for the NumPy loops of a classic CNN tutorial (same names, arguments,
+defaults and return structures), computed by Cython kernels that release the GIL and use
+OpenMP threads. :mod:`fastconv.reference` holds the pure-NumPy loops with the same API.
+"""
+from ._threads import get_num_threads, openmp_enabled, set_num_threads
+from .conv import conv2d_backward, conv2d_forward, convolution_2d, convolve2d
+from .layers import (
+    dense_backward,
+    dense_forward,
+    flatten_backward,
+    flatten_forward,
+    relu_backward,
+    relu_forward,
+    softmax_crossentropy_backward,
+    softmax_crossentropy_forward,
+)
+from .pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward, pooling
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "convolve2d",
+    "convolution_2d",
+    "pooling",
+    "conv2d_forward",
+    "conv2d_backward",
+    "maxpool_forward",
+    "maxpool_backward",
+    "avgpool_forward",
+    "avgpool_backward",
+    "relu_forward",
+    "relu_backward",
+    "flatten_forward",
+    "flatten_backward",
+    "dense_forward",
+    "dense_backward",
+    "softmax_crossentropy_forward",
+    "softmax_crossentropy_backward",
+    "openmp_enabled",
+    "get_num_threads",
+    "set_num_threads",
+]

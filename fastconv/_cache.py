@@ -1,0 +1,35 @@
+"""The caches that a forward call returns and only the matching backward reads."""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Tuple
+
+import numpy as np
+
+
+class ConvCache(NamedTuple):
+    """What ``conv2d_backward`` needs from ``conv2d_forward``."""
+
+    x: np.ndarray  # input (N, H, W, C), as the kernel read it
+    w: np.ndarray  # weights (Kh, Kw, C, Cout), as the kernel read them
+    b_shape: Tuple[int, ...]
+    padding: Tuple[int, int]
+    stride: Tuple[int, int]
+    dx_dtype: np.dtype  # dx is allocated like x, dw like w, db like b
+    dw_dtype: np.dtype
+    db_dtype: np.dtype
+    y_shape: Tuple[int, ...]
+
+
+class PoolCache(NamedTuple):
+    """What ``maxpool_backward``/``avgpool_backward`` need from the forward call.
+
+    ``argmax`` (max pooling only) is an int64 (N, Ho, Wo, C) array of flat indices
+    ``h * W + w`` into each input plane: the first maximum of each window in row-major order.
+    """
+
+    x_shape: Tuple[int, ...]
+    dx_dtype: np.dtype
+    argmax: Optional[np.ndarray]
+    pool_size: Tuple[int, int]
+    stride: Tuple[int, int]
+    y_shape: Tuple[int, ...]

@@ -1,0 +1,182 @@
+"""Argument checks, dtype rules and output-size arithmetic shared by every public function.
+
+Both the reference loops and the fast wrappers call these, so the two backends accept and
+reject exactly the same inputs with the same messages.
+"""
+from __future__ import annotations
+
+import operator
+from typing import NamedTuple, Tuple
+
+import numpy as np
+
+Pair = Tuple[int, int]
+
+
+def as_array(a, name: str, ndim=None) -> np.ndarray:
+    """``np.asarray(a)`` that rejects non-numeric dtypes and, if given, the wrong ``ndim``."""
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must have a real numeric dtype, got {arr.dtype} (shape {arr.shape})")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"{name} must be {want}, got shape {arr.shape}")
+    return arr
+
+
+def pair(value, name: str, minimum: int) -> Pair:
+    """Turn an int or an (h, w) pair into a pair of Python ints, each ``>= minimum``."""
+    if isinstance(value, (tuple, list, np.ndarray)):
+        items = list(np.asarray(value).ravel()) if isinstance(value, np.ndarray) else list(value)
+        if len(items) != 2:
+            raise ValueError(f"{name} must be an int or an (h, w) pair, got {value!r}")
+    else:
+        items = [value, value]
+    out = []
+    for v in items:
+        if isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"{name} must be an int or an (h, w) pair of ints, got {value!r}")
+        try:
+            iv = operator.index(v)
+        except TypeError:
+            raise TypeError(
+                f"{name} must be an int or an (h, w) pair of ints, got {value!r}"
+            ) from None
+        if iv < minimum:
+            kind = "non-negative" if minimum == 0 else f">= {minimum}"
+            raise ValueError(f"{name} must be {kind}, got {value!r}")
+        out.append(iv)
+    return out[0], out[1]
+
+
+def out_dtype(dtype) -> np.dtype:
+    """Dtype of an output allocated "like" an input of ``dtype``: floats keep theirs, others -> float64."""
+    dtype = np.dtype(dtype)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def compute_dtype(*dtypes) -> np.dtype:
+    """The kernel dtype for inputs of ``dtypes``: NumPy's promotion, then float32 or float64."""
+    promoted = np.result_type(*[np.dtype(d) for d in dtypes])
+    if promoted.kind == "f" and promoted.itemsize <= 4:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def out_size(size: int, window: int, pad: int, stride: int) -> int:
+    """Number of window positions along one axis: ``(size + 2*pad - window) // stride + 1``."""
+    return (size + 2 * pad - window) // stride + 1
+
+
+def window_output(
+    name: str, shape: Tuple[int, ...], hw: Pair, window: Pair, padding: Pair, stride: Pair, what: str
+) -> Pair:
+    """Output (Ho, Wo) for ``window`` sliding with ``stride`` over the padded (H, W) of ``name``.
+
+    Raises a ValueError naming ``name`` and the shapes when the window does not fit.
+    """
+    (h, w), (kh, kw), (ph, pw), (sh, sw) = hw, window, padding, stride
+    if kh > h + 2 * ph or kw > w + 2 * pw:
+        raise ValueError(
+            f"{what} {kh}x{kw} is larger than the padded input {h + 2 * ph}x{w + 2 * pw} "
+            f"({name} has shape {shape}, padding ({ph}, {pw}))"
+        )
+    return out_size(h, kh, ph, sh), out_size(w, kw, pw, sw)
+
+
+def check_dy(dy, expected: Tuple[int, ...]) -> np.ndarray:
+    """``dy`` as an array of exactly the forward output's shape."""
+    dy = as_array(dy, "dy")
+    if dy.shape != tuple(expected):
+        raise ValueError(f"dy has shape {dy.shape} but the forward output had shape {tuple(expected)}")
+    return dy
+
+
+class ConvArgs(NamedTuple):
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray
+    padding: Pair
+    stride: Pair
+    out_hw: Pair
+
+
+def conv_args(x, w, b, padding, stride) -> ConvArgs:
+    """Check the arguments of ``conv2d_forward`` and compute its output size."""
+    x = as_array(x, "x", 4)
+    w = as_array(w, "w", 4)
+    b = as_array(b, "b", 1)
+    if w.shape[2] != x.shape[3]:
+        raise ValueError(
+            f"w has {w.shape[2]} input channels but x has {x.shape[3]} "
+            f"(x shape {x.shape} is (N, H, W, C), w shape {w.shape} is (Kh, Kw, C, Cout))"
+        )
+    if b.shape[0] != w.shape[3]:
+        raise ValueError(f"b has length {b.shape[0]} but w has {w.shape[3]} output channels (w shape {w.shape})")
+    if w.shape[0] == 0 or w.shape[1] == 0:
+        raise ValueError(f"w must have a non-empty kernel, got shape {w.shape}")
+    pad = pair(padding, "padding", 0)
+    st = pair(stride, "stride", 1)
+    hw = window_output("x", x.shape, x.shape[1:3], w.shape[:2], pad, st, "kernel")
+    return ConvArgs(x, w, b, pad, st, hw)
+
+
+class PoolArgs(NamedTuple):
+    x: np.ndarray
+    pool: Pair
+    stride: Pair
+    out_hw: Pair
+
+
+def pool_args(x, pool_size, stride) -> PoolArgs:
+    """Check the arguments of a 4-D pooling forward and compute its output size."""
+    x = as_array(x, "x", 4)
+    pool = pair(pool_size, "pool_size", 1)
+    st = pool if stride is None else pair(stride, "stride", 1)
+    hw = window_output("x", x.shape, x.shape[1:3], pool, (0, 0), st, "pool window")
+    return PoolArgs(x, pool, st, hw)
+
+
+def pooling_input(input_array, mode) -> np.ndarray:
+    """The 4-D NHWC view of ``pooling``'s 2-D or 4-D input; checks ``mode``."""
+    if mode not in ("max", "avg"):
+        raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
+    arr = as_array(input_array, "input_array", (2, 4))
+    return arr.reshape(1, arr.shape[0], arr.shape[1], 1) if arr.ndim == 2 else arr
+
+
+def image_kernel_args(image, kernel, stride) -> Tuple[np.ndarray, np.ndarray, Pair, Pair]:
+    """Check a 2-D image and 2-D kernel for a valid (unpadded) strided correlation."""
+    image = as_array(image, "image" if stride is None else "input_array", 2)
+    kernel = as_array(kernel, "kernel", 2)
+    if kernel.size == 0:
+        raise ValueError(f"kernel must be non-empty, got shape {kernel.shape}")
+    st = (1, 1) if stride is None else pair(stride, "stride", 1)
+    name = "image" if stride is None else "input_array"
+    hw = window_output(name, image.shape, image.shape, kernel.shape, (0, 0), st, "kernel")
+    return image, kernel, st, hw
+
+
+def dense_args(x, w, b) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check x (N, Din), w (Din, Dout), b (Dout,) for a dense layer."""
+    x = as_array(x, "x", 2)
+    w = as_array(w, "w", 2)
+    b = as_array(b, "b", 1)
+    if w.shape[0] != x.shape[1]:
+        raise ValueError(f"w has {w.shape[0]} input features but x has {x.shape[1]} (x shape {x.shape}, w shape {w.shape})")
+    if b.shape[0] != w.shape[1]:
+        raise ValueError(f"b has length {b.shape[0]} but w has {w.shape[1]} outputs (w shape {w.shape})")
+    return x, w, b
+
+
+def softmax_args(logits, labels) -> Tuple[np.ndarray, np.ndarray]:
+    """Check (N, K) logits against (N, K) one-hot labels."""
+    logits = as_array(logits, "logits", 2)
+    labels = as_array(labels, "labels", 2)
+    if labels.shape != logits.shape:
+        raise ValueError(
+            f"labels has shape {labels.shape} but logits has shape {logits.shape}; labels must be one-hot (N, K)"
+        )
+    return logits, labels

@@ -1,0 +1,172 @@
+"""Convolution: the tutorial's ``convolve2d``, ``convolution_2d`` and conv layer, on Cython kernels."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _conv
+from . import _validate as v
+from ._cache import ConvCache
+from ._threads import get_num_threads
+
+__all__ = ["convolve2d", "convolution_2d", "conv2d_forward", "conv2d_backward"]
+
+# The batch is cut into this many parts for the weight-gradient sums: a fixed number, so
+# results do not depend on the thread count, and scratch memory does not grow with the batch.
+_DW_PARTS = 8
+
+
+def _as(a: np.ndarray, dtype) -> np.ndarray:
+    """A C-contiguous array of ``dtype`` (no copy if ``a`` already is one)."""
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _correlate_valid(image, kernel, stride):
+    image, kernel, (sh, sw), (ho, wo) = v.image_kernel_args(image, kernel, stride)
+    ct = v.compute_dtype(image.dtype, kernel.dtype)
+    out = np.empty((ho, wo), dtype=ct)
+    _conv.correlate2d_valid_kernel(_as(image, ct), _as(kernel, ct), out, sh, sw, get_num_threads())
+    return out.astype(np.float64, copy=False)
+
+
+def convolve2d(image, kernel):
+    """Valid 2-D cross-correlation of an image with a kernel (the tutorial's filter loop).
+
+    Parameters
+    ----------
+    image : array_like, shape (H, W)
+    kernel : array_like, shape (Kh, Kw)
+        Not flipped (cross-correlation, as in the tutorial, PyTorch and OpenCV).
+
+    Returns
+    -------
+    ndarray, float64, shape (H - Kh + 1, W - Kw + 1)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import convolve2d
+    >>> convolve2d(np.arange(16.0).reshape(4, 4), np.ones((3, 3)))
+    array([[45., 54.],
+           [81., 90.]])
+    """
+    return _correlate_valid(image, kernel, None)
+
+
+def convolution_2d(input_array, kernel, stride=3):
+    """Valid, strided 2-D cross-correlation (the tutorial's stride example).
+
+    Parameters
+    ----------
+    input_array : array_like, shape (H, W)
+    kernel : array_like, shape (Kh, Kw)
+        Rectangular kernels are allowed.
+    stride : int or (int, int), default 3
+
+    Returns
+    -------
+    ndarray, float64, shape ((H - Kh) // sh + 1, (W - Kw) // sw + 1)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import convolution_2d
+    >>> convolution_2d(np.ones((8, 8)), np.ones((5, 5)), stride=3)
+    array([[25., 25.],
+           [25., 25.]])
+    """
+    return _correlate_valid(input_array, kernel, stride)
+
+
+def conv2d_forward(x, w, b, padding=1, stride=1):
+    """Convolution layer forward pass (NHWC), with zero padding and stride.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, H, W, C)
+    w : array_like, shape (Kh, Kw, C, Cout)
+    b : array_like, shape (Cout,)
+    padding : int or (int, int), default 1
+        Zero padding on each side of the rows and columns.
+    stride : int or (int, int), default 1
+
+    Returns
+    -------
+    y : ndarray, shape (N, Ho, Wo, Cout)
+        ``Ho = (H + 2*ph - Kh) // sh + 1`` (likewise ``Wo``). Same dtype as ``x`` (float64 for
+        integer ``x``); the sums are formed in the promoted dtype of ``x``, ``w`` and ``b``.
+    cache : ConvCache
+        Opaque; pass it to :func:`conv2d_backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import conv2d_forward
+    >>> x = np.ones((1, 4, 4, 1)); w = np.ones((3, 3, 1, 2)); b = np.zeros(2)
+    >>> y, cache = conv2d_forward(x, w, b)
+    >>> y[0, :, :, 0]
+    array([[4., 6., 6., 4.],
+           [6., 9., 9., 6.],
+           [6., 9., 9., 6.],
+           [4., 6., 6., 4.]])
+    """
+    x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
+    ct = v.compute_dtype(x.dtype, w.dtype, b.dtype)
+    xc, wc, bc = _as(x, ct), _as(w, ct), _as(b, ct)
+    shape = (x.shape[0], ho, wo, w.shape[3])
+    y = np.empty(shape, dtype=ct)
+    if xc.size == 0 or wc.size == 0:
+        y[...] = bc
+    else:
+        _conv.conv2d_forward_kernel(xc, wc, bc, y, ph, pw, sh, sw, get_num_threads())
+    dx_dt = v.out_dtype(x.dtype)
+    cache = ConvCache(
+        xc, wc, b.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype(b.dtype), shape
+    )
+    return y.astype(dx_dt, copy=False), cache
+
+
+def conv2d_backward(dy, cache):
+    """Convolution layer backward pass.
+
+    Parameters
+    ----------
+    dy : array_like, shape (N, Ho, Wo, Cout)
+        Gradient of the loss with respect to the forward output.
+    cache : ConvCache
+        The second value returned by :func:`conv2d_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape and dtype of ``x``
+        Input rows/columns that no window reads get zero.
+    dw : ndarray, shape and dtype of ``w``
+    db : ndarray, shape and dtype of ``b``
+    """
+    if not isinstance(cache, ConvCache):
+        raise TypeError(f"cache must be the cache returned by fastconv.conv2d_forward, got {type(cache).__name__}")
+    return _conv_backward(dy, cache, want_dx=True)
+
+
+def _conv_backward(dy, cache, want_dx):
+    x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache
+    dy = v.check_dy(dy, y_shape)
+    ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
+    n = x.shape[0]
+    parts = max(1, min(n, _DW_PARTS))
+    dw_parts = np.zeros((parts,) + w.shape, dtype=ct)
+    db_parts = np.zeros((parts, w.shape[3]), dtype=ct)
+    dx = np.zeros(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
+    if x.size and w.size and dy.size:
+        _conv.conv2d_backward_kernel(
+            _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw_parts, db_parts,
+            ph, pw, sh, sw, want_dx, get_num_threads(),
+        )
+    elif dy.size:
+        db_parts[0] = dy.sum(axis=(0, 1, 2), dtype=ct)
+    dw = dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)
+    db = db_parts[0] if parts == 1 else db_parts.sum(axis=0)
+    return (
+        dx.astype(dx_dt, copy=False) if want_dx else None,
+        dw.astype(dw_dt, copy=False),
+        db.astype(db_dt, copy=False).reshape(b_shape),
+    )

@@ -1,0 +1,239 @@
+"""Pure-NumPy reference implementations: explicit loops, slow and obvious.
+
+Every public name here has the signature of its fast twin in :mod:`fastconv`. These loops are
+the ground truth of the test suite and the baseline of the benchmarks, so they favour
+clarity over speed: one output element (or one window) at a time, as a textbook writes it.
+
+Semantics (shared with the fast kernels):
+
+* activations are NHWC, conv weights are (Kh, Kw, Cin, Cout);
+* cross-correlation (the kernel is not flipped), zero padding;
+* output size ``(H + 2*p - K) // s + 1``; windows that do not fit are dropped;
+* each output is allocated like the input it belongs to (``y`` and ``dx`` like ``x``, ``dw``
+  like ``w``, ``db`` like ``b``); integer inputs give float64; sums are formed in the
+  promoted dtype of the operands;
+* max pooling sends the gradient to the first maximum of each window in row-major order;
+  a NaN in a window is its maximum, as in ``np.max``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validate as v
+from ._cache import ConvCache, PoolCache
+from .layers import flatten_backward, flatten_forward, relu_backward, relu_forward  # one NumPy call each
+
+__all__ = [
+    "convolve2d",
+    "convolution_2d",
+    "pooling",
+    "conv2d_forward",
+    "conv2d_backward",
+    "maxpool_forward",
+    "maxpool_backward",
+    "avgpool_forward",
+    "avgpool_backward",
+    "relu_forward",
+    "relu_backward",
+    "flatten_forward",
+    "flatten_backward",
+    "dense_forward",
+    "dense_backward",
+    "softmax_crossentropy_forward",
+    "softmax_crossentropy_backward",
+]
+
+
+# --------------------------------------------------------------------------- image filters
+def _correlate_valid(image, kernel, stride):
+    image, kernel, (sh, sw), (ho, wo) = v.image_kernel_args(image, kernel, stride)
+    kh, kw = kernel.shape
+    ct = v.compute_dtype(image.dtype, kernel.dtype)
+    output = np.zeros((ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            window = image[i * sh : i * sh + kh, j * sw : j * sw + kw].astype(ct)
+            output[i, j] = np.sum(window * kernel.astype(ct))
+    return output
+
+
+def convolve2d(image, kernel):
+    """Valid 2-D cross-correlation of a 2-D image with a 2-D kernel; float64 (Ho, Wo)."""
+    return _correlate_valid(image, kernel, None)
+
+
+def convolution_2d(input_array, kernel, stride=3):
+    """Valid, strided 2-D cross-correlation; float64 (Ho, Wo). ``stride`` is an int or a pair."""
+    return _correlate_valid(input_array, kernel, stride)
+
+
+# --------------------------------------------------------------------------- convolution
+def conv2d_forward(x, w, b, padding=1, stride=1):
+    """Conv layer forward: x (N,H,W,C), w (Kh,Kw,C,Cout), b (Cout,) -> (y, cache)."""
+    x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
+    n_batch, _, _, _ = x.shape
+    kh, kw, _, cout = w.shape
+    ct = v.compute_dtype(x.dtype, w.dtype, b.dtype)
+    x_pad = np.pad(x.astype(ct), [(0, 0), (ph, ph), (pw, pw), (0, 0)], mode="constant")
+    wc, bc = w.astype(ct), b.astype(ct)
+    y = np.zeros((n_batch, ho, wo, cout), dtype=v.out_dtype(x.dtype))
+    for n in range(n_batch):
+        for i in range(ho):
+            for j in range(wo):
+                patch = x_pad[n, i * sh : i * sh + kh, j * sw : j * sw + kw, :]
+                for co in range(cout):
+                    y[n, i, j, co] = np.sum(patch * wc[:, :, :, co]) + bc[co]
+    cache = ConvCache(
+        x, w, b.shape, (ph, pw), (sh, sw),
+        v.out_dtype(x.dtype), v.out_dtype(w.dtype), v.out_dtype(b.dtype), y.shape,
+    )
+    return y, cache
+
+
+def conv2d_backward(dy, cache):
+    """Conv layer backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b."""
+    x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache
+    dy = v.check_dy(dy, y_shape)
+    n_batch, h, wd, _ = x.shape
+    kh, kw, _, cout = w.shape
+    _, ho, wo, _ = y_shape
+    ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
+    x_pad = np.pad(x.astype(ct), [(0, 0), (ph, ph), (pw, pw), (0, 0)], mode="constant")
+    wc, dyc = w.astype(ct), dy.astype(ct)
+    dx_pad = np.zeros(x_pad.shape, dtype=ct)
+    dw = np.zeros(w.shape, dtype=ct)
+    db = np.zeros(b_shape, dtype=ct)
+    for n in range(n_batch):
+        for i in range(ho):
+            for j in range(wo):
+                rows = slice(i * sh, i * sh + kh)
+                cols = slice(j * sw, j * sw + kw)
+                patch = x_pad[n, rows, cols, :]
+                for co in range(cout):
+                    g = dyc[n, i, j, co]
+                    dw[:, :, :, co] += patch * g
+                    dx_pad[n, rows, cols, :] += wc[:, :, :, co] * g
+                    db[co] += g
+    dx = dx_pad[:, ph : ph + h, pw : pw + wd, :]
+    return dx.astype(dx_dt), dw.astype(dw_dt), db.astype(db_dt)
+
+
+# --------------------------------------------------------------------------- pooling
+def maxpool_forward(x, pool_size=2, stride=None):
+    """Max pooling forward on NHWC ``x``; ``stride`` defaults to ``pool_size``. -> (y, cache)."""
+    x, (ph, pw), (sh, sw), (ho, wo) = v.pool_args(x, pool_size, stride)
+    n_batch, _, wd, c = x.shape
+    y = np.zeros((n_batch, ho, wo, c), dtype=v.out_dtype(x.dtype))
+    argmax = np.zeros((n_batch, ho, wo, c), dtype=np.int64)
+    for n in range(n_batch):
+        for i in range(ho):
+            for j in range(wo):
+                for ch in range(c):
+                    window = x[n, i * sh : i * sh + ph, j * sw : j * sw + pw, ch]
+                    k = int(np.argmax(window))  # first maximum (or first NaN), row-major
+                    di, dj = divmod(k, pw)
+                    y[n, i, j, ch] = window[di, dj]
+                    argmax[n, i, j, ch] = (i * sh + di) * wd + (j * sw + dj)
+    cache = PoolCache(x.shape, v.out_dtype(x.dtype), argmax, (ph, pw), (sh, sw), y.shape)
+    return y, cache
+
+
+def maxpool_backward(dy, cache):
+    """Max pooling backward: the gradient of each window goes to its first maximum."""
+    x_shape, dx_dt, argmax, _, _, y_shape = cache
+    dy = v.check_dy(dy, y_shape)
+    n_batch, ho, wo, c = y_shape
+    _, h, wd, _ = x_shape
+    dx = np.zeros(x_shape, dtype=v.compute_dtype(dx_dt, dy.dtype))
+    for n in range(n_batch):
+        for i in range(ho):
+            for j in range(wo):
+                for ch in range(c):
+                    xi, xj = divmod(int(argmax[n, i, j, ch]), wd)
+                    dx[n, xi, xj, ch] += dy[n, i, j, ch]
+    return dx.astype(dx_dt)
+
+
+def avgpool_forward(x, pool_size=2, stride=None):
+    """Average pooling forward on NHWC ``x``; ``stride`` defaults to ``pool_size``. -> (y, cache)."""
+    x, (ph, pw), (sh, sw), (ho, wo) = v.pool_args(x, pool_size, stride)
+    n_batch, _, _, c = x.shape
+    ct = v.compute_dtype(x.dtype)
+    y = np.zeros((n_batch, ho, wo, c), dtype=v.out_dtype(x.dtype))
+    for n in range(n_batch):
+        for i in range(ho):
+            for j in range(wo):
+                for ch in range(c):
+                    window = x[n, i * sh : i * sh + ph, j * sw : j * sw + pw, ch]
+                    y[n, i, j, ch] = np.sum(window.astype(ct)) / (ph * pw)
+    cache = PoolCache(x.shape, v.out_dtype(x.dtype), None, (ph, pw), (sh, sw), y.shape)
+    return y, cache
+
+
+def avgpool_backward(dy, cache):
+    """Average pooling backward: each window's gradient is shared equally by its elements."""
+    x_shape, dx_dt, _, (ph, pw), (sh, sw), y_shape = cache
+    dy = v.check_dy(dy, y_shape)
+    n_batch, ho, wo, c = y_shape
+    dx = np.zeros(x_shape, dtype=v.compute_dtype(dx_dt, dy.dtype))
+    for n in range(n_batch):
+        for i in range(ho):
+            for j in range(wo):
+                for ch in range(c):
+                    dx[n, i * sh : i * sh + ph, j * sw : j * sw + pw, ch] += dy[n, i, j, ch] / (ph * pw)
+    return dx.astype(dx_dt)
+
+
+def pooling(input_array, pool_size=(2, 2), stride=None, mode="max"):
+    """Max or average pooling of a 2-D (H, W) or 4-D NHWC array; float64 result.
+
+    A 4-D input with N == C == 1 comes back 2-D.
+    """
+    x4 = v.pooling_input(input_array, mode)
+    forward = maxpool_forward if mode == "max" else avgpool_forward
+    y, _ = forward(x4.astype(np.float64), pool_size, stride)
+    if y.shape[0] == 1 and y.shape[3] == 1:
+        return y[0, :, :, 0]
+    return y
+
+
+# --------------------------------------------------------------------------- simple layers
+def dense_forward(x, w, b):
+    """Fully connected layer: x (N, Din), w (Din, Dout), b (Dout,) -> (x @ w + b, cache)."""
+    x, w, b = v.dense_args(x, w, b)
+    y = np.zeros((x.shape[0], w.shape[1]), dtype=np.result_type(x, w, b))
+    for n in range(x.shape[0]):
+        for o in range(w.shape[1]):
+            y[n, o] = np.sum(x[n, :] * w[:, o]) + b[o]
+    return y, (x, w, b)
+
+
+def dense_backward(dy, cache):
+    """Fully connected layer backward -> (dx, dw, db)."""
+    x, w, b = cache
+    dy = v.check_dy(dy, (x.shape[0], w.shape[1]))
+    dx = np.zeros((x.shape[0], w.shape[0]), dtype=np.result_type(dy, w))
+    dw = np.zeros(w.shape, dtype=np.result_type(x, dy))
+    for n in range(x.shape[0]):
+        dx[n, :] = w @ dy[n, :]
+        dw += np.outer(x[n, :], dy[n, :])
+    db = dy.sum(axis=0)
+    return dx, dw, db
+
+
+def softmax_crossentropy_forward(logits, labels):
+    """Mean softmax cross-entropy of ``logits`` (N, K) against one-hot ``labels`` (N, K)."""
+    logits, labels = v.softmax_args(logits, labels)
+    n = logits.shape[0]
+    proba = np.zeros(logits.shape, dtype=np.result_type(logits.dtype, np.float32))
+    for i in range(n):
+        e = np.exp(logits[i] - logits[i].max())
+        proba[i] = e / e.sum()
+    loss = -np.sum(labels * np.log(proba + 1e-12)) / n
+    return loss, (proba, labels, n)
+
+
+def softmax_crossentropy_backward(cache):
+    """Gradient of the mean softmax cross-entropy with respect to the logits."""
+    proba, labels, n = cache
+    return (proba - labels) / n
