@@ -81,8 +81,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
         for i in range(ho):
             for j in range(wo):
                 patch = x_pad[n, i * sh : i * sh + kh, j * sw : j * sw + kw, :]
-                for co in range(cout):
-                    y[n, i, j, co] = np.sum(patch * wc[:, :, :, co]) + bc[co]
+                # one output pixel: sum over the window of patch * w, for every output channel
+                y[n, i, j, :] = np.tensordot(patch, wc, axes=3) + bc
     cache = ConvCache(
         x, w, b.shape, (ph, pw), (sh, sw),
         v.out_dtype(x.dtype), v.out_dtype(w.dtype), v.out_dtype(b.dtype), y.shape,
@@ -95,7 +95,7 @@ def conv2d_backward(dy, cache):
     x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache
     dy = v.check_dy(dy, y_shape)
     n_batch, h, wd, _ = x.shape
-    kh, kw, _, cout = w.shape
+    kh, kw, _, _ = w.shape
     _, ho, wo, _ = y_shape
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     x_pad = np.pad(x.astype(ct), [(0, 0), (ph, ph), (pw, pw), (0, 0)], mode="constant")
@@ -109,11 +109,10 @@ def conv2d_backward(dy, cache):
                 rows = slice(i * sh, i * sh + kh)
                 cols = slice(j * sw, j * sw + kw)
                 patch = x_pad[n, rows, cols, :]
-                for co in range(cout):
-                    g = dyc[n, i, j, co]
-                    dw[:, :, :, co] += patch * g
-                    dx_pad[n, rows, cols, :] += wc[:, :, :, co] * g
-                    db[co] += g
+                g = dyc[n, i, j, :]  # gradient of one output pixel, all output channels
+                dw += patch[:, :, :, None] * g
+                dx_pad[n, rows, cols, :] += wc @ g
+                db += g
     dx = dx_pad[:, ph : ph + h, pw : pw + wd, :]
     return dx.astype(dx_dt), dw.astype(dw_dt), db.astype(db_dt)
 
