@@ -1,0 +1,183 @@
+"""conv2d forward/backward, convolve2d and convolution_2d on both backends.
+
+Expected values come from an independent NumPy formulation (sliding_window_view + einsum),
+not from either implementation under test.
+"""
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+
+from conftest import tol
+
+
+def conv_einsum(x, w, b, pad, stride):
+    """Independent conv forward: pad, take all windows, contract with einsum, subsample."""
+    (ph, pw), (sh, sw) = pad, stride
+    xp = np.pad(x.astype(np.float64), [(0, 0), (ph, ph), (pw, pw), (0, 0)])
+    win = sliding_window_view(xp, w.shape[:2], axis=(1, 2))[:, ::sh, ::sw]  # N,Ho,Wo,C,Kh,Kw
+    return np.einsum("nijcab,abco->nijo", win, w.astype(np.float64)) + b
+
+
+def conv_grads_einsum(x, w, dy, pad, stride):
+    """Independent conv backward via the adjoint of the einsum forward."""
+    (ph, pw), (sh, sw) = pad, stride
+    n, h, wd, c = x.shape
+    kh, kw = w.shape[:2]
+    xp = np.pad(x.astype(np.float64), [(0, 0), (ph, ph), (pw, pw), (0, 0)])
+    win = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+    ho, wo = dy.shape[1:3]
+    win = win[:, :ho, :wo]
+    dw = np.einsum("nijcab,nijo->abco", win, dy)
+    dxp = np.zeros_like(xp)
+    contrib = np.einsum("abco,nijo->nijabc", w.astype(np.float64), dy)
+    for a in range(kh):
+        for bb in range(kw):
+            dxp[:, a : a + sh * ho : sh, bb : bb + sw * wo : sw, :] += contrib[:, :, :, a, bb, :]
+    return dxp[:, ph : ph + h, pw : pw + wd, :], dw, dy.sum(axis=(0, 1, 2))
+
+
+CASES = [  # (N, H, W, C), (Kh, Kw, Cout), padding, stride
+    ((2, 8, 8, 1), (3, 3, 8), 1, 1),
+    ((3, 7, 9, 2), (3, 2, 4), 0, 1),
+    ((1, 10, 7, 3), (5, 5, 2), 2, 3),
+    ((2, 9, 9, 4), (2, 3, 3), (1, 0), (2, 1)),
+    ((1, 5, 6, 1), (1, 1, 1), 3, 4),
+    ((2, 4, 4, 2), (4, 4, 3), 0, 1),
+]
+
+
+@pytest.mark.parametrize("xs,ks,pad,stride", CASES)
+def test_conv2d_forward_backward_values(impl, dtype, rng, xs, ks, pad, stride):
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal((ks[0], ks[1], xs[3], ks[2])).astype(dtype)
+    b = rng.standard_normal(ks[2]).astype(dtype)
+    pp = (pad, pad) if isinstance(pad, int) else pad
+    ss = (stride, stride) if isinstance(stride, int) else stride
+    y, cache = impl.conv2d_forward(x, w, b, padding=pad, stride=stride)
+    want = conv_einsum(x, w, b, pp, ss)
+    assert y.dtype == dtype and y.shape == want.shape
+    rtol, atol = tol(dtype)
+    np.testing.assert_allclose(y, want, rtol=rtol * 10, atol=atol * 10 * np.abs(want).max())
+
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = impl.conv2d_backward(dy, cache)
+    wdx, wdw, wdb = conv_grads_einsum(x, w, dy.astype(np.float64), pp, ss)
+    for got, exp in ((dx, wdx), (dw, wdw), (db, wdb)):
+        assert got.dtype == dtype and got.shape == exp.shape
+        np.testing.assert_allclose(got, exp, rtol=rtol * 10, atol=atol * 10 * max(1.0, np.abs(exp).max()))
+
+
+def test_conv2d_default_padding_keeps_size(impl):
+    x = np.ones((1, 5, 6, 1))
+    y, _ = impl.conv2d_forward(x, np.ones((3, 3, 1, 1)), np.zeros(1))
+    assert y.shape == (1, 5, 6, 1)
+    assert y[0, 0, 0, 0] == 4.0 and y[0, 2, 2, 0] == 9.0
+
+
+def test_conv2d_mixed_dtypes_follow_the_tutorial(impl, rng):
+    """float32 x with float64 w (the tutorial's w1 under NumPy 2): y and dx float32, dw float64."""
+    x = rng.random((2, 6, 6, 1), dtype=np.float32)
+    w = rng.standard_normal((3, 3, 1, 4)).astype(np.float32) * np.sqrt(2 / 9)
+    b = np.zeros(4, dtype=np.float32)
+    assert w.dtype == np.float64
+    y, cache = impl.conv2d_forward(x, w, b)
+    assert y.dtype == np.float32
+    # the sums are formed in float64 and rounded once, as the tutorial's loops do
+    np.testing.assert_array_equal(y, conv_einsum(x, w, b, (1, 1), (1, 1)).astype(np.float32))
+    dx, dw, db = impl.conv2d_backward(np.ones(y.shape, dtype=np.float32), cache)
+    assert (dx.dtype, dw.dtype, db.dtype) == (np.float32, np.float64, np.float32)
+
+
+def test_conv2d_integer_inputs_give_float64(impl):
+    x = np.arange(2 * 4 * 4 * 1).reshape(2, 4, 4, 1)
+    w = np.ones((2, 2, 1, 1), dtype=np.int32)
+    y, cache = impl.conv2d_forward(x, w, np.zeros(1, dtype=np.int64), padding=0)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, conv_einsum(x, w, 0, (0, 0), (1, 1)))
+    dx, dw, db = impl.conv2d_backward(np.ones(y.shape), cache)
+    assert dx.dtype == dw.dtype == db.dtype == np.float64
+
+
+def test_conv2d_unread_rows_get_zero_gradient(impl, dtype):
+    """With stride 3 over 8 rows and no padding, rows 6 and 7 are never read."""
+    x = np.ones((1, 8, 8, 1), dtype=dtype)
+    y, cache = impl.conv2d_forward(x, np.ones((3, 3, 1, 1), dtype=dtype), np.zeros(1, dtype=dtype), 0, 3)
+    assert y.shape == (1, 2, 2, 1)
+    dx, _, _ = impl.conv2d_backward(np.ones(y.shape, dtype=dtype), cache)
+    assert np.all(dx[0, 6:, :, 0] == 0) and np.all(dx[0, :, 6:, 0] == 0)
+    assert np.all(dx[0, :6, :6, 0] == 1)
+
+
+def test_conv2d_empty_batch(impl, dtype):
+    x = np.zeros((0, 5, 5, 2), dtype=dtype)
+    w = np.ones((3, 3, 2, 4), dtype=dtype)
+    y, cache = impl.conv2d_forward(x, w, np.ones(4, dtype=dtype))
+    assert y.shape == (0, 5, 5, 4) and y.dtype == dtype
+    dx, dw, db = impl.conv2d_backward(np.zeros(y.shape, dtype=dtype), cache)
+    assert dx.shape == x.shape and dw.shape == w.shape and db.shape == (4,)
+    assert not dw.any() and not db.any()
+
+
+def test_conv2d_does_not_modify_readonly_noncontiguous_inputs(impl, rng):
+    base = rng.standard_normal((2, 9, 12, 3))
+    x = base[:, ::1, ::2, :]  # non-contiguous
+    w = np.asfortranarray(rng.standard_normal((3, 3, 3, 2)))
+    b = rng.standard_normal(2)
+    for a in (base, w, b):
+        a.flags.writeable = False
+    copies = [a.copy() for a in (x, w, b)]
+    y, cache = impl.conv2d_forward(x, w, b, padding=(1, 2), stride=(2, 1))
+    y2, cache2 = impl.conv2d_forward(x.copy(), w.copy(), b.copy(), padding=(1, 2), stride=(2, 1))
+    np.testing.assert_array_equal(y, y2)
+    dy = np.ones(y.shape)[:, ::-1]
+    for got, exp in zip(impl.conv2d_backward(dy, cache), impl.conv2d_backward(dy.copy(), cache2)):
+        np.testing.assert_array_equal(got, exp)
+    for a, c in zip((x, w, b), copies):
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("stride", [1, 2, (1, 3)])
+def test_convolution_2d_matches_windows(impl, rng, stride):
+    a = rng.standard_normal((11, 13))
+    k = rng.standard_normal((3, 4))  # rectangular
+    out = impl.convolution_2d(a, k, stride=stride)
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    want = np.einsum("ijab,ab->ij", sliding_window_view(a, k.shape)[::sh, ::sw], k)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+
+
+def test_convolve2d_default_and_float32(impl, rng):
+    a = rng.random((16, 9), dtype=np.float32)
+    k = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]])
+    out = impl.convolve2d(a, k)
+    assert out.shape == (14, 7) and out.dtype == np.float64
+    want = np.einsum("ijab,ab->ij", sliding_window_view(a.astype(np.float64), k.shape), k)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda m: m.conv2d_forward(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), np.ones(1)), r"x must be 4-D.*\(4, 4, 1\)"),
+        (lambda m: m.conv2d_forward(np.ones((1, 4, 4, 2)), np.ones((3, 3, 1, 1)), np.ones(1)), r"w has 1 input channels but x has 2"),
+        (lambda m: m.conv2d_forward(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 2)), np.ones(3)), r"b has length 3.*2 output channels"),
+        (lambda m: m.conv2d_forward(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1)), np.ones(1), padding=-1), r"padding must be non-negative"),
+        (lambda m: m.conv2d_forward(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1)), np.ones(1), stride=0), r"stride must be >= 1"),
+        (lambda m: m.conv2d_forward(np.ones((1, 2, 2, 1)), np.ones((5, 5, 1, 1)), np.ones(1), padding=1), r"kernel 5x5 is larger than the padded input 4x4"),
+        (lambda m: m.convolution_2d(np.ones((4, 4)), np.ones((5, 5))), r"kernel 5x5 is larger"),
+    ],
+)
+def test_conv_bad_input_messages(impl, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(impl)
+
+
+def test_conv_type_errors(impl):
+    with pytest.raises(TypeError, match="stride"):
+        impl.conv2d_forward(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1)), np.ones(1), stride=1.5)
+    with pytest.raises(TypeError, match="x must have a real numeric dtype"):
+        impl.conv2d_forward(np.array([["a"]]), np.ones((3, 3, 1, 1)), np.ones(1))
+    y, cache = impl.conv2d_forward(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1)), np.ones(1))
+    with pytest.raises(ValueError, match=r"dy has shape \(1, 4, 4, 2\) but the forward output had shape \(1, 4, 4, 1\)"):
+        impl.conv2d_backward(np.ones((1, 4, 4, 2)), cache)
