@@ -13,13 +13,19 @@ import time
 import numpy as np
 import pytest
 
-import fastconv
-
 #: Threads given to every implementation that can use several (fastconv, torch, BLAS).
 THREADS = 2
 #: Seconds of timing per benchmark (after the warm-up); FASTCONV_BENCH_TIME overrides it.
 TARGET_SECONDS = float(os.environ.get("FASTCONV_BENCH_TIME", "1.0"))
 MIN_ROUNDS, MAX_ROUNDS = 3, 200
+
+# Idle OpenMP threads sleep instead of spinning. On a machine with more runnable threads than
+# cores, spinning threads steal the cores that a parallel region is waiting for, and a 0.1 ms call
+# can take 50 ms. Applies to fastconv and torch alike; set OMP_WAIT_POLICY to override it.
+# (Set before anything loads an OpenMP runtime: libgomp reads it once, when it is loaded.)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import fastconv  # noqa: E402
 
 fastconv.set_num_threads(THREADS)
 try:
@@ -56,19 +62,19 @@ def timed(benchmark):
     """``timed(group, impl, fn, expected, convert=None)``: check one call of ``fn``, then time ``fn``.
 
     ``convert(fn())`` (default: ``fn()``) must equal every answer in ``expected`` ({label: array or
-    tuple of arrays}) to float rounding. That checked call is also the warm-up and the estimate
-    that sets the number of rounds (about ``TARGET_SECONDS`` of timing, at least ``MIN_ROUNDS``);
-    one more warm-up round precedes the timing. Only ``fn()`` is timed: data preparation and
+    tuple of arrays}) to float rounding. A second, warm call sets the number of rounds (about
+    ``TARGET_SECONDS`` of timing, at least ``MIN_ROUNDS``); one more warm-up round precedes the timing. Only ``fn()`` is timed: data preparation and
     ``convert`` happen outside the timed region.
     """
 
     def run(group, impl, fn, expected, convert=None):
         benchmark.group = group
         benchmark.extra_info["impl"] = impl
-        t0 = time.perf_counter()
         result = fn()
-        elapsed = max(time.perf_counter() - t0, 1e-7)
         assert_matches(convert(result) if convert else result, expected)
+        t0 = time.perf_counter()
+        fn()  # a warm call, to size the rounds
+        elapsed = max(time.perf_counter() - t0, 1e-7)
         iterations = max(1, int(1e-3 / elapsed))  # rounds of at least ~1 ms
         rounds = int(min(MAX_ROUNDS, max(MIN_ROUNDS, TARGET_SECONDS / (elapsed * iterations))))
         return benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=1)
@@ -107,6 +113,7 @@ def environment():
         "cpu_model": _cpu_model(),
         "logical_cpus": os.cpu_count(),
         "threads": THREADS,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "fastconv_threads": fastconv.get_num_threads(),
         "fastconv_openmp": bool(fastconv.openmp_enabled()),
         "torch_threads": torch.get_num_threads() if torch is not None else None,

@@ -131,7 +131,8 @@ def environment_line(data):
     parts = [f"Measured {when or 'at an unknown date'} on {cpu}" + (f" ({ncpu} logical CPUs)" if ncpu else "")]
     if env.get("threads"):
         omp = "" if env.get("fastconv_openmp", True) else ", fastconv built without OpenMP"
-        parts.append(f"{env['threads']} threads for fastconv, torch and BLAS{omp}")
+        wait = f", OMP_WAIT_POLICY={env['omp_wait_policy']}" if env.get("omp_wait_policy") else ""
+        parts.append(f"{env['threads']} threads for fastconv, torch and BLAS{omp}{wait}")
     versions = {"python": mi.get("python_version"), **(env.get("versions") or {})}
     vtext = ", ".join(f"{k} {v}" for k, v in versions.items() if v and k != "pytest_benchmark")
     if vtext:

@@ -31,6 +31,7 @@ def data():
             "cpu": {"brand_raw": "brand from cpuinfo"},
             "fastconv_env": {
                 "cpu_model": "Test CPU 9000", "logical_cpus": 2, "threads": 2, "fastconv_openmp": True,
+                "omp_wait_policy": "PASSIVE",
                 "versions": {"numpy": "2.4.6", "torch": "2.13.0+cpu", "cv2": None}, "load_average": [1.25, 1.0, 1.0],
             },
         },
@@ -109,6 +110,7 @@ def test_series_sorted_and_tabulated(data):
 def test_environment_line(data):
     line = report.environment_line(data)
     assert line.startswith("Measured 2026-01-02 03:04 UTC on Test CPU 9000 (2 logical CPUs); 2 threads")
+    assert "2 threads for fastconv, torch and BLAS, OMP_WAIT_POLICY=PASSIVE;" in line
     assert "numpy 2.4.6" in line and "torch 2.13.0+cpu" in line and "cv2" not in line
     assert "commit 0123456789" in line and "load average 1.2" in line
 
