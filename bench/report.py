@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import textwrap
 from datetime import datetime
 
 BASE = "fastconv"
@@ -275,7 +276,7 @@ def plot(data, path):
             ax.plot(xs, [ms[0] * w / ws[0] for w in ws], "--", color="gray", label="∝ work")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(textwrap.fill(name, 48), fontsize=8)
         ax.set_xlabel(name.rsplit("vs ", 1)[-1])
         ax.set_ylabel("median time (s)")
         ax.legend(fontsize=8)
