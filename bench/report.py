@@ -111,10 +111,10 @@ def format_time(seconds):
 
 
 def format_ratio(ratio):
-    """``'12.3×'`` when fastconv is faster, ``'0.42× (slower)'`` when it is not."""
+    """``'12.3×'`` when fastconv is faster, ``'0.40× (2.5× slower)'`` when it is not."""
     if ratio >= 1:
         return f"{ratio:,.1f}×"
-    return f"{ratio:.2f}× (slower)"
+    return f"{ratio:.2f}× ({1 / ratio:,.1f}× slower)"
 
 
 def environment_line(data):

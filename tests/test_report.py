@@ -79,13 +79,14 @@ def test_format_time(seconds, text):
 def test_format_ratio():
     assert report.format_ratio(5.0) == "5.0×"
     assert report.format_ratio(1234.56) == "1,234.6×"
-    assert report.format_ratio(0.5) == "0.50× (slower)"
+    assert report.format_ratio(0.5) == "0.50× (2.0× slower)"
+    assert report.format_ratio(0.04) == "0.04× (25.0× slower)"
 
 
 def test_summary_table_rows(data):
     table = report.summary_table(report.collect(data)).splitlines()
     assert table[0] == "| workload | fastconv median | vs torch | vs numpy | vs reference | vs torch (bench_torch_again) |"
-    assert table[2] == "| conv A | 2.00 ms | 5.0× | 0.50× (slower) | 1,000.0× | — |"
+    assert table[2] == "| conv A | 2.00 ms | 5.0× | 0.50× (2.0× slower) | 1,000.0× | — |"
     assert table[3] == "| pool B | 500 µs | 3.0× | — | — | 6.0× |"
     assert len(table) == 4  # the scaling groups are not in the summary
 
