@@ -1,0 +1,237 @@
+"""conv2d forward+backward (and forward only), float32: fastconv beside torch, NumPy im2col and the loops.
+
+Every implementation is checked against a float64 NumPy im2col answer (itself checked against
+``fastconv.reference`` by ``test_im2col_matches_reference``) and against fastconv's own result.
+Layouts are each library's native ones, prepared outside the timed region: NHWC for fastconv and
+NumPy, NCHW tensors for torch.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+
+import fastconv
+import fastconv.reference
+
+
+class Case(NamedTuple):
+    n: int
+    h: int
+    w: int
+    cin: int
+    cout: int
+    k: int
+    p: int
+    s: int
+
+    @property
+    def label(self):
+        s = f" s{self.s}" if self.s != 1 else ""
+        return f"N{self.n} {self.h}x{self.w}x{self.cin}->{self.cout} k{self.k} p{self.p}{s}"
+
+
+CASES = [
+    Case(64, 8, 8, 1, 8, 3, 1, 1),  # the digits network's conv layer
+    Case(32, 32, 32, 16, 32, 3, 1, 1),
+    Case(8, 64, 64, 64, 64, 3, 1, 1),
+    Case(16, 56, 56, 64, 128, 3, 1, 2),
+]
+SMALL = CASES[0]  # the only shape the reference loops are timed on
+IDS = [c.label.replace(" ", "_") for c in CASES]
+
+
+# --------------------------------------------------------------------------- NumPy im2col peer
+def im2col_forward(x, w, b, padding=1, stride=1):
+    """Conv forward by im2col + one matmul (NHWC, weights (Kh, Kw, C, Cout)); returns (y, cache)."""
+    n, h, wd, c = x.shape
+    kh, kw, _, cout = w.shape
+    p, s = padding, stride
+    ho, wo = (h + 2 * p - kh) // s + 1, (wd + 2 * p - kw) // s + 1
+    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    win = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, : (ho - 1) * s + 1 : s, : (wo - 1) * s + 1 : s]
+    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, kh * kw * c)  # (N*Ho*Wo, Kh*Kw*C)
+    y = (cols @ w.reshape(kh * kw * c, cout) + b).reshape(n, ho, wo, cout)
+    return y, (cols, x.shape, xp.shape, w, p, s)
+
+
+def im2col_backward(dy, cache):
+    """Conv backward for :func:`im2col_forward`: two matmuls and a Kh*Kw-step col2im; (dx, dw, db)."""
+    cols, x_shape, xp_shape, w, p, s = cache
+    n, ho, wo, cout = dy.shape
+    kh, kw, c, _ = w.shape
+    dy2 = dy.reshape(-1, cout)
+    dw = (cols.T @ dy2).reshape(w.shape)
+    db = dy2.sum(axis=0)
+    dcols = (dy2 @ w.reshape(-1, cout).T).reshape(n, ho, wo, kh, kw, c)
+    dxp = np.zeros(xp_shape, dtype=dcols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, i : i + (ho - 1) * s + 1 : s, j : j + (wo - 1) * s + 1 : s] += dcols[:, :, :, i, j]
+    return dxp[:, p : p + x_shape[1], p : p + x_shape[2]], dw, db
+
+
+# --------------------------------------------------------------------------- data and answers
+@lru_cache(maxsize=None)
+def data(case):
+    """float32 x, w, b, dy for ``case`` (fixed seed)."""
+    rng = np.random.default_rng(sum(case))
+    x = rng.standard_normal((case.n, case.h, case.w, case.cin), dtype=np.float32)
+    w = rng.standard_normal((case.k, case.k, case.cin, case.cout), dtype=np.float32)
+    w *= np.float32(np.sqrt(2.0 / (case.k * case.k * case.cin)))
+    b = rng.standard_normal(case.cout, dtype=np.float32) * np.float32(0.1)
+    y_shape = ((case.h + 2 * case.p - case.k) // case.s + 1, (case.w + 2 * case.p - case.k) // case.s + 1)
+    dy = rng.standard_normal((case.n, *y_shape, case.cout), dtype=np.float32)
+    return x, w, b, dy
+
+
+@lru_cache(maxsize=None)
+def oracle(case):
+    """(y, dx, dw, db) computed in float64 by im2col."""
+    x, w, b, dy = (a.astype(np.float64) for a in data(case))
+    y, cache = im2col_forward(x, w, b, case.p, case.s)
+    return (y, *im2col_backward(dy, cache))
+
+
+def fastconv_fwd_bwd(case):
+    """The timed fastconv call for ``case`` (a zero-argument function)."""
+    x, w, b, dy = data(case)
+
+    def fn():
+        y, cache = fastconv.conv2d_forward(x, w, b, case.p, case.s)
+        return (y, *fastconv.conv2d_backward(dy, cache))
+
+    return fn
+
+
+@lru_cache(maxsize=None)
+def fastconv_answer(case):
+    return fastconv_fwd_bwd(case)()
+
+
+def answers(case, forward_only=False, with_fastconv=True):
+    """The {label: answer} dict every benchmark of ``case`` is checked against."""
+    out = {"float64 im2col": oracle(case)}
+    if with_fastconv:
+        out["fastconv"] = fastconv_answer(case)
+    if forward_only:
+        out = {k: v[0] for k, v in out.items()}
+    return out
+
+
+def group(case, forward_only=False):
+    return f"conv2d {'fwd' if forward_only else 'fwd+bwd'} f32 {case.label}"
+
+
+def torch_tensors(case, requires_grad):
+    """NCHW / (Cout, Cin, Kh, Kw) torch tensors of the case's data (built outside the timed region)."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[bench]')")
+    x, w, b, dy = data(case)
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(requires_grad)
+    wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1))).requires_grad_(requires_grad)
+    bt = torch.from_numpy(b.copy()).requires_grad_(requires_grad)
+    dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))
+    return torch, xt, wt, bt, dyt
+
+
+def _nhwc(t):
+    return t.detach().numpy().transpose(0, 2, 3, 1)
+
+
+# --------------------------------------------------------------------------- forward + backward
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def bench_conv2d_fwd_bwd_fastconv(timed, case):
+    timed(group(case), "fastconv", fastconv_fwd_bwd(case), answers(case, with_fastconv=False))
+
+
+def torch_fwd_bwd(case):
+    """(fn, convert): the timed torch call (forward, then backward of dy into fresh grads) and its NHWC view."""
+    torch, xt, wt, bt, dyt = torch_tensors(case, requires_grad=True)
+    F = torch.nn.functional
+
+    def fn():
+        xt.grad = wt.grad = bt.grad = None
+        y = F.conv2d(xt, wt, bt, stride=case.s, padding=case.p)
+        y.backward(dyt)
+        return y, xt.grad, wt.grad, bt.grad
+
+    def convert(r):
+        y, dx, dw, db = r
+        return _nhwc(y), _nhwc(dx), dw.numpy().transpose(2, 3, 1, 0), db.numpy()
+
+    return fn, convert
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def bench_conv2d_fwd_bwd_torch(timed, case):
+    fn, convert = torch_fwd_bwd(case)
+    timed(group(case), "torch", fn, answers(case), convert)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def bench_conv2d_fwd_bwd_numpy(timed, case):
+    x, w, b, dy = data(case)
+
+    def fn():
+        y, cache = im2col_forward(x, w, b, case.p, case.s)
+        return (y, *im2col_backward(dy, cache))
+
+    timed(group(case), "numpy", fn, answers(case))
+
+
+def bench_conv2d_fwd_bwd_reference(timed):
+    x, w, b, dy = data(SMALL)
+
+    def fn():
+        y, cache = fastconv.reference.conv2d_forward(x, w, b, SMALL.p, SMALL.s)
+        return (y, *fastconv.reference.conv2d_backward(dy, cache))
+
+    timed(group(SMALL), "reference", fn, answers(SMALL))
+
+
+# --------------------------------------------------------------------------- forward only
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def bench_conv2d_forward_fastconv(timed, case):
+    x, w, b, _ = data(case)
+    fn = lambda: fastconv.conv2d_forward(x, w, b, case.p, case.s)[0]  # noqa: E731
+    timed(group(case, True), "fastconv", fn, answers(case, True, with_fastconv=False))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def bench_conv2d_forward_torch(timed, case):
+    torch, xt, wt, bt, _ = torch_tensors(case, requires_grad=False)
+
+    def fn():
+        with torch.no_grad():
+            return torch.nn.functional.conv2d(xt, wt, bt, stride=case.s, padding=case.p)
+
+    timed(group(case, True), "torch", fn, answers(case, True), _nhwc)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def bench_conv2d_forward_numpy(timed, case):
+    x, w, b, _ = data(case)
+    fn = lambda: im2col_forward(x, w, b, case.p, case.s)[0]  # noqa: E731
+    timed(group(case, True), "numpy", fn, answers(case, True))
+
+
+def bench_conv2d_forward_reference(timed):
+    x, w, b, _ = data(SMALL)
+    fn = lambda: fastconv.reference.conv2d_forward(x, w, b, SMALL.p, SMALL.s)[0]  # noqa: E731
+    timed(group(SMALL, True), "reference", fn, answers(SMALL, True))
+
+
+# --------------------------------------------------------------------------- the NumPy peer itself
+@pytest.mark.parametrize("case", [Case(3, 7, 9, 2, 4, 3, 1, 1), Case(2, 9, 8, 3, 5, 3, 1, 2), Case(2, 8, 8, 2, 3, 5, 0, 3)])
+def test_im2col_matches_reference(case):
+    """The NumPy im2col peer (and so the float64 answer) equals the reference loops, strides included."""
+    x, w, b, dy = (a.astype(np.float64) for a in data(case))
+    y, cache = fastconv.reference.conv2d_forward(x, w, b, case.p, case.s)
+    expected = (y, *fastconv.reference.conv2d_backward(dy, cache))
+    yi, cache_i = im2col_forward(x, w, b, case.p, case.s)
+    got = (yi, *im2col_backward(dy, cache_i))
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,140 @@
+"""Max and average pooling 2x2, forward+backward, float32: fastconv beside torch, NumPy reshapes and the loops.
+
+Every implementation is checked against fastconv's result and against a NumPy reshape answer in
+float64 (checked against ``fastconv.reference`` by ``test_reshape_pools_match_reference``).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+import fastconv
+import fastconv.reference
+
+SHAPES = [(64, 8, 8, 8), (32, 32, 32, 64)]  # (N, H, W, C)
+SMALL = SHAPES[0]  # the only shape the reference loops are timed on
+MODES = ["max", "avg"]
+IDS = [f"N{n}_{h}x{w}x{c}" for n, h, w, c in SHAPES]
+
+
+# --------------------------------------------------------------------------- NumPy reshape peers (2x2, stride 2)
+def _windows(x):
+    """(N, H, W, C) -> (N, H/2, W/2, C, 4): each 2x2 window's elements in row-major order (a copy)."""
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(n, h // 2, w // 2, c, 4)
+
+
+def numpy_maxpool(x, dy):
+    """2x2 max pool forward+backward by reshapes; the gradient goes to the first maximum (np.argmax)."""
+    n, h, w, c = x.shape
+    win = _windows(x)
+    idx = np.argmax(win, axis=-1)[..., None]
+    y = np.take_along_axis(win, idx, axis=-1)[..., 0]
+    dwin = np.zeros_like(win, dtype=np.result_type(x, dy))
+    np.put_along_axis(dwin, idx, dy[..., None], axis=-1)
+    dx = dwin.reshape(n, h // 2, w // 2, c, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(n, h, w, c)
+    return y, dx
+
+
+def numpy_avgpool(x, dy):
+    """2x2 average pool forward+backward by reshapes."""
+    n, h, w, c = x.shape
+    y = x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+    g = (dy * dy.dtype.type(0.25))[:, :, None, :, None, :]
+    dx = np.broadcast_to(g, (n, h // 2, 2, w // 2, 2, c)).reshape(n, h, w, c)
+    return y, dx
+
+
+NUMPY = {"max": numpy_maxpool, "avg": numpy_avgpool}
+
+
+# --------------------------------------------------------------------------- data and answers
+@lru_cache(maxsize=None)
+def data(shape):
+    """float32 x (N, H, W, C) and dy (N, H/2, W/2, C), fixed seed."""
+    rng = np.random.default_rng(sum(shape))
+    n, h, w, c = shape
+    x = rng.standard_normal(shape, dtype=np.float32)
+    dy = rng.standard_normal((n, h // 2, w // 2, c), dtype=np.float32)
+    return x, dy
+
+
+def fastconv_fn(mode, shape, module=fastconv):
+    """The timed call: ``module``'s {mode}pool forward then backward, returning (y, dx)."""
+    x, dy = data(shape)
+    forward = getattr(module, f"{mode}pool_forward")
+    backward = getattr(module, f"{mode}pool_backward")
+
+    def fn():
+        y, cache = forward(x, 2)
+        return y, backward(dy, cache)
+
+    return fn
+
+
+@lru_cache(maxsize=None)
+def answers(mode, shape, with_fastconv=True):
+    x, dy = data(shape)
+    out = {"float64 numpy": NUMPY[mode](x.astype(np.float64), dy.astype(np.float64))}
+    if with_fastconv:
+        out["fastconv"] = fastconv_fn(mode, shape)()
+    return out
+
+
+def group(mode, shape):
+    n, h, w, c = shape
+    return f"{mode}pool 2x2 fwd+bwd f32 N{n} {h}x{w}x{c}"
+
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    return request.param
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+def bench_pool_fastconv(timed, mode, shape):
+    timed(group(mode, shape), "fastconv", fastconv_fn(mode, shape), answers(mode, shape, with_fastconv=False))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+def bench_pool_torch(timed, mode, shape):
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[bench]')")
+    x, dy = data(shape)
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(True)
+    dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))
+    pool = torch.nn.functional.max_pool2d if mode == "max" else torch.nn.functional.avg_pool2d
+
+    def fn():
+        xt.grad = None
+        y = pool(xt, 2)
+        y.backward(dyt)
+        return y, xt.grad
+
+    def convert(r):
+        return tuple(t.detach().numpy().transpose(0, 2, 3, 1) for t in r)
+
+    timed(group(mode, shape), "torch", fn, answers(mode, shape), convert)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+def bench_pool_numpy(timed, mode, shape):
+    x, dy = data(shape)
+    timed(group(mode, shape), "numpy", lambda: NUMPY[mode](x, dy), answers(mode, shape))
+
+
+def bench_pool_reference(timed, mode):
+    timed(group(mode, SMALL), "reference", fastconv_fn(mode, SMALL, fastconv.reference), answers(mode, SMALL))
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 8, 3), (1, 4, 4, 1)])
+def test_reshape_pools_match_reference(mode, shape):
+    """The NumPy reshape peers (and so the float64 answers) equal the reference loops, ties included."""
+    x, dy = (a.astype(np.float64) for a in data(shape))
+    x[0, 0, :2, 0] = x[0, 1, 0, 0] = 5.0  # a window with tied maxima: the first one wins
+    y, cache = getattr(fastconv.reference, f"{mode}pool_forward")(x, 2)
+    dx = getattr(fastconv.reference, f"{mode}pool_backward")(dy, cache)
+    got = NUMPY[mode](x, dy)
+    np.testing.assert_allclose(got[0], y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[1], dx, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,154 @@
+"""bench/report.py on a small synthetic pytest-benchmark JSON: exact medians, ratios and tables."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location("bench_report", Path(__file__).parents[1] / "bench" / "report.py")
+report = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(report)
+
+
+def _bench(group, impl, median, name=None, iqr=0.0, rounds=7, **extra):
+    return {
+        "group": group,
+        "name": name or f"bench_{impl}",
+        "stats": {"median": median, "iqr": iqr, "rounds": rounds, "mean": median * 1.1},
+        "extra_info": {"impl": impl, **extra},
+    }
+
+
+SERIES = "conv2d fwd+bwd f32 Nx32x32x16->32 k3 p1, vs batch size N"
+
+
+@pytest.fixture
+def data():
+    return {
+        "datetime": "2026-01-02T03:04:05.123456+00:00",
+        "machine_info": {
+            "python_version": "3.11.7",
+            "cpu": {"brand_raw": "brand from cpuinfo"},
+            "fastconv_env": {
+                "cpu_model": "Test CPU 9000", "logical_cpus": 2, "threads": 2, "fastconv_openmp": True,
+                "omp_wait_policy": "PASSIVE",
+                "versions": {"numpy": "2.4.6", "torch": "2.13.0+cpu", "cv2": None}, "load_average": [1.25, 1.0, 1.0],
+            },
+        },
+        "commit_info": {"id": "0123456789abcdef", "dirty": False},
+        "benchmarks": [
+            _bench("conv A", "torch", 0.010),
+            _bench("conv A", "fastconv", 0.002, iqr=0.0001, rounds=50),
+            _bench("conv A", "numpy", 0.001),
+            _bench("conv A", "reference", 2.0, rounds=3),
+            _bench("pool B", "fastconv", 0.0005),
+            _bench("pool B", "torch", 0.0015),
+            _bench("pool B", "torch", 0.0030, name="bench_torch_again"),
+            _bench("scaling batch: N2", "fastconv", 0.002, series=SERIES, x=2, work=2.0),
+            _bench("scaling batch: N1", "fastconv", 0.001, series=SERIES, x=1, work=1.0),
+            _bench("scaling batch: N1", "torch", 0.002, series=SERIES, x=1, work=1.0),
+            _bench("scaling batch: N2", "torch", 0.003, series=SERIES, x=2, work=2.0),
+        ],
+    }
+
+
+def test_collect_keeps_groups_impls_and_medians(data):
+    groups = report.collect(data)
+    assert list(groups) == ["conv A", "pool B", "scaling batch: N2", "scaling batch: N1"]
+    assert {k: v["median"] for k, v in groups["conv A"].items()} == {
+        "torch": 0.010, "fastconv": 0.002, "numpy": 0.001, "reference": 2.0}
+    assert list(groups["pool B"]) == ["fastconv", "torch", "torch (bench_torch_again)"]
+    assert groups["conv A"]["fastconv"]["rounds"] == 50
+    assert not report.is_scaling(groups["conv A"]) and report.is_scaling(groups["scaling batch: N1"])
+
+
+def test_speedups_are_peer_median_over_fastconv_median(data):
+    groups = report.collect(data)
+    assert report.speedups(groups["conv A"]) == pytest.approx({"torch": 5.0, "numpy": 0.5, "reference": 1000.0})
+    assert report.speedups(groups["pool B"]) == pytest.approx({"torch": 3.0, "torch (bench_torch_again)": 6.0})
+    assert report.speedups({"torch": groups["conv A"]["torch"]}) == {}
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (2.0, "2.00 s"), (0.002, "2.00 ms"), (0.0123, "12.3 ms"), (0.000456, "456 µs"), (4.2e-7, "420 ns"),
+])
+def test_format_time(seconds, text):
+    assert report.format_time(seconds) == text
+
+
+def test_format_ratio():
+    assert report.format_ratio(5.0) == "5.0×"
+    assert report.format_ratio(1234.56) == "1,234.6×"
+    assert report.format_ratio(0.5) == "0.50× (2.0× slower)"
+    assert report.format_ratio(0.04) == "0.04× (25.0× slower)"
+
+
+def test_summary_table_rows(data):
+    table = report.summary_table(report.collect(data)).splitlines()
+    assert table[0] == "| workload | fastconv median | vs torch | vs numpy | vs reference | vs torch (bench_torch_again) |"
+    assert table[2] == "| conv A | 2.00 ms | 5.0× | 0.50× (2.0× slower) | 1,000.0× | — |"
+    assert table[3] == "| pool B | 500 µs | 3.0× | — | — | 6.0× |"
+    assert len(table) == 4  # the scaling groups are not in the summary
+
+
+def test_group_table_orders_impls_and_marks_fastconv(data):
+    table = report.group_table(report.collect(data)["conv A"]).splitlines()
+    assert table[2] == "| fastconv | 2.00 ms | 100 µs | 50 | — |"
+    assert table[3] == "| torch | 10.0 ms | 0.00 ns | 7 | 5.0× |"
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| fastconv", "| torch", "| numpy", "| reference"]
+
+
+def test_series_sorted_and_tabulated(data):
+    curves = report.series(report.collect(data))
+    assert curves == {SERIES: {"fastconv": [(1, 0.001, 1.0), (2, 0.002, 2.0)],
+                               "torch": [(1, 0.002, 1.0), (2, 0.003, 2.0)]}}
+    table = report.series_table(curves[SERIES]).splitlines()
+    assert table[0] == "| x | work | fastconv | torch | fastconv vs torch |"
+    assert table[2] == "| 1 | 1 | 1.00 ms | 2.00 ms | 2.0× |"
+    assert table[3] == "| 2 | 2 | 2.00 ms | 3.00 ms | 1.5× |"
+
+
+def test_environment_line(data):
+    line = report.environment_line(data)
+    assert line.startswith("Measured 2026-01-02 03:04 UTC on Test CPU 9000 (2 logical CPUs); 2 threads")
+    assert "2 threads for fastconv, torch and BLAS, OMP_WAIT_POLICY=PASSIVE;" in line
+    assert "numpy 2.4.6" in line and "torch 2.13.0+cpu" in line and "cv2" not in line
+    assert "commit 0123456789" in line and "load average 1.2" in line
+
+
+def test_markdown_report_has_every_group(data):
+    text = report.markdown(data, chart="chart.png")
+    for heading in ("### conv A", "### pool B", f"## Scaling: {SERIES}"):
+        assert heading in text
+    assert "![benchmark chart](chart.png)" in text
+
+
+def test_replace_generated_block():
+    text = f"intro\n{report.BEGIN}\nold table\n{report.END}\noutro\n"
+    assert report.replace_generated(text, "new\n") == f"intro\n{report.BEGIN}\nnew\n{report.END}\noutro\n"
+    with pytest.raises(ValueError, match="generated: benchmarks"):
+        report.replace_generated("no markers here", "new")
+
+
+def test_main_writes_markdown_readme_and_png(data, tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(data))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{report.BEGIN}\n{report.END}\n")
+    md = tmp_path / "report.md"
+    args = [str(results), "--markdown", str(md), "--readme", str(readme)]
+    if importlib.util.find_spec("matplotlib") is not None:
+        args += ["--plot", str(tmp_path / "chart.png")]
+    assert report.main(args) == 0
+    assert "| conv A | 2.00 ms | 5.0× |" in md.read_text()
+    assert "| conv A | 2.00 ms | 5.0× |" in readme.read_text()
+    if "--plot" in args:
+        assert "![benchmark chart](chart.png)" in md.read_text()
+        assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_main_rejects_a_file_without_benchmarks(tmp_path):
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"benchmarks": []}))
+    with pytest.raises(SystemExit):
+        report.main([str(empty)])
