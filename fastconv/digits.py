@@ -724,6 +724,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float64", help="float64 (default) or float32")
     p.add_argument("--save", metavar="MODEL.npz", help="write the trained model here")
     p.add_argument("--plot", metavar="CURVES.png", help="write curves, filters and feature maps (needs matplotlib)")
+    p.add_argument("--load", metavar="MODEL.npz",
+                   help="evaluate a saved model on the bundled digits instead of training")
     p.add_argument("--quiet", action="store_true", help="no epoch lines, no progress bar")
     return p
 
@@ -774,6 +776,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             _check_writable(args.plot, "--plot")
             _require_matplotlib()
         out = sys.stdout
+        if args.load:
+            model = load(args.load)
+            images, labels = load_data(model.config["dtype"])
+            acc = float(np.mean(model.predict(images) == labels))
+            print(f"{args.load}: accuracy {acc:.4f} on all {labels.size} bundled digits "
+                  f"(trained {len(model.history)} epochs, last val_acc "
+                  f"{model.history[-1]['val_acc'] if model.history else float('nan'):.4f})", file=out)
+            if args.plot:
+                plot(model, images[0], args.plot, label=int(labels[0]))
+            return 0
 
         def report(r):
             if not args.quiet:

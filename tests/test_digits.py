@@ -274,6 +274,11 @@ def test_cli_trains_saves_and_plots(tmp_path):
     assert f"val_acc={model.history[-1]['val_acc']:.4f}" in lines[1]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Traceback" not in r.stderr
+    r = run_cli("--load", str(model_path))
+    assert r.returncode == 0, r.stderr
+    images, labels = load_data()
+    acc = np.mean(model.predict(images) == labels)
+    assert f"accuracy {acc:.4f} on all 1797" in r.stdout
 
 
 def test_cli_options_and_reference_backend(tmp_path):
@@ -299,6 +304,8 @@ def test_cli_options_and_reference_backend(tmp_path):
         (["--save", "/nonexistent-dir/m.npz"], "does not exist"),
         (["--save", "."], "is a directory"),
         (["--frobnicate"], "unrecognized arguments"),
+        (["--load", "/nonexistent-dir/m.npz"], "No such file"),
+        (["--load", os.path.join(ROOT, "pyproject.toml")], "not a fastconv digits model"),
     ],
 )
 def test_cli_errors_are_one_line(args, match):
