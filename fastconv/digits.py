@@ -231,26 +231,28 @@ def load(path) -> DigitsModel:
     FileNotFoundError: ...
     """
     path = os.fspath(path)
+    not_model = f"{path} is not a fastconv digits model"
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except (OSError, EOFError, ValueError):
+        raise ValueError(f"{not_model} (not a readable .npz archive)") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError(f"{not_model} (a single .npy array, not a saved model)")
+    try:
+        with z:
             meta = json.loads(str(z["__meta__"]))
             params = {k: np.array(z[k]) for k in ("w1", "b1", "w2", "b2")}
-    except (OSError, EOFError) as exc:
-        if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
-            raise
-        raise ValueError(f"{path} is not a fastconv digits model (not a readable .npz archive)") from None
-    except (KeyError, ValueError, TypeError):
-        raise ValueError(f"{path} is not a fastconv digits model (missing or invalid model data)") from None
-    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-        raise ValueError(f"{path} is not a fastconv digits model (format tag {meta.get('format')!r})")
-    config, history = meta["config"], meta["history"]
-    model = DigitsModel(params, history, config)
-    # a model whose arrays do not fit its own settings is not a model
-    try:
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            raise ValueError(f"{not_model} (no fastconv.digits format tag)")
+        config, history = meta["config"], meta["history"]
+        # a model whose arrays do not fit its own settings is not a model
         _check_params(params, config)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"{path} is not a valid fastconv digits model: {exc}") from None
-    return model
+    except (KeyError, ValueError, TypeError, AttributeError, OSError) as exc:
+        msg = str(exc) if str(exc).startswith(not_model) else f"{not_model} (missing or invalid model data)"
+        raise ValueError(msg) from None
+    return DigitsModel(params, history, config)
 
 
 def _check_params(params, config) -> None:
@@ -492,7 +494,9 @@ class _Trainer:
         self.config = dict(
             conv_channels=conv_channels, kernel_size=kernel_size, padding=int(padding), stride=stride,
             pool=pool, pool_size=pool_size, image_shape=[int(images.shape[1]), int(images.shape[2])],
-            dtype=dtype.name, backend=backend, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
+            dtype=dtype.name, backend=backend,
+            seed=int(seed) if isinstance(seed, (int, np.integer)) else (None if seed is None else repr(seed)),
+            epochs=epochs, batch_size=batch_size, lr=lr,
         )
         d = _feature_size(self.config)
         self.epochs, self.batch_size, self.lr = epochs, batch_size, lr

@@ -148,6 +148,12 @@ def test_history_and_predict(data):
         model.predict(np.zeros((2, 8, 8, 3)))
 
 
+def test_numpy_integer_seed_is_saved(data, tmp_path):
+    model = train(epochs=1, seed=np.int64(4), data=subset(data, 100))
+    model.save(tmp_path / "m.npz")
+    assert load(tmp_path / "m.npz").config["seed"] == 4
+
+
 def test_num_threads_restored(data):
     prev = fastconv.set_num_threads(2)
     try:
@@ -188,6 +194,14 @@ def test_load_rejects_other_files(tmp_path):
     np.savez(tagged, __meta__=np.array('{"format": "other"}'), w1=1, b1=1, w2=1, b2=1)
     with pytest.raises(ValueError, match="not a fastconv digits model"):
         load(tagged)
+    single = tmp_path / "single.npy"
+    np.save(single, np.arange(3))
+    with pytest.raises(ValueError, match="not a fastconv digits model"):
+        load(single)
+    nometa = tmp_path / "nometa.npz"
+    np.savez(nometa, __meta__=np.array('[1, 2]'))
+    with pytest.raises(ValueError, match="not a fastconv digits model"):
+        load(nometa)
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "missing.npz")
 
