@@ -1,0 +1,350 @@
+"""The digits CNN trainer: backends agree, options work, models round-trip, the CLI behaves."""
+import io
+import os
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import digits
+from fastconv.digits import DEFAULT_SEED, _Progress, _Trainer, load, load_data, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_data()
+
+
+def subset(data, n):
+    """The first ``n`` digits (the bundled set cycles through the classes, so all ten appear)."""
+    images, labels = data
+    return images[:n], labels[:n]
+
+
+def assert_same_run(a, b, rtol=1e-4):
+    """Every weight within ``rtol`` (relative to each array's scale) and equal accuracy each epoch."""
+    assert [r["epoch"] for r in a.history] == [r["epoch"] for r in b.history]
+    assert [r["val_acc"] for r in a.history] == [r["val_acc"] for r in b.history]
+    np.testing.assert_allclose([r["loss"] for r in a.history], [r["loss"] for r in b.history], rtol=rtol)
+    for k in ("w1", "b1", "w2", "b2"):
+        pa, pb = a.params[k], b.params[k]
+        assert pa.shape == pb.shape and pa.dtype == pb.dtype
+        scale = max(float(np.abs(pb).max()), 1e-30)
+        np.testing.assert_allclose(pa, pb, rtol=rtol, atol=rtol * scale, err_msg=k)
+
+
+# --------------------------------------------------------------------------- backends agree
+def test_backends_agree_ten_epochs(data):
+    # the reference loops take ~5 ms per image: 10 epochs on 100 digits keep this affordable
+    kw = dict(epochs=10, seed=3, batch_size=16, data=subset(data, 100))
+    fast = train(backend="fastconv", **kw)
+    ref = train(backend="reference", **kw)
+    assert len(fast.history) == 10
+    assert_same_run(fast, ref)
+    # the run learned something (so agreement is not agreement on noise)
+    assert fast.history[-1]["loss"] < fast.history[0]["loss"]
+
+
+@pytest.mark.slow
+def test_backends_agree_one_full_epoch(data):
+    fast = train(epochs=1, seed=DEFAULT_SEED, data=data, backend="fastconv")
+    ref = train(epochs=1, seed=DEFAULT_SEED, data=data, backend="reference")
+    assert_same_run(fast, ref)
+
+
+OPTIONS = [
+    dict(pool="avg"),
+    dict(conv_channels=4, kernel_size=5, padding=2),
+    dict(stride=2, padding=0),
+    dict(conv_channels=3, pool_size=3),
+    dict(kernel_size=2, padding=0, pool="avg", pool_size=3),
+    dict(dtype="float32"),
+]
+
+
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_options_backends_agree(data, opts):
+    kw = dict(epochs=2, seed=1, batch_size=16, data=subset(data, 100), **opts)
+    fast = train(backend="fastconv", **kw)
+    ref = train(backend="reference", **kw)
+    assert_same_run(fast, ref, rtol=1e-4 if opts.get("dtype") != "float32" else 2e-3)
+    c = opts.get("conv_channels", 8)
+    k = opts.get("kernel_size", 3)
+    p = opts.get("padding", 1)
+    s = opts.get("stride", 1)
+    q = opts.get("pool_size", 2)
+    ho = (8 + 2 * p - k) // s + 1
+    hp = (ho - q) // q + 1
+    assert fast.params["w1"].shape == (k, k, 1, c)
+    assert fast.params["w2"].shape == (hp * hp * c, 10)
+    assert fast.params["w1"].dtype == np.dtype(opts.get("dtype", "float64"))
+    assert fast.config["pool"] == opts.get("pool", "max")
+
+
+def test_options_change_the_computation(data):
+    kw = dict(epochs=1, seed=1, data=subset(data, 150))
+    base = train(**kw).params["w2"]
+    assert not np.allclose(train(pool="avg", **kw).params["w2"], base)
+    assert train(stride=2, **kw).params["w2"].shape != base.shape
+
+
+def test_fused_step_equals_layer_by_layer(data):
+    """The fast loop (in-place buffers, ReLU after the pool, no first-layer dx) does the same arithmetic."""
+    a = _Trainer(3, seed=5, data=data).run()
+    b = _Trainer(3, seed=5, data=data, fused=False).run()
+    assert a.history == b.history
+    for k in a.params:
+        np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-12, atol=1e-15, err_msg=k)
+
+
+# --------------------------------------------------------------------------- randomness
+def test_seed_determines_run_and_global_state_untouched(data):
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    a = train(epochs=2, seed=7, data=data)
+    b = train(epochs=2, seed=7, data=data)
+    c = train(epochs=2, seed=8, data=data)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    assert not np.array_equal(a.params["w2"], c.params["w2"])
+
+
+def test_split_is_stratified(data):
+    t = _Trainer(1, seed=0, data=data)
+    n_val = np.bincount(t.y_val, minlength=10)
+    n_all = np.bincount(data[1], minlength=10)
+    np.testing.assert_array_equal(n_val, np.round(0.2 * n_all).astype(int))
+    assert t.x_all.shape[0] + t.x_val.shape[0] == data[0].shape[0]
+
+
+# --------------------------------------------------------------------------- accuracy
+def test_accuracy_after_ten_epochs(data):
+    model = train(epochs=10, seed=DEFAULT_SEED, data=data)
+    assert model.history[-1]["val_acc"] >= 0.90
+    accs = [train(epochs=10, seed=s, data=data).history[-1]["val_acc"] for s in range(5)]
+    assert np.median(accs) >= 0.90, accs
+
+
+def test_history_and_predict(data):
+    model = train(epochs=3, seed=0, data=data)
+    assert [sorted(r) for r in model.history] == [["epoch", "loss", "val_acc"]] * 3
+    assert [r["epoch"] for r in model.history] == [1, 2, 3]
+    images, labels = data
+    pred = model.predict(images[:, :, :, 0])
+    assert pred.dtype == np.int64 and pred.shape == labels.shape
+    np.testing.assert_array_equal(pred, model.predict(images))
+    # predict agrees with the validation accuracy the trainer reported
+    t = _Trainer(3, seed=0, data=data)
+    assert np.mean(model.predict(t.x_val) == t.y_val) == model.history[-1]["val_acc"]
+    with pytest.raises(ValueError, match="8x8"):
+        model.predict(np.zeros((2, 7, 7)))
+    with pytest.raises(ValueError, match="shape"):
+        model.predict(np.zeros((2, 8, 8, 3)))
+
+
+def test_numpy_integer_seed_is_saved(data, tmp_path):
+    model = train(epochs=1, seed=np.int64(4), data=subset(data, 100))
+    model.save(tmp_path / "m.npz")
+    assert load(tmp_path / "m.npz").config["seed"] == 4
+
+
+def test_num_threads_restored(data):
+    prev = fastconv.set_num_threads(2)
+    try:
+        train(epochs=1, seed=0, data=subset(data, 200))
+        assert fastconv.get_num_threads() == 2 or not fastconv.openmp_enabled()
+    finally:
+        fastconv.set_num_threads(prev)
+
+
+# --------------------------------------------------------------------------- save / load
+def test_save_load_round_trip(data, tmp_path):
+    model = train(epochs=2, seed=0, data=data, conv_channels=4, pool="avg")
+    path = tmp_path / "model.npz"
+    model.save(path)
+    back = load(path)
+    assert back.history == model.history
+    assert back.config == model.config
+    for k in model.params:
+        np.testing.assert_array_equal(back.params[k], model.params[k])
+        assert back.params[k].dtype == model.params[k].dtype
+    np.testing.assert_array_equal(back.predict(data[0]), model.predict(data[0]))
+    # the name is used as given
+    other = tmp_path / "model.bin"
+    model.save(other)
+    assert other.exists() and load(other).history == model.history
+
+
+def test_load_rejects_other_files(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="not a fastconv digits model"):
+        load(text)
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, a=np.arange(3))
+    with pytest.raises(ValueError, match="not a fastconv digits model"):
+        load(plain)
+    tagged = tmp_path / "tagged.npz"
+    np.savez(tagged, __meta__=np.array('{"format": "other"}'), w1=1, b1=1, w2=1, b2=1)
+    with pytest.raises(ValueError, match="not a fastconv digits model"):
+        load(tagged)
+    single = tmp_path / "single.npy"
+    np.save(single, np.arange(3))
+    with pytest.raises(ValueError, match="not a fastconv digits model"):
+        load(single)
+    nometa = tmp_path / "nometa.npz"
+    np.savez(nometa, __meta__=np.array('[1, 2]'))
+    with pytest.raises(ValueError, match="not a fastconv digits model"):
+        load(nometa)
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "missing.npz")
+
+
+# --------------------------------------------------------------------------- bad arguments
+@pytest.mark.parametrize(
+    "kw, exc, match",
+    [
+        (dict(epochs=0), ValueError, "epochs"),
+        (dict(epochs=-1), ValueError, "epochs"),
+        (dict(epochs=1.5), TypeError, "epochs"),
+        (dict(batch_size=0), ValueError, "batch_size"),
+        (dict(backend="torch"), ValueError, "backend"),
+        (dict(pool="min"), ValueError, "pool"),
+        (dict(lr=0), ValueError, "lr"),
+        (dict(lr=float("nan")), ValueError, "lr"),
+        (dict(dtype="int32"), ValueError, "dtype"),
+        (dict(padding=-1), ValueError, "padding"),
+        (dict(kernel_size=11, padding=0), ValueError, "kernel_size=11"),
+        (dict(data=(np.zeros((10, 8, 8)), np.arange(10) + 5)), ValueError, "0..9"),
+        (dict(data=(np.zeros((10, 8, 8)), np.zeros(9, int))), ValueError, "labels"),
+        (dict(data=(np.zeros((10, 8, 8, 2)), np.zeros(10, int))), ValueError, "images"),
+        (dict(data=np.zeros(3)), TypeError, "data"),
+    ],
+)
+def test_bad_arguments(kw, exc, match):
+    with pytest.raises(exc, match=match):
+        train(**kw)
+
+
+# --------------------------------------------------------------------------- memory
+def _step_peak(trainer):
+    trainer.shuffle()
+    trainer.step(0)  # warm-up: caches inside NumPy
+    tracemalloc.start()
+    try:
+        trainer.step(1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize("backend_fused", [True, False], ids=["fused", "layer-by-layer"])
+def test_step_allocation_does_not_grow_with_dataset(data, backend_fused):
+    images, labels = data
+    small = _Trainer(1, seed=0, data=(images, labels), fused=backend_fused)
+    big = _Trainer(1, seed=0, data=(np.tile(images, (16, 1, 1, 1)), np.tile(labels, 16)), fused=backend_fused)
+    p_small, p_big = _step_peak(small), _step_peak(big)
+    assert p_big <= 1.2 * p_small + 16_384, (p_small, p_big)
+    assert p_big < big.x_all.nbytes / 8  # a step's scratch is a batch, not the dataset
+
+
+# --------------------------------------------------------------------------- progress bar
+def test_progress_bar_draws_and_clears():
+    out = io.StringIO()
+    bar = _Progress(10, stream=out, delay=0.0)
+    bar.update(5)
+    assert "5/10 steps" in out.getvalue() and "#" in out.getvalue()
+    bar.clear()
+    assert out.getvalue().endswith("\r")
+    quiet = io.StringIO()
+    late = _Progress(10, stream=quiet, delay=60.0)
+    late.update(5)
+    late.clear()
+    assert quiet.getvalue() == ""
+
+
+# --------------------------------------------------------------------------- command line
+def run_cli(*args, code=None):
+    cmd = [sys.executable] + (["-c", code] if code else ["-m", "fastconv", "digits"]) + list(args)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+
+
+def test_cli_trains_saves_and_plots(tmp_path):
+    model_path, png = tmp_path / "m.npz", tmp_path / "curves.png"
+    r = run_cli("--epochs", "2", "--seed", "1", "--save", str(model_path), "--plot", str(png))
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("Epoch")]
+    assert len(lines) == 2 and lines[1].startswith("Epoch 2/2  loss=") and "val_acc=" in lines[1]
+    model = load(model_path)
+    assert len(model.history) == 2 and model.config["seed"] == 1
+    assert f"val_acc={model.history[-1]['val_acc']:.4f}" in lines[1]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Traceback" not in r.stderr
+    r = run_cli("--load", str(model_path))
+    assert r.returncode == 0, r.stderr
+    images, labels = load_data()
+    acc = np.mean(model.predict(images) == labels)
+    assert f"accuracy {acc:.4f} on all 1797" in r.stdout
+
+
+def test_cli_options_and_reference_backend(tmp_path):
+    # one channel keeps the reference loops short; the run still takes seconds, so the bar shows
+    r = run_cli("--epochs", "1", "--backend", "reference", "--channels", "1", "--pool", "avg",
+                "--batch-size", "256", "--save", str(tmp_path / "m.npz"))
+    assert r.returncode == 0, r.stderr
+    model = load(tmp_path / "m.npz")
+    assert model.config["backend"] == "reference" and model.params["w1"].shape == (3, 3, 1, 1)
+    assert "Epoch 1/1" in r.stdout
+    assert "steps" in r.stderr and "[#" in r.stderr  # the progress bar, on stderr only
+    assert "steps" not in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--epochs", "0"], "epochs must be a positive int"),
+        (["--epochs", "-3"], "epochs must be a positive int"),
+        (["--batch-size", "0"], "batch_size must be a positive int"),
+        (["--backend", "gpu"], "backend must be one of"),
+        (["--epochs", "x"], "invalid int value"),
+        (["--save", "/nonexistent-dir/m.npz"], "does not exist"),
+        (["--save", "."], "is a directory"),
+        (["--frobnicate"], "unrecognized arguments"),
+        (["--load", "/nonexistent-dir/m.npz"], "No such file"),
+        (["--load", os.path.join(ROOT, "pyproject.toml")], "not a fastconv digits model"),
+    ],
+)
+def test_cli_errors_are_one_line(args, match):
+    r = run_cli(*args)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert match in r.stderr
+
+
+def test_cli_plot_without_matplotlib(tmp_path):
+    code = ("import sys; sys.modules['matplotlib'] = None; from fastconv.digits import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    r = run_cli("--epochs", "1", "--plot", str(tmp_path / "c.png"), code=code)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "pip install 'fastconv[plot]'" in r.stderr
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_main_in_process(capsys, tmp_path):
+    assert digits.main(["--epochs", "1", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    assert digits.main(["--epochs", "1"]) == 0
+    assert "Epoch 1/1" in capsys.readouterr().out
+    bad = tmp_path / "bad.npz"
+    bad.write_text("not a model")
+    with pytest.raises(ValueError, match="not a fastconv digits model"):
+        load(bad)
