@@ -1,0 +1,214 @@
+"""Image filtering: the tutorial's ten named kernels and a fast same-size ``filter2d``.
+
+Also the command-line tools ``python -m fastconv filter`` and ``python -m fastconv gallery``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import types
+from typing import Mapping
+
+import numpy as np
+
+from . import _filter
+from . import _validate as v
+from ._threads import get_num_threads
+
+__all__ = ["KERNELS", "MODES", "filter2d", "main_filter", "main_gallery"]
+
+
+def _frozen(rows, scale=1.0) -> np.ndarray:
+    """A read-only float64 kernel."""
+    a = np.array(rows, dtype=np.float64) / scale
+    a.flags.writeable = False
+    return a
+
+
+#: The tutorial's ten kernels, in its order. A read-only mapping of read-only float64 arrays.
+KERNELS: Mapping[str, np.ndarray] = types.MappingProxyType(
+    {
+        "horizontal_edge": _frozen([[-1, -1, -1], [0, 0, 0], [1, 1, 1]]),
+        "vertical_edge": _frozen([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]]),
+        "sobel_x": _frozen([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+        "sobel_y": _frozen([[1, 2, 1], [0, 0, 0], [-1, -2, -1]]),
+        "laplacian": _frozen([[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
+        "sharpen": _frozen([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+        "gaussian3": _frozen([[1, 2, 1], [2, 4, 2], [1, 2, 1]], 16),
+        "gaussian5": _frozen(
+            [[1, 4, 6, 4, 1], [4, 16, 24, 16, 4], [6, 24, 36, 24, 6], [4, 16, 24, 16, 4], [1, 4, 6, 4, 1]], 256
+        ),
+        "edge_enhance": _frozen([[-1, -1, -1], [-1, 9, -1], [-1, -1, -1]]),
+        "mean": _frozen([[1, 1, 1], [1, 1, 1], [1, 1, 1]], 9),
+    }
+)
+
+#: Border modes (scipy.ndimage names) -> (kernel code, numpy.pad mode, OpenCV border name).
+MODES: Mapping[str, tuple] = types.MappingProxyType(
+    {
+        "constant": (0, "constant", "BORDER_CONSTANT"),
+        "nearest": (1, "edge", "BORDER_REPLICATE"),
+        "reflect": (2, "symmetric", "BORDER_REFLECT"),
+        "mirror": (3, "reflect", "BORDER_REFLECT_101"),
+        "wrap": (4, "wrap", "BORDER_WRAP"),
+    }
+)
+
+
+def _kernel_arg(kernel, image_ndim: int, image_shape) -> np.ndarray:
+    """``kernel`` as a non-empty 2-D real array (a name from KERNELS is looked up)."""
+    if isinstance(kernel, str):
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be an array or one of {', '.join(KERNELS)}; got {kernel!r}")
+        return KERNELS[kernel]
+    k = v.as_array(kernel, "kernel")
+    if k.ndim > image_ndim:
+        raise ValueError(
+            f"kernel has more dimensions than the image: kernel shape {k.shape}, image shape {image_shape}"
+        )
+    if k.ndim != 2:
+        raise ValueError(f"kernel must be 2-D (Kh, Kw), got shape {k.shape} (image shape {image_shape})")
+    if k.size == 0:
+        raise ValueError(f"kernel must be non-empty, got shape {k.shape}")
+    return k
+
+
+def _rank1(k: np.ndarray):
+    """``(u, v)`` with ``outer(u, v) == k`` to rounding, or None if ``k`` is not rank 1."""
+    if not np.all(np.isfinite(k)) or k.shape[0] < 2 or k.shape[1] < 2:
+        return None
+    p, q = np.unravel_index(np.argmax(np.abs(k)), k.shape)
+    if k[p, q] == 0:
+        return None
+    u = k[:, q].copy()
+    vv = k[p, :] / k[p, q]
+    err = np.max(np.abs(np.outer(u, vv) - k))
+    if err > 8 * np.finfo(np.float64).eps * np.abs(k[p, q]):
+        return None
+    return u, vv
+
+
+def _taps(w: np.ndarray):
+    """Non-zero entries of a 1-D weight vector and their indices."""
+    idx = np.flatnonzero(w).astype(np.intp)
+    return np.ascontiguousarray(w[idx]), idx
+
+
+def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
+    """Same-size 2-D cross-correlation of an image with a kernel, with a border mode.
+
+    The kernel is not flipped (cross-correlation, as in the tutorial, OpenCV and PyTorch). The
+    output has the image's (H, W) or (H, W, C) shape; each channel of a colour image is
+    filtered independently.
+
+    Parameters
+    ----------
+    image : array_like, shape (H, W) or (H, W, C)
+        Any real dtype (uint8, uint16, float32, float64, ...); any memory layout. Never modified.
+    kernel : array_like, shape (Kh, Kw), or str
+        Any size, odd or even, square or rectangular; or a name from :data:`KERNELS`.
+        Anchor (as ``scipy.ndimage.correlate`` with ``origin=0``): output ``(i, j)`` reads input
+        ``(i + ki - Kh // 2, j + kj - Kw // 2)`` for tap ``(ki, kj)``; for an even size the
+        anchor is the tap just after the middle (index 2 of a 4-tap axis).
+    mode : {"constant", "nearest", "reflect", "mirror", "wrap"}, default "constant"
+        How the image is extended beyond its border, with ``scipy.ndimage`` names and semantics
+        (extension is periodic, so a kernel larger than the image is fine):
+
+        ============  ===========================  ====================  ======================
+        mode          extension of ``a b c d``     ``numpy.pad`` mode    OpenCV border
+        ============  ===========================  ====================  ======================
+        ``constant``  ``k k | a b c d | k k``      ``constant``          ``BORDER_CONSTANT``
+        ``nearest``   ``a a | a b c d | d d``      ``edge``              ``BORDER_REPLICATE``
+        ``reflect``   ``b a | a b c d | d c``      ``symmetric``         ``BORDER_REFLECT``
+        ``mirror``    ``c b | a b c d | c b``      ``reflect``           ``BORDER_REFLECT_101``
+        ``wrap``      ``c d | a b c d | a b``      ``wrap``              ``BORDER_WRAP``
+        ============  ===========================  ====================  ======================
+
+        (``k`` is ``cval``.) ``"constant"`` with ``cval=0`` is the tutorial's zero padding.
+    cval : float, default 0.0
+        The value outside the image in ``"constant"`` mode, in image units.
+    dtype : dtype, optional
+        Output dtype. By default float32 and float16 images give float32 and every other image
+        (uint8, uint16, integer, bool, float64) gives float64: the tutorial's loop returns
+        float64 for its uint8 photo, and a float image keeps its precision. The sums are formed
+        in that dtype (the kernel is cast to it). A float ``dtype`` sets both the computing and
+        the output dtype. An integer ``dtype`` (e.g. ``np.uint8``) computes as by default, then
+        clips to the dtype's range and casts (truncating), exactly as the tutorial's
+        ``np.clip(y, 0, 255).astype(np.uint8)``.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``image``.
+
+    Notes
+    -----
+    Kernel taps equal to zero are skipped (``scipy.ndimage`` skips them too), so a non-finite
+    pixel under a zero weight does not spread. A rank-1 kernel (Gaussian, mean, Sobel, the edge
+    kernels) is run as two 1-D passes when that needs fewer multiplications; the result equals
+    the 2-D sum to rounding.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import filter2d, KERNELS
+    >>> img = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    >>> filter2d(img, KERNELS["sobel_x"])
+    array([[  5.,   8.,   8., -11.],
+           [ 12.,   8.,   8., -30.],
+           [ 12.,   8.,   8., -42.],
+           [ 13.,   8.,   8., -35.]])
+    >>> filter2d(img, "sobel_x", dtype=np.uint8)
+    array([[ 5,  8,  8,  0],
+           [12,  8,  8,  0],
+           [12,  8,  8,  0],
+           [13,  8,  8,  0]], dtype=uint8)
+    >>> filter2d(img, np.ones((1, 2)), mode="nearest")[0]
+    array([1., 1., 3., 5.])
+    """
+    img = v.as_array(image, "image")
+    if img.ndim not in (2, 3):
+        raise ValueError(f"image must be 2-D (H, W) or 3-D (H, W, C), got shape {img.shape}")
+    k = _kernel_arg(kernel, img.ndim, img.shape)
+    if not isinstance(mode, str) or mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if isinstance(cval, (bool, np.bool_)) or not isinstance(cval, (int, float, np.integer, np.floating)):
+        raise TypeError(f"cval must be a real number, got {cval!r}")
+    out_dt = None if dtype is None else np.dtype(dtype)
+    if out_dt is not None and out_dt.kind not in "biuf":
+        raise TypeError(f"dtype must be a real numeric dtype, got {out_dt}")
+    if out_dt is not None and out_dt.kind == "f":
+        ct = v.compute_dtype(out_dt)
+    else:
+        ct = v.compute_dtype(img.dtype) if img.dtype.kind == "f" else np.dtype(np.float64)
+
+    img3 = img if img.ndim == 3 else img[:, :, None]
+    out = np.empty(img3.shape, dtype=ct)
+    if out.size:
+        x = np.ascontiguousarray(img3, dtype=ct)
+        kh, kw = k.shape
+        code = MODES[mode][0]
+        nthreads = get_num_threads()
+        fac = _rank1(np.asarray(k, dtype=np.float64))
+        nnz = int(np.count_nonzero(k))
+        if fac is not None and np.count_nonzero(fac[0]) + np.count_nonzero(fac[1]) < nnz:
+            (uw, ui), (vw, vi) = _taps(fac[0]), _taps(fac[1])
+            _filter.correlate2d_separable_kernel(
+                x, uw.astype(ct), ui, vw.astype(ct), vi, kh, kw, code, cval, out, nthreads
+            )
+        else:
+            rows, cols = np.nonzero(k)
+            w = np.ascontiguousarray(k[rows, cols], dtype=ct)
+            _filter.correlate2d_same_kernel(
+                x, w, rows.astype(np.intp), cols.astype(np.intp), kh, kw, code, cval, out, nthreads
+            )
+    if img.ndim == 2:
+        out = out[:, :, 0]
+    if out_dt is None or out_dt == out.dtype:
+        return out
+    if out_dt.kind in "iu":
+        info = np.iinfo(out_dt)
+        out = np.clip(out, info.min, info.max)
+    elif out_dt.kind == "b":
+        return out.astype(out_dt)
+    return out.astype(out_dt)
