@@ -273,7 +273,7 @@ def correlate2d_separable_kernel(
     cdef Py_ssize_t WC = W * C, Tu = u.shape[0], Tv = v.shape[0]
     cdef Py_ssize_t ah = Kh // 2, aw = Kw // 2
     cdef Py_ssize_t Wp = W + Kw - 1
-    cdef Py_ssize_t i, t, j, c, col
+    cdef Py_ssize_t i, t, j, jj, c, col
     cdef const floating* img = &image[0, 0, 0]
     cdef const floating* up = &u[0]
     cdef const floating* vp = &v[0]
@@ -301,9 +301,8 @@ def correlate2d_separable_kernel(
                         src[t] = _row(img, cval_row, i + ui[t] - ah, H, WC, mode)
                     _taps(src, up, Tu, tmp + aw * C, WC)
                     # padded columns of the intermediate row
-                    for j in range(Wp):
-                        if j >= aw and j < aw + W:
-                            continue
+                    for jj in range(Kw - 1):
+                        j = jj if jj < aw else jj + W   # the aw left and Kw-1-aw right columns
                         col = fc_map(j - aw, W, mode)
                         for c in range(C):
                             if col < 0:

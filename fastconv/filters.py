@@ -94,6 +94,36 @@ def _taps(w: np.ndarray):
     return np.ascontiguousarray(w[idx]), idx
 
 
+def _filter2d_args(image, kernel, mode, cval, dtype):
+    """Check filter2d's arguments; return (image, kernel, computing dtype, requested output dtype)."""
+    img = v.as_array(image, "image")
+    if img.ndim not in (2, 3):
+        raise ValueError(f"image must be 2-D (H, W) or 3-D (H, W, C), got shape {img.shape}")
+    k = _kernel_arg(kernel, img.ndim, img.shape)
+    if not isinstance(mode, str) or mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if isinstance(cval, (bool, np.bool_)) or not isinstance(cval, (int, float, np.integer, np.floating)):
+        raise TypeError(f"cval must be a real number, got {cval!r}")
+    out_dt = None if dtype is None else np.dtype(dtype)
+    if out_dt is not None and out_dt.kind not in "biuf":
+        raise TypeError(f"dtype must be a real numeric dtype, got {out_dt}")
+    if out_dt is not None and out_dt.kind == "f":
+        ct = v.compute_dtype(out_dt)
+    else:
+        ct = v.compute_dtype(img.dtype) if img.dtype.kind == "f" else np.dtype(np.float64)
+    return img, k, ct, out_dt
+
+
+def _finish(out: np.ndarray, out_dt):
+    """Cast a result to the requested dtype; integer dtypes are clipped to their range first."""
+    if out_dt is None or out_dt == out.dtype:
+        return out
+    if out_dt.kind in "iu":
+        info = np.iinfo(out_dt)
+        out = np.clip(out, info.min, info.max)
+    return out.astype(out_dt)
+
+
 def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
     """Same-size 2-D cross-correlation of an image with a kernel, with a border mode.
 
@@ -166,22 +196,7 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
     >>> filter2d(img, np.ones((1, 2)), mode="nearest")[0]
     array([1., 1., 3., 5.])
     """
-    img = v.as_array(image, "image")
-    if img.ndim not in (2, 3):
-        raise ValueError(f"image must be 2-D (H, W) or 3-D (H, W, C), got shape {img.shape}")
-    k = _kernel_arg(kernel, img.ndim, img.shape)
-    if not isinstance(mode, str) or mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-    if isinstance(cval, (bool, np.bool_)) or not isinstance(cval, (int, float, np.integer, np.floating)):
-        raise TypeError(f"cval must be a real number, got {cval!r}")
-    out_dt = None if dtype is None else np.dtype(dtype)
-    if out_dt is not None and out_dt.kind not in "biuf":
-        raise TypeError(f"dtype must be a real numeric dtype, got {out_dt}")
-    if out_dt is not None and out_dt.kind == "f":
-        ct = v.compute_dtype(out_dt)
-    else:
-        ct = v.compute_dtype(img.dtype) if img.dtype.kind == "f" else np.dtype(np.float64)
-
+    img, k, ct, out_dt = _filter2d_args(image, kernel, mode, cval, dtype)
     img3 = img if img.ndim == 3 else img[:, :, None]
     out = np.empty(img3.shape, dtype=ct)
     if out.size:
@@ -202,13 +217,188 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
             _filter.correlate2d_same_kernel(
                 x, w, rows.astype(np.intp), cols.astype(np.intp), kh, kw, code, cval, out, nthreads
             )
-    if img.ndim == 2:
-        out = out[:, :, 0]
-    if out_dt is None or out_dt == out.dtype:
-        return out
-    if out_dt.kind in "iu":
-        info = np.iinfo(out_dt)
-        out = np.clip(out, info.min, info.max)
-    elif out_dt.kind == "b":
-        return out.astype(out_dt)
-    return out.astype(out_dt)
+    return _finish(out[:, :, 0] if img.ndim == 2 else out, out_dt)
+
+
+# --------------------------------------------------------------------------- command line
+class _CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line instead of usage text and a traceback."""
+
+    def error(self, message):
+        raise _CliError(message)
+
+
+def _need(module: str, package: str):
+    """Import an optional dependency or raise a one-line hint naming the pip install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise _CliError(
+            f"{package} is required for this command: pip install {package} (or: pip install 'fastconv[image]')"
+        ) from None
+
+
+def _sample_image(color: bool) -> np.ndarray:
+    """scikit-learn's built-in sample photo (no download), grayscale uint8 unless ``color``."""
+    Image = _need("PIL.Image", "pillow")
+    from sklearn.datasets import load_sample_image
+
+    rgb = load_sample_image("china.jpg")
+    return rgb if color else np.asarray(Image.fromarray(rgb).convert("L"))
+
+
+def _read_image(path, color: bool) -> np.ndarray:
+    """An image file as uint8 (H, W) grayscale, or (H, W, 3) RGB if ``color``."""
+    if path is None:
+        return _sample_image(color)
+    Image = _need("PIL.Image", "pillow")
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB" if color else "L")
+            return np.asarray(im)
+    except (OSError, ValueError) as exc:
+        raise _CliError(f"cannot read image {str(path)!r}: {exc}") from None
+
+
+def _save_image(arr: np.ndarray, path) -> None:
+    """Write a uint8 image with Pillow."""
+    Image = _need("PIL.Image", "pillow")
+    try:
+        Image.fromarray(arr).save(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _CliError(f"cannot write image {str(path)!r}: {exc}") from None
+
+
+def _run_cli(prog: str, body, argv) -> int:
+    """Run ``body(argv)``; a _CliError or a bad-argument error becomes one line on stderr."""
+    try:
+        return body(list(sys.argv[1:] if argv is None else argv))
+    except _CliError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _filter_body(argv) -> int:
+    p = _Parser(
+        prog="python -m fastconv filter",
+        description="Filter an image with a named kernel as the tutorial does (pad, correlate, clip to "
+        "0..255, uint8) and save it. Without IMAGE, a built-in sample photo is used.",
+    )
+    p.add_argument("image", nargs="?", help="input image file (any format Pillow reads)")
+    p.add_argument("--kernel", "-k", required=True, choices=list(KERNELS), metavar="NAME",
+                   help="one of: " + ", ".join(KERNELS))
+    p.add_argument("--mode", "-m", default="constant", choices=list(MODES), metavar="MODE",
+                   help="border mode: " + ", ".join(MODES) + " (default: constant, zero padding)")
+    p.add_argument("--color", action="store_true", help="filter each RGB channel instead of grayscale")
+    p.add_argument("-o", "--output", default=None, help="output file (default: <kernel>.png)")
+    a = p.parse_args(argv)
+    img = _read_image(a.image, a.color)
+    out = filter2d(img, a.kernel, mode=a.mode, dtype=np.uint8)
+    path = a.output or f"{a.kernel}.png"
+    _save_image(out, path)
+    print(f"wrote {path} ({'x'.join(map(str, out.shape))} uint8, kernel {a.kernel}, mode {a.mode})")
+    return 0
+
+
+def _gallery_figure(img: np.ndarray, mode: str = "constant"):
+    """The tutorial's 3x4 figure: the image filtered by each of the ten kernels."""
+    _need("matplotlib", "matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(15, 8))
+    FigureCanvasAgg(fig)
+    for i, name in enumerate(KERNELS):
+        ax = fig.add_subplot(3, 4, i + 1)
+        ax.imshow(filter2d(img, name, mode=mode, dtype=np.uint8), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(name)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def _gallery_body(argv) -> int:
+    p = _Parser(
+        prog="python -m fastconv gallery",
+        description="The ten classic kernels applied to one grayscale image, as a 3x4 figure. "
+        "Without IMAGE, a built-in sample photo is used.",
+    )
+    p.add_argument("image", nargs="?", help="input image file (any format Pillow reads)")
+    p.add_argument("--mode", "-m", default="constant", choices=list(MODES), metavar="MODE",
+                   help="border mode: " + ", ".join(MODES) + " (default: constant)")
+    p.add_argument("--dpi", type=int, default=60, help="resolution of the saved figure (default: 60)")
+    p.add_argument("-o", "--output", default="gallery.png", help="output file (default: gallery.png)")
+    a = p.parse_args(argv)
+    if a.dpi < 1:
+        raise _CliError(f"--dpi must be positive, got {a.dpi}")
+    img = _read_image(a.image, color=False)
+    fig = _gallery_figure(img, a.mode)
+    try:
+        if str(a.output).lower().endswith(".png"):
+            # the figure is all gray: an 8-bit grayscale PNG is a third of the RGBA one
+            Image = _need("PIL.Image", "pillow")
+            fig.set_dpi(a.dpi)
+            fig.canvas.draw()
+            rgba = np.asarray(fig.canvas.buffer_rgba())
+            Image.fromarray(rgba).convert("L").save(a.output, optimize=True)
+        else:
+            fig.savefig(a.output, dpi=a.dpi)
+    except (OSError, ValueError) as exc:
+        raise _CliError(f"cannot write figure {a.output!r}: {exc}") from None
+    print(f"wrote {a.output}")
+    return 0
+
+
+def main_filter(argv=None) -> int:
+    """``python -m fastconv filter [IMAGE] --kernel NAME [--mode MODE] [--color] [-o OUT]``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments after ``filter`` (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 on a bad argument, unreadable image or missing extra
+        (reported as one line on stderr).
+
+    Examples
+    --------
+    >>> main_filter(["photo.png", "--kernel", "sobel_x", "-o", "edges.png"])  # doctest: +SKIP
+    wrote edges.png (427x640 uint8, kernel sobel_x, mode constant)
+    0
+    """
+    return _run_cli("fastconv filter", _filter_body, argv)
+
+
+def main_gallery(argv=None) -> int:
+    """``python -m fastconv gallery [IMAGE] [--mode MODE] [--dpi N] [-o gallery.png]``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments after ``gallery`` (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 on a bad argument, unreadable image or missing extra
+        (reported as one line on stderr).
+
+    Examples
+    --------
+    >>> main_gallery(["-o", "gallery.png"])  # doctest: +SKIP
+    wrote gallery.png
+    0
+    """
+    return _run_cli("fastconv gallery", _gallery_body, argv)
