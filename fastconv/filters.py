@@ -184,17 +184,20 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
     >>> from fastconv import filter2d, KERNELS
     >>> img = np.arange(16, dtype=np.uint8).reshape(4, 4)
     >>> filter2d(img, KERNELS["sobel_x"])
-    array([[  5.,   8.,   8., -11.],
-           [ 12.,   8.,   8., -30.],
-           [ 12.,   8.,   8., -42.],
-           [ 13.,   8.,   8., -35.]])
+    array([[  7.,   6.,   6., -10.],
+           [ 20.,   8.,   8., -24.],
+           [ 36.,   8.,   8., -40.],
+           [ 35.,   6.,   6., -38.]])
     >>> filter2d(img, "sobel_x", dtype=np.uint8)
-    array([[ 5,  8,  8,  0],
-           [12,  8,  8,  0],
-           [12,  8,  8,  0],
-           [13,  8,  8,  0]], dtype=uint8)
-    >>> filter2d(img, np.ones((1, 2)), mode="nearest")[0]
-    array([1., 1., 3., 5.])
+    array([[ 7,  6,  6,  0],
+           [20,  8,  8,  0],
+           [36,  8,  8,  0],
+           [35,  6,  6,  0]], dtype=uint8)
+
+    An even size puts the anchor on the second tap, as in ``scipy.ndimage``:
+
+    >>> filter2d(np.array([[1.0, 2.0, 4.0]]), np.array([[1.0, 10.0]]), mode="nearest")
+    array([[11., 21., 42.]])
     """
     img, k, ct, out_dt = _filter2d_args(image, kernel, mode, cval, dtype)
     img3 = img if img.ndim == 3 else img[:, :, None]
