@@ -73,6 +73,9 @@ def _kernel_arg(kernel, image_ndim: int, image_shape) -> np.ndarray:
     return k
 
 
+_MACS_PER_THREAD = 1 << 16  # multiply-adds worth waking one more OpenMP thread for
+
+
 def _rank1(k: np.ndarray):
     """``(u, v)`` with ``outer(u, v) == k`` to rounding, or None if ``k`` is not rank 1."""
     if not np.all(np.isfinite(k)) or k.shape[0] < 2 or k.shape[1] < 2:
@@ -206,9 +209,10 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
         x = np.ascontiguousarray(img3, dtype=ct)
         kh, kw = k.shape
         code = MODES[mode][0]
-        nthreads = get_num_threads()
         fac = _rank1(np.asarray(k, dtype=np.float64))
         nnz = int(np.count_nonzero(k))
+        # waking a thread team costs more than filtering a small image: one thread below ~64k MACs
+        nthreads = max(1, min(get_num_threads(), out.size * max(nnz, 1) // _MACS_PER_THREAD))
         if fac is not None and np.count_nonzero(fac[0]) + np.count_nonzero(fac[1]) < nnz:
             (uw, ui), (vw, vi) = _taps(fac[0]), _taps(fac[1])
             _filter.correlate2d_separable_kernel(
