@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import types
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
@@ -73,7 +73,7 @@ def _kernel_arg(kernel, image_ndim: int, image_shape) -> np.ndarray:
     return k
 
 
-_MACS_PER_THREAD = 1 << 16  # multiply-adds worth waking one more OpenMP thread for
+_MACS_PER_THREAD = 1 << 22  # multiply-adds (~0.5 ms of one core) worth waking one more OpenMP thread for
 
 
 def _rank1(k: np.ndarray):
@@ -91,10 +91,50 @@ def _rank1(k: np.ndarray):
     return u, vv
 
 
-def _taps(w: np.ndarray):
-    """Non-zero entries of a 1-D weight vector and their indices."""
-    idx = np.flatnonzero(w).astype(np.intp)
-    return np.ascontiguousarray(w[idx]), idx
+class _Plan(NamedTuple):
+    """How a kernel is run: its non-zero taps (or its two 1-D factors' non-zero taps)."""
+
+    separable: bool
+    w: np.ndarray     # weights of the taps (separable: of the column factor u)
+    rows: np.ndarray  # kernel row of each tap (separable: index into u)
+    cols: np.ndarray  # kernel column of each tap (separable: index into v)
+    w2: np.ndarray    # separable: weights of the row factor v; else unused (empty)
+    macs: int         # multiply-adds per output value
+
+
+_PLANS: dict = {}
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _frozen_copy(a, dtype) -> np.ndarray:
+    """A read-only C-contiguous copy."""
+    a = np.array(a, dtype=dtype, order="C")
+    a.flags.writeable = False
+    return a
+
+
+def _plan(k: np.ndarray, ct: np.dtype) -> _Plan:
+    """The taps of ``k`` in dtype ``ct``, factored if rank 1 and cheaper; memoised per kernel value."""
+    key = (k.shape, k.dtype.str, k.tobytes(), ct.str)
+    plan = _PLANS.get(key)
+    if plan is not None:
+        return plan
+    k64 = np.asarray(k, dtype=np.float64)
+    fac = _rank1(k64)
+    nnz = int(np.count_nonzero(k64))
+    ip = np.intp
+    if fac is not None and np.count_nonzero(fac[0]) + np.count_nonzero(fac[1]) < nnz:
+        ui, vi = np.flatnonzero(fac[0]), np.flatnonzero(fac[1])
+        plan = _Plan(True, _frozen_copy(fac[0][ui], ct), _frozen_copy(ui, ip), _frozen_copy(vi, ip),
+                     _frozen_copy(fac[1][vi], ct), len(ui) + len(vi))
+    else:
+        rows, cols = np.nonzero(k64)
+        plan = _Plan(False, _frozen_copy(k64[rows, cols], ct), _frozen_copy(rows, ip), _frozen_copy(cols, ip),
+                     _frozen_copy([], ct), max(nnz, 1))
+    if len(_PLANS) >= 256:
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
 
 
 def _filter2d_args(image, kernel, mode, cval, dtype):
@@ -110,10 +150,8 @@ def _filter2d_args(image, kernel, mode, cval, dtype):
     out_dt = None if dtype is None else np.dtype(dtype)
     if out_dt is not None and out_dt.kind not in "biuf":
         raise TypeError(f"dtype must be a real numeric dtype, got {out_dt}")
-    if out_dt is not None and out_dt.kind == "f":
-        ct = v.compute_dtype(out_dt)
-    else:
-        ct = v.compute_dtype(img.dtype) if img.dtype.kind == "f" else np.dtype(np.float64)
+    src = out_dt if out_dt is not None and out_dt.kind == "f" else img.dtype
+    ct = _F32 if src.kind == "f" and src.itemsize <= 4 else _F64
     return img, k, ct, out_dt
 
 
@@ -208,21 +246,17 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
     if out.size:
         x = np.ascontiguousarray(img3, dtype=ct)
         kh, kw = k.shape
-        code = MODES[mode][0]
-        fac = _rank1(np.asarray(k, dtype=np.float64))
-        nnz = int(np.count_nonzero(k))
-        # waking a thread team costs more than filtering a small image: one thread below ~64k MACs
-        nthreads = max(1, min(get_num_threads(), out.size * max(nnz, 1) // _MACS_PER_THREAD))
-        if fac is not None and np.count_nonzero(fac[0]) + np.count_nonzero(fac[1]) < nnz:
-            (uw, ui), (vw, vi) = _taps(fac[0]), _taps(fac[1])
+        plan = _plan(k, ct)
+        # waking a thread team can cost more than filtering a small image (milliseconds on a busy
+        # machine): each thread gets at least _MACS_PER_THREAD multiply-adds
+        nthreads = max(1, min(get_num_threads(), out.size * plan.macs // _MACS_PER_THREAD))
+        if plan.separable:
             _filter.correlate2d_separable_kernel(
-                x, uw.astype(ct), ui, vw.astype(ct), vi, kh, kw, code, cval, out, nthreads
+                x, plan.w, plan.rows, plan.w2, plan.cols, kh, kw, MODES[mode][0], cval, out, nthreads
             )
         else:
-            rows, cols = np.nonzero(k)
-            w = np.ascontiguousarray(k[rows, cols], dtype=ct)
             _filter.correlate2d_same_kernel(
-                x, w, rows.astype(np.intp), cols.astype(np.intp), kh, kw, code, cval, out, nthreads
+                x, plan.w, plan.rows, plan.cols, kh, kw, MODES[mode][0], cval, out, nthreads
             )
     return _finish(out[:, :, 0] if img.ndim == 2 else out, out_dt)
 
