@@ -234,7 +234,7 @@ def correlate2d_same_kernel(
             rows = <const floating**> malloc((Kh + T + 1) * sizeof(floating*))
             src = rows + Kh
             if rows != NULL:
-                for i in prange(H, schedule="dynamic", chunksize=8):
+                for i in prange(H, schedule="static"):
                     for ki in range(Kh):
                         rows[ki] = _row(img, cval_row, i + ki - ah, H, WC, mode)
                     for t in range(T):
@@ -295,7 +295,7 @@ def correlate2d_separable_kernel(
             src = <const floating**> malloc((Tu + Tv + 1) * sizeof(floating*))
             tmp = <floating*> malloc((Wp * C + 1) * sizeof(floating))
             if src != NULL and tmp != NULL:
-                for i in prange(H, schedule="dynamic", chunksize=8):
+                for i in prange(H, schedule="static"):
                     # vertical pass into tmp[aw*C : (aw+W)*C]
                     for t in range(Tu):
                         src[t] = _row(img, cval_row, i + ui[t] - ah, H, WC, mode)
