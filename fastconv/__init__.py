@@ -6,6 +6,7 @@ OpenMP threads. :mod:`fastconv.reference` holds the pure-NumPy loops with the sa
 """
 from ._threads import get_num_threads, openmp_enabled, set_num_threads
 from .conv import conv2d_backward, conv2d_forward, convolution_2d, convolve2d
+from .filters import KERNELS, filter2d
 from .layers import (
     dense_backward,
     dense_forward,
@@ -38,6 +39,8 @@ __all__ = [
     "dense_backward",
     "softmax_crossentropy_forward",
     "softmax_crossentropy_backward",
+    "filter2d",
+    "KERNELS",
     "openmp_enabled",
     "get_num_threads",
     "set_num_threads",

@@ -236,3 +236,34 @@ def softmax_crossentropy_backward(cache):
     """Gradient of the mean softmax cross-entropy with respect to the logits."""
     proba, labels, n = cache
     return (proba - labels) / n
+
+
+# --------------------------------------------------------------------------- same-size image filter
+def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
+    """Same-size 2-D cross-correlation with a border mode: ``numpy.pad``, then one window at a time.
+
+    Same arguments, anchor (``Kh // 2``, ``Kw // 2``), dtype rules and errors as
+    :func:`fastconv.filter2d`; the border mode is done by ``numpy.pad`` with the mode that
+    ``fastconv.filters.MODES`` maps it to. Every tap is multiplied, zero weights included.
+    """
+    from .filters import MODES, _filter2d_args, _finish
+
+    img, k, ct, out_dt = _filter2d_args(image, kernel, mode, cval, dtype)
+    img3 = (img if img.ndim == 3 else img[:, :, None]).astype(ct)
+    kh, kw = k.shape
+    k = np.asarray(k, dtype=ct)
+    h, w = img3.shape[:2]
+    pads = ((kh // 2, kh - 1 - kh // 2), (kw // 2, kw - 1 - kw // 2), (0, 0))
+    np_mode = MODES[mode][1]
+    if h == 0 or w == 0:
+        padded = img3
+    elif np_mode == "constant":
+        padded = np.pad(img3, pads, mode="constant", constant_values=ct.type(cval))
+    else:
+        padded = np.pad(img3, pads, mode=np_mode)
+    out = np.zeros(img3.shape, dtype=ct)
+    for i in range(h):
+        for j in range(w):
+            window = padded[i : i + kh, j : j + kw, :]
+            out[i, j, :] = np.sum(window * k[:, :, None], axis=(0, 1))
+    return _finish(out[:, :, 0] if img.ndim == 2 else out, out_dt)

@@ -1,0 +1,96 @@
+"""filter2d against OpenCV (float32), scipy.ndimage (float64) and the NumPy reference loop.
+
+Run: ``python -m pytest bench/bench_filter.py --benchmark-only --benchmark-group-by=group``
+
+One group per workload (dtype, image size, kernel); one benchmark per implementation, each first
+checking that its result equals fastconv's to float rounding. The laplacian and a random 5x5
+kernel take the general path; the Gaussians are rank 1 and take the separable path.
+"""
+import numpy as np
+import pytest
+
+import fastconv
+import fastconv.reference
+from fastconv import KERNELS
+
+_RNG = np.random.default_rng(2024)
+_KERNELS = {
+    "laplacian": KERNELS["laplacian"],                   # 3x3, general path (5 non-zero taps)
+    "random3": _RNG.standard_normal((3, 3)),             # 3x3, general path (9 taps)
+    "gaussian3": KERNELS["gaussian3"],                   # 3x3, separable path
+    "random5": _RNG.standard_normal((5, 5)),             # 5x5, general path (25 taps)
+    "gaussian5": KERNELS["gaussian5"],                   # 5x5, separable path
+}
+_IMAGES = {}
+
+
+def _image(size, dtype):
+    key = (size, np.dtype(dtype).name)
+    if key not in _IMAGES:
+        _IMAGES[key] = (np.random.default_rng(size).random((size, size)) * 255).astype(dtype)
+    return _IMAGES[key]
+
+
+def _group(dtype, size, kname):
+    k = _KERNELS[kname]
+    return f"filter2d {np.dtype(dtype).name} {size}x{size} k{k.shape[0]} {kname} constant"
+
+
+def _run(benchmark, impl, func, want, dtype, size, kname, rounds=None):
+    benchmark.group = _group(dtype, size, kname)
+    benchmark.extra_info["impl"] = impl
+    got = func()
+    tol = 1e-4 if np.dtype(dtype) == np.float32 else 1e-9
+    scale = np.abs(_KERNELS[kname]).sum() * 255
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol * scale)
+    if rounds is None:
+        benchmark(func)
+    else:
+        benchmark.pedantic(func, rounds=rounds, iterations=1)
+
+
+CASES_F32 = [(size, k) for size in (2048, 512) for k in _KERNELS]
+CASES_F64 = [(size, k) for size in (2048, 512) for k in ("laplacian", "gaussian3", "random5", "gaussian5")]
+
+
+@pytest.mark.parametrize("size, kname", CASES_F32, ids=[f"{s}-{k}" for s, k in CASES_F32])
+def bench_filter2d_f32_fastconv(benchmark, size, kname):
+    img, k = _image(size, np.float32), _KERNELS[kname]
+    _run(benchmark, "fastconv", lambda: fastconv.filter2d(img, k), fastconv.filter2d(img, k), np.float32, size, kname)
+
+
+@pytest.mark.parametrize("size, kname", CASES_F32, ids=[f"{s}-{k}" for s, k in CASES_F32])
+def bench_filter2d_f32_cv2(benchmark, size, kname):
+    cv2 = pytest.importorskip("cv2", reason="OpenCV is the float32 peer")
+    cv2.setNumThreads(fastconv.get_num_threads())  # the same thread budget as fastconv
+    img, k = _image(size, np.float32), _KERNELS[kname]
+    k32 = k.astype(np.float32)
+
+    def run():
+        return cv2.filter2D(img, -1, k32, borderType=cv2.BORDER_CONSTANT)
+
+    _run(benchmark, "cv2", run, fastconv.filter2d(img, k), np.float32, size, kname)
+
+
+@pytest.mark.parametrize("size, kname", CASES_F64, ids=[f"{s}-{k}" for s, k in CASES_F64])
+def bench_filter2d_f64_fastconv(benchmark, size, kname):
+    img, k = _image(size, np.float64), _KERNELS[kname]
+    _run(benchmark, "fastconv", lambda: fastconv.filter2d(img, k), fastconv.filter2d(img, k), np.float64, size, kname)
+
+
+@pytest.mark.parametrize("size, kname", CASES_F64, ids=[f"{s}-{k}" for s, k in CASES_F64])
+def bench_filter2d_f64_scipy(benchmark, size, kname):
+    ndi = pytest.importorskip("scipy.ndimage", reason="scipy is the float64 peer")
+    img, k = _image(size, np.float64), _KERNELS[kname]
+
+    def run():
+        return ndi.correlate(img, k, mode="constant", cval=0.0)
+
+    _run(benchmark, "scipy", run, fastconv.filter2d(img, k), np.float64, size, kname)
+
+
+@pytest.mark.parametrize("kname", ["laplacian", "gaussian5"])
+def bench_filter2d_f64_reference(benchmark, kname):
+    img, k = _image(512, np.float64), _KERNELS[kname]
+    want = fastconv.filter2d(img, k)
+    _run(benchmark, "reference", lambda: fastconv.reference.filter2d(img, k), want, np.float64, 512, kname, rounds=1)

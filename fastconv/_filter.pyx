@@ -1,0 +1,322 @@
+# cython: language_level=3
+"""Same-size 2-D cross-correlation kernels for (H, W, C) images with scipy.ndimage border modes.
+
+The wrapper in :mod:`fastconv.filters` validates arguments, picks the dtype, removes zero taps,
+factors rank-1 kernels and allocates the output; these kernels only compute. They release the
+GIL and split the output rows across OpenMP threads.
+
+Anchor (as ``scipy.ndimage.correlate`` with ``origin=0``): output pixel ``(i, j)`` reads input
+``(i + ki - Kh // 2, j + kj - Kw // 2)`` for kernel tap ``(ki, kj)``.
+
+An (H, W, C) image is treated as H rows of W*C interleaved values; a horizontal tap offset is a
+multiple of C, so every channel is filtered independently with no transposition.
+
+The hot loop is one C function, ``out[j] = sum_t w[t] * src[t][j]``, register-blocked along the
+contiguous row axis with GCC/Clang vector types. On x86 it is compiled twice, for the baseline
+ISA and with ``target("avx2,fma")``, and the AVX2 version is picked at run time when the CPU has
+it (``__builtin_cpu_supports``), so a portable build still uses AVX2 where available.
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
+
+cdef extern from *:
+    """
+    #include <stddef.h>
+    #include <stdlib.h>
+    #include <string.h>
+
+    /* out[j] = sum_t w[t] * src[t][j] for 0 <= j < n; taps summed in order, from 0. */
+    #define FC_SCALAR_TAIL(T)                                                            \\
+        for (; j < n; j++) {                                                             \\
+            T a = 0;                                                                     \\
+            for (t = 0; t < ntaps; t++) a += w[t] * src[t][j];                           \\
+            out[j] = a;                                                                  \\
+        }
+
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    #define FC_X86_DISPATCH 1
+    #endif
+
+    #if defined(__GNUC__)
+    /* NACC vector accumulators of type V stay in registers while every tap is applied. */
+    #define FC_DEFINE_TAPS(NAME, T, VBYTES, NACC, ATTR)                                  \\
+    typedef T NAME##_vec __attribute__((vector_size(VBYTES)));                           \\
+    ATTR static void NAME(const T *const *src, const T *w, Py_ssize_t ntaps,             \\
+                          T *out, Py_ssize_t n)                                          \\
+    {                                                                                    \\
+        enum { L = VBYTES / sizeof(T) };                                                 \\
+        Py_ssize_t j = 0, t;                                                             \\
+        int k;                                                                           \\
+        for (; j + NACC * L <= n; j += NACC * L) {                                       \\
+            NAME##_vec acc[NACC];                                                        \\
+            for (k = 0; k < NACC; k++) acc[k] = (NAME##_vec){0};                         \\
+            for (t = 0; t < ntaps; t++) {                                                \\
+                const T *s = src[t] + j;                                                 \\
+                NAME##_vec wv = (NAME##_vec){0} + w[t];                                  \\
+                for (k = 0; k < NACC; k++) {                                             \\
+                    NAME##_vec x;                                                        \\
+                    memcpy(&x, s + k * L, sizeof x);                                     \\
+                    acc[k] += wv * x;                                                    \\
+                }                                                                        \\
+            }                                                                            \\
+            memcpy(out + j, acc, sizeof acc);                                            \\
+        }                                                                                \\
+        for (; j + L <= n; j += L) {                                                     \\
+            NAME##_vec a = (NAME##_vec){0};                                              \\
+            for (t = 0; t < ntaps; t++) {                                                \\
+                NAME##_vec x;                                                            \\
+                memcpy(&x, src[t] + j, sizeof x);                                        \\
+                a += ((NAME##_vec){0} + w[t]) * x;                                       \\
+            }                                                                            \\
+            memcpy(out + j, &a, sizeof a);                                               \\
+        }                                                                                \\
+        FC_SCALAR_TAIL(T)                                                                \\
+    }
+    /* baseline x86-64 (SSE2): 16-byte vectors, 6 accumulators */
+    FC_DEFINE_TAPS(fc_taps_f32_base, float, 16, 6, )
+    FC_DEFINE_TAPS(fc_taps_f64_base, double, 16, 6, )
+    #ifdef FC_X86_DISPATCH
+    /* AVX2 + FMA: 32-byte vectors, 8 accumulators; chosen at run time */
+    FC_DEFINE_TAPS(fc_taps_f32_avx2, float, 32, 8, __attribute__((target("avx2,fma"))))
+    FC_DEFINE_TAPS(fc_taps_f64_avx2, double, 32, 8, __attribute__((target("avx2,fma"))))
+    #endif
+    #else  /* other compilers: plain loops, auto-vectorised if at all */
+    #define FC_DEFINE_PLAIN(NAME, T)                                                     \\
+    static void NAME(const T *const *src, const T *w, Py_ssize_t ntaps, T *out, Py_ssize_t n) \\
+    { Py_ssize_t j = 0, t; FC_SCALAR_TAIL(T) }
+    FC_DEFINE_PLAIN(fc_taps_f32_base, float)
+    FC_DEFINE_PLAIN(fc_taps_f64_base, double)
+    #endif
+
+    /* 1 if the AVX2+FMA row kernel runs on this CPU (FASTCONV_SIMD=baseline forces 0). */
+    static int fc_simd_level = -1;
+    static int fc_use_avx2(void)
+    {
+        int lvl = fc_simd_level;
+        if (lvl < 0) {
+            const char *env = getenv("FASTCONV_SIMD");
+            lvl = 0;
+    #ifdef FC_X86_DISPATCH
+            __builtin_cpu_init();
+            if (!(env && strcmp(env, "baseline") == 0)
+                && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+                lvl = 1;
+    #else
+            (void)env;
+    #endif
+            fc_simd_level = lvl;
+        }
+        return lvl;
+    }
+
+    static void fc_taps_f32(const float *const *src, const float *w, Py_ssize_t ntaps,
+                            float *out, Py_ssize_t n)
+    {
+    #ifdef FC_X86_DISPATCH
+        if (fc_use_avx2()) { fc_taps_f32_avx2(src, w, ntaps, out, n); return; }
+    #endif
+        fc_taps_f32_base(src, w, ntaps, out, n);
+    }
+    static void fc_taps_f64(const double *const *src, const double *w, Py_ssize_t ntaps,
+                            double *out, Py_ssize_t n)
+    {
+    #ifdef FC_X86_DISPATCH
+        if (fc_use_avx2()) { fc_taps_f64_avx2(src, w, ntaps, out, n); return; }
+    #endif
+        fc_taps_f64_base(src, w, ntaps, out, n);
+    }
+
+    /* Border modes, scipy.ndimage names. */
+    enum { FC_CONSTANT = 0, FC_NEAREST = 1, FC_REFLECT = 2, FC_MIRROR = 3, FC_WRAP = 4 };
+
+    /* Index i of an axis of length n >= 1 mapped into [0, n), or -1 for "cval" (constant mode). */
+    static inline Py_ssize_t fc_map(Py_ssize_t i, Py_ssize_t n, int mode)
+    {
+        Py_ssize_t p;
+        if (i >= 0 && i < n) return i;
+        switch (mode) {
+        case FC_NEAREST: return i < 0 ? 0 : n - 1;
+        case FC_REFLECT: p = 2 * n; i %= p; if (i < 0) i += p; return i < n ? i : p - 1 - i;
+        case FC_MIRROR:  if (n == 1) return 0;
+                         p = 2 * n - 2; i %= p; if (i < 0) i += p; return i < n ? i : p - i;
+        case FC_WRAP:    i %= n; if (i < 0) i += n; return i;
+        default:         return -1;
+        }
+    }
+    """
+    void fc_taps_f32(const float* const* src, const float* w, Py_ssize_t ntaps,
+                     float* out, Py_ssize_t n) noexcept nogil
+    void fc_taps_f64(const double* const* src, const double* w, Py_ssize_t ntaps,
+                     double* out, Py_ssize_t n) noexcept nogil
+    Py_ssize_t fc_map(Py_ssize_t i, Py_ssize_t n, int mode) noexcept nogil
+    int fc_use_avx2() noexcept nogil
+
+
+def simd_path():
+    """Return which row kernel runs: ``"avx2+fma"`` or ``"baseline"`` (``FASTCONV_SIMD=baseline`` forces it)."""
+    return "avx2+fma" if fc_use_avx2() else "baseline"
+
+
+cdef inline void _taps(const floating** src, const floating* w, Py_ssize_t ntaps,
+                       floating* out, Py_ssize_t n) noexcept nogil:
+    """Dispatch to the float or double C row kernel."""
+    if floating is float:
+        fc_taps_f32(src, w, ntaps, out, n)
+    else:
+        fc_taps_f64(src, w, ntaps, out, n)
+
+
+cdef inline const floating* _row(const floating* img, const floating* cval_row, Py_ssize_t r,
+                                 Py_ssize_t H, Py_ssize_t WC, int mode) noexcept nogil:
+    """Pointer to input row ``r`` after border mapping (the cval row when it falls outside)."""
+    cdef Py_ssize_t m = fc_map(r, H, mode)
+    if m < 0:
+        return cval_row
+    return img + m * WC
+
+
+cdef inline void _edges(const floating** rows, const floating* w, const Py_ssize_t* tki,
+                        const Py_ssize_t* tkj, Py_ssize_t ntaps, floating* out,
+                        Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t W, Py_ssize_t C, Py_ssize_t aw,
+                        int mode, floating cval) noexcept nogil:
+    """Output columns [j0, j1) of one row with column border mapping (the non-interior part)."""
+    cdef Py_ssize_t j, c, t, col
+    cdef floating s, val
+    for j in range(j0, j1):
+        for c in range(C):
+            s = 0
+            for t in range(ntaps):
+                col = fc_map(j + tkj[t] - aw, W, mode)
+                if col < 0:
+                    val = cval
+                else:
+                    val = rows[tki[t]][col * C + c]
+                s = s + w[t] * val
+            out[j * C + c] = s
+
+
+def correlate2d_same_kernel(
+    const floating[:, :, ::1] image,   # IN  (H, W, C), H, W, C >= 1
+    const floating[::1] weights,       # IN  (T,) the non-zero taps' weights, row-major order
+    const Py_ssize_t[::1] tap_row,     # IN  (T,) kernel row ki of each tap
+    const Py_ssize_t[::1] tap_col,     # IN  (T,) kernel column kj of each tap
+    Py_ssize_t Kh, Py_ssize_t Kw,      # kernel extent (the anchor is (Kh // 2, Kw // 2))
+    int mode,                          # 0 constant, 1 nearest, 2 reflect, 3 mirror, 4 wrap
+    floating cval,                     # value outside the image in constant mode
+    floating[:, :, ::1] out,           # OUT (H, W, C), fully overwritten
+    int num_threads,                   # OpenMP threads over output rows
+) -> None:
+    """General same-size correlation: every non-zero tap, one pass."""
+    cdef Py_ssize_t H = image.shape[0], W = image.shape[1], C = image.shape[2]
+    cdef Py_ssize_t WC = W * C, T = weights.shape[0]
+    cdef Py_ssize_t ah = Kh // 2, aw = Kw // 2
+    cdef Py_ssize_t jlo = aw, jhi = W - (Kw - 1 - aw)   # interior columns [jlo, jhi)
+    cdef Py_ssize_t i, t, ki
+    cdef const floating* img = &image[0, 0, 0]
+    cdef const floating* wp = &weights[0] if T > 0 else NULL
+    cdef const Py_ssize_t* tki = &tap_row[0] if T > 0 else NULL
+    cdef const Py_ssize_t* tkj = &tap_col[0] if T > 0 else NULL
+    cdef floating* op = &out[0, 0, 0]
+    cdef floating* cval_row = <floating*> malloc(WC * sizeof(floating))
+    cdef const floating** rows
+    cdef const floating** src
+    if cval_row == NULL:
+        raise MemoryError()
+    for t in range(WC):
+        cval_row[t] = cval
+    if jhi < jlo:
+        jhi = jlo = W          # no interior: every column goes through the edge path
+    if jlo > W:
+        jlo = W
+    try:
+        with nogil, parallel(num_threads=num_threads):
+            rows = <const floating**> malloc((Kh + T + 1) * sizeof(floating*))
+            src = rows + Kh
+            if rows != NULL:
+                for i in prange(H, schedule="static"):
+                    for ki in range(Kh):
+                        rows[ki] = _row(img, cval_row, i + ki - ah, H, WC, mode)
+                    for t in range(T):
+                        src[t] = rows[tki[t]] + (tkj[t] - aw + jlo) * C
+                    if jhi > jlo:
+                        _taps(src, wp, T, op + i * WC + jlo * C, (jhi - jlo) * C)
+                    _edges(rows, wp, tki, tkj, T, op + i * WC, 0, jlo, W, C, aw, mode, cval)
+                    _edges(rows, wp, tki, tkj, T, op + i * WC, jhi, W, W, C, aw, mode, cval)
+                free(rows)
+            else:
+                with gil:
+                    raise MemoryError()
+    finally:
+        free(cval_row)
+
+
+def correlate2d_separable_kernel(
+    const floating[:, :, ::1] image,   # IN  (H, W, C), H, W, C >= 1
+    const floating[::1] u,             # IN  (Tu,) non-zero weights of the column factor
+    const Py_ssize_t[::1] u_idx,       # IN  (Tu,) kernel row ki of each
+    const floating[::1] v,             # IN  (Tv,) non-zero weights of the row factor
+    const Py_ssize_t[::1] v_idx,       # IN  (Tv,) kernel column kj of each
+    Py_ssize_t Kh, Py_ssize_t Kw,      # kernel extent; the kernel is outer(u, v)
+    int mode,                          # 0 constant, 1 nearest, 2 reflect, 3 mirror, 4 wrap
+    floating cval,                     # value outside the image in constant mode
+    floating[:, :, ::1] out,           # OUT (H, W, C), fully overwritten
+    int num_threads,                   # OpenMP threads over output rows
+) -> None:
+    """Rank-1 kernel: a vertical pass into a per-thread padded row, then a horizontal pass.
+
+    Both passes use the same border mapping, so the result equals the 2-D correlation with
+    ``outer(u, v)`` up to rounding. In constant mode the padded columns of the intermediate row
+    hold ``cval * sum(u)``.
+    """
+    cdef Py_ssize_t H = image.shape[0], W = image.shape[1], C = image.shape[2]
+    cdef Py_ssize_t WC = W * C, Tu = u.shape[0], Tv = v.shape[0]
+    cdef Py_ssize_t ah = Kh // 2, aw = Kw // 2
+    cdef Py_ssize_t Wp = W + Kw - 1
+    cdef Py_ssize_t i, t, j, jj, c, col
+    cdef const floating* img = &image[0, 0, 0]
+    cdef const floating* up = &u[0]
+    cdef const floating* vp = &v[0]
+    cdef const Py_ssize_t* ui = &u_idx[0]
+    cdef const Py_ssize_t* vi = &v_idx[0]
+    cdef floating* op = &out[0, 0, 0]
+    cdef floating usum = 0
+    cdef floating* cval_row = <floating*> malloc(WC * sizeof(floating))
+    cdef const floating** src
+    cdef floating* tmp
+    if cval_row == NULL:
+        raise MemoryError()
+    for t in range(WC):
+        cval_row[t] = cval
+    for t in range(Tu):
+        usum = usum + up[t]
+    try:
+        with nogil, parallel(num_threads=num_threads):
+            src = <const floating**> malloc((Tu + Tv + 1) * sizeof(floating*))
+            tmp = <floating*> malloc((Wp * C + 1) * sizeof(floating))
+            if src != NULL and tmp != NULL:
+                for i in prange(H, schedule="static"):
+                    # vertical pass into tmp[aw*C : (aw+W)*C]
+                    for t in range(Tu):
+                        src[t] = _row(img, cval_row, i + ui[t] - ah, H, WC, mode)
+                    _taps(src, up, Tu, tmp + aw * C, WC)
+                    # padded columns of the intermediate row
+                    for jj in range(Kw - 1):
+                        j = jj if jj < aw else jj + W   # the aw left and Kw-1-aw right columns
+                        col = fc_map(j - aw, W, mode)
+                        for c in range(C):
+                            if col < 0:
+                                tmp[j * C + c] = cval * usum
+                            else:
+                                tmp[j * C + c] = tmp[(aw + col) * C + c]
+                    # horizontal pass
+                    for t in range(Tv):
+                        src[t] = tmp + vi[t] * C
+                    _taps(src, vp, Tv, op + i * WC, WC)
+            else:
+                with gil:
+                    raise MemoryError()
+            free(src)
+            free(tmp)
+    finally:
+        free(cval_row)

@@ -1,0 +1,378 @@
+"""filter2d and KERNELS: scipy.ndimage semantics, the tutorial's workflow, bad input, the CLI."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastconv
+import fastconv.reference
+from fastconv import KERNELS, filter2d
+from fastconv.filters import MODES, _rank1
+
+ndi = pytest.importorskip("scipy.ndimage", reason="scipy is the independent check of the border modes")
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL_MODES = ["constant", "nearest", "reflect", "mirror", "wrap"]
+IMAGE_DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
+KERNEL_SHAPES = [(3, 3), (5, 5), (1, 1), (2, 2), (4, 3), (1, 5), (7, 1), (6, 9)]
+
+# The tutorial's kernels, as it writes them.
+TUTORIAL_KERNELS = {
+    "horizontal_edge": np.array([[-1, -1, -1], [0, 0, 0], [1, 1, 1]]),
+    "vertical_edge": np.array([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]]),
+    "sobel_x": np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+    "sobel_y": np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]]),
+    "laplacian": np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
+    "sharpen": np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    "gaussian3": np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16,
+    "gaussian5": np.array(
+        [[1, 4, 6, 4, 1], [4, 16, 24, 16, 4], [6, 24, 36, 24, 6], [4, 16, 24, 16, 4], [1, 4, 6, 4, 1]]
+    ) / 256,
+    "edge_enhance": np.array([[-1, -1, -1], [-1, 9, -1], [-1, -1, -1]]),
+    "mean": np.array([[1, 1, 1], [1, 1, 1], [1, 1, 1]]) / 9,
+}
+
+
+@pytest.fixture(params=["reference", "fastconv"])
+def f2d(request):
+    """filter2d of ``fastconv.reference`` or ``fastconv``."""
+    return fastconv.reference.filter2d if request.param == "reference" else fastconv.filter2d
+
+
+def _image(rng, shape, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "u":
+        return rng.integers(0, np.iinfo(dtype).max, size=shape, endpoint=True).astype(dtype)
+    return (rng.standard_normal(shape) * 50).astype(dtype)
+
+
+def _kernel(rng, shape, separable):
+    if separable:
+        return np.outer(rng.standard_normal(shape[0]), rng.standard_normal(shape[1]))
+    k = rng.standard_normal(shape)
+    if min(shape) >= 2:
+        k[0, 0] = 0.0  # a zero tap; and it makes the kernel (almost surely) rank > 1
+    return k
+
+
+def _scipy(img, k, mode, cval, ct):
+    kk = k if img.ndim == 2 else k[:, :, None]
+    return ndi.correlate(img.astype(np.float64), kk.astype(ct).astype(np.float64), mode=mode, cval=cval)
+
+
+def _assert_close(got, exp, k, img, dtype):
+    scale = np.abs(k).sum() * max(1.0, float(np.abs(img.astype(np.float64)).max()))
+    eps = 4e-6 if np.dtype(dtype) == np.float32 else 1e-13
+    np.testing.assert_allclose(got, exp, rtol=0, atol=eps * scale)
+
+
+# ------------------------------------------------------------------------------ scipy.ndimage
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("dtype", IMAGE_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("kshape", KERNEL_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("separable", [False, True], ids=["full", "rank1"])
+def test_filter2d_matches_scipy(f2d, mode, dtype, kshape, separable):
+    rng = np.random.default_rng(hash((mode, np.dtype(dtype).name, kshape, separable)) % 2**32)
+    # 2-D image wide enough for the vector blocks plus a ragged tail; a 3-channel image
+    shapes = [(9, 150), (7, 29, 3)] if f2d is fastconv.filter2d else [(6, 23), (5, 9, 2)]
+    for shape in shapes:
+        img = _image(rng, shape, dtype)
+        k = _kernel(rng, kshape, separable)
+        got = f2d(img, k, mode=mode, cval=3.25)
+        ct = np.float32 if np.dtype(dtype) == np.float32 else np.float64
+        assert got.dtype == ct and got.shape == img.shape
+        _assert_close(got, _scipy(img, k, mode, 3.25, ct), k, img, ct)
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 4), (3, 2), (2, 5, 3)])
+@pytest.mark.parametrize("kshape", [(3, 3), (5, 8), (9, 4)])
+def test_filter2d_kernel_larger_than_image(f2d, mode, shape, kshape, rng):
+    """The extension is periodic in every mode, as in scipy, however far the kernel reaches."""
+    img = rng.standard_normal(shape)
+    for separable in (False, True):
+        k = _kernel(rng, kshape, separable)
+        _assert_close(f2d(img, k, mode=mode, cval=-2.0), _scipy(img, k, mode, -2.0, np.float64), k, img, np.float64)
+
+
+@pytest.mark.parametrize("name", list(KERNELS))
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_named_kernels_match_scipy(name, mode, rng):
+    img = _image(rng, (37, 101), np.float32)
+    got = filter2d(img, name, mode=mode)
+    _assert_close(got, _scipy(img, KERNELS[name], mode, 0.0, np.float32), KERNELS[name], img, np.float32)
+
+
+def test_rank1_detection():
+    for name in ["horizontal_edge", "vertical_edge", "sobel_x", "sobel_y", "gaussian3", "gaussian5", "mean"]:
+        u, v = _rank1(KERNELS[name])
+        np.testing.assert_allclose(np.outer(u, v), KERNELS[name], rtol=0, atol=1e-15)
+    for name in ["laplacian", "sharpen", "edge_enhance"]:
+        assert _rank1(KERNELS[name]) is None
+    assert _rank1(np.array([[1.0, 2.0], [3.0, 4.0]])) is None
+    assert _rank1(np.array([[1.0, np.nan], [1.0, 1.0]])) is None
+
+
+def test_threads_and_simd_give_the_same_result(rng):
+    img = _image(rng, (64, 300), np.float32)
+    k = rng.standard_normal((5, 5))
+    prev = fastconv.set_num_threads(1)
+    try:
+        one = filter2d(img, k, mode="mirror")
+        fastconv.set_num_threads(2)
+        two = filter2d(img, k, mode="mirror")
+    finally:
+        fastconv.set_num_threads(prev)
+    np.testing.assert_array_equal(one, two)
+    # the baseline (non-AVX) row kernel, forced in a fresh process, agrees to rounding
+    code = (
+        "import numpy as np, sys, fastconv\n"
+        "from fastconv import _filter\n"
+        "assert _filter.simd_path() == 'baseline', _filter.simd_path()\n"
+        "img, k = np.load(sys.argv[1]), np.load(sys.argv[2])\n"
+        "np.save(sys.argv[3], fastconv.filter2d(img, k, mode='mirror'))\n"
+    )
+    tmp = Path(os.environ.get("PYTEST_TMP", "/tmp")) / f"fc_simd_{os.getpid()}"
+    tmp.mkdir(exist_ok=True)
+    np.save(tmp / "img.npy", img)
+    np.save(tmp / "k.npy", k)
+    env = dict(os.environ, FASTCONV_SIMD="baseline", PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-c", code, str(tmp / "img.npy"), str(tmp / "k.npy"), str(tmp / "out.npy")],
+                       env=env, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    _assert_close(np.load(tmp / "out.npy"), one, k, img, np.float32)
+
+
+# ------------------------------------------------------------------------------ dtypes
+@pytest.mark.parametrize(
+    "in_dtype, out_dtype",
+    [(np.uint8, np.float64), (np.uint16, np.float64), (np.int16, np.float64), (np.bool_, np.float64),
+     (np.float16, np.float32), (np.float32, np.float32), (np.float64, np.float64)],
+)
+def test_filter2d_default_dtype(f2d, in_dtype, out_dtype):
+    img = np.ones((4, 5), dtype=in_dtype)
+    assert f2d(img, KERNELS["mean"]).dtype == out_dtype
+    assert f2d(img, KERNELS["mean"], dtype=np.float32).dtype == np.float32
+
+
+def test_filter2d_integer_dtype_clips_then_casts(f2d):
+    img = np.array([[0, 100, 250], [10, 255, 3]], dtype=np.uint8)
+    k = np.array([[0.0, 0.0, 0.0], [-1.0, 2.6, 0.0], [0.0, 0.0, 0.0]])
+    raw = f2d(img, k)
+    want = np.clip(raw, 0, 255).astype(np.uint8)  # the tutorial's post-processing
+    got = f2d(img, k, dtype=np.uint8)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, want)
+    assert raw.min() < 0 and raw.max() > 255  # both clips are exercised
+    got16 = f2d(img, k, dtype=np.int16)
+    np.testing.assert_array_equal(got16, raw.astype(np.int16))
+
+
+def test_filter2d_float32_output_for_uint8_input():
+    img = np.arange(30, dtype=np.uint8).reshape(5, 6)
+    got = filter2d(img, "gaussian3", dtype=np.float32)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, ndi.correlate(img.astype(np.float64), KERNELS["gaussian3"], mode="constant"),
+                               rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------ the tutorial's workflow
+def _tutorial_filter(image, kernel):
+    """The tutorial's loop: zero-pad by 1 (3x3) or 2 (5x5), valid correlation, clip, uint8."""
+    pad_width = 2 if kernel.shape[0] == 5 else 1
+    padded = np.pad(image, pad_width, mode="constant")
+    raw = fastconv.reference.convolve2d(padded, kernel)
+    return raw, np.clip(raw, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name", list(TUTORIAL_KERNELS))
+def test_kernels_on_tutorial_workflow(f2d, name):
+    from sklearn.datasets import load_sample_image
+
+    rgb = load_sample_image("china.jpg")[100:148, 200:260]
+    image = np.round(rgb @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)  # a grayscale photo crop
+    kernel = TUTORIAL_KERNELS[name]
+    raw_expected, expected = _tutorial_filter(image, kernel)
+    raw = f2d(image, name)
+    assert raw.dtype == np.float64
+    np.testing.assert_allclose(raw, raw_expected, rtol=0, atol=1e-10)
+    got = f2d(image, name, dtype=np.uint8)
+    assert got.dtype == np.uint8 and got.shape == image.shape
+    # equal, except where a sum lies within rounding of an integer and truncation may go either way
+    near_int = np.abs(raw_expected - np.round(raw_expected)) < 1e-9
+    differ = got != expected
+    assert not np.any(differ & ~near_int)
+    assert np.all(np.abs(got.astype(int) - expected.astype(int))[differ] <= 1)
+
+
+def test_kernels_table():
+    assert list(KERNELS) == list(TUTORIAL_KERNELS)
+    for name, k in KERNELS.items():
+        assert k.dtype == np.float64
+        np.testing.assert_array_equal(k, TUTORIAL_KERNELS[name])
+        assert not k.flags.writeable
+        with pytest.raises(ValueError):
+            k[0, 0] = 1.0
+    with pytest.raises(TypeError):
+        KERNELS["sobel_x"] = np.eye(3)
+    assert fastconv.KERNELS is KERNELS and "filter2d" in fastconv.__all__ and "KERNELS" in fastconv.__all__
+    assert set(MODES) == set(ALL_MODES)
+
+
+# ------------------------------------------------------------------------------ layouts and edge cases
+def test_filter2d_layouts_and_no_mutation(f2d, rng):
+    base = rng.standard_normal((20, 30, 2))
+    k = rng.standard_normal((3, 4))
+    strided = base[::2, 1::3, 1]
+    want = f2d(np.ascontiguousarray(strided), k, mode="wrap")
+    readonly = strided.copy()
+    readonly.flags.writeable = False
+    for view in [strided, np.asfortranarray(strided), readonly, strided.tolist()]:
+        before = np.array(view, copy=True)
+        np.testing.assert_array_equal(f2d(view, k, mode="wrap"), want)
+        np.testing.assert_array_equal(np.asarray(view), before)
+    np.testing.assert_array_equal(base[::2, 1::3, 1], strided)  # the parent is untouched too
+    np.testing.assert_array_equal(f2d(strided, k.tolist(), mode="wrap"), want)
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (4, 0), (0, 3, 2), (3, 3, 0)])
+def test_filter2d_empty_image(f2d, shape):
+    out = f2d(np.zeros(shape, dtype=np.float32), "sobel_x", mode="reflect")
+    assert out.shape == shape and out.dtype == np.float32
+
+
+def test_filter2d_zero_kernel_and_cval(f2d):
+    img = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(f2d(img, np.zeros((3, 3))), np.zeros((3, 4)))
+    # a one-tap kernel reaching outside: the constant shows up exactly
+    k = np.zeros((3, 3))
+    k[0, 0] = 1.0
+    out = f2d(img, k, cval=7.5)
+    assert np.all(out[0, :] == 7.5) and np.all(out[:, 0] == 7.5)
+    np.testing.assert_array_equal(out[1:, 1:], img[:-1, :-1])
+
+
+# ------------------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    "kwargs, exc, words",
+    [
+        (dict(image=np.zeros(5), kernel="mean"), ValueError, ["image", "(5,)"]),
+        (dict(image=np.zeros((2, 2, 2, 2)), kernel="mean"), ValueError, ["image", "(2, 2, 2, 2)"]),
+        (dict(image=np.zeros((4, 4)), kernel="gauss"), ValueError, ["kernel", "gauss", "sobel_x"]),
+        (dict(image=np.zeros((4, 4)), kernel=np.ones((3, 3, 1))), ValueError, ["more dimensions", "(3, 3, 1)", "(4, 4)"]),
+        (dict(image=np.zeros((4, 4, 3)), kernel=np.ones((3, 3, 3))), ValueError, ["kernel", "2-D", "(3, 3, 3)"]),
+        (dict(image=np.zeros((4, 4)), kernel=np.ones(3)), ValueError, ["kernel", "2-D", "(3,)"]),
+        (dict(image=np.zeros((4, 4)), kernel=np.ones((0, 3))), ValueError, ["kernel", "non-empty", "(0, 3)"]),
+        (dict(image=np.zeros((4, 4)), kernel="mean", mode="same"), ValueError, ["mode", "same", "mirror"]),
+        (dict(image=np.zeros((4, 4)), kernel="mean", mode=None), ValueError, ["mode"]),
+        (dict(image=np.zeros((4, 4)), kernel="mean", cval="0"), TypeError, ["cval"]),
+        (dict(image=np.array([["a"]]), kernel="mean"), TypeError, ["image"]),
+        (dict(image=np.zeros((4, 4)), kernel=np.array([["x"]])), TypeError, ["kernel"]),
+        (dict(image=np.zeros((4, 4)), kernel="mean", dtype=np.complex128), TypeError, ["dtype"]),
+    ],
+)
+def test_filter2d_bad_input(f2d, kwargs, exc, words):
+    with pytest.raises(exc) as info:
+        f2d(**kwargs)
+    for word in words:
+        assert word in str(info.value)
+
+
+# ------------------------------------------------------------------------------ command line
+def _cli(*args, cwd, env_extra=None, code=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    env.update(env_extra or {})
+    cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "fastconv", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _sample_gray():
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    return np.asarray(Image.fromarray(load_sample_image("china.jpg")).convert("L"))
+
+
+def test_cli_filter_builtin_sample(tmp_path):
+    pytest.importorskip("PIL", reason="the image extra (Pillow) is needed for image files")
+    from PIL import Image
+
+    r = _cli("filter", "--kernel", "sobel_x", "-o", "edges.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "edges.png" in r.stdout
+    out = np.asarray(Image.open(tmp_path / "edges.png"))
+    np.testing.assert_array_equal(out, filter2d(_sample_gray(), "sobel_x", dtype=np.uint8))
+
+
+def test_cli_filter_image_file_and_mode(tmp_path):
+    pytest.importorskip("PIL", reason="the image extra (Pillow) is needed for image files")
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    src = rng.integers(0, 256, size=(40, 50), dtype=np.uint8)
+    Image.fromarray(src).save(tmp_path / "in.png")
+    r = _cli("filter", "in.png", "--kernel", "gaussian5", "--mode", "mirror", "-o", "out.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    want = np.clip(ndi.correlate(src.astype(np.float64), KERNELS["gaussian5"], mode="mirror"), 0, 255).astype(np.uint8)
+    assert np.abs(out.astype(int) - want.astype(int)).max() <= 1
+    # colour: each channel filtered
+    Image.fromarray(np.dstack([src, src[::-1], src[:, ::-1]])).save(tmp_path / "rgb.png")
+    r = _cli("filter", "rgb.png", "--kernel", "mean", "--color", "-o", "rgb_out.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert np.asarray(Image.open(tmp_path / "rgb_out.png")).shape == (40, 50, 3)
+
+
+def test_cli_gallery(tmp_path):
+    pytest.importorskip("PIL", reason="the image extra (Pillow) is needed")
+    pytest.importorskip("matplotlib", reason="the image extra (matplotlib) is needed")
+    from PIL import Image
+
+    r = _cli("gallery", "-o", "g.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    im = Image.open(tmp_path / "g.png")
+    assert im.size == (900, 480)  # 15x8 inches at 60 dpi
+    assert (tmp_path / "g.png").stat().st_size < 300_000
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["filter", "missing.png", "--kernel", "sobel_x"], ["cannot read image", "missing.png"]),
+        (["filter", "notimage.txt", "--kernel", "sobel_x"], ["cannot read image", "notimage.txt"]),
+        (["filter", "--kernel", "blur"], ["--kernel", "blur"]),
+        (["filter"], ["--kernel"]),
+        (["filter", "--kernel", "mean", "--mode", "same"], ["--mode", "same"]),
+        (["gallery", "missing.png"], ["cannot read image", "missing.png"]),
+        (["gallery", "--dpi", "0"], ["--dpi"]),
+    ],
+)
+def test_cli_bad_input_is_one_line(tmp_path, args, words):
+    pytest.importorskip("PIL", reason="the image extra (Pillow) is needed")
+    (tmp_path / "notimage.txt").write_text("hello")
+    r = _cli(*args, cwd=tmp_path)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.mark.parametrize("cmd, blocked, package", [("filter", "PIL", "pillow"), ("gallery", "matplotlib", "matplotlib")])
+def test_cli_missing_extra_names_pip_install(tmp_path, cmd, blocked, package):
+    code = (
+        "import sys\n"
+        f"sys.modules[{blocked!r}] = None  # as if the package were not installed\n"
+        "from fastconv.__main__ import main\n"
+        f"sys.exit(main([{cmd!r}] + sys.argv[1:]))\n"
+    )
+    args = ["--kernel", "mean"] if cmd == "filter" else []
+    r = _cli(*args, cwd=tmp_path, code=code)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"pip install {package}" in lines[0]
