@@ -60,7 +60,7 @@ def flatten_forward(x):
     x = v.as_array(x, "x")
     if x.ndim < 1:
         raise ValueError(f"x must have a batch axis, got shape {x.shape}")
-    return x.reshape(x.shape[0], -1), x.shape
+    return x.reshape(x.shape[0], int(np.prod(x.shape[1:]))), x.shape  # -1 fails for N == 0
 
 
 def flatten_backward(dy, cache):
