@@ -4,6 +4,9 @@ The number of cases per test is set by the hypothesis profile (``HYPOTHESIS_PROF
 ``dev``: 60; see conftest.py). Tolerances are relative to the magnitude of the sums, i.e. the
 same op applied to ``|operands|``: float64 1e-12, float32 1e-5.
 """
+import json
+import os
+
 import numpy as np
 import pytest
 
@@ -18,6 +21,20 @@ FLOATS = [np.float32, np.float64]
 # every dtype the API accepts; mixed cases draw each operand's dtype from these
 ALL_DTYPES = [np.float32, np.float64, np.int64, np.int32, np.uint8, np.int8, np.bool_]
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+
+
+# worst |fastconv - reference| / (magnitude of the sums) seen per check; written to the file named
+# by FASTCONV_PARITY_REPORT (if set) when the module finishes
+WORST = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_worst_errors():
+    yield
+    path = os.environ.get("FASTCONV_PARITY_REPORT")
+    if path:
+        with open(path, "w") as f:
+            json.dump(dict(sorted(WORST.items())), f, indent=1)
 
 
 def expected_out_dtype(dtype):
@@ -43,6 +60,10 @@ def assert_close(actual, desired, scale, rtol, what):
     ok = ~np.isnan(d64)
     bound = rtol * np.asarray(scale, dtype=np.float64) + 1e-300
     err = np.abs(a64 - d64)
+    if err.size:
+        rel = np.where(ok, err / np.broadcast_to(bound / rtol, err.shape), 0.0)
+        key = f"{what} (rtol {rtol:g})"
+        WORST[key] = max(WORST.get(key, 0.0), float(np.max(rel)))
     bad = ok & (err > np.broadcast_to(bound, err.shape))
     if bad.any():
         k = np.argwhere(bad)[0]
