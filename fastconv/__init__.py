@@ -5,6 +5,7 @@ defaults and return structures), computed by Cython kernels that release the GIL
 OpenMP threads. :mod:`fastconv.reference` holds the pure-NumPy loops with the same API.
 """
 from ._threads import get_num_threads, openmp_enabled, set_num_threads
+from .gradcheck import gradcheck
 from .conv import conv2d_backward, conv2d_forward, convolution_2d, convolve2d
 from .filters import KERNELS, filter2d
 from .layers import (
@@ -44,4 +45,5 @@ __all__ = [
     "openmp_enabled",
     "get_num_threads",
     "set_num_threads",
+    "gradcheck",
 ]

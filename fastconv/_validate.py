@@ -12,10 +12,17 @@ import numpy as np
 
 Pair = Tuple[int, int]
 
+# Largest padding, stride or window extent accepted: far beyond any image, and small enough that
+# the output-size arithmetic stays within the kernels' Py_ssize_t.
+MAX_EXTENT = 2**31 - 1
+
 
 def as_array(a, name: str, ndim=None) -> np.ndarray:
     """``np.asarray(a)`` that rejects non-numeric dtypes and, if given, the wrong ``ndim``."""
-    arr = np.asarray(a)
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError) as exc:  # ragged nested sequences and the like
+        raise ValueError(f"{name} must be an array of numbers, got {type(a).__name__} that NumPy cannot convert ({exc})") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must have a real numeric dtype, got {arr.dtype} (shape {arr.shape})")
     if ndim is not None:
@@ -47,6 +54,8 @@ def pair(value, name: str, minimum: int) -> Pair:
         if iv < minimum:
             kind = "non-negative" if minimum == 0 else f">= {minimum}"
             raise ValueError(f"{name} must be {kind}, got {value!r}")
+        if iv > MAX_EXTENT:
+            raise ValueError(f"{name} must be at most {MAX_EXTENT}, got {value!r}")
         out.append(iv)
     return out[0], out[1]
 
@@ -180,3 +189,27 @@ def softmax_args(logits, labels) -> Tuple[np.ndarray, np.ndarray]:
             f"labels has shape {labels.shape} but logits has shape {logits.shape}; labels must be one-hot (N, K)"
         )
     return logits, labels
+
+
+def check_cache(cache, cls, producer: str):
+    """Raise a TypeError unless ``cache`` is an instance of ``cls`` (the forward's cache type)."""
+    if not isinstance(cache, cls):
+        raise TypeError(f"cache must be the cache returned by {producer}, got {type(cache).__name__}")
+    return cache
+
+
+def check_tuple_cache(cache, length: int, producer: str) -> tuple:
+    """Raise a TypeError unless ``cache`` is a tuple of ``length`` items, as ``producer`` returns."""
+    if not isinstance(cache, tuple) or len(cache) != length:
+        raise TypeError(
+            f"cache must be the cache returned by {producer} (a tuple of {length}), got {type(cache).__name__}"
+            + (f" of length {len(cache)}" if isinstance(cache, (tuple, list)) else "")
+        )
+    return cache
+
+
+def check_pool_cache(cache, kind: str, cls):
+    """Raise a TypeError unless ``cache`` came from ``{kind}pool_forward`` (``kind`` is 'max' or 'avg')."""
+    if not isinstance(cache, cls) or (cache.argmax is None) != (kind == "avg"):
+        raise TypeError(f"cache must be the cache returned by {kind}pool_forward, got {type(cache).__name__}")
+    return cache

@@ -50,7 +50,7 @@ def relu_forward(x):
 
 def relu_backward(dy, cache):
     """ReLU backward: ``dy * (x > 0)`` where ``x`` is the forward input held in ``cache``."""
-    x = cache
+    x = v.check_cache(cache, np.ndarray, "relu_forward")
     dy = v.check_dy(dy, x.shape)
     return dy * (x > 0)
 
@@ -60,11 +60,12 @@ def flatten_forward(x):
     x = v.as_array(x, "x")
     if x.ndim < 1:
         raise ValueError(f"x must have a batch axis, got shape {x.shape}")
-    return x.reshape(x.shape[0], -1), x.shape
+    return x.reshape(x.shape[0], int(np.prod(x.shape[1:]))), x.shape  # -1 fails for N == 0
 
 
 def flatten_backward(dy, cache):
     """Reshape the gradient ``dy`` back to the shape saved by :func:`flatten_forward`."""
+    v.check_cache(cache, tuple, "flatten_forward")
     dy = v.as_array(dy, "dy")
     if dy.size != int(np.prod(cache)):
         raise ValueError(f"dy has shape {dy.shape}, which does not reshape to the input shape {tuple(cache)}")
@@ -93,7 +94,7 @@ def dense_forward(x, w, b):
 
 def dense_backward(dy, cache):
     """Fully connected layer backward: returns ``(dy @ w.T, x.T @ dy, dy.sum(0))``."""
-    x, w, _ = cache
+    x, w, _ = v.check_tuple_cache(cache, 3, "dense_forward")
     dy = v.check_dy(dy, (x.shape[0], w.shape[1]))
     return dy.dot(w.T), x.T.dot(dy), dy.sum(axis=0)
 
@@ -124,5 +125,5 @@ def softmax_crossentropy_forward(logits, labels):
 
 def softmax_crossentropy_backward(cache):
     """Gradient of the mean softmax cross-entropy with respect to the logits: ``(proba - labels) / N``."""
-    proba, labels, n = cache
+    proba, labels, n = v.check_tuple_cache(cache, 3, "softmax_crossentropy_forward")
     return (proba - labels) / n

@@ -92,6 +92,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
 
 def conv2d_backward(dy, cache):
     """Conv layer backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b."""
+    v.check_cache(cache, ConvCache, "conv2d_forward")
     x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache
     dy = v.check_dy(dy, y_shape)
     n_batch, h, wd, _ = x.shape
@@ -139,6 +140,7 @@ def maxpool_forward(x, pool_size=2, stride=None):
 
 def maxpool_backward(dy, cache):
     """Max pooling backward: the gradient of each window goes to its first maximum."""
+    v.check_pool_cache(cache, "max", PoolCache)
     x_shape, dx_dt, argmax, _, _, y_shape = cache
     dy = v.check_dy(dy, y_shape)
     n_batch, ho, wo, c = y_shape
@@ -171,6 +173,7 @@ def avgpool_forward(x, pool_size=2, stride=None):
 
 def avgpool_backward(dy, cache):
     """Average pooling backward: each window's gradient is shared equally by its elements."""
+    v.check_pool_cache(cache, "avg", PoolCache)
     x_shape, dx_dt, _, (ph, pw), (sh, sw), y_shape = cache
     dy = v.check_dy(dy, y_shape)
     n_batch, ho, wo, c = y_shape
@@ -209,6 +212,7 @@ def dense_forward(x, w, b):
 
 def dense_backward(dy, cache):
     """Fully connected layer backward -> (dx, dw, db)."""
+    v.check_tuple_cache(cache, 3, "dense_forward")
     x, w, b = cache
     dy = v.check_dy(dy, (x.shape[0], w.shape[1]))
     dx = np.zeros((x.shape[0], w.shape[0]), dtype=np.result_type(dy, w))
@@ -234,6 +238,7 @@ def softmax_crossentropy_forward(logits, labels):
 
 def softmax_crossentropy_backward(cache):
     """Gradient of the mean softmax cross-entropy with respect to the logits."""
+    v.check_tuple_cache(cache, 3, "softmax_crossentropy_forward")
     proba, labels, n = cache
     return (proba - labels) / n
 
