@@ -12,7 +12,8 @@ try:
 
     settings.register_profile("ci", max_examples=500, deadline=None, print_blob=True)
     settings.register_profile("dev", max_examples=60, deadline=None)
-    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+    # CI (CI=true) runs the full 500-case profile; HYPOTHESIS_PROFILE overrides either way
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 except ImportError:  # hypothesis is in the test extra; tests that need it import it themselves
     pass
 

@@ -80,9 +80,13 @@ def test_ten_thousand_calls_do_not_grow_rss(dtype):
 
 
 def test_rss_measurement_sees_a_real_leak():
-    """The probe itself works: keeping 10,000 small arrays alive shows up as growth above the limit."""
+    """The probe itself works: keeping 10,000 small arrays alive shows up as growth above the limit.
+
+    8 KiB each (80 MB in all), so that heap memory freed by earlier tests and kept by the
+    allocator cannot absorb the growth.
+    """
     before = rss_bytes()
-    kept = [np.ones(128) for _ in range(CALLS)]  # 10,000 x 1 KiB of data + headers
+    kept = [np.ones(1024) for _ in range(CALLS)]
     grown = rss_bytes() - before
     assert grown >= LIMIT_BYTES, grown
     del kept
