@@ -17,9 +17,6 @@ _DW_PARTS = 8
 # between its unfolding and the GEMM that reads it. Tiles have at least _MIN_TILE_ROWS rows.
 _TILE_BYTES = 1 << 18
 _MIN_TILE_ROWS = 32
-# Layers with fewer input channels than this use the direct loops: their GEMM is too thin
-# (K = Kh*Kw*C tiny) for a BLAS call per tile to pay off.
-_GEMM_MIN_C = 4
 # Below this many multiply-adds a call runs on one thread: starting OpenMP workers costs more.
 _PARALLEL_MIN_MACS = 1 << 17
 
@@ -171,13 +168,10 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
         kh, kw, c, cout = wc.shape
         k = kh * kw * c
         m = shape[0] * ho * wo
-        if c < _GEMM_MIN_C:
-            _conv.conv2d_forward_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(m * k * cout))
-        else:
-            nt = _gemm_threads(m * k * cout)
-            mt = _tile_rows(m, k, ct.itemsize)
-            work = np.empty((nt, mt * k), dtype=ct)
-            _conv.conv2d_forward_gemm_kernel(xc, wc, bc, y, work, mt, ph, pw, sh, sw, nt)
+        nt = _gemm_threads(m * k * cout)
+        mt = _tile_rows(m, k, ct.itemsize)
+        work = np.empty((nt, mt * k), dtype=ct)
+        _conv.conv2d_forward_gemm_kernel(xc, wc, bc, y, work, mt, ph, pw, sh, sw, nt)
     dx_dt = v.out_dtype(x.dtype)
     cache = ConvCache(
         xc, wc, b.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype(b.dtype), shape
@@ -220,20 +214,13 @@ def _conv_backward(dy, cache, want_dx):
         kh, kw, c, cout = w.shape
         k = kh * kw * c
         m = n * y_shape[1] * y_shape[2]
-        macs = m * k * cout * (2 if want_dx else 1)
-        if c < _GEMM_MIN_C:
-            _conv.conv2d_backward_kernel(
-                _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw_parts, db_parts,
-                ph, pw, sh, sw, want_dx, _threads_for(macs),
-            )
-        else:
-            nt = _gemm_threads(macs)
-            mt = _tile_rows(m, k, ct.itemsize)
-            work = np.empty((nt, (2 if want_dx else 1) * mt * k), dtype=ct)
-            _conv.conv2d_backward_gemm_kernel(
-                _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw_parts, db_parts, work, mt,
-                ph, pw, sh, sw, want_dx, nt,
-            )
+        nt = _gemm_threads(m * k * cout * (2 if want_dx else 1))
+        mt = _tile_rows(m, k, ct.itemsize)
+        work = np.empty((nt, (2 if want_dx else 1) * mt * k), dtype=ct)
+        _conv.conv2d_backward_gemm_kernel(
+            _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw_parts, db_parts, work, mt,
+            ph, pw, sh, sw, want_dx, nt,
+        )
     elif dy.size:
         db_parts[0] = dy.sum(axis=(0, 1, 2), dtype=ct)
     dw = dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)
