@@ -11,6 +11,154 @@ separate zeroing pass, no read-modify-write).
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memset
+from libc.stdint cimport int64_t
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #if defined(__SSE2__) || defined(_M_X64)
+    #include <emmintrin.h>
+    #define FC_SSE2 1
+    #endif
+    /* One row of 2x2 windows' worth of channels: y = max over the window, am = flat index of the
+       first maximum (a NaN wins once, like np.argmax). A later element replaces the current
+       maximum a when !(v <= a) && a is not NaN. The selects are branch-free (the data decide the
+       winner, so branches would mispredict) and use SSE2, which every x86-64 CPU has; the
+       winning offset t in 0..3 becomes the flat index base + (t & 1) + (t >> 1) * W. */
+    #define FC_MAX2X2_TAIL(T)                                                              \
+        for (; c < C; c++) {                                                               \
+            T a = x0[c], v; int t = 0, u;                                                  \
+            v = x0[C + c]; u = !(v <= a) && a == a; if (u) { a = v; t = 1; }               \
+            v = x1[c];     u = !(v <= a) && a == a; if (u) { a = v; t = 2; }               \
+            v = x1[C + c]; u = !(v <= a) && a == a; if (u) { a = v; t = 3; }               \
+            y[c] = a;                                                                      \
+            am[c] = base + (int64_t)(t & 1) + (int64_t)(t >> 1) * W;                       \
+        }
+    static void fc_max2x2_f(const float *x0, const float *x1, float *y, int64_t *am, Py_ssize_t C,
+                            int64_t base, int64_t W)
+    {
+        Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+        const __m128i one = _mm_set1_epi32(1), two = _mm_set1_epi32(2), three = _mm_set1_epi32(3);
+        const __m128i vb = _mm_set1_epi64x(base), vw = _mm_set1_epi64x(W), zero = _mm_setzero_si128();
+        const __m128i one64 = _mm_set1_epi64x(1);
+        for (; c + 4 <= C; c += 4) {
+            __m128 a = _mm_loadu_ps(x0 + c), v, m;
+            __m128i t = zero, mi, t0, t1;
+    #define FC_STEP_F(SRC, K)                                                                  \
+            v = _mm_loadu_ps(SRC);                                                             \
+            m = _mm_and_ps(_mm_cmpnle_ps(v, a), _mm_cmpord_ps(a, a));                          \
+            a = _mm_or_ps(_mm_and_ps(m, v), _mm_andnot_ps(m, a));                              \
+            mi = _mm_castps_si128(m);                                                          \
+            t = _mm_or_si128(_mm_and_si128(mi, K), _mm_andnot_si128(mi, t));
+            FC_STEP_F(x0 + C + c, one)
+            FC_STEP_F(x1 + c, two)
+            FC_STEP_F(x1 + C + c, three)
+    #undef FC_STEP_F
+            _mm_storeu_ps(y + c, a);
+            t0 = _mm_unpacklo_epi32(t, zero);
+            t1 = _mm_unpackhi_epi32(t, zero);
+            /* base + (t & 1) + ((t >> 1) ? W : 0) */
+            t0 = _mm_add_epi64(_mm_add_epi64(vb, _mm_and_si128(t0, one64)),
+                               _mm_and_si128(_mm_sub_epi64(zero, _mm_srli_epi64(t0, 1)), vw));
+            t1 = _mm_add_epi64(_mm_add_epi64(vb, _mm_and_si128(t1, one64)),
+                               _mm_and_si128(_mm_sub_epi64(zero, _mm_srli_epi64(t1, 1)), vw));
+            _mm_storeu_si128((__m128i *)(am + c), t0);
+            _mm_storeu_si128((__m128i *)(am + c + 2), t1);
+        }
+    #endif
+        FC_MAX2X2_TAIL(float)
+    }
+    static void fc_max2x2_d(const double *x0, const double *x1, double *y, int64_t *am, Py_ssize_t C,
+                            int64_t base, int64_t W)
+    {
+        Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+        const __m128i o1 = _mm_set1_epi64x(base + 1), o2 = _mm_set1_epi64x(base + W);
+        const __m128i o3 = _mm_set1_epi64x(base + W + 1);
+        for (; c + 2 <= C; c += 2) {
+            __m128d a = _mm_loadu_pd(x0 + c), v, m;
+            __m128i t = _mm_set1_epi64x(base), mi;
+    #define FC_STEP_D(SRC, K)                                                                  \
+            v = _mm_loadu_pd(SRC);                                                             \
+            m = _mm_and_pd(_mm_cmpnle_pd(v, a), _mm_cmpord_pd(a, a));                          \
+            a = _mm_or_pd(_mm_and_pd(m, v), _mm_andnot_pd(m, a));                              \
+            mi = _mm_castpd_si128(m);                                                          \
+            t = _mm_or_si128(_mm_and_si128(mi, K), _mm_andnot_si128(mi, t));
+            FC_STEP_D(x0 + C + c, o1)
+            FC_STEP_D(x1 + c, o2)
+            FC_STEP_D(x1 + C + c, o3)
+    #undef FC_STEP_D
+            _mm_storeu_pd(y + c, a);
+            _mm_storeu_si128((__m128i *)(am + c), t);
+        }
+    #endif
+        FC_MAX2X2_TAIL(double)
+    }
+    /* Backward of one 2x2 window row (stride 2): each of the four dx positions gets g where the
+       forward's argmax points at it and 0 elsewhere (every dx element written once). */
+    #define FC_MAXBWD_TAIL                                                                 \
+        for (; c < C; c++) {                                                               \
+            int64_t t = am[c] - base;                                                      \
+            d0[c] = t == 0 ? g[c] : 0;                                                     \
+            d0[C + c] = t == 1 ? g[c] : 0;                                                 \
+            d1[c] = t == W ? g[c] : 0;                                                     \
+            d1[C + c] = t == W + 1 ? g[c] : 0;                                             \
+        }
+    static void fc_maxbwd2x2_f(const float *g, const int64_t *am, float *d0, float *d1, Py_ssize_t C,
+                               int64_t base, int64_t W)
+    {
+        Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+        const __m128i vb = _mm_set1_epi64x(base);
+        const __m128i k0 = _mm_setzero_si128(), k1 = _mm_set1_epi32(1);
+        const __m128i kw = _mm_set1_epi32((int)W), kw1 = _mm_set1_epi32((int)(W + 1));
+        for (; c + 4 <= C; c += 4) {
+            __m128 gv = _mm_loadu_ps(g + c);
+            /* offsets are < 2W + 2, so their low 32 bits identify them */
+            __m128i t0 = _mm_sub_epi64(_mm_loadu_si128((const __m128i *)(am + c)), vb);
+            __m128i t1 = _mm_sub_epi64(_mm_loadu_si128((const __m128i *)(am + c + 2)), vb);
+            __m128i t = _mm_unpacklo_epi64(_mm_shuffle_epi32(t0, _MM_SHUFFLE(2, 0, 2, 0)),
+                                           _mm_shuffle_epi32(t1, _MM_SHUFFLE(2, 0, 2, 0)));
+            _mm_storeu_ps(d0 + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, k0))));
+            _mm_storeu_ps(d0 + C + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, k1))));
+            _mm_storeu_ps(d1 + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, kw))));
+            _mm_storeu_ps(d1 + C + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, kw1))));
+        }
+    #endif
+        FC_MAXBWD_TAIL
+    }
+    static void fc_maxbwd2x2_d(const double *g, const int64_t *am, double *d0, double *d1, Py_ssize_t C,
+                               int64_t base, int64_t W)
+    {
+        Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+        const __m128i k0 = _mm_set1_epi64x(base), k1 = _mm_set1_epi64x(base + 1);
+        const __m128i kw = _mm_set1_epi64x(base + W), kw1 = _mm_set1_epi64x(base + W + 1);
+        __m128i e;
+        for (; c + 2 <= C; c += 2) {
+            __m128d gv = _mm_loadu_pd(g + c);
+            __m128i t = _mm_loadu_si128((const __m128i *)(am + c));
+            /* 64-bit equality from 32-bit compares: both halves must match */
+    #define FC_EQ64(K) (e = _mm_cmpeq_epi32(t, K), _mm_castsi128_pd(_mm_and_si128(e, _mm_shuffle_epi32(e, _MM_SHUFFLE(2, 3, 0, 1)))))
+            _mm_storeu_pd(d0 + c, _mm_and_pd(gv, FC_EQ64(k0)));
+            _mm_storeu_pd(d0 + C + c, _mm_and_pd(gv, FC_EQ64(k1)));
+            _mm_storeu_pd(d1 + c, _mm_and_pd(gv, FC_EQ64(kw)));
+            _mm_storeu_pd(d1 + C + c, _mm_and_pd(gv, FC_EQ64(kw1)));
+    #undef FC_EQ64
+        }
+    #endif
+        FC_MAXBWD_TAIL
+    }
+    """
+    void fc_max2x2_f(const float* x0, const float* x1, float* y, int64_t* am, Py_ssize_t C,
+                     int64_t base, int64_t W) noexcept nogil
+    void fc_max2x2_d(const double* x0, const double* x1, double* y, int64_t* am, Py_ssize_t C,
+                     int64_t base, int64_t W) noexcept nogil
+    void fc_maxbwd2x2_f(const float* g, const int64_t* am, float* d0, float* d1, Py_ssize_t C,
+                        int64_t base, int64_t W) noexcept nogil
+    void fc_maxbwd2x2_d(const double* g, const int64_t* am, double* d0, double* d1, Py_ssize_t C,
+                        int64_t base, int64_t W) noexcept nogil
 
 
 cdef inline void _maxpool_fwd_row(
@@ -56,8 +204,6 @@ cdef inline void _maxpool_fwd_row_2x2(
     """One output row (n, i) of 2x2, stride-2 max pooling with argmax."""
     cdef Py_ssize_t j, c
     cdef long long base
-    cdef floating a, v
-    cdef long long k
     cdef const floating* x0
     cdef const floating* x1
     cdef floating* yp
@@ -68,23 +214,10 @@ cdef inline void _maxpool_fwd_row_2x2(
         base = (2 * i) * W + 2 * j
         x0 = x + (n * H * W + base) * C
         x1 = x0 + W * C
-        for c in range(C):
-            a = x0[c]
-            k = base
-            v = x0[C + c]
-            if v > a or (v != v and a == a):
-                a = v
-                k = base + 1
-            v = x1[c]
-            if v > a or (v != v and a == a):
-                a = v
-                k = base + W
-            v = x1[C + c]
-            if v > a or (v != v and a == a):
-                a = v
-                k = base + W + 1
-            yp[c] = a
-            ap[c] = k
+        if floating is float:
+            fc_max2x2_f(x0, x1, yp, <int64_t*>ap, C, base, W)
+        else:
+            fc_max2x2_d(x0, x1, yp, <int64_t*>ap, C, base, W)
 
 
 def maxpool_forward_kernel(
@@ -159,7 +292,6 @@ def maxpool_backward_tiled_kernel(
     cdef floating* d
     cdef floating* d0
     cdef floating* d1
-    cdef floating gv
     cdef long long base
     cdef const floating* dyp = &dy[0, 0, 0, 0]
     cdef const long long* amp = &argmax[0, 0, 0, 0]
@@ -175,13 +307,10 @@ def maxpool_backward_tiled_kernel(
                 if ph == 2 and pw == 2:
                     d0 = dxp + (n * H * W + base) * C
                     d1 = d0 + W * C
-                    for c in range(C):
-                        gv = g[c]
-                        idx = ap[c]
-                        d0[c] = gv if idx == base else 0
-                        d0[C + c] = gv if idx == base + 1 else 0
-                        d1[c] = gv if idx == base + W else 0
-                        d1[C + c] = gv if idx == base + W + 1 else 0
+                    if floating is float:
+                        fc_maxbwd2x2_f(g, <const int64_t*>ap, d0, d1, C, base, W)
+                    else:
+                        fc_maxbwd2x2_d(g, <const int64_t*>ap, d0, d1, C, base, W)
                 else:
                     for di in range(ph):
                         for dj in range(pw):
