@@ -82,9 +82,10 @@ cdef void _im2col(
     Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw,
 ) noexcept nogil:
     """Rows m0..m1 of the batch's im2col matrix: row (n, i, j) holds the window, (ki, kj, c) order."""
-    cdef Py_ssize_t K = Kh * Kw * C, m, n, i, j, ki, kj, hi, wi, r
+    cdef Py_ssize_t K = Kh * Kw * C, m, n, i, j, ki, kj, hi, wi, r, t
     cdef floating* row
     cdef const floating* xn
+    cdef const floating* src
     n = m0 // (Ho * Wo)
     r = m0 - n * Ho * Wo
     i = r // Wo
@@ -100,7 +101,12 @@ cdef void _im2col(
                 continue
             wi = j * sw - pw
             if wi >= 0 and wi + Kw <= W:
-                memcpy(row, xn + (hi * W + wi) * C, Kw * C * sizeof(floating))
+                src = xn + (hi * W + wi) * C
+                if Kw * C < 16:  # a few values: a plain loop beats a memcpy call
+                    for t in range(Kw * C):
+                        row[t] = src[t]
+                else:
+                    memcpy(row, src, Kw * C * sizeof(floating))
                 row += Kw * C
                 continue
             for kj in range(Kw):
