@@ -17,8 +17,9 @@ _DW_PARTS = 8
 # between its unfolding and the GEMM that reads it. Tiles have at least _MIN_TILE_ROWS rows.
 _TILE_BYTES = 1 << 18
 _MIN_TILE_ROWS = 32
-# Below this many multiply-adds a call runs on one thread: starting OpenMP workers costs more.
-_PARALLEL_MIN_MACS = 1 << 17
+# Below this many multiply-adds (about 100 us of one core) a call runs on one thread: waking
+# OpenMP workers, and waiting for them on a busy machine, costs more than it saves.
+_PARALLEL_MIN_MACS = 1 << 20
 
 
 def _find_blas_thread_functions():
