@@ -1,149 +1,271 @@
 # cython: language_level=3
 """Convolution kernels over C-contiguous typed memoryviews (NHWC activations, (Kh, Kw, C, Cout) weights).
 
-The Python wrappers in :mod:`fastconv.conv` validate arguments, choose the dtype and allocate
-every output; these kernels only compute. They release the GIL and split the batch across
-OpenMP threads when the extension was built with OpenMP.
+The Python wrappers in :mod:`fastconv.conv` validate arguments, choose the dtype, allocate
+every output and the bounded workspace; these kernels only compute. They release the GIL.
+
+Two families:
+
+* GEMM kernels (``*_gemm_kernel``): the output pixels of the whole batch, flattened to rows
+  ``m = (n, i, j)``, are cut into fixed tiles of ``MT`` rows. Each tile is unfolded into a
+  cache-sized ``(MT, Kh*Kw*C)`` im2col buffer (one per thread, never sized for the batch) and
+  multiplied with the ``(Kh*Kw*C, Cout)`` weight matrix by BLAS (``sgemm``/``dgemm`` from
+  ``scipy.linalg.cython_blas``). OpenMP threads run whole tiles; BLAS runs single-threaded
+  inside them (the wrapper pins the BLAS pool to one thread for the call), so the two thread
+  pools never multiply.
+* ``correlate2d_valid_kernel``: the single-channel 2-D filter loop of ``convolve2d``.
+
+Results never depend on the thread count: tiles and reduction parts are fixed by the
+wrapper, and each is always computed by the same sequence of operations.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 
-cdef inline void _conv_fwd_image(
-    const floating* x, const floating* w, const floating* b, floating* y,
-    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t Cout,
+ctypedef void (*blas_set_t)(int) noexcept nogil
+ctypedef int (*blas_get_t)() noexcept nogil
+cdef blas_set_t _blas_set = NULL
+cdef blas_get_t _blas_get = NULL
+
+
+def _set_blas_thread_functions(size_t set_addr, size_t get_addr):
+    """Register the BLAS library's set/get-num-threads functions (addresses; 0 to clear)."""
+    global _blas_set, _blas_get
+    if set_addr == 0 or get_addr == 0:
+        _blas_set = NULL
+        _blas_get = NULL
+    else:
+        _blas_set = <blas_set_t>set_addr
+        _blas_get = <blas_get_t>get_addr
+
+
+def blas_pinning_available():
+    """Return True if BLAS can be pinned to one thread while OpenMP threads call it."""
+    return _blas_set != NULL
+
+
+cdef inline int _blas_pin() noexcept nogil:
+    """Pin the BLAS pool to one thread; return the previous count (0: nothing to restore)."""
+    cdef int prev
+    if _blas_get == NULL:
+        return 0
+    prev = _blas_get()
+    if prev != 1:
+        _blas_set(1)
+        return prev
+    return 0
+
+
+cdef inline void _blas_restore(int prev) noexcept nogil:
+    """Undo :func:`_blas_pin`."""
+    if prev > 0:
+        _blas_set(prev)
+
+
+cdef inline void _gemm(
+    char transa, char transb, int m, int n, int k, floating alpha,
+    const floating* a, int lda, const floating* b, int ldb,
+    floating beta, floating* c, int ldc,
+) noexcept nogil:
+    """Column-major C = alpha * op(A) @ op(B) + beta * C via BLAS."""
+    if floating is float:
+        sgemm(&transa, &transb, &m, &n, &k, &alpha, <float*>a, &lda, <float*>b, &ldb, &beta, c, &ldc)
+    else:
+        dgemm(&transa, &transb, &m, &n, &k, &alpha, <double*>a, &lda, <double*>b, &ldb, &beta, c, &ldc)
+
+
+cdef void _im2col(
+    const floating* x, floating* col, Py_ssize_t m0, Py_ssize_t m1,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Kh, Py_ssize_t Kw,
     Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw,
 ) noexcept nogil:
-    """y[i, j, :] = b + sum over the window of x[hi, wi, c] * w[ki, kj, c, :] for one image."""
-    cdef Py_ssize_t i, j, ki, kj, c, co, hi, wi
-    cdef floating xv
-    cdef floating* yp
-    cdef const floating* xp
-    cdef const floating* wp
-    for i in range(Ho):
-        for j in range(Wo):
-            yp = y + (i * Wo + j) * Cout
-            for co in range(Cout):
-                yp[co] = b[co]
-            for ki in range(Kh):
-                hi = i * sh - ph + ki
-                if hi < 0 or hi >= H:
-                    continue
-                for kj in range(Kw):
-                    wi = j * sw - pw + kj
-                    if wi < 0 or wi >= W:
-                        continue
-                    xp = x + (hi * W + wi) * C
-                    wp = w + (ki * Kw + kj) * C * Cout
-                    for c in range(C):
-                        xv = xp[c]
-                        for co in range(Cout):
-                            yp[co] += xv * wp[c * Cout + co]
+    """Rows m0..m1 of the batch's im2col matrix: row (n, i, j) holds the window, (ki, kj, c) order."""
+    cdef Py_ssize_t K = Kh * Kw * C, m, n, i, j, ki, kj, hi, wi, r, t
+    cdef floating* row
+    cdef const floating* xn
+    cdef const floating* src
+    n = m0 // (Ho * Wo)
+    r = m0 - n * Ho * Wo
+    i = r // Wo
+    j = r - i * Wo
+    for m in range(m0, m1):
+        row = col + (m - m0) * K
+        xn = x + n * H * W * C
+        for ki in range(Kh):
+            hi = i * sh - ph + ki
+            if hi < 0 or hi >= H:
+                memset(row, 0, Kw * C * sizeof(floating))
+                row += Kw * C
+                continue
+            wi = j * sw - pw
+            if wi >= 0 and wi + Kw <= W:
+                src = xn + (hi * W + wi) * C
+                if Kw * C < 16:  # a few values: a plain loop beats a memcpy call
+                    for t in range(Kw * C):
+                        row[t] = src[t]
+                else:
+                    memcpy(row, src, Kw * C * sizeof(floating))
+                row += Kw * C
+                continue
+            for kj in range(Kw):
+                if wi + kj < 0 or wi + kj >= W:
+                    memset(row, 0, C * sizeof(floating))
+                else:
+                    memcpy(row, xn + (hi * W + wi + kj) * C, C * sizeof(floating))
+                row += C
+        j += 1
+        if j == Wo:
+            j = 0
+            i += 1
+            if i == Ho:
+                i = 0
+                n += 1
 
 
-cdef inline void _conv_bwd_image(
-    const floating* x, const floating* w, const floating* dy,
-    floating* dx, floating* dw, floating* db, bint want_dx,
-    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t Cout,
+cdef void _col2im_add(
+    const floating* col, floating* dx, Py_ssize_t m0, Py_ssize_t m1,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Kh, Py_ssize_t Kw,
     Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw,
 ) noexcept nogil:
-    """For one image: dx (if wanted) written, dw and db accumulated."""
-    cdef Py_ssize_t i, j, ki, kj, c, co, hi, wi
-    cdef floating xv, s, g
-    cdef const floating* dyp
-    cdef const floating* xp
-    cdef const floating* wp
-    cdef floating* dxp
-    cdef floating* dwp
-    for i in range(Ho):
-        for j in range(Wo):
-            dyp = dy + (i * Wo + j) * Cout
-            for co in range(Cout):
-                db[co] += dyp[co]
-            for ki in range(Kh):
-                hi = i * sh - ph + ki
-                if hi < 0 or hi >= H:
-                    continue
-                for kj in range(Kw):
-                    wi = j * sw - pw + kj
-                    if wi < 0 or wi >= W:
-                        continue
-                    xp = x + (hi * W + wi) * C
-                    dxp = dx + (hi * W + wi) * C
-                    wp = w + (ki * Kw + kj) * C * Cout
-                    dwp = dw + (ki * Kw + kj) * C * Cout
+    """Add rows m0..m1 of an im2col-shaped gradient back onto dx (the adjoint of :func:`_im2col`)."""
+    cdef Py_ssize_t K = Kh * Kw * C, m, n, i, j, ki, kj, hi, wi, r, c
+    cdef const floating* row
+    cdef floating* d
+    n = m0 // (Ho * Wo)
+    r = m0 - n * Ho * Wo
+    i = r // Wo
+    j = r - i * Wo
+    for m in range(m0, m1):
+        row = col + (m - m0) * K
+        for ki in range(Kh):
+            hi = i * sh - ph + ki
+            if hi < 0 or hi >= H:
+                row += Kw * C
+                continue
+            for kj in range(Kw):
+                wi = j * sw - pw + kj
+                if wi >= 0 and wi < W:
+                    d = dx + ((n * H + hi) * W + wi) * C
                     for c in range(C):
-                        xv = xp[c]
-                        s = 0
-                        for co in range(Cout):
-                            g = dyp[co]
-                            dwp[c * Cout + co] += xv * g
-                            s = s + wp[c * Cout + co] * g
-                        if want_dx:
-                            dxp[c] += s
+                        d[c] += row[c]
+                row += C
+        j += 1
+        if j == Wo:
+            j = 0
+            i += 1
+            if i == Ho:
+                i = 0
+                n += 1
 
 
-def conv2d_forward_kernel(
+def conv2d_forward_gemm_kernel(
     const floating[:, :, :, ::1] x,   # IN  (N, H, W, C)
-    const floating[:, :, :, ::1] w,   # IN  (Kh, Kw, C, Cout)
+    const floating[:, :, :, ::1] w,   # IN  (Kh, Kw, C, Cout), read as a (Kh*Kw*C, Cout) matrix
     const floating[::1] b,            # IN  (Cout,)
     floating[:, :, :, ::1] y,         # OUT (N, Ho, Wo, Cout), fully overwritten
+    floating[:, ::1] work,            # SCRATCH (T, >= MT*Kh*Kw*C): one im2col tile per thread
+    Py_ssize_t MT,                    # rows per tile (fixed by the caller, independent of T)
     Py_ssize_t ph, Py_ssize_t pw,     # zero padding (rows, columns)
     Py_ssize_t sh, Py_ssize_t sw,     # stride (rows, columns)
-    int num_threads,                  # OpenMP threads over the batch
+    int num_threads,                  # OpenMP threads over tiles (<= work.shape[0])
 ) -> None:
-    """Direct convolution forward. All extents must be non-zero (the wrapper handles empties)."""
+    """im2col + GEMM convolution forward over fixed row tiles. All extents must be non-zero."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
     cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2]
-    cdef Py_ssize_t n
+    cdef Py_ssize_t K = Kh * Kw * C, M = N * Ho * Wo
+    cdef Py_ssize_t ntiles = (M + MT - 1) // MT, t, m0, m1, r, co
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* wp = &w[0, 0, 0, 0]
     cdef const floating* bp = &b[0]
     cdef floating* yp = &y[0, 0, 0, 0]
+    cdef floating* wk = &work[0, 0]
+    cdef Py_ssize_t ldw = work.shape[1]
+    cdef floating* col
+    cdef floating* yt
+    cdef int prev
     with nogil:
-        for n in prange(N, schedule="static", num_threads=num_threads):
-            _conv_fwd_image(xp + n * H * W * C, wp, bp, yp + n * Ho * Wo * Cout,
-                            H, W, C, Kh, Kw, Cout, Ho, Wo, ph, pw, sh, sw)
+        prev = _blas_pin()
+        for t in prange(ntiles, schedule="static", num_threads=num_threads):
+            m0 = t * MT
+            m1 = min(m0 + MT, M)
+            col = wk + threadid() * ldw
+            yt = yp + m0 * Cout
+            _im2col(xp, col, m0, m1, H, W, C, Kh, Kw, Ho, Wo, ph, pw, sh, sw)
+            for r in range(m1 - m0):
+                for co in range(Cout):
+                    yt[r * Cout + co] = bp[co]
+            # row-major yt (rows, Cout) += col (rows, K) @ w (K, Cout), as column-major Y^T = W^T col^T
+            _gemm(c"N", c"N", <int>Cout, <int>(m1 - m0), <int>K, 1, wp, <int>Cout, col, <int>K, 1, yt, <int>Cout)
+        _blas_restore(prev)
 
 
-def conv2d_backward_kernel(
+def conv2d_backward_gemm_kernel(
     const floating[:, :, :, ::1] x,    # IN  (N, H, W, C), the forward input
     const floating[:, :, :, ::1] w,    # IN  (Kh, Kw, C, Cout)
     const floating[:, :, :, ::1] dy,   # IN  (N, Ho, Wo, Cout)
-    floating[:, :, :, ::1] dx,         # OUT (N, H, W, C), must be zero on entry (ignored if not want_dx)
+    floating[:, :, :, ::1] dx,         # OUT (N, H, W, C), zero on entry (ignored if not want_dx)
     floating[:, :, :, :, ::1] dw_parts,  # OUT (P, Kh, Kw, C, Cout), zero on entry: per-part sums of dw
     floating[:, ::1] db_parts,         # OUT (P, Cout), zero on entry: per-part sums of db
+    floating[:, ::1] work,             # SCRATCH (T, >= 2*MT*Kh*Kw*C): im2col and its gradient, per thread
+    Py_ssize_t MT,                     # rows per tile
     Py_ssize_t ph, Py_ssize_t pw,
     Py_ssize_t sh, Py_ssize_t sw,
     bint want_dx,                      # compute dx (False skips it, e.g. for a network's first layer)
     int num_threads,
 ) -> None:
-    """Direct convolution backward.
+    """im2col + GEMM convolution backward.
 
-    The batch is cut into P contiguous parts; part p accumulates into ``dw_parts[p]`` and
-    ``db_parts[p]``, and the caller sums over parts. P is chosen by the caller independently of
-    the thread count, so the result does not depend on how many threads ran.
+    The batch is cut into P contiguous parts of whole images (P fixed by the caller). Part p
+    walks its rows in tiles of MT and accumulates ``dw_parts[p]``, ``db_parts[p]`` and the dx of
+    its own images, so no two threads ever write the same memory and the result does not
+    depend on the thread count.
     """
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
     cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2]
-    cdef Py_ssize_t P = dw_parts.shape[0]
-    cdef Py_ssize_t p, n
-    cdef Py_ssize_t wsize = Kh * Kw * C * Cout
+    cdef Py_ssize_t K = Kh * Kw * C, HoWo = Ho * Wo
+    cdef Py_ssize_t P = dw_parts.shape[0], p, m0, m1, mend, r, co
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* wp = &w[0, 0, 0, 0]
     cdef const floating* dyp = &dy[0, 0, 0, 0]
     cdef floating* dxp = &dx[0, 0, 0, 0]
     cdef floating* dwp = &dw_parts[0, 0, 0, 0, 0]
     cdef floating* dbp = &db_parts[0, 0]
+    cdef floating* wk = &work[0, 0]
+    cdef Py_ssize_t ldw = work.shape[1]
+    cdef floating* col
+    cdef floating* dcol
+    cdef const floating* g
+    cdef floating* dwq
+    cdef floating* dbq
+    cdef int prev
     with nogil:
+        prev = _blas_pin()
         for p in prange(P, schedule="static", num_threads=num_threads):
-            for n in range(p * N // P, (p + 1) * N // P):
-                _conv_bwd_image(
-                    xp + n * H * W * C, wp, dyp + n * Ho * Wo * Cout,
-                    dxp + (n * H * W * C if want_dx else 0), dwp + p * wsize, dbp + p * Cout, want_dx,
-                    H, W, C, Kh, Kw, Cout, Ho, Wo, ph, pw, sh, sw)
+            col = wk + threadid() * ldw
+            dcol = col + MT * K
+            dwq = dwp + p * K * Cout
+            dbq = dbp + p * Cout
+            m0 = (p * N // P) * HoWo
+            mend = ((p + 1) * N // P) * HoWo
+            while m0 < mend:
+                m1 = min(m0 + MT, mend)
+                g = dyp + m0 * Cout
+                for r in range(m1 - m0):
+                    for co in range(Cout):
+                        dbq[co] += g[r * Cout + co]
+                _im2col(xp, col, m0, m1, H, W, C, Kh, Kw, Ho, Wo, ph, pw, sh, sw)
+                # dw (K, Cout) += col^T (K, rows) @ dy (rows, Cout); column-major: dW^T += dy^T col
+                _gemm(c"N", c"T", <int>Cout, <int>K, <int>(m1 - m0), 1, g, <int>Cout, col, <int>K, 1, dwq, <int>Cout)
+                if want_dx:
+                    # dcol (rows, K) = dy (rows, Cout) @ w^T (Cout, K); column-major: dcol^T = W dy^T
+                    _gemm(c"T", c"N", <int>K, <int>(m1 - m0), <int>Cout, 1, wp, <int>Cout, g, <int>Cout, 0, dcol, <int>K)
+                    _col2im_add(dcol, dxp, m0, m1, H, W, C, Kh, Kw, Ho, Wo, ph, pw, sh, sw)
+                m0 = m1
+        _blas_restore(prev)
 
 
 def correlate2d_valid_kernel(

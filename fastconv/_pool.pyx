@@ -2,46 +2,222 @@
 """Max and average pooling kernels over C-contiguous NHWC typed memoryviews.
 
 The wrappers in :mod:`fastconv.pool` validate, choose the dtype and allocate outputs; the
-kernels only compute, without the GIL, with the batch split across OpenMP threads.
+kernels only compute, without the GIL. Pooling is memory-bound, so the kernels stream: the
+innermost loop always runs over the contiguous channel axis, every output row (n, i) is one
+unit of OpenMP work, no division sits in an inner loop, and the common 2x2 stride-2 window has
+its own loop. Backward kernels for non-overlapping windows write every dx element once (no
+separate zeroing pass, no read-modify-write).
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.string cimport memset
+from libc.stdint cimport int64_t
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #if defined(__SSE2__) || defined(_M_X64)
+    #include <emmintrin.h>
+    #define FC_SSE2 1
+    #endif
+    /* One row of 2x2 windows' worth of channels: y = max over the window, am = flat index of the
+       first maximum (a NaN wins once, like np.argmax). A later element replaces the current
+       maximum a when !(v <= a) && a is not NaN. The selects are branch-free (the data decide the
+       winner, so branches would mispredict) and use SSE2, which every x86-64 CPU has; the
+       winning offset t in 0..3 becomes the flat index base + (t & 1) + (t >> 1) * W. */
+    #define FC_MAX2X2_TAIL(T)                                                              \
+        for (; c < C; c++) {                                                               \
+            T a = x0[c], v; int t = 0, u;                                                  \
+            v = x0[C + c]; u = !(v <= a) && a == a; if (u) { a = v; t = 1; }               \
+            v = x1[c];     u = !(v <= a) && a == a; if (u) { a = v; t = 2; }               \
+            v = x1[C + c]; u = !(v <= a) && a == a; if (u) { a = v; t = 3; }               \
+            y[c] = a;                                                                      \
+            am[c] = base + (int64_t)(t & 1) + (int64_t)(t >> 1) * W;                       \
+        }
+    static void fc_max2x2_f(const float *x0, const float *x1, float *y, int64_t *am, Py_ssize_t C,
+                            int64_t base, int64_t W)
+    {
+        Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+        const __m128i one = _mm_set1_epi32(1), two = _mm_set1_epi32(2), three = _mm_set1_epi32(3);
+        const __m128i vb = _mm_set1_epi64x(base), vw = _mm_set1_epi64x(W), zero = _mm_setzero_si128();
+        const __m128i one64 = _mm_set1_epi64x(1);
+        for (; c + 4 <= C; c += 4) {
+            __m128 a = _mm_loadu_ps(x0 + c), v, m;
+            __m128i t = zero, mi, t0, t1;
+    #define FC_STEP_F(SRC, K)                                                                  \
+            v = _mm_loadu_ps(SRC);                                                             \
+            m = _mm_and_ps(_mm_cmpnle_ps(v, a), _mm_cmpord_ps(a, a));                          \
+            a = _mm_or_ps(_mm_and_ps(m, v), _mm_andnot_ps(m, a));                              \
+            mi = _mm_castps_si128(m);                                                          \
+            t = _mm_or_si128(_mm_and_si128(mi, K), _mm_andnot_si128(mi, t));
+            FC_STEP_F(x0 + C + c, one)
+            FC_STEP_F(x1 + c, two)
+            FC_STEP_F(x1 + C + c, three)
+    #undef FC_STEP_F
+            _mm_storeu_ps(y + c, a);
+            t0 = _mm_unpacklo_epi32(t, zero);
+            t1 = _mm_unpackhi_epi32(t, zero);
+            /* base + (t & 1) + ((t >> 1) ? W : 0) */
+            t0 = _mm_add_epi64(_mm_add_epi64(vb, _mm_and_si128(t0, one64)),
+                               _mm_and_si128(_mm_sub_epi64(zero, _mm_srli_epi64(t0, 1)), vw));
+            t1 = _mm_add_epi64(_mm_add_epi64(vb, _mm_and_si128(t1, one64)),
+                               _mm_and_si128(_mm_sub_epi64(zero, _mm_srli_epi64(t1, 1)), vw));
+            _mm_storeu_si128((__m128i *)(am + c), t0);
+            _mm_storeu_si128((__m128i *)(am + c + 2), t1);
+        }
+    #endif
+        FC_MAX2X2_TAIL(float)
+    }
+    static void fc_max2x2_d(const double *x0, const double *x1, double *y, int64_t *am, Py_ssize_t C,
+                            int64_t base, int64_t W)
+    {
+        Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+        const __m128i o1 = _mm_set1_epi64x(base + 1), o2 = _mm_set1_epi64x(base + W);
+        const __m128i o3 = _mm_set1_epi64x(base + W + 1);
+        for (; c + 2 <= C; c += 2) {
+            __m128d a = _mm_loadu_pd(x0 + c), v, m;
+            __m128i t = _mm_set1_epi64x(base), mi;
+    #define FC_STEP_D(SRC, K)                                                                  \
+            v = _mm_loadu_pd(SRC);                                                             \
+            m = _mm_and_pd(_mm_cmpnle_pd(v, a), _mm_cmpord_pd(a, a));                          \
+            a = _mm_or_pd(_mm_and_pd(m, v), _mm_andnot_pd(m, a));                              \
+            mi = _mm_castpd_si128(m);                                                          \
+            t = _mm_or_si128(_mm_and_si128(mi, K), _mm_andnot_si128(mi, t));
+            FC_STEP_D(x0 + C + c, o1)
+            FC_STEP_D(x1 + c, o2)
+            FC_STEP_D(x1 + C + c, o3)
+    #undef FC_STEP_D
+            _mm_storeu_pd(y + c, a);
+            _mm_storeu_si128((__m128i *)(am + c), t);
+        }
+    #endif
+        FC_MAX2X2_TAIL(double)
+    }
+    /* Backward of one 2x2 window row (stride 2): each of the four dx positions gets g where the
+       forward's argmax points at it and 0 elsewhere (every dx element written once). */
+    #define FC_MAXBWD_TAIL                                                                 \
+        for (; c < C; c++) {                                                               \
+            int64_t t = am[c] - base;                                                      \
+            d0[c] = t == 0 ? g[c] : 0;                                                     \
+            d0[C + c] = t == 1 ? g[c] : 0;                                                 \
+            d1[c] = t == W ? g[c] : 0;                                                     \
+            d1[C + c] = t == W + 1 ? g[c] : 0;                                             \
+        }
+    static void fc_maxbwd2x2_f(const float *g, const int64_t *am, float *d0, float *d1, Py_ssize_t C,
+                               int64_t base, int64_t W)
+    {
+        Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+        const __m128i vb = _mm_set1_epi64x(base);
+        const __m128i k0 = _mm_setzero_si128(), k1 = _mm_set1_epi32(1);
+        const __m128i kw = _mm_set1_epi32((int)W), kw1 = _mm_set1_epi32((int)(W + 1));
+        for (; c + 4 <= C; c += 4) {
+            __m128 gv = _mm_loadu_ps(g + c);
+            /* offsets are < 2W + 2, so their low 32 bits identify them */
+            __m128i t0 = _mm_sub_epi64(_mm_loadu_si128((const __m128i *)(am + c)), vb);
+            __m128i t1 = _mm_sub_epi64(_mm_loadu_si128((const __m128i *)(am + c + 2)), vb);
+            __m128i t = _mm_unpacklo_epi64(_mm_shuffle_epi32(t0, _MM_SHUFFLE(2, 0, 2, 0)),
+                                           _mm_shuffle_epi32(t1, _MM_SHUFFLE(2, 0, 2, 0)));
+            _mm_storeu_ps(d0 + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, k0))));
+            _mm_storeu_ps(d0 + C + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, k1))));
+            _mm_storeu_ps(d1 + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, kw))));
+            _mm_storeu_ps(d1 + C + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, kw1))));
+        }
+    #endif
+        FC_MAXBWD_TAIL
+    }
+    static void fc_maxbwd2x2_d(const double *g, const int64_t *am, double *d0, double *d1, Py_ssize_t C,
+                               int64_t base, int64_t W)
+    {
+        Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+        const __m128i k0 = _mm_set1_epi64x(base), k1 = _mm_set1_epi64x(base + 1);
+        const __m128i kw = _mm_set1_epi64x(base + W), kw1 = _mm_set1_epi64x(base + W + 1);
+        __m128i e;
+        for (; c + 2 <= C; c += 2) {
+            __m128d gv = _mm_loadu_pd(g + c);
+            __m128i t = _mm_loadu_si128((const __m128i *)(am + c));
+            /* 64-bit equality from 32-bit compares: both halves must match */
+    #define FC_EQ64(K) (e = _mm_cmpeq_epi32(t, K), _mm_castsi128_pd(_mm_and_si128(e, _mm_shuffle_epi32(e, _MM_SHUFFLE(2, 3, 0, 1)))))
+            _mm_storeu_pd(d0 + c, _mm_and_pd(gv, FC_EQ64(k0)));
+            _mm_storeu_pd(d0 + C + c, _mm_and_pd(gv, FC_EQ64(k1)));
+            _mm_storeu_pd(d1 + c, _mm_and_pd(gv, FC_EQ64(kw)));
+            _mm_storeu_pd(d1 + C + c, _mm_and_pd(gv, FC_EQ64(kw1)));
+    #undef FC_EQ64
+        }
+    #endif
+        FC_MAXBWD_TAIL
+    }
+    """
+    void fc_max2x2_f(const float* x0, const float* x1, float* y, int64_t* am, Py_ssize_t C,
+                     int64_t base, int64_t W) noexcept nogil
+    void fc_max2x2_d(const double* x0, const double* x1, double* y, int64_t* am, Py_ssize_t C,
+                     int64_t base, int64_t W) noexcept nogil
+    void fc_maxbwd2x2_f(const float* g, const int64_t* am, float* d0, float* d1, Py_ssize_t C,
+                        int64_t base, int64_t W) noexcept nogil
+    void fc_maxbwd2x2_d(const double* g, const int64_t* am, double* d0, double* d1, Py_ssize_t C,
+                        int64_t base, int64_t W) noexcept nogil
 
 
-cdef inline void _maxpool_fwd_image(
-    const floating* x, floating* y, long long* am,
+cdef inline void _maxpool_fwd_row(
+    const floating* x, floating* y, long long* am, Py_ssize_t n, Py_ssize_t i,
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo,
     Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw,
 ) noexcept nogil:
-    cdef Py_ssize_t i, j, di, dj, c, h, wi
+    """One output row (n, i) of max pooling with argmax, any window and stride."""
+    cdef Py_ssize_t j, di, dj, c, h, wi, idx
     cdef floating v, cur
+    cdef const floating* xn = x + n * H * W * C
     cdef const floating* xp
     cdef floating* yp
     cdef long long* ap
-    for i in range(Ho):
-        for j in range(Wo):
-            yp = y + (i * Wo + j) * C
-            ap = am + (i * Wo + j) * C
-            h = i * sh
-            wi = j * sw
-            xp = x + (h * W + wi) * C
-            for c in range(C):
-                yp[c] = xp[c]
-                ap[c] = h * W + wi
-            for di in range(ph):
-                for dj in range(pw):
-                    if di == 0 and dj == 0:
-                        continue
-                    h = i * sh + di
-                    wi = j * sw + dj
-                    xp = x + (h * W + wi) * C
-                    for c in range(C):
-                        v = xp[c]
-                        cur = yp[c]
-                        # strictly greater keeps the first maximum; a NaN wins once, like np.argmax
-                        if v > cur or (v != v and cur == cur):
-                            yp[c] = v
-                            ap[c] = h * W + wi
+    for j in range(Wo):
+        yp = y + ((n * Ho + i) * Wo + j) * C
+        ap = am + ((n * Ho + i) * Wo + j) * C
+        h = i * sh
+        wi = j * sw
+        xp = xn + (h * W + wi) * C
+        for c in range(C):
+            yp[c] = xp[c]
+            ap[c] = h * W + wi
+        for di in range(ph):
+            for dj in range(pw):
+                if di == 0 and dj == 0:
+                    continue
+                idx = (h + di) * W + wi + dj
+                xp = xn + idx * C
+                for c in range(C):
+                    v = xp[c]
+                    cur = yp[c]
+                    # strictly greater keeps the first maximum; a NaN wins once, like np.argmax
+                    if v > cur or (v != v and cur == cur):
+                        yp[c] = v
+                        ap[c] = idx
+
+
+cdef inline void _maxpool_fwd_row_2x2(
+    const floating* x, floating* y, long long* am, Py_ssize_t n, Py_ssize_t i,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo,
+) noexcept nogil:
+    """One output row (n, i) of 2x2, stride-2 max pooling with argmax."""
+    cdef Py_ssize_t j, c
+    cdef long long base
+    cdef const floating* x0
+    cdef const floating* x1
+    cdef floating* yp
+    cdef long long* ap
+    for j in range(Wo):
+        yp = y + ((n * Ho + i) * Wo + j) * C
+        ap = am + ((n * Ho + i) * Wo + j) * C
+        base = (2 * i) * W + 2 * j
+        x0 = x + (n * H * W + base) * C
+        x1 = x0 + W * C
+        if floating is float:
+            fc_max2x2_f(x0, x1, yp, <int64_t*>ap, C, base, W)
+        else:
+            fc_max2x2_d(x0, x1, yp, <int64_t*>ap, C, base, W)
 
 
 def maxpool_forward_kernel(
@@ -50,28 +226,33 @@ def maxpool_forward_kernel(
     long long[:, :, :, ::1] argmax,   # OUT (N, Ho, Wo, C): flat index h*W + w of each window's first maximum
     Py_ssize_t ph, Py_ssize_t pw,     # window
     Py_ssize_t sh, Py_ssize_t sw,     # stride
-    int num_threads,
+    int num_threads,                  # OpenMP threads over output rows
 ) -> None:
     """Max pooling forward with an argmax mask. All extents must be non-zero."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2]
-    cdef Py_ssize_t n
+    cdef Py_ssize_t r, n, i
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef long long* ap = &argmax[0, 0, 0, 0]
+    cdef bint two = ph == 2 and pw == 2 and sh == 2 and sw == 2
     with nogil:
-        for n in prange(N, schedule="static", num_threads=num_threads):
-            _maxpool_fwd_image(xp + n * H * W * C, yp + n * Ho * Wo * C, ap + n * Ho * Wo * C,
-                               H, W, C, Ho, Wo, ph, pw, sh, sw)
+        for r in prange(N * Ho, schedule="static", num_threads=num_threads):
+            n = r // Ho
+            i = r - n * Ho
+            if two:
+                _maxpool_fwd_row_2x2(xp, yp, ap, n, i, H, W, C, Ho, Wo)
+            else:
+                _maxpool_fwd_row(xp, yp, ap, n, i, H, W, C, Ho, Wo, ph, pw, sh, sw)
 
 
 def maxpool_backward_kernel(
     const floating[:, :, :, ::1] dy,       # IN  (N, Ho, Wo, C)
     const long long[:, :, :, ::1] argmax,  # IN  (N, Ho, Wo, C) from the forward call
     floating[:, :, ::1] dx,                # OUT (N, H*W, C), zero on entry
-    int num_threads,
+    int num_threads,                       # OpenMP threads over images
 ) -> None:
-    """Max pooling backward: dy of each window is added at its argmax."""
+    """Max pooling backward for any windows: dy of each window is added at its argmax."""
     cdef Py_ssize_t N = dy.shape[0], Ho = dy.shape[1], Wo = dy.shape[2], C = dy.shape[3]
     cdef Py_ssize_t n, i, j, c
     with nogil:
@@ -82,30 +263,116 @@ def maxpool_backward_kernel(
                         dx[n, argmax[n, i, j, c], c] += dy[n, i, j, c]
 
 
+cdef inline void _zero_tail(
+    floating* dx, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c0,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+) noexcept nogil:
+    """Zero columns c0..W of input rows r0..r1 of image n (positions no window reads)."""
+    cdef Py_ssize_t h
+    if c0 >= W:
+        return
+    for h in range(r0, r1):
+        memset(dx + ((n * H + h) * W + c0) * C, 0, (W - c0) * C * sizeof(floating))
+
+
+def maxpool_backward_tiled_kernel(
+    const floating[:, :, :, ::1] dy,       # IN  (N, Ho, Wo, C)
+    const long long[:, :, :, ::1] argmax,  # IN  (N, Ho, Wo, C) from the forward call
+    floating[:, :, :, ::1] dx,             # OUT (N, H, W, C), fully overwritten
+    Py_ssize_t ph, Py_ssize_t pw,          # window, equal to the stride (windows tile the input)
+    int num_threads,                       # OpenMP threads over output rows
+) -> None:
+    """Max pooling backward for non-overlapping windows (stride == pool): every dx element written once."""
+    cdef Py_ssize_t N = dy.shape[0], Ho = dy.shape[1], Wo = dy.shape[2], C = dy.shape[3]
+    cdef Py_ssize_t H = dx.shape[1], W = dx.shape[2]
+    cdef Py_ssize_t r, n, i, j, di, dj, c, h
+    cdef long long idx
+    cdef const floating* g
+    cdef const long long* ap
+    cdef floating* d
+    cdef floating* d0
+    cdef floating* d1
+    cdef long long base
+    cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef const long long* amp = &argmax[0, 0, 0, 0]
+    cdef floating* dxp = &dx[0, 0, 0, 0]
+    with nogil:
+        for r in prange(N * Ho, schedule="static", num_threads=num_threads):
+            n = r // Ho
+            i = r - n * Ho
+            for j in range(Wo):
+                g = dyp + ((n * Ho + i) * Wo + j) * C
+                ap = amp + ((n * Ho + i) * Wo + j) * C
+                base = (i * ph) * W + j * pw
+                if ph == 2 and pw == 2:
+                    d0 = dxp + (n * H * W + base) * C
+                    d1 = d0 + W * C
+                    if floating is float:
+                        fc_maxbwd2x2_f(g, <const int64_t*>ap, d0, d1, C, base, W)
+                    else:
+                        fc_maxbwd2x2_d(g, <const int64_t*>ap, d0, d1, C, base, W)
+                else:
+                    for di in range(ph):
+                        for dj in range(pw):
+                            idx = base + di * W + dj
+                            d = dxp + (n * H * W + idx) * C
+                            for c in range(C):
+                                d[c] = g[c] if ap[c] == idx else 0
+            _zero_tail(dxp, n, i * ph, (i + 1) * ph, Wo * pw, H, W, C)
+            if i == Ho - 1:
+                _zero_tail(dxp, n, Ho * ph, H, 0, H, W, C)
+
+
+cdef inline void _avgpool_fwd_row(
+    const floating* x, floating* y, Py_ssize_t n, Py_ssize_t i,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo,
+    Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw,
+) noexcept nogil:
+    """One output row (n, i) of average pooling."""
+    cdef Py_ssize_t j, di, dj, c
+    cdef floating area = <floating>(ph * pw)
+    cdef const floating* xn = x + n * H * W * C
+    cdef const floating* xp
+    cdef const floating* x0
+    cdef const floating* x1
+    cdef floating* yp
+    for j in range(Wo):
+        yp = y + ((n * Ho + i) * Wo + j) * C
+        if ph == 2 and pw == 2:
+            x0 = xn + ((i * sh) * W + j * sw) * C
+            x1 = x0 + W * C
+            for c in range(C):
+                yp[c] = (((x0[c] + x0[C + c]) + x1[c]) + x1[C + c]) / area
+            continue
+        for c in range(C):
+            yp[c] = 0
+        for di in range(ph):
+            for dj in range(pw):
+                xp = xn + ((i * sh + di) * W + j * sw + dj) * C
+                for c in range(C):
+                    yp[c] += xp[c]
+        for c in range(C):
+            yp[c] = yp[c] / area
+
+
 def avgpool_forward_kernel(
     const floating[:, :, :, ::1] x,   # IN  (N, H, W, C)
     floating[:, :, :, ::1] y,         # OUT (N, Ho, Wo, C), fully overwritten
     Py_ssize_t ph, Py_ssize_t pw,
     Py_ssize_t sh, Py_ssize_t sw,
-    int num_threads,
+    int num_threads,                  # OpenMP threads over output rows
 ) -> None:
     """Average pooling forward: the mean of each window."""
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[3]
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2]
-    cdef Py_ssize_t n, i, j, di, dj, c
-    cdef floating area = <floating>(ph * pw)
+    cdef Py_ssize_t r, n, i
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0]
     with nogil:
-        for n in prange(N, schedule="static", num_threads=num_threads):
-            for i in range(Ho):
-                for j in range(Wo):
-                    for c in range(C):
-                        y[n, i, j, c] = 0
-                    for di in range(ph):
-                        for dj in range(pw):
-                            for c in range(C):
-                                y[n, i, j, c] += x[n, i * sh + di, j * sw + dj, c]
-                    for c in range(C):
-                        y[n, i, j, c] = y[n, i, j, c] / area
+        for r in prange(N * Ho, schedule="static", num_threads=num_threads):
+            n = r // Ho
+            i = r - n * Ho
+            _avgpool_fwd_row(xp, yp, n, i, H, W, C, Ho, Wo, ph, pw, sh, sw)
 
 
 def avgpool_backward_kernel(
@@ -113,9 +380,9 @@ def avgpool_backward_kernel(
     floating[:, :, :, ::1] dx,        # OUT (N, H, W, C), zero on entry
     Py_ssize_t ph, Py_ssize_t pw,
     Py_ssize_t sh, Py_ssize_t sw,
-    int num_threads,
+    int num_threads,                  # OpenMP threads over images
 ) -> None:
-    """Average pooling backward: each window's dy / (ph*pw) is added to all its elements."""
+    """Average pooling backward for any windows: each window's dy / (ph*pw) is added to all its elements."""
     cdef Py_ssize_t N = dy.shape[0], Ho = dy.shape[1], Wo = dy.shape[2], C = dy.shape[3]
     cdef Py_ssize_t n, i, j, di, dj, c
     cdef floating area = <floating>(ph * pw)
@@ -127,3 +394,35 @@ def avgpool_backward_kernel(
                         for dj in range(pw):
                             for c in range(C):
                                 dx[n, i * sh + di, j * sw + dj, c] += dy[n, i, j, c] / area
+
+
+def avgpool_backward_tiled_kernel(
+    const floating[:, :, :, ::1] dy,  # IN  (N, Ho, Wo, C)
+    floating[:, :, :, ::1] dx,        # OUT (N, H, W, C), fully overwritten
+    Py_ssize_t ph, Py_ssize_t pw,     # window, equal to the stride (windows tile the input)
+    int num_threads,                  # OpenMP threads over output rows
+) -> None:
+    """Average pooling backward for non-overlapping windows: every dx element written once."""
+    cdef Py_ssize_t N = dy.shape[0], Ho = dy.shape[1], Wo = dy.shape[2], C = dy.shape[3]
+    cdef Py_ssize_t H = dx.shape[1], W = dx.shape[2]
+    cdef Py_ssize_t r, n, i, j, di, dj, c
+    cdef floating area = <floating>(ph * pw)
+    cdef floating gv
+    cdef const floating* g
+    cdef floating* d
+    cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef floating* dxp = &dx[0, 0, 0, 0]
+    with nogil:
+        for r in prange(N * Ho, schedule="static", num_threads=num_threads):
+            n = r // Ho
+            i = r - n * Ho
+            for j in range(Wo):
+                g = dyp + ((n * Ho + i) * Wo + j) * C
+                for di in range(ph):
+                    for dj in range(pw):
+                        d = dxp + ((n * H + i * ph + di) * W + j * pw + dj) * C
+                        for c in range(C):
+                            d[c] = g[c] / area
+            _zero_tail(dxp, n, i * ph, (i + 1) * ph, Wo * pw, H, W, C)
+            if i == Ho - 1:
+                _zero_tail(dxp, n, Ho * ph, H, 0, H, W, C)

@@ -28,7 +28,9 @@ def get_num_threads():
 
     This is the value given to :func:`set_num_threads`, or else OpenMP's current maximum, which
     follows ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits(user_api="openmp")``.
-    Always 1 when the kernels were built without OpenMP.
+    Always 1 when the kernels were built without OpenMP. The convolution kernels call BLAS from
+    inside these threads with the BLAS pool pinned to one thread, so a call never uses more
+    threads than this number.
     """
     if fc_omp_enabled() == 0:
         return 1

@@ -13,6 +13,55 @@ __all__ = ["convolve2d", "convolution_2d", "conv2d_forward", "conv2d_backward"]
 # The batch is cut into this many parts for the weight-gradient sums: a fixed number, so
 # results do not depend on the thread count, and scratch memory does not grow with the batch.
 _DW_PARTS = 8
+# Bytes of one im2col tile (per thread): about half of a core's L2, so the tile stays cached
+# between its unfolding and the GEMM that reads it. Tiles have at least _MIN_TILE_ROWS rows.
+_TILE_BYTES = 1 << 18
+_MIN_TILE_ROWS = 32
+# Below this many multiply-adds (about 100 us of one core) a call runs on one thread: waking
+# OpenMP workers, and waiting for them on a busy machine, costs more than it saves.
+_PARALLEL_MIN_MACS = 1 << 20
+
+
+def _find_blas_thread_functions():
+    """Addresses of (set, get) num-threads functions of the BLAS behind scipy.linalg.cython_blas."""
+    import ctypes
+    import os
+
+    from scipy.linalg import cython_blas
+
+    try:
+        lib = ctypes.CDLL(cython_blas.__file__, mode=getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_NOW", 0))
+    except OSError:
+        return 0, 0
+    for set_name, get_name in (
+        ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+        ("openblas_set_num_threads", "openblas_get_num_threads"),
+        ("MKL_Set_Num_Threads", "MKL_Get_Max_Threads"),
+    ):
+        try:
+            fset, fget = getattr(lib, set_name), getattr(lib, get_name)
+        except AttributeError:
+            continue
+        return ctypes.cast(fset, ctypes.c_void_p).value, ctypes.cast(fget, ctypes.c_void_p).value
+    return 0, 0
+
+
+_conv._set_blas_thread_functions(*_find_blas_thread_functions())
+
+
+def _threads_for(macs: int) -> int:
+    """OpenMP threads for a call doing ``macs`` multiply-adds."""
+    return 1 if macs < _PARALLEL_MIN_MACS else get_num_threads()
+
+
+def _gemm_threads(macs: int) -> int:
+    """Threads for the GEMM kernels: OpenMP over tiles only when BLAS can be pinned to one thread."""
+    return _threads_for(macs) if _conv.blas_pinning_available() else 1
+
+
+def _tile_rows(m: int, k: int, itemsize: int) -> int:
+    """Rows per im2col tile: about _TILE_BYTES, never more than the m rows there are."""
+    return max(1, min(m, max(_MIN_TILE_ROWS, _TILE_BYTES // (k * itemsize))))
 
 
 def _as(a: np.ndarray, dtype) -> np.ndarray:
@@ -117,7 +166,13 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
     if xc.size == 0 or wc.size == 0:
         y[...] = bc
     else:
-        _conv.conv2d_forward_kernel(xc, wc, bc, y, ph, pw, sh, sw, get_num_threads())
+        kh, kw, c, cout = wc.shape
+        k = kh * kw * c
+        m = shape[0] * ho * wo
+        nt = _gemm_threads(m * k * cout)
+        mt = _tile_rows(m, k, ct.itemsize)
+        work = np.empty((nt, mt * k), dtype=ct)
+        _conv.conv2d_forward_gemm_kernel(xc, wc, bc, y, work, mt, ph, pw, sh, sw, nt)
     dx_dt = v.out_dtype(x.dtype)
     cache = ConvCache(
         xc, wc, b.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype(b.dtype), shape
@@ -157,9 +212,15 @@ def _conv_backward(dy, cache, want_dx):
     db_parts = np.zeros((parts, w.shape[3]), dtype=ct)
     dx = np.zeros(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
     if x.size and w.size and dy.size:
-        _conv.conv2d_backward_kernel(
-            _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw_parts, db_parts,
-            ph, pw, sh, sw, want_dx, get_num_threads(),
+        kh, kw, c, cout = w.shape
+        k = kh * kw * c
+        m = n * y_shape[1] * y_shape[2]
+        nt = _gemm_threads(m * k * cout * (2 if want_dx else 1))
+        mt = _tile_rows(m, k, ct.itemsize)
+        work = np.empty((nt, (2 if want_dx else 1) * mt * k), dtype=ct)
+        _conv.conv2d_backward_gemm_kernel(
+            _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw_parts, db_parts, work, mt,
+            ph, pw, sh, sw, want_dx, nt,
         )
     elif dy.size:
         db_parts[0] = dy.sum(axis=(0, 1, 2), dtype=ct)

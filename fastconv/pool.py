@@ -10,6 +10,14 @@ from ._threads import get_num_threads
 
 __all__ = ["pooling", "maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
 
+# Below this many elements touched a call runs on one thread: starting OpenMP workers costs more.
+_PARALLEL_MIN_ELEMS = 1 << 15
+
+
+def _threads(elems: int) -> int:
+    """OpenMP threads for a pooling call touching ``elems`` elements."""
+    return 1 if elems < _PARALLEL_MIN_ELEMS else get_num_threads()
+
 
 def maxpool_forward(x, pool_size=2, stride=None):
     """Max pooling forward pass (NHWC), no padding.
@@ -46,7 +54,7 @@ def maxpool_forward(x, pool_size=2, stride=None):
     y = np.empty(shape, dtype=ct)
     argmax = np.empty(shape, dtype=np.int64)
     if y.size:
-        _pool.maxpool_forward_kernel(np.ascontiguousarray(x, dtype=ct), y, argmax, ph, pw, sh, sw, get_num_threads())
+        _pool.maxpool_forward_kernel(np.ascontiguousarray(x, dtype=ct), y, argmax, ph, pw, sh, sw, _threads(x.size))
     dx_dt = v.out_dtype(x.dtype)
     return y.astype(dx_dt, copy=False), PoolCache(x.shape, dx_dt, argmax, (ph, pw), (sh, sw), shape)
 
@@ -74,9 +82,17 @@ def maxpool_backward(dy, cache):
     dy = v.check_dy(dy, cache.y_shape)
     ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
     n, h, w, c = cache.x_shape
+    if dy.size and cache.stride == cache.pool_size:
+        # windows tile the input: the kernel writes every element of dx exactly once
+        dx = np.empty(cache.x_shape, dtype=ct)
+        (ph, pw) = cache.pool_size
+        _pool.maxpool_backward_tiled_kernel(
+            np.ascontiguousarray(dy, dtype=ct), cache.argmax, dx, ph, pw, _threads(dx.size)
+        )
+        return dx.astype(cache.dx_dtype, copy=False)
     dx = np.zeros((n, h * w, c), dtype=ct)
     if dy.size:
-        _pool.maxpool_backward_kernel(np.ascontiguousarray(dy, dtype=ct), cache.argmax, dx, get_num_threads())
+        _pool.maxpool_backward_kernel(np.ascontiguousarray(dy, dtype=ct), cache.argmax, dx, _threads(dx.size))
     return dx.reshape(cache.x_shape).astype(cache.dx_dtype, copy=False)
 
 
@@ -101,7 +117,7 @@ def avgpool_forward(x, pool_size=2, stride=None):
     shape = (x.shape[0], ho, wo, x.shape[3])
     y = np.empty(shape, dtype=ct)
     if y.size:
-        _pool.avgpool_forward_kernel(np.ascontiguousarray(x, dtype=ct), y, ph, pw, sh, sw, get_num_threads())
+        _pool.avgpool_forward_kernel(np.ascontiguousarray(x, dtype=ct), y, ph, pw, sh, sw, _threads(x.size))
     dx_dt = v.out_dtype(x.dtype)
     return y.astype(dx_dt, copy=False), PoolCache(x.shape, dx_dt, None, (ph, pw), (sh, sw), shape)
 
@@ -116,10 +132,15 @@ def avgpool_backward(dy, cache):
     _check_cache(cache, "avg")
     dy = v.check_dy(dy, cache.y_shape)
     ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
-    dx = np.zeros(cache.x_shape, dtype=ct)
     (ph, pw), (sh, sw) = cache.pool_size, cache.stride
+    if dy.size and (sh, sw) == (ph, pw):
+        # windows tile the input: the kernel writes every element of dx exactly once
+        dx = np.empty(cache.x_shape, dtype=ct)
+        _pool.avgpool_backward_tiled_kernel(np.ascontiguousarray(dy, dtype=ct), dx, ph, pw, _threads(dx.size))
+        return dx.astype(cache.dx_dtype, copy=False)
+    dx = np.zeros(cache.x_shape, dtype=ct)
     if dy.size:
-        _pool.avgpool_backward_kernel(np.ascontiguousarray(dy, dtype=ct), dx, ph, pw, sh, sw, get_num_threads())
+        _pool.avgpool_backward_kernel(np.ascontiguousarray(dy, dtype=ct), dx, ph, pw, sh, sw, _threads(dx.size))
     return dx.astype(cache.dx_dtype, copy=False)
 
 

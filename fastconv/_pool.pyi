@@ -1,0 +1,22 @@
+import numpy as np
+from numpy.typing import NDArray
+
+def maxpool_forward_kernel(
+    x: NDArray[np.floating], y: NDArray[np.floating], argmax: NDArray[np.int64],
+    ph: int, pw: int, sh: int, sw: int, num_threads: int,
+) -> None: ...
+def maxpool_backward_kernel(
+    dy: NDArray[np.floating], argmax: NDArray[np.int64], dx: NDArray[np.floating], num_threads: int
+) -> None: ...
+def maxpool_backward_tiled_kernel(
+    dy: NDArray[np.floating], argmax: NDArray[np.int64], dx: NDArray[np.floating], ph: int, pw: int, num_threads: int
+) -> None: ...
+def avgpool_forward_kernel(
+    x: NDArray[np.floating], y: NDArray[np.floating], ph: int, pw: int, sh: int, sw: int, num_threads: int
+) -> None: ...
+def avgpool_backward_kernel(
+    dy: NDArray[np.floating], dx: NDArray[np.floating], ph: int, pw: int, sh: int, sw: int, num_threads: int
+) -> None: ...
+def avgpool_backward_tiled_kernel(
+    dy: NDArray[np.floating], dx: NDArray[np.floating], ph: int, pw: int, num_threads: int
+) -> None: ...
