@@ -249,10 +249,12 @@ def _step_peak(trainer):
 def test_step_allocation_does_not_grow_with_dataset(data, backend_fused):
     images, labels = data
     small = _Trainer(1, seed=0, data=(images, labels), fused=backend_fused)
-    big = _Trainer(1, seed=0, data=(np.tile(images, (16, 1, 1, 1)), np.tile(labels, 16)), fused=backend_fused)
+    big = _Trainer(1, seed=0, data=(np.tile(images, (64, 1, 1, 1)), np.tile(labels, 64)), fused=backend_fused)
     p_small, p_big = _step_peak(small), _step_peak(big)
     assert p_big <= 1.2 * p_small + 16_384, (p_small, p_big)
-    assert p_big < big.x_all.nbytes / 8  # a step's scratch is a batch, not the dataset
+    # a step's scratch (a batch plus the conv kernels' fixed, batch-independent workspace) is far
+    # below the size of the dataset
+    assert p_big < big.x_all.nbytes / 8
 
 
 # --------------------------------------------------------------------------- progress bar
