@@ -73,11 +73,20 @@ extensions = [
         f"fastconv.{pyx.stem}",
         [str(pyx)],
         include_dirs=[np.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+        + ([("FASTCONV_DEBUG", "1")] if debug else []),
         extra_compile_args=opt + omp_c,
         extra_link_args=omp_l,
     )
     for pyx in sorted(Path("fastconv").glob("_*.pyx"))
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives))
+# Cython does not regenerate C when only the directives change, so the bounds-checked build keeps
+# its generated C apart from the release build's: neither can silently reuse the other's.
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives=directives,
+        build_dir=str(Path("build") / "cython-debug") if debug else None,
+    )
+)

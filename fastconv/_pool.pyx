@@ -15,6 +15,36 @@ from libc.stdint cimport int64_t
 
 cdef extern from *:
     """
+    #ifdef FASTCONV_DEBUG
+    #define FC_DEBUG_BUILD 1
+    #else
+    #define FC_DEBUG_BUILD 0
+    #endif
+    """
+    const bint FC_DEBUG_BUILD  # set by setup.py for FASTCONV_DEBUG=1 builds
+
+
+cdef int _check_geometry(
+    str kernel, Py_ssize_t nx, Py_ssize_t ny, Py_ssize_t cx, Py_ssize_t cy,
+    Py_ssize_t h, Py_ssize_t w, Py_ssize_t ho, Py_ssize_t wo,
+    Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw,
+) except -1:
+    """Bounds-checked builds only: IndexError if the windows would reach outside the input.
+
+    The pooling kernels index raw pointers (memoryview bounds checking does not see them), so
+    the debug build checks their whole index range once, at entry.
+    """
+    if nx != ny or cx != cy:
+        raise IndexError(f"{kernel}: batch/channels of input ({nx}, {cx}) and output ({ny}, {cy}) differ")
+    if ho > 0 and (ho - 1) * sh + ph > h:
+        raise IndexError(f"{kernel}: {ho} window rows of {ph} with stride {sh} reach past {h} input rows")
+    if wo > 0 and (wo - 1) * sw + pw > w:
+        raise IndexError(f"{kernel}: {wo} window columns of {pw} with stride {sw} reach past {w} input columns")
+    return 0
+
+
+cdef extern from *:
+    """
     #include <stdint.h>
     #if defined(__SSE2__) || defined(_M_X64)
     #include <emmintrin.h>
@@ -236,6 +266,10 @@ def maxpool_forward_kernel(
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef long long* ap = &argmax[0, 0, 0, 0]
     cdef bint two = ph == 2 and pw == 2 and sh == 2 and sw == 2
+    if FC_DEBUG_BUILD:
+        _check_geometry("maxpool_forward_kernel", N, y.shape[0], C, y.shape[3], H, W, Ho, Wo, ph, pw, sh, sw)
+        _check_geometry("maxpool_forward_kernel", N, argmax.shape[0], C, argmax.shape[3], H, W,
+                        argmax.shape[1], argmax.shape[2], ph, pw, sh, sw)
     with nogil:
         for r in prange(N * Ho, schedule="static", num_threads=num_threads):
             n = r // Ho
@@ -296,6 +330,10 @@ def maxpool_backward_tiled_kernel(
     cdef const floating* dyp = &dy[0, 0, 0, 0]
     cdef const long long* amp = &argmax[0, 0, 0, 0]
     cdef floating* dxp = &dx[0, 0, 0, 0]
+    if FC_DEBUG_BUILD:
+        _check_geometry("maxpool_backward_tiled_kernel", dx.shape[0], N, dx.shape[3], C, H, W, Ho, Wo, ph, pw, ph, pw)
+        _check_geometry("maxpool_backward_tiled_kernel", argmax.shape[0], N, argmax.shape[3], C,
+                        argmax.shape[1], argmax.shape[2], Ho, Wo, 1, 1, 1, 1)
     with nogil:
         for r in prange(N * Ho, schedule="static", num_threads=num_threads):
             n = r // Ho
@@ -368,6 +406,8 @@ def avgpool_forward_kernel(
     cdef Py_ssize_t r, n, i
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0]
+    if FC_DEBUG_BUILD:
+        _check_geometry("avgpool_forward_kernel", N, y.shape[0], C, y.shape[3], H, W, Ho, Wo, ph, pw, sh, sw)
     with nogil:
         for r in prange(N * Ho, schedule="static", num_threads=num_threads):
             n = r // Ho
@@ -412,6 +452,8 @@ def avgpool_backward_tiled_kernel(
     cdef floating* d
     cdef const floating* dyp = &dy[0, 0, 0, 0]
     cdef floating* dxp = &dx[0, 0, 0, 0]
+    if FC_DEBUG_BUILD:
+        _check_geometry("avgpool_backward_tiled_kernel", dx.shape[0], N, dx.shape[3], C, H, W, Ho, Wo, ph, pw, ph, pw)
     with nogil:
         for r in prange(N * Ho, schedule="static", num_threads=num_threads):
             n = r // Ho

@@ -77,3 +77,20 @@ def test_public_api_still_works_in_the_debug_build():
     y, cache = fastconv.maxpool_forward(x, 2)
     np.testing.assert_array_equal(y[0, :, :, 0], [[10.0, 14.0], [26.0, 30.0]])
     assert fastconv.maxpool_backward(np.ones_like(y), cache).sum() == y.size
+
+
+@oob_probe
+def test_out_of_bounds_window_raises_in_maxpool_forward():
+    x = np.ones((2, 5, 5, 3))
+    y = np.empty((2, 3, 2, 3))  # 3 window rows of 2 with stride 2 reach row 6 of 5
+    argmax = np.empty((2, 3, 2, 3), dtype=np.int64)
+    with pytest.raises(IndexError, match="window rows"):
+        _pool.maxpool_forward_kernel(x, y, argmax, 2, 2, 2, 2, 1)
+
+
+@oob_probe
+def test_mismatched_batch_raises_in_avgpool_backward_tiled():
+    dy = np.ones((3, 2, 2, 1))
+    dx = np.empty((2, 4, 4, 1))  # one image short
+    with pytest.raises(IndexError, match="batch/channels"):
+        _pool.avgpool_backward_tiled_kernel(dy, dx, 2, 2, 1)
