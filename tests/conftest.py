@@ -37,3 +37,19 @@ def rng():
 def tol(dtype):
     """(rtol, atol) for comparing against the reference in ``dtype``."""
     return (1e-5, 1e-5) if np.dtype(dtype) == np.float32 else (1e-12, 1e-12)
+
+
+def subprocess_env(**extra):
+    """Environment for a child ``python`` that must import the same fastconv as this process.
+
+    The child gets the directory holding the imported package on PYTHONPATH (the source tree for
+    an in-place build, site-packages for an installed one). Run it with a ``cwd`` outside the
+    source tree, so that an unbuilt source checkout cannot shadow the installed package.
+    """
+    from pathlib import Path
+
+    pkg_parent = str(Path(fastconv.__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = os.pathsep.join([pkg_parent] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    env.update({k: str(v) for k, v in extra.items()})
+    return env

@@ -2,12 +2,14 @@
 import io
 import os
 import subprocess
+import tempfile
 import sys
 import tracemalloc
 
 import numpy as np
 import pytest
 
+from conftest import subprocess_env
 import fastconv
 from fastconv import digits
 from fastconv.digits import DEFAULT_SEED, _Progress, _Trainer, load, load_data, train
@@ -275,8 +277,8 @@ def test_progress_bar_draws_and_clears():
 # --------------------------------------------------------------------------- command line
 def run_cli(*args, code=None):
     cmd = [sys.executable] + (["-c", code] if code else ["-m", "fastconv", "digits"]) + list(args)
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=tempfile.gettempdir(),
+                          env=subprocess_env(), timeout=600)
 
 
 def test_cli_trains_saves_and_plots(tmp_path):

@@ -12,6 +12,8 @@ import fastconv.reference
 from fastconv import KERNELS, filter2d
 from fastconv.filters import MODES, _rank1
 
+from conftest import subprocess_env
+
 ndi = pytest.importorskip("scipy.ndimage", reason="scipy is the independent check of the border modes")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,9 +141,9 @@ def test_threads_and_simd_give_the_same_result(rng):
     tmp.mkdir(exist_ok=True)
     np.save(tmp / "img.npy", img)
     np.save(tmp / "k.npy", k)
-    env = dict(os.environ, FASTCONV_SIMD="baseline", PYTHONPATH=str(ROOT))
+    env = subprocess_env(FASTCONV_SIMD="baseline")
     r = subprocess.run([sys.executable, "-c", code, str(tmp / "img.npy"), str(tmp / "k.npy"), str(tmp / "out.npy")],
-                       env=env, capture_output=True, text=True, cwd=ROOT)
+                       env=env, capture_output=True, text=True, cwd=tmp)
     assert r.returncode == 0, r.stderr
     _assert_close(np.load(tmp / "out.npy"), one, k, img, np.float32)
 
@@ -190,6 +192,7 @@ def _tutorial_filter(image, kernel):
 
 @pytest.mark.parametrize("name", list(TUTORIAL_KERNELS))
 def test_kernels_on_tutorial_workflow(f2d, name):
+    pytest.importorskip("PIL", reason="scikit-learn decodes its sample photos with Pillow (the image extra)")
     from sklearn.datasets import load_sample_image
 
     rgb = load_sample_image("china.jpg")[100:148, 200:260]
@@ -283,8 +286,7 @@ def test_filter2d_bad_input(f2d, kwargs, exc, words):
 
 # ------------------------------------------------------------------------------ command line
 def _cli(*args, cwd, env_extra=None, code=None):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
-    env.update(env_extra or {})
+    env = subprocess_env(MPLBACKEND="Agg", **(env_extra or {}))
     cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "fastconv", *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import subprocess_env
+
 import fastconv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,16 +171,10 @@ _PROBE = textwrap.dedent(
 
 
 def _probe(mode, **env):
-    full_env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    full_env.update(env)
-    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
-    # run from the repository root only if that is where fastconv was imported from (in-place build);
-    # an installed fastconv is imported from site-packages either way
-    in_place = Path(fastconv.__file__).resolve().is_relative_to(ROOT)
-    cwd = str(ROOT) if in_place else tempfile.gettempdir()
-    if not in_place:
-        full_env.pop("PYTHONPATH")
-    out = subprocess.run([sys.executable, "-c", _PROBE, mode], env=full_env, cwd=cwd,
+    full_env = subprocess_env(**env)
+    if "OMP_NUM_THREADS" not in env:
+        full_env.pop("OMP_NUM_THREADS", None)
+    out = subprocess.run([sys.executable, "-c", _PROBE, mode], env=full_env, cwd=tempfile.gettempdir(),
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
