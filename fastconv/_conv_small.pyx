@@ -34,7 +34,8 @@ cdef extern from *:
         Py_ssize_t K;      /* taps Kh*Kw*C */
         Py_ssize_t Q;      /* output pixels per image Ho*Wo */
         Py_ssize_t Cout;
-        Py_ssize_t Kpad;   /* row length of the transposed weights (multiple of 8) */
+        Py_ssize_t Wo;     /* output columns */
+        Py_ssize_t step;   /* sw*C: distance between horizontally adjacent window origins */
         const Py_ssize_t *toff;
         const Py_ssize_t *poff;
     } fc_sg;
@@ -50,7 +51,8 @@ cdef extern from *:
 
     /* S##_fwd:  y[q, co] = b[co] + sum_t xp[poff[q] + toff[t]] * w[t, co]   (one image)
        S##_dw:   dw[t, co] += sum_q xp[poff[q] + toff[t]] * dy[q, co]; db[co] += sum_q dy[q, co]
-       S##_dx:   dxp[poff[q] + toff[t]] += sum_co dy[q, co] * wT[co, t]     (wT: Cout x Kpad) */
+       S##_dx:   dxp[poff[q] + toff[t]] += sum_co dy[q, co] * w[t, co]  (one image; by tap over a
+                 transposed block of QB pixels, added back row segment by row segment) */
     #define FCS_DEFINE(S, T, VB, ATTR)                                                    \\
     FCS_VEC(S##_v, T, VB)                                                                 \\
     ATTR static void S##_fwd(const fc_sg *g, const T *xp, const T *w, const T *b, T *y)  \\
@@ -140,31 +142,41 @@ cdef extern from *:
             }                                                                             \\
         }                                                                                 \\
     }                                                                                     \\
-    ATTR static void S##_dx(const fc_sg *g, const T *dy, const T *wT, T *dxp, T *gbuf)   \\
+    ATTR static void S##_dx(const fc_sg *g, const T *dy, const T *w, T *dxp, T *scr)     \\
     {                                                                                     \\
-        enum { L = VB / sizeof(T) };                                                      \\
-        const Py_ssize_t K = g->K, Q = g->Q, Co = g->Cout, Kp = g->Kpad;                  \\
+        enum { L = VB / sizeof(T), NV = 8, QB = NV * L };                                 \\
+        const Py_ssize_t K = g->K, Q = g->Q, Co = g->Cout, Wo = g->Wo, st = g->step;      \\
         const Py_ssize_t *toff = g->toff, *poff = g->poff;                                \\
-        Py_ssize_t co, q, t;                                                              \\
-        for (q = 0; q < Q; q++) {                                                         \\
-            const T *d = dy + q * Co;                                                     \\
-            T *dq = dxp + poff[q];                                                        \\
-            for (t = 0; t < Kp; t += L) {                                                 \\
-                S##_v a0 = (S##_v){0}, a1 = (S##_v){0}, wv;                               \\
-                for (co = 0; co + 1 < Co; co += 2) {                                      \\
-                    memcpy(&wv, wT + co * Kp + t, sizeof wv);                             \\
-                    a0 += d[co] * wv;                                      \\
-                    memcpy(&wv, wT + (co + 1) * Kp + t, sizeof wv);                       \\
-                    a1 += d[co + 1] * wv;                                  \\
+        T *dyT = scr, *gt = scr + Co * QB;                                                \\
+        Py_ssize_t q0, nq, qq, co, t, n, k;                                               \\
+        int v;                                                                            \\
+        for (q0 = 0; q0 < Q; q0 += QB) {                                                  \\
+            nq = Q - q0 < QB ? Q - q0 : QB;                                               \\
+            for (qq = 0; qq < nq; qq++)                                                   \\
+                for (co = 0; co < Co; co++) dyT[co * QB + qq] = dy[(q0 + qq) * Co + co];  \\
+            for (; qq < QB; qq++)                                                         \\
+                for (co = 0; co < Co; co++) dyT[co * QB + qq] = 0;                        \\
+            for (t = 0; t < K; t++) {                                                     \\
+                S##_v acc[NV], r;                                                         \\
+                for (v = 0; v < NV; v++) acc[v] = (S##_v){0};                             \\
+                for (co = 0; co < Co; co++) {                                             \\
+                    const T wt = w[t * Co + co];                                          \\
+                    const T *row = dyT + co * QB;                                         \\
+                    for (v = 0; v < NV; v++) {                                            \\
+                        memcpy(&r, row + v * L, sizeof r);                                \\
+                        acc[v] += wt * r;                                                 \\
+                    }                                                                     \\
                 }                                                                         \\
-                if (co < Co) {                                                            \\
-                    memcpy(&wv, wT + co * Kp + t, sizeof wv);                             \\
-                    a0 += d[co] * wv;                                      \\
+                memcpy(gt, acc, sizeof acc);                                              \\
+                for (qq = 0; qq < nq; qq += n) {                                          \\
+                    T *d = dxp + poff[q0 + qq] + toff[t];                                 \\
+                    const T *gq = gt + qq;                                                \\
+                    n = Wo - (q0 + qq) % Wo;                                              \\
+                    if (n > nq - qq) n = nq - qq;                                         \\
+                    if (st == 1) { for (k = 0; k < n; k++) d[k] += gq[k]; }               \\
+                    else { for (k = 0; k < n; k++) d[k * st] += gq[k]; }                  \\
                 }                                                                         \\
-                a0 += a1;                                                                 \\
-                memcpy(gbuf + t, &a0, sizeof a0);                                         \\
             }                                                                             \\
-            for (t = 0; t < K; t++) dq[toff[t]] += gbuf[t];                               \\
         }                                                                                 \\
     }
 
@@ -215,16 +227,17 @@ cdef extern from *:
     { FCS_PICK(f32, dw, (g, xp, dy, dw, db)); }
     static void fcs_dw_f64(const fc_sg *g, const double *xp, const double *dy, double *dw, double *db)
     { FCS_PICK(f64, dw, (g, xp, dy, dw, db)); }
-    static void fcs_dx_f32(const fc_sg *g, const float *dy, const float *wT, float *dxp, float *gbuf)
-    { FCS_PICK(f32, dx, (g, dy, wT, dxp, gbuf)); }
-    static void fcs_dx_f64(const fc_sg *g, const double *dy, const double *wT, double *dxp, double *gbuf)
-    { FCS_PICK(f64, dx, (g, dy, wT, dxp, gbuf)); }
+    static void fcs_dx_f32(const fc_sg *g, const float *dy, const float *w, float *dxp, float *scr)
+    { FCS_PICK(f32, dx, (g, dy, w, dxp, scr)); }
+    static void fcs_dx_f64(const fc_sg *g, const double *dy, const double *w, double *dxp, double *scr)
+    { FCS_PICK(f64, dx, (g, dy, w, dxp, scr)); }
     """
     ctypedef struct fc_sg:
         Py_ssize_t K
         Py_ssize_t Q
         Py_ssize_t Cout
-        Py_ssize_t Kpad
+        Py_ssize_t Wo
+        Py_ssize_t step
         const Py_ssize_t* toff
         const Py_ssize_t* poff
     int fcs_use_avx2() noexcept nogil
@@ -232,8 +245,8 @@ cdef extern from *:
     void fcs_fwd_f64(const fc_sg* g, const double* xp, const double* w, const double* b, double* y) noexcept nogil
     void fcs_dw_f32(const fc_sg* g, const float* xp, const float* dy, float* dw, float* db) noexcept nogil
     void fcs_dw_f64(const fc_sg* g, const double* xp, const double* dy, double* dw, double* db) noexcept nogil
-    void fcs_dx_f32(const fc_sg* g, const float* dy, const float* wT, float* dxp, float* gbuf) noexcept nogil
-    void fcs_dx_f64(const fc_sg* g, const double* dy, const double* wT, double* dxp, double* gbuf) noexcept nogil
+    void fcs_dx_f32(const fc_sg* g, const float* dy, const float* w, float* dxp, float* scr) noexcept nogil
+    void fcs_dx_f64(const fc_sg* g, const double* dy, const double* w, double* dxp, double* scr) noexcept nogil
 
 
 # The batch is cut into this many fixed parts for the weight/bias gradient sums.
@@ -265,13 +278,13 @@ cdef inline void _dw(const fc_sg* g, const floating* xp, const floating* dy, flo
         fcs_dw_f64(g, xp, dy, dw, db)
 
 
-cdef inline void _dx(const fc_sg* g, const floating* dy, const floating* wT, floating* dxp,
-                     floating* gbuf) noexcept nogil:
+cdef inline void _dx(const fc_sg* g, const floating* dy, const floating* w, floating* dxp,
+                     floating* scr) noexcept nogil:
     """Scatter one image's input gradient onto its padded plane (float or double C kernel)."""
     if floating is float:
-        fcs_dx_f32(g, dy, wT, dxp, gbuf)
+        fcs_dx_f32(g, dy, w, dxp, scr)
     else:
-        fcs_dx_f64(g, dy, wT, dxp, gbuf)
+        fcs_dx_f64(g, dy, w, dxp, scr)
 
 
 cdef int _offsets(Py_ssize_t* toff, Py_ssize_t* poff, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t C,
@@ -369,7 +382,8 @@ def conv2d_forward_small_kernel(
     g.K = Kh * Kw * C
     g.Q = Ho * Wo
     g.Cout = Cout
-    g.Kpad = 0
+    g.Wo = Wo
+    g.step = sw * C
     g.toff = offs
     g.poff = offs + g.K
     with nogil:
@@ -395,8 +409,8 @@ def conv2d_forward_small_kernel(
 
 cdef void _backward_part(
     const fc_sg* g, Py_ssize_t n0, Py_ssize_t n1,
-    const floating* xp, const floating* dyp, const floating* wT, floating* dxp,
-    floating* dw, floating* db, floating* xbuf, floating* dxbuf, floating* gbuf,
+    const floating* xp, const floating* dyp, const floating* wp, floating* dxp,
+    floating* dw, floating* db, floating* xbuf, floating* dxbuf, floating* scr,
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t Wp,
     Py_ssize_t plane, bint padded, bint want_dx,
 ) noexcept nogil:
@@ -414,12 +428,12 @@ cdef void _backward_part(
         if want_dx:
             if padded:
                 _zero(dxbuf, plane)
-                _dx(g, dyp + n * ystride, wT, dxbuf, gbuf)
+                _dx(g, dyp + n * ystride, wp, dxbuf, scr)
                 _pad_out(dxbuf, dxp + n * img, H, W, C, ph, pw, Wp)
             else:
                 dxi = dxp + n * img
                 _zero(dxi, img)
-                _dx(g, dyp + n * ystride, wT, dxi, gbuf)
+                _dx(g, dyp + n * ystride, wp, dxi, scr)
 
 
 def conv2d_backward_small_kernel(
@@ -438,7 +452,7 @@ def conv2d_backward_small_kernel(
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
     cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2]
-    cdef Py_ssize_t K = Kh * Kw * C, Kpad = (K + 7) // 8 * 8, KC = K * Cout
+    cdef Py_ssize_t K = Kh * Kw * C, KC = K * Cout, tq = 64  # tq: pixels per dx block, at most
     cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp * C
     cdef bint padded = ph > 0 or pw > 0
     cdef Py_ssize_t P = N if N < _PARTS else _PARTS, p, t, co, per
@@ -451,42 +465,37 @@ def conv2d_backward_small_kernel(
     cdef floating* dbo = &db[0]
     cdef fc_sg g
     cdef floating* parts      # P x (KC + Cout): per-part dw then db
-    cdef floating* wT         # Cout x Kpad, zero beyond K
-    cdef floating* scratch    # per thread: x plane, dx plane, Kpad gradient row
+    cdef floating* scratch    # per thread: x plane, dx plane, (Cout + 1) x tq dx block
     cdef floating* mine
-    cdef Py_ssize_t per_thread = (2 * plane if padded else 0) + Kpad
+    cdef Py_ssize_t per_thread = (2 * plane if padded else 0) + (Cout + 1) * tq
     if nt > P:
         nt = <int>P
     cdef Py_ssize_t* offs = <Py_ssize_t*>malloc((K + Ho * Wo) * sizeof(Py_ssize_t))
-    parts = <floating*>calloc(P * (KC + Cout) + Cout * Kpad + nt * per_thread, sizeof(floating))
+    parts = <floating*>calloc(P * (KC + Cout) + nt * per_thread, sizeof(floating))
     if offs == NULL or parts == NULL:
         free(offs)
         free(parts)
         raise MemoryError()
-    wT = parts + P * (KC + Cout)
-    scratch = wT + Cout * Kpad
+    scratch = parts + P * (KC + Cout)
     g.K = K
     g.Q = Ho * Wo
     g.Cout = Cout
-    g.Kpad = Kpad
+    g.Wo = Wo
+    g.step = sw * C
     g.toff = offs
     g.poff = offs + K
     with nogil:
         _offsets(offs, offs + K, Kh, Kw, C, Ho, Wo, Wp if padded else W, sh, sw)
-        if want_dx:
-            for t in range(K):
-                for co in range(Cout):
-                    wT[co * Kpad + t] = wp[t * Cout + co]
         if nt == 1:
             for p in range(P):
-                _backward_part(&g, p * N // P, (p + 1) * N // P, xp, dyp, wT, dxp,
+                _backward_part(&g, p * N // P, (p + 1) * N // P, xp, dyp, wp, dxp,
                                parts + p * (KC + Cout), parts + p * (KC + Cout) + KC,
                                scratch, scratch + plane, scratch + (2 * plane if padded else 0),
                                H, W, C, ph, pw, Wp, plane, padded, want_dx)
         else:
             for p in prange(P, schedule="static", num_threads=nt):
                 mine = scratch + threadid() * per_thread
-                _backward_part(&g, p * N // P, (p + 1) * N // P, xp, dyp, wT, dxp,
+                _backward_part(&g, p * N // P, (p + 1) * N // P, xp, dyp, wp, dxp,
                                parts + p * (KC + Cout), parts + p * (KC + Cout) + KC,
                                mine, mine + plane, mine + (2 * plane if padded else 0),
                                H, W, C, ph, pw, Wp, plane, padded, want_dx)
