@@ -40,12 +40,25 @@ cdef extern from *:
         const Py_ssize_t *poff;
     } fc_sg;
 
+    /* d[0:n] += g[0:n], whole vectors of type V (L lanes) first */
+    #define FCS_VADD(V, L, d, g, n, k)                                                    \
+        for (k = 0; k + L <= n; k += L) {                                                 \
+            V va_, vb_;                                                                   \
+            memcpy(&va_, d + k, sizeof va_);                                              \
+            memcpy(&vb_, g + k, sizeof vb_);                                              \
+            va_ += vb_;                                                                   \
+            memcpy(d + k, &va_, sizeof va_);                                              \
+        }                                                                                 \
+        for (; k < n; k++) d[k] += g[k];
+
     #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
     #define FCS_X86_DISPATCH 1
     #endif
     #if defined(__GNUC__)
+    #define FCS_RESTRICT __restrict__
     #define FCS_VEC(NAME, T, VB) typedef T NAME __attribute__((vector_size(VB)));
     #else
+    #define FCS_RESTRICT
     #define FCS_VEC(NAME, T, VB) typedef T NAME;
     #endif
 
@@ -169,11 +182,11 @@ cdef extern from *:
                 }                                                                         \\
                 memcpy(gt, acc, sizeof acc);                                              \\
                 for (qq = 0; qq < nq; qq += n) {                                          \\
-                    T *d = dxp + poff[q0 + qq] + toff[t];                                 \\
-                    const T *gq = gt + qq;                                                \\
+                    T *FCS_RESTRICT d = dxp + poff[q0 + qq] + toff[t];                            \\
+                    const T *FCS_RESTRICT gq = gt + qq;                                   \\
                     n = Wo - (q0 + qq) % Wo;                                              \\
                     if (n > nq - qq) n = nq - qq;                                         \\
-                    if (st == 1) { for (k = 0; k < n; k++) d[k] += gq[k]; }               \\
+                    if (st == 1) { FCS_VADD(S##_v, L, d, gq, n, k) }                           \\
                     else { for (k = 0; k < n; k++) d[k * st] += gq[k]; }                  \\
                 }                                                                         \\
             }                                                                             \\
