@@ -165,10 +165,12 @@ cdef extern from *:
         int v;                                                                            \\
         for (q0 = 0; q0 < Q; q0 += QB) {                                                  \\
             nq = Q - q0 < QB ? Q - q0 : QB;                                               \\
-            for (qq = 0; qq < nq; qq++)                                                   \\
-                for (co = 0; co < Co; co++) dyT[co * QB + qq] = dy[(q0 + qq) * Co + co];  \\
-            for (; qq < QB; qq++)                                                         \\
-                for (co = 0; co < Co; co++) dyT[co * QB + qq] = 0;                        \\
+            for (co = 0; co < Co; co++) {                                             \\
+                T *FCS_RESTRICT dst = dyT + co * QB;                                  \\
+                const T *FCS_RESTRICT src = dy + q0 * Co + co;                        \\
+                for (qq = 0; qq < nq; qq++) dst[qq] = src[qq * Co];                   \\
+                for (; qq < QB; qq++) dst[qq] = 0;                                    \\
+            }                                                                         \\
             for (t = 0; t < K; t++) {                                                     \\
                 S##_v acc[NV], r;                                                         \\
                 for (v = 0; v < NV; v++) acc[v] = (S##_v){0};                             \\
