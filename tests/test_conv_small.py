@@ -192,3 +192,17 @@ def test_baseline_simd_agrees_with_reference(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("case", SMALL_CASES, ids=_case_id)
+def test_gemm_path_still_covers_small_shapes(case, dtype, calls, monkeypatch):
+    """With the small kernels switched off, the im2col+GEMM path gives the same answers."""
+    monkeypatch.setattr(conv, "_SMALL_TAPS", 0)
+    x, w, b, p, s = _data(case, dtype)
+    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
+    yr, cr = R.conv2d_forward(x, w, b, p, s)
+    _assert_close(y, yr, dtype)
+    dy = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
+    for g, r in zip(fastconv.conv2d_backward(dy, cache), R.conv2d_backward(dy, cr)):
+        _assert_close(g, r, dtype)
+    assert calls == {"fwd": 0, "bwd": 0}
