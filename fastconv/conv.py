@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _conv
+from . import _conv, _conv_small
 from . import _validate as v
 from ._cache import ConvCache
 from ._threads import get_num_threads
@@ -20,6 +20,12 @@ _MIN_TILE_ROWS = 32
 # Below this many multiply-adds (about 100 us of one core) a call runs on one thread: waking
 # OpenMP workers, and waiting for them on a busy machine, costs more than it saves.
 _PARALLEL_MIN_MACS = 1 << 20
+# Direct kernels (fastconv._conv_small) for small reductions: Kh*Kw*C taps at most _SMALL_TAPS,
+# at most _SMALL_COUT output channels, and padding smaller than the kernel.
+_SMALL_TAPS = 32
+_SMALL_COUT = 64
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
 
 
 def _find_blas_thread_functions():
@@ -57,6 +63,19 @@ def _threads_for(macs: int) -> int:
 def _gemm_threads(macs: int) -> int:
     """Threads for the GEMM kernels: OpenMP over tiles only when BLAS can be pinned to one thread."""
     return _threads_for(macs) if _conv.blas_pinning_available() else 1
+
+
+def _use_small(w_shape, ph: int, pw: int) -> bool:
+    """True if the direct small-reduction kernels handle weights of ``w_shape`` with this padding."""
+    kh, kw, c, cout = w_shape
+    return kh * kw * c <= _SMALL_TAPS and cout <= _SMALL_COUT and ph < kh and pw < kw
+
+
+def _compute_dtype(a, b, c) -> np.dtype:
+    """:func:`fastconv._validate.compute_dtype` with a shortcut for three equal float dtypes."""
+    if a == b == c and (a == _F32 or a == _F64):
+        return _F32 if a == _F32 else _F64
+    return v.compute_dtype(a, b, c)
 
 
 def _tile_rows(m: int, k: int, itemsize: int) -> int:
@@ -159,12 +178,15 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
            [4., 6., 6., 4.]])
     """
     x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
-    ct = v.compute_dtype(x.dtype, w.dtype, b.dtype)
+    ct = _compute_dtype(x.dtype, w.dtype, b.dtype)
     xc, wc, bc = _as(x, ct), _as(w, ct), _as(b, ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
     y = np.empty(shape, dtype=ct)
     if xc.size == 0 or wc.size == 0:
         y[...] = bc
+    elif _use_small(wc.shape, ph, pw):
+        macs = y.size * wc.shape[0] * wc.shape[1] * wc.shape[2]
+        _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
     else:
         kh, kw, c, cout = wc.shape
         k = kh * kw * c
@@ -205,8 +227,21 @@ def conv2d_backward(dy, cache):
 def _conv_backward(dy, cache, want_dx):
     x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache
     dy = v.check_dy(dy, y_shape)
-    ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
+    ct = _compute_dtype(x.dtype, w.dtype, dy.dtype)
     n = x.shape[0]
+    if dy.size and w.size and x.size and _use_small(w.shape, ph, pw):
+        dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]
+        dw = np.empty(w.shape, dtype=ct)
+        db = np.empty(w.shape[3], dtype=ct)
+        macs = dy.size * w.shape[0] * w.shape[1] * w.shape[2] * (2 if want_dx else 1)
+        _conv_small.conv2d_backward_small_kernel(
+            _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, want_dx, _threads_for(macs)
+        )
+        return (
+            dx.astype(dx_dt, copy=False) if want_dx else None,
+            dw.astype(dw_dt, copy=False),
+            db.astype(db_dt, copy=False).reshape(b_shape),
+        )
     parts = max(1, min(n, _DW_PARTS))
     dw_parts = np.zeros((parts,) + w.shape, dtype=ct)
     db_parts = np.zeros((parts, w.shape[3]), dtype=ct)

@@ -378,7 +378,8 @@ class _FastNet(_Net):
         np.exp(proba, out=proba)
         proba /= proba.sum(axis=1, keepdims=True)
         rows = self.rows[:nb]
-        loss = -np.log(proba[rows, yb] + 1e-12).sum() / nb
+        # the loss exactly as fastconv.layers forms it (the same sum over N x K terms)
+        loss = -np.sum(onehot * np.log(proba + 1e-12)) / nb
         # (proba - onehot) / N, in place: subtracting 0.0 elsewhere changes nothing
         proba[rows, yb] -= 1.0
         proba /= nb

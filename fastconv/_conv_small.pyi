@@ -1,0 +1,32 @@
+"""Type stubs for the direct small-reduction conv kernels (see fastconv/_conv_small.pyx)."""
+import numpy as np
+import numpy.typing as npt
+
+SMALL_PARTS: int
+
+def conv2d_forward_small_kernel(
+    x: npt.NDArray[np.floating],
+    w: npt.NDArray[np.floating],
+    b: npt.NDArray[np.floating],
+    y: npt.NDArray[np.floating],
+    ph: int,
+    pw: int,
+    sh: int,
+    sw: int,
+    num_threads: int,
+) -> None: ...
+def conv2d_backward_small_kernel(
+    x: npt.NDArray[np.floating],
+    w: npt.NDArray[np.floating],
+    dy: npt.NDArray[np.floating],
+    dx: npt.NDArray[np.floating],
+    dw: npt.NDArray[np.floating],
+    db: npt.NDArray[np.floating],
+    ph: int,
+    pw: int,
+    sh: int,
+    sw: int,
+    want_dx: bool,
+    num_threads: int,
+) -> None: ...
+def simd_path() -> str: ...

@@ -1,0 +1,526 @@
+# cython: language_level=3
+"""Direct convolution kernels for small reductions (few taps ``Kh*Kw*C``, few output channels).
+
+For a layer such as 8x8x1 -> 8 with a 3x3 kernel, an im2col + GEMM call spends its time on
+packing and call overhead, not on arithmetic. These kernels compute the convolution directly in
+NHWC, vectorised over the output channels (``Cout`` = 8 float32 values fill one AVX register)
+and register-blocked over output pixels (forward) or kernel taps (weight gradient).
+
+Geometry: each image is read through a zero-padded copy (``Hp = H + 2*ph``, ``Wp = W + 2*pw``;
+no copy when there is no padding), so every window lies inside it and the inner loops carry no
+bounds tests. Tap ``t = (ki, kj, c)`` sits at offset ``toff[t] = (ki*Wp + kj)*C + c`` from its
+window's origin and output pixel ``q = (i, j)`` has its origin at ``poff[q] = (i*sh*Wp + j*sw)*C``.
+
+The C loops are compiled twice on x86 with GCC/Clang, for the baseline ISA (SSE2 vectors) and
+with ``target("avx2,fma")``, and the AVX2 version is picked at run time when the CPU has it
+(``FASTCONV_SIMD=baseline`` forces the baseline), as in :mod:`fastconv._filter`.
+
+Results never depend on the thread count: the forward and the input gradient are computed image
+by image, and the weight/bias gradients are summed within ``SMALL_PARTS`` fixed parts of the
+batch, then across the parts in order.
+"""
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport free, malloc, calloc
+from libc.string cimport memcpy, memset
+
+cdef extern from *:
+    """
+    #include <stddef.h>
+    #include <stdlib.h>
+    #include <string.h>
+
+    typedef struct {
+        Py_ssize_t K;      /* taps Kh*Kw*C */
+        Py_ssize_t Q;      /* output pixels per image Ho*Wo */
+        Py_ssize_t Cout;
+        Py_ssize_t Wo;     /* output columns */
+        Py_ssize_t step;   /* sw*C: distance between horizontally adjacent window origins */
+        const Py_ssize_t *toff;
+        const Py_ssize_t *poff;
+    } fc_sg;
+
+    /* d[0:n] += g[0:n], whole vectors of type V (L lanes) first */
+    #define FCS_VADD(V, L, d, g, n, k)                                                    \
+        for (k = 0; k + L <= n; k += L) {                                                 \
+            V va_, vb_;                                                                   \
+            memcpy(&va_, d + k, sizeof va_);                                              \
+            memcpy(&vb_, g + k, sizeof vb_);                                              \
+            va_ += vb_;                                                                   \
+            memcpy(d + k, &va_, sizeof va_);                                              \
+        }                                                                                 \
+        for (; k < n; k++) d[k] += g[k];
+
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    #define FCS_X86_DISPATCH 1
+    #endif
+    #if defined(__GNUC__)
+    #define FCS_RESTRICT __restrict__
+    #define FCS_VEC(NAME, T, VB) typedef T NAME __attribute__((vector_size(VB)));
+    #else
+    #define FCS_RESTRICT
+    #define FCS_VEC(NAME, T, VB) typedef T NAME;
+    #endif
+
+    /* S##_fwd:  y[q, co] = b[co] + sum_t xp[poff[q] + toff[t]] * w[t, co]   (one image)
+       S##_dw:   dw[t, co] += sum_q xp[poff[q] + toff[t]] * dy[q, co]; db[co] += sum_q dy[q, co]
+       S##_dx:   dxp[poff[q] + toff[t]] += sum_co dy[q, co] * w[t, co]  (one image; by tap over a
+                 transposed block of QB pixels, added back row segment by row segment) */
+    #define FCS_DEFINE(S, T, VB, ATTR)                                                    \\
+    FCS_VEC(S##_v, T, VB)                                                                 \\
+    ATTR static void S##_fwd(const fc_sg *g, const T *xp, const T *w, const T *b, T *y)  \\
+    {                                                                                     \\
+        enum { L = VB / sizeof(T), P = 8 };                                               \\
+        const Py_ssize_t K = g->K, Q = g->Q, Co = g->Cout, CV = Co - Co % L;              \\
+        const Py_ssize_t *toff = g->toff, *poff = g->poff;                                \\
+        Py_ssize_t co, q, t;                                                              \\
+        int p;                                                                            \\
+        for (co = 0; co < CV; co += L) {                                                  \\
+            S##_v bv;                                                                     \\
+            memcpy(&bv, b + co, sizeof bv);                                               \\
+            for (q = 0; q + P <= Q; q += P) {                                             \\
+                S##_v acc[P];                                                             \\
+                const T *xq[P];                                                           \\
+                for (p = 0; p < P; p++) { acc[p] = bv; xq[p] = xp + poff[q + p]; }        \\
+                for (t = 0; t < K; t++) {                                                 \\
+                    S##_v wv;                                                             \\
+                    const Py_ssize_t o = toff[t];                                         \\
+                    memcpy(&wv, w + t * Co + co, sizeof wv);                              \\
+                    for (p = 0; p < P; p++) acc[p] += xq[p][o] * wv;       \\
+                }                                                                         \\
+                for (p = 0; p < P; p++) memcpy(y + (q + p) * Co + co, &acc[p], sizeof bv); \\
+            }                                                                             \\
+            for (; q < Q; q++) {                                                          \\
+                S##_v a = bv;                                                             \\
+                const T *x0 = xp + poff[q];                                               \\
+                for (t = 0; t < K; t++) {                                                 \\
+                    S##_v wv;                                                             \\
+                    memcpy(&wv, w + t * Co + co, sizeof wv);                              \\
+                    a += x0[toff[t]] * wv;                                 \\
+                }                                                                         \\
+                memcpy(y + q * Co + co, &a, sizeof a);                                    \\
+            }                                                                             \\
+        }                                                                                 \\
+        for (co = CV; co < Co; co++)                                                      \\
+            for (q = 0; q < Q; q++) {                                                     \\
+                T s = b[co];                                                              \\
+                const T *x0 = xp + poff[q];                                               \\
+                for (t = 0; t < K; t++) s += x0[toff[t]] * w[t * Co + co];                \\
+                y[q * Co + co] = s;                                                       \\
+            }                                                                             \\
+    }                                                                                     \\
+    ATTR static void S##_dw(const fc_sg *g, const T *xp, const T *dy, T *dw, T *db)      \\
+    {                                                                                     \\
+        enum { L = VB / sizeof(T), TB = 12 };                                             \\
+        const Py_ssize_t K = g->K, Q = g->Q, Co = g->Cout, CV = Co - Co % L;              \\
+        const Py_ssize_t *toff = g->toff, *poff = g->poff;                                \\
+        Py_ssize_t co, q, t, t0, nb;                                                      \\
+        int k;                                                                            \\
+        for (co = 0; co < CV; co += L) {                                                  \\
+            for (t0 = 0; t0 < K; t0 += TB) {                                              \\
+                Py_ssize_t o[TB];                                                         \\
+                S##_v acc[TB], sb = (S##_v){0}, cur;                                      \\
+                nb = K - t0 < TB ? K - t0 : TB;                                           \\
+                for (k = 0; k < TB; k++) {                                                \\
+                    o[k] = toff[t0 + (k < nb ? k : 0)];                                   \\
+                    acc[k] = (S##_v){0};                                                  \\
+                }                                                                         \\
+                for (q = 0; q < Q; q++) {                                                 \\
+                    S##_v d;                                                              \\
+                    const T *x0 = xp + poff[q];                                           \\
+                    memcpy(&d, dy + q * Co + co, sizeof d);                               \\
+                    for (k = 0; k < TB; k++) acc[k] += x0[o[k]] * d;       \\
+                    sb += d;                                                              \\
+                }                                                                         \\
+                for (k = 0; k < nb; k++) {                                                \\
+                    memcpy(&cur, dw + (t0 + k) * Co + co, sizeof cur);                    \\
+                    cur += acc[k];                                                        \\
+                    memcpy(dw + (t0 + k) * Co + co, &cur, sizeof cur);                    \\
+                }                                                                         \\
+                if (t0 == 0) {                                                            \\
+                    memcpy(&cur, db + co, sizeof cur);                                    \\
+                    cur += sb;                                                            \\
+                    memcpy(db + co, &cur, sizeof cur);                                    \\
+                }                                                                         \\
+            }                                                                             \\
+        }                                                                                 \\
+        for (co = CV; co < Co; co++) {                                                    \\
+            T s = 0;                                                                      \\
+            for (q = 0; q < Q; q++) s += dy[q * Co + co];                                 \\
+            db[co] += s;                                                                  \\
+            for (t = 0; t < K; t++) {                                                     \\
+                s = 0;                                                                    \\
+                for (q = 0; q < Q; q++) s += xp[poff[q] + toff[t]] * dy[q * Co + co];     \\
+                dw[t * Co + co] += s;                                                     \\
+            }                                                                             \\
+        }                                                                                 \\
+    }                                                                                     \\
+    ATTR static void S##_dx(const fc_sg *g, const T *dy, const T *w, T *dxp, T *scr)     \\
+    {                                                                                     \\
+        enum { L = VB / sizeof(T), NV = 8, QB = NV * L };                                 \\
+        const Py_ssize_t K = g->K, Q = g->Q, Co = g->Cout, Wo = g->Wo, st = g->step;      \\
+        const Py_ssize_t *toff = g->toff, *poff = g->poff;                                \\
+        T *dyT = scr, *gt = scr + Co * QB;                                                \\
+        Py_ssize_t q0, nq, qq, co, t, n, k;                                               \\
+        int v;                                                                            \\
+        for (q0 = 0; q0 < Q; q0 += QB) {                                                  \\
+            nq = Q - q0 < QB ? Q - q0 : QB;                                               \\
+            for (co = 0; co < Co; co++) {                                             \\
+                T *FCS_RESTRICT dst = dyT + co * QB;                                  \\
+                const T *FCS_RESTRICT src = dy + q0 * Co + co;                        \\
+                for (qq = 0; qq < nq; qq++) dst[qq] = src[qq * Co];                   \\
+                for (; qq < QB; qq++) dst[qq] = 0;                                    \\
+            }                                                                         \\
+            for (t = 0; t < K; t++) {                                                     \\
+                S##_v acc[NV], r;                                                         \\
+                for (v = 0; v < NV; v++) acc[v] = (S##_v){0};                             \\
+                for (co = 0; co < Co; co++) {                                             \\
+                    const T wt = w[t * Co + co];                                          \\
+                    const T *row = dyT + co * QB;                                         \\
+                    for (v = 0; v < NV; v++) {                                            \\
+                        memcpy(&r, row + v * L, sizeof r);                                \\
+                        acc[v] += wt * r;                                                 \\
+                    }                                                                     \\
+                }                                                                         \\
+                memcpy(gt, acc, sizeof acc);                                              \\
+                for (qq = 0; qq < nq; qq += n) {                                          \\
+                    T *FCS_RESTRICT d = dxp + poff[q0 + qq] + toff[t];                            \\
+                    const T *FCS_RESTRICT gq = gt + qq;                                   \\
+                    n = Wo - (q0 + qq) % Wo;                                              \\
+                    if (n > nq - qq) n = nq - qq;                                         \\
+                    if (st == 1) { FCS_VADD(S##_v, L, d, gq, n, k) }                           \\
+                    else { for (k = 0; k < n; k++) d[k * st] += gq[k]; }                  \\
+                }                                                                         \\
+            }                                                                             \\
+        }                                                                                 \\
+    }
+
+    #if defined(__GNUC__)
+    FCS_DEFINE(fcs_f32_base, float, 16, )
+    FCS_DEFINE(fcs_f64_base, double, 16, )
+    #else
+    FCS_DEFINE(fcs_f32_base, float, 4, )
+    FCS_DEFINE(fcs_f64_base, double, 8, )
+    #endif
+    #ifdef FCS_X86_DISPATCH
+    FCS_DEFINE(fcs_f32_avx2, float, 32, __attribute__((target("avx2,fma"))))
+    FCS_DEFINE(fcs_f64_avx2, double, 32, __attribute__((target("avx2,fma"))))
+    #endif
+
+    /* 1 if the AVX2+FMA kernels run on this CPU (FASTCONV_SIMD=baseline forces 0). */
+    static int fcs_simd_level = -1;
+    static int fcs_use_avx2(void)
+    {
+        int lvl = fcs_simd_level;
+        if (lvl < 0) {
+            const char *env = getenv("FASTCONV_SIMD");
+            lvl = 0;
+    #ifdef FCS_X86_DISPATCH
+            __builtin_cpu_init();
+            if (!(env && strcmp(env, "baseline") == 0)
+                && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+                lvl = 1;
+    #else
+            (void)env;
+    #endif
+            fcs_simd_level = lvl;
+        }
+        return lvl;
+    }
+
+    #ifdef FCS_X86_DISPATCH
+    #define FCS_PICK(T, OP, ARGS) \\
+        if (fcs_use_avx2()) fcs_##T##_avx2_##OP ARGS; else fcs_##T##_base_##OP ARGS
+    #else
+    #define FCS_PICK(T, OP, ARGS) fcs_##T##_base_##OP ARGS
+    #endif
+    static void fcs_fwd_f32(const fc_sg *g, const float *xp, const float *w, const float *b, float *y)
+    { FCS_PICK(f32, fwd, (g, xp, w, b, y)); }
+    static void fcs_fwd_f64(const fc_sg *g, const double *xp, const double *w, const double *b, double *y)
+    { FCS_PICK(f64, fwd, (g, xp, w, b, y)); }
+    static void fcs_dw_f32(const fc_sg *g, const float *xp, const float *dy, float *dw, float *db)
+    { FCS_PICK(f32, dw, (g, xp, dy, dw, db)); }
+    static void fcs_dw_f64(const fc_sg *g, const double *xp, const double *dy, double *dw, double *db)
+    { FCS_PICK(f64, dw, (g, xp, dy, dw, db)); }
+    static void fcs_dx_f32(const fc_sg *g, const float *dy, const float *w, float *dxp, float *scr)
+    { FCS_PICK(f32, dx, (g, dy, w, dxp, scr)); }
+    static void fcs_dx_f64(const fc_sg *g, const double *dy, const double *w, double *dxp, double *scr)
+    { FCS_PICK(f64, dx, (g, dy, w, dxp, scr)); }
+    """
+    ctypedef struct fc_sg:
+        Py_ssize_t K
+        Py_ssize_t Q
+        Py_ssize_t Cout
+        Py_ssize_t Wo
+        Py_ssize_t step
+        const Py_ssize_t* toff
+        const Py_ssize_t* poff
+    int fcs_use_avx2() noexcept nogil
+    void fcs_fwd_f32(const fc_sg* g, const float* xp, const float* w, const float* b, float* y) noexcept nogil
+    void fcs_fwd_f64(const fc_sg* g, const double* xp, const double* w, const double* b, double* y) noexcept nogil
+    void fcs_dw_f32(const fc_sg* g, const float* xp, const float* dy, float* dw, float* db) noexcept nogil
+    void fcs_dw_f64(const fc_sg* g, const double* xp, const double* dy, double* dw, double* db) noexcept nogil
+    void fcs_dx_f32(const fc_sg* g, const float* dy, const float* w, float* dxp, float* scr) noexcept nogil
+    void fcs_dx_f64(const fc_sg* g, const double* dy, const double* w, double* dxp, double* scr) noexcept nogil
+
+
+# The batch is cut into this many fixed parts for the weight/bias gradient sums.
+SMALL_PARTS = 8
+cdef enum:
+    _PARTS = 8
+
+
+def simd_path():
+    """Return which small-conv kernels run: ``"avx2+fma"`` or ``"baseline"``."""
+    return "avx2+fma" if fcs_use_avx2() else "baseline"
+
+
+cdef inline void _fwd(const fc_sg* g, const floating* xp, const floating* w, const floating* b,
+                      floating* y) noexcept nogil:
+    """Forward of one image (float or double C kernel)."""
+    if floating is float:
+        fcs_fwd_f32(g, xp, w, b, y)
+    else:
+        fcs_fwd_f64(g, xp, w, b, y)
+
+
+cdef inline void _dw(const fc_sg* g, const floating* xp, const floating* dy, floating* dw,
+                     floating* db) noexcept nogil:
+    """Add one image's weight and bias gradients (float or double C kernel)."""
+    if floating is float:
+        fcs_dw_f32(g, xp, dy, dw, db)
+    else:
+        fcs_dw_f64(g, xp, dy, dw, db)
+
+
+cdef inline void _dx(const fc_sg* g, const floating* dy, const floating* w, floating* dxp,
+                     floating* scr) noexcept nogil:
+    """Scatter one image's input gradient onto its padded plane (float or double C kernel)."""
+    if floating is float:
+        fcs_dx_f32(g, dy, w, dxp, scr)
+    else:
+        fcs_dx_f64(g, dy, w, dxp, scr)
+
+
+cdef int _offsets(Py_ssize_t* toff, Py_ssize_t* poff, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t C,
+                  Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Wp, Py_ssize_t sh,
+                  Py_ssize_t sw) noexcept nogil:
+    """Fill the tap offsets (Kh*Kw*C) and pixel origins (Ho*Wo) inside a padded plane of width Wp."""
+    cdef Py_ssize_t ki, kj, c, i, j, t = 0
+    for ki in range(Kh):
+        for kj in range(Kw):
+            for c in range(C):
+                toff[t] = (ki * Wp + kj) * C + c
+                t += 1
+    t = 0
+    for i in range(Ho):
+        for j in range(Wo):
+            poff[t] = (i * sh * Wp + j * sw) * C
+            t += 1
+    return 0
+
+
+cdef inline void _zero(floating* a, Py_ssize_t n) noexcept nogil:
+    """Zero n values (a loop for short runs, memset otherwise)."""
+    cdef Py_ssize_t k
+    if n < 256:
+        for k in range(n):
+            a[k] = 0
+    else:
+        memset(a, 0, n * sizeof(floating))
+
+
+cdef inline void _pad_in(const floating* src, floating* dst, Py_ssize_t H, Py_ssize_t W,
+                         Py_ssize_t C, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t Wp) noexcept nogil:
+    """Copy an (H, W, C) image into the interior of a zeroed padded plane (borders stay zero)."""
+    cdef Py_ssize_t r, k, WC = W * C
+    cdef floating* d
+    cdef const floating* s
+    for r in range(H):
+        d = dst + ((r + ph) * Wp + pw) * C
+        s = src + r * WC
+        if WC < 64:  # a short row: a plain loop beats a memcpy call
+            for k in range(WC):
+                d[k] = s[k]
+        else:
+            memcpy(d, s, WC * sizeof(floating))
+
+
+cdef inline void _pad_out(const floating* src, floating* dst, Py_ssize_t H, Py_ssize_t W,
+                          Py_ssize_t C, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t Wp) noexcept nogil:
+    """Copy the interior of a padded plane back to an (H, W, C) image."""
+    cdef Py_ssize_t r, k, WC = W * C
+    cdef floating* d
+    cdef const floating* s
+    for r in range(H):
+        d = dst + r * WC
+        s = src + ((r + ph) * Wp + pw) * C
+        if WC < 64:
+            for k in range(WC):
+                d[k] = s[k]
+        else:
+            memcpy(d, s, WC * sizeof(floating))
+
+
+def conv2d_forward_small_kernel(
+    const floating[:, :, :, ::1] x,   # IN  (N, H, W, C)
+    const floating[:, :, :, ::1] w,   # IN  (Kh, Kw, C, Cout), read as a (Kh*Kw*C, Cout) matrix
+    const floating[::1] b,            # IN  (Cout,)
+    floating[:, :, :, ::1] y,         # OUT (N, Ho, Wo, Cout), fully overwritten
+    Py_ssize_t ph, Py_ssize_t pw,     # zero padding (rows, columns)
+    Py_ssize_t sh, Py_ssize_t sw,     # stride (rows, columns)
+    int num_threads,                  # OpenMP threads over images (1: no parallel region)
+) -> None:
+    """Direct convolution forward, image by image. All extents must be non-zero."""
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
+    cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2]
+    cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp * C
+    cdef Py_ssize_t img = H * W * C, n
+    cdef bint padded = ph > 0 or pw > 0
+    cdef int nt = num_threads if num_threads > 1 else 1
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* wp = &w[0, 0, 0, 0]
+    cdef const floating* bp = &b[0]
+    cdef floating* yp = &y[0, 0, 0, 0]
+    cdef floating* buf = NULL
+    cdef floating* mine
+    cdef fc_sg g
+    cdef Py_ssize_t* offs = <Py_ssize_t*>malloc((Kh * Kw * C + Ho * Wo) * sizeof(Py_ssize_t))
+    if offs == NULL:
+        raise MemoryError()
+    if padded:
+        buf = <floating*>calloc(nt * plane, sizeof(floating))
+        if buf == NULL:
+            free(offs)
+            raise MemoryError()
+    g.K = Kh * Kw * C
+    g.Q = Ho * Wo
+    g.Cout = Cout
+    g.Wo = Wo
+    g.step = sw * C
+    g.toff = offs
+    g.poff = offs + g.K
+    with nogil:
+        _offsets(offs, offs + g.K, Kh, Kw, C, Ho, Wo, Wp if padded else W, sh, sw)
+        if nt == 1:
+            for n in range(N):
+                if padded:
+                    _pad_in(xp + n * img, buf, H, W, C, ph, pw, Wp)
+                    _fwd(&g, buf, wp, bp, yp + n * g.Q * Cout)
+                else:
+                    _fwd(&g, xp + n * img, wp, bp, yp + n * g.Q * Cout)
+        else:
+            for n in prange(N, schedule="static", num_threads=nt):
+                if padded:
+                    mine = buf + threadid() * plane
+                    _pad_in(xp + n * img, mine, H, W, C, ph, pw, Wp)
+                    _fwd(&g, mine, wp, bp, yp + n * g.Q * Cout)
+                else:
+                    _fwd(&g, xp + n * img, wp, bp, yp + n * g.Q * Cout)
+    free(buf)
+    free(offs)
+
+
+cdef void _backward_part(
+    const fc_sg* g, Py_ssize_t n0, Py_ssize_t n1,
+    const floating* xp, const floating* dyp, const floating* wp, floating* dxp,
+    floating* dw, floating* db, floating* xbuf, floating* dxbuf, floating* scr,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t Wp,
+    Py_ssize_t plane, bint padded, bint want_dx,
+) noexcept nogil:
+    """Gradients of images n0..n1: dw/db summed into this part's buffers, dx written per image."""
+    cdef Py_ssize_t n, img = H * W * C, ystride = g.Q * g.Cout
+    cdef const floating* xi
+    cdef floating* dxi
+    for n in range(n0, n1):
+        if padded:
+            _pad_in(xp + n * img, xbuf, H, W, C, ph, pw, Wp)
+            xi = xbuf
+        else:
+            xi = xp + n * img
+        _dw(g, xi, dyp + n * ystride, dw, db)
+        if want_dx:
+            if padded:
+                _zero(dxbuf, plane)
+                _dx(g, dyp + n * ystride, wp, dxbuf, scr)
+                _pad_out(dxbuf, dxp + n * img, H, W, C, ph, pw, Wp)
+            else:
+                dxi = dxp + n * img
+                _zero(dxi, img)
+                _dx(g, dyp + n * ystride, wp, dxi, scr)
+
+
+def conv2d_backward_small_kernel(
+    const floating[:, :, :, ::1] x,   # IN  (N, H, W, C), the forward input
+    const floating[:, :, :, ::1] w,   # IN  (Kh, Kw, C, Cout)
+    const floating[:, :, :, ::1] dy,  # IN  (N, Ho, Wo, Cout)
+    floating[:, :, :, ::1] dx,        # OUT (N, H, W, C) if want_dx (fully overwritten), else unused
+    floating[:, :, :, ::1] dw,        # OUT (Kh, Kw, C, Cout), fully overwritten
+    floating[::1] db,                 # OUT (Cout,), fully overwritten
+    Py_ssize_t ph, Py_ssize_t pw,     # zero padding (rows, columns)
+    Py_ssize_t sh, Py_ssize_t sw,     # stride (rows, columns)
+    bint want_dx,                     # compute dx (else dx is not touched)
+    int num_threads,                  # OpenMP threads over the fixed parts (1: no parallel region)
+) -> None:
+    """Direct convolution backward; dw/db summed over SMALL_PARTS fixed parts of the batch. N >= 1."""
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
+    cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2]
+    cdef Py_ssize_t K = Kh * Kw * C, KC = K * Cout, tq = 64  # tq: pixels per dx block, at most
+    cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp * C
+    cdef bint padded = ph > 0 or pw > 0
+    cdef Py_ssize_t P = N if N < _PARTS else _PARTS, p, t, co, per
+    cdef int nt = num_threads if num_threads > 1 else 1
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* wp = &w[0, 0, 0, 0]
+    cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef floating* dxp = &dx[0, 0, 0, 0] if want_dx else NULL
+    cdef floating* dwo = &dw[0, 0, 0, 0]
+    cdef floating* dbo = &db[0]
+    cdef fc_sg g
+    cdef floating* parts      # P x (KC + Cout): per-part dw then db
+    cdef floating* scratch    # per thread: x plane, dx plane, (Cout + 1) x tq dx block
+    cdef floating* mine
+    cdef Py_ssize_t per_thread = (2 * plane if padded else 0) + (Cout + 1) * tq
+    if nt > P:
+        nt = <int>P
+    cdef Py_ssize_t* offs = <Py_ssize_t*>malloc((K + Ho * Wo) * sizeof(Py_ssize_t))
+    parts = <floating*>calloc(P * (KC + Cout) + nt * per_thread, sizeof(floating))
+    if offs == NULL or parts == NULL:
+        free(offs)
+        free(parts)
+        raise MemoryError()
+    scratch = parts + P * (KC + Cout)
+    g.K = K
+    g.Q = Ho * Wo
+    g.Cout = Cout
+    g.Wo = Wo
+    g.step = sw * C
+    g.toff = offs
+    g.poff = offs + K
+    with nogil:
+        _offsets(offs, offs + K, Kh, Kw, C, Ho, Wo, Wp if padded else W, sh, sw)
+        if nt == 1:
+            for p in range(P):
+                _backward_part(&g, p * N // P, (p + 1) * N // P, xp, dyp, wp, dxp,
+                               parts + p * (KC + Cout), parts + p * (KC + Cout) + KC,
+                               scratch, scratch + plane, scratch + (2 * plane if padded else 0),
+                               H, W, C, ph, pw, Wp, plane, padded, want_dx)
+        else:
+            for p in prange(P, schedule="static", num_threads=nt):
+                mine = scratch + threadid() * per_thread
+                _backward_part(&g, p * N // P, (p + 1) * N // P, xp, dyp, wp, dxp,
+                               parts + p * (KC + Cout), parts + p * (KC + Cout) + KC,
+                               mine, mine + plane, mine + (2 * plane if padded else 0),
+                               H, W, C, ph, pw, Wp, plane, padded, want_dx)
+        # sum the parts in their fixed order
+        memcpy(dwo, parts, KC * sizeof(floating))
+        memcpy(dbo, parts + KC, Cout * sizeof(floating))
+        for p in range(1, P):
+            for t in range(KC):
+                dwo[t] += parts[p * (KC + Cout) + t]
+            for co in range(Cout):
+                dbo[co] += parts[p * (KC + Cout) + KC + co]
+    free(parts)
+    free(offs)

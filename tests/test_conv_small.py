@@ -1,0 +1,208 @@
+"""The direct small-reduction conv kernels (fastconv._conv_small) against the reference loops."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastconv
+import fastconv.reference as R
+from fastconv import _conv_small, conv
+from conftest import tol
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# N, H, W, C, Cout, Kh, Kw, padding, stride: all inside the small-kernel range
+SMALL_CASES = [
+    (64, 8, 8, 1, 8, 3, 3, 1, 1),      # the digits layer
+    (5, 7, 9, 3, 5, 3, 2, (2, 1), 2),  # odd Cout (vector tail), rectangular kernel, padding != stride
+    (3, 6, 6, 2, 11, 1, 1, 0, 1),      # 1x1 kernel, no padding
+    (9, 10, 7, 3, 16, 3, 3, 0, 3),     # stride 3, no padding (pixels that no window reads)
+    (2, 5, 5, 1, 1, 3, 3, 1, (1, 2)),  # one output channel: the scalar path only
+    (4, 12, 11, 2, 24, 4, 4, 3, 2),    # 32 taps, padding Kh-1
+    (1, 3, 3, 1, 64, 3, 3, 1, 1),      # one image (a single part), Cout at the limit
+    (17, 4, 6, 3, 7, 2, 3, (1, 0), (2, 1)),  # a batch that the 8 parts do not divide
+]
+
+
+def _case_id(case):
+    return "N{}_{}x{}x{}->{}_k{}x{}_p{}_s{}".format(*case).replace(" ", "")
+
+
+def _data(case, dtype, seed=0):
+    n, h, w, c, co, kh, kw, p, s = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    wt = rng.standard_normal((kh, kw, c, co)).astype(dtype)
+    b = rng.standard_normal(co).astype(dtype)
+    return x, wt, b, p, s
+
+
+def _assert_close(got, want, dtype):
+    rtol, atol = tol(dtype)
+    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * scale)
+    assert got.dtype == want.dtype
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Count the calls of the small forward/backward kernels made through fastconv.conv."""
+    seen = {"fwd": 0, "bwd": 0}
+    fwd, bwd = _conv_small.conv2d_forward_small_kernel, _conv_small.conv2d_backward_small_kernel
+
+    def spy_fwd(*args):
+        seen["fwd"] += 1
+        return fwd(*args)
+
+    def spy_bwd(*args):
+        seen["bwd"] += 1
+        return bwd(*args)
+
+    monkeypatch.setattr(conv._conv_small, "conv2d_forward_small_kernel", spy_fwd)
+    monkeypatch.setattr(conv._conv_small, "conv2d_backward_small_kernel", spy_bwd)
+    return seen
+
+
+@pytest.mark.parametrize("case", SMALL_CASES, ids=_case_id)
+def test_small_path_equals_reference(case, dtype, calls):
+    x, w, b, p, s = _data(case, dtype)
+    x0 = x.copy()
+    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
+    yr, cr = R.conv2d_forward(x, w, b, p, s)
+    _assert_close(y, yr, dtype)
+    dy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    got = fastconv.conv2d_backward(dy, cache)
+    want = R.conv2d_backward(dy, cr)
+    for g, r in zip(got, want):
+        _assert_close(g, r, dtype)
+    assert calls == {"fwd": 1, "bwd": 1}
+    np.testing.assert_array_equal(x, x0)  # the input is never written
+
+
+@pytest.mark.parametrize("case", SMALL_CASES[:4], ids=_case_id)
+def test_small_backward_without_dx(case, dtype, calls):
+    """Skipping dx changes nothing else: dw and db are bit-identical to the full backward."""
+    x, w, b, p, s = _data(case, dtype)
+    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
+    dy = np.random.default_rng(2).standard_normal(y.shape).astype(dtype)
+    dx_none, dw, db = conv._conv_backward(dy, cache, want_dx=False)
+    assert dx_none is None
+    _, dw_full, db_full = fastconv.conv2d_backward(dy, cache)
+    np.testing.assert_array_equal(dw, dw_full)
+    np.testing.assert_array_equal(db, db_full)
+    _, dwr, dbr = R.conv2d_backward(dy, R.conv2d_forward(x, w, b, p, s)[1])
+    _assert_close(dw, dwr, dtype)
+    _assert_close(db, dbr, dtype)
+    assert calls["bwd"] == 2
+
+
+@pytest.mark.parametrize("case", [SMALL_CASES[0], SMALL_CASES[3], SMALL_CASES[7]], ids=_case_id)
+def test_small_path_thread_count_does_not_change_results(case, dtype, monkeypatch):
+    monkeypatch.setattr(conv, "_PARALLEL_MIN_MACS", 0)  # let even these small calls use threads
+    x, w, b, p, s = _data(case, dtype)
+    dy = None
+    out = []
+    prev = fastconv.set_num_threads(1)
+    try:
+        for nt in (1, 2):
+            fastconv.set_num_threads(nt)
+            y, cache = fastconv.conv2d_forward(x, w, b, p, s)
+            if dy is None:
+                dy = np.random.default_rng(3).standard_normal(y.shape).astype(dtype)
+            out.append((y,) + fastconv.conv2d_backward(dy, cache) + conv._conv_backward(dy, cache, False)[1:])
+    finally:
+        fastconv.set_num_threads(prev)
+    for a, b_ in zip(*out):
+        np.testing.assert_array_equal(a, b_)
+
+
+@pytest.mark.parametrize(
+    "case, small",
+    [
+        ((3, 9, 9, 8, 4, 2, 2, 1, 1), True),     # 32 taps
+        ((3, 9, 9, 11, 4, 1, 3, 1, 1), False),   # 33 taps: GEMM
+        ((2, 6, 6, 1, 64, 3, 3, 1, 1), True),    # Cout 64
+        ((2, 6, 6, 1, 65, 3, 3, 1, 1), False),   # Cout 65: GEMM
+        ((2, 6, 6, 1, 8, 3, 3, 2, 1), True),     # padding Kh - 1
+        ((2, 6, 6, 1, 8, 3, 3, (3, 1), 1), False),  # padding == Kh: GEMM
+        ((2, 6, 6, 1, 8, 3, 3, (1, 3), 1), False),  # padding == Kw: GEMM
+    ],
+    ids=lambda v: _case_id(v) if isinstance(v, tuple) else str(v),
+)
+def test_dispatch_boundary(case, small, dtype, calls):
+    x, w, b, p, s = _data(case, dtype)
+    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
+    yr, cr = R.conv2d_forward(x, w, b, p, s)
+    _assert_close(y, yr, dtype)
+    dy = np.random.default_rng(4).standard_normal(y.shape).astype(dtype)
+    for g, r in zip(fastconv.conv2d_backward(dy, cache), R.conv2d_backward(dy, cr)):
+        _assert_close(g, r, dtype)
+    assert calls == ({"fwd": 1, "bwd": 1} if small else {"fwd": 0, "bwd": 0})
+
+
+def test_small_path_mixed_dtypes_and_layouts(calls):
+    """float32 x with float64 w (the tutorial's case), Fortran-order and strided inputs."""
+    x, w, b, p, s = _data(SMALL_CASES[0], np.float32)
+    w64 = w.astype(np.float64)
+    xs = np.asfortranarray(x)
+    y, cache = fastconv.conv2d_forward(xs, w64, b, p, s)
+    yr, cr = R.conv2d_forward(x, w64, b, p, s)
+    assert y.dtype == yr.dtype == np.float32
+    _assert_close(y, yr, np.float32)
+    dy = np.random.default_rng(5).standard_normal(y.shape)[:, ::-1]  # float64, negative strides
+    got, want = fastconv.conv2d_backward(dy, cache), R.conv2d_backward(dy, cr)
+    for g, r in zip(got, want):
+        _assert_close(g, r, np.float64 if g.dtype == np.float64 else np.float32)
+    assert calls == {"fwd": 1, "bwd": 1}
+
+
+def test_small_path_integer_input(calls):
+    x = np.arange(2 * 5 * 5, dtype=np.int64).reshape(2, 5, 5, 1) % 7
+    w = np.ones((3, 3, 1, 4), dtype=np.int32)
+    b = np.arange(4)
+    y, cache = fastconv.conv2d_forward(x, w, b)
+    yr, _ = R.conv2d_forward(x, w, b)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, yr)  # small integers: exact
+    assert calls["fwd"] == 1
+
+
+def test_baseline_simd_agrees_with_reference(tmp_path):
+    """The non-AVX kernels, forced in a fresh process, agree with the reference."""
+    code = (
+        "import sys, numpy as np, fastconv, fastconv.reference as R\n"
+        "from fastconv import _conv_small\n"
+        "assert _conv_small.simd_path() == 'baseline', _conv_small.simd_path()\n"
+        "rng = np.random.default_rng(0)\n"
+        "for dt, rtol in ((np.float32, 1e-5), (np.float64, 1e-12)):\n"
+        "    for (n, h, w_, c, co, k, p, s) in ((64, 8, 8, 1, 8, 3, 1, 1), (5, 7, 9, 3, 5, 2, 1, 2)):\n"
+        "        x = rng.standard_normal((n, h, w_, c)).astype(dt)\n"
+        "        w = rng.standard_normal((k, k, c, co)).astype(dt); b = rng.standard_normal(co).astype(dt)\n"
+        "        y, cache = fastconv.conv2d_forward(x, w, b, p, s); yr, cr = R.conv2d_forward(x, w, b, p, s)\n"
+        "        dy = rng.standard_normal(y.shape).astype(dt)\n"
+        "        for g, r in zip((y,) + fastconv.conv2d_backward(dy, cache), (yr,) + R.conv2d_backward(dy, cr)):\n"
+        "            sc = max(1.0, float(np.abs(r).max()))\n"
+        "            np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol * sc)\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, FASTCONV_SIMD="baseline", PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("case", SMALL_CASES, ids=_case_id)
+def test_gemm_path_still_covers_small_shapes(case, dtype, calls, monkeypatch):
+    """With the small kernels switched off, the im2col+GEMM path gives the same answers."""
+    monkeypatch.setattr(conv, "_SMALL_TAPS", 0)
+    x, w, b, p, s = _data(case, dtype)
+    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
+    yr, cr = R.conv2d_forward(x, w, b, p, s)
+    _assert_close(y, yr, dtype)
+    dy = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
+    for g, r in zip(fastconv.conv2d_backward(dy, cache), R.conv2d_backward(dy, cr)):
+        _assert_close(g, r, dtype)
+    assert calls == {"fwd": 0, "bwd": 0}
