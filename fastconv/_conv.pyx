@@ -163,7 +163,7 @@ cdef void _col2im_add(
 def conv2d_forward_gemm_kernel(
     const floating[:, :, :, ::1] x,   # IN  (N, H, W, C)
     const floating[:, :, :, ::1] w,   # IN  (Kh, Kw, C, Cout), read as a (Kh*Kw*C, Cout) matrix
-    const floating[::1] b,            # IN  (Cout,)
+    const floating[::1] b,            # IN  (Cout,), or (0,) for no bias
     floating[:, :, :, ::1] y,         # OUT (N, Ho, Wo, Cout), fully overwritten
     floating[:, ::1] work,            # SCRATCH (T, >= MT*Kh*Kw*C): one im2col tile per thread
     Py_ssize_t MT,                    # rows per tile (fixed by the caller, independent of T)
@@ -179,12 +179,13 @@ def conv2d_forward_gemm_kernel(
     cdef Py_ssize_t ntiles = (M + MT - 1) // MT, t, m0, m1, r, co
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* wp = &w[0, 0, 0, 0]
-    cdef const floating* bp = &b[0]
+    cdef const floating* bp = &b[0] if b.shape[0] > 0 else NULL
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef floating* wk = &work[0, 0]
     cdef Py_ssize_t ldw = work.shape[1]
     cdef floating* col
     cdef floating* yt
+    cdef floating beta = 1 if bp != NULL else 0
     cdef int prev
     with nogil:
         prev = _blas_pin()
@@ -194,11 +195,12 @@ def conv2d_forward_gemm_kernel(
             col = wk + threadid() * ldw
             yt = yp + m0 * Cout
             _im2col(xp, col, m0, m1, H, W, C, Kh, Kw, Ho, Wo, ph, pw, sh, sw)
-            for r in range(m1 - m0):
-                for co in range(Cout):
-                    yt[r * Cout + co] = bp[co]
-            # row-major yt (rows, Cout) += col (rows, K) @ w (K, Cout), as column-major Y^T = W^T col^T
-            _gemm(c"N", c"N", <int>Cout, <int>(m1 - m0), <int>K, 1, wp, <int>Cout, col, <int>K, 1, yt, <int>Cout)
+            if bp != NULL:
+                for r in range(m1 - m0):
+                    for co in range(Cout):
+                        yt[r * Cout + co] = bp[co]
+            # row-major yt (rows, Cout) (+)= col (rows, K) @ w (K, Cout), as column-major Y^T = W^T col^T
+            _gemm(c"N", c"N", <int>Cout, <int>(m1 - m0), <int>K, 1, wp, <int>Cout, col, <int>K, beta, yt, <int>Cout)
         _blas_restore(prev)
 
 

@@ -20,6 +20,8 @@ _MIN_TILE_ROWS = 32
 # Below this many multiply-adds (about 100 us of one core) a call runs on one thread: waking
 # OpenMP workers, and waiting for them on a busy machine, costs more than it saves.
 _PARALLEL_MIN_MACS = 1 << 20
+# Stride-1 dx as a correlation of dy with the flipped kernel (False: im2col-gradient scatter-add).
+_DX_BY_CORRELATION = True
 
 
 def _find_blas_thread_functions():
@@ -210,18 +212,36 @@ def _conv_backward(dy, cache, want_dx):
     parts = max(1, min(n, _DW_PARTS))
     dw_parts = np.zeros((parts,) + w.shape, dtype=ct)
     db_parts = np.zeros((parts, w.shape[3]), dtype=ct)
-    dx = np.zeros(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
+    kh, kw, c, cout = w.shape
+    # stride 1: dx is the full correlation of dy with the flipped kernel, a forward-like GEMM
+    # that writes every dx row once (no zeroing, no scatter-add)
+    dx_by_correlation = _DX_BY_CORRELATION and want_dx and sh == 1 and sw == 1 and ph < kh and pw < kw
+    dx_scatter = want_dx and not dx_by_correlation
+    if dx_scatter or not (x.size and w.size and dy.size):
+        dx = np.zeros(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
+    else:
+        dx = np.empty(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
     if x.size and w.size and dy.size:
-        kh, kw, c, cout = w.shape
         k = kh * kw * c
         m = n * y_shape[1] * y_shape[2]
         nt = _gemm_threads(m * k * cout * (2 if want_dx else 1))
         mt = _tile_rows(m, k, ct.itemsize)
-        work = np.empty((nt, (2 if want_dx else 1) * mt * k), dtype=ct)
+        size = (2 if dx_scatter else 1) * mt * k
+        if dx_by_correlation:
+            mt_dx = _tile_rows(n * x.shape[1] * x.shape[2], kh * kw * cout, ct.itemsize)
+            size = max(size, mt_dx * kh * kw * cout)
+        work = np.empty((nt, size), dtype=ct)
+        dyc = _as(dy, ct)
+        wc = _as(w, ct)
         _conv.conv2d_backward_gemm_kernel(
-            _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw_parts, db_parts, work, mt,
-            ph, pw, sh, sw, want_dx, nt,
+            _as(x, ct), wc, dyc, dx, dw_parts, db_parts, work, mt,
+            ph, pw, sh, sw, dx_scatter, nt,
         )
+        if dx_by_correlation:
+            wf = np.ascontiguousarray(wc[::-1, ::-1].transpose(0, 1, 3, 2))  # (Kh, Kw, Cout, C)
+            _conv.conv2d_forward_gemm_kernel(
+                dyc, wf, wf[0, 0, 0, :0], dx, work, mt_dx, kh - 1 - ph, kw - 1 - pw, 1, 1, nt
+            )
     elif dy.size:
         db_parts[0] = dy.sum(axis=(0, 1, 2), dtype=ct)
     dw = dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)

@@ -63,6 +63,36 @@ def test_conv_gemm_matches_reference(case, dtype):
     _assert_close(got, want, dtype)
 
 
+@pytest.mark.parametrize("by_correlation", [True, False])
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_dx_paths_match_reference(monkeypatch, case, by_correlation, dtype):
+    # stride-1 dx: full correlation of dy with the flipped kernel, or the im2col-gradient scatter-add
+    monkeypatch.setattr(conv, "_DX_BY_CORRELATION", by_correlation)
+    n, h, w_, c, co, kh, kw, p, s = case
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((n, h, w_, c)).astype(dtype)
+    w = rng.standard_normal((kh, kw, c, co)).astype(dtype)
+    b = rng.standard_normal(co).astype(dtype)
+    for pad in (p, 0, (kh - 1, 0)):  # padding up to Kh-1 keeps the correlation path
+        got, want = _conv_both(x, w, b, pad, 1)
+        _assert_close(got, want, dtype)
+
+
+def test_conv_dx_correlation_writes_every_element(dtype):
+    # the correlation path allocates dx uninitialised: stale memory must never leak through
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 9, 7, 4)).astype(dtype)
+    w = rng.standard_normal((3, 3, 4, 5)).astype(dtype)
+    for _ in range(3):
+        junk = np.full(x.shape, np.nan, dtype)
+        del junk
+        y, cache = fastconv.conv2d_forward(x, w, np.zeros(5, dtype), 2, 1)
+        dx, _, _ = fastconv.conv2d_backward(np.ones_like(y), cache)
+        assert np.isfinite(dx).all()
+        _, cr = R.conv2d_forward(x, w, np.zeros(5, dtype), 2, 1)
+        _assert_close((dx,), (R.conv2d_backward(np.ones_like(y), cr)[0],), dtype)
+
+
 @pytest.mark.parametrize("tile_bytes, min_rows", [(1, 7), (1, 13), (4096, 1)])
 def test_conv_tiles_cross_image_and_part_boundaries(monkeypatch, tile_bytes, min_rows, dtype):
     # small tiles: many tiles per image, tiles straddling images (forward) and part ends (backward)
