@@ -17,6 +17,11 @@ _DW_PARTS = 8
 # between its unfolding and the GEMM that reads it. Tiles have at least _MIN_TILE_ROWS rows.
 _TILE_BYTES = 1 << 18
 _MIN_TILE_ROWS = 32
+# Forward-type GEMMs (y = col @ W, and the stride-1 dx correlation) repack the (K, Cout) weight
+# panel on every BLAS call: tiles of at least _ROWS_PER_COUT * Cout rows keep that repacking a
+# small share of the work, up to _MAX_TILE_BYTES of im2col per thread.
+_ROWS_PER_COUT = 8
+_MAX_TILE_BYTES = 1 << 21
 # Below this many multiply-adds (about 100 us of one core) a call runs on one thread: waking
 # OpenMP workers, and waiting for them on a busy machine, costs more than it saves.
 _PARALLEL_MIN_MACS = 1 << 20
@@ -64,6 +69,12 @@ def _gemm_threads(macs: int) -> int:
 def _tile_rows(m: int, k: int, itemsize: int) -> int:
     """Rows per im2col tile: about _TILE_BYTES, never more than the m rows there are."""
     return max(1, min(m, max(_MIN_TILE_ROWS, _TILE_BYTES // (k * itemsize))))
+
+
+def _fwd_tile_rows(m: int, k: int, cout: int, itemsize: int) -> int:
+    """Rows per im2col tile of a forward-type GEMM with ``cout`` output columns."""
+    rows = max(_TILE_BYTES // (k * itemsize), min(_ROWS_PER_COUT * cout, _MAX_TILE_BYTES // (k * itemsize)))
+    return max(1, min(m, max(_MIN_TILE_ROWS, rows)))
 
 
 def _as(a: np.ndarray, dtype) -> np.ndarray:
@@ -172,7 +183,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
         k = kh * kw * c
         m = shape[0] * ho * wo
         nt = _gemm_threads(m * k * cout)
-        mt = _tile_rows(m, k, ct.itemsize)
+        mt = _fwd_tile_rows(m, k, cout, ct.itemsize)
         work = np.empty((nt, mt * k), dtype=ct)
         _conv.conv2d_forward_gemm_kernel(xc, wc, bc, y, work, mt, ph, pw, sh, sw, nt)
     dx_dt = v.out_dtype(x.dtype)
@@ -228,7 +239,7 @@ def _conv_backward(dy, cache, want_dx):
         mt = _tile_rows(m, k, ct.itemsize)
         size = (2 if dx_scatter else 1) * mt * k
         if dx_by_correlation:
-            mt_dx = _tile_rows(n * x.shape[1] * x.shape[2], kh * kw * cout, ct.itemsize)
+            mt_dx = _fwd_tile_rows(n * x.shape[1] * x.shape[2], kh * kw * cout, c, ct.itemsize)
             size = max(size, mt_dx * kh * kw * cout)
         work = np.empty((nt, size), dtype=ct)
         dyc = _as(dy, ct)

@@ -98,6 +98,7 @@ def test_conv_tiles_cross_image_and_part_boundaries(monkeypatch, tile_bytes, min
     # small tiles: many tiles per image, tiles straddling images (forward) and part ends (backward)
     monkeypatch.setattr(conv, "_TILE_BYTES", tile_bytes)
     monkeypatch.setattr(conv, "_MIN_TILE_ROWS", min_rows)
+    monkeypatch.setattr(conv, "_ROWS_PER_COUT", 0)
     monkeypatch.setattr(conv, "_PARALLEL_MIN_MACS", 0)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((11, 6, 5, 4)).astype(dtype)  # 30 rows per image: 5 never divides evenly into parts
@@ -105,6 +106,26 @@ def test_conv_tiles_cross_image_and_part_boundaries(monkeypatch, tile_bytes, min
     b = rng.standard_normal(3).astype(dtype)
     mt = conv._tile_rows(11 * 6 * 5, 36, dtype.itemsize)
     assert mt < 30 and 30 % mt != 0
+    assert conv._fwd_tile_rows(11 * 6 * 5, 36, 3, dtype.itemsize) == mt
+    got, want = _conv_both(x, w, b, 1, 1)
+    _assert_close(got, want, dtype)
+
+
+def test_forward_tiles_scale_with_cout_and_stay_bounded():
+    # big enough to amortise BLAS's weight packing, never more than _MAX_TILE_BYTES per thread
+    assert conv._fwd_tile_rows(10**6, 576, 64, 4) == 8 * 64
+    assert conv._fwd_tile_rows(10**6, 576, 1024, 4) * 576 * 4 <= conv._MAX_TILE_BYTES
+    assert conv._fwd_tile_rows(10**6, 144, 16, 4) == conv._tile_rows(10**6, 144, 4)
+    assert conv._fwd_tile_rows(100, 576, 64, 4) == 100
+
+
+def test_conv_large_forward_tiles_match_reference(dtype):
+    # Cout large enough that forward and dx tiles exceed the 256 KiB default and straddle images
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((3, 13, 11, 40)).astype(dtype)
+    w = (rng.standard_normal((3, 3, 40, 48)) / 20).astype(dtype)
+    b = rng.standard_normal(48).astype(dtype)
+    assert conv._fwd_tile_rows(3 * 13 * 11, 360, 48, dtype.itemsize) > conv._tile_rows(3 * 13 * 11, 360, dtype.itemsize)
     got, want = _conv_both(x, w, b, 1, 1)
     _assert_close(got, want, dtype)
 
