@@ -221,8 +221,8 @@ def _conv_backward(dy, cache, want_dx):
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     n = x.shape[0]
     parts = max(1, min(n, _DW_PARTS))
-    dw_parts = np.zeros((parts,) + w.shape, dtype=ct)
-    db_parts = np.zeros((parts, w.shape[3]), dtype=ct)
+    dw_parts = np.empty((parts,) + w.shape, dtype=ct)  # the kernel overwrites and reduces them
+    db_parts = np.empty((parts, w.shape[3]), dtype=ct)
     kh, kw, c, cout = w.shape
     # stride 1: dx is the full correlation of dy with the flipped kernel, a forward-like GEMM
     # that writes every dx row once (no zeroing, no scatter-add)
@@ -253,10 +253,12 @@ def _conv_backward(dy, cache, want_dx):
             _conv.conv2d_forward_gemm_kernel(
                 dyc, wf, wf[0, 0, 0, :0], dx, work, mt_dx, kh - 1 - ph, kw - 1 - pw, 1, 1, nt
             )
-    elif dy.size:
-        db_parts[0] = dy.sum(axis=(0, 1, 2), dtype=ct)
-    dw = dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)
-    db = db_parts[0] if parts == 1 else db_parts.sum(axis=0)
+    else:
+        dw_parts[0] = 0
+        db_parts[0] = dy.sum(axis=(0, 1, 2), dtype=ct) if dy.size else 0
+    # the kernel has added every part into part 0; copy it out so the result owns its memory
+    dw = dw_parts[0] if parts == 1 else dw_parts[0].copy()
+    db = db_parts[0] if parts == 1 else db_parts[0].copy()
     return (
         dx.astype(dx_dt, copy=False) if want_dx else None,
         dw.astype(dw_dt, copy=False),
