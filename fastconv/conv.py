@@ -22,6 +22,7 @@ _MIN_TILE_ROWS = 32
 # small share of the work, up to _MAX_TILE_BYTES of im2col per thread.
 _ROWS_PER_COUT = 8
 _MAX_TILE_BYTES = 1 << 21
+_MIN_TILES = 8
 # Below this many multiply-adds (about 100 us of one core) a call runs on one thread: waking
 # OpenMP workers, and waiting for them on a busy machine, costs more than it saves.
 _PARALLEL_MIN_MACS = 1 << 20
@@ -72,8 +73,13 @@ def _tile_rows(m: int, k: int, itemsize: int) -> int:
 
 
 def _fwd_tile_rows(m: int, k: int, cout: int, itemsize: int) -> int:
-    """Rows per im2col tile of a forward-type GEMM with ``cout`` output columns."""
-    rows = max(_TILE_BYTES // (k * itemsize), min(_ROWS_PER_COUT * cout, _MAX_TILE_BYTES // (k * itemsize)))
+    """Rows per im2col tile of a forward-type GEMM with ``cout`` output columns.
+
+    Enlarged tiles still leave at least _MIN_TILES tiles (fixed, so threads stay balanced and
+    the tiling never depends on the thread count).
+    """
+    big = min(_ROWS_PER_COUT * cout, _MAX_TILE_BYTES // (k * itemsize), -(-m // _MIN_TILES))
+    rows = max(_TILE_BYTES // (k * itemsize), big)
     return max(1, min(m, max(_MIN_TILE_ROWS, rows)))
 
 

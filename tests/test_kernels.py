@@ -117,15 +117,16 @@ def test_forward_tiles_scale_with_cout_and_stay_bounded():
     assert conv._fwd_tile_rows(10**6, 576, 1024, 4) * 576 * 4 <= conv._MAX_TILE_BYTES
     assert conv._fwd_tile_rows(10**6, 144, 16, 4) == conv._tile_rows(10**6, 144, 4)
     assert conv._fwd_tile_rows(100, 576, 64, 4) == 100
+    assert conv._fwd_tile_rows(1600, 576, 128, 4) == 200  # enlarged tiles leave 8 for the threads
 
 
 def test_conv_large_forward_tiles_match_reference(dtype):
     # Cout large enough that forward and dx tiles exceed the 256 KiB default and straddle images
     rng = np.random.default_rng(13)
-    x = rng.standard_normal((3, 13, 11, 40)).astype(dtype)
+    x = rng.standard_normal((12, 13, 11, 40)).astype(dtype)
     w = (rng.standard_normal((3, 3, 40, 48)) / 20).astype(dtype)
     b = rng.standard_normal(48).astype(dtype)
-    assert conv._fwd_tile_rows(3 * 13 * 11, 360, 48, dtype.itemsize) > conv._tile_rows(3 * 13 * 11, 360, dtype.itemsize)
+    assert conv._fwd_tile_rows(12 * 13 * 11, 360, 48, dtype.itemsize) > conv._tile_rows(12 * 13 * 11, 360, dtype.itemsize)
     got, want = _conv_both(x, w, b, 1, 1)
     _assert_close(got, want, dtype)
 
