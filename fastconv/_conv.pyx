@@ -163,7 +163,7 @@ cdef void _col2im_add(
 def conv2d_forward_gemm_kernel(
     const floating[:, :, :, ::1] x,   # IN  (N, H, W, C)
     const floating[:, :, :, ::1] w,   # IN  (Kh, Kw, C, Cout), read as a (Kh*Kw*C, Cout) matrix
-    const floating[::1] b,            # IN  (Cout,)
+    const floating[::1] b,            # IN  (Cout,), or (0,) for no bias
     floating[:, :, :, ::1] y,         # OUT (N, Ho, Wo, Cout), fully overwritten
     floating[:, ::1] work,            # SCRATCH (T, >= MT*Kh*Kw*C): one im2col tile per thread
     Py_ssize_t MT,                    # rows per tile (fixed by the caller, independent of T)
@@ -179,12 +179,13 @@ def conv2d_forward_gemm_kernel(
     cdef Py_ssize_t ntiles = (M + MT - 1) // MT, t, m0, m1, r, co
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* wp = &w[0, 0, 0, 0]
-    cdef const floating* bp = &b[0]
+    cdef const floating* bp = &b[0] if b.shape[0] > 0 else NULL
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef floating* wk = &work[0, 0]
     cdef Py_ssize_t ldw = work.shape[1]
     cdef floating* col
     cdef floating* yt
+    cdef floating beta = 1 if bp != NULL else 0
     cdef int prev
     with nogil:
         prev = _blas_pin()
@@ -194,11 +195,12 @@ def conv2d_forward_gemm_kernel(
             col = wk + threadid() * ldw
             yt = yp + m0 * Cout
             _im2col(xp, col, m0, m1, H, W, C, Kh, Kw, Ho, Wo, ph, pw, sh, sw)
-            for r in range(m1 - m0):
-                for co in range(Cout):
-                    yt[r * Cout + co] = bp[co]
-            # row-major yt (rows, Cout) += col (rows, K) @ w (K, Cout), as column-major Y^T = W^T col^T
-            _gemm(c"N", c"N", <int>Cout, <int>(m1 - m0), <int>K, 1, wp, <int>Cout, col, <int>K, 1, yt, <int>Cout)
+            if bp != NULL:
+                for r in range(m1 - m0):
+                    for co in range(Cout):
+                        yt[r * Cout + co] = bp[co]
+            # row-major yt (rows, Cout) (+)= col (rows, K) @ w (K, Cout), as column-major Y^T = W^T col^T
+            _gemm(c"N", c"N", <int>Cout, <int>(m1 - m0), <int>K, 1, wp, <int>Cout, col, <int>K, beta, yt, <int>Cout)
         _blas_restore(prev)
 
 
@@ -207,8 +209,8 @@ def conv2d_backward_gemm_kernel(
     const floating[:, :, :, ::1] w,    # IN  (Kh, Kw, C, Cout)
     const floating[:, :, :, ::1] dy,   # IN  (N, Ho, Wo, Cout)
     floating[:, :, :, ::1] dx,         # OUT (N, H, W, C), zero on entry (ignored if not want_dx)
-    floating[:, :, :, :, ::1] dw_parts,  # OUT (P, Kh, Kw, C, Cout), zero on entry: per-part sums of dw
-    floating[:, ::1] db_parts,         # OUT (P, Cout), zero on entry: per-part sums of db
+    floating[:, :, :, :, ::1] dw_parts,  # OUT (P, Kh, Kw, C, Cout): per-part sums; dw_parts[0] ends as dw
+    floating[:, ::1] db_parts,         # OUT (P, Cout): per-part sums; db_parts[0] ends as db
     floating[:, ::1] work,             # SCRATCH (T, >= 2*MT*Kh*Kw*C): im2col and its gradient, per thread
     Py_ssize_t MT,                     # rows per tile
     Py_ssize_t ph, Py_ssize_t pw,
@@ -218,16 +220,20 @@ def conv2d_backward_gemm_kernel(
 ) -> None:
     """im2col + GEMM convolution backward.
 
-    The batch is cut into P contiguous parts of whole images (P fixed by the caller). Part p
-    walks its rows in tiles of MT and accumulates ``dw_parts[p]``, ``db_parts[p]`` and the dx of
-    its own images, so no two threads ever write the same memory and the result does not
-    depend on the thread count.
+    The batch is cut into P contiguous parts of whole images (P fixed by the caller, each part
+    at least one image). Part p walks its rows in tiles of MT and sums ``dw_parts[p]``,
+    ``db_parts[p]`` (overwritten, no zeroing needed) and the dx of its own images, so no two
+    threads ever write the same memory. Then the parts are added into part 0 in the order
+    0, 1, ..., P-1, in parallel over the elements. The result does not depend on the thread
+    count.
     """
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
     cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2]
     cdef Py_ssize_t K = Kh * Kw * C, HoWo = Ho * Wo
-    cdef Py_ssize_t P = dw_parts.shape[0], p, m0, m1, mend, r, co
+    cdef Py_ssize_t P = dw_parts.shape[0], p, m0, m1, mend, r, co, e, e1, q
+    cdef Py_ssize_t KC = K * Cout, RCH = 4096, nch = (KC + RCH - 1) // RCH
+    cdef floating beta
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* wp = &w[0, 0, 0, 0]
     cdef const floating* dyp = &dy[0, 0, 0, 0]
@@ -251,6 +257,8 @@ def conv2d_backward_gemm_kernel(
             dbq = dbp + p * Cout
             m0 = (p * N // P) * HoWo
             mend = ((p + 1) * N // P) * HoWo
+            memset(dbq, 0, Cout * sizeof(floating))
+            beta = 0  # the part's first tile overwrites dw_parts[p]
             while m0 < mend:
                 m1 = min(m0 + MT, mend)
                 g = dyp + m0 * Cout
@@ -259,13 +267,23 @@ def conv2d_backward_gemm_kernel(
                         dbq[co] += g[r * Cout + co]
                 _im2col(xp, col, m0, m1, H, W, C, Kh, Kw, Ho, Wo, ph, pw, sh, sw)
                 # dw (K, Cout) += col^T (K, rows) @ dy (rows, Cout); column-major: dW^T += dy^T col
-                _gemm(c"N", c"T", <int>Cout, <int>K, <int>(m1 - m0), 1, g, <int>Cout, col, <int>K, 1, dwq, <int>Cout)
+                _gemm(c"N", c"T", <int>Cout, <int>K, <int>(m1 - m0), 1, g, <int>Cout, col, <int>K, beta, dwq, <int>Cout)
+                beta = 1
                 if want_dx:
                     # dcol (rows, K) = dy (rows, Cout) @ w^T (Cout, K); column-major: dcol^T = W dy^T
                     _gemm(c"T", c"N", <int>K, <int>(m1 - m0), <int>Cout, 1, wp, <int>Cout, g, <int>Cout, 0, dcol, <int>K)
                     _col2im_add(dcol, dxp, m0, m1, H, W, C, Kh, Kw, Ho, Wo, ph, pw, sh, sw)
                 m0 = m1
         _blas_restore(prev)
+        if P > 1:
+            for q in prange(nch, schedule="static", num_threads=num_threads):
+                e1 = min((q + 1) * RCH, KC)
+                for p in range(1, P):
+                    for e in range(q * RCH, e1):
+                        dwp[e] += dwp[p * KC + e]
+            for p in range(1, P):
+                for co in range(Cout):
+                    dbp[co] += dbp[p * Cout + co]
 
 
 def correlate2d_valid_kernel(

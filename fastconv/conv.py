@@ -17,6 +17,12 @@ _DW_PARTS = 8
 # between its unfolding and the GEMM that reads it. Tiles have at least _MIN_TILE_ROWS rows.
 _TILE_BYTES = 1 << 18
 _MIN_TILE_ROWS = 32
+# Forward-type GEMMs (y = col @ W, and the stride-1 dx correlation) repack the (K, Cout) weight
+# panel on every BLAS call: tiles of at least _ROWS_PER_COUT * Cout rows keep that repacking a
+# small share of the work, up to _MAX_TILE_BYTES of im2col per thread.
+_ROWS_PER_COUT = 8
+_MAX_TILE_BYTES = 1 << 21
+_MIN_TILES = 8
 # Below this many multiply-adds (about 100 us of one core) a call runs on one thread: waking
 # OpenMP workers, and waiting for them on a busy machine, costs more than it saves.
 _PARALLEL_MIN_MACS = 1 << 20
@@ -26,6 +32,8 @@ _SMALL_TAPS = 32
 _SMALL_COUT = 64
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
+# Stride-1 dx as a correlation of dy with the flipped kernel (False: im2col-gradient scatter-add).
+_DX_BY_CORRELATION = True
 
 
 def _find_blas_thread_functions():
@@ -81,6 +89,17 @@ def _compute_dtype(a, b, c) -> np.dtype:
 def _tile_rows(m: int, k: int, itemsize: int) -> int:
     """Rows per im2col tile: about _TILE_BYTES, never more than the m rows there are."""
     return max(1, min(m, max(_MIN_TILE_ROWS, _TILE_BYTES // (k * itemsize))))
+
+
+def _fwd_tile_rows(m: int, k: int, cout: int, itemsize: int) -> int:
+    """Rows per im2col tile of a forward-type GEMM with ``cout`` output columns.
+
+    Enlarged tiles still leave at least _MIN_TILES tiles (fixed, so threads stay balanced and
+    the tiling never depends on the thread count).
+    """
+    big = min(_ROWS_PER_COUT * cout, _MAX_TILE_BYTES // (k * itemsize), -(-m // _MIN_TILES))
+    rows = max(_TILE_BYTES // (k * itemsize), big)
+    return max(1, min(m, max(_MIN_TILE_ROWS, rows)))
 
 
 def _as(a: np.ndarray, dtype) -> np.ndarray:
@@ -192,7 +211,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
         k = kh * kw * c
         m = shape[0] * ho * wo
         nt = _gemm_threads(m * k * cout)
-        mt = _tile_rows(m, k, ct.itemsize)
+        mt = _fwd_tile_rows(m, k, cout, ct.itemsize)
         work = np.empty((nt, mt * k), dtype=ct)
         _conv.conv2d_forward_gemm_kernel(xc, wc, bc, y, work, mt, ph, pw, sh, sw, nt)
     dx_dt = v.out_dtype(x.dtype)
@@ -243,24 +262,44 @@ def _conv_backward(dy, cache, want_dx):
             db.astype(db_dt, copy=False).reshape(b_shape),
         )
     parts = max(1, min(n, _DW_PARTS))
-    dw_parts = np.zeros((parts,) + w.shape, dtype=ct)
-    db_parts = np.zeros((parts, w.shape[3]), dtype=ct)
-    dx = np.zeros(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
+    dw_parts = np.empty((parts,) + w.shape, dtype=ct)  # the kernel overwrites and reduces them
+    db_parts = np.empty((parts, w.shape[3]), dtype=ct)
+    kh, kw, c, cout = w.shape
+    # stride 1: dx is the full correlation of dy with the flipped kernel, a forward-like GEMM
+    # that writes every dx row once (no zeroing, no scatter-add)
+    dx_by_correlation = _DX_BY_CORRELATION and want_dx and sh == 1 and sw == 1 and ph < kh and pw < kw
+    dx_scatter = want_dx and not dx_by_correlation
+    if dx_scatter or not (x.size and w.size and dy.size):
+        dx = np.zeros(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
+    else:
+        dx = np.empty(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
     if x.size and w.size and dy.size:
-        kh, kw, c, cout = w.shape
         k = kh * kw * c
         m = n * y_shape[1] * y_shape[2]
         nt = _gemm_threads(m * k * cout * (2 if want_dx else 1))
         mt = _tile_rows(m, k, ct.itemsize)
-        work = np.empty((nt, (2 if want_dx else 1) * mt * k), dtype=ct)
+        size = (2 if dx_scatter else 1) * mt * k
+        if dx_by_correlation:
+            mt_dx = _fwd_tile_rows(n * x.shape[1] * x.shape[2], kh * kw * cout, c, ct.itemsize)
+            size = max(size, mt_dx * kh * kw * cout)
+        work = np.empty((nt, size), dtype=ct)
+        dyc = _as(dy, ct)
+        wc = _as(w, ct)
         _conv.conv2d_backward_gemm_kernel(
-            _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw_parts, db_parts, work, mt,
-            ph, pw, sh, sw, want_dx, nt,
+            _as(x, ct), wc, dyc, dx, dw_parts, db_parts, work, mt,
+            ph, pw, sh, sw, dx_scatter, nt,
         )
-    elif dy.size:
-        db_parts[0] = dy.sum(axis=(0, 1, 2), dtype=ct)
-    dw = dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)
-    db = db_parts[0] if parts == 1 else db_parts.sum(axis=0)
+        if dx_by_correlation:
+            wf = np.ascontiguousarray(wc[::-1, ::-1].transpose(0, 1, 3, 2))  # (Kh, Kw, Cout, C)
+            _conv.conv2d_forward_gemm_kernel(
+                dyc, wf, wf[0, 0, 0, :0], dx, work, mt_dx, kh - 1 - ph, kw - 1 - pw, 1, 1, nt
+            )
+    else:
+        dw_parts[0] = 0
+        db_parts[0] = dy.sum(axis=(0, 1, 2), dtype=ct) if dy.size else 0
+    # the kernel has added every part into part 0; copy it out so the result owns its memory
+    dw = dw_parts[0] if parts == 1 else dw_parts[0].copy()
+    db = db_parts[0] if parts == 1 else db_parts[0].copy()
     return (
         dx.astype(dx_dt, copy=False) if want_dx else None,
         dw.astype(dw_dt, copy=False),

@@ -63,11 +63,42 @@ def test_conv_gemm_matches_reference(case, dtype):
     _assert_close(got, want, dtype)
 
 
+@pytest.mark.parametrize("by_correlation", [True, False])
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_dx_paths_match_reference(monkeypatch, case, by_correlation, dtype):
+    # stride-1 dx: full correlation of dy with the flipped kernel, or the im2col-gradient scatter-add
+    monkeypatch.setattr(conv, "_DX_BY_CORRELATION", by_correlation)
+    n, h, w_, c, co, kh, kw, p, s = case
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((n, h, w_, c)).astype(dtype)
+    w = rng.standard_normal((kh, kw, c, co)).astype(dtype)
+    b = rng.standard_normal(co).astype(dtype)
+    for pad in (p, 0, (kh - 1, 0)):  # padding up to Kh-1 keeps the correlation path
+        got, want = _conv_both(x, w, b, pad, 1)
+        _assert_close(got, want, dtype)
+
+
+def test_conv_dx_correlation_writes_every_element(dtype):
+    # the correlation path allocates dx uninitialised: stale memory must never leak through
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 9, 7, 4)).astype(dtype)
+    w = rng.standard_normal((3, 3, 4, 5)).astype(dtype)
+    for _ in range(3):
+        junk = np.full(x.shape, np.nan, dtype)
+        del junk
+        y, cache = fastconv.conv2d_forward(x, w, np.zeros(5, dtype), 2, 1)
+        dx, _, _ = fastconv.conv2d_backward(np.ones_like(y), cache)
+        assert np.isfinite(dx).all()
+        _, cr = R.conv2d_forward(x, w, np.zeros(5, dtype), 2, 1)
+        _assert_close((dx,), (R.conv2d_backward(np.ones_like(y), cr)[0],), dtype)
+
+
 @pytest.mark.parametrize("tile_bytes, min_rows", [(1, 7), (1, 13), (4096, 1)])
 def test_conv_tiles_cross_image_and_part_boundaries(monkeypatch, tile_bytes, min_rows, dtype):
     # small tiles: many tiles per image, tiles straddling images (forward) and part ends (backward)
     monkeypatch.setattr(conv, "_TILE_BYTES", tile_bytes)
     monkeypatch.setattr(conv, "_MIN_TILE_ROWS", min_rows)
+    monkeypatch.setattr(conv, "_ROWS_PER_COUT", 0)
     monkeypatch.setattr(conv, "_PARALLEL_MIN_MACS", 0)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((11, 6, 5, 4)).astype(dtype)  # 30 rows per image: 5 never divides evenly into parts
@@ -75,6 +106,27 @@ def test_conv_tiles_cross_image_and_part_boundaries(monkeypatch, tile_bytes, min
     b = rng.standard_normal(3).astype(dtype)
     mt = conv._tile_rows(11 * 6 * 5, 36, dtype.itemsize)
     assert mt < 30 and 30 % mt != 0
+    assert conv._fwd_tile_rows(11 * 6 * 5, 36, 3, dtype.itemsize) == mt
+    got, want = _conv_both(x, w, b, 1, 1)
+    _assert_close(got, want, dtype)
+
+
+def test_forward_tiles_scale_with_cout_and_stay_bounded():
+    # big enough to amortise BLAS's weight packing, never more than _MAX_TILE_BYTES per thread
+    assert conv._fwd_tile_rows(10**6, 576, 64, 4) == 8 * 64
+    assert conv._fwd_tile_rows(10**6, 576, 1024, 4) * 576 * 4 <= conv._MAX_TILE_BYTES
+    assert conv._fwd_tile_rows(10**6, 144, 16, 4) == conv._tile_rows(10**6, 144, 4)
+    assert conv._fwd_tile_rows(100, 576, 64, 4) == 100
+    assert conv._fwd_tile_rows(1600, 576, 128, 4) == 200  # enlarged tiles leave 8 for the threads
+
+
+def test_conv_large_forward_tiles_match_reference(dtype):
+    # Cout large enough that forward and dx tiles exceed the 256 KiB default and straddle images
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((12, 13, 11, 40)).astype(dtype)
+    w = (rng.standard_normal((3, 3, 40, 48)) / 20).astype(dtype)
+    b = rng.standard_normal(48).astype(dtype)
+    assert conv._fwd_tile_rows(12 * 13 * 11, 360, 48, dtype.itemsize) > conv._tile_rows(12 * 13 * 11, 360, dtype.itemsize)
     got, want = _conv_both(x, w, b, 1, 1)
     _assert_close(got, want, dtype)
 
