@@ -296,8 +296,12 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="OUT.png", help="write the log-scale chart here (needs matplotlib)")
     parser.add_argument("--readme", metavar="README.md",
                         help=f"rewrite the {BEGIN} block of this file with the summary table")
+    parser.add_argument("--exclude", metavar="TEXT", action="append", default=[],
+                        help="leave out benchmarks whose full name contains TEXT (repeatable), e.g. bench_perf")
     args = parser.parse_args(argv)
     data = load(args.results)
+    data["benchmarks"] = [b for b in data.get("benchmarks", [])
+                          if not any(t in b.get("fullname", "") for t in args.exclude)]
     if not collect(data):
         parser.error(f"{args.results} holds no benchmarks")
     if args.plot:
