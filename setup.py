@@ -72,7 +72,7 @@ extensions = [
     Extension(
         f"fastconv.{pyx.stem}",
         [str(pyx)],
-        include_dirs=[np.get_include()],
+        include_dirs=[np.get_include(), "fastconv"],  # fastconv/_simd.h
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
         + ([("FASTCONV_DEBUG", "1")] if debug else []),
         extra_compile_args=opt + omp_c,

@@ -24,6 +24,9 @@ from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc, calloc
 from libc.string cimport memcpy, memset
 
+cdef extern from "_simd.h":  # FC_X86_DISPATCH and fc_use_avx2(), shared with _filter
+    int fc_use_avx2() noexcept nogil
+
 cdef extern from *:
     """
     #include <stddef.h>
@@ -51,9 +54,6 @@ cdef extern from *:
         }                                                                                 \
         for (; k < n; k++) d[k] += g[k];
 
-    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    #define FCS_X86_DISPATCH 1
-    #endif
     #if defined(__GNUC__)
     #define FCS_RESTRICT __restrict__
     #define FCS_VEC(NAME, T, VB) typedef T NAME __attribute__((vector_size(VB)));
@@ -202,35 +202,15 @@ cdef extern from *:
     FCS_DEFINE(fcs_f32_base, float, 4, )
     FCS_DEFINE(fcs_f64_base, double, 8, )
     #endif
-    #ifdef FCS_X86_DISPATCH
+    #ifdef FC_X86_DISPATCH
     FCS_DEFINE(fcs_f32_avx2, float, 32, __attribute__((target("avx2,fma"))))
     FCS_DEFINE(fcs_f64_avx2, double, 32, __attribute__((target("avx2,fma"))))
     #endif
 
-    /* 1 if the AVX2+FMA kernels run on this CPU (FASTCONV_SIMD=baseline forces 0). */
-    static int fcs_simd_level = -1;
-    static int fcs_use_avx2(void)
-    {
-        int lvl = fcs_simd_level;
-        if (lvl < 0) {
-            const char *env = getenv("FASTCONV_SIMD");
-            lvl = 0;
-    #ifdef FCS_X86_DISPATCH
-            __builtin_cpu_init();
-            if (!(env && strcmp(env, "baseline") == 0)
-                && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-                lvl = 1;
-    #else
-            (void)env;
-    #endif
-            fcs_simd_level = lvl;
-        }
-        return lvl;
-    }
 
-    #ifdef FCS_X86_DISPATCH
+    #ifdef FC_X86_DISPATCH
     #define FCS_PICK(T, OP, ARGS) \\
-        if (fcs_use_avx2()) fcs_##T##_avx2_##OP ARGS; else fcs_##T##_base_##OP ARGS
+        if (fc_use_avx2()) fcs_##T##_avx2_##OP ARGS; else fcs_##T##_base_##OP ARGS
     #else
     #define FCS_PICK(T, OP, ARGS) fcs_##T##_base_##OP ARGS
     #endif
@@ -255,7 +235,6 @@ cdef extern from *:
         Py_ssize_t step
         const Py_ssize_t* toff
         const Py_ssize_t* poff
-    int fcs_use_avx2() noexcept nogil
     void fcs_fwd_f32(const fc_sg* g, const float* xp, const float* w, const float* b, float* y) noexcept nogil
     void fcs_fwd_f64(const fc_sg* g, const double* xp, const double* w, const double* b, double* y) noexcept nogil
     void fcs_dw_f32(const fc_sg* g, const float* xp, const float* dy, float* dw, float* db) noexcept nogil
@@ -272,7 +251,7 @@ cdef enum:
 
 def simd_path():
     """Return which small-conv kernels run: ``"avx2+fma"`` or ``"baseline"``."""
-    return "avx2+fma" if fcs_use_avx2() else "baseline"
+    return "avx2+fma" if fc_use_avx2() else "baseline"
 
 
 cdef inline void _fwd(const fc_sg* g, const floating* xp, const floating* w, const floating* b,

@@ -20,6 +20,9 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
+cdef extern from "_simd.h":  # FC_X86_DISPATCH and fc_use_avx2(), shared with _conv_small
+    int fc_use_avx2() noexcept nogil
+
 cdef extern from *:
     """
     #include <stddef.h>
@@ -34,9 +37,6 @@ cdef extern from *:
             out[j] = a;                                                                  \\
         }
 
-    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    #define FC_X86_DISPATCH 1
-    #endif
 
     #if defined(__GNUC__)
     /* NACC vector accumulators of type V stay in registers while every tap is applied. */
@@ -89,26 +89,6 @@ cdef extern from *:
     FC_DEFINE_PLAIN(fc_taps_f64_base, double)
     #endif
 
-    /* 1 if the AVX2+FMA row kernel runs on this CPU (FASTCONV_SIMD=baseline forces 0). */
-    static int fc_simd_level = -1;
-    static int fc_use_avx2(void)
-    {
-        int lvl = fc_simd_level;
-        if (lvl < 0) {
-            const char *env = getenv("FASTCONV_SIMD");
-            lvl = 0;
-    #ifdef FC_X86_DISPATCH
-            __builtin_cpu_init();
-            if (!(env && strcmp(env, "baseline") == 0)
-                && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-                lvl = 1;
-    #else
-            (void)env;
-    #endif
-            fc_simd_level = lvl;
-        }
-        return lvl;
-    }
 
     static void fc_taps_f32(const float *const *src, const float *w, Py_ssize_t ntaps,
                             float *out, Py_ssize_t n)
@@ -150,7 +130,6 @@ cdef extern from *:
     void fc_taps_f64(const double* const* src, const double* w, Py_ssize_t ntaps,
                      double* out, Py_ssize_t n) noexcept nogil
     Py_ssize_t fc_map(Py_ssize_t i, Py_ssize_t n, int mode) noexcept nogil
-    int fc_use_avx2() noexcept nogil
 
 
 def simd_path():
