@@ -1,8 +1,6 @@
 """The direct small-reduction conv kernels (fastconv._conv_small) against the reference loops."""
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +8,8 @@ import pytest
 import fastconv
 import fastconv.reference as R
 from fastconv import _conv_small, conv
-from conftest import tol
+from conftest import subprocess_env, tol
 
-ROOT = Path(__file__).resolve().parents[1]
 
 # N, H, W, C, Cout, Kh, Kw, padding, stride: all inside the small-kernel range
 SMALL_CASES = [
@@ -188,7 +185,7 @@ def test_baseline_simd_agrees_with_reference(tmp_path):
         "            np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol * sc)\n"
         "print('ok')\n"
     )
-    env = dict(os.environ, FASTCONV_SIMD="baseline", PYTHONPATH=str(ROOT))
+    env = subprocess_env(FASTCONV_SIMD="baseline")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
