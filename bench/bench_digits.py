@@ -24,7 +24,6 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-import fastconv
 from fastconv.digits import _Trainer, load_data, train
 
 SEED = 6

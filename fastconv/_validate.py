@@ -156,6 +156,20 @@ def pooling_input(input_array, mode) -> np.ndarray:
     return arr.reshape(1, arr.shape[0], arr.shape[1], 1) if arr.ndim == 2 else arr
 
 
+def run_pooling(input_array, pool_size, stride, mode, maxpool_forward, avgpool_forward) -> np.ndarray:
+    """The tutorial's ``pooling`` on top of a backend's 4-D max/avg forward functions.
+
+    2-D input is pooled as one (1, H, W, 1) image; the float64 result comes back 2-D when
+    N == C == 1, as in the tutorial.
+    """
+    x4 = pooling_input(input_array, mode)
+    forward = maxpool_forward if mode == "max" else avgpool_forward
+    y, _ = forward(x4.astype(np.float64, copy=False), pool_size, stride)
+    if y.shape[0] == 1 and y.shape[3] == 1:
+        return y[0, :, :, 0]
+    return y
+
+
 def image_kernel_args(image, kernel, stride) -> Tuple[np.ndarray, np.ndarray, Pair, Pair]:
     """Check a 2-D image and 2-D kernel for a valid (unpadded) strided correlation."""
     image = as_array(image, "image" if stride is None else "input_array", 2)

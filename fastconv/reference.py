@@ -191,12 +191,7 @@ def pooling(input_array, pool_size=(2, 2), stride=None, mode="max"):
 
     A 4-D input with N == C == 1 comes back 2-D.
     """
-    x4 = v.pooling_input(input_array, mode)
-    forward = maxpool_forward if mode == "max" else avgpool_forward
-    y, _ = forward(x4.astype(np.float64), pool_size, stride)
-    if y.shape[0] == 1 and y.shape[3] == 1:
-        return y[0, :, :, 0]
-    return y
+    return v.run_pooling(input_array, pool_size, stride, mode, maxpool_forward, avgpool_forward)
 
 
 # --------------------------------------------------------------------------- simple layers
