@@ -54,3 +54,12 @@ def set_num_threads(n):
         raise ValueError(f"n must be >= 0, got {n}")
     _requested = n
     return prev
+
+
+def threads_for(work, min_work):
+    """Threads for a kernel call doing ``work`` units: 1 below ``min_work``, else :func:`get_num_threads`.
+
+    Waking an OpenMP team (and, on a busy machine, waiting for it) costs more than small calls
+    save. Results do not depend on the answer: kernels partition their work independently of it.
+    """
+    return 1 if work < min_work else get_num_threads()

@@ -11,6 +11,7 @@ from typing import NamedTuple, Tuple
 import numpy as np
 
 Pair = Tuple[int, int]
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 # Largest padding, stride or window extent accepted: far beyond any image, and small enough that
 # the output-size arithmetic stays within the kernels' Py_ssize_t.
@@ -68,6 +69,9 @@ def out_dtype(dtype) -> np.dtype:
 
 def compute_dtype(*dtypes) -> np.dtype:
     """The kernel dtype for inputs of ``dtypes``: NumPy's promotion, then float32 or float64."""
+    first = dtypes[0]
+    if (first is _F32 or first is _F64) and all(d is first for d in dtypes):  # the common case, cheaply
+        return first
     promoted = np.result_type(*[np.dtype(d) for d in dtypes])
     if promoted.kind == "f" and promoted.itemsize <= 4:
         return np.dtype(np.float32)

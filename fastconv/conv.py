@@ -6,7 +6,7 @@ import numpy as np
 from . import _conv, _conv_small
 from . import _validate as v
 from ._cache import ConvCache
-from ._threads import get_num_threads
+from ._threads import threads_for
 
 __all__ = ["convolve2d", "convolution_2d", "conv2d_forward", "conv2d_backward"]
 
@@ -65,7 +65,7 @@ _conv._set_blas_thread_functions(*_find_blas_thread_functions())
 
 def _threads_for(macs: int) -> int:
     """OpenMP threads for a call doing ``macs`` multiply-adds."""
-    return 1 if macs < _PARALLEL_MIN_MACS else get_num_threads()
+    return threads_for(macs, _PARALLEL_MIN_MACS)
 
 
 def _gemm_threads(macs: int) -> int:
@@ -77,13 +77,6 @@ def _use_small(w_shape, ph: int, pw: int) -> bool:
     """True if the direct small-reduction kernels handle weights of ``w_shape`` with this padding."""
     kh, kw, c, cout = w_shape
     return kh * kw * c <= _SMALL_TAPS and cout <= _SMALL_COUT and ph < kh and pw < kw
-
-
-def _compute_dtype(a, b, c) -> np.dtype:
-    """:func:`fastconv._validate.compute_dtype` with a shortcut for three equal float dtypes."""
-    if a == b == c and (a == _F32 or a == _F64):
-        return _F32 if a == _F32 else _F64
-    return v.compute_dtype(a, b, c)
 
 
 def _tile_rows(m: int, k: int, itemsize: int) -> int:
@@ -111,7 +104,8 @@ def _correlate_valid(image, kernel, stride):
     image, kernel, (sh, sw), (ho, wo) = v.image_kernel_args(image, kernel, stride)
     ct = v.compute_dtype(image.dtype, kernel.dtype)
     out = np.empty((ho, wo), dtype=ct)
-    _conv.correlate2d_valid_kernel(_as(image, ct), _as(kernel, ct), out, sh, sw, get_num_threads())
+    threads = _threads_for(ho * wo * kernel.size)
+    _conv.correlate2d_valid_kernel(_as(image, ct), _as(kernel, ct), out, sh, sw, threads)
     return out.astype(np.float64, copy=False)
 
 
@@ -197,7 +191,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
            [4., 6., 6., 4.]])
     """
     x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
-    ct = _compute_dtype(x.dtype, w.dtype, b.dtype)
+    ct = v.compute_dtype(x.dtype, w.dtype, b.dtype)
     xc, wc, bc = _as(x, ct), _as(w, ct), _as(b, ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
     y = np.empty(shape, dtype=ct)
@@ -238,15 +232,14 @@ def conv2d_backward(dy, cache):
     dw : ndarray, shape and dtype of ``w``
     db : ndarray, shape and dtype of ``b``
     """
-    if not isinstance(cache, ConvCache):
-        raise TypeError(f"cache must be the cache returned by fastconv.conv2d_forward, got {type(cache).__name__}")
+    v.check_cache(cache, ConvCache, "conv2d_forward")
     return _conv_backward(dy, cache, want_dx=True)
 
 
 def _conv_backward(dy, cache, want_dx):
     x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache
     dy = v.check_dy(dy, y_shape)
-    ct = _compute_dtype(x.dtype, w.dtype, dy.dtype)
+    ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     n = x.shape[0]
     if dy.size and w.size and x.size and _use_small(w.shape, ph, pw):
         dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]

@@ -6,7 +6,7 @@ import numpy as np
 from . import _pool
 from . import _validate as v
 from ._cache import PoolCache
-from ._threads import get_num_threads
+from ._threads import threads_for
 
 __all__ = ["pooling", "maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
 
@@ -16,7 +16,7 @@ _PARALLEL_MIN_ELEMS = 1 << 15
 
 def _threads(elems: int) -> int:
     """OpenMP threads for a pooling call touching ``elems`` elements."""
-    return 1 if elems < _PARALLEL_MIN_ELEMS else get_num_threads()
+    return threads_for(elems, _PARALLEL_MIN_ELEMS)
 
 
 def maxpool_forward(x, pool_size=2, stride=None):
@@ -59,11 +59,6 @@ def maxpool_forward(x, pool_size=2, stride=None):
     return y.astype(dx_dt, copy=False), PoolCache(x.shape, dx_dt, argmax, (ph, pw), (sh, sw), shape)
 
 
-def _check_cache(cache, kind):
-    if not isinstance(cache, PoolCache) or (cache.argmax is None) != (kind == "avg"):
-        raise TypeError(f"cache must be the cache returned by fastconv.{kind}pool_forward, got {type(cache).__name__}")
-
-
 def maxpool_backward(dy, cache):
     """Max pooling backward pass: each window's gradient goes to its first maximum.
 
@@ -78,7 +73,7 @@ def maxpool_backward(dy, cache):
     dx : ndarray, shape and dtype of the forward input
         Overlapping windows (stride < pool size) add up; unread positions get zero.
     """
-    _check_cache(cache, "max")
+    v.check_pool_cache(cache, "max", PoolCache)
     dy = v.check_dy(dy, cache.y_shape)
     ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
     n, h, w, c = cache.x_shape
@@ -129,7 +124,7 @@ def avgpool_backward(dy, cache):
     -------
     dx : ndarray, shape and dtype of the forward input
     """
-    _check_cache(cache, "avg")
+    v.check_pool_cache(cache, "avg", PoolCache)
     dy = v.check_dy(dy, cache.y_shape)
     ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
     (ph, pw), (sh, sw) = cache.pool_size, cache.stride
