@@ -72,7 +72,8 @@ extensions = [
     Extension(
         f"fastconv.{pyx.stem}",
         [str(pyx)],
-        include_dirs=[np.get_include(), "fastconv"],  # fastconv/_simd.h
+        include_dirs=[np.get_include(), "fastconv"],  # fastconv/_simd.h, fastconv/_digits_impl.h
+        depends=[str(h) for h in sorted(Path("fastconv").glob("*.h"))],  # rebuild when a header changes
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
         + ([("FASTCONV_DEBUG", "1")] if debug else []),
         extra_compile_args=opt + omp_c,

@@ -337,74 +337,27 @@ class _Net:
 
 
 class _FastNet(_Net):
-    """The same loop on fastconv with preallocated buffers and no first-layer dx (max pooling)."""
+    """The same network and step as one compiled call (:class:`fastconv._digits.Stepper`).
+
+    ReLU and pooling are fused, the dense layer and softmax write into buffers allocated once,
+    gradients are formed only where they are non-zero and the first layer's input gradient is
+    never computed; ``tests/test_digits.py`` holds it to :meth:`_Net.step` on the public layers.
+    """
 
     def __init__(self, ops, params, config, batch_size: int):
         super().__init__(ops, params, config)
-        from .conv import _conv_backward
+        from ._digits import Stepper
 
-        self._conv_backward = _conv_backward
-        dt = params["w2"].dtype
-        d = params["w2"].shape[0]
-        self.logit_buf = np.empty((batch_size, NUM_CLASSES), dtype=dt)
-        self.dflat_buf = np.empty((batch_size, d), dtype=dt)
-        self.mask_buf = np.empty((batch_size, d), dtype=bool)
-        self.dw2 = np.empty_like(params["w2"])
-        self.db2 = np.empty_like(params["b2"])
-        self.rows = np.arange(batch_size)
+        self.stepper = Stepper(params, config["image_shape"], self.pad, self.stride, self.pool_size,
+                               self.max_pool, batch_size)
 
     def logits(self, x):
-        """Conv -> max pool -> ReLU -> dense: ReLU after the pool gives the same values."""
-        o, p = self.ops, self.p
-        out1, _ = o.conv2d_forward(x, p["w1"], p["b1"], self.pad, self.stride)
-        pooled, _ = o.maxpool_forward(out1, self.pool_size)
-        np.maximum(pooled, 0, out=pooled)
-        flat = pooled.reshape(pooled.shape[0], -1)
-        return flat.dot(p["w2"]) + p["b2"]
+        """Logits of a C-contiguous (N, H, W, 1) batch of the parameters' dtype."""
+        return self.stepper.logits(x)
 
     def step(self, xb, yb, onehot, lr):
-        """One SGD step; same arithmetic as :meth:`_Net.step` with fused, in-place passes."""
-        o, p = self.ops, self.p
-        nb = xb.shape[0]
-        out1, c1 = o.conv2d_forward(xb, p["w1"], p["b1"], self.pad, self.stride)
-        pooled, c2 = o.maxpool_forward(out1, self.pool_size)
-        np.maximum(pooled, 0, out=pooled)  # relu(maxpool(x)) == maxpool(relu(x))
-        flat = pooled.reshape(nb, -1)
-        # dense + softmax in preallocated arrays (values as in fastconv.layers)
-        proba = self.logit_buf[:nb]
-        np.dot(flat, p["w2"], out=proba)
-        proba += p["b2"]
-        proba -= proba.max(axis=1, keepdims=True)
-        np.exp(proba, out=proba)
-        proba /= proba.sum(axis=1, keepdims=True)
-        rows = self.rows[:nb]
-        # the loss exactly as fastconv.layers forms it (the same sum over N x K terms)
-        loss = -np.sum(onehot * np.log(proba + 1e-12)) / nb
-        # (proba - onehot) / N, in place: subtracting 0.0 elsewhere changes nothing
-        proba[rows, yb] -= 1.0
-        proba /= nb
-        dlogits = proba
-        np.dot(flat.T, dlogits, out=self.dw2)
-        np.sum(dlogits, axis=0, out=self.db2)
-        dflat = self.dflat_buf[:nb]
-        np.dot(dlogits, p["w2"].T, out=dflat)
-        # ReLU backward at the pooled level: the window maximum is positive iff the input
-        # position that receives the gradient is positive
-        mask = self.mask_buf[:nb]
-        np.greater(flat, 0, out=mask)
-        dflat *= mask
-        dout1 = o.maxpool_backward(dflat.reshape(pooled.shape), c2)
-        _, dw1, db1 = self._conv_backward(dout1, c1, want_dx=False)
-
-        dw1 *= lr
-        p["w1"] -= dw1
-        db1 *= lr
-        p["b1"] -= db1
-        self.dw2 *= lr
-        p["w2"] -= self.dw2
-        self.db2 *= lr
-        p["b2"] -= self.db2
-        return float(loss)
+        """One SGD step on int64 labels ``yb`` (``onehot`` is implied by them)."""
+        return self.stepper.step(xb, yb, lr)
 
 
 # --------------------------------------------------------------------------- progress bar
@@ -508,7 +461,7 @@ class _Trainer:
             raise ValueError(f"{images.shape[0]} images are too few for a {val_fraction:g} validation split")
         # everything the loop touches is allocated here, once
         self.x_all = images[train_idx]
-        self.y_all = labels[train_idx]
+        self.y_all = labels[train_idx].astype(np.int64)
         self.x_epoch = np.empty_like(self.x_all)
         self.y_epoch = np.empty_like(self.y_all)
         self.onehot_epoch = np.empty((self.y_all.size, NUM_CLASSES), dtype=dtype)
@@ -525,7 +478,7 @@ class _Trainer:
             import fastconv.reference as ops
         else:
             import fastconv as ops
-        if backend == "fastconv" and pool == "max" and fused:
+        if backend == "fastconv" and fused:
             self.net: _Net = _FastNet(ops, self.params, self.config, batch_size)
         else:
             self.net = _Net(ops, self.params, self.config)

@@ -1,0 +1,253 @@
+# cython: language_level=3
+"""Compiled training step of the digits network (used by :mod:`fastconv.digits`).
+
+The whole step (conv, ReLU + pooling, dense, softmax cross-entropy, their gradients and the
+SGD update) runs as one C call without the GIL on buffers allocated once per run; the loops
+are in ``_digits_impl.h``, compiled for float32 and float64, and on x86 once more with
+``target("avx2,fma")`` (picked at run time, as in :mod:`fastconv._conv_small`).
+``fastconv.digits`` holds this step to the layer-by-layer loop over the public functions.
+"""
+import numpy as np
+
+cimport numpy as cnp
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    #include "_simd.h"
+    #define FCD_CAT2(a, b) a##b
+    #define FCD_CAT(a, b) FCD_CAT2(a, b)
+
+    #define FCD_T double
+    #define FCD_I long long
+    #define FCD_FN(n) FCD_CAT(fcd_d_, n)
+    #define FCD_ATTR
+    #define FCD_VB 16
+    #include "_digits_impl.h"
+    #undef FCD_T
+    #undef FCD_I
+    #undef FCD_FN
+    #define FCD_T float
+    #define FCD_I int
+    #define FCD_FN(n) FCD_CAT(fcd_f_, n)
+    #include "_digits_impl.h"
+    #undef FCD_T
+    #undef FCD_I
+    #undef FCD_FN
+    #undef FCD_ATTR
+    #undef FCD_VB
+
+    #ifdef FC_X86_DISPATCH
+    #define FCD_ATTR __attribute__((target("avx2,fma")))
+    #define FCD_VB 32
+    #define FCD_T double
+    #define FCD_I long long
+    #define FCD_FN(n) FCD_CAT(FCD_CAT(fcd_d_, n), _avx2)
+    #include "_digits_impl.h"
+    #undef FCD_T
+    #undef FCD_I
+    #undef FCD_FN
+    #define FCD_T float
+    #define FCD_I int
+    #define FCD_FN(n) FCD_CAT(FCD_CAT(fcd_f_, n), _avx2)
+    #include "_digits_impl.h"
+    #undef FCD_T
+    #undef FCD_I
+    #undef FCD_FN
+    #undef FCD_ATTR
+    #undef FCD_VB
+    #define FCD_PICK(f) (fc_use_avx2() ? f##_avx2 : f)
+    #else
+    #define FCD_PICK(f) (f)
+    #endif
+    """
+    ctypedef struct fcd_geo:
+        Py_ssize_t h, w, k, c, pad, stride, ho, wo, q, hp, wp, d
+        int max_pool
+
+    void fcd_d_forward "FCD_PICK(fcd_d_forward)"(
+        const fcd_geo *g, const double *x, Py_ssize_t nb, const double *w1, const double *b1,
+        const double *w2, const double *b2, double *xp, double *out1, long long *arg, double *flat,
+        double *logits) noexcept nogil
+    void fcd_f_forward "FCD_PICK(fcd_f_forward)"(
+        const fcd_geo *g, const float *x, Py_ssize_t nb, const float *w1, const float *b1,
+        const float *w2, const float *b2, float *xp, float *out1, int *arg, float *flat,
+        float *logits) noexcept nogil
+    double fcd_d_step "FCD_PICK(fcd_d_step)"(
+        const fcd_geo *g, const double *x, const long long *y, Py_ssize_t nb, double lr,
+        double *w1, double *b1, double *w2, double *b2, double *xp, double *out1, long long *arg, double *flat,
+        double *proba, double *dflat, double *gm, double *dw1, double *db1, double *dw2,
+        double *db2) noexcept nogil
+    double fcd_f_step "FCD_PICK(fcd_f_step)"(
+        const fcd_geo *g, const float *x, const long long *y, Py_ssize_t nb, float lr,
+        float *w1, float *b1, float *w2, float *b2, float *xp, float *out1, int *arg, float *flat,
+        float *proba, float *dflat, float *gm, float *dw1, float *db1, float *dw2,
+        float *db2) noexcept nogil
+
+NUM_CLASSES = 10
+
+
+cdef inline void *_ptr(cnp.ndarray a) noexcept:
+    return cnp.PyArray_DATA(a)
+
+
+cdef class Stepper:
+    """SGD steps and logits of the digits network on parameter arrays updated in place.
+
+    Parameters
+    ----------
+    params : dict
+        ``w1`` (k, k, 1, C), ``b1`` (C,), ``w2`` (D, 10), ``b2`` (10,): C-contiguous arrays of
+        one float dtype, updated in place by :meth:`step`.
+    image_shape : (int, int)
+    padding, stride, pool_size : int
+    max_pool : bool
+        Max pooling (else average pooling).
+    batch_size : int
+        The largest batch :meth:`step` accepts (the workspace is sized for it).
+    """
+
+    cdef fcd_geo g
+    cdef bint f64
+    cdef Py_ssize_t cap
+    cdef cnp.ndarray w1, b1, w2, b2
+    cdef cnp.ndarray xpad, gm, out1, arg, flat, proba, dflat, dw1, db1, dw2, db2
+
+    def __init__(self, dict params, image_shape, Py_ssize_t padding, Py_ssize_t stride,
+                 Py_ssize_t pool_size, bint max_pool, Py_ssize_t batch_size):
+        w1, b1, w2, b2 = (params[k] for k in ("w1", "b1", "w2", "b2"))
+        dt = w1.dtype
+        if dt not in (np.float32, np.float64):
+            raise TypeError(f"parameters must be float32 or float64, got {dt}")
+        for name, a in (("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2)):
+            if not isinstance(a, np.ndarray) or a.dtype != dt or not a.flags.c_contiguous \
+                    or not a.flags.writeable:
+                raise ValueError(f"{name} must be a writeable C-contiguous {dt} array")
+        if w1.ndim != 4 or w1.shape[0] != w1.shape[1] or w1.shape[2] != 1:
+            raise ValueError(f"w1 must have shape (k, k, 1, C), got {w1.shape}")
+        if batch_size < 1 or padding < 0 or stride < 1 or pool_size < 1:
+            raise ValueError("batch_size, stride and pool_size must be positive, padding non-negative")
+        g = &self.g
+        g.h, g.w = image_shape
+        g.k, g.c = w1.shape[0], w1.shape[3]
+        g.pad, g.stride, g.q = padding, stride, pool_size
+        g.ho = (g.h + 2 * padding - g.k) // stride + 1
+        g.wo = (g.w + 2 * padding - g.k) // stride + 1
+        if g.ho < pool_size or g.wo < pool_size:
+            raise ValueError(f"no pooled output: conv output {g.ho}x{g.wo}, pool_size {pool_size}")
+        g.hp = (g.ho - pool_size) // pool_size + 1
+        g.wp = (g.wo - pool_size) // pool_size + 1
+        g.d = g.hp * g.wp * g.c
+        g.max_pool = max_pool
+        if b1.shape != (g.c,) or w2.shape != (g.d, NUM_CLASSES) or b2.shape != (NUM_CLASSES,):
+            raise ValueError(
+                f"parameter shapes {b1.shape}, {w2.shape}, {b2.shape} do not fit w1 {w1.shape} "
+                f"and {g.h}x{g.w} images (expected ({g.c},), ({g.d}, 10), (10,))"
+            )
+        self.f64 = dt == np.float64
+        self.cap = batch_size
+        self.w1, self.b1, self.w2, self.b2 = w1, b1, w2, b2
+        self.xpad = np.empty((g.h + 2 * padding, g.w + 2 * padding), dt)
+        self.gm = np.empty((g.ho, g.wo, g.c), dt)
+        self.out1 = np.empty((batch_size, g.ho, g.wo, g.c), dt)
+        self.arg = np.empty((batch_size, g.d), np.int64 if self.f64 else np.int32)
+        self.flat = np.empty((batch_size, g.d), dt)
+        self.proba = np.empty((batch_size, NUM_CLASSES), dt)
+        self.dflat = np.empty((batch_size, g.d), dt)
+        self.dw1 = np.empty_like(w1)
+        self.db1 = np.empty_like(b1)
+        self.dw2 = np.empty_like(w2)
+        self.db2 = np.empty_like(b2)
+
+    cdef Py_ssize_t _check_x(self, cnp.ndarray x) except -1:
+        if (x.dtype != self.w1.dtype or not x.flags.c_contiguous or x.ndim != 4
+                or x.shape[1] != self.g.h or x.shape[2] != self.g.w or x.shape[3] != 1):
+            raise ValueError(
+                f"x must be a C-contiguous {self.w1.dtype} array of shape (N, {self.g.h}, {self.g.w}, 1), "
+                f"got {x.dtype} {(<object>x).shape}"
+            )
+        return x.shape[0]
+
+    def step(self, cnp.ndarray x, cnp.ndarray y, double lr):
+        """One SGD step on the batch ``x`` (N, H, W, 1) with int64 labels ``y``; returns the mean loss."""
+        cdef Py_ssize_t nb = self._check_x(x)
+        cdef double loss
+        cdef const long long *yp
+        if nb < 1 or nb > self.cap:
+            raise ValueError(f"batch of {nb} images; this step takes 1 to {self.cap}")
+        if y.dtype != np.int64 or not y.flags.c_contiguous or y.ndim != 1 or y.shape[0] != nb:
+            raise ValueError(f"y must be {nb} contiguous int64 labels, got {y.dtype} {(<object>y).shape}")
+        yp = <const long long *>_ptr(y)
+        for i in range(nb):
+            if not 0 <= yp[i] < NUM_CLASSES:
+                raise ValueError(f"labels must be 0..9, got {yp[i]}")
+        cdef void *xp = _ptr(x)
+        cdef void *w1 = _ptr(self.w1)
+        cdef void *b1 = _ptr(self.b1)
+        cdef void *w2 = _ptr(self.w2)
+        cdef void *b2 = _ptr(self.b2)
+        cdef void *xpad = _ptr(self.xpad)
+        cdef void *out1 = _ptr(self.out1)
+        cdef void *arg = _ptr(self.arg)
+        cdef void *flat = _ptr(self.flat)
+        cdef void *proba = _ptr(self.proba)
+        cdef void *dflat = _ptr(self.dflat)
+        cdef void *gm = _ptr(self.gm)
+        cdef void *dw1 = _ptr(self.dw1)
+        cdef void *db1 = _ptr(self.db1)
+        cdef void *dw2 = _ptr(self.dw2)
+        cdef void *db2 = _ptr(self.db2)
+        if self.f64:
+            with nogil:
+                loss = fcd_d_step(
+                    &self.g, <double *>xp, yp, nb, lr, <double *>w1, <double *>b1, <double *>w2,
+                    <double *>b2, <double *>xpad, <double *>out1, <long long *>arg, <double *>flat, <double *>proba,
+                    <double *>dflat, <double *>gm, <double *>dw1, <double *>db1, <double *>dw2, <double *>db2)
+        else:
+            with nogil:
+                loss = fcd_f_step(
+                    &self.g, <float *>xp, yp, nb, <float>lr, <float *>w1, <float *>b1, <float *>w2,
+                    <float *>b2, <float *>xpad, <float *>out1, <int *>arg, <float *>flat, <float *>proba,
+                    <float *>dflat, <float *>gm, <float *>dw1, <float *>db1, <float *>dw2, <float *>db2)
+        return loss
+
+    def logits(self, cnp.ndarray x):
+        """Logits (N, 10) of ``x`` (N, H, W, 1), computed ``batch_size`` images at a time."""
+        cdef Py_ssize_t n = self._check_x(x), i0, nb
+        cdef cnp.ndarray out = np.empty((n, NUM_CLASSES), self.w1.dtype)
+        cdef char *xp = <char *>_ptr(x)
+        cdef char *op = <char *>_ptr(out)
+        cdef Py_ssize_t xs = x.strides[0], os = out.strides[0]
+        cdef void *w1 = _ptr(self.w1)
+        cdef void *b1 = _ptr(self.b1)
+        cdef void *w2 = _ptr(self.w2)
+        cdef void *b2 = _ptr(self.b2)
+        cdef void *xpad = _ptr(self.xpad)
+        cdef void *out1 = _ptr(self.out1)
+        cdef void *arg = _ptr(self.arg)
+        cdef void *flat = _ptr(self.flat)
+        i0 = 0
+        while i0 < n:
+            nb = min(self.cap, n - i0)
+            if self.f64:
+                with nogil:
+                    fcd_d_forward(&self.g, <double *>(xp + i0 * xs), nb, <double *>w1, <double *>b1,
+                                  <double *>w2, <double *>b2, <double *>xpad, <double *>out1, <long long *>arg, <double *>flat,
+                                  <double *>(op + i0 * os))
+            else:
+                with nogil:
+                    fcd_f_forward(&self.g, <float *>(xp + i0 * xs), nb, <float *>w1, <float *>b1,
+                                  <float *>w2, <float *>b2, <float *>xpad, <float *>out1, <int *>arg, <float *>flat,
+                                  <float *>(op + i0 * os))
+            i0 += nb
+        return out
+
+
+cdef extern from "_simd.h":
+    int fc_use_avx2() noexcept nogil
+
+
+def simd_path():
+    """``'avx2'`` or ``'baseline'``: which compiled step this process runs."""
+    return "avx2" if fc_use_avx2() else "baseline"

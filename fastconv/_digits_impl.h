@@ -1,0 +1,393 @@
+/* One SGD step of the digits network, for one element type and one instruction set.
+
+   Included by _digits.pyx once per (type, ISA) pair with these macros set:
+     FCD_T       element type (float or double)
+     FCD_I       the signed integer type of the same size (int or long long)
+     FCD_FN(n)   the function name for this instantiation
+     FCD_ATTR    function attributes (empty, or __attribute__((target("avx2,fma"))))
+     FCD_VB      bytes per vector register (16 for SSE2, 32 for AVX2)
+
+   Network (the tutorial's): conv k x k (one input channel, C filters, padding, stride)
+   -> ReLU -> pool q x q (stride q, max or average) -> flatten -> dense (D -> 10)
+   -> softmax cross-entropy; plain SGD.  Layouts are fastconv's: x (N, H, W) (C_in = 1),
+   w1 (k, k, 1, C), conv output (N, Ho, Wo, C), pooled/flat (N, Hp, Wp, C) = (N, D),
+   w2 (D, 10).
+
+   ReLU and pooling are fused: max pooling takes the raw window maximum (first maximum in
+   row-major order) and clips it at 0, which equals max(relu(window)) and sends the gradient
+   to the same element (only when the maximum is positive, as ReLU's backward does).
+   Average pooling averages relu(window); its backward shares the gradient among the
+   window's positive elements.  Terms known to be zero are skipped (they add exactly
+   nothing); the first layer's input gradient is never formed.
+
+   Each image is read through a zero-padded copy (xpad, (H + 2p) x (W + 2p)), so every
+   window lies inside it; the convolution and its weight gradient run over FCD_CB filters
+   at a time in vector registers. */
+
+#ifndef FCD_COMMON_H
+#define FCD_COMMON_H
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#define FCD_NCLS 10
+#define FCD_CB 8 /* filters per register block */
+
+typedef struct {
+    Py_ssize_t h, w;   /* image */
+    Py_ssize_t k, c;   /* kernel size, conv channels */
+    Py_ssize_t pad, stride;
+    Py_ssize_t ho, wo; /* conv output */
+    Py_ssize_t q;      /* pool size (= pool stride) */
+    Py_ssize_t hp, wp; /* pooled output */
+    Py_ssize_t d;      /* hp * wp * c */
+    int max_pool;
+} fcd_geo;
+#endif
+
+#if defined(__GNUC__)
+/* GCC/Clang vector extensions; other compilers take the scalar loops (FCD_VECTOR 0) */
+#define FCD_VECTOR 1
+typedef FCD_T FCD_FN(vec) __attribute__((vector_size(FCD_VB)));
+typedef FCD_I FCD_FN(ivec) __attribute__((vector_size(FCD_VB)));
+#define FCD_LANES ((int)(FCD_VB / sizeof(FCD_T)))
+#else
+#define FCD_VECTOR 0
+#define FCD_LANES 1
+#endif
+#define FCD_NV (FCD_CB / FCD_LANES) /* vectors per block of filters */
+#define FCD_P (8 / FCD_NV)          /* output pixels (forward) or taps (weight gradient) per block */
+
+/* xp <- image xn zero-padded by g->pad on every side */
+FCD_ATTR static void FCD_FN(pad)(const fcd_geo *g, const FCD_T *xn, FCD_T *xp)
+{
+    const Py_ssize_t P = g->pad, Wd = g->w + 2 * P;
+    Py_ssize_t r;
+    if (P == 0) {
+        memcpy(xp, xn, (size_t)(g->h * g->w) * sizeof(FCD_T));
+        return;
+    }
+    memset(xp, 0, (size_t)((g->h + 2 * P) * Wd) * sizeof(FCD_T));
+    for (r = 0; r < g->h; r++) memcpy(xp + (r + P) * Wd + P, xn + r * g->w, (size_t)g->w * sizeof(FCD_T));
+}
+
+#if FCD_VECTOR
+/* np (constant after inlining) adjacent output pixels starting at org, filters [cb, cb + FCD_CB) */
+FCD_ATTR static inline __attribute__((always_inline)) void
+FCD_FN(conv_block)(const fcd_geo *g, const FCD_T *org, const FCD_T *w, const FCD_T *b, FCD_T *o,
+                   const int np)
+{
+    const Py_ssize_t K = g->k, C = g->c, S = g->stride, Wd = g->w + 2 * g->pad;
+    FCD_FN(vec) acc[FCD_P][FCD_NV], wv[FCD_NV];
+    Py_ssize_t di, dj;
+    int p, v;
+    for (v = 0; v < FCD_NV; v++) memcpy(&wv[v], b + v * FCD_LANES, sizeof wv[v]);
+    for (p = 0; p < np; p++)
+        for (v = 0; v < FCD_NV; v++) acc[p][v] = wv[v];
+    for (di = 0; di < K; di++)
+        for (dj = 0; dj < K; dj++) {
+            const FCD_T *xt = org + di * Wd + dj;
+            const FCD_T *wt = w + (di * K + dj) * C;
+            for (v = 0; v < FCD_NV; v++) memcpy(&wv[v], wt + v * FCD_LANES, sizeof wv[v]);
+            for (p = 0; p < np; p++) {
+                const FCD_T xv = xt[p * S];
+                for (v = 0; v < FCD_NV; v++) acc[p][v] += xv * wv[v];
+            }
+        }
+    for (p = 0; p < np; p++) memcpy(o + p * C, acc[p], sizeof acc[p]);
+}
+#endif
+
+/* conv output of one image: o1[(i, j), c] = b1[c] + sum_t xp[window(i, j) + t] * w1[t, c] */
+FCD_ATTR static void FCD_FN(conv)(const fcd_geo *g, const FCD_T *xp, const FCD_T *w1, const FCD_T *b1,
+                                  FCD_T *o1)
+{
+    const Py_ssize_t K = g->k, C = g->c, S = g->stride, Wd = g->w + 2 * g->pad;
+    const Py_ssize_t Ho = g->ho, Wo = g->wo;
+    Py_ssize_t i, j, di, dj, cb, u;
+    for (i = 0; i < Ho; i++) {
+        const FCD_T *row = xp + i * S * Wd;
+        FCD_T *orow = o1 + i * Wo * C;
+        cb = 0;
+#if FCD_VECTOR
+        for (; cb + FCD_CB <= C; cb += FCD_CB) {
+            for (j = 0; j + FCD_P <= Wo; j += FCD_P)
+                FCD_FN(conv_block)(g, row + j * S, w1 + cb, b1 + cb, orow + j * C + cb, FCD_P);
+            for (; j < Wo; j++)
+                FCD_FN(conv_block)(g, row + j * S, w1 + cb, b1 + cb, orow + j * C + cb, 1);
+        }
+#endif
+        for (u = cb; u < C; u++)
+            for (j = 0; j < Wo; j++) {
+                FCD_T acc = b1[u];
+                for (di = 0; di < K; di++)
+                    for (dj = 0; dj < K; dj++) acc += row[j * S + di * Wd + dj] * w1[(di * K + dj) * C + u];
+                orow[j * C + u] = acc;
+            }
+    }
+}
+
+/* dw1[t, c] += sum_(i,j) xp[window(i, j) + t] * gm[(i, j), c]; db1[c] += sum_(i,j) gm[(i, j), c];
+   FCD_P taps at a time in registers */
+FCD_ATTR static void FCD_FN(conv_dw)(const fcd_geo *g, const FCD_T *xp, const FCD_T *gm, FCD_T *dw1,
+                                     FCD_T *db1)
+{
+    const Py_ssize_t K = g->k, KK = K * K, C = g->c, S = g->stride, Wd = g->w + 2 * g->pad;
+    const Py_ssize_t Ho = g->ho, Wo = g->wo;
+    Py_ssize_t i, j, di, dj, cb = 0, u;
+#if FCD_VECTOR
+    Py_ssize_t t0;
+    int v, p;
+    for (; cb + FCD_CB <= C; cb += FCD_CB) {
+        FCD_FN(vec) acc[FCD_P][FCD_NV], gv[FCD_NV], cur;
+        for (t0 = 0; t0 < KK; t0 += FCD_P) {
+            const int nt = KK - t0 < FCD_P ? (int)(KK - t0) : FCD_P;
+            Py_ssize_t off[FCD_P];
+            for (p = 0; p < FCD_P; p++) {
+                const Py_ssize_t t = t0 + (p < nt ? p : 0);
+                off[p] = (t / K) * Wd + t % K;
+                for (v = 0; v < FCD_NV; v++) acc[p][v] = (FCD_FN(vec)){0};
+            }
+            for (i = 0; i < Ho; i++) {
+                const FCD_T *row = xp + i * S * Wd;
+                const FCD_T *gr = gm + i * Wo * C + cb;
+                for (j = 0; j < Wo; j++) {
+                    const FCD_T *org = row + j * S;
+                    for (v = 0; v < FCD_NV; v++) memcpy(&gv[v], gr + j * C + v * FCD_LANES, sizeof cur);
+                    for (p = 0; p < FCD_P; p++) {
+                        const FCD_T xv = org[off[p]];
+                        for (v = 0; v < FCD_NV; v++) acc[p][v] += xv * gv[v];
+                    }
+                }
+            }
+            for (p = 0; p < nt; p++)
+                for (v = 0; v < FCD_NV; v++) {
+                    FCD_T *dwt = dw1 + (t0 + p) * C + cb + v * FCD_LANES;
+                    memcpy(&cur, dwt, sizeof cur);
+                    cur += acc[p][v];
+                    memcpy(dwt, &cur, sizeof cur);
+                }
+        }
+        for (v = 0; v < FCD_NV; v++) acc[0][v] = (FCD_FN(vec)){0};
+        for (i = 0; i < Ho * Wo; i++)
+            for (v = 0; v < FCD_NV; v++) {
+                memcpy(&gv[v], gm + i * C + cb + v * FCD_LANES, sizeof cur);
+                acc[0][v] += gv[v];
+            }
+        for (v = 0; v < FCD_NV; v++) {
+            memcpy(&cur, db1 + cb + v * FCD_LANES, sizeof cur);
+            cur += acc[0][v];
+            memcpy(db1 + cb + v * FCD_LANES, &cur, sizeof cur);
+        }
+    }
+#endif
+    for (u = cb; u < C; u++) {
+        FCD_T sb = 0;
+        for (di = 0; di < K; di++)
+            for (dj = 0; dj < K; dj++) {
+                FCD_T s = 0;
+                for (i = 0; i < Ho; i++)
+                    for (j = 0; j < Wo; j++) s += xp[(i * S + di) * Wd + j * S + dj] * gm[(i * Wo + j) * C + u];
+                dw1[(di * K + dj) * C + u] += s;
+            }
+        for (i = 0; i < Ho * Wo; i++) sb += gm[i * C + u];
+        db1[u] += sb;
+    }
+}
+
+#if FCD_VECTOR
+/* ReLU + pooling of one window (its first element at v0, conv position first), filters
+   [cb, cb + FCD_CB): max keeps the first maximum and its position (-1 when not positive),
+   average sums the positive elements and scales by 1/q^2 */
+FCD_ATTR static inline void FCD_FN(pool_block)(const fcd_geo *g, const FCD_T *v0, Py_ssize_t first,
+                                               FCD_T *fo, FCD_I *ao)
+{
+    const Py_ssize_t C = g->c, Wo = g->wo, Q = g->q;
+    const FCD_T inv = (FCD_T)1 / (FCD_T)(Q * Q);
+    FCD_FN(vec) best[FCD_NV], vv;
+    FCD_FN(ivec) at[FCD_NV], m;
+    const FCD_FN(vec) zero = {0};
+    Py_ssize_t di, dj;
+    int v;
+    for (v = 0; v < FCD_NV; v++) {
+        memcpy(&best[v], v0 + v * FCD_LANES, sizeof vv);
+        at[v] = (FCD_FN(ivec)){0} + (FCD_I)first;
+        if (!g->max_pool) best[v] = (FCD_FN(vec))((FCD_FN(ivec))best[v] & (best[v] > zero));
+    }
+    for (di = 0; di < Q; di++)
+        for (dj = 0; dj < Q; dj++) {
+            const FCD_T *vp = v0 + (di * Wo + dj) * C;
+            const FCD_I pos = (FCD_I)(first + di * Wo + dj);
+            if (!(di | dj)) continue;
+            for (v = 0; v < FCD_NV; v++) {
+                memcpy(&vv, vp + v * FCD_LANES, sizeof vv);
+                if (g->max_pool) {
+                    m = vv > best[v];
+                    best[v] = (FCD_FN(vec))(((FCD_FN(ivec))vv & m) | ((FCD_FN(ivec))best[v] & ~m));
+                    at[v] = (pos & m) | (at[v] & ~m);
+                } else {
+                    best[v] += (FCD_FN(vec))((FCD_FN(ivec))vv & (vv > zero));
+                }
+            }
+        }
+    for (v = 0; v < FCD_NV; v++) {
+        if (g->max_pool) {
+            m = best[v] > zero;
+            best[v] = (FCD_FN(vec))((FCD_FN(ivec))best[v] & m);
+            at[v] = at[v] | ~m;
+            memcpy(ao + v * FCD_LANES, &at[v], sizeof at[v]);
+        } else {
+            best[v] *= inv;
+        }
+        memcpy(fo + v * FCD_LANES, &best[v], sizeof vv);
+    }
+}
+#endif
+
+/* conv + ReLU/pool + dense for images [0, nb): out1 (nb, ho, wo, c) is kept for average
+   pooling's backward, arg (nb, d) holds each max window's winning conv position (i*wo + j)
+   or -1 when the window's maximum is not positive; flat (nb, d) and logits (nb, 10) are
+   written.  xp is scratch for one padded image. */
+FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, Py_ssize_t nb,
+                                     const FCD_T *w1, const FCD_T *b1,
+                                     const FCD_T *w2, const FCD_T *b2,
+                                     FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *logits)
+{
+    const Py_ssize_t C = g->c, Wo = g->wo, Q = g->q, Hp = g->hp, Wp = g->wp, D = g->d;
+    const FCD_T inv = (FCD_T)1 / (FCD_T)(Q * Q);
+    Py_ssize_t n, di, dj, cc, cb, pi, pj, f, kk;
+    for (n = 0; n < nb; n++) {
+        FCD_T *o1 = out1 + n * g->ho * Wo * C;
+        FCD_T *fl = flat + n * D;
+        FCD_I *an = arg + n * D;
+        FCD_FN(pad)(g, x + n * g->h * g->w, xp);
+        FCD_FN(conv)(g, xp, w1, b1, o1);
+        /* ReLU + pooling */
+        for (pi = 0; pi < Hp; pi++)
+            for (pj = 0; pj < Wp; pj++) {
+                const Py_ssize_t first = pi * Q * Wo + pj * Q;
+                FCD_T *fo = fl + (pi * Wp + pj) * C;
+                FCD_I *ao = an + (pi * Wp + pj) * C;
+                cb = 0;
+#if FCD_VECTOR
+                for (; cb + FCD_CB <= C; cb += FCD_CB)
+                    FCD_FN(pool_block)(g, o1 + first * C + cb, first, fo + cb, ao + cb);
+#endif
+                for (cc = cb; cc < C; cc++) {
+                    FCD_T best = o1[first * C + cc];
+                    FCD_I at = (FCD_I)first;
+                    for (di = 0; di < Q; di++)
+                        for (dj = 0; dj < Q; dj++) {
+                            const Py_ssize_t pos = first + di * Wo + dj;
+                            const FCD_T v = o1[pos * C + cc];
+                            if (g->max_pool) {
+                                if (v > best) { best = v; at = (FCD_I)pos; }
+                            } else {
+                                best = (di | dj) ? best + (v > 0 ? v : 0) : (v > 0 ? v : 0);
+                            }
+                        }
+                    if (g->max_pool) {
+                        fo[cc] = best > 0 ? best : 0;
+                        ao[cc] = best > 0 ? at : -1;
+                    } else {
+                        fo[cc] = best * inv;
+                    }
+                }
+            }
+        /* dense; ReLU leaves many zeros, which add nothing */
+        {
+            FCD_T acc[FCD_NCLS] = {0};
+            for (f = 0; f < D; f++) {
+                const FCD_T a = fl[f];
+                const FCD_T *wr = w2 + f * FCD_NCLS;
+                if (a == 0) continue;
+                for (kk = 0; kk < FCD_NCLS; kk++) acc[kk] += a * wr[kk];
+            }
+            for (kk = 0; kk < FCD_NCLS; kk++) logits[n * FCD_NCLS + kk] = acc[kk] + b2[kk];
+        }
+    }
+}
+
+/* One SGD step on the batch x (nb, H, W) with labels y; updates w1, b1, w2, b2 in place and
+   returns the mean cross-entropy (with the 1e-12 guard of fastconv's softmax).  gm is
+   scratch for one image's conv-output gradient (ho, wo, c). */
+FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long long *y,
+                                    Py_ssize_t nb, FCD_T lr,
+                                    FCD_T *w1, FCD_T *b1, FCD_T *w2, FCD_T *b2,
+                                    FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *proba,
+                                    FCD_T *dflat, FCD_T *gm,
+                                    FCD_T *dw1, FCD_T *db1, FCD_T *dw2, FCD_T *db2)
+{
+    const Py_ssize_t K = g->k, C = g->c, Ho = g->ho, Wo = g->wo, Q = g->q, Hp = g->hp, Wp = g->wp;
+    const Py_ssize_t D = g->d;
+    const FCD_T inv = (FCD_T)1 / (FCD_T)(Q * Q);
+    Py_ssize_t n, di, dj, cc, f, kk, t, pi, pj;
+    double loss = 0;
+
+    FCD_FN(forward)(g, x, nb, w1, b1, w2, b2, xp, out1, arg, flat, proba);
+
+    /* softmax, loss and dlogits = (proba - onehot) / nb, in place */
+    for (n = 0; n < nb; n++) {
+        FCD_T *pr = proba + n * FCD_NCLS;
+        FCD_T m = pr[0], s = 0;
+        for (kk = 1; kk < FCD_NCLS; kk++) if (pr[kk] > m) m = pr[kk];
+        for (kk = 0; kk < FCD_NCLS; kk++) { pr[kk] = (FCD_T)exp((double)(pr[kk] - m)); s += pr[kk]; }
+        for (kk = 0; kk < FCD_NCLS; kk++) pr[kk] /= s;
+        loss -= log((double)(pr[y[n]] + (FCD_T)1e-12));
+        pr[y[n]] -= 1;
+        for (kk = 0; kk < FCD_NCLS; kk++) pr[kk] /= (FCD_T)nb;
+    }
+
+    /* dense backward (with the old w2): dw2 = flat^T dl, db2 = sum dl, dflat = dl w2^T where
+       the pooled value is positive (elsewhere nothing reaches the convolution) */
+    memset(dw2, 0, (size_t)(D * FCD_NCLS) * sizeof(FCD_T));
+    for (kk = 0; kk < FCD_NCLS; kk++) db2[kk] = 0;
+    for (n = 0; n < nb; n++) {
+        const FCD_T *fl = flat + n * D;
+        FCD_T *df = dflat + n * D, dl[FCD_NCLS];
+        for (kk = 0; kk < FCD_NCLS; kk++) { dl[kk] = proba[n * FCD_NCLS + kk]; db2[kk] += dl[kk]; }
+        for (f = 0; f < D; f++) {
+            const FCD_T a = fl[f];
+            const FCD_T *wr = w2 + f * FCD_NCLS;
+            FCD_T *dwr = dw2 + f * FCD_NCLS;
+            FCD_T s = 0;
+            if (!(a > 0)) { df[f] = 0; continue; }
+            for (kk = 0; kk < FCD_NCLS; kk++) { dwr[kk] += a * dl[kk]; s += dl[kk] * wr[kk]; }
+            df[f] = s;
+        }
+    }
+
+    /* pooling + ReLU backward into the conv-output gradient gm, then the conv's weight and
+       bias gradients */
+    memset(dw1, 0, (size_t)(K * K * C) * sizeof(FCD_T));
+    for (cc = 0; cc < C; cc++) db1[cc] = 0;
+    for (n = 0; n < nb; n++) {
+        const FCD_T *df = dflat + n * D;
+        memset(gm, 0, (size_t)(Ho * Wo * C) * sizeof(FCD_T));
+        if (g->max_pool) {
+            const FCD_I *an = arg + n * D;
+            for (f = 0; f < D; f++)
+                if (an[f] >= 0) gm[(Py_ssize_t)an[f] * C + f % C] = df[f];
+        } else {
+            const FCD_T *o1 = out1 + n * Ho * Wo * C;
+            for (pi = 0; pi < Hp; pi++)
+                for (pj = 0; pj < Wp; pj++) {
+                    const FCD_T *dfp = df + (pi * Wp + pj) * C;
+                    for (di = 0; di < Q; di++)
+                        for (dj = 0; dj < Q; dj++) {
+                            const Py_ssize_t at = ((pi * Q + di) * Wo + pj * Q + dj) * C;
+                            for (cc = 0; cc < C; cc++) gm[at + cc] = o1[at + cc] > 0 ? dfp[cc] * inv : 0;
+                        }
+                }
+        }
+        FCD_FN(pad)(g, x + n * g->h * g->w, xp);
+        FCD_FN(conv_dw)(g, xp, gm, dw1, db1);
+    }
+
+    /* SGD update: p -= lr * grad */
+    for (t = 0; t < K * K * C; t++) w1[t] -= lr * dw1[t];
+    for (cc = 0; cc < C; cc++) b1[cc] -= lr * db1[cc];
+    for (t = 0; t < D * FCD_NCLS; t++) w2[t] -= lr * dw2[t];
+    for (kk = 0; kk < FCD_NCLS; kk++) b2[kk] -= lr * db2[kk];
+    return loss / (double)nb;
+}
