@@ -8,12 +8,14 @@ Two backends run the same loop on the same random draws:
 
 * ``backend="reference"`` calls the public functions of :mod:`fastconv.reference` one layer at a
   time, exactly as the tutorial's script does (slow: about ten seconds per epoch);
-* ``backend="fastconv"`` calls :mod:`fastconv`'s kernels and keeps the per-step Python work
-  small: the epoch's shuffled data goes into preallocated buffers, the first layer's input
-  gradient is never computed, ReLU is applied after max pooling (``max`` and ``relu`` commute, and
-  the gradient reaching the pool is masked where the pooled value is not positive, which gives
-  the same numbers as ReLU's own backward), and the dense layer and softmax write into
-  preallocated arrays.
+* ``backend="fastconv"`` runs each SGD step as one compiled call
+  (:class:`fastconv._digits.Stepper`, C without the GIL, float32/float64, SSE2 or AVX2+FMA
+  picked at run time) on buffers allocated once per run: ReLU and pooling are fused (``max``
+  and ``relu`` commute, and the gradient reaching the pool is masked where the pooled value is
+  not positive, which gives the same numbers as ReLU's own backward), terms known to be zero are
+  skipped and the first layer's input gradient is never computed. The tests hold this step to
+  the same loop written layer by layer over :mod:`fastconv`'s public functions
+  (``_Trainer(..., fused=False)``): only the order of the sums differs.
 
 With the same ``seed`` both backends draw the same split, initial weights and batches, and end
 within float rounding of each other.
