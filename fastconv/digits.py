@@ -436,6 +436,8 @@ class _Trainer:
             except (TypeError, ValueError):
                 raise TypeError("data must be an (images, labels) pair") from None
             images = _as_images(images, "images", dtype)
+            if not np.isfinite(images).all():
+                raise ValueError(f"images must be finite; {int((~np.isfinite(images)).sum())} values are NaN or inf")
             labels = np.asarray(labels)
             if labels.dtype.kind not in "iu" or labels.shape != (images.shape[0],):
                 raise ValueError(

@@ -299,6 +299,7 @@ def test_load_rejects_other_files(tmp_path):
         (dict(data=(np.zeros((10, 8, 8)), np.zeros(9, int))), ValueError, "labels"),
         (dict(data=(np.zeros((10, 8, 8, 2)), np.zeros(10, int))), ValueError, "images"),
         (dict(data=np.zeros(3)), TypeError, "data"),
+        (dict(data=(np.full((10, 8, 8), np.nan), np.zeros(10, int))), ValueError, "finite"),
     ],
 )
 def test_bad_arguments(kw, exc, match):
