@@ -422,7 +422,7 @@ cdef extern from *:
         return t;
     }
     #endif
-    static void fc_maxc2x2_f(const float *x0, const float *x1, float *y, uint8_t *code, Py_ssize_t C)
+    static inline void fc_maxc2x2_f(const float *x0, const float *x1, float *y, uint8_t *code, Py_ssize_t C)
     {
         Py_ssize_t c = 0;
     #ifdef FC_SSE2
@@ -439,7 +439,7 @@ cdef extern from *:
     #endif
         FC_MAXC_TAIL(float)
     }
-    static void fc_maxc2x2_d(const double *x0, const double *x1, double *y, uint8_t *code, Py_ssize_t C)
+    static inline void fc_maxc2x2_d(const double *x0, const double *x1, double *y, uint8_t *code, Py_ssize_t C)
     {
         Py_ssize_t c = 0;
     #ifdef FC_SSE2
@@ -465,7 +465,7 @@ cdef extern from *:
             d1[c] = t == 2 ? g[c] : 0;                                                     \
             d1[C + c] = t == 3 ? g[c] : 0;                                                 \
         }
-    static void fc_maxbwdc2x2_f(const float *g, const uint8_t *code, float *d0, float *d1, Py_ssize_t C)
+    static inline void fc_maxbwdc2x2_f(const float *g, const uint8_t *code, float *d0, float *d1, Py_ssize_t C)
     {
         Py_ssize_t c = 0;
     #ifdef FC_SSE2
@@ -484,7 +484,7 @@ cdef extern from *:
     #endif
         FC_MAXBWDC_TAIL
     }
-    static void fc_maxbwdc2x2_d(const double *g, const uint8_t *code, double *d0, double *d1, Py_ssize_t C)
+    static inline void fc_maxbwdc2x2_d(const double *g, const uint8_t *code, double *d0, double *d1, Py_ssize_t C)
     {
         Py_ssize_t c = 0;
     #ifdef FC_SSE2
@@ -505,11 +505,113 @@ cdef extern from *:
     #endif
         FC_MAXBWDC_TAIL
     }
+
+    /* Whole output rows of 2x2 windows: x0/x1 point at the first window's two input rows, the
+       next window starts step elements further (step = sw * C); y/code rows are Wo * C long. */
+    static void fc_maxc_row_f(const float *x0, const float *x1, float *y, uint8_t *code,
+                              Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, x0 += step, x1 += step, y += C, code += C)
+            fc_maxc2x2_f(x0, x1, y, code, C);
+    }
+    static void fc_maxc_row_d(const double *x0, const double *x1, double *y, uint8_t *code,
+                              Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, x0 += step, x1 += step, y += C, code += C)
+            fc_maxc2x2_d(x0, x1, y, code, C);
+    }
+    /* Backward rows for tiling 2x2 windows (step = 2 * C): every element of dx rows d0, d1 written once. */
+    static void fc_maxbwdc_row_f(const float *g, const uint8_t *code, float *d0, float *d1,
+                                 Py_ssize_t Wo, Py_ssize_t C)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, g += C, code += C, d0 += 2 * C, d1 += 2 * C)
+            fc_maxbwdc2x2_f(g, code, d0, d1, C);
+    }
+    static void fc_maxbwdc_row_d(const double *g, const uint8_t *code, double *d0, double *d1,
+                                 Py_ssize_t Wo, Py_ssize_t C)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, g += C, code += C, d0 += 2 * C, d1 += 2 * C)
+            fc_maxbwdc2x2_d(g, code, d0, d1, C);
+    }
+
+    /* Average of 2x2 windows, rows as above: y = (((a + b) + c) + d) * 0.25, which is exactly
+       the division by 4 (scaling by a power of two rounds the same real number). */
+    static void fc_avg_row_f(const float *x0, const float *x1, float *y, Py_ssize_t Wo, Py_ssize_t C,
+                             Py_ssize_t step)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, x0 += step, x1 += step, y += C) {
+            Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+            const __m128 q = _mm_set1_ps(0.25f);
+            for (; c + 4 <= C; c += 4) {
+                __m128 s = _mm_add_ps(_mm_add_ps(_mm_add_ps(_mm_loadu_ps(x0 + c), _mm_loadu_ps(x0 + C + c)),
+                                                 _mm_loadu_ps(x1 + c)), _mm_loadu_ps(x1 + C + c));
+                _mm_storeu_ps(y + c, _mm_mul_ps(s, q));
+            }
+    #endif
+            for (; c < C; c++) y[c] = (((x0[c] + x0[C + c]) + x1[c]) + x1[C + c]) * 0.25f;
+        }
+    }
+    static void fc_avg_row_d(const double *x0, const double *x1, double *y, Py_ssize_t Wo, Py_ssize_t C,
+                             Py_ssize_t step)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, x0 += step, x1 += step, y += C) {
+            Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+            const __m128d q = _mm_set1_pd(0.25);
+            for (; c + 2 <= C; c += 2) {
+                __m128d s = _mm_add_pd(_mm_add_pd(_mm_add_pd(_mm_loadu_pd(x0 + c), _mm_loadu_pd(x0 + C + c)),
+                                                  _mm_loadu_pd(x1 + c)), _mm_loadu_pd(x1 + C + c));
+                _mm_storeu_pd(y + c, _mm_mul_pd(s, q));
+            }
+    #endif
+            for (; c < C; c++) y[c] = (((x0[c] + x0[C + c]) + x1[c]) + x1[C + c]) * 0.25;
+        }
+    }
+    /* Backward of tiling 2x2 average windows: g / 4 to all four elements of each window. */
+    static void fc_avgbwd_row_f(const float *g, float *d0, float *d1, Py_ssize_t Wo, Py_ssize_t C)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, g += C, d0 += 2 * C, d1 += 2 * C) {
+            Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+            const __m128 q = _mm_set1_ps(0.25f);
+            for (; c + 4 <= C; c += 4) {
+                __m128 v = _mm_mul_ps(_mm_loadu_ps(g + c), q);
+                _mm_storeu_ps(d0 + c, v); _mm_storeu_ps(d0 + C + c, v);
+                _mm_storeu_ps(d1 + c, v); _mm_storeu_ps(d1 + C + c, v);
+            }
+    #endif
+            for (; c < C; c++) { float v = g[c] * 0.25f; d0[c] = v; d0[C + c] = v; d1[c] = v; d1[C + c] = v; }
+        }
+    }
+    static void fc_avgbwd_row_d(const double *g, double *d0, double *d1, Py_ssize_t Wo, Py_ssize_t C)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, g += C, d0 += 2 * C, d1 += 2 * C) {
+            Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+            const __m128d q = _mm_set1_pd(0.25);
+            for (; c + 2 <= C; c += 2) {
+                __m128d v = _mm_mul_pd(_mm_loadu_pd(g + c), q);
+                _mm_storeu_pd(d0 + c, v); _mm_storeu_pd(d0 + C + c, v);
+                _mm_storeu_pd(d1 + c, v); _mm_storeu_pd(d1 + C + c, v);
+            }
+    #endif
+            for (; c < C; c++) { double v = g[c] * 0.25; d0[c] = v; d0[C + c] = v; d1[c] = v; d1[C + c] = v; }
+        }
+    }
     """
     void fc_maxc2x2_f(const float* x0, const float* x1, float* y, uint8_t* code, Py_ssize_t C) noexcept nogil
     void fc_maxc2x2_d(const double* x0, const double* x1, double* y, uint8_t* code, Py_ssize_t C) noexcept nogil
     void fc_maxbwdc2x2_f(const float* g, const uint8_t* code, float* d0, float* d1, Py_ssize_t C) noexcept nogil
     void fc_maxbwdc2x2_d(const double* g, const uint8_t* code, double* d0, double* d1, Py_ssize_t C) noexcept nogil
+    void fc_maxc_row_f(const float* x0, const float* x1, float* y, uint8_t* code, Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step) noexcept nogil
+    void fc_maxc_row_d(const double* x0, const double* x1, double* y, uint8_t* code, Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step) noexcept nogil
+    void fc_maxbwdc_row_f(const float* g, const uint8_t* code, float* d0, float* d1, Py_ssize_t Wo, Py_ssize_t C) noexcept nogil
+    void fc_maxbwdc_row_d(const double* g, const uint8_t* code, double* d0, double* d1, Py_ssize_t Wo, Py_ssize_t C) noexcept nogil
+    void fc_avg_row_f(const float* x0, const float* x1, float* y, Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step) noexcept nogil
+    void fc_avg_row_d(const double* x0, const double* x1, double* y, Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step) noexcept nogil
+    void fc_avgbwd_row_f(const float* g, float* d0, float* d1, Py_ssize_t Wo, Py_ssize_t C) noexcept nogil
+    void fc_avgbwd_row_d(const double* g, double* d0, double* d1, Py_ssize_t Wo, Py_ssize_t C) noexcept nogil
 
 
 cdef int _need(cnp.ndarray a, str name, int typenum, bint write) except -1:
@@ -547,16 +649,17 @@ cdef inline void _maxc_row(
     cdef const floating* xp
     cdef floating* yp
     cdef uint8_t* cp
+    if ph == 2 and pw == 2:
+        x0 = x + (n * H + i * sh) * W * C
+        if floating is float:
+            fc_maxc_row_f(x0, x0 + W * C, y + (n * Ho + i) * Wo * C, code + (n * Ho + i) * Wo * C, Wo, C, sw * C)
+        else:
+            fc_maxc_row_d(x0, x0 + W * C, y + (n * Ho + i) * Wo * C, code + (n * Ho + i) * Wo * C, Wo, C, sw * C)
+        return
     for j in range(Wo):
         yp = y + ((n * Ho + i) * Wo + j) * C
         cp = code + ((n * Ho + i) * Wo + j) * C
         x0 = x + ((n * H + i * sh) * W + j * sw) * C
-        if ph == 2 and pw == 2:
-            if floating is float:
-                fc_maxc2x2_f(x0, x0 + W * C, yp, cp, C)
-            else:
-                fc_maxc2x2_d(x0, x0 + W * C, yp, cp, C)
-            continue
         for c in range(C):
             yp[c] = x0[c]
             cp[c] = 0
@@ -632,16 +735,16 @@ cdef inline void _maxc_bwd_row(
     cdef const uint8_t* cp
     cdef floating* d0
     cdef floating* d
-    for j in range(Wo):
+    if ph == 2 and pw == 2:
+        d0 = dx + (n * H + i * 2) * W * C
+        if floating is float:
+            fc_maxbwdc_row_f(dy + (n * Ho + i) * Wo * C, code + (n * Ho + i) * Wo * C, d0, d0 + W * C, Wo, C)
+        else:
+            fc_maxbwdc_row_d(dy + (n * Ho + i) * Wo * C, code + (n * Ho + i) * Wo * C, d0, d0 + W * C, Wo, C)
+    for j in range(Wo if ph != 2 or pw != 2 else 0):
         g = dy + ((n * Ho + i) * Wo + j) * C
         cp = code + ((n * Ho + i) * Wo + j) * C
         d0 = dx + ((n * H + i * ph) * W + j * pw) * C
-        if ph == 2 and pw == 2:
-            if floating is float:
-                fc_maxbwdc2x2_f(g, cp, d0, d0 + W * C, C)
-            else:
-                fc_maxbwdc2x2_d(g, cp, d0, d0 + W * C, C)
-            continue
         for di in range(ph):
             for dj in range(pw):
                 k = <int>(di * pw + dj)
@@ -712,14 +815,15 @@ cdef inline void _avgpool_fwd_row(
     cdef const floating* x0
     cdef const floating* x1
     cdef floating* yp
+    if ph == 2 and pw == 2:
+        x0 = xn + (i * sh) * W * C
+        if floating is float:
+            fc_avg_row_f(x0, x0 + W * C, y + (n * Ho + i) * Wo * C, Wo, C, sw * C)
+        else:
+            fc_avg_row_d(x0, x0 + W * C, y + (n * Ho + i) * Wo * C, Wo, C, sw * C)
+        return
     for j in range(Wo):
         yp = y + ((n * Ho + i) * Wo + j) * C
-        if ph == 2 and pw == 2:
-            x0 = xn + ((i * sh) * W + j * sw) * C
-            x1 = x0 + W * C
-            for c in range(C):
-                yp[c] = (((x0[c] + x0[C + c]) + x1[c]) + x1[C + c]) / area
-            continue
         for c in range(C):
             yp[c] = 0
         for di in range(ph):
@@ -807,18 +911,15 @@ cdef inline void _avg_bwd_row(
     cdef floating* d0
     cdef floating* d1
     cdef floating* d
-    for j in range(Wo):
+    if ph == 2 and pw == 2:
+        d0 = dx + (n * H + i * 2) * W * C
+        if floating is float:
+            fc_avgbwd_row_f(dy + (n * Ho + i) * Wo * C, d0, d0 + W * C, Wo, C)
+        else:
+            fc_avgbwd_row_d(dy + (n * Ho + i) * Wo * C, d0, d0 + W * C, Wo, C)
+    for j in range(Wo if ph != 2 or pw != 2 else 0):
         g = dy + ((n * Ho + i) * Wo + j) * C
         d0 = dx + ((n * H + i * ph) * W + j * pw) * C
-        if ph == 2 and pw == 2:
-            d1 = d0 + W * C
-            for c in range(C):
-                q = g[c] / area
-                d0[c] = q
-                d0[C + c] = q
-                d1[c] = q
-                d1[C + c] = q
-            continue
         for di in range(ph):
             for dj in range(pw):
                 d = d0 + (di * W + dj) * C
