@@ -366,6 +366,10 @@ def maxpool_backward_tiled_kernel(
                 _zero_tail(dxp, n, Ho * ph, H, 0, H, W, C)
 
 
+cdef extern from "_simd.h":  # FC_X86_DISPATCH and fc_use_avx2(), shared with _filter and _conv_small
+    int fc_use_avx2() noexcept nogil
+
+
 # --------------------------------------------------------------------------- window-code max pooling
 # Max pooling keeps, per output element, the one-byte offset k = di * pw + dj of its window's first
 # maximum (windows of at most 256 elements): a quarter of the input's bytes for float32 2x2
@@ -508,9 +512,61 @@ cdef extern from *:
 
     /* Whole output rows of 2x2 windows: x0/x1 point at the first window's two input rows, the
        next window starts step elements further (step = sw * C); y/code rows are Wo * C long. */
+    #ifdef FC_X86_DISPATCH
+    #include <immintrin.h>
+    /* AVX2 rows (float32): eight channels per step, blends instead of and/andnot/or; the same
+       selection rule, so the same results bit for bit. Chosen at run time (fc_use_avx2). */
+    #define FC_AVX2 __attribute__((target("avx2,fma")))
+    FC_AVX2 static void fc_maxc_row_f_avx2(const float *x0, const float *x1, float *y, uint8_t *code,
+                                           Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step)
+    {
+        const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2), three = _mm256_set1_epi32(3);
+        for (Py_ssize_t j = 0; j < Wo; j++, x0 += step, x1 += step, y += C, code += C) {
+            Py_ssize_t c = 0;
+            for (; c + 8 <= C; c += 8) {
+                __m256 a = _mm256_loadu_ps(x0 + c), v, m;
+                __m256i t = _mm256_setzero_si256();
+    #define FC_ASTEP(SRC, K)                                                                   \
+                v = _mm256_loadu_ps(SRC);                                                      \
+                m = _mm256_and_ps(_mm256_cmp_ps(v, a, _CMP_NLE_UQ), _mm256_cmp_ps(a, a, _CMP_ORD_Q)); \
+                a = _mm256_blendv_ps(a, v, m);                                                 \
+                t = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(t), _mm256_castsi256_ps(K), m));
+                FC_ASTEP(x0 + C + c, one)
+                FC_ASTEP(x1 + c, two)
+                FC_ASTEP(x1 + C + c, three)
+    #undef FC_ASTEP
+                _mm256_storeu_ps(y + c, a);
+                __m128i p = _mm_packs_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+                _mm_storel_epi64((__m128i *)(code + c), _mm_packus_epi16(p, p));
+            }
+            FC_MAXC_TAIL(float)
+        }
+    }
+    FC_AVX2 static void fc_maxbwdc_row_f_avx2(const float *g, const uint8_t *code, float *d0, float *d1,
+                                              Py_ssize_t Wo, Py_ssize_t C)
+    {
+        const __m256i k1 = _mm256_set1_epi32(1), k2 = _mm256_set1_epi32(2), k3 = _mm256_set1_epi32(3);
+        const __m256i k0 = _mm256_setzero_si256();
+        for (Py_ssize_t j = 0; j < Wo; j++, g += C, code += C, d0 += 2 * C, d1 += 2 * C) {
+            Py_ssize_t c = 0;
+            for (; c + 8 <= C; c += 8) {
+                __m256i t = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(code + c)));
+                __m256 gv = _mm256_loadu_ps(g + c);
+                _mm256_storeu_ps(d0 + c, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(t, k0))));
+                _mm256_storeu_ps(d0 + C + c, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(t, k1))));
+                _mm256_storeu_ps(d1 + c, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(t, k2))));
+                _mm256_storeu_ps(d1 + C + c, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(t, k3))));
+            }
+            FC_MAXBWDC_TAIL
+        }
+    }
+    #endif
     static void fc_maxc_row_f(const float *x0, const float *x1, float *y, uint8_t *code,
                               Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step)
     {
+    #ifdef FC_X86_DISPATCH
+        if (C >= 8 && fc_use_avx2()) { fc_maxc_row_f_avx2(x0, x1, y, code, Wo, C, step); return; }
+    #endif
         for (Py_ssize_t j = 0; j < Wo; j++, x0 += step, x1 += step, y += C, code += C)
             fc_maxc2x2_f(x0, x1, y, code, C);
     }
@@ -524,6 +580,9 @@ cdef extern from *:
     static void fc_maxbwdc_row_f(const float *g, const uint8_t *code, float *d0, float *d1,
                                  Py_ssize_t Wo, Py_ssize_t C)
     {
+    #ifdef FC_X86_DISPATCH
+        if (C >= 8 && fc_use_avx2()) { fc_maxbwdc_row_f_avx2(g, code, d0, d1, Wo, C); return; }
+    #endif
         for (Py_ssize_t j = 0; j < Wo; j++, g += C, code += C, d0 += 2 * C, d1 += 2 * C)
             fc_maxbwdc2x2_f(g, code, d0, d1, C);
     }
