@@ -1,4 +1,5 @@
-"""Max and average pooling 2x2, forward+backward, float32: fastconv beside torch, NumPy reshapes and the loops.
+"""Max and average pooling 2x2, forward+backward, float32: fastconv beside torch (NCHW and channels-last),
+NumPy reshapes and the loops.
 
 Every implementation is checked against fastconv's result and against a NumPy reshape answer in
 float64 (checked against ``fastconv.reference`` by ``test_reshape_pools_match_reference``).
