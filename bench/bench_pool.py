@@ -1,4 +1,5 @@
-"""Max and average pooling 2x2, forward+backward, float32: fastconv beside torch, NumPy reshapes and the loops.
+"""Max and average pooling 2x2, forward+backward, float32: fastconv beside torch (NCHW and channels-last),
+NumPy reshapes and the loops.
 
 Every implementation is checked against fastconv's result and against a NumPy reshape answer in
 float64 (checked against ``fastconv.reference`` by ``test_reshape_pools_match_reference``).
@@ -98,12 +99,19 @@ def bench_pool_fastconv(timed, mode, shape):
     timed(group(mode, shape), "fastconv", fastconv_fn(mode, shape), answers(mode, shape, with_fastconv=False))
 
 
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"], ids=["torch", "torch-cl"])
 @pytest.mark.parametrize("shape", SHAPES, ids=IDS)
-def bench_pool_torch(timed, mode, shape):
+def bench_pool_torch(timed, mode, shape, layout):
+    """torch on NCHW tensors ("torch") and on channels-last ones, fastconv's NHWC layout ("torch-cl")."""
     torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[bench]')")
     x, dy = data(shape)
-    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(True)
-    dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))
+    if layout == "nchw":
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(True)
+        dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))
+    else:  # the NHWC buffers seen as NCHW tensors in torch.channels_last memory format
+        xt = torch.from_numpy(x.copy()).permute(0, 3, 1, 2).requires_grad_(True)
+        dyt = torch.from_numpy(dy.copy()).permute(0, 3, 1, 2)
+        assert xt.is_contiguous(memory_format=torch.channels_last)
     pool = torch.nn.functional.max_pool2d if mode == "max" else torch.nn.functional.avg_pool2d
 
     def fn():
@@ -115,7 +123,7 @@ def bench_pool_torch(timed, mode, shape):
     def convert(r):
         return tuple(t.detach().numpy().transpose(0, 2, 3, 1) for t in r)
 
-    timed(group(mode, shape), "torch", fn, answers(mode, shape), convert)
+    timed(group(mode, shape), "torch" if layout == "nchw" else "torch-cl", fn, answers(mode, shape), convert)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=IDS)

@@ -20,3 +20,10 @@ def avgpool_backward_kernel(
 def avgpool_backward_tiled_kernel(
     dy: NDArray[np.floating], dx: NDArray[np.floating], ph: int, pw: int, num_threads: int
 ) -> None: ...
+def maxpool_forward_codes_kernel(
+    x: NDArray[np.floating], y: NDArray[np.floating], code: NDArray[np.uint8],
+    ph: int, pw: int, sh: int, sw: int, num_threads: int,
+) -> None: ...
+def maxpool_backward_codes_tiled_kernel(
+    dy: NDArray[np.floating], code: NDArray[np.uint8], dx: NDArray[np.floating], ph: int, pw: int, num_threads: int
+) -> None: ...

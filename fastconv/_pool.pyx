@@ -11,7 +11,11 @@ separate zeroing pass, no read-modify-write).
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memset
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
 
 cdef extern from *:
     """
@@ -46,6 +50,7 @@ cdef int _check_geometry(
 cdef extern from *:
     """
     #include <stdint.h>
+    #include <string.h>
     #if defined(__SSE2__) || defined(_M_X64)
     #include <emmintrin.h>
     #define FC_SSE2 1
@@ -361,6 +366,501 @@ def maxpool_backward_tiled_kernel(
                 _zero_tail(dxp, n, Ho * ph, H, 0, H, W, C)
 
 
+cdef extern from "_simd.h":  # FC_X86_DISPATCH and fc_use_avx2(), shared with _filter and _conv_small
+    int fc_use_avx2() noexcept nogil
+
+
+# --------------------------------------------------------------------------- window-code max pooling
+# Max pooling keeps, per output element, the one-byte offset k = di * pw + dj of its window's first
+# maximum (windows of at most 256 elements): a quarter of the input's bytes for float32 2x2
+# windows instead of two for int64 indices. The flat ``argmax`` is built from it only when read.
+cdef extern from *:
+    """
+    /* 2x2 window, any stride: x0 points at the window's top-left element, x0 + C at its right
+       neighbour, x1 at the element below. y = max (NaN wins once), code = offset 0..3 of the
+       first maximum; the same branch-free SSE2 selects as fc_max2x2_f/d. */
+    #define FC_MAXC_TAIL(T)                                                                \
+        for (; c < C; c++) {                                                               \
+            T a = x0[c], v; int t = 0, u;                                                  \
+            v = x0[C + c]; u = !(v <= a) && a == a; if (u) { a = v; t = 1; }               \
+            v = x1[c];     u = !(v <= a) && a == a; if (u) { a = v; t = 2; }               \
+            v = x1[C + c]; u = !(v <= a) && a == a; if (u) { a = v; t = 3; }               \
+            y[c] = a;                                                                      \
+            code[c] = (uint8_t)t;                                                          \
+        }
+    #ifdef FC_SSE2
+    #define FC_CSTEP_F(SRC, K)                                                                 \
+            v = _mm_loadu_ps(SRC);                                                             \
+            m = _mm_and_ps(_mm_cmpnle_ps(v, a), _mm_cmpord_ps(a, a));                          \
+            a = _mm_or_ps(_mm_and_ps(m, v), _mm_andnot_ps(m, a));                              \
+            mi = _mm_castps_si128(m);                                                          \
+            t = _mm_or_si128(_mm_and_si128(mi, K), _mm_andnot_si128(mi, t));
+    /* four channels from offset c: y stored, the four codes returned as int32 lanes */
+    static inline __m128i fc_maxc4_f(const float *x0, const float *x1, float *y, Py_ssize_t C, Py_ssize_t c)
+    {
+        const __m128i one = _mm_set1_epi32(1), two = _mm_set1_epi32(2), three = _mm_set1_epi32(3);
+        __m128 a = _mm_loadu_ps(x0 + c), v, m;
+        __m128i t = _mm_setzero_si128(), mi;
+        FC_CSTEP_F(x0 + C + c, one)
+        FC_CSTEP_F(x1 + c, two)
+        FC_CSTEP_F(x1 + C + c, three)
+        _mm_storeu_ps(y + c, a);
+        return t;
+    }
+    #define FC_CSTEP_D(SRC, K)                                                                 \
+            v = _mm_loadu_pd(SRC);                                                             \
+            m = _mm_and_pd(_mm_cmpnle_pd(v, a), _mm_cmpord_pd(a, a));                          \
+            a = _mm_or_pd(_mm_and_pd(m, v), _mm_andnot_pd(m, a));                              \
+            mi = _mm_castpd_si128(m);                                                          \
+            t = _mm_or_si128(_mm_and_si128(mi, K), _mm_andnot_si128(mi, t));
+    /* two channels from offset c: y stored, the codes returned in the low int32 of each int64 lane */
+    static inline __m128i fc_maxc2_d(const double *x0, const double *x1, double *y, Py_ssize_t C, Py_ssize_t c)
+    {
+        const __m128i one = _mm_set1_epi64x(1), two = _mm_set1_epi64x(2), three = _mm_set1_epi64x(3);
+        __m128d a = _mm_loadu_pd(x0 + c), v, m;
+        __m128i t = _mm_setzero_si128(), mi;
+        FC_CSTEP_D(x0 + C + c, one)
+        FC_CSTEP_D(x1 + c, two)
+        FC_CSTEP_D(x1 + C + c, three)
+        _mm_storeu_pd(y + c, a);
+        return t;
+    }
+    #endif
+    static inline void fc_maxc2x2_f(const float *x0, const float *x1, float *y, uint8_t *code, Py_ssize_t C)
+    {
+        Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+        for (; c + 8 <= C; c += 8) {
+            __m128i t0 = fc_maxc4_f(x0, x1, y, C, c), t1 = fc_maxc4_f(x0, x1, y, C, c + 4);
+            __m128i p = _mm_packs_epi32(t0, t1);
+            _mm_storel_epi64((__m128i *)(code + c), _mm_packus_epi16(p, p));
+        }
+        for (; c + 4 <= C; c += 4) {
+            __m128i p = _mm_packs_epi32(fc_maxc4_f(x0, x1, y, C, c), _mm_setzero_si128());
+            int32_t b = _mm_cvtsi128_si32(_mm_packus_epi16(p, p));
+            memcpy(code + c, &b, 4);
+        }
+    #endif
+        FC_MAXC_TAIL(float)
+    }
+    static inline void fc_maxc2x2_d(const double *x0, const double *x1, double *y, uint8_t *code, Py_ssize_t C)
+    {
+        Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+        for (; c + 4 <= C; c += 4) {
+            __m128i t0 = fc_maxc2_d(x0, x1, y, C, c), t1 = fc_maxc2_d(x0, x1, y, C, c + 2);
+            __m128i t = _mm_unpacklo_epi64(_mm_shuffle_epi32(t0, _MM_SHUFFLE(2, 0, 2, 0)),
+                                           _mm_shuffle_epi32(t1, _MM_SHUFFLE(2, 0, 2, 0)));
+            __m128i p = _mm_packs_epi32(t, _mm_setzero_si128());
+            int32_t b = _mm_cvtsi128_si32(_mm_packus_epi16(p, p));
+            memcpy(code + c, &b, 4);
+        }
+    #endif
+        FC_MAXC_TAIL(double)
+    }
+
+    /* Backward of one 2x2 window position for C channels (windows tile the input): each of the
+       four dx rows d0, d0 + C, d1, d1 + C gets g where the code names it and 0 elsewhere. */
+    #define FC_MAXBWDC_TAIL                                                                \
+        for (; c < C; c++) {                                                               \
+            int t = code[c];                                                               \
+            d0[c] = t == 0 ? g[c] : 0;                                                     \
+            d0[C + c] = t == 1 ? g[c] : 0;                                                 \
+            d1[c] = t == 2 ? g[c] : 0;                                                     \
+            d1[C + c] = t == 3 ? g[c] : 0;                                                 \
+        }
+    static inline void fc_maxbwdc2x2_f(const float *g, const uint8_t *code, float *d0, float *d1, Py_ssize_t C)
+    {
+        Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+        const __m128i zero = _mm_setzero_si128(), k1 = _mm_set1_epi32(1), k2 = _mm_set1_epi32(2);
+        const __m128i k3 = _mm_set1_epi32(3);
+        for (; c + 4 <= C; c += 4) {
+            int32_t b;
+            memcpy(&b, code + c, 4);
+            __m128i t = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(b), zero), zero);
+            __m128 gv = _mm_loadu_ps(g + c);
+            _mm_storeu_ps(d0 + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, zero))));
+            _mm_storeu_ps(d0 + C + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, k1))));
+            _mm_storeu_ps(d1 + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, k2))));
+            _mm_storeu_ps(d1 + C + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, k3))));
+        }
+    #endif
+        FC_MAXBWDC_TAIL
+    }
+    static inline void fc_maxbwdc2x2_d(const double *g, const uint8_t *code, double *d0, double *d1, Py_ssize_t C)
+    {
+        Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+        const __m128i k0 = _mm_setzero_si128(), k1 = _mm_set1_epi64x(1), k2 = _mm_set1_epi64x(2);
+        const __m128i k3 = _mm_set1_epi64x(3);
+        __m128i e;
+        for (; c + 2 <= C; c += 2) {
+            __m128i t = _mm_set_epi64x(code[c + 1], code[c]);
+            __m128d gv = _mm_loadu_pd(g + c);
+            /* the high halves are equal (0), so the low halves' result decides each lane */
+    #define FC_EQ64C(K) (e = _mm_cmpeq_epi32(t, K), _mm_castsi128_pd(_mm_shuffle_epi32(e, _MM_SHUFFLE(2, 2, 0, 0))))
+            _mm_storeu_pd(d0 + c, _mm_and_pd(gv, FC_EQ64C(k0)));
+            _mm_storeu_pd(d0 + C + c, _mm_and_pd(gv, FC_EQ64C(k1)));
+            _mm_storeu_pd(d1 + c, _mm_and_pd(gv, FC_EQ64C(k2)));
+            _mm_storeu_pd(d1 + C + c, _mm_and_pd(gv, FC_EQ64C(k3)));
+    #undef FC_EQ64C
+        }
+    #endif
+        FC_MAXBWDC_TAIL
+    }
+
+    /* Whole output rows of 2x2 windows: x0/x1 point at the first window's two input rows, the
+       next window starts step elements further (step = sw * C); y/code rows are Wo * C long. */
+    #ifdef FC_X86_DISPATCH
+    #include <immintrin.h>
+    /* AVX2 rows (float32): eight channels per step, blends instead of and/andnot/or; the same
+       selection rule, so the same results bit for bit. Chosen at run time (fc_use_avx2). */
+    #define FC_AVX2 __attribute__((target("avx2,fma")))
+    FC_AVX2 static void fc_maxc_row_f_avx2(const float *x0, const float *x1, float *y, uint8_t *code,
+                                           Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step)
+    {
+        const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2), three = _mm256_set1_epi32(3);
+        for (Py_ssize_t j = 0; j < Wo; j++, x0 += step, x1 += step, y += C, code += C) {
+            Py_ssize_t c = 0;
+            for (; c + 8 <= C; c += 8) {
+                __m256 a = _mm256_loadu_ps(x0 + c), v, m;
+                __m256i t = _mm256_setzero_si256();
+    #define FC_ASTEP(SRC, K)                                                                   \
+                v = _mm256_loadu_ps(SRC);                                                      \
+                m = _mm256_and_ps(_mm256_cmp_ps(v, a, _CMP_NLE_UQ), _mm256_cmp_ps(a, a, _CMP_ORD_Q)); \
+                a = _mm256_blendv_ps(a, v, m);                                                 \
+                t = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(t), _mm256_castsi256_ps(K), m));
+                FC_ASTEP(x0 + C + c, one)
+                FC_ASTEP(x1 + c, two)
+                FC_ASTEP(x1 + C + c, three)
+    #undef FC_ASTEP
+                _mm256_storeu_ps(y + c, a);
+                __m128i p = _mm_packs_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+                _mm_storel_epi64((__m128i *)(code + c), _mm_packus_epi16(p, p));
+            }
+            FC_MAXC_TAIL(float)
+        }
+    }
+    FC_AVX2 static void fc_maxbwdc_row_f_avx2(const float *g, const uint8_t *code, float *d0, float *d1,
+                                              Py_ssize_t Wo, Py_ssize_t C)
+    {
+        const __m256i k1 = _mm256_set1_epi32(1), k2 = _mm256_set1_epi32(2), k3 = _mm256_set1_epi32(3);
+        const __m256i k0 = _mm256_setzero_si256();
+        for (Py_ssize_t j = 0; j < Wo; j++, g += C, code += C, d0 += 2 * C, d1 += 2 * C) {
+            Py_ssize_t c = 0;
+            for (; c + 8 <= C; c += 8) {
+                __m256i t = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(code + c)));
+                __m256 gv = _mm256_loadu_ps(g + c);
+                _mm256_storeu_ps(d0 + c, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(t, k0))));
+                _mm256_storeu_ps(d0 + C + c, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(t, k1))));
+                _mm256_storeu_ps(d1 + c, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(t, k2))));
+                _mm256_storeu_ps(d1 + C + c, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(t, k3))));
+            }
+            FC_MAXBWDC_TAIL
+        }
+    }
+    #endif
+    static void fc_maxc_row_f(const float *x0, const float *x1, float *y, uint8_t *code,
+                              Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step)
+    {
+    #ifdef FC_X86_DISPATCH
+        if (C >= 8 && fc_use_avx2()) { fc_maxc_row_f_avx2(x0, x1, y, code, Wo, C, step); return; }
+    #endif
+        for (Py_ssize_t j = 0; j < Wo; j++, x0 += step, x1 += step, y += C, code += C)
+            fc_maxc2x2_f(x0, x1, y, code, C);
+    }
+    static void fc_maxc_row_d(const double *x0, const double *x1, double *y, uint8_t *code,
+                              Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, x0 += step, x1 += step, y += C, code += C)
+            fc_maxc2x2_d(x0, x1, y, code, C);
+    }
+    /* Backward rows for tiling 2x2 windows (step = 2 * C): every element of dx rows d0, d1 written once. */
+    static void fc_maxbwdc_row_f(const float *g, const uint8_t *code, float *d0, float *d1,
+                                 Py_ssize_t Wo, Py_ssize_t C)
+    {
+    #ifdef FC_X86_DISPATCH
+        if (C >= 8 && fc_use_avx2()) { fc_maxbwdc_row_f_avx2(g, code, d0, d1, Wo, C); return; }
+    #endif
+        for (Py_ssize_t j = 0; j < Wo; j++, g += C, code += C, d0 += 2 * C, d1 += 2 * C)
+            fc_maxbwdc2x2_f(g, code, d0, d1, C);
+    }
+    static void fc_maxbwdc_row_d(const double *g, const uint8_t *code, double *d0, double *d1,
+                                 Py_ssize_t Wo, Py_ssize_t C)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, g += C, code += C, d0 += 2 * C, d1 += 2 * C)
+            fc_maxbwdc2x2_d(g, code, d0, d1, C);
+    }
+
+    /* Average of 2x2 windows, rows as above: y = (((a + b) + c) + d) * 0.25, which is exactly
+       the division by 4 (scaling by a power of two rounds the same real number). */
+    static void fc_avg_row_f(const float *x0, const float *x1, float *y, Py_ssize_t Wo, Py_ssize_t C,
+                             Py_ssize_t step)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, x0 += step, x1 += step, y += C) {
+            Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+            const __m128 q = _mm_set1_ps(0.25f);
+            for (; c + 4 <= C; c += 4) {
+                __m128 s = _mm_add_ps(_mm_add_ps(_mm_add_ps(_mm_loadu_ps(x0 + c), _mm_loadu_ps(x0 + C + c)),
+                                                 _mm_loadu_ps(x1 + c)), _mm_loadu_ps(x1 + C + c));
+                _mm_storeu_ps(y + c, _mm_mul_ps(s, q));
+            }
+    #endif
+            for (; c < C; c++) y[c] = (((x0[c] + x0[C + c]) + x1[c]) + x1[C + c]) * 0.25f;
+        }
+    }
+    static void fc_avg_row_d(const double *x0, const double *x1, double *y, Py_ssize_t Wo, Py_ssize_t C,
+                             Py_ssize_t step)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, x0 += step, x1 += step, y += C) {
+            Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+            const __m128d q = _mm_set1_pd(0.25);
+            for (; c + 2 <= C; c += 2) {
+                __m128d s = _mm_add_pd(_mm_add_pd(_mm_add_pd(_mm_loadu_pd(x0 + c), _mm_loadu_pd(x0 + C + c)),
+                                                  _mm_loadu_pd(x1 + c)), _mm_loadu_pd(x1 + C + c));
+                _mm_storeu_pd(y + c, _mm_mul_pd(s, q));
+            }
+    #endif
+            for (; c < C; c++) y[c] = (((x0[c] + x0[C + c]) + x1[c]) + x1[C + c]) * 0.25;
+        }
+    }
+    /* Backward of tiling 2x2 average windows: g / 4 to all four elements of each window. */
+    static void fc_avgbwd_row_f(const float *g, float *d0, float *d1, Py_ssize_t Wo, Py_ssize_t C)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, g += C, d0 += 2 * C, d1 += 2 * C) {
+            Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+            const __m128 q = _mm_set1_ps(0.25f);
+            for (; c + 4 <= C; c += 4) {
+                __m128 v = _mm_mul_ps(_mm_loadu_ps(g + c), q);
+                _mm_storeu_ps(d0 + c, v); _mm_storeu_ps(d0 + C + c, v);
+                _mm_storeu_ps(d1 + c, v); _mm_storeu_ps(d1 + C + c, v);
+            }
+    #endif
+            for (; c < C; c++) { float v = g[c] * 0.25f; d0[c] = v; d0[C + c] = v; d1[c] = v; d1[C + c] = v; }
+        }
+    }
+    static void fc_avgbwd_row_d(const double *g, double *d0, double *d1, Py_ssize_t Wo, Py_ssize_t C)
+    {
+        for (Py_ssize_t j = 0; j < Wo; j++, g += C, d0 += 2 * C, d1 += 2 * C) {
+            Py_ssize_t c = 0;
+    #ifdef FC_SSE2
+            const __m128d q = _mm_set1_pd(0.25);
+            for (; c + 2 <= C; c += 2) {
+                __m128d v = _mm_mul_pd(_mm_loadu_pd(g + c), q);
+                _mm_storeu_pd(d0 + c, v); _mm_storeu_pd(d0 + C + c, v);
+                _mm_storeu_pd(d1 + c, v); _mm_storeu_pd(d1 + C + c, v);
+            }
+    #endif
+            for (; c < C; c++) { double v = g[c] * 0.25; d0[c] = v; d0[C + c] = v; d1[c] = v; d1[C + c] = v; }
+        }
+    }
+    """
+    void fc_maxc2x2_f(const float* x0, const float* x1, float* y, uint8_t* code, Py_ssize_t C) noexcept nogil
+    void fc_maxc2x2_d(const double* x0, const double* x1, double* y, uint8_t* code, Py_ssize_t C) noexcept nogil
+    void fc_maxbwdc2x2_f(const float* g, const uint8_t* code, float* d0, float* d1, Py_ssize_t C) noexcept nogil
+    void fc_maxbwdc2x2_d(const double* g, const uint8_t* code, double* d0, double* d1, Py_ssize_t C) noexcept nogil
+    void fc_maxc_row_f(const float* x0, const float* x1, float* y, uint8_t* code, Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step) noexcept nogil
+    void fc_maxc_row_d(const double* x0, const double* x1, double* y, uint8_t* code, Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step) noexcept nogil
+    void fc_maxbwdc_row_f(const float* g, const uint8_t* code, float* d0, float* d1, Py_ssize_t Wo, Py_ssize_t C) noexcept nogil
+    void fc_maxbwdc_row_d(const double* g, const uint8_t* code, double* d0, double* d1, Py_ssize_t Wo, Py_ssize_t C) noexcept nogil
+    void fc_avg_row_f(const float* x0, const float* x1, float* y, Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step) noexcept nogil
+    void fc_avg_row_d(const double* x0, const double* x1, double* y, Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step) noexcept nogil
+    void fc_avgbwd_row_f(const float* g, float* d0, float* d1, Py_ssize_t Wo, Py_ssize_t C) noexcept nogil
+    void fc_avgbwd_row_d(const double* g, double* d0, double* d1, Py_ssize_t Wo, Py_ssize_t C) noexcept nogil
+
+
+cdef int _need(cnp.ndarray a, str name, int typenum, bint write) except -1:
+    """Raise unless ``a`` is a native-order, C-contiguous 4-D array of ``typenum`` (and writable if ``write``)."""
+    if (cnp.PyArray_NDIM(a) != 4 or cnp.PyArray_TYPE(a) != typenum or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+            or not cnp.PyArray_ISNOTSWAPPED(a) or (write and not cnp.PyArray_ISWRITEABLE(a))):
+        raise ValueError(
+            f"{name} must be a{' writable' if write else ''} C-contiguous, native-order 4-D array of "
+            f"{np.dtype(cnp.PyArray_DescrFromType(typenum))}, got {(<object>a).dtype} with shape {(<object>a).shape}"
+        )
+    return 0
+
+
+cdef int _float_type(cnp.ndarray a, str name) except -1:
+    """NPY_FLOAT or NPY_DOUBLE: the kernel dtype that ``a`` selects; TypeError otherwise."""
+    cdef int t = cnp.PyArray_TYPE(a)
+    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+        raise TypeError(f"{name} must be float32 or float64, got {(<object>a).dtype}")
+    return t
+
+
+cdef inline Py_ssize_t _dim(cnp.ndarray a, int k) noexcept:
+    return cnp.PyArray_DIMS(a)[k]
+
+
+cdef inline void _maxc_row(
+    const floating* x, floating* y, uint8_t* code, Py_ssize_t n, Py_ssize_t i,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo,
+    Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw,
+) noexcept nogil:
+    """One output row (n, i) of max pooling with window codes, any window of at most 256 elements."""
+    cdef Py_ssize_t j, di, dj, c, k
+    cdef floating v, cur
+    cdef const floating* x0
+    cdef const floating* xp
+    cdef floating* yp
+    cdef uint8_t* cp
+    if ph == 2 and pw == 2:
+        x0 = x + (n * H + i * sh) * W * C
+        if floating is float:
+            fc_maxc_row_f(x0, x0 + W * C, y + (n * Ho + i) * Wo * C, code + (n * Ho + i) * Wo * C, Wo, C, sw * C)
+        else:
+            fc_maxc_row_d(x0, x0 + W * C, y + (n * Ho + i) * Wo * C, code + (n * Ho + i) * Wo * C, Wo, C, sw * C)
+        return
+    for j in range(Wo):
+        yp = y + ((n * Ho + i) * Wo + j) * C
+        cp = code + ((n * Ho + i) * Wo + j) * C
+        x0 = x + ((n * H + i * sh) * W + j * sw) * C
+        for c in range(C):
+            yp[c] = x0[c]
+            cp[c] = 0
+        for di in range(ph):
+            for dj in range(pw):
+                k = di * pw + dj
+                if k == 0:
+                    continue
+                xp = x0 + (di * W + dj) * C
+                for c in range(C):
+                    v = xp[c]
+                    cur = yp[c]
+                    # strictly greater keeps the first maximum; a NaN wins once, like np.argmax
+                    if v > cur or (v != v and cur == cur):
+                        yp[c] = v
+                        cp[c] = <uint8_t>k
+
+
+cdef void _maxc_fwd(
+    const floating* x, floating* y, uint8_t* code, Py_ssize_t N, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+    Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw, int nt,
+) noexcept nogil:
+    cdef Py_ssize_t r, n, i
+    if nt <= 1:  # no OpenMP region at all for a one-thread call
+        for r in range(N * Ho):
+            n = r // Ho
+            _maxc_row(x, y, code, n, r - n * Ho, H, W, C, Ho, Wo, ph, pw, sh, sw)
+        return
+    for r in prange(N * Ho, schedule="static", num_threads=nt):
+        n = r // Ho
+        i = r - n * Ho
+        _maxc_row(x, y, code, n, i, H, W, C, Ho, Wo, ph, pw, sh, sw)
+
+
+def maxpool_forward_codes_kernel(
+    cnp.ndarray x,                    # IN  (N, H, W, C) float32 or float64
+    cnp.ndarray y,                    # OUT (N, Ho, Wo, C), dtype of x
+    cnp.ndarray code,                 # OUT (N, Ho, Wo, C) uint8: offset di * pw + dj of each window's first maximum
+    Py_ssize_t ph, Py_ssize_t pw,     # window, ph * pw <= 256
+    Py_ssize_t sh, Py_ssize_t sw,     # stride
+    int num_threads,                  # OpenMP threads over output rows
+) -> None:
+    """Max pooling forward with one-byte window codes. All extents must be non-zero."""
+    cdef int t = _float_type(x, "x")
+    _need(x, "x", t, False)
+    _need(y, "y", t, True)
+    _need(code, "code", cnp.NPY_UINT8, True)
+    if ph * pw > 256 or ph < 1 or pw < 1 or sh < 1 or sw < 1:
+        raise ValueError(f"window {ph}x{pw} / stride {sh}x{sw}: codes need 1 <= ph * pw <= 256 and strides >= 1")
+    cdef Py_ssize_t N = _dim(x, 0), H = _dim(x, 1), W = _dim(x, 2), C = _dim(x, 3)
+    cdef Py_ssize_t Ho = _dim(y, 1), Wo = _dim(y, 2)
+    _check_geometry("maxpool_forward_codes_kernel", N, _dim(y, 0), C, _dim(y, 3), H, W, Ho, Wo, ph, pw, sh, sw)
+    if _dim(code, 0) != N or _dim(code, 1) != Ho or _dim(code, 2) != Wo or _dim(code, 3) != C:
+        raise IndexError(f"maxpool_forward_codes_kernel: code shape {(<object>code).shape} differs from y shape {(<object>y).shape}")
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _maxc_fwd(<const float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(y), <uint8_t*>cnp.PyArray_DATA(code),
+                      N, H, W, C, Ho, Wo, ph, pw, sh, sw, num_threads)
+    else:
+        with nogil:
+            _maxc_fwd(<const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(y), <uint8_t*>cnp.PyArray_DATA(code),
+                      N, H, W, C, Ho, Wo, ph, pw, sh, sw, num_threads)
+
+
+cdef inline void _maxc_bwd_row(
+    const floating* dy, const uint8_t* code, floating* dx, Py_ssize_t n, Py_ssize_t i,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ph, Py_ssize_t pw,
+) noexcept nogil:
+    """dx rows i*ph .. (i+1)*ph of image n from output row (n, i), windows tiling the input."""
+    cdef Py_ssize_t j, di, dj, c
+    cdef int k
+    cdef const floating* g
+    cdef const uint8_t* cp
+    cdef floating* d0
+    cdef floating* d
+    if ph == 2 and pw == 2:
+        d0 = dx + (n * H + i * 2) * W * C
+        if floating is float:
+            fc_maxbwdc_row_f(dy + (n * Ho + i) * Wo * C, code + (n * Ho + i) * Wo * C, d0, d0 + W * C, Wo, C)
+        else:
+            fc_maxbwdc_row_d(dy + (n * Ho + i) * Wo * C, code + (n * Ho + i) * Wo * C, d0, d0 + W * C, Wo, C)
+    for j in range(Wo if ph != 2 or pw != 2 else 0):
+        g = dy + ((n * Ho + i) * Wo + j) * C
+        cp = code + ((n * Ho + i) * Wo + j) * C
+        d0 = dx + ((n * H + i * ph) * W + j * pw) * C
+        for di in range(ph):
+            for dj in range(pw):
+                k = <int>(di * pw + dj)
+                d = d0 + (di * W + dj) * C
+                for c in range(C):
+                    d[c] = g[c] if cp[c] == k else 0
+    _zero_tail(dx, n, i * ph, (i + 1) * ph, Wo * pw, H, W, C)
+    if i == Ho - 1:
+        _zero_tail(dx, n, Ho * ph, H, 0, H, W, C)
+
+
+cdef void _maxc_bwd(
+    const floating* dy, const uint8_t* code, floating* dx, Py_ssize_t N, Py_ssize_t H, Py_ssize_t W,
+    Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ph, Py_ssize_t pw, int nt,
+) noexcept nogil:
+    cdef Py_ssize_t r, n, i
+    if nt <= 1:
+        for r in range(N * Ho):
+            n = r // Ho
+            _maxc_bwd_row(dy, code, dx, n, r - n * Ho, H, W, C, Ho, Wo, ph, pw)
+        return
+    for r in prange(N * Ho, schedule="static", num_threads=nt):
+        n = r // Ho
+        i = r - n * Ho
+        _maxc_bwd_row(dy, code, dx, n, i, H, W, C, Ho, Wo, ph, pw)
+
+
+def maxpool_backward_codes_tiled_kernel(
+    cnp.ndarray dy,                   # IN  (N, Ho, Wo, C) float32 or float64
+    cnp.ndarray code,                 # IN  (N, Ho, Wo, C) uint8 from maxpool_forward_codes_kernel
+    cnp.ndarray dx,                   # OUT (N, H, W, C), dtype of dy, fully overwritten
+    Py_ssize_t ph, Py_ssize_t pw,     # window, equal to the stride (windows tile the input)
+    int num_threads,                  # OpenMP threads over output rows
+) -> None:
+    """Max pooling backward from window codes, non-overlapping windows: every dx element written once."""
+    cdef int t = _float_type(dy, "dy")
+    _need(dy, "dy", t, False)
+    _need(code, "code", cnp.NPY_UINT8, False)
+    _need(dx, "dx", t, True)
+    cdef Py_ssize_t N = _dim(dy, 0), Ho = _dim(dy, 1), Wo = _dim(dy, 2), C = _dim(dy, 3)
+    cdef Py_ssize_t H = _dim(dx, 1), W = _dim(dx, 2)
+    if ph < 1 or pw < 1:
+        raise ValueError(f"window {ph}x{pw} must be at least 1x1")
+    _check_geometry("maxpool_backward_codes_tiled_kernel", _dim(dx, 0), N, _dim(dx, 3), C, H, W, Ho, Wo, ph, pw, ph, pw)
+    if _dim(code, 0) != N or _dim(code, 1) != Ho or _dim(code, 2) != Wo or _dim(code, 3) != C:
+        raise IndexError(f"maxpool_backward_codes_tiled_kernel: code shape {(<object>code).shape} differs from dy shape {(<object>dy).shape}")
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _maxc_bwd(<const float*>cnp.PyArray_DATA(dy), <const uint8_t*>cnp.PyArray_DATA(code),
+                      <float*>cnp.PyArray_DATA(dx), N, H, W, C, Ho, Wo, ph, pw, num_threads)
+    else:
+        with nogil:
+            _maxc_bwd(<const double*>cnp.PyArray_DATA(dy), <const uint8_t*>cnp.PyArray_DATA(code),
+                      <double*>cnp.PyArray_DATA(dx), N, H, W, C, Ho, Wo, ph, pw, num_threads)
+
+
+# --------------------------------------------------------------------------- average pooling
 cdef inline void _avgpool_fwd_row(
     const floating* x, floating* y, Py_ssize_t n, Py_ssize_t i,
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo,
@@ -374,14 +874,15 @@ cdef inline void _avgpool_fwd_row(
     cdef const floating* x0
     cdef const floating* x1
     cdef floating* yp
+    if ph == 2 and pw == 2:
+        x0 = xn + (i * sh) * W * C
+        if floating is float:
+            fc_avg_row_f(x0, x0 + W * C, y + (n * Ho + i) * Wo * C, Wo, C, sw * C)
+        else:
+            fc_avg_row_d(x0, x0 + W * C, y + (n * Ho + i) * Wo * C, Wo, C, sw * C)
+        return
     for j in range(Wo):
         yp = y + ((n * Ho + i) * Wo + j) * C
-        if ph == 2 and pw == 2:
-            x0 = xn + ((i * sh) * W + j * sw) * C
-            x1 = x0 + W * C
-            for c in range(C):
-                yp[c] = (((x0[c] + x0[C + c]) + x1[c]) + x1[C + c]) / area
-            continue
         for c in range(C):
             yp[c] = 0
         for di in range(ph):
@@ -393,26 +894,46 @@ cdef inline void _avgpool_fwd_row(
             yp[c] = yp[c] / area
 
 
+cdef void _avg_fwd(
+    const floating* x, floating* y, Py_ssize_t N, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+    Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw, int nt,
+) noexcept nogil:
+    cdef Py_ssize_t r, n, i
+    if nt <= 1:
+        for r in range(N * Ho):
+            n = r // Ho
+            _avgpool_fwd_row(x, y, n, r - n * Ho, H, W, C, Ho, Wo, ph, pw, sh, sw)
+        return
+    for r in prange(N * Ho, schedule="static", num_threads=nt):
+        n = r // Ho
+        i = r - n * Ho
+        _avgpool_fwd_row(x, y, n, i, H, W, C, Ho, Wo, ph, pw, sh, sw)
+
+
 def avgpool_forward_kernel(
-    const floating[:, :, :, ::1] x,   # IN  (N, H, W, C)
-    floating[:, :, :, ::1] y,         # OUT (N, Ho, Wo, C), fully overwritten
+    cnp.ndarray x,                    # IN  (N, H, W, C) float32 or float64
+    cnp.ndarray y,                    # OUT (N, Ho, Wo, C), dtype of x, fully overwritten
     Py_ssize_t ph, Py_ssize_t pw,
     Py_ssize_t sh, Py_ssize_t sw,
     int num_threads,                  # OpenMP threads over output rows
 ) -> None:
     """Average pooling forward: the mean of each window."""
-    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
-    cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2]
-    cdef Py_ssize_t r, n, i
-    cdef const floating* xp = &x[0, 0, 0, 0]
-    cdef floating* yp = &y[0, 0, 0, 0]
-    if FC_DEBUG_BUILD:
-        _check_geometry("avgpool_forward_kernel", N, y.shape[0], C, y.shape[3], H, W, Ho, Wo, ph, pw, sh, sw)
-    with nogil:
-        for r in prange(N * Ho, schedule="static", num_threads=num_threads):
-            n = r // Ho
-            i = r - n * Ho
-            _avgpool_fwd_row(xp, yp, n, i, H, W, C, Ho, Wo, ph, pw, sh, sw)
+    cdef int t = _float_type(x, "x")
+    _need(x, "x", t, False)
+    _need(y, "y", t, True)
+    if ph < 1 or pw < 1 or sh < 1 or sw < 1:
+        raise ValueError(f"window {ph}x{pw} and stride {sh}x{sw} must be at least 1x1")
+    cdef Py_ssize_t N = _dim(x, 0), H = _dim(x, 1), W = _dim(x, 2), C = _dim(x, 3)
+    cdef Py_ssize_t Ho = _dim(y, 1), Wo = _dim(y, 2)
+    _check_geometry("avgpool_forward_kernel", N, _dim(y, 0), C, _dim(y, 3), H, W, Ho, Wo, ph, pw, sh, sw)
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _avg_fwd(<const float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(y),
+                     N, H, W, C, Ho, Wo, ph, pw, sh, sw, num_threads)
+    else:
+        with nogil:
+            _avg_fwd(<const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(y),
+                     N, H, W, C, Ho, Wo, ph, pw, sh, sw, num_threads)
 
 
 def avgpool_backward_kernel(
@@ -436,35 +957,72 @@ def avgpool_backward_kernel(
                                 dx[n, i * sh + di, j * sw + dj, c] += dy[n, i, j, c] / area
 
 
+
+cdef inline void _avg_bwd_row(
+    const floating* dy, floating* dx, Py_ssize_t n, Py_ssize_t i,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ph, Py_ssize_t pw,
+) noexcept nogil:
+    """dx rows i*ph .. (i+1)*ph of image n from output row (n, i), windows tiling the input."""
+    cdef Py_ssize_t j, di, dj, c
+    cdef floating area = <floating>(ph * pw)
+    cdef floating q
+    cdef const floating* g
+    cdef floating* d0
+    cdef floating* d1
+    cdef floating* d
+    if ph == 2 and pw == 2:
+        d0 = dx + (n * H + i * 2) * W * C
+        if floating is float:
+            fc_avgbwd_row_f(dy + (n * Ho + i) * Wo * C, d0, d0 + W * C, Wo, C)
+        else:
+            fc_avgbwd_row_d(dy + (n * Ho + i) * Wo * C, d0, d0 + W * C, Wo, C)
+    for j in range(Wo if ph != 2 or pw != 2 else 0):
+        g = dy + ((n * Ho + i) * Wo + j) * C
+        d0 = dx + ((n * H + i * ph) * W + j * pw) * C
+        for di in range(ph):
+            for dj in range(pw):
+                d = d0 + (di * W + dj) * C
+                for c in range(C):
+                    d[c] = g[c] / area
+    _zero_tail(dx, n, i * ph, (i + 1) * ph, Wo * pw, H, W, C)
+    if i == Ho - 1:
+        _zero_tail(dx, n, Ho * ph, H, 0, H, W, C)
+
+
+cdef void _avg_bwd(
+    const floating* dy, floating* dx, Py_ssize_t N, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+    Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ph, Py_ssize_t pw, int nt,
+) noexcept nogil:
+    cdef Py_ssize_t r, n, i
+    if nt <= 1:
+        for r in range(N * Ho):
+            n = r // Ho
+            _avg_bwd_row(dy, dx, n, r - n * Ho, H, W, C, Ho, Wo, ph, pw)
+        return
+    for r in prange(N * Ho, schedule="static", num_threads=nt):
+        n = r // Ho
+        i = r - n * Ho
+        _avg_bwd_row(dy, dx, n, i, H, W, C, Ho, Wo, ph, pw)
+
+
 def avgpool_backward_tiled_kernel(
-    const floating[:, :, :, ::1] dy,  # IN  (N, Ho, Wo, C)
-    floating[:, :, :, ::1] dx,        # OUT (N, H, W, C), fully overwritten
+    cnp.ndarray dy,                   # IN  (N, Ho, Wo, C) float32 or float64
+    cnp.ndarray dx,                   # OUT (N, H, W, C), dtype of dy, fully overwritten
     Py_ssize_t ph, Py_ssize_t pw,     # window, equal to the stride (windows tile the input)
     int num_threads,                  # OpenMP threads over output rows
 ) -> None:
     """Average pooling backward for non-overlapping windows: every dx element written once."""
-    cdef Py_ssize_t N = dy.shape[0], Ho = dy.shape[1], Wo = dy.shape[2], C = dy.shape[3]
-    cdef Py_ssize_t H = dx.shape[1], W = dx.shape[2]
-    cdef Py_ssize_t r, n, i, j, di, dj, c
-    cdef floating area = <floating>(ph * pw)
-    cdef floating gv
-    cdef const floating* g
-    cdef floating* d
-    cdef const floating* dyp = &dy[0, 0, 0, 0]
-    cdef floating* dxp = &dx[0, 0, 0, 0]
-    if FC_DEBUG_BUILD:
-        _check_geometry("avgpool_backward_tiled_kernel", dx.shape[0], N, dx.shape[3], C, H, W, Ho, Wo, ph, pw, ph, pw)
-    with nogil:
-        for r in prange(N * Ho, schedule="static", num_threads=num_threads):
-            n = r // Ho
-            i = r - n * Ho
-            for j in range(Wo):
-                g = dyp + ((n * Ho + i) * Wo + j) * C
-                for di in range(ph):
-                    for dj in range(pw):
-                        d = dxp + ((n * H + i * ph + di) * W + j * pw + dj) * C
-                        for c in range(C):
-                            d[c] = g[c] / area
-            _zero_tail(dxp, n, i * ph, (i + 1) * ph, Wo * pw, H, W, C)
-            if i == Ho - 1:
-                _zero_tail(dxp, n, Ho * ph, H, 0, H, W, C)
+    cdef int t = _float_type(dy, "dy")
+    _need(dy, "dy", t, False)
+    _need(dx, "dx", t, True)
+    if ph < 1 or pw < 1:
+        raise ValueError(f"window {ph}x{pw} must be at least 1x1")
+    cdef Py_ssize_t N = _dim(dy, 0), Ho = _dim(dy, 1), Wo = _dim(dy, 2), C = _dim(dy, 3)
+    cdef Py_ssize_t H = _dim(dx, 1), W = _dim(dx, 2)
+    _check_geometry("avgpool_backward_tiled_kernel", _dim(dx, 0), N, _dim(dx, 3), C, H, W, Ho, Wo, ph, pw, ph, pw)
+    if t == cnp.NPY_FLOAT:
+        with nogil:
+            _avg_bwd(<const float*>cnp.PyArray_DATA(dy), <float*>cnp.PyArray_DATA(dx), N, H, W, C, Ho, Wo, ph, pw, num_threads)
+    else:
+        with nogil:
+            _avg_bwd(<const double*>cnp.PyArray_DATA(dy), <double*>cnp.PyArray_DATA(dx), N, H, W, C, Ho, Wo, ph, pw, num_threads)

@@ -3,20 +3,123 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _cache
 from . import _pool
 from . import _validate as v
-from ._cache import PoolCache
 from ._threads import threads_for
 
 __all__ = ["pooling", "maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
 
-# Below this many elements touched a call runs on one thread: starting OpenMP workers costs more.
-_PARALLEL_MIN_ELEMS = 1 << 15
+# Below this many elements touched a call runs on one thread: waking an OpenMP team (and, on a
+# busy machine, waiting for it) costs more than a second core saves on so little memory traffic.
+_PARALLEL_MIN_ELEMS = 1 << 18
+# Windows of at most this many elements keep their maximum's position in one byte.
+_MAX_CODED_WINDOW = 256
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_U8 = np.dtype(np.uint8)
 
 
 def _threads(elems: int) -> int:
     """OpenMP threads for a pooling call touching ``elems`` elements."""
     return threads_for(elems, _PARALLEL_MIN_ELEMS)
+
+
+class PoolCache(_cache.PoolCache):
+    """A max-pool :class:`~fastconv._cache.PoolCache` holding one-byte window offsets.
+
+    The forward kernel records, for each output element, the offset ``di * pw + dj`` of its
+    window's first maximum (a uint8 array, ``_code``). ``argmax`` (the documented int64 flat
+    indices ``h * W + w``) is built from it on first access and kept; indexing, iteration and
+    pickling see that int64 array too, so the cache reads like any other ``PoolCache``.
+    """
+
+    def __new__(cls, x_shape, dx_dtype, code, pool_size, stride, y_shape):
+        self = super().__new__(cls, x_shape, dx_dtype, None, pool_size, stride, y_shape)
+        self._code = code
+        self._argmax = None
+        return self
+
+    @property
+    def argmax(self) -> np.ndarray:
+        """int64 (N, Ho, Wo, C) flat indices ``h * W + w`` of each window's first maximum."""
+        if self._argmax is None:
+            (_, _, w, _), (ph, pw), (sh, sw) = self.x_shape, self.pool_size, self.stride
+            _, ho, wo, _ = self.y_shape
+            di, dj = np.divmod(self._code, np.uint8(pw))
+            rows = di + (np.arange(ho, dtype=np.int64) * sh)[:, None, None]
+            cols = dj + (np.arange(wo, dtype=np.int64) * sw)[:, None]
+            argmax = rows * w + cols
+            argmax.flags.writeable = False  # the backward pass reads the codes, not this array
+            self._argmax = argmax
+        return self._argmax
+
+    def __iter__(self):
+        return iter((self.x_shape, self.dx_dtype, self.argmax, self.pool_size, self.stride, self.y_shape))
+
+    def __getitem__(self, k):
+        return tuple(self)[k]
+
+    def __reduce__(self):
+        return (_cache.PoolCache, tuple(self))
+
+    def __repr__(self):
+        return repr(_cache.PoolCache(*self))
+
+
+def _int_pair(value):
+    """``(a, b)`` for an int or a tuple of two ints (exactly ``int``), else None."""
+    if type(value) is int:
+        return value, value
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        return value
+    return None
+
+
+def _lean_args(x, pool_size, stride):
+    """The common forward call checked cheaply: (x, pool, stride, (Ho, Wo)), or None to take the full checks.
+
+    Handles a native float32/float64 ndarray and int (or int-pair) sizes that fit; anything else,
+    valid or not, goes to ``_validate.pool_args`` so that errors and their messages are the shared ones.
+    """
+    if type(x) is not np.ndarray or x.ndim != 4 or (x.dtype is not _F32 and x.dtype is not _F64):
+        return None
+    pool = _int_pair(pool_size)
+    st = pool if stride is None else _int_pair(stride)
+    if pool is None or st is None:
+        return None
+    (ph, pw), (sh, sw) = pool, st
+    _, h, w, _ = x.shape
+    if not (1 <= ph <= h and 1 <= pw <= w and 1 <= sh <= v.MAX_EXTENT and 1 <= sw <= v.MAX_EXTENT):
+        return None
+    return x, pool, st, ((h - ph) // sh + 1, (w - pw) // sw + 1)
+
+
+def _forward_args(x, pool_size, stride):
+    """Checked forward arguments and the kernel's input: (x as the kernel reads it, pool, stride, (Ho, Wo), dtype of y)."""
+    args = _lean_args(x, pool_size, stride)
+    if args is None:
+        x, pool, st, hw = v.pool_args(x, pool_size, stride)
+        ct, out_dt = v.compute_dtype(x.dtype), v.out_dtype(x.dtype)
+    else:
+        x, pool, st, hw = args
+        ct = out_dt = x.dtype
+    if not x.flags.c_contiguous or x.dtype is not ct:
+        x = np.ascontiguousarray(x, dtype=ct)
+    return x, pool, st, hw, out_dt
+
+
+def _backward_dy(dy, cache):
+    """``dy`` checked against the forward output, as a C-contiguous array of the kernel dtype."""
+    dt = cache.dx_dtype
+    if type(dy) is np.ndarray and dy.dtype is dt and dy.shape == cache.y_shape:
+        ct = dt
+    else:
+        dy = v.check_dy(dy, cache.y_shape)
+        ct = v.compute_dtype(dt, dy.dtype)
+    if not dy.flags.c_contiguous or dy.dtype is not ct:
+        dy = np.ascontiguousarray(dy, dtype=ct)
+    return dy
 
 
 def maxpool_forward(x, pool_size=2, stride=None):
@@ -48,15 +151,20 @@ def maxpool_forward(x, pool_size=2, stride=None):
            [13., 15.]]), array([[ 5,  7],
            [13, 15]]))
     """
-    x, (ph, pw), (sh, sw), (ho, wo) = v.pool_args(x, pool_size, stride)
-    ct = v.compute_dtype(x.dtype)
+    x, (ph, pw), (sh, sw), (ho, wo), dx_dt = _forward_args(x, pool_size, stride)
     shape = (x.shape[0], ho, wo, x.shape[3])
-    y = np.empty(shape, dtype=ct)
-    argmax = np.empty(shape, dtype=np.int64)
-    if y.size:
-        _pool.maxpool_forward_kernel(np.ascontiguousarray(x, dtype=ct), y, argmax, ph, pw, sh, sw, _threads(x.size))
-    dx_dt = v.out_dtype(x.dtype)
-    return y.astype(dx_dt, copy=False), PoolCache(x.shape, dx_dt, argmax, (ph, pw), (sh, sw), shape)
+    y = np.empty(shape, dtype=x.dtype)
+    if ph * pw <= _MAX_CODED_WINDOW:
+        code = np.empty(shape, dtype=_U8)
+        if y.size:
+            _pool.maxpool_forward_codes_kernel(x, y, code, ph, pw, sh, sw, _threads(x.size))
+        cache = PoolCache(x.shape, dx_dt, code, (ph, pw), (sh, sw), shape)
+    else:
+        argmax = np.empty(shape, dtype=np.int64)
+        if y.size:
+            _pool.maxpool_forward_kernel(x, y, argmax, ph, pw, sh, sw, _threads(x.size))
+        cache = _cache.PoolCache(x.shape, dx_dt, argmax, (ph, pw), (sh, sw), shape)
+    return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
 
 
 def maxpool_backward(dy, cache):
@@ -72,23 +180,40 @@ def maxpool_backward(dy, cache):
     -------
     dx : ndarray, shape and dtype of the forward input
         Overlapping windows (stride < pool size) add up; unread positions get zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import maxpool_forward, maxpool_backward
+    >>> y, cache = maxpool_forward(np.arange(16.0).reshape(1, 4, 4, 1))
+    >>> maxpool_backward(np.ones_like(y), cache)[0, :, :, 0]
+    array([[0., 0., 0., 0.],
+           [0., 1., 0., 1.],
+           [0., 0., 0., 0.],
+           [0., 1., 0., 1.]])
     """
-    v.check_pool_cache(cache, "max", PoolCache)
-    dy = v.check_dy(dy, cache.y_shape)
-    ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
+    if type(cache) is not PoolCache:
+        v.check_pool_cache(cache, "max", _cache.PoolCache)
+    dy = _backward_dy(dy, cache)
     n, h, w, c = cache.x_shape
-    if dy.size and cache.stride == cache.pool_size:
+    tiled = cache.stride == cache.pool_size
+    if dy.size and tiled and type(cache) is PoolCache:
         # windows tile the input: the kernel writes every element of dx exactly once
-        dx = np.empty(cache.x_shape, dtype=ct)
+        dx = np.empty(cache.x_shape, dtype=dy.dtype)
         (ph, pw) = cache.pool_size
-        _pool.maxpool_backward_tiled_kernel(
-            np.ascontiguousarray(dy, dtype=ct), cache.argmax, dx, ph, pw, _threads(dx.size)
-        )
-        return dx.astype(cache.dx_dtype, copy=False)
-    dx = np.zeros((n, h * w, c), dtype=ct)
-    if dy.size:
-        _pool.maxpool_backward_kernel(np.ascontiguousarray(dy, dtype=ct), cache.argmax, dx, _threads(dx.size))
-    return dx.reshape(cache.x_shape).astype(cache.dx_dtype, copy=False)
+        _pool.maxpool_backward_codes_tiled_kernel(dy, cache._code, dx, ph, pw, _threads(dx.size))
+    elif dy.size and tiled:
+        dx = np.empty(cache.x_shape, dtype=dy.dtype)
+        (ph, pw) = cache.pool_size
+        argmax = np.ascontiguousarray(cache.argmax, dtype=np.int64)
+        _pool.maxpool_backward_tiled_kernel(dy, argmax, dx, ph, pw, _threads(dx.size))
+    else:
+        dx = np.zeros((n, h * w, c), dtype=dy.dtype)
+        if dy.size:
+            argmax = np.ascontiguousarray(cache.argmax, dtype=np.int64)
+            _pool.maxpool_backward_kernel(dy, argmax, dx, _threads(dx.size))
+        dx = dx.reshape(cache.x_shape)
+    return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
 
 
 def avgpool_forward(x, pool_size=2, stride=None):
@@ -106,37 +231,61 @@ def avgpool_forward(x, pool_size=2, stride=None):
     y : ndarray, shape (N, Ho, Wo, C), dtype of ``x`` (float64 for integer ``x``)
     cache : PoolCache
         Opaque; pass it to :func:`avgpool_backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import avgpool_forward
+    >>> y, cache = avgpool_forward(np.arange(16.0).reshape(1, 4, 4, 1))
+    >>> y[0, :, :, 0]
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
     """
-    x, (ph, pw), (sh, sw), (ho, wo) = v.pool_args(x, pool_size, stride)
-    ct = v.compute_dtype(x.dtype)
+    x, (ph, pw), (sh, sw), (ho, wo), dx_dt = _forward_args(x, pool_size, stride)
     shape = (x.shape[0], ho, wo, x.shape[3])
-    y = np.empty(shape, dtype=ct)
+    y = np.empty(shape, dtype=x.dtype)
     if y.size:
-        _pool.avgpool_forward_kernel(np.ascontiguousarray(x, dtype=ct), y, ph, pw, sh, sw, _threads(x.size))
-    dx_dt = v.out_dtype(x.dtype)
-    return y.astype(dx_dt, copy=False), PoolCache(x.shape, dx_dt, None, (ph, pw), (sh, sw), shape)
+        _pool.avgpool_forward_kernel(x, y, ph, pw, sh, sw, _threads(x.size))
+    cache = _cache.PoolCache(x.shape, dx_dt, None, (ph, pw), (sh, sw), shape)
+    return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
 
 
 def avgpool_backward(dy, cache):
     """Average pooling backward pass: each window's gradient is shared equally by its elements.
 
+    Parameters
+    ----------
+    dy : array_like, shape (N, Ho, Wo, C)
+    cache : PoolCache
+        The second value returned by :func:`avgpool_forward`.
+
     Returns
     -------
     dx : ndarray, shape and dtype of the forward input
+        Overlapping windows (stride < pool size) add up; unread positions get zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import avgpool_forward, avgpool_backward
+    >>> y, cache = avgpool_forward(np.zeros((1, 2, 2, 1)))
+    >>> avgpool_backward(np.ones_like(y), cache)[0, :, :, 0]
+    array([[0.25, 0.25],
+           [0.25, 0.25]])
     """
-    v.check_pool_cache(cache, "avg", PoolCache)
-    dy = v.check_dy(dy, cache.y_shape)
-    ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
+    if type(cache) is not _cache.PoolCache or cache.argmax is not None:
+        v.check_pool_cache(cache, "avg", _cache.PoolCache)
+    dy = _backward_dy(dy, cache)
     (ph, pw), (sh, sw) = cache.pool_size, cache.stride
     if dy.size and (sh, sw) == (ph, pw):
         # windows tile the input: the kernel writes every element of dx exactly once
-        dx = np.empty(cache.x_shape, dtype=ct)
-        _pool.avgpool_backward_tiled_kernel(np.ascontiguousarray(dy, dtype=ct), dx, ph, pw, _threads(dx.size))
-        return dx.astype(cache.dx_dtype, copy=False)
-    dx = np.zeros(cache.x_shape, dtype=ct)
-    if dy.size:
-        _pool.avgpool_backward_kernel(np.ascontiguousarray(dy, dtype=ct), dx, ph, pw, sh, sw, _threads(dx.size))
-    return dx.astype(cache.dx_dtype, copy=False)
+        dx = np.empty(cache.x_shape, dtype=dy.dtype)
+        _pool.avgpool_backward_tiled_kernel(dy, dx, ph, pw, _threads(dx.size))
+    else:
+        dx = np.zeros(cache.x_shape, dtype=dy.dtype)
+        if dy.size:
+            _pool.avgpool_backward_kernel(dy, dx, ph, pw, sh, sw, _threads(dx.size))
+    return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
 
 
 def pooling(input_array, pool_size=(2, 2), stride=None, mode="max"):

@@ -125,3 +125,174 @@ def test_pooling_shapes(impl, rng):
 def test_pool_bad_input_messages(impl, call, exc, match):
     with pytest.raises(exc, match=match):
         call(impl)
+
+
+# --------------------------------------------------------------------------- fast paths against the reference
+# (N, H, W, C, pool, stride): channel counts around the SIMD widths (4 and 8 float32, 2 and 4
+# float64) so that vector blocks and scalar tails both run; odd sizes leave rows/columns unread.
+PATH_CASES = [
+    (64, 8, 8, 8, 2, None),
+    *[(2, 6, 8, c, 2, None) for c in (1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24)],
+    (1, 9, 7, 9, 2, None),          # N = 1, odd sizes
+    (3, 9, 9, 6, 3, None),          # 3x3 tiling windows
+    (2, 10, 11, 4, (2, 3), None),   # rectangular tiling windows
+    (2, 9, 8, 9, 2, 1),             # overlapping 2x2 windows (SIMD forward, accumulating backward)
+    (2, 8, 9, 10, 2, 3),            # gaps between 2x2 windows
+    (2, 9, 9, 5, 3, 2),             # overlapping 3x3 windows
+    (1, 17, 16, 3, (17, 16), None), # a window of 272 elements: the int64 argmax path
+]
+
+
+def _path_input(case, dtype, seed):
+    """Random x with ties and NaNs placed in vector lanes and in scalar tails."""
+    n, h, w, c = case[:4]
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    x[0, 0, 1, :] = x[0, 0, 0, :]            # a tie along a row: the first maximum wins
+    x[-1, 1, 0, :] = x[-1, 0, 0, :] + 5      # a tie down a column of large values
+    x[-1, 1, 1, :] = x[-1, 1, 0, :]
+    x[0, h - 1, w - 1, c - 1] = np.nan       # the last channel (a scalar tail when C is odd)
+    x[n // 2, 1, 0, 0] = np.nan              # the first lane
+    x[n // 2, 1, 1, 0] = np.nan              # a second NaN in the same window: the first one wins
+    x[n - 1, 0, 1, c // 2] = -np.inf
+    return x
+
+
+def check_all_paths(threads=(1, 2)):
+    """Every pooling path (forward, argmax, backward; max and avg) equals the reference loops."""
+    import fastconv
+    from fastconv import pool
+    import fastconv.reference as R
+
+    saved = pool._PARALLEL_MIN_ELEMS
+    pool._PARALLEL_MIN_ELEMS = 0  # let small cases use every thread too
+    try:
+        for nt in threads:
+            fastconv.set_num_threads(nt)
+            for k, case in enumerate(PATH_CASES):
+                p, s = case[4], case[5]
+                for dt in (np.float32, np.float64):
+                    x = _path_input(case, dt, k)
+                    y, cache = fastconv.maxpool_forward(x, p, s)
+                    yr, cr = R.maxpool_forward(x, p, s)
+                    msg = f"case {case} {np.dtype(dt)} threads {nt}"
+                    np.testing.assert_array_equal(y, yr, err_msg=msg)
+                    assert y.dtype == yr.dtype, msg
+                    np.testing.assert_array_equal(cache.argmax, cr.argmax, err_msg=msg)
+                    dy = np.random.default_rng(k + 1).standard_normal(y.shape).astype(dt)
+                    dx, dxr = fastconv.maxpool_backward(dy, cache), R.maxpool_backward(dy, cr)
+                    assert dx.dtype == dxr.dtype and dx.shape == x.shape, msg
+                    if s is None or s == p:  # windows tile: every dx element is one dy or 0, exactly
+                        np.testing.assert_array_equal(dx, dxr, err_msg=msg)
+                    else:
+                        np.testing.assert_allclose(dx, dxr, rtol=1e-6, atol=1e-6, err_msg=msg)
+                    xa = np.nan_to_num(x, nan=0.5, neginf=-3.0)
+                    ya, ca = fastconv.avgpool_forward(xa, p, s)
+                    yar, car = R.avgpool_forward(xa, p, s)
+                    np.testing.assert_allclose(ya, yar, rtol=1e-6, atol=1e-6, err_msg=msg)
+                    dxa, dxar = fastconv.avgpool_backward(dy, ca), R.avgpool_backward(dy, car)
+                    np.testing.assert_allclose(dxa, dxar, rtol=1e-6, atol=1e-6, err_msg=msg)
+    finally:
+        pool._PARALLEL_MIN_ELEMS = saved
+        fastconv.set_num_threads(None)
+
+
+def test_all_pool_paths_match_reference():
+    check_all_paths()
+
+
+def test_baseline_simd_pool_paths_match_reference(tmp_path):
+    """The SSE2 rows, forced in a fresh process (no AVX2), agree with the reference too."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import subprocess_env
+
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "import test_pool\n"
+        "test_pool.check_all_paths(threads=(1,))\n"
+        "print('ok')\n"
+    )
+    env = subprocess_env(FASTCONV_SIMD="baseline")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+
+
+def test_avg_2x2_is_the_exact_mean_of_four():
+    """2x2 average pooling gives exactly (((a + b) + c) + d) / 4, as the reference's sum / area."""
+    import fastconv
+
+    x = np.random.default_rng(3).standard_normal((3, 6, 8, 13)).astype(np.float32) * 1e-38  # subnormal results too
+    y, cache = fastconv.avgpool_forward(x)
+    want = (((x[:, 0::2, 0::2] + x[:, 0::2, 1::2]) + x[:, 1::2, 0::2]) + x[:, 1::2, 1::2]) / np.float32(4)
+    np.testing.assert_array_equal(y, want)
+    dy = np.random.default_rng(4).standard_normal(y.shape).astype(np.float32) * 1e-38
+    dx = fastconv.avgpool_backward(dy, cache)
+    np.testing.assert_array_equal(dx[:, 1::2, 0::2], dy / np.float32(4))
+
+
+def test_max_cache_argmax_reads_like_a_plain_cache():
+    """The one-byte window codes stay internal: argmax, indexing, iteration, pickling and the
+    reference backward all see the documented int64 flat indices."""
+    import pickle
+
+    import fastconv
+    import fastconv.reference as R
+    from fastconv._cache import PoolCache
+
+    x = _path_input((2, 7, 9, 5), np.float64, 0)
+    for p, s in ((2, None), (3, 2), ((2, 3), 1)):
+        y, cache = fastconv.maxpool_forward(x, p, s)
+        yr, cr = R.maxpool_forward(x, p, s)
+        assert isinstance(cache, PoolCache) and type(cache).__name__ == "PoolCache"
+        am = cache.argmax
+        assert am.dtype == np.int64 and am.shape == y.shape and am is cache.argmax
+        np.testing.assert_array_equal(am, cr.argmax)
+        assert not am.flags.writeable  # the backward reads the codes: a write could not reach it
+        assert cache[2] is am and list(cache)[2] is am and cache._asdict()["argmax"] is am
+        assert len(cache) == 6 and cache.x_shape == x.shape and cache.y_shape == y.shape
+        back = pickle.loads(pickle.dumps(cache))
+        np.testing.assert_array_equal(back.argmax, cr.argmax)
+        assert "argmax=array(" in repr(cache)
+        dy = np.random.default_rng(1).standard_normal(y.shape)
+        want = R.maxpool_backward(dy, cr)
+        np.testing.assert_allclose(R.maxpool_backward(dy, cache), want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(fastconv.maxpool_backward(dy, cr), want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(fastconv.maxpool_backward(dy, back), want, rtol=1e-12, atol=1e-12)
+
+
+def test_lean_checks_leave_inputs_and_layouts_alone(dtype):
+    """Non-contiguous, read-only and tuple-sized calls take the same answers as the plain ones."""
+    import fastconv
+    import fastconv.reference as R
+
+    base = np.random.default_rng(5).standard_normal((2, 8, 12, 6)).astype(dtype)
+    x = base[:, :, ::2, :]  # a strided view
+    x.flags.writeable = False
+    before = x.copy()
+    for fwd, rfwd in ((fastconv.maxpool_forward, R.maxpool_forward), (fastconv.avgpool_forward, R.avgpool_forward)):
+        for args in ((2,), ((2, 2),), ((2, 2), (2, 2)), (np.int64(2),), ((2, 3), [1, 2])):
+            y, _ = fwd(x, *args)
+            yr, _ = rfwd(x, *args)
+            np.testing.assert_allclose(y, yr, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(x, before)
+    y, cache = fastconv.maxpool_forward(x)
+    dy = np.asfortranarray(np.ones(y.shape, dtype=dtype))
+    assert fastconv.maxpool_backward(dy, cache).sum() == y.size
+
+
+@pytest.mark.parametrize("shape", [(6, 9), (1, 6, 9, 1), (2, 6, 9, 3)])
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_pooling_wrapper_matches_reference(shape, mode):
+    import fastconv
+    import fastconv.reference as R
+
+    a = np.random.default_rng(7).integers(-9, 9, size=shape)
+    for p, s in (((2, 2), None), (3, 2), (2, 1)):
+        out, want = fastconv.pooling(a, p, s, mode), R.pooling(a, p, s, mode)
+        assert out.dtype == want.dtype == np.float64 and out.shape == want.shape
+        np.testing.assert_allclose(out, want, rtol=1e-12)
