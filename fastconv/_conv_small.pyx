@@ -192,6 +192,13 @@ cdef extern from *:
        S##_dxg: dx[q, c] = the correlation above (one image)
        xb holds each padded-plane value as a whole vector, so the inner loops are vector FMAs
        with a memory operand and no broadcast. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define FCS_UNROLL _Pragma("GCC unroll 16")
+    #elif defined(__clang__)
+    #define FCS_UNROLL _Pragma("unroll")
+    #else
+    #define FCS_UNROLL
+    #endif
     #define FCS_DWBLK(S, T, VB, ATTR, TB)                                                 \\
     ATTR static inline void S##_dwb##TB(const fc_sg *g, const T *xb, const T *dy,        \\
                                         T *dw, T *db, Py_ssize_t co, Py_ssize_t t0)       \\
@@ -202,14 +209,14 @@ cdef extern from *:
         Py_ssize_t o[TB], q;                                                              \\
         S##_v acc[TB], sb = (S##_v){0}, cur, xv, d;                                       \\
         int k;                                                                            \\
-        for (k = 0; k < TB; k++) {                                                        \\
+        FCS_UNROLL for (k = 0; k < TB; k++) {                                                        \\
             o[k] = g->toff[t0 + (k < nb ? k : 0)] * L;                                    \\
             acc[k] = (S##_v){0};                                                          \\
         }                                                                                 \\
         for (q = 0; q < Q; q++) {                                                         \\
             const T *x0 = xb + g->poff[q] * L;                                            \\
             memcpy(&d, dy + q * Co + co, sizeof d);                                       \\
-            for (k = 0; k < TB; k++) {                                                    \\
+            FCS_UNROLL for (k = 0; k < TB; k++) {                                                    \\
                 memcpy(&xv, x0 + o[k], sizeof xv);                                        \\
                 acc[k] += xv * d;                                                         \\
             }                                                                             \\
@@ -256,16 +263,16 @@ cdef extern from *:
             for (q = 0; q + P <= Q; q += P) {                                             \\
                 S##_v acc[P];                                                             \\
                 const T *xq[P];                                                           \\
-                for (p = 0; p < P; p++) { acc[p] = bv; xq[p] = xb + poff[q + p] * L; }    \\
+                FCS_UNROLL for (p = 0; p < P; p++) { acc[p] = bv; xq[p] = xb + poff[q + p] * L; }    \\
                 for (t = 0; t < K; t++) {                                                 \\
                     const Py_ssize_t o = toff[t] * L;                                     \\
                     memcpy(&wv, w + t * Co + co, sizeof wv);                              \\
-                    for (p = 0; p < P; p++) {                                             \\
+                    FCS_UNROLL for (p = 0; p < P; p++) {                                             \\
                         memcpy(&xv, xq[p] + o, sizeof xv);                                \\
                         acc[p] += xv * wv;                                                \\
                     }                                                                     \\
                 }                                                                         \\
-                for (p = 0; p < P; p++) memcpy(y + (q + p) * Co + co, &acc[p], sizeof bv); \\
+                FCS_UNROLL for (p = 0; p < P; p++) memcpy(y + (q + p) * Co + co, &acc[p], sizeof bv); \\
             }                                                                             \\
             for (; q < Q; q++) {                                                          \\
                 S##_v a = bv;                                                             \\
@@ -326,22 +333,22 @@ cdef extern from *:
         T r[L];                                                                           \\
         for (q = 0; q + L <= Q; q += L) {                                                 \\
             const T *dq[L];                                                               \\
-            for (p = 0; p < L; p++) dq[p] = D + pd[q + p];                                \\
+            FCS_UNROLL for (p = 0; p < L; p++) dq[p] = D + pd[q + p];                                \\
             for (c = 0; c < C; c++) {                                                     \\
                 S##_v acc[L];                                                             \\
                 const T *wc = wv + c * KV * L;                                            \\
-                for (p = 0; p < L; p++) acc[p] = (S##_v){0};                              \\
+                FCS_UNROLL for (p = 0; p < L; p++) acc[p] = (S##_v){0};                              \\
                 for (tv = 0; tv < KV; tv++) {                                             \\
                     const Py_ssize_t o = doff[tv];                                        \\
                     memcpy(&wt, wc + tv * L, sizeof wt);                                  \\
-                    for (p = 0; p < L; p++) {                                             \\
+                    FCS_UNROLL for (p = 0; p < L; p++) {                                             \\
                         memcpy(&dv, dq[p] + o, sizeof dv);                                \\
                         acc[p] += dv * wt;                                                \\
                     }                                                                     \\
                 }                                                                         \\
                 S##_red(acc, r);                                                          \\
                 if (C == 1) memcpy(dx + q, r, sizeof r);                                  \\
-                else for (p = 0; p < L; p++) dx[(q + p) * C + c] = r[p];                  \\
+                else FCS_UNROLL for (p = 0; p < L; p++) dx[(q + p) * C + c] = r[p];                  \\
             }                                                                             \\
         }                                                                                 \\
         for (; q < Q; q++)                                                                \\
