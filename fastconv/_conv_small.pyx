@@ -6,10 +6,14 @@ packing and call overhead, not on arithmetic. These kernels compute the convolut
 NHWC, vectorised over the output channels (``Cout`` = 8 float32 values fill one AVX register)
 and register-blocked over output pixels (forward) or kernel taps (weight gradient).
 
-Geometry: each image is read through a zero-padded copy (``Hp = H + 2*ph``, ``Wp = W + 2*pw``;
-no copy when there is no padding), so every window lies inside it and the inner loops carry no
-bounds tests. Tap ``t = (ki, kj, c)`` sits at offset ``toff[t] = (ki*Wp + kj)*C + c`` from its
-window's origin and output pixel ``q = (i, j)`` has its origin at ``poff[q] = (i*sh*Wp + j*sw)*C``.
+Geometry: each image is written into a zero-padded "broadcast plane" (``Hp = H + 2*ph``,
+``Wp = W + 2*pw``) that holds every value repeated across one vector, so the forward and weight
+gradient loops are vector FMAs with a memory operand and no broadcasts or bounds tests. Tap
+``t = (ki, kj, c)`` sits at offset ``toff[t] = (ki*Wp + kj)*C + c`` (in vectors) from its window's
+origin and output pixel ``q = (i, j)`` has its origin at ``poff[q] = (i*sh*Wp + j*sw)*C``.
+With stride 1 the input gradient is the correlation of dy, zero-padded by ``(Kh-1-ph, Kw-1-pw)``
+and with its channels rounded up to whole vectors, with the flipped kernel: vector FMAs over
+``Cout``, then one lane sum per input value. Other strides scatter dx tap by tap.
 
 The C loops are compiled twice on x86 with GCC/Clang, for the baseline ISA (SSE2 vectors) and
 with ``target("avx2,fma")``, and the AVX2 version is picked at run time when the CPU has it
