@@ -20,6 +20,8 @@ MAX_EXTENT = 2**31 - 1
 
 def as_array(a, name: str, ndim=None) -> np.ndarray:
     """``np.asarray(a)`` that rejects non-numeric dtypes and, if given, the wrong ``ndim``."""
+    if type(a) is np.ndarray and (a.dtype is _F32 or a.dtype is _F64) and (ndim is None or a.ndim == ndim):
+        return a  # the common case, cheaply
     try:
         arr = np.asarray(a)
     except (ValueError, TypeError) as exc:  # ragged nested sequences and the like
@@ -36,6 +38,8 @@ def as_array(a, name: str, ndim=None) -> np.ndarray:
 
 def pair(value, name: str, minimum: int) -> Pair:
     """Turn an int or an (h, w) pair into a pair of Python ints, each ``>= minimum``."""
+    if type(value) is int and minimum <= value <= MAX_EXTENT:  # the common case, cheaply
+        return value, value
     if isinstance(value, (tuple, list, np.ndarray)):
         items = list(np.asarray(value).ravel()) if isinstance(value, np.ndarray) else list(value)
         if len(items) != 2:
@@ -63,6 +67,8 @@ def pair(value, name: str, minimum: int) -> Pair:
 
 def out_dtype(dtype) -> np.dtype:
     """Dtype of an output allocated "like" an input of ``dtype``: floats keep theirs, others -> float64."""
+    if dtype is _F32 or dtype is _F64:
+        return dtype
     dtype = np.dtype(dtype)
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
@@ -70,8 +76,12 @@ def out_dtype(dtype) -> np.dtype:
 def compute_dtype(*dtypes) -> np.dtype:
     """The kernel dtype for inputs of ``dtypes``: NumPy's promotion, then float32 or float64."""
     first = dtypes[0]
-    if (first is _F32 or first is _F64) and all(d is first for d in dtypes):  # the common case, cheaply
-        return first
+    if first is _F32 or first is _F64:  # the common case, cheaply
+        for d in dtypes:
+            if d is not first:
+                break
+        else:
+            return first
     promoted = np.result_type(*[np.dtype(d) for d in dtypes])
     if promoted.kind == "f" and promoted.itemsize <= 4:
         return np.dtype(np.float32)

@@ -97,7 +97,14 @@ def _fwd_tile_rows(m: int, k: int, cout: int, itemsize: int) -> int:
 
 def _as(a: np.ndarray, dtype) -> np.ndarray:
     """A C-contiguous array of ``dtype`` (no copy if ``a`` already is one)."""
+    if a.dtype is dtype and a.flags.c_contiguous:
+        return a
     return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _cast(a: np.ndarray, dtype) -> np.ndarray:
+    """``a`` as ``dtype`` (no copy if it already has it)."""
+    return a if a.dtype is dtype else a.astype(dtype)
 
 
 def _correlate_valid(image, kernel, stride):
@@ -212,7 +219,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
     cache = ConvCache(
         xc, wc, b.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype(b.dtype), shape
     )
-    return y.astype(dx_dt, copy=False), cache
+    return _cast(y, dx_dt), cache
 
 
 def conv2d_backward(dy, cache):
@@ -250,9 +257,9 @@ def _conv_backward(dy, cache, want_dx):
             _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, want_dx, _threads_for(macs)
         )
         return (
-            dx.astype(dx_dt, copy=False) if want_dx else None,
-            dw.astype(dw_dt, copy=False),
-            db.astype(db_dt, copy=False).reshape(b_shape),
+            _cast(dx, dx_dt) if want_dx else None,
+            _cast(dw, dw_dt),
+            _cast(db, db_dt).reshape(b_shape),
         )
     parts = max(1, min(n, _DW_PARTS))
     dw_parts = np.empty((parts,) + w.shape, dtype=ct)  # the kernel overwrites and reduces them

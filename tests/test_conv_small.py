@@ -21,6 +21,12 @@ SMALL_CASES = [
     (4, 12, 11, 2, 24, 4, 4, 3, 2),    # 32 taps, padding Kh-1
     (1, 3, 3, 1, 64, 3, 3, 1, 1),      # one image (a single part), Cout at the limit
     (17, 4, 6, 3, 7, 2, 3, (1, 0), (2, 1)),  # a batch that the 8 parts do not divide
+    # stride 1: dx as a correlation of the padded dy (vector taps, lane sums, pixel tails)
+    (2, 7, 5, 3, 13, 3, 3, 2, 1),      # padding Kh-1, Cout not a multiple of the lanes
+    (1, 9, 11, 2, 9, 2, 4, (0, 3), 1),  # N=1, rectangular kernel, asymmetric padding
+    (3, 5, 6, 4, 3, 2, 2, 1, 1),       # Cout below one vector (channel padding only)
+    (2, 2, 3, 1, 8, 3, 3, 1, 1),       # image smaller than the kernel
+    (11, 3, 7, 2, 17, 3, 1, 0, 1),     # odd pixel count per image (block tails), no padding
 ]
 
 
@@ -175,7 +181,8 @@ def test_baseline_simd_agrees_with_reference(tmp_path):
         "assert _conv_small.simd_path() == 'baseline', _conv_small.simd_path()\n"
         "rng = np.random.default_rng(0)\n"
         "for dt, rtol in ((np.float32, 1e-5), (np.float64, 1e-12)):\n"
-        "    for (n, h, w_, c, co, k, p, s) in ((64, 8, 8, 1, 8, 3, 1, 1), (5, 7, 9, 3, 5, 2, 1, 2)):\n"
+        "    for (n, h, w_, c, co, k, p, s) in ((64, 8, 8, 1, 8, 3, 1, 1), (5, 7, 9, 3, 5, 2, 1, 2),\n"
+        "                                          (3, 5, 7, 2, 13, 3, 2, 1), (2, 3, 5, 3, 3, 2, 0, 1)):\n"
         "        x = rng.standard_normal((n, h, w_, c)).astype(dt)\n"
         "        w = rng.standard_normal((k, k, c, co)).astype(dt); b = rng.standard_normal(co).astype(dt)\n"
         "        y, cache = fastconv.conv2d_forward(x, w, b, p, s); yr, cr = R.conv2d_forward(x, w, b, p, s)\n"
