@@ -29,53 +29,33 @@ cdef extern from *:
     #include <stdlib.h>
     #include <string.h>
 
-    /* The row kernels. Taps are summed in order, from 0, into each output value:
-         fc_taps:   out[j] = sum_t w[t] * src[t][j]                       (one output row)
-         fc_taps2:  o0[j]  = sum_{t: kind[t] & 1} w0[t] * src[t][j]       (two output rows that
-                    o1[j]  = sum_{t: kind[t] & 2} w1[t] * src[t][j]        share their input rows)
-       fc_taps2 loads each input vector once for both rows: a 2-row block of a Kh x Kw kernel
-       reads (Kh + 1) * Kw input vectors instead of 2 * Kh * Kw. A tap absent from a row
-       (kind without that bit) adds nothing to it, not even 0 * x. */
+    /* The row kernel: out[j] = sum_t w[t] * src[t][j] for 0 <= j < n; taps summed in order, from 0. */
     #define FC_SCALAR_TAIL(T)                                                            \\
         for (; j < n; j++) {                                                             \\
             T a = 0;                                                                     \\
             for (t = 0; t < ntaps; t++) a += w[t] * src[t][j];                           \\
             out[j] = a;                                                                  \\
         }
-    #define FC_SCALAR_TAIL2(T)                                                           \\
-        for (; j < n; j++) {                                                             \\
-            T a = 0, b = 0;                                                              \\
-            for (t = 0; t < ntaps; t++) {                                                \\
-                T x = src[t][j];                                                         \\
-                if (kind[t] & 1) a += w0[t] * x;                                         \\
-                if (kind[t] & 2) b += w1[t] * x;                                         \\
-            }                                                                            \\
-            o0[j] = a;                                                                   \\
-            o1[j] = b;                                                                   \\
-        }
-
     #if defined(__GNUC__)
     /* Accumulators are named variables (acc0, acc1, ...), not an array, so that they live in
        registers and are stored straight to the output. */
     #define FC_R1(X) X(0)
-    #define FC_R4(X) X(0) X(1) X(2) X(3)
-    #define FC_R6(X) FC_R4(X) X(4) X(5)
+    #define FC_R6(X) X(0) X(1) X(2) X(3) X(4) X(5)
     #define FC_R8(X) FC_R6(X) X(6) X(7)
+    #define FC_R12(X) FC_R8(X) X(8) X(9) X(10) X(11)
     #define FC_ONE(k) + 1
-    #define FC_ZERO(k) V acc##k = (V){0}, bcc##k = (V){0};
+    #define FC_ZERO(k) V acc##k = (V){0};
     #define FC_FMA(k) acc##k += wa * *(const UV *)(s + k * L);
-    #define FC_FMA2(k) { V x = *(const UV *)(s + k * L); acc##k += wa * x; bcc##k += wb * x; }
-    #define FC_FMA_A(k) acc##k += wa * *(const UV *)(s + k * L);
-    #define FC_FMA_B(k) bcc##k += wb * *(const UV *)(s + k * L);
     #define FC_STORE(k) *(UV *)(out + j + k * L) = acc##k;
-    #define FC_STORE2(k) *(UV *)(o0 + j + k * L) = acc##k; *(UV *)(o1 + j + k * L) = bcc##k;
 
     #define FC_TYPES(T, VBYTES)                                                          \\
         typedef T V __attribute__((vector_size(VBYTES)));                                \\
         typedef T UV __attribute__((vector_size(VBYTES), aligned(sizeof(T)), may_alias)); \\
         enum { L = VBYTES / sizeof(T) };
 
-    /* One output row, REP(...) accumulators of VBYTES-byte vectors. */
+    /* One output row, REP(...) accumulators of VBYTES-byte vectors. A row that is not a
+       multiple of the block ends with one block (or vector) that overlaps the one before it:
+       the overlapped outputs are recomputed with the same operations, so they do not change. */
     #define FC_DEFINE_TAPS(NAME, T, VBYTES, REP, ATTR)                                   \\
     ATTR static void NAME(const T *const *src, const T *w, Py_ssize_t ntaps,             \\
                           T *out, Py_ssize_t n)                                          \\
@@ -83,85 +63,50 @@ cdef extern from *:
         FC_TYPES(T, VBYTES)                                                              \\
         enum { NACC = 0 REP(FC_ONE) };                                                   \\
         Py_ssize_t j = 0, t;                                                             \\
-        for (; j + NACC * L <= n; j += NACC * L) {                                       \\
-            REP(FC_ZERO)                                                                 \\
-            for (t = 0; t < ntaps; t++) {                                                \\
-                const T *s = src[t] + j;                                                 \\
-                V wa = w[t] - (V){0};                                                    \\
-                REP(FC_FMA)                                                              \\
+        if (n >= NACC * L) {                                                             \\
+            for (;; j += NACC * L) {                                                     \\
+                if (j + NACC * L > n) j = n - NACC * L;                                  \\
+                REP(FC_ZERO)                                                             \\
+                for (t = 0; t < ntaps; t++) {                                            \\
+                    const T *s = src[t] + j;                                             \\
+                    V wa = w[t] - (V){0};                                                \\
+                    REP(FC_FMA)                                                          \\
+                }                                                                        \\
+                REP(FC_STORE)                                                            \\
+                if (j + NACC * L >= n) return;                                           \\
             }                                                                            \\
-            REP(FC_STORE)                                                                \\
         }                                                                                \\
-        for (; j + L <= n; j += L) {                                                     \\
-            FC_R1(FC_ZERO)                                                               \\
-            for (t = 0; t < ntaps; t++) {                                                \\
-                const T *s = src[t] + j;                                                 \\
-                V wa = w[t] - (V){0};                                                    \\
-                FC_R1(FC_FMA)                                                            \\
+        if (n >= L) {                                                                    \\
+            for (;; j += L) {                                                            \\
+                if (j + L > n) j = n - L;                                                \\
+                FC_R1(FC_ZERO)                                                           \\
+                for (t = 0; t < ntaps; t++) {                                            \\
+                    const T *s = src[t] + j;                                             \\
+                    V wa = w[t] - (V){0};                                                \\
+                    FC_R1(FC_FMA)                                                        \\
+                }                                                                        \\
+                FC_R1(FC_STORE)                                                          \\
+                if (j + L >= n) return;                                                  \\
             }                                                                            \\
-            FC_R1(FC_STORE)                                                              \\
         }                                                                                \\
         FC_SCALAR_TAIL(T)                                                                \\
-    }
-
-    /* Two output rows, REP(...) accumulators per row. */
-    #define FC_DEFINE_TAPS2(NAME, T, VBYTES, REP, ATTR)                                  \\
-    ATTR static void NAME(const T *const *src, const T *w0, const T *w1,                 \\
-                          const unsigned char *kind, Py_ssize_t ntaps,                   \\
-                          T *o0, T *o1, Py_ssize_t n)                                    \\
-    {                                                                                    \\
-        FC_TYPES(T, VBYTES)                                                              \\
-        enum { NACC = 0 REP(FC_ONE) };                                                   \\
-        Py_ssize_t j = 0, t;                                                             \\
-        for (; j + NACC * L <= n; j += NACC * L) {                                       \\
-            REP(FC_ZERO)                                                                 \\
-            for (t = 0; t < ntaps; t++) {                                                \\
-                const T *s = src[t] + j;                                                 \\
-                V wa = w0[t] - (V){0}, wb = w1[t] - (V){0};                              \\
-                if (kind[t] == 3) { REP(FC_FMA2) }                                       \\
-                else if (kind[t] == 1) { REP(FC_FMA_A) }                                 \\
-                else { REP(FC_FMA_B) }                                                   \\
-            }                                                                            \\
-            REP(FC_STORE2)                                                               \\
-        }                                                                                \\
-        for (; j + L <= n; j += L) {                                                     \\
-            FC_R1(FC_ZERO)                                                               \\
-            for (t = 0; t < ntaps; t++) {                                                \\
-                const T *s = src[t] + j;                                                 \\
-                V wa = w0[t] - (V){0}, wb = w1[t] - (V){0};                              \\
-                if (kind[t] & 1) { FC_R1(FC_FMA_A) }                                     \\
-                if (kind[t] & 2) { FC_R1(FC_FMA_B) }                                     \\
-            }                                                                            \\
-            FC_R1(FC_STORE2)                                                             \\
-        }                                                                                \\
-        FC_SCALAR_TAIL2(T)                                                               \\
     }
 
     /* baseline x86-64 (SSE2, 16 registers): 16-byte vectors */
     FC_DEFINE_TAPS(fc_taps_f32_base, float, 16, FC_R6, )
     FC_DEFINE_TAPS(fc_taps_f64_base, double, 16, FC_R6, )
-    FC_DEFINE_TAPS2(fc_taps2_f32_base, float, 16, FC_R4, )
-    FC_DEFINE_TAPS2(fc_taps2_f64_base, double, 16, FC_R4, )
     #ifdef FC_X86_DISPATCH
     /* AVX2 + FMA: 32-byte vectors; chosen at run time */
     #define FC_AVX2 __attribute__((target("avx2,fma")))
-    FC_DEFINE_TAPS(fc_taps_f32_avx2, float, 32, FC_R8, FC_AVX2)
-    FC_DEFINE_TAPS(fc_taps_f64_avx2, double, 32, FC_R8, FC_AVX2)
-    FC_DEFINE_TAPS2(fc_taps2_f32_avx2, float, 32, FC_R4, FC_AVX2)
-    FC_DEFINE_TAPS2(fc_taps2_f64_avx2, double, 32, FC_R4, FC_AVX2)
+    FC_DEFINE_TAPS(fc_taps_f32_avx2, float, 32, FC_R12, FC_AVX2)
+    FC_DEFINE_TAPS(fc_taps_f64_avx2, double, 32, FC_R12, FC_AVX2)
     #endif
     #else  /* other compilers: plain loops, auto-vectorised if at all */
     #define FC_DEFINE_PLAIN(NAME, T)                                                     \\
     static void NAME(const T *const *src, const T *w, Py_ssize_t ntaps, T *out, Py_ssize_t n) \\
     { Py_ssize_t j = 0, t; FC_SCALAR_TAIL(T) }
-    #define FC_DEFINE_PLAIN2(NAME, T)                                                    \\
-    static void NAME(const T *const *src, const T *w0, const T *w1,                      \\
-                     const unsigned char *kind, Py_ssize_t ntaps, T *o0, T *o1, Py_ssize_t n) \\
-    { Py_ssize_t j = 0, t; FC_SCALAR_TAIL2(T) }
     FC_DEFINE_PLAIN(fc_taps_f32_base, float)
     FC_DEFINE_PLAIN(fc_taps_f64_base, double)
-    FC_DEFINE_PLAIN2(fc_taps2_f32_base, float)
-    FC_DEFINE_PLAIN2(fc_taps2_f64_base, double)
     #endif
 
     #ifdef FC_X86_DISPATCH
@@ -180,20 +125,6 @@ cdef extern from *:
     {
         FC_DISPATCH(fc_taps_f64, (src, w, ntaps, out, n))
         fc_taps_f64_base(src, w, ntaps, out, n);
-    }
-    static void fc_taps2_f32(const float *const *src, const float *w0, const float *w1,
-                             const unsigned char *kind, Py_ssize_t ntaps,
-                             float *o0, float *o1, Py_ssize_t n)
-    {
-        FC_DISPATCH(fc_taps2_f32, (src, w0, w1, kind, ntaps, o0, o1, n))
-        fc_taps2_f32_base(src, w0, w1, kind, ntaps, o0, o1, n);
-    }
-    static void fc_taps2_f64(const double *const *src, const double *w0, const double *w1,
-                             const unsigned char *kind, Py_ssize_t ntaps,
-                             double *o0, double *o1, Py_ssize_t n)
-    {
-        FC_DISPATCH(fc_taps2_f64, (src, w0, w1, kind, ntaps, o0, o1, n))
-        fc_taps2_f64_base(src, w0, w1, kind, ntaps, o0, o1, n);
     }
 
     /* Border modes, scipy.ndimage names. */
@@ -218,12 +149,6 @@ cdef extern from *:
                      float* out, Py_ssize_t n) noexcept nogil
     void fc_taps_f64(const double* const* src, const double* w, Py_ssize_t ntaps,
                      double* out, Py_ssize_t n) noexcept nogil
-    void fc_taps2_f32(const float* const* src, const float* w0, const float* w1,
-                      const unsigned char* kind, Py_ssize_t ntaps,
-                      float* o0, float* o1, Py_ssize_t n) noexcept nogil
-    void fc_taps2_f64(const double* const* src, const double* w0, const double* w1,
-                      const unsigned char* kind, Py_ssize_t ntaps,
-                      double* o0, double* o1, Py_ssize_t n) noexcept nogil
     Py_ssize_t fc_map(Py_ssize_t i, Py_ssize_t n, int mode) noexcept nogil
 
 
@@ -239,16 +164,6 @@ cdef inline void _taps(const floating** src, const floating* w, Py_ssize_t ntaps
         fc_taps_f32(src, w, ntaps, out, n)
     else:
         fc_taps_f64(src, w, ntaps, out, n)
-
-
-cdef inline void _taps2(const floating** src, const floating* w0, const floating* w1,
-                        const unsigned char* kind, Py_ssize_t ntaps,
-                        floating* o0, floating* o1, Py_ssize_t n) noexcept nogil:
-    """Dispatch to the float or double C two-row kernel."""
-    if floating is float:
-        fc_taps2_f32(src, w0, w1, kind, ntaps, o0, o1, n)
-    else:
-        fc_taps2_f64(src, w0, w1, kind, ntaps, o0, o1, n)
 
 
 cdef inline const floating* _row(const floating* img, const floating* cval_row, Py_ssize_t r,
@@ -291,101 +206,59 @@ def correlate2d_same_kernel(
     floating[:, :, ::1] out,           # OUT (H, W, C), fully overwritten
     int num_threads,                   # OpenMP threads over output rows
 ) -> None:
-    """General same-size correlation: every listed tap, one pass, two output rows at a time.
+    """General same-size correlation: every listed tap, one pass.
 
-    Output rows ``i`` and ``i + 1`` (``i`` even) share ``Kh - 1`` of their ``Kh`` input rows;
-    they are computed together so that each input vector is loaded once for both (a last odd
-    row is computed alone). Each output value sums exactly its own listed taps, in the order
-    given, so a tap that is absent (zero) adds nothing, not even ``0 * x``. Each ``(row, col)``
-    may be listed at most once.
+    Each output value sums exactly the listed taps, in the order given: a tap left out (a zero
+    weight) adds nothing, not even ``0 * x``.
     """
     cdef Py_ssize_t H = image.shape[0], W = image.shape[1], C = image.shape[2]
     cdef Py_ssize_t WC = W * C, T = weights.shape[0]
     cdef Py_ssize_t ah = Kh // 2, aw = Kw // 2
     cdef Py_ssize_t jlo = aw, jhi = W - (Kw - 1 - aw)   # interior columns [jlo, jhi)
-    cdef Py_ssize_t i, p, t, ki, r, kj, a, b, E = 0, KK = Kh * Kw, npairs = (H + 1) // 2
+    cdef Py_ssize_t i, t, ki
     cdef const floating* img = &image[0, 0, 0]
     cdef const floating* wp = &weights[0] if T > 0 else NULL
     cdef const Py_ssize_t* tki = &tap_row[0] if T > 0 else NULL
     cdef const Py_ssize_t* tkj = &tap_col[0] if T > 0 else NULL
     cdef floating* op = &out[0, 0, 0]
     cdef floating* cval_row = NULL
-    # the two-row entries: input row r (0..Kh) of the pair's window, column kj, a weight per row
-    cdef Py_ssize_t* pos = NULL
-    cdef Py_ssize_t* erow = NULL
-    cdef Py_ssize_t* ecol = NULL
-    cdef floating* ew = NULL
-    cdef unsigned char* ekind = NULL
     cdef const floating** rows
     cdef const floating** src
     if T != tap_row.shape[0] or T != tap_col.shape[0]:
         raise ValueError(f"weights, tap_row and tap_col must have one length, got {T}, "
                          f"{tap_row.shape[0]}, {tap_col.shape[0]}")
+    for t in range(T):
+        if not (0 <= tki[t] < Kh and 0 <= tkj[t] < Kw):
+            raise ValueError(f"tap {t} at ({tki[t]}, {tkj[t]}) is outside the {Kh}x{Kw} kernel")
     try:
         cval_row = <floating*> malloc(WC * sizeof(floating))
-        pos = <Py_ssize_t*> malloc((3 * KK + 2 * Kw + 1) * sizeof(Py_ssize_t))
-        ew = <floating*> malloc((2 * (KK + Kw) + 1) * sizeof(floating))
-        ekind = <unsigned char*> malloc((KK + Kw + 1) * sizeof(unsigned char))
-        if cval_row == NULL or pos == NULL or ew == NULL or ekind == NULL:
+        if cval_row == NULL:
             raise MemoryError()
-        erow = pos + KK
-        ecol = erow + KK + Kw
         for t in range(WC):
             cval_row[t] = cval
-        for t in range(KK):
-            pos[t] = -1
-        for t in range(T):
-            if not (0 <= tki[t] < Kh and 0 <= tkj[t] < Kw) or pos[tki[t] * Kw + tkj[t]] >= 0:
-                raise ValueError(f"tap {t} at ({tki[t]}, {tkj[t]}) is outside the {Kh}x{Kw} kernel "
-                                 f"or listed twice")
-            pos[tki[t] * Kw + tkj[t]] = t
-        for r in range(Kh + 1):
-            for kj in range(Kw):
-                a = pos[r * Kw + kj] if r < Kh else -1          # tap (r, kj) of the upper row
-                b = pos[(r - 1) * Kw + kj] if r >= 1 else -1    # tap (r - 1, kj) of the lower row
-                if a < 0 and b < 0:
-                    continue
-                ekind[E] = (1 if a >= 0 else 0) | (2 if b >= 0 else 0)
-                ew[E] = wp[a] if a >= 0 else 0
-                ew[KK + Kw + E] = wp[b] if b >= 0 else 0
-                erow[E] = r
-                ecol[E] = kj
-                E += 1
         if jhi < jlo:
             jhi = jlo = W          # no interior: every column goes through the edge path
         if jlo > W:
             jlo = W
         with nogil, parallel(num_threads=num_threads):
-            rows = <const floating**> malloc((Kh + 1 + E + T + 1) * sizeof(floating*))
-            src = rows + Kh + 1
+            rows = <const floating**> malloc((Kh + T + 1) * sizeof(floating*))
+            src = rows + Kh
             if rows != NULL:
-                for p in prange(npairs, schedule="static"):
-                    i = 2 * p
-                    for r in range(Kh + 1):
-                        rows[r] = _row(img, cval_row, i + r - ah, H, WC, mode)
-                    if i + 1 < H:
-                        if jhi > jlo:
-                            for t in range(E):
-                                src[t] = rows[erow[t]] + (ecol[t] - aw + jlo) * C
-                            _taps2(src, ew, ew + KK + Kw, ekind, E,
-                                   op + i * WC + jlo * C, op + (i + 1) * WC + jlo * C, (jhi - jlo) * C)
-                        _edges(rows + 1, wp, tki, tkj, T, op + (i + 1) * WC, 0, jlo, W, C, aw, mode, cval)
-                        _edges(rows + 1, wp, tki, tkj, T, op + (i + 1) * WC, jhi, W, W, C, aw, mode, cval)
-                    elif jhi > jlo:
+                for i in prange(H, schedule="static"):
+                    for ki in range(Kh):
+                        rows[ki] = _row(img, cval_row, i + ki - ah, H, WC, mode)
+                    if jhi > jlo:
                         for t in range(T):
                             src[t] = rows[tki[t]] + (tkj[t] - aw + jlo) * C
                         _taps(src, wp, T, op + i * WC + jlo * C, (jhi - jlo) * C)
                     _edges(rows, wp, tki, tkj, T, op + i * WC, 0, jlo, W, C, aw, mode, cval)
                     _edges(rows, wp, tki, tkj, T, op + i * WC, jhi, W, W, C, aw, mode, cval)
-                free(rows)
             else:
                 with gil:
                     raise MemoryError()
+            free(rows)
     finally:
         free(cval_row)
-        free(pos)
-        free(ew)
-        free(ekind)
 
 
 def correlate2d_separable_kernel(
