@@ -3,7 +3,10 @@
 
 The wrapper in :mod:`fastconv.filters` validates arguments, picks the dtype, removes zero taps,
 factors rank-1 kernels and allocates the output; these kernels only compute. They release the
-GIL and split the output rows across OpenMP threads.
+GIL and split the output rows across OpenMP threads, in chunks of 16 rows handed out on demand:
+a thread that starts late (on a busy machine) takes fewer chunks instead of holding up the call.
+Each row is computed the same way whichever thread takes it, so results do not depend on the
+number of threads.
 
 Anchor (as ``scipy.ndimage.correlate`` with ``origin=0``): output pixel ``(i, j)`` reads input
 ``(i + ki - Kh // 2, j + kj - Kw // 2)`` for kernel tap ``(ki, kj)``.
@@ -12,7 +15,8 @@ An (H, W, C) image is treated as H rows of W*C interleaved values; a horizontal 
 multiple of C, so every channel is filtered independently with no transposition.
 
 The hot loop is one C function, ``out[j] = sum_t w[t] * src[t][j]``, register-blocked along the
-contiguous row axis with GCC/Clang vector types. On x86 it is compiled twice, for the baseline
+contiguous row axis with GCC/Clang vector types (12 accumulators of 4 doubles or 8 floats with
+AVX2, each tap's weight broadcast once per block). On x86 it is compiled twice, for the baseline
 ISA and with ``target("avx2,fma")``, and the AVX2 version is picked at run time when the CPU has
 it (``__builtin_cpu_supports``), so a portable build still uses AVX2 where available.
 """
@@ -29,57 +33,77 @@ cdef extern from *:
     #include <stdlib.h>
     #include <string.h>
 
-    /* out[j] = sum_t w[t] * src[t][j] for 0 <= j < n; taps summed in order, from 0. */
+    /* The row kernel: out[j] = sum_t w[t] * src[t][j] for 0 <= j < n; taps summed in order, from 0. */
     #define FC_SCALAR_TAIL(T)                                                            \\
         for (; j < n; j++) {                                                             \\
             T a = 0;                                                                     \\
             for (t = 0; t < ntaps; t++) a += w[t] * src[t][j];                           \\
             out[j] = a;                                                                  \\
         }
-
-
     #if defined(__GNUC__)
-    /* NACC vector accumulators of type V stay in registers while every tap is applied. */
-    #define FC_DEFINE_TAPS(NAME, T, VBYTES, NACC, ATTR)                                  \\
-    typedef T NAME##_vec __attribute__((vector_size(VBYTES)));                           \\
+    /* Accumulators are named variables (acc0, acc1, ...), not an array, so that they live in
+       registers and are stored straight to the output. */
+    #define FC_R1(X) X(0)
+    #define FC_R6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+    #define FC_R8(X) FC_R6(X) X(6) X(7)
+    #define FC_R12(X) FC_R8(X) X(8) X(9) X(10) X(11)
+    #define FC_ONE(k) + 1
+    #define FC_ZERO(k) V acc##k = (V){0};
+    #define FC_FMA(k) acc##k += wa * *(const UV *)(s + k * L);
+    #define FC_STORE(k) *(UV *)(out + j + k * L) = acc##k;
+
+    #define FC_TYPES(T, VBYTES)                                                          \\
+        typedef T V __attribute__((vector_size(VBYTES)));                                \\
+        typedef T UV __attribute__((vector_size(VBYTES), aligned(sizeof(T)), may_alias)); \\
+        enum { L = VBYTES / sizeof(T) };
+
+    /* One output row, REP(...) accumulators of VBYTES-byte vectors. A row that is not a
+       multiple of the block ends with one block (or vector) that overlaps the one before it:
+       the overlapped outputs are recomputed with the same operations, so they do not change. */
+    #define FC_DEFINE_TAPS(NAME, T, VBYTES, REP, ATTR)                                   \\
     ATTR static void NAME(const T *const *src, const T *w, Py_ssize_t ntaps,             \\
                           T *out, Py_ssize_t n)                                          \\
     {                                                                                    \\
-        enum { L = VBYTES / sizeof(T) };                                                 \\
+        FC_TYPES(T, VBYTES)                                                              \\
+        enum { NACC = 0 REP(FC_ONE) };                                                   \\
         Py_ssize_t j = 0, t;                                                             \\
-        int k;                                                                           \\
-        for (; j + NACC * L <= n; j += NACC * L) {                                       \\
-            NAME##_vec acc[NACC];                                                        \\
-            for (k = 0; k < NACC; k++) acc[k] = (NAME##_vec){0};                         \\
-            for (t = 0; t < ntaps; t++) {                                                \\
-                const T *s = src[t] + j;                                                 \\
-                NAME##_vec wv = (NAME##_vec){0} + w[t];                                  \\
-                for (k = 0; k < NACC; k++) {                                             \\
-                    NAME##_vec x;                                                        \\
-                    memcpy(&x, s + k * L, sizeof x);                                     \\
-                    acc[k] += wv * x;                                                    \\
+        if (n >= NACC * L) {                                                             \\
+            for (;; j += NACC * L) {                                                     \\
+                if (j + NACC * L > n) j = n - NACC * L;                                  \\
+                REP(FC_ZERO)                                                             \\
+                for (t = 0; t < ntaps; t++) {                                            \\
+                    const T *s = src[t] + j;                                             \\
+                    V wa = w[t] - (V){0};                                                \\
+                    REP(FC_FMA)                                                          \\
                 }                                                                        \\
+                REP(FC_STORE)                                                            \\
+                if (j + NACC * L >= n) return;                                           \\
             }                                                                            \\
-            memcpy(out + j, acc, sizeof acc);                                            \\
         }                                                                                \\
-        for (; j + L <= n; j += L) {                                                     \\
-            NAME##_vec a = (NAME##_vec){0};                                              \\
-            for (t = 0; t < ntaps; t++) {                                                \\
-                NAME##_vec x;                                                            \\
-                memcpy(&x, src[t] + j, sizeof x);                                        \\
-                a += ((NAME##_vec){0} + w[t]) * x;                                       \\
+        if (n >= L) {                                                                    \\
+            for (;; j += L) {                                                            \\
+                if (j + L > n) j = n - L;                                                \\
+                FC_R1(FC_ZERO)                                                           \\
+                for (t = 0; t < ntaps; t++) {                                            \\
+                    const T *s = src[t] + j;                                             \\
+                    V wa = w[t] - (V){0};                                                \\
+                    FC_R1(FC_FMA)                                                        \\
+                }                                                                        \\
+                FC_R1(FC_STORE)                                                          \\
+                if (j + L >= n) return;                                                  \\
             }                                                                            \\
-            memcpy(out + j, &a, sizeof a);                                               \\
         }                                                                                \\
         FC_SCALAR_TAIL(T)                                                                \\
     }
-    /* baseline x86-64 (SSE2): 16-byte vectors, 6 accumulators */
-    FC_DEFINE_TAPS(fc_taps_f32_base, float, 16, 6, )
-    FC_DEFINE_TAPS(fc_taps_f64_base, double, 16, 6, )
+
+    /* baseline x86-64 (SSE2, 16 registers): 16-byte vectors */
+    FC_DEFINE_TAPS(fc_taps_f32_base, float, 16, FC_R6, )
+    FC_DEFINE_TAPS(fc_taps_f64_base, double, 16, FC_R6, )
     #ifdef FC_X86_DISPATCH
-    /* AVX2 + FMA: 32-byte vectors, 8 accumulators; chosen at run time */
-    FC_DEFINE_TAPS(fc_taps_f32_avx2, float, 32, 8, __attribute__((target("avx2,fma"))))
-    FC_DEFINE_TAPS(fc_taps_f64_avx2, double, 32, 8, __attribute__((target("avx2,fma"))))
+    /* AVX2 + FMA: 32-byte vectors; chosen at run time */
+    #define FC_AVX2 __attribute__((target("avx2,fma")))
+    FC_DEFINE_TAPS(fc_taps_f32_avx2, float, 32, FC_R12, FC_AVX2)
+    FC_DEFINE_TAPS(fc_taps_f64_avx2, double, 32, FC_R12, FC_AVX2)
     #endif
     #else  /* other compilers: plain loops, auto-vectorised if at all */
     #define FC_DEFINE_PLAIN(NAME, T)                                                     \\
@@ -89,21 +113,21 @@ cdef extern from *:
     FC_DEFINE_PLAIN(fc_taps_f64_base, double)
     #endif
 
-
+    #ifdef FC_X86_DISPATCH
+    #define FC_DISPATCH(NAME, ARGS) if (fc_use_avx2()) { NAME##_avx2 ARGS; return; }
+    #else
+    #define FC_DISPATCH(NAME, ARGS)
+    #endif
     static void fc_taps_f32(const float *const *src, const float *w, Py_ssize_t ntaps,
                             float *out, Py_ssize_t n)
     {
-    #ifdef FC_X86_DISPATCH
-        if (fc_use_avx2()) { fc_taps_f32_avx2(src, w, ntaps, out, n); return; }
-    #endif
+        FC_DISPATCH(fc_taps_f32, (src, w, ntaps, out, n))
         fc_taps_f32_base(src, w, ntaps, out, n);
     }
     static void fc_taps_f64(const double *const *src, const double *w, Py_ssize_t ntaps,
                             double *out, Py_ssize_t n)
     {
-    #ifdef FC_X86_DISPATCH
-        if (fc_use_avx2()) { fc_taps_f64_avx2(src, w, ntaps, out, n); return; }
-    #endif
+        FC_DISPATCH(fc_taps_f64, (src, w, ntaps, out, n))
         fc_taps_f64_base(src, w, ntaps, out, n);
     }
 
@@ -186,7 +210,11 @@ def correlate2d_same_kernel(
     floating[:, :, ::1] out,           # OUT (H, W, C), fully overwritten
     int num_threads,                   # OpenMP threads over output rows
 ) -> None:
-    """General same-size correlation: every non-zero tap, one pass."""
+    """General same-size correlation: every listed tap, one pass.
+
+    Each output value sums exactly the listed taps, in the order given: a tap left out (a zero
+    weight) adds nothing, not even ``0 * x``.
+    """
     cdef Py_ssize_t H = image.shape[0], W = image.shape[1], C = image.shape[2]
     cdef Py_ssize_t WC = W * C, T = weights.shape[0]
     cdef Py_ssize_t ah = Kh // 2, aw = Kw // 2
@@ -197,35 +225,42 @@ def correlate2d_same_kernel(
     cdef const Py_ssize_t* tki = &tap_row[0] if T > 0 else NULL
     cdef const Py_ssize_t* tkj = &tap_col[0] if T > 0 else NULL
     cdef floating* op = &out[0, 0, 0]
-    cdef floating* cval_row = <floating*> malloc(WC * sizeof(floating))
+    cdef floating* cval_row = NULL
     cdef const floating** rows
     cdef const floating** src
-    if cval_row == NULL:
-        raise MemoryError()
-    for t in range(WC):
-        cval_row[t] = cval
-    if jhi < jlo:
-        jhi = jlo = W          # no interior: every column goes through the edge path
-    if jlo > W:
-        jlo = W
+    if T != tap_row.shape[0] or T != tap_col.shape[0]:
+        raise ValueError(f"weights, tap_row and tap_col must have one length, got {T}, "
+                         f"{tap_row.shape[0]}, {tap_col.shape[0]}")
+    for t in range(T):
+        if not (0 <= tki[t] < Kh and 0 <= tkj[t] < Kw):
+            raise ValueError(f"tap {t} at ({tki[t]}, {tkj[t]}) is outside the {Kh}x{Kw} kernel")
     try:
+        cval_row = <floating*> malloc(WC * sizeof(floating))
+        if cval_row == NULL:
+            raise MemoryError()
+        for t in range(WC):
+            cval_row[t] = cval
+        if jhi < jlo:
+            jhi = jlo = W          # no interior: every column goes through the edge path
+        if jlo > W:
+            jlo = W
         with nogil, parallel(num_threads=num_threads):
             rows = <const floating**> malloc((Kh + T + 1) * sizeof(floating*))
             src = rows + Kh
             if rows != NULL:
-                for i in prange(H, schedule="static"):
+                for i in prange(H, schedule="dynamic", chunksize=16):
                     for ki in range(Kh):
                         rows[ki] = _row(img, cval_row, i + ki - ah, H, WC, mode)
-                    for t in range(T):
-                        src[t] = rows[tki[t]] + (tkj[t] - aw + jlo) * C
                     if jhi > jlo:
+                        for t in range(T):
+                            src[t] = rows[tki[t]] + (tkj[t] - aw + jlo) * C
                         _taps(src, wp, T, op + i * WC + jlo * C, (jhi - jlo) * C)
                     _edges(rows, wp, tki, tkj, T, op + i * WC, 0, jlo, W, C, aw, mode, cval)
                     _edges(rows, wp, tki, tkj, T, op + i * WC, jhi, W, W, C, aw, mode, cval)
-                free(rows)
             else:
                 with gil:
                     raise MemoryError()
+            free(rows)
     finally:
         free(cval_row)
 
@@ -274,7 +309,7 @@ def correlate2d_separable_kernel(
             src = <const floating**> malloc((Tu + Tv + 1) * sizeof(floating*))
             tmp = <floating*> malloc((Wp * C + 1) * sizeof(floating))
             if src != NULL and tmp != NULL:
-                for i in prange(H, schedule="static"):
+                for i in prange(H, schedule="dynamic", chunksize=16):
                     # vertical pass into tmp[aw*C : (aw+W)*C]
                     for t in range(Tu):
                         src[t] = _row(img, cval_row, i + ui[t] - ah, H, WC, mode)

@@ -100,6 +100,72 @@ def test_filter2d_kernel_larger_than_image(f2d, mode, shape, kshape, rng):
         _assert_close(f2d(img, k, mode=mode, cval=-2.0), _scipy(img, k, mode, -2.0, np.float64), k, img, np.float64)
 
 
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("kshape", [(3, 3), (5, 5), (2, 4), (1, 3)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_filter2d_every_row_width(mode, dtype, kshape):
+    """Widths around the row kernel's vector and block sizes, with odd heights and 1 or 3 channels.
+
+    A row whose interior is not a whole number of blocks ends with a block that overlaps the one
+    before it, and a row narrower than a block or a vector takes the shorter paths: every width
+    from 1 up to past two AVX2 float32 blocks (96 values each) is checked.
+    """
+    rng = np.random.default_rng(sum(kshape) * 100 + ALL_MODES.index(mode))
+    k = _kernel(rng, kshape, separable=False)
+    ct = np.dtype(dtype)
+    for width in list(range(1, 30)) + [46, 47, 48, 49, 50, 95, 96, 97, 98, 143, 190, 193, 200]:
+        for shape in [(3, width), (5, width, 3)] if width < 100 else [(3, width)]:
+            img = _image(rng, shape, dtype)
+            got = filter2d(img, k, mode=mode, cval=-1.5)
+            assert got.dtype == ct and got.shape == img.shape
+            _assert_close(got, _scipy(img, k, mode, -1.5, ct), k, img, ct)
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", ["laplacian", "sharpen", "sobel_x", "horizontal_edge", "gaussian3", "mean"])
+def test_filter2d_non_finite_input_as_scipy(mode, dtype, name):
+    """inf and nan spread exactly as in scipy.ndimage, which also skips zero taps.
+
+    A zero tap (the laplacian's corners, the Sobel kernel's middle column) is left out of the
+    sum, so a non-finite pixel under it does not reach the output; every other tap spreads it.
+    """
+    rng = np.random.default_rng(ALL_MODES.index(mode))
+    k = KERNELS[name]
+    for shape in [(11, 70), (6, 21, 3)]:
+        img = _image(rng, shape, dtype)
+        flat = img.reshape(-1)
+        spots = rng.choice(flat.size, 9, replace=False)
+        flat[spots[:3]], flat[spots[3:6]], flat[spots[6:]] = np.inf, -np.inf, np.nan
+        got = filter2d(img, k, mode=mode)
+        want = _scipy(img, k, mode, 0.0, dtype)
+        for test in (np.isnan, np.isposinf, np.isneginf):
+            np.testing.assert_array_equal(test(got), test(want), err_msg=test.__name__)
+        assert np.isnan(got).any() and np.isinf(got).any()
+        finite = np.isfinite(want)
+        _assert_close(got[finite], want[finite], k, np.nan_to_num(img, posinf=0, neginf=0), dtype)
+    # a zero tap really is skipped: a lone inf under the laplacian's zero corners stays put
+    img = np.zeros((5, 5), dtype=dtype)
+    img[2, 2] = np.inf
+    got = filter2d(img, "laplacian", mode=mode)
+    assert np.isnan(got).sum() == 0
+    assert np.isinf(got).sum() == 5 and got[2, 2] == -np.inf and got[1, 1] == 0
+
+
+def test_correlate2d_kernel_rejects_taps_outside_the_kernel():
+    from fastconv import _filter
+
+    img = np.zeros((4, 5, 1))
+    out = np.empty_like(img)
+    w = np.ones(2)
+    with pytest.raises(ValueError, match="outside"):
+        _filter.correlate2d_same_kernel(img, w, np.array([0, 3], dtype=np.intp), np.array([0, 0], dtype=np.intp),
+                                        3, 3, 0, 0.0, out, 1)
+    with pytest.raises(ValueError, match="one length"):
+        _filter.correlate2d_same_kernel(img, w, np.array([0], dtype=np.intp), np.array([0, 0], dtype=np.intp),
+                                        3, 3, 0, 0.0, out, 1)
+
+
 @pytest.mark.parametrize("name", list(KERNELS))
 @pytest.mark.parametrize("mode", ALL_MODES)
 def test_named_kernels_match_scipy(name, mode, rng):
