@@ -69,20 +69,20 @@ cdef extern from *:
     void fcd_d_forward "FCD_PICK(fcd_d_forward)"(
         const fcd_geo *g, const double *x, Py_ssize_t nb, const double *w1, const double *b1,
         const double *w2, const double *b2, double *xp, double *out1, long long *arg, double *flat,
-        double *logits) noexcept nogil
+        double *logits, double *w2t) noexcept nogil
     void fcd_f_forward "FCD_PICK(fcd_f_forward)"(
         const fcd_geo *g, const float *x, Py_ssize_t nb, const float *w1, const float *b1,
         const float *w2, const float *b2, float *xp, float *out1, int *arg, float *flat,
-        float *logits) noexcept nogil
+        float *logits, float *w2t) noexcept nogil
     double fcd_d_step "FCD_PICK(fcd_d_step)"(
         const fcd_geo *g, const double *x, const long long *y, Py_ssize_t nb, double lr,
         double *w1, double *b1, double *w2, double *b2, double *xp, double *out1, long long *arg, double *flat,
-        double *proba, double *dflat, double *gm, double *dw1, double *db1, double *dw2,
+        double *proba, double *dflat, double *gm, double *t2, double *dw1, double *db1, double *dw2,
         double *db2) noexcept nogil
     double fcd_f_step "FCD_PICK(fcd_f_step)"(
         const fcd_geo *g, const float *x, const long long *y, Py_ssize_t nb, float lr,
         float *w1, float *b1, float *w2, float *b2, float *xp, float *out1, int *arg, float *flat,
-        float *proba, float *dflat, float *gm, float *dw1, float *db1, float *dw2,
+        float *proba, float *dflat, float *gm, float *t2, float *dw1, float *db1, float *dw2,
         float *db2) noexcept nogil
 
 NUM_CLASSES = 10
@@ -112,7 +112,7 @@ cdef class Stepper:
     cdef bint f64
     cdef Py_ssize_t cap
     cdef cnp.ndarray w1, b1, w2, b2
-    cdef cnp.ndarray xpad, gm, out1, arg, flat, proba, dflat, dw1, db1, dw2, db2
+    cdef cnp.ndarray xpad, gm, t2, out1, arg, flat, proba, dflat, dw1, db1, dw2, db2
 
     def __init__(self, dict params, image_shape, Py_ssize_t padding, Py_ssize_t stride,
                  Py_ssize_t pool_size, bint max_pool, Py_ssize_t batch_size):
@@ -150,6 +150,7 @@ cdef class Stepper:
         self.w1, self.b1, self.w2, self.b2 = w1, b1, w2, b2
         self.xpad = np.empty((g.h + 2 * padding, g.w + 2 * padding), dt)
         self.gm = np.empty((g.ho, g.wo, g.c), dt)
+        self.t2 = np.empty((2, NUM_CLASSES, g.d), dt)
         self.out1 = np.empty((batch_size, g.ho, g.wo, g.c), dt)
         self.arg = np.empty((batch_size, g.d), np.int64 if self.f64 else np.int32)
         self.flat = np.empty((batch_size, g.d), dt)
@@ -174,13 +175,14 @@ cdef class Stepper:
         cdef Py_ssize_t nb = self._check_x(x)
         cdef double loss
         cdef const long long *yp
+        cdef Py_ssize_t i
         if nb < 1 or nb > self.cap:
             raise ValueError(f"batch of {nb} images; this step takes 1 to {self.cap}")
         if y.dtype != np.int64 or not y.flags.c_contiguous or y.ndim != 1 or y.shape[0] != nb:
             raise ValueError(f"y must be {nb} contiguous int64 labels, got {y.dtype} {(<object>y).shape}")
         yp = <const long long *>_ptr(y)
         for i in range(nb):
-            if not 0 <= yp[i] < NUM_CLASSES:
+            if yp[i] < 0 or yp[i] >= 10:
                 raise ValueError(f"labels must be 0..9, got {yp[i]}")
         cdef void *xp = _ptr(x)
         cdef void *w1 = _ptr(self.w1)
@@ -194,6 +196,7 @@ cdef class Stepper:
         cdef void *proba = _ptr(self.proba)
         cdef void *dflat = _ptr(self.dflat)
         cdef void *gm = _ptr(self.gm)
+        cdef void *t2 = _ptr(self.t2)
         cdef void *dw1 = _ptr(self.dw1)
         cdef void *db1 = _ptr(self.db1)
         cdef void *dw2 = _ptr(self.dw2)
@@ -203,13 +206,13 @@ cdef class Stepper:
                 loss = fcd_d_step(
                     &self.g, <double *>xp, yp, nb, lr, <double *>w1, <double *>b1, <double *>w2,
                     <double *>b2, <double *>xpad, <double *>out1, <long long *>arg, <double *>flat, <double *>proba,
-                    <double *>dflat, <double *>gm, <double *>dw1, <double *>db1, <double *>dw2, <double *>db2)
+                    <double *>dflat, <double *>gm, <double *>t2, <double *>dw1, <double *>db1, <double *>dw2, <double *>db2)
         else:
             with nogil:
                 loss = fcd_f_step(
                     &self.g, <float *>xp, yp, nb, <float>lr, <float *>w1, <float *>b1, <float *>w2,
                     <float *>b2, <float *>xpad, <float *>out1, <int *>arg, <float *>flat, <float *>proba,
-                    <float *>dflat, <float *>gm, <float *>dw1, <float *>db1, <float *>dw2, <float *>db2)
+                    <float *>dflat, <float *>gm, <float *>t2, <float *>dw1, <float *>db1, <float *>dw2, <float *>db2)
         return loss
 
     def logits(self, cnp.ndarray x):
@@ -226,6 +229,7 @@ cdef class Stepper:
         cdef void *xpad = _ptr(self.xpad)
         cdef void *out1 = _ptr(self.out1)
         cdef void *arg = _ptr(self.arg)
+        cdef void *t2 = _ptr(self.t2)
         cdef void *flat = _ptr(self.flat)
         i0 = 0
         while i0 < n:
@@ -234,12 +238,12 @@ cdef class Stepper:
                 with nogil:
                     fcd_d_forward(&self.g, <double *>(xp + i0 * xs), nb, <double *>w1, <double *>b1,
                                   <double *>w2, <double *>b2, <double *>xpad, <double *>out1, <long long *>arg, <double *>flat,
-                                  <double *>(op + i0 * os))
+                                  <double *>(op + i0 * os), <double *>t2)
             else:
                 with nogil:
                     fcd_f_forward(&self.g, <float *>(xp + i0 * xs), nb, <float *>w1, <float *>b1,
                                   <float *>w2, <float *>b2, <float *>xpad, <float *>out1, <int *>arg, <float *>flat,
-                                  <float *>(op + i0 * os))
+                                  <float *>(op + i0 * os), <float *>t2)
             i0 += nb
         return out
 

@@ -32,6 +32,11 @@
 
 #define FCD_NCLS 10
 #define FCD_CB 8 /* filters per register block */
+#if defined(__GNUC__)
+#define FCD_RESTRICT __restrict__
+#else
+#define FCD_RESTRICT
+#endif
 
 typedef struct {
     Py_ssize_t h, w;   /* image */
@@ -244,18 +249,44 @@ FCD_ATTR static inline void FCD_FN(pool_block)(const fcd_geo *g, const FCD_T *v0
 }
 #endif
 
+/* sum_i a[i] b[i] (vector partial sums, then the lanes, then the tail) */
+FCD_ATTR static inline FCD_T FCD_FN(dot)(const FCD_T *a, const FCD_T *b, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    FCD_T r = 0;
+#if FCD_VECTOR
+    FCD_FN(vec) s0 = {0}, s1 = {0}, va, vb;
+    int u;
+    for (; i + 2 * FCD_LANES <= n; i += 2 * FCD_LANES) {
+        memcpy(&va, a + i, sizeof va);
+        memcpy(&vb, b + i, sizeof vb);
+        s0 += va * vb;
+        memcpy(&va, a + i + FCD_LANES, sizeof va);
+        memcpy(&vb, b + i + FCD_LANES, sizeof vb);
+        s1 += va * vb;
+    }
+    s0 += s1;
+    for (u = 0; u < FCD_LANES; u++) r += s0[u];
+#endif
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
 /* conv + ReLU/pool + dense for images [0, nb): out1 (nb, ho, wo, c) is kept for average
    pooling's backward, arg (nb, d) holds each max window's winning conv position (i*wo + j)
    or -1 when the window's maximum is not positive; flat (nb, d) and logits (nb, 10) are
-   written.  xp is scratch for one padded image. */
+   written, and w2t (10, d) receives w2 transposed.  xp is scratch for one padded image. */
 FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, Py_ssize_t nb,
                                      const FCD_T *w1, const FCD_T *b1,
                                      const FCD_T *w2, const FCD_T *b2,
-                                     FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *logits)
+                                     FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *logits,
+                                     FCD_T *w2t)
 {
     const Py_ssize_t C = g->c, Wo = g->wo, Q = g->q, Hp = g->hp, Wp = g->wp, D = g->d;
     const FCD_T inv = (FCD_T)1 / (FCD_T)(Q * Q);
     Py_ssize_t n, di, dj, cc, cb, pi, pj, f, kk;
+    for (f = 0; f < D; f++)
+        for (kk = 0; kk < FCD_NCLS; kk++) w2t[kk * D + f] = w2[f * FCD_NCLS + kk];
     for (n = 0; n < nb; n++) {
         FCD_T *o1 = out1 + n * g->ho * Wo * C;
         FCD_T *fl = flat + n * D;
@@ -294,28 +325,19 @@ FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, Py_ssize_
                     }
                 }
             }
-        /* dense; ReLU leaves many zeros, which add nothing */
-        {
-            FCD_T acc[FCD_NCLS] = {0};
-            for (f = 0; f < D; f++) {
-                const FCD_T a = fl[f];
-                const FCD_T *wr = w2 + f * FCD_NCLS;
-                if (a == 0) continue;
-                for (kk = 0; kk < FCD_NCLS; kk++) acc[kk] += a * wr[kk];
-            }
-            for (kk = 0; kk < FCD_NCLS; kk++) logits[n * FCD_NCLS + kk] = acc[kk] + b2[kk];
-        }
+        /* dense */
+        for (kk = 0; kk < FCD_NCLS; kk++) logits[n * FCD_NCLS + kk] = FCD_FN(dot)(fl, w2t + kk * D, D) + b2[kk];
     }
 }
 
 /* One SGD step on the batch x (nb, H, W) with labels y; updates w1, b1, w2, b2 in place and
    returns the mean cross-entropy (with the 1e-12 guard of fastconv's softmax).  gm is
-   scratch for one image's conv-output gradient (ho, wo, c). */
+   scratch for one image's conv-output gradient (ho, wo, c), t2 for two (10, d) matrices. */
 FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long long *y,
                                     Py_ssize_t nb, FCD_T lr,
                                     FCD_T *w1, FCD_T *b1, FCD_T *w2, FCD_T *b2,
                                     FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *proba,
-                                    FCD_T *dflat, FCD_T *gm,
+                                    FCD_T *dflat, FCD_T *gm, FCD_T *t2,
                                     FCD_T *dw1, FCD_T *db1, FCD_T *dw2, FCD_T *db2)
 {
     const Py_ssize_t K = g->k, C = g->c, Ho = g->ho, Wo = g->wo, Q = g->q, Hp = g->hp, Wp = g->wp;
@@ -324,7 +346,7 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
     Py_ssize_t n, di, dj, cc, f, kk, t, pi, pj;
     double loss = 0;
 
-    FCD_FN(forward)(g, x, nb, w1, b1, w2, b2, xp, out1, arg, flat, proba);
+    FCD_FN(forward)(g, x, nb, w1, b1, w2, b2, xp, out1, arg, flat, proba, t2);
 
     /* softmax, loss and dlogits = (proba - onehot) / nb, in place */
     for (n = 0; n < nb; n++) {
@@ -338,23 +360,47 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
         for (kk = 0; kk < FCD_NCLS; kk++) pr[kk] /= (FCD_T)nb;
     }
 
-    /* dense backward (with the old w2): dw2 = flat^T dl, db2 = sum dl, dflat = dl w2^T where
-       the pooled value is positive (elsewhere nothing reaches the convolution) */
-    memset(dw2, 0, (size_t)(D * FCD_NCLS) * sizeof(FCD_T));
-    for (kk = 0; kk < FCD_NCLS; kk++) db2[kk] = 0;
-    for (n = 0; n < nb; n++) {
-        const FCD_T *fl = flat + n * D;
-        FCD_T *df = dflat + n * D, dl[FCD_NCLS];
-        for (kk = 0; kk < FCD_NCLS; kk++) { dl[kk] = proba[n * FCD_NCLS + kk]; db2[kk] += dl[kk]; }
-        for (f = 0; f < D; f++) {
-            const FCD_T a = fl[f];
-            const FCD_T *wr = w2 + f * FCD_NCLS;
-            FCD_T *dwr = dw2 + f * FCD_NCLS;
-            FCD_T s = 0;
-            if (!(a > 0)) { df[f] = 0; continue; }
-            for (kk = 0; kk < FCD_NCLS; kk++) { dwr[kk] += a * dl[kk]; s += dl[kk] * wr[kk]; }
-            df[f] = s;
+    /* dense backward with the old w2, vectorised over the D features on transposed copies
+       (t2 = [w2^T | dw2^T], each (10, D)): dflat = dl w2^T, kept where the pooled value is
+       positive (elsewhere nothing reaches the convolution); dw2 = flat^T dl; db2 = sum dl */
+    {
+        const FCD_T *FCD_RESTRICT w2t = t2;  /* filled by the forward pass */
+        FCD_T *FCD_RESTRICT dw2t = t2 + FCD_NCLS * D;
+        memset(dw2t, 0, (size_t)(FCD_NCLS * D) * sizeof(FCD_T));
+        for (kk = 0; kk < FCD_NCLS; kk++) db2[kk] = 0;
+        for (n = 0; n < nb; n++) {
+            const FCD_T *FCD_RESTRICT fl = flat + n * D;
+            const FCD_T *dl = proba + n * FCD_NCLS;
+            FCD_T *FCD_RESTRICT df = dflat + n * D;
+            for (kk = 0; kk < FCD_NCLS; kk++) db2[kk] += dl[kk];
+            f = 0;
+#if FCD_VECTOR
+            for (; f + FCD_LANES <= D; f += FCD_LANES) {
+                FCD_FN(vec) dv = {0}, flv, wv, cur;
+                const FCD_FN(vec) zero = {0};
+                memcpy(&flv, fl + f, sizeof flv);
+                for (kk = 0; kk < FCD_NCLS; kk++) {
+                    memcpy(&wv, w2t + kk * D + f, sizeof wv);
+                    dv += dl[kk] * wv;
+                    memcpy(&cur, dw2t + kk * D + f, sizeof cur);
+                    cur += dl[kk] * flv;
+                    memcpy(dw2t + kk * D + f, &cur, sizeof cur);
+                }
+                dv = (FCD_FN(vec))((FCD_FN(ivec))dv & (flv > zero));
+                memcpy(df + f, &dv, sizeof dv);
+            }
+#endif
+            for (; f < D; f++) {
+                FCD_T s = 0;
+                for (kk = 0; kk < FCD_NCLS; kk++) {
+                    s += dl[kk] * w2t[kk * D + f];
+                    dw2t[kk * D + f] += dl[kk] * fl[f];
+                }
+                df[f] = fl[f] > 0 ? s : 0;
+            }
         }
+        for (f = 0; f < D; f++)
+            for (kk = 0; kk < FCD_NCLS; kk++) dw2[f * FCD_NCLS + kk] = dw2t[kk * D + f];
     }
 
     /* pooling + ReLU backward into the conv-output gradient gm, then the conv's weight and
@@ -363,23 +409,24 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
     for (cc = 0; cc < C; cc++) db1[cc] = 0;
     for (n = 0; n < nb; n++) {
         const FCD_T *df = dflat + n * D;
-        memset(gm, 0, (size_t)(Ho * Wo * C) * sizeof(FCD_T));
-        if (g->max_pool) {
-            const FCD_I *an = arg + n * D;
-            for (f = 0; f < D; f++)
-                if (an[f] >= 0) gm[(Py_ssize_t)an[f] * C + f % C] = df[f];
-        } else {
-            const FCD_T *o1 = out1 + n * Ho * Wo * C;
-            for (pi = 0; pi < Hp; pi++)
-                for (pj = 0; pj < Wp; pj++) {
-                    const FCD_T *dfp = df + (pi * Wp + pj) * C;
-                    for (di = 0; di < Q; di++)
-                        for (dj = 0; dj < Q; dj++) {
-                            const Py_ssize_t at = ((pi * Q + di) * Wo + pj * Q + dj) * C;
+        if (Hp * Q < Ho || Wp * Q < Wo)  /* rows or columns no window covers */
+            memset(gm, 0, (size_t)(Ho * Wo * C) * sizeof(FCD_T));
+        for (pi = 0; pi < Hp; pi++)
+            for (pj = 0; pj < Wp; pj++) {
+                const Py_ssize_t f0 = (pi * Wp + pj) * C;
+                const FCD_T *dfp = df + f0;
+                for (di = 0; di < Q; di++)
+                    for (dj = 0; dj < Q; dj++) {
+                        const Py_ssize_t pos = (pi * Q + di) * Wo + pj * Q + dj, at = pos * C;
+                        if (g->max_pool) {
+                            const FCD_I *an = arg + n * D + f0;
+                            for (cc = 0; cc < C; cc++) gm[at + cc] = an[cc] == (FCD_I)pos ? dfp[cc] : 0;
+                        } else {
+                            const FCD_T *o1 = out1 + n * Ho * Wo * C;
                             for (cc = 0; cc < C; cc++) gm[at + cc] = o1[at + cc] > 0 ? dfp[cc] * inv : 0;
                         }
-                }
-        }
+                    }
+            }
         FCD_FN(pad)(g, x + n * g->h * g->w, xp);
         FCD_FN(conv_dw)(g, xp, gm, dw1, db1);
     }
