@@ -285,6 +285,8 @@ def _feature_size(config) -> int:
 class _Net:
     """One forward/backward/update loop over a backend's public layer functions."""
 
+    needs_onehot = True  # step() reads the one-hot labels
+
     def __init__(self, ops, params: Dict[str, np.ndarray], config: dict):
         self.ops = ops
         self.p = params
@@ -345,6 +347,8 @@ class _FastNet(_Net):
     gradients are formed only where they are non-zero and the first layer's input gradient is
     never computed; ``tests/test_digits.py`` holds it to :meth:`_Net.step` on the public layers.
     """
+
+    needs_onehot = False  # the compiled step reads the integer labels
 
     def __init__(self, ops, params, config, batch_size: int):
         super().__init__(ops, params, config)
@@ -495,7 +499,8 @@ class _Trainer:
         perm = self.rng.permutation(self.n_train)
         np.take(self.x_all, perm, axis=0, out=self.x_epoch)
         np.take(self.y_all, perm, out=self.y_epoch)
-        np.take(self.eye, self.y_epoch, axis=0, out=self.onehot_epoch)
+        if self.net.needs_onehot:
+            np.take(self.eye, self.y_epoch, axis=0, out=self.onehot_epoch)
 
     def step(self, i: int) -> float:
         """Train on batch ``i`` of the current epoch; returns its loss."""
