@@ -181,8 +181,8 @@ def check_torch_equals_fastconv(torch, nn, optim, Net, epochs=2):
     optimizer = optim.SGD(model.parameters(), lr=0.1)
     for _ in range(epochs):
         t.shuffle()
-        xs = torch.from_numpy(t.x_epoch.transpose(0, 3, 1, 2).copy())
-        ys = torch.from_numpy(t.y_epoch.copy())
+        xs = torch.from_numpy(t.x_all[t.perm].transpose(0, 3, 1, 2).copy())
+        ys = torch.from_numpy(t.y_all[t.perm])
         for i in range(0, t.n_train, 64):
             loss = criterion(model(xs[i : i + 64]), ys[i : i + 64])
             optimizer.zero_grad()

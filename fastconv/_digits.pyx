@@ -67,20 +67,20 @@ cdef extern from *:
         int max_pool
 
     void fcd_d_forward "FCD_PICK(fcd_d_forward)"(
-        const fcd_geo *g, const double *x, Py_ssize_t nb, const double *w1, const double *b1,
+        const fcd_geo *g, const double *x, const long long *idx, Py_ssize_t nb, const double *w1, const double *b1,
         const double *w2, const double *b2, double *xp, double *out1, long long *arg, double *flat,
         double *logits, double *w2t) noexcept nogil
     void fcd_f_forward "FCD_PICK(fcd_f_forward)"(
-        const fcd_geo *g, const float *x, Py_ssize_t nb, const float *w1, const float *b1,
+        const fcd_geo *g, const float *x, const long long *idx, Py_ssize_t nb, const float *w1, const float *b1,
         const float *w2, const float *b2, float *xp, float *out1, int *arg, float *flat,
         float *logits, float *w2t) noexcept nogil
     double fcd_d_step "FCD_PICK(fcd_d_step)"(
-        const fcd_geo *g, const double *x, const long long *y, Py_ssize_t nb, double lr,
+        const fcd_geo *g, const double *x, const long long *y, const long long *idx, Py_ssize_t nb, double lr,
         double *w1, double *b1, double *w2, double *b2, double *xp, double *out1, long long *arg, double *flat,
         double *proba, double *dflat, double *gm, double *t2, double *dw1, double *db1, double *dw2,
         double *db2) noexcept nogil
     double fcd_f_step "FCD_PICK(fcd_f_step)"(
-        const fcd_geo *g, const float *x, const long long *y, Py_ssize_t nb, float lr,
+        const fcd_geo *g, const float *x, const long long *y, const long long *idx, Py_ssize_t nb, float lr,
         float *w1, float *b1, float *w2, float *b2, float *xp, float *out1, int *arg, float *flat,
         float *proba, float *dflat, float *gm, float *t2, float *dw1, float *db1, float *dw2,
         float *db2) noexcept nogil
@@ -170,20 +170,34 @@ cdef class Stepper:
             )
         return x.shape[0]
 
-    def step(self, cnp.ndarray x, cnp.ndarray y, double lr):
-        """One SGD step on the batch ``x`` (N, H, W, 1) with int64 labels ``y``; returns the mean loss."""
-        cdef Py_ssize_t nb = self._check_x(x)
+    def step(self, cnp.ndarray x, cnp.ndarray y, double lr, cnp.ndarray idx=None):
+        """One SGD step; returns the mean loss.
+
+        On the batch ``x`` (N, H, W, 1) with int64 labels ``y`` (N,); or, given ``idx`` (int64,
+        at most ``batch_size`` entries), on the images ``x[idx]`` with labels ``y[idx]`` of the
+        whole arrays (no gathered copy).
+        """
+        cdef Py_ssize_t n = self._check_x(x), nb = n
         cdef double loss
         cdef const long long *yp
+        cdef const long long *ip = NULL
         cdef Py_ssize_t i
+        if y.dtype != np.int64 or not y.flags.c_contiguous or y.ndim != 1 or y.shape[0] != n:
+            raise ValueError(f"y must be {n} contiguous int64 labels, got {y.dtype} {(<object>y).shape}")
+        if idx is not None:
+            if idx.dtype != np.int64 or not idx.flags.c_contiguous or idx.ndim != 1:
+                raise ValueError(f"idx must be contiguous int64 indices, got {idx.dtype} {(<object>idx).shape}")
+            nb = idx.shape[0]
+            ip = <const long long *>_ptr(idx)
+            for i in range(nb):
+                if ip[i] < 0 or ip[i] >= n:
+                    raise ValueError(f"idx must index the {n} images, got {ip[i]}")
         if nb < 1 or nb > self.cap:
             raise ValueError(f"batch of {nb} images; this step takes 1 to {self.cap}")
-        if y.dtype != np.int64 or not y.flags.c_contiguous or y.ndim != 1 or y.shape[0] != nb:
-            raise ValueError(f"y must be {nb} contiguous int64 labels, got {y.dtype} {(<object>y).shape}")
         yp = <const long long *>_ptr(y)
         for i in range(nb):
-            if yp[i] < 0 or yp[i] >= 10:
-                raise ValueError(f"labels must be 0..9, got {yp[i]}")
+            if yp[ip[i] if ip != NULL else i] < 0 or yp[ip[i] if ip != NULL else i] >= 10:
+                raise ValueError(f"labels must be 0..9, got {yp[ip[i] if ip != NULL else i]}")
         cdef void *xp = _ptr(x)
         cdef void *w1 = _ptr(self.w1)
         cdef void *b1 = _ptr(self.b1)
@@ -204,13 +218,13 @@ cdef class Stepper:
         if self.f64:
             with nogil:
                 loss = fcd_d_step(
-                    &self.g, <double *>xp, yp, nb, lr, <double *>w1, <double *>b1, <double *>w2,
+                    &self.g, <double *>xp, yp, ip, nb, lr, <double *>w1, <double *>b1, <double *>w2,
                     <double *>b2, <double *>xpad, <double *>out1, <long long *>arg, <double *>flat, <double *>proba,
                     <double *>dflat, <double *>gm, <double *>t2, <double *>dw1, <double *>db1, <double *>dw2, <double *>db2)
         else:
             with nogil:
                 loss = fcd_f_step(
-                    &self.g, <float *>xp, yp, nb, <float>lr, <float *>w1, <float *>b1, <float *>w2,
+                    &self.g, <float *>xp, yp, ip, nb, <float>lr, <float *>w1, <float *>b1, <float *>w2,
                     <float *>b2, <float *>xpad, <float *>out1, <int *>arg, <float *>flat, <float *>proba,
                     <float *>dflat, <float *>gm, <float *>t2, <float *>dw1, <float *>db1, <float *>dw2, <float *>db2)
         return loss
@@ -236,12 +250,12 @@ cdef class Stepper:
             nb = min(self.cap, n - i0)
             if self.f64:
                 with nogil:
-                    fcd_d_forward(&self.g, <double *>(xp + i0 * xs), nb, <double *>w1, <double *>b1,
+                    fcd_d_forward(&self.g, <double *>(xp + i0 * xs), NULL, nb, <double *>w1, <double *>b1,
                                   <double *>w2, <double *>b2, <double *>xpad, <double *>out1, <long long *>arg, <double *>flat,
                                   <double *>(op + i0 * os), <double *>t2)
             else:
                 with nogil:
-                    fcd_f_forward(&self.g, <float *>(xp + i0 * xs), nb, <float *>w1, <float *>b1,
+                    fcd_f_forward(&self.g, <float *>(xp + i0 * xs), NULL, nb, <float *>w1, <float *>b1,
                                   <float *>w2, <float *>b2, <float *>xpad, <float *>out1, <int *>arg, <float *>flat,
                                   <float *>(op + i0 * os), <float *>t2)
             i0 += nb

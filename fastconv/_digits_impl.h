@@ -272,11 +272,11 @@ FCD_ATTR static inline FCD_T FCD_FN(dot)(const FCD_T *a, const FCD_T *b, Py_ssiz
     return r;
 }
 
-/* conv + ReLU/pool + dense for images [0, nb): out1 (nb, ho, wo, c) is kept for average
+/* conv + ReLU/pool + dense for images [0, nb) (or x[idx[0:nb]] when idx is not NULL): out1 (nb, ho, wo, c) is kept for average
    pooling's backward, arg (nb, d) holds each max window's winning conv position (i*wo + j)
    or -1 when the window's maximum is not positive; flat (nb, d) and logits (nb, 10) are
    written, and w2t (10, d) receives w2 transposed.  xp is scratch for one padded image. */
-FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, Py_ssize_t nb,
+FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, const long long *idx, Py_ssize_t nb,
                                      const FCD_T *w1, const FCD_T *b1,
                                      const FCD_T *w2, const FCD_T *b2,
                                      FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *logits,
@@ -291,7 +291,7 @@ FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, Py_ssize_
         FCD_T *o1 = out1 + n * g->ho * Wo * C;
         FCD_T *fl = flat + n * D;
         FCD_I *an = arg + n * D;
-        FCD_FN(pad)(g, x + n * g->h * g->w, xp);
+        FCD_FN(pad)(g, x + (idx ? idx[n] : n) * g->h * g->w, xp);
         FCD_FN(conv)(g, xp, w1, b1, o1);
         /* ReLU + pooling */
         for (pi = 0; pi < Hp; pi++)
@@ -330,10 +330,12 @@ FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, Py_ssize_
     }
 }
 
-/* One SGD step on the batch x (nb, H, W) with labels y; updates w1, b1, w2, b2 in place and
+/* One SGD step on the batch x (nb, H, W) with labels y (or, when idx is not NULL, on images
+   x[idx[0:nb]] with labels y[idx[0:nb]]); updates w1, b1, w2, b2 in place and
    returns the mean cross-entropy (with the 1e-12 guard of fastconv's softmax).  gm is
    scratch for one image's conv-output gradient (ho, wo, c), t2 for two (10, d) matrices. */
 FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long long *y,
+                                    const long long *idx,
                                     Py_ssize_t nb, FCD_T lr,
                                     FCD_T *w1, FCD_T *b1, FCD_T *w2, FCD_T *b2,
                                     FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *proba,
@@ -346,7 +348,7 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
     Py_ssize_t n, di, dj, cc, f, kk, t, pi, pj;
     double loss = 0;
 
-    FCD_FN(forward)(g, x, nb, w1, b1, w2, b2, xp, out1, arg, flat, proba, t2);
+    FCD_FN(forward)(g, x, idx, nb, w1, b1, w2, b2, xp, out1, arg, flat, proba, t2);
 
     /* softmax, loss and dlogits = (proba - onehot) / nb, in place */
     for (n = 0; n < nb; n++) {
@@ -355,8 +357,9 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
         for (kk = 1; kk < FCD_NCLS; kk++) if (pr[kk] > m) m = pr[kk];
         for (kk = 0; kk < FCD_NCLS; kk++) { pr[kk] = (FCD_T)exp((double)(pr[kk] - m)); s += pr[kk]; }
         for (kk = 0; kk < FCD_NCLS; kk++) pr[kk] /= s;
-        loss -= log((double)(pr[y[n]] + (FCD_T)1e-12));
-        pr[y[n]] -= 1;
+        const long long yn = y[idx ? idx[n] : n];
+        loss -= log((double)(pr[yn] + (FCD_T)1e-12));
+        pr[yn] -= 1;
         for (kk = 0; kk < FCD_NCLS; kk++) pr[kk] /= (FCD_T)nb;
     }
 
@@ -427,7 +430,7 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
                         }
                     }
             }
-        FCD_FN(pad)(g, x + n * g->h * g->w, xp);
+        FCD_FN(pad)(g, x + (idx ? idx[n] : n) * g->h * g->w, xp);
         FCD_FN(conv_dw)(g, xp, gm, dw1, db1);
     }
 

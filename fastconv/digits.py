@@ -365,6 +365,10 @@ class _FastNet(_Net):
         """One SGD step on int64 labels ``yb`` (``onehot`` is implied by them)."""
         return self.stepper.step(xb, yb, lr)
 
+    def step_indexed(self, x_all, y_all, idx, lr):
+        """One SGD step on ``x_all[idx]``, ``y_all[idx]`` without gathering them."""
+        return self.stepper.step(x_all, y_all, lr, idx)
+
 
 # --------------------------------------------------------------------------- progress bar
 class _Progress:
@@ -470,10 +474,6 @@ class _Trainer:
         # everything the loop touches is allocated here, once
         self.x_all = images[train_idx]
         self.y_all = labels[train_idx].astype(np.int64)
-        self.x_epoch = np.empty_like(self.x_all)
-        self.y_epoch = np.empty_like(self.y_all)
-        self.onehot_epoch = np.empty((self.y_all.size, NUM_CLASSES), dtype=dtype)
-        self.eye = np.eye(NUM_CLASSES, dtype=dtype)
         self.x_val = images[val_idx]
         self.y_val = labels[val_idx]
 
@@ -490,21 +490,29 @@ class _Trainer:
             self.net: _Net = _FastNet(ops, self.params, self.config, batch_size)
         else:
             self.net = _Net(ops, self.params, self.config)
+        if self.net.needs_onehot:  # the layer-by-layer loop reads gathered epoch buffers
+            self.x_epoch = np.empty_like(self.x_all)
+            self.y_epoch = np.empty_like(self.y_all)
+            self.onehot_epoch = np.empty((self.y_all.size, NUM_CLASSES), dtype=dtype)
+            self.eye = np.eye(NUM_CLASSES, dtype=dtype)
         self.history: List[dict] = []
         self.n_train = self.x_all.shape[0]
         self.steps_per_epoch = -(-self.n_train // batch_size)
 
     def shuffle(self) -> None:
-        """Draw this epoch's order and gather the data into the epoch buffers (no allocation of data size)."""
-        perm = self.rng.permutation(self.n_train)
-        np.take(self.x_all, perm, axis=0, out=self.x_epoch)
-        np.take(self.y_all, perm, out=self.y_epoch)
+        """Draw this epoch's order; the layer-by-layer loop also gathers the data into the epoch
+        buffers (no allocation of data size), the compiled step reads it by index."""
+        self.perm = self.rng.permutation(self.n_train)
         if self.net.needs_onehot:
+            np.take(self.x_all, self.perm, axis=0, out=self.x_epoch)
+            np.take(self.y_all, self.perm, out=self.y_epoch)
             np.take(self.eye, self.y_epoch, axis=0, out=self.onehot_epoch)
 
     def step(self, i: int) -> float:
         """Train on batch ``i`` of the current epoch; returns its loss."""
         s = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        if not self.net.needs_onehot:
+            return self.net.step_indexed(self.x_all, self.y_all, self.perm[s], self.lr)
         return self.net.step(self.x_epoch[s], self.y_epoch[s], self.onehot_epoch[s], self.lr)
 
     def validate(self) -> float:

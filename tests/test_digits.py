@@ -157,6 +157,23 @@ def test_compiled_step_each_instruction_set(simd, tmp_path):
     assert r.stdout.strip() in (("baseline",) if simd == "baseline" else ("avx2", "baseline"))
 
 
+def test_compiled_step_by_index_equals_gathered_batch(data):
+    """step(x, y, lr, idx) reads x[idx], y[idx] in place: the same update as on the gathered batch."""
+    runs = []
+    for gathered in (True, False):
+        t = _Trainer(1, seed=1, data=subset(data, 200), batch_size=16)
+        idx = np.random.default_rng(0).permutation(t.x_all.shape[0])[:16].astype(np.int64)
+        st = t.net.stepper
+        if gathered:
+            loss = st.step(t.x_all[idx], t.y_all[idx], 0.1)
+        else:
+            loss = st.step(t.x_all, t.y_all, 0.1, idx)
+        runs.append((loss, {k: v.copy() for k, v in t.params.items()}))
+    assert runs[0][0] == runs[1][0]
+    for k in runs[0][1]:
+        np.testing.assert_array_equal(runs[0][1][k], runs[1][1][k], err_msg=k)
+
+
 def test_compiled_step_rejects_bad_batches(data):
     from fastconv._digits import Stepper
 
@@ -171,6 +188,12 @@ def test_compiled_step_rejects_bad_batches(data):
         st.step(x, np.full(8, 10, np.int64), 0.1)
     with pytest.raises(ValueError, match="C-contiguous float64"):
         st.step(x.astype(np.float32), t.y_all[:8], 0.1)
+    with pytest.raises(ValueError, match="idx must index the"):
+        st.step(t.x_all, t.y_all, 0.1, np.array([0, t.x_all.shape[0]], np.int64))
+    with pytest.raises(ValueError, match="idx must be contiguous int64"):
+        st.step(t.x_all, t.y_all, 0.1, np.array([0, 1], np.int32))
+    with pytest.raises(ValueError, match="batch of 9"):
+        st.step(t.x_all, t.y_all, 0.1, np.arange(9, dtype=np.int64))
     with pytest.raises(ValueError, match="w1 must have shape"):
         Stepper({"w1": np.zeros((3, 3, 2, 4)), "b1": np.zeros(4), "w2": np.zeros((64, 10)), "b2": np.zeros(10)},
                 (8, 8), 1, 1, 2, True, 8)
