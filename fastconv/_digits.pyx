@@ -113,6 +113,23 @@ cdef class Stepper:
     cdef Py_ssize_t cap
     cdef cnp.ndarray w1, b1, w2, b2
     cdef cnp.ndarray xpad, gm, t2, out1, arg, flat, proba, dflat, dw1, db1, dw2, db2
+    # data pointers of the arrays above, taken once (self keeps the arrays alive, never resized)
+    cdef void *p_w1
+    cdef void *p_b1
+    cdef void *p_w2
+    cdef void *p_b2
+    cdef void *p_xpad
+    cdef void *p_gm
+    cdef void *p_t2
+    cdef void *p_out1
+    cdef void *p_arg
+    cdef void *p_flat
+    cdef void *p_proba
+    cdef void *p_dflat
+    cdef void *p_dw1
+    cdef void *p_db1
+    cdef void *p_dw2
+    cdef void *p_db2
 
     def __init__(self, dict params, image_shape, Py_ssize_t padding, Py_ssize_t stride,
                  Py_ssize_t pool_size, bint max_pool, Py_ssize_t batch_size):
@@ -160,6 +177,11 @@ cdef class Stepper:
         self.db1 = np.empty_like(b1)
         self.dw2 = np.empty_like(w2)
         self.db2 = np.empty_like(b2)
+        self.p_w1, self.p_b1, self.p_w2, self.p_b2 = _ptr(w1), _ptr(b1), _ptr(w2), _ptr(b2)
+        self.p_xpad, self.p_gm, self.p_t2 = _ptr(self.xpad), _ptr(self.gm), _ptr(self.t2)
+        self.p_out1, self.p_arg, self.p_flat = _ptr(self.out1), _ptr(self.arg), _ptr(self.flat)
+        self.p_proba, self.p_dflat = _ptr(self.proba), _ptr(self.dflat)
+        self.p_dw1, self.p_db1, self.p_dw2, self.p_db2 = _ptr(self.dw1), _ptr(self.db1), _ptr(self.dw2), _ptr(self.db2)
 
     cdef Py_ssize_t _check_x(self, cnp.ndarray x) except -1:
         if (x.dtype != self.w1.dtype or not x.flags.c_contiguous or x.ndim != 4
@@ -181,7 +203,7 @@ cdef class Stepper:
         cdef double loss
         cdef const long long *yp
         cdef const long long *ip = NULL
-        cdef Py_ssize_t i
+        cdef Py_ssize_t i, j
         if y.dtype != np.int64 or not y.flags.c_contiguous or y.ndim != 1 or y.shape[0] != n:
             raise ValueError(f"y must be {n} contiguous int64 labels, got {y.dtype} {(<object>y).shape}")
         if idx is not None:
@@ -196,37 +218,26 @@ cdef class Stepper:
             raise ValueError(f"batch of {nb} images; this step takes 1 to {self.cap}")
         yp = <const long long *>_ptr(y)
         for i in range(nb):
-            if yp[ip[i] if ip != NULL else i] < 0 or yp[ip[i] if ip != NULL else i] >= 10:
-                raise ValueError(f"labels must be 0..9, got {yp[ip[i] if ip != NULL else i]}")
+            j = ip[i] if ip != NULL else i
+            if yp[j] < 0 or yp[j] >= 10:
+                raise ValueError(f"labels must be 0..9, got {yp[j]}")
         cdef void *xp = _ptr(x)
-        cdef void *w1 = _ptr(self.w1)
-        cdef void *b1 = _ptr(self.b1)
-        cdef void *w2 = _ptr(self.w2)
-        cdef void *b2 = _ptr(self.b2)
-        cdef void *xpad = _ptr(self.xpad)
-        cdef void *out1 = _ptr(self.out1)
-        cdef void *arg = _ptr(self.arg)
-        cdef void *flat = _ptr(self.flat)
-        cdef void *proba = _ptr(self.proba)
-        cdef void *dflat = _ptr(self.dflat)
-        cdef void *gm = _ptr(self.gm)
-        cdef void *t2 = _ptr(self.t2)
-        cdef void *dw1 = _ptr(self.dw1)
-        cdef void *db1 = _ptr(self.db1)
-        cdef void *dw2 = _ptr(self.dw2)
-        cdef void *db2 = _ptr(self.db2)
         if self.f64:
             with nogil:
                 loss = fcd_d_step(
-                    &self.g, <double *>xp, yp, ip, nb, lr, <double *>w1, <double *>b1, <double *>w2,
-                    <double *>b2, <double *>xpad, <double *>out1, <long long *>arg, <double *>flat, <double *>proba,
-                    <double *>dflat, <double *>gm, <double *>t2, <double *>dw1, <double *>db1, <double *>dw2, <double *>db2)
+                    &self.g, <double *>xp, yp, ip, nb, lr, <double *>self.p_w1, <double *>self.p_b1,
+                    <double *>self.p_w2, <double *>self.p_b2, <double *>self.p_xpad, <double *>self.p_out1,
+                    <long long *>self.p_arg, <double *>self.p_flat, <double *>self.p_proba, <double *>self.p_dflat,
+                    <double *>self.p_gm, <double *>self.p_t2, <double *>self.p_dw1, <double *>self.p_db1,
+                    <double *>self.p_dw2, <double *>self.p_db2)
         else:
             with nogil:
                 loss = fcd_f_step(
-                    &self.g, <float *>xp, yp, ip, nb, <float>lr, <float *>w1, <float *>b1, <float *>w2,
-                    <float *>b2, <float *>xpad, <float *>out1, <int *>arg, <float *>flat, <float *>proba,
-                    <float *>dflat, <float *>gm, <float *>t2, <float *>dw1, <float *>db1, <float *>dw2, <float *>db2)
+                    &self.g, <float *>xp, yp, ip, nb, <float>lr, <float *>self.p_w1, <float *>self.p_b1,
+                    <float *>self.p_w2, <float *>self.p_b2, <float *>self.p_xpad, <float *>self.p_out1,
+                    <int *>self.p_arg, <float *>self.p_flat, <float *>self.p_proba, <float *>self.p_dflat,
+                    <float *>self.p_gm, <float *>self.p_t2, <float *>self.p_dw1, <float *>self.p_db1,
+                    <float *>self.p_dw2, <float *>self.p_db2)
         return loss
 
     def logits(self, cnp.ndarray x):
@@ -236,28 +247,21 @@ cdef class Stepper:
         cdef char *xp = <char *>_ptr(x)
         cdef char *op = <char *>_ptr(out)
         cdef Py_ssize_t xs = x.strides[0], os = out.strides[0]
-        cdef void *w1 = _ptr(self.w1)
-        cdef void *b1 = _ptr(self.b1)
-        cdef void *w2 = _ptr(self.w2)
-        cdef void *b2 = _ptr(self.b2)
-        cdef void *xpad = _ptr(self.xpad)
-        cdef void *out1 = _ptr(self.out1)
-        cdef void *arg = _ptr(self.arg)
-        cdef void *t2 = _ptr(self.t2)
-        cdef void *flat = _ptr(self.flat)
         i0 = 0
         while i0 < n:
             nb = min(self.cap, n - i0)
             if self.f64:
                 with nogil:
-                    fcd_d_forward(&self.g, <double *>(xp + i0 * xs), NULL, nb, <double *>w1, <double *>b1,
-                                  <double *>w2, <double *>b2, <double *>xpad, <double *>out1, <long long *>arg, <double *>flat,
-                                  <double *>(op + i0 * os), <double *>t2)
+                    fcd_d_forward(&self.g, <double *>(xp + i0 * xs), NULL, nb, <double *>self.p_w1,
+                                  <double *>self.p_b1, <double *>self.p_w2, <double *>self.p_b2, <double *>self.p_xpad,
+                                  <double *>self.p_out1, <long long *>self.p_arg, <double *>self.p_flat,
+                                  <double *>(op + i0 * os), <double *>self.p_t2)
             else:
                 with nogil:
-                    fcd_f_forward(&self.g, <float *>(xp + i0 * xs), NULL, nb, <float *>w1, <float *>b1,
-                                  <float *>w2, <float *>b2, <float *>xpad, <float *>out1, <int *>arg, <float *>flat,
-                                  <float *>(op + i0 * os), <float *>t2)
+                    fcd_f_forward(&self.g, <float *>(xp + i0 * xs), NULL, nb, <float *>self.p_w1,
+                                  <float *>self.p_b1, <float *>self.p_w2, <float *>self.p_b2, <float *>self.p_xpad,
+                                  <float *>self.p_out1, <int *>self.p_arg, <float *>self.p_flat,
+                                  <float *>(op + i0 * os), <float *>self.p_t2)
             i0 += nb
         return out
 
