@@ -165,7 +165,7 @@ cdef class Stepper:
         self.f64 = dt == np.float64
         self.cap = batch_size
         self.w1, self.b1, self.w2, self.b2 = w1, b1, w2, b2
-        self.xpad = np.empty((g.h + 2 * padding, g.w + 2 * padding), dt)
+        self.xpad = np.empty((batch_size, g.h + 2 * padding, g.w + 2 * padding), dt)
         self.gm = np.empty((g.ho, g.wo, g.c), dt)
         self.t2 = np.empty((2, NUM_CLASSES, g.d), dt)
         self.out1 = np.empty((batch_size, g.ho, g.wo, g.c), dt)

@@ -275,7 +275,8 @@ FCD_ATTR static inline FCD_T FCD_FN(dot)(const FCD_T *a, const FCD_T *b, Py_ssiz
 /* conv + ReLU/pool + dense for images [0, nb) (or x[idx[0:nb]] when idx is not NULL): out1 (nb, ho, wo, c) is kept for average
    pooling's backward, arg (nb, d) holds each max window's winning conv position (i*wo + j)
    or -1 when the window's maximum is not positive; flat (nb, d) and logits (nb, 10) are
-   written, and w2t (10, d) receives w2 transposed.  xp is scratch for one padded image. */
+   written, and w2t (10, d) receives w2 transposed.  xp (nb, H + 2p, W + 2p) receives the
+   zero-padded images, which the step's backward reads again. */
 FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, const long long *idx, Py_ssize_t nb,
                                      const FCD_T *w1, const FCD_T *b1,
                                      const FCD_T *w2, const FCD_T *b2,
@@ -291,8 +292,9 @@ FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, const lon
         FCD_T *o1 = out1 + n * g->ho * Wo * C;
         FCD_T *fl = flat + n * D;
         FCD_I *an = arg + n * D;
-        FCD_FN(pad)(g, x + (idx ? idx[n] : n) * g->h * g->w, xp);
-        FCD_FN(conv)(g, xp, w1, b1, o1);
+        FCD_T *xpn = xp + n * (g->h + 2 * g->pad) * (g->w + 2 * g->pad);
+        FCD_FN(pad)(g, x + (idx ? idx[n] : n) * g->h * g->w, xpn);
+        FCD_FN(conv)(g, xpn, w1, b1, o1);
         /* ReLU + pooling */
         for (pi = 0; pi < Hp; pi++)
             for (pj = 0; pj < Wp; pj++) {
@@ -430,8 +432,7 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
                         }
                     }
             }
-        FCD_FN(pad)(g, x + (idx ? idx[n] : n) * g->h * g->w, xp);
-        FCD_FN(conv_dw)(g, xp, gm, dw1, db1);
+        FCD_FN(conv_dw)(g, xp + n * (g->h + 2 * g->pad) * (g->w + 2 * g->pad), gm, dw1, db1);
     }
 
     /* SGD update: p -= lr * grad */
