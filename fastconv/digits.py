@@ -283,11 +283,12 @@ def _feature_size(config) -> int:
 
 # --------------------------------------------------------------------------- the network
 class _Net:
-    """One forward/backward/update loop over a backend's public layer functions."""
+    """One forward/backward/update loop over a backend's public layer functions.
 
-    needs_onehot = True  # step() reads the one-hot labels
+    ``batch_size`` (training only) sizes the buffers each batch is gathered into.
+    """
 
-    def __init__(self, ops, params: Dict[str, np.ndarray], config: dict):
+    def __init__(self, ops, params: Dict[str, np.ndarray], config: dict, batch_size: Optional[int] = None):
         self.ops = ops
         self.p = params
         self.pad = config["padding"]
@@ -298,6 +299,13 @@ class _Net:
             self.pool_fwd, self.pool_bwd = ops.maxpool_forward, ops.maxpool_backward
         else:
             self.pool_fwd, self.pool_bwd = ops.avgpool_forward, ops.avgpool_backward
+        if batch_size is not None:
+            dt = params["w1"].dtype
+            h, w = config["image_shape"]
+            self.xb = np.empty((batch_size, h, w, 1), dtype=dt)
+            self.yb = np.empty(batch_size, dtype=np.int64)
+            self.onehot = np.empty((batch_size, NUM_CLASSES), dtype=dt)
+            self.eye = np.eye(NUM_CLASSES, dtype=dt)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Logits of a batch through the backend's layer functions."""
@@ -316,8 +324,13 @@ class _Net:
             out[i : i + _EVAL_CHUNK] = self.logits(x[i : i + _EVAL_CHUNK]).argmax(axis=1)
         return out
 
-    def step(self, xb: np.ndarray, yb: np.ndarray, onehot: np.ndarray, lr: float) -> float:
-        """One SGD step written layer by layer, as the tutorial does; returns the batch loss."""
+    def step(self, x_all: np.ndarray, y_all: np.ndarray, idx: np.ndarray, lr: float) -> float:
+        """One SGD step on ``x_all[idx]``, ``y_all[idx]`` written layer by layer, as the tutorial
+        does (the batch is gathered into the preallocated buffers); returns the batch loss."""
+        nb = idx.shape[0]
+        xb = np.take(x_all, idx, axis=0, out=self.xb[:nb])
+        yb = np.take(y_all, idx, out=self.yb[:nb])
+        onehot = np.take(self.eye, yb, axis=0, out=self.onehot[:nb])
         o, p = self.ops, self.p
         out1, c1 = o.conv2d_forward(xb, p["w1"], p["b1"], self.pad, self.stride)
         out1r, c1r = o.relu_forward(out1)
@@ -348,8 +361,6 @@ class _FastNet(_Net):
     never computed; ``tests/test_digits.py`` holds it to :meth:`_Net.step` on the public layers.
     """
 
-    needs_onehot = False  # the compiled step reads the integer labels
-
     def __init__(self, ops, params, config, batch_size: int):
         super().__init__(ops, params, config)
         from ._digits import Stepper
@@ -361,12 +372,8 @@ class _FastNet(_Net):
         """Logits of a C-contiguous (N, H, W, 1) batch of the parameters' dtype."""
         return self.stepper.logits(x)
 
-    def step(self, xb, yb, onehot, lr):
-        """One SGD step on int64 labels ``yb`` (``onehot`` is implied by them)."""
-        return self.stepper.step(xb, yb, lr)
-
-    def step_indexed(self, x_all, y_all, idx, lr):
-        """One SGD step on ``x_all[idx]``, ``y_all[idx]`` without gathering them."""
+    def step(self, x_all, y_all, idx, lr):
+        """One SGD step on ``x_all[idx]``, ``y_all[idx]``, read in place by the compiled step."""
         return self.stepper.step(x_all, y_all, lr, idx)
 
 
@@ -489,31 +496,19 @@ class _Trainer:
         if backend == "fastconv" and fused:
             self.net: _Net = _FastNet(ops, self.params, self.config, batch_size)
         else:
-            self.net = _Net(ops, self.params, self.config)
-        if self.net.needs_onehot:  # the layer-by-layer loop reads gathered epoch buffers
-            self.x_epoch = np.empty_like(self.x_all)
-            self.y_epoch = np.empty_like(self.y_all)
-            self.onehot_epoch = np.empty((self.y_all.size, NUM_CLASSES), dtype=dtype)
-            self.eye = np.eye(NUM_CLASSES, dtype=dtype)
+            self.net = _Net(ops, self.params, self.config, batch_size)
         self.history: List[dict] = []
         self.n_train = self.x_all.shape[0]
         self.steps_per_epoch = -(-self.n_train // batch_size)
 
     def shuffle(self) -> None:
-        """Draw this epoch's order; the layer-by-layer loop also gathers the data into the epoch
-        buffers (no allocation of data size), the compiled step reads it by index."""
+        """Draw this epoch's order of the training images (nothing of data size is copied)."""
         self.perm = self.rng.permutation(self.n_train)
-        if self.net.needs_onehot:
-            np.take(self.x_all, self.perm, axis=0, out=self.x_epoch)
-            np.take(self.y_all, self.perm, out=self.y_epoch)
-            np.take(self.eye, self.y_epoch, axis=0, out=self.onehot_epoch)
 
     def step(self, i: int) -> float:
         """Train on batch ``i`` of the current epoch; returns its loss."""
         s = slice(i * self.batch_size, (i + 1) * self.batch_size)
-        if not self.net.needs_onehot:
-            return self.net.step_indexed(self.x_all, self.y_all, self.perm[s], self.lr)
-        return self.net.step(self.x_epoch[s], self.y_epoch[s], self.onehot_epoch[s], self.lr)
+        return self.net.step(self.x_all, self.y_all, self.perm[s], self.lr)
 
     def validate(self) -> float:
         """Validation accuracy of the current weights."""

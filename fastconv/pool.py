@@ -16,7 +16,7 @@ _PARALLEL_MIN_ELEMS = 1 << 18
 # Windows of at most this many elements keep their maximum's position in one byte.
 _MAX_CODED_WINDOW = 256
 
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_F32, _F64 = v._F32, v._F64  # the float dtypes of the cheap common-case checks
 _U8 = np.dtype(np.uint8)
 
 

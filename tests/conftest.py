@@ -53,3 +53,15 @@ def subprocess_env(**extra):
     env["PYTHONPATH"] = os.pathsep.join([pkg_parent] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def run_python(code: str, cwd, **env) -> str:
+    """Run ``code`` in a child ``python -c`` (``subprocess_env(**env)``, in ``cwd``); assert it
+    exits 0 and return its stripped stdout."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code], env=subprocess_env(**env), capture_output=True,
+                       text=True, cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()

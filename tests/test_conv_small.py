@@ -1,6 +1,4 @@
 """The direct small-reduction conv kernels (fastconv._conv_small) against the reference loops."""
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -8,7 +6,7 @@ import pytest
 import fastconv
 import fastconv.reference as R
 from fastconv import _conv_small, conv
-from conftest import subprocess_env, tol
+from conftest import run_python, tol
 
 
 # N, H, W, C, Cout, Kh, Kw, padding, stride: all inside the small-kernel range
@@ -50,6 +48,16 @@ def _assert_close(got, want, dtype):
     assert got.dtype == want.dtype
 
 
+def _check_fwd_bwd(x, w, b, p, s, dtype, seed):
+    """Forward and backward (dy drawn from ``seed``) equal the reference's."""
+    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
+    yr, cr = R.conv2d_forward(x, w, b, p, s)
+    _assert_close(y, yr, dtype)
+    dy = np.random.default_rng(seed).standard_normal(y.shape).astype(dtype)
+    for g, r in zip(fastconv.conv2d_backward(dy, cache), R.conv2d_backward(dy, cr)):
+        _assert_close(g, r, dtype)
+
+
 @pytest.fixture
 def calls(monkeypatch):
     """Count the calls of the small forward/backward kernels made through fastconv.conv."""
@@ -73,14 +81,7 @@ def calls(monkeypatch):
 def test_small_path_equals_reference(case, dtype, calls):
     x, w, b, p, s = _data(case, dtype)
     x0 = x.copy()
-    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
-    yr, cr = R.conv2d_forward(x, w, b, p, s)
-    _assert_close(y, yr, dtype)
-    dy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
-    got = fastconv.conv2d_backward(dy, cache)
-    want = R.conv2d_backward(dy, cr)
-    for g, r in zip(got, want):
-        _assert_close(g, r, dtype)
+    _check_fwd_bwd(x, w, b, p, s, dtype, seed=1)
     assert calls == {"fwd": 1, "bwd": 1}
     np.testing.assert_array_equal(x, x0)  # the input is never written
 
@@ -136,13 +137,7 @@ def test_small_path_thread_count_does_not_change_results(case, dtype, monkeypatc
     ids=lambda v: _case_id(v) if isinstance(v, tuple) else str(v),
 )
 def test_dispatch_boundary(case, small, dtype, calls):
-    x, w, b, p, s = _data(case, dtype)
-    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
-    yr, cr = R.conv2d_forward(x, w, b, p, s)
-    _assert_close(y, yr, dtype)
-    dy = np.random.default_rng(4).standard_normal(y.shape).astype(dtype)
-    for g, r in zip(fastconv.conv2d_backward(dy, cache), R.conv2d_backward(dy, cr)):
-        _assert_close(g, r, dtype)
+    _check_fwd_bwd(*_data(case, dtype), dtype, seed=4)
     assert calls == ({"fwd": 1, "bwd": 1} if small else {"fwd": 0, "bwd": 0})
 
 
@@ -192,21 +187,12 @@ def test_baseline_simd_agrees_with_reference(tmp_path):
         "            np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol * sc)\n"
         "print('ok')\n"
     )
-    env = subprocess_env(FASTCONV_SIMD="baseline")
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "ok"
+    assert run_python(code, tmp_path, FASTCONV_SIMD="baseline") == "ok"
 
 
 @pytest.mark.parametrize("case", SMALL_CASES, ids=_case_id)
 def test_gemm_path_still_covers_small_shapes(case, dtype, calls, monkeypatch):
     """With the small kernels switched off, the im2col+GEMM path gives the same answers."""
     monkeypatch.setattr(conv, "_SMALL_TAPS", 0)
-    x, w, b, p, s = _data(case, dtype)
-    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
-    yr, cr = R.conv2d_forward(x, w, b, p, s)
-    _assert_close(y, yr, dtype)
-    dy = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
-    for g, r in zip(fastconv.conv2d_backward(dy, cache), R.conv2d_backward(dy, cr)):
-        _assert_close(g, r, dtype)
+    _check_fwd_bwd(*_data(case, dtype), dtype, seed=6)
     assert calls == {"fwd": 0, "bwd": 0}

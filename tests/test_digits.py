@@ -9,7 +9,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from conftest import subprocess_env
+from conftest import run_python, subprocess_env
 import fastconv
 from fastconv import digits
 from fastconv.digits import DEFAULT_SEED, _Progress, _Trainer, load, load_data, train
@@ -151,10 +151,8 @@ def test_compiled_step_each_instruction_set(simd, tmp_path):
         "        np.testing.assert_allclose(a.params[k], b.params[k], rtol=tol, atol=tol * sc, err_msg=k)\n"
         "print(_digits.simd_path())\n"
     )
-    env = subprocess_env(**({"FASTCONV_SIMD": "baseline"} if simd == "baseline" else {}))
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() in (("baseline",) if simd == "baseline" else ("avx2", "baseline"))
+    out = run_python(code, tmp_path, **({"FASTCONV_SIMD": "baseline"} if simd == "baseline" else {}))
+    assert out in (("baseline",) if simd == "baseline" else ("avx2", "baseline"))
 
 
 def test_compiled_step_by_index_equals_gathered_batch(data):

@@ -203,11 +203,9 @@ def test_all_pool_paths_match_reference():
 
 def test_baseline_simd_pool_paths_match_reference(tmp_path):
     """The SSE2 rows, forced in a fresh process (no AVX2), agree with the reference too."""
-    import subprocess
-    import sys
     from pathlib import Path
 
-    from conftest import subprocess_env
+    from conftest import run_python
 
     code = (
         "import sys\n"
@@ -216,10 +214,7 @@ def test_baseline_simd_pool_paths_match_reference(tmp_path):
         "test_pool.check_all_paths(threads=(1,))\n"
         "print('ok')\n"
     )
-    env = subprocess_env(FASTCONV_SIMD="baseline")
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "ok"
+    assert run_python(code, tmp_path, FASTCONV_SIMD="baseline") == "ok"
 
 
 def test_avg_2x2_is_the_exact_mean_of_four():
