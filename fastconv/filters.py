@@ -284,7 +284,8 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None, output=None):
     if out_arr is not None:
         ct = _output_arg(out_arr, img).dtype
     img3 = img if img.ndim == 3 else img[:, :, None]
-    out = _alloc.empty(img3.shape, ct) if out_arr is None else out_arr.reshape(img3.shape)
+    res = _alloc.empty(img.shape, ct) if out_arr is None else out_arr  # owns its data, image's shape
+    out = res.reshape(img3.shape)  # a view: the kernels take (H, W, C)
     if out.size:
         if img3.dtype == ct and img3.flags.c_contiguous:
             x = img3
@@ -304,9 +305,7 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None, output=None):
             _filter.correlate2d_same_kernel(
                 x, plan.w, plan.rows, plan.cols, kh, kw, MODES[mode][0], cval, out, nthreads
             )
-    if out_arr is not None:
-        return out_arr
-    return _finish(out[:, :, 0] if img.ndim == 2 else out, out_dt)
+    return res if out_arr is not None else _finish(res, out_dt)
 
 
 def output_pool(max_blocks=None, max_bytes=None, min_block=None) -> dict:
