@@ -3,8 +3,9 @@
 Run: ``python -m pytest bench/bench_filter.py --benchmark-only --benchmark-group-by=group``
 
 One group per workload (dtype, image size, kernel); one benchmark per implementation, each first
-checking that its result equals fastconv's to float rounding. The laplacian and a random 5x5
-kernel take the general path; the Gaussians are rank 1 and take the separable path.
+checking that its result equals fastconv's to float rounding. The laplacian and the random
+kernels take the general path; the Gaussians are rank 1 and take the separable path, except
+gaussian3 on outputs of 8 MiB and more (memory-bound: see ``fastconv.filters._MEMORY_BOUND_BYTES``).
 
 The default call allocates a new output every round in every library (fastconv's large outputs
 come from its bounded pool of recycled blocks, see ``fastconv.filters.output_pool``). The

@@ -115,9 +115,16 @@ def _frozen_copy(a, dtype) -> np.ndarray:
     return a
 
 
-def _plan(k: np.ndarray, ct: np.dtype) -> _Plan:
+#: From this output size on a call is bound by memory traffic, not arithmetic: the two passes of
+#: the separable path (input rows -> row buffer, then row buffer -> output) overlap reads and
+#: writes less well than the one pass of the general path, which then wins unless the factored
+#: form needs at most half the multiply-adds (3x3 rank-1 kernels: general; 5x5 Gaussian: separable).
+_MEMORY_BOUND_BYTES = 8 << 20
+
+
+def _plan(k: np.ndarray, ct: np.dtype, memory_bound: bool = False) -> _Plan:
     """The taps of ``k`` in dtype ``ct``, factored if rank 1 and cheaper; memoised per kernel value."""
-    key = (k.shape, k.dtype.str, k.tobytes(), ct.str)
+    key = (k.shape, k.dtype.str, k.tobytes(), ct.str, memory_bound)
     plan = _PLANS.get(key)
     if plan is not None:
         return plan
@@ -125,7 +132,7 @@ def _plan(k: np.ndarray, ct: np.dtype) -> _Plan:
     fac = _rank1(k64)
     nnz = int(np.count_nonzero(k64))
     ip = np.intp
-    if fac is not None and np.count_nonzero(fac[0]) + np.count_nonzero(fac[1]) < nnz:
+    if fac is not None and (np.count_nonzero(fac[0]) + np.count_nonzero(fac[1])) * (1 + memory_bound) < nnz:
         ui, vi = np.flatnonzero(fac[0]), np.flatnonzero(fac[1])
         plan = _Plan(True, _frozen_copy(fac[0][ui], ct), _frozen_copy(ui, ip), _frozen_copy(vi, ip),
                      _frozen_copy(fac[1][vi], ct), len(ui) + len(vi))
@@ -293,7 +300,7 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None, output=None):
             x = _alloc.empty(img3.shape, ct)
             np.copyto(x, img3, casting="unsafe")
         kh, kw = k.shape
-        plan = _plan(k, ct)
+        plan = _plan(k, ct, out.nbytes >= _MEMORY_BOUND_BYTES)
         # waking a thread team can cost more than filtering a small image (milliseconds on a busy
         # machine): each thread gets at least _MACS_PER_THREAD multiply-adds
         nthreads = max(1, min(get_num_threads(), out.size * plan.macs // _MACS_PER_THREAD))

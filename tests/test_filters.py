@@ -174,6 +174,23 @@ def test_named_kernels_match_scipy(name, mode, rng):
     _assert_close(got, _scipy(img, KERNELS[name], mode, 0.0, np.float32), KERNELS[name], img, np.float32)
 
 
+def test_plan_separable_only_where_it_pays():
+    """Rank-1 kernels are factored when that needs fewer multiply-adds; for an output too large
+    for the cache (memory-bound) only when it needs at most half as many."""
+    from fastconv.filters import _MEMORY_BOUND_BYTES, _plan
+
+    f64 = np.dtype(np.float64)
+    for name, small, large in [("gaussian3", True, False), ("mean", True, False), ("gaussian5", True, True),
+                               ("laplacian", False, False)]:
+        assert _plan(KERNELS[name], f64).separable is small, name
+        assert _plan(KERNELS[name], f64, memory_bound=True).separable is large, name
+    # the large case end to end: a rank-1 3x3 kernel on an 8 MiB output, against scipy
+    img = np.random.default_rng(3).random((1024, _MEMORY_BOUND_BYTES // 8 // 1024)) * 255
+    for name in ("gaussian3", "gaussian5"):
+        _assert_close(filter2d(img, name, mode="mirror"), _scipy(img, KERNELS[name], "mirror", 0.0, np.float64),
+                      KERNELS[name], img, np.float64)
+
+
 def test_rank1_detection():
     for name in ["horizontal_edge", "vertical_edge", "sobel_x", "sobel_y", "gaussian3", "gaussian5", "mean"]:
         u, v = _rank1(KERNELS[name])
