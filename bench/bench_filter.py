@@ -3,8 +3,13 @@
 Run: ``python -m pytest bench/bench_filter.py --benchmark-only --benchmark-group-by=group``
 
 One group per workload (dtype, image size, kernel); one benchmark per implementation, each first
-checking that its result equals fastconv's to float rounding. The laplacian and a random 5x5
-kernel take the general path; the Gaussians are rank 1 and take the separable path.
+checking that its result equals fastconv's to float rounding. The laplacian and the random
+kernels take the general path; the Gaussians are rank 1 and take the separable path, except
+gaussian3 on outputs of 8 MiB and more (memory-bound: see ``fastconv.filters._MEMORY_BOUND_BYTES``).
+
+The default call allocates a new output every round in every library (fastconv's large outputs
+come from its bounded pool of recycled blocks, see ``fastconv.filters.output_pool``). The
+``output=`` groups time both fastconv and scipy writing into one preallocated array instead.
 """
 import numpy as np
 import pytest
@@ -31,13 +36,13 @@ def _image(size, dtype):
     return _IMAGES[key]
 
 
-def _group(dtype, size, kname):
+def _group(dtype, size, kname, suffix=""):
     k = _KERNELS[kname]
-    return f"filter2d {np.dtype(dtype).name} {size}x{size} k{k.shape[0]} {kname} constant"
+    return f"filter2d {np.dtype(dtype).name} {size}x{size} k{k.shape[0]} {kname} constant{suffix}"
 
 
-def _run(benchmark, impl, func, want, dtype, size, kname, rounds=None):
-    benchmark.group = _group(dtype, size, kname)
+def _run(benchmark, impl, func, want, dtype, size, kname, rounds=None, suffix=""):
+    benchmark.group = _group(dtype, size, kname, suffix)
     benchmark.extra_info["impl"] = impl
     got = func()
     tol = 1e-4 if np.dtype(dtype) == np.float32 else 1e-9
@@ -51,42 +56,51 @@ def _run(benchmark, impl, func, want, dtype, size, kname, rounds=None):
 
 CASES_F32 = [(size, k) for size in (2048, 512) for k in _KERNELS]
 CASES_F64 = [(size, k) for size in (2048, 512) for k in ("laplacian", "gaussian3", "random5", "gaussian5")]
+CASES_OUT = [(2048, k) for k in ("laplacian", "gaussian3", "random5", "gaussian5")]
+
+# ``impl`` is the first parametrize decorator, so it varies fastest: the implementations of one
+# group are timed one right after the other and see the same background load on a shared machine.
 
 
-@pytest.mark.parametrize("size, kname", CASES_F32, ids=[f"{s}-{k}" for s, k in CASES_F32])
-def bench_filter2d_f32_fastconv(benchmark, size, kname):
-    img, k = _image(size, np.float32), _KERNELS[kname]
-    _run(benchmark, "fastconv", lambda: fastconv.filter2d(img, k), fastconv.filter2d(img, k), np.float32, size, kname)
-
-
-@pytest.mark.parametrize("size, kname", CASES_F32, ids=[f"{s}-{k}" for s, k in CASES_F32])
-def bench_filter2d_f32_cv2(benchmark, size, kname):
+def _f32_call(impl, img, k):
+    """A fresh-output call of ``impl`` on a float32 image."""
+    if impl == "fastconv":
+        return lambda: fastconv.filter2d(img, k)
     cv2 = pytest.importorskip("cv2", reason="OpenCV is the float32 peer")
     cv2.setNumThreads(fastconv.get_num_threads())  # the same thread budget as fastconv
-    img, k = _image(size, np.float32), _KERNELS[kname]
     k32 = k.astype(np.float32)
-
-    def run():
-        return cv2.filter2D(img, -1, k32, borderType=cv2.BORDER_CONSTANT)
-
-    _run(benchmark, "cv2", run, fastconv.filter2d(img, k), np.float32, size, kname)
+    return lambda: cv2.filter2D(img, -1, k32, borderType=cv2.BORDER_CONSTANT)
 
 
-@pytest.mark.parametrize("size, kname", CASES_F64, ids=[f"{s}-{k}" for s, k in CASES_F64])
-def bench_filter2d_f64_fastconv(benchmark, size, kname):
-    img, k = _image(size, np.float64), _KERNELS[kname]
-    _run(benchmark, "fastconv", lambda: fastconv.filter2d(img, k), fastconv.filter2d(img, k), np.float64, size, kname)
-
-
-@pytest.mark.parametrize("size, kname", CASES_F64, ids=[f"{s}-{k}" for s, k in CASES_F64])
-def bench_filter2d_f64_scipy(benchmark, size, kname):
+def _f64_call(impl, img, k, out=None):
+    """A call of ``impl`` on a float64 image: a fresh output, or filling ``out``."""
+    if impl == "fastconv":
+        if out is None:
+            return lambda: fastconv.filter2d(img, k)
+        return lambda: fastconv.filter2d(img, k, output=out)
     ndi = pytest.importorskip("scipy.ndimage", reason="scipy is the float64 peer")
-    img, k = _image(size, np.float64), _KERNELS[kname]
+    if out is None:
+        return lambda: ndi.correlate(img, k, mode="constant", cval=0.0)
 
     def run():
-        return ndi.correlate(img, k, mode="constant", cval=0.0)
+        ndi.correlate(img, k, output=out, mode="constant", cval=0.0)
+        return out
 
-    _run(benchmark, "scipy", run, fastconv.filter2d(img, k), np.float64, size, kname)
+    return run
+
+
+@pytest.mark.parametrize("impl", ["fastconv", "cv2"])
+@pytest.mark.parametrize("size, kname", CASES_F32, ids=[f"{s}-{k}" for s, k in CASES_F32])
+def bench_filter2d_f32(benchmark, impl, size, kname):
+    img, k = _image(size, np.float32), _KERNELS[kname]
+    _run(benchmark, impl, _f32_call(impl, img, k), fastconv.filter2d(img, k), np.float32, size, kname)
+
+
+@pytest.mark.parametrize("impl", ["fastconv", "scipy"])
+@pytest.mark.parametrize("size, kname", CASES_F64, ids=[f"{s}-{k}" for s, k in CASES_F64])
+def bench_filter2d_f64(benchmark, impl, size, kname):
+    img, k = _image(size, np.float64), _KERNELS[kname]
+    _run(benchmark, impl, _f64_call(impl, img, k), fastconv.filter2d(img, k), np.float64, size, kname)
 
 
 @pytest.mark.parametrize("kname", ["laplacian", "gaussian5"])
@@ -94,3 +108,12 @@ def bench_filter2d_f64_reference(benchmark, kname):
     img, k = _image(512, np.float64), _KERNELS[kname]
     want = fastconv.filter2d(img, k)
     _run(benchmark, "reference", lambda: fastconv.reference.filter2d(img, k), want, np.float64, 512, kname, rounds=1)
+
+
+@pytest.mark.parametrize("impl", ["fastconv", "scipy"])
+@pytest.mark.parametrize("size, kname", CASES_OUT, ids=[f"{s}-{k}" for s, k in CASES_OUT])
+def bench_filter2d_f64_output(benchmark, impl, size, kname):
+    img, k = _image(size, np.float64), _KERNELS[kname]
+    out = np.empty_like(img)
+    _run(benchmark, impl, _f64_call(impl, img, k, out), fastconv.filter2d(img, k), np.float64, size, kname,
+         suffix=" output=")

@@ -5,17 +5,19 @@ Also the command-line tools ``python -m fastconv filter`` and ``python -m fastco
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import types
+import warnings
 from typing import Mapping, NamedTuple
 
 import numpy as np
 
-from . import _filter
+from . import _alloc, _filter
 from . import _validate as v
 from ._threads import get_num_threads
 
-__all__ = ["KERNELS", "MODES", "filter2d", "main_filter", "main_gallery"]
+__all__ = ["KERNELS", "MODES", "filter2d", "output_pool", "main_filter", "main_gallery"]
 
 
 def _frozen(rows, scale=1.0) -> np.ndarray:
@@ -113,9 +115,16 @@ def _frozen_copy(a, dtype) -> np.ndarray:
     return a
 
 
-def _plan(k: np.ndarray, ct: np.dtype) -> _Plan:
+#: From this output size on a call is bound by memory traffic, not arithmetic: the two passes of
+#: the separable path (input rows -> row buffer, then row buffer -> output) overlap reads and
+#: writes less well than the one pass of the general path, which then wins unless the factored
+#: form needs at most half the multiply-adds (3x3 rank-1 kernels: general; 5x5 Gaussian: separable).
+_MEMORY_BOUND_BYTES = 8 << 20
+
+
+def _plan(k: np.ndarray, ct: np.dtype, memory_bound: bool = False) -> _Plan:
     """The taps of ``k`` in dtype ``ct``, factored if rank 1 and cheaper; memoised per kernel value."""
-    key = (k.shape, k.dtype.str, k.tobytes(), ct.str)
+    key = (k.shape, k.dtype.str, k.tobytes(), ct.str, memory_bound)
     plan = _PLANS.get(key)
     if plan is not None:
         return plan
@@ -123,7 +132,7 @@ def _plan(k: np.ndarray, ct: np.dtype) -> _Plan:
     fac = _rank1(k64)
     nnz = int(np.count_nonzero(k64))
     ip = np.intp
-    if fac is not None and np.count_nonzero(fac[0]) + np.count_nonzero(fac[1]) < nnz:
+    if fac is not None and (np.count_nonzero(fac[0]) + np.count_nonzero(fac[1])) * (1 + memory_bound) < nnz:
         ui, vi = np.flatnonzero(fac[0]), np.flatnonzero(fac[1])
         plan = _Plan(True, _frozen_copy(fac[0][ui], ct), _frozen_copy(ui, ip), _frozen_copy(vi, ip),
                      _frozen_copy(fac[1][vi], ct), len(ui) + len(vi))
@@ -135,6 +144,23 @@ def _plan(k: np.ndarray, ct: np.dtype) -> _Plan:
         _PLANS.clear()
     _PLANS[key] = plan
     return plan
+
+
+def _output_arg(output, img: np.ndarray):
+    """Check an ``output`` array: float32/float64, the image's shape, C-contiguous, writeable, apart."""
+    if output.dtype not in (_F32, _F64):
+        raise TypeError(f"output must have dtype float32 or float64 (native byte order), got {output.dtype} "
+                        f"(output shape {output.shape}, image shape {img.shape})")
+    if output.shape != img.shape:
+        raise ValueError(f"output must have the image's shape {img.shape}, got shape {output.shape}")
+    if not output.flags.c_contiguous:
+        raise ValueError(f"output must be C-contiguous, got strides {output.strides} (shape {output.shape})")
+    if not output.flags.writeable:
+        raise ValueError(f"output must be writeable (shape {output.shape})")
+    if np.may_share_memory(output, img):
+        raise ValueError(f"output must not overlap the image's memory (output shape {output.shape}, "
+                         f"image shape {img.shape})")
+    return output
 
 
 def _filter2d_args(image, kernel, mode, cval, dtype):
@@ -165,7 +191,7 @@ def _finish(out: np.ndarray, out_dt):
     return out.astype(out_dt)
 
 
-def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
+def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None, output=None):
     """Same-size 2-D cross-correlation of an image with a kernel, with a border mode.
 
     The kernel is not flipped (cross-correlation, as in the tutorial, OpenCV and PyTorch). The
@@ -206,11 +232,17 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
         the output dtype. An integer ``dtype`` (e.g. ``np.uint8``) computes as by default, then
         clips to the dtype's range and casts (truncating), exactly as the tutorial's
         ``np.clip(y, 0, 255).astype(np.uint8)``.
+    output : ndarray or dtype, optional
+        As in ``scipy.ndimage``: an array to write the result into, or the output dtype (then
+        the same as ``dtype=``; give at most one of the two). The array must have the image's
+        shape, dtype float32 or float64 (it sets the computing dtype, as a float ``dtype=``),
+        be C-contiguous and writeable, and must not overlap the image. Reusing one array over
+        many calls saves allocating (and, for a large image, page-faulting) a new output.
 
     Returns
     -------
     ndarray
-        Same shape as ``image``.
+        Same shape as ``image``; ``output`` itself when an array was given.
 
     Notes
     -----
@@ -218,6 +250,10 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
     pixel under a zero weight does not spread. A rank-1 kernel (Gaussian, mean, Sobel, the edge
     kernels) is run as two 1-D passes when that needs fewer multiplications; the result equals
     the 2-D sum to rounding.
+
+    The memory of large returned arrays (4 MiB and more) comes from a small bounded pool that
+    recycles the blocks of freed outputs, so that repeated calls do not page-fault fresh memory
+    in; see :func:`output_pool`. The arrays are ordinary ndarrays that own their data.
 
     Examples
     --------
@@ -240,13 +276,31 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
     >>> filter2d(np.array([[1.0, 2.0, 4.0]]), np.array([[1.0, 10.0]]), mode="nearest")
     array([[11., 21., 42.]])
     """
+    out_arr = None
+    if output is not None:  # scipy.ndimage's output=: an array to fill, or a dtype
+        if dtype is not None:
+            raise TypeError(f"give at most one of output and dtype, got both (dtype={dtype!r})")
+        if isinstance(output, np.ndarray):
+            out_arr = output
+        else:
+            try:
+                dtype = np.dtype(output)
+            except TypeError:
+                raise TypeError(f"output must be an ndarray or a dtype, got {type(output).__name__}") from None
     img, k, ct, out_dt = _filter2d_args(image, kernel, mode, cval, dtype)
+    if out_arr is not None:
+        ct = _output_arg(out_arr, img).dtype
     img3 = img if img.ndim == 3 else img[:, :, None]
-    out = np.empty(img3.shape, dtype=ct)
+    res = _alloc.empty(img.shape, ct) if out_arr is None else out_arr  # owns its data, image's shape
+    out = res.reshape(img3.shape)  # a view: the kernels take (H, W, C)
     if out.size:
-        x = np.ascontiguousarray(img3, dtype=ct)
+        if img3.dtype == ct and img3.flags.c_contiguous:
+            x = img3
+        else:  # a converted copy, from the pool too (it is freed before this call returns)
+            x = _alloc.empty(img3.shape, ct)
+            np.copyto(x, img3, casting="unsafe")
         kh, kw = k.shape
-        plan = _plan(k, ct)
+        plan = _plan(k, ct, out.nbytes >= _MEMORY_BOUND_BYTES)
         # waking a thread team can cost more than filtering a small image (milliseconds on a busy
         # machine): each thread gets at least _MACS_PER_THREAD multiply-adds
         nthreads = max(1, min(get_num_threads(), out.size * plan.macs // _MACS_PER_THREAD))
@@ -258,7 +312,67 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
             _filter.correlate2d_same_kernel(
                 x, plan.w, plan.rows, plan.cols, kh, kw, MODES[mode][0], cval, out, nthreads
             )
-    return _finish(out[:, :, 0] if img.ndim == 2 else out, out_dt)
+    return res if out_arr is not None else _finish(res, out_dt)
+
+
+def output_pool(max_blocks=None, max_bytes=None, min_block=None) -> dict:
+    """Inspect or set the bounded pool that recycles the memory of large :func:`filter2d` arrays.
+
+    A freed output (or converted input copy) of at least ``min_block`` bytes is kept while the
+    pool holds fewer than ``max_blocks`` blocks and at most ``max_bytes`` bytes (the oldest block
+    makes room for a newer one), and is handed out again for the next array of exactly the same
+    size, so that its pages need not be faulted in afresh. A block is in the pool only while no
+    array owns it, so two live arrays never share memory. ``output_pool(max_blocks=0)`` turns the
+    pool off and returns its memory at once; the environment variable ``FASTCONV_OUTPUT_POOL=0``
+    does the same at import (a positive integer sets ``max_blocks``).
+
+    Parameters
+    ----------
+    max_blocks : int, optional
+        Blocks kept at most, 0 to 8 (default 2).
+    max_bytes : int, optional
+        Bytes kept at most (default 256 MiB).
+    min_block : int, optional
+        Smallest block that is pooled, in bytes (default 4 MiB); smaller ones go straight to ``free``.
+
+    Returns
+    -------
+    dict
+        ``blocks`` and ``bytes`` held now, ``hits`` and ``misses`` (large allocations served from
+        the pool or not, since import), and the limits ``max_blocks``, ``max_bytes``, ``min_block``.
+
+    Examples
+    --------
+    >>> from fastconv.filters import output_pool
+    >>> output_pool(max_blocks=0)["bytes"]  # off: the memory held is returned
+    0
+    >>> output_pool(max_blocks=2)["max_blocks"]
+    2
+    """
+    cur = _alloc.stats()
+    args = {"max_blocks": max_blocks, "max_bytes": max_bytes, "min_block": min_block}
+    for name, val in args.items():
+        if val is None:
+            args[name] = cur[name]
+        elif isinstance(val, (bool, np.bool_)) or not isinstance(val, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {val!r}")
+    _alloc.configure(int(args["max_blocks"]), int(args["max_bytes"]), int(args["min_block"]))
+    return _alloc.stats()
+
+
+def _pool_from_env() -> None:
+    """Apply FASTCONV_OUTPUT_POOL (number of blocks kept; 0 = off) if it is set."""
+    val = os.environ.get("FASTCONV_OUTPUT_POOL", "").strip()
+    if not val:
+        return
+    try:
+        output_pool(max_blocks=int(val))
+    except ValueError:
+        warnings.warn(f"FASTCONV_OUTPUT_POOL must be an integer from 0 to {_alloc.MAX_SLOTS}, got {val!r}; "
+                      "keeping the default", RuntimeWarning, stacklevel=2)
+
+
+_pool_from_env()
 
 
 # --------------------------------------------------------------------------- command line

@@ -174,6 +174,23 @@ def test_named_kernels_match_scipy(name, mode, rng):
     _assert_close(got, _scipy(img, KERNELS[name], mode, 0.0, np.float32), KERNELS[name], img, np.float32)
 
 
+def test_plan_separable_only_where_it_pays():
+    """Rank-1 kernels are factored when that needs fewer multiply-adds; for an output too large
+    for the cache (memory-bound) only when it needs at most half as many."""
+    from fastconv.filters import _MEMORY_BOUND_BYTES, _plan
+
+    f64 = np.dtype(np.float64)
+    for name, small, large in [("gaussian3", True, False), ("mean", True, False), ("gaussian5", True, True),
+                               ("laplacian", False, False)]:
+        assert _plan(KERNELS[name], f64).separable is small, name
+        assert _plan(KERNELS[name], f64, memory_bound=True).separable is large, name
+    # the large case end to end: a rank-1 3x3 kernel on an 8 MiB output, against scipy
+    img = np.random.default_rng(3).random((1024, _MEMORY_BOUND_BYTES // 8 // 1024)) * 255
+    for name in ("gaussian3", "gaussian5"):
+        _assert_close(filter2d(img, name, mode="mirror"), _scipy(img, KERNELS[name], "mirror", 0.0, np.float64),
+                      KERNELS[name], img, np.float64)
+
+
 def test_rank1_detection():
     for name in ["horizontal_edge", "vertical_edge", "sobel_x", "sobel_y", "gaussian3", "gaussian5", "mean"]:
         u, v = _rank1(KERNELS[name])
@@ -444,3 +461,87 @@ def test_cli_missing_extra_names_pip_install(tmp_path, cmd, blocked, package):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert f"pip install {package}" in lines[0]
+
+
+# ------------------------------------------------------------------------------ output=
+@pytest.mark.parametrize("out_dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", [(13, 70), (9, 31, 3)])
+@pytest.mark.parametrize("kname", ["laplacian", "gaussian5"])
+def test_filter2d_output_array_is_filled_and_returned(out_dtype, shape, kname, rng):
+    """An output array is written in full (every value, whatever it held) and returned, and it
+    sets the computing dtype as a float ``dtype=`` does."""
+    img = _image(rng, shape, np.uint8)
+    k = KERNELS[kname]
+    out = np.full(shape, np.nan, dtype=out_dtype)
+    got = filter2d(img, k, mode="reflect", output=out)
+    assert got is out
+    np.testing.assert_array_equal(out, filter2d(img, k, mode="reflect", dtype=out_dtype))
+    _assert_close(out, _scipy(img, k, "reflect", 0.0, out_dtype), k, img, out_dtype)
+    # reused: a second image overwrites everything
+    img2 = _image(rng, shape, np.uint8)
+    filter2d(img2, k, mode="reflect", output=out)
+    np.testing.assert_array_equal(out, filter2d(img2, k, mode="reflect", dtype=out_dtype))
+
+
+def test_filter2d_output_dtype_as_scipy(rng):
+    """``output=`` a dtype means the same as ``dtype=``, as in scipy.ndimage."""
+    img = _image(rng, (8, 40), np.uint8)
+    for dt in (np.float32, np.float64, np.uint8, np.int16):
+        got = filter2d(img, "sharpen", output=dt)
+        assert got.dtype == dt
+        np.testing.assert_array_equal(got, filter2d(img, "sharpen", dtype=dt))
+    scipy_out = np.empty(img.shape)
+    ndi.correlate(img.astype(np.float64), KERNELS["sharpen"], mode="constant", output=scipy_out)
+    np.testing.assert_allclose(filter2d(img, "sharpen", output=np.empty(img.shape)), scipy_out, rtol=0, atol=1e-9)
+
+
+def test_filter2d_output_empty_image():
+    out = np.empty((0, 4))
+    assert filter2d(np.zeros((0, 4)), "mean", output=out) is out
+
+
+_IMG = np.arange(48.0).reshape(6, 8)
+_BUF = np.zeros((6, 8, 2))
+
+
+@pytest.mark.parametrize(
+    "image, kwargs, exc, words",
+    [
+        (_IMG, dict(output=np.empty((6, 9))), ValueError, ["output", "(6, 8)", "(6, 9)"]),
+        (_IMG, dict(output=np.empty((6, 8, 1))), ValueError, ["output", "(6, 8)", "(6, 8, 1)"]),
+        (_IMG, dict(output=np.empty((6, 8), dtype=np.uint8)), TypeError, ["output", "float", "uint8", "(6, 8)"]),
+        (_IMG, dict(output=np.empty((6, 8), dtype=np.float16)), TypeError, ["output", "float16"]),
+        (_IMG, dict(output=np.empty((6, 8), dtype=">f8")), TypeError, ["output", "byte order"]),
+        (_IMG, dict(output=np.empty((8, 6)).T), ValueError, ["output", "C-contiguous", "(6, 8)"]),
+        (_IMG, dict(output=_BUF[:, :, 0]), ValueError, ["output", "C-contiguous"]),
+        (_IMG, dict(output=np.empty((6, 8)), dtype=np.float32), TypeError, ["output", "dtype"]),
+        (_IMG, dict(output=[[0.0] * 8] * 6), TypeError, ["output", "list"]),
+        (_IMG, dict(output=np.complex128), TypeError, ["dtype", "complex128"]),
+    ],
+)
+def test_filter2d_output_bad(image, kwargs, exc, words):
+    before = image.copy()
+    with pytest.raises(exc) as info:
+        filter2d(image, "mean", **kwargs)
+    for word in words:
+        assert word in str(info.value)
+    np.testing.assert_array_equal(image, before)
+
+
+def test_filter2d_output_read_only_or_overlapping_is_refused():
+    img = np.arange(48.0).reshape(6, 8)
+    ro = np.empty((6, 8))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="output must be writeable"):
+        filter2d(img, "mean", output=ro)
+    before = img.copy()
+    with pytest.raises(ValueError, match=r"output must not overlap the image.*\(6, 8\)"):
+        filter2d(img, "mean", output=img)
+    stacked = np.zeros((2, 6, 8))
+    stacked[0] = img
+    with pytest.raises(ValueError, match="overlap"):  # rows 1-5 of the image into rows 0-4: overlapping
+        filter2d(stacked[0, 1:], "mean", output=stacked[0, :5])
+    np.testing.assert_array_equal(img, before)
+    # an array next to the image in one buffer, not overlapping it, is fine
+    filter2d(stacked[0], "mean", output=stacked[1])
+    np.testing.assert_allclose(stacked[1], ndi.correlate(img, KERNELS["mean"], mode="constant"), rtol=0, atol=1e-12)
