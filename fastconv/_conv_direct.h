@@ -54,9 +54,10 @@ typedef FCK_T FCK_FN(v) __attribute__((vector_size(FCK_VB)));
 /* Output channels per packed panel (Cout is padded up to a multiple of it). */
 static Py_ssize_t FCK_FN(cb)(void) { return FCK_CB; }
 
-/* wpk <- the (K, Cout) matrix in panels of FCK_CB columns, zero-padded.  flip: the matrix is
-   instead wf[(ki, kj, co), c] = w[Kh-1-ki, Kw-1-kj, c, co] (the input-gradient correlation),
-   with K = Kh*Kw*Cout rows and C columns; Kh, Kw, C, Cout always describe w. */
+/* wpk <- the (K, Cout) matrix in panels of FCK_CB columns, zero-padded.  flip 1: the matrix is
+   instead wf[(ki, kj, co), c] = w[Kh-1-ki, Kw-1-kj, c, co] (the stride-1 input-gradient
+   correlation); flip 2: wt[(ki, kj, co), c] = w[ki, kj, c, co] (the strided input gradient);
+   both with Kh*Kw*Cout rows and C columns.  Kh, Kw, C, Cout always describe w. */
 FCK_ATTR static void FCK_FN(pack)(const FCK_T *w, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t C, Py_ssize_t Cout,
                                   int flip, FCK_T *wpk)
 {
@@ -73,7 +74,10 @@ FCK_ATTR static void FCK_FN(pack)(const FCK_T *w, Py_ssize_t Kh, Py_ssize_t Kw, 
                     if (flip) {
                         const Py_ssize_t kk = t / Cout, co = t - kk * Cout;
                         const Py_ssize_t ki = kk / Kw, kj = kk - ki * Kw;
-                        val = w[(((Kh - 1 - ki) * Kw + (Kw - 1 - kj)) * C + col) * Cout + co];
+                        if (flip == 1)
+                            val = w[(((Kh - 1 - ki) * Kw + (Kw - 1 - kj)) * C + col) * Cout + co];
+                        else
+                            val = w[((ki * Kw + kj) * C + col) * Cout + co];
                     } else {
                         val = w[t * Cout + col];
                     }
@@ -218,6 +222,87 @@ FCK_ATTR static void FCK_FN(dw_row)(const fck_geo *g, const FCK_T *ximg, const F
                 case 3: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 3); break;
                 case 2: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 2); break;
                 default: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 1); break;
+                }
+            }
+        }
+    }
+}
+
+/* np (a constant after inlining) input-gradient pixels w = phi + sw*(m0 + r) of input row h,
+   panel bp of wt (flip 2), into xo (pixel stride sw*C): dx[h, w, c] = sum over the taps
+   (ki, kj) with h = i*sh - ph + ki, w = j*sw - pw + kj for an output pixel (i, j), and over co,
+   of dy[i, j, co] * w[ki, kj, c, co]; in (ki, kj, co) order. */
+FCK_ATTR FCK_INLINE void FCK_FN(dblock)(const fck_geo *g, const FCK_T *dyimg, const FCK_T *zeros,
+                                        const FCK_T *bp, FCK_T *xo, Py_ssize_t h, Py_ssize_t phi,
+                                        Py_ssize_t m0, Py_ssize_t ncols, const int np)
+{
+    const Py_ssize_t Wo = g->Wo, Co = g->Cout, Kh = g->Kh, Kw = g->Kw, sh = g->sh, sw = g->sw;
+    const Py_ssize_t step = sw * g->C;
+    FCK_FN(v) acc[FCK_R][FCK_NV], wv[FCK_NV];
+    Py_ssize_t ki, kj, co;
+    int r, v;
+    FCK_UNROLL for (r = 0; r < np; r++)
+        FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] = (FCK_FN(v)){0};
+    for (ki = 0; ki < Kh; ki++) {
+        const Py_ssize_t num = h + g->ph - ki;
+        const FCK_T *dyr;
+        if (num < 0 || num % sh != 0 || num / sh >= g->Ho) continue;
+        dyr = dyimg + (num / sh) * Wo * Co;
+        for (kj = 0; kj < Kw; kj++) {
+            const Py_ssize_t numw = phi + g->pw - kj;
+            const FCK_T *ap[FCK_R];
+            const FCK_T *bt = bp + (ki * Kw + kj) * Co * FCK_CB;
+            if (numw % sw != 0) continue;
+            FCK_UNROLL for (r = 0; r < np; r++) {
+                const Py_ssize_t j = numw / sw + m0 + r;
+                ap[r] = (j >= 0 && j < Wo) ? dyr + j * Co : zeros;
+            }
+            for (co = 0; co < Co; co++) {
+                FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(&wv[v], bt + co * FCK_CB + v * FCK_L, sizeof wv[v]);
+                FCK_UNROLL for (r = 0; r < np; r++) {
+                    const FCK_T gv = ap[r][co];
+                    FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] += gv * wv[v];
+                }
+            }
+        }
+    }
+    if (ncols == FCK_CB) {
+        FCK_UNROLL for (r = 0; r < np; r++) memcpy(xo + r * step, acc[r], sizeof acc[r]);
+    } else {
+        for (r = 0; r < np; r++) memcpy(xo + r * step, acc[r], (size_t)ncols * sizeof(FCK_T));
+    }
+}
+
+/* Input-gradient row h of one image, any stride: the pixels of each column phase
+   phi = w mod sw in register blocks (the taps that reach them are the same for the whole block).
+   wtpk: panels of wt (flip 2, Kh*Kw*Cout rows each); zeros: Cout zeros.  Every element of the
+   row is written (zero where no window reads the input). */
+FCK_ATTR static void FCK_FN(dx_row)(const fck_geo *g, const FCK_T *dyimg, const FCK_T *zeros,
+                                    const FCK_T *wtpk, FCK_T *dxrow, Py_ssize_t h)
+{
+    const Py_ssize_t K = g->Kh * g->Kw * g->Cout, C = g->C, W = g->W, sw = g->sw;
+    const Py_ssize_t nb = (C + FCK_CB - 1) / FCK_CB;
+    Py_ssize_t b, phi, m0, M, ncols;
+    for (b = 0; b < nb; b++) {
+        const FCK_T *bp = wtpk + b * K * FCK_CB;
+        ncols = C - b * FCK_CB < FCK_CB ? C - b * FCK_CB : FCK_CB;
+        for (phi = 0; phi < sw && phi < W; phi++) {
+            M = (W - phi + sw - 1) / sw;
+            for (m0 = 0; m0 < M; m0 += FCK_R) {
+                FCK_T *xo = dxrow + (phi + sw * m0) * C + b * FCK_CB;
+                switch (M - m0 < FCK_R ? (int)(M - m0) : FCK_R) {
+#if FCK_R >= 8
+                case 8: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 8); break;
+                case 7: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 7); break;
+#endif
+#if FCK_R >= 6
+                case 6: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 6); break;
+                case 5: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 5); break;
+#endif
+                case 4: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 4); break;
+                case 3: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 3); break;
+                case 2: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 2); break;
+                default: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 1); break;
                 }
             }
         }

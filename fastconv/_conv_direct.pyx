@@ -84,6 +84,12 @@ cdef extern from *:
     void fck_f64_fwd_row "FCK_PICK(fck_f64_fwd_row)"(
         const fck_geo *g, const double *ximg, const double *zeros, const double *wpk, const double *bpk,
         double *yrow, Py_ssize_t i) noexcept nogil
+    void fck_f32_dx_row "FCK_PICK(fck_f32_dx_row)"(
+        const fck_geo *g, const float *dyimg, const float *zeros, const float *wtpk, float *dxrow,
+        Py_ssize_t h) noexcept nogil
+    void fck_f64_dx_row "FCK_PICK(fck_f64_dx_row)"(
+        const fck_geo *g, const double *dyimg, const double *zeros, const double *wtpk, double *dxrow,
+        Py_ssize_t h) noexcept nogil
     void fck_f32_dw_row "FCK_PICK(fck_f32_dw_row)"(
         const fck_geo *g, const float *ximg, const float *dy, Py_ssize_t ldd, float *dwp, Py_ssize_t ldw,
         Py_ssize_t i) noexcept nogil
@@ -214,6 +220,62 @@ def conv2d_dx_direct_kernel(
                              dy.shape[0], num_threads)
     if rc:
         raise MemoryError("conv2d_dx_direct_kernel: no memory for the packed weights")
+
+
+cdef inline void _dx_row(const fck_geo* g, const floating* dyimg, const floating* zeros, const floating* wtpk,
+                         floating* dxrow, Py_ssize_t h) noexcept nogil:
+    """One input-gradient row of one image (any stride)."""
+    if floating is float:
+        fck_f32_dx_row(g, dyimg, zeros, wtpk, dxrow, h)
+    else:
+        fck_f64_dx_row(g, dyimg, zeros, wtpk, dxrow, h)
+
+
+def conv2d_dx_strided_direct_kernel(
+    const floating[:, :, :, ::1] dy,  # IN  (N, Ho, Wo, Cout)
+    const floating[:, :, :, ::1] w,   # IN  (Kh, Kw, C, Cout), the forward weights
+    floating[:, :, :, ::1] dx,        # OUT (N, H, W, C), fully overwritten
+    Py_ssize_t ph, Py_ssize_t pw,     # the forward padding
+    Py_ssize_t sh, Py_ssize_t sw,     # the forward stride
+    int num_threads,
+) -> None:
+    """Input gradient of a convolution with any stride and padding, row by row of dx.
+
+    Each dx pixel gathers the (output pixel, tap) pairs that read it; pixels of one column
+    phase (w mod sw) share their taps, so they are register-blocked together.
+    """
+    cdef fck_geo g
+    cdef Py_ssize_t N = dy.shape[0], rows, r, n, h, K, CB, nb, xstride, ystride
+    cdef floating dummy = 0
+    cdef floating* wpk
+    cdef floating* zeros
+    cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef floating* dxp = &dx[0, 0, 0, 0]
+    g.H, g.W, g.C = dx.shape[1], dx.shape[2], dx.shape[3]
+    g.Kh, g.Kw, g.Cout = w.shape[0], w.shape[1], w.shape[3]
+    g.Ho, g.Wo = dy.shape[1], dy.shape[2]
+    g.ph, g.pw, g.sh, g.sw = ph, pw, sh, sw
+    K = g.Kh * g.Kw * g.Cout
+    CB = _cb(dummy)
+    nb = (g.C + CB - 1) // CB
+    rows = N * g.H
+    xstride = g.Ho * g.Wo * g.Cout
+    ystride = g.W * g.C
+    with nogil:
+        wpk = <floating*>malloc(nb * CB * K * sizeof(floating))
+        zeros = <floating*>calloc(g.Cout + 1, sizeof(floating))
+        if wpk != NULL and zeros != NULL:
+            _pack(&w[0, 0, 0, 0], g.Kh, g.Kw, g.C, g.Cout, 2, wpk)
+            for r in prange(rows, schedule="static", num_threads=num_threads):
+                n = r // g.H
+                h = r - n * g.H
+                _dx_row(&g, dyp + n * xstride, zeros, wpk, dxp + r * ystride, h)
+    if wpk == NULL or zeros == NULL:
+        free(wpk)
+        free(zeros)
+        raise MemoryError("conv2d_dx_strided_direct_kernel: no memory for the packed weights")
+    free(wpk)
+    free(zeros)
 
 
 def conv2d_dw_direct_kernel(

@@ -277,11 +277,7 @@ def _conv_backward(dy, cache, want_dx):
             _cast(db, db_dt).reshape(b_shape),
         )
     kh, kw, c, cout = w.shape
-    stride1 = sh == 1 and sw == 1 and ph < kh and pw < kw
-    if (
-        dy.size and w.size and x.size and _use_direct(cout)
-        and (not want_dx or (stride1 and _use_direct(c)))
-    ):
+    if dy.size and w.size and x.size and _use_direct(cout) and (not want_dx or _use_direct(c)):
         return _direct_backward(x, w, dy, ct, (ph, pw), (sh, sw), want_dx, (dx_dt, dw_dt, db_dt), b_shape)
     parts = max(1, min(n, _DW_PARTS))
     dw_parts = np.empty((parts,) + w.shape, dtype=ct)  # the kernel overwrites and reduces them
@@ -329,7 +325,7 @@ def _conv_backward(dy, cache, want_dx):
 
 
 def _direct_backward(x, w, dy, ct, pad, stride, want_dx, dtypes, b_shape):
-    """Backward through the direct kernels: dw, db over fixed row parts; stride-1 dx by correlation."""
+    """Backward through the direct kernels: dw, db over fixed row parts; dx row by row."""
     (ph, pw), (sh, sw), (dx_dt, dw_dt, db_dt) = pad, stride, dtypes
     kh, kw, c, cout = w.shape
     n, ho, wo = dy.shape[:3]
@@ -348,6 +344,9 @@ def _direct_backward(x, w, dy, ct, pad, stride, want_dx, dtypes, b_shape):
     dx = None
     if want_dx:
         dx = np.empty(x.shape, dtype=ct)
-        _conv_direct.conv2d_dx_direct_kernel(dyc, wc, dx, ph, pw, nt)
+        if sh == 1 and sw == 1 and ph < kh and pw < kw:  # the correlation of dy with the flipped kernel
+            _conv_direct.conv2d_dx_direct_kernel(dyc, wc, dx, ph, pw, nt)
+        else:
+            _conv_direct.conv2d_dx_strided_direct_kernel(dyc, wc, dx, ph, pw, sh, sw, nt)
         dx = _cast(dx, dx_dt)
     return dx, _cast(dw, dw_dt), _cast(db, db_dt).reshape(b_shape)
