@@ -15,8 +15,10 @@ forces the SSE2 build), as in :mod:`fastconv._conv_small`.
 Results never depend on the thread count: every output of the forward and of the input
 gradient is a fixed sequence of operations of its own row, and the weight/bias gradients are
 summed over fixed parts of the batch's output rows (chosen by the caller), then across the
-parts in order. Scratch memory is bounded by the weights and the number of parts, not by the
-batch size. All kernels release the GIL.
+parts in order. Rows and parts are handed to the threads dynamically, so a thread slowed down
+by another process does not hold up the whole call; which thread computes a row or a part
+never changes its value. Scratch memory is bounded by the weights and the number of parts,
+not by the batch size. All kernels release the GIL.
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
@@ -168,7 +170,7 @@ cdef int _correlate_rows(
     if bp != NULL:
         for co in range(cols):
             bpk[co] = bp[co]
-    for r in prange(rows, schedule="static", num_threads=num_threads):
+    for r in prange(rows, schedule="dynamic", num_threads=num_threads):
         n = r // g.Ho
         i = r - n * g.Ho
         _fwd_row(g, xp + n * xstride, zeros, wpk, bpk, yp + r * ystride, i)
@@ -266,7 +268,7 @@ def conv2d_dx_strided_direct_kernel(
         zeros = <floating*>calloc(g.Cout + 1, sizeof(floating))
         if wpk != NULL and zeros != NULL:
             _pack(&w[0, 0, 0, 0], g.Kh, g.Kw, g.C, g.Cout, 2, wpk)
-            for r in prange(rows, schedule="static", num_threads=num_threads):
+            for r in prange(rows, schedule="dynamic", num_threads=num_threads):
                 n = r // g.H
                 h = r - n * g.H
                 _dx_row(&g, dyp + n * xstride, zeros, wpk, dxp + r * ystride, h)
@@ -322,7 +324,7 @@ def conv2d_dw_direct_kernel(
     xstride = g.H * g.W * g.C
     rows = N * g.Ho
     with nogil:
-        for p in prange(P, schedule="static", num_threads=num_threads):
+        for p in prange(P, schedule="dynamic", num_threads=num_threads):
             r0 = p * rows // P
             r1 = (p + 1) * rows // P
             dwq = dwpp + p * K * ldw
@@ -346,11 +348,12 @@ def conv2d_dw_direct_kernel(
                 else:
                     _dw_row(&g, xp + n * xstride, g_row, Cout, dwq, ldw, i)
         for t in prange(K, schedule="static", num_threads=num_threads):
-            for co in range(Cout):
-                s = dwpp[t * ldw + co]
-                for p in range(1, P):
-                    s = s + dwpp[(p * K + t) * ldw + co]
-                dwo[t * Cout + co] = s
+            # dw[t] = part 0 + part 1 + ... + part P-1, one element at a time in that order
+            memcpy(dwo + t * Cout, dwpp + t * ldw, Cout * sizeof(floating))
+            for p in range(1, P):
+                src = dwpp + (p * K + t) * ldw
+                for co in range(Cout):
+                    dwo[t * Cout + co] += src[co]
         for co in range(Cout):
             s = dbpp[co]
             for p in range(1, P):

@@ -35,8 +35,11 @@ _SMALL_COUT = 64
 # layers would leave most of each vector register's lanes idle.
 _DIRECT = True
 _DIRECT_MIN_COLS = 8
-# The weight gradient is summed over this many fixed parts of the batch's output rows.
-_DIRECT_DW_PARTS = 8
+# The weight gradient is summed over fixed parts of the batch's output rows, one (K, Cout)
+# scratch sum each: as many as fit in _DIRECT_DW_BYTES, between _DIRECT_DW_PARTS[0] and [1]
+# (more parts than threads let a thread that gets more of the CPU take more of them).
+_DIRECT_DW_PARTS = (8, 32)
+_DIRECT_DW_BYTES = 4 << 20
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
 # Stride-1 dx as a correlation of dy with the flipped kernel (False: im2col-gradient scatter-add).
@@ -333,8 +336,9 @@ def _direct_backward(x, w, dy, ct, pad, stride, want_dx, dtypes, b_shape):
     macs = dy.size * kh * kw * c
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(cout, dtype=ct)
-    parts = max(1, min(n * ho, _DIRECT_DW_PARTS))
     ldw = _conv_direct.dw_width(cout, ct == _F64)
+    lo, hi = _DIRECT_DW_PARTS
+    parts = max(1, min(n * ho, max(lo, min(hi, _DIRECT_DW_BYTES // (kh * kw * c * ldw * ct.itemsize)))))
     nt = _threads_for(macs)
     rows = np.empty((nt, wo * ldw if ldw != cout else 0), dtype=ct)
     _conv_direct.conv2d_dw_direct_kernel(
