@@ -7,17 +7,10 @@ def conv2d_forward_direct_kernel(
     x: NDArray[np.floating], w: NDArray[np.floating], b: NDArray[np.floating], y: NDArray[np.floating],
     ph: int, pw: int, sh: int, sw: int, num_threads: int,
 ) -> None: ...
-def conv2d_dx_direct_kernel(
-    dy: NDArray[np.floating], w: NDArray[np.floating], dx: NDArray[np.floating],
-    ph: int, pw: int, num_threads: int,
-) -> None: ...
-def conv2d_dx_strided_direct_kernel(
-    dy: NDArray[np.floating], w: NDArray[np.floating], dx: NDArray[np.floating],
-    ph: int, pw: int, sh: int, sw: int, num_threads: int,
-) -> None: ...
-def conv2d_dw_direct_kernel(
-    x: NDArray[np.floating], dy: NDArray[np.floating], dw: NDArray[np.floating], db: NDArray[np.floating],
-    dw_parts: NDArray[np.floating], db_parts: NDArray[np.floating], dy_rows: NDArray[np.floating],
-    ph: int, pw: int, sh: int, sw: int, num_threads: int,
+def conv2d_backward_direct_kernel(
+    x: NDArray[np.floating], w: NDArray[np.floating], dy: NDArray[np.floating], dx: NDArray[np.floating],
+    dw: NDArray[np.floating], db: NDArray[np.floating], dw_parts: NDArray[np.floating],
+    db_parts: NDArray[np.floating], dy_rows: NDArray[np.floating],
+    ph: int, pw: int, sh: int, sw: int, want_dx: bool, num_threads: int,
 ) -> None: ...
 def dw_width(cout: int, double_precision: bool) -> int: ...

@@ -5,8 +5,10 @@ No im2col buffer and no BLAS call: the weights are packed once per call into col
 a few vector registers' width, and each output row is computed from ``x`` in place (see
 ``_conv_direct.h``): register blocks of adjacent output pixels x one panel, one broadcast of
 ``x`` and a few FMAs per input channel and tap. The same loop gives the stride-1 input gradient
-(the correlation of ``dy`` with the flipped, transposed kernel). The weight gradient keeps a
-block of input channels x one panel in registers over the pixels of each output row.
+(the correlation of ``dy`` with the flipped, transposed kernel); other strides gather, for each
+dx pixel, the (output pixel, tap) pairs that read it, with pixels of one column phase blocked
+together. The weight gradient keeps a block of input channels x one panel in registers over the
+pixels of each output row. The backward computes dw/db parts and dx rows in one parallel loop.
 
 The C loops are compiled for float32 and float64, and on x86 with GCC/Clang once more with
 ``target("avx2,fma")``, picked at run time when the CPU has it (``FASTCONV_SIMD=baseline``
@@ -141,10 +143,10 @@ cdef inline void _dw_row(const fck_geo* g, const floating* ximg, const floating*
 
 
 cdef int _correlate_rows(
-    const fck_geo* g, const floating* xp, const floating* w, int flip, const floating* bp,
+    const fck_geo* g, const floating* xp, const floating* w, const floating* bp,
     floating* yp, Py_ssize_t N, int num_threads,
 ) noexcept nogil:
-    """y = the correlation described by ``g`` (input xp, weights w, flipped if ``flip``), all rows.
+    """y = the correlation described by ``g`` (input xp, weights w, bias bp or NULL), all rows.
 
     Returns -1 if scratch memory could not be allocated, else 0.
     """
@@ -163,10 +165,7 @@ cdef int _correlate_rows(
         free(bpk)
         free(zeros)
         return -1
-    if flip:
-        _pack(w, g.Kh, g.Kw, g.Cout, g.C, 1, wpk)
-    else:
-        _pack(w, g.Kh, g.Kw, g.C, g.Cout, 0, wpk)
+    _pack(w, g.Kh, g.Kw, g.C, g.Cout, 0, wpk)
     if bp != NULL:
         for co in range(cols):
             bpk[co] = bp[co]
@@ -197,31 +196,10 @@ def conv2d_forward_direct_kernel(
     g.Ho, g.Wo = y.shape[1], y.shape[2]
     g.ph, g.pw, g.sh, g.sw = ph, pw, sh, sw
     with nogil:
-        rc = _correlate_rows(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0], 0, &b[0] if b.shape[0] > 0 else NULL,
+        rc = _correlate_rows(&g, &x[0, 0, 0, 0], &w[0, 0, 0, 0], &b[0] if b.shape[0] > 0 else NULL,
                              &y[0, 0, 0, 0], x.shape[0], num_threads)
     if rc:
         raise MemoryError("conv2d_forward_direct_kernel: no memory for the packed weights")
-
-
-def conv2d_dx_direct_kernel(
-    const floating[:, :, :, ::1] dy,  # IN  (N, Ho, Wo, Cout)
-    const floating[:, :, :, ::1] w,   # IN  (Kh, Kw, C, Cout), the forward weights
-    floating[:, :, :, ::1] dx,        # OUT (N, H, W, C), fully overwritten
-    Py_ssize_t ph, Py_ssize_t pw,     # the forward padding, ph < Kh and pw < Kw
-    int num_threads,
-) -> None:
-    """Input gradient of a stride-1 convolution: the full correlation of dy with the flipped kernel."""
-    cdef fck_geo g
-    cdef int rc
-    g.H, g.W, g.C = dy.shape[1], dy.shape[2], dy.shape[3]
-    g.Kh, g.Kw, g.Cout = w.shape[0], w.shape[1], w.shape[2]
-    g.Ho, g.Wo = dx.shape[1], dx.shape[2]
-    g.ph, g.pw, g.sh, g.sw = g.Kh - 1 - ph, g.Kw - 1 - pw, 1, 1
-    with nogil:
-        rc = _correlate_rows(&g, &dy[0, 0, 0, 0], &w[0, 0, 0, 0], 1, NULL, &dx[0, 0, 0, 0],
-                             dy.shape[0], num_threads)
-    if rc:
-        raise MemoryError("conv2d_dx_direct_kernel: no memory for the packed weights")
 
 
 cdef inline void _dx_row(const fck_geo* g, const floating* dyimg, const floating* zeros, const floating* wtpk,
@@ -233,132 +211,137 @@ cdef inline void _dx_row(const fck_geo* g, const floating* dyimg, const floating
         fck_f64_dx_row(g, dyimg, zeros, wtpk, dxrow, h)
 
 
-def conv2d_dx_strided_direct_kernel(
-    const floating[:, :, :, ::1] dy,  # IN  (N, Ho, Wo, Cout)
-    const floating[:, :, :, ::1] w,   # IN  (Kh, Kw, C, Cout), the forward weights
-    floating[:, :, :, ::1] dx,        # OUT (N, H, W, C), fully overwritten
-    Py_ssize_t ph, Py_ssize_t pw,     # the forward padding
-    Py_ssize_t sh, Py_ssize_t sw,     # the forward stride
-    int num_threads,
-) -> None:
-    """Input gradient of a convolution with any stride and padding, row by row of dx.
+cdef void _dw_part(
+    const fck_geo* g, const floating* xp, const floating* dyp, floating* dwq, floating* dbq, Py_ssize_t ldw,
+    Py_ssize_t r0, Py_ssize_t r1, floating* rowbuf,
+) noexcept nogil:
+    """Overwrite one part's (K, ldw) weight-gradient and (Cout,) bias-gradient sums with output rows r0..r1.
 
-    Each dx pixel gathers the (output pixel, tap) pairs that read it; pixels of one column
-    phase (w mod sw) share their taps, so they are register-blocked together.
+    rowbuf: Wo*ldw scratch when ldw > Cout (each dy row is copied with zero-padded pixels,
+    because whole vectors are read past Cout), else unused.
     """
-    cdef fck_geo g
-    cdef Py_ssize_t N = dy.shape[0], rows, r, n, h, K, CB, nb, xstride, ystride
-    cdef floating dummy = 0
-    cdef floating* wpk
-    cdef floating* zeros
-    cdef const floating* dyp = &dy[0, 0, 0, 0]
-    cdef floating* dxp = &dx[0, 0, 0, 0]
-    g.H, g.W, g.C = dx.shape[1], dx.shape[2], dx.shape[3]
-    g.Kh, g.Kw, g.Cout = w.shape[0], w.shape[1], w.shape[3]
-    g.Ho, g.Wo = dy.shape[1], dy.shape[2]
-    g.ph, g.pw, g.sh, g.sw = ph, pw, sh, sw
-    K = g.Kh * g.Kw * g.Cout
-    CB = _cb(dummy)
-    nb = (g.C + CB - 1) // CB
-    rows = N * g.H
-    xstride = g.Ho * g.Wo * g.Cout
-    ystride = g.W * g.C
-    with nogil:
-        wpk = <floating*>malloc(nb * CB * K * sizeof(floating))
-        zeros = <floating*>calloc(g.Cout + 1, sizeof(floating))
-        if wpk != NULL and zeros != NULL:
-            _pack(&w[0, 0, 0, 0], g.Kh, g.Kw, g.C, g.Cout, 2, wpk)
-            for r in prange(rows, schedule="dynamic", num_threads=num_threads):
-                n = r // g.H
-                h = r - n * g.H
-                _dx_row(&g, dyp + n * xstride, zeros, wpk, dxp + r * ystride, h)
-    if wpk == NULL or zeros == NULL:
-        free(wpk)
-        free(zeros)
-        raise MemoryError("conv2d_dx_strided_direct_kernel: no memory for the packed weights")
-    free(wpk)
-    free(zeros)
+    cdef Py_ssize_t Cout = g.Cout, Wo = g.Wo, K = g.Kh * g.Kw * g.C, xstride = g.H * g.W * g.C
+    cdef Py_ssize_t r, n, i, j, co
+    cdef const floating* g_row
+    memset(dwq, 0, K * ldw * sizeof(floating))
+    memset(dbq, 0, Cout * sizeof(floating))
+    for r in range(r0, r1):
+        n = r // g.Ho
+        i = r - n * g.Ho
+        g_row = dyp + r * Wo * Cout
+        for j in range(Wo):
+            for co in range(Cout):
+                dbq[co] += g_row[j * Cout + co]
+        if ldw != Cout:
+            for j in range(Wo):
+                memcpy(rowbuf + j * ldw, g_row + j * Cout, Cout * sizeof(floating))
+                memset(rowbuf + j * ldw + Cout, 0, (ldw - Cout) * sizeof(floating))
+            _dw_row(g, xp + n * xstride, rowbuf, ldw, dwq, ldw, i)
+        else:
+            _dw_row(g, xp + n * xstride, g_row, Cout, dwq, ldw, i)
 
 
-def conv2d_dw_direct_kernel(
+def conv2d_backward_direct_kernel(
     const floating[:, :, :, ::1] x,    # IN  (N, H, W, C), the forward input
+    const floating[:, :, :, ::1] w,    # IN  (Kh, Kw, C, Cout)
     const floating[:, :, :, ::1] dy,   # IN  (N, Ho, Wo, Cout)
+    floating[:, :, :, ::1] dx,         # OUT (N, H, W, C), fully overwritten (ignored if not want_dx)
     floating[:, :, :, ::1] dw,         # OUT (Kh, Kw, C, Cout), fully overwritten
     floating[::1] db,                  # OUT (Cout,), fully overwritten
-    floating[:, :, ::1] dw_parts,      # SCRATCH (P, Kh*Kw*C, Coutp), Coutp = Cout rounded up to dw_width()
+    floating[:, :, ::1] dw_parts,      # SCRATCH (P, Kh*Kw*C, Coutp), Coutp = dw_width(Cout)
     floating[:, ::1] db_parts,         # SCRATCH (P, Cout)
     floating[:, ::1] dy_rows,          # SCRATCH (T, Wo*Coutp) if Cout != Coutp, else (T, 0) or larger
     Py_ssize_t ph, Py_ssize_t pw,
     Py_ssize_t sh, Py_ssize_t sw,
+    bint want_dx,                      # compute dx (False skips it, e.g. for a network's first layer)
     int num_threads,                   # <= dy_rows.shape[0]
 ) -> None:
-    """Weight and bias gradients of a convolution.
+    """Input, weight and bias gradients of a convolution, in one parallel loop.
 
     The batch's N*Ho output rows are cut into P contiguous parts (P fixed by the caller); part p
     sums its rows, in order, into ``dw_parts[p]``, ``db_parts[p]``; then ``dw`` and ``db`` are
-    the sums of the parts in the order 0, 1, ..., P-1. The result does not depend on the thread
-    count.
+    the sums of the parts in the order 0, 1, ..., P-1. The dx rows (the correlation of dy with
+    the flipped kernel for stride 1 with padding below the kernel size, else gathered per column
+    phase) follow the parts in the same dynamically scheduled loop. The result does not depend
+    on the thread count.
     """
-    cdef fck_geo g
+    cdef fck_geo g, gc
     cdef Py_ssize_t N = x.shape[0], Cout = dw.shape[3], K = dw.shape[0] * dw.shape[1] * dw.shape[2]
-    cdef Py_ssize_t P = dw_parts.shape[0], ldw = dw_parts.shape[2], rows, p, r, r0, r1, n, i, j, co, t, e
-    cdef Py_ssize_t xstride, Wo = dy.shape[2]
-    cdef bint padded = ldw != Cout
+    cdef Py_ssize_t P = dw_parts.shape[0], ldw = dw_parts.shape[2], rows, p, r, n, h, co, t, task, ntasks
+    cdef Py_ssize_t CB, nb, KT, dystride, dxstride
+    cdef bint corr
+    cdef floating dummy = 0
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef floating* dxp = &dx[0, 0, 0, 0]
     cdef floating* dwpp = &dw_parts[0, 0, 0]
     cdef floating* dbpp = &db_parts[0, 0]
     cdef floating* dwo = &dw[0, 0, 0, 0]
     cdef floating* dbo = &db[0]
-    cdef floating* rowbuf
-    cdef floating* dwq
-    cdef floating* dbq
-    cdef const floating* g_row
+    cdef floating* wpk = NULL
+    cdef floating* zeros = NULL
     cdef const floating* src
     cdef floating s
-    cdef Py_ssize_t ldd
+    if want_dx and (dx.shape[0] != N or dx.shape[1] != x.shape[1] or dx.shape[2] != x.shape[2]
+                    or dx.shape[3] != x.shape[3]):
+        raise ValueError(f"dx must have the shape of x {tuple(x.shape)[:4]}, got {tuple(dx.shape)[:4]}")
     g.H, g.W, g.C = x.shape[1], x.shape[2], x.shape[3]
     g.Kh, g.Kw, g.Cout = dw.shape[0], dw.shape[1], Cout
-    g.Ho, g.Wo = dy.shape[1], Wo
+    g.Ho, g.Wo = dy.shape[1], dy.shape[2]
     g.ph, g.pw, g.sh, g.sw = ph, pw, sh, sw
-    xstride = g.H * g.W * g.C
     rows = N * g.Ho
+    # stride 1, padding below the kernel: dx is the correlation of dy (padded by Kh-1-ph, Kw-1-pw)
+    # with the flipped kernel, a forward over dy's geometry
+    corr = sh == 1 and sw == 1 and ph < g.Kh and pw < g.Kw
+    gc.H, gc.W, gc.C = g.Ho, g.Wo, Cout
+    gc.Kh, gc.Kw, gc.Cout = g.Kh, g.Kw, g.C
+    gc.Ho, gc.Wo = g.H, g.W
+    gc.ph, gc.pw, gc.sh, gc.sw = g.Kh - 1 - ph, g.Kw - 1 - pw, 1, 1
+    CB = _cb(dummy)
+    nb = (g.C + CB - 1) // CB
+    KT = g.Kh * g.Kw * Cout
+    dystride = g.Ho * g.Wo * Cout
+    dxstride = g.W * g.C
+    ntasks = P + (N * g.H if want_dx else 0)
     with nogil:
-        for p in prange(P, schedule="dynamic", num_threads=num_threads):
-            r0 = p * rows // P
-            r1 = (p + 1) * rows // P
-            dwq = dwpp + p * K * ldw
-            dbq = dbpp + p * Cout
-            memset(dwq, 0, K * ldw * sizeof(floating))
-            memset(dbq, 0, Cout * sizeof(floating))
-            for r in range(r0, r1):
-                n = r // g.Ho
-                i = r - n * g.Ho
-                g_row = dyp + r * Wo * Cout
-                for j in range(Wo):
-                    for co in range(Cout):
-                        dbq[co] += g_row[j * Cout + co]
-                if padded:
-                    # whole vectors are read past Cout: copy the row with zero-padded pixels
-                    rowbuf = &dy_rows[threadid(), 0]
-                    for j in range(Wo):
-                        memcpy(rowbuf + j * ldw, g_row + j * Cout, Cout * sizeof(floating))
-                        memset(rowbuf + j * ldw + Cout, 0, (ldw - Cout) * sizeof(floating))
-                    _dw_row(&g, xp + n * xstride, rowbuf, ldw, dwq, ldw, i)
+        if want_dx:
+            wpk = <floating*>malloc(nb * CB * KT * sizeof(floating))
+            zeros = <floating*>calloc(Cout + 1, sizeof(floating))
+            if wpk == NULL or zeros == NULL:
+                ntasks = 0
+            else:
+                _pack(&w[0, 0, 0, 0], g.Kh, g.Kw, g.C, Cout, 1 if corr else 2, wpk)
+        # the parts first: they are the larger tasks, and the dx rows fill in behind them
+        for task in prange(ntasks, schedule="dynamic", num_threads=num_threads):
+            if task < P:
+                _dw_part(&g, xp, dyp, dwpp + task * K * ldw, dbpp + task * Cout, ldw,
+                         task * rows // P, (task + 1) * rows // P,
+                         &dy_rows[threadid(), 0] if ldw != Cout else NULL)
+            else:
+                r = task - P
+                n = r // g.H
+                h = r - n * g.H
+                if corr:
+                    _fwd_row(&gc, dyp + n * dystride, zeros, wpk, NULL, dxp + r * dxstride, h)
                 else:
-                    _dw_row(&g, xp + n * xstride, g_row, Cout, dwq, ldw, i)
-        for t in prange(K, schedule="static", num_threads=num_threads):
-            # dw[t] = part 0 + part 1 + ... + part P-1, one element at a time in that order
-            memcpy(dwo + t * Cout, dwpp + t * ldw, Cout * sizeof(floating))
-            for p in range(1, P):
-                src = dwpp + (p * K + t) * ldw
-                for co in range(Cout):
-                    dwo[t * Cout + co] += src[co]
-        for co in range(Cout):
-            s = dbpp[co]
-            for p in range(1, P):
-                s = s + dbpp[p * Cout + co]
-            dbo[co] = s
+                    _dx_row(&g, dyp + n * dystride, zeros, wpk, dxp + r * dxstride, h)
+        if ntasks > 0:
+            for t in prange(K, schedule="static", num_threads=num_threads):
+                # dw[t] = part 0 + part 1 + ... + part P-1, one element at a time in that order
+                memcpy(dwo + t * Cout, dwpp + t * ldw, Cout * sizeof(floating))
+                for p in range(1, P):
+                    src = dwpp + (p * K + t) * ldw
+                    for co in range(Cout):
+                        dwo[t * Cout + co] += src[co]
+            for co in range(Cout):
+                s = dbpp[co]
+                for p in range(1, P):
+                    s = s + dbpp[p * Cout + co]
+                dbo[co] = s
+        free(wpk)
+        free(zeros)
+    if ntasks == 0:
+        raise MemoryError("conv2d_backward_direct_kernel: no memory for the packed weights")
 
 
 def dw_width(Py_ssize_t cout, bint double_precision) -> int:

@@ -328,29 +328,20 @@ def _conv_backward(dy, cache, want_dx):
 
 
 def _direct_backward(x, w, dy, ct, pad, stride, want_dx, dtypes, b_shape):
-    """Backward through the direct kernels: dw, db over fixed row parts; dx row by row."""
+    """Backward through the direct kernels: dw, db over fixed row parts and dx row by row, in one loop."""
     (ph, pw), (sh, sw), (dx_dt, dw_dt, db_dt) = pad, stride, dtypes
     kh, kw, c, cout = w.shape
     n, ho, wo = dy.shape[:3]
-    xc, wc, dyc = _as(x, ct), _as(w, ct), _as(dy, ct)
-    macs = dy.size * kh * kw * c
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(cout, dtype=ct)
+    dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]
     ldw = _conv_direct.dw_width(cout, ct == _F64)
     lo, hi = _DIRECT_DW_PARTS
     parts = max(1, min(n * ho, max(lo, min(hi, _DIRECT_DW_BYTES // (kh * kw * c * ldw * ct.itemsize)))))
-    nt = _threads_for(macs)
-    rows = np.empty((nt, wo * ldw if ldw != cout else 0), dtype=ct)
-    _conv_direct.conv2d_dw_direct_kernel(
-        xc, dyc, dw, db, np.empty((parts, kh * kw * c, ldw), dtype=ct), np.empty((parts, cout), dtype=ct),
-        rows, ph, pw, sh, sw, nt,
+    nt = _threads_for(dy.size * kh * kw * c * (2 if want_dx else 1))
+    _conv_direct.conv2d_backward_direct_kernel(
+        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db,
+        np.empty((parts, kh * kw * c, ldw), dtype=ct), np.empty((parts, cout), dtype=ct),
+        np.empty((nt, wo * ldw if ldw != cout else 0), dtype=ct), ph, pw, sh, sw, want_dx, nt,
     )
-    dx = None
-    if want_dx:
-        dx = np.empty(x.shape, dtype=ct)
-        if sh == 1 and sw == 1 and ph < kh and pw < kw:  # the correlation of dy with the flipped kernel
-            _conv_direct.conv2d_dx_direct_kernel(dyc, wc, dx, ph, pw, nt)
-        else:
-            _conv_direct.conv2d_dx_strided_direct_kernel(dyc, wc, dx, ph, pw, sh, sw, nt)
-        dx = _cast(dx, dx_dt)
-    return dx, _cast(dw, dw_dt), _cast(db, db_dt).reshape(b_shape)
+    return _cast(dx, dx_dt) if want_dx else None, _cast(dw, dw_dt), _cast(db, db_dt).reshape(b_shape)

@@ -25,6 +25,7 @@ DIRECT_CASES = [
     (3, 4, 5, 8, 8, 5, 5, 2, 1),             # image smaller than the kernel
     (17, 5, 6, 9, 10, 3, 3, 1, 1),           # 85 output rows: the 8 dw parts do not divide them
     (2, 8, 8, 40, 16, 1, 1, 0, 1),           # 1x1 kernel
+    (2, 6, 7, 9, 12, 2, 2, (2, 3), 1),       # stride 1, padding >= kernel: dx gathered, not correlated
     (2, 8, 8, 36, 12, 1, 1, 0, 2),           # 1x1 strided: every other dx row and column is zero
 ]
 
@@ -70,8 +71,7 @@ class _Forbidden:
 def calls(monkeypatch):
     """Count the direct kernel calls made through fastconv.conv."""
     seen = {}
-    for name in ("conv2d_forward_direct_kernel", "conv2d_dx_direct_kernel",
-                 "conv2d_dx_strided_direct_kernel", "conv2d_dw_direct_kernel"):
+    for name in ("conv2d_forward_direct_kernel", "conv2d_backward_direct_kernel"):
         fn = getattr(_conv_direct, name)
 
         def spy(*args, _fn=fn, _name=name):
@@ -90,13 +90,7 @@ def test_direct_path_equals_reference(case, dtype, calls, monkeypatch):
     _check_fwd_bwd(x, w, b, p, s, dtype, seed=1)
     np.testing.assert_array_equal(x, x0)  # inputs are never written
     np.testing.assert_array_equal(w, w0)
-    kh, kw, ph, pw, sh, sw = case[5], case[6], *np.broadcast_to(p, 2), *np.broadcast_to(s, 2)
-    stride1 = sh == sw == 1 and ph < kh and pw < kw
-    assert calls == {
-        "conv2d_forward_direct_kernel": 1,
-        "conv2d_dw_direct_kernel": 1,
-        "conv2d_dx_direct_kernel" if stride1 else "conv2d_dx_strided_direct_kernel": 1,
-    }
+    assert calls == {"conv2d_forward_direct_kernel": 1, "conv2d_backward_direct_kernel": 1}
 
 
 @pytest.mark.parametrize("case", DIRECT_CASES[:4] + DIRECT_CASES[6:9], ids=_case_id)
@@ -113,7 +107,7 @@ def test_direct_backward_without_dx(case, dtype, calls):
     _, dwr, dbr = R.conv2d_backward(dy, R.conv2d_forward(x, w, b, p, s)[1])
     _assert_close(dw, dwr, dtype)
     _assert_close(db, dbr, dtype)
-    assert calls["conv2d_dw_direct_kernel"] == 2
+    assert calls["conv2d_backward_direct_kernel"] == 2
 
 
 @pytest.mark.parametrize("case", [DIRECT_CASES[1], DIRECT_CASES[6], DIRECT_CASES[11]], ids=_case_id)
@@ -151,24 +145,22 @@ def test_kernels_write_every_output_element(case, dtype):
     y = np.full(yr.shape, np.nan, dtype)
     _conv_direct.conv2d_forward_direct_kernel(x, w, b[:0], y, ph, pw, sh, sw, 2)  # no bias
     _assert_close(y, yr - b, dtype)
-    dx = np.full(x.shape, np.nan, dtype)
-    _conv_direct.conv2d_dx_strided_direct_kernel(dy, w, dx, ph, pw, sh, sw, 2)
-    _assert_close(dx, dxr, dtype)
-    if sh == sw == 1 and ph < w.shape[0] and pw < w.shape[1]:
-        dx = np.full(x.shape, np.nan, dtype)
-        _conv_direct.conv2d_dx_direct_kernel(dy, w, dx, ph, pw, 2)
-        _assert_close(dx, dxr, dtype)
     cout = w.shape[3]
     ldw = _conv_direct.dw_width(cout, dtype == np.float64)
     assert ldw >= cout and ldw % 2 == 0
-    for parts in (1, 3, 8):
+    for parts, want_dx in ((1, True), (3, False), (8, True)):
+        dx = np.full(x.shape, np.nan, dtype)
         dw = np.full(w.shape, np.nan, dtype)
         db = np.full(cout, np.nan, dtype)
         scratch = (np.full((parts, w[..., 0].size, ldw), np.nan, dtype), np.full((parts, cout), np.nan, dtype),
                    np.full((2, dy.shape[2] * ldw), np.nan, dtype))
-        _conv_direct.conv2d_dw_direct_kernel(x, dy, dw, db, *scratch, ph, pw, sh, sw, 2)
+        _conv_direct.conv2d_backward_direct_kernel(x, w, dy, dx, dw, db, *scratch, ph, pw, sh, sw, want_dx, 2)
         _assert_close(dw, dwr, dtype)
         _assert_close(db, dbr, dtype)
+        if want_dx:
+            _assert_close(dx, dxr, dtype)
+        else:
+            assert np.isnan(dx).all()  # not asked for: left alone
 
 
 @pytest.mark.parametrize("cout", [1, 3, 7])
@@ -180,10 +172,23 @@ def test_kernels_handle_channels_below_one_vector(cout, dtype):
     _conv_direct.conv2d_forward_direct_kernel(x, w, b, y, 1, 1, 1, 1, 1)
     _assert_close(y, yr, dtype)
     dy = np.random.default_rng(7).standard_normal(yr.shape).astype(dtype)
-    dxr = R.conv2d_backward(dy, cr)[0]
-    dx = np.empty(x.shape, dtype)
-    _conv_direct.conv2d_dx_direct_kernel(dy, w, dx, 1, 1, 1)
-    _assert_close(dx, dxr, dtype)
+    dxr, dwr, dbr = R.conv2d_backward(dy, cr)
+    dx, dw, db = np.empty(x.shape, dtype), np.empty(w.shape, dtype), np.empty(cout, dtype)
+    ldw = _conv_direct.dw_width(cout, dtype == np.float64)
+    scratch = (np.empty((3, w[..., 0].size, ldw), dtype), np.empty((3, cout), dtype), np.empty((1, 7 * ldw), dtype))
+    _conv_direct.conv2d_backward_direct_kernel(x, w, dy, dx, dw, db, *scratch, 1, 1, 1, 1, True, 1)
+    for got, want in ((dx, dxr), (dw, dwr), (db, dbr)):
+        _assert_close(got, want, dtype)
+
+
+def test_backward_kernel_rejects_a_dx_of_the_wrong_shape():
+    x, w, b, p, s = _data(DIRECT_CASES[0], np.float32)
+    dy = np.ones((4, 9, 11, 32), np.float32)
+    scratch = (np.empty((2, 144, 32), np.float32), np.empty((2, 32), np.float32), np.empty((1, 0), np.float32))
+    with pytest.raises(ValueError, match="dx must have the shape of x"):
+        _conv_direct.conv2d_backward_direct_kernel(x, w, dy, np.empty((4, 9, 10, 16), np.float32),
+                                                   np.empty(w.shape, np.float32), np.empty(32, np.float32),
+                                                   *scratch, 1, 1, 1, 1, True, 1)
 
 
 @pytest.mark.parametrize(
@@ -198,7 +203,7 @@ def test_kernels_handle_channels_below_one_vector(cout, dtype):
 def test_dispatch_boundary(case, direct, dtype, calls):
     _check_fwd_bwd(*_data(case, dtype), dtype, seed=8)
     if direct is True:
-        assert calls["conv2d_forward_direct_kernel"] == calls["conv2d_dw_direct_kernel"] == 1
+        assert calls == {"conv2d_forward_direct_kernel": 1, "conv2d_backward_direct_kernel": 1}
     elif direct == "dx":
         assert calls == {"conv2d_forward_direct_kernel": 1}
     else:
