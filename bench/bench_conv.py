@@ -1,4 +1,4 @@
-"""conv2d forward+backward (and forward only), float32: fastconv beside torch, NumPy im2col and the loops.
+"""conv2d forward+backward (and forward only), float32 (fwd+bwd also float64): fastconv beside torch, NumPy im2col and the loops.
 
 Every implementation is checked against a float64 NumPy im2col answer (itself checked against
 ``fastconv.reference`` by ``test_im2col_matches_reference``) and against fastconv's own result.
@@ -180,6 +180,53 @@ def bench_conv2d_fwd_bwd_numpy(timed, case):
         return (y, *im2col_backward(dy, cache))
 
     timed(group(case), "numpy", fn, answers(case))
+
+
+F64_CASES = CASES[1:3]
+F64_IDS = IDS[1:3]
+
+
+@lru_cache(maxsize=None)
+def data64(case):
+    """The case's data in float64 (the float32 values, widened)."""
+    return tuple(a.astype(np.float64) for a in data(case))
+
+
+def group64(case):
+    return f"conv2d fwd+bwd f64 {case.label}"
+
+
+@pytest.mark.parametrize("case", F64_CASES, ids=F64_IDS)
+def bench_conv2d_fwd_bwd_f64_fastconv(timed, case):
+    x, w, b, dy = data64(case)
+
+    def fn():
+        y, cache = fastconv.conv2d_forward(x, w, b, case.p, case.s)
+        return (y, *fastconv.conv2d_backward(dy, cache))
+
+    timed(group64(case), "fastconv", fn, {"float64 im2col": oracle(case)})
+
+
+@pytest.mark.parametrize("case", F64_CASES, ids=F64_IDS)
+def bench_conv2d_fwd_bwd_f64_torch(timed, case):
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[bench]')")
+    x, w, b, dy = data64(case)
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(True)
+    wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1))).requires_grad_(True)
+    bt = torch.from_numpy(b.copy()).requires_grad_(True)
+    dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))
+
+    def fn():
+        xt.grad = wt.grad = bt.grad = None
+        y = torch.nn.functional.conv2d(xt, wt, bt, stride=case.s, padding=case.p)
+        y.backward(dyt)
+        return y, xt.grad, wt.grad, bt.grad
+
+    def convert(r):
+        y, dx, dw, db = r
+        return _nhwc(y), _nhwc(dx), dw.numpy().transpose(2, 3, 1, 0), db.numpy()
+
+    timed(group64(case), "torch", fn, {"float64 im2col": oracle(case)}, convert)
 
 
 def bench_conv2d_fwd_bwd_reference(timed):

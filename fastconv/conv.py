@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _conv, _conv_small
+from . import _conv, _conv_direct, _conv_small
 from . import _validate as v
 from ._cache import ConvCache
 from ._threads import threads_for
@@ -30,6 +30,16 @@ _PARALLEL_MIN_MACS = 1 << 20
 # at most _SMALL_COUT output channels, and padding smaller than the kernel.
 _SMALL_TAPS = 32
 _SMALL_COUT = 64
+# Direct (implicit-GEMM) kernels (fastconv._conv_direct) instead of im2col + BLAS, for layers with
+# at least _DIRECT_MIN_COLS output columns (Cout for the forward and dw, C for dx): narrower
+# layers would leave most of each vector register's lanes idle.
+_DIRECT = True
+_DIRECT_MIN_COLS = 8
+# The weight gradient is summed over fixed parts of the batch's output rows, one (K, Cout)
+# scratch sum each: as many as fit in _DIRECT_DW_BYTES, between _DIRECT_DW_PARTS[0] and [1]
+# (more parts than threads let a thread that gets more of the CPU take more of them).
+_DIRECT_DW_PARTS = (8, 32)
+_DIRECT_DW_BYTES = 4 << 20
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
 # Stride-1 dx as a correlation of dy with the flipped kernel (False: im2col-gradient scatter-add).
@@ -77,6 +87,11 @@ def _use_small(w_shape, ph: int, pw: int) -> bool:
     """True if the direct small-reduction kernels handle weights of ``w_shape`` with this padding."""
     kh, kw, c, cout = w_shape
     return kh * kw * c <= _SMALL_TAPS and cout <= _SMALL_COUT and ph < kh and pw < kw
+
+
+def _use_direct(cols: int) -> bool:
+    """True if the direct kernels compute an output with ``cols`` columns (channels)."""
+    return _DIRECT and cols >= _DIRECT_MIN_COLS
 
 
 def _tile_rows(m: int, k: int, itemsize: int) -> int:
@@ -207,6 +222,9 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
     elif _use_small(wc.shape, ph, pw):
         macs = y.size * wc.shape[0] * wc.shape[1] * wc.shape[2]
         _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
+    elif _use_direct(wc.shape[3]):
+        macs = y.size * wc.shape[0] * wc.shape[1] * wc.shape[2]
+        _conv_direct.conv2d_forward_direct_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
     else:
         kh, kw, c, cout = wc.shape
         k = kh * kw * c
@@ -261,10 +279,12 @@ def _conv_backward(dy, cache, want_dx):
             _cast(dw, dw_dt),
             _cast(db, db_dt).reshape(b_shape),
         )
+    kh, kw, c, cout = w.shape
+    if dy.size and w.size and x.size and _use_direct(cout) and (not want_dx or _use_direct(c)):
+        return _direct_backward(x, w, dy, ct, (ph, pw), (sh, sw), want_dx, (dx_dt, dw_dt, db_dt), b_shape)
     parts = max(1, min(n, _DW_PARTS))
     dw_parts = np.empty((parts,) + w.shape, dtype=ct)  # the kernel overwrites and reduces them
     db_parts = np.empty((parts, w.shape[3]), dtype=ct)
-    kh, kw, c, cout = w.shape
     # stride 1: dx is the full correlation of dy with the flipped kernel, a forward-like GEMM
     # that writes every dx row once (no zeroing, no scatter-add)
     dx_by_correlation = _DX_BY_CORRELATION and want_dx and sh == 1 and sw == 1 and ph < kh and pw < kw
@@ -305,3 +325,23 @@ def _conv_backward(dy, cache, want_dx):
         dw.astype(dw_dt, copy=False),
         db.astype(db_dt, copy=False).reshape(b_shape),
     )
+
+
+def _direct_backward(x, w, dy, ct, pad, stride, want_dx, dtypes, b_shape):
+    """Backward through the direct kernels: dw, db over fixed row parts and dx row by row, in one loop."""
+    (ph, pw), (sh, sw), (dx_dt, dw_dt, db_dt) = pad, stride, dtypes
+    kh, kw, c, cout = w.shape
+    n, ho, wo = dy.shape[:3]
+    dw = np.empty(w.shape, dtype=ct)
+    db = np.empty(cout, dtype=ct)
+    dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]
+    ldw = _conv_direct.dw_width(cout, ct == _F64)
+    lo, hi = _DIRECT_DW_PARTS
+    parts = max(1, min(n * ho, max(lo, min(hi, _DIRECT_DW_BYTES // (kh * kw * c * ldw * ct.itemsize)))))
+    nt = _threads_for(dy.size * kh * kw * c * (2 if want_dx else 1))
+    _conv_direct.conv2d_backward_direct_kernel(
+        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db,
+        np.empty((parts, kh * kw * c, ldw), dtype=ct), np.empty((parts, cout), dtype=ct),
+        np.empty((nt, wo * ldw if ldw != cout else 0), dtype=ct), ph, pw, sh, sw, want_dx, nt,
+    )
+    return _cast(dx, dx_dt) if want_dx else None, _cast(dw, dw_dt), _cast(db, db_dt).reshape(b_shape)

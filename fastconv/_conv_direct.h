@@ -1,0 +1,315 @@
+/* Direct (implicit-GEMM) NHWC convolution loops, for one element type and one instruction set.
+
+   Included by _conv_direct.pyx once per (type, ISA) pair with these macros set:
+     FCK_T       element type (float or double)
+     FCK_FN(n)   the function name for this instantiation
+     FCK_ATTR    function attributes (empty, or __attribute__((target("avx2,fma"))))
+     FCK_VB      bytes per vector register (16 for SSE2, 32 for AVX2)
+     FCK_R       output pixels per register block of the forward (FCK_R x FCK_NV accumulators)
+
+   Layouts: x (N, H, W, C), weights (Kh, Kw, C, Cout) read as the (K = Kh*Kw*C, Cout) matrix,
+   y (N, Ho, Wo, Cout).  The weights are packed once per call into column panels of FCK_CB
+   output channels (zero-padded past Cout): wpk[cb][t][0:FCK_CB], t = (ki, kj, c).
+
+   Forward (fwd_row): one output row (n, i) at a time.  A register block holds FCK_R adjacent
+   output pixels x FCK_CB output channels; for each tap (ki, kj) whose input row is inside the
+   image, each pixel's C input values are contiguous in x, so the block is an outer-product
+   update per input channel: FCK_NV vector loads of the panel, FCK_R broadcasts of x, FCK_R*FCK_NV
+   FMAs.  Columns outside the image read a row of zeros; rows outside the image are skipped.
+   Every output is bias + the taps in (ki, kj, c) order.
+
+   Weight gradient (dw_row): dw[t, co] += sum_j xwindow(i, j)[t] * dy[i, j, co] over the
+   pixels j of one output row whose window column lies inside the image; FCK_TB input channels
+   of one (ki, kj) x FCK_CB output channels in registers, loaded from and stored back to a
+   (K, Coutp) part of the result (Coutp = Cout rounded up to FCK_CB) once per row. */
+
+#ifndef FCK_COMMON_H
+#define FCK_COMMON_H
+#include <stddef.h>
+#include <string.h>
+
+typedef struct {
+    Py_ssize_t H, W, C;       /* input image */
+    Py_ssize_t Kh, Kw, Cout;  /* kernel */
+    Py_ssize_t Ho, Wo;        /* output */
+    Py_ssize_t ph, pw, sh, sw;
+} fck_geo;
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define FCK_UNROLL _Pragma("GCC unroll 16")
+#elif defined(__clang__)
+#define FCK_UNROLL _Pragma("unroll")
+#else
+#define FCK_UNROLL
+#endif
+#define FCK_INLINE static inline __attribute__((always_inline))
+#endif
+
+typedef FCK_T FCK_FN(v) __attribute__((vector_size(FCK_VB)));
+#define FCK_L ((int)(FCK_VB / sizeof(FCK_T)))
+#define FCK_NV 2
+#define FCK_CB (FCK_NV * FCK_L)
+#define FCK_TB 6
+
+/* Output channels per packed panel (Cout is padded up to a multiple of it). */
+static Py_ssize_t FCK_FN(cb)(void) { return FCK_CB; }
+
+/* wpk <- the (K, Cout) matrix in panels of FCK_CB columns, zero-padded.  flip 1: the matrix is
+   instead wf[(ki, kj, co), c] = w[Kh-1-ki, Kw-1-kj, c, co] (the stride-1 input-gradient
+   correlation); flip 2: wt[(ki, kj, co), c] = w[ki, kj, c, co] (the strided input gradient);
+   both with Kh*Kw*Cout rows and C columns.  Kh, Kw, C, Cout always describe w. */
+FCK_ATTR static void FCK_FN(pack)(const FCK_T *w, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t C, Py_ssize_t Cout,
+                                  int flip, FCK_T *wpk)
+{
+    const Py_ssize_t rows = Kh * Kw * (flip ? Cout : C), cols = flip ? C : Cout;
+    const Py_ssize_t nb = (cols + FCK_CB - 1) / FCK_CB;
+    Py_ssize_t b, t, u;
+    for (b = 0; b < nb; b++)
+        for (t = 0; t < rows; t++) {
+            FCK_T *d = wpk + (b * rows + t) * FCK_CB;
+            for (u = 0; u < FCK_CB; u++) {
+                const Py_ssize_t col = b * FCK_CB + u;
+                FCK_T val = 0;
+                if (col < cols) {
+                    if (flip) {
+                        const Py_ssize_t kk = t / Cout, co = t - kk * Cout;
+                        const Py_ssize_t ki = kk / Kw, kj = kk - ki * Kw;
+                        if (flip == 1)
+                            val = w[(((Kh - 1 - ki) * Kw + (Kw - 1 - kj)) * C + col) * Cout + co];
+                        else
+                            val = w[((ki * Kw + kj) * C + col) * Cout + co];
+                    } else {
+                        val = w[t * Cout + col];
+                    }
+                }
+                d[u] = val;
+            }
+        }
+}
+
+/* np (a constant after inlining) output pixels j0.. of row i, panel bp, into yo (pixel stride Cout) */
+FCK_ATTR FCK_INLINE void FCK_FN(fblock)(const fck_geo *g, const FCK_T *ximg, const FCK_T *zeros,
+                                        const FCK_T *bp, const FCK_T *bias, FCK_T *yo, Py_ssize_t i,
+                                        Py_ssize_t j0, Py_ssize_t ncols, const int np)
+{
+    const Py_ssize_t W = g->W, C = g->C, Kh = g->Kh, Kw = g->Kw, sw = g->sw, pw = g->pw;
+    const Py_ssize_t Cout = g->Cout;
+    FCK_FN(v) acc[FCK_R][FCK_NV], wv[FCK_NV];
+    Py_ssize_t ki, kj, c;
+    int r, v;
+    FCK_UNROLL for (v = 0; v < FCK_NV; v++) {
+        if (bias) memcpy(&wv[v], bias + v * FCK_L, sizeof wv[v]);
+        else wv[v] = (FCK_FN(v)){0};
+    }
+    FCK_UNROLL for (r = 0; r < np; r++)
+        FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] = wv[v];
+    for (ki = 0; ki < Kh; ki++) {
+        const Py_ssize_t hi = i * g->sh - g->ph + ki;
+        const FCK_T *xr;
+        if (hi < 0 || hi >= g->H) continue;
+        xr = ximg + hi * W * C;
+        for (kj = 0; kj < Kw; kj++) {
+            const FCK_T *ap[FCK_R];
+            const FCK_T *bt = bp + (ki * Kw + kj) * C * FCK_CB;
+            FCK_UNROLL for (r = 0; r < np; r++) {
+                const Py_ssize_t wi = (j0 + r) * sw - pw + kj;
+                ap[r] = (wi >= 0 && wi < W) ? xr + wi * C : zeros;
+            }
+            for (c = 0; c < C; c++) {
+                FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(&wv[v], bt + c * FCK_CB + v * FCK_L, sizeof wv[v]);
+                FCK_UNROLL for (r = 0; r < np; r++) {
+                    const FCK_T xv = ap[r][c];
+                    FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] += xv * wv[v];
+                }
+            }
+        }
+    }
+    if (ncols == FCK_CB) {
+        FCK_UNROLL for (r = 0; r < np; r++) memcpy(yo + r * Cout, acc[r], sizeof acc[r]);
+    } else {
+        for (r = 0; r < np; r++) memcpy(yo + r * Cout, acc[r], (size_t)ncols * sizeof(FCK_T));
+    }
+}
+
+/* Output row i of one image: yrow[j, co] = bias[co] + sum_t xwindow(i, j)[t] * w[t, co].
+   wpk: packed panels (K rows each); bpk: bias padded to whole panels, or NULL;
+   zeros: C zeros. */
+FCK_ATTR static void FCK_FN(fwd_row)(const fck_geo *g, const FCK_T *ximg, const FCK_T *zeros,
+                                     const FCK_T *wpk, const FCK_T *bpk, FCK_T *yrow, Py_ssize_t i)
+{
+    const Py_ssize_t K = g->Kh * g->Kw * g->C, Cout = g->Cout, Wo = g->Wo;
+    const Py_ssize_t nb = (Cout + FCK_CB - 1) / FCK_CB;
+    Py_ssize_t b, j0, ncols;
+    for (b = 0; b < nb; b++) {
+        const FCK_T *bp = wpk + b * K * FCK_CB;
+        const FCK_T *bias = bpk ? bpk + b * FCK_CB : NULL;
+        ncols = Cout - b * FCK_CB < FCK_CB ? Cout - b * FCK_CB : FCK_CB;
+        for (j0 = 0; j0 < Wo; j0 += FCK_R) {
+            FCK_T *yo = yrow + j0 * Cout + b * FCK_CB;
+            switch (Wo - j0 < FCK_R ? (int)(Wo - j0) : FCK_R) {
+#if FCK_R >= 8
+            case 8: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 8); break;
+            case 7: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 7); break;
+#endif
+#if FCK_R >= 6
+            case 6: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 6); break;
+            case 5: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 5); break;
+#endif
+            case 4: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 4); break;
+            case 3: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 3); break;
+            case 2: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 2); break;
+            default: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 1); break;
+            }
+        }
+    }
+}
+
+/* nt (a constant after inlining) input channels c0.. of tap (ki, kj), all panels, pixels
+   jlo..jhi of one output row: dwp[t, co] += sum_j xr[(j*sw - pw + kj)*C + c0 + t] * dy[j, co] */
+FCK_ATTR FCK_INLINE void FCK_FN(dwblock)(const fck_geo *g, const FCK_T *xr, const FCK_T *dy, Py_ssize_t ldd,
+                                         FCK_T *dwp, Py_ssize_t ldw, Py_ssize_t kj, Py_ssize_t c0,
+                                         Py_ssize_t jlo, Py_ssize_t jhi, Py_ssize_t nb, const int nt)
+{
+    const Py_ssize_t C = g->C, step = g->sw * C;
+    Py_ssize_t b, j;
+    int t, v;
+    for (b = 0; b < nb; b++) {
+        FCK_FN(v) acc[FCK_TB][FCK_NV], d[FCK_NV];
+        FCK_T *dwb = dwp + b * FCK_CB;
+        const FCK_T *xp = xr + (jlo * g->sw - g->pw + kj) * C + c0;
+        const FCK_T *dp = dy + jlo * ldd + b * FCK_CB;
+        FCK_UNROLL for (t = 0; t < nt; t++)
+            FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(&acc[t][v], dwb + t * ldw + v * FCK_L, sizeof acc[t][v]);
+        for (j = jlo; j < jhi; j++) {
+            FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(&d[v], dp + v * FCK_L, sizeof d[v]);
+            FCK_UNROLL for (t = 0; t < nt; t++) {
+                const FCK_T xv = xp[t];
+                FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[t][v] += xv * d[v];
+            }
+            xp += step;
+            dp += ldd;
+        }
+        FCK_UNROLL for (t = 0; t < nt; t++)
+            FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(dwb + t * ldw + v * FCK_L, &acc[t][v], sizeof acc[t][v]);
+    }
+}
+
+/* dwp (K, ldw) += the weight gradient of output row i of one image; dy: that row's gradient,
+   pixel stride ldd >= the panels' width nb*FCK_CB (so whole vectors can be read). */
+FCK_ATTR static void FCK_FN(dw_row)(const fck_geo *g, const FCK_T *ximg, const FCK_T *dy, Py_ssize_t ldd,
+                                    FCK_T *dwp, Py_ssize_t ldw, Py_ssize_t i)
+{
+    const Py_ssize_t W = g->W, C = g->C, Kh = g->Kh, Kw = g->Kw, sw = g->sw, pw = g->pw, Wo = g->Wo;
+    const Py_ssize_t nb = (g->Cout + FCK_CB - 1) / FCK_CB;
+    Py_ssize_t ki, kj, c0, jlo, jhi;
+    for (ki = 0; ki < Kh; ki++) {
+        const Py_ssize_t hi = i * g->sh - g->ph + ki;
+        const FCK_T *xr;
+        if (hi < 0 || hi >= g->H) continue;
+        xr = ximg + hi * W * C;
+        for (kj = 0; kj < Kw; kj++) {
+            /* j*sw - pw + kj in [0, W) */
+            jlo = pw - kj > 0 ? (pw - kj + sw - 1) / sw : 0;
+            jhi = W + pw - kj > 0 ? (W + pw - kj + sw - 1) / sw : 0;
+            if (jhi > Wo) jhi = Wo;
+            if (jlo >= jhi) continue;
+            for (c0 = 0; c0 < C; c0 += FCK_TB) {
+                FCK_T *dwt = dwp + ((ki * Kw + kj) * C + c0) * ldw;
+                switch (C - c0 < FCK_TB ? (int)(C - c0) : FCK_TB) {
+                case 6: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 6); break;
+                case 5: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 5); break;
+                case 4: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 4); break;
+                case 3: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 3); break;
+                case 2: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 2); break;
+                default: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 1); break;
+                }
+            }
+        }
+    }
+}
+
+/* np (a constant after inlining) input-gradient pixels w = phi + sw*(m0 + r) of input row h,
+   panel bp of wt (flip 2), into xo (pixel stride sw*C): dx[h, w, c] = sum over the taps
+   (ki, kj) with h = i*sh - ph + ki, w = j*sw - pw + kj for an output pixel (i, j), and over co,
+   of dy[i, j, co] * w[ki, kj, c, co]; in (ki, kj, co) order. */
+FCK_ATTR FCK_INLINE void FCK_FN(dblock)(const fck_geo *g, const FCK_T *dyimg, const FCK_T *zeros,
+                                        const FCK_T *bp, FCK_T *xo, Py_ssize_t h, Py_ssize_t phi,
+                                        Py_ssize_t m0, Py_ssize_t ncols, const int np)
+{
+    const Py_ssize_t Wo = g->Wo, Co = g->Cout, Kh = g->Kh, Kw = g->Kw, sh = g->sh, sw = g->sw;
+    const Py_ssize_t step = sw * g->C;
+    FCK_FN(v) acc[FCK_R][FCK_NV], wv[FCK_NV];
+    Py_ssize_t ki, kj, co;
+    int r, v;
+    FCK_UNROLL for (r = 0; r < np; r++)
+        FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] = (FCK_FN(v)){0};
+    for (ki = 0; ki < Kh; ki++) {
+        const Py_ssize_t num = h + g->ph - ki;
+        const FCK_T *dyr;
+        if (num < 0 || num % sh != 0 || num / sh >= g->Ho) continue;
+        dyr = dyimg + (num / sh) * Wo * Co;
+        for (kj = 0; kj < Kw; kj++) {
+            const Py_ssize_t numw = phi + g->pw - kj;
+            const FCK_T *ap[FCK_R];
+            const FCK_T *bt = bp + (ki * Kw + kj) * Co * FCK_CB;
+            if (numw % sw != 0) continue;
+            FCK_UNROLL for (r = 0; r < np; r++) {
+                const Py_ssize_t j = numw / sw + m0 + r;
+                ap[r] = (j >= 0 && j < Wo) ? dyr + j * Co : zeros;
+            }
+            for (co = 0; co < Co; co++) {
+                FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(&wv[v], bt + co * FCK_CB + v * FCK_L, sizeof wv[v]);
+                FCK_UNROLL for (r = 0; r < np; r++) {
+                    const FCK_T gv = ap[r][co];
+                    FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] += gv * wv[v];
+                }
+            }
+        }
+    }
+    if (ncols == FCK_CB) {
+        FCK_UNROLL for (r = 0; r < np; r++) memcpy(xo + r * step, acc[r], sizeof acc[r]);
+    } else {
+        for (r = 0; r < np; r++) memcpy(xo + r * step, acc[r], (size_t)ncols * sizeof(FCK_T));
+    }
+}
+
+/* Input-gradient row h of one image, any stride: the pixels of each column phase
+   phi = w mod sw in register blocks (the taps that reach them are the same for the whole block).
+   wtpk: panels of wt (flip 2, Kh*Kw*Cout rows each); zeros: Cout zeros.  Every element of the
+   row is written (zero where no window reads the input). */
+FCK_ATTR static void FCK_FN(dx_row)(const fck_geo *g, const FCK_T *dyimg, const FCK_T *zeros,
+                                    const FCK_T *wtpk, FCK_T *dxrow, Py_ssize_t h)
+{
+    const Py_ssize_t K = g->Kh * g->Kw * g->Cout, C = g->C, W = g->W, sw = g->sw;
+    const Py_ssize_t nb = (C + FCK_CB - 1) / FCK_CB;
+    Py_ssize_t b, phi, m0, M, ncols;
+    for (b = 0; b < nb; b++) {
+        const FCK_T *bp = wtpk + b * K * FCK_CB;
+        ncols = C - b * FCK_CB < FCK_CB ? C - b * FCK_CB : FCK_CB;
+        for (phi = 0; phi < sw && phi < W; phi++) {
+            M = (W - phi + sw - 1) / sw;
+            for (m0 = 0; m0 < M; m0 += FCK_R) {
+                FCK_T *xo = dxrow + (phi + sw * m0) * C + b * FCK_CB;
+                switch (M - m0 < FCK_R ? (int)(M - m0) : FCK_R) {
+#if FCK_R >= 8
+                case 8: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 8); break;
+                case 7: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 7); break;
+#endif
+#if FCK_R >= 6
+                case 6: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 6); break;
+                case 5: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 5); break;
+#endif
+                case 4: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 4); break;
+                case 3: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 3); break;
+                case 2: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 2); break;
+                default: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 1); break;
+                }
+            }
+        }
+    }
+}
+
+#undef FCK_L
+#undef FCK_NV
+#undef FCK_CB
+#undef FCK_TB
