@@ -126,10 +126,10 @@ def group(case, forward_only=False):
     return f"conv2d {'fwd' if forward_only else 'fwd+bwd'} f32 {case.label}"
 
 
-def torch_tensors(case, requires_grad):
+def torch_tensors(case, requires_grad, dtype=np.float32):
     """NCHW / (Cout, Cin, Kh, Kw) torch tensors of the case's data (built outside the timed region)."""
     torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[bench]')")
-    x, w, b, dy = data(case)
+    x, w, b, dy = (a.astype(dtype, copy=False) for a in data(case))
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(requires_grad)
     wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1))).requires_grad_(requires_grad)
     bt = torch.from_numpy(b.copy()).requires_grad_(requires_grad)
@@ -142,14 +142,11 @@ def _nhwc(t):
 
 
 # --------------------------------------------------------------------------- forward + backward
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def bench_conv2d_fwd_bwd_fastconv(timed, case):
-    timed(group(case), "fastconv", fastconv_fwd_bwd(case), answers(case, with_fastconv=False))
-
-
-def torch_fwd_bwd(case):
+# ``impl`` is the first parametrize decorator, so it varies fastest: the implementations of one
+# workload are timed back to back, under the same machine load, before the next workload starts.
+def torch_fwd_bwd(case, dtype=np.float32):
     """(fn, convert): the timed torch call (forward, then backward of dy into fresh grads) and its NHWC view."""
-    torch, xt, wt, bt, dyt = torch_tensors(case, requires_grad=True)
+    torch, xt, wt, bt, dyt = torch_tensors(case, requires_grad=True, dtype=dtype)
     F = torch.nn.functional
 
     def fn():
@@ -165,68 +162,48 @@ def torch_fwd_bwd(case):
     return fn, convert
 
 
+@pytest.mark.parametrize("impl", ["fastconv", "torch", "numpy"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def bench_conv2d_fwd_bwd_torch(timed, case):
-    fn, convert = torch_fwd_bwd(case)
-    timed(group(case), "torch", fn, answers(case), convert)
+def bench_conv2d_fwd_bwd(timed, case, impl):
+    if impl == "fastconv":
+        timed(group(case), impl, fastconv_fwd_bwd(case), answers(case, with_fastconv=False))
+    elif impl == "torch":
+        fn, convert = torch_fwd_bwd(case)
+        timed(group(case), impl, fn, answers(case), convert)
+    else:
+        x, w, b, dy = data(case)
 
+        def fn():
+            y, cache = im2col_forward(x, w, b, case.p, case.s)
+            return (y, *im2col_backward(dy, cache))
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def bench_conv2d_fwd_bwd_numpy(timed, case):
-    x, w, b, dy = data(case)
-
-    def fn():
-        y, cache = im2col_forward(x, w, b, case.p, case.s)
-        return (y, *im2col_backward(dy, cache))
-
-    timed(group(case), "numpy", fn, answers(case))
+        timed(group(case), impl, fn, answers(case))
 
 
 F64_CASES = CASES[1:3]
 F64_IDS = IDS[1:3]
 
 
-@lru_cache(maxsize=None)
-def data64(case):
-    """The case's data in float64 (the float32 values, widened)."""
-    return tuple(a.astype(np.float64) for a in data(case))
-
-
 def group64(case):
     return f"conv2d fwd+bwd f64 {case.label}"
 
 
+@pytest.mark.parametrize("impl", ["fastconv", "torch"])
 @pytest.mark.parametrize("case", F64_CASES, ids=F64_IDS)
-def bench_conv2d_fwd_bwd_f64_fastconv(timed, case):
-    x, w, b, dy = data64(case)
+def bench_conv2d_fwd_bwd_f64(timed, case, impl):
+    """float64 (the float32 values, widened): fastconv's float64 kernels beside torch's."""
+    expected = {"float64 im2col": oracle(case)}
+    if impl == "fastconv":
+        x, w, b, dy = (a.astype(np.float64) for a in data(case))
 
-    def fn():
-        y, cache = fastconv.conv2d_forward(x, w, b, case.p, case.s)
-        return (y, *fastconv.conv2d_backward(dy, cache))
+        def fn():
+            y, cache = fastconv.conv2d_forward(x, w, b, case.p, case.s)
+            return (y, *fastconv.conv2d_backward(dy, cache))
 
-    timed(group64(case), "fastconv", fn, {"float64 im2col": oracle(case)})
-
-
-@pytest.mark.parametrize("case", F64_CASES, ids=F64_IDS)
-def bench_conv2d_fwd_bwd_f64_torch(timed, case):
-    torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[bench]')")
-    x, w, b, dy = data64(case)
-    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(True)
-    wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1))).requires_grad_(True)
-    bt = torch.from_numpy(b.copy()).requires_grad_(True)
-    dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))
-
-    def fn():
-        xt.grad = wt.grad = bt.grad = None
-        y = torch.nn.functional.conv2d(xt, wt, bt, stride=case.s, padding=case.p)
-        y.backward(dyt)
-        return y, xt.grad, wt.grad, bt.grad
-
-    def convert(r):
-        y, dx, dw, db = r
-        return _nhwc(y), _nhwc(dx), dw.numpy().transpose(2, 3, 1, 0), db.numpy()
-
-    timed(group64(case), "torch", fn, {"float64 im2col": oracle(case)}, convert)
+        timed(group64(case), impl, fn, expected)
+    else:
+        fn, convert = torch_fwd_bwd(case, np.float64)
+        timed(group64(case), impl, fn, expected, convert)
 
 
 def bench_conv2d_fwd_bwd_reference(timed):
@@ -240,29 +217,24 @@ def bench_conv2d_fwd_bwd_reference(timed):
 
 
 # --------------------------------------------------------------------------- forward only
+@pytest.mark.parametrize("impl", ["fastconv", "torch", "numpy"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def bench_conv2d_forward_fastconv(timed, case):
+def bench_conv2d_forward(timed, case, impl):
     x, w, b, _ = data(case)
-    fn = lambda: fastconv.conv2d_forward(x, w, b, case.p, case.s)[0]  # noqa: E731
-    timed(group(case, True), "fastconv", fn, answers(case, True, with_fastconv=False))
+    if impl == "fastconv":
+        fn = lambda: fastconv.conv2d_forward(x, w, b, case.p, case.s)[0]  # noqa: E731
+        timed(group(case, True), impl, fn, answers(case, True, with_fastconv=False))
+    elif impl == "torch":
+        torch, xt, wt, bt, _ = torch_tensors(case, requires_grad=False)
 
+        def fn():
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(xt, wt, bt, stride=case.s, padding=case.p)
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def bench_conv2d_forward_torch(timed, case):
-    torch, xt, wt, bt, _ = torch_tensors(case, requires_grad=False)
-
-    def fn():
-        with torch.no_grad():
-            return torch.nn.functional.conv2d(xt, wt, bt, stride=case.s, padding=case.p)
-
-    timed(group(case, True), "torch", fn, answers(case, True), _nhwc)
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def bench_conv2d_forward_numpy(timed, case):
-    x, w, b, _ = data(case)
-    fn = lambda: im2col_forward(x, w, b, case.p, case.s)[0]  # noqa: E731
-    timed(group(case, True), "numpy", fn, answers(case, True))
+        timed(group(case, True), impl, fn, answers(case, True), _nhwc)
+    else:
+        fn = lambda: im2col_forward(x, w, b, case.p, case.s)[0]  # noqa: E731
+        timed(group(case, True), impl, fn, answers(case, True))
 
 
 def bench_conv2d_forward_reference(timed):

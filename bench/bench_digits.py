@@ -89,14 +89,6 @@ def _bench_fastconv(benchmark, group, epochs, rounds):
     assert peak_x8 <= 1.2 * peak + 16_384, (peak, peak_x8)  # nothing proportional to the dataset
 
 
-def bench_digits_train_fastconv(benchmark):
-    _bench_fastconv(benchmark, GROUP_10, EPOCHS, rounds=15)
-
-
-def bench_digits_train_fastconv_1thread(benchmark):
-    _bench_fastconv(benchmark, GROUP_10_1T, EPOCHS, rounds=15)
-
-
 def bench_digits_train_1epoch_fastconv(benchmark):
     _bench_fastconv(benchmark, GROUP_1, 1, rounds=15)
 
@@ -228,9 +220,19 @@ def _bench_torch(benchmark, group, threads):
         torch.set_num_threads(prev)
 
 
-def bench_digits_train_torch(benchmark):
-    _bench_torch(benchmark, GROUP_10, threads=2)
+# --------------------------------------------------------------------------- fastconv beside torch
+# ``impl`` varies fastest: the two trainers are timed back to back, under the same machine load
+@pytest.mark.parametrize("impl", ["fastconv", "torch"])
+def bench_digits_train(benchmark, impl):
+    if impl == "fastconv":
+        _bench_fastconv(benchmark, GROUP_10, EPOCHS, rounds=15)
+    else:
+        _bench_torch(benchmark, GROUP_10, threads=2)
 
 
-def bench_digits_train_torch_1thread(benchmark):
-    _bench_torch(benchmark, GROUP_10_1T, threads=1)
+@pytest.mark.parametrize("impl", ["fastconv", "torch"])
+def bench_digits_train_1thread(benchmark, impl):
+    if impl == "fastconv":
+        _bench_fastconv(benchmark, GROUP_10_1T, EPOCHS, rounds=15)
+    else:
+        _bench_torch(benchmark, GROUP_10_1T, threads=1)

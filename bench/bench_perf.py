@@ -96,23 +96,20 @@ def _check_conv(shape, dtype=np.float32):
     return got
 
 
+# ``impl`` varies fastest: fastconv and torch are timed back to back for each workload
+@pytest.mark.parametrize("impl", ["fastconv", "torch"])
 @pytest.mark.parametrize("shape", CONV_SHAPES, ids=_conv_name)
-def bench_conv_fastconv(benchmark, shape):
+def bench_conv(benchmark, shape, impl):
     benchmark.group = _conv_name(shape)
-    benchmark.extra_info["impl"] = "fastconv"
-    _check_conv(shape)
+    benchmark.extra_info["impl"] = impl
     args = _conv_data(shape)
-    benchmark(_fastconv_conv, *args)
-
-
-@pytest.mark.parametrize("shape", CONV_SHAPES, ids=_conv_name)
-def bench_conv_torch(benchmark, shape):
-    benchmark.group = _conv_name(shape)
-    benchmark.extra_info["impl"] = "torch"
-    args = _conv_data(shape)
-    run, results = _torch_conv_fn(*args)
-    _close(results(), _fastconv_conv(*args), 1e-4)
-    benchmark(run)
+    if impl == "fastconv":
+        _check_conv(shape)
+        benchmark(_fastconv_conv, *args)
+    else:
+        run, results = _torch_conv_fn(*args)
+        _close(results(), _fastconv_conv(*args), 1e-4)
+        benchmark(run)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -184,27 +181,23 @@ def _fastconv_pool(mode, x, dy):
     return y, bwd(dy, cache)
 
 
+@pytest.mark.parametrize("impl", ["fastconv", "torch"])
 @pytest.mark.parametrize("mode", ["max", "avg"])
-def bench_pool_fastconv(benchmark, mode):
+def bench_pool(benchmark, mode, impl):
     benchmark.group = _pool_name(mode)
-    benchmark.extra_info["impl"] = "fastconv"
+    benchmark.extra_info["impl"] = impl
     x, dy = _pool_data()
-    fr, br = getattr(R, f"{mode}pool_forward"), getattr(R, f"{mode}pool_backward")
-    small = (x[:2], dy[:2])
-    yr, cr = fr(small[0])
-    _close(_fastconv_pool(mode, *small), (yr, br(small[1], cr)), 1e-6)
-    benchmark(_fastconv_pool, mode, x, dy)
-
-
-@pytest.mark.parametrize("mode", ["max", "avg"])
-def bench_pool_torch(benchmark, mode):
+    if impl == "fastconv":
+        fr, br = getattr(R, f"{mode}pool_forward"), getattr(R, f"{mode}pool_backward")
+        small = (x[:2], dy[:2])
+        yr, cr = fr(small[0])
+        _close(_fastconv_pool(mode, *small), (yr, br(small[1], cr)), 1e-6)
+        benchmark(_fastconv_pool, mode, x, dy)
+        return
     torch = pytest.importorskip("torch", reason="torch is the speed yardstick")
     torch.set_num_threads(2)
     import torch.nn.functional as F
 
-    benchmark.group = _pool_name(mode)
-    benchmark.extra_info["impl"] = "torch"
-    x, dy = _pool_data()
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).requires_grad_()
     dyt = torch.from_numpy(dy).permute(0, 3, 1, 2)
     op = F.max_pool2d if mode == "max" else F.avg_pool2d
@@ -219,3 +212,4 @@ def bench_pool_torch(benchmark, mode):
     _close((yt.detach().permute(0, 2, 3, 1).numpy(), xt.grad.permute(0, 2, 3, 1).numpy()),
            _fastconv_pool(mode, x, dy), 1e-6)
     benchmark(run)
+

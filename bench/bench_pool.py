@@ -94,15 +94,8 @@ def mode(request):
     return request.param
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
-def bench_pool_fastconv(timed, mode, shape):
-    timed(group(mode, shape), "fastconv", fastconv_fn(mode, shape), answers(mode, shape, with_fastconv=False))
-
-
-@pytest.mark.parametrize("layout", ["nchw", "channels_last"], ids=["torch", "torch-cl"])
-@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
-def bench_pool_torch(timed, mode, shape, layout):
-    """torch on NCHW tensors ("torch") and on channels-last ones, fastconv's NHWC layout ("torch-cl")."""
+def torch_fn(mode, shape, layout):
+    """(fn, convert): torch on NCHW tensors ("nchw") or channels-last ones (fastconv's NHWC layout)."""
     torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[bench]')")
     x, dy = data(shape)
     if layout == "nchw":
@@ -123,13 +116,23 @@ def bench_pool_torch(timed, mode, shape, layout):
     def convert(r):
         return tuple(t.detach().numpy().transpose(0, 2, 3, 1) for t in r)
 
-    timed(group(mode, shape), "torch" if layout == "nchw" else "torch-cl", fn, answers(mode, shape), convert)
+    return fn, convert
 
 
+# ``impl`` is the first parametrize decorator, so it varies fastest: the implementations of one
+# workload are timed back to back, under the same machine load.
+@pytest.mark.parametrize("impl", ["fastconv", "torch", "torch-cl", "numpy"])
 @pytest.mark.parametrize("shape", SHAPES, ids=IDS)
-def bench_pool_numpy(timed, mode, shape):
-    x, dy = data(shape)
-    timed(group(mode, shape), "numpy", lambda: NUMPY[mode](x, dy), answers(mode, shape))
+def bench_pool(timed, mode, shape, impl):
+    """fastconv, torch NCHW ("torch"), torch channels-last ("torch-cl") and the NumPy reshape peer."""
+    if impl == "fastconv":
+        timed(group(mode, shape), impl, fastconv_fn(mode, shape), answers(mode, shape, with_fastconv=False))
+    elif impl.startswith("torch"):
+        fn, convert = torch_fn(mode, shape, "nchw" if impl == "torch" else "channels_last")
+        timed(group(mode, shape), impl, fn, answers(mode, shape), convert)
+    else:
+        x, dy = data(shape)
+        timed(group(mode, shape), impl, lambda: NUMPY[mode](x, dy), answers(mode, shape))
 
 
 def bench_pool_reference(timed, mode):

@@ -35,12 +35,12 @@ def _tag(benchmark, name, case):
     return f"scaling {name}: conv2d fwd+bwd f32 {case.label}"
 
 
+# ``impl`` varies fastest: fastconv and torch are timed back to back at each point
+@pytest.mark.parametrize("impl", ["fastconv", "torch"])
 @pytest.mark.parametrize(("name", "case"), POINTS, ids=IDS)
-def bench_scaling_fastconv(benchmark, timed, name, case):
-    timed(_tag(benchmark, name, case), "fastconv", fastconv_fwd_bwd(case), answers(case, with_fastconv=False))
-
-
-@pytest.mark.parametrize(("name", "case"), POINTS, ids=IDS)
-def bench_scaling_torch(benchmark, timed, name, case):
-    fn, convert = torch_fwd_bwd(case)
-    timed(_tag(benchmark, name, case), "torch", fn, answers(case), convert)
+def bench_scaling(benchmark, timed, name, case, impl):
+    if impl == "fastconv":
+        timed(_tag(benchmark, name, case), impl, fastconv_fwd_bwd(case), answers(case, with_fastconv=False))
+    else:
+        fn, convert = torch_fwd_bwd(case)
+        timed(_tag(benchmark, name, case), impl, fn, answers(case), convert)

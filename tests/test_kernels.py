@@ -120,8 +120,10 @@ def test_forward_tiles_scale_with_cout_and_stay_bounded():
     assert conv._fwd_tile_rows(1600, 576, 128, 4) == 200  # enlarged tiles leave 8 for the threads
 
 
-def test_conv_large_forward_tiles_match_reference(dtype):
-    # Cout large enough that forward and dx tiles exceed the 256 KiB default and straddle images
+def test_conv_large_forward_tiles_match_reference(dtype, monkeypatch):
+    # Cout large enough that forward and dx tiles exceed the 256 KiB default and straddle images;
+    # such a layer normally takes the direct kernels, so the im2col + BLAS path is forced here
+    monkeypatch.setattr(conv, "_DIRECT", False)
     rng = np.random.default_rng(13)
     x = rng.standard_normal((12, 13, 11, 40)).astype(dtype)
     w = (rng.standard_normal((3, 3, 40, 48)) / 20).astype(dtype)
