@@ -8,7 +8,10 @@ import fastconv
 import fastconv.reference as R
 from fastconv import _conv_direct, conv
 
-from conftest import run_python, tol
+from conftest import run_python
+from conv_checks import (
+    assert_close, case_data, case_id, check_backward_without_dx, check_fwd_bwd, check_thread_count_invariance,
+)
 
 # N, H, W, C, Cout, Kh, Kw, padding, stride: all outside the small-kernel range, Cout and C >= 8
 DIRECT_CASES = [
@@ -28,36 +31,6 @@ DIRECT_CASES = [
     (2, 6, 7, 9, 12, 2, 2, (2, 3), 1),       # stride 1, padding >= kernel: dx gathered, not correlated
     (2, 8, 8, 36, 12, 1, 1, 0, 2),           # 1x1 strided: every other dx row and column is zero
 ]
-
-
-def _case_id(case):
-    return "N{}_{}x{}x{}->{}_k{}x{}_p{}_s{}".format(*case).replace(" ", "")
-
-
-def _data(case, dtype, seed=0):
-    n, h, w, c, co, kh, kw, p, s = case
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, h, w, c)).astype(dtype)
-    wt = rng.standard_normal((kh, kw, c, co)).astype(dtype)
-    b = rng.standard_normal(co).astype(dtype)
-    return x, wt, b, p, s
-
-
-def _assert_close(got, want, dtype):
-    rtol, atol = tol(dtype)
-    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * scale)
-    assert got.dtype == want.dtype and got.shape == want.shape
-
-
-def _check_fwd_bwd(x, w, b, p, s, dtype, seed):
-    """Forward and backward (dy drawn from ``seed``) equal the reference's."""
-    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
-    yr, cr = R.conv2d_forward(x, w, b, p, s)
-    _assert_close(y, yr, dtype)
-    dy = np.random.default_rng(seed).standard_normal(y.shape).astype(dtype)
-    for g, r in zip(fastconv.conv2d_backward(dy, cache), R.conv2d_backward(dy, cr)):
-        _assert_close(g, r, dtype)
 
 
 class _Forbidden:
@@ -82,69 +55,44 @@ def calls(monkeypatch):
     return seen
 
 
-@pytest.mark.parametrize("case", DIRECT_CASES, ids=_case_id)
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=case_id)
 def test_direct_path_equals_reference(case, dtype, calls, monkeypatch):
     monkeypatch.setattr(conv, "_conv", _Forbidden())
-    x, w, b, p, s = _data(case, dtype)
+    x, w, b, p, s = case_data(case, dtype)
     x0, w0 = x.copy(), w.copy()
-    _check_fwd_bwd(x, w, b, p, s, dtype, seed=1)
+    check_fwd_bwd(x, w, b, p, s, dtype, seed=1)
     np.testing.assert_array_equal(x, x0)  # inputs are never written
     np.testing.assert_array_equal(w, w0)
     assert calls == {"conv2d_forward_direct_kernel": 1, "conv2d_backward_direct_kernel": 1}
 
 
-@pytest.mark.parametrize("case", DIRECT_CASES[:4] + DIRECT_CASES[6:9], ids=_case_id)
+@pytest.mark.parametrize("case", DIRECT_CASES[:4] + DIRECT_CASES[6:9], ids=case_id)
 def test_direct_backward_without_dx(case, dtype, calls):
     """Skipping dx leaves dw and db bit-identical to the full backward."""
-    x, w, b, p, s = _data(case, dtype)
-    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
-    dy = np.random.default_rng(2).standard_normal(y.shape).astype(dtype)
-    dx_none, dw, db = conv._conv_backward(dy, cache, want_dx=False)
-    assert dx_none is None
-    _, dw_full, db_full = fastconv.conv2d_backward(dy, cache)
-    np.testing.assert_array_equal(dw, dw_full)
-    np.testing.assert_array_equal(db, db_full)
-    _, dwr, dbr = R.conv2d_backward(dy, R.conv2d_forward(x, w, b, p, s)[1])
-    _assert_close(dw, dwr, dtype)
-    _assert_close(db, dbr, dtype)
+    check_backward_without_dx(*case_data(case, dtype), dtype)
     assert calls["conv2d_backward_direct_kernel"] == 2
 
 
-@pytest.mark.parametrize("case", [DIRECT_CASES[1], DIRECT_CASES[6], DIRECT_CASES[11]], ids=_case_id)
+@pytest.mark.parametrize("case", [DIRECT_CASES[1], DIRECT_CASES[6], DIRECT_CASES[11]], ids=case_id)
 def test_direct_thread_count_does_not_change_results(case, dtype, monkeypatch):
     monkeypatch.setattr(conv, "_PARALLEL_MIN_MACS", 0)  # let even these small calls use threads
-    x, w, b, p, s = _data(case, dtype)
-    dy = None
-    out = []
-    prev = fastconv.set_num_threads(1)
-    try:
-        for nt in (1, 2, 3):
-            fastconv.set_num_threads(nt)
-            y, cache = fastconv.conv2d_forward(x, w, b, p, s)
-            if dy is None:
-                dy = np.random.default_rng(3).standard_normal(y.shape).astype(dtype)
-            out.append((y,) + fastconv.conv2d_backward(dy, cache))
-    finally:
-        fastconv.set_num_threads(prev)
-    for res in out[1:]:
-        for a, b_ in zip(out[0], res):
-            np.testing.assert_array_equal(a, b_)
+    check_thread_count_invariance(*case_data(case, dtype), dtype, threads=(1, 2, 3))
 
 
-@pytest.mark.parametrize("case", DIRECT_CASES, ids=_case_id)
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=case_id)
 def test_kernels_write_every_output_element(case, dtype):
     """Called directly on NaN-filled outputs (and dx kernels for every stride), no stale value survives."""
-    x, w, b, p, s = _data(case, dtype, seed=4)
+    x, w, b, p, s = case_data(case, dtype, seed=4)
     (ph, pw), (sh, sw) = np.broadcast_to(p, 2), np.broadcast_to(s, 2)
     yr, cr = R.conv2d_forward(x, w, b, p, s)
     dy = np.random.default_rng(5).standard_normal(yr.shape).astype(dtype)
     dxr, dwr, dbr = R.conv2d_backward(dy, cr)
     y = np.full(yr.shape, np.nan, dtype)
     _conv_direct.conv2d_forward_direct_kernel(x, w, b, y, ph, pw, sh, sw, 2)
-    _assert_close(y, yr, dtype)
+    assert_close(y, yr, dtype)
     y = np.full(yr.shape, np.nan, dtype)
     _conv_direct.conv2d_forward_direct_kernel(x, w, b[:0], y, ph, pw, sh, sw, 2)  # no bias
-    _assert_close(y, yr - b, dtype)
+    assert_close(y, yr - b, dtype)
     cout = w.shape[3]
     ldw = _conv_direct.dw_width(cout, dtype == np.float64)
     assert ldw >= cout and ldw % 2 == 0
@@ -155,10 +103,10 @@ def test_kernels_write_every_output_element(case, dtype):
         scratch = (np.full((parts, w[..., 0].size, ldw), np.nan, dtype), np.full((parts, cout), np.nan, dtype),
                    np.full((2, dy.shape[2] * ldw), np.nan, dtype))
         _conv_direct.conv2d_backward_direct_kernel(x, w, dy, dx, dw, db, *scratch, ph, pw, sh, sw, want_dx, 2)
-        _assert_close(dw, dwr, dtype)
-        _assert_close(db, dbr, dtype)
+        assert_close(dw, dwr, dtype)
+        assert_close(db, dbr, dtype)
         if want_dx:
-            _assert_close(dx, dxr, dtype)
+            assert_close(dx, dxr, dtype)
         else:
             assert np.isnan(dx).all()  # not asked for: left alone
 
@@ -166,11 +114,11 @@ def test_kernels_write_every_output_element(case, dtype):
 @pytest.mark.parametrize("cout", [1, 3, 7])
 def test_kernels_handle_channels_below_one_vector(cout, dtype):
     """The dispatch sends such layers to GEMM, but the kernels themselves still agree."""
-    x, w, b, p, s = _data((2, 6, 7, 5, cout, 3, 3, 1, 1), dtype, seed=6)
+    x, w, b, p, s = case_data((2, 6, 7, 5, cout, 3, 3, 1, 1), dtype, seed=6)
     yr, cr = R.conv2d_forward(x, w, b, p, s)
     y = np.empty(yr.shape, dtype)
     _conv_direct.conv2d_forward_direct_kernel(x, w, b, y, 1, 1, 1, 1, 1)
-    _assert_close(y, yr, dtype)
+    assert_close(y, yr, dtype)
     dy = np.random.default_rng(7).standard_normal(yr.shape).astype(dtype)
     dxr, dwr, dbr = R.conv2d_backward(dy, cr)
     dx, dw, db = np.empty(x.shape, dtype), np.empty(w.shape, dtype), np.empty(cout, dtype)
@@ -178,11 +126,11 @@ def test_kernels_handle_channels_below_one_vector(cout, dtype):
     scratch = (np.empty((3, w[..., 0].size, ldw), dtype), np.empty((3, cout), dtype), np.empty((1, 7 * ldw), dtype))
     _conv_direct.conv2d_backward_direct_kernel(x, w, dy, dx, dw, db, *scratch, 1, 1, 1, 1, True, 1)
     for got, want in ((dx, dxr), (dw, dwr), (db, dbr)):
-        _assert_close(got, want, dtype)
+        assert_close(got, want, dtype)
 
 
 def test_backward_kernel_rejects_a_dx_of_the_wrong_shape():
-    x, w = _data(DIRECT_CASES[0], np.float32)[:2]
+    x, w = case_data(DIRECT_CASES[0], np.float32)[:2]
     dy = np.ones((4, 9, 11, 32), np.float32)
     scratch = (np.empty((2, 144, 32), np.float32), np.empty((2, 32), np.float32), np.empty((1, 0), np.float32))
     with pytest.raises(ValueError, match="dx must have the shape of x"):
@@ -198,10 +146,10 @@ def test_backward_kernel_rejects_a_dx_of_the_wrong_shape():
         ((2, 6, 6, 8, 7, 3, 3, 1, 1), False),    # Cout 7: GEMM
         ((2, 6, 6, 7, 8, 3, 3, 1, 1), "dx"),     # C 7: the forward and dw direct, dx by GEMM
     ],
-    ids=lambda v: _case_id(v) if isinstance(v, tuple) else str(v),
+    ids=lambda v: case_id(v) if isinstance(v, tuple) else str(v),
 )
 def test_dispatch_boundary(case, direct, dtype, calls):
-    _check_fwd_bwd(*_data(case, dtype), dtype, seed=8)
+    check_fwd_bwd(*case_data(case, dtype), dtype, seed=8)
     if direct is True:
         assert calls == {"conv2d_forward_direct_kernel": 1, "conv2d_backward_direct_kernel": 1}
     elif direct == "dx":
@@ -210,25 +158,25 @@ def test_dispatch_boundary(case, direct, dtype, calls):
         assert calls == {}
 
 
-@pytest.mark.parametrize("case", DIRECT_CASES[:3] + DIRECT_CASES[6:9], ids=_case_id)
+@pytest.mark.parametrize("case", DIRECT_CASES[:3] + DIRECT_CASES[6:9], ids=case_id)
 def test_gemm_path_still_agrees(case, dtype, calls, monkeypatch):
     """With the direct kernels switched off, the im2col+GEMM fallback gives the same answers."""
     monkeypatch.setattr(conv, "_DIRECT", False)
-    _check_fwd_bwd(*_data(case, dtype), dtype, seed=9)
+    check_fwd_bwd(*case_data(case, dtype), dtype, seed=9)
     assert calls == {}
 
 
 def test_direct_path_mixed_dtypes_and_integers(calls):
     """float32 x with float64 w computes in float64 and returns float32 like the reference; ints exact."""
-    x, w, b, p, s = _data(DIRECT_CASES[1], np.float32)
+    x, w, b, p, s = case_data(DIRECT_CASES[1], np.float32)
     w64 = w.astype(np.float64)
     y, cache = fastconv.conv2d_forward(np.asfortranarray(x), w64, b, p, s)
     yr, cr = R.conv2d_forward(x, w64, b, p, s)
     assert y.dtype == yr.dtype == np.float32
-    _assert_close(y, yr, np.float32)
+    assert_close(y, yr, np.float32)
     dy = np.random.default_rng(5).standard_normal(y.shape)[:, ::-1]  # float64, negative strides
     for g, r in zip(fastconv.conv2d_backward(dy, cache), R.conv2d_backward(dy, cr)):
-        _assert_close(g, r, np.float64 if g.dtype == np.float64 else np.float32)
+        assert_close(g, r, np.float64 if g.dtype == np.float64 else np.float32)
     xi = np.arange(2 * 6 * 6 * 8, dtype=np.int64).reshape(2, 6, 6, 8) % 5
     wi = np.ones((3, 3, 8, 9), dtype=np.int32)
     yi, _ = fastconv.conv2d_forward(xi, wi, np.arange(9))
@@ -249,8 +197,8 @@ def test_random_shapes_against_reference(dtype):
     @hyp.settings(deadline=None)  # the number of examples comes from the active profile (dev or ci)
     def check(n, h, w_, c, co, kh, kw, ph, pw, sh, sw):
         hyp.assume(h + 2 * ph >= kh and w_ + 2 * pw >= kw)
-        x, w, b, _, _ = _data((n, h, w_, c, co, kh, kw, 0, 1), dtype, seed=n * 7 + c)
-        _check_fwd_bwd(x, w, b, (ph, pw), (sh, sw), dtype, seed=h + w_)
+        x, w, b, _, _ = case_data((n, h, w_, c, co, kh, kw, 0, 1), dtype, seed=n * 7 + c)
+        check_fwd_bwd(x, w, b, (ph, pw), (sh, sw), dtype, seed=h + w_)
 
     check()
 

@@ -6,7 +6,10 @@ import pytest
 import fastconv
 import fastconv.reference as R
 from fastconv import _conv_small, conv
-from conftest import run_python, tol
+from conftest import run_python
+from conv_checks import (
+    assert_close, case_data, case_id, check_backward_without_dx, check_fwd_bwd, check_thread_count_invariance,
+)
 
 
 # N, H, W, C, Cout, Kh, Kw, padding, stride: all inside the small-kernel range
@@ -28,36 +31,6 @@ SMALL_CASES = [
 ]
 
 
-def _case_id(case):
-    return "N{}_{}x{}x{}->{}_k{}x{}_p{}_s{}".format(*case).replace(" ", "")
-
-
-def _data(case, dtype, seed=0):
-    n, h, w, c, co, kh, kw, p, s = case
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, h, w, c)).astype(dtype)
-    wt = rng.standard_normal((kh, kw, c, co)).astype(dtype)
-    b = rng.standard_normal(co).astype(dtype)
-    return x, wt, b, p, s
-
-
-def _assert_close(got, want, dtype):
-    rtol, atol = tol(dtype)
-    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * scale)
-    assert got.dtype == want.dtype
-
-
-def _check_fwd_bwd(x, w, b, p, s, dtype, seed):
-    """Forward and backward (dy drawn from ``seed``) equal the reference's."""
-    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
-    yr, cr = R.conv2d_forward(x, w, b, p, s)
-    _assert_close(y, yr, dtype)
-    dy = np.random.default_rng(seed).standard_normal(y.shape).astype(dtype)
-    for g, r in zip(fastconv.conv2d_backward(dy, cache), R.conv2d_backward(dy, cr)):
-        _assert_close(g, r, dtype)
-
-
 @pytest.fixture
 def calls(monkeypatch):
     """Count the calls of the small forward/backward kernels made through fastconv.conv."""
@@ -77,50 +50,26 @@ def calls(monkeypatch):
     return seen
 
 
-@pytest.mark.parametrize("case", SMALL_CASES, ids=_case_id)
+@pytest.mark.parametrize("case", SMALL_CASES, ids=case_id)
 def test_small_path_equals_reference(case, dtype, calls):
-    x, w, b, p, s = _data(case, dtype)
+    x, w, b, p, s = case_data(case, dtype)
     x0 = x.copy()
-    _check_fwd_bwd(x, w, b, p, s, dtype, seed=1)
+    check_fwd_bwd(x, w, b, p, s, dtype, seed=1)
     assert calls == {"fwd": 1, "bwd": 1}
     np.testing.assert_array_equal(x, x0)  # the input is never written
 
 
-@pytest.mark.parametrize("case", SMALL_CASES[:4], ids=_case_id)
+@pytest.mark.parametrize("case", SMALL_CASES[:4], ids=case_id)
 def test_small_backward_without_dx(case, dtype, calls):
     """Skipping dx changes nothing else: dw and db are bit-identical to the full backward."""
-    x, w, b, p, s = _data(case, dtype)
-    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
-    dy = np.random.default_rng(2).standard_normal(y.shape).astype(dtype)
-    dx_none, dw, db = conv._conv_backward(dy, cache, want_dx=False)
-    assert dx_none is None
-    _, dw_full, db_full = fastconv.conv2d_backward(dy, cache)
-    np.testing.assert_array_equal(dw, dw_full)
-    np.testing.assert_array_equal(db, db_full)
-    _, dwr, dbr = R.conv2d_backward(dy, R.conv2d_forward(x, w, b, p, s)[1])
-    _assert_close(dw, dwr, dtype)
-    _assert_close(db, dbr, dtype)
+    check_backward_without_dx(*case_data(case, dtype), dtype)
     assert calls["bwd"] == 2
 
 
-@pytest.mark.parametrize("case", [SMALL_CASES[0], SMALL_CASES[3], SMALL_CASES[7]], ids=_case_id)
+@pytest.mark.parametrize("case", [SMALL_CASES[0], SMALL_CASES[3], SMALL_CASES[7]], ids=case_id)
 def test_small_path_thread_count_does_not_change_results(case, dtype, monkeypatch):
     monkeypatch.setattr(conv, "_PARALLEL_MIN_MACS", 0)  # let even these small calls use threads
-    x, w, b, p, s = _data(case, dtype)
-    dy = None
-    out = []
-    prev = fastconv.set_num_threads(1)
-    try:
-        for nt in (1, 2):
-            fastconv.set_num_threads(nt)
-            y, cache = fastconv.conv2d_forward(x, w, b, p, s)
-            if dy is None:
-                dy = np.random.default_rng(3).standard_normal(y.shape).astype(dtype)
-            out.append((y,) + fastconv.conv2d_backward(dy, cache) + conv._conv_backward(dy, cache, False)[1:])
-    finally:
-        fastconv.set_num_threads(prev)
-    for a, b_ in zip(*out):
-        np.testing.assert_array_equal(a, b_)
+    check_thread_count_invariance(*case_data(case, dtype), dtype, threads=(1, 2))
 
 
 @pytest.mark.parametrize(
@@ -134,26 +83,26 @@ def test_small_path_thread_count_does_not_change_results(case, dtype, monkeypatc
         ((2, 6, 6, 1, 8, 3, 3, (3, 1), 1), False),  # padding == Kh: GEMM
         ((2, 6, 6, 1, 8, 3, 3, (1, 3), 1), False),  # padding == Kw: GEMM
     ],
-    ids=lambda v: _case_id(v) if isinstance(v, tuple) else str(v),
+    ids=lambda v: case_id(v) if isinstance(v, tuple) else str(v),
 )
 def test_dispatch_boundary(case, small, dtype, calls):
-    _check_fwd_bwd(*_data(case, dtype), dtype, seed=4)
+    check_fwd_bwd(*case_data(case, dtype), dtype, seed=4)
     assert calls == ({"fwd": 1, "bwd": 1} if small else {"fwd": 0, "bwd": 0})
 
 
 def test_small_path_mixed_dtypes_and_layouts(calls):
     """float32 x with float64 w (the tutorial's case), Fortran-order and strided inputs."""
-    x, w, b, p, s = _data(SMALL_CASES[0], np.float32)
+    x, w, b, p, s = case_data(SMALL_CASES[0], np.float32)
     w64 = w.astype(np.float64)
     xs = np.asfortranarray(x)
     y, cache = fastconv.conv2d_forward(xs, w64, b, p, s)
     yr, cr = R.conv2d_forward(x, w64, b, p, s)
     assert y.dtype == yr.dtype == np.float32
-    _assert_close(y, yr, np.float32)
+    assert_close(y, yr, np.float32)
     dy = np.random.default_rng(5).standard_normal(y.shape)[:, ::-1]  # float64, negative strides
     got, want = fastconv.conv2d_backward(dy, cache), R.conv2d_backward(dy, cr)
     for g, r in zip(got, want):
-        _assert_close(g, r, np.float64 if g.dtype == np.float64 else np.float32)
+        assert_close(g, r, np.float64 if g.dtype == np.float64 else np.float32)
     assert calls == {"fwd": 1, "bwd": 1}
 
 
@@ -190,9 +139,9 @@ def test_baseline_simd_agrees_with_reference(tmp_path):
     assert run_python(code, tmp_path, FASTCONV_SIMD="baseline") == "ok"
 
 
-@pytest.mark.parametrize("case", SMALL_CASES, ids=_case_id)
+@pytest.mark.parametrize("case", SMALL_CASES, ids=case_id)
 def test_gemm_path_still_covers_small_shapes(case, dtype, calls, monkeypatch):
     """With the small kernels switched off, the im2col+GEMM path gives the same answers."""
     monkeypatch.setattr(conv, "_SMALL_TAPS", 0)
-    _check_fwd_bwd(*_data(case, dtype), dtype, seed=6)
+    check_fwd_bwd(*case_data(case, dtype), dtype, seed=6)
     assert calls == {"fwd": 0, "bwd": 0}

@@ -1,0 +1,78 @@
+"""Checks shared by the tests of the conv kernel families (fastconv._conv_small, fastconv._conv_direct).
+
+A case is ``(N, H, W, C, Cout, Kh, Kw, padding, stride)``.
+"""
+import numpy as np
+
+import fastconv
+import fastconv.reference as R
+from fastconv import conv
+
+from conftest import tol
+
+
+def case_id(case):
+    """A readable pytest id for a case."""
+    return "N{}_{}x{}x{}->{}_k{}x{}_p{}_s{}".format(*case).replace(" ", "")
+
+
+def case_data(case, dtype, seed=0):
+    """(x, w, b, padding, stride) of a case, standard-normal values from ``seed``."""
+    n, h, w, c, co, kh, kw, p, s = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    wt = rng.standard_normal((kh, kw, c, co)).astype(dtype)
+    b = rng.standard_normal(co).astype(dtype)
+    return x, wt, b, p, s
+
+
+def assert_close(got, want, dtype):
+    """Equal to the dtype's rounding (tolerances relative to the largest |want|), same dtype and shape."""
+    rtol, atol = tol(dtype)
+    scale = max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * scale)
+    assert got.dtype == want.dtype and got.shape == want.shape
+
+
+def check_fwd_bwd(x, w, b, p, s, dtype, seed):
+    """Forward and backward (dy drawn from ``seed``) equal the reference's."""
+    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
+    yr, cr = R.conv2d_forward(x, w, b, p, s)
+    assert_close(y, yr, dtype)
+    dy = np.random.default_rng(seed).standard_normal(y.shape).astype(dtype)
+    for g, r in zip(fastconv.conv2d_backward(dy, cache), R.conv2d_backward(dy, cr)):
+        assert_close(g, r, dtype)
+
+
+def check_backward_without_dx(x, w, b, p, s, dtype):
+    """Skipping dx changes nothing else: dw and db are bit-identical to the full backward's and
+    equal the reference's."""
+    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
+    dy = np.random.default_rng(2).standard_normal(y.shape).astype(dtype)
+    dx_none, dw, db = conv._conv_backward(dy, cache, want_dx=False)
+    assert dx_none is None
+    _, dw_full, db_full = fastconv.conv2d_backward(dy, cache)
+    np.testing.assert_array_equal(dw, dw_full)
+    np.testing.assert_array_equal(db, db_full)
+    _, dwr, dbr = R.conv2d_backward(dy, R.conv2d_forward(x, w, b, p, s)[1])
+    assert_close(dw, dwr, dtype)
+    assert_close(db, dbr, dtype)
+
+
+def check_thread_count_invariance(x, w, b, p, s, dtype, threads):
+    """Forward, backward and the backward without dx are bit-identical for every thread count."""
+    dy = None
+    out = []
+    prev = fastconv.set_num_threads(1)
+    try:
+        for nt in threads:
+            fastconv.set_num_threads(nt)
+            y, cache = fastconv.conv2d_forward(x, w, b, p, s)
+            if dy is None:
+                dy = np.random.default_rng(3).standard_normal(y.shape).astype(dtype)
+            out.append((y,) + fastconv.conv2d_backward(dy, cache) + conv._conv_backward(dy, cache, False)[1:])
+    finally:
+        fastconv.set_num_threads(prev)
+    for res in out[1:]:
+        for a, b_ in zip(out[0], res):
+            np.testing.assert_array_equal(a, b_)
