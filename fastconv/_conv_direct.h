@@ -88,6 +88,35 @@ FCK_ATTR static void FCK_FN(pack)(const FCK_T *w, Py_ssize_t Kh, Py_ssize_t Kw, 
 }
 
 /* np (a constant after inlining) output pixels j0.. of row i, panel bp, into yo (pixel stride Cout) */
+/* acc[r] += sum_c ap[r][c] * panel row c, for the np pixels r of a register block: per input
+   channel, FCK_NV vector loads of the panel, np broadcasts and np*FCK_NV FMAs. */
+FCK_ATTR FCK_INLINE void FCK_FN(fma_panel)(FCK_FN(v) acc[FCK_R][FCK_NV], const FCK_T *const *ap,
+                                           const FCK_T *bt, Py_ssize_t n, int np)
+{
+    FCK_FN(v) wv[FCK_NV];
+    Py_ssize_t c;
+    int r, v;
+    for (c = 0; c < n; c++) {
+        FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(&wv[v], bt + c * FCK_CB + v * FCK_L, sizeof wv[v]);
+        FCK_UNROLL for (r = 0; r < np; r++) {
+            const FCK_T a = ap[r][c];
+            FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] += a * wv[v];
+        }
+    }
+}
+
+/* out[r * step + 0 : ncols] = the first ncols lanes of acc[r], for the np pixels of a block. */
+FCK_ATTR FCK_INLINE void FCK_FN(store_block)(FCK_FN(v) acc[FCK_R][FCK_NV], FCK_T *out, Py_ssize_t step,
+                                             Py_ssize_t ncols, int np)
+{
+    int r;
+    if (ncols == FCK_CB) {
+        FCK_UNROLL for (r = 0; r < np; r++) memcpy(out + r * step, acc[r], sizeof acc[r]);
+    } else {
+        for (r = 0; r < np; r++) memcpy(out + r * step, acc[r], (size_t)ncols * sizeof(FCK_T));
+    }
+}
+
 FCK_ATTR FCK_INLINE void FCK_FN(fblock)(const fck_geo *g, const FCK_T *ximg, const FCK_T *zeros,
                                         const FCK_T *bp, const FCK_T *bias, FCK_T *yo, Py_ssize_t i,
                                         Py_ssize_t j0, Py_ssize_t ncols, const int np)
@@ -95,7 +124,7 @@ FCK_ATTR FCK_INLINE void FCK_FN(fblock)(const fck_geo *g, const FCK_T *ximg, con
     const Py_ssize_t W = g->W, C = g->C, Kh = g->Kh, Kw = g->Kw, sw = g->sw, pw = g->pw;
     const Py_ssize_t Cout = g->Cout;
     FCK_FN(v) acc[FCK_R][FCK_NV], wv[FCK_NV];
-    Py_ssize_t ki, kj, c;
+    Py_ssize_t ki, kj;
     int r, v;
     FCK_UNROLL for (v = 0; v < FCK_NV; v++) {
         if (bias) memcpy(&wv[v], bias + v * FCK_L, sizeof wv[v]);
@@ -115,20 +144,10 @@ FCK_ATTR FCK_INLINE void FCK_FN(fblock)(const fck_geo *g, const FCK_T *ximg, con
                 const Py_ssize_t wi = (j0 + r) * sw - pw + kj;
                 ap[r] = (wi >= 0 && wi < W) ? xr + wi * C : zeros;
             }
-            for (c = 0; c < C; c++) {
-                FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(&wv[v], bt + c * FCK_CB + v * FCK_L, sizeof wv[v]);
-                FCK_UNROLL for (r = 0; r < np; r++) {
-                    const FCK_T xv = ap[r][c];
-                    FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] += xv * wv[v];
-                }
-            }
+            FCK_FN(fma_panel)(acc, ap, bt, C, np);
         }
     }
-    if (ncols == FCK_CB) {
-        FCK_UNROLL for (r = 0; r < np; r++) memcpy(yo + r * Cout, acc[r], sizeof acc[r]);
-    } else {
-        for (r = 0; r < np; r++) memcpy(yo + r * Cout, acc[r], (size_t)ncols * sizeof(FCK_T));
-    }
+    FCK_FN(store_block)(acc, yo, Cout, ncols, np);
 }
 
 /* Output row i of one image: yrow[j, co] = bias[co] + sum_t xwindow(i, j)[t] * w[t, co].
@@ -238,8 +257,8 @@ FCK_ATTR FCK_INLINE void FCK_FN(dblock)(const fck_geo *g, const FCK_T *dyimg, co
 {
     const Py_ssize_t Wo = g->Wo, Co = g->Cout, Kh = g->Kh, Kw = g->Kw, sh = g->sh, sw = g->sw;
     const Py_ssize_t step = sw * g->C;
-    FCK_FN(v) acc[FCK_R][FCK_NV], wv[FCK_NV];
-    Py_ssize_t ki, kj, co;
+    FCK_FN(v) acc[FCK_R][FCK_NV];
+    Py_ssize_t ki, kj;
     int r, v;
     FCK_UNROLL for (r = 0; r < np; r++)
         FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] = (FCK_FN(v)){0};
@@ -257,20 +276,10 @@ FCK_ATTR FCK_INLINE void FCK_FN(dblock)(const fck_geo *g, const FCK_T *dyimg, co
                 const Py_ssize_t j = numw / sw + m0 + r;
                 ap[r] = (j >= 0 && j < Wo) ? dyr + j * Co : zeros;
             }
-            for (co = 0; co < Co; co++) {
-                FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(&wv[v], bt + co * FCK_CB + v * FCK_L, sizeof wv[v]);
-                FCK_UNROLL for (r = 0; r < np; r++) {
-                    const FCK_T gv = ap[r][co];
-                    FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] += gv * wv[v];
-                }
-            }
+            FCK_FN(fma_panel)(acc, ap, bt, Co, np);
         }
     }
-    if (ncols == FCK_CB) {
-        FCK_UNROLL for (r = 0; r < np; r++) memcpy(xo + r * step, acc[r], sizeof acc[r]);
-    } else {
-        for (r = 0; r < np; r++) memcpy(xo + r * step, acc[r], (size_t)ncols * sizeof(FCK_T));
-    }
+    FCK_FN(store_block)(acc, xo, step, ncols, np);
 }
 
 /* Input-gradient row h of one image, any stride: the pixels of each column phase
