@@ -43,6 +43,31 @@ typedef struct {
 #define FCK_UNROLL
 #endif
 #define FCK_INLINE static inline __attribute__((always_inline))
+/* CALL(k) with the block width k = n as a compile-time constant (n in 1..FCK_R), so each width
+   gets its own fully unrolled block. */
+#define FCK_BY_NP(n, CALL)                                                          \
+    switch (n) {                                                                    \
+    FCK_NP_HI(CALL)                                                                 \
+    FCK_NP_MID(CALL)                                                                \
+    case 4: CALL(4); break;                                                         \
+    case 3: CALL(3); break;                                                         \
+    case 2: CALL(2); break;                                                         \
+    default: CALL(1); break;                                                        \
+    }
+#endif
+
+/* the cases of FCK_BY_NP above 4, for this instantiation's FCK_R */
+#undef FCK_NP_HI
+#undef FCK_NP_MID
+#if FCK_R >= 8
+#define FCK_NP_HI(CALL) case 8: CALL(8); break; case 7: CALL(7); break;
+#else
+#define FCK_NP_HI(CALL)
+#endif
+#if FCK_R >= 6
+#define FCK_NP_MID(CALL) case 6: CALL(6); break; case 5: CALL(5); break;
+#else
+#define FCK_NP_MID(CALL)
 #endif
 
 typedef FCK_T FCK_FN(v) __attribute__((vector_size(FCK_VB)));
@@ -165,20 +190,9 @@ FCK_ATTR static void FCK_FN(fwd_row)(const fck_geo *g, const FCK_T *ximg, const 
         ncols = Cout - b * FCK_CB < FCK_CB ? Cout - b * FCK_CB : FCK_CB;
         for (j0 = 0; j0 < Wo; j0 += FCK_R) {
             FCK_T *yo = yrow + j0 * Cout + b * FCK_CB;
-            switch (Wo - j0 < FCK_R ? (int)(Wo - j0) : FCK_R) {
-#if FCK_R >= 8
-            case 8: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 8); break;
-            case 7: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 7); break;
-#endif
-#if FCK_R >= 6
-            case 6: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 6); break;
-            case 5: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 5); break;
-#endif
-            case 4: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 4); break;
-            case 3: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 3); break;
-            case 2: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 2); break;
-            default: FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, 1); break;
-            }
+#define FCK_CALL(k) FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, k)
+            FCK_BY_NP(Wo - j0 < FCK_R ? (int)(Wo - j0) : FCK_R, FCK_CALL)
+#undef FCK_CALL
         }
     }
 }
@@ -299,20 +313,9 @@ FCK_ATTR static void FCK_FN(dx_row)(const fck_geo *g, const FCK_T *dyimg, const 
             M = (W - phi + sw - 1) / sw;
             for (m0 = 0; m0 < M; m0 += FCK_R) {
                 FCK_T *xo = dxrow + (phi + sw * m0) * C + b * FCK_CB;
-                switch (M - m0 < FCK_R ? (int)(M - m0) : FCK_R) {
-#if FCK_R >= 8
-                case 8: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 8); break;
-                case 7: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 7); break;
-#endif
-#if FCK_R >= 6
-                case 6: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 6); break;
-                case 5: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 5); break;
-#endif
-                case 4: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 4); break;
-                case 3: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 3); break;
-                case 2: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 2); break;
-                default: FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, 1); break;
-                }
+#define FCK_CALL(k) FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, k)
+                FCK_BY_NP(M - m0 < FCK_R ? (int)(M - m0) : FCK_R, FCK_CALL)
+#undef FCK_CALL
             }
         }
     }
