@@ -112,17 +112,20 @@ cdef extern from *:
         }                                                                                 \\
     }
 
+    /* The instantiations: float/double x baseline (SSE2 with GCC vectors, else scalar) and AVX2+FMA. */
     #if defined(__GNUC__)
-    FCS_DEFINE(fcs_f32_base, float, 16, )
-    FCS_DEFINE(fcs_f64_base, double, 16, )
+    #define FCS_BASE_LIST(M) M(fcs_f32_base, float, 16, ) M(fcs_f64_base, double, 16, )
     #else
-    FCS_DEFINE(fcs_f32_base, float, 4, )
-    FCS_DEFINE(fcs_f64_base, double, 8, )
+    #define FCS_BASE_LIST(M) M(fcs_f32_base, float, 4, ) M(fcs_f64_base, double, 8, )
     #endif
     #ifdef FC_X86_DISPATCH
-    FCS_DEFINE(fcs_f32_avx2, float, 32, __attribute__((target("avx2,fma"))))
-    FCS_DEFINE(fcs_f64_avx2, double, 32, __attribute__((target("avx2,fma"))))
+    #define FCS_AVX2_LIST(M) M(fcs_f32_avx2, float, 32, __attribute__((target("avx2,fma")))) \\
+                             M(fcs_f64_avx2, double, 32, __attribute__((target("avx2,fma"))))
+    #else
+    #define FCS_AVX2_LIST(M)
     #endif
+    #define FCS_INSTANTIATE(M) FCS_BASE_LIST(M) FCS_AVX2_LIST(M)
+    FCS_INSTANTIATE(FCS_DEFINE)
 
     /* Lane sums of L accumulators: r[p] = sum of the lanes of acc[p], p < L (x86 shuffles). */
     #define FCS_RED_GENERIC(NAME, T, L, ATTR)                                             \\
@@ -372,17 +375,7 @@ cdef extern from *:
             }                                                                             \\
     }
 
-    #if defined(__GNUC__)
-    FCS_DEFINE_B(fcs_f32_base, float, 16, )
-    FCS_DEFINE_B(fcs_f64_base, double, 16, )
-    #else
-    FCS_DEFINE_B(fcs_f32_base, float, 4, )
-    FCS_DEFINE_B(fcs_f64_base, double, 8, )
-    #endif
-    #ifdef FC_X86_DISPATCH
-    FCS_DEFINE_B(fcs_f32_avx2, float, 32, __attribute__((target("avx2,fma"))))
-    FCS_DEFINE_B(fcs_f64_avx2, double, 32, __attribute__((target("avx2,fma"))))
-    #endif
+    FCS_INSTANTIATE(FCS_DEFINE_B)
 
 
     #ifdef FC_X86_DISPATCH
