@@ -217,20 +217,18 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
     xc, wc, bc = _as(x, ct), _as(w, ct), _as(b, ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
     y = np.empty(shape, dtype=ct)
+    kh, kw, c, cout = wc.shape
+    k = kh * kw * c
+    macs = y.size * k
     if xc.size == 0 or wc.size == 0:
         y[...] = bc
     elif _use_small(wc.shape, ph, pw):
-        macs = y.size * wc.shape[0] * wc.shape[1] * wc.shape[2]
         _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
-    elif _use_direct(wc.shape[3]):
-        macs = y.size * wc.shape[0] * wc.shape[1] * wc.shape[2]
+    elif _use_direct(cout):
         _conv_direct.conv2d_forward_direct_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
     else:
-        kh, kw, c, cout = wc.shape
-        k = kh * kw * c
-        m = shape[0] * ho * wo
-        nt = _gemm_threads(m * k * cout)
-        mt = _fwd_tile_rows(m, k, cout, ct.itemsize)
+        nt = _gemm_threads(macs)
+        mt = _fwd_tile_rows(y.size // cout, k, cout, ct.itemsize)
         work = np.empty((nt, mt * k), dtype=ct)
         _conv.conv2d_forward_gemm_kernel(xc, wc, bc, y, work, mt, ph, pw, sh, sw, nt)
     dx_dt = v.out_dtype(x.dtype)
@@ -262,29 +260,40 @@ def conv2d_backward(dy, cache):
 
 
 def _conv_backward(dy, cache, want_dx):
-    x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache
+    x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape = cache
     dy = v.check_dy(dy, y_shape)
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
+    nonempty = dy.size and w.size and x.size
+    if nonempty and _use_small(w.shape, *pad):
+        dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, want_dx)
+    elif nonempty and _use_direct(w.shape[3]) and (not want_dx or _use_direct(w.shape[2])):
+        dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, want_dx)
+    else:
+        dx, dw, db = _gemm_backward(x, w, dy, ct, pad, stride, want_dx)
+    return _cast(dx, dx_dt) if want_dx else None, _cast(dw, dw_dt), _cast(db, db_dt).reshape(b_shape)
+
+
+def _small_backward(x, w, dy, ct, pad, stride, want_dx):
+    """(dx, dw, db) in ``ct`` through the small-reduction kernels (dx a placeholder if not wanted)."""
+    (ph, pw), (sh, sw) = pad, stride
+    dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]
+    dw = np.empty(w.shape, dtype=ct)
+    db = np.empty(w.shape[3], dtype=ct)
+    macs = dy.size * w.shape[0] * w.shape[1] * w.shape[2] * (2 if want_dx else 1)
+    _conv_small.conv2d_backward_small_kernel(
+        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, want_dx, _threads_for(macs)
+    )
+    return dx, dw, db
+
+
+def _gemm_backward(x, w, dy, ct, pad, stride, want_dx):
+    """(dx, dw, db) in ``ct`` through im2col + BLAS; also the path of empty inputs."""
+    (ph, pw), (sh, sw) = pad, stride
     n = x.shape[0]
-    if dy.size and w.size and x.size and _use_small(w.shape, ph, pw):
-        dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]
-        dw = np.empty(w.shape, dtype=ct)
-        db = np.empty(w.shape[3], dtype=ct)
-        macs = dy.size * w.shape[0] * w.shape[1] * w.shape[2] * (2 if want_dx else 1)
-        _conv_small.conv2d_backward_small_kernel(
-            _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, want_dx, _threads_for(macs)
-        )
-        return (
-            _cast(dx, dx_dt) if want_dx else None,
-            _cast(dw, dw_dt),
-            _cast(db, db_dt).reshape(b_shape),
-        )
     kh, kw, c, cout = w.shape
-    if dy.size and w.size and x.size and _use_direct(cout) and (not want_dx or _use_direct(c)):
-        return _direct_backward(x, w, dy, ct, (ph, pw), (sh, sw), want_dx, (dx_dt, dw_dt, db_dt), b_shape)
     parts = max(1, min(n, _DW_PARTS))
     dw_parts = np.empty((parts,) + w.shape, dtype=ct)  # the kernel overwrites and reduces them
-    db_parts = np.empty((parts, w.shape[3]), dtype=ct)
+    db_parts = np.empty((parts, cout), dtype=ct)
     # stride 1: dx is the full correlation of dy with the flipped kernel, a forward-like GEMM
     # that writes every dx row once (no zeroing, no scatter-add)
     dx_by_correlation = _DX_BY_CORRELATION and want_dx and sh == 1 and sw == 1 and ph < kh and pw < kw
@@ -295,7 +304,7 @@ def _conv_backward(dy, cache, want_dx):
         dx = np.empty(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
     if x.size and w.size and dy.size:
         k = kh * kw * c
-        m = n * y_shape[1] * y_shape[2]
+        m = n * dy.shape[1] * dy.shape[2]
         nt = _gemm_threads(m * k * cout * (2 if want_dx else 1))
         mt = _tile_rows(m, k, ct.itemsize)
         size = (2 if dx_scatter else 1) * mt * k
@@ -320,16 +329,13 @@ def _conv_backward(dy, cache, want_dx):
     # the kernel has added every part into part 0; copy it out so the result owns its memory
     dw = dw_parts[0] if parts == 1 else dw_parts[0].copy()
     db = db_parts[0] if parts == 1 else db_parts[0].copy()
-    return (
-        dx.astype(dx_dt, copy=False) if want_dx else None,
-        dw.astype(dw_dt, copy=False),
-        db.astype(db_dt, copy=False).reshape(b_shape),
-    )
+    return dx, dw, db
 
 
-def _direct_backward(x, w, dy, ct, pad, stride, want_dx, dtypes, b_shape):
-    """Backward through the direct kernels: dw, db over fixed row parts and dx row by row, in one loop."""
-    (ph, pw), (sh, sw), (dx_dt, dw_dt, db_dt) = pad, stride, dtypes
+def _direct_backward(x, w, dy, ct, pad, stride, want_dx):
+    """(dx, dw, db) in ``ct`` through the direct kernels: dw, db over fixed row parts and dx row by
+    row, in one loop (dx a placeholder if not wanted)."""
+    (ph, pw), (sh, sw) = pad, stride
     kh, kw, c, cout = w.shape
     n, ho, wo = dy.shape[:3]
     dw = np.empty(w.shape, dtype=ct)
@@ -344,4 +350,4 @@ def _direct_backward(x, w, dy, ct, pad, stride, want_dx, dtypes, b_shape):
         np.empty((parts, kh * kw * c, ldw), dtype=ct), np.empty((parts, cout), dtype=ct),
         np.empty((nt, wo * ldw if ldw != cout else 0), dtype=ct), ph, pw, sh, sw, want_dx, nt,
     )
-    return _cast(dx, dx_dt) if want_dx else None, _cast(dw, dw_dt), _cast(db, db_dt).reshape(b_shape)
+    return dx, dw, db
