@@ -1,0 +1,131 @@
+"""Bit-for-bit fingerprints of every public op on fixed inputs, to hold a refactor to "no result changes".
+
+Usage::
+
+    PYTHONPATH=. python bench/fingerprint.py > before.json          # on the old build
+    PYTHONPATH=. python bench/fingerprint.py --compare before.json  # on the new build: lists every case that differs
+
+Each case runs one public function on seeded random data through every kernel family (the small
+direct kernels, the implicit-GEMM kernels, the im2col + BLAS path, the pools, filter2d, the digits
+trainer) and records a SHA-256 of the output bytes. Exit status 1 when any case differs.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+
+import numpy as np
+
+import fastconv
+from fastconv import digits
+
+
+def _h(*arrays) -> str:
+    m = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            m.update(b"None")
+            continue
+        a = np.ascontiguousarray(a)
+        m.update(str((a.dtype.str, a.shape)).encode())
+        m.update(a.tobytes())
+    return m.hexdigest()[:16]
+
+
+def _conv_cases(out: dict) -> None:
+    rng = np.random.default_rng(0)
+    shapes = [  # (N, H, W, C, Kh, Kw, Cout, padding, stride)
+        (4, 8, 8, 1, 3, 3, 8, 1, 1),  # small kernels
+        (3, 9, 7, 2, 3, 3, 6, 1, 1),
+        (2, 12, 12, 16, 3, 3, 32, 1, 1),  # direct kernels
+        (2, 13, 11, 16, 3, 3, 24, 1, 2),
+        (2, 14, 14, 8, 5, 5, 16, 2, 1),
+        (2, 10, 10, 3, 3, 3, 4, 1, 1),  # im2col + BLAS
+        (2, 11, 9, 5, 2, 3, 5, (0, 1), (2, 1)),
+        (1, 6, 6, 12, 1, 1, 12, 0, 1),
+    ]
+    for dt in (np.float32, np.float64):
+        for s in shapes:
+            n, h, w_, c, kh, kw, co, p, st = s
+            x = rng.standard_normal((n, h, w_, c)).astype(dt)
+            w = rng.standard_normal((kh, kw, c, co)).astype(dt)
+            b = rng.standard_normal(co).astype(dt)
+            y, cache = fastconv.conv2d_forward(x, w, b, p, st)
+            dy = rng.standard_normal(y.shape).astype(dt)
+            dx, dw, db = fastconv.conv2d_backward(dy, cache)
+            out[f"conv {np.dtype(dt).name} {s}"] = _h(y, dx, dw, db)
+    x = rng.standard_normal((2, 8, 8, 1)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 1, 8))  # float64 weights on float32 images, as the tutorial has them
+    b = np.zeros(8)
+    y, cache = fastconv.conv2d_forward(x, w, b)
+    out["conv mixed f32 x / f64 w"] = _h(y, *fastconv.conv2d_backward(rng.standard_normal(y.shape), cache))
+    img = rng.standard_normal((20, 17))
+    k = rng.standard_normal((3, 4))
+    out["convolve2d"] = _h(fastconv.convolve2d(img, k))
+    out["convolution_2d"] = _h(fastconv.convolution_2d(img, k), fastconv.convolution_2d(img, k, stride=2))
+
+
+def _pool_cases(out: dict) -> None:
+    rng = np.random.default_rng(1)
+    for dt in (np.float32, np.float64):
+        for s, ps, st in [((2, 8, 8, 16), 2, None), ((3, 9, 7, 5), 3, 2), ((2, 10, 10, 64), (2, 3), (1, 2))]:
+            x = rng.standard_normal(s).astype(dt)
+            x[0, :2, :2, 0] = 1.0  # ties
+            for kind in ("max", "avg"):
+                fwd = getattr(fastconv, f"{kind}pool_forward")
+                bwd = getattr(fastconv, f"{kind}pool_backward")
+                y, cache = fwd(x, ps, st)
+                dx = bwd(rng.standard_normal(y.shape).astype(dt), cache)
+                extra = cache.argmax if kind == "max" else None
+                out[f"{kind}pool {np.dtype(dt).name} {s} {ps} {st}"] = _h(y, dx, extra)
+    out["pooling"] = _h(fastconv.pooling(rng.standard_normal((9, 8))), fastconv.pooling(rng.standard_normal((7, 6)), mode="avg"))
+
+
+def _filter_cases(out: dict) -> None:
+    rng = np.random.default_rng(2)
+    for dt in (np.float32, np.float64, np.uint8):
+        img = (rng.random((37, 41, 3)) * 255).astype(dt)
+        for name, k in sorted(fastconv.KERNELS.items()):
+            for mode in ("constant", "nearest", "reflect", "mirror", "wrap"):
+                res = fastconv.filter2d(img, k, mode=mode, cval=0.5)
+                out[f"filter2d {np.dtype(dt).name} {name} {mode}"] = _h(res)
+        out[f"filter2d {np.dtype(dt).name} uint8 out"] = _h(fastconv.filter2d(img[..., 0], fastconv.KERNELS["sharpen"], dtype=np.uint8))
+    big = rng.standard_normal((1100, 1100))
+    out["filter2d big gaussian3"] = _h(fastconv.filter2d(big, fastconv.KERNELS["gaussian3"]))
+
+
+def _digits_cases(out: dict) -> None:
+    res = digits.train(epochs=2, seed=0)
+    out["digits train 2 epochs seed 0"] = _h(*(res.params[k] for k in sorted(res.params)))
+    out["digits history"] = hashlib.sha256(json.dumps(res.history, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def collect() -> dict:
+    out: dict = {}
+    for f in (_conv_cases, _pool_cases, _filter_cases, _digits_cases):
+        f(out)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--compare", metavar="JSON", help="fingerprints of an earlier build to compare with")
+    args = ap.parse_args(argv)
+    now = collect()
+    if not args.compare:
+        json.dump(now, sys.stdout, indent=1, sort_keys=True)
+        print()
+        return 0
+    with open(args.compare) as f:
+        before = json.load(f)
+    diff = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    for k in diff:
+        print(f"differs: {k}: {before.get(k)} -> {now.get(k)}")
+    print(f"{len(before) - len(diff)} of {len(before)} cases identical, {len(diff)} differ")
+    return 1 if diff else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
