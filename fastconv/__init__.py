@@ -19,6 +19,7 @@ from .layers import (
     softmax_crossentropy_forward,
 )
 from .pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward, pooling
+from ._lazy import __getattr__  # fastconv.CNNClassifier: scikit-learn is imported on first use
 
 __version__ = "0.1.0"
 
@@ -46,4 +47,5 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "gradcheck",
+    "CNNClassifier",
 ]
