@@ -313,7 +313,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         Seeds the initial weights, the validation split and the batch order: two fits with the
         same int give the same model.
     dtype : {"float32", "float64"}, default "float32"
-        Dtype of the parameters and of the computation.
+        Dtype of the parameters and of the training computation. Predictions are computed in
+        float64 (from the trained parameters), so that they do not depend on the batch a sample
+        comes in.
     verbose : bool or int, default False
         Print one progress line per epoch to stdout.
 
@@ -468,11 +470,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def _validate(self, X, y=None, reset: bool = True):
         """Check X (and y); return (N, H, W, C) float64 images (and y)."""
         ndim = getattr(X, "ndim", None)
-        if ndim is None:
+        if ndim is None:  # a list or another array-like: see its shape through NumPy
             try:
-                ndim = np.ndim(X)
-            except ValueError:
-                ndim = 2
+                X = np.asarray(X)
+                ndim = X.ndim
+            except (ValueError, TypeError):
+                ndim = 2  # ragged: validate_data says what is wrong
         if ndim in (3, 4):
             if y is None:
                 X = check_array(X, allow_nd=True, dtype=np.float64, ensure_min_features=1)
@@ -581,6 +584,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         p = self._config
         if early_stopping:
             x, codes, xv, cv = self._split(x, codes, p["validation_fraction"], rng)
+            xv = xv.astype(np.float64)
             best = -np.inf
             best_theta = self._theta.copy()
             since = 0
@@ -651,6 +655,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : CNNClassifier
         """
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         p = self._check_params()
         X, y = self._validate(X, y, reset=True)
         check_classification_targets(y)
@@ -684,6 +690,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self : CNNClassifier
         """
         first = not hasattr(self, "classes_")
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
         p = self._check_params()
@@ -713,11 +721,13 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- prediction
     def _logits_prepared(self, x: np.ndarray) -> np.ndarray:
-        params = self._layout.views(self._theta)
+        """Logits of standardized float64 images, computed in float64 whatever ``dtype`` trained
+        the network: a sample's prediction does not depend on the batch it comes in."""
+        params = self._layout.views(self._theta.astype(np.float64))
         n = x.shape[0]
         if n <= _PREDICT_CHUNK:
             return _forward(self._layout, params, x, False)[0]
-        out = np.empty((n, len(self.classes_)), dtype=self._theta.dtype)
+        out = np.empty((n, len(self.classes_)), dtype=np.float64)
         for i in range(0, n, _PREDICT_CHUNK):
             out[i : i + _PREDICT_CHUNK] = _forward(self._layout, params, x[i : i + _PREDICT_CHUNK], False)[0]
         return out
@@ -725,7 +735,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def _logits(self, X) -> np.ndarray:
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        return self._logits_prepared(self._prepare(X, self._theta.dtype))
+        with _OneThread():
+            return self._logits_prepared(self._prepare(X, np.dtype(np.float64)))
 
     def decision_function(self, X):
         """Logits of the output layer.
@@ -735,12 +746,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n,) for two classes (the logit of ``classes_[1]`` minus that of
         ``classes_[0]``; positive means ``classes_[1]``), else (n, n_classes).
         """
-        z = self._logits(X).astype(np.float64)
+        z = self._logits(X)
         return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed stably: ndarray (n, n_classes)."""
-        z = self._logits(X).astype(np.float64)
+        z = self._logits(X)
         z -= z.max(axis=1, keepdims=True)
         z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
         return z
@@ -751,7 +762,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Most probable class of each sample: ndarray (n,) of ``classes_``'s values."""
-        return self.classes_[self._logits(X).argmax(axis=1)]
+        codes = self._logits(X).argmax(axis=1)
+        return self.classes_[codes]
 
     # ----------------------------------------------------------------- fitted parameters
     @property
