@@ -202,7 +202,7 @@ def test_hidden_layers_and_deeper_stacks(digits):
     clf = CNNClassifier(conv_channels=(8, 16, 16), kernel_size=(3, 3, 1), padding=("same", 1, 0),
                         pool=("max", "avg", None), pool_size=2, hidden_layer_sizes=(32,), max_epochs=10,
                         random_state=0).fit(X_tr, y_tr)
-    assert [c.shape for c in clf.coefs_] == [(3, 3, 1, 8), (3, 3, 8, 16), (1, 1, 16, 16), (16, 32), (32, 10)]
+    assert [c.shape for c in clf.coefs_] == [(3, 3, 1, 8), (3, 3, 8, 16), (1, 1, 16, 16), (64, 32), (32, 10)]
     assert clf.score(X_te, y_te) > 0.9
     mlp = CNNClassifier(conv_channels=(), hidden_layer_sizes=(32,), max_epochs=10, random_state=0)
     assert mlp.fit(X_tr, y_tr).score(X_te, y_te) > 0.9
@@ -330,8 +330,10 @@ def test_bad_input(digits):
         clf.predict(X_tr[:, :63])
     with pytest.raises(ValueError, match=r"images of shape \(8, 8, 2\).*fitted on images of shape \(8, 8, 1\)"):
         clf.predict(np.zeros((3, 8, 8, 2)))
-    with pytest.raises(ValueError, match=r"X has 100 features"):
+    with pytest.raises(ValueError, match=r"images of shape \(10, 10, 1\)"):
         clf.predict(np.zeros((3, 10, 10)))
+    with pytest.raises(ValueError, match=r"X has 100 features"):
+        clf.predict(np.zeros((3, 100)))
     with pytest.raises(ValueError, match="NaN"):
         clf.predict(bad[:, :64] * np.nan)
     for kw, msg in [
