@@ -261,8 +261,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     The network is ``conv block x len(conv_channels) -> dense (ReLU) x len(hidden_layer_sizes)
     -> dense -> softmax``, where a conv block is a convolution (stride 1), a ReLU and an optional
-    pooling. Inputs are standardized with one mean and one standard deviation over all pixels of
-    the training data, so raw pixel values (0-16, 0-255, 0-1) all work.
+    pooling. Inputs are scaled to [0, 1] by the minimum and maximum over all pixels of the
+    training data, so raw pixel values (0-16, 0-255, 0-1) all work.
 
     Parameters
     ----------
@@ -506,9 +506,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return X if y is None else (X, y)
 
     def _prepare(self, X: np.ndarray, dtype) -> np.ndarray:
-        """Standardized, C-contiguous images of the network's dtype (a new array)."""
+        """Scaled, C-contiguous images of the network's dtype (a new array)."""
         out = np.empty(X.shape, dtype=dtype)
-        np.subtract(X, self._x_mean, out=out, casting="unsafe")
+        np.subtract(X, self._x_offset, out=out, casting="unsafe")
         out *= dtype.type(1.0 / self._x_scale)
         return out
 
@@ -516,10 +516,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def _initialize(self, X: np.ndarray, classes: np.ndarray, p: dict, rng) -> None:
         self.classes_ = classes
         self.image_shape_ = tuple(int(s) for s in X.shape[1:])
-        mean = float(X.mean()) if X.size else 0.0
-        std = float(X.std()) if X.size else 0.0
-        self._x_mean = mean
-        self._x_scale = std if std > 0 and math.isfinite(std) else 1.0
+        lo = float(X.min()) if X.size else 0.0
+        hi = float(X.max()) if X.size else 0.0
+        self._x_offset = lo  # pixels are scaled to [0, 1] by the training data's range
+        self._x_scale = hi - lo if hi > lo and math.isfinite(hi - lo) else 1.0
         layout = _Layout(self.image_shape_, p["channels"], p["kernels"], p["paddings"], p["pools"],
                          p["pool_sizes"], p["hidden"], len(classes))
         dtype = p["dtype"]
@@ -682,7 +682,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         y : array_like of shape (n,)
         classes : array_like of shape (n_classes,), optional
             All the classes; required on the first call (which also fixes the input
-            standardization from this first X), ignored or checked afterwards.
+            scaling from this first X), ignored or checked afterwards.
 
         Returns
         -------
@@ -720,7 +720,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- prediction
     def _logits_prepared(self, x: np.ndarray) -> np.ndarray:
-        """Logits of standardized images of the network's dtype. The conv blocks run in that dtype
+        """Logits of scaled images of the network's dtype. The conv blocks run in that dtype
         (their kernels compute each sample alone), the dense layers in float64, so that a sample's
         prediction does not depend on the batch it comes in (BLAS's float32 products would)."""
         n_conv = 2 * len(self._layout.convs)

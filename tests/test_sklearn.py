@@ -64,7 +64,7 @@ def test_digits_default_accuracy(digits):
 
 def _logits_reference(clf, X):
     """The fitted network's logits through fastconv.reference, layer by layer, in float64."""
-    x = (np.asarray(X, np.float64).reshape((-1,) + clf.image_shape_) - clf._x_mean) / clf._x_scale
+    x = (np.asarray(X, np.float64).reshape((-1,) + clf.image_shape_) - clf._x_offset) / clf._x_scale
     coefs, ints = clf.coefs_, clf.intercepts_
     n_conv = len(clf.conv_channels)
     for w, b in zip(coefs[:n_conv], ints[:n_conv]):
