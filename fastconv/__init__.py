@@ -20,10 +20,10 @@ try:
         softmax_crossentropy_forward,
     )
     from .pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward, pooling
-except ModuleNotFoundError as _exc:  # an unbuilt source checkout: say so, and how to fix it
+except ImportError:  # an unbuilt source checkout: say so, and how to fix it
     from ._check_build import raise_if_unbuilt
 
-    raise_if_unbuilt(_exc)
+    raise_if_unbuilt()
     raise
 
 __version__ = "0.1.0"

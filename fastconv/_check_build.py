@@ -16,36 +16,44 @@ _PKG = Path(__file__).resolve().parent
 
 
 def _installed_elsewhere():
-    """The folder of another importable fastconv on sys.path, or None."""
+    """The folder of another importable fastconv (on sys.path or from an import hook), or None."""
     others = [p for p in sys.path if Path(p or os.curdir).resolve() != _PKG.parent]
-    spec = PathFinder.find_spec("fastconv", others)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return spec.submodule_search_locations[0]
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        try:
+            spec = find("fastconv", others if finder is PathFinder else None)
+        except Exception:  # noqa: BLE001 - a broken import hook must not hide the real message
+            continue
+        locations = spec.submodule_search_locations if spec is not None else None
+        if locations and Path(locations[0]).resolve() != _PKG:
+            return locations[0]
+    return None
 
 
-def raise_if_unbuilt(exc: ImportError) -> None:
-    """Raise a clear ImportError if ``exc`` is a compiled module of this package that is missing
-    (its ``.pyx`` source is here, its built module is not); otherwise return."""
-    name = getattr(exc, "name", None) or ""
-    if not isinstance(exc, ModuleNotFoundError) or not name.startswith("fastconv._"):
-        return
-    if not (_PKG / (name.rsplit(".", 1)[1] + ".pyx")).exists():
-        return
+def raise_if_unbuilt() -> None:
+    """Raise a clear ImportError if compiled modules of this package are missing (their ``.pyx``
+    sources are here, their built modules are not); otherwise return (the caller re-raises)."""
     missing = sorted(p.stem for p in _PKG.glob("_*.pyx")
                      if not any((_PKG / (p.stem + suffix)).exists() for suffix in EXTENSION_SUFFIXES))
+    if not missing:
+        return
     here = _PKG.parent
+    if Path.cwd().resolve() == here:
+        why = "Python looks in the current folder first, so in the source checkout it imports this folder"
+    else:
+        why = f"{here} is on Python's path (sys.path)"
     other = _installed_elsewhere()
-    where = (f"an installed fastconv is in {other}, but Python found this folder first"
-             if other else "Python finds this folder before any installed copy")
+    if other:
+        why += f", before the installed fastconv in {other}"
     msg = (
         f"fastconv was imported from {_PKG}, a source folder whose compiled modules are not built "
-        f"(missing: {', '.join(missing) or name}).\n"
-        f"The current folder comes first on Python's path, so running Python in the source checkout "
-        f"{here} imports this folder; {where}. Either:\n"
+        f"(missing: {', '.join(missing)}).\n"
+        f"{why}. Either:\n"
         f"  - run from another folder (for example: cd ..). After `pip install .` the `fastconv` "
         f"command works from any folder, the checkout included; or\n"
         f"  - build the compiled modules in place: python setup.py build_ext --inplace "
         f"(or: pip install -e .)"
     )
-    raise ImportError(msg, name=name) from None
+    raise ImportError(msg, name=f"fastconv.{missing[0]}") from None

@@ -224,7 +224,7 @@ def softmax_args(logits, labels) -> Tuple[np.ndarray, np.ndarray]:
 def check_cache(cache, cls, producer: str):
     """Raise a TypeError unless ``cache`` is an instance of ``cls`` (the forward's cache type)."""
     if not isinstance(cache, cls):
-        raise TypeError(f"cache must be the cache returned by {producer}, got {type(cache).__name__}")
+        raise TypeError(f"cache must be the cache returned by {producer}, got {public_type_name(cache)}")
     return cache
 
 
@@ -241,7 +241,7 @@ def check_tuple_cache(cache, length: int, producer: str) -> tuple:
 def check_pool_cache(cache, kind: str, cls):
     """Raise a TypeError unless ``cache`` came from ``{kind}pool_forward`` (``kind`` is 'max' or 'avg')."""
     if not isinstance(cache, cls) or (cache.argmax is None) != (kind == "avg"):
-        raise TypeError(f"cache must be the cache returned by {kind}pool_forward, got {type(cache).__name__}")
+        raise TypeError(f"cache must be the cache returned by {kind}pool_forward, got {public_type_name(cache)}")
     return cache
 
 
@@ -299,3 +299,11 @@ def flag(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
+
+
+def public_type_name(obj) -> str:
+    """The name of the first public class in ``obj``'s type hierarchy (a private subclass reads as its base)."""
+    for cls in type(obj).__mro__:
+        if not cls.__name__.startswith("_"):
+            return cls.__name__
+    return type(obj).__name__
