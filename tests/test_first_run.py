@@ -106,3 +106,36 @@ def test_readme_first_lines_use_the_console_script():
     first = (ROOT / "README.md").read_text().split("```bash\n", 1)[1].splitlines()[:2]
     assert first[0].startswith("pip install . && fastconv digits")
     assert first[1].startswith("pip install '.[test]' && pytest")
+
+
+def test_library_all_lists_hold_no_command_line_functions():
+    import fastconv.digits
+    import fastconv.filters
+    import fastconv.reference
+
+    for mod in (fastconv, fastconv.digits, fastconv.filters, fastconv.reference, fastconv.conv, fastconv.pool,
+                fastconv.layers, fastconv.gradcheck):
+        assert not [n for n in mod.__all__ if n.startswith("main")], mod.__name__
+        assert not hasattr(mod, "main"), mod.__name__
+
+
+def test_import_reads_no_fastconv_environment_variable(tmp_path):
+    code = (
+        "import os, numpy, scipy.linalg, sklearn\n"
+        "reads = []\n"
+        "class Recorder(type(os.environ)):\n"
+        "    def __getitem__(self, key):\n"
+        "        reads.append(key)\n"
+        "        return super().__getitem__(key)\n"
+        "os.environ.__class__ = Recorder\n"
+        "import fastconv, fastconv.digits, fastconv.filters, fastconv.cli\n"
+        "print(sorted({k for k in reads if k.startswith('FASTCONV')}))\n"
+        "fastconv.filters.output_pool()\n"
+        "print(sorted({k for k in reads if k.startswith('FASTCONV')}))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=subprocess_env(FASTCONV_OUTPUT_POOL="1"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    at_import, after_use = r.stdout.splitlines()
+    assert at_import == "[]"
+    assert after_use == "['FASTCONV_OUTPUT_POOL']"  # read on the pool's first use
