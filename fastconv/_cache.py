@@ -18,6 +18,7 @@ class ConvCache(NamedTuple):
     dw_dtype: np.dtype
     db_dtype: np.dtype
     y_shape: Tuple[int, ...]
+    algorithm: str = "auto"  # conv2d_forward's algorithm=: the backward chooses its kernels by it too
 
 
 class PoolCache(NamedTuple):

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _validate as v
 from ._cache import ConvCache, PoolCache
+from ._filter_spec import MODES
 from .layers import flatten_backward, flatten_forward, relu_backward, relu_forward  # one NumPy call each
 
 __all__ = [
@@ -90,10 +91,14 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
     return y, cache
 
 
-def conv2d_backward(dy, cache):
-    """Conv layer backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b."""
+def conv2d_backward(dy, cache, *, compute_dx=True):
+    """Conv layer backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b.
+
+    ``compute_dx=False`` skips the input gradient and returns None for it.
+    """
     v.check_cache(cache, ConvCache, "conv2d_forward")
-    x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache
+    compute_dx = v.flag(compute_dx, "compute_dx")
+    x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache[:9]
     dy = v.check_dy(dy, y_shape)
     n_batch, h, wd, _ = x.shape
     kh, kw, _, _ = w.shape
@@ -112,10 +117,11 @@ def conv2d_backward(dy, cache):
                 patch = x_pad[n, rows, cols, :]
                 g = dyc[n, i, j, :]  # gradient of one output pixel, all output channels
                 dw += patch[:, :, :, None] * g
-                dx_pad[n, rows, cols, :] += wc @ g
+                if compute_dx:
+                    dx_pad[n, rows, cols, :] += wc @ g
                 db += g
     dx = dx_pad[:, ph : ph + h, pw : pw + wd, :]
-    return dx.astype(dx_dt), dw.astype(dw_dt), db.astype(db_dt)
+    return dx.astype(dx_dt) if compute_dx else None, dw.astype(dw_dt), db.astype(db_dt)
 
 
 # --------------------------------------------------------------------------- pooling
@@ -246,9 +252,7 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
     :func:`fastconv.filter2d`; the border mode is done by ``numpy.pad`` with the mode that
     ``fastconv.filters.MODES`` maps it to. Every tap is multiplied, zero weights included.
     """
-    from .filters import MODES, _filter2d_args, _finish
-
-    img, k, ct, out_dt = _filter2d_args(image, kernel, mode, cval, dtype)
+    img, k, ct, out_dt = v.filter2d_args(image, kernel, mode, cval, dtype)
     img3 = (img if img.ndim == 3 else img[:, :, None]).astype(ct)
     kh, kw = k.shape
     k = np.asarray(k, dtype=ct)
@@ -266,4 +270,4 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
         for j in range(w):
             window = padded[i : i + kh, j : j + kw, :]
             out[i, j, :] = np.sum(window * k[:, :, None], axis=(0, 1))
-    return _finish(out[:, :, 0] if img.ndim == 2 else out, out_dt)
+    return v.cast_result(out[:, :, 0] if img.ndim == 2 else out, out_dt)
