@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _conv, _conv_direct, _conv_small
+from . import _layout
 from . import _validate as v
 from ._cache import ConvCache
 from ._threads import threads_for
@@ -180,7 +181,7 @@ def convolution_2d(input_array, kernel, stride=3):
     return _correlate_valid(input_array, kernel, stride)
 
 
-def conv2d_forward(x, w, b, padding=1, stride=1):
+def conv2d_forward(x, w, b, padding=1, stride=1, *, layout="NHWC"):
     """Convolution layer forward pass (NHWC), with zero padding and stride.
 
     Parameters
@@ -191,6 +192,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
     padding : int or (int, int), default 1
         Zero padding on each side of the rows and columns.
     stride : int or (int, int), default 1
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        "NCHW": x is (N, C, H, W), w is (Cout, C, Kh, Kw) (torch's order), y is (N, Cout, Ho, Wo).
 
     Returns
     -------
@@ -212,6 +215,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
            [6., 9., 9., 6.],
            [4., 6., 6., 4.]])
     """
+    x, w, layout = _layout.conv_inputs(x, w, b, layout)
     x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
     ct = v.compute_dtype(x.dtype, w.dtype, b.dtype)
     xc, wc, bc = _as(x, ct), _as(w, ct), _as(b, ct)
@@ -235,10 +239,10 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
     cache = ConvCache(
         xc, wc, b.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype(b.dtype), shape
     )
-    return _cast(y, dx_dt), cache
+    return _layout.conv_output(_cast(y, dx_dt), cache, layout)
 
 
-def conv2d_backward(dy, cache):
+def conv2d_backward(dy, cache, *, layout=None):
     """Convolution layer backward pass.
 
     Parameters
@@ -247,6 +251,9 @@ def conv2d_backward(dy, cache):
         Gradient of the loss with respect to the forward output.
     cache : ConvCache
         The second value returned by :func:`conv2d_forward`.
+    layout : {"NHWC", "NCHW"}, optional
+        The forward call's layout, which the cache records (a different one is a ValueError).
+        dy, dx and dw are in that layout.
 
     Returns
     -------
@@ -256,11 +263,12 @@ def conv2d_backward(dy, cache):
     db : ndarray, shape and dtype of ``b``
     """
     v.check_cache(cache, ConvCache, "conv2d_forward")
-    return _conv_backward(dy, cache, want_dx=True)
+    dy, layout = _layout.conv_dy(dy, cache, layout)
+    return _layout.conv_grads(*_conv_backward(dy, cache, want_dx=True), layout)
 
 
 def _conv_backward(dy, cache, want_dx):
-    x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape = cache
+    x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape, *_ = cache
     dy = v.check_dy(dy, y_shape)
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     nonempty = dy.size and w.size and x.size
