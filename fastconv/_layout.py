@@ -7,8 +7,10 @@ passes straight through (one string comparison).
 * Convolution transposes. x (N, C, H, W) is handed on as a C-contiguous (N, H, W, C) copy and
   weights (Cout, C/groups, Kh, Kw) as a (Kh, Kw, C/groups, Cout) copy: the very arrays an NHWC
   call would get, so the results are the NHWC results bit for bit (the wrapper does not copy
-  them again). y, dx and dw are copied back to C-contiguous NCHW arrays. Each copy is one
-  pass over memory, small next to a convolution's multiply-adds.
+  them again). y, dx and dw are copied back to C-contiguous NCHW arrays. Activations are
+  transposed by the tiled kernel of :mod:`fastconv._transpose` (NumPy's copy of a transposed
+  view can be 20x slower than a plain copy), so each conversion costs about one memory copy,
+  small next to a convolution's multiply-adds.
   The cache keeps the kernels' NHWC arrays and records ``layout="NCHW"``.
 * Pooling is per channel, so an NCHW batch (N, C, H, W) *is* the NHWC batch (N*C, H, W, 1):
   a reshape, no copy, and the flat ``h * W + w`` indices of the argmax are the same numbers.
@@ -21,10 +23,17 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from . import _transpose
 from . import _validate as v
 from ._cache import PoolCache as _PoolCache
 
 LAYOUTS = ("NHWC", "NCHW")
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# Transposes run on one thread: they are memory-bound (a second core gains little), and on a
+# busy machine waiting for an OpenMP team costs more than the copy itself.
+_TRANSPOSE_THREADS = 1
+# Matrices with a side shorter than this are transposed by NumPy, which is as fast on them.
+_KERNEL_MIN_SIDE = 16
 
 
 def check_layout(layout) -> str:
@@ -47,8 +56,33 @@ def backward_layout(cache, layout) -> str:
 
 
 def _contiguous(a: np.ndarray, axes) -> np.ndarray:
-    """A C-contiguous copy of ``a.transpose(axes)``."""
+    """A C-contiguous copy of ``a.transpose(axes)`` (small arrays: weights and their gradients)."""
     return np.ascontiguousarray(a.transpose(axes))
+
+
+def _swap(a: np.ndarray, axes, r: int, c: int) -> np.ndarray:
+    """A C-contiguous copy of ``a.transpose(axes)``, where that is the (N, r, c) -> (N, c, r) transpose
+    of ``a``'s data read as N matrices r x c."""
+    n = a.shape[0]
+    if r == 1 or c == 1:  # nothing moves: a reshape (and a copy only if a is not C-contiguous)
+        return np.ascontiguousarray(a).reshape([a.shape[k] for k in axes])
+    if a.dtype not in _FLOATS or not a.flags.c_contiguous or min(r, c) < _KERNEL_MIN_SIDE:
+        return np.ascontiguousarray(a.transpose(axes))
+    out = np.empty([a.shape[k] for k in axes], dtype=a.dtype)
+    _transpose.transpose_batch_kernel(a.reshape(n, r, c), out.reshape(n, c, r), _TRANSPOSE_THREADS)
+    return out
+
+
+def _to_nchw(a) -> np.ndarray:
+    """(N, H, W, C) -> a C-contiguous (N, C, H, W) copy."""
+    _, h, w, c = a.shape
+    return _swap(a, (0, 3, 1, 2), h * w, c)
+
+
+def _to_nhwc(a) -> np.ndarray:
+    """(N, C, H, W) -> a C-contiguous (N, H, W, C) copy."""
+    _, c, h, w = a.shape
+    return _swap(a, (0, 2, 3, 1), c, h * w)
 
 
 # --------------------------------------------------------------------------- convolution
@@ -73,14 +107,14 @@ def conv_inputs(x, w, b, layout, groups: int = 1):
         )
     if b.shape[0] != w.shape[0]:
         raise ValueError(f"b has length {b.shape[0]} but w has {w.shape[0]} output channels (w shape {w.shape})")
-    return _contiguous(x, (0, 2, 3, 1)), _contiguous(w, (2, 3, 1, 0)), layout
+    return _to_nhwc(x), _contiguous(w, (2, 3, 1, 0)), layout
 
 
 def conv_output(y: np.ndarray, cache, layout: str):
     """(y, cache) on exit from a conv forward: y as C-contiguous NCHW, the cache marked NCHW."""
     if layout == "NHWC":
         return y, cache
-    return _contiguous(y, (0, 3, 1, 2)), cache._replace(layout=layout)
+    return _to_nchw(y), cache._replace(layout=layout)
 
 
 def conv_dy(dy, cache, layout) -> Tuple[np.ndarray, str]:
@@ -90,14 +124,14 @@ def conv_dy(dy, cache, layout) -> Tuple[np.ndarray, str]:
         return dy, layout
     n, ho, wo, cout = cache.y_shape
     dy = v.check_dy(dy, (n, cout, ho, wo))
-    return _contiguous(dy, (0, 2, 3, 1)), layout
+    return _to_nhwc(dy), layout
 
 
 def conv_grads(dx, dw, db, layout: str):
     """(dx, dw, db) on exit from a conv backward: dx C-contiguous NCHW, dw (Cout, C/groups, Kh, Kw)."""
     if layout == "NHWC":
         return dx, dw, db
-    return _contiguous(dx, (0, 3, 1, 2)), _contiguous(dw, (3, 2, 0, 1)), db
+    return _to_nchw(dx), _contiguous(dw, (3, 2, 0, 1)), db
 
 
 # --------------------------------------------------------------------------- pooling
