@@ -25,8 +25,8 @@ def conv_forward_strides(x, w, b, conv_param):
     hp, wp = h + 2 * pad, wd + 2 * pad
     isz = xp.itemsize
     # windows (C, HH, WW, N, H', W') read straight out of the padded input
-    strides = (hp * wp, wp, 1, c * hp * wp, stride * wp, stride) * np.int64(isz)
-    x_stride = as_strided(xp, shape=(c, hh, ww, n, ho, wo), strides=tuple(int(s) for s in strides))
+    strides = tuple(isz * s for s in (hp * wp, wp, 1, c * hp * wp, stride * wp, stride))
+    x_stride = as_strided(xp, shape=(c, hh, ww, n, ho, wo), strides=strides)
     x_cols = np.ascontiguousarray(x_stride).reshape(c * hh * ww, n * ho * wo)
     res = w.reshape(f, -1) @ x_cols + b.reshape(-1, 1)
     out = np.ascontiguousarray(res.reshape(f, n, ho, wo).transpose(1, 0, 2, 3))

@@ -32,8 +32,6 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # Transposes run on one thread: they are memory-bound (a second core gains little), and on a
 # busy machine waiting for an OpenMP team costs more than the copy itself.
 _TRANSPOSE_THREADS = 1
-# Matrices with a side shorter than this are transposed by NumPy, which is as fast on them.
-_KERNEL_MIN_SIDE = 16
 
 
 def check_layout(layout) -> str:
@@ -66,7 +64,7 @@ def _swap(a: np.ndarray, axes, r: int, c: int) -> np.ndarray:
     n = a.shape[0]
     if r == 1 or c == 1:  # nothing moves: a reshape (and a copy only if a is not C-contiguous)
         return np.ascontiguousarray(a).reshape([a.shape[k] for k in axes])
-    if a.dtype not in _FLOATS or not a.flags.c_contiguous or min(r, c) < _KERNEL_MIN_SIDE:
+    if a.dtype not in _FLOATS or not a.flags.c_contiguous:
         return np.ascontiguousarray(a.transpose(axes))
     out = np.empty([a.shape[k] for k in axes], dtype=a.dtype)
     _transpose.transpose_batch_kernel(a.reshape(n, r, c), out.reshape(n, c, r), _TRANSPOSE_THREADS)
