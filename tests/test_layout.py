@@ -250,3 +250,14 @@ def test_nchw_caches_are_checked(m):
         m.maxpool_backward(np.ones((2, 5, 6, 6)), conv_cache)
     with pytest.raises(TypeError, match="cache must be the cache returned by conv2d_forward"):
         m.conv2d_backward(np.ones((2, 3, 3, 3)), max_cache)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 70, 45), (1, 1, 33), (3, 33, 1), (2, 64, 64), (0, 5, 5), (2, 0, 7)])
+def test_transpose_kernel(shape, dtype):
+    from fastconv import _transpose
+
+    a = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    out = np.full((shape[0], shape[2], shape[1]), np.nan, dtype=dtype)
+    _transpose.transpose_batch_kernel(a, out, 1)
+    np.testing.assert_array_equal(out, a.transpose(0, 2, 1))
