@@ -201,8 +201,8 @@ def _backward(layout: _Layout, caches, dlogits: np.ndarray, grads: Sequence[np.n
             if pool == "avg":
                 d = avgpool_backward(d, pc)
             d = relu_backward(d, rc)
-        # the first layer's input gradient is computed and discarded
-        d, dw, db = conv2d_backward(d, cc)
+        # the first layer's input gradient is not needed
+        d, dw, db = conv2d_backward(d, cc, compute_dx=j > 0)
         grads[i][...] = dw
         grads[i + 1][...] = db
         i -= 2
