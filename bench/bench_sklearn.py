@@ -120,7 +120,7 @@ if pytest is not None:
         return X, y, list(StratifiedKFold(n_splits=5, shuffle=True, random_state=0).split(X, y))
 
     @pytest.mark.parametrize("name", list(estimators()))
-    def test_digits_5fold_fit(benchmark, digits_folds, name):
+    def bench_digits_5fold_fit(benchmark, digits_folds, name):
         """Total fit time of the 5 folds; the mean accuracy goes into extra_info."""
         X, y, folds = digits_folds
         make, scale = estimators()[name]
@@ -141,7 +141,7 @@ if pytest is not None:
         benchmark.extra_info["accuracy_std"] = float(np.std(accs))
         assert np.mean(accs) > 0.9
 
-    def test_digits_predict(benchmark, digits_folds):
+    def bench_digits_predict(benchmark, digits_folds):
         X, y, _ = digits_folds
         clf = CNNClassifier(random_state=0).fit(X, y)
         benchmark.group = "digits predict"
