@@ -1,6 +1,7 @@
 /* One SGD step of the digits network, for one element type and one instruction set.
 
-   Included by _digits.pyx once per (type, ISA) pair with these macros set:
+   A template: _digits_kernels.h includes it once per (type, instruction-set level) through
+   _simd_instantiate.h, and the lines below give this family's names to that pass's macros:
      FCD_T       element type (float or double)
      FCD_I       the signed integer type of the same size (int or long long)
      FCD_FN(n)   the function name for this instantiation
@@ -23,6 +24,12 @@
    Each image is read through a zero-padded copy (xpad, (H + 2p) x (W + 2p)), so every
    window lies inside it; the convolution and its weight gradient run over FCD_CB filters
    at a time in vector registers. */
+
+#define FCD_T FC_T
+#define FCD_I FC_I
+#define FCD_FN(n) FC_FN(n)
+#define FCD_ATTR FC_ATTR
+#define FCD_VB FC_VB
 
 #ifndef FCD_COMMON_H
 #define FCD_COMMON_H
@@ -442,3 +449,9 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
     for (kk = 0; kk < FCD_NCLS; kk++) b2[kk] -= lr * db2[kk];
     return loss / (double)nb;
 }
+
+#undef FCD_T
+#undef FCD_I
+#undef FCD_FN
+#undef FCD_ATTR
+#undef FCD_VB

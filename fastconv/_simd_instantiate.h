@@ -1,0 +1,115 @@
+/* Include the template header FC_TEMPLATE once per (dtype, instruction-set level).
+
+   Usage, in a kernel family's header:
+       #define FC_TEMPLATE "_conv_direct.h"
+       #include "_simd_instantiate.h"
+       #undef FC_TEMPLATE
+   Each inclusion of the template sees
+       FC_T        the element type (float, then double)
+       FC_I        the signed integer type of its size (int, long long)
+       FC_DT       f32 or f64
+       FC_ISA      the level's identifier (base, avx2, ...; see _simd.h)
+       FC_ATTR     the level's function attributes (empty, __attribute__((target("avx2,fma"))), ...)
+       FC_VB       the level's vector bytes (16, 32, ...)
+       FC_FN(n)    the function name fc_<dtype>_<n>_<level>, e.g. fc_f32_fwd_avx2, so that
+                   FC_PICK(fc_f32_fwd) (see _simd.h) calls the level that runs
+       FC_TUNE(c)  the family's tuning constant c for this level: c##_<level> (e.g. FCK_R_avx2)
+   This header is not include-guarded: it is meant to be included once per family. */
+#include "_simd.h"
+
+#define FC_FN(n) FC_CAT(FC_CAT(FC_CAT(fc_, FC_DT), FC_CAT(_, n)), FC_CAT(_, FC_ISA))
+#define FC_TUNE(c) FC_CAT(c, FC_CAT(_, FC_ISA))
+
+/* one level: both dtypes */
+#define FC_T float
+#define FC_I int
+#define FC_DT f32
+#define FC_ISA FC_ISA_ID(FC_ISA_0)
+#define FC_ATTR FC_ISA_ATTR(FC_ISA_0)
+#define FC_VB FC_ISA_VB(FC_ISA_0)
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_I
+#undef FC_DT
+#define FC_T double
+#define FC_I long long
+#define FC_DT f64
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_I
+#undef FC_DT
+#undef FC_ISA
+#undef FC_ATTR
+#undef FC_VB
+
+#ifdef FC_ISA_1
+#define FC_T float
+#define FC_I int
+#define FC_DT f32
+#define FC_ISA FC_ISA_ID(FC_ISA_1)
+#define FC_ATTR FC_ISA_ATTR(FC_ISA_1)
+#define FC_VB FC_ISA_VB(FC_ISA_1)
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_I
+#undef FC_DT
+#define FC_T double
+#define FC_I long long
+#define FC_DT f64
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_I
+#undef FC_DT
+#undef FC_ISA
+#undef FC_ATTR
+#undef FC_VB
+#endif
+
+#ifdef FC_ISA_2
+#define FC_T float
+#define FC_I int
+#define FC_DT f32
+#define FC_ISA FC_ISA_ID(FC_ISA_2)
+#define FC_ATTR FC_ISA_ATTR(FC_ISA_2)
+#define FC_VB FC_ISA_VB(FC_ISA_2)
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_I
+#undef FC_DT
+#define FC_T double
+#define FC_I long long
+#define FC_DT f64
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_I
+#undef FC_DT
+#undef FC_ISA
+#undef FC_ATTR
+#undef FC_VB
+#endif
+
+#ifdef FC_ISA_3
+#define FC_T float
+#define FC_I int
+#define FC_DT f32
+#define FC_ISA FC_ISA_ID(FC_ISA_3)
+#define FC_ATTR FC_ISA_ATTR(FC_ISA_3)
+#define FC_VB FC_ISA_VB(FC_ISA_3)
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_I
+#undef FC_DT
+#define FC_T double
+#define FC_I long long
+#define FC_DT f64
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_I
+#undef FC_DT
+#undef FC_ISA
+#undef FC_ATTR
+#undef FC_VB
+#endif
+
+#undef FC_FN
+#undef FC_TUNE
