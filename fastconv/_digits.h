@@ -6,7 +6,7 @@
      FCD_I       the signed integer type of the same size (int or long long)
      FCD_FN(n)   the function name for this instantiation
      FCD_ATTR    function attributes (empty, or __attribute__((target("avx2,fma"))))
-     FCD_VB      bytes per vector register (16 for SSE2, 32 for AVX2)
+     FCD_VB      bytes per vector register (16 for SSE2, 32 for AVX2), the level's FCD_VB_<level>
 
    Network (the tutorial's): conv k x k (one input channel, C filters, padding, stride)
    -> ReLU -> pool q x q (stride q, max or average) -> flatten -> dense (D -> 10)
@@ -29,7 +29,10 @@
 #define FCD_I FC_I
 #define FCD_FN(n) FC_FN(n)
 #define FCD_ATTR FC_ATTR
-#define FCD_VB FC_VB
+/* tuning per instruction-set level: the vector bytes (at most FCD_CB floats: 8 filters per block) */
+#define FCD_VB_base 16
+#define FCD_VB_avx2 32
+#define FCD_VB FC_CAT(FCD_VB_, FC_ISA)
 
 #ifndef FCD_COMMON_H
 #define FCD_COMMON_H

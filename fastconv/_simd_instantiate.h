@@ -13,12 +13,14 @@
        FC_VB       the level's vector bytes (16, 32, ...)
        FC_FN(n)    the function name fc_<dtype>_<n>_<level>, e.g. fc_f32_fwd_avx2, so that
                    FC_PICK(fc_f32_fwd) (see _simd.h) calls the level that runs
-       FC_TUNE(c)  the family's tuning constant c for this level: c##_<level> (e.g. FCK_R_avx2)
+   A family's tuning constants are named per level and picked with the level's identifier, e.g.
+       #define FCK_R_base 4
+       #define FCK_R_avx2 6
+       #define FCK_R FC_CAT(FCK_R_, FC_ISA)
    This header is not include-guarded: it is meant to be included once per family. */
 #include "_simd.h"
 
 #define FC_FN(n) FC_CAT(FC_CAT(FC_CAT(fc_, FC_DT), FC_CAT(_, n)), FC_CAT(_, FC_ISA))
-#define FC_TUNE(c) FC_CAT(c, FC_CAT(_, FC_ISA))
 
 /* one level: both dtypes */
 #define FC_T float
@@ -112,4 +114,3 @@
 #endif
 
 #undef FC_FN
-#undef FC_TUNE
