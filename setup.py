@@ -83,7 +83,11 @@ MODULES = {
     "_pool": ["_pool_kernels.h"] + _SIMD,
     "_simd": _SIMD,
     "_threads": [],
+    "_transpose": [],
 }
+_unlisted = sorted({p.stem for p in Path("fastconv").glob("_*.pyx")} - set(MODULES))
+if _unlisted:
+    sys.exit(f"setup.py: list {', '.join(_unlisted)} in MODULES, with the headers each includes")
 
 extensions = [
     Extension(
