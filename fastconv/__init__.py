@@ -25,6 +25,7 @@ except ImportError:  # an unbuilt source checkout: say so, and how to fix it
 
     raise_if_unbuilt()
     raise
+from ._lazy import __getattr__  # fastconv.CNNClassifier: scikit-learn is imported on first use
 
 __version__ = "0.1.0"
 
@@ -52,4 +53,5 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "gradcheck",
+    "CNNClassifier",
 ]
