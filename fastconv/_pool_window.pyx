@@ -1,0 +1,317 @@
+# cython: language_level=3
+"""Pooling kernels for general windows: padded, ceil-mode, dilated and adaptive pools (NHWC).
+
+One kernel serves every window geometry: the wrapper (:mod:`fastconv.pool`) describes the
+windows once per call by per-output-row and per-output-column arrays, already clipped to the
+input plane:
+
+* ``r0[i] .. r1[i]`` (step ``dh``): the input rows read by output row ``i`` (``r0[i] < r1[i]``),
+* ``c0[j] .. c1[j]`` (step ``dw``): the input columns read by output column ``j``,
+* ``rdiv[i] * cdiv[j]``: the divisor of the average of output pixel ``(i, j)`` (torch's divisor
+  is always such a product, or ``divisor_override`` put in ``rdiv``),
+* for the average backward, ``ia[h] .. ib[h]`` and ``ja[w] .. jb[w]``: the output rows and
+  columns whose windows read input row ``h`` and column ``w`` (windows are intervals whose ends
+  never decrease, so these are intervals too).
+
+Inputs are C-contiguous (N, H, W, C); every inner loop runs over the contiguous channel axis
+with no branch and no division, so the compiler vectorises it. One output row (or, in the
+average backward, one input row) is one unit of OpenMP work. The kernels only compute: the
+window arrays are checked against the array shapes once at entry (IndexError), nothing else.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t
+
+# channels handled per block by the max kernel (its running argmax lives in a C array of this size)
+cdef enum:
+    _BLOCK = 256
+
+
+cdef int _check_windows(
+    str kernel, const Py_ssize_t[::1] lo, const Py_ssize_t[::1] hi, Py_ssize_t step,
+    Py_ssize_t n_out, Py_ssize_t size, str axis,
+) except -1:
+    """IndexError unless ``n_out`` windows ``lo[i] .. hi[i]`` (step ``step``) are non-empty and inside 0..size."""
+    cdef Py_ssize_t i
+    if lo.shape[0] != n_out or hi.shape[0] != n_out:
+        raise IndexError(f"{kernel}: {lo.shape[0]}/{hi.shape[0]} {axis} windows for {n_out} outputs")
+    if step < 1:
+        raise IndexError(f"{kernel}: {axis} step {step} must be >= 1")
+    for i in range(n_out):
+        if not (0 <= lo[i] < hi[i] <= size):
+            raise IndexError(f"{kernel}: {axis} window {i} is {lo[i]}..{hi[i]}, outside 0..{size} or empty")
+    return 0
+
+
+cdef int _check_cover(
+    str kernel, const Py_ssize_t[::1] a, const Py_ssize_t[::1] b, Py_ssize_t size, Py_ssize_t n_out, str axis,
+) except -1:
+    """IndexError unless ``size`` intervals ``a[h] .. b[h]`` lie inside 0..n_out (empty allowed)."""
+    cdef Py_ssize_t h
+    if a.shape[0] != size or b.shape[0] != size:
+        raise IndexError(f"{kernel}: {a.shape[0]}/{b.shape[0]} {axis} covers for {size} inputs")
+    for h in range(size):
+        if not (0 <= a[h] <= b[h] <= n_out):
+            raise IndexError(f"{kernel}: {axis} cover {h} is {a[h]}..{b[h]}, outside 0..{n_out}")
+    return 0
+
+
+cdef int _check_nc(str kernel, tuple a, tuple b) except -1:
+    """IndexError unless two NHWC shapes share N and C."""
+    if a[0] != b[0] or a[3] != b[3]:
+        raise IndexError(f"{kernel}: batch/channels of {a} and {b} differ")
+    return 0
+
+
+# --------------------------------------------------------------------------- max pooling
+cdef inline void _max_pixel(
+    const floating* xn, floating* yp, long long* ap, Py_ssize_t W, Py_ssize_t C,
+    Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t dh, Py_ssize_t w0, Py_ssize_t w1, Py_ssize_t dw,
+) noexcept nogil:
+    """One output pixel, all channels: the maximum over rows h0..h1 (step dh) x columns w0..w1 (step dw).
+
+    The first maximum in row-major window order wins; a NaN replaces a number once and is then
+    kept (np.argmax's rule). The running index is int32 (as wide as a float32 lane) and widened
+    to int64 at the end.
+    """
+    cdef int32_t kb[_BLOCK]
+    cdef Py_ssize_t cb, ce, c, h, w
+    cdef int32_t idx
+    cdef const floating* xp
+    cdef floating v, cur
+    cdef bint take
+    cb = 0
+    while cb < C:
+        ce = cb + _BLOCK if cb + _BLOCK < C else C
+        idx = <int32_t>(h0 * W + w0)
+        xp = xn + idx * C
+        for c in range(cb, ce):
+            yp[c] = xp[c]
+            kb[c - cb] = idx
+        h = h0
+        while h < h1:
+            w = w0 if h != h0 else w0 + dw
+            while w < w1:
+                idx = <int32_t>(h * W + w)
+                xp = xn + idx * C
+                for c in range(cb, ce):
+                    v = xp[c]
+                    cur = yp[c]
+                    take = (v > cur) | ((v != v) & (cur == cur))
+                    yp[c] = v if take else cur
+                    kb[c - cb] = idx if take else kb[c - cb]
+                w = w + dw
+            h = h + dh
+        for c in range(cb, ce):
+            ap[c] = kb[c - cb]
+        cb = ce
+
+
+cdef void _max_row(
+    const floating* x, floating* y, long long* am, Py_ssize_t r,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo,
+    const Py_ssize_t* r0, const Py_ssize_t* r1, Py_ssize_t dh,
+    const Py_ssize_t* c0, const Py_ssize_t* c1, Py_ssize_t dw,
+) noexcept nogil:
+    """Output row r = n * Ho + i."""
+    cdef Py_ssize_t n = r // Ho
+    cdef Py_ssize_t i = r - n * Ho
+    cdef Py_ssize_t j
+    cdef const floating* xn = x + n * H * W * C
+    for j in range(Wo):
+        _max_pixel(xn, y + (r * Wo + j) * C, am + (r * Wo + j) * C, W, C, r0[i], r1[i], dh, c0[j], c1[j], dw)
+
+
+def maxpool_window_forward_kernel(
+    const floating[:, :, :, ::1] x,     # IN  (N, H, W, C)
+    floating[:, :, :, ::1] y,           # OUT (N, Ho, Wo, C)
+    long long[:, :, :, ::1] argmax,     # OUT (N, Ho, Wo, C): flat index h*W + w of each window's first maximum
+    const Py_ssize_t[::1] r0,           # IN  (Ho,) first input row of each window row (inside the plane)
+    const Py_ssize_t[::1] r1,           # IN  (Ho,) end (exclusive) of its rows
+    Py_ssize_t dh,                      # row step (dilation)
+    const Py_ssize_t[::1] c0,           # IN  (Wo,) first input column of each window column
+    const Py_ssize_t[::1] c1,           # IN  (Wo,) end (exclusive) of its columns
+    Py_ssize_t dw,                      # column step (dilation)
+    int num_threads,                    # OpenMP threads over output rows
+) -> None:
+    """Max pooling forward with argmax over windows given by row and column ranges."""
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2]
+    cdef Py_ssize_t r
+    k = "maxpool_window_forward_kernel"
+    _check_nc(k, tuple(x.shape)[:4], tuple(y.shape)[:4])
+    if tuple(argmax.shape)[:4] != tuple(y.shape)[:4]:
+        raise IndexError(f"{k}: argmax shape differs from y shape")
+    _check_windows(k, r0, r1, dh, Ho, H, "row")
+    _check_windows(k, c0, c1, dw, Wo, W, "column")
+    if H * W >= 2**31:
+        raise IndexError(f"{k}: planes of {H}x{W} do not fit the int32 running index")
+    if y.size == 0:
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0]
+    cdef long long* ap = &argmax[0, 0, 0, 0]
+    with nogil:
+        if num_threads <= 1:
+            for r in range(N * Ho):
+                _max_row(xp, yp, ap, r, H, W, C, Ho, Wo, &r0[0], &r1[0], dh, &c0[0], &c1[0], dw)
+        else:
+            for r in prange(N * Ho, schedule="static", num_threads=num_threads):
+                _max_row(xp, yp, ap, r, H, W, C, Ho, Wo, &r0[0], &r1[0], dh, &c0[0], &c1[0], dw)
+
+
+# --------------------------------------------------------------------------- average pooling
+cdef void _avg_row(
+    const floating* x, floating* y, Py_ssize_t r,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo,
+    const Py_ssize_t* r0, const Py_ssize_t* r1, const Py_ssize_t* c0, const Py_ssize_t* c1,
+    const floating* rdiv, const floating* cdiv,
+) noexcept nogil:
+    """Output row r = n * Ho + i: window sums in row-major window order, then one division each."""
+    cdef Py_ssize_t n = r // Ho
+    cdef Py_ssize_t i = r - n * Ho
+    cdef Py_ssize_t j, h, w, c
+    cdef const floating* xn = x + n * H * W * C
+    cdef const floating* xp
+    cdef floating* yp
+    cdef floating q
+    for j in range(Wo):
+        yp = y + (r * Wo + j) * C
+        xp = xn + (r0[i] * W + c0[j]) * C
+        for c in range(C):
+            yp[c] = xp[c]
+        for h in range(r0[i], r1[i]):
+            for w in range(c0[j], c1[j]):
+                if h == r0[i] and w == c0[j]:
+                    continue
+                xp = xn + (h * W + w) * C
+                for c in range(C):
+                    yp[c] = yp[c] + xp[c]
+        q = rdiv[i] * cdiv[j]
+        for c in range(C):
+            yp[c] = yp[c] / q
+
+
+def avgpool_window_forward_kernel(
+    const floating[:, :, :, ::1] x,     # IN  (N, H, W, C)
+    floating[:, :, :, ::1] y,           # OUT (N, Ho, Wo, C)
+    const Py_ssize_t[::1] r0,           # IN  (Ho,) first input row of each window row
+    const Py_ssize_t[::1] r1,           # IN  (Ho,) end (exclusive)
+    const Py_ssize_t[::1] c0,           # IN  (Wo,) first input column of each window column
+    const Py_ssize_t[::1] c1,           # IN  (Wo,) end (exclusive)
+    const floating[::1] rdiv,           # IN  (Ho,) row factor of the divisor
+    const floating[::1] cdiv,           # IN  (Wo,) column factor of the divisor
+    int num_threads,                    # OpenMP threads over output rows
+) -> None:
+    """Average pooling forward: y = (sum over the window) / (rdiv[i] * cdiv[j])."""
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2]
+    cdef Py_ssize_t r
+    k = "avgpool_window_forward_kernel"
+    _check_nc(k, tuple(x.shape)[:4], tuple(y.shape)[:4])
+    _check_windows(k, r0, r1, 1, Ho, H, "row")
+    _check_windows(k, c0, c1, 1, Wo, W, "column")
+    if rdiv.shape[0] != Ho or cdiv.shape[0] != Wo:
+        raise IndexError(f"{k}: divisor factors of lengths {rdiv.shape[0]}, {cdiv.shape[0]} for output {Ho}x{Wo}")
+    if y.size == 0:
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0]
+    with nogil:
+        if num_threads <= 1:
+            for r in range(N * Ho):
+                _avg_row(xp, yp, r, H, W, C, Ho, Wo, &r0[0], &r1[0], &c0[0], &c1[0], &rdiv[0], &cdiv[0])
+        else:
+            for r in prange(N * Ho, schedule="static", num_threads=num_threads):
+                _avg_row(xp, yp, r, H, W, C, Ho, Wo, &r0[0], &r1[0], &c0[0], &c1[0], &rdiv[0], &cdiv[0])
+
+
+cdef void _scale_row(
+    const floating* dy, floating* g, Py_ssize_t r, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t C,
+    const floating* rdiv, const floating* cdiv,
+) noexcept nogil:
+    """g = dy / (rdiv[i] * cdiv[j]) for output row r = n * Ho + i: each window's share of its gradient."""
+    cdef Py_ssize_t i = r % Ho
+    cdef Py_ssize_t j, c
+    cdef floating q
+    cdef const floating* d
+    cdef floating* o
+    for j in range(Wo):
+        q = rdiv[i] * cdiv[j]
+        d = dy + (r * Wo + j) * C
+        o = g + (r * Wo + j) * C
+        for c in range(C):
+            o[c] = d[c] / q
+
+
+cdef void _gather_row(
+    const floating* g, floating* dx, Py_ssize_t r,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo,
+    const Py_ssize_t* ia, const Py_ssize_t* ib, const Py_ssize_t* ja, const Py_ssize_t* jb,
+) noexcept nogil:
+    """Input row r = n * H + h of dx: the sum of the shares g of every window that reads each element."""
+    cdef Py_ssize_t n = r // H
+    cdef Py_ssize_t h = r - n * H
+    cdef Py_ssize_t w, i, j, c
+    cdef const floating* gn = g + n * Ho * Wo * C
+    cdef const floating* gp
+    cdef floating* d
+    cdef bint first
+    for w in range(W):
+        d = dx + (r * W + w) * C
+        first = True
+        for i in range(ia[h], ib[h]):
+            for j in range(ja[w], jb[w]):
+                gp = gn + (i * Wo + j) * C
+                if first:
+                    for c in range(C):
+                        d[c] = gp[c]
+                    first = False
+                else:
+                    for c in range(C):
+                        d[c] = d[c] + gp[c]
+        if first:  # no window reads this element
+            for c in range(C):
+                d[c] = 0
+
+
+def avgpool_window_backward_kernel(
+    const floating[:, :, :, ::1] dy,    # IN  (N, Ho, Wo, C)
+    floating[:, :, :, ::1] g,           # SCRATCH (N, Ho, Wo, C): dy over each window's divisor
+    floating[:, :, :, ::1] dx,          # OUT (N, H, W, C), fully overwritten
+    const Py_ssize_t[::1] ia,           # IN  (H,) first output row whose window reads input row h
+    const Py_ssize_t[::1] ib,           # IN  (H,) end (exclusive) of those output rows
+    const Py_ssize_t[::1] ja,           # IN  (W,) first output column whose window reads input column w
+    const Py_ssize_t[::1] jb,           # IN  (W,) end (exclusive)
+    const floating[::1] rdiv,           # IN  (Ho,) row factor of the divisor
+    const floating[::1] cdiv,           # IN  (Wo,) column factor of the divisor
+    int num_threads,                    # OpenMP threads over rows
+) -> None:
+    """Average pooling backward as a gather: every dx element is written once (zero where no window reads it)."""
+    cdef Py_ssize_t N = dy.shape[0], Ho = dy.shape[1], Wo = dy.shape[2], C = dy.shape[3]
+    cdef Py_ssize_t H = dx.shape[1], W = dx.shape[2]
+    cdef Py_ssize_t r
+    k = "avgpool_window_backward_kernel"
+    _check_nc(k, tuple(dy.shape)[:4], tuple(dx.shape)[:4])
+    if tuple(g.shape)[:4] != tuple(dy.shape)[:4]:
+        raise IndexError(f"{k}: scratch shape differs from dy shape")
+    _check_cover(k, ia, ib, H, Ho, "row")
+    _check_cover(k, ja, jb, W, Wo, "column")
+    if rdiv.shape[0] != Ho or cdiv.shape[0] != Wo:
+        raise IndexError(f"{k}: divisor factors of lengths {rdiv.shape[0]}, {cdiv.shape[0]} for output {Ho}x{Wo}")
+    if dx.size == 0:
+        return
+    cdef floating* gp = &g[0, 0, 0, 0]
+    cdef const floating* dyp = &dy[0, 0, 0, 0]  # dy is not empty when dx is not (Ho, Wo >= 1)
+    cdef floating* dxp = &dx[0, 0, 0, 0]
+    with nogil:
+        if num_threads <= 1:
+            for r in range(N * Ho):
+                _scale_row(dyp, gp, r, Ho, Wo, C, &rdiv[0], &cdiv[0])
+            for r in range(N * H):
+                _gather_row(gp, dxp, r, H, W, C, Ho, Wo, &ia[0], &ib[0], &ja[0], &jb[0])
+        else:
+            for r in prange(N * Ho, schedule="static", num_threads=num_threads):
+                _scale_row(dyp, gp, r, Ho, Wo, C, &rdiv[0], &cdiv[0])
+            for r in prange(N * H, schedule="static", num_threads=num_threads):
+                _gather_row(gp, dxp, r, H, W, C, Ho, Wo, &ia[0], &ib[0], &ja[0], &jb[0])
