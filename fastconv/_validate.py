@@ -303,6 +303,8 @@ def pool_window_args(x, pool_size, stride, padding, dilation, ceil_mode, count_i
                 f"for pool_size {pool} (axis {axis}: {p} > {k} // 2)"
             )
     (h, w), out = x.shape[1:3], []
+    if not ceil and dil == (1, 1):
+        window_output("x", x.shape, (h, w), pool, pad, st, "pool window")  # the plain pools' message
     for size, k, p, s, d in zip((h, w), pool, pad, st, dil):
         eff = d * (k - 1) + 1
         if eff > size + 2 * p and not ceil:

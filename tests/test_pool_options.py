@@ -278,11 +278,12 @@ def test_ceil_mode_divisors(impl):
 def test_max_padding_is_minus_infinity_and_argmax_is_unpadded(impl, dtype):
     x = -np.arange(1, 17, dtype=dtype).reshape(1, 4, 4, 1)  # all negative: padding must never win
     y, cache = impl.maxpool_forward(x, 3, 2, padding=1)
-    np.testing.assert_array_equal(y[0, :, :, 0], [[-1, -3], [-9, -11]])
-    np.testing.assert_array_equal(cache.argmax[0, :, :, 0], [[0, 2], [8, 10]])  # h * W + w, unpadded
+    # windows start at rows/columns -1 and 1: their top-left input pixels hold the maxima
+    np.testing.assert_array_equal(y[0, :, :, 0], [[-1, -2], [-5, -6]])
+    np.testing.assert_array_equal(cache.argmax[0, :, :, 0], [[0, 1], [4, 5]])  # h * W + w, unpadded
     x = np.full((1, 3, 3, 1), -np.inf, dtype=dtype)  # all -inf: the first input pixel of the window
     y, cache = impl.maxpool_forward(x, 3, 2, padding=1, ceil_mode=True)
-    np.testing.assert_array_equal(cache.argmax[0, :, :, 0], [[0, 2], [6, 8]])
+    np.testing.assert_array_equal(cache.argmax[0, :, :, 0], [[0, 1], [3, 4]])
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -376,8 +377,8 @@ def test_caches_are_not_interchangeable():
         (lambda m, x: m.avgpool_forward(x, 2, divisor_override=0), ValueError, r"divisor_override must be a non-zero int, got 0"),
         (lambda m, x: m.avgpool_forward(x, 2, divisor_override=2.0), TypeError, r"divisor_override must be None or a non-zero int"),
         (lambda m, x: m.avgpool_forward(x, 2, divisor_override=True), TypeError, r"divisor_override must be None"),
-        (lambda m, x: m.maxpool_forward(x, 3, 1, padding=1, dilation=3), ValueError, r"dilated pool window .* is larger than the padded input"),
-        (lambda m, x: m.maxpool_forward(np.ones((1, 2, 2, 1)), 3, 3, padding=1, dilation=2, ceil_mode=True), ValueError,
+        (lambda m, x: m.maxpool_forward(x, 3, 1, padding=1, dilation=4), ValueError, r"dilated pool window .* is larger than the padded input"),
+        (lambda m, x: m.maxpool_forward(np.ones((1, 1, 3, 1)), 2, 1, padding=1, dilation=2), ValueError,
          r"entirely in the padding"),
         (lambda m, x: m.maxpool_forward(x, 6), ValueError, r"pool window 6x6 is larger than the padded input 5x5"),
         (lambda m, x: m.adaptive_avgpool_forward(x, 0), ValueError, r"output_size must be >= 1, got 0 \(x has shape \(1, 5, 5, 2\)\)"),
