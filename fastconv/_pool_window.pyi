@@ -7,12 +7,12 @@ def maxpool_window_forward_kernel(
     c0: NDArray[np.intp], c1: NDArray[np.intp], dw: int, num_threads: int,
 ) -> None: ...
 def avgpool_window_forward_kernel(
-    x: NDArray[np.floating], y: NDArray[np.floating],
+    x: NDArray[np.floating], y: NDArray[np.floating], scratch: NDArray[np.floating],
     r0: NDArray[np.intp], r1: NDArray[np.intp], c0: NDArray[np.intp], c1: NDArray[np.intp],
     rdiv: NDArray[np.floating], cdiv: NDArray[np.floating], num_threads: int,
 ) -> None: ...
 def avgpool_window_backward_kernel(
-    dy: NDArray[np.floating], g: NDArray[np.floating], dx: NDArray[np.floating],
+    dy: NDArray[np.floating], g: NDArray[np.floating], scratch: NDArray[np.floating], dx: NDArray[np.floating],
     ia: NDArray[np.intp], ib: NDArray[np.intp], ja: NDArray[np.intp], jb: NDArray[np.intp],
     rdiv: NDArray[np.floating], cdiv: NDArray[np.floating], num_threads: int,
 ) -> None: ...

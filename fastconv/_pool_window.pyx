@@ -14,12 +14,13 @@ input plane:
   never decrease, so these are intervals too).
 
 Inputs are C-contiguous (N, H, W, C); every inner loop runs over the contiguous channel axis
-with no branch and no division, so the compiler vectorises it. One output row (or, in the
-average backward, one input row) is one unit of OpenMP work. The kernels only compute: the
+with no branch and no division, so the compiler vectorises it; average windows are summed
+separably (rows, then columns, through a per-thread row buffer the caller allocates). One output
+row (or, in the average backward, one input row) is one unit of OpenMP work. The kernels only compute: the
 window arrays are checked against the array shapes once at entry (IndexError), nothing else.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t
 
 # channels handled per block by the max kernel (its running argmax lives in a C array of this size)
@@ -161,40 +162,69 @@ def maxpool_window_forward_kernel(
 
 
 # --------------------------------------------------------------------------- average pooling
+# Window sums are separable: a window row's sum over its input rows is one contiguous (W * C)
+# vector loop, shared by every window column of that output row; the column sums then read that
+# buffer. Each output element costs (window rows + window columns) additions, not their product.
+cdef inline void _sum_rows(
+    const floating* src, floating* buf, Py_ssize_t a, Py_ssize_t b, Py_ssize_t L,
+) noexcept nogil:
+    """buf[0:L] = sum of rows a .. b (each L long) of src, added in row order; zero when a == b."""
+    cdef Py_ssize_t k, t
+    cdef const floating* sp
+    if a == b:
+        for k in range(L):
+            buf[k] = 0
+        return
+    sp = src + a * L
+    for k in range(L):
+        buf[k] = sp[k]
+    for t in range(a + 1, b):
+        sp = src + t * L
+        for k in range(L):
+            buf[k] = buf[k] + sp[k]
+
+
+cdef inline void _sum_cols(
+    const floating* buf, floating* out, Py_ssize_t a, Py_ssize_t b, Py_ssize_t C, floating q,
+) noexcept nogil:
+    """out[0:C] = (sum of the C-long columns a .. b of buf) / q; zero when a == b."""
+    cdef Py_ssize_t c, t
+    cdef const floating* bp
+    if a == b:
+        for c in range(C):
+            out[c] = 0
+        return
+    bp = buf + a * C
+    for c in range(C):
+        out[c] = bp[c]
+    for t in range(a + 1, b):
+        bp = buf + t * C
+        for c in range(C):
+            out[c] = out[c] + bp[c]
+    if q != 1:
+        for c in range(C):
+            out[c] = out[c] / q
+
+
 cdef void _avg_row(
-    const floating* x, floating* y, Py_ssize_t r,
+    const floating* x, floating* y, floating* buf, Py_ssize_t r,
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo,
     const Py_ssize_t* r0, const Py_ssize_t* r1, const Py_ssize_t* c0, const Py_ssize_t* c1,
     const floating* rdiv, const floating* cdiv,
 ) noexcept nogil:
-    """Output row r = n * Ho + i: window sums in row-major window order, then one division each."""
+    """Output row r = n * Ho + i: buf = the window rows' sum, then each window's column sum / divisor."""
     cdef Py_ssize_t n = r // Ho
     cdef Py_ssize_t i = r - n * Ho
-    cdef Py_ssize_t j, h, w, c
-    cdef const floating* xn = x + n * H * W * C
-    cdef const floating* xp
-    cdef floating* yp
-    cdef floating q
+    cdef Py_ssize_t j
+    _sum_rows(x + n * H * W * C, buf, r0[i], r1[i], W * C)
     for j in range(Wo):
-        yp = y + (r * Wo + j) * C
-        xp = xn + (r0[i] * W + c0[j]) * C
-        for c in range(C):
-            yp[c] = xp[c]
-        for h in range(r0[i], r1[i]):
-            for w in range(c0[j], c1[j]):
-                if h == r0[i] and w == c0[j]:
-                    continue
-                xp = xn + (h * W + w) * C
-                for c in range(C):
-                    yp[c] = yp[c] + xp[c]
-        q = rdiv[i] * cdiv[j]
-        for c in range(C):
-            yp[c] = yp[c] / q
+        _sum_cols(buf, y + (r * Wo + j) * C, c0[j], c1[j], C, rdiv[i] * cdiv[j])
 
 
 def avgpool_window_forward_kernel(
     const floating[:, :, :, ::1] x,     # IN  (N, H, W, C)
     floating[:, :, :, ::1] y,           # OUT (N, Ho, Wo, C)
+    floating[:, ::1] scratch,           # SCRATCH (num_threads, W * C): one row sum per thread
     const Py_ssize_t[::1] r0,           # IN  (Ho,) first input row of each window row
     const Py_ssize_t[::1] r1,           # IN  (Ho,) end (exclusive)
     const Py_ssize_t[::1] c0,           # IN  (Wo,) first input column of each window column
@@ -207,23 +237,29 @@ def avgpool_window_forward_kernel(
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2]
     cdef Py_ssize_t r
+    cdef int nt = num_threads if num_threads > 1 else 1
     k = "avgpool_window_forward_kernel"
     _check_nc(k, tuple(x.shape)[:4], tuple(y.shape)[:4])
     _check_windows(k, r0, r1, 1, Ho, H, "row")
     _check_windows(k, c0, c1, 1, Wo, W, "column")
     if rdiv.shape[0] != Ho or cdiv.shape[0] != Wo:
         raise IndexError(f"{k}: divisor factors of lengths {rdiv.shape[0]}, {cdiv.shape[0]} for output {Ho}x{Wo}")
+    if scratch.shape[0] < nt or scratch.shape[1] < W * C:
+        raise IndexError(f"{k}: scratch {tuple(scratch.shape)[:2]} is smaller than ({nt}, {W * C})")
     if y.size == 0:
         return
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0]
+    cdef floating* sp = &scratch[0, 0]
+    cdef Py_ssize_t L = scratch.shape[1]
     with nogil:
-        if num_threads <= 1:
+        if nt == 1:
             for r in range(N * Ho):
-                _avg_row(xp, yp, r, H, W, C, Ho, Wo, &r0[0], &r1[0], &c0[0], &c1[0], &rdiv[0], &cdiv[0])
+                _avg_row(xp, yp, sp, r, H, W, C, Ho, Wo, &r0[0], &r1[0], &c0[0], &c1[0], &rdiv[0], &cdiv[0])
         else:
-            for r in prange(N * Ho, schedule="static", num_threads=num_threads):
-                _avg_row(xp, yp, r, H, W, C, Ho, Wo, &r0[0], &r1[0], &c0[0], &c1[0], &rdiv[0], &cdiv[0])
+            for r in prange(N * Ho, schedule="static", num_threads=nt):
+                _avg_row(xp, yp, sp + threadid() * L, r, H, W, C, Ho, Wo,
+                         &r0[0], &r1[0], &c0[0], &c1[0], &rdiv[0], &cdiv[0])
 
 
 cdef void _scale_row(
@@ -245,39 +281,23 @@ cdef void _scale_row(
 
 
 cdef void _gather_row(
-    const floating* g, floating* dx, Py_ssize_t r,
+    const floating* g, floating* dx, floating* buf, Py_ssize_t r,
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo,
     const Py_ssize_t* ia, const Py_ssize_t* ib, const Py_ssize_t* ja, const Py_ssize_t* jb,
 ) noexcept nogil:
     """Input row r = n * H + h of dx: the sum of the shares g of every window that reads each element."""
     cdef Py_ssize_t n = r // H
     cdef Py_ssize_t h = r - n * H
-    cdef Py_ssize_t w, i, j, c
-    cdef const floating* gn = g + n * Ho * Wo * C
-    cdef const floating* gp
-    cdef floating* d
-    cdef bint first
+    cdef Py_ssize_t w
+    _sum_rows(g + n * Ho * Wo * C, buf, ia[h], ib[h], Wo * C)
     for w in range(W):
-        d = dx + (r * W + w) * C
-        first = True
-        for i in range(ia[h], ib[h]):
-            for j in range(ja[w], jb[w]):
-                gp = gn + (i * Wo + j) * C
-                if first:
-                    for c in range(C):
-                        d[c] = gp[c]
-                    first = False
-                else:
-                    for c in range(C):
-                        d[c] = d[c] + gp[c]
-        if first:  # no window reads this element
-            for c in range(C):
-                d[c] = 0
+        _sum_cols(buf, dx + (r * W + w) * C, ja[w], jb[w], C, 1)
 
 
 def avgpool_window_backward_kernel(
     const floating[:, :, :, ::1] dy,    # IN  (N, Ho, Wo, C)
     floating[:, :, :, ::1] g,           # SCRATCH (N, Ho, Wo, C): dy over each window's divisor
+    floating[:, ::1] scratch,           # SCRATCH (num_threads, Wo * C): one row sum per thread
     floating[:, :, :, ::1] dx,          # OUT (N, H, W, C), fully overwritten
     const Py_ssize_t[::1] ia,           # IN  (H,) first output row whose window reads input row h
     const Py_ssize_t[::1] ib,           # IN  (H,) end (exclusive) of those output rows
@@ -291,6 +311,7 @@ def avgpool_window_backward_kernel(
     cdef Py_ssize_t N = dy.shape[0], Ho = dy.shape[1], Wo = dy.shape[2], C = dy.shape[3]
     cdef Py_ssize_t H = dx.shape[1], W = dx.shape[2]
     cdef Py_ssize_t r
+    cdef int nt = num_threads if num_threads > 1 else 1
     k = "avgpool_window_backward_kernel"
     _check_nc(k, tuple(dy.shape)[:4], tuple(dx.shape)[:4])
     if tuple(g.shape)[:4] != tuple(dy.shape)[:4]:
@@ -299,19 +320,23 @@ def avgpool_window_backward_kernel(
     _check_cover(k, ja, jb, W, Wo, "column")
     if rdiv.shape[0] != Ho or cdiv.shape[0] != Wo:
         raise IndexError(f"{k}: divisor factors of lengths {rdiv.shape[0]}, {cdiv.shape[0]} for output {Ho}x{Wo}")
+    if scratch.shape[0] < nt or scratch.shape[1] < Wo * C:
+        raise IndexError(f"{k}: scratch {tuple(scratch.shape)[:2]} is smaller than ({nt}, {Wo * C})")
     if dx.size == 0:
         return
     cdef floating* gp = &g[0, 0, 0, 0]
     cdef const floating* dyp = &dy[0, 0, 0, 0]  # dy is not empty when dx is not (Ho, Wo >= 1)
     cdef floating* dxp = &dx[0, 0, 0, 0]
+    cdef floating* sp = &scratch[0, 0]
+    cdef Py_ssize_t L = scratch.shape[1]
     with nogil:
-        if num_threads <= 1:
+        if nt == 1:
             for r in range(N * Ho):
                 _scale_row(dyp, gp, r, Ho, Wo, C, &rdiv[0], &cdiv[0])
             for r in range(N * H):
-                _gather_row(gp, dxp, r, H, W, C, Ho, Wo, &ia[0], &ib[0], &ja[0], &jb[0])
+                _gather_row(gp, dxp, sp, r, H, W, C, Ho, Wo, &ia[0], &ib[0], &ja[0], &jb[0])
         else:
-            for r in prange(N * Ho, schedule="static", num_threads=num_threads):
+            for r in prange(N * Ho, schedule="static", num_threads=nt):
                 _scale_row(dyp, gp, r, Ho, Wo, C, &rdiv[0], &cdiv[0])
-            for r in prange(N * H, schedule="static", num_threads=num_threads):
-                _gather_row(gp, dxp, r, H, W, C, Ho, Wo, &ia[0], &ib[0], &ja[0], &jb[0])
+            for r in prange(N * H, schedule="static", num_threads=nt):
+                _gather_row(gp, dxp, sp + threadid() * L, r, H, W, C, Ho, Wo, &ia[0], &ib[0], &ja[0], &jb[0])

@@ -436,8 +436,9 @@ def _avgpool_window(x, pool, stride, hw, dx_dt, window):
     rows, cols, _ = _geometry(x.shape, shape, pool, stride, window)
     if y.size:
         rdiv, cdiv = _divisors(rows, cols, window, x.dtype)
-        _pool_window.avgpool_window_forward_kernel(x, y, rows[0], rows[1], cols[0], cols[1], rdiv, cdiv,
-                                                   _threads(x.size))
+        nt = _threads(x.size)
+        scratch = np.empty((nt, x.shape[2] * x.shape[3]), dtype=x.dtype)
+        _pool_window.avgpool_window_forward_kernel(x, y, scratch, rows[0], rows[1], cols[0], cols[1], rdiv, cdiv, nt)
     cache = _cache.PoolCache(x.shape, dx_dt, None, pool, stride, shape, window)
     return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
 
@@ -449,8 +450,10 @@ def _avg_gather_backward(dy, cache):
     if dx.size:
         rdiv, cdiv = _divisors(rows, cols, cache.window, dy.dtype)
         g = np.empty(dy.shape, dtype=dy.dtype)
-        _pool_window.avgpool_window_backward_kernel(dy, g, dx, rows[3], rows[4], cols[3], cols[4], rdiv, cdiv,
-                                                    _threads(dx.size))
+        nt = _threads(dx.size)
+        scratch = np.empty((nt, dy.shape[2] * dy.shape[3]), dtype=dy.dtype)
+        _pool_window.avgpool_window_backward_kernel(dy, g, scratch, dx, rows[3], rows[4], cols[3], cols[4], rdiv, cdiv,
+                                                    nt)
     return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
 
 
