@@ -12,7 +12,10 @@ def avgpool_window_forward_kernel(
     rdiv: NDArray[np.floating], cdiv: NDArray[np.floating], num_threads: int,
 ) -> None: ...
 def avgpool_window_backward_kernel(
-    dy: NDArray[np.floating], g: NDArray[np.floating], scratch: NDArray[np.floating], dx: NDArray[np.floating],
+    dy: NDArray[np.floating], scratch: NDArray[np.floating], dx: NDArray[np.floating],
     ia: NDArray[np.intp], ib: NDArray[np.intp], ja: NDArray[np.intp], jb: NDArray[np.intp],
     rdiv: NDArray[np.floating], cdiv: NDArray[np.floating], num_threads: int,
+) -> None: ...
+def maxpool_scatter_backward_kernel(
+    dy: NDArray[np.floating], argmax: NDArray[np.int64], dx: NDArray[np.floating], num_threads: int
 ) -> None: ...

@@ -22,6 +22,7 @@ window arrays are checked against the array shapes once at entry (IndexError), n
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t
+from libc.string cimport memset
 
 # channels handled per block by the max kernel (its running argmax lives in a C array of this size)
 cdef enum:
@@ -98,7 +99,7 @@ cdef inline void _max_pixel(
                 for c in range(cb, ce):
                     v = xp[c]
                     cur = yp[c]
-                    take = (v > cur) | ((v != v) & (cur == cur))
+                    take = (not (v <= cur)) & (cur == cur)  # v > cur, or v NaN over a number
                     yp[c] = v if take else cur
                     kb[c - cb] = idx if take else kb[c - cb]
                 w = w + dw
@@ -159,6 +160,62 @@ def maxpool_window_forward_kernel(
         else:
             for r in prange(N * Ho, schedule="static", num_threads=num_threads):
                 _max_row(xp, yp, ap, r, H, W, C, Ho, Wo, &r0[0], &r1[0], dh, &c0[0], &c1[0], dw)
+
+
+cdef int _max_scatter_image(
+    const floating* dy, const long long* am, floating* dx, Py_ssize_t n,
+    Py_ssize_t HW, Py_ssize_t C, Py_ssize_t HoWo,
+) noexcept nogil:
+    """Image n of dx: zeroed, then each output's gradient added at its argmax (while the image is in
+    cache). Returns the number of indices outside the plane (skipped)."""
+    cdef Py_ssize_t k, c
+    cdef long long t
+    cdef int bad = 0
+    cdef floating* d = dx + n * HW * C
+    cdef const floating* g = dy + n * HoWo * C
+    cdef const long long* a = am + n * HoWo * C
+    memset(d, 0, HW * C * sizeof(floating))
+    for k in range(HoWo):
+        for c in range(C):
+            t = a[c]
+            if 0 <= t < HW:
+                d[t * C + c] += g[c]
+            else:
+                bad += 1
+        g += C
+        a += C
+    return bad
+
+
+def maxpool_scatter_backward_kernel(
+    const floating[:, :, :, ::1] dy,       # IN  (N, Ho, Wo, C)
+    const long long[:, :, :, ::1] argmax,  # IN  (N, Ho, Wo, C) flat indices h*W + w from the forward call
+    floating[:, :, :, ::1] dx,             # OUT (N, H, W, C), fully overwritten
+    int num_threads,                       # OpenMP threads over images
+) -> None:
+    """Max pooling backward for any windows: per image, dx is zeroed and dy added at each argmax."""
+    cdef Py_ssize_t N = dy.shape[0], C = dy.shape[3], HoWo = dy.shape[1] * dy.shape[2]
+    cdef Py_ssize_t HW = dx.shape[1] * dx.shape[2]
+    cdef Py_ssize_t n
+    k_ = "maxpool_scatter_backward_kernel"
+    _check_nc(k_, tuple(dy.shape)[:4], tuple(dx.shape)[:4])
+    if tuple(argmax.shape)[:4] != tuple(dy.shape)[:4]:
+        raise IndexError(f"{k_}: argmax shape differs from dy shape")
+    if dx.size == 0:
+        return
+    cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef const long long* ap = &argmax[0, 0, 0, 0]
+    cdef floating* dxp = &dx[0, 0, 0, 0]
+    cdef Py_ssize_t bad = 0
+    with nogil:
+        if num_threads <= 1:
+            for n in range(N):
+                bad += _max_scatter_image(dyp, ap, dxp, n, HW, C, HoWo)
+        else:
+            for n in prange(N, schedule="static", num_threads=num_threads):
+                bad += _max_scatter_image(dyp, ap, dxp, n, HW, C, HoWo)
+    if bad:
+        raise IndexError(f"{k_}: {bad} argmax indices outside the {HW}-pixel plane")
 
 
 # --------------------------------------------------------------------------- average pooling
@@ -262,42 +319,34 @@ def avgpool_window_forward_kernel(
                          &r0[0], &r1[0], &c0[0], &c1[0], &rdiv[0], &cdiv[0])
 
 
-cdef void _scale_row(
-    const floating* dy, floating* g, Py_ssize_t r, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t C,
+cdef void _avg_bwd_image(
+    const floating* dy, floating* g, floating* buf, floating* dx, Py_ssize_t n,
+    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo,
+    const Py_ssize_t* ia, const Py_ssize_t* ib, const Py_ssize_t* ja, const Py_ssize_t* jb,
     const floating* rdiv, const floating* cdiv,
 ) noexcept nogil:
-    """g = dy / (rdiv[i] * cdiv[j]) for output row r = n * Ho + i: each window's share of its gradient."""
-    cdef Py_ssize_t i = r % Ho
-    cdef Py_ssize_t j, c
+    """Image n of dx: g = dy / (rdiv[i] * cdiv[j]) (each window's share), then every dx element gathers
+    the shares of the windows that read it (rows into buf, then columns); unread elements get 0."""
+    cdef Py_ssize_t i, j, c, h, w
     cdef floating q
     cdef const floating* d
     cdef floating* o
-    for j in range(Wo):
-        q = rdiv[i] * cdiv[j]
-        d = dy + (r * Wo + j) * C
-        o = g + (r * Wo + j) * C
-        for c in range(C):
-            o[c] = d[c] / q
-
-
-cdef void _gather_row(
-    const floating* g, floating* dx, floating* buf, Py_ssize_t r,
-    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho, Py_ssize_t Wo,
-    const Py_ssize_t* ia, const Py_ssize_t* ib, const Py_ssize_t* ja, const Py_ssize_t* jb,
-) noexcept nogil:
-    """Input row r = n * H + h of dx: the sum of the shares g of every window that reads each element."""
-    cdef Py_ssize_t n = r // H
-    cdef Py_ssize_t h = r - n * H
-    cdef Py_ssize_t w
-    _sum_rows(g + n * Ho * Wo * C, buf, ia[h], ib[h], Wo * C)
-    for w in range(W):
-        _sum_cols(buf, dx + (r * W + w) * C, ja[w], jb[w], C, 1)
+    for i in range(Ho):
+        for j in range(Wo):
+            q = rdiv[i] * cdiv[j]
+            d = dy + ((n * Ho + i) * Wo + j) * C
+            o = g + (i * Wo + j) * C
+            for c in range(C):
+                o[c] = d[c] / q
+    for h in range(H):
+        _sum_rows(g, buf, ia[h], ib[h], Wo * C)
+        for w in range(W):
+            _sum_cols(buf, dx + ((n * H + h) * W + w) * C, ja[w], jb[w], C, 1)
 
 
 def avgpool_window_backward_kernel(
     const floating[:, :, :, ::1] dy,    # IN  (N, Ho, Wo, C)
-    floating[:, :, :, ::1] g,           # SCRATCH (N, Ho, Wo, C): dy over each window's divisor
-    floating[:, ::1] scratch,           # SCRATCH (num_threads, Wo * C): one row sum per thread
+    floating[:, ::1] scratch,           # SCRATCH (num_threads, (Ho + 1) * Wo * C): one image of shares and one row sum per thread
     floating[:, :, :, ::1] dx,          # OUT (N, H, W, C), fully overwritten
     const Py_ssize_t[::1] ia,           # IN  (H,) first output row whose window reads input row h
     const Py_ssize_t[::1] ib,           # IN  (H,) end (exclusive) of those output rows
@@ -305,38 +354,33 @@ def avgpool_window_backward_kernel(
     const Py_ssize_t[::1] jb,           # IN  (W,) end (exclusive)
     const floating[::1] rdiv,           # IN  (Ho,) row factor of the divisor
     const floating[::1] cdiv,           # IN  (Wo,) column factor of the divisor
-    int num_threads,                    # OpenMP threads over rows
+    int num_threads,                    # OpenMP threads over images
 ) -> None:
     """Average pooling backward as a gather: every dx element is written once (zero where no window reads it)."""
     cdef Py_ssize_t N = dy.shape[0], Ho = dy.shape[1], Wo = dy.shape[2], C = dy.shape[3]
     cdef Py_ssize_t H = dx.shape[1], W = dx.shape[2]
-    cdef Py_ssize_t r
+    cdef Py_ssize_t n
     cdef int nt = num_threads if num_threads > 1 else 1
     k = "avgpool_window_backward_kernel"
     _check_nc(k, tuple(dy.shape)[:4], tuple(dx.shape)[:4])
-    if tuple(g.shape)[:4] != tuple(dy.shape)[:4]:
-        raise IndexError(f"{k}: scratch shape differs from dy shape")
     _check_cover(k, ia, ib, H, Ho, "row")
     _check_cover(k, ja, jb, W, Wo, "column")
     if rdiv.shape[0] != Ho or cdiv.shape[0] != Wo:
         raise IndexError(f"{k}: divisor factors of lengths {rdiv.shape[0]}, {cdiv.shape[0]} for output {Ho}x{Wo}")
-    if scratch.shape[0] < nt or scratch.shape[1] < Wo * C:
-        raise IndexError(f"{k}: scratch {tuple(scratch.shape)[:2]} is smaller than ({nt}, {Wo * C})")
+    if scratch.shape[0] < nt or scratch.shape[1] < (Ho + 1) * Wo * C:
+        raise IndexError(f"{k}: scratch {tuple(scratch.shape)[:2]} is smaller than ({nt}, {(Ho + 1) * Wo * C})")
     if dx.size == 0:
         return
-    cdef floating* gp = &g[0, 0, 0, 0]
     cdef const floating* dyp = &dy[0, 0, 0, 0]  # dy is not empty when dx is not (Ho, Wo >= 1)
     cdef floating* dxp = &dx[0, 0, 0, 0]
     cdef floating* sp = &scratch[0, 0]
-    cdef Py_ssize_t L = scratch.shape[1]
+    cdef Py_ssize_t L = scratch.shape[1], G = Ho * Wo * C
     with nogil:
         if nt == 1:
-            for r in range(N * Ho):
-                _scale_row(dyp, gp, r, Ho, Wo, C, &rdiv[0], &cdiv[0])
-            for r in range(N * H):
-                _gather_row(gp, dxp, sp, r, H, W, C, Ho, Wo, &ia[0], &ib[0], &ja[0], &jb[0])
+            for n in range(N):
+                _avg_bwd_image(dyp, sp, sp + G, dxp, n, H, W, C, Ho, Wo, &ia[0], &ib[0], &ja[0], &jb[0],
+                               &rdiv[0], &cdiv[0])
         else:
-            for r in prange(N * Ho, schedule="static", num_threads=nt):
-                _scale_row(dyp, gp, r, Ho, Wo, C, &rdiv[0], &cdiv[0])
-            for r in prange(N * H, schedule="static", num_threads=nt):
-                _gather_row(gp, dxp, sp + threadid() * L, r, H, W, C, Ho, Wo, &ia[0], &ib[0], &ja[0], &jb[0])
+            for n in prange(N, schedule="static", num_threads=nt):
+                _avg_bwd_image(dyp, sp + threadid() * L, sp + threadid() * L + G, dxp, n, H, W, C, Ho, Wo,
+                               &ia[0], &ib[0], &ja[0], &jb[0], &rdiv[0], &cdiv[0])

@@ -420,12 +420,12 @@ def _maxpool_window(x, pool, stride, hw, dx_dt, window):
 
 def _max_scatter_backward(dy, cache):
     """Max pooling backward for any windows: dy of each window is added at its argmax."""
-    n, h, w, c = cache.x_shape
-    dx = np.zeros((n, h * w, c), dtype=dy.dtype)
+    dx = np.empty(cache.x_shape, dtype=dy.dtype)
     if dy.size:
         argmax = np.ascontiguousarray(cache.argmax, dtype=np.int64)
-        _pool.maxpool_backward_kernel(dy, argmax, dx, _threads(dx.size))
-    dx = dx.reshape(cache.x_shape)
+        _pool_window.maxpool_scatter_backward_kernel(dy, argmax, dx, min(_threads(dx.size), dx.shape[0]))
+    else:
+        dx.fill(0)
     return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
 
 
@@ -449,11 +449,10 @@ def _avg_gather_backward(dy, cache):
     dx = np.empty(cache.x_shape, dtype=dy.dtype)
     if dx.size:
         rdiv, cdiv = _divisors(rows, cols, cache.window, dy.dtype)
-        g = np.empty(dy.shape, dtype=dy.dtype)
-        nt = _threads(dx.size)
-        scratch = np.empty((nt, dy.shape[2] * dy.shape[3]), dtype=dy.dtype)
-        _pool_window.avgpool_window_backward_kernel(dy, g, scratch, dx, rows[3], rows[4], cols[3], cols[4], rdiv, cdiv,
-                                                    nt)
+        nt = min(_threads(dx.size), dx.shape[0])
+        _, ho, wo, c = dy.shape
+        scratch = np.empty((nt, (ho + 1) * wo * c), dtype=dy.dtype)
+        _pool_window.avgpool_window_backward_kernel(dy, scratch, dx, rows[3], rows[4], cols[3], cols[4], rdiv, cdiv, nt)
     return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
 
 
