@@ -6,6 +6,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import _cache
+from . import _layout
 from . import _pool
 from . import _pool_window
 from . import _validate as v
@@ -32,7 +33,7 @@ def _threads(elems: int) -> int:
     return threads_for(elems, _PARALLEL_MIN_ELEMS)
 
 
-class PoolCache(_cache.PoolCache):
+class _CodedPoolCache(_cache.PoolCache):
     """A max-pool :class:`~fastconv._cache.PoolCache` holding one-byte window offsets.
 
     The forward kernel records, for each output element, the offset ``di * pw + dj`` of its
@@ -62,7 +63,8 @@ class PoolCache(_cache.PoolCache):
         return self._argmax
 
     def __iter__(self):
-        return iter((self.x_shape, self.dx_dtype, self.argmax, self.pool_size, self.stride, self.y_shape, self.window))
+        return iter((self.x_shape, self.dx_dtype, self.argmax, self.pool_size, self.stride, self.y_shape, self.window,
+                     self.layout))
 
     def __getitem__(self, k):
         return tuple(self)[k]
@@ -129,7 +131,7 @@ def _backward_dy(dy, cache):
     return dy
 
 
-def maxpool_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_mode=False):
+def maxpool_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_mode=False, *, layout="NHWC"):
     """Max pooling forward pass (NHWC), with torch's ``max_pool2d`` options.
 
     Parameters
@@ -145,6 +147,8 @@ def maxpool_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_mod
     ceil_mode : bool, default False
         Round the output size up: a last, partial window is kept if it starts inside the
         input or the left padding.
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        "NCHW": x is (N, C, H, W); y and ``cache.argmax`` are (N, C, Ho, Wo).
 
     Returns
     -------
@@ -173,29 +177,30 @@ def maxpool_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_mod
            [13., 15.]]), array([[ 5,  7],
            [13, 15]]))
     """
+    x, nchw = _layout.pool_input(x, layout)
     if _plain_options(padding, dilation, ceil_mode):
         x, (ph, pw), (sh, sw), (ho, wo), dx_dt = _forward_args(x, pool_size, stride)
     else:
         x, (ph, pw), (sh, sw), (ho, wo), dx_dt, window = _window_forward_args(
             x, pool_size, stride, padding, dilation, ceil_mode, True, None)
         if window is not None:
-            return _maxpool_window(x, (ph, pw), (sh, sw), (ho, wo), dx_dt, window)
+            return _layout.pool_output(*_maxpool_window(x, (ph, pw), (sh, sw), (ho, wo), dx_dt, window), nchw)
     shape = (x.shape[0], ho, wo, x.shape[3])
     y = np.empty(shape, dtype=x.dtype)
     if ph * pw <= _MAX_CODED_WINDOW:
         code = np.empty(shape, dtype=_U8)
         if y.size:
             _pool.maxpool_forward_codes_kernel(x, y, code, ph, pw, sh, sw, _threads(x.size))
-        cache = PoolCache(x.shape, dx_dt, code, (ph, pw), (sh, sw), shape)
+        cache = _CodedPoolCache(x.shape, dx_dt, code, (ph, pw), (sh, sw), shape)
     else:
         argmax = np.empty(shape, dtype=np.int64)
         if y.size:
             _pool.maxpool_forward_kernel(x, y, argmax, ph, pw, sh, sw, _threads(x.size))
         cache = _cache.PoolCache(x.shape, dx_dt, argmax, (ph, pw), (sh, sw), shape)
-    return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
+    return _layout.pool_output((y if y.dtype is dx_dt else y.astype(dx_dt)), cache, nchw)
 
 
-def maxpool_backward(dy, cache):
+def maxpool_backward(dy, cache, *, layout=None):
     """Max pooling backward pass: each window's gradient goes to its first maximum.
 
     Parameters
@@ -203,6 +208,8 @@ def maxpool_backward(dy, cache):
     dy : array_like, shape (N, Ho, Wo, C)
     cache : PoolCache
         The second value returned by :func:`maxpool_forward`.
+    layout : {"NHWC", "NCHW"}, optional
+        The forward call's layout, which the cache records (a different one is a ValueError).
 
     Returns
     -------
@@ -220,15 +227,16 @@ def maxpool_backward(dy, cache):
            [0., 0., 0., 0.],
            [0., 1., 0., 1.]])
     """
-    if type(cache) is not PoolCache:
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
+    if type(cache) is not _CodedPoolCache:
         v.check_pool_cache(cache, "max", _cache.PoolCache)
         v.check_pool_cache_adaptive(cache, False, "maxpool_forward")
     dy = _backward_dy(dy, cache)
     if cache.window is not None:
-        return _max_scatter_backward(dy, cache)
+        return _layout.pool_dx(_max_scatter_backward(dy, cache), nchw)
     n, h, w, c = cache.x_shape
     tiled = cache.stride == cache.pool_size
-    if dy.size and tiled and type(cache) is PoolCache:
+    if dy.size and tiled and type(cache) is _CodedPoolCache:
         # windows tile the input: the kernel writes every element of dx exactly once
         dx = np.empty(cache.x_shape, dtype=dy.dtype)
         (ph, pw) = cache.pool_size
@@ -244,11 +252,11 @@ def maxpool_backward(dy, cache):
             argmax = np.ascontiguousarray(cache.argmax, dtype=np.int64)
             _pool.maxpool_backward_kernel(dy, argmax, dx, _threads(dx.size))
         dx = dx.reshape(cache.x_shape)
-    return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
+    return _layout.pool_dx(dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype), nchw)
 
 
 def avgpool_forward(x, pool_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                    divisor_override=None):
+                    divisor_override=None, *, layout="NHWC"):
     """Average pooling forward pass (NHWC), with torch's ``avg_pool2d`` options.
 
     Parameters
@@ -266,6 +274,8 @@ def avgpool_forward(x, pool_size=2, stride=None, padding=0, ceil_mode=False, cou
         input pixels in the window (False).
     divisor_override : int, optional
         A non-zero divisor used for every window instead.
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        "NCHW": x is (N, C, H, W) and y is (N, C, Ho, Wo).
 
     Returns
     -------
@@ -282,22 +292,23 @@ def avgpool_forward(x, pool_size=2, stride=None, padding=0, ceil_mode=False, cou
     array([[ 2.5,  4.5],
            [10.5, 12.5]])
     """
+    x, nchw = _layout.pool_input(x, layout)
     if _plain_options(padding, 1, ceil_mode) and divisor_override is None and count_include_pad is True:
         x, (ph, pw), (sh, sw), (ho, wo), dx_dt = _forward_args(x, pool_size, stride)
     else:
         x, (ph, pw), (sh, sw), (ho, wo), dx_dt, window = _window_forward_args(
             x, pool_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override)
         if window is not None:
-            return _avgpool_window(x, (ph, pw), (sh, sw), (ho, wo), dx_dt, window)
+            return _layout.pool_output(*_avgpool_window(x, (ph, pw), (sh, sw), (ho, wo), dx_dt, window), nchw)
     shape = (x.shape[0], ho, wo, x.shape[3])
     y = np.empty(shape, dtype=x.dtype)
     if y.size:
         _pool.avgpool_forward_kernel(x, y, ph, pw, sh, sw, _threads(x.size))
     cache = _cache.PoolCache(x.shape, dx_dt, None, (ph, pw), (sh, sw), shape)
-    return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
+    return _layout.pool_output((y if y.dtype is dx_dt else y.astype(dx_dt)), cache, nchw)
 
 
-def avgpool_backward(dy, cache):
+def avgpool_backward(dy, cache, *, layout=None):
     """Average pooling backward pass: each window's gradient is shared equally by its elements.
 
     Parameters
@@ -305,6 +316,8 @@ def avgpool_backward(dy, cache):
     dy : array_like, shape (N, Ho, Wo, C)
     cache : PoolCache
         The second value returned by :func:`avgpool_forward`.
+    layout : {"NHWC", "NCHW"}, optional
+        The forward call's layout, which the cache records (a different one is a ValueError).
 
     Returns
     -------
@@ -320,12 +333,13 @@ def avgpool_backward(dy, cache):
     array([[0.25, 0.25],
            [0.25, 0.25]])
     """
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     if type(cache) is not _cache.PoolCache or cache.argmax is not None or cache.window is not None:
         v.check_pool_cache(cache, "avg", _cache.PoolCache)
         v.check_pool_cache_adaptive(cache, False, "avgpool_forward")
     dy = _backward_dy(dy, cache)
     if cache.window is not None:
-        return _avg_gather_backward(dy, cache)
+        return _layout.pool_dx(_avg_gather_backward(dy, cache), nchw)
     (ph, pw), (sh, sw) = cache.pool_size, cache.stride
     if dy.size and (sh, sw) == (ph, pw):
         # windows tile the input: the kernel writes every element of dx exactly once
@@ -335,7 +349,7 @@ def avgpool_backward(dy, cache):
         dx = np.zeros(cache.x_shape, dtype=dy.dtype)
         if dy.size:
             _pool.avgpool_backward_kernel(dy, dx, ph, pw, sh, sw, _threads(dx.size))
-    return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
+    return _layout.pool_dx(dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype), nchw)
 
 
 # --------------------------------------------------------------------------- general windows
@@ -414,7 +428,7 @@ def _maxpool_window(x, pool, stride, hw, dx_dt, window):
     (r0, r1, _, _, _), (c0, c1, _, _, _), (dh, dw) = _geometry(x.shape, shape, pool, stride, window)
     if y.size:
         _pool_window.maxpool_window_forward_kernel(x, y, argmax, r0, r1, dh, c0, c1, dw, _threads(x.size))
-    cache = _cache.PoolCache(x.shape, dx_dt, argmax, pool, stride, shape, window)
+    cache = _cache.PoolCache(x.shape, dx_dt, argmax, pool, stride, shape, window=window)
     return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
 
 
@@ -439,7 +453,7 @@ def _avgpool_window(x, pool, stride, hw, dx_dt, window):
         nt = _threads(x.size)
         scratch = np.empty((nt, x.shape[2] * x.shape[3]), dtype=x.dtype)
         _pool_window.avgpool_window_forward_kernel(x, y, scratch, rows[0], rows[1], cols[0], cols[1], rdiv, cdiv, nt)
-    cache = _cache.PoolCache(x.shape, dx_dt, None, pool, stride, shape, window)
+    cache = _cache.PoolCache(x.shape, dx_dt, None, pool, stride, shape, window=window)
     return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
 
 
@@ -465,7 +479,7 @@ def _adaptive_args(x, output_size):
     return x, hw, out_dt, window
 
 
-def adaptive_avgpool_forward(x, output_size):
+def adaptive_avgpool_forward(x, output_size, *, layout="NHWC"):
     """Adaptive average pooling forward pass (NHWC), torch's ``adaptive_avg_pool2d``.
 
     Parameters
@@ -473,6 +487,8 @@ def adaptive_avgpool_forward(x, output_size):
     x : array_like, shape (N, H, W, C)
     output_size : int or (int or None, int or None)
         (Ho, Wo), each >= 1 (larger than the input is allowed); ``None`` keeps that input size.
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        "NCHW": x is (N, C, H, W); y are (N, C, Ho, Wo).
 
     Returns
     -------
@@ -491,11 +507,12 @@ def adaptive_avgpool_forward(x, output_size):
     array([[2., 3.],
            [5., 6.]])
     """
+    x, nchw = _layout.pool_input(x, layout)
     x, hw, dx_dt, window = _adaptive_args(x, output_size)
-    return _avgpool_window(x, None, None, hw, dx_dt, window)
+    return _layout.pool_output(*_avgpool_window(x, None, None, hw, dx_dt, window), nchw)
 
 
-def adaptive_avgpool_backward(dy, cache):
+def adaptive_avgpool_backward(dy, cache, *, layout=None):
     """Adaptive average pooling backward pass: each window's gradient is shared equally by its elements.
 
     Parameters
@@ -503,6 +520,8 @@ def adaptive_avgpool_backward(dy, cache):
     dy : array_like, shape (N, Ho, Wo, C)
     cache : PoolCache
         The second value returned by :func:`adaptive_avgpool_forward`.
+    layout : {"NHWC", "NCHW"}, optional
+        The forward call's layout, which the cache records (a different one is a ValueError).
 
     Returns
     -------
@@ -518,12 +537,13 @@ def adaptive_avgpool_backward(dy, cache):
     array([[0.25, 0.25],
            [0.25, 0.25]])
     """
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     v.check_pool_cache(cache, "avg", _cache.PoolCache)
     v.check_pool_cache_adaptive(cache, True, "adaptive_avgpool_forward")
-    return _avg_gather_backward(_backward_dy(dy, cache), cache)
+    return _layout.pool_dx(_avg_gather_backward(_backward_dy(dy, cache), cache), nchw)
 
 
-def adaptive_maxpool_forward(x, output_size):
+def adaptive_maxpool_forward(x, output_size, *, layout="NHWC"):
     """Adaptive max pooling forward pass (NHWC), torch's ``adaptive_max_pool2d``.
 
     Parameters
@@ -531,6 +551,8 @@ def adaptive_maxpool_forward(x, output_size):
     x : array_like, shape (N, H, W, C)
     output_size : int or (int or None, int or None)
         (Ho, Wo), each >= 1 (larger than the input is allowed); ``None`` keeps that input size.
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        "NCHW": x is (N, C, H, W); y and ``cache.argmax`` are (N, C, Ho, Wo).
 
     Returns
     -------
@@ -549,11 +571,12 @@ def adaptive_maxpool_forward(x, output_size):
            [7., 8.]]), array([[4, 5],
            [7, 8]]))
     """
+    x, nchw = _layout.pool_input(x, layout)
     x, hw, dx_dt, window = _adaptive_args(x, output_size)
-    return _maxpool_window(x, None, None, hw, dx_dt, window)
+    return _layout.pool_output(*_maxpool_window(x, None, None, hw, dx_dt, window), nchw)
 
 
-def adaptive_maxpool_backward(dy, cache):
+def adaptive_maxpool_backward(dy, cache, *, layout=None):
     """Adaptive max pooling backward pass: each window's gradient goes to its first maximum.
 
     Parameters
@@ -561,6 +584,8 @@ def adaptive_maxpool_backward(dy, cache):
     dy : array_like, shape (N, Ho, Wo, C)
     cache : PoolCache
         The second value returned by :func:`adaptive_maxpool_forward`.
+    layout : {"NHWC", "NCHW"}, optional
+        The forward call's layout, which the cache records (a different one is a ValueError).
 
     Returns
     -------
@@ -575,19 +600,20 @@ def adaptive_maxpool_backward(dy, cache):
     array([[0., 0.],
            [0., 1.]])
     """
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     v.check_pool_cache(cache, "max", _cache.PoolCache)
     v.check_pool_cache_adaptive(cache, True, "adaptive_maxpool_forward")
-    return _max_scatter_backward(_backward_dy(dy, cache), cache)
+    return _layout.pool_dx(_max_scatter_backward(_backward_dy(dy, cache), cache), nchw)
 
 
-def global_avgpool_forward(x):
+def global_avgpool_forward(x, *, layout="NHWC"):
     """Global average pooling, (N, H, W, C) -> (N, 1, 1, C): ``adaptive_avgpool_forward(x, 1)``."""
-    return adaptive_avgpool_forward(x, 1)
+    return adaptive_avgpool_forward(x, 1, layout=layout)
 
 
-def global_maxpool_forward(x):
+def global_maxpool_forward(x, *, layout="NHWC"):
     """Global max pooling, (N, H, W, C) -> (N, 1, 1, C): ``adaptive_maxpool_forward(x, 1)``."""
-    return adaptive_maxpool_forward(x, 1)
+    return adaptive_maxpool_forward(x, 1, layout=layout)
 
 
 global_avgpool_backward = adaptive_avgpool_backward

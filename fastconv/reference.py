@@ -6,7 +6,8 @@ clarity over speed: one output element (or one window) at a time, as a textbook 
 
 Semantics (shared with the fast kernels):
 
-* activations are NHWC, conv weights are (Kh, Kw, Cin, Cout);
+* activations are NHWC, conv weights are (Kh, Kw, Cin, Cout) (``layout="NCHW"`` maps
+  (N, C, H, W) and (Cout, Cin, Kh, Kw) onto them in :mod:`fastconv._layout`);
 * cross-correlation (the kernel is not flipped), zero padding;
 * output size ``(H + 2*p - K) // s + 1``; windows that do not fit are dropped;
 * each output is allocated like the input it belongs to (``y`` and ``dx`` like ``x``, ``dw``
@@ -19,8 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _layout
 from . import _validate as v
 from ._cache import ConvCache, PoolCache, PoolWindow
+from ._filter_spec import MODES
 from .layers import flatten_backward, flatten_forward, relu_backward, relu_forward  # one NumPy call each
 
 __all__ = [
@@ -76,8 +79,12 @@ def convolution_2d(input_array, kernel, stride=3):
 
 
 # --------------------------------------------------------------------------- convolution
-def conv2d_forward(x, w, b, padding=1, stride=1):
-    """Conv layer forward: x (N,H,W,C), w (Kh,Kw,C,Cout), b (Cout,) -> (y, cache)."""
+def conv2d_forward(x, w, b, padding=1, stride=1, *, layout="NHWC"):
+    """Conv layer forward: x (N,H,W,C), w (Kh,Kw,C,Cout), b (Cout,) -> (y, cache).
+
+    ``layout="NCHW"``: x (N,C,H,W), w (Cout,C,Kh,Kw), y (N,Cout,Ho,Wo).
+    """
+    x, w, layout = _layout.conv_inputs(x, w, b, layout)
     x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
     n_batch, _, _, _ = x.shape
     kh, kw, _, cout = w.shape
@@ -95,13 +102,18 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
         x, w, b.shape, (ph, pw), (sh, sw),
         v.out_dtype(x.dtype), v.out_dtype(w.dtype), v.out_dtype(b.dtype), y.shape,
     )
-    return y, cache
+    return _layout.conv_output(y, cache, layout)
 
 
-def conv2d_backward(dy, cache):
-    """Conv layer backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b."""
+def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
+    """Conv layer backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b (in the cache's layout).
+
+    ``compute_dx=False`` skips the input gradient and returns None for it.
+    """
     v.check_cache(cache, ConvCache, "conv2d_forward")
-    x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache
+    compute_dx = v.flag(compute_dx, "compute_dx")
+    dy, layout = _layout.conv_dy(dy, cache, layout)
+    x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache[:9]
     dy = v.check_dy(dy, y_shape)
     n_batch, h, wd, _ = x.shape
     kh, kw, _, _ = w.shape
@@ -120,10 +132,11 @@ def conv2d_backward(dy, cache):
                 patch = x_pad[n, rows, cols, :]
                 g = dyc[n, i, j, :]  # gradient of one output pixel, all output channels
                 dw += patch[:, :, :, None] * g
-                dx_pad[n, rows, cols, :] += wc @ g
+                if compute_dx:
+                    dx_pad[n, rows, cols, :] += wc @ g
                 db += g
     dx = dx_pad[:, ph : ph + h, pw : pw + wd, :]
-    return dx.astype(dx_dt), dw.astype(dw_dt), db.astype(db_dt)
+    return _layout.conv_grads(dx.astype(dx_dt) if compute_dx else None, dw.astype(dw_dt), db.astype(db_dt), layout)
 
 
 # --------------------------------------------------------------------------- pooling
@@ -187,24 +200,26 @@ def _maxpool_loops(x, pool, stride, ho, wo, window):
                     di, dj = divmod(k, win.shape[1])
                     y[n, i, j, ch] = win[di, dj]
                     argmax[n, i, j, ch] = rows[di] * wd + cols[dj]
-    return y, PoolCache(x.shape, v.out_dtype(x.dtype), argmax, pool, stride, y.shape, window)
+    return y, PoolCache(x.shape, v.out_dtype(x.dtype), argmax, pool, stride, y.shape, window=window)
 
 
-def maxpool_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_mode=False):
+def maxpool_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_mode=False, *, layout="NHWC"):
     """Max pooling forward on NHWC ``x``, torch's ``max_pool2d`` options -> (y, cache).
 
     ``stride`` defaults to ``pool_size``; padding is -inf (windows are clipped to the input).
     """
+    x, nchw = _layout.pool_input(x, layout)
     x, pool, st, (ho, wo), window, plain = v.pool_window_args(
         x, pool_size, stride, padding, dilation, ceil_mode, True, None, PoolWindow)
-    return _maxpool_loops(x, pool, st, ho, wo, None if plain else window)
+    return _layout.pool_output(*_maxpool_loops(x, pool, st, ho, wo, None if plain else window), nchw)
 
 
-def maxpool_backward(dy, cache):
+def maxpool_backward(dy, cache, *, layout=None):
     """Max pooling backward: the gradient of each window goes to its first maximum."""
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     v.check_pool_cache(cache, "max", PoolCache)
     v.check_pool_cache_adaptive(cache, False, "maxpool_forward")
-    return _maxpool_scatter(dy, cache)
+    return _layout.pool_dx(_maxpool_scatter(dy, cache), nchw)
 
 
 def _maxpool_scatter(dy, cache):
@@ -234,27 +249,29 @@ def _avgpool_loops(x, pool, stride, ho, wo, window):
                 for ch in range(c):
                     win = _window(x, n, rows, cols, ch, window)
                     y[n, i, j, ch] = np.sum(win.astype(ct)) / divisor
-    return y, PoolCache(x.shape, v.out_dtype(x.dtype), None, pool, stride, y.shape, window)
+    return y, PoolCache(x.shape, v.out_dtype(x.dtype), None, pool, stride, y.shape, window=window)
 
 
 def avgpool_forward(x, pool_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                    divisor_override=None):
+                    divisor_override=None, *, layout="NHWC"):
     """Average pooling forward on NHWC ``x``, torch's ``avg_pool2d`` options -> (y, cache).
 
     ``stride`` defaults to ``pool_size``; zero padding; the divisor is ``divisor_override``, or
     the window's extent clipped to the padded input (``count_include_pad``), or else the
     number of input pixels in the window.
     """
+    x, nchw = _layout.pool_input(x, layout)
     x, pool, st, (ho, wo), window, plain = v.pool_window_args(
         x, pool_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override, PoolWindow)
-    return _avgpool_loops(x, pool, st, ho, wo, None if plain else window)
+    return _layout.pool_output(*_avgpool_loops(x, pool, st, ho, wo, None if plain else window), nchw)
 
 
-def avgpool_backward(dy, cache):
+def avgpool_backward(dy, cache, *, layout=None):
     """Average pooling backward: each window's gradient is shared equally by its elements."""
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     v.check_pool_cache(cache, "avg", PoolCache)
     v.check_pool_cache_adaptive(cache, False, "avgpool_forward")
-    return _avgpool_spread(dy, cache)
+    return _layout.pool_dx(_avgpool_spread(dy, cache), nchw)
 
 
 def _avgpool_spread(dy, cache):
@@ -273,40 +290,44 @@ def _avgpool_spread(dy, cache):
     return dx.astype(dx_dt)
 
 
-def adaptive_avgpool_forward(x, output_size):
+def adaptive_avgpool_forward(x, output_size, *, layout="NHWC"):
     """Adaptive average pooling (torch's ``adaptive_avg_pool2d``) on NHWC ``x`` -> (y, cache)."""
+    x, nchw = _layout.pool_input(x, layout)
     x, (ho, wo), window = v.adaptive_pool_args(x, output_size, PoolWindow)
-    return _avgpool_loops(x, None, None, ho, wo, window)
+    return _layout.pool_output(*_avgpool_loops(x, None, None, ho, wo, window), nchw)
 
 
-def adaptive_avgpool_backward(dy, cache):
+def adaptive_avgpool_backward(dy, cache, *, layout=None):
     """Adaptive average pooling backward: each window's gradient is shared equally by its elements."""
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     v.check_pool_cache(cache, "avg", PoolCache)
     v.check_pool_cache_adaptive(cache, True, "adaptive_avgpool_forward")
-    return _avgpool_spread(dy, cache)
+    return _layout.pool_dx(_avgpool_spread(dy, cache), nchw)
 
 
-def adaptive_maxpool_forward(x, output_size):
+def adaptive_maxpool_forward(x, output_size, *, layout="NHWC"):
     """Adaptive max pooling (torch's ``adaptive_max_pool2d``) on NHWC ``x`` -> (y, cache)."""
+    x, nchw = _layout.pool_input(x, layout)
     x, (ho, wo), window = v.adaptive_pool_args(x, output_size, PoolWindow)
-    return _maxpool_loops(x, None, None, ho, wo, window)
+    return _layout.pool_output(*_maxpool_loops(x, None, None, ho, wo, window), nchw)
 
 
-def adaptive_maxpool_backward(dy, cache):
+def adaptive_maxpool_backward(dy, cache, *, layout=None):
     """Adaptive max pooling backward: the gradient of each window goes to its first maximum."""
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     v.check_pool_cache(cache, "max", PoolCache)
     v.check_pool_cache_adaptive(cache, True, "adaptive_maxpool_forward")
-    return _maxpool_scatter(dy, cache)
+    return _layout.pool_dx(_maxpool_scatter(dy, cache), nchw)
 
 
-def global_avgpool_forward(x):
+def global_avgpool_forward(x, *, layout="NHWC"):
     """Global average pooling, (N, H, W, C) -> (N, 1, 1, C)."""
-    return adaptive_avgpool_forward(x, 1)
+    return adaptive_avgpool_forward(x, 1, layout=layout)
 
 
-def global_maxpool_forward(x):
+def global_maxpool_forward(x, *, layout="NHWC"):
     """Global max pooling, (N, H, W, C) -> (N, 1, 1, C)."""
-    return adaptive_maxpool_forward(x, 1)
+    return adaptive_maxpool_forward(x, 1, layout=layout)
 
 
 global_avgpool_backward = adaptive_avgpool_backward
@@ -373,9 +394,7 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
     :func:`fastconv.filter2d`; the border mode is done by ``numpy.pad`` with the mode that
     ``fastconv.filters.MODES`` maps it to. Every tap is multiplied, zero weights included.
     """
-    from .filters import MODES, _filter2d_args, _finish
-
-    img, k, ct, out_dt = _filter2d_args(image, kernel, mode, cval, dtype)
+    img, k, ct, out_dt = v.filter2d_args(image, kernel, mode, cval, dtype)
     img3 = (img if img.ndim == 3 else img[:, :, None]).astype(ct)
     kh, kw = k.shape
     k = np.asarray(k, dtype=ct)
@@ -393,4 +412,4 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
         for j in range(w):
             window = padded[i : i + kh, j : j + kw, :]
             out[i, j, :] = np.sum(window * k[:, :, None], axis=(0, 1))
-    return _finish(out[:, :, 0] if img.ndim == 2 else out, out_dt)
+    return v.cast_result(out[:, :, 0] if img.ndim == 2 else out, out_dt)

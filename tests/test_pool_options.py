@@ -503,3 +503,26 @@ def test_thread_count_does_not_change_results():
             np.testing.assert_array_equal(a, b)
     finally:
         pool._PARALLEL_MIN_ELEMS = saved
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_options_in_nchw_layout(impl, rng):
+    """layout="NCHW" with options: the NHWC answer transposed (values, argmax, gradients)."""
+    x = rng.standard_normal((2, 7, 6, 3))
+    xn = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    t = lambda a: a.transpose(0, 3, 1, 2)  # noqa: E731
+    calls = [
+        ("maxpool", dict(pool_size=3, stride=2, padding=1, dilation=(1, 2), ceil_mode=True)),
+        ("avgpool", dict(pool_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)),
+        ("adaptive_avgpool", dict(output_size=(4, None))),
+        ("adaptive_maxpool", dict(output_size=5)),
+    ]
+    for name, kw in calls:
+        fwd, bwd = getattr(impl, f"{name}_forward"), getattr(impl, f"{name}_backward")
+        y, c = fwd(x, **kw)
+        yn, cn = fwd(xn, **kw, layout="NCHW")
+        np.testing.assert_array_equal(yn, t(y))
+        if c.argmax is not None:
+            np.testing.assert_array_equal(cn.argmax, t(c.argmax))
+        dy = rng.standard_normal(y.shape)
+        np.testing.assert_allclose(bwd(np.ascontiguousarray(t(dy)), cn), t(bwd(dy, c)), rtol=1e-12, atol=1e-12)
