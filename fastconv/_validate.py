@@ -307,12 +307,9 @@ def public_type_name(obj) -> str:
         if not cls.__name__.startswith("_"):
             return cls.__name__
     return type(obj).__name__
+
+
 # --------------------------------------------------------------------------- pooling options
-def flag(value, name: str) -> bool:
-    """A bool option (``ceil_mode``, ``count_include_pad``): a Python or NumPy bool, else TypeError."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise TypeError(f"{name} must be a bool, got {value!r}")
 
 
 def pool_out_size(size: int, window: int, pad: int, stride: int, dilation: int, ceil_mode: bool) -> int:
