@@ -254,6 +254,21 @@ def conv2d_backward(dy, cache):
         Input rows/columns that no window reads get zero.
     dw : ndarray, shape and dtype of ``w``
     db : ndarray, shape and dtype of ``b``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import conv2d_backward, conv2d_forward
+    >>> x = np.ones((1, 4, 4, 1)); w = np.ones((3, 3, 1, 2)); b = np.zeros(2)
+    >>> y, cache = conv2d_forward(x, w, b)
+    >>> dx, dw, db = conv2d_backward(np.ones_like(y), cache)
+    >>> dx[0, :, :, 0]
+    array([[ 8., 12., 12.,  8.],
+           [12., 18., 18., 12.],
+           [12., 18., 18., 12.],
+           [ 8., 12., 12.,  8.]])
+    >>> db
+    array([16., 16.])
     """
     v.check_cache(cache, ConvCache, "conv2d_forward")
     return _conv_backward(dy, cache, want_dx=True)
