@@ -24,9 +24,10 @@ if os.environ.get("FASTCONV_DOCS_SOURCE_TREE", "1") == "1" and (HERE.parent / "f
     try:
         sys.path.insert(0, str(HERE.parent))
         import fastconv  # noqa: F401
-    except ImportError:
+    except ImportError:  # an unbuilt checkout: forget it entirely and use the installed package
         sys.path.pop(0)
-        sys.modules.pop("fastconv", None)
+        for _name in [m for m in sys.modules if m == "fastconv" or m.startswith("fastconv.")]:
+            del sys.modules[_name]
 import fastconv  # noqa: E402
 
 project = "fastconv"
