@@ -24,8 +24,18 @@ STATIC = DOCS / "_static"
 
 
 def _run_cli(*args: str) -> None:
+    """``python -m fastconv ARGS`` with the fastconv this script imports (run outside the checkout,
+    so that an unbuilt source tree cannot shadow an installed package)."""
+    import tempfile
+
+    import fastconv
+
     env = dict(os.environ, MPLBACKEND="Agg")
-    subprocess.run([sys.executable, "-m", "fastconv", *args], check=True, env=env, cwd=ROOT)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(fastconv.__file__).resolve().parents[1])] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "fastconv", *args], check=True, env=env, cwd=tmp)
 
 
 def gallery() -> Path:
