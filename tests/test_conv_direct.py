@@ -159,10 +159,9 @@ def test_dispatch_boundary(case, direct, dtype, calls):
 
 
 @pytest.mark.parametrize("case", DIRECT_CASES[:3] + DIRECT_CASES[6:9], ids=case_id)
-def test_gemm_path_still_agrees(case, dtype, calls, monkeypatch):
-    """With the direct kernels switched off, the im2col+GEMM fallback gives the same answers."""
-    monkeypatch.setattr(conv, "_DIRECT", False)
-    check_fwd_bwd(*case_data(case, dtype), dtype, seed=9)
+def test_gemm_path_still_agrees(case, dtype, calls):
+    """Forced with algorithm="gemm", the im2col+GEMM fallback gives the same answers."""
+    check_fwd_bwd(*case_data(case, dtype), dtype, seed=9, algorithm="gemm")
     assert calls == {}
 
 
@@ -207,8 +206,8 @@ def test_baseline_simd_agrees_with_reference(tmp_path):
     """The SSE2 build of the kernels, forced in a fresh process, agrees with the reference."""
     code = (
         "import numpy as np, fastconv, fastconv.reference as R\n"
-        "from fastconv import _conv_direct, conv\n"
-        "assert _conv_direct.simd_path() == 'baseline', _conv_direct.simd_path()\n"
+        "from fastconv import _simd, conv\n"
+        "assert _simd.simd_level() == 'baseline', _simd.simd_level()\n"
         "conv._conv = None  # the direct kernels must do all the work\n"
         "rng = np.random.default_rng(0)\n"
         "for dt, rtol in ((np.float32, 1e-5), (np.float64, 1e-12)):\n"
@@ -225,7 +224,7 @@ def test_baseline_simd_agrees_with_reference(tmp_path):
     assert run_python(code, tmp_path, FASTCONV_SIMD="baseline") == "ok"
 
 
-def test_simd_path_follows_the_cpu_flags(tmp_path):
+def test_simd_level_follows_the_cpu_flags(tmp_path):
     """Without the override the kernels run AVX2+FMA exactly when the CPU reports both (Linux x86)."""
     from pathlib import Path
 
@@ -237,5 +236,5 @@ def test_simd_path_follows_the_cpu_flags(tmp_path):
     if flags is None:
         pytest.skip("/proc/cpuinfo lists no x86 flags")
     want = "avx2" if {"avx2", "fma"} <= set(flags) else "baseline"
-    code = "from fastconv import _conv_direct; print(_conv_direct.simd_path())"
+    code = "from fastconv import _simd; print(_simd.simd_level())"
     assert run_python(code, tmp_path, FASTCONV_SIMD="") == want
