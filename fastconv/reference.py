@@ -15,6 +15,15 @@ Semantics (shared with the fast kernels):
   promoted dtype of the operands;
 * max pooling sends the gradient to the first maximum of each window in row-major order;
   a NaN in a window is its maximum, as in ``np.max``.
+
+Examples
+--------
+>>> import numpy as np
+>>> import fastconv, fastconv.reference
+>>> x = np.random.default_rng(0).random((2, 6, 6, 3)); w = np.ones((3, 3, 3, 4)); b = np.zeros(4)
+>>> y_ref, _ = fastconv.reference.conv2d_forward(x, w, b)
+>>> bool(np.allclose(y_ref, fastconv.conv2d_forward(x, w, b)[0], rtol=1e-12))
+True
 """
 from __future__ import annotations
 
