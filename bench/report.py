@@ -29,7 +29,7 @@ from datetime import datetime
 
 BASE = "fastconv"
 #: Column order of the implementations (others follow in order of appearance).
-IMPL_ORDER = ["fastconv", "torch", "numpy", "cv2", "scipy", "reference"]
+IMPL_ORDER = ["fastconv", "torch", "torch channels-last", "numpy", "cv2", "scipy", "reference"]
 BEGIN, END = "<!-- generated: benchmarks -->", "<!-- end generated: benchmarks -->"
 
 
@@ -177,7 +177,7 @@ def sgemm_line(data):
     if not sg.get("gflops"):
         return ""
     per = ", ".join(f"{float(v):.0f} GFLOP/s on {t} thread{'s' if t != '1' else ''}" for t, v in sg["gflops"].items())
-    kernel = f" ({sg.get('blas')} {sg.get('blas_version')}, {sg.get('kernel')} kernel)" if sg.get("kernel") else ""
+    kernel = f", {sg.get('blas')} {sg.get('blas_version')}, {sg.get('kernel')} kernel" if sg.get("kernel") else ""
     unset = sg.get("unset_for_sgemm") or {}
     note = f", measured with {' and '.join(sorted(unset))} unset" if unset else ""
     return f"sgemm yardstick (NumPy float32 {sg.get('n')}² matmul{kernel}{note}): {per}"

@@ -187,132 +187,102 @@ cdef inline void _gemm(
         dgemm(&tn, &tn, &m, &n, &k, &one, <double*>a, &lda, <double*>b, &ldb, &zero, c, &ldc)
 
 
-cdef inline void _axpy_set(floating* dst, const floating* src, floating a, Py_ssize_t n, bint first) noexcept nogil:
-    """dst = a * src (first) or dst += a * src, over n contiguous values."""
-    cdef Py_ssize_t c
-    if first:
-        if a == 1:
-            for c in range(n):
-                dst[c] = src[c]
-        elif a == -1:
-            for c in range(n):
-                dst[c] = -src[c]
-        else:
-            for c in range(n):
-                dst[c] = a * src[c]
-    else:
-        if a == 1:
-            for c in range(n):
-                dst[c] += src[c]
-        elif a == -1:
-            for c in range(n):
-                dst[c] -= src[c]
-        else:
-            for c in range(n):
-                dst[c] += a * src[c]
+cdef extern from "_winograd.h" nogil:
+    ctypedef void (*fcw_in_f_t)(const float* const*, float*, Py_ssize_t, Py_ssize_t) noexcept nogil
+    ctypedef void (*fcw_out_f_t)(const float*, Py_ssize_t, float* const*, const float*, Py_ssize_t) noexcept nogil
+    ctypedef void (*fcw_in_d_t)(const double* const*, double*, Py_ssize_t, Py_ssize_t) noexcept nogil
+    ctypedef void (*fcw_out_d_t)(const double*, Py_ssize_t, double* const*, const double*, Py_ssize_t) noexcept nogil
+    fcw_in_f_t fcw_input_f(int m)
+    fcw_out_f_t fcw_output_f(int m)
+    fcw_in_d_t fcw_input_d(int m)
+    fcw_out_d_t fcw_output_d(int m)
+    const double* fcw_matrix(int m, int which_at)
+    int fc_use_avx2()
 
 
-cdef void _input_block(
-    const floating* x, const floating* zeros, floating* v, floating* tmp, const floating** rows,
-    const floating* bt, Py_ssize_t t0, Py_ssize_t t1,
+def simd_path():
+    """``"avx2"`` if the transforms run their AVX2+FMA build on this CPU, else ``"baseline"``."""
+    return "avx2" if fc_use_avx2() else "baseline"
+
+
+def compiled_matrices(int m):
+    """The ``(BT, AT)`` matrices compiled into the tile transforms (for checks against :func:`transforms`)."""
+    if m not in _POINTS:
+        raise ValueError(f"m must be one of {sorted(_POINTS)}, got {m!r}")
+    cdef const double* bt = fcw_matrix(m, 0)
+    cdef const double* at = fcw_matrix(m, 1)
+    a = m + 2
+    return (np.array([bt[i] for i in range(a * a)]).reshape(a, a),
+            np.array([at[i] for i in range(m * a)]).reshape(m, a))
+
+
+cdef void _tiles(
+    const floating* x, floating* v, const floating** rows, Py_ssize_t t0, Py_ssize_t t1,
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t tiles_h, Py_ssize_t tiles_w,
     Py_ssize_t m, Py_ssize_t ph, Py_ssize_t pw,
 ) noexcept nogil:
     """V[p, t - t0, :] = (B^T d_t B)[p] for tiles t0..t1; v is (alpha**2, t1 - t0, C)."""
-    cdef Py_ssize_t alpha = m + 2, T = t1 - t0, t, n, r, th, tw, i, j, k, s, hi, wi
-    cdef bint first
-    cdef floating coef
+    cdef Py_ssize_t alpha = m + 2, T = t1 - t0, t, n, r, th, tw, i, s, hi, wi
+    cdef fcw_in_f_t fin
+    cdef fcw_in_d_t din
+    if floating is float:
+        fin = fcw_input_f(<int>m)
+    else:
+        din = fcw_input_d(<int>m)
     for t in range(t0, t1):
         n = t // (tiles_h * tiles_w)
         r = t - n * tiles_h * tiles_w
         th = r // tiles_w
         tw = r - th * tiles_w
-        # rows[r * alpha + s]: the C channels of patch pixel (r, s), or zeros outside the input
         for i in range(alpha):
             hi = th * m - ph + i
             for s in range(alpha):
                 wi = tw * m - pw + s
                 if hi < 0 or hi >= H or wi < 0 or wi >= W:
-                    rows[i * alpha + s] = zeros
+                    rows[i * alpha + s] = NULL
                 else:
                     rows[i * alpha + s] = x + ((n * H + hi) * W + wi) * C
-        # tmp[i, s, :] = sum_k BT[i, k] d[k, s, :]
-        for i in range(alpha):
-            for s in range(alpha):
-                first = True
-                for k in range(alpha):
-                    coef = bt[i * alpha + k]
-                    if coef == 0 or rows[k * alpha + s] == zeros:
-                        continue
-                    _axpy_set(tmp + (i * alpha + s) * C, rows[k * alpha + s], coef, C, first)
-                    first = False
-                if first:
-                    for k in range(C):
-                        tmp[(i * alpha + s) * C + k] = 0
-        # V[i * alpha + j, t, :] = sum_s tmp[i, s, :] BT[j, s]
-        for i in range(alpha):
-            for j in range(alpha):
-                first = True
-                for s in range(alpha):
-                    coef = bt[j * alpha + s]
-                    if coef == 0:
-                        continue
-                    _axpy_set(v + ((i * alpha + j) * T + (t - t0)) * C, tmp + (i * alpha + s) * C, coef, C, first)
-                    first = False
+        if floating is float:
+            fin(rows, v + (t - t0) * C, T * C, C)
+        else:
+            din(rows, v + (t - t0) * C, T * C, C)
 
 
-cdef void _output_block(
-    const floating* mm, floating* y, floating* tmp, const floating* at, const floating* bias,
+cdef void _untiles(
+    const floating* mm, floating* y, floating** dst, const floating* bias,
     Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout,
     Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
 ) noexcept nogil:
     """Y tile = A^T M A (+ bias) for tiles t0..t1, storing only pixels inside (Ho, Wo)."""
-    cdef Py_ssize_t alpha = m + 2, T = t1 - t0, t, n, r, th, tw, i, j, k, l, ho, wo, co
-    cdef bint first
-    cdef floating coef
-    cdef floating* dst
+    cdef Py_ssize_t T = t1 - t0, t, n, r, th, tw, k, l, ho, wo
+    cdef fcw_out_f_t fout
+    cdef fcw_out_d_t dout
+    if floating is float:
+        fout = fcw_output_f(<int>m)
+    else:
+        dout = fcw_output_d(<int>m)
     for t in range(t0, t1):
         n = t // (tiles_h * tiles_w)
         r = t - n * tiles_h * tiles_w
         th = r // tiles_w
         tw = r - th * tiles_w
-        # tmp[k, j, :] = sum_i AT[k, i] M[i * alpha + j, t, :]
-        for k in range(m):
-            for j in range(alpha):
-                first = True
-                for i in range(alpha):
-                    coef = at[k * alpha + i]
-                    if coef == 0:
-                        continue
-                    _axpy_set(tmp + (k * alpha + j) * Cout, mm + ((i * alpha + j) * T + (t - t0)) * Cout, coef, Cout, first)
-                    first = False
-        # y[ho, wo, :] = bias + sum_j tmp[k, j, :] AT[l, j]
         for k in range(m):
             ho = th * m + k
-            if ho >= Ho:
-                break
             for l in range(m):
                 wo = tw * m + l
-                if wo >= Wo:
-                    break
-                dst = y + ((n * Ho + ho) * Wo + wo) * Cout
-                if bias != NULL:
-                    for co in range(Cout):
-                        dst[co] = bias[co]
-                    first = False
+                if ho < Ho and wo < Wo:
+                    dst[k * m + l] = y + ((n * Ho + ho) * Wo + wo) * Cout
                 else:
-                    first = True
-                for j in range(alpha):
-                    coef = at[l * alpha + j]
-                    if coef == 0:
-                        continue
-                    _axpy_set(dst, tmp + (k * alpha + j) * Cout, coef, Cout, first)
-                    first = False
+                    dst[k * m + l] = NULL
+        if floating is float:
+            fout(mm + (t - t0) * Cout, T * Cout, dst, bias, Cout)
+        else:
+            dout(mm + (t - t0) * Cout, T * Cout, dst, bias, Cout)
 
 
 cdef void _forward(
     const floating[:, :, :, ::1] x, const floating[:, :, ::1] u, const floating* bias,
-    floating[:, :, :, ::1] y, floating[:, ::1] work, const floating[::1] bt, const floating[::1] at,
+    floating[:, :, :, ::1] y, floating[:, ::1] work,
     Py_ssize_t m, Py_ssize_t T, Py_ssize_t ph, Py_ssize_t pw, int nthreads,
 ) noexcept nogil:
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
@@ -321,46 +291,36 @@ cdef void _forward(
     cdef Py_ssize_t tiles_h = (Ho + m - 1) // m, tiles_w = (Wo + m - 1) // m
     cdef Py_ssize_t ntiles = N * tiles_h * tiles_w
     cdef Py_ssize_t nblocks = (ntiles + T - 1) // T, blk, t0, t1, p, ldw = work.shape[1]
-    cdef Py_ssize_t tmp_len = max(a2 * C, a2 * Cout)
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* up = &u[0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef floating* wk = &work[0, 0]
-    cdef const floating* btp = &bt[0]
-    cdef const floating* atp = &at[0]
     cdef floating* base
-    cdef floating* zeros
-    cdef floating* tmp
     cdef floating* v
     cdef floating* mm
     cdef const floating** rows
     cdef int prev = _blas_pin()
     for blk in prange(nblocks, schedule="dynamic", num_threads=nthreads):
         base = wk + threadid() * ldw
-        # per-thread scratch (64-byte aligned rows): row pointers (a2) | zeros (C) | tmp | V (a2*T*C) | M
+        # per-thread scratch (64-byte aligned parts): pointers (a2) | V (a2*T*C) | M (a2*T*Cout)
         rows = <const floating**>base
-        zeros = base + _round16(a2 * 8 // sizeof(floating))
-        tmp = zeros + _round16(C)
-        v = tmp + _round16(tmp_len)
+        v = base + _round16(a2 * 8 // sizeof(floating))
         mm = v + _round16(a2 * T * C)
-        for p in range(C):
-            zeros[p] = 0
         t0 = blk * T
         t1 = min(t0 + T, ntiles)
-        _input_block(xp, zeros, v, tmp, rows, btp, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw)
+        _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw)
         for p in range(a2):
             # row-major M_p (rows, Cout) = V_p (rows, C) @ U_p (C, Cout), as column-major M^T = U^T V^T
             _gemm(<int>Cout, <int>(t1 - t0), <int>C, up + p * C * Cout, <int>Cout,
                   v + p * (t1 - t0) * C, <int>C, mm + p * (t1 - t0) * Cout, <int>Cout)
-        _output_block(mm, yp, tmp, atp, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
+        _untiles(mm, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
     _blas_restore(prev)
 
 
 def _workspace_len(Py_ssize_t m, Py_ssize_t T, Py_ssize_t c, Py_ssize_t cout, Py_ssize_t itemsize):
     """Elements of one thread's scratch row (see _forward), a multiple of 16."""
     cdef Py_ssize_t a2 = (m + 2) * (m + 2)
-    return (_round16(a2 * 8 // itemsize) + _round16(c) + _round16(max(a2 * c, a2 * cout))
-            + _round16(a2 * T * c) + _round16(a2 * T * cout))
+    return _round16(a2 * 8 // itemsize) + _round16(a2 * T * c) + _round16(a2 * T * cout)
 
 
 def transform_weights(w, int m):
@@ -426,34 +386,31 @@ def _run(x, u, b, ph, pw, y, nthreads, m):
     T = block_tiles(tiles, m, c, cout, dt.itemsize)
     nthreads = max(1, min(nthreads, -(-tiles // T)))
     work = _aligned_empty(nthreads, _workspace_len(m, T, c, cout, dt.itemsize), dt)
-    bt, _, at = transforms(m)
-    bt = np.ascontiguousarray(bt.ravel(), dtype=dt)
-    at = np.ascontiguousarray(at.ravel(), dtype=dt)
     cdef int mm = m, nt = nthreads, h = ph, v = pw
     cdef float[:, :, :, ::1] xf, yf
     cdef float[:, :, ::1] uf
     cdef float[:, ::1] wf
-    cdef float[::1] bf, btf, atf
+    cdef float[::1] bf
     cdef double[:, :, :, ::1] xd, yd
     cdef double[:, :, ::1] ud
     cdef double[:, ::1] wd
-    cdef double[::1] bd, btd, atd
+    cdef double[::1] bd
     cdef const float* bfp = NULL
     cdef const double* bdp = NULL
     if dt == np.float32:
-        xf, uf, yf, wf, btf, atf = x, u, y, work, bt, at
+        xf, uf, yf, wf = x, u, y, work
         if b is not None:
             bf = b
             bfp = &bf[0]
         with nogil:
-            _forward[float](xf, uf, bfp, yf, wf, btf, atf, mm, T, h, v, nt)
+            _forward[float](xf, uf, bfp, yf, wf, mm, T, h, v, nt)
     else:
-        xd, ud, yd, wd, btd, atd = x, u, y, work, bt, at
+        xd, ud, yd, wd = x, u, y, work
         if b is not None:
             bd = b
             bdp = &bd[0]
         with nogil:
-            _forward[double](xd, ud, bdp, yd, wd, btd, atd, mm, T, h, v, nt)
+            _forward[double](xd, ud, bdp, yd, wd, mm, T, h, v, nt)
 
 
 def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0):
