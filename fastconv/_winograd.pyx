@@ -339,7 +339,9 @@ def transform_weights(w, int m):
     """
     _, g, _ = transforms(m)
     alpha = m + 2
-    u = np.einsum("ai,ijcd,bj->abcd", g, np.asarray(w, dtype=np.float64), g, optimize=True)
+    cc = w.shape[2] * w.shape[3]
+    t = (g @ np.asarray(w, dtype=np.float64).reshape(3, 3 * cc)).reshape(alpha, 3, cc)  # G g, per column
+    u = g @ t  # u[a] = G (G g)[a]: (G g G^T)[a, b] for every (c, cout), shape (alpha, alpha, C*Cout)
     return np.ascontiguousarray(u.reshape(alpha * alpha, w.shape[2], w.shape[3]), dtype=w.dtype)
 
 
