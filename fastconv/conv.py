@@ -1,12 +1,16 @@
 """Convolution: the tutorial's ``convolve2d``, ``convolution_2d`` and conv layer, on Cython kernels."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import _conv, _conv_direct, _conv_small
+from . import _layout
 from . import _validate as v
 from ._cache import ConvCache
 from ._threads import threads_for
+from ._validate import _F32, _F64
 
 __all__ = ["convolve2d", "convolution_2d", "conv2d_forward", "conv2d_backward"]
 
@@ -33,44 +37,109 @@ _SMALL_COUT = 64
 # Direct (implicit-GEMM) kernels (fastconv._conv_direct) instead of im2col + BLAS, for layers with
 # at least _DIRECT_MIN_COLS output columns (Cout for the forward and dw, C for dx): narrower
 # layers would leave most of each vector register's lanes idle.
-_DIRECT = True
 _DIRECT_MIN_COLS = 8
 # The weight gradient is summed over fixed parts of the batch's output rows, one (K, Cout)
 # scratch sum each: as many as fit in _DIRECT_DW_BYTES, between _DIRECT_DW_PARTS[0] and [1]
 # (more parts than threads let a thread that gets more of the CPU take more of them).
 _DIRECT_DW_PARTS = (8, 32)
 _DIRECT_DW_BYTES = 4 << 20
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
-# Stride-1 dx as a correlation of dy with the flipped kernel (False: im2col-gradient scatter-add).
-_DX_BY_CORRELATION = True
+
+#: The values of ``conv2d_forward``'s ``algorithm``: "auto", then the kernel families in the order
+#: "auto" tries them.
+ALGORITHMS = ("auto", "small", "direct", "gemm")
 
 
-def _find_blas_thread_functions():
-    """Addresses of (set, get) num-threads functions of the BLAS behind scipy.linalg.cython_blas."""
-    import ctypes
-    import os
+class _Fit(NamedTuple):
+    """Whether a kernel family serves a layer, and if not, why (a sentence for a ValueError)."""
 
-    from scipy.linalg import cython_blas
+    ok: bool
+    why: str = ""
 
-    try:
-        lib = ctypes.CDLL(cython_blas.__file__, mode=getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_NOW", 0))
-    except OSError:
-        return 0, 0
-    for set_name, get_name in (
-        ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
-        ("openblas_set_num_threads", "openblas_get_num_threads"),
-        ("MKL_Set_Num_Threads", "MKL_Get_Max_Threads"),
-    ):
-        try:
-            fset, fget = getattr(lib, set_name), getattr(lib, get_name)
-        except AttributeError:
-            continue
-        return ctypes.cast(fset, ctypes.c_void_p).value, ctypes.cast(fget, ctypes.c_void_p).value
-    return 0, 0
+    def __bool__(self) -> bool:
+        return self.ok
 
 
-_conv._set_blas_thread_functions(*_find_blas_thread_functions())
+_SERVES = _Fit(True)
+
+
+def _small_serves(w_shape, pad) -> _Fit:
+    """The small-reduction kernels (fastconv._conv_small) serve few taps, few output channels and
+    padding smaller than the kernel (the stride-1 dx correlation pads dy by ``K - 1 - p``)."""
+    kh, kw, c, cout = w_shape
+    if kh * kw * c > _SMALL_TAPS:
+        return _Fit(False, f"the small kernels take at most {_SMALL_TAPS} taps Kh*Kw*C, w of shape {tuple(w_shape)} "
+                           f"has {kh * kw * c}")
+    if cout > _SMALL_COUT:
+        return _Fit(False, f"the small kernels take at most {_SMALL_COUT} output channels, w of shape "
+                           f"{tuple(w_shape)} has {cout}")
+    if pad[0] >= kh or pad[1] >= kw:
+        return _Fit(False, f"the small kernels need padding smaller than the kernel, got padding {tuple(pad)} "
+                           f"for a {kh}x{kw} kernel")
+    return _SERVES
+
+
+def _direct_serves(w_shape, compute_dx: bool) -> _Fit:
+    """The direct kernels (fastconv._conv_direct) serve layers with at least _DIRECT_MIN_COLS output
+    channels (forward, dw, db) and, when dx is computed, as many input channels."""
+    _, _, c, cout = w_shape
+    if cout < _DIRECT_MIN_COLS:
+        return _Fit(False, f"the direct kernels take layers with at least {_DIRECT_MIN_COLS} output channels, "
+                           f"w of shape {tuple(w_shape)} has {cout}")
+    if compute_dx and c < _DIRECT_MIN_COLS:
+        return _Fit(False, f"the direct kernels compute dx only for layers with at least {_DIRECT_MIN_COLS} input "
+                           f"channels, w of shape {tuple(w_shape)} has {c} (conv2d_backward(..., "
+                           "compute_dx=False) skips dx)")
+    return _SERVES
+
+
+def _gemm_serves(w_shape, pad, compute_dx: bool) -> _Fit:
+    """im2col + BLAS (fastconv._conv) serves every layer."""
+    return _SERVES
+
+
+def _dx_by_correlation_serves(w_shape, pad, stride) -> _Fit:
+    """The GEMM path's dx as the full correlation of dy with the flipped kernel (a forward-like
+    GEMM writing every dx row once) serves stride 1 with padding smaller than the kernel; other
+    layers scatter-add the im2col gradient."""
+    kh, kw = w_shape[:2]
+    if stride != (1, 1):
+        return _Fit(False, f"dx by correlation needs stride 1, got stride {tuple(stride)}")
+    if pad[0] >= kh or pad[1] >= kw:
+        return _Fit(False, f"dx by correlation needs padding smaller than the kernel, got padding {tuple(pad)} "
+                           f"for a {kh}x{kw} kernel")
+    return _SERVES
+
+
+def _check_algorithm(algorithm) -> str:
+    """``algorithm`` if it is one of ALGORITHMS, else a ValueError listing them."""
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {', '.join(map(repr, ALGORITHMS))}; got {algorithm!r}")
+    return algorithm
+
+
+def _fit(name: str, w_shape, pad, compute_dx: bool) -> _Fit:
+    """Whether kernel family ``name`` serves this layer (its forward if not ``compute_dx``)."""
+    if name == "small":
+        return _small_serves(w_shape, pad)
+    if name == "direct":
+        return _direct_serves(w_shape, compute_dx)
+    return _gemm_serves(w_shape, pad, compute_dx)
+
+
+def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str) -> str:
+    """The kernel family of a call: the first of small, direct, gemm that serves the layer for
+    "auto", else the forced one, or a ValueError saying why it cannot serve."""
+    if algorithm == "auto":
+        if _small_serves(w_shape, pad):
+            return "small"
+        if _direct_serves(w_shape, compute_dx):
+            return "direct"
+        return "gemm"
+    fit = _fit(algorithm, w_shape, pad, compute_dx)
+    if not fit:
+        raise ValueError(f"{call} cannot use algorithm={algorithm!r}: {fit.why}")
+    return algorithm
 
 
 def _threads_for(macs: int) -> int:
@@ -81,17 +150,6 @@ def _threads_for(macs: int) -> int:
 def _gemm_threads(macs: int) -> int:
     """Threads for the GEMM kernels: OpenMP over tiles only when BLAS can be pinned to one thread."""
     return _threads_for(macs) if _conv.blas_pinning_available() else 1
-
-
-def _use_small(w_shape, ph: int, pw: int) -> bool:
-    """True if the direct small-reduction kernels handle weights of ``w_shape`` with this padding."""
-    kh, kw, c, cout = w_shape
-    return kh * kw * c <= _SMALL_TAPS and cout <= _SMALL_COUT and ph < kh and pw < kw
-
-
-def _use_direct(cols: int) -> bool:
-    """True if the direct kernels compute an output with ``cols`` columns (channels)."""
-    return _DIRECT and cols >= _DIRECT_MIN_COLS
 
 
 def _tile_rows(m: int, k: int, itemsize: int) -> int:
@@ -180,8 +238,14 @@ def convolution_2d(input_array, kernel, stride=3):
     return _correlate_valid(input_array, kernel, stride)
 
 
-def conv2d_forward(x, w, b, padding=1, stride=1):
+def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto", layout="NHWC"):
     """Convolution layer forward pass (NHWC), with zero padding and stride.
+
+    ``algorithm="auto"`` picks the first kernel family that serves the layer: "small" (direct
+    loops for at most 32 taps ``Kh*Kw*C``, at most 64 output channels and padding smaller than
+    the kernel), then "direct" (implicit GEMM, at least 8 output channels), then "gemm" (im2col +
+    BLAS, any layer). The backward pass uses the same rule, where "direct" also needs 8 input
+    channels when it computes dx. Every family gives the same results to float rounding.
 
     Parameters
     ----------
@@ -191,6 +255,11 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
     padding : int or (int, int), default 1
         Zero padding on each side of the rows and columns.
     stride : int or (int, int), default 1
+    algorithm : {"auto", "small", "direct", "gemm"}, default "auto"
+        The kernel family, for this call and for :func:`conv2d_backward` with its cache. A
+        family that cannot serve the layer is a ValueError saying why.
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        "NCHW": x is (N, C, H, W), w is (Cout, C, Kh, Kw) (torch's order), y is (N, Cout, Ho, Wo).
 
     Returns
     -------
@@ -212,7 +281,9 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
            [6., 9., 9., 6.],
            [4., 6., 6., 4.]])
     """
+    x, w, layout = _layout.conv_inputs(x, w, b, layout)
     x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
+    path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward")
     ct = v.compute_dtype(x.dtype, w.dtype, b.dtype)
     xc, wc, bc = _as(x, ct), _as(w, ct), _as(b, ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
@@ -222,9 +293,9 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
     macs = y.size * k
     if xc.size == 0 or wc.size == 0:
         y[...] = bc
-    elif _use_small(wc.shape, ph, pw):
+    elif path == "small":
         _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
-    elif _use_direct(cout):
+    elif path == "direct":
         _conv_direct.conv2d_forward_direct_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
     else:
         nt = _gemm_threads(macs)
@@ -233,12 +304,13 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
         _conv.conv2d_forward_gemm_kernel(xc, wc, bc, y, work, mt, ph, pw, sh, sw, nt)
     dx_dt = v.out_dtype(x.dtype)
     cache = ConvCache(
-        xc, wc, b.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype(b.dtype), shape
+        xc, wc, b.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype(b.dtype), shape,
+        algorithm=algorithm,
     )
-    return _cast(y, dx_dt), cache
+    return _layout.conv_output(_cast(y, dx_dt), cache, layout)
 
 
-def conv2d_backward(dy, cache):
+def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
     """Convolution layer backward pass.
 
     Parameters
@@ -247,46 +319,65 @@ def conv2d_backward(dy, cache):
         Gradient of the loss with respect to the forward output.
     cache : ConvCache
         The second value returned by :func:`conv2d_forward`.
+    compute_dx : bool, default True
+        False skips the input gradient (a network's first layer needs none) and returns None
+        for it; ``dw`` and ``db`` are the same either way.
+    layout : {"NHWC", "NCHW"}, optional
+        The forward call's layout, which the cache records (a different one is a ValueError).
+        dy, dx and dw are in that layout.
 
     Returns
     -------
-    dx : ndarray, shape and dtype of ``x``
+    dx : ndarray, shape and dtype of ``x``, or None if not ``compute_dx``
         Input rows/columns that no window reads get zero.
     dw : ndarray, shape and dtype of ``w``
     db : ndarray, shape and dtype of ``b``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import conv2d_forward, conv2d_backward
+    >>> y, cache = conv2d_forward(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 2)), np.zeros(2))
+    >>> dx, dw, db = conv2d_backward(np.ones_like(y), cache, compute_dx=False)
+    >>> dx is None, dw.shape, db
+    (True, (3, 3, 1, 2), array([16., 16.]))
     """
     v.check_cache(cache, ConvCache, "conv2d_forward")
-    return _conv_backward(dy, cache, want_dx=True)
+    dy, layout = _layout.conv_dy(dy, cache, layout)
+    return _layout.conv_grads(*_backward(dy, cache, v.flag(compute_dx, "compute_dx")), layout)
 
 
-def _conv_backward(dy, cache, want_dx):
-    x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape = cache
+def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto"):
+    """conv2d_backward after the checks of its options (dy in NHWC). ``gemm_dx="scatter"`` (for tests)
+    makes the GEMM path scatter-add dx even where the correlation serves."""
+    x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape = cache[:9]
     dy = v.check_dy(dy, y_shape)
+    path = _choose(cache.algorithm, w.shape, pad, compute_dx, "conv2d_backward")
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     nonempty = dy.size and w.size and x.size
-    if nonempty and _use_small(w.shape, *pad):
-        dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, want_dx)
-    elif nonempty and _use_direct(w.shape[3]) and (not want_dx or _use_direct(w.shape[2])):
-        dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, want_dx)
+    if nonempty and path == "small":
+        dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, compute_dx)
+    elif nonempty and path == "direct":
+        dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, compute_dx)
     else:
-        dx, dw, db = _gemm_backward(x, w, dy, ct, pad, stride, want_dx)
-    return _cast(dx, dx_dt) if want_dx else None, _cast(dw, dw_dt), _cast(db, db_dt).reshape(b_shape)
+        dx, dw, db = _gemm_backward(x, w, dy, ct, pad, stride, compute_dx, gemm_dx)
+    return _cast(dx, dx_dt) if compute_dx else None, _cast(dw, dw_dt), _cast(db, db_dt).reshape(b_shape)
 
 
-def _small_backward(x, w, dy, ct, pad, stride, want_dx):
+def _small_backward(x, w, dy, ct, pad, stride, compute_dx):
     """(dx, dw, db) in ``ct`` through the small-reduction kernels (dx a placeholder if not wanted)."""
     (ph, pw), (sh, sw) = pad, stride
-    dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]
+    dx = np.empty(x.shape, dtype=ct) if compute_dx else _NO_DX[ct]
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(w.shape[3], dtype=ct)
-    macs = dy.size * w.shape[0] * w.shape[1] * w.shape[2] * (2 if want_dx else 1)
+    macs = dy.size * w.shape[0] * w.shape[1] * w.shape[2] * (2 if compute_dx else 1)
     _conv_small.conv2d_backward_small_kernel(
-        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, want_dx, _threads_for(macs)
+        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, compute_dx, _threads_for(macs)
     )
     return dx, dw, db
 
 
-def _gemm_backward(x, w, dy, ct, pad, stride, want_dx):
+def _gemm_backward(x, w, dy, ct, pad, stride, compute_dx, gemm_dx="auto"):
     """(dx, dw, db) in ``ct`` through im2col + BLAS; also the path of empty inputs."""
     (ph, pw), (sh, sw) = pad, stride
     n = x.shape[0]
@@ -294,18 +385,17 @@ def _gemm_backward(x, w, dy, ct, pad, stride, want_dx):
     parts = max(1, min(n, _DW_PARTS))
     dw_parts = np.empty((parts,) + w.shape, dtype=ct)  # the kernel overwrites and reduces them
     db_parts = np.empty((parts, cout), dtype=ct)
-    # stride 1: dx is the full correlation of dy with the flipped kernel, a forward-like GEMM
-    # that writes every dx row once (no zeroing, no scatter-add)
-    dx_by_correlation = _DX_BY_CORRELATION and want_dx and sh == 1 and sw == 1 and ph < kh and pw < kw
-    dx_scatter = want_dx and not dx_by_correlation
+    dx_by_correlation = compute_dx and gemm_dx != "scatter" and bool(_dx_by_correlation_serves(w.shape, pad,
+                                                                                                stride))
+    dx_scatter = compute_dx and not dx_by_correlation
     if dx_scatter or not (x.size and w.size and dy.size):
-        dx = np.zeros(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
+        dx = np.zeros(x.shape if compute_dx else (1, 1, 1, 1), dtype=ct)
     else:
-        dx = np.empty(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
+        dx = np.empty(x.shape if compute_dx else (1, 1, 1, 1), dtype=ct)
     if x.size and w.size and dy.size:
         k = kh * kw * c
         m = n * dy.shape[1] * dy.shape[2]
-        nt = _gemm_threads(m * k * cout * (2 if want_dx else 1))
+        nt = _gemm_threads(m * k * cout * (2 if compute_dx else 1))
         mt = _tile_rows(m, k, ct.itemsize)
         size = (2 if dx_scatter else 1) * mt * k
         if dx_by_correlation:
@@ -332,7 +422,7 @@ def _gemm_backward(x, w, dy, ct, pad, stride, want_dx):
     return dx, dw, db
 
 
-def _direct_backward(x, w, dy, ct, pad, stride, want_dx):
+def _direct_backward(x, w, dy, ct, pad, stride, compute_dx):
     """(dx, dw, db) in ``ct`` through the direct kernels: dw, db over fixed row parts and dx row by
     row, in one loop (dx a placeholder if not wanted)."""
     (ph, pw), (sh, sw) = pad, stride
@@ -340,14 +430,14 @@ def _direct_backward(x, w, dy, ct, pad, stride, want_dx):
     n, ho, wo = dy.shape[:3]
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(cout, dtype=ct)
-    dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]
+    dx = np.empty(x.shape, dtype=ct) if compute_dx else _NO_DX[ct]
     ldw = _conv_direct.dw_width(cout, ct == _F64)
     lo, hi = _DIRECT_DW_PARTS
     parts = max(1, min(n * ho, max(lo, min(hi, _DIRECT_DW_BYTES // (kh * kw * c * ldw * ct.itemsize)))))
-    nt = _threads_for(dy.size * kh * kw * c * (2 if want_dx else 1))
+    nt = _threads_for(dy.size * kh * kw * c * (2 if compute_dx else 1))
     _conv_direct.conv2d_backward_direct_kernel(
         _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db,
         np.empty((parts, kh * kw * c, ldw), dtype=ct), np.empty((parts, cout), dtype=ct),
-        np.empty((nt, wo * ldw if ldw != cout else 0), dtype=ct), ph, pw, sh, sw, want_dx, nt,
+        np.empty((nt, wo * ldw if ldw != cout else 0), dtype=ct), ph, pw, sh, sw, compute_dx, nt,
     )
     return dx, dw, db
