@@ -34,7 +34,6 @@ ctypedef void (*blas_set_t)(int) noexcept nogil
 ctypedef int (*blas_get_t)() noexcept nogil
 cdef blas_set_t _blas_set = NULL
 cdef blas_get_t _blas_get = NULL
-cdef bint _blas_looked_up = False
 
 # Toom-Cook points for each output tile size m (alpha - 1 finite points, plus infinity).
 _POINTS = {
@@ -52,22 +51,23 @@ _MIN_BLOCKS = 8
 _transform_cache = {}
 
 
-def _lookup_blas_pinning():
-    """Register the BLAS set/get-num-threads functions (the same ones the im2col kernels pin)."""
-    global _blas_set, _blas_get, _blas_looked_up
-    from .conv import _find_blas_thread_functions
+def _register_blas_pinning(size_t set_addr, size_t get_addr):
+    """Register the BLAS set/get-num-threads functions (addresses; 0 to clear)."""
+    global _blas_set, _blas_get
+    if set_addr == 0 or get_addr == 0:
+        _blas_set = NULL
+        _blas_get = NULL
+    else:
+        _blas_set = <blas_set_t>set_addr
+        _blas_get = <blas_get_t>get_addr
 
-    set_addr, get_addr = _find_blas_thread_functions()
-    if set_addr and get_addr:
-        _blas_set = <blas_set_t><size_t>set_addr
-        _blas_get = <blas_get_t><size_t>get_addr
-    _blas_looked_up = True
+
+from ._threads import blas_thread_functions  # registered at import, as for the im2col kernels
+_register_blas_pinning(*blas_thread_functions())
 
 
 def blas_pinning_available():
     """Return True if BLAS can be pinned to one thread while OpenMP threads call it."""
-    if not _blas_looked_up:
-        _lookup_blas_pinning()
     return _blas_set != NULL
 
 
@@ -378,8 +378,6 @@ def _aligned_empty(rows, cols, dt):
 
 def _run(x, u, b, ph, pw, y, nthreads, m):
     cdef Py_ssize_t T
-    if not _blas_looked_up:
-        _lookup_blas_pinning()
     if _blas_set == NULL:
         nthreads = 1  # BLAS cannot be pinned: do not nest its pool inside ours
     dt = x.dtype
