@@ -362,8 +362,10 @@ def _check(x, w, y, ph, pw, nthreads, m):
     if not (0 <= ph <= 2 and 0 <= pw <= 2):
         raise ValueError(f"padding must be 0, 1 or 2 per axis, got ({ph}, {pw})")
     ho, wo = x.shape[1] + 2 * ph - 2, x.shape[2] + 2 * pw - 2
-    if y.shape != (x.shape[0], ho, wo, w.shape[3]) or ho < 1 or wo < 1:
-        raise ValueError(f"y must have shape {(x.shape[0], ho, wo, w.shape[3])} (positive), got {y.shape}")
+    if ho < 1 or wo < 1:
+        raise ValueError(f"the output of x {x.shape} with padding ({ph}, {pw}) would be empty ({ho} x {wo})")
+    if y.shape != (x.shape[0], ho, wo, w.shape[3]):
+        raise ValueError(f"y must have shape {(x.shape[0], ho, wo, w.shape[3])}, got {y.shape}")
     if 0 in x.shape or 0 in w.shape:
         raise ValueError(f"x and w must be non-empty, got x {x.shape}, w {w.shape}")
     if nthreads < 1:

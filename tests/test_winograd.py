@@ -22,6 +22,8 @@ CASES = [
     (1, 3, 3, 4, 33, 0, 0),     # a single output pixel
     (2, 9, 14, 20, 7, 2, 2),
     (1, 4, 25, 35, 18, 1, 0),   # channels over two transform chunks plus a remainder
+    (2, 1, 1, 3, 5, 2, 2),      # a single input pixel, every patch mostly padding
+    (1, 2, 1, 2, 3, 1, 2),
 ]
 
 
@@ -172,5 +174,7 @@ def test_bad_calls_raise():
         wg.winograd_forward(x, w, None, 1, 1, y, 0)
     with pytest.raises(ValueError, match="shape"):
         wg.winograd_backward_input(y, w, 1, 1, np.zeros((1, 4, 5, 2), np.float32), 1)
+    with pytest.raises(ValueError, match="would be empty"):
+        wg.winograd_forward(np.zeros((1, 2, 2, 2), np.float32), w, None, 0, 0, np.zeros((1, 0, 0, 4), np.float32), 1)
     with pytest.raises(ValueError, match="m must be"):
         wg.transforms(3)
