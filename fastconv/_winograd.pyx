@@ -190,22 +190,22 @@ cdef inline void _gemm(
         dgemm(&tn, &tn, &m, &n, &k, &one, <double*>a, &lda, <double*>b, &ldb, &zero, c, &ldc)
 
 
-cdef extern from "_winograd.h" nogil:
-    ctypedef void (*fcw_in_f_t)(const float* const*, float*, Py_ssize_t, Py_ssize_t) noexcept nogil
-    ctypedef void (*fcw_out_f_t)(const float*, Py_ssize_t, float* const*, const float*, Py_ssize_t) noexcept nogil
-    ctypedef void (*fcw_in_d_t)(const double* const*, double*, Py_ssize_t, Py_ssize_t) noexcept nogil
-    ctypedef void (*fcw_out_d_t)(const double*, Py_ssize_t, double* const*, const double*, Py_ssize_t) noexcept nogil
-    fcw_in_f_t fcw_input_f(int m)
-    fcw_out_f_t fcw_output_f(int m)
-    fcw_in_d_t fcw_input_d(int m)
-    fcw_out_d_t fcw_output_d(int m)
+cdef extern from "_winograd_kernels.h" nogil:
+    ctypedef void (*fcw_in_f32_t)(const float* const*, float*, Py_ssize_t, Py_ssize_t) noexcept nogil
+    ctypedef void (*fcw_out_f32_t)(const float*, Py_ssize_t, float* const*, const float*, Py_ssize_t) noexcept nogil
+    ctypedef void (*fcw_in_f64_t)(const double* const*, double*, Py_ssize_t, Py_ssize_t) noexcept nogil
+    ctypedef void (*fcw_out_f64_t)(const double*, Py_ssize_t, double* const*, const double*, Py_ssize_t) noexcept nogil
+    fcw_in_f32_t fcw_input_f32(int m)
+    fcw_out_f32_t fcw_output_f32(int m)
+    fcw_in_f64_t fcw_input_f64(int m)
+    fcw_out_f64_t fcw_output_f64(int m)
     const double* fcw_matrix(int m, int which_at)
-    int fc_use_avx2()
+    const char* fcw_simd_name()
 
 
 def simd_path():
-    """``"avx2"`` if the transforms run their AVX2+FMA build on this CPU, else ``"baseline"``."""
-    return "avx2" if fc_use_avx2() else "baseline"
+    """The instruction-set level the tile transforms run at (a ``FASTCONV_SIMD`` name, e.g. ``"avx2"``)."""
+    return fcw_simd_name().decode()
 
 
 def compiled_matrices(int m):
@@ -226,12 +226,12 @@ cdef void _tiles(
 ) noexcept nogil:
     """V[p, t - t0, :] = (B^T d_t B)[p] for tiles t0..t1; v is (alpha**2, t1 - t0, C)."""
     cdef Py_ssize_t alpha = m + 2, T = t1 - t0, t, n, r, th, tw, i, s, hi, wi
-    cdef fcw_in_f_t fin
-    cdef fcw_in_d_t din
+    cdef fcw_in_f32_t fin
+    cdef fcw_in_f64_t din
     if floating is float:
-        fin = fcw_input_f(<int>m)
+        fin = fcw_input_f32(<int>m)
     else:
-        din = fcw_input_d(<int>m)
+        din = fcw_input_f64(<int>m)
     for t in range(t0, t1):
         n = t // (tiles_h * tiles_w)
         r = t - n * tiles_h * tiles_w
@@ -258,12 +258,12 @@ cdef void _untiles(
 ) noexcept nogil:
     """Y tile = A^T M A (+ bias) for tiles t0..t1, storing only pixels inside (Ho, Wo)."""
     cdef Py_ssize_t T = t1 - t0, t, n, r, th, tw, k, l, ho, wo
-    cdef fcw_out_f_t fout
-    cdef fcw_out_d_t dout
+    cdef fcw_out_f32_t fout
+    cdef fcw_out_f64_t dout
     if floating is float:
-        fout = fcw_output_f(<int>m)
+        fout = fcw_output_f32(<int>m)
     else:
-        dout = fcw_output_d(<int>m)
+        dout = fcw_output_f64(<int>m)
     for t in range(t0, t1):
         n = t // (tiles_h * tiles_w)
         r = t - n * tiles_h * tiles_w
