@@ -18,6 +18,11 @@ class ConvCache(NamedTuple):
     dw_dtype: np.dtype
     db_dtype: np.dtype
     y_shape: Tuple[int, ...]
+    # the options beyond symmetric padding (``padding`` is then the (top, left) padding)
+    pad_end: Optional[Tuple[int, int]] = None  # (bottom, right); None: as ``padding``
+    dilation: Tuple[int, int] = (1, 1)
+    groups: int = 1
+    has_bias: bool = True  # False: the forward had b=None and the backward returns db=None
 
 
 class PoolCache(NamedTuple):
