@@ -83,15 +83,23 @@ def _gemm_threads(macs: int) -> int:
     return _threads_for(macs) if _conv.blas_pinning_available() else 1
 
 
-def _use_small(w_shape, ph: int, pw: int) -> bool:
-    """True if the direct small-reduction kernels handle weights of ``w_shape`` with this padding."""
+def _use_small(w_shape, ph: int, pw: int, plain: bool = True) -> bool:
+    """True if the direct small-reduction kernels handle weights of ``w_shape`` with this padding
+    (``plain``: the options they serve, see :func:`_plain`)."""
     kh, kw, c, cout = w_shape
-    return kh * kw * c <= _SMALL_TAPS and cout <= _SMALL_COUT and ph < kh and pw < kw
+    return plain and kh * kw * c <= _SMALL_TAPS and cout <= _SMALL_COUT and ph < kh and pw < kw
 
 
-def _use_direct(cols: int) -> bool:
-    """True if the direct kernels compute an output with ``cols`` columns (channels)."""
-    return _DIRECT and cols >= _DIRECT_MIN_COLS
+def _use_direct(cols: int, plain: bool = True) -> bool:
+    """True if the direct kernels compute an output with ``cols`` columns (channels); they are the
+    only path of the im2col/small kernels' family that serves non-``plain`` options, so they take
+    every such layer."""
+    return not plain or (_DIRECT and cols >= _DIRECT_MIN_COLS)
+
+
+def _plain(pad_begin, pad_end, dilation, groups) -> bool:
+    """True for the options every path serves: symmetric padding, dilation 1, one group."""
+    return pad_begin == pad_end and dilation == (1, 1) and groups == 1
 
 
 def _tile_rows(m: int, k: int, itemsize: int) -> int:
@@ -180,23 +188,36 @@ def convolution_2d(input_array, kernel, stride=3):
     return _correlate_valid(input_array, kernel, stride)
 
 
-def conv2d_forward(x, w, b, padding=1, stride=1):
-    """Convolution layer forward pass (NHWC), with zero padding and stride.
+def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1):
+    """Convolution layer forward pass (NHWC), with zero padding, stride, dilation and groups.
+
+    The semantics of ``torch.nn.functional.conv2d``, in the NHWC layout.
 
     Parameters
     ----------
     x : array_like, shape (N, H, W, C)
-    w : array_like, shape (Kh, Kw, C, Cout)
-    b : array_like, shape (Cout,)
-    padding : int or (int, int), default 1
-        Zero padding on each side of the rows and columns.
+    w : array_like, shape (Kh, Kw, C/groups, Cout)
+    b : array_like, shape (Cout,), or None
+        None: no bias (:func:`conv2d_backward` then returns ``db=None``).
+    padding : int, (int, int), ((int, int), (int, int)), 'valid' or 'same', default 1
+        Zero padding: the same on each side of the rows and columns (int, or an (h, w) pair),
+        per side ``((top, bottom), (left, right))``, ``'valid'`` (none) or ``'same'`` (the output
+        has the input's size; stride 1 only; the total ``dilation*(K-1)`` is split as torch
+        does, the smaller half before).
     stride : int or (int, int), default 1
+    dilation : int or (int, int), default 1
+        Tap ``(ki, kj)`` of output ``(i, j)`` reads ``x[n, i*sh - top + dh*ki, j*sw - left + dw*kj]``.
+    groups : int, default 1
+        Divides C and Cout; output channel ``o`` reads the C/groups input channels of group
+        ``o // (Cout/groups)``. ``groups == C`` is a depthwise convolution (channel multiplier
+        ``Cout/C``).
 
     Returns
     -------
     y : ndarray, shape (N, Ho, Wo, Cout)
-        ``Ho = (H + 2*ph - Kh) // sh + 1`` (likewise ``Wo``). Same dtype as ``x`` (float64 for
-        integer ``x``); the sums are formed in the promoted dtype of ``x``, ``w`` and ``b``.
+        ``Ho = (H + top + bottom - dh*(Kh-1) - 1) // sh + 1`` (likewise ``Wo``). Same dtype as
+        ``x`` (float64 for integer ``x``); the sums are formed in the promoted dtype of ``x``,
+        ``w`` and ``b``.
     cache : ConvCache
         Opaque; pass it to :func:`conv2d_backward`.
 
@@ -212,9 +233,14 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
            [6., 9., 9., 6.],
            [4., 6., 6., 4.]])
     """
-    x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
-    ct = v.compute_dtype(x.dtype, w.dtype, b.dtype)
-    xc, wc, bc = _as(x, ct), _as(w, ct), _as(b, ct)
+    x, w, b, (ph, pw), pad_end, (sh, sw), dil, groups, (ho, wo) = v.conv_options(
+        x, w, b, padding, stride, dilation, groups
+    )
+    has_bias = b is not None
+    ct = v.compute_dtype(x.dtype, w.dtype, *((b.dtype,) if has_bias else ()))
+    plain = _plain((ph, pw), pad_end, dil, groups)
+    xc, wc = _as(x, ct), _as(w, ct)
+    bc = _as(b, ct) if has_bias else np.zeros(w.shape[3], dtype=ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
     y = np.empty(shape, dtype=ct)
     kh, kw, c, cout = wc.shape
@@ -222,10 +248,12 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
     macs = y.size * k
     if xc.size == 0 or wc.size == 0:
         y[...] = bc
-    elif _use_small(wc.shape, ph, pw):
+    elif _use_small(wc.shape, ph, pw, plain):
         _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
-    elif _use_direct(cout):
-        _conv_direct.conv2d_forward_direct_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
+    elif _use_direct(cout, plain):
+        _conv_direct.conv2d_forward_direct_kernel(
+            xc, wc, bc if has_bias else bc[:0], y, ph, pw, sh, sw, _threads_for(macs), dil[0], dil[1], groups
+        )
     else:
         nt = _gemm_threads(macs)
         mt = _fwd_tile_rows(y.size // cout, k, cout, ct.itemsize)
@@ -233,7 +261,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
         _conv.conv2d_forward_gemm_kernel(xc, wc, bc, y, work, mt, ph, pw, sh, sw, nt)
     dx_dt = v.out_dtype(x.dtype)
     cache = ConvCache(
-        xc, wc, b.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype(b.dtype), shape
+        xc, wc, bc.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype((b if has_bias else bc).dtype),
+        shape, pad_end, dil, groups, has_bias,
     )
     return _cast(y, dx_dt), cache
 
@@ -253,24 +282,27 @@ def conv2d_backward(dy, cache):
     dx : ndarray, shape and dtype of ``x``
         Input rows/columns that no window reads get zero.
     dw : ndarray, shape and dtype of ``w``
-    db : ndarray, shape and dtype of ``b``
+    db : ndarray, shape and dtype of ``b``, or None if the forward had ``b=None``
     """
     v.check_cache(cache, ConvCache, "conv2d_forward")
     return _conv_backward(dy, cache, want_dx=True)
 
 
 def _conv_backward(dy, cache, want_dx):
-    x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape = cache
+    x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape = cache[:9]
+    dil, groups = cache.dilation, cache.groups
+    plain = _plain(pad, pad if cache.pad_end is None else cache.pad_end, dil, groups)
     dy = v.check_dy(dy, y_shape)
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     nonempty = dy.size and w.size and x.size
-    if nonempty and _use_small(w.shape, *pad):
+    if nonempty and _use_small(w.shape, *pad, plain):
         dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, want_dx)
-    elif nonempty and _use_direct(w.shape[3]) and (not want_dx or _use_direct(w.shape[2])):
-        dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, want_dx)
+    elif nonempty and _use_direct(w.shape[3], plain) and (not want_dx or _use_direct(w.shape[2], plain)):
+        dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, want_dx, dil, groups)
     else:
         dx, dw, db = _gemm_backward(x, w, dy, ct, pad, stride, want_dx)
-    return _cast(dx, dx_dt) if want_dx else None, _cast(dw, dw_dt), _cast(db, db_dt).reshape(b_shape)
+    db = _cast(db, db_dt).reshape(b_shape) if cache.has_bias else None
+    return _cast(dx, dx_dt) if want_dx else None, _cast(dw, dw_dt), db
 
 
 def _small_backward(x, w, dy, ct, pad, stride, want_dx):
@@ -332,22 +364,24 @@ def _gemm_backward(x, w, dy, ct, pad, stride, want_dx):
     return dx, dw, db
 
 
-def _direct_backward(x, w, dy, ct, pad, stride, want_dx):
+def _direct_backward(x, w, dy, ct, pad, stride, want_dx, dil=(1, 1), groups=1):
     """(dx, dw, db) in ``ct`` through the direct kernels: dw, db over fixed row parts and dx row by
     row, in one loop (dx a placeholder if not wanted)."""
     (ph, pw), (sh, sw) = pad, stride
-    kh, kw, c, cout = w.shape
+    kh, kw, c, cout = w.shape  # c: input channels per group
     n, ho, wo = dy.shape[:3]
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(cout, dtype=ct)
     dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]
-    ldw = _conv_direct.dw_width(cout, ct == _F64)
+    og = cout // groups
+    ldw = _conv_direct.dw_width(og, ct == _F64)
     lo, hi = _DIRECT_DW_PARTS
-    parts = max(1, min(n * ho, max(lo, min(hi, _DIRECT_DW_BYTES // (kh * kw * c * ldw * ct.itemsize)))))
+    parts = max(1, min(n * ho, max(lo, min(hi, _DIRECT_DW_BYTES // (groups * kh * kw * c * ldw * ct.itemsize)))))
     nt = _threads_for(dy.size * kh * kw * c * (2 if want_dx else 1))
     _conv_direct.conv2d_backward_direct_kernel(
         _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db,
-        np.empty((parts, kh * kw * c, ldw), dtype=ct), np.empty((parts, cout), dtype=ct),
-        np.empty((nt, wo * ldw if ldw != cout else 0), dtype=ct), ph, pw, sh, sw, want_dx, nt,
+        np.empty((parts, groups * kh * kw * c, ldw), dtype=ct), np.empty((parts, cout), dtype=ct),
+        np.empty((nt, wo * ldw if ldw != og else 0), dtype=ct), ph, pw, sh, sw, want_dx, nt,
+        dil[0], dil[1], groups,
     )
     return dx, dw, db
