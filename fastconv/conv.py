@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _conv, _conv_direct, _conv_small
+from . import _conv, _conv_depthwise, _conv_direct, _conv_small
 from . import _validate as v
 from ._cache import ConvCache
 from ._threads import threads_for
@@ -95,6 +95,16 @@ def _use_direct(cols: int, plain: bool = True) -> bool:
     only path of the im2col/small kernels' family that serves non-``plain`` options, so they take
     every such layer."""
     return not plain or (_DIRECT and cols >= _DIRECT_MIN_COLS)
+
+
+def _use_depthwise(w_shape, groups: int) -> bool:
+    """True if the depthwise kernels serve weights of ``w_shape`` in ``groups`` groups: one input
+    channel per group and one output channel per input channel (groups == C == Cout > 1)."""
+    return groups > 1 and w_shape[2] == 1 and w_shape[3] == groups
+
+
+# The depthwise weight gradient is summed over this many fixed parts of the batch's output rows.
+_DEPTHWISE_DW_PARTS = 32
 
 
 def _plain(pad_begin, pad_end, dilation, groups) -> bool:
@@ -248,6 +258,10 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1):
     macs = y.size * k
     if xc.size == 0 or wc.size == 0:
         y[...] = bc
+    elif _use_depthwise(wc.shape, groups):
+        _conv_depthwise.depthwise_forward_kernel(
+            xc, wc, bc if has_bias else bc[:0], y, ph, pw, sh, sw, dil[0], dil[1], _threads_for(macs)
+        )
     elif _use_small(wc.shape, ph, pw, plain):
         _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
     elif _use_direct(cout, plain):
@@ -295,7 +309,9 @@ def _conv_backward(dy, cache, want_dx):
     dy = v.check_dy(dy, y_shape)
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     nonempty = dy.size and w.size and x.size
-    if nonempty and _use_small(w.shape, *pad, plain):
+    if nonempty and _use_depthwise(w.shape, groups):
+        dx, dw, db = _depthwise_backward(x, w, dy, ct, pad, stride, want_dx, dil)
+    elif nonempty and _use_small(w.shape, *pad, plain):
         dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, want_dx)
     elif nonempty and _use_direct(w.shape[3], plain) and (not want_dx or _use_direct(w.shape[2], plain)):
         dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, want_dx, dil, groups)
@@ -383,5 +399,23 @@ def _direct_backward(x, w, dy, ct, pad, stride, want_dx, dil=(1, 1), groups=1):
         np.empty((parts, groups * kh * kw * c, ldw), dtype=ct), np.empty((parts, cout), dtype=ct),
         np.empty((nt, wo * ldw if ldw != og else 0), dtype=ct), ph, pw, sh, sw, want_dx, nt,
         dil[0], dil[1], groups,
+    )
+    return dx, dw, db
+
+
+def _depthwise_backward(x, w, dy, ct, pad, stride, want_dx, dil):
+    """(dx, dw, db) in ``ct`` through the depthwise kernels (dx a placeholder if not wanted)."""
+    (ph, pw), (sh, sw) = pad, stride
+    kh, kw, _, c = w.shape
+    n, ho = dy.shape[:2]
+    dw = np.empty(w.shape, dtype=ct)
+    db = np.empty(c, dtype=ct)
+    dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]
+    parts = max(1, min(n * ho, _DEPTHWISE_DW_PARTS))
+    nt = _threads_for(dy.size * kh * kw * (2 if want_dx else 1))
+    _conv_depthwise.depthwise_backward_kernel(
+        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db,
+        np.empty((parts, kh * kw * c), dtype=ct), np.empty((parts, c), dtype=ct),
+        ph, pw, sh, sw, dil[0], dil[1], want_dx, nt,
     )
     return dx, dw, db
