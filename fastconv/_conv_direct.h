@@ -18,6 +18,11 @@
    FMAs.  Columns outside the image read a row of zeros; rows outside the image are skipped.
    Every output is bias + the taps in (ki, kj, c) order.
 
+   Options (fck_geo): tap (ki, kj) of output (i, j) reads x[i*sh - ph + dh*ki, j*sw - pw + dw*kj]
+   (ph, pw: top and left padding; bottom and right follow from Ho, Wo).  Groups: C and Cout are
+   one group's channels, and the pixel strides of x and y are xs and ys (all channels), so a
+   group is a channel offset into the same arrays, with its own packed weights.
+
    Weight gradient (dw_row): dw[t, co] += sum_j xwindow(i, j)[t] * dy[i, j, co] over the
    pixels j of one output row whose window column lies inside the image; FCK_TB input channels
    of one (ki, kj) x FCK_CB output channels in registers, loaded from and stored back to a
