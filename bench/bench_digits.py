@@ -24,7 +24,8 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from fastconv.digits import _Trainer, load_data, train
+from fastconv.digits import load_data, train
+from fastconv.digits._train import _Trainer
 
 SEED = 6
 EPOCHS = 10

@@ -4,21 +4,27 @@ Drop-in replacements for the NumPy loops of a classic CNN tutorial (same names, 
 defaults and return structures), computed by Cython kernels that release the GIL and use
 OpenMP threads. :mod:`fastconv.reference` holds the pure-NumPy loops with the same API.
 """
-from ._threads import get_num_threads, openmp_enabled, set_num_threads
-from .gradcheck import gradcheck
-from .conv import conv2d_backward, conv2d_forward, convolution_2d, convolve2d
-from .filters import KERNELS, filter2d
-from .layers import (
-    dense_backward,
-    dense_forward,
-    flatten_backward,
-    flatten_forward,
-    relu_backward,
-    relu_forward,
-    softmax_crossentropy_backward,
-    softmax_crossentropy_forward,
-)
-from .pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward, pooling
+try:
+    from ._threads import get_num_threads, openmp_enabled, set_num_threads
+    from . import gradcheck  # a callable module: gradcheck(...) calls gradcheck.gradcheck(...)
+    from .conv import conv2d_backward, conv2d_forward, convolution_2d, convolve2d
+    from .filters import KERNELS, filter2d
+    from .layers import (
+        dense_backward,
+        dense_forward,
+        flatten_backward,
+        flatten_forward,
+        relu_backward,
+        relu_forward,
+        softmax_crossentropy_backward,
+        softmax_crossentropy_forward,
+    )
+    from .pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward, pooling
+except ImportError:  # an unbuilt source checkout: say so, and how to fix it
+    from ._check_build import raise_if_unbuilt
+
+    raise_if_unbuilt()
+    raise
 
 __version__ = "0.1.0"
 

@@ -18,6 +18,7 @@ class ConvCache(NamedTuple):
     dw_dtype: np.dtype
     db_dtype: np.dtype
     y_shape: Tuple[int, ...]
+    algorithm: str = "auto"  # conv2d_forward's algorithm=: the backward chooses its kernels by it too
     # the options beyond symmetric padding (``padding`` is then the (top, left) padding)
     pad_end: Optional[Tuple[int, int]] = None  # (bottom, right); None: as ``padding``
     dilation: Tuple[int, int] = (1, 1)

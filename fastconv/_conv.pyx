@@ -46,6 +46,10 @@ def blas_pinning_available():
     return _blas_set != NULL
 
 
+from ._threads import blas_thread_functions  # registered at import: the GEMM kernels pin BLAS
+_set_blas_thread_functions(*blas_thread_functions())
+
+
 cdef inline int _blas_pin() noexcept nogil:
     """Pin the BLAS pool to one thread; return the previous count (0: nothing to restore)."""
     cdef int prev

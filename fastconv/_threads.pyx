@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""OpenMP helpers: whether the kernels were built with OpenMP and how many threads they use."""
+"""Threads: whether the kernels were built with OpenMP, how many threads they use, and the BLAS
+library's thread controls (the GEMM kernels pin BLAS to one thread inside their OpenMP threads)."""
 
 cdef extern from *:
     """
@@ -63,3 +64,32 @@ def threads_for(work, min_work):
     save. Results do not depend on the answer: kernels partition their work independently of it.
     """
     return 1 if work < min_work else get_num_threads()
+
+
+def blas_thread_functions():
+    """Addresses ``(set, get)`` of the num-threads functions of the BLAS behind
+    ``scipy.linalg.cython_blas`` (OpenBLAS, scipy-openblas or MKL), or ``(0, 0)`` if it has none.
+
+    ``fastconv._conv`` registers them when it is imported, so that its GEMM kernels can pin BLAS
+    to one thread while OpenMP threads call it (threads never multiply).
+    """
+    import ctypes
+    import os
+
+    from scipy.linalg import cython_blas
+
+    try:
+        lib = ctypes.CDLL(cython_blas.__file__, mode=getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_NOW", 0))
+    except OSError:
+        return 0, 0
+    for set_name, get_name in (
+        ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+        ("openblas_set_num_threads", "openblas_get_num_threads"),
+        ("MKL_Set_Num_Threads", "MKL_Get_Max_Threads"),
+    ):
+        try:
+            fset, fget = getattr(lib, set_name), getattr(lib, get_name)
+        except AttributeError:
+            continue
+        return ctypes.cast(fset, ctypes.c_void_p).value, ctypes.cast(fget, ctypes.c_void_p).value
+    return 0, 0

@@ -10,6 +10,8 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
+from ._filter_spec import KERNELS, MODES
+
 Pair = Tuple[int, int]
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
@@ -222,7 +224,7 @@ def softmax_args(logits, labels) -> Tuple[np.ndarray, np.ndarray]:
 def check_cache(cache, cls, producer: str):
     """Raise a TypeError unless ``cache`` is an instance of ``cls`` (the forward's cache type)."""
     if not isinstance(cache, cls):
-        raise TypeError(f"cache must be the cache returned by {producer}, got {type(cache).__name__}")
+        raise TypeError(f"cache must be the cache returned by {producer}, got {public_type_name(cache)}")
     return cache
 
 
@@ -239,8 +241,72 @@ def check_tuple_cache(cache, length: int, producer: str) -> tuple:
 def check_pool_cache(cache, kind: str, cls):
     """Raise a TypeError unless ``cache`` came from ``{kind}pool_forward`` (``kind`` is 'max' or 'avg')."""
     if not isinstance(cache, cls) or (cache.argmax is None) != (kind == "avg"):
-        raise TypeError(f"cache must be the cache returned by {kind}pool_forward, got {type(cache).__name__}")
+        raise TypeError(f"cache must be the cache returned by {kind}pool_forward, got {public_type_name(cache)}")
     return cache
+
+
+def filter_kernel(kernel, image: np.ndarray, name: str = "image") -> np.ndarray:
+    """``kernel`` as a non-empty 2-D real array (a name from KERNELS is looked up) for ``image``."""
+    if isinstance(kernel, str):
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be an array or one of {', '.join(KERNELS)}; got {kernel!r}")
+        return KERNELS[kernel]
+    k = as_array(kernel, "kernel")
+    if k.ndim > image.ndim:
+        raise ValueError(
+            f"kernel has more dimensions than the {name}: kernel shape {k.shape}, {name} shape {image.shape}"
+        )
+    if k.ndim != 2:
+        raise ValueError(f"kernel must be 2-D (Kh, Kw), got shape {k.shape} ({name} shape {image.shape})")
+    if k.size == 0:
+        raise ValueError(f"kernel must be non-empty, got shape {k.shape}")
+    return k
+
+
+def filter2d_args(image, kernel, mode, cval, dtype, name: str = "image"):
+    """Check filter2d's arguments (``image`` is called ``name`` in messages).
+
+    Returns (image, kernel, computing dtype, requested output dtype or None).
+    """
+    img = as_array(image, name)
+    if img.ndim not in (2, 3):
+        raise ValueError(f"{name} must be 2-D (H, W) or 3-D (H, W, C), got shape {img.shape}")
+    k = filter_kernel(kernel, img, name)
+    if not isinstance(mode, str) or mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if isinstance(cval, (bool, np.bool_)) or not isinstance(cval, (int, float, np.integer, np.floating)):
+        raise TypeError(f"cval must be a real number, got {cval!r}")
+    out_dt = None if dtype is None else np.dtype(dtype)
+    if out_dt is not None and out_dt.kind not in "biuf":
+        raise TypeError(f"dtype must be a real numeric dtype, got {out_dt}")
+    src = out_dt if out_dt is not None and out_dt.kind == "f" else img.dtype
+    ct = _F32 if src.kind == "f" and src.itemsize <= 4 else _F64
+    return img, k, ct, out_dt
+
+
+def cast_result(out: np.ndarray, out_dt):
+    """Cast a result to the requested dtype (None: keep it); integer dtypes are clipped to their range first."""
+    if out_dt is None or out_dt == out.dtype:
+        return out
+    if out_dt.kind in "iu":
+        info = np.iinfo(out_dt)
+        out = np.clip(out, info.min, info.max)
+    return out.astype(out_dt)
+
+
+def flag(value, name: str) -> bool:
+    """``value`` as a bool; a TypeError naming ``name`` unless it is True or False (NumPy bools too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def public_type_name(obj) -> str:
+    """The name of the first public class in ``obj``'s type hierarchy (a private subclass reads as its base)."""
+    for cls in type(obj).__mro__:
+        if not cls.__name__.startswith("_"):
+            return cls.__name__
+    return type(obj).__name__
 
 
 class ConvOptions(NamedTuple):

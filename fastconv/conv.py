@@ -1,12 +1,15 @@
 """Convolution: the tutorial's ``convolve2d``, ``convolution_2d`` and conv layer, on Cython kernels."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import _conv, _conv_depthwise, _conv_direct, _conv_small
 from . import _validate as v
 from ._cache import ConvCache
 from ._threads import threads_for
+from ._validate import _F32, _F64
 
 __all__ = ["convolve2d", "convolution_2d", "conv2d_forward", "conv2d_backward"]
 
@@ -33,44 +36,157 @@ _SMALL_COUT = 64
 # Direct (implicit-GEMM) kernels (fastconv._conv_direct) instead of im2col + BLAS, for layers with
 # at least _DIRECT_MIN_COLS output columns (Cout for the forward and dw, C for dx): narrower
 # layers would leave most of each vector register's lanes idle.
-_DIRECT = True
 _DIRECT_MIN_COLS = 8
 # The weight gradient is summed over fixed parts of the batch's output rows, one (K, Cout)
 # scratch sum each: as many as fit in _DIRECT_DW_BYTES, between _DIRECT_DW_PARTS[0] and [1]
 # (more parts than threads let a thread that gets more of the CPU take more of them).
 _DIRECT_DW_PARTS = (8, 32)
 _DIRECT_DW_BYTES = 4 << 20
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
-# Stride-1 dx as a correlation of dy with the flipped kernel (False: im2col-gradient scatter-add).
-_DX_BY_CORRELATION = True
+
+#: The values of ``conv2d_forward``'s ``algorithm``: "auto", then the kernel families in the order
+#: "auto" tries them.
+ALGORITHMS = ("auto", "small", "direct", "gemm")
 
 
-def _find_blas_thread_functions():
-    """Addresses of (set, get) num-threads functions of the BLAS behind scipy.linalg.cython_blas."""
-    import ctypes
-    import os
+class _Fit(NamedTuple):
+    """Whether a kernel family serves a layer, and if not, why (a sentence for a ValueError)."""
 
-    from scipy.linalg import cython_blas
+    ok: bool
+    why: str = ""
 
-    try:
-        lib = ctypes.CDLL(cython_blas.__file__, mode=getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_NOW", 0))
-    except OSError:
-        return 0, 0
-    for set_name, get_name in (
-        ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
-        ("openblas_set_num_threads", "openblas_get_num_threads"),
-        ("MKL_Set_Num_Threads", "MKL_Get_Max_Threads"),
-    ):
-        try:
-            fset, fget = getattr(lib, set_name), getattr(lib, get_name)
-        except AttributeError:
-            continue
-        return ctypes.cast(fset, ctypes.c_void_p).value, ctypes.cast(fget, ctypes.c_void_p).value
-    return 0, 0
+    def __bool__(self) -> bool:
+        return self.ok
 
 
-_conv._set_blas_thread_functions(*_find_blas_thread_functions())
+_SERVES = _Fit(True)
+# The depthwise weight gradient is summed over this many fixed parts of the batch's output rows.
+_DEPTHWISE_DW_PARTS = 32
+
+
+class _Options(NamedTuple):
+    """The options beyond symmetric padding, stride and a bias: they decide which kernels serve a layer."""
+
+    pad_end: tuple = None  # (bottom, right) padding; None: the same as (top, left)
+    dilation: tuple = (1, 1)
+    groups: int = 1
+
+    def plain(self, pad) -> bool:
+        """True for the options every kernel family serves: symmetric padding, dilation 1, one group."""
+        return (self.pad_end is None or tuple(self.pad_end) == tuple(pad)) and self.dilation == (1, 1) \
+            and self.groups == 1
+
+    def describe(self, pad) -> str:
+        end = tuple(pad) if self.pad_end is None else tuple(self.pad_end)
+        return f"padding (top, left) {tuple(pad)}, (bottom, right) {end}, dilation {self.dilation}, groups {self.groups}"
+
+
+_PLAIN = _Options()
+
+
+def _plain_only(family: str, pad, opts: _Options) -> _Fit:
+    """The small and im2col kernels serve symmetric padding, dilation 1 and one group only."""
+    if opts.plain(pad):
+        return _SERVES
+    return _Fit(False, f"the {family} kernels serve symmetric padding, dilation 1 and groups 1 only, got "
+                       f"{opts.describe(pad)}")
+
+
+def _depthwise_serves(w_shape, opts: _Options) -> _Fit:
+    """The depthwise kernels (fastconv._conv_depthwise) serve groups == C == Cout > 1: one input
+    channel per group and one output channel per input channel."""
+    if opts.groups > 1 and w_shape[2] == 1 and w_shape[3] == opts.groups:
+        return _SERVES
+    return _Fit(False, f"the depthwise kernels need groups == C == Cout, got groups {opts.groups} and w of shape "
+                       f"{tuple(w_shape)}")
+
+
+def _small_serves(w_shape, pad, opts: _Options = _PLAIN) -> _Fit:
+    """The small-reduction kernels (fastconv._conv_small) serve few taps, few output channels and
+    padding smaller than the kernel (the stride-1 dx correlation pads dy by ``K - 1 - p``)."""
+    if not opts.plain(pad):
+        return _plain_only("small", pad, opts)
+    kh, kw, c, cout = w_shape
+    if kh * kw * c > _SMALL_TAPS:
+        return _Fit(False, f"the small kernels take at most {_SMALL_TAPS} taps Kh*Kw*C, w of shape {tuple(w_shape)} "
+                           f"has {kh * kw * c}")
+    if cout > _SMALL_COUT:
+        return _Fit(False, f"the small kernels take at most {_SMALL_COUT} output channels, w of shape "
+                           f"{tuple(w_shape)} has {cout}")
+    if pad[0] >= kh or pad[1] >= kw:
+        return _Fit(False, f"the small kernels need padding smaller than the kernel, got padding {tuple(pad)} "
+                           f"for a {kh}x{kw} kernel")
+    return _SERVES
+
+
+def _direct_serves(w_shape, compute_dx: bool, pad=(0, 0), opts: _Options = _PLAIN) -> _Fit:
+    """The direct kernels (fastconv._conv_direct) serve layers with at least _DIRECT_MIN_COLS output
+    channels (forward, dw, db) and, when dx is computed, as many input channels; and every layer
+    with other options than the plain ones (they are the one family besides the depthwise kernels
+    that has them)."""
+    if not opts.plain(pad):
+        return _SERVES
+    _, _, c, cout = w_shape
+    if cout < _DIRECT_MIN_COLS:
+        return _Fit(False, f"the direct kernels take layers with at least {_DIRECT_MIN_COLS} output channels, "
+                           f"w of shape {tuple(w_shape)} has {cout}")
+    if compute_dx and c < _DIRECT_MIN_COLS:
+        return _Fit(False, f"the direct kernels compute dx only for layers with at least {_DIRECT_MIN_COLS} input "
+                           f"channels, w of shape {tuple(w_shape)} has {c} (conv2d_backward(..., "
+                           "compute_dx=False) skips dx)")
+    return _SERVES
+
+
+def _gemm_serves(w_shape, pad, compute_dx: bool, opts: _Options = _PLAIN) -> _Fit:
+    """im2col + BLAS (fastconv._conv) serves every layer with the plain options."""
+    return _plain_only("im2col (gemm)", pad, opts)
+
+
+def _dx_by_correlation_serves(w_shape, pad, stride) -> _Fit:
+    """The GEMM path's dx as the full correlation of dy with the flipped kernel (a forward-like
+    GEMM writing every dx row once) serves stride 1 with padding smaller than the kernel; other
+    layers scatter-add the im2col gradient."""
+    kh, kw = w_shape[:2]
+    if stride != (1, 1):
+        return _Fit(False, f"dx by correlation needs stride 1, got stride {tuple(stride)}")
+    if pad[0] >= kh or pad[1] >= kw:
+        return _Fit(False, f"dx by correlation needs padding smaller than the kernel, got padding {tuple(pad)} "
+                           f"for a {kh}x{kw} kernel")
+    return _SERVES
+
+
+def _check_algorithm(algorithm) -> str:
+    """``algorithm`` if it is one of ALGORITHMS, else a ValueError listing them."""
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {', '.join(map(repr, ALGORITHMS))}; got {algorithm!r}")
+    return algorithm
+
+
+def _fit(name: str, w_shape, pad, compute_dx: bool, opts: _Options = _PLAIN) -> _Fit:
+    """Whether kernel family ``name`` serves this layer (its forward if not ``compute_dx``)."""
+    if name == "small":
+        return _small_serves(w_shape, pad, opts)
+    if name == "direct":
+        return _direct_serves(w_shape, compute_dx, pad, opts)
+    return _gemm_serves(w_shape, pad, compute_dx, opts)
+
+
+def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Options = _PLAIN) -> str:
+    """The kernel family of a call: for "auto" the depthwise kernels if they serve the layer, else
+    the first of small, direct, gemm that does; else the forced one, or a ValueError saying why it
+    cannot serve."""
+    if algorithm == "auto":
+        if _depthwise_serves(w_shape, opts):
+            return "depthwise"
+        if _small_serves(w_shape, pad, opts):
+            return "small"
+        if _direct_serves(w_shape, compute_dx, pad, opts):
+            return "direct"
+        return "gemm"
+    fit = _fit(algorithm, w_shape, pad, compute_dx, opts)
+    if not fit:
+        raise ValueError(f"{call} cannot use algorithm={algorithm!r}: {fit.why}")
+    return algorithm
 
 
 def _threads_for(macs: int) -> int:
@@ -81,35 +197,6 @@ def _threads_for(macs: int) -> int:
 def _gemm_threads(macs: int) -> int:
     """Threads for the GEMM kernels: OpenMP over tiles only when BLAS can be pinned to one thread."""
     return _threads_for(macs) if _conv.blas_pinning_available() else 1
-
-
-def _use_small(w_shape, ph: int, pw: int, plain: bool = True) -> bool:
-    """True if the direct small-reduction kernels handle weights of ``w_shape`` with this padding
-    (``plain``: the options they serve, see :func:`_plain`)."""
-    kh, kw, c, cout = w_shape
-    return plain and kh * kw * c <= _SMALL_TAPS and cout <= _SMALL_COUT and ph < kh and pw < kw
-
-
-def _use_direct(cols: int, plain: bool = True) -> bool:
-    """True if the direct kernels compute an output with ``cols`` columns (channels); they are the
-    only path of the im2col/small kernels' family that serves non-``plain`` options, so they take
-    every such layer."""
-    return not plain or (_DIRECT and cols >= _DIRECT_MIN_COLS)
-
-
-def _use_depthwise(w_shape, groups: int) -> bool:
-    """True if the depthwise kernels serve weights of ``w_shape`` in ``groups`` groups: one input
-    channel per group and one output channel per input channel (groups == C == Cout > 1)."""
-    return groups > 1 and w_shape[2] == 1 and w_shape[3] == groups
-
-
-# The depthwise weight gradient is summed over this many fixed parts of the batch's output rows.
-_DEPTHWISE_DW_PARTS = 32
-
-
-def _plain(pad_begin, pad_end, dilation, groups) -> bool:
-    """True for the options every path serves: symmetric padding, dilation 1, one group."""
-    return pad_begin == pad_end and dilation == (1, 1) and groups == 1
 
 
 def _tile_rows(m: int, k: int, itemsize: int) -> int:
@@ -198,10 +285,18 @@ def convolution_2d(input_array, kernel, stride=3):
     return _correlate_valid(input_array, kernel, stride)
 
 
-def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1):
+def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algorithm="auto"):
     """Convolution layer forward pass (NHWC), with zero padding, stride, dilation and groups.
 
     The semantics of ``torch.nn.functional.conv2d``, in the NHWC layout.
+
+    ``algorithm="auto"`` picks the first kernel family that serves the layer: "small" (direct
+    loops for at most 32 taps ``Kh*Kw*C``, at most 64 output channels and padding smaller than
+    the kernel), then "direct" (implicit GEMM, at least 8 output channels), then "gemm" (im2col +
+    BLAS, any layer). The backward pass uses the same rule, where "direct" also needs 8 input
+    channels when it computes dx. Every family gives the same results to float rounding.
+    Layers with per-side padding, dilation or groups go to "direct" (depthwise layers,
+    ``groups == C == Cout``, to their own kernels); "small" and "gemm" serve only the plain options.
 
     Parameters
     ----------
@@ -221,6 +316,9 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1):
         Divides C and Cout; output channel ``o`` reads the C/groups input channels of group
         ``o // (Cout/groups)``. ``groups == C`` is a depthwise convolution (channel multiplier
         ``Cout/C``).
+    algorithm : {"auto", "small", "direct", "gemm"}, default "auto"
+        The kernel family, for this call and for :func:`conv2d_backward` with its cache. A
+        family that cannot serve the layer is a ValueError saying why.
 
     Returns
     -------
@@ -246,9 +344,10 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1):
     x, w, b, (ph, pw), pad_end, (sh, sw), dil, groups, (ho, wo) = v.conv_options(
         x, w, b, padding, stride, dilation, groups
     )
+    opts = _Options(pad_end, dil, groups)
+    path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward", opts)
     has_bias = b is not None
     ct = v.compute_dtype(x.dtype, w.dtype, *((b.dtype,) if has_bias else ()))
-    plain = _plain((ph, pw), pad_end, dil, groups)
     xc, wc = _as(x, ct), _as(w, ct)
     bc = _as(b, ct) if has_bias else np.zeros(w.shape[3], dtype=ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
@@ -258,13 +357,13 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1):
     macs = y.size * k
     if xc.size == 0 or wc.size == 0:
         y[...] = bc
-    elif _use_depthwise(wc.shape, groups):
+    elif path == "depthwise":
         _conv_depthwise.depthwise_forward_kernel(
             xc, wc, bc if has_bias else bc[:0], y, ph, pw, sh, sw, dil[0], dil[1], _threads_for(macs)
         )
-    elif _use_small(wc.shape, ph, pw, plain):
+    elif path == "small":
         _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
-    elif _use_direct(cout, plain):
+    elif path == "direct":
         _conv_direct.conv2d_forward_direct_kernel(
             xc, wc, bc if has_bias else bc[:0], y, ph, pw, sh, sw, _threads_for(macs), dil[0], dil[1], groups
         )
@@ -276,12 +375,12 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1):
     dx_dt = v.out_dtype(x.dtype)
     cache = ConvCache(
         xc, wc, bc.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype((b if has_bias else bc).dtype),
-        shape, pad_end, dil, groups, has_bias,
+        shape, algorithm=algorithm, pad_end=pad_end, dilation=dil, groups=groups, has_bias=has_bias,
     )
     return _cast(y, dx_dt), cache
 
 
-def conv2d_backward(dy, cache):
+def conv2d_backward(dy, cache, *, compute_dx=True):
     """Convolution layer backward pass.
 
     Parameters
@@ -290,51 +389,65 @@ def conv2d_backward(dy, cache):
         Gradient of the loss with respect to the forward output.
     cache : ConvCache
         The second value returned by :func:`conv2d_forward`.
+    compute_dx : bool, default True
+        False skips the input gradient (a network's first layer needs none) and returns None
+        for it; ``dw`` and ``db`` are the same either way.
 
     Returns
     -------
-    dx : ndarray, shape and dtype of ``x``
+    dx : ndarray, shape and dtype of ``x``, or None if not ``compute_dx``
         Input rows/columns that no window reads get zero.
     dw : ndarray, shape and dtype of ``w``
     db : ndarray, shape and dtype of ``b``, or None if the forward had ``b=None``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import conv2d_forward, conv2d_backward
+    >>> y, cache = conv2d_forward(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 2)), np.zeros(2))
+    >>> dx, dw, db = conv2d_backward(np.ones_like(y), cache, compute_dx=False)
+    >>> dx is None, dw.shape, db
+    (True, (3, 3, 1, 2), array([16., 16.]))
     """
     v.check_cache(cache, ConvCache, "conv2d_forward")
-    return _conv_backward(dy, cache, want_dx=True)
+    return _backward(dy, cache, v.flag(compute_dx, "compute_dx"))
 
 
-def _conv_backward(dy, cache, want_dx):
+def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto"):
+    """conv2d_backward after the checks of its options. ``gemm_dx="scatter"`` (for tests) makes the
+    GEMM path scatter-add dx even where the correlation serves."""
     x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape = cache[:9]
-    dil, groups = cache.dilation, cache.groups
-    plain = _plain(pad, pad if cache.pad_end is None else cache.pad_end, dil, groups)
+    opts = _Options(cache.pad_end, cache.dilation, cache.groups)
     dy = v.check_dy(dy, y_shape)
+    path = _choose(cache.algorithm, w.shape, pad, compute_dx, "conv2d_backward", opts)
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     nonempty = dy.size and w.size and x.size
-    if nonempty and _use_depthwise(w.shape, groups):
-        dx, dw, db = _depthwise_backward(x, w, dy, ct, pad, stride, want_dx, dil)
-    elif nonempty and _use_small(w.shape, *pad, plain):
-        dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, want_dx)
-    elif nonempty and _use_direct(w.shape[3], plain) and (not want_dx or _use_direct(w.shape[2], plain)):
-        dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, want_dx, dil, groups)
-    else:
-        dx, dw, db = _gemm_backward(x, w, dy, ct, pad, stride, want_dx)
+    if nonempty and path == "depthwise":
+        dx, dw, db = _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, opts.dilation)
+    elif nonempty and path == "small":
+        dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, compute_dx)
+    elif nonempty and path == "direct":
+        dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, compute_dx, opts.dilation, opts.groups)
+    else:  # the GEMM path, or empty inputs (whose gradients need no kernel, whatever the options)
+        dx, dw, db = _gemm_backward(x, w, dy, ct, pad, stride, compute_dx, gemm_dx)
     db = _cast(db, db_dt).reshape(b_shape) if cache.has_bias else None
-    return _cast(dx, dx_dt) if want_dx else None, _cast(dw, dw_dt), db
+    return _cast(dx, dx_dt) if compute_dx else None, _cast(dw, dw_dt), db
 
 
-def _small_backward(x, w, dy, ct, pad, stride, want_dx):
+def _small_backward(x, w, dy, ct, pad, stride, compute_dx):
     """(dx, dw, db) in ``ct`` through the small-reduction kernels (dx a placeholder if not wanted)."""
     (ph, pw), (sh, sw) = pad, stride
-    dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]
+    dx = np.empty(x.shape, dtype=ct) if compute_dx else _NO_DX[ct]
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(w.shape[3], dtype=ct)
-    macs = dy.size * w.shape[0] * w.shape[1] * w.shape[2] * (2 if want_dx else 1)
+    macs = dy.size * w.shape[0] * w.shape[1] * w.shape[2] * (2 if compute_dx else 1)
     _conv_small.conv2d_backward_small_kernel(
-        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, want_dx, _threads_for(macs)
+        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, compute_dx, _threads_for(macs)
     )
     return dx, dw, db
 
 
-def _gemm_backward(x, w, dy, ct, pad, stride, want_dx):
+def _gemm_backward(x, w, dy, ct, pad, stride, compute_dx, gemm_dx="auto"):
     """(dx, dw, db) in ``ct`` through im2col + BLAS; also the path of empty inputs."""
     (ph, pw), (sh, sw) = pad, stride
     n = x.shape[0]
@@ -342,18 +455,17 @@ def _gemm_backward(x, w, dy, ct, pad, stride, want_dx):
     parts = max(1, min(n, _DW_PARTS))
     dw_parts = np.empty((parts,) + w.shape, dtype=ct)  # the kernel overwrites and reduces them
     db_parts = np.empty((parts, cout), dtype=ct)
-    # stride 1: dx is the full correlation of dy with the flipped kernel, a forward-like GEMM
-    # that writes every dx row once (no zeroing, no scatter-add)
-    dx_by_correlation = _DX_BY_CORRELATION and want_dx and sh == 1 and sw == 1 and ph < kh and pw < kw
-    dx_scatter = want_dx and not dx_by_correlation
+    dx_by_correlation = compute_dx and gemm_dx != "scatter" and bool(_dx_by_correlation_serves(w.shape, pad,
+                                                                                                stride))
+    dx_scatter = compute_dx and not dx_by_correlation
     if dx_scatter or not (x.size and w.size and dy.size):
-        dx = np.zeros(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
+        dx = np.zeros(x.shape if compute_dx else (1, 1, 1, 1), dtype=ct)
     else:
-        dx = np.empty(x.shape if want_dx else (1, 1, 1, 1), dtype=ct)
+        dx = np.empty(x.shape if compute_dx else (1, 1, 1, 1), dtype=ct)
     if x.size and w.size and dy.size:
         k = kh * kw * c
         m = n * dy.shape[1] * dy.shape[2]
-        nt = _gemm_threads(m * k * cout * (2 if want_dx else 1))
+        nt = _gemm_threads(m * k * cout * (2 if compute_dx else 1))
         mt = _tile_rows(m, k, ct.itemsize)
         size = (2 if dx_scatter else 1) * mt * k
         if dx_by_correlation:
@@ -380,7 +492,7 @@ def _gemm_backward(x, w, dy, ct, pad, stride, want_dx):
     return dx, dw, db
 
 
-def _direct_backward(x, w, dy, ct, pad, stride, want_dx, dil=(1, 1), groups=1):
+def _direct_backward(x, w, dy, ct, pad, stride, compute_dx, dil=(1, 1), groups=1):
     """(dx, dw, db) in ``ct`` through the direct kernels: dw, db over fixed row parts and dx row by
     row, in one loop (dx a placeholder if not wanted)."""
     (ph, pw), (sh, sw) = pad, stride
@@ -388,34 +500,34 @@ def _direct_backward(x, w, dy, ct, pad, stride, want_dx, dil=(1, 1), groups=1):
     n, ho, wo = dy.shape[:3]
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(cout, dtype=ct)
-    dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]
+    dx = np.empty(x.shape, dtype=ct) if compute_dx else _NO_DX[ct]
     og = cout // groups
     ldw = _conv_direct.dw_width(og, ct == _F64)
     lo, hi = _DIRECT_DW_PARTS
     parts = max(1, min(n * ho, max(lo, min(hi, _DIRECT_DW_BYTES // (groups * kh * kw * c * ldw * ct.itemsize)))))
-    nt = _threads_for(dy.size * kh * kw * c * (2 if want_dx else 1))
+    nt = _threads_for(dy.size * kh * kw * c * (2 if compute_dx else 1))
     _conv_direct.conv2d_backward_direct_kernel(
         _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db,
         np.empty((parts, groups * kh * kw * c, ldw), dtype=ct), np.empty((parts, cout), dtype=ct),
-        np.empty((nt, wo * ldw if ldw != og else 0), dtype=ct), ph, pw, sh, sw, want_dx, nt,
+        np.empty((nt, wo * ldw if ldw != og else 0), dtype=ct), ph, pw, sh, sw, compute_dx, nt,
         dil[0], dil[1], groups,
     )
     return dx, dw, db
 
 
-def _depthwise_backward(x, w, dy, ct, pad, stride, want_dx, dil):
+def _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, dil):
     """(dx, dw, db) in ``ct`` through the depthwise kernels (dx a placeholder if not wanted)."""
     (ph, pw), (sh, sw) = pad, stride
     kh, kw, _, c = w.shape
     n, ho = dy.shape[:2]
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(c, dtype=ct)
-    dx = np.empty(x.shape, dtype=ct) if want_dx else _NO_DX[ct]
+    dx = np.empty(x.shape, dtype=ct) if compute_dx else _NO_DX[ct]
     parts = max(1, min(n * ho, _DEPTHWISE_DW_PARTS))
-    nt = _threads_for(dy.size * kh * kw * (2 if want_dx else 1))
+    nt = _threads_for(dy.size * kh * kw * (2 if compute_dx else 1))
     _conv_depthwise.depthwise_backward_kernel(
         _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db,
         np.empty((parts, kh * kw * c), dtype=ct), np.empty((parts, c), dtype=ct),
-        ph, pw, sh, sw, dil[0], dil[1], want_dx, nt,
+        ph, pw, sh, sw, dil[0], dil[1], compute_dx, nt,
     )
     return dx, dw, db

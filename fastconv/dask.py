@@ -10,7 +10,6 @@ import numpy as np
 
 from . import _validate as v
 from .conv import conv2d_forward as _conv2d_forward
-from .filters import _filter2d_args
 from .filters import filter2d as _filter2d
 
 try:
@@ -79,13 +78,7 @@ def filter2d(array, kernel, mode="constant", cval=0.0, dtype=None):
     True
     """
     arr = array if isinstance(array, da.Array) else da.asarray(array)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"array must have a real numeric dtype, got {arr.dtype} (shape {arr.shape})")
-    meta = _meta_like(arr.shape, arr.dtype)
-    try:
-        img, k, ct, out_dt = _filter2d_args(meta, kernel, mode, cval, dtype)
-    except ValueError as exc:
-        raise ValueError(str(exc).replace("image", "array", 1)) from None
+    img, k, ct, out_dt = v.filter2d_args(_meta_like(arr.shape, arr.dtype), kernel, mode, cval, dtype, name="array")
     out_dtype = out_dt if out_dt is not None else ct
     kh, kw = k.shape
     depth = {0: max(kh // 2, kh - 1 - kh // 2), 1: max(kw // 2, kw - 1 - kw // 2)}
@@ -142,8 +135,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
     xd = x if isinstance(x, da.Array) else da.asarray(x)
     w = v.as_array(w, "w", 4).copy()
     b = v.as_array(b, "b", 1).copy()
-    if xd.ndim != 4:
-        raise ValueError(f"x must be 4-D, got shape {xd.shape}")
+    v.as_array(_meta_like(xd.shape, xd.dtype), "x", 4)
     # validate on an empty batch: same checks and messages as the in-memory function
     y0, _ = _conv2d_forward(np.zeros((0,) + tuple(xd.shape[1:]), dtype=xd.dtype), w, b, padding, stride)
     _, ho, wo, cout = y0.shape

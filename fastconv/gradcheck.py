@@ -1,6 +1,14 @@
-"""Numerical gradient checking by central differences in float64."""
+"""Numerical gradient checking by central differences in float64.
+
+``import fastconv.gradcheck`` gives this module, and the module is callable as its main
+function, so ``from fastconv import gradcheck; gradcheck(fn, inputs, analytic)`` and
+``fastconv.gradcheck.gradcheck(...)`` both work (``fastconv.gradcheck.GradcheckError`` too).
+"""
 from __future__ import annotations
 
+import inspect
+import sys
+import types
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -141,3 +149,14 @@ def gradcheck(
                 f"worst at index {tuple(int(t) for t in at)}: analytic {float(g[at])!r}, numerical {float(num[at])!r}"
             )
     return worst
+
+
+class _CallableModule(types.ModuleType):
+    """This module's type: calling the module calls :func:`gradcheck`."""
+
+    def __call__(self, *args, **kwargs) -> float:
+        return gradcheck(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+__signature__ = inspect.signature(gradcheck)  # inspect.signature(fastconv.gradcheck) is the function's

@@ -25,7 +25,7 @@ def _threads(elems: int) -> int:
     return threads_for(elems, _PARALLEL_MIN_ELEMS)
 
 
-class PoolCache(_cache.PoolCache):
+class _CodedPoolCache(_cache.PoolCache):
     """A max-pool :class:`~fastconv._cache.PoolCache` holding one-byte window offsets.
 
     The forward kernel records, for each output element, the offset ``di * pw + dj`` of its
@@ -158,7 +158,7 @@ def maxpool_forward(x, pool_size=2, stride=None):
         code = np.empty(shape, dtype=_U8)
         if y.size:
             _pool.maxpool_forward_codes_kernel(x, y, code, ph, pw, sh, sw, _threads(x.size))
-        cache = PoolCache(x.shape, dx_dt, code, (ph, pw), (sh, sw), shape)
+        cache = _CodedPoolCache(x.shape, dx_dt, code, (ph, pw), (sh, sw), shape)
     else:
         argmax = np.empty(shape, dtype=np.int64)
         if y.size:
@@ -192,12 +192,12 @@ def maxpool_backward(dy, cache):
            [0., 0., 0., 0.],
            [0., 1., 0., 1.]])
     """
-    if type(cache) is not PoolCache:
+    if type(cache) is not _CodedPoolCache:
         v.check_pool_cache(cache, "max", _cache.PoolCache)
     dy = _backward_dy(dy, cache)
     n, h, w, c = cache.x_shape
     tiled = cache.stride == cache.pool_size
-    if dy.size and tiled and type(cache) is PoolCache:
+    if dy.size and tiled and type(cache) is _CodedPoolCache:
         # windows tile the input: the kernel writes every element of dx exactly once
         dx = np.empty(cache.x_shape, dtype=dy.dtype)
         (ph, pw) = cache.pool_size

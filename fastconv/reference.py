@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _validate as v
 from ._cache import ConvCache, PoolCache
+from ._filter_spec import MODES
 from .layers import flatten_backward, flatten_forward, relu_backward, relu_forward  # one NumPy call each
 
 __all__ = [
@@ -100,14 +101,18 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1):
     cache = ConvCache(
         x, w, (cout,) if b is None else b.shape, (pt, pl), (sh, sw),
         v.out_dtype(x.dtype), v.out_dtype(w.dtype), v.out_dtype(ct if b is None else b.dtype), y.shape,
-        (pb, pr), (dh, dw), groups, b is not None,
+        pad_end=(pb, pr), dilation=(dh, dw), groups=groups, has_bias=b is not None,
     )
     return y, cache
 
 
-def conv2d_backward(dy, cache):
-    """Conv layer backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b (db None without b)."""
+def conv2d_backward(dy, cache, *, compute_dx=True):
+    """Conv layer backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b (db None without b).
+
+    ``compute_dx=False`` skips the input gradient and returns None for it.
+    """
     v.check_cache(cache, ConvCache, "conv2d_forward")
+    compute_dx = v.flag(compute_dx, "compute_dx")
     x, w, b_shape, (pt, pl), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache[:9]
     pb, pr = cache.padding if cache.pad_end is None else cache.pad_end
     (dh, dwl), groups = cache.dilation, cache.groups
@@ -132,10 +137,12 @@ def conv2d_backward(dy, cache):
                     patch = x_pad[n, rows, cols, chans]
                     gr = dyc[n, i, j, outs]  # gradient of one output pixel, the group's output channels
                     dw[:, :, :, outs] += patch[:, :, :, None] * gr
-                    dx_pad[n, rows, cols, chans] += wc[:, :, :, outs] @ gr
+                    if compute_dx:
+                        dx_pad[n, rows, cols, chans] += wc[:, :, :, outs] @ gr
                 db += dyc[n, i, j, :]
     dx = dx_pad[:, pt : pt + h, pl : pl + wd, :]
-    return dx.astype(dx_dt), dw.astype(dw_dt), db.astype(db_dt) if cache.has_bias else None
+    db = db.astype(db_dt) if cache.has_bias else None
+    return dx.astype(dx_dt) if compute_dx else None, dw.astype(dw_dt), db
 
 
 # --------------------------------------------------------------------------- pooling
@@ -266,9 +273,7 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
     :func:`fastconv.filter2d`; the border mode is done by ``numpy.pad`` with the mode that
     ``fastconv.filters.MODES`` maps it to. Every tap is multiplied, zero weights included.
     """
-    from .filters import MODES, _filter2d_args, _finish
-
-    img, k, ct, out_dt = _filter2d_args(image, kernel, mode, cval, dtype)
+    img, k, ct, out_dt = v.filter2d_args(image, kernel, mode, cval, dtype)
     img3 = (img if img.ndim == 3 else img[:, :, None]).astype(ct)
     kh, kw = k.shape
     k = np.asarray(k, dtype=ct)
@@ -286,4 +291,4 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
         for j in range(w):
             window = padded[i : i + kh, j : j + kw, :]
             out[i, j, :] = np.sum(window * k[:, :, None], axis=(0, 1))
-    return _finish(out[:, :, 0] if img.ndim == 2 else out, out_dt)
+    return v.cast_result(out[:, :, 0] if img.ndim == 2 else out, out_dt)

@@ -6,7 +6,6 @@ import numpy as np
 
 import fastconv
 import fastconv.reference as R
-from fastconv import conv
 
 from conftest import tol
 
@@ -34,9 +33,9 @@ def assert_close(got, want, dtype):
     assert got.dtype == want.dtype and got.shape == want.shape
 
 
-def check_fwd_bwd(x, w, b, p, s, dtype, seed):
-    """Forward and backward (dy drawn from ``seed``) equal the reference's."""
-    y, cache = fastconv.conv2d_forward(x, w, b, p, s)
+def check_fwd_bwd(x, w, b, p, s, dtype, seed, algorithm="auto"):
+    """Forward and backward (dy drawn from ``seed``) through ``algorithm`` equal the reference's."""
+    y, cache = fastconv.conv2d_forward(x, w, b, p, s, algorithm=algorithm)
     yr, cr = R.conv2d_forward(x, w, b, p, s)
     assert_close(y, yr, dtype)
     dy = np.random.default_rng(seed).standard_normal(y.shape).astype(dtype)
@@ -49,7 +48,7 @@ def check_backward_without_dx(x, w, b, p, s, dtype):
     equal the reference's."""
     y, cache = fastconv.conv2d_forward(x, w, b, p, s)
     dy = np.random.default_rng(2).standard_normal(y.shape).astype(dtype)
-    dx_none, dw, db = conv._conv_backward(dy, cache, want_dx=False)
+    dx_none, dw, db = fastconv.conv2d_backward(dy, cache, compute_dx=False)
     assert dx_none is None
     _, dw_full, db_full = fastconv.conv2d_backward(dy, cache)
     np.testing.assert_array_equal(dw, dw_full)
@@ -70,7 +69,8 @@ def check_thread_count_invariance(x, w, b, p, s, dtype, threads):
             y, cache = fastconv.conv2d_forward(x, w, b, p, s)
             if dy is None:
                 dy = np.random.default_rng(3).standard_normal(y.shape).astype(dtype)
-            out.append((y,) + fastconv.conv2d_backward(dy, cache) + conv._conv_backward(dy, cache, False)[1:])
+            out.append((y,) + fastconv.conv2d_backward(dy, cache)
+                       + fastconv.conv2d_backward(dy, cache, compute_dx=False)[1:])
     finally:
         fastconv.set_num_threads(prev)
     for res in out[1:]:

@@ -188,7 +188,9 @@ def test_environment_variable_turns_it_off(tmp_path):
     # unset (empty): the default keeps the 8 MiB output
     assert run_python(code, tmp_path, FASTCONV_OUTPUT_POOL="") == f"2 1 {1024 * 1024 * 8}"
     assert run_python(code, tmp_path, FASTCONV_OUTPUT_POOL="1").startswith("1 1 ")
+    # read on the pool's first use, not at import: importing fastconv does not warn
     warned = run_python("import warnings, sys; warnings.simplefilter('error')\n"
-                        "try:\n import fastconv\nexcept RuntimeWarning as e: print('warned', e)", tmp_path,
-                        FASTCONV_OUTPUT_POOL="lots")
+                        "import fastconv\n"
+                        "try:\n fastconv.filters.output_pool()\nexcept RuntimeWarning as e: print('warned', e)",
+                        tmp_path, FASTCONV_OUTPUT_POOL="lots")
     assert warned.startswith("warned FASTCONV_OUTPUT_POOL")

@@ -181,3 +181,115 @@ def test_conv_type_errors(impl):
     y, cache = impl.conv2d_forward(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1)), np.ones(1))
     with pytest.raises(ValueError, match=r"dy has shape \(1, 4, 4, 2\) but the forward output had shape \(1, 4, 4, 1\)"):
         impl.conv2d_backward(np.ones((1, 4, 4, 2)), cache)
+
+
+# --------------------------------------------------------------------------- compute_dx=
+def test_conv2d_backward_without_dx(impl, dtype, rng):
+    x = rng.standard_normal((2, 7, 6, 3)).astype(dtype)
+    w = rng.standard_normal((3, 3, 3, 5)).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype)
+    y, cache = impl.conv2d_forward(x, w, b, 1, 1)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = impl.conv2d_backward(dy, cache, compute_dx=False)
+    assert dx is None
+    _, dw_full, db_full = impl.conv2d_backward(dy, cache)
+    np.testing.assert_array_equal(dw, dw_full)
+    np.testing.assert_array_equal(db, db_full)
+    with pytest.raises(TypeError, match="compute_dx must be True or False, got 'no'"):
+        impl.conv2d_backward(dy, cache, compute_dx="no")
+
+
+# --------------------------------------------------------------------------- algorithm=
+def _spy_kernels(monkeypatch):
+    """Count the forward/backward kernel calls of each family made through fastconv.conv."""
+    from fastconv import conv
+
+    seen = []
+    for family, module, fwd, bwd in (
+        ("small", "_conv_small", "conv2d_forward_small_kernel", "conv2d_backward_small_kernel"),
+        ("direct", "_conv_direct", "conv2d_forward_direct_kernel", "conv2d_backward_direct_kernel"),
+        ("gemm", "_conv", "conv2d_forward_gemm_kernel", "conv2d_backward_gemm_kernel"),
+    ):
+        mod = getattr(conv, module)
+        for name, what in ((fwd, "fwd"), (bwd, "bwd")):
+            fn = getattr(mod, name)
+
+            def spy(*args, _fn=fn, _tag=(family, what)):
+                seen.append(_tag)
+                return _fn(*args)
+
+            monkeypatch.setattr(mod, name, spy)
+    return seen
+
+
+ALGO_CASES = [  # (N, H, W, C), (Kh, Kw, Cout), padding, stride, the families that serve its forward and dx
+    ((2, 8, 8, 1), (3, 3, 8), 1, 1, ("small", "gemm")),          # the digits layer
+    ((2, 9, 7, 8), (3, 3, 16), 1, 2, ("direct", "gemm")),        # 72 taps: too many for the small kernels
+    ((2, 6, 6, 2), (3, 3, 4), 3, 1, ("gemm",)),                  # padding >= kernel, 4 output channels
+]
+
+
+@pytest.mark.parametrize("xs,ks,pad,stride,serve", ALGO_CASES)
+@pytest.mark.parametrize("algorithm", ["auto", "small", "direct", "gemm"])
+def test_conv2d_algorithm_forces_a_kernel_family(monkeypatch, dtype, rng, xs, ks, pad, stride, serve, algorithm):
+    import fastconv
+    import fastconv.reference as R
+
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ks[:2] + (xs[3], ks[2])).astype(dtype)
+    b = rng.standard_normal(ks[2]).astype(dtype)
+    seen = _spy_kernels(monkeypatch)
+    if algorithm != "auto" and algorithm not in serve:  # refused by the forward, or by the backward's dx
+        with pytest.raises(ValueError, match=rf"conv2d_(for|back)ward cannot use algorithm='{algorithm}': the "
+                                             rf"{algorithm} kernels"):
+            y, cache = fastconv.conv2d_forward(x, w, b, pad, stride, algorithm=algorithm)
+            fastconv.conv2d_backward(np.zeros(y.shape, dtype), cache)
+        return
+    y, cache = fastconv.conv2d_forward(x, w, b, pad, stride, algorithm=algorithm)
+    assert cache.algorithm == algorithm
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    grads = fastconv.conv2d_backward(dy, cache)
+    family = serve[0] if algorithm == "auto" else algorithm  # auto: the first family that serves
+    # (the GEMM backward computes a stride-1 dx with the GEMM forward kernel)
+    assert seen[:2] == [(family, "fwd"), (family, "bwd")] and {f for f, _ in seen} == {family}
+    yr, cr = R.conv2d_forward(x, w, b, pad, stride)
+    rtol, atol = tol(dtype)
+    for got, want in zip((y,) + grads, (yr,) + R.conv2d_backward(dy, cr)):
+        scale = max(1.0, float(np.abs(want).max()))
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * scale)
+        assert got.dtype == want.dtype
+
+
+def test_conv2d_algorithm_direct_dx_needs_input_channels(rng):
+    # the direct kernels serve this layer's forward and dw/db (16 output channels) but compute dx
+    # only for 8 or more input channels: "auto" falls back to gemm for dx, a forced "direct" says why
+    import fastconv
+
+    x, w, b = rng.standard_normal((2, 6, 6, 3)), rng.standard_normal((3, 3, 3, 16)), np.zeros(16)
+    y, cache = fastconv.conv2d_forward(x, w, b, algorithm="direct")
+    with pytest.raises(ValueError, match=r"conv2d_backward cannot use algorithm='direct'.*at least 8 input channels.*has 3"):
+        fastconv.conv2d_backward(np.ones_like(y), cache)
+    dx, dw, db = fastconv.conv2d_backward(np.ones_like(y), cache, compute_dx=False)
+    assert dx is None
+    _, dw_auto, db_auto = fastconv.conv2d_backward(np.ones_like(y), fastconv.conv2d_forward(x, w, b)[1])
+    np.testing.assert_allclose(dw, dw_auto, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", ["fast", "GEMM", None, 3, ["gemm"]])
+def test_conv2d_algorithm_bad_value(bad):
+    import fastconv
+
+    with pytest.raises(ValueError, match=r"algorithm must be one of 'auto', 'small', 'direct', 'gemm'; got"):
+        fastconv.conv2d_forward(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1)), np.ones(1), algorithm=bad)
+
+
+def test_conv2d_algorithm_on_empty_batch(dtype):
+    import fastconv
+
+    x, w, b = np.ones((0, 5, 5, 2), dtype), np.ones((3, 3, 2, 4), dtype), np.arange(4, dtype=dtype)
+    for algorithm in ("auto", "small", "gemm"):
+        y, cache = fastconv.conv2d_forward(x, w, b, algorithm=algorithm)
+        dx, dw, db = fastconv.conv2d_backward(np.ones_like(y), cache)
+        assert y.shape == (0, 5, 5, 4) and dx.shape == x.shape and not dw.any() and not db.any()
+    with pytest.raises(ValueError, match="at least 8 output channels"):
+        fastconv.conv2d_forward(x, w, b, algorithm="direct")

@@ -90,3 +90,19 @@ def test_dask_conv2d_forward_bad_input():
         fdask.conv2d_forward(x, np.zeros((3, 3, 2, 4)), np.zeros(4))
     with pytest.raises(ValueError, match="x must be 4-D"):
         fdask.conv2d_forward(da.zeros((8, 8), chunks=4), np.zeros((3, 3, 1, 1)), np.zeros(1))
+
+
+def test_filter2d_messages_name_the_array():
+    # the shared checks take the argument's name: every mention is "array", none is "image"
+    fd = fdask
+    arr = da.ones((6, 7), chunks=3)
+    for kwargs, exc in ((dict(kernel=np.ones((3, 3, 1))), ValueError), (dict(kernel=np.ones(3)), ValueError),
+                        (dict(kernel="mean", mode="same"), ValueError)):
+        with pytest.raises(exc) as info:
+            fd.filter2d(arr, **kwargs)
+        assert "image" not in str(info.value), info.value
+    with pytest.raises(ValueError, match=r"array must be 2-D \(H, W\) or 3-D \(H, W, C\), got shape \(6,\)"):
+        fd.filter2d(da.ones(6, chunks=3), "mean")
+    with pytest.raises(ValueError, match=r"kernel has more dimensions than the array: kernel shape \(3, 3, 1\), "
+                                         r"array shape \(6, 7\)"):
+        fd.filter2d(arr, np.ones((3, 3, 1)))

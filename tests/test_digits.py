@@ -11,8 +11,10 @@ import pytest
 
 from conftest import run_python, subprocess_env
 import fastconv
-from fastconv import digits
-from fastconv.digits import DEFAULT_SEED, _Progress, _Trainer, load, load_data, train
+from fastconv import cli
+from fastconv.digits import DEFAULT_SEED, load, load_data, train
+from fastconv.digits._progress import _Progress
+from fastconv.digits._train import _Trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -101,7 +103,7 @@ def test_compiled_step_equals_layer_by_layer(data, opts):
     arithmetic of the public functions: only the order of the sums differs."""
     kw = dict(seed=5, data=subset(data, 300), batch_size=32, **opts)
     a = _Trainer(3, **kw)
-    b = _Trainer(3, fused=False, **kw)
+    b = _Trainer(3, layer_by_layer=True, **kw)
     assert type(a.net).__name__ == "_FastNet" and type(b.net).__name__ == "_Net"
     a, b = a.run(), b.run()
     f32 = opts.get("dtype") == "float32"
@@ -118,7 +120,7 @@ def test_compiled_step_one_step_gradients(data):
     """One step from the same weights: the compiled update equals the public layers' update."""
     for opts in [{}, dict(pool="avg", stride=2, padding=2, kernel_size=5, conv_channels=11)]:
         a = _Trainer(1, seed=2, data=data, **opts)
-        b = _Trainer(1, seed=2, data=data, fused=False, **opts)
+        b = _Trainer(1, seed=2, data=data, layer_by_layer=True, **opts)
         a.shuffle()
         b.shuffle()
         before = {k: v.copy() for k, v in a.params.items()}
@@ -136,7 +138,8 @@ def test_compiled_step_each_instruction_set(simd, tmp_path):
     code = (
         "import numpy as np\n"
         "from fastconv import _digits\n"
-        "from fastconv.digits import _Trainer, load_data\n"
+        "from fastconv.digits import load_data\n"
+        "from fastconv.digits._train import _Trainer\n"
         f"assert ({simd!r} == 'default') or _digits.simd_path() == 'baseline', _digits.simd_path()\n"
         "images, labels = load_data()\n"
         "data = (images[:200], labels[:200])\n"
@@ -144,7 +147,7 @@ def test_compiled_step_each_instruction_set(simd, tmp_path):
         "                  (dict(dtype='float32', conv_channels=16, stride=2, padding=2), 1e-4),\n"
         "                  (dict(conv_channels=5, kernel_size=2, pool_size=3), 1e-12)):\n"
         "    a = _Trainer(2, seed=4, batch_size=16, data=data, **opts).run()\n"
-        "    b = _Trainer(2, seed=4, batch_size=16, data=data, fused=False, **opts).run()\n"
+        "    b = _Trainer(2, seed=4, batch_size=16, data=data, layer_by_layer=True, **opts).run()\n"
         "    assert [r['val_acc'] for r in a.history] == [r['val_acc'] for r in b.history]\n"
         "    for k in a.params:\n"
         "        sc = float(np.abs(b.params[k]).max())\n"
@@ -341,11 +344,12 @@ def _step_peak(trainer):
     return peak
 
 
-@pytest.mark.parametrize("backend_fused", [True, False], ids=["fused", "layer-by-layer"])
-def test_step_allocation_does_not_grow_with_dataset(data, backend_fused):
+@pytest.mark.parametrize("layer_by_layer", [False, True], ids=["fused", "layer-by-layer"])
+def test_step_allocation_does_not_grow_with_dataset(data, layer_by_layer):
     images, labels = data
-    small = _Trainer(1, seed=0, data=(images, labels), fused=backend_fused)
-    big = _Trainer(1, seed=0, data=(np.tile(images, (64, 1, 1, 1)), np.tile(labels, 64)), fused=backend_fused)
+    small = _Trainer(1, seed=0, data=(images, labels), layer_by_layer=layer_by_layer)
+    big = _Trainer(1, seed=0, data=(np.tile(images, (64, 1, 1, 1)), np.tile(labels, 64)),
+                   layer_by_layer=layer_by_layer)
     p_small, p_big = _step_peak(small), _step_peak(big)
     assert p_big <= 1.2 * p_small + 16_384, (p_small, p_big)
     # a step's scratch (a batch plus the conv kernels' fixed, batch-independent workspace) is far
@@ -429,8 +433,8 @@ def test_cli_errors_are_one_line(args, match):
 
 
 def test_cli_plot_without_matplotlib(tmp_path):
-    code = ("import sys; sys.modules['matplotlib'] = None; from fastconv.digits import main; "
-            "sys.exit(main(sys.argv[1:]))")
+    code = ("import sys; sys.modules['matplotlib'] = None; from fastconv.cli import main; "
+            "sys.exit(main(['digits'] + sys.argv[1:]))")
     r = run_cli("--epochs", "1", "--plot", str(tmp_path / "c.png"), code=code)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "pip install 'fastconv[plot]'" in r.stderr
@@ -438,9 +442,9 @@ def test_cli_plot_without_matplotlib(tmp_path):
 
 
 def test_main_in_process(capsys, tmp_path):
-    assert digits.main(["--epochs", "1", "--quiet"]) == 0
+    assert cli.main(["digits", "--epochs", "1", "--quiet"]) == 0
     assert capsys.readouterr().out == ""
-    assert digits.main(["--epochs", "1"]) == 0
+    assert cli.main(["digits", "--epochs", "1"]) == 0
     assert "Epoch 1/1" in capsys.readouterr().out
     bad = tmp_path / "bad.npz"
     bad.write_text("not a model")

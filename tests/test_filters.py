@@ -452,7 +452,7 @@ def test_cli_missing_extra_names_pip_install(tmp_path, cmd, blocked, package):
     code = (
         "import sys\n"
         f"sys.modules[{blocked!r}] = None  # as if the package were not installed\n"
-        "from fastconv.__main__ import main\n"
+        "from fastconv.cli import main\n"
         f"sys.exit(main([{cmd!r}] + sys.argv[1:]))\n"
     )
     args = ["--kernel", "mean"] if cmd == "filter" else []

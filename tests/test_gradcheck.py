@@ -235,3 +235,23 @@ def test_gradcheck_bad_arguments(kwargs, pattern):
 def test_gradcheck_needs_scalar_loss():
     with pytest.raises(ValueError, match=r"scalar loss.*shape \(3,\)"):
         gradcheck(lambda x: x * 2, [np.ones(3)], [np.ones(3)])
+
+
+def test_gradcheck_module_and_function():
+    # ``import fastconv.gradcheck`` gives the module; calling it (as ``from fastconv import
+    # gradcheck`` code does) calls its gradcheck function
+    import importlib
+    import inspect
+    import types
+
+    import fastconv
+    import fastconv.gradcheck as mod
+
+    assert isinstance(mod, types.ModuleType) and mod is importlib.import_module("fastconv.gradcheck")
+    assert fastconv.gradcheck is mod and mod.GradcheckError is GradcheckError
+    loss, grads = (lambda x: float(np.sum(x * x))), (lambda x: [2 * x])
+    x = np.arange(3.0)
+    assert mod(loss, [x], grads) == mod.gradcheck(loss, [x], grads) <= 1e-6
+    assert inspect.signature(mod) == inspect.signature(mod.gradcheck)
+    with pytest.raises(GradcheckError):
+        mod(loss, [x], [3 * x])

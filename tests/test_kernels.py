@@ -21,10 +21,10 @@ def threads():
     fastconv.set_num_threads(prev)
 
 
-def _conv_both(x, w, b, padding, stride, want_dx=True):
-    y, cache = fastconv.conv2d_forward(x, w, b, padding, stride)
+def _conv_both(x, w, b, padding, stride, compute_dx=True, algorithm="auto", gemm_dx="auto"):
+    y, cache = fastconv.conv2d_forward(x, w, b, padding, stride, algorithm=algorithm)
     dy = np.random.default_rng(7).standard_normal(y.shape).astype(y.dtype)
-    grads = conv._conv_backward(dy, cache, want_dx)
+    grads = conv._backward(dy, cache, compute_dx, gemm_dx)
     yr, cr = R.conv2d_forward(x, w, b, padding, stride)
     gr = R.conv2d_backward(dy, cr)
     return (y,) + tuple(grads), (yr,) + tuple(gr)
@@ -63,18 +63,18 @@ def test_conv_gemm_matches_reference(case, dtype):
     _assert_close(got, want, dtype)
 
 
-@pytest.mark.parametrize("by_correlation", [True, False])
+@pytest.mark.parametrize("gemm_dx", ["auto", "scatter"])
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_conv_dx_paths_match_reference(monkeypatch, case, by_correlation, dtype):
-    # stride-1 dx: full correlation of dy with the flipped kernel, or the im2col-gradient scatter-add
-    monkeypatch.setattr(conv, "_DX_BY_CORRELATION", by_correlation)
+def test_conv_dx_paths_match_reference(case, gemm_dx, dtype):
+    # stride-1 dx on the GEMM path: full correlation of dy with the flipped kernel where it serves
+    # ("auto"), or the im2col-gradient scatter-add
     n, h, w_, c, co, kh, kw, p, s = case
     rng = np.random.default_rng(11)
     x = rng.standard_normal((n, h, w_, c)).astype(dtype)
     w = rng.standard_normal((kh, kw, c, co)).astype(dtype)
     b = rng.standard_normal(co).astype(dtype)
     for pad in (p, 0, (kh - 1, 0)):  # padding up to Kh-1 keeps the correlation path
-        got, want = _conv_both(x, w, b, pad, 1)
+        got, want = _conv_both(x, w, b, pad, 1, algorithm="gemm", gemm_dx=gemm_dx)
         _assert_close(got, want, dtype)
 
 
@@ -120,16 +120,15 @@ def test_forward_tiles_scale_with_cout_and_stay_bounded():
     assert conv._fwd_tile_rows(1600, 576, 128, 4) == 200  # enlarged tiles leave 8 for the threads
 
 
-def test_conv_large_forward_tiles_match_reference(dtype, monkeypatch):
+def test_conv_large_forward_tiles_match_reference(dtype):
     # Cout large enough that forward and dx tiles exceed the 256 KiB default and straddle images;
     # such a layer normally takes the direct kernels, so the im2col + BLAS path is forced here
-    monkeypatch.setattr(conv, "_DIRECT", False)
     rng = np.random.default_rng(13)
     x = rng.standard_normal((12, 13, 11, 40)).astype(dtype)
     w = (rng.standard_normal((3, 3, 40, 48)) / 20).astype(dtype)
     b = rng.standard_normal(48).astype(dtype)
     assert conv._fwd_tile_rows(12 * 13 * 11, 360, 48, dtype.itemsize) > conv._tile_rows(12 * 13 * 11, 360, dtype.itemsize)
-    got, want = _conv_both(x, w, b, 1, 1)
+    got, want = _conv_both(x, w, b, 1, 1, algorithm="gemm")
     _assert_close(got, want, dtype)
 
 
@@ -140,7 +139,7 @@ def test_conv_backward_without_dx(dtype):
     b = rng.standard_normal(4).astype(dtype)
     y, cache = fastconv.conv2d_forward(x, w, b)
     dy = rng.standard_normal(y.shape).astype(dtype)
-    dx0, dw0, db0 = conv._conv_backward(dy, cache, False)
+    dx0, dw0, db0 = fastconv.conv2d_backward(dy, cache, compute_dx=False)
     dx1, dw1, db1 = fastconv.conv2d_backward(dy, cache)
     assert dx0 is None
     np.testing.assert_array_equal(dw0, dw1)
