@@ -358,3 +358,26 @@ def test_hypothesis_reference_fast_parity():
             assert rel_err(a, e.astype(np.float64)) <= tol, (name, case)
 
     check()
+
+
+@pytest.mark.parametrize("groups,ws", [(4, (3, 3, 1, 4)), (2, (3, 3, 2, 8))])
+def test_algorithm_choice_with_options(groups, ws):
+    """small and gemm serve the plain options only (a ValueError says why); direct serves every
+    option, and matches the depthwise kernels that "auto" picks for depthwise layers."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 7, 6, 4))
+    w = rng.standard_normal(ws)
+    for algo in ("small", "gemm"):
+        with pytest.raises(ValueError, match=rf"cannot use algorithm='{algo}': .*groups 1 only, got .*groups {groups}"):
+            fastconv.conv2d_forward(x, w, None, 1, 1, 1, groups, algorithm=algo)
+    y_auto, c_auto = fastconv.conv2d_forward(x, w, None, "same", 1, 2, groups)
+    y_direct, c_direct = fastconv.conv2d_forward(x, w, None, "same", 1, 2, groups, algorithm="direct")
+    y_ref, c_ref = fastconv.reference.conv2d_forward(x, w, None, "same", 1, 2, groups)
+    np.testing.assert_allclose(y_auto, y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y_direct, y_ref, rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y_ref.shape)
+    ref = fastconv.reference.conv2d_backward(dy, c_ref)
+    for got in (fastconv.conv2d_backward(dy, c_auto), fastconv.conv2d_backward(dy, c_direct)):
+        assert got[2] is None and ref[2] is None
+        for a, e in zip(got[:2], ref[:2]):
+            np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12)
