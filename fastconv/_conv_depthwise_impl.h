@@ -127,14 +127,25 @@ FCD_ATTR FCD_INLINE void FCD_FN(dpix)(const fcd_geo *g, const FCD_T *dyimg, cons
     FCD_UNROLL for (v = 0; v < nv; v++) acc[v] = (FCD_FN(v)){0};
     for (ki = 0; ki < g->Kh; ki++) {
         const Py_ssize_t num = h + g->ph - ki * g->dh;
+        Py_ssize_t i;
         const FCD_T *dyr;
-        if (num < 0 || num % sh != 0 || num / sh >= g->Ho) continue;
-        dyr = dyimg + (num / sh) * Wo * C;
+        /* (stride 1 needs no integer division, the costliest step of this loop otherwise) */
+        if (num < 0) continue;
+        if (sh == 1) i = num;
+        else if (num % sh != 0) continue;
+        else i = num / sh;
+        if (i >= g->Ho) continue;
+        dyr = dyimg + i * Wo * C;
         for (kj = 0; kj < Kw; kj++) {
             const Py_ssize_t numw = wc + g->pw - kj * g->dw;
+            Py_ssize_t j;
             const FCD_T *dp, *wp;
-            if (numw < 0 || numw % sw != 0 || numw / sw >= Wo) continue;
-            dp = dyr + (numw / sw) * C + c0;
+            if (numw < 0) continue;
+            if (sw == 1) j = numw;
+            else if (numw % sw != 0) continue;
+            else j = numw / sw;
+            if (j >= Wo) continue;
+            dp = dyr + j * C + c0;
             wp = w + (ki * Kw + kj) * C + c0;
             if (nv == 0) {
                 sacc += dp[0] * wp[0];
