@@ -19,6 +19,7 @@ class ConvCache(NamedTuple):
     db_dtype: np.dtype
     y_shape: Tuple[int, ...]
     algorithm: str = "auto"  # conv2d_forward's algorithm=: the backward chooses its kernels by it too
+    layout: str = "NHWC"  # the caller's layout; the arrays and shapes above are NHWC either way
     # the options beyond symmetric padding (``padding`` is then the (top, left) padding)
     pad_end: Optional[Tuple[int, int]] = None  # (bottom, right); None: as ``padding``
     dilation: Tuple[int, int] = (1, 1)
@@ -31,6 +32,7 @@ class PoolCache(NamedTuple):
 
     ``argmax`` (max pooling only) is an int64 (N, Ho, Wo, C) array of flat indices
     ``h * W + w`` into each input plane: the first maximum of each window in row-major order.
+    With ``layout="NCHW"`` the shapes and ``argmax`` (N, C, Ho, Wo) are NCHW.
     """
 
     x_shape: Tuple[int, ...]
@@ -39,3 +41,4 @@ class PoolCache(NamedTuple):
     pool_size: Tuple[int, int]
     stride: Tuple[int, int]
     y_shape: Tuple[int, ...]
+    layout: str = "NHWC"

@@ -9,9 +9,9 @@ over the taps, the input gradient gathers, per input pixel, the (output pixel, t
 read it, and the weight gradient keeps a few vectors of one tap's channels in registers over
 the pixels of an output row.
 
-The C loops are compiled for float32 and float64, and on x86 with GCC/Clang once more with
-``target("avx2,fma")``, picked at run time when the CPU has it (``FASTCONV_SIMD=baseline``
-forces the SSE2 build).
+The C loops (the template ``_conv_depthwise.h``) are compiled for float32 and float64 at every
+instruction-set level of ``_simd.h`` (``_conv_depthwise_kernels.h``); the level that runs is
+picked at run time.
 
 Results never depend on the thread count: every output of the forward and of the input
 gradient is a fixed sequence of operations of its own, and the weight/bias gradients are summed
@@ -22,10 +22,9 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 
-
-def simd_path():
-    """Return the instruction set the kernels run with: ``"avx2"`` or ``"baseline"``."""
-    return "avx2" if fc_use_avx2() else "baseline"
+from ._conv_depthwise_kernels cimport (
+    fcd_f32_dw_row, fcd_f32_dx_row, fcd_f32_fwd_row, fcd_f64_dw_row, fcd_f64_dx_row, fcd_f64_fwd_row, fcd_geo,
+)
 
 
 cdef inline void _fwd_row(const fcd_geo* g, const floating* ximg, const floating* w, const floating* bias,

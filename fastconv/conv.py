@@ -6,6 +6,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _conv, _conv_depthwise, _conv_direct, _conv_small
+from . import _layout
 from . import _validate as v
 from ._cache import ConvCache
 from ._threads import threads_for
@@ -285,7 +286,7 @@ def convolution_2d(input_array, kernel, stride=3):
     return _correlate_valid(input_array, kernel, stride)
 
 
-def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algorithm="auto"):
+def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algorithm="auto", layout="NHWC"):
     """Convolution layer forward pass (NHWC), with zero padding, stride, dilation and groups.
 
     The semantics of ``torch.nn.functional.conv2d``, in the NHWC layout.
@@ -319,6 +320,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     algorithm : {"auto", "small", "direct", "gemm"}, default "auto"
         The kernel family, for this call and for :func:`conv2d_backward` with its cache. A
         family that cannot serve the layer is a ValueError saying why.
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        "NCHW": x is (N, C, H, W), w is (Cout, C, Kh, Kw) (torch's order), y is (N, Cout, Ho, Wo).
 
     Returns
     -------
@@ -341,6 +344,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
            [6., 9., 9., 6.],
            [4., 6., 6., 4.]])
     """
+    groups = v.groups_arg(groups)
+    x, w, layout = _layout.conv_inputs(x, w, b, layout, groups)
     x, w, b, (ph, pw), pad_end, (sh, sw), dil, groups, (ho, wo) = v.conv_options(
         x, w, b, padding, stride, dilation, groups
     )
@@ -377,10 +382,10 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
         xc, wc, bc.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype((b if has_bias else bc).dtype),
         shape, algorithm=algorithm, pad_end=pad_end, dilation=dil, groups=groups, has_bias=has_bias,
     )
-    return _cast(y, dx_dt), cache
+    return _layout.conv_output(_cast(y, dx_dt), cache, layout)
 
 
-def conv2d_backward(dy, cache, *, compute_dx=True):
+def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
     """Convolution layer backward pass.
 
     Parameters
@@ -392,6 +397,9 @@ def conv2d_backward(dy, cache, *, compute_dx=True):
     compute_dx : bool, default True
         False skips the input gradient (a network's first layer needs none) and returns None
         for it; ``dw`` and ``db`` are the same either way.
+    layout : {"NHWC", "NCHW"}, optional
+        The forward call's layout, which the cache records (a different one is a ValueError).
+        dy, dx and dw are in that layout.
 
     Returns
     -------
@@ -410,12 +418,13 @@ def conv2d_backward(dy, cache, *, compute_dx=True):
     (True, (3, 3, 1, 2), array([16., 16.]))
     """
     v.check_cache(cache, ConvCache, "conv2d_forward")
-    return _backward(dy, cache, v.flag(compute_dx, "compute_dx"))
+    dy, layout = _layout.conv_dy(dy, cache, layout)
+    return _layout.conv_grads(*_backward(dy, cache, v.flag(compute_dx, "compute_dx")), layout)
 
 
 def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto"):
-    """conv2d_backward after the checks of its options. ``gemm_dx="scatter"`` (for tests) makes the
-    GEMM path scatter-add dx even where the correlation serves."""
+    """conv2d_backward after the checks of its options (dy in NHWC). ``gemm_dx="scatter"`` (for tests)
+    makes the GEMM path scatter-add dx even where the correlation serves."""
     x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape = cache[:9]
     opts = _Options(cache.pad_end, cache.dilation, cache.groups)
     dy = v.check_dy(dy, y_shape)

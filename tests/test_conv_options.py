@@ -381,3 +381,20 @@ def test_algorithm_choice_with_options(groups, ws):
         assert got[2] is None and ref[2] is None
         for a, e in zip(got[:2], ref[:2]):
             np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12)
+
+
+def test_nchw_layout_with_options(impl):
+    """layout="NCHW" takes the options too: the same values as NHWC, transposed."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 7, 6, 6))
+    w = rng.standard_normal((3, 2, 2, 6))  # (Kh, Kw, C/groups, Cout), groups 3
+    y, c = impl.conv2d_forward(x, w, None, ((1, 0), (2, 1)), (1, 2), (2, 1), 3)
+    yn, cn = impl.conv2d_forward(x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1), None, ((1, 0), (2, 1)),
+                                 (1, 2), (2, 1), 3, layout="NCHW")
+    np.testing.assert_allclose(yn, y.transpose(0, 3, 1, 2), rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = impl.conv2d_backward(dy, c)
+    dxn, dwn, dbn = impl.conv2d_backward(dy.transpose(0, 3, 1, 2), cn)
+    assert db is None and dbn is None
+    np.testing.assert_allclose(dxn, dx.transpose(0, 3, 1, 2), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dwn, dw.transpose(3, 2, 0, 1), rtol=1e-12, atol=1e-12)

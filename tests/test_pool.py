@@ -211,6 +211,8 @@ def test_baseline_simd_pool_paths_match_reference(tmp_path):
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
         "import test_pool\n"
+        "from fastconv import _simd\n"
+        "assert _simd.simd_level() == 'baseline', _simd.simd_level()\n"
         "test_pool.check_all_paths(threads=(1,))\n"
         "print('ok')\n"
     )
@@ -249,7 +251,7 @@ def test_max_cache_argmax_reads_like_a_plain_cache():
         np.testing.assert_array_equal(am, cr.argmax)
         assert not am.flags.writeable  # the backward reads the codes: a write could not reach it
         assert cache[2] is am and list(cache)[2] is am and cache._asdict()["argmax"] is am
-        assert len(cache) == 6 and cache.x_shape == x.shape and cache.y_shape == y.shape
+        assert len(cache) == len(PoolCache._fields) and cache.x_shape == x.shape and cache.y_shape == y.shape
         back = pickle.loads(pickle.dumps(cache))
         np.testing.assert_array_equal(back.argmax, cr.argmax)
         assert "argmax=array(" in repr(cache)
