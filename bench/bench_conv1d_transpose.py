@@ -38,8 +38,8 @@ def data(name):
     op, xs, ws, opts = WORKLOADS[name]
     rng = np.random.default_rng(len(name))
     x = rng.standard_normal(xs, dtype=np.float32)
-    w = None if ws is None else (rng.standard_normal(ws, dtype=np.float32) / np.sqrt(np.prod(ws[:-1])))
-    b = None if ws is None else rng.standard_normal(ws[2] if op == "conv1d" else ws[2], dtype=np.float32)
+    w = None if ws is None else (rng.standard_normal(ws, dtype=np.float32) / np.float32(np.sqrt(np.prod(ws[:-1]))))
+    b = None if ws is None else rng.standard_normal(ws[2], dtype=np.float32)  # Cout (groups=1)
     y, _ = fastconv_fn(name, x, w, b, None)(forward_only=True)
     dy = rng.standard_normal(y.shape, dtype=np.float32)
     return x, w, b, dy

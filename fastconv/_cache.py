@@ -51,7 +51,6 @@ class ConvTransposeCache(NamedTuple):
     dw_dtype: np.dtype
     db_dtype: Optional[np.dtype]
     y_shape: Tuple[int, ...]
-    plan: object = None  # the fast path's record of how it computed y (None in the reference)
 
 
 class Conv1dCache(NamedTuple):

@@ -12,6 +12,7 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
+from ._cache import ConvCache
 from .conv import conv2d_backward, conv2d_forward
 
 
@@ -40,11 +41,11 @@ def layer_forward(x, w, b, padding, stride, dilation, groups, ct):
     ((top, bottom), (left, right)); stride, dilation pairs.
     """
     (pt, pb), (pl, pr) = padding
-    if pt == pb and pl == pr:
+    if pt == pb and pl == pr and min(pt, pl) >= 0:
         pad_copy, conv_pad = ((0, 0), (0, 0)), (pt, pl)
     else:  # per-side padding: pad a copy, convolve unpadded
         pad_copy, conv_pad = padding, (0, 0)
-        x = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+        x = _pad_or_crop(x, padding)
     wd = _dilated(w, dilation)
     cout = w.shape[3]
     bias = np.zeros(cout, dtype=ct) if b is None else b.astype(ct, copy=False)
@@ -75,8 +76,44 @@ def layer_backward(dy, state: _State, compute_dx: bool):
         dx = np.concatenate([o[0] for o in outs], axis=3) if compute_dx else None
         dw = np.concatenate([o[1] for o in outs], axis=3)
         db = np.concatenate([o[2] for o in outs])
-    if compute_dx and (pt or pb or pl or pr):
-        dx = dx[:, pt : dx.shape[1] - pb, pl : dx.shape[2] - pr, :]
+    if compute_dx and (pt or pb or pl or pr):  # undo the copy's padding (or cropping: zero gradient there)
+        dx = _pad_or_crop(dx, ((-pt, -pb), (-pl, -pr)))
     if dil != (1, 1):
         dw = np.ascontiguousarray(dw[:: dil[0], :: dil[1]])
     return dx, dw, db
+
+
+def _pad_or_crop(a: np.ndarray, padding) -> np.ndarray:
+    """``a`` (N, H, W, C) zero-padded per side; a negative amount crops that side instead."""
+    (pt, pb), (pl, pr) = padding
+    a = a[:, max(0, -pt) : a.shape[1] - max(0, -pb), max(0, -pl) : a.shape[2] - max(0, -pr)]
+    pads = ((0, 0), (max(0, pt), max(0, pb)), (max(0, pl), max(0, pr)), (0, 0))
+    return np.pad(a, pads) if any(p for pair in pads for p in pair) else a
+
+
+def layer_weight_grad(x, dy, w_shape, padding, stride, dilation, groups, ct):
+    """dw (in ``ct``, shape ``w_shape``) of the conv layer with input ``x`` and output gradient ``dy``,
+    without its forward pass (the weight gradient of a transposed convolution).
+
+    x (N, H, W, C) and dy (N, Ho, Wo, Cout) in ``ct``; padding ((top, bottom), (left, right)), where
+    a negative amount crops that side of x.
+    """
+    (pt, pb), (pl, pr) = padding
+    if pt == pb and pl == pr and min(pt, pl) >= 0:
+        conv_pad = (pt, pl)
+    else:
+        x, conv_pad = _pad_or_crop(x, padding), (0, 0)
+    kh, kw, c_g, cout = w_shape
+    wd_shape = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1, c_g, cout // groups)
+    parts = []
+    for g in range(groups):
+        xg = x if groups == 1 else np.ascontiguousarray(x[..., g * c_g : (g + 1) * c_g])
+        dyg = dy if groups == 1 else np.ascontiguousarray(dy[..., g * (cout // groups) : (g + 1) * (cout // groups)])
+        # a conv2d cache as its forward pass would have stored it, with x the input and dy the output gradient
+        cache = ConvCache(np.ascontiguousarray(xg), np.empty(wd_shape, dtype=ct), (wd_shape[3],), conv_pad,
+                          tuple(stride), ct, ct, ct, dyg.shape)
+        parts.append(conv2d_backward(dyg, cache, compute_dx=False)[1])
+    dw = parts[0] if groups == 1 else np.concatenate(parts, axis=3)
+    if tuple(dilation) != (1, 1):
+        dw = np.ascontiguousarray(dw[:: dilation[0], :: dilation[1]])
+    return dw

@@ -3,20 +3,23 @@
 A transposed convolution with stride ``s`` is ``s_h * s_w`` stride-1 convolutions of the input,
 one per output phase (sub-pixel decomposition): the outputs ``o`` with ``(o + p) % s == r`` receive
 exactly the kernel taps ``k`` with ``k % s == r``, so phase ``r`` is the stride-1 correlation of x
-with those taps, flipped. Each phase runs on ``conv2d_forward``/``conv2d_backward`` (any kernel
-family) and its output rows/columns are placed into every ``s``-th output row/column. The backward
-passes run the phases' conv2d backward passes: dx is their sum, dw their taps put back in place.
-The work is the transposed convolution's own (no zero-inserted input, no discarded weight gradient).
+with those taps, flipped. Each phase runs on ``conv2d_forward`` (any kernel family) and its output
+rows/columns are placed into every ``s``-th output row/column: the work is the transposed
+convolution's own (no zero-inserted input, no discarded weight gradient).
+
+The backward pass is two conv2d computations: dx is the conv2d forward pass of dy with w (stride s,
+padding p), and dw is conv2d's weight gradient with the roles of x and dy swapped (dy is that
+conv's input, x its output gradient).
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple
 
 import numpy as np
 
 from . import _validate as v
 from ._cache import ConvTransposeCache
-from ._conv_layer import _dilated, layer_backward, layer_forward
+from ._conv_layer import _dilated, layer_forward, layer_weight_grad
 
 __all__ = ["conv_transpose2d_forward", "conv_transpose2d_backward"]
 
@@ -31,11 +34,6 @@ class _Axis(NamedTuple):
     z: int  # rows/columns the phase conv computes (input size + taps - 1)
 
 
-class _Phase(NamedTuple):
-    rows: _Axis
-    cols: _Axis
-    state: object  # the conv layer state, None for a phase that no real tap reaches
-    n: tuple  # (rows, cols) of the phase conv's output that land in the output
 
 
 def _axis(r: int, size: int, k_eff: int, s: int, p: int, d: int, out: int) -> _Axis:
@@ -53,13 +51,6 @@ def _to_conv_weight(wp: np.ndarray, groups: int) -> np.ndarray:
     cin_g = cin // groups
     return np.ascontiguousarray(
         wp.reshape(mh, mw, cout_g, groups, cin_g).transpose(0, 1, 4, 3, 2).reshape(mh, mw, cin_g, groups * cout_g))
-
-
-def _from_conv_weight(wc: np.ndarray, groups: int) -> np.ndarray:
-    """Inverse of :func:`_to_conv_weight`."""
-    mh, mw, cin_g, cout = wc.shape
-    cout_g = cout // groups
-    return wc.reshape(mh, mw, cin_g, groups, cout_g).transpose(0, 1, 4, 3, 2).reshape(mh, mw, cout_g, groups * cin_g)
 
 
 def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -116,7 +107,6 @@ def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, gro
     bias = None if b is None else b.astype(ct)
     fill = np.zeros(cout, dtype=ct) if bias is None else bias
     weff = _dilated(wc, dil)
-    phases = []
     for rh in range(st[0]):
         rows = _axis(rh, h, weff.shape[0], st[0], pad[0], dil[0], ho)
         for rw in range(st[1]):
@@ -126,22 +116,20 @@ def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, gro
             target = y[:, rows.first :: st[0], cols.first :: st[1], :]
             nh = max(0, min(rows.count, rows.z - rows.q0)) if rows.taps else 0
             nw = max(0, min(cols.count, cols.z - cols.q0)) if cols.taps else 0
-            state = None
             if nh and nw and n:
                 wp = _to_conv_weight(weff[np.ix_(rows.taps, cols.taps)], g)
                 mh, mw = len(rows.taps), len(cols.taps)
-                z, state = layer_forward(xc, wp, bias, ((mh - 1, mh - 1), (mw - 1, mw - 1)), (1, 1), (1, 1), g, ct)
+                z, _ = layer_forward(xc, wp, bias, ((mh - 1, mh - 1), (mw - 1, mw - 1)), (1, 1), (1, 1), g, ct)
                 target[:, :nh, :nw] = z[:, rows.q0 : rows.q0 + nh, cols.q0 : cols.q0 + nw]
             else:
                 nh = nw = 0
             # output rows/columns of the phase that no input pixel reaches hold the bias
             target[:, nh:] = fill
             target[:, :nh, nw:] = fill
-            phases.append(_Phase(rows, cols, state, (nh, nw)))
     dx_dt = v.out_dtype(x.dtype)
     cache = ConvTransposeCache(
         xc, wc, None if b is None else b.shape, st, pad, op, g, dil,
-        dx_dt, v.out_dtype(w.dtype), None if b is None else v.out_dtype(b.dtype), y.shape, phases,
+        dx_dt, v.out_dtype(w.dtype), None if b is None else v.out_dtype(b.dtype), y.shape,
     )
     return (y if y.dtype == dx_dt else y.astype(dx_dt)), cache
 
@@ -174,26 +162,24 @@ def conv_transpose2d_backward(dy, cache):
            [9., 9.]]), array([25.]))
     """
     v.check_cache(cache, ConvTransposeCache, "conv_transpose2d_forward")
-    if cache.plan is None:  # a cache of fastconv.reference's forward: plan the phases again
-        x, w, b_shape, st, pad, op, g, dil = cache[:8]
-        cache = conv_transpose2d_forward(x, w, None if b_shape is None else np.zeros(b_shape, cache.db_dtype),
-                                         st, pad, op, g, dil)[1]._replace(dx_dtype=cache.dx_dtype, dw_dtype=cache.dw_dtype)
-    x, w, b_shape, st, _, _, g, dil, dx_dt, dw_dt, db_dt, y_shape, phases = cache
+    x, w, b_shape, st, pad, op, g, dil, dx_dt, dw_dt, db_dt, y_shape = cache[:12]
     dy = v.check_dy(dy, y_shape)
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
-    dyc = dy.astype(ct, copy=False)
-    dx = np.zeros(x.shape, dtype=ct)
-    weff_shape = (dil[0] * (w.shape[0] - 1) + 1, dil[1] * (w.shape[1] - 1) + 1) + w.shape[2:]
-    dweff = np.zeros(weff_shape, dtype=ct)
-    for rows, cols, state, (nh, nw) in phases:
-        if state is None:
-            continue
-        dz = np.zeros((x.shape[0], rows.z, cols.z, y_shape[3]), dtype=ct)
-        dz[:, rows.q0 : rows.q0 + nh, cols.q0 : cols.q0 + nw] = \
-            dyc[:, rows.first :: st[0], cols.first :: st[1], :][:, :nh, :nw]
-        dxp, dwp, _ = layer_backward(dz, state, True)
-        dx += dxp
-        dweff[np.ix_(rows.taps, cols.taps)] = _from_conv_weight(dwp, g)
-    dw = dweff[:: dil[0], :: dil[1]]
+    dyc = np.ascontiguousarray(dy, dtype=ct)
+    xc = np.ascontiguousarray(x, dtype=ct)
+    wc = np.ascontiguousarray(w, dtype=ct)
+    # dy as the input of the conv2d whose input gradient the forward pass was: padding p on top/left,
+    # and at the bottom/right as much as makes that conv's output exactly x's size (p - output_padding;
+    # less than zero crops rows of dy that no tap reaches)
+    padding = []
+    for size, out, k, s, p, d, o in zip(x.shape[1:3], y_shape[1:3], w.shape[:2], st, pad, dil, op):
+        keff = d * (k - 1) + 1
+        padding.append((p, p) if (out + 2 * p - keff) // s + 1 == size else (p, p - o))
+    padding = tuple(padding)
+    if dyc.size and xc.size:
+        dx, _ = layer_forward(dyc, wc, None, padding, st, dil, g, ct)  # (Kh, Kw, Cout/g, Cin) is conv2d's layout here
+        dw = layer_weight_grad(dyc, xc, w.shape, padding, st, dil, g, ct)
+    else:
+        dx, dw = np.zeros(x.shape, dtype=ct), np.zeros(w.shape, dtype=ct)
     db = None if b_shape is None else dyc.sum(axis=(0, 1, 2)).astype(db_dt).reshape(b_shape)
     return dx.astype(dx_dt, copy=False), dw.astype(dw_dt), db

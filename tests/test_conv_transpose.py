@@ -201,3 +201,17 @@ def test_conv_transpose2d_backward_bad_input(impl):
         impl.conv_transpose2d_backward(y, conv_cache)
     dx, dw, db = impl.conv_transpose2d_backward(y, cache)
     assert db is None
+
+
+@pytest.mark.parametrize("stride,dilation,output_padding,padding", [
+    (1, 2, 1, 0), (1, 3, 2, 2), ((2, 1), (1, 3), (1, 2), (0, 1)), (2, 3, 2, 1),
+])
+def test_conv_transpose2d_output_padding_beyond_the_stride(impl, stride, dilation, output_padding, padding):
+    # output_padding >= stride is allowed when below the dilation: rows that no tap reaches get only the bias
+    rng = np.random.default_rng(12)
+    x, w, b = rng.standard_normal((2, 4, 5, 3)), rng.standard_normal((3, 2, 2, 3)), rng.standard_normal(2)
+    y, cache = impl.conv_transpose2d_forward(x, w, b, stride, padding, output_padding, 1, dilation)
+    dy = rng.standard_normal(y.shape)
+    want = _torch_conv_transpose(x, w, b, dy, stride, padding, output_padding, 1, dilation)
+    for got, ref in zip((y,) + impl.conv_transpose2d_backward(dy, cache), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
