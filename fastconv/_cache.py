@@ -19,6 +19,7 @@ class ConvCache(NamedTuple):
     db_dtype: np.dtype
     y_shape: Tuple[int, ...]
     algorithm: str = "auto"  # conv2d_forward's algorithm=: the backward chooses its kernels by it too
+    layout: str = "NHWC"  # the caller's layout; the arrays and shapes above are NHWC either way
 
 
 class PoolCache(NamedTuple):
@@ -26,6 +27,7 @@ class PoolCache(NamedTuple):
 
     ``argmax`` (max pooling only) is an int64 (N, Ho, Wo, C) array of flat indices
     ``h * W + w`` into each input plane: the first maximum of each window in row-major order.
+    With ``layout="NCHW"`` the shapes and ``argmax`` (N, C, Ho, Wo) are NCHW.
     """
 
     x_shape: Tuple[int, ...]
@@ -34,6 +36,7 @@ class PoolCache(NamedTuple):
     pool_size: Tuple[int, int]
     stride: Tuple[int, int]
     y_shape: Tuple[int, ...]
+    layout: str = "NHWC"
 
 
 class ConvTransposeCache(NamedTuple):

@@ -6,6 +6,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _conv, _conv_direct, _conv_small
+from . import _layout
 from . import _validate as v
 from ._cache import ConvCache
 from ._threads import threads_for
@@ -237,7 +238,7 @@ def convolution_2d(input_array, kernel, stride=3):
     return _correlate_valid(input_array, kernel, stride)
 
 
-def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto"):
+def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto", layout="NHWC"):
     """Convolution layer forward pass (NHWC), with zero padding and stride.
 
     ``algorithm="auto"`` picks the first kernel family that serves the layer: "small" (direct
@@ -257,6 +258,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto"):
     algorithm : {"auto", "small", "direct", "gemm"}, default "auto"
         The kernel family, for this call and for :func:`conv2d_backward` with its cache. A
         family that cannot serve the layer is a ValueError saying why.
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        "NCHW": x is (N, C, H, W), w is (Cout, C, Kh, Kw) (torch's order), y is (N, Cout, Ho, Wo).
 
     Returns
     -------
@@ -278,6 +281,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto"):
            [6., 9., 9., 6.],
            [4., 6., 6., 4.]])
     """
+    x, w, layout = _layout.conv_inputs(x, w, b, layout)
     x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
     path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward")
     ct = v.compute_dtype(x.dtype, w.dtype, b.dtype)
@@ -303,10 +307,10 @@ def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto"):
         xc, wc, b.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype(b.dtype), shape,
         algorithm=algorithm,
     )
-    return _cast(y, dx_dt), cache
+    return _layout.conv_output(_cast(y, dx_dt), cache, layout)
 
 
-def conv2d_backward(dy, cache, *, compute_dx=True):
+def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
     """Convolution layer backward pass.
 
     Parameters
@@ -318,6 +322,9 @@ def conv2d_backward(dy, cache, *, compute_dx=True):
     compute_dx : bool, default True
         False skips the input gradient (a network's first layer needs none) and returns None
         for it; ``dw`` and ``db`` are the same either way.
+    layout : {"NHWC", "NCHW"}, optional
+        The forward call's layout, which the cache records (a different one is a ValueError).
+        dy, dx and dw are in that layout.
 
     Returns
     -------
@@ -336,12 +343,13 @@ def conv2d_backward(dy, cache, *, compute_dx=True):
     (True, (3, 3, 1, 2), array([16., 16.]))
     """
     v.check_cache(cache, ConvCache, "conv2d_forward")
-    return _backward(dy, cache, v.flag(compute_dx, "compute_dx"))
+    dy, layout = _layout.conv_dy(dy, cache, layout)
+    return _layout.conv_grads(*_backward(dy, cache, v.flag(compute_dx, "compute_dx")), layout)
 
 
 def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto"):
-    """conv2d_backward after the checks of its options. ``gemm_dx="scatter"`` (for tests) makes the
-    GEMM path scatter-add dx even where the correlation serves."""
+    """conv2d_backward after the checks of its options (dy in NHWC). ``gemm_dx="scatter"`` (for tests)
+    makes the GEMM path scatter-add dx even where the correlation serves."""
     x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape = cache[:9]
     dy = v.check_dy(dy, y_shape)
     path = _choose(cache.algorithm, w.shape, pad, compute_dx, "conv2d_backward")

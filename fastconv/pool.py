@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _cache
+from . import _layout
 from . import _pool
 from . import _validate as v
 from ._threads import threads_for
@@ -55,7 +56,7 @@ class _CodedPoolCache(_cache.PoolCache):
         return self._argmax
 
     def __iter__(self):
-        return iter((self.x_shape, self.dx_dtype, self.argmax, self.pool_size, self.stride, self.y_shape))
+        return iter((self.x_shape, self.dx_dtype, self.argmax, self.pool_size, self.stride, self.y_shape, self.layout))
 
     def __getitem__(self, k):
         return tuple(self)[k]
@@ -122,7 +123,7 @@ def _backward_dy(dy, cache):
     return dy
 
 
-def maxpool_forward(x, pool_size=2, stride=None):
+def maxpool_forward(x, pool_size=2, stride=None, *, layout="NHWC"):
     """Max pooling forward pass (NHWC), no padding.
 
     Parameters
@@ -131,6 +132,8 @@ def maxpool_forward(x, pool_size=2, stride=None):
     pool_size : int or (int, int), default 2
     stride : int or (int, int), optional
         Defaults to ``pool_size``. Windows that do not fit are dropped.
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        "NCHW": x is (N, C, H, W); y and ``cache.argmax`` are (N, C, Ho, Wo).
 
     Returns
     -------
@@ -151,6 +154,7 @@ def maxpool_forward(x, pool_size=2, stride=None):
            [13., 15.]]), array([[ 5,  7],
            [13, 15]]))
     """
+    x, nchw = _layout.pool_input(x, layout)
     x, (ph, pw), (sh, sw), (ho, wo), dx_dt = _forward_args(x, pool_size, stride)
     shape = (x.shape[0], ho, wo, x.shape[3])
     y = np.empty(shape, dtype=x.dtype)
@@ -164,10 +168,10 @@ def maxpool_forward(x, pool_size=2, stride=None):
         if y.size:
             _pool.maxpool_forward_kernel(x, y, argmax, ph, pw, sh, sw, _threads(x.size))
         cache = _cache.PoolCache(x.shape, dx_dt, argmax, (ph, pw), (sh, sw), shape)
-    return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
+    return _layout.pool_output((y if y.dtype is dx_dt else y.astype(dx_dt)), cache, nchw)
 
 
-def maxpool_backward(dy, cache):
+def maxpool_backward(dy, cache, *, layout=None):
     """Max pooling backward pass: each window's gradient goes to its first maximum.
 
     Parameters
@@ -175,6 +179,8 @@ def maxpool_backward(dy, cache):
     dy : array_like, shape (N, Ho, Wo, C)
     cache : PoolCache
         The second value returned by :func:`maxpool_forward`.
+    layout : {"NHWC", "NCHW"}, optional
+        The forward call's layout, which the cache records (a different one is a ValueError).
 
     Returns
     -------
@@ -192,6 +198,7 @@ def maxpool_backward(dy, cache):
            [0., 0., 0., 0.],
            [0., 1., 0., 1.]])
     """
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     if type(cache) is not _CodedPoolCache:
         v.check_pool_cache(cache, "max", _cache.PoolCache)
     dy = _backward_dy(dy, cache)
@@ -213,10 +220,10 @@ def maxpool_backward(dy, cache):
             argmax = np.ascontiguousarray(cache.argmax, dtype=np.int64)
             _pool.maxpool_backward_kernel(dy, argmax, dx, _threads(dx.size))
         dx = dx.reshape(cache.x_shape)
-    return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
+    return _layout.pool_dx(dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype), nchw)
 
 
-def avgpool_forward(x, pool_size=2, stride=None):
+def avgpool_forward(x, pool_size=2, stride=None, *, layout="NHWC"):
     """Average pooling forward pass (NHWC), no padding.
 
     Parameters
@@ -225,6 +232,8 @@ def avgpool_forward(x, pool_size=2, stride=None):
     pool_size : int or (int, int), default 2
     stride : int or (int, int), optional
         Defaults to ``pool_size``.
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        "NCHW": x is (N, C, H, W) and y is (N, C, Ho, Wo).
 
     Returns
     -------
@@ -241,16 +250,17 @@ def avgpool_forward(x, pool_size=2, stride=None):
     array([[ 2.5,  4.5],
            [10.5, 12.5]])
     """
+    x, nchw = _layout.pool_input(x, layout)
     x, (ph, pw), (sh, sw), (ho, wo), dx_dt = _forward_args(x, pool_size, stride)
     shape = (x.shape[0], ho, wo, x.shape[3])
     y = np.empty(shape, dtype=x.dtype)
     if y.size:
         _pool.avgpool_forward_kernel(x, y, ph, pw, sh, sw, _threads(x.size))
     cache = _cache.PoolCache(x.shape, dx_dt, None, (ph, pw), (sh, sw), shape)
-    return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
+    return _layout.pool_output((y if y.dtype is dx_dt else y.astype(dx_dt)), cache, nchw)
 
 
-def avgpool_backward(dy, cache):
+def avgpool_backward(dy, cache, *, layout=None):
     """Average pooling backward pass: each window's gradient is shared equally by its elements.
 
     Parameters
@@ -258,6 +268,8 @@ def avgpool_backward(dy, cache):
     dy : array_like, shape (N, Ho, Wo, C)
     cache : PoolCache
         The second value returned by :func:`avgpool_forward`.
+    layout : {"NHWC", "NCHW"}, optional
+        The forward call's layout, which the cache records (a different one is a ValueError).
 
     Returns
     -------
@@ -273,6 +285,7 @@ def avgpool_backward(dy, cache):
     array([[0.25, 0.25],
            [0.25, 0.25]])
     """
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     if type(cache) is not _cache.PoolCache or cache.argmax is not None:
         v.check_pool_cache(cache, "avg", _cache.PoolCache)
     dy = _backward_dy(dy, cache)
@@ -285,7 +298,7 @@ def avgpool_backward(dy, cache):
         dx = np.zeros(cache.x_shape, dtype=dy.dtype)
         if dy.size:
             _pool.avgpool_backward_kernel(dy, dx, ph, pw, sh, sw, _threads(dx.size))
-    return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
+    return _layout.pool_dx(dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype), nchw)
 
 
 def pooling(input_array, pool_size=(2, 2), stride=None, mode="max"):

@@ -6,7 +6,8 @@ clarity over speed: one output element (or one window) at a time, as a textbook 
 
 Semantics (shared with the fast kernels):
 
-* activations are NHWC, conv weights are (Kh, Kw, Cin, Cout);
+* activations are NHWC, conv weights are (Kh, Kw, Cin, Cout) (``layout="NCHW"`` maps
+  (N, C, H, W) and (Cout, Cin, Kh, Kw) onto them in :mod:`fastconv._layout`);
 * cross-correlation (the kernel is not flipped), zero padding;
 * output size ``(H + 2*p - K) // s + 1``; windows that do not fit are dropped;
 * each output is allocated like the input it belongs to (``y`` and ``dx`` like ``x``, ``dw``
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _layout
 from . import _validate as v
 from ._cache import ConvCache, PoolCache
 from ._filter_spec import MODES
@@ -69,8 +71,12 @@ def convolution_2d(input_array, kernel, stride=3):
 
 
 # --------------------------------------------------------------------------- convolution
-def conv2d_forward(x, w, b, padding=1, stride=1):
-    """Conv layer forward: x (N,H,W,C), w (Kh,Kw,C,Cout), b (Cout,) -> (y, cache)."""
+def conv2d_forward(x, w, b, padding=1, stride=1, *, layout="NHWC"):
+    """Conv layer forward: x (N,H,W,C), w (Kh,Kw,C,Cout), b (Cout,) -> (y, cache).
+
+    ``layout="NCHW"``: x (N,C,H,W), w (Cout,C,Kh,Kw), y (N,Cout,Ho,Wo).
+    """
+    x, w, layout = _layout.conv_inputs(x, w, b, layout)
     x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
     n_batch, _, _, _ = x.shape
     kh, kw, _, cout = w.shape
@@ -88,16 +94,17 @@ def conv2d_forward(x, w, b, padding=1, stride=1):
         x, w, b.shape, (ph, pw), (sh, sw),
         v.out_dtype(x.dtype), v.out_dtype(w.dtype), v.out_dtype(b.dtype), y.shape,
     )
-    return y, cache
+    return _layout.conv_output(y, cache, layout)
 
 
-def conv2d_backward(dy, cache, *, compute_dx=True):
-    """Conv layer backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b.
+def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
+    """Conv layer backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b (in the cache's layout).
 
     ``compute_dx=False`` skips the input gradient and returns None for it.
     """
     v.check_cache(cache, ConvCache, "conv2d_forward")
     compute_dx = v.flag(compute_dx, "compute_dx")
+    dy, layout = _layout.conv_dy(dy, cache, layout)
     x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache[:9]
     dy = v.check_dy(dy, y_shape)
     n_batch, h, wd, _ = x.shape
@@ -121,12 +128,13 @@ def conv2d_backward(dy, cache, *, compute_dx=True):
                     dx_pad[n, rows, cols, :] += wc @ g
                 db += g
     dx = dx_pad[:, ph : ph + h, pw : pw + wd, :]
-    return dx.astype(dx_dt) if compute_dx else None, dw.astype(dw_dt), db.astype(db_dt)
+    return _layout.conv_grads(dx.astype(dx_dt) if compute_dx else None, dw.astype(dw_dt), db.astype(db_dt), layout)
 
 
 # --------------------------------------------------------------------------- pooling
-def maxpool_forward(x, pool_size=2, stride=None):
+def maxpool_forward(x, pool_size=2, stride=None, *, layout="NHWC"):
     """Max pooling forward on NHWC ``x``; ``stride`` defaults to ``pool_size``. -> (y, cache)."""
+    x, nchw = _layout.pool_input(x, layout)
     x, (ph, pw), (sh, sw), (ho, wo) = v.pool_args(x, pool_size, stride)
     n_batch, _, wd, c = x.shape
     y = np.zeros((n_batch, ho, wo, c), dtype=v.out_dtype(x.dtype))
@@ -141,13 +149,14 @@ def maxpool_forward(x, pool_size=2, stride=None):
                     y[n, i, j, ch] = window[di, dj]
                     argmax[n, i, j, ch] = (i * sh + di) * wd + (j * sw + dj)
     cache = PoolCache(x.shape, v.out_dtype(x.dtype), argmax, (ph, pw), (sh, sw), y.shape)
-    return y, cache
+    return _layout.pool_output(y, cache, nchw)
 
 
-def maxpool_backward(dy, cache):
+def maxpool_backward(dy, cache, *, layout=None):
     """Max pooling backward: the gradient of each window goes to its first maximum."""
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     v.check_pool_cache(cache, "max", PoolCache)
-    x_shape, dx_dt, argmax, _, _, y_shape = cache
+    x_shape, dx_dt, argmax, _, _, y_shape, *_ = cache
     dy = v.check_dy(dy, y_shape)
     n_batch, ho, wo, c = y_shape
     _, h, wd, _ = x_shape
@@ -158,11 +167,12 @@ def maxpool_backward(dy, cache):
                 for ch in range(c):
                     xi, xj = divmod(int(argmax[n, i, j, ch]), wd)
                     dx[n, xi, xj, ch] += dy[n, i, j, ch]
-    return dx.astype(dx_dt)
+    return _layout.pool_dx(dx.astype(dx_dt), nchw)
 
 
-def avgpool_forward(x, pool_size=2, stride=None):
+def avgpool_forward(x, pool_size=2, stride=None, *, layout="NHWC"):
     """Average pooling forward on NHWC ``x``; ``stride`` defaults to ``pool_size``. -> (y, cache)."""
+    x, nchw = _layout.pool_input(x, layout)
     x, (ph, pw), (sh, sw), (ho, wo) = v.pool_args(x, pool_size, stride)
     n_batch, _, _, c = x.shape
     ct = v.compute_dtype(x.dtype)
@@ -174,13 +184,14 @@ def avgpool_forward(x, pool_size=2, stride=None):
                     window = x[n, i * sh : i * sh + ph, j * sw : j * sw + pw, ch]
                     y[n, i, j, ch] = np.sum(window.astype(ct)) / (ph * pw)
     cache = PoolCache(x.shape, v.out_dtype(x.dtype), None, (ph, pw), (sh, sw), y.shape)
-    return y, cache
+    return _layout.pool_output(y, cache, nchw)
 
 
-def avgpool_backward(dy, cache):
+def avgpool_backward(dy, cache, *, layout=None):
     """Average pooling backward: each window's gradient is shared equally by its elements."""
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     v.check_pool_cache(cache, "avg", PoolCache)
-    x_shape, dx_dt, _, (ph, pw), (sh, sw), y_shape = cache
+    x_shape, dx_dt, _, (ph, pw), (sh, sw), y_shape, *_ = cache
     dy = v.check_dy(dy, y_shape)
     n_batch, ho, wo, c = y_shape
     dx = np.zeros(x_shape, dtype=v.compute_dtype(dx_dt, dy.dtype))
@@ -189,7 +200,7 @@ def avgpool_backward(dy, cache):
             for j in range(wo):
                 for ch in range(c):
                     dx[n, i * sh : i * sh + ph, j * sw : j * sw + pw, ch] += dy[n, i, j, ch] / (ph * pw)
-    return dx.astype(dx_dt)
+    return _layout.pool_dx(dx.astype(dx_dt), nchw)
 
 
 def pooling(input_array, pool_size=(2, 2), stride=None, mode="max"):
