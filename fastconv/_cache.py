@@ -91,4 +91,4 @@ class Pool1dCache(NamedTuple):
     count_include_pad: bool
     divisor_override: Optional[int]
     y_shape: Tuple[int, ...]
-    plan: object = None  # the fast path's 2-D pool cache (None in the reference)
+    plan: object = None  # fast max pooling: the kernel's window taps and starts (None otherwise)

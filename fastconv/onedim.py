@@ -1,13 +1,19 @@
 """1-D convolution and pooling (torch's ``conv1d``, ``max_pool1d``, ``avg_pool1d``) in the
-channels-last layout (N, L, C), on the 2-D kernels through (N, 1, L, C) views."""
+channels-last layout (N, L, C).
+
+The convolution runs on the conv2d kernels through (N, 1, L, C) views (a row of L pixels: the
+kernels' inner loops then run along L). The pools have their own kernels (fastconv._pool1d), which
+take every option (padding, dilation, ceil_mode, the divisors) as per-window tap ranges.
+"""
 from __future__ import annotations
 
 import numpy as np
 
+from . import _pool1d
 from . import _validate as v
 from ._cache import Conv1dCache, Pool1dCache
 from ._conv_layer import layer_backward, layer_forward
-from .pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
+from ._threads import threads_for
 
 __all__ = [
     "conv1d_forward",
@@ -104,29 +110,42 @@ def conv1d_backward(dy, cache):
     return dx.astype(dx_dt, copy=False), dw4[0].astype(dw_dt, copy=False), db
 
 
+# Below this many elements touched a pooling call runs on one thread.
+_PARALLEL_MIN_ELEMS = 1 << 18
+_U8_MAX_TAPS = 256  # windows of at most this many taps keep the first maximum's tap in one byte
+
+
 class _MaxPool1dCache(Pool1dCache):
-    """A max-pool :class:`~fastconv._cache.Pool1dCache` whose ``argmax`` is read from the 2-D pool's
-    cache (``plan``) on first access."""
+    """A max-pool :class:`~fastconv._cache.Pool1dCache` holding the tap of each window's first
+    maximum (``plan``: the kernel's code array and the windows' start positions); ``argmax`` is
+    built from it on first access and kept."""
 
     def __new__(cls, x_shape, dx_dtype, *rest):
-        return super().__new__(cls, x_shape, dx_dtype, None, *rest)
+        self = super().__new__(cls, x_shape, dx_dtype, None, *rest)
+        self._argmax = None
+        return self
 
     @property
     def argmax(self) -> np.ndarray:
         """int64 (N, Lo, C) input positions of each window's first maximum."""
-        return self.plan.argmax[:, 0]
+        if self._argmax is None:
+            code, start = self.plan
+            argmax = start[:, None] + code.astype(np.int64) * self.dilation
+            argmax.flags.writeable = False  # the backward pass reads the codes, not this array
+            self._argmax = argmax
+        return self._argmax
 
     def __iter__(self):
-        return iter(tuple(super().__iter__())[:2] + (self.argmax,) + tuple(super().__iter__())[3:])
+        return iter([self.argmax if f == "argmax" else getattr(self, f) for f in self._fields])
 
     def __getitem__(self, k):
         return tuple(self)[k]
 
     def __reduce__(self):
-        return (Pool1dCache, tuple(self))
+        return (Pool1dCache, tuple(self)[:-1] + (None,))
 
     def __repr__(self):
-        return repr(Pool1dCache(*self))
+        return repr(Pool1dCache(*tuple(self)[:-1]))
 
 
 def _is_max_cache(cache) -> bool:
@@ -134,20 +153,22 @@ def _is_max_cache(cache) -> bool:
     return isinstance(cache, _MaxPool1dCache) or tuple.__getitem__(cache, 2) is not None
 
 
-def _pool_options(a, avg: bool) -> dict:
-    """The 2-D pools' keyword options of a 1-D call, the defaults left out."""
-    opts = {}
-    if a.padding:
-        opts["padding"] = (0, a.padding)
-    if a.dilation != 1:
-        opts["dilation"] = (1, a.dilation)
-    if a.ceil_mode:
-        opts["ceil_mode"] = True
-    if avg and not a.count_include_pad:
-        opts["count_include_pad"] = False
-    if avg and a.divisor_override is not None:
-        opts["divisor_override"] = a.divisor_override
-    return opts
+def _starts(out_len: int, stride: int, padding: int) -> np.ndarray:
+    """Input position of tap 0 of each window (negative in the left padding)."""
+    return np.arange(out_len, dtype=np.intp) * stride - padding
+
+
+def _avg_windows(length, out_len, k, s, p, count_include_pad, divisor_override, dtype):
+    """(lo, hi, divisor) of each average-pooling window: its inputs ``lo:hi`` and torch's divisor."""
+    start = _starts(out_len, s, p)
+    first, stop = np.maximum(start, 0), np.minimum(start + k, length)
+    if divisor_override is not None:
+        divisor = np.full(out_len, divisor_override, dtype=dtype)
+    elif count_include_pad:
+        divisor = (np.minimum(start + k, length + p) - start).astype(dtype)
+    else:
+        divisor = (stop - first).astype(dtype)
+    return first, stop, divisor
 
 
 def maxpool1d_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -181,11 +202,18 @@ def maxpool1d_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_m
     (array([3., 5.]), array([1, 3]))
     """
     a = v.pool1d_args(x, pool_size, stride, padding, dilation, ceil_mode)
-    n, length, c = a.x.shape
-    y4, inner = maxpool_forward(a.x.reshape(n, 1, length, c), (1, a.pool), (1, a.stride), **_pool_options(a, False))
-    y = y4.reshape(n, a.out_len, c)
-    cache = _MaxPool1dCache(a.x.shape, v.out_dtype(a.x.dtype), a.pool, a.stride, a.padding, a.dilation,
-                            a.ceil_mode, True, None, y.shape, inner)
+    dt = v.out_dtype(a.x.dtype)
+    xc = np.ascontiguousarray(a.x, dtype=dt)
+    n, length, c = xc.shape
+    start = _starts(a.out_len, a.stride, a.padding)
+    d = a.dilation
+    t0 = np.where(start < 0, (-start + d - 1) // d, 0)  # first tap inside the row
+    t1 = np.minimum(a.pool, (length - 1 - start) // d + 1)  # one past the last
+    y = np.empty((n, a.out_len, c), dtype=dt)
+    code = np.empty(y.shape, dtype=np.uint8 if a.pool <= _U8_MAX_TAPS else np.int64)
+    _pool1d.maxpool1d_forward_kernel(xc, y, code, start, t0, t1, d, threads_for(xc.size, _PARALLEL_MIN_ELEMS))
+    cache = _MaxPool1dCache(xc.shape, dt, a.pool, a.stride, a.padding, d, a.ceil_mode, True, None, y.shape,
+                            (code, start))
     return y, cache
 
 
@@ -212,15 +240,17 @@ def maxpool1d_backward(dy, cache):
     """
     if not isinstance(cache, Pool1dCache) or not _is_max_cache(cache):
         raise TypeError(f"cache must be the cache returned by maxpool1d_forward, got {v.public_type_name(cache)}")
-    if cache.plan is None:  # a cache of fastconv.reference's forward: scatter to its argmax
-        dy = v.check_dy(dy, cache.y_shape)
-        dx = np.zeros(cache.x_shape, dtype=v.compute_dtype(cache.dx_dtype, dy.dtype))
-        n, lo, c = cache.y_shape
-        np.add.at(dx, (np.arange(n)[:, None, None], cache.argmax, np.arange(c)), dy)
-        return dx.astype(cache.dx_dtype, copy=False)
     dy = v.check_dy(dy, cache.y_shape)
-    n, lo, c = cache.y_shape
-    return maxpool_backward(dy.reshape(n, 1, lo, c), cache.plan).reshape(cache.x_shape)
+    if cache.plan is None:  # a cache of fastconv.reference's forward: its argmax as the taps
+        start = np.zeros(cache.y_shape[1], dtype=np.intp)
+        code, d = np.ascontiguousarray(cache.argmax, dtype=np.int64), 1
+    else:
+        (code, start), d = cache.plan, cache.dilation
+    ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
+    dx = np.empty(cache.x_shape, dtype=ct)
+    _pool1d.maxpool1d_backward_kernel(np.ascontiguousarray(dy, dtype=ct), code, dx, start, d,
+                                      threads_for(dx.size, _PARALLEL_MIN_ELEMS))
+    return dx.astype(cache.dx_dtype, copy=False)
 
 
 def avgpool1d_forward(x, pool_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -255,12 +285,17 @@ def avgpool1d_forward(x, pool_size=2, stride=None, padding=0, ceil_mode=False, c
     array([1., 4.])
     """
     a = v.pool1d_args(x, pool_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override)
-    n, length, c = a.x.shape
-    y4, inner = avgpool_forward(a.x.reshape(n, 1, length, c), (1, a.pool), (1, a.stride), **_pool_options(a, True))
-    y = y4.reshape(n, a.out_len, c)
-    cache = Pool1dCache(a.x.shape, v.out_dtype(a.x.dtype), None, a.pool, a.stride, a.padding, 1, a.ceil_mode,
-                        a.count_include_pad, a.divisor_override, y.shape, inner)
-    return y, cache
+    dx_dt = v.out_dtype(a.x.dtype)
+    ct = v.compute_dtype(a.x.dtype)
+    xc = np.ascontiguousarray(a.x, dtype=ct)
+    n, length, c = xc.shape
+    lo, hi, divisor = _avg_windows(length, a.out_len, a.pool, a.stride, a.padding, a.count_include_pad,
+                                   a.divisor_override, ct)
+    y = np.empty((n, a.out_len, c), dtype=ct)
+    _pool1d.avgpool1d_forward_kernel(xc, y, lo, hi, divisor, threads_for(xc.size, _PARALLEL_MIN_ELEMS))
+    cache = Pool1dCache(xc.shape, dx_dt, None, a.pool, a.stride, a.padding, 1, a.ceil_mode,
+                        a.count_include_pad, a.divisor_override, y.shape)
+    return y.astype(dx_dt, copy=False), cache
 
 
 def avgpool1d_backward(dy, cache):
@@ -286,10 +321,12 @@ def avgpool1d_backward(dy, cache):
     """
     if not isinstance(cache, Pool1dCache) or _is_max_cache(cache):
         raise TypeError(f"cache must be the cache returned by avgpool1d_forward, got {v.public_type_name(cache)}")
-    if cache.plan is None:  # a cache of fastconv.reference's forward: set the 2-D pool up again
-        x = np.zeros(cache.x_shape, dtype=cache.dx_dtype)
-        cache = avgpool1d_forward(x, cache.pool_size, cache.stride, cache.padding, cache.ceil_mode,
-                                  cache.count_include_pad, cache.divisor_override)[1]
     dy = v.check_dy(dy, cache.y_shape)
-    n, lo, c = cache.y_shape
-    return avgpool_backward(dy.reshape(n, 1, lo, c), cache.plan).reshape(cache.x_shape)
+    ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
+    n, length, c = cache.x_shape
+    lo, hi, divisor = _avg_windows(length, cache.y_shape[1], cache.pool_size, cache.stride, cache.padding,
+                                   cache.count_include_pad, cache.divisor_override, ct)
+    dx = np.empty(cache.x_shape, dtype=ct)
+    _pool1d.avgpool1d_backward_kernel(np.ascontiguousarray(dy, dtype=ct), dx, lo, hi, divisor,
+                                      threads_for(dx.size, _PARALLEL_MIN_ELEMS))
+    return dx.astype(cache.dx_dtype, copy=False)

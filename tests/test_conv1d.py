@@ -308,3 +308,22 @@ def test_avgpool1d_bad_input_and_caches(impl):
         impl.maxpool1d_backward(ym, ca)
     with pytest.raises(ValueError, match="dy has shape"):
         impl.maxpool1d_backward(np.ones((1, 2, 1)), cm)
+
+
+def test_maxpool1d_long_windows_and_pickled_cache(dtype):
+    # more than 256 taps: the fast kernel keeps int64 taps instead of one byte
+    import pickle
+
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 700, 3)).astype(dtype)
+    for k, s in ((300, 200), (3, 2)):
+        yr, cr = fastconv.reference.maxpool1d_forward(x, k, s, 1, 2, True)
+        yf, cf = fastconv.maxpool1d_forward(x, k, s, 1, 2, True)
+        np.testing.assert_array_equal(yf, yr)
+        np.testing.assert_array_equal(cf.argmax, cr.argmax)
+        dy = rng.standard_normal(yr.shape).astype(dtype)
+        want = fastconv.reference.maxpool1d_backward(dy, cr)
+        np.testing.assert_array_equal(fastconv.maxpool1d_backward(dy, cf), want)
+        back = pickle.loads(pickle.dumps(cf))  # a plain Pool1dCache with the int64 argmax
+        np.testing.assert_array_equal(back.argmax, cr.argmax)
+        np.testing.assert_array_equal(fastconv.maxpool1d_backward(dy, back), want)
