@@ -4,7 +4,8 @@ from numpy.typing import NDArray
 
 def maxpool1d_forward_kernel(
     x: NDArray[np.floating], y: NDArray[np.floating], code: NDArray[np.uint8] | NDArray[np.int64],
-    start: NDArray[np.intp], t0: NDArray[np.intp], t1: NDArray[np.intp], d: int, num_threads: int,
+    start: NDArray[np.intp], t0: NDArray[np.intp], t1: NDArray[np.intp], d: int, taps: NDArray[np.floating],
+    num_threads: int,
 ) -> None: ...
 def maxpool1d_backward_kernel(
     dy: NDArray[np.floating], code: NDArray[np.uint8] | NDArray[np.int64], dx: NDArray[np.floating],

@@ -8,12 +8,46 @@ innermost loop runs over the contiguous channel axis, and the max selection is b
 compiler vectorizes it.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t, uint8_t
+
 
 ctypedef fused code_t:
     uint8_t
     int64_t
+
+
+cdef extern from *:
+    """
+    #include <stddef.h>
+    /* One window over C channels: y = the maximum of its ntaps taps (step elements apart), k = the
+       tap (t0 + t) of the first maximum, kept as a float of y's type so that the select runs in
+       the same vector lanes as the values; a NaN wins once, like np.argmax. restrict and the
+       branch-free selects let the compiler vectorize the channel loop. */
+    #define FC_MAX1D(NAME, T)                                                                  \
+    static void NAME(const T *restrict x, ptrdiff_t step, ptrdiff_t ntaps, ptrdiff_t t0,     \
+                     T *restrict y, T *restrict k, ptrdiff_t C)                              \
+    {                                                                                        \
+        ptrdiff_t c, t;                                                                      \
+        for (c = 0; c < C; c++) { y[c] = x[c]; k[c] = (T)t0; }                               \
+        for (t = 1; t < ntaps; t++) {                                                        \
+            const T *restrict xt = x + t * step;                                             \
+            const T tv = (T)(t0 + t);                                                        \
+            for (c = 0; c < C; c++) {                                                        \
+                T v = xt[c], a = y[c];                                                       \
+                int m = (v > a) | ((v != v) & (a == a));                                     \
+                y[c] = m ? v : a;                                                            \
+                k[c] = m ? tv : k[c];                                                        \
+            }                                                                                \
+        }                                                                                    \
+    }
+    FC_MAX1D(fc_max1d_f, float)
+    FC_MAX1D(fc_max1d_d, double)
+    """
+    void fc_max1d_f(const float* x, Py_ssize_t step, Py_ssize_t ntaps, Py_ssize_t t0, float* y, float* k,
+                    Py_ssize_t C) noexcept nogil
+    void fc_max1d_d(const double* x, Py_ssize_t step, Py_ssize_t ntaps, Py_ssize_t t0, double* y, double* k,
+                    Py_ssize_t C) noexcept nogil
 
 
 def maxpool1d_forward_kernel(
@@ -24,41 +58,25 @@ def maxpool1d_forward_kernel(
     const Py_ssize_t[::1] t0,          # IN  (Lo,) first tap of window j inside the row
     const Py_ssize_t[::1] t1,          # IN  (Lo,) one past its last tap inside the row (t0 < t1)
     Py_ssize_t d,                      # dilation
-    int num_threads,                   # OpenMP threads over output positions
+    floating[:, ::1] taps,             # SCRATCH (num_threads, C)
+    int num_threads,                   # OpenMP threads over images, <= taps.shape[0]
 ) -> None:
     """Max pooling forward over windows given by their tap ranges."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[2], Lo = y.shape[1]
-    cdef Py_ssize_t r
+    cdef Py_ssize_t n, j, c
+    cdef floating* kp
     if N * Lo == 0 or C == 0:
         return
     with nogil:
-        for r in prange(N * Lo, schedule="static", num_threads=num_threads):
-            _max_window(x, y, code, r // Lo, r % Lo, start, t0, t1, d, C)
-
-
-cdef inline void _max_window(
-    const floating[:, :, ::1] x, floating[:, :, ::1] y, code_t[:, :, ::1] code, Py_ssize_t n, Py_ssize_t j,
-    const Py_ssize_t[::1] start, const Py_ssize_t[::1] t0, const Py_ssize_t[::1] t1, Py_ssize_t d, Py_ssize_t C,
-) noexcept nogil:
-    cdef Py_ssize_t t, c
-    cdef const floating* xp = &x[n, start[j] + t0[j] * d, 0]
-    cdef const floating* xt
-    cdef floating* yp = &y[n, j, 0]
-    cdef code_t* cp = &code[n, j, 0]
-    cdef floating v, cur
-    cdef bint take
-    for c in range(C):
-        yp[c] = xp[c]
-        cp[c] = <code_t>t0[j]
-    for t in range(t0[j] + 1, t1[j]):
-        xt = xp + (t - t0[j]) * d * C
-        for c in range(C):
-            v = xt[c]
-            cur = yp[c]
-            # strictly greater keeps the first maximum; a NaN wins once, like np.argmax
-            take = (v > cur) | ((v != v) & (cur == cur))
-            yp[c] = v if take else cur
-            cp[c] = <code_t>t if take else cp[c]
+        for n in prange(N, schedule="static", num_threads=num_threads):
+            kp = &taps[threadid(), 0]
+            for j in range(Lo):
+                if floating is float:
+                    fc_max1d_f(&x[n, start[j] + t0[j] * d, 0], d * C, t1[j] - t0[j], t0[j], &y[n, j, 0], kp, C)
+                else:
+                    fc_max1d_d(&x[n, start[j] + t0[j] * d, 0], d * C, t1[j] - t0[j], t0[j], &y[n, j, 0], kp, C)
+                for c in range(C):
+                    code[n, j, c] = <code_t>kp[c]
 
 
 def maxpool1d_backward_kernel(

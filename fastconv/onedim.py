@@ -211,7 +211,8 @@ def maxpool1d_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_m
     t1 = np.minimum(a.pool, (length - 1 - start) // d + 1)  # one past the last
     y = np.empty((n, a.out_len, c), dtype=dt)
     code = np.empty(y.shape, dtype=np.uint8 if a.pool <= _U8_MAX_TAPS else np.int64)
-    _pool1d.maxpool1d_forward_kernel(xc, y, code, start, t0, t1, d, threads_for(xc.size, _PARALLEL_MIN_ELEMS))
+    nt = min(n, threads_for(xc.size, _PARALLEL_MIN_ELEMS)) or 1
+    _pool1d.maxpool1d_forward_kernel(xc, y, code, start, t0, t1, d, np.empty((nt, c), dtype=dt), nt)
     cache = _MaxPool1dCache(xc.shape, dt, a.pool, a.stride, a.padding, d, a.ceil_mode, True, None, y.shape,
                             (code, start))
     return y, cache
