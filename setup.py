@@ -68,18 +68,39 @@ else:
     if _flag("FASTCONV_NATIVE"):
         opt.append("-march=native")
 
+# Each extension with the headers its C includes (directly or through its .pxd files): a
+# header change rebuilds exactly the extensions that use it. The .pxd files are tracked by
+# cythonize itself.
+_SIMD = ["_simd.h"]
+_FAMILY = ["_simd_instantiate.h", "_simd.h"]  # a kernel family compiled per instruction-set level
+MODULES = {
+    "_alloc": ["_alloc_pool.h"],
+    "_conv": [],
+    "_conv_direct": ["_conv_direct_kernels.h", "_conv_direct.h"] + _FAMILY,
+    "_conv_small": ["_conv_small_kernels.h", "_conv_small.h"] + _FAMILY,
+    "_digits": ["_digits_kernels.h", "_digits.h"] + _FAMILY,
+    "_filter": ["_filter_kernels.h", "_filter.h"] + _FAMILY,
+    "_pool": ["_pool_kernels.h"] + _SIMD,
+    "_simd": _SIMD,
+    "_threads": [],
+    "_transpose": [],
+}
+_unlisted = sorted({p.stem for p in Path("fastconv").glob("_*.pyx")} - set(MODULES))
+if _unlisted:
+    sys.exit(f"setup.py: list {', '.join(_unlisted)} in MODULES, with the headers each includes")
+
 extensions = [
     Extension(
-        f"fastconv.{pyx.stem}",
-        [str(pyx)],
-        include_dirs=[np.get_include(), "fastconv"],  # fastconv/_simd.h, fastconv/_digits_impl.h
-        depends=[str(h) for h in sorted(Path("fastconv").glob("*.h"))],  # rebuild when a header changes
+        f"fastconv.{name}",
+        [f"fastconv/{name}.pyx"],
+        include_dirs=[np.get_include(), "fastconv"],
+        depends=[f"fastconv/{h}" for h in headers],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
         + ([("FASTCONV_DEBUG", "1")] if debug else []),
         extra_compile_args=opt + omp_c,
         extra_link_args=omp_l,
     )
-    for pyx in sorted(Path("fastconv").glob("_*.pyx"))
+    for name, headers in MODULES.items()
 ]
 
 # Cython does not regenerate C when only the directives change, so the bounds-checked build keeps

@@ -1,11 +1,13 @@
 /* Direct (implicit-GEMM) NHWC convolution loops, for one element type and one instruction set.
 
-   Included by _conv_direct.pyx once per (type, ISA) pair with these macros set:
+   A template: _conv_direct_kernels.h includes it once per (type, instruction-set level) through
+   _simd_instantiate.h, and the lines below give this family's names to that pass's macros:
      FCK_T       element type (float or double)
      FCK_FN(n)   the function name for this instantiation
      FCK_ATTR    function attributes (empty, or __attribute__((target("avx2,fma"))))
      FCK_VB      bytes per vector register (16 for SSE2, 32 for AVX2)
-     FCK_R       output pixels per register block of the forward (FCK_R x FCK_NV accumulators)
+     FCK_R       output pixels per register block of the forward (FCK_R x FCK_NV accumulators),
+                 the level's FCK_R_<level>
 
    Layouts: x (N, H, W, C), weights (Kh, Kw, C, Cout) read as the (K = Kh*Kw*C, Cout) matrix,
    y (N, Ho, Wo, Cout).  The weights are packed once per call into column panels of FCK_CB
@@ -22,6 +24,15 @@
    pixels j of one output row whose window column lies inside the image; FCK_TB input channels
    of one (ki, kj) x FCK_CB output channels in registers, loaded from and stored back to a
    (K, Coutp) part of the result (Coutp = Cout rounded up to FCK_CB) once per row. */
+
+#define FCK_T FC_T
+#define FCK_FN(n) FC_FN(n)
+#define FCK_ATTR FC_ATTR
+#define FCK_VB FC_VB
+/* tuning per instruction-set level: output pixels per register block of the forward */
+#define FCK_R_base 4
+#define FCK_R_avx2 6
+#define FCK_R FC_CAT(FCK_R_, FC_ISA)
 
 #ifndef FCK_COMMON_H
 #define FCK_COMMON_H
@@ -325,3 +336,8 @@ FCK_ATTR static void FCK_FN(dx_row)(const fck_geo *g, const FCK_T *dyimg, const 
 #undef FCK_NV
 #undef FCK_CB
 #undef FCK_TB
+#undef FCK_T
+#undef FCK_FN
+#undef FCK_ATTR
+#undef FCK_VB
+#undef FCK_R

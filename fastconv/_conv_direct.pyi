@@ -2,7 +2,6 @@
 import numpy as np
 from numpy.typing import NDArray
 
-def simd_path() -> str: ...
 def conv2d_forward_direct_kernel(
     x: NDArray[np.floating], w: NDArray[np.floating], b: NDArray[np.floating], y: NDArray[np.floating],
     ph: int, pw: int, sh: int, sw: int, num_threads: int,

@@ -10,9 +10,8 @@ dx pixel, the (output pixel, tap) pairs that read it, with pixels of one column 
 together. The weight gradient keeps a block of input channels x one panel in registers over the
 pixels of each output row. The backward computes dw/db parts and dx rows in one parallel loop.
 
-The C loops are compiled for float32 and float64, and on x86 with GCC/Clang once more with
-``target("avx2,fma")``, picked at run time when the CPU has it (``FASTCONV_SIMD=baseline``
-forces the SSE2 build), as in :mod:`fastconv._conv_small`.
+The C loops (``_conv_direct.h``) are compiled for float32 and float64 at every instruction-set
+level of ``_simd.h`` and the level that runs is picked at run time (see :mod:`fastconv._simd`).
 
 Results never depend on the thread count: every output of the forward and of the input
 gradient is a fixed sequence of operations of its own row, and the weight/bias gradients are
@@ -27,84 +26,10 @@ from cython.parallel cimport prange, threadid
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
-cdef extern from *:
-    """
-    #include "_simd.h"
-    #define FCK_CAT2(a, b) a##b
-    #define FCK_CAT(a, b) FCK_CAT2(a, b)
-
-    #define FCK_ATTR
-    #define FCK_VB 16
-    #define FCK_R 4
-    #define FCK_T float
-    #define FCK_FN(n) FCK_CAT(fck_f32_, n)
-    #include "_conv_direct.h"
-    #undef FCK_T
-    #undef FCK_FN
-    #define FCK_T double
-    #define FCK_FN(n) FCK_CAT(fck_f64_, n)
-    #include "_conv_direct.h"
-    #undef FCK_T
-    #undef FCK_FN
-    #undef FCK_ATTR
-    #undef FCK_VB
-    #undef FCK_R
-
-    #ifdef FC_X86_DISPATCH
-    #define FCK_ATTR __attribute__((target("avx2,fma")))
-    #define FCK_VB 32
-    #define FCK_R 6
-    #define FCK_T float
-    #define FCK_FN(n) FCK_CAT(FCK_CAT(fck_f32_, n), _avx2)
-    #include "_conv_direct.h"
-    #undef FCK_T
-    #undef FCK_FN
-    #define FCK_T double
-    #define FCK_FN(n) FCK_CAT(FCK_CAT(fck_f64_, n), _avx2)
-    #include "_conv_direct.h"
-    #undef FCK_T
-    #undef FCK_FN
-    #undef FCK_ATTR
-    #undef FCK_VB
-    #undef FCK_R
-    #define FCK_PICK(f) (fc_use_avx2() ? f##_avx2 : f)
-    #else
-    #define FCK_PICK(f) (f)
-    #endif
-    """
-    int fc_use_avx2() noexcept nogil
-    ctypedef struct fck_geo:
-        Py_ssize_t H, W, C, Kh, Kw, Cout, Ho, Wo, ph, pw, sh, sw
-
-    Py_ssize_t fck_f32_cb "FCK_PICK(fck_f32_cb)"() noexcept nogil
-    Py_ssize_t fck_f64_cb "FCK_PICK(fck_f64_cb)"() noexcept nogil
-    void fck_f32_pack "FCK_PICK(fck_f32_pack)"(
-        const float *w, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t C, Py_ssize_t Cout, int flip, float *wpk) noexcept nogil
-    void fck_f64_pack "FCK_PICK(fck_f64_pack)"(
-        const double *w, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t C, Py_ssize_t Cout, int flip, double *wpk) noexcept nogil
-    void fck_f32_fwd_row "FCK_PICK(fck_f32_fwd_row)"(
-        const fck_geo *g, const float *ximg, const float *zeros, const float *wpk, const float *bpk,
-        float *yrow, Py_ssize_t i) noexcept nogil
-    void fck_f64_fwd_row "FCK_PICK(fck_f64_fwd_row)"(
-        const fck_geo *g, const double *ximg, const double *zeros, const double *wpk, const double *bpk,
-        double *yrow, Py_ssize_t i) noexcept nogil
-    void fck_f32_dx_row "FCK_PICK(fck_f32_dx_row)"(
-        const fck_geo *g, const float *dyimg, const float *zeros, const float *wtpk, float *dxrow,
-        Py_ssize_t h) noexcept nogil
-    void fck_f64_dx_row "FCK_PICK(fck_f64_dx_row)"(
-        const fck_geo *g, const double *dyimg, const double *zeros, const double *wtpk, double *dxrow,
-        Py_ssize_t h) noexcept nogil
-    void fck_f32_dw_row "FCK_PICK(fck_f32_dw_row)"(
-        const fck_geo *g, const float *ximg, const float *dy, Py_ssize_t ldd, float *dwp, Py_ssize_t ldw,
-        Py_ssize_t i) noexcept nogil
-    void fck_f64_dw_row "FCK_PICK(fck_f64_dw_row)"(
-        const fck_geo *g, const double *ximg, const double *dy, Py_ssize_t ldd, double *dwp, Py_ssize_t ldw,
-        Py_ssize_t i) noexcept nogil
-
-
-def simd_path():
-    """Return the instruction set the kernels run with: ``"avx2"`` or ``"baseline"``."""
-    return "avx2" if fc_use_avx2() else "baseline"
+from ._conv_direct_kernels cimport (
+    fck_f32_cb, fck_f32_dw_row, fck_f32_dx_row, fck_f32_fwd_row, fck_f32_pack, fck_f64_cb, fck_f64_dw_row,
+    fck_f64_dx_row, fck_f64_fwd_row, fck_f64_pack, fck_geo,
+)
 
 
 cdef inline Py_ssize_t _cb(floating dummy) noexcept nogil:

@@ -3,87 +3,17 @@
 
 The whole step (conv, ReLU + pooling, dense, softmax cross-entropy, their gradients and the
 SGD update) runs as one C call without the GIL on buffers allocated once per run; the loops
-are in ``_digits_impl.h``, compiled for float32 and float64, and on x86 once more with
-``target("avx2,fma")`` (picked at run time, as in :mod:`fastconv._conv_small`).
+are in ``_digits.h``, compiled for float32 and float64 at every instruction-set level of
+``_simd.h`` (the level that runs is picked at run time, see :mod:`fastconv._simd`).
 ``fastconv.digits`` holds this step to the layer-by-layer loop over the public functions.
 """
 import numpy as np
 
 cimport numpy as cnp
 
+from ._digits_kernels cimport fcd_d_forward, fcd_d_step, fcd_f_forward, fcd_f_step, fcd_geo
+
 cnp.import_array()
-
-cdef extern from *:
-    """
-    #include "_simd.h"
-    #define FCD_CAT2(a, b) a##b
-    #define FCD_CAT(a, b) FCD_CAT2(a, b)
-
-    #define FCD_T double
-    #define FCD_I long long
-    #define FCD_FN(n) FCD_CAT(fcd_d_, n)
-    #define FCD_ATTR
-    #define FCD_VB 16
-    #include "_digits_impl.h"
-    #undef FCD_T
-    #undef FCD_I
-    #undef FCD_FN
-    #define FCD_T float
-    #define FCD_I int
-    #define FCD_FN(n) FCD_CAT(fcd_f_, n)
-    #include "_digits_impl.h"
-    #undef FCD_T
-    #undef FCD_I
-    #undef FCD_FN
-    #undef FCD_ATTR
-    #undef FCD_VB
-
-    #ifdef FC_X86_DISPATCH
-    #define FCD_ATTR __attribute__((target("avx2,fma")))
-    #define FCD_VB 32
-    #define FCD_T double
-    #define FCD_I long long
-    #define FCD_FN(n) FCD_CAT(FCD_CAT(fcd_d_, n), _avx2)
-    #include "_digits_impl.h"
-    #undef FCD_T
-    #undef FCD_I
-    #undef FCD_FN
-    #define FCD_T float
-    #define FCD_I int
-    #define FCD_FN(n) FCD_CAT(FCD_CAT(fcd_f_, n), _avx2)
-    #include "_digits_impl.h"
-    #undef FCD_T
-    #undef FCD_I
-    #undef FCD_FN
-    #undef FCD_ATTR
-    #undef FCD_VB
-    #define FCD_PICK(f) (fc_use_avx2() ? f##_avx2 : f)
-    #else
-    #define FCD_PICK(f) (f)
-    #endif
-    """
-    ctypedef struct fcd_geo:
-        Py_ssize_t h, w, k, c, pad, stride, ho, wo, q, hp, wp, d
-        int max_pool
-
-    void fcd_d_forward "FCD_PICK(fcd_d_forward)"(
-        const fcd_geo *g, const double *x, const long long *idx, Py_ssize_t nb, const double *w1, const double *b1,
-        const double *w2, const double *b2, double *xp, double *out1, long long *arg, double *flat,
-        double *logits, double *w2t) noexcept nogil
-    void fcd_f_forward "FCD_PICK(fcd_f_forward)"(
-        const fcd_geo *g, const float *x, const long long *idx, Py_ssize_t nb, const float *w1, const float *b1,
-        const float *w2, const float *b2, float *xp, float *out1, int *arg, float *flat,
-        float *logits, float *w2t) noexcept nogil
-    double fcd_d_step "FCD_PICK(fcd_d_step)"(
-        const fcd_geo *g, const double *x, const long long *y, const long long *idx, Py_ssize_t nb, double lr,
-        double *w1, double *b1, double *w2, double *b2, double *xp, double *out1, long long *arg, double *flat,
-        double *proba, double *dflat, double *gm, double *t2, double *dw1, double *db1, double *dw2,
-        double *db2) noexcept nogil
-    double fcd_f_step "FCD_PICK(fcd_f_step)"(
-        const fcd_geo *g, const float *x, const long long *y, const long long *idx, Py_ssize_t nb, float lr,
-        float *w1, float *b1, float *w2, float *b2, float *xp, float *out1, int *arg, float *flat,
-        float *proba, float *dflat, float *gm, float *t2, float *dw1, float *db1, float *dw2,
-        float *db2) noexcept nogil
 
 NUM_CLASSES = 10
 
@@ -264,12 +194,3 @@ cdef class Stepper:
                                   <float *>(op + i0 * os), <float *>self.p_t2)
             i0 += nb
         return out
-
-
-cdef extern from "_simd.h":
-    int fc_use_avx2() noexcept nogil
-
-
-def simd_path():
-    """``'avx2'`` or ``'baseline'``: which compiled step this process runs."""
-    return "avx2" if fc_use_avx2() else "baseline"

@@ -14,151 +14,17 @@ Anchor (as ``scipy.ndimage.correlate`` with ``origin=0``): output pixel ``(i, j)
 An (H, W, C) image is treated as H rows of W*C interleaved values; a horizontal tap offset is a
 multiple of C, so every channel is filtered independently with no transposition.
 
-The hot loop is one C function, ``out[j] = sum_t w[t] * src[t][j]``, register-blocked along the
-contiguous row axis with GCC/Clang vector types (12 accumulators of 4 doubles or 8 floats with
-AVX2, each tap's weight broadcast once per block). On x86 it is compiled twice, for the baseline
-ISA and with ``target("avx2,fma")``, and the AVX2 version is picked at run time when the CPU has
-it (``__builtin_cpu_supports``), so a portable build still uses AVX2 where available.
+The hot loop is one C function (``_filter.h``), ``out[j] = sum_t w[t] * src[t][j]``,
+register-blocked along the contiguous row axis with GCC/Clang vector types (12 accumulators of
+4 doubles or 8 floats with AVX2, each tap's weight broadcast once per block). It is compiled for
+every instruction-set level of ``_simd.h`` and the level that runs is picked at run time (see
+:mod:`fastconv._simd`), so a portable build still uses AVX2 where available.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
-cdef extern from "_simd.h":  # FC_X86_DISPATCH and fc_use_avx2(), shared with _conv_small
-    int fc_use_avx2() noexcept nogil
-
-cdef extern from *:
-    """
-    #include <stddef.h>
-    #include <stdlib.h>
-    #include <string.h>
-
-    /* The row kernel: out[j] = sum_t w[t] * src[t][j] for 0 <= j < n; taps summed in order, from 0. */
-    #define FC_SCALAR_TAIL(T)                                                            \\
-        for (; j < n; j++) {                                                             \\
-            T a = 0;                                                                     \\
-            for (t = 0; t < ntaps; t++) a += w[t] * src[t][j];                           \\
-            out[j] = a;                                                                  \\
-        }
-    #if defined(__GNUC__)
-    /* Accumulators are named variables (acc0, acc1, ...), not an array, so that they live in
-       registers and are stored straight to the output. */
-    #define FC_R1(X) X(0)
-    #define FC_R6(X) X(0) X(1) X(2) X(3) X(4) X(5)
-    #define FC_R8(X) FC_R6(X) X(6) X(7)
-    #define FC_R12(X) FC_R8(X) X(8) X(9) X(10) X(11)
-    #define FC_ONE(k) + 1
-    #define FC_ZERO(k) V acc##k = (V){0};
-    #define FC_FMA(k) acc##k += wa * *(const UV *)(s + k * L);
-    #define FC_STORE(k) *(UV *)(out + j + k * L) = acc##k;
-
-    #define FC_TYPES(T, VBYTES)                                                          \\
-        typedef T V __attribute__((vector_size(VBYTES)));                                \\
-        typedef T UV __attribute__((vector_size(VBYTES), aligned(sizeof(T)), may_alias)); \\
-        enum { L = VBYTES / sizeof(T) };
-
-    /* One output row, REP(...) accumulators of VBYTES-byte vectors. A row that is not a
-       multiple of the block ends with one block (or vector) that overlaps the one before it:
-       the overlapped outputs are recomputed with the same operations, so they do not change. */
-    #define FC_DEFINE_TAPS(NAME, T, VBYTES, REP, ATTR)                                   \\
-    ATTR static void NAME(const T *const *src, const T *w, Py_ssize_t ntaps,             \\
-                          T *out, Py_ssize_t n)                                          \\
-    {                                                                                    \\
-        FC_TYPES(T, VBYTES)                                                              \\
-        enum { NACC = 0 REP(FC_ONE) };                                                   \\
-        Py_ssize_t j = 0, t;                                                             \\
-        if (n >= NACC * L) {                                                             \\
-            for (;; j += NACC * L) {                                                     \\
-                if (j + NACC * L > n) j = n - NACC * L;                                  \\
-                REP(FC_ZERO)                                                             \\
-                for (t = 0; t < ntaps; t++) {                                            \\
-                    const T *s = src[t] + j;                                             \\
-                    V wa = w[t] - (V){0};                                                \\
-                    REP(FC_FMA)                                                          \\
-                }                                                                        \\
-                REP(FC_STORE)                                                            \\
-                if (j + NACC * L >= n) return;                                           \\
-            }                                                                            \\
-        }                                                                                \\
-        if (n >= L) {                                                                    \\
-            for (;; j += L) {                                                            \\
-                if (j + L > n) j = n - L;                                                \\
-                FC_R1(FC_ZERO)                                                           \\
-                for (t = 0; t < ntaps; t++) {                                            \\
-                    const T *s = src[t] + j;                                             \\
-                    V wa = w[t] - (V){0};                                                \\
-                    FC_R1(FC_FMA)                                                        \\
-                }                                                                        \\
-                FC_R1(FC_STORE)                                                          \\
-                if (j + L >= n) return;                                                  \\
-            }                                                                            \\
-        }                                                                                \\
-        FC_SCALAR_TAIL(T)                                                                \\
-    }
-
-    /* baseline x86-64 (SSE2, 16 registers): 16-byte vectors */
-    FC_DEFINE_TAPS(fc_taps_f32_base, float, 16, FC_R6, )
-    FC_DEFINE_TAPS(fc_taps_f64_base, double, 16, FC_R6, )
-    #ifdef FC_X86_DISPATCH
-    /* AVX2 + FMA: 32-byte vectors; chosen at run time */
-    #define FC_AVX2 __attribute__((target("avx2,fma")))
-    FC_DEFINE_TAPS(fc_taps_f32_avx2, float, 32, FC_R12, FC_AVX2)
-    FC_DEFINE_TAPS(fc_taps_f64_avx2, double, 32, FC_R12, FC_AVX2)
-    #endif
-    #else  /* other compilers: plain loops, auto-vectorised if at all */
-    #define FC_DEFINE_PLAIN(NAME, T)                                                     \\
-    static void NAME(const T *const *src, const T *w, Py_ssize_t ntaps, T *out, Py_ssize_t n) \\
-    { Py_ssize_t j = 0, t; FC_SCALAR_TAIL(T) }
-    FC_DEFINE_PLAIN(fc_taps_f32_base, float)
-    FC_DEFINE_PLAIN(fc_taps_f64_base, double)
-    #endif
-
-    #ifdef FC_X86_DISPATCH
-    #define FC_DISPATCH(NAME, ARGS) if (fc_use_avx2()) { NAME##_avx2 ARGS; return; }
-    #else
-    #define FC_DISPATCH(NAME, ARGS)
-    #endif
-    static void fc_taps_f32(const float *const *src, const float *w, Py_ssize_t ntaps,
-                            float *out, Py_ssize_t n)
-    {
-        FC_DISPATCH(fc_taps_f32, (src, w, ntaps, out, n))
-        fc_taps_f32_base(src, w, ntaps, out, n);
-    }
-    static void fc_taps_f64(const double *const *src, const double *w, Py_ssize_t ntaps,
-                            double *out, Py_ssize_t n)
-    {
-        FC_DISPATCH(fc_taps_f64, (src, w, ntaps, out, n))
-        fc_taps_f64_base(src, w, ntaps, out, n);
-    }
-
-    /* Border modes, scipy.ndimage names. */
-    enum { FC_CONSTANT = 0, FC_NEAREST = 1, FC_REFLECT = 2, FC_MIRROR = 3, FC_WRAP = 4 };
-
-    /* Index i of an axis of length n >= 1 mapped into [0, n), or -1 for "cval" (constant mode). */
-    static inline Py_ssize_t fc_map(Py_ssize_t i, Py_ssize_t n, int mode)
-    {
-        Py_ssize_t p;
-        if (i >= 0 && i < n) return i;
-        switch (mode) {
-        case FC_NEAREST: return i < 0 ? 0 : n - 1;
-        case FC_REFLECT: p = 2 * n; i %= p; if (i < 0) i += p; return i < n ? i : p - 1 - i;
-        case FC_MIRROR:  if (n == 1) return 0;
-                         p = 2 * n - 2; i %= p; if (i < 0) i += p; return i < n ? i : p - i;
-        case FC_WRAP:    i %= n; if (i < 0) i += n; return i;
-        default:         return -1;
-        }
-    }
-    """
-    void fc_taps_f32(const float* const* src, const float* w, Py_ssize_t ntaps,
-                     float* out, Py_ssize_t n) noexcept nogil
-    void fc_taps_f64(const double* const* src, const double* w, Py_ssize_t ntaps,
-                     double* out, Py_ssize_t n) noexcept nogil
-    Py_ssize_t fc_map(Py_ssize_t i, Py_ssize_t n, int mode) noexcept nogil
-
-
-def simd_path():
-    """Return which row kernel runs: ``"avx2+fma"`` or ``"baseline"`` (``FASTCONV_SIMD=baseline`` forces it)."""
-    return "avx2+fma" if fc_use_avx2() else "baseline"
+from ._filter_kernels cimport fc_map, fc_taps_f32, fc_taps_f64
 
 
 cdef inline void _taps(const floating** src, const floating* w, Py_ssize_t ntaps,

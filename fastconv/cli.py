@@ -71,13 +71,14 @@ def _run(prog: str, body, argv: Sequence[str]) -> int:
 def _info(argv) -> int:
     _Parser(prog="fastconv info", description="Show build and threading facts.").parse_args(argv)
     import fastconv
+    from fastconv import _simd
 
     lines = [
         f"fastconv {fastconv.__version__}",
         f"numpy {np.__version__}",
         f"openmp_enabled: {fastconv.openmp_enabled()}",
         f"num_threads: {fastconv.get_num_threads()}",
-        # the instruction set the kernels run: its "simd: ..." line goes here
+        f"simd: {_simd.simd_level()} (built: {', '.join(_simd.SIMD_LEVELS)})",
     ]
     print("\n".join(lines))
     return 0

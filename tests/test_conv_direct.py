@@ -206,8 +206,8 @@ def test_baseline_simd_agrees_with_reference(tmp_path):
     """The SSE2 build of the kernels, forced in a fresh process, agrees with the reference."""
     code = (
         "import numpy as np, fastconv, fastconv.reference as R\n"
-        "from fastconv import _conv_direct, conv\n"
-        "assert _conv_direct.simd_path() == 'baseline', _conv_direct.simd_path()\n"
+        "from fastconv import _simd, conv\n"
+        "assert _simd.simd_level() == 'baseline', _simd.simd_level()\n"
         "conv._conv = None  # the direct kernels must do all the work\n"
         "rng = np.random.default_rng(0)\n"
         "for dt, rtol in ((np.float32, 1e-5), (np.float64, 1e-12)):\n"
@@ -224,7 +224,7 @@ def test_baseline_simd_agrees_with_reference(tmp_path):
     assert run_python(code, tmp_path, FASTCONV_SIMD="baseline") == "ok"
 
 
-def test_simd_path_follows_the_cpu_flags(tmp_path):
+def test_simd_level_follows_the_cpu_flags(tmp_path):
     """Without the override the kernels run AVX2+FMA exactly when the CPU reports both (Linux x86)."""
     from pathlib import Path
 
@@ -236,5 +236,5 @@ def test_simd_path_follows_the_cpu_flags(tmp_path):
     if flags is None:
         pytest.skip("/proc/cpuinfo lists no x86 flags")
     want = "avx2" if {"avx2", "fma"} <= set(flags) else "baseline"
-    code = "from fastconv import _conv_direct; print(_conv_direct.simd_path())"
+    code = "from fastconv import _simd; print(_simd.simd_level())"
     assert run_python(code, tmp_path, FASTCONV_SIMD="") == want

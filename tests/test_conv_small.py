@@ -121,8 +121,8 @@ def test_baseline_simd_agrees_with_reference(tmp_path):
     """The non-AVX kernels, forced in a fresh process, agree with the reference."""
     code = (
         "import sys, numpy as np, fastconv, fastconv.reference as R\n"
-        "from fastconv import _conv_small\n"
-        "assert _conv_small.simd_path() == 'baseline', _conv_small.simd_path()\n"
+        "from fastconv import _simd\n"
+        "assert _simd.simd_level() == 'baseline', _simd.simd_level()\n"
         "rng = np.random.default_rng(0)\n"
         "for dt, rtol in ((np.float32, 1e-5), (np.float64, 1e-12)):\n"
         "    for (n, h, w_, c, co, k, p, s) in ((64, 8, 8, 1, 8, 3, 1, 1), (5, 7, 9, 3, 5, 2, 1, 2),\n"

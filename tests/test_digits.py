@@ -137,10 +137,10 @@ def test_compiled_step_each_instruction_set(simd, tmp_path):
     """The SSE2 and AVX2 builds of the step, each in a fresh process, match the public layers."""
     code = (
         "import numpy as np\n"
-        "from fastconv import _digits\n"
+        "from fastconv import _simd\n"
         "from fastconv.digits import load_data\n"
         "from fastconv.digits._train import _Trainer\n"
-        f"assert ({simd!r} == 'default') or _digits.simd_path() == 'baseline', _digits.simd_path()\n"
+        f"assert ({simd!r} == 'default') or _simd.simd_level() == 'baseline', _simd.simd_level()\n"
         "images, labels = load_data()\n"
         "data = (images[:200], labels[:200])\n"
         "for opts, tol in (({}, 1e-12), (dict(dtype='float32', pool='avg', conv_channels=11), 1e-4),\n"
@@ -152,7 +152,7 @@ def test_compiled_step_each_instruction_set(simd, tmp_path):
         "    for k in a.params:\n"
         "        sc = float(np.abs(b.params[k]).max())\n"
         "        np.testing.assert_allclose(a.params[k], b.params[k], rtol=tol, atol=tol * sc, err_msg=k)\n"
-        "print(_digits.simd_path())\n"
+        "print(_simd.simd_level())\n"
     )
     out = run_python(code, tmp_path, **({"FASTCONV_SIMD": "baseline"} if simd == "baseline" else {}))
     assert out in (("baseline",) if simd == "baseline" else ("avx2", "baseline"))

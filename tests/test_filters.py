@@ -215,8 +215,8 @@ def test_threads_and_simd_give_the_same_result(rng):
     # the baseline (non-AVX) row kernel, forced in a fresh process, agrees to rounding
     code = (
         "import numpy as np, sys, fastconv\n"
-        "from fastconv import _filter\n"
-        "assert _filter.simd_path() == 'baseline', _filter.simd_path()\n"
+        "from fastconv import _simd\n"
+        "assert _simd.simd_level() == 'baseline', _simd.simd_level()\n"
         "img, k = np.load(sys.argv[1]), np.load(sys.argv[2])\n"
         "np.save(sys.argv[3], fastconv.filter2d(img, k, mode='mirror'))\n"
     )

@@ -273,3 +273,28 @@ def test_maxpool_backward_writes_every_element():
         assert set(np.unique(dx)) <= {0.0, 1.0}
         assert dx[:, 8, :, :].sum() == 0 and dx[:, :, 10, :].sum() == 0
         assert dx.sum() == y.size
+
+
+# ------------------------------------------------------------------ instruction-set level
+def test_simd_level_is_one_of_the_build_levels():
+    from fastconv import _simd
+
+    assert _simd.SIMD_LEVELS[0] == "baseline"
+    assert len(set(_simd.SIMD_LEVELS)) == len(_simd.SIMD_LEVELS)
+    assert _simd.simd_level() in _simd.SIMD_LEVELS
+
+
+def test_fastconv_simd_caps_the_level(tmp_path):
+    """FASTCONV_SIMD names the highest level to run; an unknown or empty value sets no cap."""
+    from conftest import run_python
+
+    from fastconv import _simd
+
+    code = "from fastconv import _simd; print(_simd.simd_level())"
+    free = run_python(code, tmp_path, FASTCONV_SIMD="")
+    assert free in _simd.SIMD_LEVELS
+    assert run_python(code, tmp_path, FASTCONV_SIMD="no-such-level") == free
+    assert run_python(code, tmp_path, FASTCONV_SIMD="baseline") == "baseline"
+    if "avx2" in _simd.SIMD_LEVELS:
+        # a cap at avx2 runs avx2 exactly when the CPU has it, i.e. when the uncapped level is not baseline
+        assert run_python(code, tmp_path, FASTCONV_SIMD="avx2") == ("baseline" if free == "baseline" else "avx2")

@@ -211,6 +211,8 @@ def test_baseline_simd_pool_paths_match_reference(tmp_path):
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
         "import test_pool\n"
+        "from fastconv import _simd\n"
+        "assert _simd.simd_level() == 'baseline', _simd.simd_level()\n"
         "test_pool.check_all_paths(threads=(1,))\n"
         "print('ok')\n"
     )

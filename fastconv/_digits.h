@@ -1,11 +1,12 @@
 /* One SGD step of the digits network, for one element type and one instruction set.
 
-   Included by _digits.pyx once per (type, ISA) pair with these macros set:
+   A template: _digits_kernels.h includes it once per (type, instruction-set level) through
+   _simd_instantiate.h, and the lines below give this family's names to that pass's macros:
      FCD_T       element type (float or double)
      FCD_I       the signed integer type of the same size (int or long long)
      FCD_FN(n)   the function name for this instantiation
      FCD_ATTR    function attributes (empty, or __attribute__((target("avx2,fma"))))
-     FCD_VB      bytes per vector register (16 for SSE2, 32 for AVX2)
+     FCD_VB      bytes per vector register (16 for SSE2, 32 for AVX2), the level's FCD_VB_<level>
 
    Network (the tutorial's): conv k x k (one input channel, C filters, padding, stride)
    -> ReLU -> pool q x q (stride q, max or average) -> flatten -> dense (D -> 10)
@@ -23,6 +24,15 @@
    Each image is read through a zero-padded copy (xpad, (H + 2p) x (W + 2p)), so every
    window lies inside it; the convolution and its weight gradient run over FCD_CB filters
    at a time in vector registers. */
+
+#define FCD_T FC_T
+#define FCD_I FC_I
+#define FCD_FN(n) FC_FN(n)
+#define FCD_ATTR FC_ATTR
+/* tuning per instruction-set level: the vector bytes (at most FCD_CB floats: 8 filters per block) */
+#define FCD_VB_base 16
+#define FCD_VB_avx2 32
+#define FCD_VB FC_CAT(FCD_VB_, FC_ISA)
 
 #ifndef FCD_COMMON_H
 #define FCD_COMMON_H
@@ -442,3 +452,9 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
     for (kk = 0; kk < FCD_NCLS; kk++) b2[kk] -= lr * db2[kk];
     return loss / (double)nb;
 }
+
+#undef FCD_T
+#undef FCD_I
+#undef FCD_FN
+#undef FCD_ATTR
+#undef FCD_VB

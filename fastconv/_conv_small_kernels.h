@@ -1,0 +1,115 @@
+/* The direct convolution kernels for small reductions of _conv_small.pyx: the template
+   _conv_small.h compiled for float and double at every instruction-set level of _simd.h, the
+   types they share and the lane-sum helpers.  Declared for Cython in _conv_small_kernels.pxd;
+   FC_PICK(fc_f32_fwd) etc. call the level that runs. */
+#ifndef FC_CONV_SMALL_KERNELS_H
+#define FC_CONV_SMALL_KERNELS_H
+#include <Python.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "_simd.h"
+
+/* Geometry of the forward, the weight gradient and the strided input gradient: tap
+   t = (ki, kj, c) sits at offset toff[t] from its window's origin, output pixel q at poff[q]. */
+typedef struct {
+    Py_ssize_t K;      /* taps Kh*Kw*C */
+    Py_ssize_t Q;      /* output pixels per image Ho*Wo */
+    Py_ssize_t Cout;
+    Py_ssize_t Wo;     /* output columns */
+    Py_ssize_t step;   /* sw*C: distance between horizontally adjacent window origins */
+    const Py_ssize_t *toff;
+    const Py_ssize_t *poff;
+} fc_sg;
+
+/* Geometry of the input-gradient correlation (stride 1): dx[q, c] = sum over vector taps tv of
+   the lanes of D[pd[q] + doff[tv] : +L] * wv[(c*KV + tv)*L : +L], D being dy zero-padded by
+   (Kh-1-ph, Kw-1-pw) with its channels padded to whole vectors, wv the flipped kernel. */
+typedef struct {
+    Py_ssize_t KV;     /* vector taps Kh*Kw*(Cout rounded up to L)/L */
+    Py_ssize_t Q;      /* input pixels per image H*W */
+    Py_ssize_t C;      /* input channels */
+    const Py_ssize_t *doff;
+    const Py_ssize_t *pd;
+} fc_dg;
+
+/* d[0:n] += g[0:n], whole vectors of type V (L lanes) first */
+#define FCS_VADD(V, L, d, g, n, k)                                                    \
+    for (k = 0; k + L <= n; k += L) {                                                 \
+        V va_, vb_;                                                                   \
+        memcpy(&va_, d + k, sizeof va_);                                              \
+        memcpy(&vb_, g + k, sizeof vb_);                                              \
+        va_ += vb_;                                                                   \
+        memcpy(d + k, &va_, sizeof va_);                                              \
+    }                                                                                 \
+    for (; k < n; k++) d[k] += g[k];
+
+#if defined(__GNUC__)
+#define FCS_RESTRICT __restrict__
+#define FCS_VEC(NAME, T, VB) typedef T NAME __attribute__((vector_size(VB)));
+#else
+#define FCS_RESTRICT
+#define FCS_VEC(NAME, T, VB) typedef T NAME;
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define FCS_UNROLL _Pragma("GCC unroll 16")
+#elif defined(__clang__)
+#define FCS_UNROLL _Pragma("unroll")
+#else
+#define FCS_UNROLL
+#endif
+
+/* Lane sums of L accumulators with x86 shuffles, r[p] = sum of the lanes of acc[p], p < L
+   (the per-level helpers fc_<dtype>_red_<level>; a level without one, FCS_RED_<level> unset,
+   takes the loop in _conv_small.h). */
+#if defined(FC_X86_DISPATCH) && defined(__SSE2__)
+#include <immintrin.h>
+#define FCS_RED_base 1
+static inline void fc_f32_red_base(const void *a, float *r)
+{
+    __m128 v[4], s1, s2;
+    memcpy(v, a, sizeof v);
+    s1 = _mm_add_ps(_mm_unpacklo_ps(v[0], v[1]), _mm_unpackhi_ps(v[0], v[1]));
+    s2 = _mm_add_ps(_mm_unpacklo_ps(v[2], v[3]), _mm_unpackhi_ps(v[2], v[3]));
+    s1 = _mm_add_ps(_mm_movelh_ps(s1, s2), _mm_movehl_ps(s2, s1));
+    _mm_storeu_ps(r, s1);
+}
+static inline void fc_f64_red_base(const void *a, double *r)
+{
+    __m128d v[2];
+    memcpy(v, a, sizeof v);
+    _mm_storeu_pd(r, _mm_add_pd(_mm_unpacklo_pd(v[0], v[1]), _mm_unpackhi_pd(v[0], v[1])));
+}
+#define FCS_RED_avx2 1
+FC_ISA_ATTR(FC_ISA_1) static inline void fc_f32_red_avx2(const void *a, float *r)
+{
+    __m256 v[8], ab, cd, ef, gh;
+    memcpy(v, a, sizeof v);
+    ab = _mm256_hadd_ps(v[0], v[1]); cd = _mm256_hadd_ps(v[2], v[3]);
+    ef = _mm256_hadd_ps(v[4], v[5]); gh = _mm256_hadd_ps(v[6], v[7]);
+    ab = _mm256_hadd_ps(ab, cd); ef = _mm256_hadd_ps(ef, gh);
+    _mm256_storeu_ps(r, _mm256_add_ps(_mm256_permute2f128_ps(ab, ef, 0x20),
+                                      _mm256_permute2f128_ps(ab, ef, 0x31)));
+}
+FC_ISA_ATTR(FC_ISA_1) static inline void fc_f64_red_avx2(const void *a, double *r)
+{
+    __m256d v[4], ab, cd;
+    memcpy(v, a, sizeof v);
+    ab = _mm256_hadd_pd(v[0], v[1]); cd = _mm256_hadd_pd(v[2], v[3]);
+    _mm256_storeu_pd(r, _mm256_add_pd(_mm256_permute2f128_pd(ab, cd, 0x20),
+                                      _mm256_permute2f128_pd(ab, cd, 0x31)));
+}
+#endif
+
+#define FC_TEMPLATE "_conv_small.h"
+#include "_simd_instantiate.h"
+#undef FC_TEMPLATE
+
+/* vector lanes of the kernels that run (the layout of the broadcast planes) */
+static Py_ssize_t fcs_lanes(Py_ssize_t itemsize)
+{
+    return itemsize == (Py_ssize_t)sizeof(float) ? FC_PICK(fc_f32_lanes)() : FC_PICK(fc_f64_lanes)();
+}
+
+#endif

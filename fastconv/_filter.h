@@ -1,0 +1,59 @@
+/* The row kernel of _filter.pyx, for one element type and one instruction set:
+   out[j] = sum_t w[t] * src[t][j] for 0 <= j < n; taps summed in order, from 0.
+
+   A template: _filter_kernels.h includes it once per (type, instruction-set level) through
+   _simd_instantiate.h (FC_T, FC_FN, FC_ATTR, FC_VB, FC_ISA; see there).  FC_R*, FC_TYPES and
+   the accumulator macros are defined once, in _filter_kernels.h.
+
+   One output row, FCF_REP(...) accumulators of FC_VB-byte vectors.  A row that is not a
+   multiple of the block ends with one block (or vector) that overlaps the one before it:
+   the overlapped outputs are recomputed with the same operations, so they do not change. */
+
+/* tuning per instruction-set level: accumulators per block (16 vector registers for SSE2 and AVX2) */
+#define FCF_REP_base FC_R6
+#define FCF_REP_avx2 FC_R12
+#define FCF_REP FC_CAT(FCF_REP_, FC_ISA)
+
+#if defined(__GNUC__)
+FC_ATTR static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_t ntaps,
+                      FC_T *out, Py_ssize_t n)
+{
+    FC_TYPES(FC_T, FC_VB)
+    enum { NACC = 0 FCF_REP(FC_ONE) };
+    Py_ssize_t j = 0, t;
+    if (n >= NACC * L) {
+        for (;; j += NACC * L) {
+            if (j + NACC * L > n) j = n - NACC * L;
+            FCF_REP(FC_ZERO)
+            for (t = 0; t < ntaps; t++) {
+                const FC_T *s = src[t] + j;
+                V wa = w[t] - (V){0};
+                FCF_REP(FC_FMA)
+            }
+            FCF_REP(FC_STORE)
+            if (j + NACC * L >= n) return;
+        }
+    }
+    if (n >= L) {
+        for (;; j += L) {
+            if (j + L > n) j = n - L;
+            FC_R1(FC_ZERO)
+            for (t = 0; t < ntaps; t++) {
+                const FC_T *s = src[t] + j;
+                V wa = w[t] - (V){0};
+                FC_R1(FC_FMA)
+            }
+            FC_R1(FC_STORE)
+            if (j + L >= n) return;
+        }
+    }
+    FC_SCALAR_TAIL(FC_T)
+}
+
+/* baseline x86-64 (SSE2, 16 registers): 16-byte vectors */
+#else  /* other compilers: plain loops, auto-vectorised if at all */
+static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_t ntaps, FC_T *out, Py_ssize_t n)
+{ Py_ssize_t j = 0, t; FC_SCALAR_TAIL(FC_T) }
+#endif
+
+#undef FCF_REP
