@@ -57,7 +57,7 @@ def conv1d_forward(x, w, b, padding=0, stride=1, dilation=1, groups=1):
     >>> from fastconv import conv1d_forward
     >>> y, cache = conv1d_forward(np.arange(5.0).reshape(1, 5, 1), np.ones((3, 1, 1)), None, padding="same")
     >>> y[0, :, 0]
-    array([ 1.,  3.,  6.,  9.,  7.])
+    array([1., 3., 6., 9., 7.])
     """
     x, w, b, pad, s, d, g, lo = v.conv1d_args(x, w, b, padding, stride, dilation, groups)
     ct = v.compute_dtype(x.dtype, w.dtype, *(() if b is None else (b.dtype,)))
