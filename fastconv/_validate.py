@@ -622,15 +622,6 @@ class Pool1dArgs(NamedTuple):
     out_len: int
 
 
-def pool1d_out_size(size: int, window: int, pad: int, stride: int, dilation: int, ceil_mode: bool) -> int:
-    """Pool output positions along one axis, torch's rule (the last ceil-mode window must start
-    inside the input or the left padding)."""
-    o = (size + 2 * pad - dilation * (window - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and o > 0 and (o - 1) * stride >= size + pad:
-        o -= 1
-    return o
-
-
 def pool1d_args(x, pool_size, stride, padding, dilation, ceil_mode, count_include_pad=True,
                 divisor_override=None) -> Pool1dArgs:
     """Check a 1-D max/avg pooling forward with torch's options and compute its output length."""
@@ -659,7 +650,7 @@ def pool1d_args(x, pool_size, stride, padding, dilation, ceil_mode, count_includ
         what = "pool window" if d == 1 else f"dilated pool window ({k} taps, dilation {d})"
         raise ValueError(f"{what} of extent {eff} is larger than the padded input length {size + 2 * p} "
                          f"(x has shape {x.shape}, padding {p})")
-    o = pool1d_out_size(size, k, p, st, d, ceil)
+    o = pool_out_size(size, k, p, st, d, ceil)
     if o < 1:
         raise ValueError(f"pool window {k} with dilation {d} and padding {p} leaves no output for x of shape {x.shape}")
     for i in range(o if d > 1 else 0):
