@@ -86,6 +86,7 @@ MODULES = {
     "_simd": _SIMD,
     "_threads": [],
     "_transpose": [],
+    "_winograd": ["_winograd_kernels.h", "_winograd.h"] + _FAMILY,
 }
 _unlisted = sorted({p.stem for p in Path("fastconv").glob("_*.pyx")} - set(MODULES))
 if _unlisted:
