@@ -562,16 +562,9 @@ def single(value, name: str, minimum: int) -> int:
     return iv
 
 
-def groups_arg(groups, cin: int, cout: int, x_shape, w_shape) -> int:
+def groups_dividing(groups, cin: int, cout: int, x_shape, w_shape) -> int:
     """``groups`` as an int >= 1 that divides both channel counts (messages name the shapes)."""
-    if isinstance(groups, (bool, np.bool_)):
-        raise TypeError(f"groups must be an int, got {groups!r}")
-    try:
-        g = operator.index(groups)
-    except TypeError:
-        raise TypeError(f"groups must be an int, got {groups!r}") from None
-    if g < 1:
-        raise ValueError(f"groups must be >= 1, got {groups!r}")
+    g = groups_arg(groups)
     if cin % g or cout % g:
         raise ValueError(
             f"groups={g} must divide the input channels ({cin}) and the output channels ({cout}) "
@@ -617,14 +610,7 @@ def conv_transpose2d_args(x, w, b, stride, padding, output_padding, groups, dila
             f"w has {w.shape[3]} input channels but x has {x.shape[3]} "
             f"(x shape {x.shape} is (N, H, W, Cin), w shape {w.shape} is (Kh, Kw, Cout/groups, Cin))"
         )
-    if isinstance(groups, (bool, np.bool_)):
-        raise TypeError(f"groups must be an int, got {groups!r}")
-    try:
-        g = operator.index(groups)
-    except TypeError:
-        raise TypeError(f"groups must be an int, got {groups!r}") from None
-    if g < 1:
-        raise ValueError(f"groups must be >= 1, got {groups!r}")
+    g = groups_arg(groups)
     if x.shape[3] % g:
         raise ValueError(f"groups={g} must divide the input channels ({x.shape[3]}) (x shape {x.shape})")
     b = bias_arg(b, w.shape[2] * g, w.shape)
@@ -673,7 +659,7 @@ def conv1d_args(x, w, b, padding, stride, dilation, groups) -> Conv1dArgs:
     if w.shape[0] == 0:
         raise ValueError(f"w must have a non-empty kernel, got shape {w.shape}")
     cin, cout = x.shape[2], w.shape[2]
-    g = groups_arg(groups, cin, cout, x.shape, w.shape)
+    g = groups_dividing(groups, cin, cout, x.shape, w.shape)
     if w.shape[1] * g != cin:
         raise ValueError(
             f"w has {w.shape[1]} input channels per group but x has {cin} channels in {g} group(s) "

@@ -134,7 +134,7 @@ CONV1D_BAD = [
     (dict(stride=(1, 1)), ValueError, "stride must be an int"),
     (dict(dilation=0), ValueError, "dilation must be >= 1"),
     (dict(groups=3), ValueError, "groups=3 must divide"),
-    (dict(groups=True), TypeError, "groups must be an int"),
+    (dict(groups=True), TypeError, "groups must be a positive int"),
     (dict(w=np.ones((3, 2, 4))), ValueError, "w has 2 input channels per group but x has 4 channels"),
     (dict(w=np.ones((9, 4, 4))), ValueError, "kernel of extent 9 is larger than the padded input length 8"),
     (dict(dilation=4), ValueError, "dilated kernel \\(3 taps, dilation 4\\)"),

@@ -170,7 +170,7 @@ BAD = [
     (dict(output_padding=-1), ValueError, "output_padding must be non-negative"),
     (dict(groups=3), ValueError, "groups=3 must divide the input channels"),
     (dict(groups=0), ValueError, "groups must be >= 1"),
-    (dict(groups=1.5), TypeError, "groups must be an int"),
+    (dict(groups=1.5), TypeError, "groups must be a positive int"),
     (dict(stride=0), ValueError, "stride must be >= 1"),
     (dict(dilation=0), ValueError, "dilation must be >= 1"),
     (dict(padding=5), ValueError, "padding"),
