@@ -11,43 +11,12 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t, uint8_t
 
+from fastconv._pool1d_kernels cimport fc_max1d_d, fc_max1d_f
+
 
 ctypedef fused code_t:
     uint8_t
     int64_t
-
-
-cdef extern from *:
-    """
-    #include <stddef.h>
-    /* One window over C channels: y = the maximum of its ntaps taps (step elements apart), k = the
-       tap (t0 + t) of the first maximum, kept as a float of y's type so that the select runs in
-       the same vector lanes as the values; a NaN wins once, like np.argmax. restrict and the
-       branch-free selects let the compiler vectorize the channel loop. */
-    #define FC_MAX1D(NAME, T)                                                                  \
-    static void NAME(const T *restrict x, ptrdiff_t step, ptrdiff_t ntaps, ptrdiff_t t0,     \
-                     T *restrict y, T *restrict k, ptrdiff_t C)                              \
-    {                                                                                        \
-        ptrdiff_t c, t;                                                                      \
-        for (c = 0; c < C; c++) { y[c] = x[c]; k[c] = (T)t0; }                               \
-        for (t = 1; t < ntaps; t++) {                                                        \
-            const T *restrict xt = x + t * step;                                             \
-            const T tv = (T)(t0 + t);                                                        \
-            for (c = 0; c < C; c++) {                                                        \
-                T v = xt[c], a = y[c];                                                       \
-                int m = (v > a) | ((v != v) & (a == a));                                     \
-                y[c] = m ? v : a;                                                            \
-                k[c] = m ? tv : k[c];                                                        \
-            }                                                                                \
-        }                                                                                    \
-    }
-    FC_MAX1D(fc_max1d_f, float)
-    FC_MAX1D(fc_max1d_d, double)
-    """
-    void fc_max1d_f(const float* x, Py_ssize_t step, Py_ssize_t ntaps, Py_ssize_t t0, float* y, float* k,
-                    Py_ssize_t C) noexcept nogil
-    void fc_max1d_d(const double* x, Py_ssize_t step, Py_ssize_t ntaps, Py_ssize_t t0, double* y, double* k,
-                    Py_ssize_t C) noexcept nogil
 
 
 def maxpool1d_forward_kernel(
