@@ -189,11 +189,12 @@ def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train
     for _, pad, pool, q in layout.convs:
         a, cc = conv2d_forward(a, params[i], params[i + 1], pad, 1)
         pc = None
+        pc = rc = None
         if pool == "max":  # max and ReLU commute: pool first, on four times fewer values
             a, pc = maxpool_forward(a, q)
-            a, rc = relu_forward(a)
+            a, rc = relu_forward(a) if train else (np.maximum(a, 0, out=a), None)
         else:
-            a, rc = relu_forward(a)
+            a, rc = relu_forward(a) if train else (np.maximum(a, 0, out=a), None)
             if pool == "avg":
                 a, pc = avgpool_forward(a, q)
         if train:
@@ -205,7 +206,7 @@ def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train
         a, dc = dense_forward(a, params[i], params[i + 1])
         rc = None
         if j < layout.n_dense - 1:
-            a, rc = relu_forward(a)
+            a, rc = relu_forward(a) if train else (np.maximum(a, 0, out=a), None)
         if train:
             caches.append((dc, rc))
         i += 2
@@ -273,17 +274,16 @@ class _Optimizer:
             m -= np.multiply(g, lr, out=self.tmp)
             theta += m
         else:
+            # m and v are kept divided by (1 - b1) and (1 - b2): two fewer passes per step
             b1, b2, eps = 0.9, 0.999, 1e-8
             m, v, tmp = self.m, self.v, self.tmp
             m *= b1
-            m += np.multiply(g, 1 - b1, out=tmp)
+            m += g
             v *= b2
-            np.multiply(g, g, out=tmp)
-            tmp *= 1 - b2
-            v += tmp
-            lr_t = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+            v += np.multiply(g, g, out=tmp)
+            lr_t = lr * (1 - b1) * math.sqrt(1 - b2**self.t) / (1 - b1**self.t) / math.sqrt(1 - b2)
             np.sqrt(v, out=tmp)
-            tmp += eps
+            tmp += eps / math.sqrt(1 - b2)
             np.divide(m, tmp, out=tmp)
             tmp *= lr_t
             theta -= tmp
