@@ -318,7 +318,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     optimizer : {"sgd", "momentum", "adam"}, default "adam"
     learning_rate : float, default 0.02
         Step size of the optimizer.
-    learning_rate_schedule : {"constant", "linear", "cosine"}, default "constant"
+    learning_rate_schedule : {"constant", "linear", "cosine"}, default "linear"
         Factor on ``learning_rate`` per epoch of ``fit``: 1, a linear decay ``1 - e / max_epochs``
         or a cosine decay ``(1 + cos(pi * e / max_epochs)) / 2`` (epoch ``e`` from 0).
         ``partial_fit`` always uses ``learning_rate``.
@@ -337,6 +337,16 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         the parameters of the best epoch.
     validation_fraction : float, default 0.1
     n_iter_no_change : int, default 5
+    ensemble_size : int, default 1
+        Number of networks trained side by side on the same mini-batches (each from its own
+        initial weights, each on its own loss) whose logits are averaged at prediction time.
+        They run as one network ``ensemble_size`` times wider whose weights between members are
+        held at zero (block-diagonal), so that one step costs one wider step, not
+        ``ensemble_size`` steps.
+    label_smoothing : float in [0, 1), default 0.1
+        Training targets put ``1 - label_smoothing`` on the true class and spread
+        ``label_smoothing`` evenly over all classes; the loss (``loss_curve_``) is the
+        cross-entropy against these targets.
     image_shape : tuple of int, optional
         ``(H, W)`` or ``(H, W, C)`` of the images when X is given as flat ``(n, H*W*C)`` rows
         (channels last). With None, flat rows whose length is a perfect square are square
@@ -363,6 +373,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         ``(H, W, C)`` of the training images.
     coefs_ : list of ndarray
         Conv weights ``(K, K, Cin, Cout)`` of each block, then dense weights ``(Din, Dout)``.
+        With ``ensemble_size=m > 1`` every layer holds the ``m`` members side by side (``Cout``
+        and ``Dout`` are ``m`` times the per-member sizes; the weights between members are zero)
+        and the logits are the mean of the ``m`` groups of outputs.
     intercepts_ : list of ndarray
         The biases, in the same order.
     loss_curve_ : list of float
@@ -400,7 +413,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         hidden_layer_sizes=(),
         optimizer="adam",
         learning_rate=0.02,
-        learning_rate_schedule="constant",
+        learning_rate_schedule="linear",
         momentum=0.9,
         alpha=0.0,
         batch_size=32,
@@ -409,7 +422,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=5,
         ensemble_size=1,
-        label_smoothing=0.0,
+        label_smoothing=0.1,
         image_shape=None,
         random_state=None,
         dtype="float32",

@@ -110,6 +110,22 @@ def test_ensemble_network_matches_reference(digits, m):
                                rtol=1e-10, atol=1e-10)
 
 
+def test_label_smoothing_targets(digits):
+    """With smoothing s the loss is a cross-entropy against targets (1 - s) * onehot + s / k, so it
+    never falls below their entropy; without smoothing it does."""
+    X_tr, _, y_tr, _ = digits
+    s, k = 0.3, 10
+    t = np.full(k, s / k)
+    t[0] += 1 - s
+    entropy = -np.sum(t * np.log(t))
+    smooth = CNNClassifier(label_smoothing=s, max_epochs=10, random_state=0).fit(X_tr, y_tr)
+    plain = CNNClassifier(label_smoothing=0.0, max_epochs=10, random_state=0).fit(X_tr, y_tr)
+    assert min(smooth.loss_curve_) >= entropy - 1e-4
+    assert min(smooth.loss_curve_) < entropy + 0.2  # and it gets near that floor
+    assert plain.loss_curve_[-1] < entropy - 0.5
+    assert smooth.predict_proba(X_tr).max() < plain.predict_proba(X_tr).max()
+
+
 def test_ensemble_members_are_independent():
     """Weights between members stay zero in training, and one member's logits do not depend on
     another member's parameters."""
@@ -386,6 +402,9 @@ def test_bad_input(digits):
         ({"validation_fraction": 1.0, "early_stopping": True}, "validation_fraction must be in"),
         ({"momentum": 1.0}, "momentum must be in"),
         ({"dtype": "int32"}, "dtype must be 'float32' or 'float64'"),
+        ({"ensemble_size": 0}, "ensemble_size must be an int >= 1"),
+        ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0.0, 1.0\)"),
+        ({"label_smoothing": -0.1}, "label_smoothing must be in"),
         ({"kernel_size": 9, "padding": 0}, None),  # clipped to the 8x8 image: allowed
     ]:
         if msg is None:
