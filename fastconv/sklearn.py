@@ -127,7 +127,7 @@ class _Layout:
         self.convs = []  # (kernel, (ph, pw), pool, (qh, qw))
         shapes: List[Tuple[int, ...]] = []
         fans: List[int] = []  # fan-in of one member's unit
-        blocks: List[Optional[Tuple[int, int, int]]] = []  # (in per member, out per member, in period)
+        blocks: List[Optional[Tuple[int, int, int]]] = []  # (kind, in per member, out per member)
         cm = c  # channels of the current feature map: shared input, then m members' channels
         shared = True
         for cout, k, pad, pool, q in zip(conv_channels, kernel_sizes, paddings, pools, pool_sizes):
@@ -188,7 +188,6 @@ def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train
     i = 0
     for _, pad, pool, q in layout.convs:
         a, cc = conv2d_forward(a, params[i], params[i + 1], pad, 1)
-        pc = None
         pc = rc = None
         if pool == "max":  # max and ReLU commute: pool first, on four times fewer values
             a, pc = maxpool_forward(a, q)
