@@ -20,6 +20,22 @@ class ConvCache(NamedTuple):
     y_shape: Tuple[int, ...]
     algorithm: str = "auto"  # conv2d_forward's algorithm=: the backward chooses its kernels by it too
     layout: str = "NHWC"  # the caller's layout; the arrays and shapes above are NHWC either way
+    # the options beyond symmetric padding (``padding`` is then the (top, left) padding)
+    pad_end: Optional[Tuple[int, int]] = None  # (bottom, right); None: as ``padding``
+    dilation: Tuple[int, int] = (1, 1)
+    groups: int = 1
+    has_bias: bool = True  # False: the forward had b=None and the backward returns db=None
+
+
+class PoolWindow(NamedTuple):
+    """The torch options of a pooling call whose windows are not the plain unpadded floor-mode ones."""
+
+    padding: Tuple[int, int]
+    dilation: Tuple[int, int]
+    ceil_mode: bool
+    count_include_pad: bool
+    divisor_override: Optional[int]
+    output_size: Optional[Tuple[int, int]]  # adaptive pools: (Ho, Wo); None otherwise
 
 
 class PoolCache(NamedTuple):
@@ -28,6 +44,7 @@ class PoolCache(NamedTuple):
     ``argmax`` (max pooling only) is an int64 (N, Ho, Wo, C) array of flat indices
     ``h * W + w`` into each input plane: the first maximum of each window in row-major order.
     With ``layout="NCHW"`` the shapes and ``argmax`` (N, C, Ho, Wo) are NCHW.
+    Adaptive pools have ``pool_size`` and ``stride`` None and ``window.output_size`` set.
     """
 
     x_shape: Tuple[int, ...]
@@ -36,4 +53,5 @@ class PoolCache(NamedTuple):
     pool_size: Tuple[int, int]
     stride: Tuple[int, int]
     y_shape: Tuple[int, ...]
+    window: Optional[PoolWindow] = None  # padding, dilation, ceil_mode, ... (None: plain windows)
     layout: str = "NHWC"

@@ -307,3 +307,235 @@ def public_type_name(obj) -> str:
         if not cls.__name__.startswith("_"):
             return cls.__name__
     return type(obj).__name__
+
+
+# --------------------------------------------------------------------------- pooling options
+
+
+def pool_out_size(size: int, window: int, pad: int, stride: int, dilation: int, ceil_mode: bool) -> int:
+    """Pool output positions along one axis, torch's rule.
+
+    ``(size + 2*pad - dilation*(window-1) - 1 [+ stride-1 with ceil_mode]) // stride + 1``, minus
+    one when ceil_mode would start the last window in the right padding (at or past ``size + pad``).
+    """
+    o = (size + 2 * pad - dilation * (window - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and o > 0 and (o - 1) * stride >= size + pad:
+        o -= 1
+    return o
+
+
+class PoolWindowArgs(NamedTuple):
+    x: np.ndarray
+    pool: Pair
+    stride: Pair
+    out_hw: Pair
+    window: object  # a _cache.PoolWindow with every option of the call
+    plain: bool  # the windows and divisors are those of the unpadded, undilated floor-mode pool
+
+
+def pool_window_args(x, pool_size, stride, padding, dilation, ceil_mode, count_include_pad=True,
+                     divisor_override=None, window_cls=None) -> PoolWindowArgs:
+    """Check a max/avg pooling forward with torch's options; output size and the window record.
+
+    ``window`` is ``window_cls(padding, dilation, ceil_mode, count_include_pad, divisor_override,
+    None)``; ``plain`` says that the call's windows and divisors are those of the unpadded,
+    undilated floor-mode pool, so that the plain kernels and caches serve it.
+    """
+    x = as_array(x, "x", 4)
+    pool = pair(pool_size, "pool_size", 1)
+    st = pool if stride is None else pair(stride, "stride", 1)
+    pad = pair(padding, "padding", 0)
+    dil = pair(dilation, "dilation", 1)
+    ceil = flag(ceil_mode, "ceil_mode")
+    incl = flag(count_include_pad, "count_include_pad")
+    if divisor_override is not None:
+        if isinstance(divisor_override, (bool, np.bool_)):
+            raise TypeError(f"divisor_override must be None or a non-zero int, got {divisor_override!r}")
+        try:
+            divisor_override = operator.index(divisor_override)
+        except TypeError:
+            raise TypeError(f"divisor_override must be None or a non-zero int, got {divisor_override!r}") from None
+        if divisor_override == 0:
+            raise ValueError("divisor_override must be a non-zero int, got 0")
+    for axis, k, p in (("h", pool[0], pad[0]), ("w", pool[1], pad[1])):
+        if p > k // 2:
+            raise ValueError(
+                f"padding must be at most half the pool window (pool_size // 2), got padding {pad} "
+                f"for pool_size {pool} (axis {axis}: {p} > {k} // 2)"
+            )
+    (h, w), out = x.shape[1:3], []
+    if not ceil and dil == (1, 1):
+        window_output("x", x.shape, (h, w), pool, pad, st, "pool window")  # the plain pools' message
+    for size, k, p, s, d in zip((h, w), pool, pad, st, dil):
+        eff = d * (k - 1) + 1
+        if eff > size + 2 * p and not ceil:
+            what = "pool window" if d == 1 else f"dilated pool window ({k} taps, dilation {d})"
+            raise ValueError(
+                f"{what} {pool[0]}x{pool[1]} is larger than the padded input {h + 2 * pad[0]}x{w + 2 * pad[1]} "
+                f"(x has shape {x.shape}, padding {pad}, dilation {dil})"
+            )
+        o = pool_out_size(size, k, p, s, d, ceil)
+        if o < 1:
+            raise ValueError(
+                f"pool window {pool[0]}x{pool[1]} with dilation {dil} and padding {pad} leaves no output "
+                f"for x of shape {x.shape}"
+            )
+        out.append(o)
+    hw = (out[0], out[1])
+    # windows entirely in the padding (possible only with dilation): torch would read outside the plane
+    for size, k, p, s, d, o, axis in zip((h, w), pool, pad, st, dil, hw, ("rows", "columns")):
+        for i in range(o if d > 1 else 0):
+            start = i * s - p
+            if not any(0 <= start + t * d < size for t in range(k)):
+                raise ValueError(
+                    f"pool window {i} along the {axis} (input {axis} {start}..{start + d * (k - 1)} "
+                    f"with dilation {d}) lies entirely in the padding (x has shape {x.shape}, "
+                    f"pool_size {pool}, stride {st}, padding {pad}, dilation {dil})"
+                )
+    plain = (
+        pad == (0, 0) and dil == (1, 1) and divisor_override is None
+        and hw == (out_size(h, pool[0], 0, st[0]), out_size(w, pool[1], 0, st[1]))
+    )
+    window = window_cls(pad, dil, ceil, incl, divisor_override, None)
+    return PoolWindowArgs(x, pool, st, hw, window, plain)
+
+
+def adaptive_output_size(x_shape: Tuple[int, ...], output_size) -> Pair:
+    """``output_size`` (an int, or an (h, w) pair whose ``None`` keeps that input size) as a pair of ints >= 1."""
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
+            raise ValueError(f"output_size must be an int or an (h, w) pair, got {output_size!r}")
+        items = [x_shape[1 + k] if o is None else o for k, o in enumerate(output_size)]
+    elif output_size is None:
+        raise TypeError("output_size must be an int or an (h, w) pair of ints (None only inside the pair), got None")
+    else:
+        items = [output_size, output_size]
+    out = []
+    for o in items:
+        if isinstance(o, (bool, np.bool_)):
+            raise TypeError(f"output_size must be an int or an (h, w) pair of ints, got {output_size!r}")
+        try:
+            o = operator.index(o)
+        except TypeError:
+            raise TypeError(f"output_size must be an int or an (h, w) pair of ints, got {output_size!r}") from None
+        if o < 1:
+            raise ValueError(f"output_size must be >= 1, got {output_size!r} (x has shape {tuple(x_shape)})")
+        if o > MAX_EXTENT:
+            raise ValueError(f"output_size must be at most {MAX_EXTENT}, got {output_size!r}")
+        out.append(o)
+    return out[0], out[1]
+
+
+def adaptive_pool_args(x, output_size, window_cls) -> Tuple[np.ndarray, Pair, object]:
+    """Check an adaptive pooling forward: (x, (Ho, Wo), window record with ``output_size`` set)."""
+    x = as_array(x, "x", 4)
+    hw = adaptive_output_size(x.shape, output_size)
+    if (x.shape[1] == 0 or x.shape[2] == 0):
+        raise ValueError(f"x must have non-empty planes for adaptive pooling, got shape {x.shape}")
+    return x, hw, window_cls((0, 0), (1, 1), False, True, None, hw)
+
+
+def check_pool_cache_adaptive(cache, adaptive: bool, producer: str):
+    """Raise a TypeError unless ``cache`` is (``adaptive``) or is not (``not adaptive``) an adaptive pool's cache."""
+    window = getattr(cache, "window", None)
+    if (window is not None and window.output_size is not None) != adaptive:
+        raise TypeError(f"cache must be the cache returned by {producer}, got the cache of another pooling op")
+    return cache
+
+
+class ConvOptions(NamedTuple):
+    """Checked arguments of a convolution with the torch-style options (see :func:`conv_options`)."""
+
+    x: np.ndarray
+    w: np.ndarray
+    b: "np.ndarray | None"  # None: no bias
+    pad_begin: Pair  # (top, left)
+    pad_end: Pair  # (bottom, right)
+    stride: Pair
+    dilation: Pair
+    groups: int
+    out_hw: Pair
+
+
+def _padding_sides(padding, kernel: Pair, dilation: Pair, stride: Pair) -> Tuple[Pair, Pair]:
+    """((top, left), (bottom, right)) zero padding from an int, an (h, w) pair, per-side
+    ``((top, bottom), (left, right))``, ``'valid'`` or ``'same'``."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding != "same":
+            raise ValueError(f"padding must be an int, a pair, ((top, bottom), (left, right)), 'same' or 'valid', got {padding!r}")
+        if stride != (1, 1):
+            raise ValueError(f"padding='same' needs stride 1, got stride {stride}")
+        # torch's split of the dilated kernel's extent: the smaller half before, the larger after
+        th, tw = dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)
+        return (th // 2, tw // 2), (th - th // 2, tw - tw // 2)
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
+        isinstance(p, (tuple, list, np.ndarray)) for p in padding
+    ):
+        top, bottom = pair(padding[0], "padding", 0)
+        left, right = pair(padding[1], "padding", 0)
+        return (top, left), (bottom, right)
+    p = pair(padding, "padding", 0)
+    return p, p
+
+
+def groups_arg(groups) -> int:
+    """``groups`` as a Python int >= 1."""
+    if isinstance(groups, (bool, np.bool_)):
+        raise TypeError(f"groups must be a positive int, got {groups!r}")
+    try:
+        g = operator.index(groups)
+    except TypeError:
+        raise TypeError(f"groups must be a positive int, got {groups!r}") from None
+    if g < 1:
+        raise ValueError(f"groups must be >= 1, got {g}")
+    return g
+
+
+def conv_options(x, w, b, padding, stride, dilation, groups) -> ConvOptions:
+    """Check the arguments of ``conv2d_forward`` with every option and compute its output size.
+
+    With the default options (symmetric padding, dilation 1, groups 1, a bias) the checks and
+    messages are those of :func:`conv_args`.
+    """
+    x = as_array(x, "x", 4)
+    w = as_array(w, "w", 4)
+    b = None if b is None else as_array(b, "b", 1)
+    g = groups_arg(groups)
+    if g == 1:
+        if w.shape[2] != x.shape[3]:
+            raise ValueError(
+                f"w has {w.shape[2]} input channels but x has {x.shape[3]} "
+                f"(x shape {x.shape} is (N, H, W, C), w shape {w.shape} is (Kh, Kw, C, Cout))"
+            )
+    else:
+        if x.shape[3] % g:
+            raise ValueError(f"groups={g} does not divide the {x.shape[3]} input channels of x (x shape {x.shape})")
+        if w.shape[3] % g:
+            raise ValueError(f"groups={g} does not divide the {w.shape[3]} output channels of w (w shape {w.shape})")
+        if w.shape[2] != x.shape[3] // g:
+            raise ValueError(
+                f"w has {w.shape[2]} input channels per group but x has {x.shape[3]} channels in {g} groups "
+                f"of {x.shape[3] // g} (x shape {x.shape} is (N, H, W, C), w shape {w.shape} is (Kh, Kw, C/groups, Cout))"
+            )
+    if b is not None and b.shape[0] != w.shape[3]:
+        raise ValueError(f"b has length {b.shape[0]} but w has {w.shape[3]} output channels (w shape {w.shape})")
+    if w.shape[0] == 0 or w.shape[1] == 0:
+        raise ValueError(f"w must have a non-empty kernel, got shape {w.shape}")
+    st = pair(stride, "stride", 1)
+    dil = pair(dilation, "dilation", 1)
+    begin, end = _padding_sides(padding, w.shape[:2], dil, st)
+    if begin == end and dil == (1, 1):
+        hw = window_output("x", x.shape, x.shape[1:3], w.shape[:2], begin, st, "kernel")
+    else:
+        ext = (dil[0] * (w.shape[0] - 1) + 1, dil[1] * (w.shape[1] - 1) + 1)
+        padded = (x.shape[1] + begin[0] + end[0], x.shape[2] + begin[1] + end[1])
+        if ext[0] > padded[0] or ext[1] > padded[1]:
+            raise ValueError(
+                f"kernel {w.shape[0]}x{w.shape[1]} with dilation {dil} spans {ext[0]}x{ext[1]}, more than the "
+                f"padded input {padded[0]}x{padded[1]} (x has shape {x.shape}, padding (top, left) {begin}, "
+                f"(bottom, right) {end})"
+            )
+        hw = ((padded[0] - ext[0]) // st[0] + 1, (padded[1] - ext[1]) // st[1] + 1)
+    return ConvOptions(x, w, b, begin, end, st, dil, g, hw)
