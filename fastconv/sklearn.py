@@ -201,6 +201,8 @@ def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train
         i += 2
     n = a.shape[0]
     a = a.reshape(n, -1)
+    if a.dtype != params[i].dtype:  # float64 dense layers at prediction: NumPy's mixed-dtype dot skips BLAS
+        a = a.astype(params[i].dtype)
     for j in range(layout.n_dense):
         a, dc = dense_forward(a, params[i], params[i + 1])
         rc = None
