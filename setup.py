@@ -86,7 +86,7 @@ MODULES = {
     "_pool_window": [],
     "_simd": _SIMD,
     "_threads": [],
-    "_transpose": [],
+    "_transpose": ["_transpose.h"],
     "_winograd": ["_winograd_kernels.h", "_winograd.h"] + _FAMILY,
 }
 _unlisted = sorted({p.stem for p in Path("fastconv").glob("_*.pyx")} - set(MODULES))
