@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _conv, _conv_direct, _conv_small
+from . import _conv, _conv_direct, _conv_small, _winograd
 from . import _layout
 from . import _validate as v
 from ._cache import ConvCache
@@ -43,11 +43,18 @@ _DIRECT_MIN_COLS = 8
 # (more parts than threads let a thread that gets more of the CPU take more of them).
 _DIRECT_DW_PARTS = (8, 32)
 _DIRECT_DW_BYTES = 4 << 20
+# Winograd F(4x4, 3x3) kernels (fastconv._winograd) serve 3x3 stride-1 layers with padding at most
+# _WINOGRAD_MAX_PAD. "auto" picks them for layers with at least _WINOGRAD_MIN_CHANNELS input and
+# output channels, and at least _WINOGRAD_WIDE_CHANNELS on one side: narrower layers spend more on
+# the tile transforms than the 4x fewer multiplies save (measured against the direct kernels).
+_WINOGRAD_MAX_PAD = 2
+_WINOGRAD_MIN_CHANNELS = 16
+_WINOGRAD_WIDE_CHANNELS = 32
 _NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
 
 #: The values of ``conv2d_forward``'s ``algorithm``: "auto", then the kernel families in the order
 #: "auto" tries them.
-ALGORITHMS = ("auto", "small", "direct", "gemm")
+ALGORITHMS = ("auto", "small", "winograd", "direct", "gemm")
 
 
 class _Fit(NamedTuple):
@@ -93,6 +100,27 @@ def _direct_serves(w_shape, compute_dx: bool) -> _Fit:
     return _SERVES
 
 
+def _winograd_serves(w_shape, pad, stride) -> _Fit:
+    """The Winograd kernels (fastconv._winograd) serve 3x3 kernels at stride 1 with padding at most
+    _WINOGRAD_MAX_PAD (their dx is a forward under padding ``2 - p``), in float32 and float64 (the
+    only compute dtypes)."""
+    if tuple(w_shape[:2]) != (3, 3):
+        return _Fit(False, f"the winograd kernels take 3x3 kernels only, w of shape {tuple(w_shape)} has "
+                           f"{w_shape[0]}x{w_shape[1]}")
+    if tuple(stride) != (1, 1):
+        return _Fit(False, f"the winograd kernels take stride 1 only, got stride {tuple(stride)}")
+    if not all(0 <= p <= _WINOGRAD_MAX_PAD for p in pad):
+        return _Fit(False, f"the winograd kernels take padding 0 to {_WINOGRAD_MAX_PAD}, got padding {tuple(pad)}")
+    return _SERVES
+
+
+def _winograd_pays(w_shape) -> bool:
+    """The "auto" rule: Winograd for layers with at least _WINOGRAD_MIN_CHANNELS input and output
+    channels and at least _WINOGRAD_WIDE_CHANNELS on one side (where it measured faster)."""
+    c, cout = w_shape[2], w_shape[3]
+    return min(c, cout) >= _WINOGRAD_MIN_CHANNELS and max(c, cout) >= _WINOGRAD_WIDE_CHANNELS
+
+
 def _gemm_serves(w_shape, pad, compute_dx: bool) -> _Fit:
     """im2col + BLAS (fastconv._conv) serves every layer."""
     return _SERVES
@@ -118,25 +146,30 @@ def _check_algorithm(algorithm) -> str:
     return algorithm
 
 
-def _fit(name: str, w_shape, pad, compute_dx: bool) -> _Fit:
+def _fit(name: str, w_shape, pad, compute_dx: bool, stride=(1, 1)) -> _Fit:
     """Whether kernel family ``name`` serves this layer (its forward if not ``compute_dx``)."""
     if name == "small":
         return _small_serves(w_shape, pad)
+    if name == "winograd":
+        return _winograd_serves(w_shape, pad, stride)
     if name == "direct":
         return _direct_serves(w_shape, compute_dx)
     return _gemm_serves(w_shape, pad, compute_dx)
 
 
-def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str) -> str:
-    """The kernel family of a call: the first of small, direct, gemm that serves the layer for
-    "auto", else the forced one, or a ValueError saying why it cannot serve."""
+def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, stride=(1, 1)) -> str:
+    """The kernel family of a call: for "auto" the first of small, winograd (where it pays),
+    direct, gemm that serves the layer, else the forced one, or a ValueError saying why it cannot
+    serve."""
     if algorithm == "auto":
         if _small_serves(w_shape, pad):
             return "small"
+        if _winograd_pays(w_shape) and _winograd_serves(w_shape, pad, stride):
+            return "winograd"
         if _direct_serves(w_shape, compute_dx):
             return "direct"
         return "gemm"
-    fit = _fit(algorithm, w_shape, pad, compute_dx)
+    fit = _fit(algorithm, w_shape, pad, compute_dx, stride)
     if not fit:
         raise ValueError(f"{call} cannot use algorithm={algorithm!r}: {fit.why}")
     return algorithm
@@ -283,7 +316,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto", layout="NH
     """
     x, w, layout = _layout.conv_inputs(x, w, b, layout)
     x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
-    path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward")
+    path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward", (sh, sw))
     ct = v.compute_dtype(x.dtype, w.dtype, b.dtype)
     xc, wc, bc = _as(x, ct), _as(w, ct), _as(b, ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
@@ -295,6 +328,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto", layout="NH
         y[...] = bc
     elif path == "small":
         _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
+    elif path == "winograd":
+        _winograd.winograd_forward(xc, wc, bc, ph, pw, y, _threads_for(macs))
     elif path == "direct":
         _conv_direct.conv2d_forward_direct_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
     else:
@@ -352,11 +387,13 @@ def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto"):
     makes the GEMM path scatter-add dx even where the correlation serves."""
     x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape = cache[:9]
     dy = v.check_dy(dy, y_shape)
-    path = _choose(cache.algorithm, w.shape, pad, compute_dx, "conv2d_backward")
+    path = _choose(cache.algorithm, w.shape, pad, compute_dx, "conv2d_backward", stride)
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     nonempty = dy.size and w.size and x.size
     if nonempty and path == "small":
         dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, compute_dx)
+    elif nonempty and path == "winograd":
+        dx, dw, db = _winograd_backward(x, w, dy, ct, pad, stride, compute_dx)
     elif nonempty and path == "direct":
         dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, compute_dx)
     else:
@@ -440,4 +477,19 @@ def _direct_backward(x, w, dy, ct, pad, stride, compute_dx):
         np.empty((parts, kh * kw * c, ldw), dtype=ct), np.empty((parts, cout), dtype=ct),
         np.empty((nt, wo * ldw if ldw != cout else 0), dtype=ct), ph, pw, sh, sw, compute_dx, nt,
     )
+    return dx, dw, db
+
+
+def _winograd_backward(x, w, dy, ct, pad, stride, compute_dx):
+    """(dx, dw, db) in ``ct``: dx by the Winograd kernels, dw and db by the direct kernels (by
+    im2col + BLAS where those do not serve the layer); dx a placeholder if not wanted."""
+    if _direct_serves(w.shape, False):
+        _, dw, db = _direct_backward(x, w, dy, ct, pad, stride, False)
+    else:
+        _, dw, db = _gemm_backward(x, w, dy, ct, pad, stride, False)
+    if not compute_dx:
+        return _NO_DX[ct], dw, db
+    dx = np.empty(x.shape, dtype=ct)
+    _winograd.winograd_backward_input(_as(dy, ct), _as(w, ct), pad[0], pad[1], dx,
+                                      _threads_for(dy.size * 9 * w.shape[2]))
     return dx, dw, db
