@@ -444,7 +444,7 @@ def test_conv2d_auto_picks_winograd_by_its_rule(rng, monkeypatch, c, cout, pad, 
     w = rng.standard_normal((kernel, kernel, c, cout)).astype(np.float32)
     b = np.zeros(cout, np.float32)
     for compute_dx in (False, True):
-        assert (conv._choose("auto", w.shape, (pad, pad), compute_dx, "t", (stride, stride)) == "winograd") \
+        assert (conv._choose("auto", w.shape, (pad, pad), compute_dx, "t", stride=(stride, stride)) == "winograd") \
             == winograd
     seen = _spy_kernels(monkeypatch)
     y, cache = fastconv.conv2d_forward(x, w, b, pad, stride)
@@ -452,3 +452,42 @@ def test_conv2d_auto_picks_winograd_by_its_rule(rng, monkeypatch, c, cout, pad, 
     fastconv.conv2d_backward(np.ones_like(y), cache)
     assert (("winograd", "fwd") in seen and ("winograd", "dx") in seen) == winograd
     assert any(f == "winograd" for f, _ in seen) == winograd
+
+
+@pytest.mark.parametrize(
+    "padding,dilation,groups",
+    [(((1, 2), (1, 1)), 1, 1), (1, 2, 1), (1, 1, 2), (((0, 0), (1, 0)), 1, 1)],
+)
+def test_conv2d_winograd_refuses_the_other_options(rng, padding, dilation, groups):
+    """Winograd serves symmetric padding, dilation 1 and one group: a ValueError says why, "auto"
+    takes the direct kernels."""
+    import fastconv
+    import fastconv.reference as R
+
+    x = rng.standard_normal((2, 9, 8, 32))
+    w = rng.standard_normal((3, 3, 32 // groups, 32))
+    with pytest.raises(ValueError, match=r"conv2d_forward cannot use algorithm='winograd': the winograd kernels "
+                                         r"serve symmetric padding, dilation 1 and groups 1 only"):
+        fastconv.conv2d_forward(x, w, None, padding, 1, dilation, groups, algorithm="winograd")
+    y, cache = fastconv.conv2d_forward(x, w, None, padding, 1, dilation, groups)
+    yr, _ = R.conv2d_forward(x, w, None, padding, 1, dilation, groups)
+    np.testing.assert_allclose(y, yr, rtol=1e-12, atol=1e-12 * np.abs(yr).max())
+
+
+def test_conv2d_winograd_without_bias_and_same_padding(rng, dtype):
+    """b=None (db None) and padding='same' (symmetric for a 3x3 stride-1 layer) through Winograd."""
+    import fastconv
+    import fastconv.reference as R
+
+    x = rng.standard_normal((2, 7, 10, 16)).astype(dtype)
+    w = rng.standard_normal((3, 3, 16, 32)).astype(dtype)
+    for algorithm in ("winograd", "auto"):
+        y, cache = fastconv.conv2d_forward(x, w, None, "same", algorithm=algorithm)
+        yr, cr = R.conv2d_forward(x, w, None, "same")
+        _assert_winograd_close(y, yr, dtype)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx, dw, db = fastconv.conv2d_backward(dy, cache)
+        dxr, dwr, dbr = R.conv2d_backward(dy, cr)
+        assert db is None and dbr is None
+        _assert_winograd_close(dx, dxr, dtype)
+        _assert_winograd_close(dw, dwr, dtype)
