@@ -82,10 +82,11 @@ MODULES = {
     "_digits": ["_digits_kernels.h", "_digits.h"] + _FAMILY,
     "_filter": ["_filter_kernels.h", "_filter.h"] + _FAMILY,
     "_pool": ["_pool_kernels.h"] + _SIMD,
+    "_pool1d": ["_pool1d_kernels.h"],
     "_pool_window": [],
     "_simd": _SIMD,
     "_threads": [],
-    "_transpose": [],
+    "_transpose": ["_transpose.h"],
     "_winograd": ["_winograd_kernels.h", "_winograd.h"] + _FAMILY,
 }
 _unlisted = sorted({p.stem for p in Path("fastconv").glob("_*.pyx")} - set(MODULES))

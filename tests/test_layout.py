@@ -261,3 +261,28 @@ def test_transpose_kernel(shape, dtype):
     out = np.full((shape[0], shape[2], shape[1]), np.nan, dtype=dtype)
     _transpose.transpose_batch_kernel(a, out, 1)
     np.testing.assert_array_equal(out, a.transpose(0, 2, 1))
+
+
+# --------------------------------------------------------------------------- transpose kernel
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_transpose_kernel_every_path(dtype, threads):
+    """The batched transpose equals NumPy's on short sides (the constant-count and generic narrow
+    loops, float32's 4x4 blocks with ragged edges) and on tiled matrices, for 1 and 2 threads."""
+    from fastconv import _transpose
+
+    rng = np.random.default_rng(7)
+    sides = (1, 2, 3, 4, 5, 8, 9, 16, 17, 33, 70)
+    for r in sides:
+        for c in sides:
+            a = rng.standard_normal((3, r, c)).astype(dtype)
+            out = np.full((3, c, r), np.nan, dtype=dtype)
+            _transpose.transpose_batch_kernel(a, out, threads)
+            np.testing.assert_array_equal(out, a.transpose(0, 2, 1), err_msg=f"r={r} c={c}")
+
+
+def test_transpose_kernel_rejects_wrong_out_shape():
+    from fastconv import _transpose
+
+    with pytest.raises(ValueError, match="transpose"):
+        _transpose.transpose_batch_kernel(np.ones((2, 3, 4)), np.ones((2, 3, 4)), 1)
