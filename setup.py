@@ -81,7 +81,7 @@ MODULES = {
     "_digits": ["_digits_kernels.h", "_digits.h"] + _FAMILY,
     "_filter": ["_filter_kernels.h", "_filter.h"] + _FAMILY,
     "_pool": ["_pool_kernels.h"] + _SIMD,
-    "_pool_window": [],
+    "_pool_window": ["_pool_window_kernels.h", "_pool_window.h"] + _FAMILY,
     "_simd": _SIMD,
     "_threads": [],
     "_transpose": [],
