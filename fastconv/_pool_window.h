@@ -29,7 +29,6 @@ static inline __attribute__((always_inline)) FC_ATTR void FC_FN(pw_max_blk)(
 {
     PW_V cur[PW_NV], v;
     PW_I code[PW_NV], tv, take;
-    PW_B b;
     Py_ssize_t h, w, di, dj;
     int u;
     const FC_T *p = xc + (h0 * W + w0) * C;
@@ -49,11 +48,13 @@ static inline __attribute__((always_inline)) FC_ATTR void FC_FN(pw_max_blk)(
             }
         }
     }
+    FC_I k[PW_NV * PW_L];
     for (u = 0; u < nv; u++) {
         memcpy(yc + u * PW_L, &cur[u], sizeof cur[u]);
-        b = __builtin_convertvector(code[u], PW_B);
-        memcpy(cc + u * PW_L, &b, sizeof b);
+        memcpy(k + u * PW_L, &code[u], sizeof code[u]);
     }
+    for (u = 0; u < nv * PW_L; u++)  /* narrowed in one loop: the compiler packs it */
+        cc[u] = (unsigned char)k[u];
 }
 
 /* One output row: Wo windows with rows h0 .. h1 (step dh) and columns c0[j] .. c1[j] (step dw)
