@@ -76,6 +76,7 @@ _FAMILY = ["_simd_instantiate.h", "_simd.h"]  # a kernel family compiled per ins
 MODULES = {
     "_alloc": ["_alloc_pool.h"],
     "_conv": [],
+    "_conv_depthwise": ["_conv_depthwise_kernels.h", "_conv_depthwise.h"] + _FAMILY,
     "_conv_direct": ["_conv_direct_kernels.h", "_conv_direct.h"] + _FAMILY,
     "_conv_small": ["_conv_small_kernels.h", "_conv_small.h"] + _FAMILY,
     "_digits": ["_digits_kernels.h", "_digits.h"] + _FAMILY,
@@ -85,6 +86,7 @@ MODULES = {
     "_simd": _SIMD,
     "_threads": [],
     "_transpose": [],
+    "_winograd": ["_winograd_kernels.h", "_winograd.h"] + _FAMILY,
 }
 _unlisted = sorted({p.stem for p in Path("fastconv").glob("_*.pyx")} - set(MODULES))
 if _unlisted:
@@ -96,7 +98,9 @@ extensions = [
         [f"fastconv/{name}.pyx"],
         include_dirs=[np.get_include(), "fastconv"],
         depends=[f"fastconv/{h}" for h in headers],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+        # NPY_TARGET_VERSION: _alloc uses the NumPy 1.22 memory-handler API (NEP 49), which NumPy 2.0's
+        # headers hide under their default target (1.19)
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"), ("NPY_TARGET_VERSION", "NPY_1_22_API_VERSION")]
         + ([("FASTCONV_DEBUG", "1")] if debug else []),
         extra_compile_args=opt + omp_c,
         extra_link_args=omp_l,
