@@ -32,6 +32,7 @@
 /* tuning per instruction-set level: output pixels per register block of the forward */
 #define FCK_R_base 4
 #define FCK_R_avx2 6
+#define FCK_R_avx512 8
 #define FCK_R FC_CAT(FCK_R_, FC_ISA)
 
 #ifndef FCK_COMMON_H
