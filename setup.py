@@ -81,9 +81,11 @@ MODULES = {
     "_digits": ["_digits_kernels.h", "_digits.h"] + _FAMILY,
     "_filter": ["_filter_kernels.h", "_filter.h"] + _FAMILY,
     "_pool": ["_pool_kernels.h"] + _SIMD,
+    "_pool_window": [],
     "_simd": _SIMD,
     "_threads": [],
     "_transpose": [],
+    "_winograd": ["_winograd_kernels.h", "_winograd.h"] + _FAMILY,
 }
 _unlisted = sorted({p.stem for p in Path("fastconv").glob("_*.pyx")} - set(MODULES))
 if _unlisted:
@@ -95,7 +97,9 @@ extensions = [
         [f"fastconv/{name}.pyx"],
         include_dirs=[np.get_include(), "fastconv"],
         depends=[f"fastconv/{h}" for h in headers],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+        # NPY_TARGET_VERSION: _alloc uses the NumPy 1.22 memory-handler API (NEP 49), which NumPy 2.0's
+        # headers hide under their default target (1.19)
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"), ("NPY_TARGET_VERSION", "NPY_1_22_API_VERSION")]
         + ([("FASTCONV_DEBUG", "1")] if debug else []),
         extra_compile_args=opt + omp_c,
         extra_link_args=omp_l,

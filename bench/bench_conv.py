@@ -3,7 +3,9 @@
 Every implementation is checked against a float64 NumPy im2col answer (itself checked against
 ``fastconv.reference`` by ``test_im2col_matches_reference``) and against fastconv's own result.
 Layouts are each library's native ones, prepared outside the timed region: NHWC for fastconv and
-NumPy, NCHW tensors for torch.
+NumPy, NCHW tensors for torch ("torch", as users run it) and, in the same rounds, channels-last
+tensors for "torch channels-last". Each benchmark records its useful FLOPs (``extra_info["flops"]``)
+so that the report gives GFLOP/s and the fraction of the run's sgemm yardstick.
 """
 from __future__ import annotations
 
@@ -27,6 +29,16 @@ class Case(NamedTuple):
     k: int
     p: int
     s: int
+
+    @property
+    def out_hw(self):
+        return (self.h + 2 * self.p - self.k) // self.s + 1, (self.w + 2 * self.p - self.k) // self.s + 1
+
+    def flops(self, forward_only=False):
+        """Useful FLOPs of a call: 2*N*Ho*Wo*Cout*Kh*Kw*C per pass, 3 passes (fwd, dx, dw) for fwd+bwd."""
+        ho, wo = self.out_hw
+        one = 2 * self.n * ho * wo * self.cout * self.k * self.k * self.cin
+        return one if forward_only else 3 * one
 
     @property
     def label(self):
@@ -126,14 +138,23 @@ def group(case, forward_only=False):
     return f"conv2d {'fwd' if forward_only else 'fwd+bwd'} f32 {case.label}"
 
 
-def torch_tensors(case, requires_grad, dtype=np.float32):
-    """NCHW / (Cout, Cin, Kh, Kw) torch tensors of the case's data (built outside the timed region)."""
+def torch_tensors(case, requires_grad, dtype=np.float32, channels_last=False):
+    """NCHW / (Cout, Cin, Kh, Kw) torch tensors of the case's data (built outside the timed region).
+
+    ``channels_last``: the same logical tensors stored in ``torch.channels_last`` memory format
+    (NHWC in memory, fastconv's own layout), which selects torch's channels-last kernels.
+    """
     torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[bench]')")
     x, w, b, dy = (a.astype(dtype, copy=False) for a in data(case))
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(requires_grad)
     wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1))).requires_grad_(requires_grad)
     bt = torch.from_numpy(b.copy()).requires_grad_(requires_grad)
     dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))
+    if channels_last:
+        cl = torch.channels_last
+        xt = xt.detach().to(memory_format=cl).requires_grad_(requires_grad)
+        wt = wt.detach().to(memory_format=cl).requires_grad_(requires_grad)
+        dyt = dyt.to(memory_format=cl)
     return torch, xt, wt, bt, dyt
 
 
@@ -144,9 +165,9 @@ def _nhwc(t):
 # --------------------------------------------------------------------------- forward + backward
 # ``impl`` is the first parametrize decorator, so it varies fastest: the implementations of one
 # workload are timed back to back, under the same machine load, before the next workload starts.
-def torch_fwd_bwd(case, dtype=np.float32):
+def torch_fwd_bwd(case, dtype=np.float32, channels_last=False):
     """(fn, convert): the timed torch call (forward, then backward of dy into fresh grads) and its NHWC view."""
-    torch, xt, wt, bt, dyt = torch_tensors(case, requires_grad=True, dtype=dtype)
+    torch, xt, wt, bt, dyt = torch_tensors(case, requires_grad=True, dtype=dtype, channels_last=channels_last)
     F = torch.nn.functional
 
     def fn():
@@ -162,14 +183,19 @@ def torch_fwd_bwd(case, dtype=np.float32):
     return fn, convert
 
 
-@pytest.mark.parametrize("impl", ["fastconv", "torch", "numpy"])
+#: torch as users run it (NCHW tensors) and with channels-last tensors, timed in the same rounds.
+TORCH_IMPLS = {"torch": False, "torch channels-last": True}
+
+
+@pytest.mark.parametrize("impl", ["fastconv", "torch", "torch channels-last", "numpy"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def bench_conv2d_fwd_bwd(timed, case, impl):
+    flops = case.flops()
     if impl == "fastconv":
-        timed(group(case), impl, fastconv_fwd_bwd(case), answers(case, with_fastconv=False))
-    elif impl == "torch":
-        fn, convert = torch_fwd_bwd(case)
-        timed(group(case), impl, fn, answers(case), convert)
+        timed(group(case), impl, fastconv_fwd_bwd(case), answers(case, with_fastconv=False), flops=flops)
+    elif impl in TORCH_IMPLS:
+        fn, convert = torch_fwd_bwd(case, channels_last=TORCH_IMPLS[impl])
+        timed(group(case), impl, fn, answers(case), convert, flops=flops)
     else:
         x, w, b, dy = data(case)
 
@@ -177,7 +203,7 @@ def bench_conv2d_fwd_bwd(timed, case, impl):
             y, cache = im2col_forward(x, w, b, case.p, case.s)
             return (y, *im2col_backward(dy, cache))
 
-        timed(group(case), impl, fn, answers(case))
+        timed(group(case), impl, fn, answers(case), flops=flops)
 
 
 F64_CASES = CASES[1:3]
@@ -188,7 +214,7 @@ def group64(case):
     return f"conv2d fwd+bwd f64 {case.label}"
 
 
-@pytest.mark.parametrize("impl", ["fastconv", "torch"])
+@pytest.mark.parametrize("impl", ["fastconv", "torch", "torch channels-last"])
 @pytest.mark.parametrize("case", F64_CASES, ids=F64_IDS)
 def bench_conv2d_fwd_bwd_f64(timed, case, impl):
     """float64 (the float32 values, widened): fastconv's float64 kernels beside torch's."""
@@ -200,10 +226,10 @@ def bench_conv2d_fwd_bwd_f64(timed, case, impl):
             y, cache = fastconv.conv2d_forward(x, w, b, case.p, case.s)
             return (y, *fastconv.conv2d_backward(dy, cache))
 
-        timed(group64(case), impl, fn, expected)
+        timed(group64(case), impl, fn, expected, flops=case.flops())
     else:
-        fn, convert = torch_fwd_bwd(case, np.float64)
-        timed(group64(case), impl, fn, expected, convert)
+        fn, convert = torch_fwd_bwd(case, np.float64, channels_last=TORCH_IMPLS[impl])
+        timed(group64(case), impl, fn, expected, convert, flops=case.flops())
 
 
 def bench_conv2d_fwd_bwd_reference(timed):
@@ -217,24 +243,25 @@ def bench_conv2d_fwd_bwd_reference(timed):
 
 
 # --------------------------------------------------------------------------- forward only
-@pytest.mark.parametrize("impl", ["fastconv", "torch", "numpy"])
+@pytest.mark.parametrize("impl", ["fastconv", "torch", "torch channels-last", "numpy"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def bench_conv2d_forward(timed, case, impl):
     x, w, b, _ = data(case)
+    flops = case.flops(forward_only=True)
     if impl == "fastconv":
         fn = lambda: fastconv.conv2d_forward(x, w, b, case.p, case.s)[0]  # noqa: E731
-        timed(group(case, True), impl, fn, answers(case, True, with_fastconv=False))
-    elif impl == "torch":
-        torch, xt, wt, bt, _ = torch_tensors(case, requires_grad=False)
+        timed(group(case, True), impl, fn, answers(case, True, with_fastconv=False), flops=flops)
+    elif impl in TORCH_IMPLS:
+        torch, xt, wt, bt, _ = torch_tensors(case, requires_grad=False, channels_last=TORCH_IMPLS[impl])
 
         def fn():
             with torch.no_grad():
                 return torch.nn.functional.conv2d(xt, wt, bt, stride=case.s, padding=case.p)
 
-        timed(group(case, True), impl, fn, answers(case, True), _nhwc)
+        timed(group(case, True), impl, fn, answers(case, True), _nhwc, flops=flops)
     else:
         fn = lambda: im2col_forward(x, w, b, case.p, case.s)[0]  # noqa: E731
-        timed(group(case, True), impl, fn, answers(case, True))
+        timed(group(case, True), impl, fn, answers(case, True), flops=flops)
 
 
 def bench_conv2d_forward_reference(timed):

@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as conftest.py, for the interleaved script
 
 import cs231n_peer as peer  # noqa: E402
 from bench_conv import CASES, IDS, data  # noqa: E402

@@ -149,3 +149,100 @@ def test_reshape_pools_match_reference(mode, shape):
     got = NUMPY[mode](x, dy)
     np.testing.assert_allclose(got[0], y, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got[1], dx, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- pools with torch's options
+# (name, x shape, fastconv forward and its keywords, torch.nn.functional op and its keywords)
+OPTION_WORKLOADS = {
+    "max 3x3 s2 p1 (ResNet stem) N32 32x32x64": (
+        (32, 32, 32, 64), "maxpool", dict(pool_size=3, stride=2, padding=1),
+        "max_pool2d", dict(kernel_size=3, stride=2, padding=1)),
+    "avg 3x3 s1 p1 count_include_pad=False N32 32x32x64": (
+        (32, 32, 32, 64), "avgpool", dict(pool_size=3, stride=1, padding=1, count_include_pad=False),
+        "avg_pool2d", dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
+    "max 2x2 s2 ceil_mode N32 33x33x64": (
+        (32, 33, 33, 64), "maxpool", dict(pool_size=2, stride=2, ceil_mode=True),
+        "max_pool2d", dict(kernel_size=2, stride=2, ceil_mode=True)),
+    "adaptive avg to 7x7 N32 32x32x64": (
+        (32, 32, 32, 64), "adaptive_avgpool", dict(output_size=7), "adaptive_avg_pool2d", dict(output_size=7)),
+    "global avg N64 7x7x512": (
+        (64, 7, 7, 512), "global_avgpool", dict(), "adaptive_avg_pool2d", dict(output_size=1)),
+}
+OPTION_IDS = list(OPTION_WORKLOADS)
+
+
+@lru_cache(maxsize=None)
+def option_data(name):
+    """float32 x and dy of an option workload, fixed seed (dy has fastconv's output shape)."""
+    shape, fwd, kw, _, _ = OPTION_WORKLOADS[name]
+    rng = np.random.default_rng(len(name))
+    x = rng.standard_normal(shape, dtype=np.float32)
+    y, _ = getattr(fastconv, f"{fwd}_forward")(x, **kw)
+    return x, rng.standard_normal(y.shape, dtype=np.float32)
+
+
+def option_fastconv_fn(name):
+    shape, fwd, kw, _, _ = OPTION_WORKLOADS[name]
+    x, dy = option_data(name)
+    forward, backward = getattr(fastconv, f"{fwd}_forward"), getattr(fastconv, f"{fwd}_backward")
+
+    def fn():
+        y, cache = forward(x, **kw)
+        return y, backward(dy, cache)
+
+    return fn
+
+
+def option_torch_fn(name, layout, dtype=np.float32):
+    """(fn, convert) of torch's op with the same options, NCHW or channels-last, in ``dtype``."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[bench]')")
+    _, _, _, op, kw = OPTION_WORKLOADS[name]
+    x, dy = (a.astype(dtype) for a in option_data(name))
+    if layout == "nchw":
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(True)
+        dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))
+    else:
+        xt = torch.from_numpy(x.copy()).permute(0, 3, 1, 2).requires_grad_(True)
+        dyt = torch.from_numpy(dy.copy()).permute(0, 3, 1, 2)
+        assert xt.is_contiguous(memory_format=torch.channels_last)
+    pool = getattr(torch.nn.functional, op)
+
+    def fn():
+        xt.grad = None
+        y = pool(xt, **kw)
+        y.backward(dyt)
+        return y, xt.grad
+
+    def convert(r):
+        return tuple(t.detach().numpy().transpose(0, 2, 3, 1) for t in r)
+
+    return fn, convert
+
+
+@lru_cache(maxsize=None)
+def option_answers(name):
+    """The float64 answer (torch NCHW in float64; tests/test_pool_options.py holds fastconv to torch
+    on random option combinations) and fastconv's float32 answer."""
+    fn, convert = option_torch_fn(name, "nchw", np.float64)
+    return {"float64 torch": convert(fn()), "fastconv": option_fastconv_fn(name)()}
+
+
+@pytest.mark.parametrize("impl", ["fastconv", "torch", "torch-cl", "memcpy"])
+@pytest.mark.parametrize("name", OPTION_IDS)
+def bench_pool_options(timed, name, impl):
+    """Pools with padding, ceil_mode, count_include_pad, adaptive and global windows, fwd+bwd, float32:
+    fastconv, torch NCHW and torch channels-last; for the global pool also a copy of the input (the
+    memory-bound floor)."""
+    answers = option_answers(name)
+    group = f"pool {name} fwd+bwd f32"
+    if impl == "fastconv":
+        timed(group, impl, option_fastconv_fn(name), {"float64 torch": answers["float64 torch"]})
+    elif impl.startswith("torch"):
+        fn, convert = option_torch_fn(name, "nchw" if impl == "torch" else "channels_last")
+        timed(group, impl, fn, answers, convert)
+    elif name.startswith("global"):
+        x, _ = option_data(name)
+        out = np.empty_like(x)
+        timed(group, impl, lambda: np.copyto(out, x) or out, {"input": x})
+    else:
+        pytest.skip("memcpy is the yardstick of the global pool only")

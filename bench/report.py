@@ -12,6 +12,11 @@ and the ratio "fastconv is N.N x faster than X" (X's median over fastconv's medi
 this one run). Groups whose benchmarks carry ``extra_info["series"]`` and ``["x"]`` (see
 ``bench_scaling.py``) are drawn as scaling curves. ``--readme`` rewrites the block between
 ``<!-- generated: benchmarks -->`` and ``<!-- end generated: benchmarks -->`` in that file.
+
+Benchmarks that record their useful FLOPs (``extra_info["flops"]``) get GFLOP/s columns, and,
+when the run measured the sgemm yardstick (``machine_info["fastconv_env"]["sgemm"]``, see
+``bench/conftest.py``), the fraction of sgemm's GFLOP/s on the same thread count. The environment
+line names every setting of the run that differs from a user's default.
 Needs only the standard library; matplotlib is imported for ``--plot`` alone.
 """
 from __future__ import annotations
@@ -24,7 +29,7 @@ from datetime import datetime
 
 BASE = "fastconv"
 #: Column order of the implementations (others follow in order of appearance).
-IMPL_ORDER = ["fastconv", "torch", "numpy", "cv2", "scipy", "reference"]
+IMPL_ORDER = ["fastconv", "torch", "torch channels-last", "numpy", "cv2", "scipy", "reference"]
 BEGIN, END = "<!-- generated: benchmarks -->", "<!-- end generated: benchmarks -->"
 
 
@@ -132,8 +137,15 @@ def environment_line(data):
     parts = [f"Measured {when or 'at an unknown date'} on {cpu}" + (f" ({ncpu} logical CPUs)" if ncpu else "")]
     if env.get("threads"):
         omp = "" if env.get("fastconv_openmp", True) else ", fastconv built without OpenMP"
-        wait = f", OMP_WAIT_POLICY={env['omp_wait_policy']}" if env.get("omp_wait_policy") else ""
+        settings = dict(env.get("settings") or {})
+        if env.get("omp_wait_policy"):
+            settings.setdefault("OMP_WAIT_POLICY", env["omp_wait_policy"])
+        wait = "".join(f", {k}={v}" for k, v in settings.items())
         parts.append(f"{env['threads']} threads for fastconv, torch and BLAS{omp}{wait}")
+        if "settings" in env:
+            parts.append("settings differing from each library's defaults: "
+                         + (", ".join(f"{k}={v}" for k, v in settings.items()) or "none")
+                         + f" besides the thread count; {env.get('pause_seconds', 0):g} s pause before each benchmark")
     versions = {"python": mi.get("python_version"), **(env.get("versions") or {})}
     vtext = ", ".join(f"{k} {v}" for k, v in versions.items() if v and k != "pytest_benchmark")
     if vtext:
@@ -143,7 +155,38 @@ def environment_line(data):
         parts.append(f"commit {commit['id'][:10]}" + (" (with local changes)" if commit.get("dirty") else ""))
     if env.get("load_average"):
         parts.append(f"load average {env['load_average'][0]:.1f} at the start")
+    yard = sgemm_line(data)
+    if yard:
+        parts.append(yard)
     return "; ".join(parts) + "."
+
+
+def sgemm_gflops(data):
+    """The run's sgemm GFLOP/s on its benchmark thread count, or None if it was not measured."""
+    env = data.get("machine_info", {}).get("fastconv_env", {})
+    sg = env.get("sgemm") or {}
+    g = sg.get("gflops") or {}
+    value = g.get(str(env.get("threads"))) or (max(g.values()) if g else None)
+    return float(value) if value else None
+
+
+def sgemm_line(data):
+    """The yardstick as text: GFLOP/s per thread count, the BLAS kernel, the variables left out."""
+    env = data.get("machine_info", {}).get("fastconv_env", {})
+    sg = env.get("sgemm") or {}
+    if not sg.get("gflops"):
+        return ""
+    per = ", ".join(f"{float(v):.0f} GFLOP/s on {t} thread{'s' if t != '1' else ''}" for t, v in sg["gflops"].items())
+    kernel = f", {sg.get('blas')} {sg.get('blas_version')}, {sg.get('kernel')} kernel" if sg.get("kernel") else ""
+    unset = sg.get("unset_for_sgemm") or {}
+    note = f", measured with {' and '.join(sorted(unset))} unset" if unset else ""
+    return f"sgemm yardstick (NumPy float32 {sg.get('n')}² matmul{kernel}{note}): {per}"
+
+
+def gflops(entry):
+    """Useful GFLOP/s of a benchmark entry that records its FLOPs, else None."""
+    flops = entry["extra"].get("flops")
+    return float(flops) / entry["median"] / 1e9 if flops and entry["median"] > 0 else None
 
 
 def _table(header, rows):
@@ -152,28 +195,46 @@ def _table(header, rows):
     return "\n".join(lines)
 
 
-def summary_table(groups):
-    """One row per (non-scaling) group: fastconv's median and how many times faster it is than each peer."""
+def _flop_cells(entry, sgemm):
+    """[GFLOP/s, fraction of sgemm] cells of one entry ("—" where unknown)."""
+    g = gflops(entry) if entry else None
+    if g is None:
+        return ["—", "—"]
+    return [f"{g:.1f}", f"{g / sgemm:.2f}" if sgemm else "—"]
+
+
+def summary_table(groups, sgemm=None):
+    """One row per (non-scaling) group: fastconv's median and how many times faster it is than each peer.
+
+    If any benchmark records its FLOPs, fastconv's useful GFLOP/s and its fraction of ``sgemm``
+    (GFLOP/s) follow the median.
+    """
     plain = {g: e for g, e in groups.items() if not is_scaling(e)}
     peers = ordered_impls(dict.fromkeys(i for e in plain.values() for i in e if i != BASE))
+    with_flops = any("flops" in e["extra"] for entries in plain.values() for e in entries.values())
     rows = []
     for g, entries in plain.items():
         ratios = speedups(entries)
         base = format_time(entries[BASE]["median"]) if BASE in entries else "—"
-        rows.append([g, base] + [format_ratio(ratios[p]) if p in ratios else "—" for p in peers])
-    header = ["workload", "fastconv median"] + [f"vs {p}" for p in peers]
-    return _table(header, rows)
+        extra = _flop_cells(entries.get(BASE), sgemm) if with_flops else []
+        rows.append([g, base] + extra + [format_ratio(ratios[p]) if p in ratios else "—" for p in peers])
+    header = ["workload", "fastconv median"] + (["GFLOP/s", "of sgemm"] if with_flops else [])
+    return _table(header + [f"vs {p}" for p in peers], rows)
 
 
-def group_table(entries):
-    """One group: median, IQR and rounds per implementation, and fastconv's speed-up over it."""
+def group_table(entries, sgemm=None):
+    """One group: median, IQR and rounds per implementation, and fastconv's speed-up over it
+    (and useful GFLOP/s with the fraction of ``sgemm``, when the benchmarks record FLOPs)."""
     ratios = speedups(entries)
+    with_flops = any("flops" in e["extra"] for e in entries.values())
     rows = []
     for impl in ordered_impls(entries):
         e = entries[impl]
         ratio = "—" if impl == BASE else format_ratio(ratios[impl]) if impl in ratios else "n/a"
-        rows.append([impl, format_time(e["median"]), format_time(e["iqr"]), str(e["rounds"]), ratio])
-    return _table(["implementation", "median", "IQR", "rounds", "fastconv is … faster"], rows)
+        extra = _flop_cells(e, sgemm) if with_flops else []
+        rows.append([impl, format_time(e["median"]), format_time(e["iqr"]), str(e["rounds"])] + extra + [ratio])
+    header = ["implementation", "median", "IQR", "rounds"] + (["GFLOP/s", "of sgemm"] if with_flops else [])
+    return _table(header + ["fastconv is … faster"], rows)
 
 
 def series_table(points):
@@ -202,10 +263,15 @@ def markdown(data, chart=None):
            "\"N.N×\" means fastconv is N.N times faster than that implementation.", ""]
     if chart:
         out += [f"![benchmark chart]({chart})", ""]
-    out += ["## Summary", "", summary_table(groups), ""]
+    sgemm = sgemm_gflops(data)
+    if sgemm:
+        out += ["GFLOP/s counts useful FLOPs (2·N·Ho·Wo·Cout·Kh·Kw·C per pass; fwd+bwd is three passes: "
+                "forward, dx, dw); \"of sgemm\" divides it by the sgemm yardstick's GFLOP/s on the same "
+                "thread count, measured in this run.", ""]
+    out += ["## Summary", "", summary_table(groups, sgemm), ""]
     for g, entries in groups.items():
         if not is_scaling(entries):
-            out += [f"### {g}", "", group_table(entries), ""]
+            out += [f"### {g}", "", group_table(entries, sgemm), ""]
     for name, points in series(groups).items():
         out += [f"## Scaling: {name}", "", series_table(points), ""]
     return "\n".join(out)
@@ -214,7 +280,7 @@ def markdown(data, chart=None):
 def readme_block(data, report_link=None, chart=None):
     """The generated part of the README's benchmarks section: environment, summary table, chart."""
     groups = collect(data)
-    out = [environment_line(data), "", summary_table(groups), ""]
+    out = [environment_line(data), "", summary_table(groups, sgemm_gflops(data)), ""]
     if chart:
         out += [f"![benchmark chart]({chart})", ""]
     if report_link:

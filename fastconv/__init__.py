@@ -20,11 +20,22 @@ try:
         softmax_crossentropy_forward,
     )
     from .pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward, pooling
+    from .pool import (
+        adaptive_avgpool_backward,
+        adaptive_avgpool_forward,
+        adaptive_maxpool_backward,
+        adaptive_maxpool_forward,
+        global_avgpool_backward,
+        global_avgpool_forward,
+        global_maxpool_backward,
+        global_maxpool_forward,
+    )
 except ImportError:  # an unbuilt source checkout: say so, and how to fix it
     from ._check_build import raise_if_unbuilt
 
     raise_if_unbuilt()
     raise
+from ._lazy import __getattr__  # fastconv.CNNClassifier: scikit-learn is imported on first use
 
 __version__ = "0.1.0"
 
@@ -38,6 +49,14 @@ __all__ = [
     "maxpool_backward",
     "avgpool_forward",
     "avgpool_backward",
+    "adaptive_avgpool_forward",
+    "adaptive_avgpool_backward",
+    "adaptive_maxpool_forward",
+    "adaptive_maxpool_backward",
+    "global_avgpool_forward",
+    "global_avgpool_backward",
+    "global_maxpool_forward",
+    "global_maxpool_backward",
     "relu_forward",
     "relu_backward",
     "flatten_forward",
@@ -52,4 +71,5 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "gradcheck",
+    "CNNClassifier",
 ]

@@ -22,12 +22,24 @@ class ConvCache(NamedTuple):
     layout: str = "NHWC"  # the caller's layout; the arrays and shapes above are NHWC either way
 
 
+class PoolWindow(NamedTuple):
+    """The torch options of a pooling call whose windows are not the plain unpadded floor-mode ones."""
+
+    padding: Tuple[int, int]
+    dilation: Tuple[int, int]
+    ceil_mode: bool
+    count_include_pad: bool
+    divisor_override: Optional[int]
+    output_size: Optional[Tuple[int, int]]  # adaptive pools: (Ho, Wo); None otherwise
+
+
 class PoolCache(NamedTuple):
     """What ``maxpool_backward``/``avgpool_backward`` need from the forward call.
 
     ``argmax`` (max pooling only) is an int64 (N, Ho, Wo, C) array of flat indices
     ``h * W + w`` into each input plane: the first maximum of each window in row-major order.
     With ``layout="NCHW"`` the shapes and ``argmax`` (N, C, Ho, Wo) are NCHW.
+    Adaptive pools have ``pool_size`` and ``stride`` None and ``window.output_size`` set.
     """
 
     x_shape: Tuple[int, ...]
@@ -36,4 +48,5 @@ class PoolCache(NamedTuple):
     pool_size: Tuple[int, int]
     stride: Tuple[int, int]
     y_shape: Tuple[int, ...]
+    window: Optional[PoolWindow] = None  # padding, dilation, ceil_mode, ... (None: plain windows)
     layout: str = "NHWC"

@@ -307,3 +307,137 @@ def public_type_name(obj) -> str:
         if not cls.__name__.startswith("_"):
             return cls.__name__
     return type(obj).__name__
+
+
+# --------------------------------------------------------------------------- pooling options
+
+
+def pool_out_size(size: int, window: int, pad: int, stride: int, dilation: int, ceil_mode: bool) -> int:
+    """Pool output positions along one axis, torch's rule.
+
+    ``(size + 2*pad - dilation*(window-1) - 1 [+ stride-1 with ceil_mode]) // stride + 1``, minus
+    one when ceil_mode would start the last window in the right padding (at or past ``size + pad``).
+    """
+    o = (size + 2 * pad - dilation * (window - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and o > 0 and (o - 1) * stride >= size + pad:
+        o -= 1
+    return o
+
+
+class PoolWindowArgs(NamedTuple):
+    x: np.ndarray
+    pool: Pair
+    stride: Pair
+    out_hw: Pair
+    window: object  # a _cache.PoolWindow with every option of the call
+    plain: bool  # the windows and divisors are those of the unpadded, undilated floor-mode pool
+
+
+def pool_window_args(x, pool_size, stride, padding, dilation, ceil_mode, count_include_pad=True,
+                     divisor_override=None, window_cls=None) -> PoolWindowArgs:
+    """Check a max/avg pooling forward with torch's options; output size and the window record.
+
+    ``window`` is ``window_cls(padding, dilation, ceil_mode, count_include_pad, divisor_override,
+    None)``; ``plain`` says that the call's windows and divisors are those of the unpadded,
+    undilated floor-mode pool, so that the plain kernels and caches serve it.
+    """
+    x = as_array(x, "x", 4)
+    pool = pair(pool_size, "pool_size", 1)
+    st = pool if stride is None else pair(stride, "stride", 1)
+    pad = pair(padding, "padding", 0)
+    dil = pair(dilation, "dilation", 1)
+    ceil = flag(ceil_mode, "ceil_mode")
+    incl = flag(count_include_pad, "count_include_pad")
+    if divisor_override is not None:
+        if isinstance(divisor_override, (bool, np.bool_)):
+            raise TypeError(f"divisor_override must be None or a non-zero int, got {divisor_override!r}")
+        try:
+            divisor_override = operator.index(divisor_override)
+        except TypeError:
+            raise TypeError(f"divisor_override must be None or a non-zero int, got {divisor_override!r}") from None
+        if divisor_override == 0:
+            raise ValueError("divisor_override must be a non-zero int, got 0")
+    for axis, k, p in (("h", pool[0], pad[0]), ("w", pool[1], pad[1])):
+        if p > k // 2:
+            raise ValueError(
+                f"padding must be at most half the pool window (pool_size // 2), got padding {pad} "
+                f"for pool_size {pool} (axis {axis}: {p} > {k} // 2)"
+            )
+    (h, w), out = x.shape[1:3], []
+    if not ceil and dil == (1, 1):
+        window_output("x", x.shape, (h, w), pool, pad, st, "pool window")  # the plain pools' message
+    for size, k, p, s, d in zip((h, w), pool, pad, st, dil):
+        eff = d * (k - 1) + 1
+        if eff > size + 2 * p and not ceil:
+            what = "pool window" if d == 1 else f"dilated pool window ({k} taps, dilation {d})"
+            raise ValueError(
+                f"{what} {pool[0]}x{pool[1]} is larger than the padded input {h + 2 * pad[0]}x{w + 2 * pad[1]} "
+                f"(x has shape {x.shape}, padding {pad}, dilation {dil})"
+            )
+        o = pool_out_size(size, k, p, s, d, ceil)
+        if o < 1:
+            raise ValueError(
+                f"pool window {pool[0]}x{pool[1]} with dilation {dil} and padding {pad} leaves no output "
+                f"for x of shape {x.shape}"
+            )
+        out.append(o)
+    hw = (out[0], out[1])
+    # windows entirely in the padding (possible only with dilation): torch would read outside the plane
+    for size, k, p, s, d, o, axis in zip((h, w), pool, pad, st, dil, hw, ("rows", "columns")):
+        for i in range(o if d > 1 else 0):
+            start = i * s - p
+            if not any(0 <= start + t * d < size for t in range(k)):
+                raise ValueError(
+                    f"pool window {i} along the {axis} (input {axis} {start}..{start + d * (k - 1)} "
+                    f"with dilation {d}) lies entirely in the padding (x has shape {x.shape}, "
+                    f"pool_size {pool}, stride {st}, padding {pad}, dilation {dil})"
+                )
+    plain = (
+        pad == (0, 0) and dil == (1, 1) and divisor_override is None
+        and hw == (out_size(h, pool[0], 0, st[0]), out_size(w, pool[1], 0, st[1]))
+    )
+    window = window_cls(pad, dil, ceil, incl, divisor_override, None)
+    return PoolWindowArgs(x, pool, st, hw, window, plain)
+
+
+def adaptive_output_size(x_shape: Tuple[int, ...], output_size) -> Pair:
+    """``output_size`` (an int, or an (h, w) pair whose ``None`` keeps that input size) as a pair of ints >= 1."""
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
+            raise ValueError(f"output_size must be an int or an (h, w) pair, got {output_size!r}")
+        items = [x_shape[1 + k] if o is None else o for k, o in enumerate(output_size)]
+    elif output_size is None:
+        raise TypeError("output_size must be an int or an (h, w) pair of ints (None only inside the pair), got None")
+    else:
+        items = [output_size, output_size]
+    out = []
+    for o in items:
+        if isinstance(o, (bool, np.bool_)):
+            raise TypeError(f"output_size must be an int or an (h, w) pair of ints, got {output_size!r}")
+        try:
+            o = operator.index(o)
+        except TypeError:
+            raise TypeError(f"output_size must be an int or an (h, w) pair of ints, got {output_size!r}") from None
+        if o < 1:
+            raise ValueError(f"output_size must be >= 1, got {output_size!r} (x has shape {tuple(x_shape)})")
+        if o > MAX_EXTENT:
+            raise ValueError(f"output_size must be at most {MAX_EXTENT}, got {output_size!r}")
+        out.append(o)
+    return out[0], out[1]
+
+
+def adaptive_pool_args(x, output_size, window_cls) -> Tuple[np.ndarray, Pair, object]:
+    """Check an adaptive pooling forward: (x, (Ho, Wo), window record with ``output_size`` set)."""
+    x = as_array(x, "x", 4)
+    hw = adaptive_output_size(x.shape, output_size)
+    if (x.shape[1] == 0 or x.shape[2] == 0):
+        raise ValueError(f"x must have non-empty planes for adaptive pooling, got shape {x.shape}")
+    return x, hw, window_cls((0, 0), (1, 1), False, True, None, hw)
+
+
+def check_pool_cache_adaptive(cache, adaptive: bool, producer: str):
+    """Raise a TypeError unless ``cache`` is (``adaptive``) or is not (``not adaptive``) an adaptive pool's cache."""
+    window = getattr(cache, "window", None)
+    if (window is not None and window.output_size is not None) != adaptive:
+        raise TypeError(f"cache must be the cache returned by {producer}, got the cache of another pooling op")
+    return cache

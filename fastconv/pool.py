@@ -1,15 +1,22 @@
 """Pooling: the tutorial's ``pooling`` and max/avg pooling layers, on Cython kernels."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from . import _cache
 from . import _layout
 from . import _pool
+from . import _pool_window
 from . import _validate as v
 from ._threads import threads_for
 
-__all__ = ["pooling", "maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
+__all__ = [
+    "pooling", "maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward",
+    "adaptive_avgpool_forward", "adaptive_avgpool_backward", "adaptive_maxpool_forward", "adaptive_maxpool_backward",
+    "global_avgpool_forward", "global_avgpool_backward", "global_maxpool_forward", "global_maxpool_backward",
+]
 
 # Below this many elements touched a call runs on one thread: waking an OpenMP team (and, on a
 # busy machine, waiting for it) costs more than a second core saves on so little memory traffic.
@@ -56,7 +63,8 @@ class _CodedPoolCache(_cache.PoolCache):
         return self._argmax
 
     def __iter__(self):
-        return iter((self.x_shape, self.dx_dtype, self.argmax, self.pool_size, self.stride, self.y_shape, self.layout))
+        return iter((self.x_shape, self.dx_dtype, self.argmax, self.pool_size, self.stride, self.y_shape, self.window,
+                     self.layout))
 
     def __getitem__(self, k):
         return tuple(self)[k]
@@ -123,25 +131,40 @@ def _backward_dy(dy, cache):
     return dy
 
 
-def maxpool_forward(x, pool_size=2, stride=None, *, layout="NHWC"):
-    """Max pooling forward pass (NHWC), no padding.
+def maxpool_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_mode=False, *, layout="NHWC"):
+    """Max pooling forward pass (NHWC), with torch's ``max_pool2d`` options.
 
     Parameters
     ----------
     x : array_like, shape (N, H, W, C)
     pool_size : int or (int, int), default 2
     stride : int or (int, int), optional
-        Defaults to ``pool_size``. Windows that do not fit are dropped.
+        Defaults to ``pool_size``. Windows that do not fit are dropped (unless ``ceil_mode``).
+    padding : int or (int, int), default 0
+        Implicit -inf padding on both sides; at most ``pool_size // 2``.
+    dilation : int or (int, int), default 1
+        Spacing between the window's taps.
+    ceil_mode : bool, default False
+        Round the output size up: a last, partial window is kept if it starts inside the
+        input or the left padding.
     layout : {"NHWC", "NCHW"}, default "NHWC"
         "NCHW": x is (N, C, H, W); y and ``cache.argmax`` are (N, C, Ho, Wo).
 
     Returns
     -------
     y : ndarray, shape (N, Ho, Wo, C), dtype of ``x`` (float64 for integer ``x``)
-        ``Ho = (H - ph) // sh + 1``. A NaN in a window is its maximum, as in ``np.max``.
+        ``Ho = (H + 2p - d(k-1) - 1 [+ s-1 with ceil_mode]) // s + 1`` (minus one when
+        ceil_mode would start the last window in the right padding); with the defaults,
+        ``(H - ph) // sh + 1``. A NaN in a window is its maximum, as in ``np.max``.
     cache : PoolCache
         ``cache.argmax`` is an int64 (N, Ho, Wo, C) array of flat indices ``h * W + w`` into
-        each input plane: the first maximum of each window in row-major order.
+        each (unpadded) input plane: the first maximum of each window in row-major order.
+
+    Raises
+    ------
+    ValueError
+        ``padding`` above ``pool_size // 2``, a window larger than the padded input (without
+        ``ceil_mode``), or a window lying entirely in the padding (possible with dilation).
 
     Examples
     --------
@@ -155,7 +178,13 @@ def maxpool_forward(x, pool_size=2, stride=None, *, layout="NHWC"):
            [13, 15]]))
     """
     x, nchw = _layout.pool_input(x, layout)
-    x, (ph, pw), (sh, sw), (ho, wo), dx_dt = _forward_args(x, pool_size, stride)
+    if _plain_options(padding, dilation, ceil_mode):
+        x, (ph, pw), (sh, sw), (ho, wo), dx_dt = _forward_args(x, pool_size, stride)
+    else:
+        x, (ph, pw), (sh, sw), (ho, wo), dx_dt, window = _window_forward_args(
+            x, pool_size, stride, padding, dilation, ceil_mode, True, None)
+        if window is not None:
+            return _layout.pool_output(*_maxpool_window(x, (ph, pw), (sh, sw), (ho, wo), dx_dt, window), nchw)
     shape = (x.shape[0], ho, wo, x.shape[3])
     y = np.empty(shape, dtype=x.dtype)
     if ph * pw <= _MAX_CODED_WINDOW:
@@ -201,7 +230,10 @@ def maxpool_backward(dy, cache, *, layout=None):
     dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     if type(cache) is not _CodedPoolCache:
         v.check_pool_cache(cache, "max", _cache.PoolCache)
+        v.check_pool_cache_adaptive(cache, False, "maxpool_forward")
     dy = _backward_dy(dy, cache)
+    if cache.window is not None:
+        return _layout.pool_dx(_max_scatter_backward(dy, cache), nchw)
     n, h, w, c = cache.x_shape
     tiled = cache.stride == cache.pool_size
     if dy.size and tiled and type(cache) is _CodedPoolCache:
@@ -223,8 +255,9 @@ def maxpool_backward(dy, cache, *, layout=None):
     return _layout.pool_dx(dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype), nchw)
 
 
-def avgpool_forward(x, pool_size=2, stride=None, *, layout="NHWC"):
-    """Average pooling forward pass (NHWC), no padding.
+def avgpool_forward(x, pool_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None, *, layout="NHWC"):
+    """Average pooling forward pass (NHWC), with torch's ``avg_pool2d`` options.
 
     Parameters
     ----------
@@ -232,6 +265,15 @@ def avgpool_forward(x, pool_size=2, stride=None, *, layout="NHWC"):
     pool_size : int or (int, int), default 2
     stride : int or (int, int), optional
         Defaults to ``pool_size``.
+    padding : int or (int, int), default 0
+        Implicit zero padding on both sides; at most ``pool_size // 2``.
+    ceil_mode : bool, default False
+        Round the output size up, as in :func:`maxpool_forward`.
+    count_include_pad : bool, default True
+        Divide by the window's extent clipped to the padded input (True), or by the number of
+        input pixels in the window (False).
+    divisor_override : int, optional
+        A non-zero divisor used for every window instead.
     layout : {"NHWC", "NCHW"}, default "NHWC"
         "NCHW": x is (N, C, H, W) and y is (N, C, Ho, Wo).
 
@@ -251,7 +293,13 @@ def avgpool_forward(x, pool_size=2, stride=None, *, layout="NHWC"):
            [10.5, 12.5]])
     """
     x, nchw = _layout.pool_input(x, layout)
-    x, (ph, pw), (sh, sw), (ho, wo), dx_dt = _forward_args(x, pool_size, stride)
+    if _plain_options(padding, 1, ceil_mode) and divisor_override is None and count_include_pad is True:
+        x, (ph, pw), (sh, sw), (ho, wo), dx_dt = _forward_args(x, pool_size, stride)
+    else:
+        x, (ph, pw), (sh, sw), (ho, wo), dx_dt, window = _window_forward_args(
+            x, pool_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override)
+        if window is not None:
+            return _layout.pool_output(*_avgpool_window(x, (ph, pw), (sh, sw), (ho, wo), dx_dt, window), nchw)
     shape = (x.shape[0], ho, wo, x.shape[3])
     y = np.empty(shape, dtype=x.dtype)
     if y.size:
@@ -286,9 +334,12 @@ def avgpool_backward(dy, cache, *, layout=None):
            [0.25, 0.25]])
     """
     dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
-    if type(cache) is not _cache.PoolCache or cache.argmax is not None:
+    if type(cache) is not _cache.PoolCache or cache.argmax is not None or cache.window is not None:
         v.check_pool_cache(cache, "avg", _cache.PoolCache)
+        v.check_pool_cache_adaptive(cache, False, "avgpool_forward")
     dy = _backward_dy(dy, cache)
+    if cache.window is not None:
+        return _layout.pool_dx(_avg_gather_backward(dy, cache), nchw)
     (ph, pw), (sh, sw) = cache.pool_size, cache.stride
     if dy.size and (sh, sw) == (ph, pw):
         # windows tile the input: the kernel writes every element of dx exactly once
@@ -299,6 +350,274 @@ def avgpool_backward(dy, cache, *, layout=None):
         if dy.size:
             _pool.avgpool_backward_kernel(dy, dx, ph, pw, sh, sw, _threads(dx.size))
     return _layout.pool_dx(dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype), nchw)
+
+
+# --------------------------------------------------------------------------- general windows
+def _plain_options(padding, dilation, ceil_mode) -> bool:
+    """True for the default options (no padding, no dilation, floor mode), checked cheaply."""
+    return type(padding) is int and padding == 0 and type(dilation) is int and dilation == 1 and ceil_mode is False
+
+
+def _window_forward_args(x, pool_size, stride, padding, dilation, ceil_mode, count_include_pad, divisor_override):
+    """Checked forward arguments with torch's options: those of ``_forward_args`` and the window record.
+
+    The window record is None when the call's windows are the plain ones (the plain kernels serve it).
+    """
+    x, pool, st, hw, window, plain = v.pool_window_args(
+        x, pool_size, stride, padding, dilation, ceil_mode, count_include_pad, divisor_override, _cache.PoolWindow)
+    ct, out_dt = v.compute_dtype(x.dtype), v.out_dtype(x.dtype)
+    if not x.flags.c_contiguous or x.dtype is not ct:
+        x = np.ascontiguousarray(x, dtype=ct)
+    return x, pool, st, hw, out_dt, (None if plain else window)
+
+
+def _readonly(*arrays):
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+@lru_cache(maxsize=512)
+def _axis_windows(size, n_out, k, s, p, d, count_include_pad, adaptive):
+    """One axis's windows: (lo, hi, div, ia, ib), read-only intp arrays.
+
+    Output ``i`` reads inputs ``lo[i] .. hi[i]`` (step ``d``, clipped to ``0 .. size``) and
+    contributes the factor ``div[i]`` to its divisor; input ``h`` is read by outputs
+    ``ia[h] .. ib[h]`` (for undilated windows, whose ends never decrease).
+    """
+    i = np.arange(n_out, dtype=np.intp)
+    if adaptive:  # torch: floor(i * size / n_out) .. ceil((i + 1) * size / n_out)
+        lo = i * size // n_out
+        hi = -(-(i + 1) * size // n_out)
+        div = hi - lo
+    else:
+        start = i * s - p
+        lo = start + (np.maximum(-start, 0) + d - 1) // d * d  # the first tap inside the input
+        hi = np.minimum(start + d * (k - 1) + 1, size)
+        div = np.minimum(start + k, size + p) - start if count_include_pad else hi - lo
+    h = np.arange(size, dtype=np.intp)
+    ia = np.searchsorted(hi, h, side="right").astype(np.intp)
+    ib = np.searchsorted(lo, h, side="right").astype(np.intp)
+    return _readonly(lo, hi, div.astype(np.intp), ia, ib)
+
+
+def _geometry(x_shape, y_shape, pool, stride, window):
+    """Both axes' windows of a call: ((lo, hi, div, ia, ib) of the rows, of the columns), dilation."""
+    (_, h, w, _), (_, ho, wo, _) = x_shape, y_shape
+    adaptive = window.output_size is not None
+    if adaptive:
+        pool = stride = (1, 1)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = pool, stride, window.padding, window.dilation
+    rows = _axis_windows(h, ho, kh, sh, ph, dh, window.count_include_pad, adaptive)
+    cols = _axis_windows(w, wo, kw, sw, pw, dw, window.count_include_pad, adaptive)
+    return rows, cols, (dh, dw)
+
+
+def _divisors(rows, cols, window, dtype):
+    """The divisor factors (rdiv, cdiv) in ``dtype``: rdiv[i] * cdiv[j] divides output (i, j)."""
+    if window.divisor_override is not None:
+        return (np.full(rows[0].shape, window.divisor_override, dtype=dtype), np.ones(cols[0].shape, dtype=dtype))
+    return rows[2].astype(dtype), cols[2].astype(dtype)
+
+
+def _maxpool_window(x, pool, stride, hw, dx_dt, window):
+    """Max pooling forward over general windows (padded, dilated, ceil-mode or adaptive)."""
+    shape = (x.shape[0], hw[0], hw[1], x.shape[3])
+    y = np.empty(shape, dtype=x.dtype)
+    argmax = np.empty(shape, dtype=np.int64)
+    (r0, r1, _, _, _), (c0, c1, _, _, _), (dh, dw) = _geometry(x.shape, shape, pool, stride, window)
+    if y.size:
+        _pool_window.maxpool_window_forward_kernel(x, y, argmax, r0, r1, dh, c0, c1, dw, _threads(x.size))
+    cache = _cache.PoolCache(x.shape, dx_dt, argmax, pool, stride, shape, window=window)
+    return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
+
+
+def _max_scatter_backward(dy, cache):
+    """Max pooling backward for any windows: dy of each window is added at its argmax."""
+    dx = np.empty(cache.x_shape, dtype=dy.dtype)
+    if dy.size:
+        argmax = np.ascontiguousarray(cache.argmax, dtype=np.int64)
+        _pool_window.maxpool_scatter_backward_kernel(dy, argmax, dx, min(_threads(dx.size), dx.shape[0]))
+    else:
+        dx.fill(0)
+    return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
+
+
+def _avgpool_window(x, pool, stride, hw, dx_dt, window):
+    """Average pooling forward over general windows (padded, ceil-mode, divisor_override or adaptive)."""
+    shape = (x.shape[0], hw[0], hw[1], x.shape[3])
+    y = np.empty(shape, dtype=x.dtype)
+    rows, cols, _ = _geometry(x.shape, shape, pool, stride, window)
+    if y.size:
+        rdiv, cdiv = _divisors(rows, cols, window, x.dtype)
+        nt = _threads(x.size)
+        scratch = np.empty((nt, x.shape[2] * x.shape[3]), dtype=x.dtype)
+        _pool_window.avgpool_window_forward_kernel(x, y, scratch, rows[0], rows[1], cols[0], cols[1], rdiv, cdiv, nt)
+    cache = _cache.PoolCache(x.shape, dx_dt, None, pool, stride, shape, window=window)
+    return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
+
+
+def _avg_gather_backward(dy, cache):
+    """Average pooling backward for general windows: every dx element gathers its windows' shares."""
+    rows, cols, _ = _geometry(cache.x_shape, cache.y_shape, cache.pool_size, cache.stride, cache.window)
+    dx = np.empty(cache.x_shape, dtype=dy.dtype)
+    if dx.size:
+        rdiv, cdiv = _divisors(rows, cols, cache.window, dy.dtype)
+        nt = min(_threads(dx.size), dx.shape[0])
+        _, ho, wo, c = dy.shape
+        scratch = np.empty((nt, (ho + 1) * wo * c), dtype=dy.dtype)
+        _pool_window.avgpool_window_backward_kernel(dy, scratch, dx, rows[3], rows[4], cols[3], cols[4], rdiv, cdiv, nt)
+    return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
+
+
+def _adaptive_args(x, output_size):
+    """Checked adaptive forward arguments: (x as the kernel reads it, (Ho, Wo), dtype of y, window record)."""
+    x, hw, window = v.adaptive_pool_args(x, output_size, _cache.PoolWindow)
+    ct, out_dt = v.compute_dtype(x.dtype), v.out_dtype(x.dtype)
+    if not x.flags.c_contiguous or x.dtype is not ct:
+        x = np.ascontiguousarray(x, dtype=ct)
+    return x, hw, out_dt, window
+
+
+def adaptive_avgpool_forward(x, output_size, *, layout="NHWC"):
+    """Adaptive average pooling forward pass (NHWC), torch's ``adaptive_avg_pool2d``.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, H, W, C)
+    output_size : int or (int or None, int or None)
+        (Ho, Wo), each >= 1 (larger than the input is allowed); ``None`` keeps that input size.
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        "NCHW": x is (N, C, H, W); y are (N, C, Ho, Wo).
+
+    Returns
+    -------
+    y : ndarray, shape (N, Ho, Wo, C), dtype of ``x`` (float64 for integer ``x``)
+        Output row ``i`` averages input rows ``floor(i*H/Ho) .. ceil((i+1)*H/Ho) - 1`` (windows
+        may differ in size and overlap); columns likewise.
+    cache : PoolCache
+        Opaque; pass it to :func:`adaptive_avgpool_backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import adaptive_avgpool_forward
+    >>> y, cache = adaptive_avgpool_forward(np.arange(9.0).reshape(1, 3, 3, 1), 2)
+    >>> y[0, :, :, 0]
+    array([[2., 3.],
+           [5., 6.]])
+    """
+    x, nchw = _layout.pool_input(x, layout)
+    x, hw, dx_dt, window = _adaptive_args(x, output_size)
+    return _layout.pool_output(*_avgpool_window(x, None, None, hw, dx_dt, window), nchw)
+
+
+def adaptive_avgpool_backward(dy, cache, *, layout=None):
+    """Adaptive average pooling backward pass: each window's gradient is shared equally by its elements.
+
+    Parameters
+    ----------
+    dy : array_like, shape (N, Ho, Wo, C)
+    cache : PoolCache
+        The second value returned by :func:`adaptive_avgpool_forward`.
+    layout : {"NHWC", "NCHW"}, optional
+        The forward call's layout, which the cache records (a different one is a ValueError).
+
+    Returns
+    -------
+    dx : ndarray, shape and dtype of the forward input
+        Overlapping windows add up.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import adaptive_avgpool_forward, adaptive_avgpool_backward
+    >>> y, cache = adaptive_avgpool_forward(np.zeros((1, 2, 2, 1)), 1)
+    >>> adaptive_avgpool_backward(np.ones_like(y), cache)[0, :, :, 0]
+    array([[0.25, 0.25],
+           [0.25, 0.25]])
+    """
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
+    v.check_pool_cache(cache, "avg", _cache.PoolCache)
+    v.check_pool_cache_adaptive(cache, True, "adaptive_avgpool_forward")
+    return _layout.pool_dx(_avg_gather_backward(_backward_dy(dy, cache), cache), nchw)
+
+
+def adaptive_maxpool_forward(x, output_size, *, layout="NHWC"):
+    """Adaptive max pooling forward pass (NHWC), torch's ``adaptive_max_pool2d``.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, H, W, C)
+    output_size : int or (int or None, int or None)
+        (Ho, Wo), each >= 1 (larger than the input is allowed); ``None`` keeps that input size.
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        "NCHW": x is (N, C, H, W); y and ``cache.argmax`` are (N, C, Ho, Wo).
+
+    Returns
+    -------
+    y : ndarray, shape (N, Ho, Wo, C), dtype of ``x`` (float64 for integer ``x``)
+        The windows of :func:`adaptive_avgpool_forward`; a NaN is a window's maximum.
+    cache : PoolCache
+        ``cache.argmax``: int64 flat indices ``h * W + w`` of each window's first maximum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import adaptive_maxpool_forward
+    >>> y, cache = adaptive_maxpool_forward(np.arange(9.0).reshape(1, 3, 3, 1), 2)
+    >>> y[0, :, :, 0], cache.argmax[0, :, :, 0]
+    (array([[4., 5.],
+           [7., 8.]]), array([[4, 5],
+           [7, 8]]))
+    """
+    x, nchw = _layout.pool_input(x, layout)
+    x, hw, dx_dt, window = _adaptive_args(x, output_size)
+    return _layout.pool_output(*_maxpool_window(x, None, None, hw, dx_dt, window), nchw)
+
+
+def adaptive_maxpool_backward(dy, cache, *, layout=None):
+    """Adaptive max pooling backward pass: each window's gradient goes to its first maximum.
+
+    Parameters
+    ----------
+    dy : array_like, shape (N, Ho, Wo, C)
+    cache : PoolCache
+        The second value returned by :func:`adaptive_maxpool_forward`.
+    layout : {"NHWC", "NCHW"}, optional
+        The forward call's layout, which the cache records (a different one is a ValueError).
+
+    Returns
+    -------
+    dx : ndarray, shape and dtype of the forward input
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import adaptive_maxpool_forward, adaptive_maxpool_backward
+    >>> y, cache = adaptive_maxpool_forward(np.arange(4.0).reshape(1, 2, 2, 1), 1)
+    >>> adaptive_maxpool_backward(np.ones_like(y), cache)[0, :, :, 0]
+    array([[0., 0.],
+           [0., 1.]])
+    """
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
+    v.check_pool_cache(cache, "max", _cache.PoolCache)
+    v.check_pool_cache_adaptive(cache, True, "adaptive_maxpool_forward")
+    return _layout.pool_dx(_max_scatter_backward(_backward_dy(dy, cache), cache), nchw)
+
+
+def global_avgpool_forward(x, *, layout="NHWC"):
+    """Global average pooling, (N, H, W, C) -> (N, 1, 1, C): ``adaptive_avgpool_forward(x, 1)``."""
+    return adaptive_avgpool_forward(x, 1, layout=layout)
+
+
+def global_maxpool_forward(x, *, layout="NHWC"):
+    """Global max pooling, (N, H, W, C) -> (N, 1, 1, C): ``adaptive_maxpool_forward(x, 1)``."""
+    return adaptive_maxpool_forward(x, 1, layout=layout)
+
+
+global_avgpool_backward = adaptive_avgpool_backward
+global_maxpool_backward = adaptive_maxpool_backward
 
 
 def pooling(input_array, pool_size=(2, 2), stride=None, mode="max"):

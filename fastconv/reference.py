@@ -15,6 +15,15 @@ Semantics (shared with the fast kernels):
   promoted dtype of the operands;
 * max pooling sends the gradient to the first maximum of each window in row-major order;
   a NaN in a window is its maximum, as in ``np.max``.
+
+Examples
+--------
+>>> import numpy as np
+>>> import fastconv, fastconv.reference
+>>> x = np.random.default_rng(0).random((2, 6, 6, 3)); w = np.ones((3, 3, 3, 4)); b = np.zeros(4)
+>>> y_ref, _ = fastconv.reference.conv2d_forward(x, w, b)
+>>> bool(np.allclose(y_ref, fastconv.conv2d_forward(x, w, b)[0], rtol=1e-12))
+True
 """
 from __future__ import annotations
 
@@ -22,7 +31,7 @@ import numpy as np
 
 from . import _layout
 from . import _validate as v
-from ._cache import ConvCache, PoolCache
+from ._cache import ConvCache, PoolCache, PoolWindow
 from ._filter_spec import MODES
 from .layers import flatten_backward, flatten_forward, relu_backward, relu_forward  # one NumPy call each
 
@@ -36,6 +45,14 @@ __all__ = [
     "maxpool_backward",
     "avgpool_forward",
     "avgpool_backward",
+    "adaptive_avgpool_forward",
+    "adaptive_avgpool_backward",
+    "adaptive_maxpool_forward",
+    "adaptive_maxpool_backward",
+    "global_avgpool_forward",
+    "global_avgpool_backward",
+    "global_maxpool_forward",
+    "global_maxpool_backward",
     "relu_forward",
     "relu_backward",
     "flatten_forward",
@@ -132,31 +149,90 @@ def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
 
 
 # --------------------------------------------------------------------------- pooling
-def maxpool_forward(x, pool_size=2, stride=None, *, layout="NHWC"):
-    """Max pooling forward on NHWC ``x``; ``stride`` defaults to ``pool_size``. -> (y, cache)."""
-    x, nchw = _layout.pool_input(x, layout)
-    x, (ph, pw), (sh, sw), (ho, wo) = v.pool_args(x, pool_size, stride)
+def _pool_taps(i, stride, padding, k, dilation, size):
+    """Input positions read by output position ``i`` along one axis: the window's taps inside 0..size."""
+    start = i * stride - padding
+    return [start + t * dilation for t in range(k) if 0 <= start + t * dilation < size]
+
+
+def _adaptive_taps(i, n_out, size):
+    """Input positions averaged by adaptive output position ``i``: floor(i*size/n_out) .. ceil((i+1)*size/n_out) - 1."""
+    start = (i * size) // n_out
+    end = -((-(i + 1) * size) // n_out)
+    return list(range(start, end))
+
+
+def _window_taps(i, j, x_shape, pool, stride, window):
+    """(rows, cols) read by output pixel (i, j) of a pooling call; ``window`` None means no options."""
+    _, h, wd, _ = x_shape
+    if window is not None and window.output_size is not None:
+        ho, wo = window.output_size
+        return _adaptive_taps(i, ho, h), _adaptive_taps(j, wo, wd)
+    (kh, kw), (sh, sw) = pool, stride
+    (ph, pw), (dh, dw) = ((0, 0), (1, 1)) if window is None else (window.padding, window.dilation)
+    return _pool_taps(i, sh, ph, kh, dh, h), _pool_taps(j, sw, pw, kw, dw, wd)
+
+
+def _avg_divisor(i, j, rows, cols, x_shape, pool, stride, window):
+    """The divisor of average output pixel (i, j): torch's rule."""
+    if window is None or window.output_size is not None:
+        return len(rows) * len(cols)  # every tap is an input pixel
+    if window.divisor_override is not None:
+        return window.divisor_override
+    if not window.count_include_pad:
+        return len(rows) * len(cols)
+    # the window's extent clipped to the padded input (padding counts, the region past it does not)
+    _, h, wd, _ = x_shape
+    (kh, kw), (sh, sw), (ph, pw) = pool, stride, window.padding
+    rows_padded = min(i * sh - ph + kh, h + ph) - (i * sh - ph)
+    cols_padded = min(j * sw - pw + kw, wd + pw) - (j * sw - pw)
+    return rows_padded * cols_padded
+
+
+def _window(a, n, rows, cols, ch, window):
+    """The (rows, cols) taps of channel ``ch`` of image ``n`` of ``a``, as a 2-D view."""
+    dh, dw = (1, 1) if window is None else window.dilation
+    return a[n, rows[0] : rows[-1] + 1 : dh, cols[0] : cols[-1] + 1 : dw, ch]
+
+
+def _maxpool_loops(x, pool, stride, ho, wo, window):
     n_batch, _, wd, c = x.shape
     y = np.zeros((n_batch, ho, wo, c), dtype=v.out_dtype(x.dtype))
     argmax = np.zeros((n_batch, ho, wo, c), dtype=np.int64)
     for n in range(n_batch):
         for i in range(ho):
             for j in range(wo):
+                rows, cols = _window_taps(i, j, x.shape, pool, stride, window)
                 for ch in range(c):
-                    window = x[n, i * sh : i * sh + ph, j * sw : j * sw + pw, ch]
-                    k = int(np.argmax(window))  # first maximum (or first NaN), row-major
-                    di, dj = divmod(k, pw)
-                    y[n, i, j, ch] = window[di, dj]
-                    argmax[n, i, j, ch] = (i * sh + di) * wd + (j * sw + dj)
-    cache = PoolCache(x.shape, v.out_dtype(x.dtype), argmax, (ph, pw), (sh, sw), y.shape)
-    return _layout.pool_output(y, cache, nchw)
+                    win = _window(x, n, rows, cols, ch, window)
+                    k = int(np.argmax(win))  # first maximum (or first NaN), row-major
+                    di, dj = divmod(k, win.shape[1])
+                    y[n, i, j, ch] = win[di, dj]
+                    argmax[n, i, j, ch] = rows[di] * wd + cols[dj]
+    return y, PoolCache(x.shape, v.out_dtype(x.dtype), argmax, pool, stride, y.shape, window=window)
+
+
+def maxpool_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_mode=False, *, layout="NHWC"):
+    """Max pooling forward on NHWC ``x``, torch's ``max_pool2d`` options -> (y, cache).
+
+    ``stride`` defaults to ``pool_size``; padding is -inf (windows are clipped to the input).
+    """
+    x, nchw = _layout.pool_input(x, layout)
+    x, pool, st, (ho, wo), window, plain = v.pool_window_args(
+        x, pool_size, stride, padding, dilation, ceil_mode, True, None, PoolWindow)
+    return _layout.pool_output(*_maxpool_loops(x, pool, st, ho, wo, None if plain else window), nchw)
 
 
 def maxpool_backward(dy, cache, *, layout=None):
     """Max pooling backward: the gradient of each window goes to its first maximum."""
     dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     v.check_pool_cache(cache, "max", PoolCache)
-    x_shape, dx_dt, argmax, _, _, y_shape, *_ = cache
+    v.check_pool_cache_adaptive(cache, False, "maxpool_forward")
+    return _layout.pool_dx(_maxpool_scatter(dy, cache), nchw)
+
+
+def _maxpool_scatter(dy, cache):
+    x_shape, dx_dt, argmax, y_shape = cache.x_shape, cache.dx_dtype, cache.argmax, cache.y_shape
     dy = v.check_dy(dy, y_shape)
     n_batch, ho, wo, c = y_shape
     _, h, wd, _ = x_shape
@@ -167,40 +243,104 @@ def maxpool_backward(dy, cache, *, layout=None):
                 for ch in range(c):
                     xi, xj = divmod(int(argmax[n, i, j, ch]), wd)
                     dx[n, xi, xj, ch] += dy[n, i, j, ch]
-    return _layout.pool_dx(dx.astype(dx_dt), nchw)
+    return dx.astype(dx_dt)
 
 
-def avgpool_forward(x, pool_size=2, stride=None, *, layout="NHWC"):
-    """Average pooling forward on NHWC ``x``; ``stride`` defaults to ``pool_size``. -> (y, cache)."""
-    x, nchw = _layout.pool_input(x, layout)
-    x, (ph, pw), (sh, sw), (ho, wo) = v.pool_args(x, pool_size, stride)
+def _avgpool_loops(x, pool, stride, ho, wo, window):
     n_batch, _, _, c = x.shape
     ct = v.compute_dtype(x.dtype)
     y = np.zeros((n_batch, ho, wo, c), dtype=v.out_dtype(x.dtype))
     for n in range(n_batch):
         for i in range(ho):
             for j in range(wo):
+                rows, cols = _window_taps(i, j, x.shape, pool, stride, window)
+                divisor = _avg_divisor(i, j, rows, cols, x.shape, pool, stride, window)
                 for ch in range(c):
-                    window = x[n, i * sh : i * sh + ph, j * sw : j * sw + pw, ch]
-                    y[n, i, j, ch] = np.sum(window.astype(ct)) / (ph * pw)
-    cache = PoolCache(x.shape, v.out_dtype(x.dtype), None, (ph, pw), (sh, sw), y.shape)
-    return _layout.pool_output(y, cache, nchw)
+                    win = _window(x, n, rows, cols, ch, window)
+                    y[n, i, j, ch] = np.sum(win.astype(ct)) / divisor
+    return y, PoolCache(x.shape, v.out_dtype(x.dtype), None, pool, stride, y.shape, window=window)
+
+
+def avgpool_forward(x, pool_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None, *, layout="NHWC"):
+    """Average pooling forward on NHWC ``x``, torch's ``avg_pool2d`` options -> (y, cache).
+
+    ``stride`` defaults to ``pool_size``; zero padding; the divisor is ``divisor_override``, or
+    the window's extent clipped to the padded input (``count_include_pad``), or else the
+    number of input pixels in the window.
+    """
+    x, nchw = _layout.pool_input(x, layout)
+    x, pool, st, (ho, wo), window, plain = v.pool_window_args(
+        x, pool_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override, PoolWindow)
+    return _layout.pool_output(*_avgpool_loops(x, pool, st, ho, wo, None if plain else window), nchw)
 
 
 def avgpool_backward(dy, cache, *, layout=None):
     """Average pooling backward: each window's gradient is shared equally by its elements."""
     dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     v.check_pool_cache(cache, "avg", PoolCache)
-    x_shape, dx_dt, _, (ph, pw), (sh, sw), y_shape, *_ = cache
+    v.check_pool_cache_adaptive(cache, False, "avgpool_forward")
+    return _layout.pool_dx(_avgpool_spread(dy, cache), nchw)
+
+
+def _avgpool_spread(dy, cache):
+    x_shape, dx_dt, pool, stride, y_shape, window = (
+        cache.x_shape, cache.dx_dtype, cache.pool_size, cache.stride, cache.y_shape, cache.window)
     dy = v.check_dy(dy, y_shape)
     n_batch, ho, wo, c = y_shape
     dx = np.zeros(x_shape, dtype=v.compute_dtype(dx_dt, dy.dtype))
     for n in range(n_batch):
         for i in range(ho):
             for j in range(wo):
+                rows, cols = _window_taps(i, j, x_shape, pool, stride, window)
+                divisor = _avg_divisor(i, j, rows, cols, x_shape, pool, stride, window)
                 for ch in range(c):
-                    dx[n, i * sh : i * sh + ph, j * sw : j * sw + pw, ch] += dy[n, i, j, ch] / (ph * pw)
-    return _layout.pool_dx(dx.astype(dx_dt), nchw)
+                    dx[n, rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1, ch] += dy[n, i, j, ch] / divisor
+    return dx.astype(dx_dt)
+
+
+def adaptive_avgpool_forward(x, output_size, *, layout="NHWC"):
+    """Adaptive average pooling (torch's ``adaptive_avg_pool2d``) on NHWC ``x`` -> (y, cache)."""
+    x, nchw = _layout.pool_input(x, layout)
+    x, (ho, wo), window = v.adaptive_pool_args(x, output_size, PoolWindow)
+    return _layout.pool_output(*_avgpool_loops(x, None, None, ho, wo, window), nchw)
+
+
+def adaptive_avgpool_backward(dy, cache, *, layout=None):
+    """Adaptive average pooling backward: each window's gradient is shared equally by its elements."""
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
+    v.check_pool_cache(cache, "avg", PoolCache)
+    v.check_pool_cache_adaptive(cache, True, "adaptive_avgpool_forward")
+    return _layout.pool_dx(_avgpool_spread(dy, cache), nchw)
+
+
+def adaptive_maxpool_forward(x, output_size, *, layout="NHWC"):
+    """Adaptive max pooling (torch's ``adaptive_max_pool2d``) on NHWC ``x`` -> (y, cache)."""
+    x, nchw = _layout.pool_input(x, layout)
+    x, (ho, wo), window = v.adaptive_pool_args(x, output_size, PoolWindow)
+    return _layout.pool_output(*_maxpool_loops(x, None, None, ho, wo, window), nchw)
+
+
+def adaptive_maxpool_backward(dy, cache, *, layout=None):
+    """Adaptive max pooling backward: the gradient of each window goes to its first maximum."""
+    dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
+    v.check_pool_cache(cache, "max", PoolCache)
+    v.check_pool_cache_adaptive(cache, True, "adaptive_maxpool_forward")
+    return _layout.pool_dx(_maxpool_scatter(dy, cache), nchw)
+
+
+def global_avgpool_forward(x, *, layout="NHWC"):
+    """Global average pooling, (N, H, W, C) -> (N, 1, 1, C)."""
+    return adaptive_avgpool_forward(x, 1, layout=layout)
+
+
+def global_maxpool_forward(x, *, layout="NHWC"):
+    """Global max pooling, (N, H, W, C) -> (N, 1, 1, C)."""
+    return adaptive_maxpool_forward(x, 1, layout=layout)
+
+
+global_avgpool_backward = adaptive_avgpool_backward
+global_maxpool_backward = adaptive_maxpool_backward
 
 
 def pooling(input_array, pool_size=(2, 2), stride=None, mode="max"):

@@ -258,6 +258,7 @@ def test_max_cache_argmax_reads_like_a_plain_cache():
         assert not am.flags.writeable  # the backward reads the codes: a write could not reach it
         assert cache[2] is am and list(cache)[2] is am and cache._asdict()["argmax"] is am
         assert len(cache) == len(PoolCache._fields) and cache.x_shape == x.shape and cache.y_shape == y.shape
+        assert cache.window is None  # the plain windows
         back = pickle.loads(pickle.dumps(cache))
         np.testing.assert_array_equal(back.argmax, cr.argmax)
         assert "argmax=array(" in repr(cache)

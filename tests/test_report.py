@@ -152,3 +152,21 @@ def test_main_rejects_a_file_without_benchmarks(tmp_path):
     empty.write_text(json.dumps({"benchmarks": []}))
     with pytest.raises(SystemExit):
         report.main([str(empty)])
+
+
+def test_flops_columns_sgemm_fraction_and_settings(data):
+    data["benchmarks"] = [_bench("conv F", "fastconv", 0.002, flops=4e8), _bench("conv F", "torch", 0.004, flops=4e8)]
+    env = data["machine_info"]["fastconv_env"]
+    del env["omp_wait_policy"]
+    env.update(settings={}, pause_seconds=0.3, sgemm={
+        "n": 2048, "gflops": {"1": 100.0, "2": 250.0}, "blas": "openblas", "blas_version": "0.3.30",
+        "kernel": "SkylakeX", "unset_for_sgemm": {"OPENBLAS_CORETYPE": "Haswell"}})
+    assert report.sgemm_gflops(data) == 250.0  # the run's thread count (2)
+    line = report.environment_line(data)
+    assert "settings differing from each library's defaults: none besides the thread count; 0.3 s pause" in line
+    assert "SkylakeX kernel" in line and "OPENBLAS_CORETYPE unset" in line and "250 GFLOP/s on 2 threads" in line
+    table = report.summary_table(report.collect(data), report.sgemm_gflops(data)).splitlines()
+    assert table[0] == "| workload | fastconv median | GFLOP/s | of sgemm | vs torch |"
+    assert table[2] == "| conv F | 2.00 ms | 200.0 | 0.80 | 2.0× |"
+    rows = report.group_table(report.collect(data)["conv F"], 250.0).splitlines()
+    assert rows[3] == "| torch | 4.00 ms | 0.00 ns | 7 | 100.0 | 0.40 | 2.0× |"

@@ -1,0 +1,52 @@
+"""Winograd error on the benchmarked 3x3 stride-1 layers: max |fast - exact| / max |exact|.
+
+Run: ``python bench/winograd_error.py [seeds]``. For each layer of ``bench/bench_conv.py`` that
+Winograd applies to (3x3, stride 1) and each tile size m, random layers (weights scaled as in
+training, He init) are run in float32 and float64 through :func:`fastconv._winograd.winograd_forward`
+and :func:`~fastconv._winograd.winograd_backward_input`, and compared with a float64 im2col
+computation of the same float32 values (the bench's NumPy peer, itself checked against
+``fastconv.reference``). Prints the largest relative error over the seeds.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_conv import CASES, im2col_backward, im2col_forward  # noqa: E402
+
+from fastconv import _winograd as wg  # noqa: E402
+
+
+def main():
+    seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    for case in CASES:
+        if case.k != 3 or case.s != 1:
+            continue
+        worst = {}
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            x = rng.standard_normal((case.n, case.h, case.w, case.cin)).astype(np.float32)
+            w = (rng.standard_normal((3, 3, case.cin, case.cout)) * np.sqrt(2 / (9 * case.cin))).astype(np.float32)
+            b = (0.1 * rng.standard_normal(case.cout)).astype(np.float32)
+            dy = rng.standard_normal((case.n, *case.out_hw, case.cout)).astype(np.float32)
+            y64, cache = im2col_forward(*(a.astype(np.float64) for a in (x, w, b)), case.p, 1)
+            dx64 = im2col_backward(dy.astype(np.float64), cache)[0]
+            for dt in (np.float32, np.float64):
+                for m in (2, 4, 6):
+                    y = np.empty(y64.shape, dt)
+                    wg.winograd_forward(x.astype(dt), w.astype(dt), b.astype(dt), case.p, case.p, y, 2, m)
+                    dx = np.empty(x.shape, dt)
+                    wg.winograd_backward_input(dy.astype(dt), w.astype(dt), case.p, case.p, dx, 2, m)
+                    for name, got, ref in (("fwd", y, y64), ("dx", dx, dx64)):
+                        e = float(np.abs(got - ref).max() / np.abs(ref).max())
+                        key = (np.dtype(dt).name, m, name)
+                        worst[key] = max(worst.get(key, 0.0), e)
+        print(f"{case.label} ({seeds} random layers): max |fast - exact| / max |exact|")
+        for dt in ("float32", "float64"):
+            print("  " + dt + ": " + ", ".join(
+                f"F({m}x{m}) fwd {worst[(dt, m, 'fwd')]:.1e} dx {worst[(dt, m, 'dx')]:.1e}" for m in (2, 4, 6)))
+
+
+if __name__ == "__main__":
+    main()

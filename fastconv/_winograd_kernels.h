@@ -1,0 +1,164 @@
+/* Winograd F(m x m, 3 x 3) tile transforms (the kernel family header) for fastconv/_winograd.pyx (m = 2, 4, 6).
+
+   fcw_input_{f32,f64}(m, rows, v, vstride, C): one tile's input transform V = B^T d B. rows[r*alpha + s]
+   points at the C channels of patch pixel (r, s), or is NULL for a pixel in the zero padding;
+   V position p (= i*alpha + j) is written at v + p*vstride, C channels.
+   fcw_output_{f32,f64}(m, mm, mstride, dst, bias, Cout): one tile's output transform Y = A^T M A
+   (+ bias, which may be NULL). M position p is read at mm + p*mstride; output pixel (k, l) is
+   written at dst[k*m + l] (Cout channels), skipped where that pointer is NULL.
+
+   The matrices are compile-time constants (the Toom-Cook matrices of _winograd.transforms on the
+   points 0, +-1, +-2, +-1/2; every entry is a dyadic rational, exact in float and double), and
+   the loops over a coefficient row are unrolled, so zero coefficients cost nothing and +-1 cost
+   no multiply (the loop over the other index stays rolled, to keep the code small).
+   Channels run in chunks of FCW_VL values held in local arrays, so the arithmetic is done on
+   whole vectors. The functions are compiled once per (dtype, instruction-set level) through
+   _simd_instantiate.h (the template is _winograd.h) and picked at run time with FC_PICK. */
+#ifndef FASTCONV_WINOGRAD_KERNELS_H
+#define FASTCONV_WINOGRAD_KERNELS_H
+
+#include <stddef.h>
+
+static const double fcw_bt2[16] = {-1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, -1.0, 1.0, 0.0, 0.0, -1.0, 0.0, 1.0};
+static const double fcw_at2[8] = {1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0, 1.0};
+static const double fcw_bt4[36] = {4.0, 0.0, -5.0, 0.0, 1.0, 0.0, 0.0, -4.0, -4.0, 1.0, 1.0, 0.0, 0.0, 4.0, -4.0, -1.0, 1.0, 0.0, 0.0, -2.0, -1.0, 2.0, 1.0, 0.0, 0.0, 2.0, -1.0, -2.0, 1.0, 0.0, 0.0, 4.0, 0.0, -5.0, 0.0, 1.0};
+static const double fcw_at4[24] = {1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0, 2.0, -2.0, 0.0, 0.0, 1.0, 1.0, 4.0, 4.0, 0.0, 0.0, 1.0, -1.0, 8.0, -8.0, 1.0};
+static const double fcw_bt6[64] = {-1.0, 0.0, 5.25, 0.0, -5.25, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, -4.25, -4.25, 1.0, 1.0, 0.0, 0.0, -1.0, 1.0, 4.25, -4.25, -1.0, 1.0, 0.0, 0.0, 0.5, 0.25, -2.5, -1.25, 2.0, 1.0, 0.0, 0.0, -0.5, 0.25, 2.5, -1.25, -2.0, 1.0, 0.0, 0.0, 2.0, 4.0, -2.5, -5.0, 0.5, 1.0, 0.0, 0.0, -2.0, 4.0, 2.5, -5.0, -0.5, 1.0, 0.0, 0.0, -1.0, 0.0, 5.25, 0.0, -5.25, 0.0, 1.0};
+static const double fcw_at6[48] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 0.0, 0.0, 1.0, 1.0, 4.0, 4.0, 0.25, 0.25, 0.0, 0.0, 1.0, -1.0, 8.0, -8.0, 0.125, -0.125, 0.0, 0.0, 1.0, 1.0, 16.0, 16.0, 0.0625, 0.0625, 0.0, 0.0, 1.0, -1.0, 32.0, -32.0, 0.03125, -0.03125, 1.0};
+
+#define FCW_VL 16
+#define FCW_PRAGMA(x) _Pragma(#x)
+#define FCW_UNROLL FCW_PRAGMA(GCC unroll 16)
+#define FCW_ROLL FCW_PRAGMA(GCC unroll 1)
+
+#define FCW_INPUT(T, M, SFX, ATTR)                                                                  \
+ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)      \
+{                                                                                                   \
+    enum { A = M + 2 };                                                                             \
+    T d[A * A][FCW_VL], t[A * A][FCW_VL];                                                           \
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += FCW_VL) {                                                  \
+        const ptrdiff_t n = C - c0 < FCW_VL ? C - c0 : FCW_VL;                                      \
+        for (int p = 0; p < A * A; p++) {                                                           \
+            const T *s = rows[p];                                                                   \
+            if (s != NULL && n == FCW_VL) {                                                         \
+                for (int c = 0; c < FCW_VL; c++) d[p][c] = s[c0 + c];                               \
+            } else {                                                                                \
+                for (int c = 0; c < FCW_VL; c++) d[p][c] = (s != NULL && c < n) ? s[c0 + c] : (T)0; \
+            }                                                                                       \
+        }                                                                                           \
+        FCW_ROLL for (int s = 0; s < A; s++) {                                                      \
+            FCW_UNROLL for (int i = 0; i < A; i++) {                                                \
+                T acc[FCW_VL];                                                                      \
+                int first = 1;                                                                      \
+                FCW_UNROLL for (int k = 0; k < A; k++) {                                            \
+                    const T b = (T)fcw_bt##M[i * A + k];                                            \
+                    if (b == 0) continue;                                                           \
+                    if (first) { for (int c = 0; c < FCW_VL; c++) acc[c] = b * d[k * A + s][c]; }   \
+                    else { for (int c = 0; c < FCW_VL; c++) acc[c] += b * d[k * A + s][c]; }        \
+                    first = 0;                                                                      \
+                }                                                                                   \
+                for (int c = 0; c < FCW_VL; c++) t[i * A + s][c] = acc[c];                          \
+            }                                                                                       \
+        }                                                                                           \
+        FCW_ROLL for (int i = 0; i < A; i++) {                                                      \
+            FCW_UNROLL for (int j = 0; j < A; j++) {                                                \
+                T acc[FCW_VL];                                                                      \
+                int first = 1;                                                                      \
+                FCW_UNROLL for (int s = 0; s < A; s++) {                                            \
+                    const T b = (T)fcw_bt##M[j * A + s];                                            \
+                    if (b == 0) continue;                                                           \
+                    if (first) { for (int c = 0; c < FCW_VL; c++) acc[c] = b * t[i * A + s][c]; }   \
+                    else { for (int c = 0; c < FCW_VL; c++) acc[c] += b * t[i * A + s][c]; }        \
+                    first = 0;                                                                      \
+                }                                                                                   \
+                T *dst = v + (i * A + j) * vstride + c0;                                            \
+                if (n == FCW_VL) { for (int c = 0; c < FCW_VL; c++) dst[c] = acc[c]; }              \
+                else { for (int c = 0; c < n; c++) dst[c] = acc[c]; }                               \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+}
+
+#define FCW_OUTPUT(T, M, SFX, ATTR)                                                                 \
+ATTR static void SFX(const T *mm, ptrdiff_t mstride, T *const *dst, const T *bias,   \
+                                    ptrdiff_t Cout)                                                 \
+{                                                                                                   \
+    enum { A = M + 2 };                                                                             \
+    T q[A * A][FCW_VL], t[M * A][FCW_VL], b0[FCW_VL];                                              \
+    for (ptrdiff_t c0 = 0; c0 < Cout; c0 += FCW_VL) {                                               \
+        const ptrdiff_t n = Cout - c0 < FCW_VL ? Cout - c0 : FCW_VL;                                \
+        for (int p = 0; p < A * A; p++) {                                                           \
+            const T *s = mm + p * mstride + c0;                                                     \
+            if (n == FCW_VL) { for (int c = 0; c < FCW_VL; c++) q[p][c] = s[c]; }                   \
+            else { for (int c = 0; c < FCW_VL; c++) q[p][c] = c < n ? s[c] : (T)0; }                \
+        }                                                                                           \
+        for (int c = 0; c < FCW_VL; c++) b0[c] = (bias != NULL && c < n) ? bias[c0 + c] : (T)0;     \
+        FCW_ROLL for (int j = 0; j < A; j++) {                                                      \
+            FCW_UNROLL for (int k = 0; k < M; k++) {                                                \
+                T acc[FCW_VL];                                                                      \
+                int first = 1;                                                                      \
+                FCW_UNROLL for (int i = 0; i < A; i++) {                                            \
+                    const T b = (T)fcw_at##M[k * A + i];                                            \
+                    if (b == 0) continue;                                                           \
+                    if (first) { for (int c = 0; c < FCW_VL; c++) acc[c] = b * q[i * A + j][c]; }   \
+                    else { for (int c = 0; c < FCW_VL; c++) acc[c] += b * q[i * A + j][c]; }        \
+                    first = 0;                                                                      \
+                }                                                                                   \
+                for (int c = 0; c < FCW_VL; c++) t[k * A + j][c] = acc[c];                          \
+            }                                                                                       \
+        }                                                                                           \
+        FCW_ROLL for (int k = 0; k < M; k++) {                                                      \
+            FCW_UNROLL for (int l = 0; l < M; l++) {                                                \
+                T acc[FCW_VL];                                                                      \
+                for (int c = 0; c < FCW_VL; c++) acc[c] = b0[c];                                    \
+                FCW_UNROLL for (int j = 0; j < A; j++) {                                            \
+                    const T b = (T)fcw_at##M[l * A + j];                                            \
+                    if (b == 0) continue;                                                           \
+                    for (int c = 0; c < FCW_VL; c++) acc[c] += b * t[k * A + j][c];                 \
+                }                                                                                   \
+                T *o = dst[k * M + l];                                                              \
+                if (o == NULL) continue;                                                            \
+                if (n == FCW_VL) { for (int c = 0; c < FCW_VL; c++) o[c0 + c] = acc[c]; }           \
+                else { for (int c = 0; c < n; c++) o[c0 + c] = acc[c]; }                            \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+}
+
+#define FC_TEMPLATE "_winograd.h"
+#include "_simd_instantiate.h"
+#undef FC_TEMPLATE
+
+#define FCW_DISPATCH(DT, CT)                                                                        \
+typedef void (*fcw_in_##DT##_t)(const CT *const *, CT *, ptrdiff_t, ptrdiff_t);                     \
+typedef void (*fcw_out_##DT##_t)(const CT *, ptrdiff_t, CT *const *, const CT *, ptrdiff_t);        \
+/* the input / output transform of tile size m (2, 4 or 6) at the level that runs */               \
+static fcw_in_##DT##_t fcw_input_##DT(int m)                                                        \
+{                                                                                                   \
+    return m == 2 ? FC_PICK(fc_##DT##_wino_in2) : m == 4 ? FC_PICK(fc_##DT##_wino_in4)              \
+                  : FC_PICK(fc_##DT##_wino_in6);                                                    \
+}                                                                                                   \
+static fcw_out_##DT##_t fcw_output_##DT(int m)                                                      \
+{                                                                                                   \
+    return m == 2 ? FC_PICK(fc_##DT##_wino_out2) : m == 4 ? FC_PICK(fc_##DT##_wino_out4)            \
+                  : FC_PICK(fc_##DT##_wino_out6);                                                   \
+}
+
+FCW_DISPATCH(f32, float)
+FCW_DISPATCH(f64, double)
+
+/* the compiled-in matrices, for the tests: B^T (alpha x alpha) or A^T (m x alpha), or NULL */
+static const double *fcw_matrix(int m, int which_at)
+{
+    switch (m) {
+    case 2: return which_at ? fcw_at2 : fcw_bt2;
+    case 4: return which_at ? fcw_at4 : fcw_bt4;
+    case 6: return which_at ? fcw_at6 : fcw_bt6;
+    }
+    return NULL;
+}
+
+/* the FASTCONV_SIMD name of the level the transforms run at */
+static const char *fcw_simd_name(void) { return fc_simd_names[fc_simd_level()]; }
+
+#endif

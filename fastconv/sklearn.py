@@ -1,0 +1,784 @@
+"""A scikit-learn classifier that trains small convolutional networks on the CPU.
+
+:class:`CNNClassifier` is a ``ClassifierMixin`` + ``BaseEstimator``: it works in pipelines,
+``cross_val_score``, ``GridSearchCV`` (also with ``n_jobs`` processes), pickle and joblib. Its
+network is a stack of conv blocks (convolution, ReLU, optional max or average pooling), optional
+hidden dense layers and a softmax output, trained on mini-batches by SGD, momentum or Adam. Every
+forward and backward pass goes through fastconv's public layer functions
+(:func:`fastconv.conv2d_forward`, :func:`fastconv.maxpool_forward`, :func:`fastconv.dense_forward`,
+...); the parameters live in one flat vector so that an optimizer update is a handful of NumPy
+calls per batch, whatever the depth of the network.
+
+This module imports scikit-learn; ``import fastconv`` does not (``fastconv.CNNClassifier`` loads
+this module on first use).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import time
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from threadpoolctl import threadpool_limits
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data
+
+from ._threads import set_num_threads
+from .conv import conv2d_backward, conv2d_forward
+from .layers import (
+    dense_backward,
+    dense_forward,
+    relu_backward,
+    relu_forward,
+    softmax_crossentropy_backward,
+    softmax_crossentropy_forward,
+)
+from .pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
+
+__all__ = ["CNNClassifier"]
+
+_OPTIMIZERS = ("sgd", "momentum", "adam")
+_POOLS = ("max", "avg", None)
+_SCHEDULES = ("constant", "linear", "cosine")
+_PREDICT_CHUNK = 2048  # rows per forward pass at predict time: bounded memory for any data size
+
+
+# --------------------------------------------------------------------------- parameter checks
+def _int_param(value, name: str, low: int) -> int:
+    """``value`` as an int >= ``low`` or a ValueError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def _float_param(value, name: str, low: float, high: float, low_open=True, high_open=False) -> float:
+    """``value`` as a float in the given interval or a ValueError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    bad_low = v <= low if low_open else v < low
+    bad_high = v >= high if high_open else v > high
+    if not math.isfinite(v) or bad_low or bad_high:
+        lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
+        raise ValueError(f"{name} must be in {lo}{low}, {high}{hi}, got {value!r}")
+    return v
+
+
+def _per_block(value, name: str, n_blocks: int, check) -> list:
+    """A scalar or one value per conv block, as a list of ``n_blocks`` checked values."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_blocks:
+            raise ValueError(
+                f"{name} has {len(value)} entries but conv_channels has {n_blocks} blocks; give one "
+                f"value or one per block"
+            )
+        return [check(v, name) for v in value]
+    return [check(value, name)] * n_blocks
+
+
+def _check_pool(value, name):
+    if value not in _POOLS:
+        raise ValueError(f"{name} must be 'max', 'avg' or None, got {value!r}")
+    return value
+
+
+def _check_padding(value, name):
+    if value == "same":
+        return "same"
+    return _int_param(value, name, 0)
+
+
+class _OneThread:
+    """Run fastconv's kernels and BLAS on one thread inside a ``with`` block: the calls of a
+    mini-batch are far too small to gain from a thread team, and on a busy machine waking one
+    costs milliseconds."""
+
+    def __enter__(self):
+        self.prev = set_num_threads(1)
+        self.blas = threadpool_limits(1, user_api="blas")
+
+    def __exit__(self, *exc):
+        self.blas.restore_original_limits()
+        set_num_threads(self.prev)
+
+
+# --------------------------------------------------------------------------- the network
+class _Layout:
+    """Shapes of every layer of one network, and the offsets of its parameters in one flat vector."""
+
+    def __init__(self, image_shape, conv_channels, kernel_sizes, paddings, pools, pool_sizes, hidden, n_out):
+        h, w, c = image_shape
+        self.convs = []  # (kernel, (ph, pw), pool, (qh, qw))
+        shapes: List[Tuple[int, ...]] = []
+        for cout, k, pad, pool, q in zip(conv_channels, kernel_sizes, paddings, pools, pool_sizes):
+            kh, kw = min(k, h), min(k, w)  # a kernel never exceeds the (1-row or 1-column) input
+            ph, pw = ((kh - 1) // 2, (kw - 1) // 2) if pad == "same" else (min(pad, kh - 1), min(pad, kw - 1))
+            h, w = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1
+            if h < 1 or w < 1:
+                raise ValueError(
+                    f"kernel_size={k} with padding={pad} leaves no output for a {h}x{w} feature map"
+                )
+            qh = qw = 1
+            if pool is not None:
+                qh, qw = min(q, h), min(q, w)  # a window is clipped to a small feature map
+                h, w = h // qh, w // qw
+            self.convs.append(((kh, kw), (ph, pw), None if qh == qw == 1 else pool, (qh, qw)))
+            shapes += [(kh, kw, c, cout), (cout,)]
+            c = cout
+        self.feature_shape = (h, w, c)
+        d = h * w * c
+        self.n_dense = len(hidden) + 1
+        for units in list(hidden) + [n_out]:
+            shapes += [(d, units), (units,)]
+            d = units
+        self.shapes = shapes
+        sizes = [int(np.prod(s)) for s in shapes]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self.size = int(self.offsets[-1])
+
+    def views(self, flat: np.ndarray) -> List[np.ndarray]:
+        """The parameter arrays as views into ``flat``."""
+        return [flat[a:b].reshape(s) for a, b, s in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+
+
+def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train: bool):
+    """Logits of the (N, H, W, C) batch ``x``; with ``train`` also the caches for :func:`_backward`."""
+    caches = []
+    a = x
+    i = 0
+    for _, pad, pool, q in layout.convs:
+        a, cc = conv2d_forward(a, params[i], params[i + 1], pad, 1)
+        pc = None
+        if pool == "max":  # max and ReLU commute: pool first, on four times fewer values
+            a, pc = maxpool_forward(a, q)
+            a, rc = relu_forward(a)
+        else:
+            a, rc = relu_forward(a)
+            if pool == "avg":
+                a, pc = avgpool_forward(a, q)
+        if train:
+            caches.append((cc, rc, pc))
+        i += 2
+    n = a.shape[0]
+    a = a.reshape(n, -1)
+    for j in range(layout.n_dense):
+        a, dc = dense_forward(a, params[i], params[i + 1])
+        rc = None
+        if j < layout.n_dense - 1:
+            a, rc = relu_forward(a)
+        if train:
+            caches.append((dc, rc))
+        i += 2
+    return a, caches
+
+
+def _backward(layout: _Layout, caches, dlogits: np.ndarray, grads: Sequence[np.ndarray]) -> None:
+    """Write the gradients of every parameter into ``grads`` (views of one flat vector)."""
+    n_conv = len(layout.convs)
+    i = len(grads) - 2
+    d = dlogits
+    for j in range(layout.n_dense - 1, -1, -1):
+        dc, rc = caches[n_conv + j]
+        if rc is not None:
+            d = relu_backward(d, rc)
+        d, dw, db = dense_backward(d, dc)
+        grads[i][...] = dw
+        grads[i + 1][...] = db
+        i -= 2
+    d = d.reshape((d.shape[0],) + layout.feature_shape)
+    for j in range(n_conv - 1, -1, -1):
+        _, _, pool, _ = layout.convs[j]
+        cc, rc, pc = caches[j]
+        if pool == "max":
+            d = maxpool_backward(relu_backward(d, rc), pc)
+        else:
+            if pool == "avg":
+                d = avgpool_backward(d, pc)
+            d = relu_backward(d, rc)
+        # the first layer's input gradient is not needed
+        d, dw, db = conv2d_backward(d, cc, compute_dx=j > 0)
+        grads[i][...] = dw
+        grads[i + 1][...] = db
+        i -= 2
+
+
+def _schedule(kind: str, epoch: int, epochs: int) -> float:
+    """Factor on the learning rate in epoch ``epoch`` (0-based) of ``epochs``."""
+    if kind == "linear":
+        return 1.0 - epoch / epochs
+    if kind == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+    return 1.0
+
+
+class _Optimizer:
+    """SGD, momentum or Adam on one flat parameter vector (updated in place)."""
+
+    def __init__(self, kind: str, lr: float, momentum: float, size: int, dtype):
+        self.kind, self.lr, self.momentum = kind, lr, momentum
+        self.t = 0
+        self.m = np.zeros(size, dtype) if kind != "sgd" else None
+        self.v = np.zeros(size, dtype) if kind == "adam" else None
+        self.tmp = np.empty(size, dtype)
+
+    def step(self, theta: np.ndarray, g: np.ndarray) -> None:
+        self.t += 1
+        lr = self.lr
+        if self.kind == "sgd":
+            np.multiply(g, lr, out=self.tmp)
+            theta -= self.tmp
+        elif self.kind == "momentum":
+            m = self.m
+            m *= self.momentum
+            m -= np.multiply(g, lr, out=self.tmp)
+            theta += m
+        else:
+            b1, b2, eps = 0.9, 0.999, 1e-8
+            m, v, tmp = self.m, self.v, self.tmp
+            m *= b1
+            m += np.multiply(g, 1 - b1, out=tmp)
+            v *= b2
+            np.multiply(g, g, out=tmp)
+            tmp *= 1 - b2
+            v += tmp
+            lr_t = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+            np.sqrt(v, out=tmp)
+            tmp += eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= lr_t
+            theta -= tmp
+
+
+# --------------------------------------------------------------------------- the estimator
+class CNNClassifier(ClassifierMixin, BaseEstimator):
+    """A small convolutional network classifier, trained on the CPU by fastconv's layers.
+
+    The network is ``conv block x len(conv_channels) -> dense (ReLU) x len(hidden_layer_sizes)
+    -> dense -> softmax``, where a conv block is a convolution (stride 1), a ReLU and an optional
+    pooling. Inputs are scaled to [0, 1] by the minimum and maximum over all pixels of the
+    training data, so raw pixel values (0-16, 0-255, 0-1) all work.
+
+    Parameters
+    ----------
+    conv_channels : tuple of int, default (32,)
+        Output channels of each conv block; ``()`` makes a plain MLP on the pixels.
+    kernel_size : int or tuple of int, default 3
+        Square kernel size, one for all blocks or one per block. A kernel is clipped to the
+        height/width of a one-row or one-column input.
+    padding : int, "same" or tuple, default "same"
+        Zero padding on each side, one for all blocks or one per block; ``"same"`` keeps the
+        size for odd kernels.
+    pool : {"max", "avg", None} or tuple, default "max"
+        Pooling after the ReLU of each block (one for all blocks or one per block).
+    pool_size : int or tuple of int, default 2
+        Square pooling window (stride equal to the window). A window is clipped to the feature
+        map when the map is smaller (so deep stacks work on small images).
+    hidden_layer_sizes : tuple of int, default ()
+        Units of the hidden dense layers (ReLU) between the conv blocks and the output layer.
+    optimizer : {"sgd", "momentum", "adam"}, default "adam"
+    learning_rate : float, default 0.02
+        Step size of the optimizer.
+    learning_rate_schedule : {"constant", "linear", "cosine"}, default "constant"
+        Factor on ``learning_rate`` per epoch of ``fit``: 1, a linear decay ``1 - e / max_epochs``
+        or a cosine decay ``(1 + cos(pi * e / max_epochs)) / 2`` (epoch ``e`` from 0).
+        ``partial_fit`` always uses ``learning_rate``.
+    momentum : float, default 0.9
+        Momentum of the ``"momentum"`` optimizer.
+    alpha : float, default 0.0
+        L2 penalty on the weights (not the biases), added to the mean cross-entropy as
+        ``alpha / 2 * sum(w ** 2)``.
+    batch_size : int, default 32
+        Mini-batch size (clipped to the number of training samples).
+    max_epochs : int, default 12
+        Passes over the training data.
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the training data (stratified), score it after every
+        epoch, stop when the accuracy has not improved for ``n_iter_no_change`` epochs and keep
+        the parameters of the best epoch.
+    validation_fraction : float, default 0.1
+    n_iter_no_change : int, default 5
+    image_shape : tuple of int, optional
+        ``(H, W)`` or ``(H, W, C)`` of the images when X is given as flat ``(n, H*W*C)`` rows
+        (channels last). With None, flat rows whose length is a perfect square are square
+        one-channel images (the 64 features of ``load_digits`` are 8x8 images) and other rows are
+        read as one-row images (a 1-D signal). Ignored for 3-D ``(n, H, W)`` and 4-D
+        ``(n, H, W, C)`` X, whose shape says it.
+    random_state : int, RandomState instance or None, default None
+        Seeds the initial weights, the validation split and the batch order: two fits with the
+        same int give the same model.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the parameters and of the computation, except that at prediction time the
+        dense layers run in float64 (so that a sample's prediction does not depend on the batch
+        it comes in).
+    verbose : bool or int, default False
+        Print one progress line per epoch to stdout.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features (``H*W*C``) seen during fit.
+    image_shape_ : tuple of int
+        ``(H, W, C)`` of the training images.
+    coefs_ : list of ndarray
+        Conv weights ``(K, K, Cin, Cout)`` of each block, then dense weights ``(Din, Dout)``.
+    intercepts_ : list of ndarray
+        The biases, in the same order.
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    validation_scores_ : list of float or None
+        Validation accuracy after each epoch (None without early stopping).
+    best_validation_score_ : float or None
+        Best validation accuracy (None without early stopping).
+    n_iter_ : int
+        Number of epochs run (over all fit / partial_fit calls since the last fit).
+    t_ : int
+        Number of optimizer steps.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from fastconv import CNNClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    >>> clf = CNNClassifier(random_state=0).fit(X_train, y_train)
+    >>> clf.score(X_test, y_test) > 0.97
+    True
+    """
+
+    _expected_failed_checks = {}
+
+    def __init__(
+        self,
+        conv_channels=(32,),
+        kernel_size=3,
+        padding="same",
+        pool="max",
+        pool_size=2,
+        hidden_layer_sizes=(),
+        optimizer="adam",
+        learning_rate=0.02,
+        learning_rate_schedule="constant",
+        momentum=0.9,
+        alpha=0.0,
+        batch_size=32,
+        max_epochs=12,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        image_shape=None,
+        random_state=None,
+        dtype="float32",
+        verbose=False,
+    ):
+        self.conv_channels = conv_channels
+        self.kernel_size = kernel_size
+        self.padding = padding
+        self.pool = pool
+        self.pool_size = pool_size
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.momentum = momentum
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.image_shape = image_shape
+        self.random_state = random_state
+        self.dtype = dtype
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- parameters
+    def _check_params(self) -> dict:
+        """Validate the constructor parameters; return them in normalized form."""
+        channels = self.conv_channels
+        if isinstance(channels, numbers.Integral) and not isinstance(channels, bool):
+            channels = (channels,)
+        if not isinstance(channels, (list, tuple)):
+            raise ValueError(f"conv_channels must be a tuple of ints, got {self.conv_channels!r}")
+        channels = [_int_param(c, "conv_channels", 1) for c in channels]
+        n = len(channels)
+        hidden = self.hidden_layer_sizes
+        if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
+            hidden = (hidden,)
+        if not isinstance(hidden, (list, tuple)):
+            raise ValueError(f"hidden_layer_sizes must be a tuple of ints, got {self.hidden_layer_sizes!r}")
+        if self.learning_rate_schedule not in _SCHEDULES:
+            raise ValueError(
+                f"learning_rate_schedule must be one of {_SCHEDULES}, got {self.learning_rate_schedule!r}"
+            )
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {self.optimizer!r}")
+        if self.dtype not in ("float32", "float64", np.float32, np.float64):
+            try:
+                ok = np.dtype(self.dtype) in (np.float32, np.float64)
+            except TypeError:
+                ok = False
+            if not ok:
+                raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        return dict(
+            channels=channels,
+            kernels=_per_block(self.kernel_size, "kernel_size", n, lambda v, nm: _int_param(v, nm, 1)),
+            paddings=_per_block(self.padding, "padding", n, _check_padding),
+            pools=_per_block(self.pool, "pool", n, _check_pool),
+            pool_sizes=_per_block(self.pool_size, "pool_size", n, lambda v, nm: _int_param(v, nm, 1)),
+            hidden=[_int_param(h, "hidden_layer_sizes", 1) for h in hidden],
+            lr=_float_param(self.learning_rate, "learning_rate", 0.0, math.inf, high_open=True),
+            momentum=_float_param(self.momentum, "momentum", 0.0, 1.0, low_open=False, high_open=True),
+            alpha=_float_param(self.alpha, "alpha", 0.0, math.inf, low_open=False, high_open=True),
+            batch_size=_int_param(self.batch_size, "batch_size", 1),
+            max_epochs=_int_param(self.max_epochs, "max_epochs", 1),
+            validation_fraction=_float_param(self.validation_fraction, "validation_fraction", 0.0, 1.0,
+                                             high_open=True),
+            n_iter_no_change=_int_param(self.n_iter_no_change, "n_iter_no_change", 1),
+            dtype=np.dtype(self.dtype),
+        )
+
+    # ----------------------------------------------------------------- input
+    def _image_shape_for(self, n_features: int) -> Tuple[int, int, int]:
+        """(H, W, C) of flat rows of ``n_features`` values."""
+        shape = self.image_shape
+        if shape is None:
+            side = math.isqrt(n_features)
+            return (side, side, 1) if side * side == n_features else (1, n_features, 1)
+        if (
+            not isinstance(shape, (tuple, list))
+            or len(shape) not in (2, 3)
+            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in shape)
+        ):
+            raise ValueError(f"image_shape must be (H, W) or (H, W, C) of positive ints, got {shape!r}")
+        shape = tuple(int(s) for s in shape) + ((1,) if len(shape) == 2 else ())
+        if shape[0] * shape[1] * shape[2] != n_features:
+            raise ValueError(
+                f"image_shape={self.image_shape!r} holds {shape[0] * shape[1] * shape[2]} values but X has "
+                f"{n_features} features per sample"
+            )
+        return shape
+
+    def _validate(self, X, y=None, reset: bool = True):
+        """Check X (and y); return (N, H, W, C) float64 images (and y)."""
+        ndim = getattr(X, "ndim", None)
+        if ndim is None:  # a list or another array-like: see its shape through NumPy
+            try:
+                X = np.asarray(X)
+                ndim = X.ndim
+            except (ValueError, TypeError):
+                ndim = 2  # ragged: validate_data says what is wrong
+        if ndim in (3, 4):
+            if y is None:
+                X = check_array(X, allow_nd=True, dtype=np.float64, ensure_min_features=1)
+            else:
+                X, y = check_X_y(X, y, allow_nd=True, dtype=np.float64)
+            if X.ndim == 3:
+                X = X[..., np.newaxis]
+            shape = X.shape[1:]
+            if min(shape) < 1:
+                raise ValueError(f"X holds empty images: shape {X.shape}")
+            flat = X.reshape(X.shape[0], -1)
+            if reset:
+                validate_data(self, flat, reset=True, dtype=None, ensure_all_finite=False)
+            else:
+                if tuple(shape) != tuple(self.image_shape_):
+                    raise ValueError(
+                        f"X has images of shape {tuple(shape)} (H, W, C), but {type(self).__name__} was "
+                        f"fitted on images of shape {tuple(self.image_shape_)}"
+                    )
+                validate_data(self, flat, reset=False, dtype=None, ensure_all_finite=False)
+        else:
+            if y is None:
+                X = validate_data(self, X, reset=reset, dtype=np.float64)
+            else:
+                X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
+            shape = self._image_shape_for(X.shape[1]) if reset else tuple(self.image_shape_)
+            X = X.reshape((X.shape[0],) + tuple(shape))
+        return X if y is None else (X, y)
+
+    def _prepare(self, X: np.ndarray, dtype) -> np.ndarray:
+        """Scaled, C-contiguous images of the network's dtype (a new array)."""
+        out = np.empty(X.shape, dtype=dtype)
+        np.subtract(X, self._x_offset, out=out, casting="unsafe")
+        out *= dtype.type(1.0 / self._x_scale)
+        return out
+
+    # ----------------------------------------------------------------- training
+    def _initialize(self, X: np.ndarray, classes: np.ndarray, p: dict, rng) -> None:
+        self.classes_ = classes
+        self.image_shape_ = tuple(int(s) for s in X.shape[1:])
+        lo = float(X.min()) if X.size else 0.0
+        hi = float(X.max()) if X.size else 0.0
+        self._x_offset = lo  # pixels are scaled to [0, 1] by the training data's range
+        self._x_scale = hi - lo if hi > lo and math.isfinite(hi - lo) else 1.0
+        layout = _Layout(self.image_shape_, p["channels"], p["kernels"], p["paddings"], p["pools"],
+                         p["pool_sizes"], p["hidden"], len(classes))
+        dtype = p["dtype"]
+        theta = np.zeros(layout.size, dtype=dtype)
+        for (a, b), shape in zip(zip(layout.offsets[:-1], layout.offsets[1:]), layout.shapes):
+            if len(shape) > 1:  # weights: He normal; biases stay zero
+                fan_in = int(np.prod(shape[:-1]))
+                theta[a:b] = rng.standard_normal(b - a) * math.sqrt(2.0 / fan_in)
+        self._layout = layout
+        self._theta = theta
+        self._optimizer = _Optimizer(self.optimizer, p["lr"], p["momentum"], layout.size, dtype)
+        self._config = p
+        self.loss_curve_ = []
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = None
+        self.n_iter_ = 0
+        self.t_ = 0
+
+    def _weight_mask(self) -> np.ndarray:
+        """1 on the weights, 0 on the biases (for the L2 penalty)."""
+        mask = np.zeros(self._layout.size, dtype=self._theta.dtype)
+        for (a, b), shape in zip(zip(self._layout.offsets[:-1], self._layout.offsets[1:]), self._layout.shapes):
+            if len(shape) > 1:
+                mask[a:b] = 1
+        return mask
+
+    def _epoch(self, x: np.ndarray, codes: np.ndarray, rng, batch_size: int, alpha: float) -> float:
+        """One pass over (x, codes) in shuffled mini-batches; returns the mean loss."""
+        layout, theta, opt = self._layout, self._theta, self._optimizer
+        params = layout.views(theta)
+        g = np.empty_like(theta)
+        grads = layout.views(g)
+        mask = self._weight_mask() * alpha if alpha > 0 else None
+        n = x.shape[0]
+        bs = min(batch_size, n)
+        dtype = theta.dtype
+        eye = np.eye(len(self.classes_), dtype=dtype)
+        xb = np.empty((bs,) + x.shape[1:], dtype=dtype)
+        onehot = np.empty((bs, eye.shape[0]), dtype=dtype)
+        order = rng.permutation(n)
+        total = 0.0
+        for start in range(0, n, bs):
+            idx = order[start : start + bs]
+            nb = idx.shape[0]
+            xi = np.take(x, idx, axis=0, out=xb[:nb])
+            yi = np.take(eye, codes[idx], axis=0, out=onehot[:nb])
+            logits, caches = _forward(layout, params, xi, True)
+            loss, sc = softmax_crossentropy_forward(logits, yi)
+            _backward(layout, caches, softmax_crossentropy_backward(sc), grads)
+            if mask is not None:
+                g += mask * theta
+                loss += 0.5 * float(np.dot(mask * theta, theta))
+            opt.step(theta, g)
+            total += float(loss) * nb
+        self.t_ += (n + bs - 1) // bs
+        return total / n
+
+    def _accuracy(self, x: np.ndarray, codes: np.ndarray) -> float:
+        return float(np.mean(self._logits_prepared(x).argmax(axis=1) == codes))
+
+    def _fit_epochs(self, x, codes, rng, epochs: int, early_stopping: bool) -> None:
+        p = self._config
+        if early_stopping:
+            x, codes, xv, cv = self._split(x, codes, p["validation_fraction"], rng)
+            best = -np.inf
+            best_theta = self._theta.copy()
+            since = 0
+        for e in range(epochs):
+            t0 = time.perf_counter()
+            self._optimizer.lr = p["lr"] * _schedule(self.learning_rate_schedule if epochs > 1 else "constant",
+                                                     e, epochs)
+            loss = self._epoch(x, codes, rng, p["batch_size"], p["alpha"])
+            self.n_iter_ += 1
+            self.loss_curve_.append(loss)
+            msg = f"Epoch {self.n_iter_}: loss {loss:.5f}"
+            if early_stopping:
+                score = self._accuracy(xv, cv)
+                self.validation_scores_.append(score)
+                msg += f", validation accuracy {score:.4f}"
+                if score > best:
+                    best, since = score, 0
+                    best_theta[...] = self._theta
+                else:
+                    since += 1
+            if self.verbose:
+                print(f"{msg}, {time.perf_counter() - t0:.3f} s", file=sys.stdout, flush=True)
+            if not math.isfinite(loss):
+                raise ValueError(
+                    f"the training loss became {loss} at epoch {self.n_iter_}: lower learning_rate "
+                    f"(now {self.learning_rate!r})"
+                )
+            if early_stopping and since >= p["n_iter_no_change"]:
+                if self.verbose:
+                    print(f"Validation accuracy did not improve for {since} epochs: stopping", flush=True)
+                break
+        if early_stopping:
+            self._theta[...] = best_theta
+            self.best_validation_score_ = float(best)
+
+    @staticmethod
+    def _split(x, codes, fraction, rng):
+        """Stratified (when every class allows it) train/validation split drawn from ``rng``."""
+        n = x.shape[0]
+        n_val = int(math.ceil(fraction * n))
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(
+                f"validation_fraction={fraction} leaves no training or no validation sample out of {n}"
+            )
+        counts = np.bincount(codes)
+        if np.all(counts[counts > 0] >= 2) and n_val >= np.count_nonzero(counts):
+            val = []
+            for c in np.flatnonzero(counts):
+                idx = rng.permutation(np.flatnonzero(codes == c))
+                val.append(idx[: max(1, int(round(fraction * idx.size)))])
+            val = np.sort(np.concatenate(val))
+        else:
+            val = np.sort(rng.permutation(n)[:n_val])
+        train = np.setdiff1d(np.arange(n), val)
+        return x[train], codes[train], x[val], codes[val]
+
+    def fit(self, X, y):
+        """Train a new network on (X, y).
+
+        Parameters
+        ----------
+        X : array_like of shape (n, H, W), (n, H, W, C) or (n, n_features)
+            Images, or flat rows (see ``image_shape``). Any numeric dtype.
+        y : array_like of shape (n,)
+            Class labels (any hashable values; at least two classes).
+
+        Returns
+        -------
+        self : CNNClassifier
+        """
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        p = self._check_params()
+        X, y = self._validate(X, y, reset=True)
+        check_classification_targets(y)
+        classes, codes = np.unique(y, return_inverse=True)
+        if classes.shape[0] < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
+                f"contains only one class: {classes[0]!r}"
+            )
+        rng = check_random_state(self.random_state)
+        self._initialize(X, classes, p, rng)
+        x = self._prepare(X, p["dtype"])
+        with _OneThread():
+            self._fit_epochs(x, codes.astype(np.intp), rng, p["max_epochs"], self.early_stopping)
+        self._rng = rng
+        return self
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y), continuing from the current network.
+
+        Parameters
+        ----------
+        X : array_like of shape (n, H, W), (n, H, W, C) or (n, n_features)
+        y : array_like of shape (n,)
+        classes : array_like of shape (n_classes,), optional
+            All the classes; required on the first call (which also fixes the input
+            scaling from this first X), ignored or checked afterwards.
+
+        Returns
+        -------
+        self : CNNClassifier
+        """
+        first = not hasattr(self, "classes_")
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        p = self._check_params()
+        X, y = self._validate(X, y, reset=first)
+        check_classification_targets(y)
+        if classes is not None:
+            classes = np.unique(np.asarray(classes))
+            if classes.shape[0] < 2:
+                raise ValueError(f"classes must hold at least 2 classes, got {classes!r}")
+            if not first and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"classes={classes!r} differs from the classes of the first call {self.classes_!r}"
+                )
+        else:
+            classes = self.classes_
+        if not np.all(np.isin(y, classes)):
+            unseen = np.setdiff1d(np.unique(y), classes)
+            raise ValueError(f"y holds labels {unseen!r} that are not in classes {classes!r}")
+        if first:
+            self._rng = check_random_state(self.random_state)
+            self._initialize(X, classes, p, self._rng)
+        codes = np.searchsorted(classes, y).astype(np.intp)
+        x = self._prepare(X, self._theta.dtype)
+        with _OneThread():
+            self._fit_epochs(x, codes, self._rng, 1, False)
+        return self
+
+    # ----------------------------------------------------------------- prediction
+    def _logits_prepared(self, x: np.ndarray) -> np.ndarray:
+        """Logits of scaled images of the network's dtype. The conv blocks run in that dtype
+        (their kernels compute each sample alone), the dense layers in float64, so that a sample's
+        prediction does not depend on the batch it comes in (BLAS's float32 products would)."""
+        n_conv = 2 * len(self._layout.convs)
+        params = self._layout.views(self._theta)[:n_conv] + self._layout.views(self._theta.astype(np.float64))[n_conv:]
+        n = x.shape[0]
+        if n <= _PREDICT_CHUNK:
+            return _forward(self._layout, params, x, False)[0]
+        out = np.empty((n, len(self.classes_)), dtype=np.float64)
+        for i in range(0, n, _PREDICT_CHUNK):
+            out[i : i + _PREDICT_CHUNK] = _forward(self._layout, params, x[i : i + _PREDICT_CHUNK], False)[0]
+        return out
+
+    def _logits(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        prev = set_num_threads(1)  # (BLAS threads are left alone: limiting them costs ms per call)
+        try:
+            return self._logits_prepared(self._prepare(X, self._theta.dtype))
+        finally:
+            set_num_threads(prev)
+
+    def decision_function(self, X):
+        """Logits of the output layer.
+
+        Returns
+        -------
+        ndarray of shape (n,) for two classes (the logit of ``classes_[1]`` minus that of
+        ``classes_[0]``; positive means ``classes_[1]``), else (n, n_classes).
+        """
+        z = self._logits(X)
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`, computed stably: ndarray (n, n_classes)."""
+        z = self._logits(X)
+        z -= z.max(axis=1, keepdims=True)
+        z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return z
+
+    def predict_proba(self, X):
+        """Softmax class probabilities: ndarray (n, n_classes), columns in the order of ``classes_``."""
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X):
+        """Most probable class of each sample: ndarray (n,) of ``classes_``'s values."""
+        codes = self._logits(X).argmax(axis=1)
+        return self.classes_[codes]
+
+    # ----------------------------------------------------------------- fitted parameters
+    @property
+    def coefs_(self) -> List[np.ndarray]:
+        check_is_fitted(self)
+        return [a.copy() for a in self._layout.views(self._theta)[0::2]]
+
+    @property
+    def intercepts_(self) -> List[np.ndarray]:
+        check_is_fitted(self)
+        return [a.copy() for a in self._layout.views(self._theta)[1::2]]
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "_theta")

@@ -1,0 +1,180 @@
+"""Winograd F(m x m, 3 x 3) kernels (fastconv._winograd) against fastconv.reference.
+
+Forward and input gradient, tile sizes 2, 4, 6, float32 and float64, paddings 0..2, odd sizes,
+tiles crossing the border, channel counts off the vector width, N = 1; the error bound on the
+benchmarked layers; thread-count invariance; the transforms themselves; bad calls.
+"""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import fastconv.reference as R
+from fastconv import _winograd as wg
+
+TILES = (2, 4, 6)
+# (N, H, W, C, Cout, ph, pw)
+CASES = [
+    (1, 5, 5, 1, 1, 1, 1),
+    (2, 7, 9, 3, 5, 1, 1),      # odd H/W: the last tile row/column crosses the border
+    (1, 6, 11, 17, 9, 0, 2),    # C, Cout off the vector width
+    (3, 13, 10, 8, 16, 2, 0),
+    (1, 3, 3, 4, 33, 0, 0),     # a single output pixel
+    (2, 9, 14, 20, 7, 2, 2),
+    (1, 4, 25, 35, 18, 1, 0),   # channels over two transform chunks plus a remainder
+    (2, 1, 1, 3, 5, 2, 2),      # a single input pixel, every patch mostly padding
+    (1, 2, 1, 2, 3, 1, 2),
+]
+
+
+def _ids(case):
+    return "N{}_{}x{}x{}->{}_p{}{}".format(*case)
+
+
+def _data(case, dtype, seed=0):
+    n, h, w, c, co, ph, pw = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    wt = rng.standard_normal((3, 3, c, co)).astype(dtype)
+    b = rng.standard_normal(co).astype(dtype)
+    dy = rng.standard_normal((n, h + 2 * ph - 2, w + 2 * pw - 2, co)).astype(dtype)
+    return x, wt, b, dy
+
+
+def _rel_err(got, exact):
+    return float(np.max(np.abs(got.astype(np.float64) - exact)) / np.max(np.abs(exact)))
+
+
+def _exact(x, w, b, dy, ph, pw):
+    """float64 reference y and dx."""
+    f = [a.astype(np.float64) for a in (x, w, b, dy)]
+    y, cache = R.conv2d_forward(f[0], f[1], f[2], padding=(ph, pw), stride=1)
+    dx = R.conv2d_backward(f[3], cache)[0]
+    return y, dx
+
+
+LIMIT = {np.float32: 1e-4, np.float64: 1e-10}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", TILES)
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_forward_and_dx_match_reference(case, m, dtype):
+    n, h, w_, c, co, ph, pw = case
+    x, w, b, dy = _data(case, dtype)
+    x0, w0, b0, dy0 = x.copy(), w.copy(), b.copy(), dy.copy()
+    ye, dxe = _exact(x, w, b, dy, ph, pw)
+    y = np.full(ye.shape, np.nan, dtype)
+    wg.winograd_forward(x, w, b, ph, pw, y, 2, m)
+    assert _rel_err(y, ye) < LIMIT[dtype]
+    y_nb = np.full(ye.shape, np.nan, dtype)
+    wg.winograd_forward(x, w, None, ph, pw, y_nb, 1, m)
+    assert _rel_err(y_nb, ye - b.astype(np.float64)) < LIMIT[dtype]
+    dx = np.full(x.shape, np.nan, dtype)
+    wg.winograd_backward_input(dy, w, ph, pw, dx, 2, m)
+    assert _rel_err(dx, dxe) < LIMIT[dtype]
+    for a, a0 in ((x, x0), (w, w0), (b, b0), (dy, dy0)):  # inputs untouched
+        np.testing.assert_array_equal(a, a0)
+
+
+@pytest.mark.parametrize("m", TILES)
+def test_default_tile_and_dtype_results(m):
+    """m=0 picks default_tile; float32 differs from float64 by rounding only."""
+    case = (2, 10, 12, 16, 24, 1, 1)
+    x, w, b, _ = _data(case, np.float32, seed=3)
+    y0 = np.empty((2, 10, 12, 24), np.float32)
+    wg.winograd_forward(x, w, b, 1, 1, y0, 2, 0)
+    y1 = np.empty_like(y0)
+    wg.winograd_forward(x, w, b, 1, 1, y1, 2, wg.default_tile(16, 24, False))
+    np.testing.assert_array_equal(y0, y1)
+
+
+# The benchmarked 3x3 stride-1 layers (bench/bench_conv.py): medium N32 32x32x16->32, large N8
+# 64x64x64->64, both k3 p1. Batches cut down for test time (the error does not depend on N).
+BENCH_LAYERS = [(4, 32, 32, 16, 32, 1, 1), (1, 64, 64, 64, 64, 1, 1)]
+
+
+@pytest.mark.parametrize("m", TILES)
+@pytest.mark.parametrize("case", BENCH_LAYERS, ids=_ids)
+def test_error_on_benchmarked_layers(case, m):
+    """max |fast - exact| / max |exact| within 1e-4 (float32) and 1e-10 (float64), weights scaled as in training."""
+    n, h, w_, c, co, ph, pw = case
+    x, w, b, dy = _data(case, np.float64, seed=11)
+    w *= np.sqrt(2.0 / (9 * c))
+    ye, dxe = _exact(x, w, b, dy, ph, pw)
+    for dtype in (np.float32, np.float64):
+        xd, wd, bd, dyd = (a.astype(dtype) for a in (x, w, b, dy))
+        y = np.empty(ye.shape, dtype)
+        wg.winograd_forward(xd, wd, bd, ph, pw, y, 2, m)
+        dx = np.empty(x.shape, dtype)
+        wg.winograd_backward_input(dyd, wd, ph, pw, dx, 2, m)
+        assert _rel_err(y, ye) < LIMIT[dtype]
+        assert _rel_err(dx, dxe) < LIMIT[dtype]
+
+
+@pytest.mark.parametrize("m", TILES)
+def test_results_do_not_depend_on_threads(m):
+    case = (3, 23, 17, 12, 20, 1, 2)
+    x, w, b, dy = _data(case, np.float32, seed=5)
+    out = []
+    for nt in (1, 2, 3):
+        y = np.empty((3, 23, 19, 20), np.float32)
+        wg.winograd_forward(x, w, b, 1, 2, y, nt, m)
+        dx = np.empty_like(x)
+        wg.winograd_backward_input(dy, w, 1, 2, dx, nt, m)
+        out.append((y, dx))
+    for y, dx in out[1:]:
+        np.testing.assert_array_equal(y, out[0][0])
+        np.testing.assert_array_equal(dx, out[0][1])
+
+
+@pytest.mark.parametrize("m", TILES)
+def test_transforms_are_exact_toom_cook(m):
+    """A^T ((G g) * (B^T d)) is the valid 1-D correlation, in exact arithmetic; the compiled matrices equal them."""
+    bt, g, at = wg.transforms(m)
+    alpha = m + 2
+    assert bt.shape == (alpha, alpha) and g.shape == (alpha, 3) and at.shape == (m, alpha)
+    rng = np.random.default_rng(m)
+    for _ in range(3):
+        d = [Fraction(int(v)) for v in rng.integers(-9, 10, alpha)]
+        k = [Fraction(int(v)) for v in rng.integers(-9, 10, 3)]
+        gf = [[Fraction(v).limit_denominator(1000) for v in row] for row in g]
+        u = [sum(gf[i][j] * k[j] for j in range(3)) for i in range(alpha)]
+        v = [sum(Fraction(bt[i, j]) * d[j] for j in range(alpha)) for i in range(alpha)]
+        y = [sum(Fraction(at[r, i]) * u[i] * v[i] for i in range(alpha)) for r in range(m)]
+        assert y == [sum(k[j] * d[r + j] for j in range(3)) for r in range(m)]
+    cbt, cat = wg.compiled_matrices(m)
+    np.testing.assert_array_equal(cbt, bt)
+    np.testing.assert_array_equal(cat, at)
+
+
+def test_simd_path_is_known():
+    assert wg.simd_path() in ("baseline", "avx2")
+
+
+def test_bad_calls_raise():
+    x = np.zeros((1, 5, 5, 2), np.float32)
+    w = np.zeros((3, 3, 2, 4), np.float32)
+    y = np.zeros((1, 5, 5, 4), np.float32)
+    with pytest.raises(ValueError, match="y must have shape"):
+        wg.winograd_forward(x, w, None, 0, 0, y, 1)
+    with pytest.raises(ValueError, match="padding"):
+        wg.winograd_forward(x, w, None, 3, 1, np.zeros((1, 9, 5, 4), np.float32), 1)
+    with pytest.raises(TypeError, match="dtype"):
+        wg.winograd_forward(x.astype(np.float64), w, None, 1, 1, y, 1)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        wg.winograd_forward(np.asfortranarray(np.zeros((1, 5, 5, 2), np.float32)), w, None, 1, 1, y, 1)
+    with pytest.raises(ValueError, match="w"):
+        wg.winograd_forward(x, np.zeros((5, 5, 2, 4), np.float32), None, 1, 1, y, 1)
+    with pytest.raises(ValueError, match="b must be"):
+        wg.winograd_forward(x, w, np.zeros(3, np.float32), 1, 1, y, 1)
+    with pytest.raises(ValueError, match="m must be"):
+        wg.winograd_forward(x, w, None, 1, 1, y, 1, 3)
+    with pytest.raises(ValueError, match="nthreads"):
+        wg.winograd_forward(x, w, None, 1, 1, y, 0)
+    with pytest.raises(ValueError, match="shape"):
+        wg.winograd_backward_input(y, w, 1, 1, np.zeros((1, 4, 5, 2), np.float32), 1)
+    with pytest.raises(ValueError, match="would be empty"):
+        wg.winograd_forward(np.zeros((1, 2, 2, 2), np.float32), w, None, 0, 0, np.zeros((1, 0, 0, 4), np.float32), 1)
+    with pytest.raises(ValueError, match="m must be"):
+        wg.transforms(3)
