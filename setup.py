@@ -76,6 +76,7 @@ _FAMILY = ["_simd_instantiate.h", "_simd.h"]  # a kernel family compiled per ins
 MODULES = {
     "_alloc": ["_alloc_pool.h"],
     "_conv": [],
+    "_conv_depthwise": ["_conv_depthwise_kernels.h", "_conv_depthwise.h"] + _FAMILY,
     "_conv_direct": ["_conv_direct_kernels.h", "_conv_direct.h"] + _FAMILY,
     "_conv_small": ["_conv_small_kernels.h", "_conv_small.h"] + _FAMILY,
     "_digits": ["_digits_kernels.h", "_digits.h"] + _FAMILY,

@@ -20,6 +20,11 @@ class ConvCache(NamedTuple):
     y_shape: Tuple[int, ...]
     algorithm: str = "auto"  # conv2d_forward's algorithm=: the backward chooses its kernels by it too
     layout: str = "NHWC"  # the caller's layout; the arrays and shapes above are NHWC either way
+    # the options beyond symmetric padding (``padding`` is then the (top, left) padding)
+    pad_end: Optional[Tuple[int, int]] = None  # (bottom, right); None: as ``padding``
+    dilation: Tuple[int, int] = (1, 1)
+    groups: int = 1
+    has_bias: bool = True  # False: the forward had b=None and the backward returns db=None
 
 
 class PoolWindow(NamedTuple):

@@ -24,6 +24,11 @@
    FMAs.  Columns outside the image read a row of zeros; rows outside the image are skipped.
    Every output is bias + the taps in (ki, kj, c) order.
 
+   Options (fck_geo): tap (ki, kj) of output (i, j) reads x[i*sh - ph + dh*ki, j*sw - pw + dw*kj]
+   (ph, pw: top and left padding; bottom and right follow from Ho, Wo).  Groups: C and Cout are
+   one group's channels, and the pixel strides of x and y are xs and ys (all channels), so a
+   group is a channel offset into the same arrays, with its own packed weights.
+
    Weight gradient (dw_row): dw[t, co] += sum_j xwindow(i, j)[t] * dy[i, j, co] over the
    pixels j of one output row whose window column lies inside the image; FCK_TB input channels
    of one (ki, kj) x FCK_CB output channels in registers, loaded from and stored back to a
@@ -56,6 +61,9 @@ typedef struct {
     Py_ssize_t Kh, Kw, Cout;  /* kernel */
     Py_ssize_t Ho, Wo;        /* output */
     Py_ssize_t ph, pw, sh, sw;
+    Py_ssize_t dh, dw;        /* dilation */
+    Py_ssize_t xs, ys;        /* pixel strides of x and y: C and Cout, or more when C and Cout are
+                                 one group's channels within wider arrays */
 } fck_geo;
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -184,7 +192,7 @@ FCK_ATTR FCK_INLINE void FCK_FN(fblock)(const fck_geo *g, const FCK_T *ximg, con
                                         Py_ssize_t j0, Py_ssize_t ncols, const int np)
 {
     const Py_ssize_t W = g->W, C = g->C, Kh = g->Kh, Kw = g->Kw, sw = g->sw, pw = g->pw;
-    const Py_ssize_t Cout = g->Cout;
+    const Py_ssize_t xs = g->xs, dh = g->dh, dw = g->dw;
     FCK_FN(v) acc[FCK_R][FCK_NV], wv[FCK_NV];
     Py_ssize_t ki, kj;
     int r, v;
@@ -195,21 +203,21 @@ FCK_ATTR FCK_INLINE void FCK_FN(fblock)(const fck_geo *g, const FCK_T *ximg, con
     FCK_UNROLL for (r = 0; r < np; r++)
         FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] = wv[v];
     for (ki = 0; ki < Kh; ki++) {
-        const Py_ssize_t hi = i * g->sh - g->ph + ki;
+        const Py_ssize_t hi = i * g->sh - g->ph + ki * dh;
         const FCK_T *xr;
         if (hi < 0 || hi >= g->H) continue;
-        xr = ximg + hi * W * C;
+        xr = ximg + hi * W * xs;
         for (kj = 0; kj < Kw; kj++) {
             const FCK_T *ap[FCK_R];
             const FCK_T *bt = bp + (ki * Kw + kj) * C * FCK_CB;
             FCK_UNROLL for (r = 0; r < np; r++) {
-                const Py_ssize_t wi = (j0 + r) * sw - pw + kj;
-                ap[r] = (wi >= 0 && wi < W) ? xr + wi * C : zeros;
+                const Py_ssize_t wi = (j0 + r) * sw - pw + kj * dw;
+                ap[r] = (wi >= 0 && wi < W) ? xr + wi * xs : zeros;
             }
             FCK_FN(fma_panel)(acc, ap, bt, C, np);
         }
     }
-    FCK_FN(store_block)(acc, yo, Cout, ncols, np);
+    FCK_FN(store_block)(acc, yo, g->ys, ncols, np);
 }
 
 /* Output row i of one image: yrow[j, co] = bias[co] + sum_t xwindow(i, j)[t] * w[t, co].
@@ -226,7 +234,7 @@ FCK_ATTR static void FCK_FN(fwd_row)(const fck_geo *g, const FCK_T *ximg, const 
         const FCK_T *bias = bpk ? bpk + b * FCK_CB : NULL;
         ncols = Cout - b * FCK_CB < FCK_CB ? Cout - b * FCK_CB : FCK_CB;
         for (j0 = 0; j0 < Wo; j0 += FCK_R) {
-            FCK_T *yo = yrow + j0 * Cout + b * FCK_CB;
+            FCK_T *yo = yrow + j0 * g->ys + b * FCK_CB;
 #define FCK_CALL(k) FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, k)
             FCK_BY_NP(Wo - j0 < FCK_R ? (int)(Wo - j0) : FCK_R, FCK_CALL)
 #undef FCK_CALL
@@ -240,13 +248,13 @@ FCK_ATTR FCK_INLINE void FCK_FN(dwblock)(const fck_geo *g, const FCK_T *xr, cons
                                          FCK_T *dwp, Py_ssize_t ldw, Py_ssize_t kj, Py_ssize_t c0,
                                          Py_ssize_t jlo, Py_ssize_t jhi, Py_ssize_t nb, const int nt)
 {
-    const Py_ssize_t C = g->C, step = g->sw * C;
+    const Py_ssize_t xs = g->xs, step = g->sw * xs;
     Py_ssize_t b, j;
     int t, v;
     for (b = 0; b < nb; b++) {
         FCK_FN(v) acc[FCK_TB][FCK_NV], d[FCK_NV];
         FCK_T *dwb = dwp + b * FCK_CB;
-        const FCK_T *xp = xr + (jlo * g->sw - g->pw + kj) * C + c0;
+        const FCK_T *xp = xr + (jlo * g->sw - g->pw + kj * g->dw) * xs + c0;
         const FCK_T *dp = dy + jlo * ldd + b * FCK_CB;
         FCK_UNROLL for (t = 0; t < nt; t++)
             FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(&acc[t][v], dwb + t * ldw + v * FCK_L, sizeof acc[t][v]);
@@ -273,14 +281,15 @@ FCK_ATTR static void FCK_FN(dw_row)(const fck_geo *g, const FCK_T *ximg, const F
     const Py_ssize_t nb = (g->Cout + FCK_CB - 1) / FCK_CB;
     Py_ssize_t ki, kj, c0, jlo, jhi;
     for (ki = 0; ki < Kh; ki++) {
-        const Py_ssize_t hi = i * g->sh - g->ph + ki;
+        const Py_ssize_t hi = i * g->sh - g->ph + ki * g->dh;
         const FCK_T *xr;
         if (hi < 0 || hi >= g->H) continue;
-        xr = ximg + hi * W * C;
+        xr = ximg + hi * W * g->xs;
         for (kj = 0; kj < Kw; kj++) {
-            /* j*sw - pw + kj in [0, W) */
-            jlo = pw - kj > 0 ? (pw - kj + sw - 1) / sw : 0;
-            jhi = W + pw - kj > 0 ? (W + pw - kj + sw - 1) / sw : 0;
+            /* j*sw - pw + kj*dw in [0, W) */
+            const Py_ssize_t o = pw - kj * g->dw;
+            jlo = o > 0 ? (o + sw - 1) / sw : 0;
+            jhi = W + o > 0 ? (W + o + sw - 1) / sw : 0;
             if (jhi > Wo) jhi = Wo;
             if (jlo >= jhi) continue;
             for (c0 = 0; c0 < C; c0 += FCK_TB) {
@@ -317,25 +326,25 @@ FCK_ATTR FCK_INLINE void FCK_FN(dblock)(const fck_geo *g, const FCK_T *dyimg, co
                                         Py_ssize_t m0, Py_ssize_t ncols, const int np)
 {
     const Py_ssize_t Wo = g->Wo, Co = g->Cout, Kh = g->Kh, Kw = g->Kw, sh = g->sh, sw = g->sw;
-    const Py_ssize_t step = sw * g->C;
+    const Py_ssize_t step = sw * g->xs, ys = g->ys;
     FCK_FN(v) acc[FCK_R][FCK_NV];
     Py_ssize_t ki, kj;
     int r, v;
     FCK_UNROLL for (r = 0; r < np; r++)
         FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] = (FCK_FN(v)){0};
     for (ki = 0; ki < Kh; ki++) {
-        const Py_ssize_t num = h + g->ph - ki;
+        const Py_ssize_t num = h + g->ph - ki * g->dh;
         const FCK_T *dyr;
         if (num < 0 || num % sh != 0 || num / sh >= g->Ho) continue;
-        dyr = dyimg + (num / sh) * Wo * Co;
+        dyr = dyimg + (num / sh) * Wo * ys;
         for (kj = 0; kj < Kw; kj++) {
-            const Py_ssize_t numw = phi + g->pw - kj;
+            const Py_ssize_t numw = phi + g->pw - kj * g->dw;
             const FCK_T *ap[FCK_R];
             const FCK_T *bt = bp + (ki * Kw + kj) * Co * FCK_CB;
             if (numw % sw != 0) continue;
             FCK_UNROLL for (r = 0; r < np; r++) {
                 const Py_ssize_t j = numw / sw + m0 + r;
-                ap[r] = (j >= 0 && j < Wo) ? dyr + j * Co : zeros;
+                ap[r] = (j >= 0 && j < Wo) ? dyr + j * ys : zeros;
             }
             FCK_FN(fma_panel)(acc, ap, bt, Co, np);
         }
@@ -359,7 +368,7 @@ FCK_ATTR static void FCK_FN(dx_row)(const fck_geo *g, const FCK_T *dyimg, const 
         for (phi = 0; phi < sw && phi < W; phi++) {
             M = (W - phi + sw - 1) / sw;
             for (m0 = 0; m0 < M; m0 += FCK_R) {
-                FCK_T *xo = dxrow + (phi + sw * m0) * C + b * FCK_CB;
+                FCK_T *xo = dxrow + (phi + sw * m0) * g->xs + b * FCK_CB;
 #define FCK_CALL(k) FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, k)
                 FCK_BY_NP(M - m0 < FCK_R ? (int)(M - m0) : FCK_R, FCK_CALL)
 #undef FCK_CALL

@@ -2,7 +2,7 @@
 
 cdef extern from "_conv_direct_kernels.h":
     ctypedef struct fck_geo:
-        Py_ssize_t H, W, C, Kh, Kw, Cout, Ho, Wo, ph, pw, sh, sw
+        Py_ssize_t H, W, C, Kh, Kw, Cout, Ho, Wo, ph, pw, sh, sw, dh, dw, xs, ys
 
     Py_ssize_t fck_f32_cb "FC_PICK(fc_f32_cb)"() noexcept nogil
     Py_ssize_t fck_f64_cb "FC_PICK(fc_f64_cb)"() noexcept nogil

@@ -97,13 +97,13 @@ def conv_inputs(x, w, b, layout, groups: int = 1):
         return x, w, layout
     x = v.as_array(x, "x", 4)
     w = v.as_array(w, "w", 4)
-    b = v.as_array(b, "b", 1)
+    b = None if b is None else v.as_array(b, "b", 1)
     if w.shape[1] * groups != x.shape[1]:
         raise ValueError(
             f"w has {w.shape[1] * groups} input channels but x has {x.shape[1]} "
             f"(x shape {x.shape} is (N, C, H, W), w shape {w.shape} is (Cout, C, Kh, Kw))"
         )
-    if b.shape[0] != w.shape[0]:
+    if b is not None and b.shape[0] != w.shape[0]:
         raise ValueError(f"b has length {b.shape[0]} but w has {w.shape[0]} output channels (w shape {w.shape})")
     return _to_nhwc(x), _contiguous(w, (2, 3, 1, 0)), layout
 

@@ -441,3 +441,101 @@ def check_pool_cache_adaptive(cache, adaptive: bool, producer: str):
     if (window is not None and window.output_size is not None) != adaptive:
         raise TypeError(f"cache must be the cache returned by {producer}, got the cache of another pooling op")
     return cache
+
+
+class ConvOptions(NamedTuple):
+    """Checked arguments of a convolution with the torch-style options (see :func:`conv_options`)."""
+
+    x: np.ndarray
+    w: np.ndarray
+    b: "np.ndarray | None"  # None: no bias
+    pad_begin: Pair  # (top, left)
+    pad_end: Pair  # (bottom, right)
+    stride: Pair
+    dilation: Pair
+    groups: int
+    out_hw: Pair
+
+
+def _padding_sides(padding, kernel: Pair, dilation: Pair, stride: Pair) -> Tuple[Pair, Pair]:
+    """((top, left), (bottom, right)) zero padding from an int, an (h, w) pair, per-side
+    ``((top, bottom), (left, right))``, ``'valid'`` or ``'same'``."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding != "same":
+            raise ValueError(f"padding must be an int, a pair, ((top, bottom), (left, right)), 'same' or 'valid', got {padding!r}")
+        if stride != (1, 1):
+            raise ValueError(f"padding='same' needs stride 1, got stride {stride}")
+        # torch's split of the dilated kernel's extent: the smaller half before, the larger after
+        th, tw = dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)
+        return (th // 2, tw // 2), (th - th // 2, tw - tw // 2)
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
+        isinstance(p, (tuple, list, np.ndarray)) for p in padding
+    ):
+        top, bottom = pair(padding[0], "padding", 0)
+        left, right = pair(padding[1], "padding", 0)
+        return (top, left), (bottom, right)
+    p = pair(padding, "padding", 0)
+    return p, p
+
+
+def groups_arg(groups) -> int:
+    """``groups`` as a Python int >= 1."""
+    if isinstance(groups, (bool, np.bool_)):
+        raise TypeError(f"groups must be a positive int, got {groups!r}")
+    try:
+        g = operator.index(groups)
+    except TypeError:
+        raise TypeError(f"groups must be a positive int, got {groups!r}") from None
+    if g < 1:
+        raise ValueError(f"groups must be >= 1, got {g}")
+    return g
+
+
+def conv_options(x, w, b, padding, stride, dilation, groups) -> ConvOptions:
+    """Check the arguments of ``conv2d_forward`` with every option and compute its output size.
+
+    With the default options (symmetric padding, dilation 1, groups 1, a bias) the checks and
+    messages are those of :func:`conv_args`.
+    """
+    x = as_array(x, "x", 4)
+    w = as_array(w, "w", 4)
+    b = None if b is None else as_array(b, "b", 1)
+    g = groups_arg(groups)
+    if g == 1:
+        if w.shape[2] != x.shape[3]:
+            raise ValueError(
+                f"w has {w.shape[2]} input channels but x has {x.shape[3]} "
+                f"(x shape {x.shape} is (N, H, W, C), w shape {w.shape} is (Kh, Kw, C, Cout))"
+            )
+    else:
+        if x.shape[3] % g:
+            raise ValueError(f"groups={g} does not divide the {x.shape[3]} input channels of x (x shape {x.shape})")
+        if w.shape[3] % g:
+            raise ValueError(f"groups={g} does not divide the {w.shape[3]} output channels of w (w shape {w.shape})")
+        if w.shape[2] != x.shape[3] // g:
+            raise ValueError(
+                f"w has {w.shape[2]} input channels per group but x has {x.shape[3]} channels in {g} groups "
+                f"of {x.shape[3] // g} (x shape {x.shape} is (N, H, W, C), w shape {w.shape} is (Kh, Kw, C/groups, Cout))"
+            )
+    if b is not None and b.shape[0] != w.shape[3]:
+        raise ValueError(f"b has length {b.shape[0]} but w has {w.shape[3]} output channels (w shape {w.shape})")
+    if w.shape[0] == 0 or w.shape[1] == 0:
+        raise ValueError(f"w must have a non-empty kernel, got shape {w.shape}")
+    st = pair(stride, "stride", 1)
+    dil = pair(dilation, "dilation", 1)
+    begin, end = _padding_sides(padding, w.shape[:2], dil, st)
+    if begin == end and dil == (1, 1):
+        hw = window_output("x", x.shape, x.shape[1:3], w.shape[:2], begin, st, "kernel")
+    else:
+        ext = (dil[0] * (w.shape[0] - 1) + 1, dil[1] * (w.shape[1] - 1) + 1)
+        padded = (x.shape[1] + begin[0] + end[0], x.shape[2] + begin[1] + end[1])
+        if ext[0] > padded[0] or ext[1] > padded[1]:
+            raise ValueError(
+                f"kernel {w.shape[0]}x{w.shape[1]} with dilation {dil} spans {ext[0]}x{ext[1]}, more than the "
+                f"padded input {padded[0]}x{padded[1]} (x has shape {x.shape}, padding (top, left) {begin}, "
+                f"(bottom, right) {end})"
+            )
+        hw = ((padded[0] - ext[0]) // st[0] + 1, (padded[1] - ext[1]) // st[1] + 1)
+    return ConvOptions(x, w, b, begin, end, st, dil, g, hw)

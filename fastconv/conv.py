@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _conv, _conv_direct, _conv_small
+from . import _conv, _conv_depthwise, _conv_direct, _conv_small
 from . import _layout
 from . import _validate as v
 from ._cache import ConvCache
@@ -61,11 +61,52 @@ class _Fit(NamedTuple):
 
 
 _SERVES = _Fit(True)
+# The depthwise weight gradient is summed over this many fixed parts of the batch's output rows.
+_DEPTHWISE_DW_PARTS = 32
 
 
-def _small_serves(w_shape, pad) -> _Fit:
+class _Options(NamedTuple):
+    """The options beyond symmetric padding, stride and a bias: they decide which kernels serve a layer."""
+
+    pad_end: tuple = None  # (bottom, right) padding; None: the same as (top, left)
+    dilation: tuple = (1, 1)
+    groups: int = 1
+
+    def plain(self, pad) -> bool:
+        """True for the options every kernel family serves: symmetric padding, dilation 1, one group."""
+        return (self.pad_end is None or tuple(self.pad_end) == tuple(pad)) and self.dilation == (1, 1) \
+            and self.groups == 1
+
+    def describe(self, pad) -> str:
+        end = tuple(pad) if self.pad_end is None else tuple(self.pad_end)
+        return f"padding (top, left) {tuple(pad)}, (bottom, right) {end}, dilation {self.dilation}, groups {self.groups}"
+
+
+_PLAIN = _Options()
+
+
+def _plain_only(family: str, pad, opts: _Options) -> _Fit:
+    """The small and im2col kernels serve symmetric padding, dilation 1 and one group only."""
+    if opts.plain(pad):
+        return _SERVES
+    return _Fit(False, f"the {family} kernels serve symmetric padding, dilation 1 and groups 1 only, got "
+                       f"{opts.describe(pad)}")
+
+
+def _depthwise_serves(w_shape, opts: _Options) -> _Fit:
+    """The depthwise kernels (fastconv._conv_depthwise) serve groups == C == Cout > 1: one input
+    channel per group and one output channel per input channel."""
+    if opts.groups > 1 and w_shape[2] == 1 and w_shape[3] == opts.groups:
+        return _SERVES
+    return _Fit(False, f"the depthwise kernels need groups == C == Cout, got groups {opts.groups} and w of shape "
+                       f"{tuple(w_shape)}")
+
+
+def _small_serves(w_shape, pad, opts: _Options = _PLAIN) -> _Fit:
     """The small-reduction kernels (fastconv._conv_small) serve few taps, few output channels and
     padding smaller than the kernel (the stride-1 dx correlation pads dy by ``K - 1 - p``)."""
+    if not opts.plain(pad):
+        return _plain_only("small", pad, opts)
     kh, kw, c, cout = w_shape
     if kh * kw * c > _SMALL_TAPS:
         return _Fit(False, f"the small kernels take at most {_SMALL_TAPS} taps Kh*Kw*C, w of shape {tuple(w_shape)} "
@@ -79,9 +120,13 @@ def _small_serves(w_shape, pad) -> _Fit:
     return _SERVES
 
 
-def _direct_serves(w_shape, compute_dx: bool) -> _Fit:
+def _direct_serves(w_shape, compute_dx: bool, pad=(0, 0), opts: _Options = _PLAIN) -> _Fit:
     """The direct kernels (fastconv._conv_direct) serve layers with at least _DIRECT_MIN_COLS output
-    channels (forward, dw, db) and, when dx is computed, as many input channels."""
+    channels (forward, dw, db) and, when dx is computed, as many input channels; and every layer
+    with other options than the plain ones (they are the one family besides the depthwise kernels
+    that has them)."""
+    if not opts.plain(pad):
+        return _SERVES
     _, _, c, cout = w_shape
     if cout < _DIRECT_MIN_COLS:
         return _Fit(False, f"the direct kernels take layers with at least {_DIRECT_MIN_COLS} output channels, "
@@ -93,9 +138,9 @@ def _direct_serves(w_shape, compute_dx: bool) -> _Fit:
     return _SERVES
 
 
-def _gemm_serves(w_shape, pad, compute_dx: bool) -> _Fit:
-    """im2col + BLAS (fastconv._conv) serves every layer."""
-    return _SERVES
+def _gemm_serves(w_shape, pad, compute_dx: bool, opts: _Options = _PLAIN) -> _Fit:
+    """im2col + BLAS (fastconv._conv) serves every layer with the plain options."""
+    return _plain_only("im2col (gemm)", pad, opts)
 
 
 def _dx_by_correlation_serves(w_shape, pad, stride) -> _Fit:
@@ -118,25 +163,28 @@ def _check_algorithm(algorithm) -> str:
     return algorithm
 
 
-def _fit(name: str, w_shape, pad, compute_dx: bool) -> _Fit:
+def _fit(name: str, w_shape, pad, compute_dx: bool, opts: _Options = _PLAIN) -> _Fit:
     """Whether kernel family ``name`` serves this layer (its forward if not ``compute_dx``)."""
     if name == "small":
-        return _small_serves(w_shape, pad)
+        return _small_serves(w_shape, pad, opts)
     if name == "direct":
-        return _direct_serves(w_shape, compute_dx)
-    return _gemm_serves(w_shape, pad, compute_dx)
+        return _direct_serves(w_shape, compute_dx, pad, opts)
+    return _gemm_serves(w_shape, pad, compute_dx, opts)
 
 
-def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str) -> str:
-    """The kernel family of a call: the first of small, direct, gemm that serves the layer for
-    "auto", else the forced one, or a ValueError saying why it cannot serve."""
+def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Options = _PLAIN) -> str:
+    """The kernel family of a call: for "auto" the depthwise kernels if they serve the layer, else
+    the first of small, direct, gemm that does; else the forced one, or a ValueError saying why it
+    cannot serve."""
     if algorithm == "auto":
-        if _small_serves(w_shape, pad):
+        if _depthwise_serves(w_shape, opts):
+            return "depthwise"
+        if _small_serves(w_shape, pad, opts):
             return "small"
-        if _direct_serves(w_shape, compute_dx):
+        if _direct_serves(w_shape, compute_dx, pad, opts):
             return "direct"
         return "gemm"
-    fit = _fit(algorithm, w_shape, pad, compute_dx)
+    fit = _fit(algorithm, w_shape, pad, compute_dx, opts)
     if not fit:
         raise ValueError(f"{call} cannot use algorithm={algorithm!r}: {fit.why}")
     return algorithm
@@ -238,23 +286,37 @@ def convolution_2d(input_array, kernel, stride=3):
     return _correlate_valid(input_array, kernel, stride)
 
 
-def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto", layout="NHWC"):
-    """Convolution layer forward pass (NHWC), with zero padding and stride.
+def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algorithm="auto", layout="NHWC"):
+    """Convolution layer forward pass (NHWC), with zero padding, stride, dilation and groups.
+
+    The semantics of ``torch.nn.functional.conv2d``, in the NHWC layout.
 
     ``algorithm="auto"`` picks the first kernel family that serves the layer: "small" (direct
     loops for at most 32 taps ``Kh*Kw*C``, at most 64 output channels and padding smaller than
     the kernel), then "direct" (implicit GEMM, at least 8 output channels), then "gemm" (im2col +
     BLAS, any layer). The backward pass uses the same rule, where "direct" also needs 8 input
     channels when it computes dx. Every family gives the same results to float rounding.
+    Layers with per-side padding, dilation or groups go to "direct" (depthwise layers,
+    ``groups == C == Cout``, to their own kernels); "small" and "gemm" serve only the plain options.
 
     Parameters
     ----------
     x : array_like, shape (N, H, W, C)
-    w : array_like, shape (Kh, Kw, C, Cout)
-    b : array_like, shape (Cout,)
-    padding : int or (int, int), default 1
-        Zero padding on each side of the rows and columns.
+    w : array_like, shape (Kh, Kw, C/groups, Cout)
+    b : array_like, shape (Cout,), or None
+        None: no bias (:func:`conv2d_backward` then returns ``db=None``).
+    padding : int, (int, int), ((int, int), (int, int)), 'valid' or 'same', default 1
+        Zero padding: the same on each side of the rows and columns (int, or an (h, w) pair),
+        per side ``((top, bottom), (left, right))``, ``'valid'`` (none) or ``'same'`` (the output
+        has the input's size; stride 1 only; the total ``dilation*(K-1)`` is split as torch
+        does, the smaller half before).
     stride : int or (int, int), default 1
+    dilation : int or (int, int), default 1
+        Tap ``(ki, kj)`` of output ``(i, j)`` reads ``x[n, i*sh - top + dh*ki, j*sw - left + dw*kj]``.
+    groups : int, default 1
+        Divides C and Cout; output channel ``o`` reads the C/groups input channels of group
+        ``o // (Cout/groups)``. ``groups == C`` is a depthwise convolution (channel multiplier
+        ``Cout/C``).
     algorithm : {"auto", "small", "direct", "gemm"}, default "auto"
         The kernel family, for this call and for :func:`conv2d_backward` with its cache. A
         family that cannot serve the layer is a ValueError saying why.
@@ -264,8 +326,9 @@ def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto", layout="NH
     Returns
     -------
     y : ndarray, shape (N, Ho, Wo, Cout)
-        ``Ho = (H + 2*ph - Kh) // sh + 1`` (likewise ``Wo``). Same dtype as ``x`` (float64 for
-        integer ``x``); the sums are formed in the promoted dtype of ``x``, ``w`` and ``b``.
+        ``Ho = (H + top + bottom - dh*(Kh-1) - 1) // sh + 1`` (likewise ``Wo``). Same dtype as
+        ``x`` (float64 for integer ``x``); the sums are formed in the promoted dtype of ``x``,
+        ``w`` and ``b``.
     cache : ConvCache
         Opaque; pass it to :func:`conv2d_backward`.
 
@@ -281,11 +344,17 @@ def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto", layout="NH
            [6., 9., 9., 6.],
            [4., 6., 6., 4.]])
     """
-    x, w, layout = _layout.conv_inputs(x, w, b, layout)
-    x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
-    path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward")
-    ct = v.compute_dtype(x.dtype, w.dtype, b.dtype)
-    xc, wc, bc = _as(x, ct), _as(w, ct), _as(b, ct)
+    groups = v.groups_arg(groups)
+    x, w, layout = _layout.conv_inputs(x, w, b, layout, groups)
+    x, w, b, (ph, pw), pad_end, (sh, sw), dil, groups, (ho, wo) = v.conv_options(
+        x, w, b, padding, stride, dilation, groups
+    )
+    opts = _Options(pad_end, dil, groups)
+    path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward", opts)
+    has_bias = b is not None
+    ct = v.compute_dtype(x.dtype, w.dtype, *((b.dtype,) if has_bias else ()))
+    xc, wc = _as(x, ct), _as(w, ct)
+    bc = _as(b, ct) if has_bias else np.zeros(w.shape[3], dtype=ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
     y = np.empty(shape, dtype=ct)
     kh, kw, c, cout = wc.shape
@@ -293,10 +362,16 @@ def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto", layout="NH
     macs = y.size * k
     if xc.size == 0 or wc.size == 0:
         y[...] = bc
+    elif path == "depthwise":
+        _conv_depthwise.depthwise_forward_kernel(
+            xc, wc, bc if has_bias else bc[:0], y, ph, pw, sh, sw, dil[0], dil[1], _threads_for(macs)
+        )
     elif path == "small":
         _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
     elif path == "direct":
-        _conv_direct.conv2d_forward_direct_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
+        _conv_direct.conv2d_forward_direct_kernel(
+            xc, wc, bc if has_bias else bc[:0], y, ph, pw, sh, sw, _threads_for(macs), dil[0], dil[1], groups
+        )
     else:
         nt = _gemm_threads(macs)
         mt = _fwd_tile_rows(y.size // cout, k, cout, ct.itemsize)
@@ -304,8 +379,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1, *, algorithm="auto", layout="NH
         _conv.conv2d_forward_gemm_kernel(xc, wc, bc, y, work, mt, ph, pw, sh, sw, nt)
     dx_dt = v.out_dtype(x.dtype)
     cache = ConvCache(
-        xc, wc, b.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype(b.dtype), shape,
-        algorithm=algorithm,
+        xc, wc, bc.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype((b if has_bias else bc).dtype),
+        shape, algorithm=algorithm, pad_end=pad_end, dilation=dil, groups=groups, has_bias=has_bias,
     )
     return _layout.conv_output(_cast(y, dx_dt), cache, layout)
 
@@ -331,7 +406,7 @@ def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
     dx : ndarray, shape and dtype of ``x``, or None if not ``compute_dx``
         Input rows/columns that no window reads get zero.
     dw : ndarray, shape and dtype of ``w``
-    db : ndarray, shape and dtype of ``b``
+    db : ndarray, shape and dtype of ``b``, or None if the forward had ``b=None``
 
     Examples
     --------
@@ -351,17 +426,21 @@ def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto"):
     """conv2d_backward after the checks of its options (dy in NHWC). ``gemm_dx="scatter"`` (for tests)
     makes the GEMM path scatter-add dx even where the correlation serves."""
     x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape = cache[:9]
+    opts = _Options(cache.pad_end, cache.dilation, cache.groups)
     dy = v.check_dy(dy, y_shape)
-    path = _choose(cache.algorithm, w.shape, pad, compute_dx, "conv2d_backward")
+    path = _choose(cache.algorithm, w.shape, pad, compute_dx, "conv2d_backward", opts)
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     nonempty = dy.size and w.size and x.size
-    if nonempty and path == "small":
+    if nonempty and path == "depthwise":
+        dx, dw, db = _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, opts.dilation)
+    elif nonempty and path == "small":
         dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, compute_dx)
     elif nonempty and path == "direct":
-        dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, compute_dx)
-    else:
+        dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, compute_dx, opts.dilation, opts.groups)
+    else:  # the GEMM path, or empty inputs (whose gradients need no kernel, whatever the options)
         dx, dw, db = _gemm_backward(x, w, dy, ct, pad, stride, compute_dx, gemm_dx)
-    return _cast(dx, dx_dt) if compute_dx else None, _cast(dw, dw_dt), _cast(db, db_dt).reshape(b_shape)
+    db = _cast(db, db_dt).reshape(b_shape) if cache.has_bias else None
+    return _cast(dx, dx_dt) if compute_dx else None, _cast(dw, dw_dt), db
 
 
 def _small_backward(x, w, dy, ct, pad, stride, compute_dx):
@@ -422,22 +501,42 @@ def _gemm_backward(x, w, dy, ct, pad, stride, compute_dx, gemm_dx="auto"):
     return dx, dw, db
 
 
-def _direct_backward(x, w, dy, ct, pad, stride, compute_dx):
+def _direct_backward(x, w, dy, ct, pad, stride, compute_dx, dil=(1, 1), groups=1):
     """(dx, dw, db) in ``ct`` through the direct kernels: dw, db over fixed row parts and dx row by
     row, in one loop (dx a placeholder if not wanted)."""
     (ph, pw), (sh, sw) = pad, stride
-    kh, kw, c, cout = w.shape
+    kh, kw, c, cout = w.shape  # c: input channels per group
     n, ho, wo = dy.shape[:3]
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(cout, dtype=ct)
     dx = np.empty(x.shape, dtype=ct) if compute_dx else _NO_DX[ct]
-    ldw = _conv_direct.dw_width(cout, ct == _F64)
+    og = cout // groups
+    ldw = _conv_direct.dw_width(og, ct == _F64)
     lo, hi = _DIRECT_DW_PARTS
-    parts = max(1, min(n * ho, max(lo, min(hi, _DIRECT_DW_BYTES // (kh * kw * c * ldw * ct.itemsize)))))
+    parts = max(1, min(n * ho, max(lo, min(hi, _DIRECT_DW_BYTES // (groups * kh * kw * c * ldw * ct.itemsize)))))
     nt = _threads_for(dy.size * kh * kw * c * (2 if compute_dx else 1))
     _conv_direct.conv2d_backward_direct_kernel(
         _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db,
-        np.empty((parts, kh * kw * c, ldw), dtype=ct), np.empty((parts, cout), dtype=ct),
-        np.empty((nt, wo * ldw if ldw != cout else 0), dtype=ct), ph, pw, sh, sw, compute_dx, nt,
+        np.empty((parts, groups * kh * kw * c, ldw), dtype=ct), np.empty((parts, cout), dtype=ct),
+        np.empty((nt, wo * ldw if ldw != og else 0), dtype=ct), ph, pw, sh, sw, compute_dx, nt,
+        dil[0], dil[1], groups,
+    )
+    return dx, dw, db
+
+
+def _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, dil):
+    """(dx, dw, db) in ``ct`` through the depthwise kernels (dx a placeholder if not wanted)."""
+    (ph, pw), (sh, sw) = pad, stride
+    kh, kw, _, c = w.shape
+    n, ho = dy.shape[:2]
+    dw = np.empty(w.shape, dtype=ct)
+    db = np.empty(c, dtype=ct)
+    dx = np.empty(x.shape, dtype=ct) if compute_dx else _NO_DX[ct]
+    parts = max(1, min(n * ho, _DEPTHWISE_DW_PARTS))
+    nt = _threads_for(dy.size * kh * kw * (2 if compute_dx else 1))
+    _conv_depthwise.depthwise_backward_kernel(
+        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db,
+        np.empty((parts, kh * kw * c), dtype=ct), np.empty((parts, c), dtype=ct),
+        ph, pw, sh, sw, dil[0], dil[1], compute_dx, nt,
     )
     return dx, dw, db

@@ -88,47 +88,65 @@ def convolution_2d(input_array, kernel, stride=3):
 
 
 # --------------------------------------------------------------------------- convolution
-def conv2d_forward(x, w, b, padding=1, stride=1, *, layout="NHWC"):
-    """Conv layer forward: x (N,H,W,C), w (Kh,Kw,C,Cout), b (Cout,) -> (y, cache).
+def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, layout="NHWC"):
+    """Conv layer forward: x (N,H,W,C), w (Kh,Kw,C/groups,Cout), b (Cout,) or None -> (y, cache).
 
-    ``layout="NCHW"``: x (N,C,H,W), w (Cout,C,Kh,Kw), y (N,Cout,Ho,Wo).
+    ``padding``: int, (h, w), ((top, bottom), (left, right)), 'valid' or 'same'; tap (ki, kj)
+    of output (i, j) reads ``x[n, i*sh - top + dil_h*ki, j*sw - left + dil_w*kj]``; output
+    channel ``o`` reads the input channels of group ``o // (Cout/groups)``.
+    ``layout="NCHW"``: x (N,C,H,W), w (Cout,C/groups,Kh,Kw), y (N,Cout,Ho,Wo).
     """
-    x, w, layout = _layout.conv_inputs(x, w, b, layout)
-    x, w, b, (ph, pw), (sh, sw), (ho, wo) = v.conv_args(x, w, b, padding, stride)
+    groups = v.groups_arg(groups)
+    x, w, layout = _layout.conv_inputs(x, w, b, layout, groups)
+    x, w, b, (pt, pl), (pb, pr), (sh, sw), (dh, dw), groups, (ho, wo) = v.conv_options(
+        x, w, b, padding, stride, dilation, groups
+    )
     n_batch, _, _, _ = x.shape
-    kh, kw, _, cout = w.shape
-    ct = v.compute_dtype(x.dtype, w.dtype, b.dtype)
-    x_pad = np.pad(x.astype(ct), [(0, 0), (ph, ph), (pw, pw), (0, 0)], mode="constant")
-    wc, bc = w.astype(ct), b.astype(ct)
+    kh, kw, cg, cout = w.shape
+    og = cout // groups  # output channels per group
+    ct = v.compute_dtype(x.dtype, w.dtype, *(() if b is None else (b.dtype,)))
+    x_pad = np.pad(x.astype(ct), [(0, 0), (pt, pb), (pl, pr), (0, 0)], mode="constant")
+    wc = w.astype(ct)
+    bc = None if b is None else b.astype(ct)
     y = np.zeros((n_batch, ho, wo, cout), dtype=v.out_dtype(x.dtype))
     for n in range(n_batch):
         for i in range(ho):
             for j in range(wo):
-                patch = x_pad[n, i * sh : i * sh + kh, j * sw : j * sw + kw, :]
-                # one output pixel: sum over the window of patch * w, for every output channel
-                y[n, i, j, :] = np.tensordot(patch, wc, axes=3) + bc
+                for g in range(groups):
+                    # the window of output (i, j): every dh-th row, every dw-th column, the group's channels
+                    patch = x_pad[n, i * sh : i * sh + dh * (kh - 1) + 1 : dh,
+                                  j * sw : j * sw + dw * (kw - 1) + 1 : dw, g * cg : (g + 1) * cg]
+                    outs = slice(g * og, (g + 1) * og)
+                    # one output pixel of one group: sum over the window of patch * w, per output channel
+                    acc = np.tensordot(patch, wc[:, :, :, outs], axes=3)
+                    y[n, i, j, outs] = acc if bc is None else acc + bc[outs]
     cache = ConvCache(
-        x, w, b.shape, (ph, pw), (sh, sw),
-        v.out_dtype(x.dtype), v.out_dtype(w.dtype), v.out_dtype(b.dtype), y.shape,
+        x, w, (cout,) if b is None else b.shape, (pt, pl), (sh, sw),
+        v.out_dtype(x.dtype), v.out_dtype(w.dtype), v.out_dtype(ct if b is None else b.dtype), y.shape,
+        pad_end=(pb, pr), dilation=(dh, dw), groups=groups, has_bias=b is not None,
     )
     return _layout.conv_output(y, cache, layout)
 
 
 def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
-    """Conv layer backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b (in the cache's layout).
+    """Conv layer backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b (in the cache's
+    layout; db None without b).
 
     ``compute_dx=False`` skips the input gradient and returns None for it.
     """
     v.check_cache(cache, ConvCache, "conv2d_forward")
     compute_dx = v.flag(compute_dx, "compute_dx")
     dy, layout = _layout.conv_dy(dy, cache, layout)
-    x, w, b_shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache[:9]
+    x, w, b_shape, (pt, pl), (sh, sw), dx_dt, dw_dt, db_dt, y_shape = cache[:9]
+    pb, pr = cache.padding if cache.pad_end is None else cache.pad_end
+    (dh, dwl), groups = cache.dilation, cache.groups
     dy = v.check_dy(dy, y_shape)
     n_batch, h, wd, _ = x.shape
-    kh, kw, _, _ = w.shape
+    kh, kw, cg, cout = w.shape
+    og = cout // groups
     _, ho, wo, _ = y_shape
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
-    x_pad = np.pad(x.astype(ct), [(0, 0), (ph, ph), (pw, pw), (0, 0)], mode="constant")
+    x_pad = np.pad(x.astype(ct), [(0, 0), (pt, pb), (pl, pr), (0, 0)], mode="constant")
     wc, dyc = w.astype(ct), dy.astype(ct)
     dx_pad = np.zeros(x_pad.shape, dtype=ct)
     dw = np.zeros(w.shape, dtype=ct)
@@ -136,16 +154,19 @@ def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
     for n in range(n_batch):
         for i in range(ho):
             for j in range(wo):
-                rows = slice(i * sh, i * sh + kh)
-                cols = slice(j * sw, j * sw + kw)
-                patch = x_pad[n, rows, cols, :]
-                g = dyc[n, i, j, :]  # gradient of one output pixel, all output channels
-                dw += patch[:, :, :, None] * g
-                if compute_dx:
-                    dx_pad[n, rows, cols, :] += wc @ g
-                db += g
-    dx = dx_pad[:, ph : ph + h, pw : pw + wd, :]
-    return _layout.conv_grads(dx.astype(dx_dt) if compute_dx else None, dw.astype(dw_dt), db.astype(db_dt), layout)
+                rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
+                cols = slice(j * sw, j * sw + dwl * (kw - 1) + 1, dwl)
+                for g in range(groups):
+                    chans, outs = slice(g * cg, (g + 1) * cg), slice(g * og, (g + 1) * og)
+                    patch = x_pad[n, rows, cols, chans]
+                    gr = dyc[n, i, j, outs]  # gradient of one output pixel, the group's output channels
+                    dw[:, :, :, outs] += patch[:, :, :, None] * gr
+                    if compute_dx:
+                        dx_pad[n, rows, cols, chans] += wc[:, :, :, outs] @ gr
+                db += dyc[n, i, j, :]
+    dx = dx_pad[:, pt : pt + h, pl : pl + wd, :]
+    db = db.astype(db_dt) if cache.has_bias else None
+    return _layout.conv_grads(dx.astype(dx_dt) if compute_dx else None, dw.astype(dw_dt), db, layout)
 
 
 # --------------------------------------------------------------------------- pooling
