@@ -82,6 +82,7 @@ MODULES = {
     "_digits": ["_digits_kernels.h", "_digits.h"] + _FAMILY,
     "_filter": ["_filter_kernels.h", "_filter.h"] + _FAMILY,
     "_pool": ["_pool_kernels.h"] + _SIMD,
+    "_pool1d": ["_pool1d_kernels.h"],
     "_pool_window": [],
     "_simd": _SIMD,
     "_threads": [],

@@ -73,3 +73,24 @@ __all__ = [
     "gradcheck",
     "CNNClassifier",
 ]
+
+from .conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward  # noqa: E402
+from .onedim import (  # noqa: E402
+    avgpool1d_backward,
+    avgpool1d_forward,
+    conv1d_backward,
+    conv1d_forward,
+    maxpool1d_backward,
+    maxpool1d_forward,
+)
+
+__all__ += [
+    "conv_transpose2d_forward",
+    "conv_transpose2d_backward",
+    "conv1d_forward",
+    "conv1d_backward",
+    "maxpool1d_forward",
+    "maxpool1d_backward",
+    "avgpool1d_forward",
+    "avgpool1d_backward",
+]

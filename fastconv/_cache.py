@@ -55,3 +55,58 @@ class PoolCache(NamedTuple):
     y_shape: Tuple[int, ...]
     window: Optional[PoolWindow] = None  # padding, dilation, ceil_mode, ... (None: plain windows)
     layout: str = "NHWC"
+
+
+class ConvTransposeCache(NamedTuple):
+    """What ``conv_transpose2d_backward`` needs from ``conv_transpose2d_forward``."""
+
+    x: np.ndarray  # input (N, H, W, Cin)
+    w: np.ndarray  # weights (Kh, Kw, Cout/groups, Cin)
+    b_shape: Optional[Tuple[int, ...]]  # None: the forward had b=None and the backward returns db=None
+    stride: Tuple[int, int]
+    padding: Tuple[int, int]
+    output_padding: Tuple[int, int]
+    groups: int
+    dilation: Tuple[int, int]
+    dx_dtype: np.dtype  # dx is allocated like x, dw like w, db like b
+    dw_dtype: np.dtype
+    db_dtype: Optional[np.dtype]
+    y_shape: Tuple[int, ...]
+
+
+class Conv1dCache(NamedTuple):
+    """What ``conv1d_backward`` needs from ``conv1d_forward``."""
+
+    x: np.ndarray  # input (N, L, C)
+    w: np.ndarray  # weights (K, C/groups, Cout)
+    b_shape: Optional[Tuple[int, ...]]  # None: no bias, db is None
+    padding: Tuple[int, int]  # (left, right)
+    stride: int
+    dilation: int
+    groups: int
+    dx_dtype: np.dtype
+    dw_dtype: np.dtype
+    db_dtype: Optional[np.dtype]
+    y_shape: Tuple[int, ...]
+    plan: object = None  # the fast path's 2-D layer state (None in the reference)
+
+
+class Pool1dCache(NamedTuple):
+    """What ``maxpool1d_backward``/``avgpool1d_backward`` need from the forward call.
+
+    ``argmax`` (max pooling only) is an int64 (N, Lo, C) array of indices into each input row:
+    the first maximum of each window.
+    """
+
+    x_shape: Tuple[int, ...]
+    dx_dtype: np.dtype
+    argmax: Optional[np.ndarray]
+    pool_size: int
+    stride: int
+    padding: int
+    dilation: int
+    ceil_mode: bool
+    count_include_pad: bool
+    divisor_override: Optional[int]
+    y_shape: Tuple[int, ...]
+    plan: object = None  # fast max pooling: the kernel's window taps and starts (None otherwise)

@@ -539,3 +539,209 @@ def conv_options(x, w, b, padding, stride, dilation, groups) -> ConvOptions:
             )
         hw = ((padded[0] - ext[0]) // st[0] + 1, (padded[1] - ext[1]) // st[1] + 1)
     return ConvOptions(x, w, b, begin, end, st, dil, g, hw)
+
+
+# --------------------------------------------------------------------------- transposed and 1-D layers
+def single(value, name: str, minimum: int) -> int:
+    """An int (or a 1-element tuple/list of one) as a Python int ``>= minimum``, for the 1-D layers."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(f"{name} must be an int (or a 1-tuple), got {value!r}")
+        value = value[0]
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    try:
+        iv = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {value!r}") from None
+    if iv < minimum:
+        kind = "non-negative" if minimum == 0 else f">= {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    if iv > MAX_EXTENT:
+        raise ValueError(f"{name} must be at most {MAX_EXTENT}, got {value!r}")
+    return iv
+
+
+def groups_dividing(groups, cin: int, cout: int, x_shape, w_shape) -> int:
+    """``groups`` as an int >= 1 that divides both channel counts (messages name the shapes)."""
+    g = groups_arg(groups)
+    if cin % g or cout % g:
+        raise ValueError(
+            f"groups={g} must divide the input channels ({cin}) and the output channels ({cout}) "
+            f"(x shape {tuple(x_shape)}, w shape {tuple(w_shape)})"
+        )
+    return g
+
+
+def bias_arg(b, cout: int, w_shape):
+    """``b`` as a (Cout,) array, or None."""
+    if b is None:
+        return None
+    b = as_array(b, "b", 1)
+    if b.shape[0] != cout:
+        raise ValueError(f"b has length {b.shape[0]} but the layer has {cout} output channels (w shape {tuple(w_shape)})")
+    return b
+
+
+class ConvTransposeArgs(NamedTuple):
+    x: np.ndarray
+    w: np.ndarray
+    b: object  # ndarray or None
+    stride: Pair
+    padding: Pair
+    output_padding: Pair
+    groups: int
+    dilation: Pair
+    out_hw: Pair
+
+
+def conv_transpose2d_args(x, w, b, stride, padding, output_padding, groups, dilation) -> ConvTransposeArgs:
+    """Check ``conv_transpose2d_forward``'s arguments and compute its output size.
+
+    ``Ho = (H - 1)*s - 2p + d*(K - 1) + output_padding + 1`` per axis; ``output_padding`` must be
+    smaller than the stride or the dilation of its axis, and the output must be non-empty.
+    """
+    x = as_array(x, "x", 4)
+    w = as_array(w, "w", 4)
+    if w.shape[0] == 0 or w.shape[1] == 0:
+        raise ValueError(f"w must have a non-empty kernel, got shape {w.shape}")
+    if w.shape[3] != x.shape[3]:
+        raise ValueError(
+            f"w has {w.shape[3]} input channels but x has {x.shape[3]} "
+            f"(x shape {x.shape} is (N, H, W, Cin), w shape {w.shape} is (Kh, Kw, Cout/groups, Cin))"
+        )
+    g = groups_arg(groups)
+    if x.shape[3] % g:
+        raise ValueError(f"groups={g} must divide the input channels ({x.shape[3]}) (x shape {x.shape})")
+    b = bias_arg(b, w.shape[2] * g, w.shape)
+    st = pair(stride, "stride", 1)
+    pad = pair(padding, "padding", 0)
+    op = pair(output_padding, "output_padding", 0)
+    dil = pair(dilation, "dilation", 1)
+    for axis, o, s, d in (("h", op[0], st[0], dil[0]), ("w", op[1], st[1], dil[1])):
+        if o >= s and o >= d:
+            raise ValueError(
+                f"output_padding must be smaller than the stride or the dilation, got output_padding {op} "
+                f"with stride {st} and dilation {dil} (axis {axis})"
+            )
+    out = []
+    for size, k, p, s, d, o in zip(x.shape[1:3], w.shape[:2], pad, st, dil, op):
+        out.append((size - 1) * s - 2 * p + d * (k - 1) + o + 1)
+    if (out[0] < 1 or out[1] < 1) and x.shape[1] and x.shape[2]:
+        raise ValueError(
+            f"the output would be {out[0]}x{out[1]}: padding {pad} is too large for x of shape {x.shape}, "
+            f"w of shape {w.shape}, stride {st}, dilation {dil}, output_padding {op}"
+        )
+    if not (x.shape[1] and x.shape[2]):
+        raise ValueError(f"x must have non-empty planes, got shape {x.shape}")
+    return ConvTransposeArgs(x, w, b, st, pad, op, g, dil, (out[0], out[1]))
+
+
+class Conv1dArgs(NamedTuple):
+    x: np.ndarray
+    w: np.ndarray
+    b: object  # ndarray or None
+    padding: Pair  # (left, right)
+    stride: int
+    dilation: int
+    groups: int
+    out_len: int
+
+
+def conv1d_args(x, w, b, padding, stride, dilation, groups) -> Conv1dArgs:
+    """Check ``conv1d_forward``'s arguments; padding as (left, right) and the output length.
+
+    ``padding`` is an int, a ``(left, right)`` pair, ``'valid'`` (none) or ``'same'`` (stride 1
+    only; the output has the input's length, an odd total padding puts the extra one on the right).
+    """
+    x = as_array(x, "x", 3)
+    w = as_array(w, "w", 3)
+    if w.shape[0] == 0:
+        raise ValueError(f"w must have a non-empty kernel, got shape {w.shape}")
+    cin, cout = x.shape[2], w.shape[2]
+    g = groups_dividing(groups, cin, cout, x.shape, w.shape)
+    if w.shape[1] * g != cin:
+        raise ValueError(
+            f"w has {w.shape[1]} input channels per group but x has {cin} channels in {g} group(s) "
+            f"(x shape {x.shape} is (N, L, C), w shape {w.shape} is (K, C/groups, Cout))"
+        )
+    b = bias_arg(b, cout, w.shape)
+    st = single(stride, "stride", 1)
+    dil = single(dilation, "dilation", 1)
+    eff = dil * (w.shape[0] - 1) + 1
+    if isinstance(padding, str):
+        if padding == "valid":
+            pad = (0, 0)
+        elif padding == "same":
+            if st != 1:
+                raise ValueError(f"padding='same' needs stride 1, got stride {st}")
+            total = eff - 1
+            pad = (total // 2, total - total // 2)
+        else:
+            raise ValueError(f"padding must be an int, a (left, right) pair, 'same' or 'valid'; got {padding!r}")
+    elif isinstance(padding, (tuple, list)) and len(padding) == 2:
+        pad = (single(padding[0], "padding", 0), single(padding[1], "padding", 0))
+    else:
+        p = single(padding, "padding", 0)
+        pad = (p, p)
+    length = x.shape[1] + pad[0] + pad[1]
+    if eff > length:
+        what = "kernel" if dil == 1 else f"dilated kernel ({w.shape[0]} taps, dilation {dil})"
+        raise ValueError(
+            f"{what} of extent {eff} is larger than the padded input length {length} "
+            f"(x has shape {x.shape}, padding {pad})"
+        )
+    return Conv1dArgs(x, w, b, pad, st, dil, g, (length - eff) // st + 1)
+
+
+class Pool1dArgs(NamedTuple):
+    x: np.ndarray
+    pool: int
+    stride: int
+    padding: int
+    dilation: int
+    ceil_mode: bool
+    count_include_pad: bool
+    divisor_override: object  # int or None
+    out_len: int
+
+
+def pool1d_args(x, pool_size, stride, padding, dilation, ceil_mode, count_include_pad=True,
+                divisor_override=None) -> Pool1dArgs:
+    """Check a 1-D max/avg pooling forward with torch's options and compute its output length."""
+    x = as_array(x, "x", 3)
+    k = single(pool_size, "pool_size", 1)
+    st = k if stride is None else single(stride, "stride", 1)
+    p = single(padding, "padding", 0)
+    d = single(dilation, "dilation", 1)
+    ceil = flag(ceil_mode, "ceil_mode")
+    incl = flag(count_include_pad, "count_include_pad")
+    if divisor_override is not None:
+        if isinstance(divisor_override, (bool, np.bool_)):
+            raise TypeError(f"divisor_override must be None or a non-zero int, got {divisor_override!r}")
+        try:
+            divisor_override = operator.index(divisor_override)
+        except TypeError:
+            raise TypeError(f"divisor_override must be None or a non-zero int, got {divisor_override!r}") from None
+        if divisor_override == 0:
+            raise ValueError("divisor_override must be a non-zero int, got 0")
+    if p > k // 2:
+        raise ValueError(f"padding must be at most half the pool window (pool_size // 2), got padding {p} "
+                         f"for pool_size {k}")
+    size = x.shape[1]
+    eff = d * (k - 1) + 1
+    if eff > size + 2 * p and not ceil:
+        what = "pool window" if d == 1 else f"dilated pool window ({k} taps, dilation {d})"
+        raise ValueError(f"{what} of extent {eff} is larger than the padded input length {size + 2 * p} "
+                         f"(x has shape {x.shape}, padding {p})")
+    o = pool_out_size(size, k, p, st, d, ceil)
+    if o < 1:
+        raise ValueError(f"pool window {k} with dilation {d} and padding {p} leaves no output for x of shape {x.shape}")
+    for i in range(o if d > 1 else 0):
+        start = i * st - p
+        if not any(0 <= start + t * d < size for t in range(k)):
+            raise ValueError(
+                f"pool window {i} (input positions {start}..{start + d * (k - 1)} with dilation {d}) lies "
+                f"entirely in the padding (x has shape {x.shape}, pool_size {k}, stride {st}, padding {p})"
+            )
+    return Pool1dArgs(x, k, st, p, d, ceil, incl, divisor_override, o)

@@ -443,3 +443,223 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None):
             window = padded[i : i + kh, j : j + kw, :]
             out[i, j, :] = np.sum(window * k[:, :, None], axis=(0, 1))
     return v.cast_result(out[:, :, 0] if img.ndim == 2 else out, out_dt)
+
+
+# --------------------------------------------------------------------------- transposed and 1-D layers
+from ._cache import ConvTransposeCache, Conv1dCache, Pool1dCache  # noqa: E402
+
+__all__ += [
+    "conv_transpose2d_forward",
+    "conv_transpose2d_backward",
+    "conv1d_forward",
+    "conv1d_backward",
+    "maxpool1d_forward",
+    "maxpool1d_backward",
+    "avgpool1d_forward",
+    "avgpool1d_backward",
+]
+
+
+def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed conv forward: x (N,H,W,Cin), w (Kh,Kw,Cout/groups,Cin), b (Cout,) or None -> (y, cache).
+
+    Each input pixel scatters ``x[n, i, j, :] @ w`` into the output window at ``(i*s, j*s)``
+    (taps ``d`` apart); the first ``padding`` rows/columns of each side are cut off, and
+    ``output_padding`` extra ones are kept at the bottom/right.
+    """
+    x, w, b, (sh, sw), (ph, pw), op, g, (dh, dw_), (ho, wo) = v.conv_transpose2d_args(
+        x, w, b, stride, padding, output_padding, groups, dilation)
+    n_batch, h, wd, cin = x.shape
+    kh, kw, cout_g, _ = w.shape
+    cin_g = cin // g
+    ct = v.compute_dtype(x.dtype, w.dtype, *(() if b is None else (b.dtype,)))
+    xc, wc = x.astype(ct), w.astype(ct)
+    # the full (uncropped) output, with room for output_padding beyond it
+    y_full = np.zeros((n_batch, ph + ho + ph, pw + wo + pw, cout_g * g), dtype=ct)
+    for n in range(n_batch):
+        for i in range(h):
+            for j in range(wd):
+                for grp in range(g):
+                    cin_s = slice(grp * cin_g, (grp + 1) * cin_g)
+                    cout_s = slice(grp * cout_g, (grp + 1) * cout_g)
+                    # what one input pixel adds to each tap of its output window: (Kh, Kw, Cout/groups)
+                    contrib = wc[:, :, :, cin_s] @ xc[n, i, j, cin_s]
+                    rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
+                    cols = slice(j * sw, j * sw + dw_ * (kw - 1) + 1, dw_)
+                    y_full[n, rows, cols, cout_s] += contrib
+    y = y_full[:, ph : ph + ho, pw : pw + wo, :]
+    if b is not None:
+        y = y + b.astype(ct)
+    cache = ConvTransposeCache(
+        x, w, None if b is None else b.shape, (sh, sw), (ph, pw), op, g, (dh, dw_),
+        v.out_dtype(x.dtype), v.out_dtype(w.dtype), None if b is None else v.out_dtype(b.dtype), y.shape,
+    )
+    return y.astype(v.out_dtype(x.dtype)), cache
+
+
+def conv_transpose2d_backward(dy, cache):
+    """Transposed conv backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b (db None without b)."""
+    v.check_cache(cache, ConvTransposeCache, "conv_transpose2d_forward")
+    x, w, b_shape, (sh, sw), (ph, pw), op, g, (dh, dw_), dx_dt, dw_dt, db_dt, y_shape = cache[:12]
+    dy = v.check_dy(dy, y_shape)
+    n_batch, h, wd, cin = x.shape
+    kh, kw, cout_g, _ = w.shape
+    cin_g = cin // g
+    _, ho, wo, _ = y_shape
+    ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
+    xc, wc = x.astype(ct), w.astype(ct)
+    dy_full = np.zeros((n_batch, ph + ho + ph, pw + wo + pw, cout_g * g), dtype=ct)
+    dy_full[:, ph : ph + ho, pw : pw + wo, :] = dy  # the cropped-off rows had no effect: zero gradient
+    dx = np.zeros(x.shape, dtype=ct)
+    dw = np.zeros(w.shape, dtype=ct)
+    for n in range(n_batch):
+        for i in range(h):
+            for j in range(wd):
+                for grp in range(g):
+                    cin_s = slice(grp * cin_g, (grp + 1) * cin_g)
+                    cout_s = slice(grp * cout_g, (grp + 1) * cout_g)
+                    rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
+                    cols = slice(j * sw, j * sw + dw_ * (kw - 1) + 1, dw_)
+                    window = dy_full[n, rows, cols, cout_s]  # (Kh, Kw, Cout/groups)
+                    dx[n, i, j, cin_s] = np.tensordot(window, wc[:, :, :, cin_s], axes=3)
+                    dw[:, :, :, cin_s] += window[:, :, :, None] * xc[n, i, j, cin_s]
+    db = None if b_shape is None else dy.astype(ct).sum(axis=(0, 1, 2)).astype(db_dt)
+    return dx.astype(dx_dt), dw.astype(dw_dt), db
+
+
+def conv1d_forward(x, w, b, padding=0, stride=1, dilation=1, groups=1):
+    """1-D conv forward: x (N,L,C), w (K,C/groups,Cout), b (Cout,) or None -> (y, cache).
+
+    ``padding`` is an int, a ``(left, right)`` pair, ``'same'`` or ``'valid'``.
+    """
+    x, w, b, (pl, pr), s, d, g, lo = v.conv1d_args(x, w, b, padding, stride, dilation, groups)
+    n_batch, _, c = x.shape
+    k, c_g, cout = w.shape
+    cout_g = cout // g
+    ct = v.compute_dtype(x.dtype, w.dtype, *(() if b is None else (b.dtype,)))
+    x_pad = np.pad(x.astype(ct), [(0, 0), (pl, pr), (0, 0)], mode="constant")
+    wc = w.astype(ct)
+    y = np.zeros((n_batch, lo, cout), dtype=ct)
+    for n in range(n_batch):
+        for i in range(lo):
+            for grp in range(g):
+                patch = x_pad[n, i * s : i * s + d * (k - 1) + 1 : d, grp * c_g : (grp + 1) * c_g]  # (K, C/groups)
+                y[n, i, grp * cout_g : (grp + 1) * cout_g] = np.tensordot(
+                    patch, wc[:, :, grp * cout_g : (grp + 1) * cout_g], axes=2)
+    if b is not None:
+        y += b.astype(ct)
+    cache = Conv1dCache(
+        x, w, None if b is None else b.shape, (pl, pr), s, d, g,
+        v.out_dtype(x.dtype), v.out_dtype(w.dtype), None if b is None else v.out_dtype(b.dtype), y.shape,
+    )
+    return y.astype(v.out_dtype(x.dtype)), cache
+
+
+def conv1d_backward(dy, cache):
+    """1-D conv backward: (dy, cache) -> (dx, dw, db), shaped and typed like x, w, b (db None without b)."""
+    v.check_cache(cache, Conv1dCache, "conv1d_forward")
+    x, w, b_shape, (pl, pr), s, d, g, dx_dt, dw_dt, db_dt, y_shape = cache[:11]
+    dy = v.check_dy(dy, y_shape)
+    n_batch, length, _ = x.shape
+    k, c_g, cout = w.shape
+    cout_g = cout // g
+    ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
+    x_pad = np.pad(x.astype(ct), [(0, 0), (pl, pr), (0, 0)], mode="constant")
+    wc, dyc = w.astype(ct), dy.astype(ct)
+    dx_pad = np.zeros(x_pad.shape, dtype=ct)
+    dw = np.zeros(w.shape, dtype=ct)
+    for n in range(n_batch):
+        for i in range(y_shape[1]):
+            for grp in range(g):
+                taps = slice(i * s, i * s + d * (k - 1) + 1, d)
+                chans = slice(grp * c_g, (grp + 1) * c_g)
+                outs = slice(grp * cout_g, (grp + 1) * cout_g)
+                gy = dyc[n, i, outs]
+                dw[:, :, outs] += x_pad[n, taps, chans][:, :, None] * gy
+                dx_pad[n, taps, chans] += wc[:, :, outs] @ gy
+    dx = dx_pad[:, pl : pl + length, :]
+    db = None if b_shape is None else dyc.sum(axis=(0, 1)).astype(db_dt)
+    return dx.astype(dx_dt), dw.astype(dw_dt), db
+
+
+def _pool1d_taps(i, a):
+    """Input positions of window ``i`` (inside the row) and its torch average divisor."""
+    start = i * a.stride - a.padding
+    taps = [start + t * a.dilation for t in range(a.pool)]
+    inside = [t for t in taps if 0 <= t < a.x.shape[1]]
+    end = min(start + a.pool, a.x.shape[1] + a.padding)  # the window's extent clipped to the padded row
+    divisor = a.divisor_override or ((end - start) if a.count_include_pad else len(inside))
+    return inside, divisor
+
+
+def maxpool1d_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """1-D max pooling forward on (N, L, C) ``x``; ``stride`` defaults to ``pool_size``. -> (y, cache).
+
+    Padding is -inf; ``cache.argmax`` holds the input position of each window's first maximum.
+    """
+    a = v.pool1d_args(x, pool_size, stride, padding, dilation, ceil_mode)
+    x = a.x
+    n_batch, _, c = x.shape
+    y = np.zeros((n_batch, a.out_len, c), dtype=v.out_dtype(x.dtype))
+    argmax = np.zeros((n_batch, a.out_len, c), dtype=np.int64)
+    for n in range(n_batch):
+        for i in range(a.out_len):
+            taps, _ = _pool1d_taps(i, a)
+            for ch in range(c):
+                values = x[n, taps, ch]
+                k = int(np.argmax(values))  # first maximum (or first NaN)
+                y[n, i, ch] = values[k]
+                argmax[n, i, ch] = taps[k]
+    cache = Pool1dCache(x.shape, v.out_dtype(x.dtype), argmax, a.pool, a.stride, a.padding, a.dilation,
+                        a.ceil_mode, True, None, y.shape)
+    return y, cache
+
+
+def maxpool1d_backward(dy, cache):
+    """1-D max pooling backward: the gradient of each window goes to its first maximum."""
+    if not isinstance(cache, Pool1dCache) or cache.argmax is None:
+        raise TypeError(f"cache must be the cache returned by maxpool1d_forward, got {v.public_type_name(cache)}")
+    dy = v.check_dy(dy, cache.y_shape)
+    n_batch, lo, c = cache.y_shape
+    dx = np.zeros(cache.x_shape, dtype=v.compute_dtype(cache.dx_dtype, dy.dtype))
+    for n in range(n_batch):
+        for i in range(lo):
+            for ch in range(c):
+                dx[n, int(cache.argmax[n, i, ch]), ch] += dy[n, i, ch]
+    return dx.astype(cache.dx_dtype)
+
+
+def avgpool1d_forward(x, pool_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                      divisor_override=None):
+    """1-D average pooling forward on (N, L, C) ``x``, with torch's divisor rules. -> (y, cache)."""
+    a = v.pool1d_args(x, pool_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override)
+    x = a.x
+    n_batch, _, c = x.shape
+    ct = v.compute_dtype(x.dtype)
+    y = np.zeros((n_batch, a.out_len, c), dtype=v.out_dtype(x.dtype))
+    for n in range(n_batch):
+        for i in range(a.out_len):
+            taps, divisor = _pool1d_taps(i, a)
+            for ch in range(c):
+                y[n, i, ch] = np.sum(x[n, taps, ch].astype(ct)) / divisor
+    cache = Pool1dCache(x.shape, v.out_dtype(x.dtype), None, a.pool, a.stride, a.padding, 1, a.ceil_mode,
+                        a.count_include_pad, a.divisor_override, y.shape)
+    return y, cache
+
+
+def avgpool1d_backward(dy, cache):
+    """1-D average pooling backward: each window's gradient is shared by its taps (divided as in the forward)."""
+    if not isinstance(cache, Pool1dCache) or cache.argmax is not None:
+        raise TypeError(f"cache must be the cache returned by avgpool1d_forward, got {v.public_type_name(cache)}")
+    dy = v.check_dy(dy, cache.y_shape)
+    n_batch, lo, c = cache.y_shape
+    a = v.Pool1dArgs(np.empty(cache.x_shape[:2] + (0,)), cache.pool_size, cache.stride, cache.padding, 1,
+                     cache.ceil_mode, cache.count_include_pad, cache.divisor_override, lo)
+    dx = np.zeros(cache.x_shape, dtype=v.compute_dtype(cache.dx_dtype, dy.dtype))
+    for n in range(n_batch):
+        for i in range(lo):
+            taps, divisor = _pool1d_taps(i, a)
+            for ch in range(c):
+                for t in taps:
+                    dx[n, t, ch] += dy[n, i, ch] / divisor
+    return dx.astype(cache.dx_dtype)

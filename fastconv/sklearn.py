@@ -110,12 +110,26 @@ class _OneThread:
 
 # --------------------------------------------------------------------------- the network
 class _Layout:
-    """Shapes of every layer of one network, and the offsets of its parameters in one flat vector."""
+    """Shapes of every layer of one network, and the offsets of its parameters in one flat vector.
 
-    def __init__(self, image_shape, conv_channels, kernel_sizes, paddings, pools, pool_sizes, hidden, n_out):
+    With ``m`` networks side by side, every layer is ``m`` times wider and the weights of a layer
+    after the first are block-diagonal (``mask`` is 1 on the blocks): member ``i`` owns the
+    channels/units ``[i * c, (i + 1) * c)`` of each layer, the first layer reads the shared input,
+    and the output layer gives ``m`` groups of ``n_out`` logits. The off-block weights start at
+    zero and their gradients are masked to zero, so the members train independently.
+    """
+
+    def __init__(self, image_shape, conv_channels, kernel_sizes, paddings, pools, pool_sizes, hidden, n_out,
+                 m=1):
         h, w, c = image_shape
+        self.m = m
+        self.n_out = n_out
         self.convs = []  # (kernel, (ph, pw), pool, (qh, qw))
         shapes: List[Tuple[int, ...]] = []
+        fans: List[int] = []  # fan-in of one member's unit
+        blocks: List[Optional[Tuple[int, int, int]]] = []  # (kind, in per member, out per member)
+        cm = c  # channels of the current feature map: shared input, then m members' channels
+        shared = True
         for cout, k, pad, pool, q in zip(conv_channels, kernel_sizes, paddings, pools, pool_sizes):
             kh, kw = min(k, h), min(k, w)  # a kernel never exceeds the (1-row or 1-column) input
             ph, pw = ((kh - 1) // 2, (kw - 1) // 2) if pad == "same" else (min(pad, kh - 1), min(pad, kw - 1))
@@ -129,18 +143,38 @@ class _Layout:
                 qh, qw = min(q, h), min(q, w)  # a window is clipped to a small feature map
                 h, w = h // qh, w // qw
             self.convs.append(((kh, kw), (ph, pw), None if qh == qw == 1 else pool, (qh, qw)))
-            shapes += [(kh, kw, c, cout), (cout,)]
-            c = cout
-        self.feature_shape = (h, w, c)
-        d = h * w * c
+            shapes += [(kh, kw, cm, cout * m), (cout * m,)]
+            fans += [kh * kw * c, 0]
+            blocks += [None if shared or m == 1 else ("conv", c, cout), None]
+            c, cm, shared = cout, cout * m, False
+        self.feature_shape = (h, w, cm)
+        d, dm = (h * w * c, h * w * cm)
         self.n_dense = len(hidden) + 1
         for units in list(hidden) + [n_out]:
-            shapes += [(d, units), (units,)]
-            d = units
+            shapes += [(dm, units * m), (units * m,)]
+            fans += [d, 0]
+            blocks += [None if shared or m == 1 else ("dense", c, units), None]
+            d, dm, c, shared = units, units * m, units, False
         self.shapes = shapes
+        self.fans = fans
+        self.blocks = blocks
         sizes = [int(np.prod(s)) for s in shapes]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self.size = int(self.offsets[-1])
+        self.masked = any(bk is not None for bk in blocks)
+
+    def mask(self, dtype) -> np.ndarray:
+        """1 where a member's weight or bias is, 0 on the weights between members."""
+        mask = np.ones(self.size, dtype=dtype)
+        for view, bk in zip(self.views(mask), self.blocks):
+            if bk is None:
+                continue
+            _, c_in, c_out = bk
+            # the member of each input row: channels of a (h, w, c*m) map flattened, or units
+            member_in = (np.arange(view.shape[-2]) % (c_in * self.m)) // c_in
+            member_out = np.arange(view.shape[-1]) // c_out
+            view[...] = member_in[:, None] == member_out[None, :]
+        return mask
 
     def views(self, flat: np.ndarray) -> List[np.ndarray]:
         """The parameter arrays as views into ``flat``."""
@@ -154,12 +188,12 @@ def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train
     i = 0
     for _, pad, pool, q in layout.convs:
         a, cc = conv2d_forward(a, params[i], params[i + 1], pad, 1)
-        pc = None
+        pc = rc = None
         if pool == "max":  # max and ReLU commute: pool first, on four times fewer values
             a, pc = maxpool_forward(a, q)
-            a, rc = relu_forward(a)
+            a, rc = relu_forward(a) if train else (np.maximum(a, 0, out=a), None)
         else:
-            a, rc = relu_forward(a)
+            a, rc = relu_forward(a) if train else (np.maximum(a, 0, out=a), None)
             if pool == "avg":
                 a, pc = avgpool_forward(a, q)
         if train:
@@ -167,11 +201,13 @@ def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train
         i += 2
     n = a.shape[0]
     a = a.reshape(n, -1)
+    if a.dtype != params[i].dtype:  # float64 dense layers at prediction: NumPy's mixed-dtype dot skips BLAS
+        a = a.astype(params[i].dtype)
     for j in range(layout.n_dense):
         a, dc = dense_forward(a, params[i], params[i + 1])
         rc = None
         if j < layout.n_dense - 1:
-            a, rc = relu_forward(a)
+            a, rc = relu_forward(a) if train else (np.maximum(a, 0, out=a), None)
         if train:
             caches.append((dc, rc))
         i += 2
@@ -239,17 +275,16 @@ class _Optimizer:
             m -= np.multiply(g, lr, out=self.tmp)
             theta += m
         else:
+            # m and v are kept divided by (1 - b1) and (1 - b2): two fewer passes per step
             b1, b2, eps = 0.9, 0.999, 1e-8
             m, v, tmp = self.m, self.v, self.tmp
             m *= b1
-            m += np.multiply(g, 1 - b1, out=tmp)
+            m += g
             v *= b2
-            np.multiply(g, g, out=tmp)
-            tmp *= 1 - b2
-            v += tmp
-            lr_t = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+            v += np.multiply(g, g, out=tmp)
+            lr_t = lr * (1 - b1) * math.sqrt(1 - b2**self.t) / (1 - b1**self.t) / math.sqrt(1 - b2)
             np.sqrt(v, out=tmp)
-            tmp += eps
+            tmp += eps / math.sqrt(1 - b2)
             np.divide(m, tmp, out=tmp)
             tmp *= lr_t
             theta -= tmp
@@ -284,7 +319,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     optimizer : {"sgd", "momentum", "adam"}, default "adam"
     learning_rate : float, default 0.02
         Step size of the optimizer.
-    learning_rate_schedule : {"constant", "linear", "cosine"}, default "constant"
+    learning_rate_schedule : {"constant", "linear", "cosine"}, default "linear"
         Factor on ``learning_rate`` per epoch of ``fit``: 1, a linear decay ``1 - e / max_epochs``
         or a cosine decay ``(1 + cos(pi * e / max_epochs)) / 2`` (epoch ``e`` from 0).
         ``partial_fit`` always uses ``learning_rate``.
@@ -303,6 +338,16 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         the parameters of the best epoch.
     validation_fraction : float, default 0.1
     n_iter_no_change : int, default 5
+    ensemble_size : int, default 1
+        Number of networks trained side by side on the same mini-batches (each from its own
+        initial weights, each on its own loss) whose logits are averaged at prediction time.
+        They run as one network ``ensemble_size`` times wider whose weights between members are
+        held at zero (block-diagonal), so that one step costs one wider step, not
+        ``ensemble_size`` steps.
+    label_smoothing : float in [0, 1), default 0.1
+        Training targets put ``1 - label_smoothing`` on the true class and spread
+        ``label_smoothing`` evenly over all classes; the loss (``loss_curve_``) is the
+        cross-entropy against these targets.
     image_shape : tuple of int, optional
         ``(H, W)`` or ``(H, W, C)`` of the images when X is given as flat ``(n, H*W*C)`` rows
         (channels last). With None, flat rows whose length is a perfect square are square
@@ -329,6 +374,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         ``(H, W, C)`` of the training images.
     coefs_ : list of ndarray
         Conv weights ``(K, K, Cin, Cout)`` of each block, then dense weights ``(Din, Dout)``.
+        With ``ensemble_size=m > 1`` every layer holds the ``m`` members side by side (``Cout``
+        and ``Dout`` are ``m`` times the per-member sizes; the weights between members are zero)
+        and the logits are the mean of the ``m`` groups of outputs.
     intercepts_ : list of ndarray
         The biases, in the same order.
     loss_curve_ : list of float
@@ -366,7 +414,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         hidden_layer_sizes=(),
         optimizer="adam",
         learning_rate=0.02,
-        learning_rate_schedule="constant",
+        learning_rate_schedule="linear",
         momentum=0.9,
         alpha=0.0,
         batch_size=32,
@@ -374,6 +422,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
+        ensemble_size=1,
+        label_smoothing=0.1,
         image_shape=None,
         random_state=None,
         dtype="float32",
@@ -395,6 +445,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.ensemble_size = ensemble_size
+        self.label_smoothing = label_smoothing
         self.image_shape = image_shape
         self.random_state = random_state
         self.dtype = dtype
@@ -443,6 +495,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             validation_fraction=_float_param(self.validation_fraction, "validation_fraction", 0.0, 1.0,
                                              high_open=True),
             n_iter_no_change=_int_param(self.n_iter_no_change, "n_iter_no_change", 1),
+            ensemble_size=_int_param(self.ensemble_size, "ensemble_size", 1),
+            label_smoothing=_float_param(self.label_smoothing, "label_smoothing", 0.0, 1.0, low_open=False,
+                                         high_open=True),
             dtype=np.dtype(self.dtype),
         )
 
@@ -521,13 +576,15 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self._x_offset = lo  # pixels are scaled to [0, 1] by the training data's range
         self._x_scale = hi - lo if hi > lo and math.isfinite(hi - lo) else 1.0
         layout = _Layout(self.image_shape_, p["channels"], p["kernels"], p["paddings"], p["pools"],
-                         p["pool_sizes"], p["hidden"], len(classes))
+                         p["pool_sizes"], p["hidden"], len(classes), p["ensemble_size"])
         dtype = p["dtype"]
         theta = np.zeros(layout.size, dtype=dtype)
-        for (a, b), shape in zip(zip(layout.offsets[:-1], layout.offsets[1:]), layout.shapes):
-            if len(shape) > 1:  # weights: He normal; biases stay zero
-                fan_in = int(np.prod(shape[:-1]))
+        for (a, b), shape, fan_in in zip(zip(layout.offsets[:-1], layout.offsets[1:]), layout.shapes, layout.fans):
+            if len(shape) > 1:  # weights: He normal (fan-in of one member); biases stay zero
                 theta[a:b] = rng.standard_normal(b - a) * math.sqrt(2.0 / fan_in)
+        self._grad_mask = layout.mask(dtype) if layout.masked else None
+        if self._grad_mask is not None:
+            theta *= self._grad_mask  # no weights between members
         self._layout = layout
         self._theta = theta
         self._optimizer = _Optimizer(self.optimizer, p["lr"], p["momentum"], layout.size, dtype)
@@ -544,21 +601,27 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         for (a, b), shape in zip(zip(self._layout.offsets[:-1], self._layout.offsets[1:]), self._layout.shapes):
             if len(shape) > 1:
                 mask[a:b] = 1
+        if self._grad_mask is not None:
+            mask *= self._grad_mask
         return mask
 
-    def _epoch(self, x: np.ndarray, codes: np.ndarray, rng, batch_size: int, alpha: float) -> float:
-        """One pass over (x, codes) in shuffled mini-batches; returns the mean loss."""
+    def _epoch(self, x: np.ndarray, codes: np.ndarray, rng, batch_size: int, alpha: float,
+               smoothing: float = 0.0) -> float:
+        """One pass over (x, codes) in shuffled mini-batches; returns the mean loss (of the members)."""
         layout, theta, opt = self._layout, self._theta, self._optimizer
         params = layout.views(theta)
         g = np.empty_like(theta)
         grads = layout.views(g)
         mask = self._weight_mask() * alpha if alpha > 0 else None
+        gmask = self._grad_mask
         n = x.shape[0]
         bs = min(batch_size, n)
         dtype = theta.dtype
-        eye = np.eye(len(self.classes_), dtype=dtype)
+        k, m = len(self.classes_), layout.m
+        # targets of the m members side by side; label smoothing puts ``smoothing`` on all classes
+        eye = np.tile(np.eye(k, dtype=dtype) * (1.0 - smoothing) + smoothing / k, (1, m))
         xb = np.empty((bs,) + x.shape[1:], dtype=dtype)
-        onehot = np.empty((bs, eye.shape[0]), dtype=dtype)
+        onehot = np.empty((bs, k * m), dtype=dtype)
         order = rng.permutation(n)
         total = 0.0
         for start in range(0, n, bs):
@@ -567,11 +630,17 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             xi = np.take(x, idx, axis=0, out=xb[:nb])
             yi = np.take(eye, codes[idx], axis=0, out=onehot[:nb])
             logits, caches = _forward(layout, params, xi, True)
-            loss, sc = softmax_crossentropy_forward(logits, yi)
-            _backward(layout, caches, softmax_crossentropy_backward(sc), grads)
+            # each member's softmax over its own k logits: rows of (nb * m, k)
+            loss, sc = softmax_crossentropy_forward(logits.reshape(nb * m, k), yi.reshape(nb * m, k))
+            dlogits = softmax_crossentropy_backward(sc).reshape(nb, m * k)
+            if m > 1:
+                dlogits *= m  # the gradient of each member's own mean loss
+            _backward(layout, caches, dlogits, grads)
+            if gmask is not None:
+                g *= gmask
             if mask is not None:
                 g += mask * theta
-                loss += 0.5 * float(np.dot(mask * theta, theta))
+                loss += 0.5 * float(np.dot(mask * theta, theta)) / m
             opt.step(theta, g)
             total += float(loss) * nb
         self.t_ += (n + bs - 1) // bs
@@ -591,7 +660,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             t0 = time.perf_counter()
             self._optimizer.lr = p["lr"] * _schedule(self.learning_rate_schedule if epochs > 1 else "constant",
                                                      e, epochs)
-            loss = self._epoch(x, codes, rng, p["batch_size"], p["alpha"])
+            loss = self._epoch(x, codes, rng, p["batch_size"], p["alpha"], p["label_smoothing"])
             self.n_iter_ += 1
             self.loss_curve_.append(loss)
             msg = f"Epoch {self.n_iter_}: loss {loss:.5f}"
@@ -723,8 +792,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         """Logits of scaled images of the network's dtype. The conv blocks run in that dtype
         (their kernels compute each sample alone), the dense layers in float64, so that a sample's
         prediction does not depend on the batch it comes in (BLAS's float32 products would)."""
-        n_conv = 2 * len(self._layout.convs)
-        params = self._layout.views(self._theta)[:n_conv] + self._layout.views(self._theta.astype(np.float64))[n_conv:]
+        params = self._predict_params()
         n = x.shape[0]
         if n <= _PREDICT_CHUNK:
             return _forward(self._layout, params, x, False)[0]
@@ -732,6 +800,21 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         for i in range(0, n, _PREDICT_CHUNK):
             out[i : i + _PREDICT_CHUNK] = _forward(self._layout, params, x[i : i + _PREDICT_CHUNK], False)[0]
         return out
+
+    def _predict_params(self) -> List[np.ndarray]:
+        """The parameters for prediction: the conv blocks' as they are, the dense layers' in
+        float64, with the output layer's member blocks averaged into one (n_out columns) so that
+        the logits are the mean of the members' logits."""
+        layout = self._layout
+        views = layout.views(self._theta)
+        n_conv = 2 * len(layout.convs)
+        params = views[:n_conv] + [a.astype(np.float64) for a in views[n_conv:]]
+        m, k = layout.m, layout.n_out
+        if m > 1:
+            w, b = params[-2], params[-1]
+            params[-2] = w.reshape(w.shape[0], m, k).mean(axis=1)
+            params[-1] = b.reshape(m, k).mean(axis=0)
+        return params
 
     def _logits(self, X) -> np.ndarray:
         check_is_fitted(self)

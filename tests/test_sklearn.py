@@ -81,7 +81,8 @@ def _logits_reference(clf, X):
         x, _ = ref.dense_forward(x, w.astype(np.float64), b.astype(np.float64))
         if j < len(dense) - 1:
             x, _ = ref.relu_forward(x)
-    return x
+    m = clf.ensemble_size
+    return x.reshape(x.shape[0], m, -1).mean(axis=1)  # the mean of the members' logits
 
 
 @pytest.mark.parametrize("pool", ["max", "avg", None])
@@ -97,6 +98,58 @@ def test_network_matches_reference(digits, pool, dtype):
     lp -= np.log(np.exp(lp).sum(1, keepdims=True))
     np.testing.assert_allclose(clf.predict_log_proba(X_te[:50]), lp, rtol=tol, atol=tol)
     assert clf.coefs_[0].dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_ensemble_network_matches_reference(digits, m):
+    X_tr, X_te, y_tr, _ = digits
+    clf = CNNClassifier(conv_channels=(4, 3), hidden_layer_sizes=(5,), ensemble_size=m, max_epochs=2,
+                        dtype="float64", random_state=0).fit(X_tr[:300], y_tr[:300])
+    assert clf.coefs_[0].shape == (3, 3, 1, 4 * m) and clf.coefs_[-1].shape == (5 * m, 10 * m)
+    np.testing.assert_allclose(clf.decision_function(X_te[:50]), _logits_reference(clf, X_te[:50]),
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_label_smoothing_targets(digits):
+    """With smoothing s the loss is a cross-entropy against targets (1 - s) * onehot + s / k, so it
+    never falls below their entropy; without smoothing it does."""
+    X_tr, _, y_tr, _ = digits
+    s, k = 0.3, 10
+    t = np.full(k, s / k)
+    t[0] += 1 - s
+    entropy = -np.sum(t * np.log(t))
+    smooth = CNNClassifier(label_smoothing=s, max_epochs=10, random_state=0).fit(X_tr, y_tr)
+    plain = CNNClassifier(label_smoothing=0.0, max_epochs=10, random_state=0).fit(X_tr, y_tr)
+    assert min(smooth.loss_curve_) >= entropy - 1e-4
+    assert min(smooth.loss_curve_) < entropy + 0.2  # and it gets near that floor
+    assert plain.loss_curve_[-1] < entropy - 0.5
+    assert smooth.predict_proba(X_tr).max() < plain.predict_proba(X_tr).max()
+
+
+def test_ensemble_members_are_independent():
+    """Weights between members stay zero in training, and one member's logits do not depend on
+    another member's parameters."""
+    from fastconv.sklearn import _forward, _Layout
+
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 17, size=(120, 64))
+    y = rng.integers(0, 3, size=120)
+    clf = CNNClassifier(conv_channels=(4, 3), hidden_layer_sizes=(5,), ensemble_size=2, max_epochs=3,
+                        random_state=0).fit(X, y)
+    mask = clf._layout.mask(np.float64)
+    assert 0 < np.count_nonzero(mask == 0) and np.all(clf._theta[mask == 0] == 0)
+    layout = _Layout((8, 8, 1), [4, 3], [3, 3], ["same", "same"], ["max", "max"], [2, 2], [5], 3, 2)
+    theta = rng.standard_normal(layout.size) * layout.mask(np.float64)
+    x = rng.standard_normal((6, 8, 8, 1))
+    z = _forward(layout, layout.views(theta), x, False)[0]
+    # member 1 owns the second half of every layer's outputs: redraw its parameters
+    other = theta.copy()
+    for view, shape in zip(layout.views(other), layout.shapes):
+        view[..., shape[-1] // 2 :] = rng.standard_normal(view[..., shape[-1] // 2 :].shape)
+    other *= layout.mask(np.float64)
+    z2 = _forward(layout, layout.views(other), x, False)[0]
+    np.testing.assert_allclose(z2[:, :3], z[:, :3], rtol=1e-12)
+    assert not np.allclose(z2[:, 3:], z[:, 3:])
 
 
 @pytest.mark.parametrize("pool", ["max", "avg", None])
@@ -349,6 +402,9 @@ def test_bad_input(digits):
         ({"validation_fraction": 1.0, "early_stopping": True}, "validation_fraction must be in"),
         ({"momentum": 1.0}, "momentum must be in"),
         ({"dtype": "int32"}, "dtype must be 'float32' or 'float64'"),
+        ({"ensemble_size": 0}, "ensemble_size must be an int >= 1"),
+        ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0.0, 1.0\)"),
+        ({"label_smoothing": -0.1}, "label_smoothing must be in"),
         ({"kernel_size": 9, "padding": 0}, None),  # clipped to the 8x8 image: allowed
     ]:
         if msg is None:

@@ -1,0 +1,185 @@
+"""Transposed 2-D convolution (torch's ``conv_transpose2d``, NHWC) on the conv2d kernels.
+
+A transposed convolution with stride ``s`` is ``s_h * s_w`` stride-1 convolutions of the input,
+one per output phase (sub-pixel decomposition): the outputs ``o`` with ``(o + p) % s == r`` receive
+exactly the kernel taps ``k`` with ``k % s == r``, so phase ``r`` is the stride-1 correlation of x
+with those taps, flipped. Each phase runs on ``conv2d_forward`` (any kernel family) and its output
+rows/columns are placed into every ``s``-th output row/column: the work is the transposed
+convolution's own (no zero-inserted input, no discarded weight gradient).
+
+The backward pass is two conv2d computations: dx is the conv2d forward pass of dy with w (stride s,
+padding p), and dw is conv2d's weight gradient with the roles of x and dy swapped (dy is that
+conv's input, x its output gradient).
+"""
+from __future__ import annotations
+
+from typing import List, NamedTuple
+
+import numpy as np
+
+from . import _validate as v
+from ._cache import ConvTransposeCache
+from ._conv_layer import _dilated, layer_forward, layer_weight_grad
+
+__all__ = ["conv_transpose2d_forward", "conv_transpose2d_backward"]
+
+
+class _Axis(NamedTuple):
+    """One axis of one output phase."""
+
+    taps: List[int]  # kernel taps (of the dilated kernel) of this phase, in the order the phase conv reads them
+    first: int  # first output row/column of the phase
+    count: int  # output rows/columns of the phase
+    q0: int  # the phase conv's output row/column that lands on ``first``
+    z: int  # rows/columns the phase conv computes (input size + taps - 1)
+
+
+
+
+def _axis(r: int, size: int, k_eff: int, s: int, p: int, d: int, out: int) -> _Axis:
+    """Phase ``r`` of one axis; ``taps`` empty when no real (undilated) kernel tap falls in it."""
+    taps = list(range(r, k_eff, s))
+    if not any(t % d == 0 for t in taps):
+        taps = []
+    first = (r - p) % s
+    return _Axis(taps[::-1], first, len(range(first, out, s)), (first + p - r) // s, size + len(taps) - 1)
+
+
+def _to_conv_weight(wp: np.ndarray, groups: int) -> np.ndarray:
+    """Transposed-conv taps (Mh, Mw, Cout/g, Cin) as conv2d weights (Mh, Mw, Cin/g, Cout)."""
+    mh, mw, cout_g, cin = wp.shape
+    cin_g = cin // groups
+    return np.ascontiguousarray(
+        wp.reshape(mh, mw, cout_g, groups, cin_g).transpose(0, 1, 4, 3, 2).reshape(mh, mw, cin_g, groups * cout_g))
+
+
+def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed convolution forward pass (NHWC), torch's ``conv_transpose2d``.
+
+    The gradient of ``conv2d_forward`` with respect to its input, as a layer: each input pixel
+    spreads ``x[n, i, j] @ w`` over the output window at ``(i*s, j*s)``.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, H, W, Cin)
+    w : array_like, shape (Kh, Kw, Cout/groups, Cin)
+        torch's weight ``(Cin, Cout/groups, kH, kW)`` is ``w.transpose(3, 2, 0, 1)``.
+    b : array_like, shape (Cout,), or None
+        None: no bias (the backward pass returns ``db=None``).
+    stride : int or (int, int), default 1
+    padding : int or (int, int), default 0
+        Rows/columns cut off each side of the full output.
+    output_padding : int or (int, int), default 0
+        Extra rows/columns kept at the bottom/right; smaller than the stride or the dilation.
+    groups : int, default 1
+        Divides Cin; group ``g`` maps input channels ``g*Cin/groups ...`` to output channels
+        ``g*Cout/groups ...``.
+    dilation : int or (int, int), default 1
+
+    Returns
+    -------
+    y : ndarray, shape (N, Ho, Wo, Cout)
+        ``Ho = (H - 1)*sh - 2*ph + dh*(Kh - 1) + output_padding_h + 1`` (likewise ``Wo``); dtype
+        of ``x`` (float64 for integer ``x``), sums in the promoted dtype of ``x``, ``w``, ``b``.
+    cache : ConvTransposeCache
+        Opaque; pass it to :func:`conv_transpose2d_backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import conv_transpose2d_forward
+    >>> y, cache = conv_transpose2d_forward(np.ones((1, 2, 2, 1)), np.ones((3, 3, 1, 1)), None, stride=2)
+    >>> y[0, :, :, 0]
+    array([[1., 1., 2., 1., 1.],
+           [1., 1., 2., 1., 1.],
+           [2., 2., 4., 2., 2.],
+           [1., 1., 2., 1., 1.],
+           [1., 1., 2., 1., 1.]])
+    """
+    x, w, b, st, pad, op, g, dil, (ho, wo) = v.conv_transpose2d_args(
+        x, w, b, stride, padding, output_padding, groups, dilation)
+    ct = v.compute_dtype(x.dtype, w.dtype, *(() if b is None else (b.dtype,)))
+    xc = np.ascontiguousarray(x, dtype=ct)
+    wc = np.ascontiguousarray(w, dtype=ct)
+    n, h, wd, _ = x.shape
+    cout = w.shape[2] * g
+    y = np.empty((n, ho, wo, cout), dtype=ct)
+    bias = None if b is None else b.astype(ct)
+    fill = np.zeros(cout, dtype=ct) if bias is None else bias
+    weff = _dilated(wc, dil)
+    for rh in range(st[0]):
+        rows = _axis(rh, h, weff.shape[0], st[0], pad[0], dil[0], ho)
+        for rw in range(st[1]):
+            cols = _axis(rw, wd, weff.shape[1], st[1], pad[1], dil[1], wo)
+            if rows.count == 0 or cols.count == 0:
+                continue
+            target = y[:, rows.first :: st[0], cols.first :: st[1], :]
+            nh = max(0, min(rows.count, rows.z - rows.q0)) if rows.taps else 0
+            nw = max(0, min(cols.count, cols.z - cols.q0)) if cols.taps else 0
+            if nh and nw and n:
+                wp = _to_conv_weight(weff[np.ix_(rows.taps, cols.taps)], g)
+                mh, mw = len(rows.taps), len(cols.taps)
+                z, _ = layer_forward(xc, wp, bias, ((mh - 1, mh - 1), (mw - 1, mw - 1)), (1, 1), (1, 1), g, ct)
+                target[:, :nh, :nw] = z[:, rows.q0 : rows.q0 + nh, cols.q0 : cols.q0 + nw]
+            else:
+                nh = nw = 0
+            # output rows/columns of the phase that no input pixel reaches hold the bias
+            target[:, nh:] = fill
+            target[:, :nh, nw:] = fill
+    dx_dt = v.out_dtype(x.dtype)
+    cache = ConvTransposeCache(
+        xc, wc, None if b is None else b.shape, st, pad, op, g, dil,
+        dx_dt, v.out_dtype(w.dtype), None if b is None else v.out_dtype(b.dtype), y.shape,
+    )
+    return (y if y.dtype == dx_dt else y.astype(dx_dt)), cache
+
+
+def conv_transpose2d_backward(dy, cache):
+    """Transposed convolution backward pass.
+
+    Parameters
+    ----------
+    dy : array_like, shape (N, Ho, Wo, Cout)
+        Gradient of the loss with respect to the forward output.
+    cache : ConvTransposeCache
+        The second value returned by :func:`conv_transpose2d_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape and dtype of ``x``
+    dw : ndarray, shape and dtype of ``w``
+        Output rows/columns cut off by ``padding`` contribute nothing.
+    db : ndarray, shape and dtype of ``b``, or None if the forward had ``b=None``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import conv_transpose2d_forward, conv_transpose2d_backward
+    >>> y, cache = conv_transpose2d_forward(np.ones((1, 2, 2, 1)), np.ones((3, 3, 1, 1)), np.zeros(1), stride=2)
+    >>> dx, dw, db = conv_transpose2d_backward(np.ones_like(y), cache)
+    >>> dx[0, :, :, 0], db
+    (array([[9., 9.],
+           [9., 9.]]), array([25.]))
+    """
+    v.check_cache(cache, ConvTransposeCache, "conv_transpose2d_forward")
+    x, w, b_shape, st, pad, op, g, dil, dx_dt, dw_dt, db_dt, y_shape = cache[:12]
+    dy = v.check_dy(dy, y_shape)
+    ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
+    dyc = np.ascontiguousarray(dy, dtype=ct)
+    xc = np.ascontiguousarray(x, dtype=ct)
+    wc = np.ascontiguousarray(w, dtype=ct)
+    # dy as the input of the conv2d whose input gradient the forward pass was: padding p on top/left,
+    # and at the bottom/right as much as makes that conv's output exactly x's size (p - output_padding;
+    # less than zero crops rows of dy that no tap reaches)
+    padding = []
+    for size, out, k, s, p, d, o in zip(x.shape[1:3], y_shape[1:3], w.shape[:2], st, pad, dil, op):
+        keff = d * (k - 1) + 1
+        padding.append((p, p) if (out + 2 * p - keff) // s + 1 == size else (p, p - o))
+    padding = tuple(padding)
+    if dyc.size and xc.size:
+        dx, _ = layer_forward(dyc, wc, None, padding, st, dil, g, ct)  # (Kh, Kw, Cout/g, Cin) is conv2d's layout here
+        dw = layer_weight_grad(dyc, xc, w.shape, padding, st, dil, g, ct)
+    else:
+        dx, dw = np.zeros(x.shape, dtype=ct), np.zeros(w.shape, dtype=ct)
+    db = None if b_shape is None else dyc.sum(axis=(0, 1, 2)).astype(db_dt).reshape(b_shape)
+    return dx.astype(dx_dt, copy=False), dw.astype(dw_dt), db

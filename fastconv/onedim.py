@@ -1,0 +1,333 @@
+"""1-D convolution and pooling (torch's ``conv1d``, ``max_pool1d``, ``avg_pool1d``) in the
+channels-last layout (N, L, C).
+
+The convolution runs on the conv2d kernels through (N, 1, L, C) views (a row of L pixels: the
+kernels' inner loops then run along L). The pools have their own kernels (fastconv._pool1d), which
+take every option (padding, dilation, ceil_mode, the divisors) as per-window tap ranges.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _pool1d
+from . import _validate as v
+from ._cache import Conv1dCache, Pool1dCache
+from ._conv_layer import layer_backward, layer_forward
+from ._threads import threads_for
+
+__all__ = [
+    "conv1d_forward",
+    "conv1d_backward",
+    "maxpool1d_forward",
+    "maxpool1d_backward",
+    "avgpool1d_forward",
+    "avgpool1d_backward",
+]
+
+
+def conv1d_forward(x, w, b, padding=0, stride=1, dilation=1, groups=1):
+    """1-D convolution layer forward pass (N, L, C), torch's ``conv1d``.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, L, C)
+    w : array_like, shape (K, C/groups, Cout)
+        torch's weight ``(Cout, C/groups, K)`` is ``w.transpose(2, 1, 0)``.
+    b : array_like, shape (Cout,), or None
+        None: no bias (the backward pass returns ``db=None``).
+    padding : int, (int, int), 'same' or 'valid', default 0
+        Zeros on each side, ``(left, right)``, none (``'valid'``), or as many as keep the length
+        (``'same'``, stride 1 only; an odd total puts the extra zero on the right, as torch does).
+    stride : int, default 1
+    dilation : int, default 1
+    groups : int, default 1
+        Divides C and Cout.
+
+    Returns
+    -------
+    y : ndarray, shape (N, Lo, Cout)
+        ``Lo = (L + left + right - d*(K - 1) - 1) // s + 1``; dtype of ``x`` (float64 for
+        integer ``x``), sums in the promoted dtype of ``x``, ``w``, ``b``.
+    cache : Conv1dCache
+        Opaque; pass it to :func:`conv1d_backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import conv1d_forward
+    >>> y, cache = conv1d_forward(np.arange(5.0).reshape(1, 5, 1), np.ones((3, 1, 1)), None, padding="same")
+    >>> y[0, :, 0]
+    array([1., 3., 6., 9., 7.])
+    """
+    x, w, b, pad, s, d, g, lo = v.conv1d_args(x, w, b, padding, stride, dilation, groups)
+    ct = v.compute_dtype(x.dtype, w.dtype, *(() if b is None else (b.dtype,)))
+    n, length, c = x.shape
+    x4 = np.ascontiguousarray(x, dtype=ct).reshape(n, 1, length, c)
+    w4 = np.ascontiguousarray(w, dtype=ct)[None]
+    y4, state = layer_forward(x4, w4, b, ((0, 0), pad), (1, s), (1, d), g, ct)
+    dx_dt = v.out_dtype(x.dtype)
+    y = y4.reshape(n, lo, w.shape[2])
+    cache = Conv1dCache(x4[:, 0], w4[0], None if b is None else b.shape, pad, s, d, g, dx_dt,
+                        v.out_dtype(w.dtype), None if b is None else v.out_dtype(b.dtype), y.shape, state)
+    return (y if y.dtype == dx_dt else y.astype(dx_dt)), cache
+
+
+def conv1d_backward(dy, cache):
+    """1-D convolution layer backward pass.
+
+    Parameters
+    ----------
+    dy : array_like, shape (N, Lo, Cout)
+    cache : Conv1dCache
+        The second value returned by :func:`conv1d_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape and dtype of ``x``
+    dw : ndarray, shape and dtype of ``w``
+    db : ndarray, shape and dtype of ``b``, or None if the forward had ``b=None``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import conv1d_forward, conv1d_backward
+    >>> y, cache = conv1d_forward(np.ones((1, 5, 1)), np.ones((3, 1, 1)), np.zeros(1))
+    >>> dx, dw, db = conv1d_backward(np.ones_like(y), cache)
+    >>> dx[0, :, 0], db
+    (array([1., 2., 3., 2., 1.]), array([3.]))
+    """
+    v.check_cache(cache, Conv1dCache, "conv1d_forward")
+    if cache.plan is None:  # a cache of fastconv.reference's forward: set the layer up again
+        x, w, b_shape, pad, s, d, g = cache[:7]
+        cache = conv1d_forward(x, w, None if b_shape is None else np.zeros(b_shape, cache.db_dtype), pad, s, d,
+                               g)[1]._replace(dx_dtype=cache.dx_dtype, dw_dtype=cache.dw_dtype)
+    x, w, b_shape, _, _, _, _, dx_dt, dw_dt, db_dt, y_shape, state = cache
+    dy = v.check_dy(dy, y_shape)
+    n, lo, cout = y_shape
+    dx4, dw4, db = layer_backward(dy.reshape(n, 1, lo, cout), state, True)
+    dx = dx4.reshape(x.shape)
+    db = None if b_shape is None else db.astype(db_dt, copy=False).reshape(b_shape)
+    return dx.astype(dx_dt, copy=False), dw4[0].astype(dw_dt, copy=False), db
+
+
+# Below this many elements touched a pooling call runs on one thread.
+_PARALLEL_MIN_ELEMS = 1 << 18
+_U8_MAX_TAPS = 256  # windows of at most this many taps keep the first maximum's tap in one byte
+
+
+class _MaxPool1dCache(Pool1dCache):
+    """A max-pool :class:`~fastconv._cache.Pool1dCache` holding the tap of each window's first
+    maximum (``plan``: the kernel's code array and the windows' start positions); ``argmax`` is
+    built from it on first access and kept."""
+
+    def __new__(cls, x_shape, dx_dtype, *rest):
+        self = super().__new__(cls, x_shape, dx_dtype, None, *rest)
+        self._argmax = None
+        return self
+
+    @property
+    def argmax(self) -> np.ndarray:
+        """int64 (N, Lo, C) input positions of each window's first maximum."""
+        if self._argmax is None:
+            code, start = self.plan
+            argmax = start[:, None] + code.astype(np.int64) * self.dilation
+            argmax.flags.writeable = False  # the backward pass reads the codes, not this array
+            self._argmax = argmax
+        return self._argmax
+
+    def __iter__(self):
+        return iter([self.argmax if f == "argmax" else getattr(self, f) for f in self._fields])
+
+    def __getitem__(self, k):
+        return tuple(self)[k]
+
+    def __reduce__(self):
+        return (Pool1dCache, tuple(self)[:-1] + (None,))
+
+    def __repr__(self):
+        return repr(Pool1dCache(*tuple(self)[:-1]))
+
+
+def _is_max_cache(cache) -> bool:
+    """Whether ``cache`` came from a 1-D max pool (without building a lazy argmax to find out)."""
+    return isinstance(cache, _MaxPool1dCache) or tuple.__getitem__(cache, 2) is not None
+
+
+def _starts(out_len: int, stride: int, padding: int) -> np.ndarray:
+    """Input position of tap 0 of each window (negative in the left padding)."""
+    return np.arange(out_len, dtype=np.intp) * stride - padding
+
+
+def _avg_windows(length, out_len, k, s, p, count_include_pad, divisor_override, dtype):
+    """(lo, hi, divisor) of each average-pooling window: its inputs ``lo:hi`` and torch's divisor."""
+    start = _starts(out_len, s, p)
+    first, stop = np.maximum(start, 0), np.minimum(start + k, length)
+    if divisor_override is not None:
+        divisor = np.full(out_len, divisor_override, dtype=dtype)
+    elif count_include_pad:
+        divisor = (np.minimum(start + k, length + p) - start).astype(dtype)
+    else:
+        divisor = (stop - first).astype(dtype)
+    return first, stop, divisor
+
+
+def maxpool1d_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """1-D max pooling forward pass (N, L, C), torch's ``max_pool1d``.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, L, C)
+    pool_size : int, default 2
+    stride : int, optional
+        Defaults to ``pool_size``.
+    padding : int, default 0
+        Implicit -inf on both sides; at most ``pool_size // 2``.
+    dilation : int, default 1
+    ceil_mode : bool, default False
+        Keep a last, partial window if it starts inside the input or the left padding.
+
+    Returns
+    -------
+    y : ndarray, shape (N, Lo, C), dtype of ``x`` (float64 for integer ``x``)
+        A NaN in a window is its maximum.
+    cache : Pool1dCache
+        ``cache.argmax``: int64 (N, Lo, C) positions in the input row of each window's first maximum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import maxpool1d_forward
+    >>> y, cache = maxpool1d_forward(np.array([1.0, 3, 2, 5, 4]).reshape(1, 5, 1), 2)
+    >>> y[0, :, 0], cache.argmax[0, :, 0]
+    (array([3., 5.]), array([1, 3]))
+    """
+    a = v.pool1d_args(x, pool_size, stride, padding, dilation, ceil_mode)
+    dt = v.out_dtype(a.x.dtype)
+    xc = np.ascontiguousarray(a.x, dtype=dt)
+    n, length, c = xc.shape
+    start = _starts(a.out_len, a.stride, a.padding)
+    d = a.dilation
+    t0 = np.where(start < 0, (-start + d - 1) // d, 0)  # first tap inside the row
+    t1 = np.minimum(a.pool, (length - 1 - start) // d + 1)  # one past the last
+    y = np.empty((n, a.out_len, c), dtype=dt)
+    code = np.empty(y.shape, dtype=np.uint8 if a.pool <= _U8_MAX_TAPS else np.int64)
+    nt = min(n, threads_for(xc.size, _PARALLEL_MIN_ELEMS)) or 1
+    _pool1d.maxpool1d_forward_kernel(xc, y, code, start, t0, t1, d, np.empty((nt, c), dtype=dt), nt)
+    cache = _MaxPool1dCache(xc.shape, dt, a.pool, a.stride, a.padding, d, a.ceil_mode, True, None, y.shape,
+                            (code, start))
+    return y, cache
+
+
+def maxpool1d_backward(dy, cache):
+    """1-D max pooling backward pass: each window's gradient goes to its first maximum.
+
+    Parameters
+    ----------
+    dy : array_like, shape (N, Lo, C)
+    cache : Pool1dCache
+        The second value returned by :func:`maxpool1d_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape and dtype of ``x``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import maxpool1d_forward, maxpool1d_backward
+    >>> y, cache = maxpool1d_forward(np.array([1.0, 3, 2, 5]).reshape(1, 4, 1), 2)
+    >>> maxpool1d_backward(np.ones_like(y), cache)[0, :, 0]
+    array([0., 1., 0., 1.])
+    """
+    if not isinstance(cache, Pool1dCache) or not _is_max_cache(cache):
+        raise TypeError(f"cache must be the cache returned by maxpool1d_forward, got {v.public_type_name(cache)}")
+    dy = v.check_dy(dy, cache.y_shape)
+    if cache.plan is None:  # a cache of fastconv.reference's forward: its argmax as the taps
+        start = np.zeros(cache.y_shape[1], dtype=np.intp)
+        code, d = np.ascontiguousarray(cache.argmax, dtype=np.int64), 1
+    else:
+        (code, start), d = cache.plan, cache.dilation
+    ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
+    dx = np.empty(cache.x_shape, dtype=ct)
+    _pool1d.maxpool1d_backward_kernel(np.ascontiguousarray(dy, dtype=ct), code, dx, start, d,
+                                      threads_for(dx.size, _PARALLEL_MIN_ELEMS))
+    return dx.astype(cache.dx_dtype, copy=False)
+
+
+def avgpool1d_forward(x, pool_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                      divisor_override=None):
+    """1-D average pooling forward pass (N, L, C), torch's ``avg_pool1d`` (plus ``divisor_override``).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, L, C)
+    pool_size : int, default 2
+    stride : int, optional
+        Defaults to ``pool_size``.
+    padding : int, default 0
+        Zeros on both sides; at most ``pool_size // 2``.
+    ceil_mode : bool, default False
+    count_include_pad : bool, default True
+        Divide by the window's extent in the padded row (True) or by its taps inside the row.
+    divisor_override : int, optional
+        Divide every window's sum by this instead.
+
+    Returns
+    -------
+    y : ndarray, shape (N, Lo, C), dtype of ``x`` (float64 for integer ``x``)
+    cache : Pool1dCache
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import avgpool1d_forward
+    >>> y, cache = avgpool1d_forward(np.arange(6.0).reshape(1, 6, 1), 3)
+    >>> y[0, :, 0]
+    array([1., 4.])
+    """
+    a = v.pool1d_args(x, pool_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override)
+    dx_dt = v.out_dtype(a.x.dtype)
+    ct = v.compute_dtype(a.x.dtype)
+    xc = np.ascontiguousarray(a.x, dtype=ct)
+    n, length, c = xc.shape
+    lo, hi, divisor = _avg_windows(length, a.out_len, a.pool, a.stride, a.padding, a.count_include_pad,
+                                   a.divisor_override, ct)
+    y = np.empty((n, a.out_len, c), dtype=ct)
+    _pool1d.avgpool1d_forward_kernel(xc, y, lo, hi, divisor, threads_for(xc.size, _PARALLEL_MIN_ELEMS))
+    cache = Pool1dCache(xc.shape, dx_dt, None, a.pool, a.stride, a.padding, 1, a.ceil_mode,
+                        a.count_include_pad, a.divisor_override, y.shape)
+    return y.astype(dx_dt, copy=False), cache
+
+
+def avgpool1d_backward(dy, cache):
+    """1-D average pooling backward pass: each window's gradient is shared by its taps.
+
+    Parameters
+    ----------
+    dy : array_like, shape (N, Lo, C)
+    cache : Pool1dCache
+        The second value returned by :func:`avgpool1d_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape and dtype of ``x``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import avgpool1d_forward, avgpool1d_backward
+    >>> y, cache = avgpool1d_forward(np.arange(4.0).reshape(1, 4, 1), 2)
+    >>> avgpool1d_backward(np.ones_like(y), cache)[0, :, 0]
+    array([0.5, 0.5, 0.5, 0.5])
+    """
+    if not isinstance(cache, Pool1dCache) or _is_max_cache(cache):
+        raise TypeError(f"cache must be the cache returned by avgpool1d_forward, got {v.public_type_name(cache)}")
+    dy = v.check_dy(dy, cache.y_shape)
+    ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
+    n, length, c = cache.x_shape
+    lo, hi, divisor = _avg_windows(length, cache.y_shape[1], cache.pool_size, cache.stride, cache.padding,
+                                   cache.count_include_pad, cache.divisor_override, ct)
+    dx = np.empty(cache.x_shape, dtype=ct)
+    _pool1d.avgpool1d_backward_kernel(np.ascontiguousarray(dy, dtype=ct), dx, lo, hi, divisor,
+                                      threads_for(dx.size, _PARALLEL_MIN_ELEMS))
+    return dx.astype(cache.dx_dtype, copy=False)

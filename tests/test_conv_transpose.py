@@ -1,0 +1,217 @@
+"""conv_transpose2d_forward/backward: both backends against torch autograd, each other, gradcheck, bad input."""
+import numpy as np
+import pytest
+
+import fastconv
+import fastconv.reference
+from fastconv import gradcheck
+
+from conftest import tol
+
+torch = pytest.importorskip("torch", reason="torch (in the test extra) is the independent check of the semantics")
+F = torch.nn.functional
+
+TORCH_TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-9}
+
+
+def _torch_conv_transpose(x, w, b, dy, stride, padding, output_padding, groups, dilation):
+    """(y, dx, dw, db) of torch's conv_transpose2d in float64, in fastconv's layouts."""
+    xt = torch.tensor(np.ascontiguousarray(np.asarray(x, np.float64).transpose(0, 3, 1, 2)), requires_grad=True)
+    wt = torch.tensor(np.ascontiguousarray(np.asarray(w, np.float64).transpose(3, 2, 0, 1)), requires_grad=True)
+    bt = None if b is None else torch.tensor(np.asarray(b, np.float64), requires_grad=True)
+    yt = F.conv_transpose2d(xt, wt, bt, stride, padding, output_padding, groups, dilation)
+    yt.backward(torch.tensor(np.ascontiguousarray(np.asarray(dy, np.float64).transpose(0, 3, 1, 2))))
+    return (yt.detach().numpy().transpose(0, 2, 3, 1), xt.grad.numpy().transpose(0, 2, 3, 1),
+            wt.grad.numpy().transpose(2, 3, 1, 0), None if b is None else bt.grad.numpy())
+
+
+def _random_case(rng, small=False):
+    """Random options of a valid transposed convolution: (x, w, b, stride, padding, output_padding, groups, dilation)."""
+    while True:
+        g = int(rng.choice([1, 1, 2, 3]))
+        cin = g * int(rng.integers(1, 3 if small else 5))
+        cout_g = int(rng.integers(1, 3 if small else 6))
+        k = tuple(int(i) for i in rng.integers(1, 5, 2))
+        s = tuple(int(i) for i in rng.integers(1, 4, 2))
+        d = tuple(int(i) for i in rng.integers(1, 3, 2))
+        p = tuple(int(i) for i in rng.integers(0, 3, 2))
+        op = tuple(int(rng.integers(0, max(si, di))) for si, di in zip(s, d))
+        hw = tuple(int(i) for i in rng.integers(1, 4 if small else 7, 2))
+        out = [(h - 1) * si - 2 * pi + di * (ki - 1) + oi + 1 for h, si, pi, di, ki, oi in zip(hw, s, p, d, k, op)]
+        if min(out) >= 1:
+            break
+    x = rng.standard_normal((int(rng.integers(1, 3)),) + hw + (cin,))
+    w = rng.standard_normal(k + (cout_g, cin))
+    b = None if rng.random() < 0.3 else rng.standard_normal(cout_g * g)
+    return x, w, b, s, p, op, g, d
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_conv_transpose2d_matches_torch(impl, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x, w, b, s, p, op, g, d = _random_case(rng, small=impl is fastconv.reference)
+    x, w = x.astype(dtype), w.astype(dtype)
+    b = None if b is None else b.astype(dtype)
+    y, cache = impl.conv_transpose2d_forward(x, w, b, s, p, op, g, d)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = impl.conv_transpose2d_backward(dy, cache)
+    ty, tdx, tdw, tdb = _torch_conv_transpose(x, w, b, dy, s, p, op, g, d)
+    atol = TORCH_TOL[dtype]
+    assert y.shape == ty.shape and y.dtype == dtype
+    np.testing.assert_allclose(y, ty, rtol=atol, atol=atol)
+    np.testing.assert_allclose(dx, tdx, rtol=atol, atol=atol)
+    np.testing.assert_allclose(dw, tdw, rtol=atol, atol=atol)
+    assert dx.dtype == dtype and dw.dtype == dtype
+    if b is None:
+        assert db is None
+    else:
+        np.testing.assert_allclose(db, tdb, rtol=atol, atol=atol)
+        assert db.dtype == dtype
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_conv_transpose2d_fast_matches_reference(dtype, seed):
+    rng = np.random.default_rng(1000 + seed)
+    x, w, b, s, p, op, g, d = _random_case(rng, small=True)
+    x, w = x.astype(dtype), w.astype(dtype)
+    yr, cr = fastconv.reference.conv_transpose2d_forward(x, w, b, s, p, op, g, d)
+    yf, cf = fastconv.conv_transpose2d_forward(x, w, b, s, p, op, g, d)
+    rtol, atol = tol(dtype)
+    np.testing.assert_allclose(yf, yr, rtol=rtol, atol=atol)
+    assert yf.dtype == yr.dtype
+    dy = rng.standard_normal(yr.shape).astype(dtype)
+    for got, want in zip(fastconv.conv_transpose2d_backward(dy, cf), fastconv.reference.conv_transpose2d_backward(dy, cr)):
+        if want is None:
+            assert got is None
+        else:
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+    # each backend's backward takes the other's cache
+    for got, want in zip(fastconv.conv_transpose2d_backward(dy, cr), fastconv.reference.conv_transpose2d_backward(dy, cf)):
+        if want is not None:
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("algorithm_case", [
+    # (Cin, Cout, kernel, stride, padding, output_padding): layers that the small, direct and gemm families serve
+    (2, 3, 3, 2, 1, 1), (16, 16, 4, 2, 1, 0), (8, 4, 3, 1, 1, 0), (40, 70, 3, 2, 1, 1), (3, 9, 5, 3, 2, 2),
+])
+def test_conv_transpose2d_kernel_families(algorithm_case, dtype):
+    cin, cout, k, s, p, op = algorithm_case
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 5, 6, cin)).astype(dtype)
+    w = rng.standard_normal((k, k, cout, cin)).astype(dtype)
+    b = rng.standard_normal(cout).astype(dtype)
+    y, cache = fastconv.conv_transpose2d_forward(x, w, b, s, p, op)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = fastconv.conv_transpose2d_backward(dy, cache)
+    ty, tdx, tdw, tdb = _torch_conv_transpose(x, w, b, dy, s, p, op, 1, 1)
+    atol = TORCH_TOL[dtype] * (10 if dtype == np.float32 else 1)  # sums over up to 70 channels x 9 taps
+    for got, want in ((y, ty), (dx, tdx), (dw, tdw), (db, tdb)):
+        np.testing.assert_allclose(got, want, rtol=atol, atol=atol)
+
+
+def test_conv_transpose2d_gradcheck(impl):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 3, 2, 4))
+    w = rng.standard_normal((3, 2, 3, 4))
+    b = rng.standard_normal(6)
+    opts = dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2), groups=2, dilation=(1, 2))
+    y, cache = impl.conv_transpose2d_forward(x, w, b, **opts)
+    r = rng.standard_normal(y.shape)
+    err = gradcheck(lambda x, w, b: float(np.sum(impl.conv_transpose2d_forward(x, w, b, **opts)[0] * r)),
+                    [x, w, b], impl.conv_transpose2d_backward(r, cache))
+    assert err < 1e-6
+
+
+def test_conv_transpose2d_dtypes_layouts_and_inputs_untouched(impl):
+    rng = np.random.default_rng(5)
+    x = np.asfortranarray(rng.standard_normal((2, 4, 3, 4)).astype(np.float32))
+    w = rng.standard_normal((3, 3, 2, 4))  # float64 weights: sums in float64, y float32
+    b = rng.standard_normal(4).astype(np.float32)
+    x.flags.writeable = False
+    x_copy, w_copy = x.copy(), w.copy()
+    y, cache = impl.conv_transpose2d_forward(x, w[:, :, :, :], b, 2, 1, 1, 2)
+    assert y.dtype == np.float32 and y.shape == (2, 8, 6, 4)
+    dx, dw, db = impl.conv_transpose2d_backward(np.ones(y.shape), cache)
+    assert (dx.dtype, dw.dtype, db.dtype) == (np.float32, np.float64, np.float32)
+    np.testing.assert_array_equal(x, x_copy)
+    np.testing.assert_array_equal(w, w_copy)
+    y64, _ = fastconv.reference.conv_transpose2d_forward(x.astype(np.float64), w, b, 2, 1, 1, 2)
+    np.testing.assert_allclose(y, y64, rtol=1e-6, atol=1e-6)
+    # integer input computes in float64
+    yi, _ = impl.conv_transpose2d_forward(np.ones((1, 2, 2, 1), np.int32), np.ones((2, 2, 1, 1), np.int64), None)
+    assert yi.dtype == np.float64
+    np.testing.assert_array_equal(yi[0, :, :, 0], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+
+
+def test_conv_transpose2d_empty_batch(impl):
+    y, cache = impl.conv_transpose2d_forward(np.zeros((0, 3, 3, 2)), np.ones((2, 2, 3, 2)), np.ones(3), 2)
+    assert y.shape == (0, 6, 6, 3)
+    dx, dw, db = impl.conv_transpose2d_backward(y, cache)
+    assert dx.shape == (0, 3, 3, 2)
+    np.testing.assert_array_equal(dw, 0)
+    np.testing.assert_array_equal(db, 0)
+
+
+def test_conv_transpose2d_large_padding_crops_inside(impl):
+    # padding larger than the kernel: only the middle of the full output is kept
+    rng = np.random.default_rng(9)
+    x, w, b = rng.standard_normal((1, 6, 6, 2)), rng.standard_normal((2, 2, 3, 2)), rng.standard_normal(3)
+    y, cache = impl.conv_transpose2d_forward(x, w, b, stride=1, padding=3)
+    dy = rng.standard_normal(y.shape)
+    for got, want in zip((y,) + impl.conv_transpose2d_backward(dy, cache), _torch_conv_transpose(x, w, b, dy, 1, 3, 0, 1, 1)):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+BAD = [
+    (dict(output_padding=2), ValueError, "output_padding must be smaller than the stride or the dilation"),
+    (dict(output_padding=(0, 2), stride=2), ValueError, "output_padding"),
+    (dict(output_padding=-1), ValueError, "output_padding must be non-negative"),
+    (dict(groups=3), ValueError, "groups=3 must divide the input channels"),
+    (dict(groups=0), ValueError, "groups must be >= 1"),
+    (dict(groups=1.5), TypeError, "groups must be a positive int"),
+    (dict(stride=0), ValueError, "stride must be >= 1"),
+    (dict(dilation=0), ValueError, "dilation must be >= 1"),
+    (dict(padding=5), ValueError, "padding"),
+    (dict(padding="same"), TypeError, "padding"),
+    (dict(b=np.ones(5)), ValueError, "b has length 5"),
+    (dict(w=np.ones((3, 3, 2, 3))), ValueError, "w has 3 input channels but x has 4"),
+    (dict(w=np.ones((0, 3, 2, 4))), ValueError, "non-empty kernel"),
+    (dict(x=np.ones((4, 4, 4))), ValueError, "x must be 4-D"),
+    (dict(x=np.array([["a"]])), TypeError, "x must have a real numeric dtype"),
+]
+
+
+@pytest.mark.parametrize("change,exc,match", BAD, ids=[m for _, _, m in BAD])
+def test_conv_transpose2d_bad_input(impl, change, exc, match):
+    args = dict(x=np.ones((1, 3, 3, 4)), w=np.ones((3, 3, 2, 4)), b=np.ones(4), stride=1, padding=0,
+                output_padding=0, groups=2, dilation=1)
+    args.update(change)
+    with pytest.raises(exc, match=match):
+        impl.conv_transpose2d_forward(**args)
+
+
+def test_conv_transpose2d_backward_bad_input(impl):
+    y, cache = impl.conv_transpose2d_forward(np.ones((1, 3, 3, 2)), np.ones((2, 2, 1, 2)), None, 2)
+    with pytest.raises(ValueError, match=r"dy has shape \(1, 6, 6, 2\) but the forward output had shape \(1, 6, 6, 1\)"):
+        impl.conv_transpose2d_backward(np.ones((1, 6, 6, 2)), cache)
+    _, conv_cache = impl.conv2d_forward(np.ones((1, 3, 3, 2)), np.ones((2, 2, 2, 1)), np.ones(1))
+    with pytest.raises(TypeError, match="cache must be the cache returned by conv_transpose2d_forward, got ConvCache"):
+        impl.conv_transpose2d_backward(y, conv_cache)
+    dx, dw, db = impl.conv_transpose2d_backward(y, cache)
+    assert db is None
+
+
+@pytest.mark.parametrize("stride,dilation,output_padding,padding", [
+    (1, 2, 1, 0), (1, 3, 2, 2), ((2, 1), (1, 3), (1, 2), (0, 1)), (2, 3, 2, 1),
+])
+def test_conv_transpose2d_output_padding_beyond_the_stride(impl, stride, dilation, output_padding, padding):
+    # output_padding >= stride is allowed when below the dilation: rows that no tap reaches get only the bias
+    rng = np.random.default_rng(12)
+    x, w, b = rng.standard_normal((2, 4, 5, 3)), rng.standard_normal((3, 2, 2, 3)), rng.standard_normal(2)
+    y, cache = impl.conv_transpose2d_forward(x, w, b, stride, padding, output_padding, 1, dilation)
+    dy = rng.standard_normal(y.shape)
+    want = _torch_conv_transpose(x, w, b, dy, stride, padding, output_padding, 1, dilation)
+    for got, ref in zip((y,) + impl.conv_transpose2d_backward(dy, cache), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
