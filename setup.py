@@ -116,5 +116,8 @@ setup(
         extensions,
         compiler_directives=directives,
         build_dir=str(Path("build") / "cython-debug") if debug else None,
-    )
+        nthreads=os.cpu_count() or 1,
+    ),
+    # compile the extensions in parallel (pip's build runs build_ext without -j)
+    options={"build_ext": {"parallel": os.cpu_count() or 1}},
 )
