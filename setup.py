@@ -83,7 +83,7 @@ MODULES = {
     "_filter": ["_filter_kernels.h", "_filter.h"] + _FAMILY,
     "_pool": ["_pool_kernels.h"] + _SIMD,
     "_pool1d": ["_pool1d_kernels.h"],
-    "_pool_window": [],
+    "_pool_window": ["_pool_window_kernels.h", "_pool_window.h"] + _FAMILY,
     "_simd": _SIMD,
     "_threads": [],
     "_transpose": ["_transpose.h"],
@@ -116,5 +116,8 @@ setup(
         extensions,
         compiler_directives=directives,
         build_dir=str(Path("build") / "cython-debug") if debug else None,
-    )
+        nthreads=os.cpu_count() or 1,
+    ),
+    # compile the extensions in parallel (pip's build runs build_ext without -j)
+    options={"build_ext": {"parallel": os.cpu_count() or 1}},
 )

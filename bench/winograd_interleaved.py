@@ -20,7 +20,6 @@ import numpy as np
 
 import fastconv
 from fastconv import _winograd as wg
-from fastconv.conv import _conv_backward
 
 LAYERS = {  # name: (N, H, W, C, Cout), k3 p1 s1
     "medium": (32, 32, 32, 16, 32),
@@ -40,7 +39,7 @@ def layer_calls(shape, nt):
     w = (rng.standard_normal((3, 3, c, cout)) / np.sqrt(9 * c)).astype(np.float32)
     b = rng.standard_normal(cout).astype(np.float32)
     dy = rng.standard_normal((n, h, w_, cout)).astype(np.float32)
-    y0, cache = fastconv.conv2d_forward(x, w, b, 1, 1)
+    y0, cache = fastconv.conv2d_forward(x, w, b, 1, 1, algorithm="direct")
     dx0 = fastconv.conv2d_backward(dy, cache)[0]
 
     def wf(m):
@@ -61,9 +60,9 @@ def layer_calls(shape, nt):
         np.testing.assert_allclose(wf(m)(), y0, rtol=0, atol=1e-4 * np.abs(y0).max())
         np.testing.assert_allclose(wd(m)(), dx0, rtol=0, atol=1e-4 * np.abs(dx0).max())
     calls = {
-        "direct fwd": lambda: fastconv.conv2d_forward(x, w, b, 1, 1),
+        "direct fwd": lambda: fastconv.conv2d_forward(x, w, b, 1, 1, algorithm="direct"),
         "direct bwd": lambda: fastconv.conv2d_backward(dy, cache),
-        "direct dw only": lambda: _conv_backward(dy, cache, want_dx=False),
+        "direct dw only": lambda: fastconv.conv2d_backward(dy, cache, compute_dx=False),
     }
     for m in TILES:
         calls[f"wino{m} fwd"] = wf(m)

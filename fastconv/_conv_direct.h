@@ -6,8 +6,12 @@
      FCK_FN(n)   the function name for this instantiation
      FCK_ATTR    function attributes (empty, or __attribute__((target("avx2,fma"))))
      FCK_VB      bytes per vector register (16 for SSE2, 32 for AVX2)
-     FCK_R       output pixels per register block of the forward (FCK_R x FCK_NV accumulators),
-                 the level's FCK_R_<level>
+     FCK_R       output pixels per register block of the forward and dx (FCK_R x FCK_NV
+                 accumulators), the level's FCK_R_<level> (at most 16)
+     FCK_NV      vectors per panel row (FCK_CB = FCK_NV x lanes output channels per panel),
+                 the level's FCK_NV_<level>
+     FCK_TB      input channels per register block of dw (FCK_TB x FCK_NV accumulators),
+                 the level's FCK_TB_<level> (at most 12)
 
    Layouts: x (N, H, W, C), weights (Kh, Kw, C, Cout) read as the (K = Kh*Kw*C, Cout) matrix,
    y (N, Ho, Wo, Cout).  The weights are packed once per call into column panels of FCK_CB
@@ -34,9 +38,17 @@
 #define FCK_FN(n) FC_FN(n)
 #define FCK_ATTR FC_ATTR
 #define FCK_VB FC_VB
-/* tuning per instruction-set level: output pixels per register block of the forward */
+/* tuning per instruction-set level: output pixels per register block of the forward and dx,
+   vectors per panel row, input channels per register block of dw */
 #define FCK_R_base 4
 #define FCK_R_avx2 6
+#define FCK_R_avx512 8
+#define FCK_NV_base 2
+#define FCK_NV_avx2 2
+#define FCK_NV_avx512 2
+#define FCK_TB_base 6
+#define FCK_TB_avx2 6
+#define FCK_TB_avx512 8
 #define FCK_R FC_CAT(FCK_R_, FC_ISA)
 
 #ifndef FCK_COMMON_H
@@ -66,6 +78,7 @@ typedef struct {
    gets its own fully unrolled block. */
 #define FCK_BY_NP(n, CALL)                                                          \
     switch (n) {                                                                    \
+    FCK_NP_XHI(CALL)                                                                \
     FCK_NP_HI(CALL)                                                                 \
     FCK_NP_MID(CALL)                                                                \
     case 4: CALL(4); break;                                                         \
@@ -76,8 +89,21 @@ typedef struct {
 #endif
 
 /* the cases of FCK_BY_NP above 4, for this instantiation's FCK_R */
+#undef FCK_NP_XHI
 #undef FCK_NP_HI
 #undef FCK_NP_MID
+#if FCK_R >= 16
+#define FCK_NP_XHI(CALL) case 16: CALL(16); break; case 15: CALL(15); break; case 14: CALL(14); break; \
+    case 13: CALL(13); break; case 12: CALL(12); break; case 11: CALL(11); break; case 10: CALL(10); break; \
+    case 9: CALL(9); break;
+#elif FCK_R >= 12
+#define FCK_NP_XHI(CALL) case 12: CALL(12); break; case 11: CALL(11); break; case 10: CALL(10); break; \
+    case 9: CALL(9); break;
+#elif FCK_R >= 10
+#define FCK_NP_XHI(CALL) case 10: CALL(10); break; case 9: CALL(9); break;
+#else
+#define FCK_NP_XHI(CALL)
+#endif
 #if FCK_R >= 8
 #define FCK_NP_HI(CALL) case 8: CALL(8); break; case 7: CALL(7); break;
 #else
@@ -91,9 +117,9 @@ typedef struct {
 
 typedef FCK_T FCK_FN(v) __attribute__((vector_size(FCK_VB)));
 #define FCK_L ((int)(FCK_VB / sizeof(FCK_T)))
-#define FCK_NV 2
+#define FCK_NV FC_CAT(FCK_NV_, FC_ISA)
 #define FCK_CB (FCK_NV * FCK_L)
-#define FCK_TB 6
+#define FCK_TB FC_CAT(FCK_TB_, FC_ISA)
 
 /* Output channels per packed panel (Cout is padded up to a multiple of it). */
 static Py_ssize_t FCK_FN(cb)(void) { return FCK_CB; }
@@ -269,6 +295,16 @@ FCK_ATTR static void FCK_FN(dw_row)(const fck_geo *g, const FCK_T *ximg, const F
             for (c0 = 0; c0 < C; c0 += FCK_TB) {
                 FCK_T *dwt = dwp + ((ki * Kw + kj) * C + c0) * ldw;
                 switch (C - c0 < FCK_TB ? (int)(C - c0) : FCK_TB) {
+#if FCK_TB >= 12
+                case 12: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 12); break;
+                case 11: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 11); break;
+                case 10: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 10); break;
+                case 9: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 9); break;
+#endif
+#if FCK_TB >= 8
+                case 8: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 8); break;
+                case 7: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 7); break;
+#endif
                 case 6: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 6); break;
                 case 5: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 5); break;
                 case 4: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 4); break;

@@ -265,7 +265,7 @@ def conv2d_backward_small_kernel(
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
     cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2], L = fcs_lanes(sizeof(floating))
-    cdef Py_ssize_t K = Kh * Kw * C, KC = K * Cout, tq = 64  # tq: pixels per dx block, at most
+    cdef Py_ssize_t K = Kh * Kw * C, KC = K * Cout, tq = 8 * L  # tq: pixels per dx block (QB of _conv_small.h)
     cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp * C
     cdef bint gather = want_dx and sh == 1 and sw == 1
     cdef Py_ssize_t nch = (Cout + L - 1) // L, Cp = nch * L, KV = Kh * Kw * nch

@@ -100,6 +100,37 @@ FC_ISA_ATTR(FC_ISA_1) static inline void fc_f64_red_avx2(const void *a, double *
     _mm256_storeu_pd(r, _mm256_add_pd(_mm256_permute2f128_pd(ab, cd, 0x20),
                                       _mm256_permute2f128_pd(ab, cd, 0x31)));
 }
+#ifdef FC_ISA_2
+#define FCS_RED_avx512 1
+/* 512-bit lane sums: fold the 256-bit halves of v[i] and v[i+L/2] into one vector, then the
+   128-bit quarters, then the lanes within each quarter; a last 128-bit permute puts r in order. */
+FC_ISA_ATTR(FC_ISA_2) static inline void fc_f32_red_avx512(const void *a, float *r)
+{
+    __m512 v[16], t[8], u[4], s1, s2;
+    int i;
+    memcpy(v, a, sizeof v);
+    for (i = 0; i < 8; i++)  /* t[i]: lanes 0-7 v[i], 8-15 v[i+8] (8 partial sums each) */
+        t[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[i], v[i + 8], 0x44), _mm512_shuffle_f32x4(v[i], v[i + 8], 0xEE));
+    for (i = 0; i < 4; i++)  /* u[i]: quarters v[i], v[i+8], v[i+4], v[i+12] (4 partial sums each) */
+        u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[i], t[i + 4], 0x88), _mm512_shuffle_f32x4(t[i], t[i + 4], 0xDD));
+    s1 = _mm512_add_ps(_mm512_unpacklo_ps(u[0], u[1]), _mm512_unpackhi_ps(u[0], u[1]));
+    s2 = _mm512_add_ps(_mm512_unpacklo_ps(u[2], u[3]), _mm512_unpackhi_ps(u[2], u[3]));
+    s1 = _mm512_add_ps(_mm512_shuffle_ps(s1, s2, 0x44), _mm512_shuffle_ps(s1, s2, 0xEE));
+    _mm512_storeu_ps(r, _mm512_shuffle_f32x4(s1, s1, 0xD8));
+}
+FC_ISA_ATTR(FC_ISA_2) static inline void fc_f64_red_avx512(const void *a, double *r)
+{
+    __m512d v[8], t[4], u[2], s;
+    int i;
+    memcpy(v, a, sizeof v);
+    for (i = 0; i < 4; i++)  /* t[i]: lanes 0-3 v[i], 4-7 v[i+4] */
+        t[i] = _mm512_add_pd(_mm512_shuffle_f64x2(v[i], v[i + 4], 0x44), _mm512_shuffle_f64x2(v[i], v[i + 4], 0xEE));
+    for (i = 0; i < 2; i++)  /* u[i]: quarters v[i], v[i+4], v[i+2], v[i+6] */
+        u[i] = _mm512_add_pd(_mm512_shuffle_f64x2(t[i], t[i + 2], 0x88), _mm512_shuffle_f64x2(t[i], t[i + 2], 0xDD));
+    s = _mm512_add_pd(_mm512_unpacklo_pd(u[0], u[1]), _mm512_unpackhi_pd(u[0], u[1]));
+    _mm512_storeu_pd(r, _mm512_shuffle_f64x2(s, s, 0xD8));
+}
+#endif
 #endif
 
 #define FC_TEMPLATE "_conv_small.h"

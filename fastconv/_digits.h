@@ -32,6 +32,7 @@
 /* tuning per instruction-set level: the vector bytes (at most FCD_CB floats: 8 filters per block) */
 #define FCD_VB_base 16
 #define FCD_VB_avx2 32
+#define FCD_VB_avx512 32
 #define FCD_VB FC_CAT(FCD_VB_, FC_ISA)
 
 #ifndef FCD_COMMON_H

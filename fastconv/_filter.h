@@ -12,6 +12,7 @@
 /* tuning per instruction-set level: accumulators per block (16 vector registers for SSE2 and AVX2) */
 #define FCF_REP_base FC_R6
 #define FCF_REP_avx2 FC_R12
+#define FCF_REP_avx512 FC_R12
 #define FCF_REP FC_CAT(FCF_REP_, FC_ISA)
 
 #if defined(__GNUC__)

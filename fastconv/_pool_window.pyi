@@ -19,3 +19,13 @@ def avgpool_window_backward_kernel(
 def maxpool_scatter_backward_kernel(
     dy: NDArray[np.floating], argmax: NDArray[np.int64], dx: NDArray[np.floating], num_threads: int
 ) -> None: ...
+def maxpool_window_codes_forward_kernel(
+    x: NDArray[np.floating], y: NDArray[np.floating], code: NDArray[np.uint8],
+    r0: NDArray[np.intp], r1: NDArray[np.intp], dh: int,
+    c0: NDArray[np.intp], c1: NDArray[np.intp], dw: int, KW: int, num_threads: int,
+) -> None: ...
+def maxpool_window_codes_backward_kernel(
+    dy: NDArray[np.floating], code: NDArray[np.uint8], dx: NDArray[np.floating],
+    r0: NDArray[np.intp], r1: NDArray[np.intp], dh: int,
+    c0: NDArray[np.intp], c1: NDArray[np.intp], dw: int, KW: int, num_threads: int,
+) -> None: ...

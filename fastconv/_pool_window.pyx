@@ -24,6 +24,10 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t
 from libc.string cimport memset
 
+from fastconv._pool_window_kernels cimport (
+    pw_f32_max_row, pw_f64_max_row, pw_f32_max_bwd_image, pw_f64_max_bwd_image,
+)
+
 # channels handled per block by the max kernel (its running argmax lives in a C array of this size)
 cdef enum:
     _BLOCK = 256
@@ -216,6 +220,106 @@ def maxpool_scatter_backward_kernel(
                 bad += _max_scatter_image(dyp, ap, dxp, n, HW, C, HoWo)
     if bad:
         raise IndexError(f"{k_}: {bad} argmax indices outside the {HW}-pixel plane")
+
+
+cdef int _check_codes(str kernel, const Py_ssize_t[::1] lo, const Py_ssize_t[::1] hi, Py_ssize_t step,
+                      Py_ssize_t n_out, Py_ssize_t kw) except -1:
+    """IndexError unless no window has more than ``kw`` taps along this axis (the column axis: the code stride)."""
+    cdef Py_ssize_t i
+    for i in range(n_out):
+        if (hi[i] - lo[i] + step - 1) // step > kw:
+            raise IndexError(f"{kernel}: window {i} has more than {kw} taps")
+    return 0
+
+
+def maxpool_window_codes_forward_kernel(
+    const floating[:, :, :, ::1] x,     # IN  (N, H, W, C)
+    floating[:, :, :, ::1] y,           # OUT (N, Ho, Wo, C)
+    unsigned char[:, :, :, ::1] code,   # OUT (N, Ho, Wo, C): tap di * KW + dj of each window's first maximum
+    const Py_ssize_t[::1] r0,           # IN  (Ho,) first input row of each window row (inside the plane)
+    const Py_ssize_t[::1] r1,           # IN  (Ho,) end (exclusive) of its rows
+    Py_ssize_t dh,                      # row step (dilation)
+    const Py_ssize_t[::1] c0,           # IN  (Wo,) first input column of each window column
+    const Py_ssize_t[::1] c1,           # IN  (Wo,) end (exclusive) of its columns
+    Py_ssize_t dw,                      # column step (dilation)
+    Py_ssize_t KW,                      # code stride: at least the column taps of any window
+    int num_threads,                    # OpenMP threads over output rows
+) -> None:
+    """Max pooling forward over windows given by row and column ranges, keeping one-byte tap codes.
+
+    The tap ``(di, dj)`` (row and column number inside the window) of each window's first maximum
+    is stored as ``di * KW + dj``; the flat index is ``(r0[i] + di * dh) * W + c0[j] + dj * dw``.
+    Windows must have at most 256 taps in that numbering.
+    """
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2]
+    cdef Py_ssize_t r, n, i, KH = 0
+    k = "maxpool_window_codes_forward_kernel"
+    _check_nc(k, tuple(x.shape)[:4], tuple(y.shape)[:4])
+    if tuple(code.shape)[:4] != tuple(y.shape)[:4]:
+        raise IndexError(f"{k}: code shape differs from y shape")
+    _check_windows(k, r0, r1, dh, Ho, H, "row")
+    _check_windows(k, c0, c1, dw, Wo, W, "column")
+    _check_codes(k, c0, c1, dw, Wo, KW)
+    for i in range(Ho):
+        KH = max(KH, (r1[i] - r0[i] + dh - 1) // dh)
+    if KW < 1 or KH * KW > 256:
+        raise IndexError(f"{k}: windows of {KH} x {KW} taps do not fit one-byte codes")
+    if y.size == 0:
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0]
+    cdef unsigned char* cp = &code[0, 0, 0, 0]
+    cdef Py_ssize_t nr = N * Ho
+    with nogil:
+        for r in prange(nr, schedule="static", num_threads=num_threads if num_threads > 1 else 1):
+            n = r // Ho
+            i = r - n * Ho
+            if floating is float:
+                pw_f32_max_row(xp + n * H * W * C, yp + r * Wo * C, cp + r * Wo * C, W, C, Wo,
+                               r0[i], r1[i], dh, &c0[0], &c1[0], dw, KW)
+            else:
+                pw_f64_max_row(xp + n * H * W * C, yp + r * Wo * C, cp + r * Wo * C, W, C, Wo,
+                               r0[i], r1[i], dh, &c0[0], &c1[0], dw, KW)
+
+
+def maxpool_window_codes_backward_kernel(
+    const floating[:, :, :, ::1] dy,        # IN  (N, Ho, Wo, C)
+    const unsigned char[:, :, :, ::1] code,  # IN  (N, Ho, Wo, C) tap codes from the forward call
+    floating[:, :, :, ::1] dx,              # OUT (N, H, W, C), fully overwritten
+    const Py_ssize_t[::1] r0,               # IN  the forward call's windows
+    const Py_ssize_t[::1] r1,
+    Py_ssize_t dh,
+    const Py_ssize_t[::1] c0,
+    const Py_ssize_t[::1] c1,
+    Py_ssize_t dw,
+    Py_ssize_t KW,                          # the forward call's code stride
+    int num_threads,                        # OpenMP threads over images
+) -> None:
+    """Max pooling backward from tap codes: per image, dx is zeroed and dy added at each coded tap."""
+    cdef Py_ssize_t N = dy.shape[0], Ho = dy.shape[1], Wo = dy.shape[2], C = dy.shape[3]
+    cdef Py_ssize_t H = dx.shape[1], W = dx.shape[2]
+    cdef Py_ssize_t n, i, KH = 0
+    k = "maxpool_window_codes_backward_kernel"
+    _check_nc(k, tuple(dy.shape)[:4], tuple(dx.shape)[:4])
+    if tuple(code.shape)[:4] != tuple(dy.shape)[:4]:
+        raise IndexError(f"{k}: code shape differs from dy shape")
+    _check_windows(k, r0, r1, dh, Ho, H, "row")
+    _check_windows(k, c0, c1, dw, Wo, W, "column")
+    _check_codes(k, c0, c1, dw, Wo, KW)
+    if dx.size == 0:
+        return
+    cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef const unsigned char* cp = &code[0, 0, 0, 0]
+    cdef floating* dxp = &dx[0, 0, 0, 0]
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=num_threads if num_threads > 1 else 1):
+            if floating is float:
+                pw_f32_max_bwd_image(dyp + n * Ho * Wo * C, cp + n * Ho * Wo * C, dxp + n * H * W * C,
+                                     H, W, C, Ho, Wo, &r0[0], &r1[0], dh, &c0[0], &c1[0], dw, KW)
+            else:
+                pw_f64_max_bwd_image(dyp + n * Ho * Wo * C, cp + n * Ho * Wo * C, dxp + n * H * W * C,
+                                     H, W, C, Ho, Wo, &r0[0], &r1[0], dh, &c0[0], &c1[0], dw, KW)
 
 
 # --------------------------------------------------------------------------- average pooling

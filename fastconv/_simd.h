@@ -24,6 +24,9 @@
 #ifdef FC_X86_DISPATCH
 #define FC_ISA_1 (avx2, "avx2", 32, __attribute__((target("avx2,fma"))), \
                   __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+#define FC_ISA_2 (avx512, "avx512", 64, __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))), \
+                  __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&           \
+                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
 #endif
 
 /* token pasting after expansion */

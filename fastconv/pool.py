@@ -229,7 +229,8 @@ def maxpool_backward(dy, cache, *, layout=None):
     """
     dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     if type(cache) is not _CodedPoolCache:
-        v.check_pool_cache(cache, "max", _cache.PoolCache)
+        if type(cache) is not _CodedWindowCache:  # its argmax is built on demand: not needed here
+            v.check_pool_cache(cache, "max", _cache.PoolCache)
         v.check_pool_cache_adaptive(cache, False, "maxpool_forward")
     dy = _backward_dy(dy, cache)
     if cache.window is not None:
@@ -420,12 +421,53 @@ def _divisors(rows, cols, window, dtype):
     return rows[2].astype(dtype), cols[2].astype(dtype)
 
 
+class _CodedWindowCache(_CodedPoolCache):
+    """A general-window max-pool cache holding one-byte tap codes (see ``_CodedPoolCache``).
+
+    The code of an output element is ``di * kw + dj``, the tap (row ``di``, column ``dj`` inside
+    its window) of the window's first maximum; ``argmax`` is built from it on first access.
+    """
+
+    def __new__(cls, x_shape, dx_dtype, code, pool_size, stride, y_shape, window, kw):
+        self = _cache.PoolCache.__new__(cls, x_shape, dx_dtype, None, pool_size, stride, y_shape, window)
+        self._code = code
+        self._kw = kw
+        self._argmax = None
+        return self
+
+    @property
+    def argmax(self) -> np.ndarray:
+        """int64 (N, Ho, Wo, C) flat indices ``h * W + w`` of each window's first maximum."""
+        if self._argmax is None:
+            (r0, _, _, _, _), (c0, _, _, _, _), (dh, dw) = _geometry(
+                self.x_shape, self.y_shape, self.pool_size, self.stride, self.window)
+            di, dj = np.divmod(self._code, np.uint8(self._kw))
+            rows = di * np.int64(dh) + r0.astype(np.int64)[:, None, None]
+            cols = dj * np.int64(dw) + c0.astype(np.int64)[:, None]
+            argmax = rows * self.x_shape[2] + cols
+            argmax.flags.writeable = False  # the backward pass reads the codes, not this array
+            self._argmax = argmax
+        return self._argmax
+
+
+def _taps(lo, hi, d):
+    """The largest number of taps of the windows ``lo[i] .. hi[i]`` (step ``d``)."""
+    return int(((hi - lo + d - 1) // d).max())
+
+
 def _maxpool_window(x, pool, stride, hw, dx_dt, window):
     """Max pooling forward over general windows (padded, dilated, ceil-mode or adaptive)."""
     shape = (x.shape[0], hw[0], hw[1], x.shape[3])
     y = np.empty(shape, dtype=x.dtype)
-    argmax = np.empty(shape, dtype=np.int64)
     (r0, r1, _, _, _), (c0, c1, _, _, _), (dh, dw) = _geometry(x.shape, shape, pool, stride, window)
+    kw = _taps(c0, c1, dw)
+    if _taps(r0, r1, dh) * kw <= _MAX_CODED_WINDOW:
+        code = np.empty(shape, dtype=_U8)
+        if y.size:
+            _pool_window.maxpool_window_codes_forward_kernel(x, y, code, r0, r1, dh, c0, c1, dw, kw, _threads(x.size))
+        cache = _CodedWindowCache(x.shape, dx_dt, code, pool, stride, shape, window, kw)
+        return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
+    argmax = np.empty(shape, dtype=np.int64)
     if y.size:
         _pool_window.maxpool_window_forward_kernel(x, y, argmax, r0, r1, dh, c0, c1, dw, _threads(x.size))
     cache = _cache.PoolCache(x.shape, dx_dt, argmax, pool, stride, shape, window=window)
@@ -435,7 +477,12 @@ def _maxpool_window(x, pool, stride, hw, dx_dt, window):
 def _max_scatter_backward(dy, cache):
     """Max pooling backward for any windows: dy of each window is added at its argmax."""
     dx = np.empty(cache.x_shape, dtype=dy.dtype)
-    if dy.size:
+    if dy.size and type(cache) is _CodedWindowCache:
+        (r0, r1, _, _, _), (c0, c1, _, _, _), (dh, dw) = _geometry(
+            cache.x_shape, cache.y_shape, cache.pool_size, cache.stride, cache.window)
+        _pool_window.maxpool_window_codes_backward_kernel(
+            dy, cache._code, dx, r0, r1, dh, c0, c1, dw, cache._kw, min(_threads(dx.size), dx.shape[0]))
+    elif dy.size:
         argmax = np.ascontiguousarray(cache.argmax, dtype=np.int64)
         _pool_window.maxpool_scatter_backward_kernel(dy, argmax, dx, min(_threads(dx.size), dx.shape[0]))
     else:
@@ -601,7 +648,8 @@ def adaptive_maxpool_backward(dy, cache, *, layout=None):
            [0., 1.]])
     """
     dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
-    v.check_pool_cache(cache, "max", _cache.PoolCache)
+    if type(cache) is not _CodedWindowCache:
+        v.check_pool_cache(cache, "max", _cache.PoolCache)
     v.check_pool_cache_adaptive(cache, True, "adaptive_maxpool_forward")
     return _layout.pool_dx(_max_scatter_backward(_backward_dy(dy, cache), cache), nchw)
 

@@ -55,6 +55,27 @@ def subprocess_env(**extra):
     return env
 
 
+def simd_levels():
+    """The instruction-set levels this build has (``fastconv._simd.SIMD_LEVELS``), for
+    parametrizing the tests that force each level in a child process."""
+    from fastconv import _simd
+
+    return _simd.SIMD_LEVELS
+
+
+_SIMD_RUNS = {}
+
+
+def require_simd(level: str, cwd) -> None:
+    """Skip the calling test unless this CPU runs the ``level`` kernels (a child process with
+    ``FASTCONV_SIMD=level`` reports that level)."""
+    if level not in _SIMD_RUNS:
+        code = "from fastconv import _simd; print(_simd.simd_level())"
+        _SIMD_RUNS[level] = run_python(code, cwd, FASTCONV_SIMD=level) == level
+    if not _SIMD_RUNS[level]:
+        pytest.skip(f"this CPU does not run the {level} kernels")
+
+
 def run_python(code: str, cwd, **env) -> str:
     """Run ``code`` in a child ``python -c`` (``subprocess_env(**env)``, in ``cwd``); assert it
     exits 0 and return its stripped stdout."""

@@ -201,7 +201,8 @@ def test_conv2d_backward_without_dx(impl, dtype, rng):
 
 # --------------------------------------------------------------------------- algorithm=
 def _spy_kernels(monkeypatch):
-    """Count the forward/backward kernel calls of each family made through fastconv.conv."""
+    """Count the forward/backward kernel calls of each family made through fastconv.conv (the
+    Winograd family's backward kernel computes dx only: its tag is "dx")."""
     from fastconv import conv
 
     seen = []
@@ -209,12 +210,13 @@ def _spy_kernels(monkeypatch):
         ("small", "_conv_small", "conv2d_forward_small_kernel", "conv2d_backward_small_kernel"),
         ("direct", "_conv_direct", "conv2d_forward_direct_kernel", "conv2d_backward_direct_kernel"),
         ("gemm", "_conv", "conv2d_forward_gemm_kernel", "conv2d_backward_gemm_kernel"),
+        ("winograd", "_winograd", "winograd_forward", "winograd_backward_input"),
     ):
         mod = getattr(conv, module)
         for name, what in ((fwd, "fwd"), (bwd, "bwd")):
             fn = getattr(mod, name)
 
-            def spy(*args, _fn=fn, _tag=(family, what)):
+            def spy(*args, _fn=fn, _tag=(family, "dx" if family == "winograd" and what == "bwd" else what)):
                 seen.append(_tag)
                 return _fn(*args)
 
@@ -223,14 +225,18 @@ def _spy_kernels(monkeypatch):
 
 
 ALGO_CASES = [  # (N, H, W, C), (Kh, Kw, Cout), padding, stride, the families that serve its forward and dx
-    ((2, 8, 8, 1), (3, 3, 8), 1, 1, ("small", "gemm")),          # the digits layer
-    ((2, 9, 7, 8), (3, 3, 16), 1, 2, ("direct", "gemm")),        # 72 taps: too many for the small kernels
-    ((2, 6, 6, 2), (3, 3, 4), 3, 1, ("gemm",)),                  # padding >= kernel, 4 output channels
+    # (the first is the one "auto" picks)
+    ((2, 8, 8, 1), (3, 3, 8), 1, 1, ("small", "winograd", "gemm")),      # the digits layer
+    ((2, 9, 7, 8), (3, 3, 16), 1, 2, ("direct", "gemm")),                # 72 taps: too many for the small kernels
+    ((2, 6, 6, 2), (3, 3, 4), 3, 1, ("gemm",)),                          # padding >= kernel, 4 output channels
+    ((2, 7, 9, 16), (3, 3, 32), 1, 1, ("winograd", "direct", "gemm")),   # 3x3 stride 1, 16 -> 32 channels
+    ((1, 5, 6, 5), (3, 3, 4), 2, 1, ("gemm", "winograd")),               # winograd's dw by im2col + BLAS
+    ((2, 7, 7, 8), (5, 5, 8), 1, 1, ("direct", "gemm")),                 # 5x5: not winograd
 ]
 
 
 @pytest.mark.parametrize("xs,ks,pad,stride,serve", ALGO_CASES)
-@pytest.mark.parametrize("algorithm", ["auto", "small", "direct", "gemm"])
+@pytest.mark.parametrize("algorithm", ["auto", "small", "winograd", "direct", "gemm"])
 def test_conv2d_algorithm_forces_a_kernel_family(monkeypatch, dtype, rng, xs, ks, pad, stride, serve, algorithm):
     import fastconv
     import fastconv.reference as R
@@ -250,10 +256,13 @@ def test_conv2d_algorithm_forces_a_kernel_family(monkeypatch, dtype, rng, xs, ks
     dy = rng.standard_normal(y.shape).astype(dtype)
     grads = fastconv.conv2d_backward(dy, cache)
     family = serve[0] if algorithm == "auto" else algorithm  # auto: the first family that serves
-    # (the GEMM backward computes a stride-1 dx with the GEMM forward kernel)
-    assert seen[:2] == [(family, "fwd"), (family, "bwd")] and {f for f, _ in seen} == {family}
+    if family == "winograd":  # dw and db by the direct kernels (im2col + BLAS below 8 output channels)
+        dw_family = "direct" if ks[2] >= 8 else "gemm"
+        assert seen == [("winograd", "fwd"), (dw_family, "bwd"), ("winograd", "dx")]
+    else:  # (the GEMM backward computes a stride-1 dx with the GEMM forward kernel)
+        assert seen[:2] == [(family, "fwd"), (family, "bwd")] and {f for f, _ in seen} == {family}
     yr, cr = R.conv2d_forward(x, w, b, pad, stride)
-    rtol, atol = tol(dtype)
+    rtol, atol = _winograd_tol(dtype) if family == "winograd" else tol(dtype)
     for got, want in zip((y,) + grads, (yr,) + R.conv2d_backward(dy, cr)):
         scale = max(1.0, float(np.abs(want).max()))
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * scale)
@@ -279,7 +288,7 @@ def test_conv2d_algorithm_direct_dx_needs_input_channels(rng):
 def test_conv2d_algorithm_bad_value(bad):
     import fastconv
 
-    with pytest.raises(ValueError, match=r"algorithm must be one of 'auto', 'small', 'direct', 'gemm'; got"):
+    with pytest.raises(ValueError, match=r"algorithm must be one of 'auto', 'small', 'winograd', 'direct', 'gemm'; got"):
         fastconv.conv2d_forward(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1)), np.ones(1), algorithm=bad)
 
 
@@ -287,9 +296,198 @@ def test_conv2d_algorithm_on_empty_batch(dtype):
     import fastconv
 
     x, w, b = np.ones((0, 5, 5, 2), dtype), np.ones((3, 3, 2, 4), dtype), np.arange(4, dtype=dtype)
-    for algorithm in ("auto", "small", "gemm"):
+    for algorithm in ("auto", "small", "winograd", "gemm"):
         y, cache = fastconv.conv2d_forward(x, w, b, algorithm=algorithm)
         dx, dw, db = fastconv.conv2d_backward(np.ones_like(y), cache)
         assert y.shape == (0, 5, 5, 4) and dx.shape == x.shape and not dw.any() and not db.any()
     with pytest.raises(ValueError, match="at least 8 output channels"):
         fastconv.conv2d_forward(x, w, b, algorithm="direct")
+
+
+
+# --------------------------------------------------------------------------- algorithm="winograd"
+def _winograd_tol(dtype):
+    """(rtol, atol) for the Winograd kernels against the reference, atol relative to the largest
+    value: their transforms cost float32 up to about 1e-5 of it (float64 stays at 1e-12)."""
+    return (1e-4, 1e-4) if np.dtype(dtype) == np.float32 else (1e-12, 1e-12)
+
+
+def _assert_winograd_close(got, want, dtype):
+    rtol, atol = _winograd_tol(dtype)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * max(1.0, float(np.abs(want).max())))
+    assert got.dtype == want.dtype and got.shape == want.shape
+
+
+WINOGRAD_CASES = [  # (N, H, W, C, Cout), padding
+    ((1, 5, 5, 1, 1), 1),            # N = 1, one tile and a bit
+    ((2, 7, 9, 3, 5), 0),            # odd sizes, no padding
+    ((2, 9, 6, 17, 9), 2),           # padding 2: dx pads dy by 0
+    ((3, 6, 11, 8, 16), (0, 2)),     # padding differs per axis
+    ((1, 4, 13, 20, 33), (2, 1)),
+    ((2, 1, 2, 2, 3), 2),            # fewer input pixels than a kernel
+]
+
+
+@pytest.mark.parametrize("shape,pad", WINOGRAD_CASES)
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_conv2d_winograd_equals_reference(dtype, rng, shape, pad, layout, monkeypatch):
+    import fastconv
+    import fastconv.reference as R
+    from fastconv import conv
+
+    monkeypatch.setattr(conv, "_PARALLEL_MIN_MACS", 0)  # threads over tile blocks even for small layers
+    n, h, w_, c, co = shape
+    x = rng.standard_normal((n, h, w_, c)).astype(dtype)
+    w = rng.standard_normal((3, 3, c, co)).astype(dtype)
+    b = rng.standard_normal(co).astype(dtype)
+    x0, w0 = x.copy(), w.copy()
+    if layout == "NCHW":
+        xa, wa = np.ascontiguousarray(x.transpose(0, 3, 1, 2)), np.ascontiguousarray(w.transpose(3, 2, 0, 1))
+    else:
+        xa, wa = x, w
+    seen = _spy_kernels(monkeypatch)
+    y, cache = fastconv.conv2d_forward(xa, wa, b, pad, algorithm="winograd", layout=layout)
+    yr, cr = R.conv2d_forward(x, w, b, pad)
+    dy = rng.standard_normal(yr.shape).astype(dtype)
+    dya = np.ascontiguousarray(dy.transpose(0, 3, 1, 2)) if layout == "NCHW" else dy
+    dx, dw, db = fastconv.conv2d_backward(dya, cache)
+    assert seen[0] == ("winograd", "fwd") and seen[-1] == ("winograd", "dx")
+    if layout == "NCHW":
+        y, dx, dw = y.transpose(0, 2, 3, 1), dx.transpose(0, 2, 3, 1), dw.transpose(2, 3, 1, 0)
+    dxr, dwr, dbr = R.conv2d_backward(dy, cr)
+    for got, want in ((y, yr), (dx, dxr), (dw, dwr), (db, dbr)):
+        _assert_winograd_close(got, want, dtype)
+    np.testing.assert_array_equal(x, x0)  # inputs are never written
+    np.testing.assert_array_equal(w, w0)
+    # skipping dx leaves dw and db bit-identical
+    none, dw2, db2 = fastconv.conv2d_backward(dya, cache, compute_dx=False)
+    assert none is None
+    np.testing.assert_array_equal(dw2, dw if layout == "NHWC" else dw.transpose(3, 2, 0, 1))
+    np.testing.assert_array_equal(db2, db)
+    assert seen.count(("winograd", "dx")) == 1
+
+
+def test_conv2d_winograd_mixed_dtypes_and_threads(rng, monkeypatch):
+    """float32 x with float64 w computes in float64 (y, dx float32, dw float64, as every path);
+    the thread count does not change a bit."""
+    import fastconv
+    import fastconv.reference as R
+    from fastconv import conv
+
+    monkeypatch.setattr(conv, "_PARALLEL_MIN_MACS", 0)
+    x = rng.standard_normal((3, 10, 9, 6)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 6, 10))
+    b = np.zeros(10, np.float32)
+    dy = rng.standard_normal((3, 10, 9, 10)).astype(np.float32)
+    yr, cr = R.conv2d_forward(x, w, b)
+    want = (yr,) + R.conv2d_backward(dy, cr)
+    runs = []
+    try:
+        for nt in (1, 2, 3):
+            fastconv.set_num_threads(nt)
+            y, cache = fastconv.conv2d_forward(x, w, b, algorithm="winograd")
+            runs.append((y,) + fastconv.conv2d_backward(dy, cache))
+    finally:
+        fastconv.set_num_threads(None)
+    for got, exp in zip(runs[0], want):
+        assert got.dtype == exp.dtype
+        # computed in float64: float64 accuracy up to the final rounding of y and dx to float32
+        np.testing.assert_allclose(got, exp, rtol=1e-6, atol=1e-6 * np.abs(exp).max())
+    for other in runs[1:]:
+        for a, bb in zip(runs[0], other):
+            np.testing.assert_array_equal(a, bb)
+
+
+@pytest.mark.parametrize(
+    "xs,ks,pad,stride,why",
+    [
+        ((1, 8, 8, 4), (5, 5, 8), 2, 1, r"3x3 kernels only, w of shape \(5, 5, 4, 8\) has 5x5"),
+        ((1, 8, 8, 4), (3, 1, 8), 1, 1, r"3x3 kernels only, w of shape \(3, 1, 4, 8\) has 3x1"),
+        ((1, 8, 8, 4), (3, 3, 8), 1, 2, r"stride 1 only, got stride \(2, 2\)"),
+        ((1, 8, 8, 4), (3, 3, 8), 1, (1, 2), r"stride 1 only, got stride \(1, 2\)"),
+        ((1, 8, 8, 4), (3, 3, 8), 3, 1, r"padding 0 to 2, got padding \(3, 3\)"),
+        ((1, 8, 8, 4), (3, 3, 8), (0, 4), 1, r"padding 0 to 2, got padding \(0, 4\)"),
+    ],
+)
+def test_conv2d_winograd_refuses_with_a_reason(xs, ks, pad, stride, why):
+    import fastconv
+
+    x, w, b = np.ones(xs), np.ones(ks[:2] + (xs[3], ks[2])), np.zeros(ks[2])
+    with pytest.raises(ValueError, match=r"conv2d_forward cannot use algorithm='winograd': the winograd kernels "
+                                         r"take " + why):
+        fastconv.conv2d_forward(x, w, b, pad, stride, algorithm="winograd")
+    fastconv.conv2d_forward(x, w, b, pad, stride)  # "auto" serves it by another family
+
+
+@pytest.mark.parametrize(
+    "c,cout,pad,stride,kernel,winograd",
+    [
+        (16, 32, 1, 1, 3, True),     # the medium benchmark layer
+        (32, 16, 1, 1, 3, True),
+        (64, 64, 1, 1, 3, True),     # the large one
+        (16, 64, 0, 1, 3, True),
+        (128, 128, 2, 1, 3, True),
+        (1, 8, 1, 1, 3, False),      # the digits layer: the small kernels
+        (8, 8, 1, 1, 3, False),      # too few channels: the transforms cost more than they save
+        (16, 16, 1, 1, 3, False),
+        (8, 64, 1, 1, 3, False),
+        (64, 128, 1, 2, 3, False),   # stride 2
+        (64, 64, 3, 1, 3, False),    # padding 3
+        (64, 64, 2, 1, 5, False),    # 5x5
+    ],
+)
+def test_conv2d_auto_picks_winograd_by_its_rule(rng, monkeypatch, c, cout, pad, stride, kernel, winograd):
+    import fastconv
+    from fastconv import conv
+
+    x = rng.standard_normal((1, 6, 7, c)).astype(np.float32)
+    w = rng.standard_normal((kernel, kernel, c, cout)).astype(np.float32)
+    b = np.zeros(cout, np.float32)
+    for compute_dx in (False, True):
+        assert (conv._choose("auto", w.shape, (pad, pad), compute_dx, "t", stride=(stride, stride)) == "winograd") \
+            == winograd
+    seen = _spy_kernels(monkeypatch)
+    y, cache = fastconv.conv2d_forward(x, w, b, pad, stride)
+    assert cache.algorithm == "auto"
+    fastconv.conv2d_backward(np.ones_like(y), cache)
+    assert (("winograd", "fwd") in seen and ("winograd", "dx") in seen) == winograd
+    assert any(f == "winograd" for f, _ in seen) == winograd
+
+
+@pytest.mark.parametrize(
+    "padding,dilation,groups",
+    [(((1, 2), (1, 1)), 1, 1), (1, 2, 1), (1, 1, 2), (((0, 0), (1, 0)), 1, 1)],
+)
+def test_conv2d_winograd_refuses_the_other_options(rng, padding, dilation, groups):
+    """Winograd serves symmetric padding, dilation 1 and one group: a ValueError says why, "auto"
+    takes the direct kernels."""
+    import fastconv
+    import fastconv.reference as R
+
+    x = rng.standard_normal((2, 9, 8, 32))
+    w = rng.standard_normal((3, 3, 32 // groups, 32))
+    with pytest.raises(ValueError, match=r"conv2d_forward cannot use algorithm='winograd': the winograd kernels "
+                                         r"serve symmetric padding, dilation 1 and groups 1 only"):
+        fastconv.conv2d_forward(x, w, None, padding, 1, dilation, groups, algorithm="winograd")
+    y, cache = fastconv.conv2d_forward(x, w, None, padding, 1, dilation, groups)
+    yr, _ = R.conv2d_forward(x, w, None, padding, 1, dilation, groups)
+    np.testing.assert_allclose(y, yr, rtol=1e-12, atol=1e-12 * np.abs(yr).max())
+
+
+def test_conv2d_winograd_without_bias_and_same_padding(rng, dtype):
+    """b=None (db None) and padding='same' (symmetric for a 3x3 stride-1 layer) through Winograd."""
+    import fastconv
+    import fastconv.reference as R
+
+    x = rng.standard_normal((2, 7, 10, 16)).astype(dtype)
+    w = rng.standard_normal((3, 3, 16, 32)).astype(dtype)
+    for algorithm in ("winograd", "auto"):
+        y, cache = fastconv.conv2d_forward(x, w, None, "same", algorithm=algorithm)
+        yr, cr = R.conv2d_forward(x, w, None, "same")
+        _assert_winograd_close(y, yr, dtype)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx, dw, db = fastconv.conv2d_backward(dy, cache)
+        dxr, dwr, dbr = R.conv2d_backward(dy, cr)
+        assert db is None and dbr is None
+        _assert_winograd_close(dx, dxr, dtype)
+        _assert_winograd_close(dw, dwr, dtype)

@@ -8,7 +8,7 @@ import fastconv
 import fastconv.reference as R
 from fastconv import _conv_direct, conv
 
-from conftest import run_python
+from conftest import require_simd, run_python, simd_levels
 from conv_checks import (
     assert_close, case_data, case_id, check_backward_without_dx, check_fwd_bwd, check_thread_count_invariance,
 )
@@ -60,7 +60,7 @@ def test_direct_path_equals_reference(case, dtype, calls, monkeypatch):
     monkeypatch.setattr(conv, "_conv", _Forbidden())
     x, w, b, p, s = case_data(case, dtype)
     x0, w0 = x.copy(), w.copy()
-    check_fwd_bwd(x, w, b, p, s, dtype, seed=1)
+    check_fwd_bwd(x, w, b, p, s, dtype, seed=1, algorithm="direct")  # "auto" sends 3x3 16->32 to winograd
     np.testing.assert_array_equal(x, x0)  # inputs are never written
     np.testing.assert_array_equal(w, w0)
     assert calls == {"conv2d_forward_direct_kernel": 1, "conv2d_backward_direct_kernel": 1}
@@ -202,12 +202,15 @@ def test_random_shapes_against_reference(dtype):
     check()
 
 
-def test_baseline_simd_agrees_with_reference(tmp_path):
-    """The SSE2 build of the kernels, forced in a fresh process, agrees with the reference."""
+@pytest.mark.parametrize("level", simd_levels())
+def test_each_simd_level_agrees_with_reference(level, tmp_path):
+    """Each instruction-set level of the kernels that this CPU runs, forced in a fresh process,
+    agrees with the reference."""
+    require_simd(level, tmp_path)
     code = (
         "import numpy as np, fastconv, fastconv.reference as R\n"
         "from fastconv import _simd, conv\n"
-        "assert _simd.simd_level() == 'baseline', _simd.simd_level()\n"
+        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
         "conv._conv = None  # the direct kernels must do all the work\n"
         "rng = np.random.default_rng(0)\n"
         "for dt, rtol in ((np.float32, 1e-5), (np.float64, 1e-12)):\n"
@@ -221,11 +224,12 @@ def test_baseline_simd_agrees_with_reference(tmp_path):
         "            np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol * sc)\n"
         "print('ok')\n"
     )
-    assert run_python(code, tmp_path, FASTCONV_SIMD="baseline") == "ok"
+    assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
 
 
 def test_simd_level_follows_the_cpu_flags(tmp_path):
-    """Without the override the kernels run AVX2+FMA exactly when the CPU reports both (Linux x86)."""
+    """Without the override the kernels run AVX-512 (F, BW, VL, DQ) when the CPU reports it and AVX2+FMA,
+    else AVX2+FMA exactly when the CPU reports both (Linux x86)."""
     from pathlib import Path
 
     info = Path("/proc/cpuinfo")
@@ -236,5 +240,7 @@ def test_simd_level_follows_the_cpu_flags(tmp_path):
     if flags is None:
         pytest.skip("/proc/cpuinfo lists no x86 flags")
     want = "avx2" if {"avx2", "fma"} <= set(flags) else "baseline"
+    if want == "avx2" and {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= set(flags):
+        want = "avx512"
     code = "from fastconv import _simd; print(_simd.simd_level())"
     assert run_python(code, tmp_path, FASTCONV_SIMD="") == want

@@ -6,7 +6,7 @@ import pytest
 import fastconv
 import fastconv.reference as R
 from fastconv import _conv_small, conv
-from conftest import run_python
+from conftest import require_simd, run_python, simd_levels
 from conv_checks import (
     assert_close, case_data, case_id, check_backward_without_dx, check_fwd_bwd, check_thread_count_invariance,
 )
@@ -117,12 +117,15 @@ def test_small_path_integer_input(calls):
     assert calls["fwd"] == 1
 
 
-def test_baseline_simd_agrees_with_reference(tmp_path):
-    """The non-AVX kernels, forced in a fresh process, agree with the reference."""
+@pytest.mark.parametrize("level", simd_levels())
+def test_each_simd_level_agrees_with_reference(level, tmp_path):
+    """Each instruction-set level of the kernels that this CPU runs (lane sums and all), forced in
+    a fresh process, agrees with the reference."""
+    require_simd(level, tmp_path)
     code = (
         "import sys, numpy as np, fastconv, fastconv.reference as R\n"
         "from fastconv import _simd\n"
-        "assert _simd.simd_level() == 'baseline', _simd.simd_level()\n"
+        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
         "rng = np.random.default_rng(0)\n"
         "for dt, rtol in ((np.float32, 1e-5), (np.float64, 1e-12)):\n"
         "    for (n, h, w_, c, co, k, p, s) in ((64, 8, 8, 1, 8, 3, 1, 1), (5, 7, 9, 3, 5, 2, 1, 2),\n"
@@ -136,7 +139,7 @@ def test_baseline_simd_agrees_with_reference(tmp_path):
         "            np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol * sc)\n"
         "print('ok')\n"
     )
-    assert run_python(code, tmp_path, FASTCONV_SIMD="baseline") == "ok"
+    assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
 
 
 @pytest.mark.parametrize("case", SMALL_CASES, ids=case_id)

@@ -9,7 +9,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from conftest import run_python, subprocess_env
+from conftest import require_simd, run_python, simd_levels, subprocess_env
 import fastconv
 from fastconv import cli
 from fastconv.digits import DEFAULT_SEED, load, load_data, train
@@ -132,15 +132,15 @@ def test_compiled_step_one_step_gradients(data):
             np.testing.assert_allclose(da, db, rtol=1e-10, atol=1e-15 * float(np.abs(before[k]).max()), err_msg=k)
 
 
-@pytest.mark.parametrize("simd", ["baseline", "default"])
+@pytest.mark.parametrize("simd", simd_levels())
 def test_compiled_step_each_instruction_set(simd, tmp_path):
-    """The SSE2 and AVX2 builds of the step, each in a fresh process, match the public layers."""
+    """The build of the step for each level this CPU runs, each in a fresh process, matches the public layers."""
     code = (
         "import numpy as np\n"
         "from fastconv import _simd\n"
         "from fastconv.digits import load_data\n"
         "from fastconv.digits._train import _Trainer\n"
-        f"assert ({simd!r} == 'default') or _simd.simd_level() == 'baseline', _simd.simd_level()\n"
+        f"assert _simd.simd_level() == {simd!r}, _simd.simd_level()\n"
         "images, labels = load_data()\n"
         "data = (images[:200], labels[:200])\n"
         "for opts, tol in (({}, 1e-12), (dict(dtype='float32', pool='avg', conv_channels=11), 1e-4),\n"
@@ -154,8 +154,8 @@ def test_compiled_step_each_instruction_set(simd, tmp_path):
         "        np.testing.assert_allclose(a.params[k], b.params[k], rtol=tol, atol=tol * sc, err_msg=k)\n"
         "print(_simd.simd_level())\n"
     )
-    out = run_python(code, tmp_path, **({"FASTCONV_SIMD": "baseline"} if simd == "baseline" else {}))
-    assert out in (("baseline",) if simd == "baseline" else ("avx2", "baseline"))
+    require_simd(simd, tmp_path)
+    assert run_python(code, tmp_path, FASTCONV_SIMD=simd) == simd
 
 
 def test_compiled_step_by_index_equals_gathered_batch(data):

@@ -12,7 +12,7 @@ import fastconv.reference
 from fastconv import KERNELS, filter2d
 from fastconv.filters import MODES, _rank1
 
-from conftest import subprocess_env
+from conftest import require_simd, simd_levels, subprocess_env
 
 ndi = pytest.importorskip("scipy.ndimage", reason="scipy is the independent check of the border modes")
 
@@ -201,7 +201,8 @@ def test_rank1_detection():
     assert _rank1(np.array([[1.0, np.nan], [1.0, 1.0]])) is None
 
 
-def test_threads_and_simd_give_the_same_result(rng):
+@pytest.mark.parametrize("level", simd_levels())
+def test_threads_and_simd_give_the_same_result(level, rng, tmp_path):
     img = _image(rng, (64, 300), np.float32)
     k = rng.standard_normal((5, 5))
     prev = fastconv.set_num_threads(1)
@@ -212,19 +213,20 @@ def test_threads_and_simd_give_the_same_result(rng):
     finally:
         fastconv.set_num_threads(prev)
     np.testing.assert_array_equal(one, two)
-    # the baseline (non-AVX) row kernel, forced in a fresh process, agrees to rounding
+    # the row kernel of each level this CPU runs, forced in a fresh process, agrees to rounding
+    require_simd(level, tmp_path)
     code = (
         "import numpy as np, sys, fastconv\n"
         "from fastconv import _simd\n"
-        "assert _simd.simd_level() == 'baseline', _simd.simd_level()\n"
+        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
         "img, k = np.load(sys.argv[1]), np.load(sys.argv[2])\n"
         "np.save(sys.argv[3], fastconv.filter2d(img, k, mode='mirror'))\n"
     )
-    tmp = Path(os.environ.get("PYTEST_TMP", "/tmp")) / f"fc_simd_{os.getpid()}"
+    tmp = Path(os.environ.get("PYTEST_TMP", "/tmp")) / f"fc_simd_{os.getpid()}_{level}"
     tmp.mkdir(exist_ok=True)
     np.save(tmp / "img.npy", img)
     np.save(tmp / "k.npy", k)
-    env = subprocess_env(FASTCONV_SIMD="baseline")
+    env = subprocess_env(FASTCONV_SIMD=level)
     r = subprocess.run([sys.executable, "-c", code, str(tmp / "img.npy"), str(tmp / "k.npy"), str(tmp / "out.npy")],
                        env=env, capture_output=True, text=True, cwd=tmp)
     assert r.returncode == 0, r.stderr

@@ -295,6 +295,8 @@ def test_fastconv_simd_caps_the_level(tmp_path):
     assert free in _simd.SIMD_LEVELS
     assert run_python(code, tmp_path, FASTCONV_SIMD="no-such-level") == free
     assert run_python(code, tmp_path, FASTCONV_SIMD="baseline") == "baseline"
-    if "avx2" in _simd.SIMD_LEVELS:
-        # a cap at avx2 runs avx2 exactly when the CPU has it, i.e. when the uncapped level is not baseline
-        assert run_python(code, tmp_path, FASTCONV_SIMD="avx2") == ("baseline" if free == "baseline" else "avx2")
+    # a cap at a level runs that level exactly when the CPU has it, i.e. when the uncapped level is
+    # that level or a higher one; else the uncapped level
+    for i, level in enumerate(_simd.SIMD_LEVELS):
+        want = level if _simd.SIMD_LEVELS.index(free) >= i else free
+        assert run_python(code, tmp_path, FASTCONV_SIMD=level) == want

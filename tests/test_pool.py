@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
+from fastconv import _simd
+
 
 def windows(x, pool, stride):
     """(N, Ho, Wo, C, ph, pw) windows of an NHWC array: an independent formulation."""
@@ -201,22 +203,26 @@ def test_all_pool_paths_match_reference():
     check_all_paths()
 
 
-def test_baseline_simd_pool_paths_match_reference(tmp_path):
-    """The SSE2 rows, forced in a fresh process (no AVX2), agree with the reference too."""
+@pytest.mark.parametrize("level", _simd.SIMD_LEVELS)
+def test_each_simd_level_pool_paths_match_reference(level, tmp_path):
+    """The rows of each instruction-set level that this CPU runs (the SSE2 rows at baseline, the
+    AVX2 rows from avx2 up), forced in a fresh process, agree with the reference too."""
     from pathlib import Path
 
-    from conftest import run_python
+    from conftest import require_simd, run_python
+
+    require_simd(level, tmp_path)
 
     code = (
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
         "import test_pool\n"
         "from fastconv import _simd\n"
-        "assert _simd.simd_level() == 'baseline', _simd.simd_level()\n"
+        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
         "test_pool.check_all_paths(threads=(1,))\n"
         "print('ok')\n"
     )
-    assert run_python(code, tmp_path, FASTCONV_SIMD="baseline") == "ok"
+    assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
 
 
 def test_avg_2x2_is_the_exact_mean_of_four():

@@ -5,6 +5,8 @@ Random option combinations come from hypothesis (the example count is the active
 conftest.py). Tolerances relative to the magnitude of the sums: float64 1e-12, float32 1e-5;
 max-pool values and indices exactly.
 """
+import pickle
+
 import numpy as np
 import pytest
 
@@ -526,3 +528,44 @@ def test_options_in_nchw_layout(impl, rng):
             np.testing.assert_array_equal(cn.argmax, t(c.argmax))
         dy = rng.standard_normal(y.shape)
         np.testing.assert_allclose(bwd(np.ascontiguousarray(t(dy)), cn), t(bwd(dy, c)), rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- wide channel axes
+# The fast window max kernels run over vectors of channels (blocks of several vectors, single
+# vectors, then a scalar tail): channel counts that reach every one of those paths.
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("c", [7, 8, 37, 70, 128])
+@pytest.mark.parametrize(
+    "forward,kw",
+    [
+        ("maxpool_forward", dict(pool_size=3, stride=2, padding=1)),
+        ("maxpool_forward", dict(pool_size=2, stride=2, ceil_mode=True)),
+        ("maxpool_forward", dict(pool_size=(3, 2), stride=1, padding=(1, 1), dilation=(2, 3))),
+        ("adaptive_maxpool_forward", dict(output_size=(3, 4))),
+    ],
+)
+def test_window_max_wide_channels(dtype, c, forward, kw):
+    rng = np.random.default_rng(c)
+    x = rng.integers(-3, 4, size=(2, 7, 9, c)).astype(dtype)  # many ties
+    x.reshape(-1)[rng.integers(0, x.size, size=x.size // 9)] = np.nan
+    (y, cache), (yr, cr) = getattr(fastconv, forward)(x, **kw), getattr(ref, forward)(x, **kw)
+    np.testing.assert_array_equal(y, yr)
+    np.testing.assert_array_equal(cache.argmax, cr.argmax)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    backward = forward.replace("forward", "backward")
+    dx = getattr(fastconv, backward)(dy, cache)
+    close(dx, getattr(ref, backward)(dy, cr), getattr(ref, backward)(np.abs(dy.astype(np.float64)), cr),
+          RTOL[np.dtype(dtype)], f"wide-channel {forward} dx")
+    # the same sums in the same order as the backward from the int64 indices (an unpickled cache)
+    np.testing.assert_array_equal(dx, getattr(fastconv, backward)(dy, pickle.loads(pickle.dumps(cache))))
+
+
+def test_adaptive_max_large_windows():
+    """Windows of more than 256 taps (beyond one-byte codes) keep exact indices and gradients."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 40, 30, 3))
+    (y, cache), (yr, cr) = fastconv.adaptive_maxpool_forward(x, (2, 1)), ref.adaptive_maxpool_forward(x, (2, 1))
+    np.testing.assert_array_equal(y, yr)
+    np.testing.assert_array_equal(cache.argmax, cr.argmax)
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(fastconv.adaptive_maxpool_backward(dy, cache), ref.adaptive_maxpool_backward(dy, cr))
