@@ -1,6 +1,7 @@
 """fastconv.CNNClassifier: scikit-learn's estimator checks, input forms, the network against
 fastconv.reference, training, persistence and errors."""
 import io
+import os
 import pickle
 import subprocess
 import sys
@@ -41,10 +42,12 @@ def test_expected_failures_are_few_and_explained():
     assert all(isinstance(v, str) and v for v in CNNClassifier._expected_failed_checks.values())
 
 
-def test_lazy_import():
+def test_lazy_import(tmp_path):
     code = "import sys, fastconv; assert 'sklearn' not in sys.modules; fastconv.CNNClassifier; " \
            "assert 'sklearn' in sys.modules; print('ok')"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    # the child imports the fastconv under test (built in place or installed), never an unbuilt checkout in its cwd
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(fastconv.__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert out.stdout.strip() == "ok", out.stderr
     assert fastconv.CNNClassifier is CNNClassifier
     assert "CNNClassifier" in fastconv.__all__
