@@ -852,6 +852,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         codes = self._logits(X).argmax(axis=1)
         return self.classes_[codes]
 
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on ``X`` against ``y`` (weighted by ``sample_weight``): float."""
+        return super().score(X, y, sample_weight=sample_weight)
+
     # ----------------------------------------------------------------- fitted parameters
     @property
     def coefs_(self) -> List[np.ndarray]:

@@ -1,4 +1,5 @@
-"""The documentation's examples run: every ```python block of the guide pages in docs/.
+"""The documentation's examples run: every ```python block of the guide pages in docs/ and of
+the README.
 
 The blocks of one page run in order in one namespace (a page reads as one session), in a
 temporary working directory. A block preceded by a ``<!-- notest -->`` line is skipped (for
@@ -16,7 +17,8 @@ import pytest
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 #: packages of the optional extras: a page whose example imports a missing one is skipped
 OPTIONAL = {"dask", "distributed", "matplotlib", "PIL", "torch", "cv2", "threadpoolctl"}
-PAGES = sorted(p for p in DOCS.glob("*.md"))
+README = DOCS.parent / "README.md"
+PAGES = sorted(p for p in DOCS.glob("*.md")) + [README]
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[^\s`]*)[^\n]*\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
                    re.S | re.M)
 
@@ -39,6 +41,10 @@ def python_blocks(text: str):
 
 def test_pages_found():
     assert DOCS.joinpath("index.md").exists() and len(PAGES) >= 5
+
+
+def test_readme_has_examples():
+    assert len(python_blocks(README.read_text(encoding="utf-8"))) >= 5
 
 
 def test_extractor():
