@@ -75,7 +75,7 @@ _SIMD = ["_simd.h"]
 _FAMILY = ["_simd_instantiate.h", "_simd.h"]  # a kernel family compiled per instruction-set level
 MODULES = {
     "_alloc": ["_alloc_pool.h"],
-    "_conv": [],
+    "_conv": ["_blas_pin.h"],
     "_conv_depthwise": ["_conv_depthwise_kernels.h", "_conv_depthwise.h"] + _FAMILY,
     "_conv_direct": ["_conv_direct_kernels.h", "_conv_direct.h"] + _FAMILY,
     "_conv_small": ["_conv_small_kernels.h", "_conv_small.h"] + _FAMILY,
@@ -87,7 +87,7 @@ MODULES = {
     "_simd": _SIMD,
     "_threads": [],
     "_transpose": ["_transpose.h"],
-    "_winograd": ["_winograd_kernels.h", "_winograd.h"] + _FAMILY,
+    "_winograd": ["_winograd_kernels.h", "_winograd.h", "_blas_pin.h"] + _FAMILY,
 }
 _unlisted = sorted({p.stem for p in Path("fastconv").glob("_*.pyx")} - set(MODULES))
 if _unlisted:

@@ -74,6 +74,7 @@ __all__ = [
     "CNNClassifier",
 ]
 
+from . import conv_transpose as _conv_transpose, onedim as _onedim  # noqa: E402
 from .conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward  # noqa: E402
 from .onedim import (  # noqa: E402
     avgpool1d_backward,
@@ -84,13 +85,5 @@ from .onedim import (  # noqa: E402
     maxpool1d_forward,
 )
 
-__all__ += [
-    "conv_transpose2d_forward",
-    "conv_transpose2d_backward",
-    "conv1d_forward",
-    "conv1d_backward",
-    "maxpool1d_forward",
-    "maxpool1d_backward",
-    "avgpool1d_forward",
-    "avgpool1d_backward",
-]
+__all__ += _conv_transpose.__all__ + _onedim.__all__
+del _conv_transpose, _onedim

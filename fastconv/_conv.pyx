@@ -23,49 +23,22 @@ from cython.parallel cimport prange, threadid
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
-
-ctypedef void (*blas_set_t)(int) noexcept nogil
-ctypedef int (*blas_get_t)() noexcept nogil
-cdef blas_set_t _blas_set = NULL
-cdef blas_get_t _blas_get = NULL
+from ._blas_pin cimport fc_blas_available, fc_blas_pin as _blas_pin, fc_blas_register
+from ._blas_pin cimport fc_blas_restore as _blas_restore
 
 
 def _set_blas_thread_functions(size_t set_addr, size_t get_addr):
     """Register the BLAS library's set/get-num-threads functions (addresses; 0 to clear)."""
-    global _blas_set, _blas_get
-    if set_addr == 0 or get_addr == 0:
-        _blas_set = NULL
-        _blas_get = NULL
-    else:
-        _blas_set = <blas_set_t>set_addr
-        _blas_get = <blas_get_t>get_addr
+    fc_blas_register(set_addr, get_addr)
 
 
 def blas_pinning_available():
     """Return True if BLAS can be pinned to one thread while OpenMP threads call it."""
-    return _blas_set != NULL
+    return fc_blas_available()
 
 
 from ._threads import blas_thread_functions  # registered at import: the GEMM kernels pin BLAS
 _set_blas_thread_functions(*blas_thread_functions())
-
-
-cdef inline int _blas_pin() noexcept nogil:
-    """Pin the BLAS pool to one thread; return the previous count (0: nothing to restore)."""
-    cdef int prev
-    if _blas_get == NULL:
-        return 0
-    prev = _blas_get()
-    if prev != 1:
-        _blas_set(1)
-        return prev
-    return 0
-
-
-cdef inline void _blas_restore(int prev) noexcept nogil:
-    """Undo :func:`_blas_pin`."""
-    if prev > 0:
-        _blas_set(prev)
 
 
 cdef inline void _gemm(

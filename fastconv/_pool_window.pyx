@@ -349,20 +349,9 @@ cdef inline void _sum_cols(
     const floating* buf, floating* out, Py_ssize_t a, Py_ssize_t b, Py_ssize_t C, floating q,
 ) noexcept nogil:
     """out[0:C] = (sum of the C-long columns a .. b of buf) / q; zero when a == b."""
-    cdef Py_ssize_t c, t
-    cdef const floating* bp
-    if a == b:
-        for c in range(C):
-            out[c] = 0
-        return
-    bp = buf + a * C
-    for c in range(C):
-        out[c] = bp[c]
-    for t in range(a + 1, b):
-        bp = buf + t * C
-        for c in range(C):
-            out[c] = out[c] + bp[c]
-    if q != 1:
+    cdef Py_ssize_t c
+    _sum_rows(buf, out, a, b, C)
+    if q != 1 and a != b:
         for c in range(C):
             out[c] = out[c] / q
 

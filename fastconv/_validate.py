@@ -333,6 +333,20 @@ class PoolWindowArgs(NamedTuple):
     plain: bool  # the windows and divisors are those of the unpadded, undilated floor-mode pool
 
 
+def _divisor_override(divisor_override):
+    """Check ``divisor_override``: None or a non-zero int (not a bool); return it as an int or None."""
+    if divisor_override is not None:
+        if isinstance(divisor_override, (bool, np.bool_)):
+            raise TypeError(f"divisor_override must be None or a non-zero int, got {divisor_override!r}")
+        try:
+            divisor_override = operator.index(divisor_override)
+        except TypeError:
+            raise TypeError(f"divisor_override must be None or a non-zero int, got {divisor_override!r}") from None
+        if divisor_override == 0:
+            raise ValueError("divisor_override must be a non-zero int, got 0")
+    return divisor_override
+
+
 def pool_window_args(x, pool_size, stride, padding, dilation, ceil_mode, count_include_pad=True,
                      divisor_override=None, window_cls=None) -> PoolWindowArgs:
     """Check a max/avg pooling forward with torch's options; output size and the window record.
@@ -348,15 +362,7 @@ def pool_window_args(x, pool_size, stride, padding, dilation, ceil_mode, count_i
     dil = pair(dilation, "dilation", 1)
     ceil = flag(ceil_mode, "ceil_mode")
     incl = flag(count_include_pad, "count_include_pad")
-    if divisor_override is not None:
-        if isinstance(divisor_override, (bool, np.bool_)):
-            raise TypeError(f"divisor_override must be None or a non-zero int, got {divisor_override!r}")
-        try:
-            divisor_override = operator.index(divisor_override)
-        except TypeError:
-            raise TypeError(f"divisor_override must be None or a non-zero int, got {divisor_override!r}") from None
-        if divisor_override == 0:
-            raise ValueError("divisor_override must be a non-zero int, got 0")
+    divisor_override = _divisor_override(divisor_override)
     for axis, k, p in (("h", pool[0], pad[0]), ("w", pool[1], pad[1])):
         if p > k // 2:
             raise ValueError(
@@ -716,15 +722,7 @@ def pool1d_args(x, pool_size, stride, padding, dilation, ceil_mode, count_includ
     d = single(dilation, "dilation", 1)
     ceil = flag(ceil_mode, "ceil_mode")
     incl = flag(count_include_pad, "count_include_pad")
-    if divisor_override is not None:
-        if isinstance(divisor_override, (bool, np.bool_)):
-            raise TypeError(f"divisor_override must be None or a non-zero int, got {divisor_override!r}")
-        try:
-            divisor_override = operator.index(divisor_override)
-        except TypeError:
-            raise TypeError(f"divisor_override must be None or a non-zero int, got {divisor_override!r}") from None
-        if divisor_override == 0:
-            raise ValueError("divisor_override must be a non-zero int, got 0")
+    divisor_override = _divisor_override(divisor_override)
     if p > k // 2:
         raise ValueError(f"padding must be at most half the pool window (pool_size // 2), got padding {p} "
                          f"for pool_size {k}")

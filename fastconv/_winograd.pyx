@@ -29,11 +29,8 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
-
-ctypedef void (*blas_set_t)(int) noexcept nogil
-ctypedef int (*blas_get_t)() noexcept nogil
-cdef blas_set_t _blas_set = NULL
-cdef blas_get_t _blas_get = NULL
+from ._blas_pin cimport fc_blas_available, fc_blas_pin as _blas_pin, fc_blas_register
+from ._blas_pin cimport fc_blas_restore as _blas_restore
 
 # Toom-Cook points for each output tile size m (alpha - 1 finite points, plus infinity).
 _POINTS = {
@@ -53,13 +50,7 @@ _transform_cache = {}
 
 def _register_blas_pinning(size_t set_addr, size_t get_addr):
     """Register the BLAS set/get-num-threads functions (addresses; 0 to clear)."""
-    global _blas_set, _blas_get
-    if set_addr == 0 or get_addr == 0:
-        _blas_set = NULL
-        _blas_get = NULL
-    else:
-        _blas_set = <blas_set_t>set_addr
-        _blas_get = <blas_get_t>get_addr
+    fc_blas_register(set_addr, get_addr)
 
 
 from ._threads import blas_thread_functions  # registered at import, as for the im2col kernels
@@ -68,23 +59,7 @@ _register_blas_pinning(*blas_thread_functions())
 
 def blas_pinning_available():
     """Return True if BLAS can be pinned to one thread while OpenMP threads call it."""
-    return _blas_set != NULL
-
-
-cdef inline int _blas_pin() noexcept nogil:
-    cdef int prev
-    if _blas_get == NULL:
-        return 0
-    prev = _blas_get()
-    if prev != 1:
-        _blas_set(1)
-        return prev
-    return 0
-
-
-cdef inline void _blas_restore(int prev) noexcept nogil:
-    if prev > 0:
-        _blas_set(prev)
+    return fc_blas_available()
 
 
 def transforms(int m):
@@ -383,7 +358,7 @@ def _aligned_empty(rows, cols, dt):
 
 def _run(x, u, b, ph, pw, y, nthreads, m):
     cdef Py_ssize_t T
-    if _blas_set == NULL:
+    if not fc_blas_available():
         nthreads = 1  # BLAS cannot be pinned: do not nest its pool inside ours
     dt = x.dtype
     cout, c = y.shape[3], x.shape[3]
