@@ -15,9 +15,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import fastconv  # noqa: E402
+import fastconv
 
 # (name, op, shapes and options); x is channels-last, w in fastconv's layout
 WORKLOADS = {

@@ -127,7 +127,7 @@ def _interleaved(rounds: int) -> None:
     """Time the implementations of each case in turn, ``rounds`` times; print medians and ratios."""
     import time
 
-    from conftest import assert_matches  # bench/conftest.py: sets the threads and OMP_WAIT_POLICY
+    from conftest import assert_matches  # bench/conftest.py: thread count; peers keep their defaults
 
     print(f"{'workload':40s} {'fastconv ms':>12s} {'torch ms':>10s} {'torch-cl ms':>12s} {'vs NCHW':>8s} {'vs CL':>6s}")
     for case in CASES:
