@@ -115,6 +115,42 @@ typedef struct {
 #define FCK_NP_MID(CALL)
 #endif
 
+/* the same switch for the blocks of one vector per pixel (panels with at most one vector's
+   worth of columns): widths up to FCK_RW = FCK_R * FCK_NV */
+#undef FCK_RW
+#undef FCK_NPW_16
+#undef FCK_NPW_12
+#undef FCK_NPW_8
+#define FCK_RW (FCK_R * FC_CAT(FCK_NV_, FC_ISA))
+#if FCK_RW >= 16
+#define FCK_NPW_16(CALL) case 16: CALL(16); break; case 15: CALL(15); break; case 14: CALL(14); break; \
+    case 13: CALL(13); break;
+#else
+#define FCK_NPW_16(CALL)
+#endif
+#if FCK_RW >= 12
+#define FCK_NPW_12(CALL) case 12: CALL(12); break; case 11: CALL(11); break; case 10: CALL(10); break; \
+    case 9: CALL(9); break;
+#else
+#define FCK_NPW_12(CALL)
+#endif
+#if FCK_RW >= 8
+#define FCK_NPW_8(CALL) case 8: CALL(8); break; case 7: CALL(7); break; case 6: CALL(6); break; \
+    case 5: CALL(5); break;
+#else
+#define FCK_NPW_8(CALL)
+#endif
+#define FCK_BY_NPW(n, CALL)                                                         \
+    switch (n) {                                                                    \
+    FCK_NPW_16(CALL)                                                                \
+    FCK_NPW_12(CALL)                                                                \
+    FCK_NPW_8(CALL)                                                                 \
+    case 4: CALL(4); break;                                                         \
+    case 3: CALL(3); break;                                                         \
+    case 2: CALL(2); break;                                                         \
+    default: CALL(1); break;                                                        \
+    }
+
 typedef FCK_T FCK_FN(v) __attribute__((vector_size(FCK_VB)));
 #define FCK_L ((int)(FCK_VB / sizeof(FCK_T)))
 #define FCK_NV FC_CAT(FCK_NV_, FC_ISA)
@@ -159,28 +195,32 @@ FCK_ATTR static void FCK_FN(pack)(const FCK_T *w, Py_ssize_t Kh, Py_ssize_t Kw, 
 
 /* np (a constant after inlining) output pixels j0.. of row i, panel bp, into yo (pixel stride Cout) */
 /* acc[r] += sum_c ap[r][c] * panel row c, for the np pixels r of a register block: per input
-   channel, FCK_NV vector loads of the panel, np broadcasts and np*FCK_NV FMAs. */
-FCK_ATTR FCK_INLINE void FCK_FN(fma_panel)(FCK_FN(v) acc[FCK_R][FCK_NV], const FCK_T *const *ap,
-                                           const FCK_T *bt, Py_ssize_t n, int np)
+   channel, nv (FCK_NV, or 1 for a panel of at most one vector's columns) vector loads of the
+   panel, np broadcasts and np*nv FMAs. */
+FCK_ATTR FCK_INLINE void FCK_FN(fma_panel)(FCK_FN(v) acc[FCK_RW][FCK_NV], const FCK_T *const *ap,
+                                           const FCK_T *bt, Py_ssize_t n, int np, const int nv)
 {
     FCK_FN(v) wv[FCK_NV];
     Py_ssize_t c;
     int r, v;
     for (c = 0; c < n; c++) {
-        FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(&wv[v], bt + c * FCK_CB + v * FCK_L, sizeof wv[v]);
+        FCK_UNROLL for (v = 0; v < nv; v++) memcpy(&wv[v], bt + c * FCK_CB + v * FCK_L, sizeof wv[v]);
         FCK_UNROLL for (r = 0; r < np; r++) {
             const FCK_T a = ap[r][c];
-            FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] += a * wv[v];
+            FCK_UNROLL for (v = 0; v < nv; v++) acc[r][v] += a * wv[v];
         }
     }
 }
 
 /* out[r * step + 0 : ncols] = the first ncols lanes of acc[r], for the np pixels of a block. */
-FCK_ATTR FCK_INLINE void FCK_FN(store_block)(FCK_FN(v) acc[FCK_R][FCK_NV], FCK_T *out, Py_ssize_t step,
-                                             Py_ssize_t ncols, int np)
+FCK_ATTR FCK_INLINE void FCK_FN(store_block)(FCK_FN(v) acc[FCK_RW][FCK_NV], FCK_T *out, Py_ssize_t step,
+                                             Py_ssize_t ncols, int np, const int nv)
 {
-    int r;
-    if (ncols == FCK_CB) {
+    int r, v;
+    if (ncols == nv * FCK_L) {
+        FCK_UNROLL for (r = 0; r < np; r++)
+            FCK_UNROLL for (v = 0; v < nv; v++) memcpy(out + r * step + v * FCK_L, &acc[r][v], sizeof acc[r][v]);
+    } else if (ncols == FCK_CB) {
         FCK_UNROLL for (r = 0; r < np; r++) memcpy(out + r * step, acc[r], sizeof acc[r]);
     } else {
         for (r = 0; r < np; r++) memcpy(out + r * step, acc[r], (size_t)ncols * sizeof(FCK_T));
@@ -189,35 +229,35 @@ FCK_ATTR FCK_INLINE void FCK_FN(store_block)(FCK_FN(v) acc[FCK_R][FCK_NV], FCK_T
 
 FCK_ATTR FCK_INLINE void FCK_FN(fblock)(const fck_geo *g, const FCK_T *ximg, const FCK_T *zeros,
                                         const FCK_T *bp, const FCK_T *bias, FCK_T *yo, Py_ssize_t i,
-                                        Py_ssize_t j0, Py_ssize_t ncols, const int np)
+                                        Py_ssize_t j0, Py_ssize_t ncols, const int np, const int nv)
 {
     const Py_ssize_t W = g->W, C = g->C, Kh = g->Kh, Kw = g->Kw, sw = g->sw, pw = g->pw;
     const Py_ssize_t xs = g->xs, dh = g->dh, dw = g->dw;
-    FCK_FN(v) acc[FCK_R][FCK_NV], wv[FCK_NV];
+    FCK_FN(v) acc[FCK_RW][FCK_NV], wv[FCK_NV];
     Py_ssize_t ki, kj;
     int r, v;
-    FCK_UNROLL for (v = 0; v < FCK_NV; v++) {
+    FCK_UNROLL for (v = 0; v < nv; v++) {
         if (bias) memcpy(&wv[v], bias + v * FCK_L, sizeof wv[v]);
         else wv[v] = (FCK_FN(v)){0};
     }
     FCK_UNROLL for (r = 0; r < np; r++)
-        FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] = wv[v];
+        FCK_UNROLL for (v = 0; v < nv; v++) acc[r][v] = wv[v];
     for (ki = 0; ki < Kh; ki++) {
         const Py_ssize_t hi = i * g->sh - g->ph + ki * dh;
         const FCK_T *xr;
         if (hi < 0 || hi >= g->H) continue;
         xr = ximg + hi * W * xs;
         for (kj = 0; kj < Kw; kj++) {
-            const FCK_T *ap[FCK_R];
+            const FCK_T *ap[FCK_RW];
             const FCK_T *bt = bp + (ki * Kw + kj) * C * FCK_CB;
             FCK_UNROLL for (r = 0; r < np; r++) {
                 const Py_ssize_t wi = (j0 + r) * sw - pw + kj * dw;
                 ap[r] = (wi >= 0 && wi < W) ? xr + wi * xs : zeros;
             }
-            FCK_FN(fma_panel)(acc, ap, bt, C, np);
+            FCK_FN(fma_panel)(acc, ap, bt, C, np, nv);
         }
     }
-    FCK_FN(store_block)(acc, yo, g->ys, ncols, np);
+    FCK_FN(store_block)(acc, yo, g->ys, ncols, np, nv);
 }
 
 /* Output row i of one image: yrow[j, co] = bias[co] + sum_t xwindow(i, j)[t] * w[t, co].
@@ -233,9 +273,18 @@ FCK_ATTR static void FCK_FN(fwd_row)(const fck_geo *g, const FCK_T *ximg, const 
         const FCK_T *bp = wpk + b * K * FCK_CB;
         const FCK_T *bias = bpk ? bpk + b * FCK_CB : NULL;
         ncols = Cout - b * FCK_CB < FCK_CB ? Cout - b * FCK_CB : FCK_CB;
+        if (FCK_NV > 1 && ncols <= FCK_L) {  /* one vector per pixel: wider blocks */
+            for (j0 = 0; j0 < Wo; j0 += FCK_RW) {
+                FCK_T *yo = yrow + j0 * g->ys + b * FCK_CB;
+#define FCK_CALL(k) FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, k, 1)
+                FCK_BY_NPW(Wo - j0 < FCK_RW ? (int)(Wo - j0) : FCK_RW, FCK_CALL)
+#undef FCK_CALL
+            }
+            continue;
+        }
         for (j0 = 0; j0 < Wo; j0 += FCK_R) {
             FCK_T *yo = yrow + j0 * g->ys + b * FCK_CB;
-#define FCK_CALL(k) FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, k)
+#define FCK_CALL(k) FCK_FN(fblock)(g, ximg, zeros, bp, bias, yo, i, j0, ncols, k, FCK_NV)
             FCK_BY_NP(Wo - j0 < FCK_R ? (int)(Wo - j0) : FCK_R, FCK_CALL)
 #undef FCK_CALL
         }
@@ -246,29 +295,30 @@ FCK_ATTR static void FCK_FN(fwd_row)(const fck_geo *g, const FCK_T *ximg, const 
    jlo..jhi of one output row: dwp[t, co] += sum_j xr[(j*sw - pw + kj)*C + c0 + t] * dy[j, co] */
 FCK_ATTR FCK_INLINE void FCK_FN(dwblock)(const fck_geo *g, const FCK_T *xr, const FCK_T *dy, Py_ssize_t ldd,
                                          FCK_T *dwp, Py_ssize_t ldw, Py_ssize_t kj, Py_ssize_t c0,
-                                         Py_ssize_t jlo, Py_ssize_t jhi, Py_ssize_t nb, const int nt)
+                                         Py_ssize_t jlo, Py_ssize_t jhi, Py_ssize_t nb, const int nt,
+                                         const int nv)
 {
     const Py_ssize_t xs = g->xs, step = g->sw * xs;
     Py_ssize_t b, j;
     int t, v;
     for (b = 0; b < nb; b++) {
-        FCK_FN(v) acc[FCK_TB][FCK_NV], d[FCK_NV];
+        FCK_FN(v) acc[FCK_RW][FCK_NV], d[FCK_NV];
         FCK_T *dwb = dwp + b * FCK_CB;
         const FCK_T *xp = xr + (jlo * g->sw - g->pw + kj * g->dw) * xs + c0;
         const FCK_T *dp = dy + jlo * ldd + b * FCK_CB;
         FCK_UNROLL for (t = 0; t < nt; t++)
-            FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(&acc[t][v], dwb + t * ldw + v * FCK_L, sizeof acc[t][v]);
+            FCK_UNROLL for (v = 0; v < nv; v++) memcpy(&acc[t][v], dwb + t * ldw + v * FCK_L, sizeof acc[t][v]);
         for (j = jlo; j < jhi; j++) {
-            FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(&d[v], dp + v * FCK_L, sizeof d[v]);
+            FCK_UNROLL for (v = 0; v < nv; v++) memcpy(&d[v], dp + v * FCK_L, sizeof d[v]);
             FCK_UNROLL for (t = 0; t < nt; t++) {
                 const FCK_T xv = xp[t];
-                FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[t][v] += xv * d[v];
+                FCK_UNROLL for (v = 0; v < nv; v++) acc[t][v] += xv * d[v];
             }
             xp += step;
             dp += ldd;
         }
         FCK_UNROLL for (t = 0; t < nt; t++)
-            FCK_UNROLL for (v = 0; v < FCK_NV; v++) memcpy(dwb + t * ldw + v * FCK_L, &acc[t][v], sizeof acc[t][v]);
+            FCK_UNROLL for (v = 0; v < nv; v++) memcpy(dwb + t * ldw + v * FCK_L, &acc[t][v], sizeof acc[t][v]);
     }
 }
 
@@ -292,26 +342,37 @@ FCK_ATTR static void FCK_FN(dw_row)(const fck_geo *g, const FCK_T *ximg, const F
             jhi = W + o > 0 ? (W + o + sw - 1) / sw : 0;
             if (jhi > Wo) jhi = Wo;
             if (jlo >= jhi) continue;
+            if (FCK_NV > 1 && g->Cout <= FCK_L) {  /* one vector of columns: wider channel blocks */
+                for (c0 = 0; c0 < C; c0 += FCK_RW) {
+                    FCK_T *dwt = dwp + ((ki * Kw + kj) * C + c0) * ldw;
+#define FCK_CALL(k) FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, k, 1)
+                    FCK_BY_NPW(C - c0 < FCK_RW ? (int)(C - c0) : FCK_RW, FCK_CALL)
+#undef FCK_CALL
+                }
+                continue;
+            }
             for (c0 = 0; c0 < C; c0 += FCK_TB) {
                 FCK_T *dwt = dwp + ((ki * Kw + kj) * C + c0) * ldw;
+#define FCK_CALL(k) FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, k, FCK_NV)
                 switch (C - c0 < FCK_TB ? (int)(C - c0) : FCK_TB) {
 #if FCK_TB >= 12
-                case 12: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 12); break;
-                case 11: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 11); break;
-                case 10: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 10); break;
-                case 9: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 9); break;
+                case 12: FCK_CALL(12); break;
+                case 11: FCK_CALL(11); break;
+                case 10: FCK_CALL(10); break;
+                case 9: FCK_CALL(9); break;
 #endif
 #if FCK_TB >= 8
-                case 8: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 8); break;
-                case 7: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 7); break;
+                case 8: FCK_CALL(8); break;
+                case 7: FCK_CALL(7); break;
 #endif
-                case 6: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 6); break;
-                case 5: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 5); break;
-                case 4: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 4); break;
-                case 3: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 3); break;
-                case 2: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 2); break;
-                default: FCK_FN(dwblock)(g, xr, dy, ldd, dwt, ldw, kj, c0, jlo, jhi, nb, 1); break;
+                case 6: FCK_CALL(6); break;
+                case 5: FCK_CALL(5); break;
+                case 4: FCK_CALL(4); break;
+                case 3: FCK_CALL(3); break;
+                case 2: FCK_CALL(2); break;
+                default: FCK_CALL(1); break;
                 }
+#undef FCK_CALL
             }
         }
     }
@@ -323,15 +384,15 @@ FCK_ATTR static void FCK_FN(dw_row)(const fck_geo *g, const FCK_T *ximg, const F
    of dy[i, j, co] * w[ki, kj, c, co]; in (ki, kj, co) order. */
 FCK_ATTR FCK_INLINE void FCK_FN(dblock)(const fck_geo *g, const FCK_T *dyimg, const FCK_T *zeros,
                                         const FCK_T *bp, FCK_T *xo, Py_ssize_t h, Py_ssize_t phi,
-                                        Py_ssize_t m0, Py_ssize_t ncols, const int np)
+                                        Py_ssize_t m0, Py_ssize_t ncols, const int np, const int nv)
 {
     const Py_ssize_t Wo = g->Wo, Co = g->Cout, Kh = g->Kh, Kw = g->Kw, sh = g->sh, sw = g->sw;
     const Py_ssize_t step = sw * g->xs, ys = g->ys;
-    FCK_FN(v) acc[FCK_R][FCK_NV];
+    FCK_FN(v) acc[FCK_RW][FCK_NV];
     Py_ssize_t ki, kj;
     int r, v;
     FCK_UNROLL for (r = 0; r < np; r++)
-        FCK_UNROLL for (v = 0; v < FCK_NV; v++) acc[r][v] = (FCK_FN(v)){0};
+        FCK_UNROLL for (v = 0; v < nv; v++) acc[r][v] = (FCK_FN(v)){0};
     for (ki = 0; ki < Kh; ki++) {
         const Py_ssize_t num = h + g->ph - ki * g->dh;
         const FCK_T *dyr;
@@ -339,17 +400,17 @@ FCK_ATTR FCK_INLINE void FCK_FN(dblock)(const fck_geo *g, const FCK_T *dyimg, co
         dyr = dyimg + (num / sh) * Wo * ys;
         for (kj = 0; kj < Kw; kj++) {
             const Py_ssize_t numw = phi + g->pw - kj * g->dw;
-            const FCK_T *ap[FCK_R];
+            const FCK_T *ap[FCK_RW];
             const FCK_T *bt = bp + (ki * Kw + kj) * Co * FCK_CB;
             if (numw % sw != 0) continue;
             FCK_UNROLL for (r = 0; r < np; r++) {
                 const Py_ssize_t j = numw / sw + m0 + r;
                 ap[r] = (j >= 0 && j < Wo) ? dyr + j * ys : zeros;
             }
-            FCK_FN(fma_panel)(acc, ap, bt, Co, np);
+            FCK_FN(fma_panel)(acc, ap, bt, Co, np, nv);
         }
     }
-    FCK_FN(store_block)(acc, xo, step, ncols, np);
+    FCK_FN(store_block)(acc, xo, step, ncols, np, nv);
 }
 
 /* Input-gradient row h of one image, any stride: the pixels of each column phase
@@ -367,9 +428,18 @@ FCK_ATTR static void FCK_FN(dx_row)(const fck_geo *g, const FCK_T *dyimg, const 
         ncols = C - b * FCK_CB < FCK_CB ? C - b * FCK_CB : FCK_CB;
         for (phi = 0; phi < sw && phi < W; phi++) {
             M = (W - phi + sw - 1) / sw;
+            if (FCK_NV > 1 && ncols <= FCK_L) {  /* one vector per pixel: wider blocks */
+                for (m0 = 0; m0 < M; m0 += FCK_RW) {
+                    FCK_T *xo = dxrow + (phi + sw * m0) * g->xs + b * FCK_CB;
+#define FCK_CALL(k) FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, k, 1)
+                    FCK_BY_NPW(M - m0 < FCK_RW ? (int)(M - m0) : FCK_RW, FCK_CALL)
+#undef FCK_CALL
+                }
+                continue;
+            }
             for (m0 = 0; m0 < M; m0 += FCK_R) {
                 FCK_T *xo = dxrow + (phi + sw * m0) * g->xs + b * FCK_CB;
-#define FCK_CALL(k) FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, k)
+#define FCK_CALL(k) FCK_FN(dblock)(g, dyimg, zeros, bp, xo, h, phi, m0, ncols, k, FCK_NV)
                 FCK_BY_NP(M - m0 < FCK_R ? (int)(M - m0) : FCK_R, FCK_CALL)
 #undef FCK_CALL
             }
@@ -386,3 +456,4 @@ FCK_ATTR static void FCK_FN(dx_row)(const fck_geo *g, const FCK_T *dyimg, const 
 #undef FCK_ATTR
 #undef FCK_VB
 #undef FCK_R
+#undef FCK_RW
