@@ -18,3 +18,7 @@ def winograd_backward_input(
     dy: NDArray[np.floating], w: NDArray[np.floating], ph: int, pw: int,
     dx: NDArray[np.floating], nthreads: int, m: int = 0,
 ) -> None: ...
+def winograd_backward_weights(
+    x: NDArray[np.floating], dy: NDArray[np.floating], ph: int, pw: int,
+    dw: NDArray[np.floating], nthreads: int, m: int = 0,
+) -> None: ...

@@ -19,6 +19,7 @@ rounded once. Blocks are fixed by the tile count alone and each is computed by t
 of operations, so results do not depend on the thread count.
 
 Public entry points: :func:`winograd_forward`, :func:`winograd_backward_input`,
+:func:`winograd_backward_weights`,
 :func:`transforms`, :func:`default_tile`, :func:`block_tiles`.
 """
 from fractions import Fraction
@@ -28,6 +29,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from scipy.linalg.cython_blas cimport sgemm, dgemm
+from libc.string cimport memset
 
 from ._blas_pin cimport fc_blas_available, fc_blas_pin as _blas_pin, fc_blas_register
 from ._blas_pin cimport fc_blas_restore as _blas_restore
@@ -171,6 +173,8 @@ cdef extern from "_winograd_kernels.h" nogil:
     ctypedef void (*fcw_in_f64_t)(const double* const*, double*, Py_ssize_t, Py_ssize_t) noexcept nogil
     ctypedef void (*fcw_out_f64_t)(const double*, Py_ssize_t, double* const*, const double*, Py_ssize_t) noexcept nogil
     fcw_in_f32_t fcw_input_f32(int m)
+    fcw_in_f32_t fcw_gradout_f32(int m)
+    fcw_in_f64_t fcw_gradout_f64(int m)
     fcw_out_f32_t fcw_output_f32(int m)
     fcw_in_f64_t fcw_input_f64(int m)
     fcw_out_f64_t fcw_output_f64(int m)
@@ -293,6 +297,180 @@ cdef void _forward(
                   v + p * (t1 - t0) * C, <int>C, mm + p * (t1 - t0) * Cout, <int>Cout)
         _untiles(mm, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
     _blas_restore(prev)
+
+
+cdef inline void _gemm_acc_tn(
+    int m, int n, int k, const floating* a, int lda, const floating* b, int ldb, floating* c, int ldc,
+) noexcept nogil:
+    """Column-major C += A @ B^T via BLAS (A m x k, B n x k)."""
+    cdef char tn = b"N"
+    cdef char tt = b"T"
+    cdef floating one = 1
+    if floating is float:
+        sgemm(&tn, &tt, &m, &n, &k, &one, <float*>a, &lda, <float*>b, &ldb, &one, c, &ldc)
+    else:
+        dgemm(&tn, &tt, &m, &n, &k, &one, <double*>a, &lda, <double*>b, &ldb, &one, c, &ldc)
+
+
+cdef void _dytiles(
+    const floating* dy, floating* v, const floating** rows, Py_ssize_t t0, Py_ssize_t t1,
+    Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout, Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
+) noexcept nogil:
+    """D[p, t - t0, :] = (A dY_t A^T)[p] for tiles t0..t1 (pixels past Ho, Wo read 0); v is (alpha**2, t1 - t0, Cout)."""
+    cdef Py_ssize_t T = t1 - t0, t, n, r, th, tw, k, l, ho, wo
+    cdef fcw_in_f32_t fin
+    cdef fcw_in_f64_t din
+    if floating is float:
+        fin = fcw_gradout_f32(<int>m)
+    else:
+        din = fcw_gradout_f64(<int>m)
+    for t in range(t0, t1):
+        n = t // (tiles_h * tiles_w)
+        r = t - n * tiles_h * tiles_w
+        th = r // tiles_w
+        tw = r - th * tiles_w
+        for k in range(m):
+            ho = th * m + k
+            for l in range(m):
+                wo = tw * m + l
+                if ho < Ho and wo < Wo:
+                    rows[k * m + l] = dy + ((n * Ho + ho) * Wo + wo) * Cout
+                else:
+                    rows[k * m + l] = NULL
+        if floating is float:
+            fin(rows, v + (t - t0) * Cout, T * Cout, Cout)
+        else:
+            din(rows, v + (t - t0) * Cout, T * Cout, Cout)
+
+
+cdef void _weights_grad(
+    const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] parts,
+    floating[:, ::1] work, Py_ssize_t m, Py_ssize_t T, Py_ssize_t ph, Py_ssize_t pw, int nthreads,
+) noexcept nogil:
+    """parts[q] (alpha**2, C, Cout) = sum over the tiles of part q of V_p^T D_p, the parts being fixed
+    runs of whole blocks, each summed in block order by one thread."""
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2], Cout = dy.shape[3]
+    cdef Py_ssize_t alpha = m + 2, a2 = alpha * alpha, P = parts.shape[0]
+    cdef Py_ssize_t tiles_h = (Ho + m - 1) // m, tiles_w = (Wo + m - 1) // m
+    cdef Py_ssize_t ntiles = N * tiles_h * tiles_w
+    cdef Py_ssize_t nblocks = (ntiles + T - 1) // T, q, blk, t0, t1, p, ldw = work.shape[1]
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef floating* pp = &parts[0, 0, 0, 0]
+    cdef floating* wk = &work[0, 0]
+    cdef floating* base
+    cdef floating* v
+    cdef floating* dd
+    cdef floating* acc
+    cdef const floating** rows
+    cdef int prev = _blas_pin()
+    for q in prange(P, schedule="dynamic", num_threads=nthreads):
+        base = wk + threadid() * ldw
+        rows = <const floating**>base
+        v = base + _round16(a2 * 8 // sizeof(floating))
+        dd = v + _round16(a2 * T * C)
+        acc = pp + q * a2 * C * Cout
+        memset(acc, 0, a2 * C * Cout * sizeof(floating))
+        for blk in range(q * nblocks // P, (q + 1) * nblocks // P):
+            t0 = blk * T
+            t1 = min(t0 + T, ntiles)
+            _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw)
+            _dytiles(dyp, dd, rows, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
+            for p in range(a2):
+                # row-major acc_p (C, Cout) += V_p^T (C, rows) @ D_p (rows, Cout), as column-major
+                # acc^T (Cout, C) += D_p^T (Cout, rows) @ V_p (rows, C)
+                _gemm_acc_tn(<int>Cout, <int>C, <int>(t1 - t0), dd + p * (t1 - t0) * Cout, <int>Cout,
+                             v + p * (t1 - t0) * C, <int>C, acc + p * C * Cout, <int>Cout)
+    _blas_restore(prev)
+
+
+# The weight gradient's tile blocks are summed in this many fixed parts (at most one per block).
+_DW_PARTS = 8
+
+
+def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
+    """Weight gradient of a 3x3 stride-1 convolution by Winograd, written into ``dw``.
+
+    ``dw[ki, kj, c, co] = sum_{n, i, j} xpad[n, i + ki, j + kj, c] * dy[n, i, j, co]``, computed
+    as ``G^T (sum over tiles of V_p^T D_p) G`` with ``V = B^T d B`` (input patches, as in the
+    forward) and ``D = A dY A^T`` (output-gradient tiles): 4x fewer multiplies than the direct
+    sum for m = 4. The tiles are summed in float32/float64 over fixed blocks and fixed parts, the
+    parts added and transformed back in float64 and rounded once, so the result does not depend
+    on the thread count. Matches the ``dw`` of :func:`fastconv.reference.conv2d_backward` up to
+    rounding.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C), float32 or float64, C-contiguous
+        The forward input. Read only.
+    dy : ndarray, shape (N, H + 2*ph - 2, W + 2*pw - 2, Cout), dtype of ``x``, C-contiguous
+        Read only.
+    ph, pw : int, 0, 1 or 2
+        The forward padding.
+    dw : ndarray, shape (3, 3, C, Cout), dtype of ``x``, C-contiguous
+        Output, fully overwritten.
+    nthreads : int >= 1
+    m : {0, 2, 4, 6}, optional
+        Output tile size; 0 picks :func:`default_tile`.
+    """
+    if not all(isinstance(a, np.ndarray) for a in (x, dy, dw)):
+        raise TypeError("x, dy and dw must be numpy arrays")
+    if dw.ndim != 4 or dw.shape[:2] != (3, 3) or x.ndim != 4 or dw.shape[2] != x.shape[3]:
+        raise ValueError(f"dw must have shape (3, 3, C, Cout) with C of x {x.shape}, got {dw.shape}")
+    dt = x.dtype
+    if dt not in (np.float32, np.float64) or dy.dtype != dt or dw.dtype != dt:
+        raise TypeError(f"x, dy, dw must share dtype float32 or float64, got {x.dtype}, {dy.dtype}, {dw.dtype}")
+    if not (x.flags.c_contiguous and dy.flags.c_contiguous and dw.flags.c_contiguous and dw.flags.writeable):
+        raise ValueError("x, dy and dw must be C-contiguous (and dw writeable)")
+    if not (0 <= ph <= 2 and 0 <= pw <= 2):
+        raise ValueError(f"padding must be 0, 1 or 2 per axis, got ({ph}, {pw})")
+    ho, wo = x.shape[1] + 2 * ph - 2, x.shape[2] + 2 * pw - 2
+    if dy.ndim != 4 or dy.shape != (x.shape[0], ho, wo, dw.shape[3]) or ho < 1 or wo < 1:
+        raise ValueError(f"dy must have shape {(x.shape[0], ho, wo, dw.shape[3])} (non-empty), got {dy.shape}")
+    if 0 in x.shape or 0 in dw.shape:
+        raise ValueError(f"x and dw must be non-empty, got x {x.shape}, dw {dw.shape}")
+    if nthreads < 1:
+        raise ValueError(f"nthreads must be >= 1, got {nthreads}")
+    if m not in _POINTS and m != 0:
+        raise ValueError(f"m must be 0 (default) or one of {sorted(_POINTS)}, got {m}")
+    if m == 0:
+        m = default_tile(x.shape[3], dy.shape[3], x.dtype == np.float64)
+    if not fc_blas_available():
+        nthreads = 1
+    c, cout = x.shape[3], dy.shape[3]
+    alpha = m + 2
+    tiles = x.shape[0] * (-(-dy.shape[1] // m)) * (-(-dy.shape[2] // m))
+    cdef Py_ssize_t T = block_tiles(tiles, m, c, cout, dt.itemsize)
+    nblocks = -(-tiles // T)
+    P = min(_DW_PARTS, nblocks)
+    nthreads = max(1, min(nthreads, P))
+    work = _aligned_empty(nthreads, _workspace_len(m, T, c, cout, dt.itemsize), dt)
+    parts = np.empty((P, alpha * alpha, c, cout), dtype=dt)
+    cdef int mm = m, nt = nthreads, h = ph, v = pw
+    cdef const float[:, :, :, ::1] xf, dyf
+    cdef float[:, :, :, ::1] pf
+    cdef float[:, ::1] wf
+    cdef const double[:, :, :, ::1] xd, dyd
+    cdef double[:, :, :, ::1] pd
+    cdef double[:, ::1] wd
+    if dt == np.float32:
+        xf, dyf, pf, wf = x, dy, parts, work
+        with nogil:
+            _weights_grad[float](xf, dyf, pf, wf, mm, T, h, v, nt)
+    else:
+        xd, dyd, pd, wd = x, dy, parts, work
+        with nogil:
+            _weights_grad[double](xd, dyd, pd, wd, mm, T, h, v, nt)
+    _, g, _ = transforms(m)
+    du = parts[0].astype(np.float64)
+    for q in range(1, P):
+        du += parts[q]
+    du = du.reshape(alpha, alpha, c * cout)
+    # dw[a, b] = sum_{i, j} G[i, a] dU[i, j] G[j, b]
+    t = np.tensordot(g.T, du, axes=(1, 0))              # (3, alpha, C*Cout)
+    res = np.tensordot(g.T, t, axes=(1, 1))             # (3[b], 3[a], C*Cout)
+    dw[...] = res.transpose(1, 0, 2).reshape(dw.shape)
 
 
 def _workspace_len(Py_ssize_t m, Py_ssize_t T, Py_ssize_t c, Py_ssize_t cout, Py_ssize_t itemsize):

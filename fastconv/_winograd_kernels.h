@@ -125,6 +125,53 @@ ATTR static void SFX(const T *mm, ptrdiff_t mstride, T *const *dst, const T *bia
     }                                                                                               \
 }
 
+/* fcw_gradout_{f32,f64}(m, rows, v, vstride, Cout): one tile's output-gradient transform for the weight
+   gradient, D = A dY A^T (alpha x alpha from the m x m tile dY). rows[k*m + l] points at the Cout
+   channels of output pixel (k, l), or is NULL outside the output; D position p is written at v + p*vstride. */
+#define FCW_GRADOUT(T, M, SFX, ATTR)                                                                \
+ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)                   \
+{                                                                                                   \
+    enum { A = M + 2 };                                                                             \
+    T d[M * M][FCW_VL], t[A * M][FCW_VL];                                                           \
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += FCW_VL) {                                                  \
+        const ptrdiff_t n = C - c0 < FCW_VL ? C - c0 : FCW_VL;                                      \
+        for (int p = 0; p < M * M; p++) {                                                           \
+            const T *s = rows[p];                                                                   \
+            if (s != NULL && n == FCW_VL) {                                                         \
+                for (int c = 0; c < FCW_VL; c++) d[p][c] = s[c0 + c];                               \
+            } else {                                                                                \
+                for (int c = 0; c < FCW_VL; c++) d[p][c] = (s != NULL && c < n) ? s[c0 + c] : (T)0; \
+            }                                                                                       \
+        }                                                                                           \
+        FCW_ROLL for (int l = 0; l < M; l++) {                                                      \
+            FCW_UNROLL for (int i = 0; i < A; i++) {                                                \
+                T acc[FCW_VL];                                                                      \
+                for (int c = 0; c < FCW_VL; c++) acc[c] = 0;                                        \
+                FCW_UNROLL for (int k = 0; k < M; k++) {                                            \
+                    const T b = (T)fcw_at##M[k * A + i];                                            \
+                    if (b == 0) continue;                                                           \
+                    for (int c = 0; c < FCW_VL; c++) acc[c] += b * d[k * M + l][c];                 \
+                }                                                                                   \
+                for (int c = 0; c < FCW_VL; c++) t[i * M + l][c] = acc[c];                          \
+            }                                                                                       \
+        }                                                                                           \
+        FCW_ROLL for (int i = 0; i < A; i++) {                                                      \
+            FCW_UNROLL for (int j = 0; j < A; j++) {                                                \
+                T acc[FCW_VL];                                                                      \
+                for (int c = 0; c < FCW_VL; c++) acc[c] = 0;                                        \
+                FCW_UNROLL for (int l = 0; l < M; l++) {                                            \
+                    const T b = (T)fcw_at##M[l * A + j];                                            \
+                    if (b == 0) continue;                                                           \
+                    for (int c = 0; c < FCW_VL; c++) acc[c] += b * t[i * M + l][c];                 \
+                }                                                                                   \
+                T *dst = v + (i * A + j) * vstride + c0;                                            \
+                if (n == FCW_VL) { for (int c = 0; c < FCW_VL; c++) dst[c] = acc[c]; }              \
+                else { for (int c = 0; c < n; c++) dst[c] = acc[c]; }                               \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+}
+
 #define FC_TEMPLATE "_winograd.h"
 #include "_simd_instantiate.h"
 #undef FC_TEMPLATE
@@ -142,6 +189,11 @@ static fcw_out_##DT##_t fcw_output_##DT(int m)                                  
 {                                                                                                   \
     return m == 2 ? FC_PICK(fc_##DT##_wino_out2) : m == 4 ? FC_PICK(fc_##DT##_wino_out4)            \
                   : FC_PICK(fc_##DT##_wino_out6);                                                   \
+}                                                                                                  \
+static fcw_in_##DT##_t fcw_gradout_##DT(int m)                                                      \
+{                                                                                                   \
+    return m == 2 ? FC_PICK(fc_##DT##_wino_gout2) : m == 4 ? FC_PICK(fc_##DT##_wino_gout4)          \
+                  : FC_PICK(fc_##DT##_wino_gout6);                                                  \
 }
 
 FCW_DISPATCH(f32, float)
