@@ -30,6 +30,8 @@ DIRECT_CASES = [
     (2, 8, 8, 40, 16, 1, 1, 0, 1),           # 1x1 kernel
     (2, 6, 7, 9, 12, 2, 2, (2, 3), 1),       # stride 1, padding >= kernel: dx gathered, not correlated
     (2, 8, 8, 36, 12, 1, 1, 0, 2),           # 1x1 strided: every other dx row and column is zero
+    (2, 5, 37, 16, 12, 3, 3, 1, 1),          # rows of 37 pixels, C and Cout within one vector: one-vector blocks
+    (2, 6, 40, 8, 8, 3, 3, 1, 2),            # the same in float64, and stride-2 dx phases of 20 pixels
 ]
 
 

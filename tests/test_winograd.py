@@ -1,6 +1,6 @@
 """Winograd F(m x m, 3 x 3) kernels (fastconv._winograd) against fastconv.reference.
 
-Forward and input gradient, tile sizes 2, 4, 6, float32 and float64, paddings 0..2, odd sizes,
+Forward, input gradient and weight gradient, tile sizes 2, 4, 6, float32 and float64, paddings 0..2, odd sizes,
 tiles crossing the border, channel counts off the vector width, N = 1; the error bound on the
 benchmarked layers; thread-count invariance; the transforms themselves; bad calls.
 """
@@ -11,6 +11,8 @@ import pytest
 
 import fastconv.reference as R
 from fastconv import _winograd as wg
+
+from conftest import require_simd, run_python, simd_levels
 
 TILES = (2, 4, 6)
 # (N, H, W, C, Cout, ph, pw)
@@ -53,6 +55,13 @@ def _exact(x, w, b, dy, ph, pw):
     return y, dx
 
 
+def _exact_dw(x, w, b, dy, ph, pw):
+    """float64 reference dw."""
+    f = [a.astype(np.float64) for a in (x, w, b, dy)]
+    _, cache = R.conv2d_forward(f[0], f[1], f[2], padding=(ph, pw), stride=1)
+    return R.conv2d_backward(f[3], cache)[1]
+
+
 LIMIT = {np.float32: 1e-4, np.float64: 1e-10}
 
 
@@ -75,6 +84,19 @@ def test_forward_and_dx_match_reference(case, m, dtype):
     assert _rel_err(dx, dxe) < LIMIT[dtype]
     for a, a0 in ((x, x0), (w, w0), (b, b0), (dy, dy0)):  # inputs untouched
         np.testing.assert_array_equal(a, a0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", TILES)
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_dw_matches_reference(case, m, dtype):
+    x, w, b, dy = _data(case, dtype)
+    x0, dy0 = x.copy(), dy.copy()
+    dw = np.full(w.shape, np.nan, dtype)
+    wg.winograd_backward_weights(x, dy, case[5], case[6], dw, 2, m)
+    assert _rel_err(dw, _exact_dw(x, w, b, dy, case[5], case[6])) < LIMIT[dtype]
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(dy, dy0)
 
 
 @pytest.mark.parametrize("m", TILES)
@@ -102,6 +124,7 @@ def test_error_on_benchmarked_layers(case, m):
     x, w, b, dy = _data(case, np.float64, seed=11)
     w *= np.sqrt(2.0 / (9 * c))
     ye, dxe = _exact(x, w, b, dy, ph, pw)
+    dwe = _exact_dw(x, w, b, dy, ph, pw)
     for dtype in (np.float32, np.float64):
         xd, wd, bd, dyd = (a.astype(dtype) for a in (x, w, b, dy))
         y = np.empty(ye.shape, dtype)
@@ -110,6 +133,9 @@ def test_error_on_benchmarked_layers(case, m):
         wg.winograd_backward_input(dyd, wd, ph, pw, dx, 2, m)
         assert _rel_err(y, ye) < LIMIT[dtype]
         assert _rel_err(dx, dxe) < LIMIT[dtype]
+        dw = np.empty(w.shape, dtype)
+        wg.winograd_backward_weights(xd, dyd, ph, pw, dw, 2, m)
+        assert _rel_err(dw, dwe) < LIMIT[dtype]
 
 
 @pytest.mark.parametrize("m", TILES)
@@ -122,10 +148,12 @@ def test_results_do_not_depend_on_threads(m):
         wg.winograd_forward(x, w, b, 1, 2, y, nt, m)
         dx = np.empty_like(x)
         wg.winograd_backward_input(dy, w, 1, 2, dx, nt, m)
-        out.append((y, dx))
-    for y, dx in out[1:]:
-        np.testing.assert_array_equal(y, out[0][0])
-        np.testing.assert_array_equal(dx, out[0][1])
+        dw = np.empty_like(w)
+        wg.winograd_backward_weights(x, dy, 1, 2, dw, nt, m)
+        out.append((y, dx, dw))
+    for res in out[1:]:
+        for a, a0 in zip(res, out[0]):
+            np.testing.assert_array_equal(a, a0)
 
 
 @pytest.mark.parametrize("m", TILES)
@@ -180,3 +208,48 @@ def test_bad_calls_raise():
         wg.winograd_forward(np.zeros((1, 2, 2, 2), np.float32), w, None, 0, 0, np.zeros((1, 0, 0, 4), np.float32), 1)
     with pytest.raises(ValueError, match="m must be"):
         wg.transforms(3)
+    dw = np.zeros((3, 3, 2, 4), np.float32)
+    with pytest.raises(ValueError, match="dy must have shape"):
+        wg.winograd_backward_weights(x, np.zeros((1, 4, 5, 4), np.float32), 1, 1, dw, 1)
+    with pytest.raises(ValueError, match="dw must have shape"):
+        wg.winograd_backward_weights(x, y, 1, 1, np.zeros((3, 3, 3, 4), np.float32), 1)
+    with pytest.raises(TypeError, match="dtype"):
+        wg.winograd_backward_weights(x, y.astype(np.float64), 1, 1, dw, 1)
+    with pytest.raises(ValueError, match="writeable"):
+        ro = np.zeros((3, 3, 2, 4), np.float32)
+        ro.flags.writeable = False
+        wg.winograd_backward_weights(x, y, 1, 1, ro, 1)
+    with pytest.raises(ValueError, match="padding"):
+        wg.winograd_backward_weights(x, y, 3, 1, dw, 1)
+    with pytest.raises(ValueError, match="nthreads"):
+        wg.winograd_backward_weights(x, y, 1, 1, dw, 0)
+
+
+@pytest.mark.parametrize("level", simd_levels())
+def test_each_simd_level_agrees_with_reference(level, tmp_path):
+    """The tile transforms of each instruction-set level this CPU runs, forced in a fresh process:
+    forward, dx and dw within the error bound, and conv2d_backward's winograd path (Winograd dw
+    from 64 channels) against the reference."""
+    require_simd(level, tmp_path)
+    code = (
+        "import numpy as np, fastconv, fastconv.reference as R\n"
+        "from fastconv import _simd, _winograd as wg\n"
+        f"assert _simd.simd_level() == {level!r} and wg.simd_path() == {level!r}\n"
+        "rng = np.random.default_rng(0)\n"
+        "def err(a, r): return float(np.abs(a - r).max() / np.abs(r).max())\n"
+        "for dt, lim in ((np.float32, 1e-4), (np.float64, 1e-10)):\n"
+        "    for (n, h, w_, c, co) in ((2, 9, 11, 17, 9), (1, 10, 7, 64, 70), (2, 6, 6, 33, 32)):\n"
+        "        x = rng.standard_normal((n, h, w_, c)).astype(dt); b = rng.standard_normal(co).astype(dt)\n"
+        "        w = (rng.standard_normal((3, 3, c, co)) / np.sqrt(9 * c)).astype(dt)\n"
+        "        y, cache = fastconv.conv2d_forward(x, w, b, 1, 1, algorithm='winograd')\n"
+        "        dy = rng.standard_normal(y.shape).astype(dt)\n"
+        "        yr, cr = R.conv2d_forward(x, w, b, 1, 1)\n"
+        "        for g, r in zip((y,) + fastconv.conv2d_backward(dy, cache), (yr,) + R.conv2d_backward(dy, cr)):\n"
+        "            assert err(g, r) < lim, (dt, c, co, err(g, r))\n"
+        "        for m in (2, 4, 6):\n"
+        "            dw = np.empty(w.shape, dt)\n"
+        "            wg.winograd_backward_weights(x, dy, 1, 1, dw, 2, m)\n"
+        "            assert err(dw, R.conv2d_backward(dy, cr)[1]) < lim, (dt, m)\n"
+        "print('ok')\n"
+    )
+    assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
