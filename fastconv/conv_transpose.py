@@ -24,6 +24,19 @@ __all__ = ["conv_transpose2d_forward", "conv_transpose2d_backward"]
 
 # Below this many multiply-adds the forward kernel runs on one thread.
 _PARALLEL_MIN_MACS = 1 << 20
+# The bias gradient sums dy's pixels in this many fixed parts (then the parts in order); below
+# _PARALLEL_MIN_SUM elements it runs on one thread.
+_DB_PARTS = 32
+_PARALLEL_MIN_SUM = 1 << 18
+
+
+def _bias_grad(dy: np.ndarray) -> np.ndarray:
+    """The sum of dy (N, Ho, Wo, Cout) over its pixels, (Cout,), independent of the thread count."""
+    d2 = dy.reshape(-1, dy.shape[3])
+    db = np.empty(d2.shape[1], dtype=dy.dtype)
+    parts = np.empty((max(1, min(d2.shape[0], _DB_PARTS)), d2.shape[1]), dtype=dy.dtype)
+    _conv_transpose.column_sums(d2, db, parts, threads_for(d2.size, _PARALLEL_MIN_SUM))
+    return db
 
 
 def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -136,5 +149,5 @@ def conv_transpose2d_backward(dy, cache):
         dw = layer_weight_grad(dyc, xc, w.shape, padding, st, dil, g, ct)
     else:
         dx, dw = np.zeros(x.shape, dtype=ct), np.zeros(w.shape, dtype=ct)
-    db = None if b_shape is None else dyc.sum(axis=(0, 1, 2)).astype(db_dt).reshape(b_shape)
+    db = None if b_shape is None else _bias_grad(dyc).astype(db_dt).reshape(b_shape)
     return dx.astype(dx_dt, copy=False), dw.astype(dw_dt), db
