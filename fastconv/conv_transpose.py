@@ -32,7 +32,7 @@ _PARALLEL_MIN_SUM = 1 << 18
 
 def _bias_grad(dy: np.ndarray) -> np.ndarray:
     """The sum of dy (N, Ho, Wo, Cout) over its pixels, (Cout,), independent of the thread count."""
-    d2 = dy.reshape(-1, dy.shape[3])
+    d2 = dy.reshape(dy.shape[0] * dy.shape[1] * dy.shape[2], dy.shape[3])
     db = np.empty(d2.shape[1], dtype=dy.dtype)
     parts = np.empty((max(1, min(d2.shape[0], _DB_PARTS)), d2.shape[1]), dtype=dy.dtype)
     _conv_transpose.column_sums(d2, db, parts, threads_for(d2.size, _PARALLEL_MIN_SUM))
@@ -92,8 +92,11 @@ def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, gro
     y = np.empty((n, ho, wo, cout), dtype=ct)
     bias = np.zeros(0, dtype=ct) if b is None else np.ascontiguousarray(b, dtype=ct)
     macs = x.size * w.shape[0] * w.shape[1] * w.shape[2]
-    _conv_transpose.conv_transpose2d_forward_direct_kernel(
-        xc, wc, bias, y, pad[0], pad[1], st[0], st[1], threads_for(macs, _PARALLEL_MIN_MACS), dil[0], dil[1], g)
+    if xc.size and wc.size:
+        _conv_transpose.conv_transpose2d_forward_direct_kernel(
+            xc, wc, bias, y, pad[0], pad[1], st[0], st[1], threads_for(macs, _PARALLEL_MIN_MACS), dil[0], dil[1], g)
+    else:  # no input channels (or no taps): every output holds the bias
+        y[...] = bias if bias.size else 0
     dx_dt = v.out_dtype(x.dtype)
     cache = ConvTransposeCache(
         xc, wc, None if b is None else b.shape, st, pad, op, g, dil,

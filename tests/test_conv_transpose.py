@@ -278,3 +278,15 @@ def test_conv_transpose2d_results_do_not_depend_on_the_thread_count():
     for a, c in zip(*runs):
         np.testing.assert_array_equal(a, c)
     np.testing.assert_allclose(runs[0][3], dy.sum(axis=(0, 1, 2), dtype=np.float64), rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("x_shape, w_shape", [((2, 3, 3, 0), (3, 3, 4, 0)), ((2, 3, 3, 2), (3, 3, 0, 2))])
+def test_conv_transpose2d_no_channels(impl, x_shape, w_shape):
+    """No input channels: every output is the bias; no output channels: empty outputs and db."""
+    b = np.arange(w_shape[2], dtype=np.float64)
+    y, cache = impl.conv_transpose2d_forward(np.ones(x_shape), np.ones(w_shape), b, 2, 1)
+    assert y.shape == (2, 5, 5, w_shape[2])
+    np.testing.assert_array_equal(y, np.broadcast_to(b, y.shape))
+    dx, dw, db = impl.conv_transpose2d_backward(np.ones(y.shape), cache)
+    assert dx.shape == x_shape and dw.shape == w_shape and not dx.any() and not dw.any()
+    np.testing.assert_array_equal(db, np.full(w_shape[2], 50.0))
