@@ -28,7 +28,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data
 
 from ._threads import set_num_threads
-from .conv import conv2d_backward, conv2d_forward
+from .conv import _choose, conv2d_backward, conv2d_forward
 from .layers import (
     dense_backward,
     dense_forward,
@@ -44,7 +44,8 @@ __all__ = ["CNNClassifier"]
 _OPTIMIZERS = ("sgd", "momentum", "adam")
 _POOLS = ("max", "avg", None)
 _SCHEDULES = ("constant", "linear", "cosine")
-_PREDICT_CHUNK = 2048  # rows per forward pass at predict time: bounded memory for any data size
+_PREDICT_CHUNK = 128  # rows per forward pass at predict time: the feature maps stay in cache
+_DENSE_BLOCK = 256  # inputs per partial sum of a dense layer at predict time (see _dense_predict)
 
 
 # --------------------------------------------------------------------------- parameter checks
@@ -212,6 +213,75 @@ def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train
             caches.append((dc, rc))
         i += 2
     return a, caches
+
+
+def _dense_predict(a: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ w + b`` for float64 ``a`` (n, D), ``w`` (D, U), ``b`` (U,), in an order fixed per row.
+
+    Each output is the sum of ``ceil(D / _DENSE_BLOCK)`` partial sums over consecutive blocks of
+    ``_DENSE_BLOCK`` inputs, each partial sum formed in input order from zero, the partial sums
+    added in order, then the bias. The partial sums come from :func:`fastconv.conv2d_forward`'s
+    direct kernels, whose every output is a fixed sequence of operations of its own row (one
+    block per group of a grouped 1x1 convolution over a one-row image of ``n`` pixels), so that
+    a row's result never depends on the other rows of the batch, unlike BLAS's, whose kernel and
+    blocking change with the number of rows. The block order is the one OpenBLAS's dgemm uses
+    for these shapes, which keeps full-batch results what they were when this layer was a BLAS
+    product.
+    """
+    n, d = a.shape
+    u = w.shape[1]
+    g = -(-d // _DENSE_BLOCK)
+    if g == 1:
+        if u < 8:  # the direct kernels' plain path takes at least 8 outputs: zero columns
+            w = np.concatenate([w, np.zeros((d, 8 - u))], axis=1)
+        y = conv2d_forward(a.reshape(1, 1, n, d), w.reshape(1, 1, d, -1), None, 0, 1, algorithm="direct")[0]
+        y = y.reshape(n, -1)[:, :u]
+    else:
+        dp = g * _DENSE_BLOCK
+        if dp != d:  # zero inputs past the end: each adds an exact zero to the last block's sum
+            a = np.concatenate([a, np.zeros((n, dp - d))], axis=1)
+            w = np.concatenate([w, np.zeros((dp - d, u))], axis=0)
+        # group j reads inputs [j * block, (j + 1) * block) and writes outputs [j * u, (j + 1) * u)
+        wg = w.reshape(g, _DENSE_BLOCK, u).transpose(1, 0, 2).reshape(1, 1, _DENSE_BLOCK, g * u)
+        parts = conv2d_forward(a.reshape(1, 1, n, dp), wg, None, 0, 1, groups=g)[0].reshape(n, g, u)
+        y = parts[:, 0].copy()
+        for j in range(1, g):
+            y += parts[:, j]
+    y += b
+    return y
+
+
+def _predict_forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Logits of the (N, H, W, C) batch ``x`` at prediction time: the conv blocks in the dtype of
+    ``x`` and of their parameters, the dense layers (float64 ``params``) by :func:`_dense_predict`."""
+    a = x
+    i = 0
+    for _, pad, pool, q in layout.convs:
+        w, b = params[i], params[i + 1]
+        if _choose("auto", w.shape, pad, False, "conv2d_forward") == "gemm":
+            # im2col tiles run through BLAS, whose results can depend on the tile's rows: the direct
+            # kernels instead, on zero filters up to their minimum of 8 outputs
+            cout = w.shape[3]
+            w = np.concatenate([w, np.zeros(w.shape[:3] + (8 - cout,), w.dtype)], axis=3)
+            b = np.concatenate([b, np.zeros(8 - cout, b.dtype)])
+            a = np.ascontiguousarray(conv2d_forward(a, w, b, pad, 1, algorithm="direct")[0][..., :cout])
+        else:
+            a, _ = conv2d_forward(a, w, b, pad, 1)
+        if pool == "max":  # max and ReLU commute: pool first, on four times fewer values
+            a, _ = maxpool_forward(a, q)
+            np.maximum(a, 0, out=a)
+        else:
+            np.maximum(a, 0, out=a)
+            if pool == "avg":
+                a, _ = avgpool_forward(a, q)
+        i += 2
+    a = a.reshape(a.shape[0], -1).astype(np.float64)
+    for j in range(layout.n_dense):
+        a = _dense_predict(a, params[i], params[i + 1])
+        if j < layout.n_dense - 1:
+            np.maximum(a, 0, out=a)
+        i += 2
+    return a
 
 
 def _backward(layout: _Layout, caches, dlogits: np.ndarray, grads: Sequence[np.ndarray]) -> None:
@@ -789,16 +859,18 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- prediction
     def _logits_prepared(self, x: np.ndarray) -> np.ndarray:
-        """Logits of scaled images of the network's dtype. The conv blocks run in that dtype
-        (their kernels compute each sample alone), the dense layers in float64, so that a sample's
-        prediction does not depend on the batch it comes in (BLAS's float32 products would)."""
+        """Logits of scaled images of the network's dtype, in chunks of _PREDICT_CHUNK rows (so
+        that the feature maps of a chunk stay in cache). The conv blocks run in that dtype, the
+        dense layers in float64 (:func:`_dense_predict`); every kernel on the way computes each
+        sample alone, in a fixed order, so a sample's logits do not depend on the batch it comes
+        in or on its place in it."""
         params = self._predict_params()
         n = x.shape[0]
         if n <= _PREDICT_CHUNK:
-            return _forward(self._layout, params, x, False)[0]
+            return _predict_forward(self._layout, params, x)
         out = np.empty((n, len(self.classes_)), dtype=np.float64)
         for i in range(0, n, _PREDICT_CHUNK):
-            out[i : i + _PREDICT_CHUNK] = _forward(self._layout, params, x[i : i + _PREDICT_CHUNK], False)[0]
+            out[i : i + _PREDICT_CHUNK] = _predict_forward(self._layout, params, x[i : i + _PREDICT_CHUNK])
         return out
 
     def _predict_params(self) -> List[np.ndarray]:
@@ -819,7 +891,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def _logits(self, X) -> np.ndarray:
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        prev = set_num_threads(1)  # (BLAS threads are left alone: limiting them costs ms per call)
+        prev = set_num_threads(1)  # (prediction makes no BLAS call)
         try:
             return self._logits_prepared(self._prepare(X, self._theta.dtype))
         finally:
@@ -866,6 +938,14 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def intercepts_(self) -> List[np.ndarray]:
         check_is_fitted(self)
         return [a.copy() for a in self._layout.views(self._theta)[1::2]]
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        theta = self.__dict__.get("_theta")
+        if theta is not None:
+            # an unpickled array has an equal but not the identical dtype object; fastconv's layers
+            # compare dtypes by identity on their fast paths and would copy every array
+            self._theta = theta.view(np.dtype(theta.dtype.type))
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_theta")
