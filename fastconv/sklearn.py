@@ -45,7 +45,7 @@ _OPTIMIZERS = ("sgd", "momentum", "adam")
 _POOLS = ("max", "avg", None)
 _SCHEDULES = ("constant", "linear", "cosine")
 _PREDICT_CHUNK = 128  # rows per forward pass at predict time: the feature maps stay in cache
-_DENSE_BLOCK = 256  # inputs per partial sum of a dense layer at predict time (see _dense_predict)
+_DENSE_BLOCK = 256  # inputs per partial sum of a dense layer at predict time (see _dense_plan)
 
 
 # --------------------------------------------------------------------------- parameter checks
@@ -215,58 +215,70 @@ def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train
     return a, caches
 
 
-def _dense_predict(a: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ w + b`` for float64 ``a`` (n, D), ``w`` (D, U), ``b`` (U,), in an order fixed per row.
+def _dense_plan(w: np.ndarray, b: np.ndarray) -> tuple:
+    """A dense layer's float64 ``w`` (D, U) and ``b`` (U,) arranged once for :func:`_dense_apply`.
 
-    Each output is the sum of ``ceil(D / _DENSE_BLOCK)`` partial sums over consecutive blocks of
-    ``_DENSE_BLOCK`` inputs, each partial sum formed in input order from zero, the partial sums
-    added in order, then the bias. The partial sums come from :func:`fastconv.conv2d_forward`'s
-    direct kernels, whose every output is a fixed sequence of operations of its own row (one
-    block per group of a grouped 1x1 convolution over a one-row image of ``n`` pixels), so that
-    a row's result never depends on the other rows of the batch, unlike BLAS's, whose kernel and
-    blocking change with the number of rows. The block order is the one OpenBLAS's dgemm uses
-    for these shapes, which keeps full-batch results what they were when this layer was a BLAS
-    product.
+    Each output is the sum of ``g = ceil(D / _DENSE_BLOCK)`` partial sums over consecutive blocks
+    of ``_DENSE_BLOCK`` inputs, each formed in input order from zero, the partial sums added in
+    order, then the bias. The partial sums come from :func:`fastconv.conv2d_forward`'s direct
+    kernels (a 1x1 convolution over a one-row image of n pixels, grouped with one group per
+    block), whose every output is a fixed sequence of operations of its own pixel: a row's result
+    never depends on the other rows of the batch, unlike a BLAS product, whose kernel and
+    blocking change with the number of rows. For the 512 inputs of the default network, this is
+    the order in which OpenBLAS's dgemm summed the full batch when this layer was a BLAS product.
     """
-    n, d = a.shape
-    u = w.shape[1]
+    d, u = w.shape
     g = -(-d // _DENSE_BLOCK)
     if g == 1:
-        if u < 8:  # the direct kernels' plain path takes at least 8 outputs: zero columns
+        if u < 8:  # the direct kernels take at least 8 outputs without groups: zero columns
             w = np.concatenate([w, np.zeros((d, 8 - u))], axis=1)
-        y = conv2d_forward(a.reshape(1, 1, n, d), w.reshape(1, 1, d, -1), None, 0, 1, algorithm="direct")[0]
-        y = y.reshape(n, -1)[:, :u]
+        return w.reshape(1, 1, d, -1), b, 1, u, d
+    dp = g * _DENSE_BLOCK
+    if dp != d:  # zero inputs past the end: each adds an exact zero to the last block's sum
+        w = np.concatenate([w, np.zeros((dp - d, u))], axis=0)
+    # group j reads inputs [j * block, (j + 1) * block) and writes outputs [j * u, (j + 1) * u)
+    wg = np.ascontiguousarray(w.reshape(g, _DENSE_BLOCK, u).transpose(1, 0, 2).reshape(1, 1, _DENSE_BLOCK, g * u))
+    return wg, b, g, u, dp
+
+
+def _dense_apply(a: np.ndarray, plan: tuple) -> np.ndarray:
+    """``a @ w + b`` for float64 ``a`` (n, D), in the order of :func:`_dense_plan`."""
+    w, b, g, u, dp = plan
+    n, d = a.shape
+    if g == 1:
+        y = conv2d_forward(a.reshape(1, 1, n, d), w, None, 0, 1, algorithm="direct")[0].reshape(n, -1)
+        y = y[:, :u] if y.shape[1] != u else y
     else:
-        dp = g * _DENSE_BLOCK
-        if dp != d:  # zero inputs past the end: each adds an exact zero to the last block's sum
+        if dp != d:
             a = np.concatenate([a, np.zeros((n, dp - d))], axis=1)
-            w = np.concatenate([w, np.zeros((dp - d, u))], axis=0)
-        # group j reads inputs [j * block, (j + 1) * block) and writes outputs [j * u, (j + 1) * u)
-        wg = w.reshape(g, _DENSE_BLOCK, u).transpose(1, 0, 2).reshape(1, 1, _DENSE_BLOCK, g * u)
-        parts = conv2d_forward(a.reshape(1, 1, n, dp), wg, None, 0, 1, groups=g)[0].reshape(n, g, u)
-        y = parts[:, 0].copy()
-        for j in range(1, g):
+        parts = conv2d_forward(a.reshape(1, 1, n, dp), w, None, 0, 1, groups=g)[0].reshape(n, g, u)
+        y = parts[:, 0] + parts[:, 1]
+        for j in range(2, g):
             y += parts[:, j]
-    y += b
-    return y
+    return y + b
 
 
-def _predict_forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Logits of the (N, H, W, C) batch ``x`` at prediction time: the conv blocks in the dtype of
-    ``x`` and of their parameters, the dense layers (float64 ``params``) by :func:`_dense_predict`."""
+def _conv_plan(w: np.ndarray, b: np.ndarray, pad) -> tuple:
+    """A conv block's ``(w, b, algorithm, cout)`` for :func:`_predict_forward`: fastconv's own
+    choice, except that layers it would run as im2col + BLAS (whose results can depend on the
+    rows of a tile) go to the direct kernels, on zero filters up to their minimum of 8 outputs."""
+    if _choose("auto", w.shape, pad, False, "conv2d_forward") != "gemm":
+        return w, b, "auto", None
+    cout = w.shape[3]
+    w = np.concatenate([w, np.zeros(w.shape[:3] + (8 - cout,), w.dtype)], axis=3)
+    b = np.concatenate([b, np.zeros(8 - cout, b.dtype)])
+    return w, b, "direct", cout
+
+
+def _predict_forward(layout: _Layout, plan: Sequence[tuple], x: np.ndarray) -> np.ndarray:
+    """Logits of the (N, H, W, C) batch ``x`` at prediction time, by the ``plan`` of
+    ``CNNClassifier._predict_plan``: the conv blocks in the dtype of ``x``, the dense layers in
+    float64 by :func:`_dense_apply`."""
     a = x
-    i = 0
-    for _, pad, pool, q in layout.convs:
-        w, b = params[i], params[i + 1]
-        if _choose("auto", w.shape, pad, False, "conv2d_forward") == "gemm":
-            # im2col tiles run through BLAS, whose results can depend on the tile's rows: the direct
-            # kernels instead, on zero filters up to their minimum of 8 outputs
-            cout = w.shape[3]
-            w = np.concatenate([w, np.zeros(w.shape[:3] + (8 - cout,), w.dtype)], axis=3)
-            b = np.concatenate([b, np.zeros(8 - cout, b.dtype)])
-            a = np.ascontiguousarray(conv2d_forward(a, w, b, pad, 1, algorithm="direct")[0][..., :cout])
-        else:
-            a, _ = conv2d_forward(a, w, b, pad, 1)
+    for (_, pad, pool, q), (w, b, algorithm, cout) in zip(layout.convs, plan):
+        a, _ = conv2d_forward(a, w, b, pad, 1, algorithm=algorithm)
+        if cout is not None:
+            a = np.ascontiguousarray(a[..., :cout])
         if pool == "max":  # max and ReLU commute: pool first, on four times fewer values
             a, _ = maxpool_forward(a, q)
             np.maximum(a, 0, out=a)
@@ -274,13 +286,12 @@ def _predict_forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarra
             np.maximum(a, 0, out=a)
             if pool == "avg":
                 a, _ = avgpool_forward(a, q)
-        i += 2
     a = a.reshape(a.shape[0], -1).astype(np.float64)
-    for j in range(layout.n_dense):
-        a = _dense_predict(a, params[i], params[i + 1])
-        if j < layout.n_dense - 1:
+    dense = plan[len(layout.convs):]
+    for j, step in enumerate(dense):
+        a = _dense_apply(a, step)
+        if j < len(dense) - 1:
             np.maximum(a, 0, out=a)
-        i += 2
     return a
 
 
@@ -861,22 +872,23 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def _logits_prepared(self, x: np.ndarray) -> np.ndarray:
         """Logits of scaled images of the network's dtype, in chunks of _PREDICT_CHUNK rows (so
         that the feature maps of a chunk stay in cache). The conv blocks run in that dtype, the
-        dense layers in float64 (:func:`_dense_predict`); every kernel on the way computes each
+        dense layers in float64 (:func:`_dense_plan`); every kernel on the way computes each
         sample alone, in a fixed order, so a sample's logits do not depend on the batch it comes
         in or on its place in it."""
-        params = self._predict_params()
+        plan = self._predict_plan()
         n = x.shape[0]
         if n <= _PREDICT_CHUNK:
-            return _predict_forward(self._layout, params, x)
+            return _predict_forward(self._layout, plan, x)
         out = np.empty((n, len(self.classes_)), dtype=np.float64)
         for i in range(0, n, _PREDICT_CHUNK):
-            out[i : i + _PREDICT_CHUNK] = _predict_forward(self._layout, params, x[i : i + _PREDICT_CHUNK])
+            out[i : i + _PREDICT_CHUNK] = _predict_forward(self._layout, plan, x[i : i + _PREDICT_CHUNK])
         return out
 
-    def _predict_params(self) -> List[np.ndarray]:
-        """The parameters for prediction: the conv blocks' as they are, the dense layers' in
-        float64, with the output layer's member blocks averaged into one (n_out columns) so that
-        the logits are the mean of the members' logits."""
+    def _predict_plan(self) -> List[tuple]:
+        """The parameters for prediction (see :func:`_predict_forward`): the conv blocks' in the
+        network's dtype, the dense layers' in float64, with the output layer's member blocks
+        averaged into one (n_out columns) so that the logits are the mean of the members'
+        logits. Rebuilt from ``_theta`` at every call (tens of microseconds), so never stale."""
         layout = self._layout
         views = layout.views(self._theta)
         n_conv = 2 * len(layout.convs)
@@ -886,7 +898,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             w, b = params[-2], params[-1]
             params[-2] = w.reshape(w.shape[0], m, k).mean(axis=1)
             params[-1] = b.reshape(m, k).mean(axis=0)
-        return params
+        plan = [_conv_plan(params[2 * i], params[2 * i + 1], conv[1]) for i, conv in enumerate(layout.convs)]
+        plan += [_dense_plan(params[i], params[i + 1]) for i in range(n_conv, len(params), 2)]
+        return plan
 
     def _logits(self, X) -> np.ndarray:
         check_is_fitted(self)
