@@ -440,8 +440,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         same int give the same model.
     dtype : {"float32", "float64"}, default "float32"
         Dtype of the parameters and of the computation, except that at prediction time the
-        dense layers run in float64 (so that a sample's prediction does not depend on the batch
-        it comes in).
+        dense layers run in float64. Every prediction method computes each sample alone, in a
+        fixed order: a sample's outputs are the same, bit for bit, whatever batch it comes in
+        and wherever it is in it (at one ``FASTCONV_SIMD`` level).
     verbose : bool or int, default False
         Print one progress line per epoch to stdout.
 
@@ -934,7 +935,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return np.exp(self.predict_log_proba(X))
 
     def predict(self, X):
-        """Most probable class of each sample: ndarray (n,) of ``classes_``'s values."""
+        """Most probable class of each sample: ndarray (n,) of ``classes_``'s values.
+
+        Runs on one thread, in chunks of 128 samples, without BLAS; a sample's prediction does
+        not depend on the other samples of ``X``. On the 1,797 digits (the default network) it
+        takes a few milliseconds.
+        """
         codes = self._logits(X).argmax(axis=1)
         return self.classes_[codes]
 
