@@ -18,6 +18,7 @@ import numpy as np
 from ._pool_kernels cimport (
     FC_DEBUG_BUILD, fc_avg_row_d, fc_avg_row_f, fc_avgbwd_row_d, fc_avgbwd_row_f, fc_max2x2_d, fc_max2x2_f,
     fc_maxbwd2x2_d, fc_maxbwd2x2_f, fc_maxbwdc_row_d, fc_maxbwdc_row_f, fc_maxc_row_d, fc_maxc_row_f,
+    fc_maxbwdc_plane_row_d, fc_maxbwdc_plane_row_f, fc_maxc_plane_row_d, fc_maxc_plane_row_f,
 )
 
 cnp.import_array()
@@ -253,6 +254,13 @@ cdef inline void _maxc_row(
     cdef const floating* xp
     cdef floating* yp
     cdef uint8_t* cp
+    if ph == 2 and pw == 2 and C == 1 and sw == 2:  # a plane of an NCHW pool: vectorised along the row
+        x0 = x + (n * H + i * sh) * W
+        if floating is float:
+            fc_maxc_plane_row_f(x0, x0 + W, y + (n * Ho + i) * Wo, code + (n * Ho + i) * Wo, Wo)
+        else:
+            fc_maxc_plane_row_d(x0, x0 + W, y + (n * Ho + i) * Wo, code + (n * Ho + i) * Wo, Wo)
+        return
     if ph == 2 and pw == 2:
         x0 = x + (n * H + i * sh) * W * C
         if floating is float:
@@ -339,7 +347,13 @@ cdef inline void _maxc_bwd_row(
     cdef const uint8_t* cp
     cdef floating* d0
     cdef floating* d
-    if ph == 2 and pw == 2:
+    if ph == 2 and pw == 2 and C == 1:  # a plane of an NCHW pool
+        d0 = dx + (n * H + i * 2) * W
+        if floating is float:
+            fc_maxbwdc_plane_row_f(dy + (n * Ho + i) * Wo, code + (n * Ho + i) * Wo, d0, d0 + W, Wo)
+        else:
+            fc_maxbwdc_plane_row_d(dy + (n * Ho + i) * Wo, code + (n * Ho + i) * Wo, d0, d0 + W, Wo)
+    elif ph == 2 and pw == 2:
         d0 = dx + (n * H + i * 2) * W * C
         if floating is float:
             fc_maxbwdc_row_f(dy + (n * Ho + i) * Wo * C, code + (n * Ho + i) * Wo * C, d0, d0 + W * C, Wo, C)

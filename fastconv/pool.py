@@ -5,8 +5,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import _alloc
 from . import _cache
 from . import _layout
+from . import _outpool
 from . import _pool
 from . import _pool_window
 from . import _validate as v
@@ -21,11 +23,23 @@ __all__ = [
 # Below this many elements touched a call runs on one thread: waking an OpenMP team (and, on a
 # busy machine, waiting for it) costs more than a second core saves on so little memory traffic.
 _PARALLEL_MIN_ELEMS = 1 << 18
+# Gradients of at least this many bytes (the L2 cache of one core, typically) that a kernel
+# writes without reading are written with non-temporal stores, past the caches: saves the
+# read-for-ownership of every line (half the traffic) when the array would not stay cached anyway.
+_STREAM_MIN_BYTES = 1 << 22
 # Windows of at most this many elements keep their maximum's position in one byte.
 _MAX_CODED_WINDOW = 256
 
 _F32, _F64 = v._F32, v._F64  # the float dtypes of the cheap common-case checks
 _U8 = np.dtype(np.uint8)
+
+
+def _alloc_dx(shape, dtype):
+    """An uninitialised gradient array from the output pool (:mod:`fastconv._alloc`): a large one
+    reuses the pages of a freed array of the same size (a training loop's previous gradient)
+    instead of faulting fresh pages in on every call."""
+    _outpool.read_env()
+    return _alloc.empty(shape, dtype)
 
 
 def _threads(elems: int) -> int:
@@ -517,6 +531,28 @@ def _avg_gather_backward(dy, cache):
     return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
 
 
+def _global_avg_forward(x, dx_dt, window):
+    """Average pooling forward to a (1, 1) output: one window per image (the adaptive windows' sums)."""
+    shape = (x.shape[0], 1, 1, x.shape[3])
+    y = np.empty(shape, dtype=x.dtype)
+    if y.size:
+        nt = min(_threads(x.size), x.shape[0])
+        scratch = np.empty((nt, x.shape[2] * x.shape[3]), dtype=x.dtype)
+        _pool_window.global_avgpool_forward_kernel(x, y, scratch, nt)
+    cache = _cache.PoolCache(x.shape, dx_dt, None, None, None, shape, window=window)
+    return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
+
+
+def _global_avg_backward(dy, cache):
+    """Average pooling backward from a (1, 1) output: every pixel of image n gets dy[n] / (H * W)."""
+    dx = _alloc_dx(cache.x_shape, dy.dtype)
+    if dx.size:
+        nt = min(_threads(dx.size), dx.shape[0])
+        scratch = np.empty((nt, dx.shape[3]), dtype=dx.dtype)
+        _pool_window.global_avgpool_backward_kernel(dy, dx, scratch, dx.nbytes >= _STREAM_MIN_BYTES, nt)
+    return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
+
+
 def _adaptive_args(x, output_size):
     """Checked adaptive forward arguments: (x as the kernel reads it, (Ho, Wo), dtype of y, window record)."""
     x, hw, window = v.adaptive_pool_args(x, output_size, _cache.PoolWindow)
@@ -556,6 +592,8 @@ def adaptive_avgpool_forward(x, output_size, *, layout="NHWC"):
     """
     x, nchw = _layout.pool_input(x, layout)
     x, hw, dx_dt, window = _adaptive_args(x, output_size)
+    if hw == (1, 1):
+        return _layout.pool_output(*_global_avg_forward(x, dx_dt, window), nchw)
     return _layout.pool_output(*_avgpool_window(x, None, None, hw, dx_dt, window), nchw)
 
 
@@ -587,6 +625,8 @@ def adaptive_avgpool_backward(dy, cache, *, layout=None):
     dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     v.check_pool_cache(cache, "avg", _cache.PoolCache)
     v.check_pool_cache_adaptive(cache, True, "adaptive_avgpool_forward")
+    if tuple(cache.y_shape[1:3]) == (1, 1):
+        return _layout.pool_dx(_global_avg_backward(_backward_dy(dy, cache), cache), nchw)
     return _layout.pool_dx(_avg_gather_backward(_backward_dy(dy, cache), cache), nchw)
 
 
