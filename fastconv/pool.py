@@ -47,6 +47,24 @@ def _threads(elems: int) -> int:
     return threads_for(elems, _PARALLEL_MIN_ELEMS)
 
 
+@lru_cache(maxsize=64)
+def _code_offsets(kw, dh, dw, w):
+    """(256,) int64: the flat offset ``(k // kw) * dh * w + (k % kw) * dw`` of the tap that code ``k`` names."""
+    di, dj = np.divmod(np.arange(256, dtype=np.int64), kw)
+    off = di * (dh * w) + dj * dw
+    off.flags.writeable = False
+    return off
+
+
+def _codes_to_argmax(code, rowbase, colbase, kw, dh, dw, w):
+    """Read-only int64 flat indices ``rowbase[i] + colbase[j] + offset(code)`` of coded maxima."""
+    argmax = np.empty(code.shape, dtype=np.int64)
+    _pool.codes_to_argmax_kernel(code, rowbase, colbase, _code_offsets(kw, dh, dw, w), argmax,
+                                 _threads(argmax.size))
+    argmax.flags.writeable = False  # the backward pass reads the codes, not this array
+    return argmax
+
+
 class _CodedPoolCache(_cache.PoolCache):
     """A max-pool :class:`~fastconv._cache.PoolCache` holding one-byte window offsets.
 
@@ -66,14 +84,10 @@ class _CodedPoolCache(_cache.PoolCache):
     def argmax(self) -> np.ndarray:
         """int64 (N, Ho, Wo, C) flat indices ``h * W + w`` of each window's first maximum."""
         if self._argmax is None:
-            (_, _, w, _), (ph, pw), (sh, sw) = self.x_shape, self.pool_size, self.stride
+            (_, _, w, _), (_, pw), (sh, sw) = self.x_shape, self.pool_size, self.stride
             _, ho, wo, _ = self.y_shape
-            di, dj = np.divmod(self._code, np.uint8(pw))
-            rows = di + (np.arange(ho, dtype=np.int64) * sh)[:, None, None]
-            cols = dj + (np.arange(wo, dtype=np.int64) * sw)[:, None]
-            argmax = rows * w + cols
-            argmax.flags.writeable = False  # the backward pass reads the codes, not this array
-            self._argmax = argmax
+            self._argmax = _codes_to_argmax(
+                self._code, np.arange(ho, dtype=np.int64) * (sh * w), np.arange(wo, dtype=np.int64) * sw, pw, 1, 1, w)
         return self._argmax
 
     def __iter__(self):
@@ -455,12 +469,9 @@ class _CodedWindowCache(_CodedPoolCache):
         if self._argmax is None:
             (r0, _, _, _, _), (c0, _, _, _, _), (dh, dw) = _geometry(
                 self.x_shape, self.y_shape, self.pool_size, self.stride, self.window)
-            di, dj = np.divmod(self._code, np.uint8(self._kw))
-            rows = di * np.int64(dh) + r0.astype(np.int64)[:, None, None]
-            cols = dj * np.int64(dw) + c0.astype(np.int64)[:, None]
-            argmax = rows * self.x_shape[2] + cols
-            argmax.flags.writeable = False  # the backward pass reads the codes, not this array
-            self._argmax = argmax
+            w = self.x_shape[2]
+            self._argmax = _codes_to_argmax(
+                self._code, r0.astype(np.int64) * w, c0.astype(np.int64), self._kw, dh, dw, w)
         return self._argmax
 
 
