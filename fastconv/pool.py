@@ -22,7 +22,9 @@ __all__ = [
 
 # Below this many elements touched a call runs on one thread: waking an OpenMP team (and, on a
 # busy machine, waiting for it) costs more than a second core saves on so little memory traffic.
-_PARALLEL_MIN_ELEMS = 1 << 18
+# A 2x2 pool of 300K float64 elements takes about 0.3 ms of one core's time, while a parallel
+# region on a loaded 2-core machine was measured to add tens of milliseconds of waiting.
+_PARALLEL_MIN_ELEMS = 1 << 20
 # Gradients of at least this many bytes (the L2 cache of one core, typically) that a kernel
 # writes without reading are written with non-temporal stores, past the caches: saves the
 # read-for-ownership of every line (half the traffic) when the array would not stay cached anyway.
