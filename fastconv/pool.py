@@ -269,11 +269,11 @@ def maxpool_backward(dy, cache, *, layout=None):
     tiled = cache.stride == cache.pool_size
     if dy.size and tiled and type(cache) is _CodedPoolCache:
         # windows tile the input: the kernel writes every element of dx exactly once
-        dx = np.empty(cache.x_shape, dtype=dy.dtype)
+        dx = _alloc_dx(cache.x_shape, dy.dtype)
         (ph, pw) = cache.pool_size
         _pool.maxpool_backward_codes_tiled_kernel(dy, cache._code, dx, ph, pw, _threads(dx.size))
     elif dy.size and tiled:
-        dx = np.empty(cache.x_shape, dtype=dy.dtype)
+        dx = _alloc_dx(cache.x_shape, dy.dtype)
         (ph, pw) = cache.pool_size
         argmax = np.ascontiguousarray(cache.argmax, dtype=np.int64)
         _pool.maxpool_backward_tiled_kernel(dy, argmax, dx, ph, pw, _threads(dx.size))
@@ -374,7 +374,7 @@ def avgpool_backward(dy, cache, *, layout=None):
     (ph, pw), (sh, sw) = cache.pool_size, cache.stride
     if dy.size and (sh, sw) == (ph, pw):
         # windows tile the input: the kernel writes every element of dx exactly once
-        dx = np.empty(cache.x_shape, dtype=dy.dtype)
+        dx = _alloc_dx(cache.x_shape, dy.dtype)
         _pool.avgpool_backward_tiled_kernel(dy, dx, ph, pw, _threads(dx.size))
     else:
         dx = np.zeros(cache.x_shape, dtype=dy.dtype)
@@ -503,7 +503,7 @@ def _maxpool_window(x, pool, stride, hw, dx_dt, window):
 
 def _max_scatter_backward(dy, cache):
     """Max pooling backward for any windows: dy of each window is added at its argmax."""
-    dx = np.empty(cache.x_shape, dtype=dy.dtype)
+    dx = _alloc_dx(cache.x_shape, dy.dtype)
     if dy.size and type(cache) is _CodedWindowCache:
         (r0, r1, _, _, _), (c0, c1, _, _, _), (dh, dw) = _geometry(
             cache.x_shape, cache.y_shape, cache.pool_size, cache.stride, cache.window)
@@ -534,7 +534,7 @@ def _avgpool_window(x, pool, stride, hw, dx_dt, window):
 def _avg_gather_backward(dy, cache):
     """Average pooling backward for general windows: every dx element gathers its windows' shares."""
     rows, cols, _ = _geometry(cache.x_shape, cache.y_shape, cache.pool_size, cache.stride, cache.window)
-    dx = np.empty(cache.x_shape, dtype=dy.dtype)
+    dx = _alloc_dx(cache.x_shape, dy.dtype)
     if dx.size:
         rdiv, cdiv = _divisors(rows, cols, cache.window, dy.dtype)
         nt = min(_threads(dx.size), dx.shape[0])
