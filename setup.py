@@ -84,7 +84,7 @@ MODULES = {
     "_filter": ["_filter_kernels.h", "_filter.h"] + _FAMILY,
     "_pool": ["_pool_kernels.h"] + _SIMD,
     "_pool1d": ["_pool1d_kernels.h"],
-    "_pool_window": ["_pool_window_kernels.h", "_pool_window.h"] + _FAMILY,
+    "_pool_window": ["_pool_window_kernels.h", "_pool_window.h", "_pool_kernels.h"] + _FAMILY,
     "_simd": _SIMD,
     "_threads": [],
     "_transpose": ["_transpose.h"],
