@@ -48,7 +48,7 @@ FC_ATTR FCC_INLINE void FC_FN(sc_block)(
             memcpy(&bv[v], b + v * FCC_L, sizeof(FCC_V));
         FCC_UNROLL
         for (r = 0; r < MR; r++) {
-            const FCC_V s = (FCC_V){0} + ar[r][o];
+            const FC_T s = ar[r][o];
             FCC_UNROLL
             for (v = 0; v < NV; v++)
                 acc[r][v] += s * bv[v];

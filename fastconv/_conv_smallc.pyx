@@ -33,6 +33,8 @@ cdef extern from "_conv_smallc_kernels.h" nogil:
 
 # The batch is cut into this many fixed parts for the weight/bias gradient sums.
 SMALLC_PARTS = 8
+cdef enum:
+    QB = 48  # output pixels per block of products: a (QB, CP) block of float64 stays in L1
 
 
 def lanes(itemsize: int) -> int:
@@ -81,18 +83,19 @@ cdef inline void _pack_dy(const floating* dy, floating* d, Py_ssize_t Q, Py_ssiz
                 d[q * CP + co] = dy[q * Cout + co]
 
 
-cdef inline void _unpack(const floating* ys, floating* y, Py_ssize_t Q, Py_ssize_t Cout, Py_ssize_t CP,
-                         bint nchw) noexcept nogil:
-    """One image's output from its (Q, CP) block into y (NHWC, or NCHW if ``nchw``)."""
+cdef inline void _unpack(const floating* ys, floating* y, Py_ssize_t q0, Py_ssize_t qn, Py_ssize_t Q,
+                         Py_ssize_t Cout, Py_ssize_t CP, bint nchw) noexcept nogil:
+    """Output pixels q0 .. q0+qn-1 of one image from their (qn, CP) block into y (NHWC, or NCHW
+    if ``nchw``)."""
     cdef Py_ssize_t q, co
     if nchw:
         for co in range(Cout):
-            for q in range(Q):
-                y[co * Q + q] = ys[q * CP + co]
+            for q in range(qn):
+                y[co * Q + q0 + q] = ys[q * CP + co]
     else:
-        for q in range(Q):
+        for q in range(qn):
             for co in range(Cout):
-                y[q * Cout + co] = ys[q * CP + co]
+                y[(q0 + q) * Cout + co] = ys[q * CP + co]
 
 
 def _geometry(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t c, Py_ssize_t ho, Py_ssize_t wo,
@@ -132,7 +135,7 @@ def smallc_forward(
     bp = np.zeros(cp, dtype=x.dtype)
     bp[:cout] = b
     nt = max(1, min(num_threads, n))
-    work = np.zeros((nt, hp * wp * c + ho * wo * cp + 2 * L), dtype=x.dtype)
+    work = np.zeros((nt, hp * wp * c + min(ho * wo, 48) * cp + 2 * L), dtype=x.dtype)
     _forward(x.reshape(-1), wpk, bp, y.reshape(-1), work, toff, poff, n, c, h, wd, ph, pw, wp, ho * wo, cout, cp,
              k, x_nchw, y_nchw, nt)
 
@@ -143,7 +146,7 @@ def _forward(const floating[::1] x, const floating[:, ::1] wpk, const floating[:
              Py_ssize_t Wp, Py_ssize_t Q, Py_ssize_t Cout, Py_ssize_t CP, Py_ssize_t K,
              bint x_nchw, bint y_nchw, int nt):
     """The forward over the batch, one image per unit of work (scratch: one row of ``work`` per thread)."""
-    cdef Py_ssize_t nn, tid
+    cdef Py_ssize_t nn, tid, q0, qn
     cdef Py_ssize_t plane = (H + 2 * ph) * Wp * C
     cdef floating* xp
     cdef floating* ys
@@ -155,8 +158,10 @@ def _forward(const floating[::1] x, const floating[:, ::1] wpk, const floating[:
             xp = &work[tid, 0]
             ys = xp + plane
             _pack(&x[nn * C * H * W], xp, H, W, C, ph, pw, Wp, x_nchw)
-            _gemm(xp, &poff[0], Q, &toff[0], K, &wpk[0, 0], CP, ys, CP, &bp[0])
-            _unpack(ys, &y[nn * Q * Cout], Q, Cout, CP, y_nchw)
+            for q0 in range((Q + QB - 1) // QB):  # chunks of output pixels whose block stays in L1
+                qn = min(QB, Q - q0 * QB)
+                _gemm(xp, &poff[q0 * QB], qn, &toff[0], K, &wpk[0, 0], CP, ys, CP, &bp[0])
+                _unpack(ys, &y[nn * Q * Cout], q0 * QB, qn, Q, Cout, CP, y_nchw)
 
 
 def smallc_backward(
@@ -187,7 +192,7 @@ def smallc_backward(
     dwp = np.zeros((parts, k, cp), dtype=dt)
     dbp = np.zeros((parts, cp), dtype=dt)
     plane = hp * wp * c
-    work = np.zeros((nt, 2 * plane + q * cp + q * kp + kp + 2 * L), dtype=dt)
+    work = np.zeros((nt, 2 * plane + q * cp + min(q, 48) * kp + kp + 2 * L), dtype=dt)
     qoff = (np.arange(q) * cp).astype(np.intp)
     coff = np.arange(cout, dtype=np.intp)
     if n:
@@ -206,7 +211,7 @@ def _backward(const floating[::1] x, const floating[:, ::1] wt, const floating[:
               Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t Wp, Py_ssize_t Q, Py_ssize_t Cout, Py_ssize_t CP,
               Py_ssize_t K, Py_ssize_t KP, Py_ssize_t parts, bint x_nchw, bint y_nchw, bint compute_dx, int nt):
     """The backward over fixed parts of the batch (scratch: one row of ``work`` per thread)."""
-    cdef Py_ssize_t part, nn, n0, n1, tid, qq, t, i, j, cc, co
+    cdef Py_ssize_t part, nn, n0, n1, tid, qq, t, i, j, cc, co, q0, qn
     cdef Py_ssize_t Hp = H + 2 * ph
     cdef Py_ssize_t plane = Hp * Wp * C
     cdef floating* xp
@@ -224,7 +229,7 @@ def _backward(const floating[::1] x, const floating[:, ::1] wt, const floating[:
             dxp = xp + plane
             dys = dxp + plane
             g = dys + Q * CP
-            zero = g + Q * KP
+            zero = g + min(Q, QB) * KP
             dwa = &dwp[part, 0, 0]
             dba = &dbp[part, 0]
             n0 = part * N // parts
@@ -237,11 +242,13 @@ def _backward(const floating[::1] x, const floating[:, ::1] wt, const floating[:
                         dba[co] += dys[qq * CP + co]
                 _gemm(xp, &toff[0], K, &poff[0], Q, dys, CP, dwa, CP, <floating*>0)
                 if compute_dx:
-                    _gemm(dys, &qoff[0], Q, &coff[0], Cout, &wt[0, 0], KP, g, KP, zero)
                     memset(dxp, 0, plane * sizeof(floating))
-                    for qq in range(Q):
-                        for t in range(K):
-                            dxp[poff[qq] + toff[t]] += g[qq * KP + t]
+                    for q0 in range((Q + QB - 1) // QB):
+                        qn = min(QB, Q - q0 * QB)
+                        _gemm(dys, &qoff[q0 * QB], qn, &coff[0], Cout, &wt[0, 0], KP, g, KP, zero)
+                        for qq in range(qn):
+                            for t in range(K):
+                                dxp[poff[q0 * QB + qq] + toff[t]] += g[qq * KP + t]
                     dxn = &dx[nn * C * H * W]
                     for i in range(H):
                         for j in range(W):
