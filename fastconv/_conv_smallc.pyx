@@ -68,19 +68,33 @@ cdef inline void _pack(const floating* x, floating* xp, Py_ssize_t H, Py_ssize_t
                 row[j] = x[i * W * C + j]
 
 
-cdef inline void _pack_dy(const floating* dy, floating* d, Py_ssize_t Q, Py_ssize_t Cout, Py_ssize_t CP,
-                          bint nchw) noexcept nogil:
-    """d[q, co] = dy of one image (Q pixels, Cout channels; NHWC, or NCHW if ``nchw``); d's
-    columns Cout..CP stay as they are (zero)."""
-    cdef Py_ssize_t q, co
+cdef inline void _pack_dy(const floating* dy, floating* d, floating* db, Py_ssize_t Q, Py_ssize_t Cout,
+                          Py_ssize_t CP, bint nchw) noexcept nogil:
+    """d[q, co] = dy of one image (Q pixels, Cout channels; NHWC, or NCHW if ``nchw``), and
+    db[co] += its sum over the pixels; d's columns Cout..CP stay as they are (zero). NCHW planes
+    are read a few pixels at a time, so that the rows of d being written stay in L1."""
+    cdef Py_ssize_t q, q0, qn, co, u
+    cdef floating s[8]
     if nchw:
-        for co in range(Cout):
-            for q in range(Q):
-                d[q * CP + co] = dy[co * Q + q]
+        for co in range(Cout):  # eight interleaved partial sums per plane: no chain of dependent adds
+            for u in range(8):
+                s[u] = 0
+            for q in range(0, Q - 7, 8):
+                for u in range(8):
+                    s[u] += dy[co * Q + q + u]
+            for q in range(Q - Q % 8, Q):
+                s[q % 8] += dy[co * Q + q]
+            db[co] += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+        for q0 in range(0, Q, 8):
+            qn = min(8, Q - q0)
+            for co in range(Cout):
+                for q in range(q0, q0 + qn):
+                    d[q * CP + co] = dy[co * Q + q]
     else:
         for q in range(Q):
             for co in range(Cout):
                 d[q * CP + co] = dy[q * Cout + co]
+                db[co] += dy[q * Cout + co]
 
 
 cdef inline void _unpack(const floating* ys, floating* y, Py_ssize_t q0, Py_ssize_t qn, Py_ssize_t Q,
@@ -236,10 +250,7 @@ def _backward(const floating[::1] x, const floating[:, ::1] wt, const floating[:
             n1 = (part + 1) * N // parts
             for nn in range(n0, n1):
                 _pack(&x[nn * C * H * W], xp, H, W, C, ph, pw, Wp, x_nchw)
-                _pack_dy(&dy[nn * Q * Cout], dys, Q, Cout, CP, y_nchw)
-                for qq in range(Q):
-                    for co in range(Cout):
-                        dba[co] += dys[qq * CP + co]
+                _pack_dy(&dy[nn * Q * Cout], dys, dba, Q, Cout, CP, y_nchw)
                 _gemm(xp, &toff[0], K, &poff[0], Q, dys, CP, dwa, CP, <floating*>0)
                 if compute_dx:
                     memset(dxp, 0, plane * sizeof(floating))
