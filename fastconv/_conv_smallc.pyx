@@ -211,7 +211,7 @@ def smallc_backward(
     coff = np.arange(cout, dtype=np.intp)
     if n:
         _backward(x.reshape(-1), wt, dy.reshape(-1), dx.reshape(-1) if compute_dx else np.empty(1, dt), dwp, dbp, work,
-                  toff, poff, qoff, coff, n, c, h, wd, ph, pw, wp, q, cout, cp, k, kp, parts,
+                  toff, poff, qoff, coff, n, c, h, wd, ph, pw, wp, q, cout, cp, k, kp, kw * c, parts,
                   x_nchw, y_nchw, compute_dx, nt)
     dw = dwp.sum(axis=0) if parts > 1 else dwp[0]  # in part order
     db = dbp.sum(axis=0) if parts > 1 else dbp[0]
@@ -223,9 +223,11 @@ def _backward(const floating[::1] x, const floating[:, ::1] wt, const floating[:
               const Py_ssize_t[::1] toff, const Py_ssize_t[::1] poff, const Py_ssize_t[::1] qoff,
               const Py_ssize_t[::1] coff, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
               Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t Wp, Py_ssize_t Q, Py_ssize_t Cout, Py_ssize_t CP,
-              Py_ssize_t K, Py_ssize_t KP, Py_ssize_t parts, bint x_nchw, bint y_nchw, bint compute_dx, int nt):
+              Py_ssize_t K, Py_ssize_t KP, Py_ssize_t KWC, Py_ssize_t parts, bint x_nchw, bint y_nchw, bint compute_dx, int nt):
     """The backward over fixed parts of the batch (scratch: one row of ``work`` per thread)."""
-    cdef Py_ssize_t part, nn, n0, n1, tid, qq, t, i, j, cc, co, q0, qn
+    cdef Py_ssize_t part, nn, n0, n1, tid, qq, t, i, j, cc, co, q0, qn, u
+    cdef floating* dxr
+    cdef const floating* gr
     cdef Py_ssize_t Hp = H + 2 * ph
     cdef Py_ssize_t plane = Hp * Wp * C
     cdef floating* xp
@@ -257,9 +259,12 @@ def _backward(const floating[::1] x, const floating[:, ::1] wt, const floating[:
                     for q0 in range((Q + QB - 1) // QB):
                         qn = min(QB, Q - q0 * QB)
                         _gemm(dys, &qoff[q0 * QB], qn, &coff[0], Cout, &wt[0, 0], KP, g, KP, zero)
-                        for qq in range(qn):
-                            for t in range(K):
-                                dxp[poff[q0 * QB + qq] + toff[t]] += g[qq * KP + t]
+                        for qq in range(qn):  # kernel row by kernel row: runs of Kw*C taps
+                            for t in range(K // KWC):
+                                dxr = dxp + poff[q0 * QB + qq] + toff[t * KWC]
+                                gr = g + qq * KP + t * KWC
+                                for u in range(KWC):
+                                    dxr[u] += gr[u]
                     dxn = &dx[nn * C * H * W]
                     for i in range(H):
                         for j in range(W):
