@@ -20,6 +20,10 @@ windows that do not fit are dropped, as the assignment's naive loops do, rather 
   ``np.argmax``, torch and the assignment's im2col path do). The assignment's reshape fast path
   splits it equally among tied maxima instead; the two agree whenever a window's maximum is
   unique (always, with random float data).
+* Layers of at most 32 taps ``C*HH*WW`` and 64 filters, with ``x``, ``w`` and ``b`` arrays of one
+  float dtype, run on small-channel kernels that read and write NCHW directly (no layout
+  transposes); other layers go through ``conv2d_forward(..., layout="NCHW")``. Both agree with
+  the reference loops to float rounding.
 * Caches are opaque: pass them back to the matching backward. Bad parameter dicts raise a
   ``TypeError`` or ``ValueError`` naming the key; no input array or dict is modified.
 """
