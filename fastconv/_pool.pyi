@@ -27,3 +27,7 @@ def maxpool_forward_codes_kernel(
 def maxpool_backward_codes_tiled_kernel(
     dy: NDArray[np.floating], code: NDArray[np.uint8], dx: NDArray[np.floating], ph: int, pw: int, num_threads: int
 ) -> None: ...
+def codes_to_argmax_kernel(
+    code: NDArray[np.uint8], rowbase: NDArray[np.int64], colbase: NDArray[np.int64], offset: NDArray[np.int64],
+    argmax: NDArray[np.int64], num_threads: int,
+) -> None: ...

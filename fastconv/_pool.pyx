@@ -18,6 +18,7 @@ import numpy as np
 from ._pool_kernels cimport (
     FC_DEBUG_BUILD, fc_avg_row_d, fc_avg_row_f, fc_avgbwd_row_d, fc_avgbwd_row_f, fc_max2x2_d, fc_max2x2_f,
     fc_maxbwd2x2_d, fc_maxbwd2x2_f, fc_maxbwdc_row_d, fc_maxbwdc_row_f, fc_maxc_row_d, fc_maxc_row_f,
+    fc_maxbwdc_plane_row_d, fc_maxbwdc_plane_row_f, fc_maxc_plane_row_d, fc_maxc_plane_row_f,
 )
 
 cnp.import_array()
@@ -253,6 +254,13 @@ cdef inline void _maxc_row(
     cdef const floating* xp
     cdef floating* yp
     cdef uint8_t* cp
+    if ph == 2 and pw == 2 and C == 1 and sw == 2:  # a plane of an NCHW pool: vectorised along the row
+        x0 = x + (n * H + i * sh) * W
+        if floating is float:
+            fc_maxc_plane_row_f(x0, x0 + W, y + (n * Ho + i) * Wo, code + (n * Ho + i) * Wo, Wo)
+        else:
+            fc_maxc_plane_row_d(x0, x0 + W, y + (n * Ho + i) * Wo, code + (n * Ho + i) * Wo, Wo)
+        return
     if ph == 2 and pw == 2:
         x0 = x + (n * H + i * sh) * W * C
         if floating is float:
@@ -339,7 +347,13 @@ cdef inline void _maxc_bwd_row(
     cdef const uint8_t* cp
     cdef floating* d0
     cdef floating* d
-    if ph == 2 and pw == 2:
+    if ph == 2 and pw == 2 and C == 1:  # a plane of an NCHW pool
+        d0 = dx + (n * H + i * 2) * W
+        if floating is float:
+            fc_maxbwdc_plane_row_f(dy + (n * Ho + i) * Wo, code + (n * Ho + i) * Wo, d0, d0 + W, Wo)
+        else:
+            fc_maxbwdc_plane_row_d(dy + (n * Ho + i) * Wo, code + (n * Ho + i) * Wo, d0, d0 + W, Wo)
+    elif ph == 2 and pw == 2:
         d0 = dx + (n * H + i * 2) * W * C
         if floating is float:
             fc_maxbwdc_row_f(dy + (n * Ho + i) * Wo * C, code + (n * Ho + i) * Wo * C, d0, d0 + W * C, Wo, C)
@@ -570,3 +584,39 @@ def avgpool_backward_tiled_kernel(
     else:
         with nogil:
             _avg_bwd(<const double*>cnp.PyArray_DATA(dy), <double*>cnp.PyArray_DATA(dx), N, H, W, C, Ho, Wo, ph, pw, num_threads)
+
+
+# --------------------------------------------------------------------------- codes to flat indices
+def codes_to_argmax_kernel(
+    const unsigned char[:, :, :, ::1] code,  # IN  (N, Ho, Wo, C) window codes
+    const long long[::1] rowbase,            # IN  (Ho,) flat index of the first input row of each window row: r0[i] * W
+    const long long[::1] colbase,            # IN  (Wo,) first input column of each window column: c0[j]
+    const long long[::1] offset,             # IN  (256,) flat offset inside the window of each code
+    long long[:, :, :, ::1] argmax,          # OUT (N, Ho, Wo, C): rowbase[i] + colbase[j] + offset[code]
+    int num_threads,                         # OpenMP threads over images
+) -> None:
+    """The int64 flat indices ``h * W + w`` of the maxima that window codes name."""
+    cdef Py_ssize_t N = code.shape[0], Ho = code.shape[1], Wo = code.shape[2], C = code.shape[3]
+    cdef Py_ssize_t n, i, j, c
+    cdef long long b
+    cdef const unsigned char* cp
+    cdef long long* ap
+    if tuple(argmax.shape)[:4] != tuple(code.shape)[:4]:
+        raise IndexError(f"codes_to_argmax_kernel: argmax shape {tuple(argmax.shape)[:4]} differs from code shape {tuple(code.shape)[:4]}")
+    if rowbase.shape[0] != Ho or colbase.shape[0] != Wo or offset.shape[0] != 256:
+        raise IndexError(f"codes_to_argmax_kernel: {rowbase.shape[0]} row bases, {colbase.shape[0]} column bases, "
+                         f"{offset.shape[0]} offsets for {Ho}x{Wo} outputs and 256 codes")
+    if code.size == 0:
+        return
+    cdef const unsigned char* code0 = &code[0, 0, 0, 0]
+    cdef long long* am0 = &argmax[0, 0, 0, 0]
+    cdef const long long* off = &offset[0]
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=num_threads if num_threads > 1 else 1):
+            for i in range(Ho):
+                for j in range(Wo):
+                    b = rowbase[i] + colbase[j]
+                    cp = code0 + ((n * Ho + i) * Wo + j) * C
+                    ap = am0 + ((n * Ho + i) * Wo + j) * C
+                    for c in range(C):
+                        ap[c] = b + off[cp[c]]

@@ -373,6 +373,186 @@ static void fc_maxbwdc_row_d(const double *g, const uint8_t *code, double *d0, d
         fc_maxbwdc2x2_d(g, code, d0, d1, C);
 }
 
+/* --------------------------------------------------------------- global average pool backward */
+/* d[p * C + c] = g[c] for p < HW: the one row g (C long) written to HW consecutive pixels.  The
+   writes stream past the caches (SSE2 non-temporal stores) when d is 16-byte aligned and rows
+   are whole vectors: a large gradient is not read back before it is complete, and this halves
+   the memory traffic of the write (no read-for-ownership). Same values either way. */
+#define FC_BCAST_PLAIN                                                                 \
+    for (Py_ssize_t p = 0; p < HW; p++)                                                \
+        for (Py_ssize_t c = 0; c < C; c++) d[p * C + c] = g[c];
+static void fc_bcast_rows_f(const float *g, float *d, Py_ssize_t HW, Py_ssize_t C, int stream)
+{
+#ifdef FC_SSE2
+    if (stream && ((uintptr_t)d & 15) == 0 && (C & 3) == 0) {
+        for (Py_ssize_t p = 0; p < HW; p++, d += C)
+            for (Py_ssize_t c = 0; c < C; c += 4) _mm_stream_ps(d + c, _mm_loadu_ps(g + c));
+        _mm_sfence();
+        return;
+    }
+#endif
+    (void)stream;
+    FC_BCAST_PLAIN
+}
+static void fc_bcast_rows_d(const double *g, double *d, Py_ssize_t HW, Py_ssize_t C, int stream)
+{
+#ifdef FC_SSE2
+    if (stream && ((uintptr_t)d & 15) == 0 && (C & 1) == 0) {
+        for (Py_ssize_t p = 0; p < HW; p++, d += C)
+            for (Py_ssize_t c = 0; c < C; c += 2) _mm_stream_pd(d + c, _mm_loadu_pd(g + c));
+        _mm_sfence();
+        return;
+    }
+#endif
+    (void)stream;
+    FC_BCAST_PLAIN
+}
+
+/* ------------------------------------------------------------- one-channel planes (NCHW pools) */
+/* 2x2 windows, stride 2, C == 1: the rows of an NCHW plane. Output j reads x0[2j], x0[2j + 1],
+   x1[2j], x1[2j + 1]; vectorised along the row: SSE2 loads two neighbouring pairs and splits them
+   into the windows' left and right elements (lanes = consecutive outputs), then the same selects
+   as the channel rows, in the same order, so the results are the channel rows' bit for bit. */
+#define FC_MAXP_TAIL(T)                                                                \
+    for (; j < Wo; j++) {                                                              \
+        T a = x0[2 * j], v; int t = 0, u;                                              \
+        v = x0[2 * j + 1]; u = !(v <= a) && a == a; if (u) { a = v; t = 1; }           \
+        v = x1[2 * j];     u = !(v <= a) && a == a; if (u) { a = v; t = 2; }           \
+        v = x1[2 * j + 1]; u = !(v <= a) && a == a; if (u) { a = v; t = 3; }           \
+        y[j] = a;                                                                      \
+        code[j] = (uint8_t)t;                                                          \
+    }
+#ifdef FC_SSE2
+/* four outputs from j (float32): y stored, the codes returned as int32 lanes */
+static inline __m128i fc_maxp4_f(const float *x0, const float *x1, float *y, Py_ssize_t j)
+{
+    const __m128i one = _mm_set1_epi32(1), two = _mm_set1_epi32(2), three = _mm_set1_epi32(3);
+    __m128 p = _mm_loadu_ps(x0 + 2 * j), q = _mm_loadu_ps(x0 + 2 * j + 4);
+    __m128 r = _mm_loadu_ps(x1 + 2 * j), s = _mm_loadu_ps(x1 + 2 * j + 4), v, m;
+    __m128 a = _mm_shuffle_ps(p, q, _MM_SHUFFLE(2, 0, 2, 0));
+    __m128 b = _mm_shuffle_ps(p, q, _MM_SHUFFLE(3, 1, 3, 1));
+    __m128 c = _mm_shuffle_ps(r, s, _MM_SHUFFLE(2, 0, 2, 0));
+    __m128 d = _mm_shuffle_ps(r, s, _MM_SHUFFLE(3, 1, 3, 1));
+    __m128i t = _mm_setzero_si128(), mi;
+#define FC_PSTEP_F(V, K)                                                                   \
+    v = V;                                                                                 \
+    m = _mm_and_ps(_mm_cmpnle_ps(v, a), _mm_cmpord_ps(a, a));                              \
+    a = _mm_or_ps(_mm_and_ps(m, v), _mm_andnot_ps(m, a));                                  \
+    mi = _mm_castps_si128(m);                                                              \
+    t = _mm_or_si128(_mm_and_si128(mi, K), _mm_andnot_si128(mi, t));
+    FC_PSTEP_F(b, one)
+    FC_PSTEP_F(c, two)
+    FC_PSTEP_F(d, three)
+#undef FC_PSTEP_F
+    _mm_storeu_ps(y + j, a);
+    return t;
+}
+/* two outputs from j (float64): y stored, the codes in the low int32 of each int64 lane */
+static inline __m128i fc_maxp2_d(const double *x0, const double *x1, double *y, Py_ssize_t j)
+{
+    const __m128i one = _mm_set1_epi64x(1), two = _mm_set1_epi64x(2), three = _mm_set1_epi64x(3);
+    __m128d p = _mm_loadu_pd(x0 + 2 * j), q = _mm_loadu_pd(x0 + 2 * j + 2);
+    __m128d r = _mm_loadu_pd(x1 + 2 * j), s = _mm_loadu_pd(x1 + 2 * j + 2), v, m;
+    __m128d a = _mm_unpacklo_pd(p, q), b = _mm_unpackhi_pd(p, q);
+    __m128d c = _mm_unpacklo_pd(r, s), d = _mm_unpackhi_pd(r, s);
+    __m128i t = _mm_setzero_si128(), mi;
+#define FC_PSTEP_D(V, K)                                                                   \
+    v = V;                                                                                 \
+    m = _mm_and_pd(_mm_cmpnle_pd(v, a), _mm_cmpord_pd(a, a));                              \
+    a = _mm_or_pd(_mm_and_pd(m, v), _mm_andnot_pd(m, a));                                  \
+    mi = _mm_castpd_si128(m);                                                              \
+    t = _mm_or_si128(_mm_and_si128(mi, K), _mm_andnot_si128(mi, t));
+    FC_PSTEP_D(b, one)
+    FC_PSTEP_D(c, two)
+    FC_PSTEP_D(d, three)
+#undef FC_PSTEP_D
+    _mm_storeu_pd(y + j, a);
+    return t;
+}
+#endif
+/* Forward: one output row of a plane, Wo windows over input rows x0, x1 (2 * Wo <= W). */
+static void fc_maxc_plane_row_f(const float *x0, const float *x1, float *y, uint8_t *code, Py_ssize_t Wo)
+{
+    Py_ssize_t j = 0;
+#ifdef FC_SSE2
+    for (; j + 8 <= Wo; j += 8) {
+        __m128i t0 = fc_maxp4_f(x0, x1, y, j), t1 = fc_maxp4_f(x0, x1, y, j + 4);
+        __m128i p = _mm_packs_epi32(t0, t1);
+        _mm_storel_epi64((__m128i *)(code + j), _mm_packus_epi16(p, p));
+    }
+#endif
+    FC_MAXP_TAIL(float)
+}
+static void fc_maxc_plane_row_d(const double *x0, const double *x1, double *y, uint8_t *code, Py_ssize_t Wo)
+{
+    Py_ssize_t j = 0;
+#ifdef FC_SSE2
+    for (; j + 4 <= Wo; j += 4) {
+        __m128i t0 = fc_maxp2_d(x0, x1, y, j), t1 = fc_maxp2_d(x0, x1, y, j + 2);
+        __m128i t = _mm_unpacklo_epi64(_mm_shuffle_epi32(t0, _MM_SHUFFLE(2, 0, 2, 0)),
+                                       _mm_shuffle_epi32(t1, _MM_SHUFFLE(2, 0, 2, 0)));
+        __m128i p = _mm_packs_epi32(t, _mm_setzero_si128());
+        int32_t b = _mm_cvtsi128_si32(_mm_packus_epi16(p, p));
+        memcpy(code + j, &b, 4);
+    }
+#endif
+    FC_MAXP_TAIL(double)
+}
+/* Backward: dx rows d0, d1 (their first 2 * Wo elements, each written once) from one row of a plane. */
+#define FC_MAXBWDP_TAIL                                                                \
+    for (; j < Wo; j++) {                                                              \
+        int t = code[j];                                                               \
+        d0[2 * j] = t == 0 ? g[j] : 0;                                                 \
+        d0[2 * j + 1] = t == 1 ? g[j] : 0;                                             \
+        d1[2 * j] = t == 2 ? g[j] : 0;                                                 \
+        d1[2 * j + 1] = t == 3 ? g[j] : 0;                                             \
+    }
+static void fc_maxbwdc_plane_row_f(const float *g, const uint8_t *code, float *d0, float *d1, Py_ssize_t Wo)
+{
+    Py_ssize_t j = 0;
+#ifdef FC_SSE2
+    const __m128i zero = _mm_setzero_si128(), k1 = _mm_set1_epi32(1), k2 = _mm_set1_epi32(2);
+    const __m128i k3 = _mm_set1_epi32(3);
+    for (; j + 4 <= Wo; j += 4) {
+        int32_t b;
+        memcpy(&b, code + j, 4);
+        __m128i t = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(b), zero), zero);
+        __m128 gv = _mm_loadu_ps(g + j);
+        __m128 e0 = _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, zero)));
+        __m128 e1 = _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, k1)));
+        __m128 e2 = _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, k2)));
+        __m128 e3 = _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(t, k3)));
+        _mm_storeu_ps(d0 + 2 * j, _mm_unpacklo_ps(e0, e1));
+        _mm_storeu_ps(d0 + 2 * j + 4, _mm_unpackhi_ps(e0, e1));
+        _mm_storeu_ps(d1 + 2 * j, _mm_unpacklo_ps(e2, e3));
+        _mm_storeu_ps(d1 + 2 * j + 4, _mm_unpackhi_ps(e2, e3));
+    }
+#endif
+    FC_MAXBWDP_TAIL
+}
+static void fc_maxbwdc_plane_row_d(const double *g, const uint8_t *code, double *d0, double *d1, Py_ssize_t Wo)
+{
+    Py_ssize_t j = 0;
+#ifdef FC_SSE2
+    const __m128i k0 = _mm_setzero_si128(), k1 = _mm_set1_epi64x(1), k2 = _mm_set1_epi64x(2);
+    const __m128i k3 = _mm_set1_epi64x(3);
+    __m128i e;
+    for (; j + 2 <= Wo; j += 2) {
+        __m128i t = _mm_set_epi64x(code[j + 1], code[j]);
+        __m128d gv = _mm_loadu_pd(g + j);
+#define FC_EQ64P(K) (e = _mm_cmpeq_epi32(t, K), _mm_castsi128_pd(_mm_shuffle_epi32(e, _MM_SHUFFLE(2, 2, 0, 0))))
+        __m128d e0 = _mm_and_pd(gv, FC_EQ64P(k0)), e1 = _mm_and_pd(gv, FC_EQ64P(k1));
+        __m128d e2 = _mm_and_pd(gv, FC_EQ64P(k2)), e3 = _mm_and_pd(gv, FC_EQ64P(k3));
+#undef FC_EQ64P
+        _mm_storeu_pd(d0 + 2 * j, _mm_unpacklo_pd(e0, e1));
+        _mm_storeu_pd(d0 + 2 * j + 2, _mm_unpackhi_pd(e0, e1));
+        _mm_storeu_pd(d1 + 2 * j, _mm_unpacklo_pd(e2, e3));
+        _mm_storeu_pd(d1 + 2 * j + 2, _mm_unpackhi_pd(e2, e3));
+    }
+#endif
+    FC_MAXBWDP_TAIL
+}
+
 /* Average of 2x2 windows, rows as above: y = (((a + b) + c) + d) * 0.25, which is exactly
    the division by 4 (scaling by a power of two rounds the same real number). */
 static void fc_avg_row_f(const float *x0, const float *x1, float *y, Py_ssize_t Wo, Py_ssize_t C,

@@ -24,3 +24,9 @@ cdef extern from "_pool_kernels.h":
     void fc_avg_row_d(const double* x0, const double* x1, double* y, Py_ssize_t Wo, Py_ssize_t C, Py_ssize_t step) noexcept nogil
     void fc_avgbwd_row_f(const float* g, float* d0, float* d1, Py_ssize_t Wo, Py_ssize_t C) noexcept nogil
     void fc_avgbwd_row_d(const double* g, double* d0, double* d1, Py_ssize_t Wo, Py_ssize_t C) noexcept nogil
+    void fc_maxc_plane_row_f(const float* x0, const float* x1, float* y, uint8_t* code, Py_ssize_t Wo) noexcept nogil
+    void fc_maxc_plane_row_d(const double* x0, const double* x1, double* y, uint8_t* code, Py_ssize_t Wo) noexcept nogil
+    void fc_maxbwdc_plane_row_f(const float* g, const uint8_t* code, float* d0, float* d1, Py_ssize_t Wo) noexcept nogil
+    void fc_maxbwdc_plane_row_d(const double* g, const uint8_t* code, double* d0, double* d1, Py_ssize_t Wo) noexcept nogil
+    void fc_bcast_rows_f(const float* g, float* d, Py_ssize_t HW, Py_ssize_t C, int stream) noexcept nogil
+    void fc_bcast_rows_d(const double* g, double* d, Py_ssize_t HW, Py_ssize_t C, int stream) noexcept nogil

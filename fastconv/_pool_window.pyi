@@ -29,3 +29,9 @@ def maxpool_window_codes_backward_kernel(
     r0: NDArray[np.intp], r1: NDArray[np.intp], dh: int,
     c0: NDArray[np.intp], c1: NDArray[np.intp], dw: int, KW: int, num_threads: int,
 ) -> None: ...
+def global_avgpool_forward_kernel(
+    x: NDArray[np.floating], y: NDArray[np.floating], scratch: NDArray[np.floating], num_threads: int
+) -> None: ...
+def global_avgpool_backward_kernel(
+    dy: NDArray[np.floating], dx: NDArray[np.floating], scratch: NDArray[np.floating], stream: bool, num_threads: int
+) -> None: ...

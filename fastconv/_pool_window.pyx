@@ -22,8 +22,9 @@ window arrays are checked against the array shapes once at entry (IndexError), n
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
+from fastconv._pool_kernels cimport fc_bcast_rows_d, fc_bcast_rows_f
 from fastconv._pool_window_kernels cimport (
     pw_f32_max_row, pw_f64_max_row, pw_f32_max_bwd_image, pw_f64_max_bwd_image,
 )
@@ -477,3 +478,96 @@ def avgpool_window_backward_kernel(
             for n in prange(N, schedule="static", num_threads=nt):
                 _avg_bwd_image(dyp, sp + threadid() * L, sp + threadid() * L + G, dxp, n, H, W, C, Ho, Wo,
                                &ia[0], &ib[0], &ja[0], &jb[0], &rdiv[0], &cdiv[0])
+
+
+# --------------------------------------------------------------------------- global average pooling
+# One window per image: the forward sums the image's rows into a (W * C) buffer, then its columns
+# (the adaptive kernel's order of additions, so the same results bit for bit), and the backward
+# writes each image's dy / (H * W) to all its H * W pixels: one streaming pass over dx.
+cdef void _global_avg_image(
+    const floating* x, floating* y, floating* buf, Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+    floating q,
+) noexcept nogil:
+    """y[n] = (sum over rows, then over columns, of image n) / q."""
+    _sum_rows(x + n * H * W * C, buf, 0, H, W * C)
+    _sum_cols(buf, y + n * C, 0, W, C, q)
+
+
+def global_avgpool_forward_kernel(
+    const floating[:, :, :, ::1] x,     # IN  (N, H, W, C)
+    floating[:, :, :, ::1] y,           # OUT (N, 1, 1, C)
+    floating[:, ::1] scratch,           # SCRATCH (num_threads, W * C): one row sum per thread
+    int num_threads,                    # OpenMP threads over images
+) -> None:
+    """Global average pooling forward: y[n, 0, 0, c] = sum of x[n, :, :, c] / (H * W)."""
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t n
+    cdef int nt = num_threads if num_threads > 1 else 1
+    k = "global_avgpool_forward_kernel"
+    _check_nc(k, tuple(x.shape)[:4], tuple(y.shape)[:4])
+    if y.shape[1] != 1 or y.shape[2] != 1 or H < 1 or W < 1:
+        raise IndexError(f"{k}: y {tuple(y.shape)[:4]} is not (N, 1, 1, C) of a non-empty plane {H}x{W}")
+    if scratch.shape[0] < nt or scratch.shape[1] < W * C:
+        raise IndexError(f"{k}: scratch {tuple(scratch.shape)[:2]} is smaller than ({nt}, {W * C})")
+    if y.size == 0:
+        return
+    cdef floating q = <floating>H * <floating>W  # the adaptive kernel's rdiv * cdiv
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0]
+    cdef floating* sp = &scratch[0, 0]
+    cdef Py_ssize_t L = scratch.shape[1]
+    with nogil:
+        if nt == 1:
+            for n in range(N):
+                _global_avg_image(xp, yp, sp, n, H, W, C, q)
+        else:
+            for n in prange(N, schedule="static", num_threads=nt):
+                _global_avg_image(xp, yp, sp + threadid() * L, n, H, W, C, q)
+
+
+cdef void _global_avg_bwd_image(
+    const floating* dy, floating* dx, Py_ssize_t n, Py_ssize_t HW, Py_ssize_t C, floating q, floating* row,
+    int stream,
+) noexcept nogil:
+    """Image n of dx: row = dy[n] / q, written to its HW pixels."""
+    cdef Py_ssize_t c
+    cdef const floating* g = dy + n * C
+    for c in range(C):
+        row[c] = g[c] / q
+    if floating is float:
+        fc_bcast_rows_f(row, dx + n * HW * C, HW, C, stream)
+    else:
+        fc_bcast_rows_d(row, dx + n * HW * C, HW, C, stream)
+
+
+def global_avgpool_backward_kernel(
+    const floating[:, :, :, ::1] dy,    # IN  (N, 1, 1, C)
+    floating[:, :, :, ::1] dx,          # OUT (N, H, W, C), fully overwritten
+    floating[:, ::1] scratch,           # SCRATCH (num_threads, C): one row per thread
+    bint stream,                        # write dx with non-temporal stores (where aligned)
+    int num_threads,                    # OpenMP threads over images
+) -> None:
+    """Global average pooling backward: dx[n, h, w, c] = dy[n, 0, 0, c] / (H * W)."""
+    cdef Py_ssize_t N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
+    cdef Py_ssize_t n
+    cdef int nt = num_threads if num_threads > 1 else 1
+    k = "global_avgpool_backward_kernel"
+    _check_nc(k, tuple(dy.shape)[:4], tuple(dx.shape)[:4])
+    if dy.shape[1] != 1 or dy.shape[2] != 1 or H < 1 or W < 1:
+        raise IndexError(f"{k}: dy {tuple(dy.shape)[:4]} is not (N, 1, 1, C) of a non-empty plane {H}x{W}")
+    if dx.size == 0:
+        return
+    if scratch.shape[0] < nt or scratch.shape[1] < C:
+        raise IndexError(f"{k}: scratch {tuple(scratch.shape)[:2]} is smaller than ({nt}, {C})")
+    cdef floating q = <floating>H * <floating>W  # the adaptive kernel's rdiv * cdiv
+    cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef floating* dxp = &dx[0, 0, 0, 0]
+    cdef floating* sp = &scratch[0, 0]
+    cdef Py_ssize_t L = scratch.shape[1]
+    with nogil:
+        if nt == 1:
+            for n in range(N):
+                _global_avg_bwd_image(dyp, dxp, n, H * W, C, q, sp, stream)
+        else:
+            for n in prange(N, schedule="static", num_threads=nt):
+                _global_avg_bwd_image(dyp, dxp, n, H * W, C, q, sp + threadid() * L, stream)

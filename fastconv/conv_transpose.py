@@ -1,11 +1,10 @@
 """Transposed 2-D convolution (torch's ``conv_transpose2d``, NHWC) on the conv2d kernels.
 
-A transposed convolution with stride ``s`` is ``s_h * s_w`` stride-1 convolutions of the input,
-one per output phase (sub-pixel decomposition): the outputs ``o`` with ``(o + p) % s == r`` receive
-exactly the kernel taps ``k`` with ``k % s == r``, so phase ``r`` is the stride-1 correlation of x
-with those taps, flipped. Each phase runs on ``conv2d_forward`` (any kernel family) and its output
-rows/columns are placed into every ``s``-th output row/column: the work is the transposed
-convolution's own (no zero-inserted input, no discarded weight gradient).
+A transposed convolution is the input gradient of a convolution: the forward pass is one call of
+the direct kernels' input-gradient rows (fastconv._conv_transpose) applied to x with w, any
+stride, padding, output padding, dilation and groups, writing every output row once (no
+zero-inserted input, no per-phase convolutions, no strided scatter), with the bias added to each
+finished row.
 
 The backward pass is two conv2d computations: dx is the conv2d forward pass of dy with w (stride s,
 padding p), and dw is conv2d's weight gradient with the roles of x and dy swapped (dy is that
@@ -13,44 +12,31 @@ conv's input, x its output gradient).
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple
-
 import numpy as np
 
+from . import _conv_transpose
 from . import _validate as v
 from ._cache import ConvTransposeCache
-from ._conv_layer import _dilated, layer_forward, layer_weight_grad
+from ._conv_layer import layer_forward, layer_weight_grad
+from ._threads import threads_for
 
 __all__ = ["conv_transpose2d_forward", "conv_transpose2d_backward"]
 
-
-class _Axis(NamedTuple):
-    """One axis of one output phase."""
-
-    taps: List[int]  # kernel taps (of the dilated kernel) of this phase, in the order the phase conv reads them
-    first: int  # first output row/column of the phase
-    count: int  # output rows/columns of the phase
-    q0: int  # the phase conv's output row/column that lands on ``first``
-    z: int  # rows/columns the phase conv computes (input size + taps - 1)
+# Below this many multiply-adds the forward kernel runs on one thread.
+_PARALLEL_MIN_MACS = 1 << 20
+# The bias gradient sums dy's pixels in this many fixed parts (then the parts in order); below
+# _PARALLEL_MIN_SUM elements it runs on one thread.
+_DB_PARTS = 32
+_PARALLEL_MIN_SUM = 1 << 18
 
 
-
-
-def _axis(r: int, size: int, k_eff: int, s: int, p: int, d: int, out: int) -> _Axis:
-    """Phase ``r`` of one axis; ``taps`` empty when no real (undilated) kernel tap falls in it."""
-    taps = list(range(r, k_eff, s))
-    if not any(t % d == 0 for t in taps):
-        taps = []
-    first = (r - p) % s
-    return _Axis(taps[::-1], first, len(range(first, out, s)), (first + p - r) // s, size + len(taps) - 1)
-
-
-def _to_conv_weight(wp: np.ndarray, groups: int) -> np.ndarray:
-    """Transposed-conv taps (Mh, Mw, Cout/g, Cin) as conv2d weights (Mh, Mw, Cin/g, Cout)."""
-    mh, mw, cout_g, cin = wp.shape
-    cin_g = cin // groups
-    return np.ascontiguousarray(
-        wp.reshape(mh, mw, cout_g, groups, cin_g).transpose(0, 1, 4, 3, 2).reshape(mh, mw, cin_g, groups * cout_g))
+def _bias_grad(dy: np.ndarray) -> np.ndarray:
+    """The sum of dy (N, Ho, Wo, Cout) over its pixels, (Cout,), independent of the thread count."""
+    d2 = dy.reshape(dy.shape[0] * dy.shape[1] * dy.shape[2], dy.shape[3])
+    db = np.empty(d2.shape[1], dtype=dy.dtype)
+    parts = np.empty((max(1, min(d2.shape[0], _DB_PARTS)), d2.shape[1]), dtype=dy.dtype)
+    _conv_transpose.column_sums(d2, db, parts, threads_for(d2.size, _PARALLEL_MIN_SUM))
+    return db
 
 
 def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -101,31 +87,16 @@ def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, gro
     ct = v.compute_dtype(x.dtype, w.dtype, *(() if b is None else (b.dtype,)))
     xc = np.ascontiguousarray(x, dtype=ct)
     wc = np.ascontiguousarray(w, dtype=ct)
-    n, h, wd, _ = x.shape
+    n, h, wd, cin = x.shape
     cout = w.shape[2] * g
     y = np.empty((n, ho, wo, cout), dtype=ct)
-    bias = None if b is None else b.astype(ct)
-    fill = np.zeros(cout, dtype=ct) if bias is None else bias
-    weff = _dilated(wc, dil)
-    for rh in range(st[0]):
-        rows = _axis(rh, h, weff.shape[0], st[0], pad[0], dil[0], ho)
-        for rw in range(st[1]):
-            cols = _axis(rw, wd, weff.shape[1], st[1], pad[1], dil[1], wo)
-            if rows.count == 0 or cols.count == 0:
-                continue
-            target = y[:, rows.first :: st[0], cols.first :: st[1], :]
-            nh = max(0, min(rows.count, rows.z - rows.q0)) if rows.taps else 0
-            nw = max(0, min(cols.count, cols.z - cols.q0)) if cols.taps else 0
-            if nh and nw and n:
-                wp = _to_conv_weight(weff[np.ix_(rows.taps, cols.taps)], g)
-                mh, mw = len(rows.taps), len(cols.taps)
-                z, _ = layer_forward(xc, wp, bias, ((mh - 1, mh - 1), (mw - 1, mw - 1)), (1, 1), (1, 1), g, ct)
-                target[:, :nh, :nw] = z[:, rows.q0 : rows.q0 + nh, cols.q0 : cols.q0 + nw]
-            else:
-                nh = nw = 0
-            # output rows/columns of the phase that no input pixel reaches hold the bias
-            target[:, nh:] = fill
-            target[:, :nh, nw:] = fill
+    bias = np.zeros(0, dtype=ct) if b is None else np.ascontiguousarray(b, dtype=ct)
+    macs = x.size * w.shape[0] * w.shape[1] * w.shape[2]
+    if xc.size and wc.size:
+        _conv_transpose.conv_transpose2d_forward_direct_kernel(
+            xc, wc, bias, y, pad[0], pad[1], st[0], st[1], threads_for(macs, _PARALLEL_MIN_MACS), dil[0], dil[1], g)
+    else:  # no input channels (or no taps): every output holds the bias
+        y[...] = bias if bias.size else 0
     dx_dt = v.out_dtype(x.dtype)
     cache = ConvTransposeCache(
         xc, wc, None if b is None else b.shape, st, pad, op, g, dil,
@@ -181,5 +152,5 @@ def conv_transpose2d_backward(dy, cache):
         dw = layer_weight_grad(dyc, xc, w.shape, padding, st, dil, g, ct)
     else:
         dx, dw = np.zeros(x.shape, dtype=ct), np.zeros(w.shape, dtype=ct)
-    db = None if b_shape is None else dyc.sum(axis=(0, 1, 2)).astype(db_dt).reshape(b_shape)
+    db = None if b_shape is None else _bias_grad(dyc).astype(db_dt).reshape(b_shape)
     return dx.astype(dx_dt, copy=False), dw.astype(dw_dt), db

@@ -5,8 +5,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import _alloc
 from . import _cache
 from . import _layout
+from . import _outpool
 from . import _pool
 from . import _pool_window
 from . import _validate as v
@@ -20,7 +22,13 @@ __all__ = [
 
 # Below this many elements touched a call runs on one thread: waking an OpenMP team (and, on a
 # busy machine, waiting for it) costs more than a second core saves on so little memory traffic.
-_PARALLEL_MIN_ELEMS = 1 << 18
+# A 2x2 pool of 300K float64 elements takes about 0.3 ms of one core's time, while a parallel
+# region on a loaded 2-core machine was measured to add tens of milliseconds of waiting.
+_PARALLEL_MIN_ELEMS = 1 << 20
+# Gradients of at least this many bytes (the L2 cache of one core, typically) that a kernel
+# writes without reading are written with non-temporal stores, past the caches: saves the
+# read-for-ownership of every line (half the traffic) when the array would not stay cached anyway.
+_STREAM_MIN_BYTES = 1 << 22
 # Windows of at most this many elements keep their maximum's position in one byte.
 _MAX_CODED_WINDOW = 256
 
@@ -28,9 +36,35 @@ _F32, _F64 = v._F32, v._F64  # the float dtypes of the cheap common-case checks
 _U8 = np.dtype(np.uint8)
 
 
+def _alloc_dx(shape, dtype):
+    """An uninitialised gradient array from the output pool (:mod:`fastconv._alloc`): a large one
+    reuses the pages of a freed array of the same size (a training loop's previous gradient)
+    instead of faulting fresh pages in on every call."""
+    _outpool.read_env()
+    return _alloc.empty(shape, dtype)
+
+
 def _threads(elems: int) -> int:
     """OpenMP threads for a pooling call touching ``elems`` elements."""
     return threads_for(elems, _PARALLEL_MIN_ELEMS)
+
+
+@lru_cache(maxsize=64)
+def _code_offsets(kw, dh, dw, w):
+    """(256,) int64: the flat offset ``(k // kw) * dh * w + (k % kw) * dw`` of the tap that code ``k`` names."""
+    di, dj = np.divmod(np.arange(256, dtype=np.int64), kw)
+    off = di * (dh * w) + dj * dw
+    off.flags.writeable = False
+    return off
+
+
+def _codes_to_argmax(code, rowbase, colbase, kw, dh, dw, w):
+    """Read-only int64 flat indices ``rowbase[i] + colbase[j] + offset(code)`` of coded maxima."""
+    argmax = np.empty(code.shape, dtype=np.int64)
+    _pool.codes_to_argmax_kernel(code, rowbase, colbase, _code_offsets(kw, dh, dw, w), argmax,
+                                 _threads(argmax.size))
+    argmax.flags.writeable = False  # the backward pass reads the codes, not this array
+    return argmax
 
 
 class _CodedPoolCache(_cache.PoolCache):
@@ -52,14 +86,10 @@ class _CodedPoolCache(_cache.PoolCache):
     def argmax(self) -> np.ndarray:
         """int64 (N, Ho, Wo, C) flat indices ``h * W + w`` of each window's first maximum."""
         if self._argmax is None:
-            (_, _, w, _), (ph, pw), (sh, sw) = self.x_shape, self.pool_size, self.stride
+            (_, _, w, _), (_, pw), (sh, sw) = self.x_shape, self.pool_size, self.stride
             _, ho, wo, _ = self.y_shape
-            di, dj = np.divmod(self._code, np.uint8(pw))
-            rows = di + (np.arange(ho, dtype=np.int64) * sh)[:, None, None]
-            cols = dj + (np.arange(wo, dtype=np.int64) * sw)[:, None]
-            argmax = rows * w + cols
-            argmax.flags.writeable = False  # the backward pass reads the codes, not this array
-            self._argmax = argmax
+            self._argmax = _codes_to_argmax(
+                self._code, np.arange(ho, dtype=np.int64) * (sh * w), np.arange(wo, dtype=np.int64) * sw, pw, 1, 1, w)
         return self._argmax
 
     def __iter__(self):
@@ -239,11 +269,11 @@ def maxpool_backward(dy, cache, *, layout=None):
     tiled = cache.stride == cache.pool_size
     if dy.size and tiled and type(cache) is _CodedPoolCache:
         # windows tile the input: the kernel writes every element of dx exactly once
-        dx = np.empty(cache.x_shape, dtype=dy.dtype)
+        dx = _alloc_dx(cache.x_shape, dy.dtype)
         (ph, pw) = cache.pool_size
         _pool.maxpool_backward_codes_tiled_kernel(dy, cache._code, dx, ph, pw, _threads(dx.size))
     elif dy.size and tiled:
-        dx = np.empty(cache.x_shape, dtype=dy.dtype)
+        dx = _alloc_dx(cache.x_shape, dy.dtype)
         (ph, pw) = cache.pool_size
         argmax = np.ascontiguousarray(cache.argmax, dtype=np.int64)
         _pool.maxpool_backward_tiled_kernel(dy, argmax, dx, ph, pw, _threads(dx.size))
@@ -344,7 +374,7 @@ def avgpool_backward(dy, cache, *, layout=None):
     (ph, pw), (sh, sw) = cache.pool_size, cache.stride
     if dy.size and (sh, sw) == (ph, pw):
         # windows tile the input: the kernel writes every element of dx exactly once
-        dx = np.empty(cache.x_shape, dtype=dy.dtype)
+        dx = _alloc_dx(cache.x_shape, dy.dtype)
         _pool.avgpool_backward_tiled_kernel(dy, dx, ph, pw, _threads(dx.size))
     else:
         dx = np.zeros(cache.x_shape, dtype=dy.dtype)
@@ -441,12 +471,9 @@ class _CodedWindowCache(_CodedPoolCache):
         if self._argmax is None:
             (r0, _, _, _, _), (c0, _, _, _, _), (dh, dw) = _geometry(
                 self.x_shape, self.y_shape, self.pool_size, self.stride, self.window)
-            di, dj = np.divmod(self._code, np.uint8(self._kw))
-            rows = di * np.int64(dh) + r0.astype(np.int64)[:, None, None]
-            cols = dj * np.int64(dw) + c0.astype(np.int64)[:, None]
-            argmax = rows * self.x_shape[2] + cols
-            argmax.flags.writeable = False  # the backward pass reads the codes, not this array
-            self._argmax = argmax
+            w = self.x_shape[2]
+            self._argmax = _codes_to_argmax(
+                self._code, r0.astype(np.int64) * w, c0.astype(np.int64), self._kw, dh, dw, w)
         return self._argmax
 
 
@@ -476,7 +503,7 @@ def _maxpool_window(x, pool, stride, hw, dx_dt, window):
 
 def _max_scatter_backward(dy, cache):
     """Max pooling backward for any windows: dy of each window is added at its argmax."""
-    dx = np.empty(cache.x_shape, dtype=dy.dtype)
+    dx = _alloc_dx(cache.x_shape, dy.dtype)
     if dy.size and type(cache) is _CodedWindowCache:
         (r0, r1, _, _, _), (c0, c1, _, _, _), (dh, dw) = _geometry(
             cache.x_shape, cache.y_shape, cache.pool_size, cache.stride, cache.window)
@@ -507,13 +534,35 @@ def _avgpool_window(x, pool, stride, hw, dx_dt, window):
 def _avg_gather_backward(dy, cache):
     """Average pooling backward for general windows: every dx element gathers its windows' shares."""
     rows, cols, _ = _geometry(cache.x_shape, cache.y_shape, cache.pool_size, cache.stride, cache.window)
-    dx = np.empty(cache.x_shape, dtype=dy.dtype)
+    dx = _alloc_dx(cache.x_shape, dy.dtype)
     if dx.size:
         rdiv, cdiv = _divisors(rows, cols, cache.window, dy.dtype)
         nt = min(_threads(dx.size), dx.shape[0])
         _, ho, wo, c = dy.shape
         scratch = np.empty((nt, (ho + 1) * wo * c), dtype=dy.dtype)
         _pool_window.avgpool_window_backward_kernel(dy, scratch, dx, rows[3], rows[4], cols[3], cols[4], rdiv, cdiv, nt)
+    return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
+
+
+def _global_avg_forward(x, dx_dt, window):
+    """Average pooling forward to a (1, 1) output: one window per image (the adaptive windows' sums)."""
+    shape = (x.shape[0], 1, 1, x.shape[3])
+    y = np.empty(shape, dtype=x.dtype)
+    if y.size:
+        nt = min(_threads(x.size), x.shape[0])
+        scratch = np.empty((nt, x.shape[2] * x.shape[3]), dtype=x.dtype)
+        _pool_window.global_avgpool_forward_kernel(x, y, scratch, nt)
+    cache = _cache.PoolCache(x.shape, dx_dt, None, None, None, shape, window=window)
+    return (y if y.dtype is dx_dt else y.astype(dx_dt)), cache
+
+
+def _global_avg_backward(dy, cache):
+    """Average pooling backward from a (1, 1) output: every pixel of image n gets dy[n] / (H * W)."""
+    dx = _alloc_dx(cache.x_shape, dy.dtype)
+    if dx.size:
+        nt = min(_threads(dx.size), dx.shape[0])
+        scratch = np.empty((nt, dx.shape[3]), dtype=dx.dtype)
+        _pool_window.global_avgpool_backward_kernel(dy, dx, scratch, dx.nbytes >= _STREAM_MIN_BYTES, nt)
     return dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype)
 
 
@@ -556,6 +605,8 @@ def adaptive_avgpool_forward(x, output_size, *, layout="NHWC"):
     """
     x, nchw = _layout.pool_input(x, layout)
     x, hw, dx_dt, window = _adaptive_args(x, output_size)
+    if hw == (1, 1):
+        return _layout.pool_output(*_global_avg_forward(x, dx_dt, window), nchw)
     return _layout.pool_output(*_avgpool_window(x, None, None, hw, dx_dt, window), nchw)
 
 
@@ -587,6 +638,8 @@ def adaptive_avgpool_backward(dy, cache, *, layout=None):
     dy, cache, nchw = _layout.pool_dy(dy, cache, layout)
     v.check_pool_cache(cache, "avg", _cache.PoolCache)
     v.check_pool_cache_adaptive(cache, True, "adaptive_avgpool_forward")
+    if tuple(cache.y_shape[1:3]) == (1, 1):
+        return _layout.pool_dx(_global_avg_backward(_backward_dy(dy, cache), cache), nchw)
     return _layout.pool_dx(_avg_gather_backward(_backward_dy(dy, cache), cache), nchw)
 
 

@@ -6,7 +6,7 @@ import fastconv
 import fastconv.reference
 from fastconv import gradcheck
 
-from conftest import tol
+from conftest import require_simd, run_python, simd_levels, tol
 
 torch = pytest.importorskip("torch", reason="torch (in the test extra) is the independent check of the semantics")
 F = torch.nn.functional
@@ -215,3 +215,78 @@ def test_conv_transpose2d_output_padding_beyond_the_stride(impl, stride, dilatio
     want = _torch_conv_transpose(x, w, b, dy, stride, padding, output_padding, 1, dilation)
     for got, ref in zip((y,) + impl.conv_transpose2d_backward(dy, cache), want):
         np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
+
+
+# (N, H, W, Cin, Cout/groups, Kh, Kw, stride, padding, output_padding, groups, dilation): wide enough for
+# whole and partial vector panels, strided, grouped and dilated rows of the forward kernel
+FORWARD_KERNEL_CASES = [
+    (2, 5, 6, 16, 32, 4, 4, (2, 2), (1, 1), (0, 0), 1, (1, 1)),
+    (1, 4, 5, 12, 19, 3, 3, (2, 2), (1, 1), (1, 1), 1, (1, 1)),
+    (2, 3, 4, 6, 5, 3, 2, (3, 2), (2, 0), (2, 1), 3, (1, 2)),
+    (1, 6, 3, 9, 33, 1, 3, (1, 1), (0, 1), (0, 0), 1, (2, 1)),
+]
+
+
+@pytest.mark.parametrize("level", simd_levels())
+def test_each_simd_level_forward_agrees_with_reference(level, tmp_path):
+    """The forward kernel (the direct input-gradient rows) at each instruction-set level this CPU
+    runs, forced in a fresh process, agrees with the reference, with and without a bias."""
+    require_simd(level, tmp_path)
+    code = (
+        "import numpy as np, fastconv, fastconv.reference as R\n"
+        "from fastconv import _simd\n"
+        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
+        "rng = np.random.default_rng(0)\n"
+        "for dt, rtol in ((np.float32, 1e-5), (np.float64, 1e-12)):\n"
+        f"    for (n, h, w_, ci, co, kh, kw, s, p, op, g, d) in {FORWARD_KERNEL_CASES!r}:\n"
+        "        x = rng.standard_normal((n, h, w_, ci)).astype(dt)\n"
+        "        w = rng.standard_normal((kh, kw, co, ci)).astype(dt)\n"
+        "        for b in (None, rng.standard_normal(co * g).astype(dt)):\n"
+        "            y, c = fastconv.conv_transpose2d_forward(x, w, b, s, p, op, g, d)\n"
+        "            yr, cr = R.conv_transpose2d_forward(x, w, b, s, p, op, g, d)\n"
+        "            dy = rng.standard_normal(y.shape).astype(dt)\n"
+        "            got = (y,) + fastconv.conv_transpose2d_backward(dy, c)\n"
+        "            for a, r in zip(got, (yr,) + R.conv_transpose2d_backward(dy, cr)):\n"
+        "                if r is None:\n"
+        "                    assert a is None\n"
+        "                    continue\n"
+        "                sc = max(1.0, float(np.abs(r).max()))\n"
+        "                np.testing.assert_allclose(a, r, rtol=rtol, atol=rtol * sc)\n"
+        "print('ok')\n"
+    )
+    assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
+
+
+def test_conv_transpose2d_results_do_not_depend_on_the_thread_count():
+    """Forward and every gradient bit-identical on 1 and 2 threads, on a layer large enough to run
+    the forward rows and the bias-gradient parts in parallel; db matches float64 sums."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((6, 17, 19, 24), dtype=np.float32)
+    w = rng.standard_normal((3, 3, 40, 24), dtype=np.float32)
+    b = rng.standard_normal(40, dtype=np.float32)
+    old = fastconv.get_num_threads()
+    try:
+        runs = []
+        for nt in (1, 2):
+            fastconv.set_num_threads(nt)
+            y, cache = fastconv.conv_transpose2d_forward(x, w, b, 2, 1, 1)
+            dy = np.random.default_rng(12).standard_normal(y.shape, dtype=np.float32)
+            runs.append((y,) + fastconv.conv_transpose2d_backward(dy, cache))
+    finally:
+        fastconv.set_num_threads(old)
+    assert dy.size >= 1 << 18
+    for a, c in zip(*runs):
+        np.testing.assert_array_equal(a, c)
+    np.testing.assert_allclose(runs[0][3], dy.sum(axis=(0, 1, 2), dtype=np.float64), rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("x_shape, w_shape", [((2, 3, 3, 0), (3, 3, 4, 0)), ((2, 3, 3, 2), (3, 3, 0, 2))])
+def test_conv_transpose2d_no_channels(impl, x_shape, w_shape):
+    """No input channels: every output is the bias; no output channels: empty outputs and db."""
+    b = np.arange(w_shape[2], dtype=np.float64)
+    y, cache = impl.conv_transpose2d_forward(np.ones(x_shape), np.ones(w_shape), b, 2, 1)
+    assert y.shape == (2, 5, 5, w_shape[2])
+    np.testing.assert_array_equal(y, np.broadcast_to(b, y.shape))
+    dx, dw, db = impl.conv_transpose2d_backward(np.ones(y.shape), cache)
+    assert dx.shape == x_shape and dw.shape == w_shape and not dx.any() and not dw.any()
+    np.testing.assert_array_equal(db, np.full(w_shape[2], 50.0))

@@ -194,9 +194,93 @@ def check_all_paths(threads=(1, 2)):
                     np.testing.assert_allclose(ya, yar, rtol=1e-6, atol=1e-6, err_msg=msg)
                     dxa, dxar = fastconv.avgpool_backward(dy, ca), R.avgpool_backward(dy, car)
                     np.testing.assert_allclose(dxa, dxar, rtol=1e-6, atol=1e-6, err_msg=msg)
+            check_plane_paths()
+            check_global_avg_paths()
     finally:
         pool._PARALLEL_MIN_ELEMS = saved
         fastconv.set_num_threads(None)
+
+
+# (N, C, H, W) NCHW inputs of 2x2 stride-2 max pools: each plane is a one-channel row kernel,
+# vectorised along W (4 float32 / 2 float64 outputs per vector, 8 / 4 per block), so the output
+# widths cover whole blocks, single vectors and scalar tails; odd H, W leave a row/column unread.
+PLANE_CASES = [(2, 3, 2 * ho + eh, 2 * wo + ew, ) for ho, eh, wo, ew in (
+    (1, 0, 1, 0), (2, 1, 3, 1), (3, 0, 4, 0), (2, 0, 5, 1), (1, 1, 8, 0), (4, 1, 9, 1), (2, 0, 16, 0),
+    (3, 1, 17, 1), (2, 0, 33, 0))]
+
+
+def check_plane_paths():
+    """NCHW 2x2 stride-2 max pooling (the one-channel plane rows) equals the reference loops
+    exactly: y, ``cache.argmax`` (first maximum on ties, the first NaN) and dx."""
+    import fastconv
+    import fastconv.reference as R
+
+    for k, (n, c, h, w) in enumerate(PLANE_CASES):
+        for dt in (np.float32, np.float64):
+            rng = np.random.default_rng(100 + k)
+            x = rng.standard_normal((n, c, h, w)).astype(dt)
+            x[0, 0, 0, 1] = x[0, 0, 0, 0]              # a tie along a row
+            x[0, 1, 1, 0] = x[0, 1, 0, 0] = 9.0        # a tie down a column
+            x[-1, -1, 1, -1] = np.nan                  # a NaN in the last window (a tail when Wo is odd)
+            x[-1, 0, 0, 0] = x[-1, 0, 1, 1] = np.nan   # two NaNs in one window: the first one wins
+            x[n // 2, c // 2, h // 2, w // 2] = -np.inf
+            if w >= 16:                                # NaNs in lanes inside a vector block
+                x[0, 2, 0, 9] = np.nan
+                x[0, 2, 1, 12] = np.nan
+            msg = f"NCHW {x.shape} {np.dtype(dt)}"
+            y, cache = fastconv.maxpool_forward(x, 2, layout="NCHW")
+            yr, cr = R.maxpool_forward(x, 2, layout="NCHW")
+            np.testing.assert_array_equal(y, yr, err_msg=msg)
+            np.testing.assert_array_equal(cache.argmax, cr.argmax, err_msg=msg)
+            dy = rng.standard_normal(y.shape).astype(dt)
+            dx, dxr = fastconv.maxpool_backward(dy, cache), R.maxpool_backward(dy, cr)
+            assert dx.dtype == dxr.dtype and dx.shape == x.shape, msg
+            np.testing.assert_array_equal(dx, dxr, err_msg=msg)
+            # an NHWC batch of one channel takes the same rows
+            xh = np.ascontiguousarray(x.reshape(n * c, h, w, 1))
+            yh, ch = fastconv.maxpool_forward(xh, 2)
+            np.testing.assert_array_equal(yh.reshape(y.shape), y, err_msg=msg)
+            np.testing.assert_array_equal(fastconv.maxpool_backward(dy.reshape(yh.shape), ch).reshape(x.shape), dx)
+
+
+GLOBAL_CASES = [(3, 5, 4, 6), (2, 7, 7, 1), (4, 3, 5, 8), (2, 2, 3, 17), (5, 7, 7, 64), (1, 1, 1, 3)]
+
+
+def check_global_avg_paths():
+    """Global average pooling (its own kernels) equals the reference, and the general adaptive
+    kernels bit for bit, with the gradient written by plain and by non-temporal stores."""
+    import fastconv
+    import fastconv.reference as R
+    from fastconv import pool
+
+    saved = pool._STREAM_MIN_BYTES
+    try:
+        for stream_min in (saved, 0):
+            pool._STREAM_MIN_BYTES = stream_min
+            for k, shape in enumerate(GLOBAL_CASES):
+                for dt in (np.float32, np.float64):
+                    rng = np.random.default_rng(200 + k)
+                    x = rng.standard_normal(shape).astype(dt)
+                    msg = f"global avg {shape} {np.dtype(dt)} stream_min {stream_min}"
+                    y, cache = fastconv.global_avgpool_forward(x)
+                    yr, cr = R.global_avgpool_forward(x)
+                    assert y.dtype == yr.dtype and y.shape == yr.shape, msg
+                    tol = 1e-5 if dt == np.float32 else 1e-12
+                    np.testing.assert_allclose(y, yr, rtol=tol, atol=tol, err_msg=msg)
+                    dy = rng.standard_normal(y.shape).astype(dt)
+                    dx, dxr = fastconv.global_avgpool_backward(dy, cache), R.global_avgpool_backward(dy, cr)
+                    assert dx.dtype == dxr.dtype and dx.shape == x.shape, msg
+                    np.testing.assert_allclose(dx, dxr, rtol=tol, atol=tol, err_msg=msg)
+                    # the general window kernels (which served output_size 1 before) give the same bits
+                    xw, hw, dt_, window = pool._adaptive_args(x, 1)
+                    yw, cw = pool._avgpool_window(xw, None, None, hw, dt_, window)
+                    np.testing.assert_array_equal(y, yw, err_msg=msg)
+                    np.testing.assert_array_equal(dx, pool._avg_gather_backward(dy, cw), err_msg=msg)
+                    ya, ca = fastconv.adaptive_avgpool_forward(x, (1, 1))
+                    np.testing.assert_array_equal(ya, y, err_msg=msg)
+                    np.testing.assert_array_equal(fastconv.adaptive_avgpool_backward(dy, ca), dx, err_msg=msg)
+    finally:
+        pool._STREAM_MIN_BYTES = saved
 
 
 def test_all_pool_paths_match_reference():

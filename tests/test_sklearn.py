@@ -417,3 +417,71 @@ def test_bad_input(digits):
             CNNClassifier(**kw).fit(X_tr, y_tr)
     with pytest.raises(ValueError, match="lower learning_rate"), np.errstate(all="ignore"):
         CNNClassifier(optimizer="sgd", learning_rate=1e30, max_epochs=3, random_state=0).fit(X_tr, y_tr)
+
+
+@pytest.mark.parametrize("kw", [
+    {},  # the default network: 512 dense inputs, two blocks of the dense layer's partial sums
+    {"dtype": "float64"},
+    {"hidden_layer_sizes": (5,)},  # a hidden layer of fewer than 8 units (zero-padded outputs)
+    {"conv_channels": (24,)},  # 384 dense inputs: zero-padded to two blocks
+    {"conv_channels": (8, 4), "pool": "avg"},  # a second conv fastconv would run as im2col + BLAS
+    {"ensemble_size": 2, "conv_channels": (6,)},
+    {"binary": True},  # two outputs
+])
+def test_predictions_do_not_depend_on_the_batch(digits, kw):
+    """A sample's probabilities (and logits) are the same, bit for bit, whether it comes alone,
+    in chunks of any size or in a batch longer than the predict chunk, at any position."""
+    import fastconv.sklearn as sk
+
+    X_tr, X_te, y_tr, _ = digits
+    kw = dict(kw)
+    y = (y_tr > 4).astype(int) if kw.pop("binary", False) else y_tr
+    clf = CNNClassifier(max_epochs=2, random_state=0, **kw).fit(X_tr, y)
+    X = np.concatenate([X_te, X_tr])  # 1,797 rows: more than one predict chunk
+    assert X.shape[0] > sk._PREDICT_CHUNK
+    full = clf.predict_proba(X)
+    z = clf.decision_function(X)
+    rows = [0, 1, 2, sk._PREDICT_CHUNK - 1, sk._PREDICT_CHUNK, 777, X.shape[0] - 1]
+    for i in rows:
+        np.testing.assert_array_equal(clf.predict_proba(X[i : i + 1])[0], full[i])
+        np.testing.assert_array_equal(clf.decision_function(X[i : i + 1])[0], z[i])
+    for size in (3, 37, 200):
+        parts = np.concatenate([clf.predict_proba(X[i : i + size]) for i in range(0, X.shape[0], size)])
+        np.testing.assert_array_equal(parts, full)
+    perm = np.random.default_rng(0).permutation(X.shape[0])
+    np.testing.assert_array_equal(clf.predict_proba(X[perm]), full[perm])
+    # and it is the network: fastconv.reference's float64 forward pass agrees to float32 rounding
+    np.testing.assert_allclose(clf.decision_function(X[:300]).reshape(300, -1),
+                               _logits_reference(clf, X[:300]).reshape(300, -1) if z.ndim == 2 else
+                               np.diff(_logits_reference(clf, X[:300]), axis=1), rtol=1e-4, atol=1e-4)
+
+
+def test_dense_layer_sums_in_fixed_blocks():
+    """The dense layers at prediction: each output is (sum of block 0 + sum of block 1 + ...) +
+    bias, every block of 256 inputs summed in order from zero. With float32-valued inputs and
+    weights every product is exact in float64, so this order pins the result bit for bit."""
+    from fastconv.sklearn import _dense_apply, _dense_plan
+
+    rng = np.random.default_rng(0)
+    for d, u in [(512, 10), (100, 3), (300, 12), (256, 8)]:
+        a = rng.standard_normal((9, d)).astype(np.float32).astype(np.float64)
+        w = rng.standard_normal((d, u)).astype(np.float32).astype(np.float64)
+        b = rng.standard_normal(u)
+        want = np.zeros((9, u))
+        for k0 in range(0, d, 256):
+            part = np.zeros((9, u))
+            for k in range(k0, min(d, k0 + 256)):
+                part += a[:, k : k + 1] * w[k]
+            want = part if k0 == 0 else want + part
+        want += b
+        np.testing.assert_array_equal(_dense_apply(a, _dense_plan(w, b)), want)
+        np.testing.assert_allclose(want, ref.dense_forward(a, w, b)[0], rtol=1e-12, atol=1e-12)
+
+
+def test_unpickled_model_keeps_the_canonical_dtype(digits):
+    X_tr, X_te, y_tr, _ = digits
+    clf = CNNClassifier(max_epochs=1, random_state=0).fit(X_tr, y_tr)
+    p = pickle.loads(pickle.dumps(clf))
+    assert p._theta.dtype is np.dtype(np.float32)
+    np.testing.assert_array_equal(p._theta, clf._theta)
+    np.testing.assert_array_equal(p.predict_proba(X_te), clf.predict_proba(X_te))
