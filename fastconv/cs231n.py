@@ -20,6 +20,10 @@ windows that do not fit are dropped, as the assignment's naive loops do, rather 
   ``np.argmax``, torch and the assignment's im2col path do). The assignment's reshape fast path
   splits it equally among tied maxima instead; the two agree whenever a window's maximum is
   unique (always, with random float data).
+* Layers of at most 32 taps ``C*HH*WW`` and 64 filters, with ``x``, ``w`` and ``b`` arrays of one
+  float dtype, run on small-channel kernels that read and write NCHW directly (no layout
+  transposes); other layers go through ``conv2d_forward(..., layout="NCHW")``. Both agree with
+  the reference loops to float rounding.
 * Caches are opaque: pass them back to the matching backward. Bad parameter dicts raise a
   ``TypeError`` or ``ValueError`` naming the key; no input array or dict is modified.
 """
@@ -27,15 +31,18 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
-from typing import Any, Tuple
+from typing import Any, NamedTuple, Tuple
 
 import numpy as np
 
+from . import _conv_smallc
+from . import _validate as v
 from ._cache import ConvCache
 from ._cache import PoolCache
 from .conv import conv2d_backward, conv2d_forward
 from .layers import relu_backward, relu_forward
 from .pool import maxpool_backward, maxpool_forward
+from ._threads import threads_for
 
 __all__ = [
     "conv_forward_naive",
@@ -81,6 +88,40 @@ def _param_ints(param, name: str, keys, minimums) -> Tuple[int, ...]:
     return tuple(values)
 
 
+# The small-channel kernels (fastconv._conv_smallc) read and write NCHW directly: they serve layers
+# of at most _SMALLC_TAPS taps HH*WW*C and _SMALLC_COUT filters with x, w, b ndarrays of one float
+# dtype; other layers go through conv2d_forward(..., layout="NCHW").
+_SMALLC_TAPS = 32
+_SMALLC_COUT = 64
+# Below this many multiply-adds a call runs on one thread (as fastconv.conv does).
+_PARALLEL_MIN_MACS = 1 << 20
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class _SmallCCache(NamedTuple):
+    """The cache of a convolution on the small-channel kernels: NCHW x, weights (HH, WW, C, F)."""
+
+    x: np.ndarray
+    w: np.ndarray
+    pad: int
+    stride: int
+    y_shape: tuple
+
+
+def _smallc_serves(x, w, b, stride: int, pad: int) -> bool:
+    """True if the small-channel kernels serve this layer (else conv2d_forward does)."""
+    if not (type(x) is np.ndarray and type(w) is np.ndarray and type(b) is np.ndarray):
+        return False
+    if x.dtype not in _FLOATS or w.dtype != x.dtype or b.dtype != x.dtype:
+        return False
+    if x.ndim != 4 or w.ndim != 4 or b.ndim != 1 or x.size == 0 or w.size == 0:
+        return False
+    n, c, h, wd = x.shape
+    f, cw, hh, ww = w.shape
+    return (cw == c and b.shape[0] == f and hh * ww * c <= _SMALLC_TAPS and f <= _SMALLC_COUT
+            and h + 2 * pad >= hh and wd + 2 * pad >= ww)
+
+
 def _check_tuple(cache, n: int, producer: str) -> tuple:
     """``cache`` if it is the ``n``-tuple that ``producer`` returns, else a TypeError."""
     if type(cache) is not tuple or len(cache) != n:
@@ -119,7 +160,17 @@ def conv_forward_fast(x, w, b, conv_param: Mapping) -> Tuple[np.ndarray, Any]:
            [6., 9.]])
     """
     stride, pad = _param_ints(conv_param, "conv_param", _CONV_KEYS, (1, 0))
-    return conv2d_forward(x, w, b, pad, stride, layout="NCHW")
+    if not _smallc_serves(x, w, b, stride, pad):
+        return conv2d_forward(x, w, b, pad, stride, layout="NCHW")
+    x = np.ascontiguousarray(x)
+    n, c, h, wd = x.shape
+    f, _, hh, ww = w.shape
+    ho, wo = (h + 2 * pad - hh) // stride + 1, (wd + 2 * pad - ww) // stride + 1
+    wk = np.ascontiguousarray(w.transpose(2, 3, 1, 0))  # (HH, WW, C, F)
+    out = np.empty((n, f, ho, wo), dtype=x.dtype)
+    _conv_smallc.smallc_forward(x, wk, b, out, pad, pad, stride, stride, True, True,
+                                threads_for(out.size * hh * ww * c, _PARALLEL_MIN_MACS))
+    return out, _SmallCCache(x, wk, pad, stride, out.shape)
 
 
 def conv_backward_fast(dout, cache) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -147,6 +198,14 @@ def conv_backward_fast(dout, cache) -> Tuple[np.ndarray, np.ndarray, np.ndarray]
     >>> dx.shape, dw.shape, db
     ((1, 1, 3, 3), (1, 1, 3, 3), array([1.]))
     """
+    if isinstance(cache, _SmallCCache):
+        x, wk, pad, stride, y_shape = cache
+        dout = np.ascontiguousarray(v.check_dy(dout, y_shape), dtype=x.dtype)
+        dx = np.empty_like(x)
+        hh, ww, c, _ = wk.shape
+        dw, db = _conv_smallc.smallc_backward(x, wk, dout, dx, pad, pad, stride, stride, True, True, True,
+                                              threads_for(2 * dout.size * hh * ww * c, _PARALLEL_MIN_MACS))
+        return dx, np.ascontiguousarray(dw.transpose(3, 2, 0, 1)), db
     if not isinstance(cache, ConvCache) or cache.layout != "NCHW":
         raise TypeError(f"cache must be the cache returned by conv_forward_fast, got {type(cache).__name__}")
     return conv2d_backward(dout, cache, layout="NCHW")
