@@ -4,7 +4,9 @@ import numpy.typing as npt
 
 SMALL_PARTS: int
 
-def layer_level(dtype: npt.DTypeLike, cout: int, level: int = -1) -> str: ...
+def layer_level(
+    dtype: npt.DTypeLike, image_shape: tuple[int, int, int], cout: int, padding: tuple[int, int] = (0, 0), level: int = -1
+) -> str: ...
 
 def conv2d_forward_small_kernel(
     x: npt.NDArray[np.floating],

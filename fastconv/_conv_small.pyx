@@ -41,20 +41,25 @@ cdef enum:
     _PARTS = 8
 
 
-def layer_level(dtype, Py_ssize_t cout, int level=-1) -> str:
+def layer_level(dtype, image_shape, Py_ssize_t cout, padding=(0, 0), int level=-1) -> str:
     """Return the instruction-set level the kernels run at for a layer.
 
     Parameters
     ----------
     dtype : numpy dtype
         float32 or float64.
+    image_shape : (int, int, int)
+        ``(H, W, C)`` of one input image.
     cout : int
         Output channels of the layer.
+    padding : (int, int), default (0, 0)
+        Zero padding (rows, columns).
     level : int, default -1
-        -1: the level that runs (:func:`fastconv._simd.simd_level`), lowered while its vectors
-        are wider than ``cout`` and the level below is not the baseline (a float32 layer with
-        fewer than 16 output channels runs the AVX2 kernels on an AVX-512 CPU). ``k >= 0``:
-        level ``k`` (an index of ``SIMD_LEVELS``), at most the level that runs.
+        -1: the level that runs (:func:`fastconv._simd.simd_level`), lowered (not below AVX2)
+        until its vectors divide ``cout`` and its broadcast plane (``(H+2ph)*(W+2pw)*C``
+        vectors) takes at most 32 KiB: on an AVX-512 CPU a float32 layer runs the AVX-512
+        kernels only if Cout is a multiple of 16, a float64 layer if Cout is a multiple of 8.
+        ``k >= 0``: level ``k`` (an index of ``SIMD_LEVELS``), at most the level that runs.
 
     Returns
     -------
@@ -63,12 +68,15 @@ def layer_level(dtype, Py_ssize_t cout, int level=-1) -> str:
     """
     import numpy as np
 
-    itemsize = np.dtype(dtype).itemsize
-    if itemsize not in (4, 8) or np.dtype(dtype).kind != "f":
-        raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
-    if cout < 1:
-        raise ValueError(f"cout must be positive, got {cout}")
-    return SIMD_LEVELS[fcs_level(itemsize, cout, level)]
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    H, W, C = image_shape
+    ph, pw = padding
+    if min(H, W, C, cout) < 1 or min(ph, pw) < 0:
+        raise ValueError(f"image_shape {tuple(image_shape)}, cout {cout} and padding {tuple(padding)} "
+                         "must be positive (padding non-negative)")
+    return SIMD_LEVELS[fcs_level(dt.itemsize, cout, (H + 2 * ph) * (W + 2 * pw) * C, level)]
 
 
 cdef inline void _bc(int lvl, const floating* x, floating* xb, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
@@ -189,7 +197,7 @@ def conv2d_forward_small_kernel(
     """Direct convolution forward, image by image. All extents must be non-zero."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
-    cdef int lvl = fcs_level(sizeof(floating), Cout, level)
+    cdef int lvl = fcs_level(sizeof(floating), Cout, (H + 2 * ph) * (W + 2 * pw) * C, level)
     cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2], L = fcs_lanes(sizeof(floating), lvl)
     cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp * C * L
     cdef Py_ssize_t img = H * W * C, n
@@ -298,7 +306,7 @@ def conv2d_backward_small_kernel(
     """
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
-    cdef int lvl = fcs_level(sizeof(floating), Cout, level)
+    cdef int lvl = fcs_level(sizeof(floating), Cout, (H + 2 * ph) * (W + 2 * pw) * C, level)
     cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2], L = fcs_lanes(sizeof(floating), lvl)
     cdef Py_ssize_t K = Kh * Kw * C, KC = K * Cout, tq = 8 * L  # tq: pixels per dx block (QB of _conv_small.h)
     cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp * C

@@ -213,16 +213,23 @@ static Py_ssize_t fcs_lanes(Py_ssize_t itemsize, int lvl)
 }
 
 /* The level the kernels of one layer run at.  cap < 0: the level that runs (fc_simd_level),
-   lowered while its vectors are wider than cout and the level below is not the baseline
-   (which has no FMA): a float32 layer with Cout < 16 runs the AVX2 kernels at the AVX-512
-   level, whose 16-lane vectors would leave its channels to the scalar column loops.  The
-   broadcast planes are laid out for one lane count, so one call runs every kernel (bc, fwd,
+   lowered (not below level 1: the baseline has no FMA) until its vectors divide cout and its
+   broadcast plane of `plane` values (Hp*Wp*C, each one vector) takes at most FCS_PLANE_BYTES.
+   Every tap of every pixel loads whole vectors of the plane for each block of L columns, so a
+   wider vector only pays when it leaves no columns unused (a float32 layer with Cout = 8, 12,
+   24 loads fewer bytes with 8 lanes than with 16) and while the plane stays in the L1 cache.
+   The broadcast planes are laid out for one lane count, so one call runs every kernel (bc, fwd,
    dw, dx, dxg) at this one level.  cap >= 0: exactly min(cap, the level that runs). */
-static int fcs_level(Py_ssize_t itemsize, Py_ssize_t cout, int cap)
+#define FCS_PLANE_BYTES 32768
+static int fcs_level(Py_ssize_t itemsize, Py_ssize_t cout, Py_ssize_t plane, int cap)
 {
     int lvl = fc_simd_level();
+    Py_ssize_t L;
     if (cap >= 0) return cap < lvl ? cap : lvl;
-    while (lvl > 1 && fcs_lanes(itemsize, lvl) > cout) lvl--;
+    for (; lvl > 1; lvl--) {
+        L = fcs_lanes(itemsize, lvl);
+        if (cout % L == 0 && plane * L * itemsize <= FCS_PLANE_BYTES) break;
+    }
     return lvl;
 }
 

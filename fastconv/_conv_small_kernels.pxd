@@ -27,4 +27,4 @@ cdef extern from "_conv_small_kernels.h":
     void fcs_dxg_f32(int level, const fc_dg* g, const float* D, const float* wv, float* dx) noexcept nogil
     void fcs_dxg_f64(int level, const fc_dg* g, const double* D, const double* wv, double* dx) noexcept nogil
     Py_ssize_t fcs_lanes(Py_ssize_t itemsize, int level) noexcept nogil
-    int fcs_level(Py_ssize_t itemsize, Py_ssize_t cout, int cap) noexcept nogil
+    int fcs_level(Py_ssize_t itemsize, Py_ssize_t cout, Py_ssize_t plane, int cap) noexcept nogil
