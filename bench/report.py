@@ -31,6 +31,30 @@ BASE = "fastconv"
 #: Column order of the implementations (others follow in order of appearance).
 IMPL_ORDER = ["fastconv", "torch", "torch channels-last", "numpy", "cv2", "scipy", "reference"]
 BEGIN, END = "<!-- generated: benchmarks -->", "<!-- end generated: benchmarks -->"
+#: Other names of one implementation, as some benchmark files spell them.
+ALIASES = {"torch-cl": "torch channels-last"}
+#: The README's headline rows: the groups whose name starts with one of these, in this order.
+HEADLINE = (
+    "conv2d fwd+bwd f32 N64 8x8x1->8",
+    "conv2d fwd+bwd f32 N32 32x32x16->32",
+    "conv2d fwd+bwd f32 N8 64x64x64->64",
+    "conv2d fwd+bwd f32 N16 56x56x64->128",
+    "conv2d fwd+bwd f64 N8 64x64x64->64",
+    "conv options fwd+bwd f32: depthwise 3x3 p1",
+    "conv options fwd+bwd f32: grouped",
+    "tconv4x4s2p1",
+    "conv1d_k5_same",
+    "cs231n conv",
+    "cs231n max pool",
+    "maxpool 2x2 fwd+bwd f32 N32",
+    "pool max 3x3 s2 p1",
+    "pool global avg",
+    "filter2d float32 2048x2048 k3 laplacian constant",
+    "filter2d float32 2048x2048 k5 gaussian5 constant",
+    "digits train 10 epochs N1437 8x8x1->8 k3 p1 max2 batch64",
+)
+#: The README table's peer columns; every other peer goes into one "vs other" column.
+HEADLINE_PEERS = ("torch", "torch channels-last")
 
 
 # --------------------------------------------------------------------------- reading
@@ -52,6 +76,7 @@ def collect(data):
         extra = bench.get("extra_info") or {}
         group = bench.get("group") or bench.get("name")
         impl = str(extra.get("impl") or bench.get("name"))
+        impl = ALIASES.get(impl, impl)
         entries = groups.setdefault(group, {})
         if impl in entries:
             impl = f"{impl} ({bench.get('name')})"
@@ -203,23 +228,42 @@ def _flop_cells(entry, sgemm):
     return [f"{g:.1f}", f"{g / sgemm:.2f}" if sgemm else "—"]
 
 
-def summary_table(groups, sgemm=None):
-    """One row per (non-scaling) group: fastconv's median and how many times faster it is than each peer.
+def summary_table(groups, sgemm=None, peers=None):
+    """One row per non-scaling group that times fastconv: its median and how many times faster it
+    is than each peer. (Groups that compare fastconv with itself, such as NCHW vs NHWC, have
+    their own tables.)
 
     If any benchmark records its FLOPs, fastconv's useful GFLOP/s and its fraction of ``sgemm``
-    (GFLOP/s) follow the median.
+    (GFLOP/s) follow the median. With ``peers`` (a sequence of implementation names) only those
+    peers get columns, and a last column "vs other" names each row's other peers with their ratios.
     """
-    plain = {g: e for g, e in groups.items() if not is_scaling(e)}
-    peers = ordered_impls(dict.fromkeys(i for e in plain.values() for i in e if i != BASE))
+    plain = {g: e for g, e in groups.items() if not is_scaling(e) and BASE in e}
+    found = ordered_impls(dict.fromkeys(i for e in plain.values() for i in e if i != BASE))
+    columns = found if peers is None else [p for p in peers if p in found]
+    other = peers is not None and any(p not in columns for p in found)
     with_flops = any("flops" in e["extra"] for entries in plain.values() for e in entries.values())
     rows = []
     for g, entries in plain.items():
         ratios = speedups(entries)
-        base = format_time(entries[BASE]["median"]) if BASE in entries else "—"
         extra = _flop_cells(entries.get(BASE), sgemm) if with_flops else []
-        rows.append([g, base] + extra + [format_ratio(ratios[p]) if p in ratios else "—" for p in peers])
+        row = [g, format_time(entries[BASE]["median"])] + extra
+        row += [format_ratio(ratios[p]) if p in ratios else "—" for p in columns]
+        if other:
+            rest = [f"{p} {format_ratio(ratios[p])}" for p in ordered_impls(ratios) if p not in columns]
+            row.append("; ".join(rest) or "—")
+        rows.append(row)
     header = ["workload", "fastconv median"] + (["GFLOP/s", "of sgemm"] if with_flops else [])
-    return _table(header + [f"vs {p}" for p in peers], rows)
+    return _table(header + [f"vs {p}" for p in columns] + (["vs other"] if other else []), rows)
+
+
+def headline_groups(groups, prefixes=HEADLINE):
+    """The groups whose name starts with one of ``prefixes``, in the order of ``prefixes``."""
+    out = {}
+    for prefix in prefixes:
+        for g, entries in groups.items():
+            if g.startswith(prefix) and g not in out:
+                out[g] = entries
+    return out
 
 
 def group_table(entries, sgemm=None):
@@ -277,14 +321,20 @@ def markdown(data, chart=None):
     return "\n".join(out)
 
 
-def readme_block(data, report_link=None, chart=None):
-    """The generated part of the README's benchmarks section: environment, summary table, chart."""
+def readme_block(data, report_link=None, chart=None, headline=HEADLINE):
+    """The generated part of the README's benchmarks section: environment, the summary table of
+    the ``headline`` groups (see :func:`headline_groups`; all groups if None), chart."""
     groups = collect(data)
-    out = [environment_line(data), "", summary_table(groups, sgemm_gflops(data)), ""]
+    if headline is not None:
+        groups = headline_groups(groups, headline) or groups
+        table = summary_table(groups, sgemm_gflops(data), peers=HEADLINE_PEERS)
+    else:
+        table = summary_table(groups, sgemm_gflops(data))
+    out = [environment_line(data), "", table, ""]
     if chart:
         out += [f"![benchmark chart]({chart})", ""]
     if report_link:
-        out += [f"Per-implementation medians, IQRs, rounds and the scaling tables: [{report_link}]({report_link}).", ""]
+        out += [f"Every workload, with medians, IQRs, rounds and the scaling tables: [{report_link}]({report_link}).", ""]
     return "\n".join(out)
 
 

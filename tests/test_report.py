@@ -170,3 +170,28 @@ def test_flops_columns_sgemm_fraction_and_settings(data):
     assert table[2] == "| conv F | 2.00 ms | 200.0 | 0.80 | 2.0× |"
     rows = report.group_table(report.collect(data)["conv F"], 250.0).splitlines()
     assert rows[3] == "| torch | 4.00 ms | 0.00 ns | 7 | 100.0 | 0.40 | 2.0× |"
+
+
+def test_summary_table_leaves_out_groups_without_fastconv_and_merges_aliases(data):
+    data["benchmarks"] += [_bench("layout C", "NHWC", 0.001), _bench("layout C", "NCHW", 0.0012),
+                           _bench("pool B", "torch-cl", 0.001)]
+    groups = report.collect(data)
+    assert "torch channels-last" in groups["pool B"]
+    table = report.summary_table(groups)
+    assert "layout C" not in table and "vs NHWC" not in table
+    assert "| pool B | 500 µs | 3.0× | 2.0× |" in table
+
+
+def test_headline_table_keeps_named_peers_and_folds_the_others(data):
+    groups = report.headline_groups(report.collect(data), ("pool", "conv A", "missing"))
+    assert list(groups) == ["pool B", "conv A"]
+    table = report.summary_table(groups, peers=("torch",)).splitlines()
+    assert table[0] == "| workload | fastconv median | vs torch | vs other |"
+    assert table[2] == "| pool B | 500 µs | 3.0× | torch (bench_torch_again) 6.0× |"
+    assert table[3] == "| conv A | 2.00 ms | 5.0× | numpy 0.50× (2.0× slower); reference 1,000.0× |"
+
+
+def test_readme_block_uses_the_headline_rows(data):
+    block = report.readme_block(data, headline=("pool B",))
+    assert "| pool B |" in block and "| conv A |" not in block
+    assert "| conv A |" in report.readme_block(data, headline=None)
