@@ -16,8 +16,12 @@ and with its channels rounded up to whole vectors, with the flipped kernel: vect
 ``Cout``, then one lane sum per input value. Other strides scatter dx tap by tap.
 
 The C loops (``_conv_small.h``) are compiled for every instruction-set level of ``_simd.h``
-(on x86 with GCC/Clang: the baseline ISA with SSE2 vectors, and AVX2+FMA) and the level that
-runs is picked at run time (see :mod:`fastconv._simd`).
+(on x86 with GCC/Clang: the baseline ISA with SSE2 vectors, AVX2+FMA and AVX-512). Each call
+runs one level for all its loops (the broadcast planes are laid out for one vector width):
+the level that runs (see :mod:`fastconv._simd`), lowered to AVX2 unless its lanes divide
+``Cout`` and its planes fit 32 KiB (:func:`layer_level`; float32 layers with ``Cout`` = 8 run
+AVX2 on an AVX-512 CPU). The last ``Cout mod lanes`` columns run as masked vectors; y, dw and
+db are bit-identical at AVX2 and AVX-512, dx (stride 1) differs by the rounding of its lane sums.
 
 Results never depend on the thread count: the forward and the input gradient are computed image
 by image, and the weight/bias gradients are summed within ``SMALL_PARTS`` fixed parts of the
