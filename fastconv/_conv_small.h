@@ -21,6 +21,25 @@
 #endif
 
 FCS_VEC(FC_FN(v), FC_T, FCS_VB)
+/* gt[0 : nv*L] = sum_co wt[co] * dyT[co*QB : +nv*L], the tap's gradient of nv vectors of pixels */
+FCS_INLINE FC_ATTR void FC_FN(dxacc)(const FC_T *wt, const FC_T *dyT, Py_ssize_t Co, Py_ssize_t QB,
+                                     FC_T *gt, const int nv)
+{
+    enum { L = FCS_VB / sizeof(FC_T), NV = 8 };
+    FC_FN(v) acc[NV], r;
+    Py_ssize_t co;
+    int v;
+    for (v = 0; v < nv; v++) acc[v] = (FC_FN(v)){0};
+    for (co = 0; co < Co; co++) {
+        const FC_T w = wt[co];
+        const FC_T *row = dyT + co * QB;
+        for (v = 0; v < nv; v++) {
+            memcpy(&r, row + v * L, sizeof r);
+            acc[v] += w * r;
+        }
+    }
+    memcpy(gt, acc, nv * sizeof r);
+}
 FC_ATTR static void FC_FN(dx)(const fc_sg *g, const FC_T *dy, const FC_T *w, FC_T *dxp, FC_T *scr)
 {
     enum { L = FCS_VB / sizeof(FC_T), NV = 8, QB = NV * L };
@@ -28,27 +47,27 @@ FC_ATTR static void FC_FN(dx)(const fc_sg *g, const FC_T *dy, const FC_T *w, FC_
     const Py_ssize_t *toff = g->toff, *poff = g->poff;
     FC_T *dyT = scr, *gt = scr + Co * QB;
     Py_ssize_t q0, nq, qq, co, t, n, k;
-    int v;
+    int nv;
     for (q0 = 0; q0 < Q; q0 += QB) {
         nq = Q - q0 < QB ? Q - q0 : QB;
+        nv = (int)((nq + L - 1) / L);  /* vectors of pixels in this block */
         for (co = 0; co < Co; co++) {
             FC_T *FCS_RESTRICT dst = dyT + co * QB;
             const FC_T *FCS_RESTRICT src = dy + q0 * Co + co;
             for (qq = 0; qq < nq; qq++) dst[qq] = src[qq * Co];
-            for (; qq < QB; qq++) dst[qq] = 0;
+            for (; qq < nv * L; qq++) dst[qq] = 0;
         }
         for (t = 0; t < K; t++) {
-            FC_FN(v) acc[NV], r;
-            for (v = 0; v < NV; v++) acc[v] = (FC_FN(v)){0};
-            for (co = 0; co < Co; co++) {
-                const FC_T wt = w[t * Co + co];
-                const FC_T *row = dyT + co * QB;
-                for (v = 0; v < NV; v++) {
-                    memcpy(&r, row + v * L, sizeof r);
-                    acc[v] += wt * r;
-                }
+            switch (nv) {  /* a constant vector count in each (unrolled) copy */
+            case 1: FC_FN(dxacc)(w + t * Co, dyT, Co, QB, gt, 1); break;
+            case 2: FC_FN(dxacc)(w + t * Co, dyT, Co, QB, gt, 2); break;
+            case 3: FC_FN(dxacc)(w + t * Co, dyT, Co, QB, gt, 3); break;
+            case 4: FC_FN(dxacc)(w + t * Co, dyT, Co, QB, gt, 4); break;
+            case 5: FC_FN(dxacc)(w + t * Co, dyT, Co, QB, gt, 5); break;
+            case 6: FC_FN(dxacc)(w + t * Co, dyT, Co, QB, gt, 6); break;
+            case 7: FC_FN(dxacc)(w + t * Co, dyT, Co, QB, gt, 7); break;
+            default: FC_FN(dxacc)(w + t * Co, dyT, Co, QB, gt, NV); break;
             }
-            memcpy(gt, acc, sizeof acc);
             for (qq = 0; qq < nq; qq += n) {
                 FC_T *FCS_RESTRICT d = dxp + poff[q0 + qq] + toff[t];
                 const FC_T *FCS_RESTRICT gq = gt + qq;
@@ -78,12 +97,39 @@ FC_ATTR static inline void FC_FN(red)(const void *a_, FC_T *r)
 }
 #endif
 
+/* FC_FN(ld), FC_FN(st): v <- p[0:r] (other lanes 0) and p[0:r] <- v, 0 < r < L, touching nothing
+   past p[r-1].  _conv_small_kernels.h has masked versions for some levels (FCS_MASK_<level> 1);
+   the others take these loops. */
+#if !FC_CAT(FCS_MASK_, FC_ISA)
+FC_ATTR static inline FC_FN(v) FC_FN(ld)(const FC_T *p, int r)
+{
+    enum { L = FCS_VB / sizeof(FC_T) };
+    FC_T t[L];
+    FC_FN(v) v;
+    int i;
+    for (i = 0; i < L; i++) t[i] = i < r ? p[i] : 0;
+    memcpy(&v, t, sizeof v);
+    return v;
+}
+FC_ATTR static inline void FC_FN(st)(FC_T *p, FC_FN(v) v, int r)
+{
+    enum { L = FCS_VB / sizeof(FC_T) };
+    FC_T t[L];
+    int i;
+    memcpy(t, &v, sizeof v);
+    for (i = 0; i < r; i++) p[i] = t[i];
+}
+#endif
+
 /* vector lanes of this instantiation (the layout of the broadcast planes) */
 static Py_ssize_t FC_FN(lanes)(void) { return FCS_VB / sizeof(FC_T); }
 
-#define FCS_DWBLK(TB)                                                                      \
-FC_ATTR static inline void FC_FN(dwb##TB)(const fc_sg *g, const FC_T *xb, const FC_T *dy,  \
-                                    FC_T *dw, FC_T *db, Py_ssize_t co, Py_ssize_t t0)      \
+/* FC_FN(dwb<TB>) (FULL 1): columns [co, co + L); FC_FN(dwt<TB>) (FULL 0): the r < L columns
+   [co, co + r), partial loads and stores; each for the taps [t0, t0 + TB) */
+#define FCS_DWBLK(TB, NAME, FULL)                                                          \
+FC_ATTR static inline void FC_FN(NAME##TB)(const fc_sg *g, const FC_T *xb, const FC_T *dy,    \
+                                      FC_T *dw, FC_T *db, Py_ssize_t co, Py_ssize_t t0,    \
+                                      int r)                                               \
 {                                                                                          \
     enum { L = FCS_VB / sizeof(FC_T) };                                                    \
     const Py_ssize_t K = g->K, Q = g->Q, Co = g->Cout;                                     \
@@ -97,7 +143,8 @@ FC_ATTR static inline void FC_FN(dwb##TB)(const fc_sg *g, const FC_T *xb, const 
     }                                                                                      \
     for (q = 0; q < Q; q++) {                                                              \
         const FC_T *x0 = xb + g->poff[q] * L;                                              \
-        memcpy(&d, dy + q * Co + co, sizeof d);                                            \
+        if (FULL) memcpy(&d, dy + q * Co + co, sizeof d);                                  \
+        else d = FC_FN(ld)(dy + q * Co + co, r);                                           \
         FCS_UNROLL for (k = 0; k < TB; k++) {                                              \
             memcpy(&xv, x0 + o[k], sizeof xv);                                             \
             acc[k] += xv * d;                                                              \
@@ -105,14 +152,13 @@ FC_ATTR static inline void FC_FN(dwb##TB)(const fc_sg *g, const FC_T *xb, const 
         sb += d;                                                                           \
     }                                                                                      \
     for (k = 0; k < nb; k++) {                                                             \
-        memcpy(&cur, dw + (t0 + k) * Co + co, sizeof cur);                                 \
-        cur += acc[k];                                                                     \
-        memcpy(dw + (t0 + k) * Co + co, &cur, sizeof cur);                                 \
+        FC_T *dwk = dw + (t0 + k) * Co + co;                                               \
+        if (FULL) { memcpy(&cur, dwk, sizeof cur); cur += acc[k]; memcpy(dwk, &cur, sizeof cur); } \
+        else { cur = FC_FN(ld)(dwk, r); cur += acc[k]; FC_FN(st)(dwk, cur, r); }           \
     }                                                                                      \
     if (t0 == 0) {                                                                         \
-        memcpy(&cur, db + co, sizeof cur);                                                 \
-        cur += sb;                                                                         \
-        memcpy(db + co, &cur, sizeof cur);                                                 \
+        if (FULL) { memcpy(&cur, db + co, sizeof cur); cur += sb; memcpy(db + co, &cur, sizeof cur); } \
+        else { cur = FC_FN(ld)(db + co, r); cur += sb; FC_FN(st)(db + co, cur, r); }       \
     }                                                                                      \
 }
 
@@ -131,78 +177,86 @@ FC_ATTR static void FC_FN(bc)(const FC_T *x, FC_T *xb, Py_ssize_t H, Py_ssize_t 
         }
     }
 }
-FC_ATTR static void FC_FN(fwd)(const fc_sg *g, const FC_T *xb, const FC_T *w, const FC_T *b, FC_T *y)
+/* forward of the columns [co, co + L) (full) or [co, co + r), r < L (partial loads and stores) */
+FCS_INLINE FC_ATTR void FC_FN(fwdc)(const fc_sg *g, const FC_T *xb, const FC_T *w, const FC_T *b, FC_T *y,
+                                    Py_ssize_t co, const int full, int r)
 {
     enum { L = FCS_VB / sizeof(FC_T), P = 8 };
-    const Py_ssize_t K = g->K, Q = g->Q, Co = g->Cout, CV = Co - Co % L;
+    const Py_ssize_t K = g->K, Q = g->Q, Co = g->Cout;
     const Py_ssize_t *toff = g->toff, *poff = g->poff;
-    Py_ssize_t co, q, t;
+    Py_ssize_t q, t;
     int p;
-    for (co = 0; co < CV; co += L) {
-        FC_FN(v) bv, wv, xv;
-        memcpy(&bv, b + co, sizeof bv);
-        for (q = 0; q + P <= Q; q += P) {
-            FC_FN(v) acc[P];
-            const FC_T *xq[P];
-            FCS_UNROLL for (p = 0; p < P; p++) { acc[p] = bv; xq[p] = xb + poff[q + p] * L; }
-            for (t = 0; t < K; t++) {
-                const Py_ssize_t o = toff[t] * L;
-                memcpy(&wv, w + t * Co + co, sizeof wv);
-                FCS_UNROLL for (p = 0; p < P; p++) {
-                    memcpy(&xv, xq[p] + o, sizeof xv);
-                    acc[p] += xv * wv;
-                }
+    FC_FN(v) bv, wv, xv;
+    if (full) memcpy(&bv, b + co, sizeof bv);
+    else bv = FC_FN(ld)(b + co, r);
+    for (q = 0; q + P <= Q; q += P) {
+        FC_FN(v) acc[P];
+        const FC_T *xq[P];
+        FCS_UNROLL for (p = 0; p < P; p++) { acc[p] = bv; xq[p] = xb + poff[q + p] * L; }
+        for (t = 0; t < K; t++) {
+            const Py_ssize_t o = toff[t] * L;
+            if (full) memcpy(&wv, w + t * Co + co, sizeof wv);
+            else wv = FC_FN(ld)(w + t * Co + co, r);
+            FCS_UNROLL for (p = 0; p < P; p++) {
+                memcpy(&xv, xq[p] + o, sizeof xv);
+                acc[p] += xv * wv;
             }
-            FCS_UNROLL for (p = 0; p < P; p++) memcpy(y + (q + p) * Co + co, &acc[p], sizeof bv);
         }
-        for (; q < Q; q++) {
-            FC_FN(v) a = bv;
-            const FC_T *x0 = xb + poff[q] * L;
-            for (t = 0; t < K; t++) {
-                memcpy(&wv, w + t * Co + co, sizeof wv);
-                memcpy(&xv, x0 + toff[t] * L, sizeof xv);
-                a += xv * wv;
-            }
-            memcpy(y + q * Co + co, &a, sizeof a);
+        FCS_UNROLL for (p = 0; p < P; p++) {
+            if (full) memcpy(y + (q + p) * Co + co, &acc[p], sizeof bv);
+            else FC_FN(st)(y + (q + p) * Co + co, acc[p], r);
         }
     }
-    for (co = CV; co < Co; co++)
-        for (q = 0; q < Q; q++) {
-            FC_T s = b[co];
-            const FC_T *x0 = xb + poff[q] * L;
-            for (t = 0; t < K; t++) s += x0[toff[t] * L] * w[t * Co + co];
-            y[q * Co + co] = s;
+    for (; q < Q; q++) {
+        FC_FN(v) a = bv;
+        const FC_T *x0 = xb + poff[q] * L;
+        for (t = 0; t < K; t++) {
+            if (full) memcpy(&wv, w + t * Co + co, sizeof wv);
+            else wv = FC_FN(ld)(w + t * Co + co, r);
+            memcpy(&xv, x0 + toff[t] * L, sizeof xv);
+            a += xv * wv;
         }
+        if (full) memcpy(y + q * Co + co, &a, sizeof a);
+        else FC_FN(st)(y + q * Co + co, a, r);
+    }
 }
-FCS_DWBLK(4)
-FCS_DWBLK(8)
-FCS_DWBLK(9)
-FCS_DWBLK(12)
+FC_ATTR static void FC_FN(fwd)(const fc_sg *g, const FC_T *xb, const FC_T *w, const FC_T *b, FC_T *y)
+{
+    enum { L = FCS_VB / sizeof(FC_T) };
+    const Py_ssize_t Co = g->Cout, CV = Co - Co % L;
+    Py_ssize_t co;
+    for (co = 0; co < CV; co += L) FC_FN(fwdc)(g, xb, w, b, y, co, 1, L);
+    if (CV < Co) FC_FN(fwdc)(g, xb, w, b, y, CV, 0, (int)(Co - CV));
+}
+FCS_DWBLK(4, dwb, 1)
+FCS_DWBLK(8, dwb, 1)
+FCS_DWBLK(9, dwb, 1)
+FCS_DWBLK(12, dwb, 1)
+FCS_DWBLK(4, dwt, 0)
+FCS_DWBLK(8, dwt, 0)
+FCS_DWBLK(9, dwt, 0)
+FCS_DWBLK(12, dwt, 0)
+/* the taps of the columns [co, co + L) (dwb) or [co, co + r) (dwt, r < L) in blocks of 12, 9, 8, 4 */
+#define FCS_DWTAPS(NAME, r)                                                               \
+    for (t0 = 0; t0 < K; t0 += rem) {                                                     \
+        rem = K - t0;                                                                     \
+        if (rem >= 10) { rem = rem > 12 ? 12 : rem; FC_FN(NAME##12)(g, xb, dy, dw, db, co, t0, r); } \
+        else if (rem == 9) FC_FN(NAME##9)(g, xb, dy, dw, db, co, t0, r);                  \
+        else if (rem >= 5) FC_FN(NAME##8)(g, xb, dy, dw, db, co, t0, r);                  \
+        else FC_FN(NAME##4)(g, xb, dy, dw, db, co, t0, r);                                \
+    }
 FC_ATTR static void FC_FN(dw)(const fc_sg *g, const FC_T *xb, const FC_T *dy, FC_T *dw, FC_T *db)
 {
     enum { L = FCS_VB / sizeof(FC_T) };
-    const Py_ssize_t K = g->K, Q = g->Q, Co = g->Cout, CV = Co - Co % L;
-    const Py_ssize_t *toff = g->toff, *poff = g->poff;
-    Py_ssize_t co, q, t, t0, rem;
-    for (co = 0; co < CV; co += L)
-        for (t0 = 0; t0 < K; t0 += rem) {
-            rem = K - t0;
-            if (rem >= 10) { rem = rem > 12 ? 12 : rem; FC_FN(dwb12)(g, xb, dy, dw, db, co, t0); }
-            else if (rem == 9) FC_FN(dwb9)(g, xb, dy, dw, db, co, t0);
-            else if (rem >= 5) FC_FN(dwb8)(g, xb, dy, dw, db, co, t0);
-            else FC_FN(dwb4)(g, xb, dy, dw, db, co, t0);
-        }
-    for (co = CV; co < Co; co++) {
-        FC_T s = 0;
-        for (q = 0; q < Q; q++) s += dy[q * Co + co];
-        db[co] += s;
-        for (t = 0; t < K; t++) {
-            s = 0;
-            for (q = 0; q < Q; q++) s += xb[(poff[q] + toff[t]) * L] * dy[q * Co + co];
-            dw[t * Co + co] += s;
-        }
+    const Py_ssize_t K = g->K, Co = g->Cout, CV = Co - Co % L;
+    Py_ssize_t co, t0, rem;
+    for (co = 0; co < CV; co += L) FCS_DWTAPS(dwb, L)
+    if (CV < Co) {
+        co = CV;
+        FCS_DWTAPS(dwt, (int)(Co - CV))
     }
 }
+#undef FCS_DWTAPS
 FC_ATTR static void FC_FN(dxg)(const fc_dg *g, const FC_T *D, const FC_T *wv, FC_T *dx)
 {
     enum { L = FCS_VB / sizeof(FC_T) };

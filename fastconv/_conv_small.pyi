@@ -4,6 +4,10 @@ import numpy.typing as npt
 
 SMALL_PARTS: int
 
+def layer_level(
+    dtype: npt.DTypeLike, image_shape: tuple[int, int, int], cout: int, padding: tuple[int, int] = (0, 0), level: int = -1
+) -> str: ...
+
 def conv2d_forward_small_kernel(
     x: npt.NDArray[np.floating],
     w: npt.NDArray[np.floating],
@@ -14,6 +18,7 @@ def conv2d_forward_small_kernel(
     sh: int,
     sw: int,
     num_threads: int,
+    level: int = -1,
 ) -> None: ...
 def conv2d_backward_small_kernel(
     x: npt.NDArray[np.floating],
@@ -28,4 +33,5 @@ def conv2d_backward_small_kernel(
     sw: int,
     want_dx: bool,
     num_threads: int,
+    level: int = -1,
 ) -> None: ...

@@ -16,8 +16,12 @@ and with its channels rounded up to whole vectors, with the flipped kernel: vect
 ``Cout``, then one lane sum per input value. Other strides scatter dx tap by tap.
 
 The C loops (``_conv_small.h``) are compiled for every instruction-set level of ``_simd.h``
-(on x86 with GCC/Clang: the baseline ISA with SSE2 vectors, and AVX2+FMA) and the level that
-runs is picked at run time (see :mod:`fastconv._simd`).
+(on x86 with GCC/Clang: the baseline ISA with SSE2 vectors, AVX2+FMA and AVX-512). Each call
+runs one level for all its loops (the broadcast planes are laid out for one vector width):
+the level that runs (see :mod:`fastconv._simd`), lowered to AVX2 unless its lanes divide
+``Cout`` and its planes fit 32 KiB (:func:`layer_level`; float32 layers with ``Cout`` = 8 run
+AVX2 on an AVX-512 CPU). The last ``Cout mod lanes`` columns run as masked vectors; y, dw and
+db are bit-identical at AVX2 and AVX-512, dx (stride 1) differs by the rounding of its lane sums.
 
 Results never depend on the thread count: the forward and the input gradient are computed image
 by image, and the weight/bias gradients are summed within ``SMALL_PARTS`` fixed parts of the
@@ -30,8 +34,9 @@ from libc.string cimport memcpy, memset
 
 from ._conv_small_kernels cimport (
     fc_dg, fc_sg, fcs_bc_f32, fcs_bc_f64, fcs_dw_f32, fcs_dw_f64, fcs_dx_f32, fcs_dx_f64, fcs_dxg_f32,
-    fcs_dxg_f64, fcs_fwd_f32, fcs_fwd_f64, fcs_lanes,
+    fcs_dxg_f64, fcs_fwd_f32, fcs_fwd_f64, fcs_lanes, fcs_level,
 )
+from ._simd import SIMD_LEVELS
 
 
 # The batch is cut into this many fixed parts for the weight/bias gradient sums.
@@ -40,49 +45,87 @@ cdef enum:
     _PARTS = 8
 
 
-cdef inline void _bc(const floating* x, floating* xb, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+def layer_level(dtype, image_shape, Py_ssize_t cout, padding=(0, 0), int level=-1) -> str:
+    """Return the instruction-set level the kernels run at for a layer.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        float32 or float64.
+    image_shape : (int, int, int)
+        ``(H, W, C)`` of one input image.
+    cout : int
+        Output channels of the layer.
+    padding : (int, int), default (0, 0)
+        Zero padding (rows, columns).
+    level : int, default -1
+        -1: the level that runs (:func:`fastconv._simd.simd_level`), lowered (not below AVX2)
+        until its vectors divide ``cout`` and its broadcast plane (``(H+2ph)*(W+2pw)*C``
+        vectors) takes at most 32 KiB: on an AVX-512 CPU a float32 layer runs the AVX-512
+        kernels only if Cout is a multiple of 16, a float64 layer if Cout is a multiple of 8.
+        ``k >= 0``: level ``k`` (an index of ``SIMD_LEVELS``), at most the level that runs.
+
+    Returns
+    -------
+    str
+        A name of :data:`fastconv._simd.SIMD_LEVELS`.
+    """
+    import numpy as np
+
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    H, W, C = image_shape
+    ph, pw = padding
+    if min(H, W, C, cout) < 1 or min(ph, pw) < 0:
+        raise ValueError(f"image_shape {tuple(image_shape)}, cout {cout} and padding {tuple(padding)} "
+                         "must be positive (padding non-negative)")
+    return SIMD_LEVELS[fcs_level(dt.itemsize, cout, (H + 2 * ph) * (W + 2 * pw) * C, level)]
+
+
+cdef inline void _bc(int lvl, const floating* x, floating* xb, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
                      Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t Wp) noexcept nogil:
     """Write one image into the interior of its broadcast plane (float or double C kernel)."""
     if floating is float:
-        fcs_bc_f32(x, xb, H, W, C, ph, pw, Wp)
+        fcs_bc_f32(lvl, x, xb, H, W, C, ph, pw, Wp)
     else:
-        fcs_bc_f64(x, xb, H, W, C, ph, pw, Wp)
+        fcs_bc_f64(lvl, x, xb, H, W, C, ph, pw, Wp)
 
 
-cdef inline void _fwd(const fc_sg* g, const floating* xb, const floating* w, const floating* b,
+cdef inline void _fwd(int lvl, const fc_sg* g, const floating* xb, const floating* w, const floating* b,
                       floating* y) noexcept nogil:
     """Forward of one image from its broadcast plane (float or double C kernel)."""
     if floating is float:
-        fcs_fwd_f32(g, xb, w, b, y)
+        fcs_fwd_f32(lvl, g, xb, w, b, y)
     else:
-        fcs_fwd_f64(g, xb, w, b, y)
+        fcs_fwd_f64(lvl, g, xb, w, b, y)
 
 
-cdef inline void _dw(const fc_sg* g, const floating* xb, const floating* dy, floating* dw,
+cdef inline void _dw(int lvl, const fc_sg* g, const floating* xb, const floating* dy, floating* dw,
                      floating* db) noexcept nogil:
     """Add one image's weight and bias gradients (float or double C kernel)."""
     if floating is float:
-        fcs_dw_f32(g, xb, dy, dw, db)
+        fcs_dw_f32(lvl, g, xb, dy, dw, db)
     else:
-        fcs_dw_f64(g, xb, dy, dw, db)
+        fcs_dw_f64(lvl, g, xb, dy, dw, db)
 
 
-cdef inline void _dx(const fc_sg* g, const floating* dy, const floating* w, floating* dxp,
+cdef inline void _dx(int lvl, const fc_sg* g, const floating* dy, const floating* w, floating* dxp,
                      floating* scr) noexcept nogil:
     """Scatter one image's input gradient onto its padded plane (float or double C kernel)."""
     if floating is float:
-        fcs_dx_f32(g, dy, w, dxp, scr)
+        fcs_dx_f32(lvl, g, dy, w, dxp, scr)
     else:
-        fcs_dx_f64(g, dy, w, dxp, scr)
+        fcs_dx_f64(lvl, g, dy, w, dxp, scr)
 
 
-cdef inline void _dxg(const fc_dg* g, const floating* D, const floating* wv,
+cdef inline void _dxg(int lvl, const fc_dg* g, const floating* D, const floating* wv,
                       floating* dx) noexcept nogil:
     """Input gradient of one image as a correlation of its padded dy (stride 1; C kernel)."""
     if floating is float:
-        fcs_dxg_f32(g, D, wv, dx)
+        fcs_dxg_f32(lvl, g, D, wv, dx)
     else:
-        fcs_dxg_f64(g, D, wv, dx)
+        fcs_dxg_f64(lvl, g, D, wv, dx)
 
 
 cdef int _offsets(Py_ssize_t* toff, Py_ssize_t* poff, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t C,
@@ -153,11 +196,13 @@ def conv2d_forward_small_kernel(
     Py_ssize_t ph, Py_ssize_t pw,     # zero padding (rows, columns)
     Py_ssize_t sh, Py_ssize_t sw,     # stride (rows, columns)
     int num_threads,                  # OpenMP threads over images (1: no parallel region)
+    int level=-1,                     # -1: the level layer_level() picks; k >= 0: at most level k
 ) -> None:
     """Direct convolution forward, image by image. All extents must be non-zero."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
-    cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2], L = fcs_lanes(sizeof(floating))
+    cdef int lvl = fcs_level(sizeof(floating), Cout, (H + 2 * ph) * (W + 2 * pw) * C, level)
+    cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2], L = fcs_lanes(sizeof(floating), lvl)
     cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp * C * L
     cdef Py_ssize_t img = H * W * C, n
     cdef int nt = num_threads if num_threads > 1 else 1
@@ -187,13 +232,13 @@ def conv2d_forward_small_kernel(
         _offsets(offs, offs + g.K, Kh, Kw, C, Ho, Wo, Wp, sh, sw)
         if nt == 1:
             for n in range(N):
-                _bc(xp + n * img, buf, H, W, C, ph, pw, Wp)
-                _fwd(&g, buf, wp, bp, yp + n * g.Q * Cout)
+                _bc(lvl, xp + n * img, buf, H, W, C, ph, pw, Wp)
+                _fwd(lvl, &g, buf, wp, bp, yp + n * g.Q * Cout)
         else:
             for n in prange(N, schedule="static", num_threads=nt):
                 mine = buf + threadid() * plane
-                _bc(xp + n * img, mine, H, W, C, ph, pw, Wp)
-                _fwd(&g, mine, wp, bp, yp + n * g.Q * Cout)
+                _bc(lvl, xp + n * img, mine, H, W, C, ph, pw, Wp)
+                _fwd(lvl, &g, mine, wp, bp, yp + n * g.Q * Cout)
     free(buf)
     free(offs)
 
@@ -203,7 +248,7 @@ cdef void _backward_part(
     const floating* xp, const floating* dyp, const floating* wp, const floating* wv,
     floating* dxp, floating* dw, floating* db, floating* xb, floating* dbuf, floating* scr,
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t Wp,
-    Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t Wd, Py_ssize_t Cp, bint gather, bint want_dx,
+    Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t Wd, Py_ssize_t Cp, bint gather, bint want_dx, int lvl,
 ) noexcept nogil:
     """Gradients of images n0..n1: dw/db summed into this part's buffers, dx written per image.
 
@@ -220,8 +265,8 @@ cdef void _backward_part(
     cdef floating* dxi
     for n in range(n0, n1):
         dyi = dyp + n * ystride
-        _bc(xp + n * img, xb, H, W, C, ph, pw, Wp)
-        _dw(g, xb, dyi, dw, db)
+        _bc(lvl, xp + n * img, xb, H, W, C, ph, pw, Wp)
+        _dw(lvl, g, xb, dyi, dw, db)
         if not want_dx:
             continue
         dxi = dxp + n * img
@@ -235,14 +280,14 @@ cdef void _backward_part(
                     for j in range(Wo):
                         for k in range(Cout):
                             d[j * Cp + k] = s[j * Cout + k]
-            _dxg(gd, dbuf, wv, dxi)
+            _dxg(lvl, gd, dbuf, wv, dxi)
         elif padded:
             _zero(dbuf, plane)
-            _dx(g, dyi, wp, dbuf, scr)
+            _dx(lvl, g, dyi, wp, dbuf, scr)
             _pad_out(dbuf, dxi, H, W, C, ph, pw, Wp)
         else:
             _zero(dxi, img)
-            _dx(g, dyi, wp, dxi, scr)
+            _dx(lvl, g, dyi, wp, dxi, scr)
 
 
 def conv2d_backward_small_kernel(
@@ -256,6 +301,7 @@ def conv2d_backward_small_kernel(
     Py_ssize_t sh, Py_ssize_t sw,     # stride (rows, columns)
     bint want_dx,                     # compute dx (else dx is not touched)
     int num_threads,                  # OpenMP threads over the fixed parts (1: no parallel region)
+    int level=-1,                     # -1: the level layer_level() picks; k >= 0: at most level k
 ) -> None:
     """Direct convolution backward; dw/db summed over SMALL_PARTS fixed parts of the batch. N >= 1.
 
@@ -264,7 +310,8 @@ def conv2d_backward_small_kernel(
     """
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
-    cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2], L = fcs_lanes(sizeof(floating))
+    cdef int lvl = fcs_level(sizeof(floating), Cout, (H + 2 * ph) * (W + 2 * pw) * C, level)
+    cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2], L = fcs_lanes(sizeof(floating), lvl)
     cdef Py_ssize_t K = Kh * Kw * C, KC = K * Cout, tq = 8 * L  # tq: pixels per dx block (QB of _conv_small.h)
     cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp * C
     cdef bint gather = want_dx and sh == 1 and sw == 1
@@ -332,14 +379,14 @@ def conv2d_backward_small_kernel(
                 _backward_part(&g, &gd, p * N // P, (p + 1) * N // P, xp, dyp, wp, wv, dxp,
                                parts + p * (KC + Cout), parts + p * (KC + Cout) + KC,
                                scratch, scratch + plane * L, scratch + plane * L + plane,
-                               H, W, C, ph, pw, Wp, Kh, Kw, Wd, Cp, gather, want_dx)
+                               H, W, C, ph, pw, Wp, Kh, Kw, Wd, Cp, gather, want_dx, lvl)
         else:
             for p in prange(P, schedule="static", num_threads=nt):
                 mine = scratch + threadid() * per_thread
                 _backward_part(&g, &gd, p * N // P, (p + 1) * N // P, xp, dyp, wp, wv, dxp,
                                parts + p * (KC + Cout), parts + p * (KC + Cout) + KC,
                                mine, mine + plane * L, mine + plane * L + plane,
-                               H, W, C, ph, pw, Wp, Kh, Kw, Wd, Cp, gather, want_dx)
+                               H, W, C, ph, pw, Wp, Kh, Kw, Wd, Cp, gather, want_dx, lvl)
         # sum the parts in their fixed order
         memcpy(dwo, parts, KC * sizeof(floating))
         memcpy(dbo, parts + KC, Cout * sizeof(floating))

@@ -1,7 +1,7 @@
 /* The direct convolution kernels for small reductions of _conv_small.pyx: the template
    _conv_small.h compiled for float and double at every instruction-set level of _simd.h, the
    types they share and the lane-sum helpers.  Declared for Cython in _conv_small_kernels.pxd;
-   FC_PICK(fc_f32_fwd) etc. call the level that runs. */
+   fcs_level picks one level per layer and fcs_fwd_f32(level, ...) etc. call that level. */
 #ifndef FC_CONV_SMALL_KERNELS_H
 #define FC_CONV_SMALL_KERNELS_H
 #include <Python.h>
@@ -50,6 +50,12 @@ typedef struct {
 #else
 #define FCS_RESTRICT
 #define FCS_VEC(NAME, T, VB) typedef T NAME;
+#endif
+
+#if defined(__GNUC__)
+#define FCS_INLINE static inline __attribute__((always_inline))
+#else
+#define FCS_INLINE static inline
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -133,14 +139,110 @@ FC_ISA_ATTR(FC_ISA_2) static inline void fc_f64_red_avx512(const void *a, double
 #endif
 #endif
 
+/* Partial vectors for the column tails, v <- p[0:r] (the other lanes 0) and p[0:r] <- v, 0 < r < L,
+   with masked loads and stores that touch no memory past p[r-1] (the per-level helpers
+   fc_<dtype>_ld_<level> / _st_<level>; a level without them, FCS_MASK_<level> unset, takes the
+   loops in _conv_small.h). */
+#if defined(FC_X86_DISPATCH) && defined(__SSE2__)
+#define FCS_MASK_avx2 1
+FC_ISA_ATTR(FC_ISA_1) static inline __m256i fcs_mask32_avx2(int r)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+FC_ISA_ATTR(FC_ISA_1) static inline __m256i fcs_mask64_avx2(int r)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(r), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+FC_ISA_ATTR(FC_ISA_1) static inline __m256 fc_f32_ld_avx2(const float *p, int r)
+{
+    return _mm256_maskload_ps(p, fcs_mask32_avx2(r));
+}
+FC_ISA_ATTR(FC_ISA_1) static inline void fc_f32_st_avx2(float *p, __m256 v, int r)
+{
+    _mm256_maskstore_ps(p, fcs_mask32_avx2(r), v);
+}
+FC_ISA_ATTR(FC_ISA_1) static inline __m256d fc_f64_ld_avx2(const double *p, int r)
+{
+    return _mm256_maskload_pd(p, fcs_mask64_avx2(r));
+}
+FC_ISA_ATTR(FC_ISA_1) static inline void fc_f64_st_avx2(double *p, __m256d v, int r)
+{
+    _mm256_maskstore_pd(p, fcs_mask64_avx2(r), v);
+}
+#ifdef FC_ISA_2
+#define FCS_MASK_avx512 1
+FC_ISA_ATTR(FC_ISA_2) static inline __m512 fc_f32_ld_avx512(const float *p, int r)
+{
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << r) - 1), p);
+}
+FC_ISA_ATTR(FC_ISA_2) static inline void fc_f32_st_avx512(float *p, __m512 v, int r)
+{
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << r) - 1), v);
+}
+FC_ISA_ATTR(FC_ISA_2) static inline __m512d fc_f64_ld_avx512(const double *p, int r)
+{
+    return _mm512_maskz_loadu_pd((__mmask8)((1u << r) - 1), p);
+}
+FC_ISA_ATTR(FC_ISA_2) static inline void fc_f64_st_avx512(double *p, __m512d v, int r)
+{
+    _mm512_mask_storeu_pd(p, (__mmask8)((1u << r) - 1), v);
+}
+#endif
+#endif
+
 #define FC_TEMPLATE "_conv_small.h"
 #include "_simd_instantiate.h"
 #undef FC_TEMPLATE
 
-/* vector lanes of the kernels that run (the layout of the broadcast planes) */
-static Py_ssize_t fcs_lanes(Py_ssize_t itemsize)
+/* FCS_AT(f, l): the build of f for level l (0 .. FC_NLEVELS-1), an expression of function type */
+#if FC_NLEVELS == 4
+#define FCS_AT(f, l) ((l) >= 3 ? FC_AT(f, FC_ISA_3) : (l) == 2 ? FC_AT(f, FC_ISA_2) \
+                      : (l) ? FC_AT(f, FC_ISA_1) : FC_AT(f, FC_ISA_0))
+#elif FC_NLEVELS == 3
+#define FCS_AT(f, l) ((l) >= 2 ? FC_AT(f, FC_ISA_2) : (l) ? FC_AT(f, FC_ISA_1) : FC_AT(f, FC_ISA_0))
+#elif FC_NLEVELS == 2
+#define FCS_AT(f, l) ((l) ? FC_AT(f, FC_ISA_1) : FC_AT(f, FC_ISA_0))
+#else
+#define FCS_AT(f, l) FC_AT(f, FC_ISA_0)
+#endif
+
+/* vector lanes of the kernels of level lvl (the layout of the broadcast planes) */
+static Py_ssize_t fcs_lanes(Py_ssize_t itemsize, int lvl)
 {
-    return itemsize == (Py_ssize_t)sizeof(float) ? FC_PICK(fc_f32_lanes)() : FC_PICK(fc_f64_lanes)();
+    return itemsize == (Py_ssize_t)sizeof(float) ? FCS_AT(fc_f32_lanes, lvl)() : FCS_AT(fc_f64_lanes, lvl)();
 }
+
+/* The level the kernels of one layer run at.  cap < 0: the level that runs (fc_simd_level),
+   lowered (not below level 1: the baseline has no FMA) until its vectors divide cout and its
+   broadcast plane of `plane` values (Hp*Wp*C, each one vector) takes at most FCS_PLANE_BYTES.
+   Every tap of every pixel loads whole vectors of the plane for each block of L columns, so a
+   wider vector only pays when it leaves no columns unused (a float32 layer with Cout = 8, 12,
+   24 loads fewer bytes with 8 lanes than with 16) and while the plane stays in the L1 cache.
+   The broadcast planes are laid out for one lane count, so one call runs every kernel (bc, fwd,
+   dw, dx, dxg) at this one level.  cap >= 0: exactly min(cap, the level that runs). */
+#define FCS_PLANE_BYTES 32768
+static int fcs_level(Py_ssize_t itemsize, Py_ssize_t cout, Py_ssize_t plane, int cap)
+{
+    int lvl = fc_simd_level();
+    Py_ssize_t L;
+    if (cap >= 0) return cap < lvl ? cap : lvl;
+    for (; lvl > 1; lvl--) {
+        L = fcs_lanes(itemsize, lvl);
+        if (cout % L == 0 && plane * L * itemsize <= FCS_PLANE_BYTES) break;
+    }
+    return lvl;
+}
+
+/* the kernels of level l (the calls of _conv_small_kernels.pxd) */
+#define fcs_bc_f32(l, ...) FCS_AT(fc_f32_bc, l)(__VA_ARGS__)
+#define fcs_bc_f64(l, ...) FCS_AT(fc_f64_bc, l)(__VA_ARGS__)
+#define fcs_fwd_f32(l, ...) FCS_AT(fc_f32_fwd, l)(__VA_ARGS__)
+#define fcs_fwd_f64(l, ...) FCS_AT(fc_f64_fwd, l)(__VA_ARGS__)
+#define fcs_dw_f32(l, ...) FCS_AT(fc_f32_dw, l)(__VA_ARGS__)
+#define fcs_dw_f64(l, ...) FCS_AT(fc_f64_dw, l)(__VA_ARGS__)
+#define fcs_dx_f32(l, ...) FCS_AT(fc_f32_dx, l)(__VA_ARGS__)
+#define fcs_dx_f64(l, ...) FCS_AT(fc_f64_dx, l)(__VA_ARGS__)
+#define fcs_dxg_f32(l, ...) FCS_AT(fc_f32_dxg, l)(__VA_ARGS__)
+#define fcs_dxg_f64(l, ...) FCS_AT(fc_f64_dxg, l)(__VA_ARGS__)
 
 #endif

@@ -436,7 +436,18 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
                         const Py_ssize_t pos = (pi * Q + di) * Wo + pj * Q + dj, at = pos * C;
                         if (g->max_pool) {
                             const FCD_I *an = arg + n * D + f0;
-                            for (cc = 0; cc < C; cc++) gm[at + cc] = an[cc] == (FCD_I)pos ? dfp[cc] : 0;
+                            cc = 0;
+#if FCD_VECTOR
+                            for (; cc + FCD_LANES <= C; cc += FCD_LANES) {  /* dfp where the window's winner is pos */
+                                FCD_FN(ivec) av;
+                                FCD_FN(vec) dv;
+                                memcpy(&av, an + cc, sizeof av);
+                                memcpy(&dv, dfp + cc, sizeof dv);
+                                dv = (FCD_FN(vec))((FCD_FN(ivec))dv & (av == (FCD_I)pos));
+                                memcpy(gm + at + cc, &dv, sizeof dv);
+                            }
+#endif
+                            for (; cc < C; cc++) gm[at + cc] = an[cc] == (FCD_I)pos ? dfp[cc] : 0;
                         } else {
                             const FCD_T *o1 = out1 + n * Ho * Wo * C;
                             for (cc = 0; cc < C; cc++) gm[at + cc] = o1[at + cc] > 0 ? dfp[cc] * inv : 0;

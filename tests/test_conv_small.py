@@ -148,3 +148,137 @@ def test_gemm_path_still_covers_small_shapes(case, dtype, calls, monkeypatch):
     monkeypatch.setattr(conv, "_SMALL_TAPS", 0)
     check_fwd_bwd(*case_data(case, dtype), dtype, seed=6)
     assert calls == {"fwd": 0, "bwd": 0}
+
+
+# Layers for the per-level checks: every C and Cout that the level choice and the column tails
+# treat differently (Cout below, at, between and above the 8- and 16-lane widths).
+LEVEL_COUTS = (1, 3, 8, 12, 16, 24, 25, 32)
+LEVEL_CS = (1, 2, 3, 8)
+
+
+def _kernel_level_results(x, w, b, p, s, level):
+    """y, dx, dw, db of the small kernels called directly at ``level`` (-1: the layer's own choice)."""
+    n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
+    ho, wo = (h + 2 * p - kh) // s + 1, (wd + 2 * p - kw) // s + 1
+    y = np.full((n, ho, wo, co), np.nan, x.dtype)
+    _conv_small.conv2d_forward_small_kernel(x, w, b, y, p, p, s, s, 1, level)
+    dy = np.random.default_rng(7).standard_normal(y.shape).astype(x.dtype)
+    dx, dw, db = np.full_like(x, np.nan), np.full_like(w, np.nan), np.full_like(b, np.nan)
+    _conv_small.conv2d_backward_small_kernel(x, w, dy, dx, dw, db, p, p, s, s, True, 1, level)
+    return dy, (y, dx, dw, db)
+
+
+def _level_layers(dtype):
+    rng = np.random.default_rng(3)
+    for c in LEVEL_CS:
+        k = 3 if c <= 3 else 2  # at most 32 taps
+        for co in LEVEL_COUTS:
+            for s in (1, 2):
+                x = rng.standard_normal((3, 7, 6, c)).astype(dtype)
+                w = rng.standard_normal((k, k, c, co)).astype(dtype)
+                b = rng.standard_normal(co).astype(dtype)
+                yield x, w, b, 1, s
+
+
+@pytest.mark.parametrize("level", simd_levels())
+def test_every_kernel_level_agrees_with_reference(level, tmp_path):
+    """Under FASTCONV_SIMD=level, the kernels forced to each level up to it (the ``level``
+    argument) and at the layer's own choice agree with the reference for every C and Cout of
+    LEVEL_CS x LEVEL_COUTS, both dtypes, strides 1 (dx as a correlation) and 2 (dx scattered)."""
+    require_simd(level, tmp_path)
+    code = (
+        "import sys; sys.path.insert(0, 'TESTS')\n"
+        "import numpy as np, fastconv.reference as R\n"
+        "from fastconv import _simd\n"
+        "from test_conv_small import _kernel_level_results, _level_layers\n"
+        "from conv_checks import assert_close\n"
+        f"top = _simd.SIMD_LEVELS.index({level!r})\n"
+        "assert _simd.simd_level() == _simd.SIMD_LEVELS[top]\n"
+        "count = 0\n"
+        "for dt in (np.float32, np.float64):\n"
+        "    for x, w, b, p, s in _level_layers(dt):\n"
+        "        for lv in list(range(top + 1)) + [-1]:\n"
+        "            dy, got = _kernel_level_results(x, w, b, p, s, lv)\n"
+        "            yr, cr = R.conv2d_forward(x, w, b, p, s)\n"
+        "            for g, r in zip(got, (yr,) + R.conv2d_backward(dy, cr)):\n"
+        "                assert_close(g, r, dt)\n"
+        "            count += 1\n"
+        "print(count)\n"
+    ).replace("TESTS", str(__import__("pathlib").Path(__file__).parent))
+    n_levels = simd_levels().index(level) + 2
+    assert run_python(code, tmp_path, FASTCONV_SIMD=level) == str(2 * len(LEVEL_CS) * len(LEVEL_COUTS) * 2 * n_levels)
+
+
+def _expected_level(dtype, image_shape, cout, padding):
+    """The rule of _conv_small.layer_level, written out: from the level that runs down to AVX2,
+    the first whose lanes divide Cout and whose broadcast plane takes at most 32 KiB."""
+    from fastconv import _simd
+
+    levels = _simd.SIMD_LEVELS
+    run = levels.index(_simd.simd_level())
+    vector_bytes = {"baseline": 16, "avx2": 32, "avx512": 64}
+    item = np.dtype(dtype).itemsize
+    h, w, c = image_shape
+    plane = (h + 2 * padding[0]) * (w + 2 * padding[1]) * c
+    for lv in range(run, 1, -1):
+        lanes = vector_bytes[levels[lv]] // item
+        if cout % lanes == 0 and plane * lanes * item <= 32768:
+            return levels[lv]
+    return levels[min(run, 1)]
+
+
+@pytest.mark.parametrize("dtype_", [np.float32, np.float64], ids=["f32", "f64"])
+def test_layer_level_rule(dtype_):
+    """The level a layer runs at: the widest level whose lanes divide Cout and whose broadcast
+    plane fits 32 KiB, never below AVX2 when the CPU runs more (the digits layer in float32 runs
+    AVX2 on an AVX-512 CPU); an explicit level is capped at the level that runs."""
+    from fastconv import _simd
+
+    run = _simd.simd_level()
+    for c in LEVEL_CS:
+        for co in LEVEL_COUTS:
+            for hw in ((8, 8), (28, 28)):
+                shape = hw + (c,)
+                assert _conv_small.layer_level(dtype_, shape, co, (1, 1)) == _expected_level(dtype_, shape, co, (1, 1))
+    for i, name in enumerate(_simd.SIMD_LEVELS):
+        want = name if i <= _simd.SIMD_LEVELS.index(run) else run
+        assert _conv_small.layer_level(dtype_, (8, 8, 1), 8, (1, 1), level=i) == want
+    if run == "avx512":
+        f32 = dtype_ == np.float32
+        assert _conv_small.layer_level(dtype_, (8, 8, 1), 8, (1, 1)) == ("avx2" if f32 else "avx512")
+        assert _conv_small.layer_level(dtype_, (8, 8, 1), 16, (1, 1)) == "avx512"
+        assert _conv_small.layer_level(dtype_, (8, 8, 1), 24, (1, 1)) == ("avx2" if f32 else "avx512")
+        assert _conv_small.layer_level(dtype_, (28, 28, 8), 16, (1, 1)) == "avx2"  # the plane leaves L1
+
+
+def test_layer_level_bad_input():
+    with pytest.raises(TypeError, match="dtype"):
+        _conv_small.layer_level(np.int32, (8, 8, 1), 8)
+    with pytest.raises(ValueError, match="cout"):
+        _conv_small.layer_level(np.float32, (8, 8, 1), 0)
+    with pytest.raises(ValueError, match="padding"):
+        _conv_small.layer_level(np.float32, (8, 8, 1), 8, (-1, 0))
+
+
+@pytest.mark.parametrize("dtype_", [np.float32, np.float64], ids=["f32", "f64"])
+def test_levels_with_fma_give_identical_y_dw_db(dtype_):
+    """y, dw and db sum each output column in the same order at every vector width (masked
+    vector tails included), so the FMA levels (AVX2, AVX-512) give bit-identical y, dw and db;
+    the layer's own choice equals the explicit call at that level bit for bit, dx included."""
+    from fastconv import _simd
+
+    top = _simd.SIMD_LEVELS.index(_simd.simd_level())
+    if top < 1:
+        pytest.skip("this CPU runs no FMA level")
+    for x, w, b, p, s in _level_layers(dtype_):
+        auto = _kernel_level_results(x, w, b, p, s, -1)[1]
+        chosen = _simd.SIMD_LEVELS.index(_conv_small.layer_level(dtype_, x.shape[1:], w.shape[3], (p, p)))
+        for g, r in zip(auto, _kernel_level_results(x, w, b, p, s, chosen)[1]):
+            np.testing.assert_array_equal(g, r)
+        results = [_kernel_level_results(x, w, b, p, s, lv)[1] for lv in range(1, top + 1)]
+        for other in results[1:]:
+            for i in (0, 2, 3):  # y, dw, db
+                np.testing.assert_array_equal(other[i], results[0][i])
+            if s != 1:  # the scattered dx (no lane sums) too
+                np.testing.assert_array_equal(other[1], results[0][1])
