@@ -257,14 +257,14 @@ def _fwd_tile_rows(m: int, k: int, cout: int, itemsize: int) -> int:
 
 def _as(a: np.ndarray, dtype) -> np.ndarray:
     """A C-contiguous array of ``dtype`` (no copy if ``a`` already is one)."""
-    if a.dtype is dtype and a.flags.c_contiguous:
-        return a
+    if (a.dtype is dtype or a.dtype == dtype) and a.flags.c_contiguous:
+        return a  # (== too: arrays from pickle carry an equal dtype object that is not the canonical one)
     return np.ascontiguousarray(a, dtype=dtype)
 
 
 def _cast(a: np.ndarray, dtype) -> np.ndarray:
     """``a`` as ``dtype`` (no copy if it already has it)."""
-    return a if a.dtype is dtype else a.astype(dtype)
+    return a if a.dtype is dtype or a.dtype == dtype else a.astype(dtype)
 
 
 def _correlate_valid(image, kernel, stride):
