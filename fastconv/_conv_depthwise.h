@@ -7,7 +7,8 @@
    Layouts: x (N, H, W, C), weights (Kh, Kw, 1, C) read as the (Kh*Kw, C) matrix, y and dy
    (N, Ho, Wo, C).  Channels are innermost everywhere, so every loop runs over the channels in
    vectors: blocks of FCD_NV vectors, then single vectors, then scalars for the last C mod
-   (vector width) channels.  Every output element is a fixed sequence of operations of its own
+   (vector width) channels (_conv_depthwise_kernels.h picks, per call, the level that leaves the
+   fewest of those).  Every output element is a fixed sequence of operations of its own
    (the bias, then the taps in (ki, kj) order), whichever block computes it.
 
    Geometry: tap (ki, kj) of output (i, j) reads x[i*sh - ph + dh*ki, j*sw - pw + dw*kj];
@@ -228,6 +229,9 @@ FCD_ATTR static void FCD_FN(dw_row)(const fcd_geo *g, const FCD_T *ximg, const F
         }
     }
 }
+
+/* vector lanes of this level's kernels */
+static Py_ssize_t FCD_FN(lanes)(void) { return FCD_L; }
 
 #undef FCD_L
 #undef FCD_T

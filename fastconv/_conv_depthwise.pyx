@@ -10,8 +10,11 @@ read it, and the weight gradient keeps a few vectors of one tap's channels in re
 the pixels of an output row.
 
 The C loops (the template ``_conv_depthwise.h``) are compiled for float32 and float64 at every
-instruction-set level of ``_simd.h`` (``_conv_depthwise_kernels.h``); the level that runs is
-picked at run time.
+instruction-set level of ``_simd.h`` (``_conv_depthwise_kernels.h``); each call picks its level
+(:func:`depthwise_level`): the highest this CPU runs unless a lower one leaves fewer channels to
+the scalar tail (C mod lanes), so float32 layers with C = 8, 12, 24 run AVX2 on an AVX-512 CPU.
+Levels from AVX2 up give bit-identical results (a vector lane and the scalar tail do the same
+fused multiply-adds in the same order).
 
 Results never depend on the thread count: every output of the forward and of the input
 gradient is a fixed sequence of operations of its own, and the weight/bias gradients are summed
@@ -24,31 +27,71 @@ from libc.string cimport memcpy, memset
 
 from ._conv_depthwise_kernels cimport (
     fcd_f32_dw_row, fcd_f32_dx_row, fcd_f32_fwd_row, fcd_f64_dw_row, fcd_f64_dx_row, fcd_f64_fwd_row, fcd_geo,
+    fcd_level,
 )
+from ._simd import SIMD_LEVELS
 
 
-cdef inline void _fwd_row(const fcd_geo* g, const floating* ximg, const floating* w, const floating* bias,
-                          floating* yrow, Py_ssize_t i) noexcept nogil:
+def depthwise_level(dtype, Py_ssize_t channels, int level=-1) -> str:
+    """Return the instruction-set level the depthwise kernels run at for a layer.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        float32 or float64.
+    channels : int
+        Channels C of the layer (input = output channels).
+    level : int, default -1
+        -1: the level that runs (:func:`fastconv._simd.simd_level`), lowered (not below AVX2)
+        while the next lower level leaves fewer channels past its last whole vector (``C mod
+        lanes``, computed one at a time): on an AVX-512 CPU a float32 layer with C = 8, 12 or
+        24 runs AVX2, one with C = 16, 32 or 64 AVX-512. ``k >= 0``: level ``k`` (an index of
+        ``SIMD_LEVELS``), at most the level that runs.
+
+    Returns
+    -------
+    str
+        A name of :data:`fastconv._simd.SIMD_LEVELS`.
+
+    Examples
+    --------
+    >>> from fastconv._conv_depthwise import depthwise_level
+    >>> from fastconv._simd import SIMD_LEVELS
+    >>> depthwise_level("float32", 64) in SIMD_LEVELS
+    True
+    """
+    import numpy as np
+
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    if channels < 1:
+        raise ValueError(f"channels must be positive, got {channels}")
+    return SIMD_LEVELS[fcd_level(dt.itemsize, channels, level)]
+
+
+cdef inline void _fwd_row(int lvl, const fcd_geo* g, const floating* ximg, const floating* w,
+                          const floating* bias, floating* yrow, Py_ssize_t i) noexcept nogil:
     if floating is float:
-        fcd_f32_fwd_row(g, ximg, w, bias, yrow, i)
+        fcd_f32_fwd_row(lvl, g, ximg, w, bias, yrow, i)
     else:
-        fcd_f64_fwd_row(g, ximg, w, bias, yrow, i)
+        fcd_f64_fwd_row(lvl, g, ximg, w, bias, yrow, i)
 
 
-cdef inline void _dx_row(const fcd_geo* g, const floating* dyimg, const floating* w, floating* dxrow,
+cdef inline void _dx_row(int lvl, const fcd_geo* g, const floating* dyimg, const floating* w, floating* dxrow,
                          Py_ssize_t h) noexcept nogil:
     if floating is float:
-        fcd_f32_dx_row(g, dyimg, w, dxrow, h)
+        fcd_f32_dx_row(lvl, g, dyimg, w, dxrow, h)
     else:
-        fcd_f64_dx_row(g, dyimg, w, dxrow, h)
+        fcd_f64_dx_row(lvl, g, dyimg, w, dxrow, h)
 
 
-cdef inline void _dw_row(const fcd_geo* g, const floating* ximg, const floating* dy, floating* dwp,
+cdef inline void _dw_row(int lvl, const fcd_geo* g, const floating* ximg, const floating* dy, floating* dwp,
                          Py_ssize_t i) noexcept nogil:
     if floating is float:
-        fcd_f32_dw_row(g, ximg, dy, dwp, i)
+        fcd_f32_dw_row(lvl, g, ximg, dy, dwp, i)
     else:
-        fcd_f64_dw_row(g, ximg, dy, dwp, i)
+        fcd_f64_dw_row(lvl, g, ximg, dy, dwp, i)
 
 
 cdef int _geometry(fcd_geo* g, tuple xs, tuple ws, tuple ys, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh,
@@ -75,11 +118,13 @@ def depthwise_forward_kernel(
     Py_ssize_t sh, Py_ssize_t sw,     # stride
     Py_ssize_t dh, Py_ssize_t dw,     # dilation
     int num_threads,                  # OpenMP threads over output rows
+    int level=-1,                     # -1: the level depthwise_level() picks; k >= 0: at most level k
 ) -> None:
     """Depthwise convolution forward. All extents must be non-zero."""
     cdef fcd_geo g
     cdef Py_ssize_t r, n, i, rows = y.shape[0] * y.shape[1]
     _geometry(&g, tuple(x.shape)[:4], tuple(w.shape)[:4], tuple(y.shape)[:4], ph, pw, sh, sw, dh, dw)
+    cdef int lvl = fcd_level(sizeof(floating), g.C, level)
     if b.shape[0] not in (0, g.C):
         raise ValueError(f"b must have length 0 or {g.C}, got {b.shape[0]}")
     cdef const floating* xp = &x[0, 0, 0, 0]
@@ -91,10 +136,10 @@ def depthwise_forward_kernel(
         for r in prange(rows, schedule="dynamic", num_threads=num_threads):
             n = r // g.Ho
             i = r - n * g.Ho
-            _fwd_row(&g, xp + n * xstride, wp, bp, yp + r * ystride, i)
+            _fwd_row(lvl, &g, xp + n * xstride, wp, bp, yp + r * ystride, i)
 
 
-cdef void _dw_part(const fcd_geo* g, const floating* xp, const floating* dyp, floating* dwq, floating* dbq,
+cdef void _dw_part(int lvl, const fcd_geo* g, const floating* xp, const floating* dyp, floating* dwq, floating* dbq,
                    Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
     """Overwrite one part's (Kh*Kw, C) weight-gradient and (C,) bias-gradient sums with output rows r0..r1."""
     cdef Py_ssize_t C = g.C, Wo = g.Wo, xstride = g.H * g.W * g.C, r, n, i, j, c
@@ -108,7 +153,7 @@ cdef void _dw_part(const fcd_geo* g, const floating* xp, const floating* dyp, fl
         for j in range(Wo):
             for c in range(C):
                 dbq[c] += g_row[j * C + c]
-        _dw_row(g, xp + n * xstride, g_row, dwq, i)
+        _dw_row(lvl, g, xp + n * xstride, g_row, dwq, i)
 
 
 def depthwise_backward_kernel(
@@ -125,6 +170,7 @@ def depthwise_backward_kernel(
     Py_ssize_t dh, Py_ssize_t dil_w,
     bint want_dx,                      # compute dx (False skips it)
     int num_threads,
+    int level=-1,                      # -1: the level depthwise_level() picks; k >= 0: at most level k
 ) -> None:
     """Input, weight and bias gradients of a depthwise convolution, in one parallel loop.
 
@@ -137,6 +183,7 @@ def depthwise_backward_kernel(
     _geometry(&g, tuple(x.shape)[:4], tuple(w.shape)[:4], tuple(dy.shape)[:4], ph, pw, sh, sw, dh, dil_w)
     cdef Py_ssize_t N = x.shape[0], C = g.C, K = g.Kh * g.Kw * g.C, P = dw_parts.shape[0]
     cdef Py_ssize_t rows = N * g.Ho, ntasks, task, r, n, h, t, p, c
+    cdef int lvl = fcd_level(sizeof(floating), C, level)
     if dw_parts.shape[1] != K or db_parts.shape[0] != P or db_parts.shape[1] != C or P < 1:
         raise ValueError(f"dw_parts must be (P, {K}) and db_parts (P, {C}), got {tuple(dw_parts.shape)[:2]}, "
                          f"{tuple(db_parts.shape)[:2]}")
@@ -159,12 +206,12 @@ def depthwise_backward_kernel(
         # the parts first: they are the larger tasks, and the dx rows fill in behind them
         for task in prange(ntasks, schedule="dynamic", num_threads=num_threads):
             if task < P:
-                _dw_part(&g, xp, dyp, dwpp + task * K, dbpp + task * C, task * rows // P, (task + 1) * rows // P)
+                _dw_part(lvl, &g, xp, dyp, dwpp + task * K, dbpp + task * C, task * rows // P, (task + 1) * rows // P)
             else:
                 r = task - P
                 n = r // g.H
                 h = r - n * g.H
-                _dx_row(&g, dyp + n * dystride, wp, dxp + r * dxstride, h)
+                _dx_row(lvl, &g, dyp + n * dystride, wp, dxp + r * dxstride, h)
         # dw[t] = part 0 + part 1 + ... + part P-1, one element at a time in that order
         memcpy(dwo, dwpp, K * sizeof(floating))
         for p in range(1, P):
