@@ -6,7 +6,7 @@
 
    Layouts: x (N, H, W, C), weights (Kh, Kw, 1, C) read as the (Kh*Kw, C) matrix, y and dy
    (N, Ho, Wo, C).  Channels are innermost everywhere, so every loop runs over the channels in
-   vectors: blocks of FCD_NV vectors, then single vectors, then scalars for the last C mod
+   vectors: blocks of FCD_NV vectors, then one block of the remaining vectors, then scalars for the last C mod
    (vector width) channels (_conv_depthwise_kernels.h picks, per call, the level that leaves the
    fewest of those).  Every output element is a fixed sequence of operations of its own
    (the bias, then the taps in (ki, kj) order), whichever block computes it.
@@ -45,13 +45,22 @@ typedef struct {
 typedef FCD_T FCD_FN(v) __attribute__((vector_size(FCD_VB)));
 #define FCD_L ((Py_ssize_t)(FCD_VB / sizeof(FCD_T)))
 
-/* CALL(c0, nv) over the channel blocks of C: nv = FCD_NV vectors, then 1 vector, then nv = 0
-   for the scalar tail (one channel at a time). */
+/* CALL(c0, nv) over the channel blocks of C: nv = FCD_NV vectors, then the remaining whole
+   vectors (fewer than FCD_NV) in one block, so that one pass over the taps serves them all,
+   then nv = 0 for the scalar tail (one channel at a time).  nv is a constant in every CALL. */
+#if FCD_NV != 4
+#error "FCD_BLOCKS spells out the blocks of 1 to 3 vectors"
+#endif
 #define FCD_BLOCKS(C, CALL)                                                          \
     do {                                                                             \
         Py_ssize_t c0_ = 0;                                                          \
         for (; c0_ + FCD_NV * FCD_L <= (C); c0_ += FCD_NV * FCD_L) CALL(c0_, FCD_NV); \
-        for (; c0_ + FCD_L <= (C); c0_ += FCD_L) CALL(c0_, 1);                       \
+        switch (((C) - c0_) / FCD_L) {                                               \
+        case 3: CALL(c0_, 3); c0_ += 3 * FCD_L; break;                               \
+        case 2: CALL(c0_, 2); c0_ += 2 * FCD_L; break;                               \
+        case 1: CALL(c0_, 1); c0_ += FCD_L; break;                                   \
+        default: break;                                                              \
+        }                                                                            \
         for (; c0_ < (C); c0_++) CALL(c0_, 0);                                       \
     } while (0)
 

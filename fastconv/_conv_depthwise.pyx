@@ -11,8 +11,9 @@ the pixels of an output row.
 
 The C loops (the template ``_conv_depthwise.h``) are compiled for float32 and float64 at every
 instruction-set level of ``_simd.h`` (``_conv_depthwise_kernels.h``); each call picks its level
-(:func:`depthwise_level`): the highest this CPU runs unless a lower one leaves fewer channels to
-the scalar tail (C mod lanes), so float32 layers with C = 8, 12, 24 run AVX2 on an AVX-512 CPU.
+(:func:`depthwise_level`): the highest this CPU runs whose vectors divide C, not below AVX2
+(the channels past the last whole vector run one at a time), so float32 layers with C = 8, 12,
+24 run AVX2 on an AVX-512 CPU.
 Levels from AVX2 up give bit-identical results (a vector lane and the scalar tail do the same
 fused multiply-adds in the same order).
 
@@ -43,10 +44,10 @@ def depthwise_level(dtype, Py_ssize_t channels, int level=-1) -> str:
         Channels C of the layer (input = output channels).
     level : int, default -1
         -1: the level that runs (:func:`fastconv._simd.simd_level`), lowered (not below AVX2)
-        while the next lower level leaves fewer channels past its last whole vector (``C mod
-        lanes``, computed one at a time): on an AVX-512 CPU a float32 layer with C = 8, 12 or
-        24 runs AVX2, one with C = 16, 32 or 64 AVX-512. ``k >= 0``: level ``k`` (an index of
-        ``SIMD_LEVELS``), at most the level that runs.
+        until its vectors divide C (the channels past the last whole vector are computed one
+        at a time): on an AVX-512 CPU a float32 layer runs AVX-512 only if C is a multiple of
+        16 (float64: of 8), else AVX2. ``k >= 0``: level ``k`` (an index of ``SIMD_LEVELS``),
+        at most the level that runs.
 
     Returns
     -------
