@@ -1,7 +1,8 @@
-"""Settings of the bounded pool that recycles the memory of large ``filter2d`` arrays (:mod:`fastconv._alloc`).
+"""Settings of the bounded pool that recycles the memory of large arrays (:mod:`fastconv._alloc`):
+``filter2d`` outputs, pooling gradients and the NCHW <-> NHWC copies of ``layout="NCHW"`` calls.
 
 The environment variable ``FASTCONV_OUTPUT_POOL`` is read once, on the pool's first use (the
-first :func:`fastconv.filter2d` call or :func:`output_pool` call), not at import.
+first such array or :func:`output_pool` call), not at import.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def read_env() -> None:
 
 
 def output_pool(max_blocks=None, max_bytes=None, min_block=None) -> dict:
-    """Inspect or set the bounded pool that recycles the memory of large :func:`filter2d` arrays.
+    """Inspect or set the bounded pool that recycles the memory of large arrays: :func:`filter2d`
+    outputs, pooling gradients and the layout copies of ``layout="NCHW"`` calls.
 
     A freed output (or converted input copy) of at least ``min_block`` bytes is kept while the
     pool holds fewer than ``max_blocks`` blocks and at most ``max_bytes`` bytes (the oldest block

@@ -41,7 +41,7 @@ from ._cache import ConvCache
 from ._cache import PoolCache
 from .conv import conv2d_backward, conv2d_forward
 from .layers import relu_backward, relu_forward
-from .pool import maxpool_backward, maxpool_forward
+from .pool import _CodedPoolCache, maxpool_backward, maxpool_forward
 from ._threads import threads_for
 
 __all__ = [
@@ -264,9 +264,17 @@ def max_pool_backward_fast(dout, cache) -> np.ndarray:
     array([[0., 0.],
            [0., 1.]])
     """
-    if not isinstance(cache, PoolCache) or cache.layout != "NCHW" or cache.argmax is None:
+    if not isinstance(cache, PoolCache) or cache.layout != "NCHW" or not _is_max_cache(cache):
         raise TypeError(f"cache must be the cache returned by max_pool_forward_fast, got {type(cache).__name__}")
     return maxpool_backward(dout, cache, layout="NCHW")
+
+
+def _is_max_cache(cache: PoolCache) -> bool:
+    """True for a max-pool cache, without building a coded cache's int64 ``argmax`` (which the
+    backward pass does not need: it reads the one-byte window codes)."""
+    if isinstance(getattr(cache, "_inner", cache), _CodedPoolCache):
+        return True
+    return cache.argmax is not None
 
 
 # The assignment's naive loops and fast layers compute the same functions; here they are one.

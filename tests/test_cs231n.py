@@ -327,3 +327,22 @@ def test_bad_shapes_and_caches():
         L.conv_relu_backward(out, cache)
     with pytest.raises(TypeError, match="cache must be the cache returned by conv_relu_pool_forward"):
         L.conv_relu_pool_backward(out, (cache,))
+
+
+def test_max_pool_backward_accepts_max_caches_only_and_reads_the_window_codes():
+    import pickle
+
+    import fastconv
+
+    x = np.random.default_rng(5).standard_normal((2, 3, 6, 6))
+    out, cache = L.max_pool_forward_fast(x, POOL)
+    dx = L.max_pool_backward_fast(np.ones_like(out), cache)
+    # the backward reads the one-byte codes: the int64 argmax was not built for it
+    assert cache._inner._argmax is None
+    expected = R.maxpool_backward(np.ones((2, 3, 3, 3)), R.maxpool_forward(x.transpose(0, 2, 3, 1), 2, 2)[1])
+    np.testing.assert_array_equal(dx, expected.transpose(0, 3, 1, 2))
+    # an unpickled cache (a plain PoolCache holding argmax) still works, and gives the same dx
+    np.testing.assert_array_equal(L.max_pool_backward_fast(np.ones_like(out), pickle.loads(pickle.dumps(cache))), dx)
+    _, acache = fastconv.avgpool_forward(x, 2, layout="NCHW")
+    with pytest.raises(TypeError, match="cache must be the cache returned by max_pool_forward_fast"):
+        L.max_pool_backward_fast(np.ones_like(out), acache)
