@@ -7,8 +7,8 @@
    Layouts: x (N, H, W, C), weights (Kh, Kw, 1, C) read as the (Kh*Kw, C) matrix, y and dy
    (N, Ho, Wo, C).  Channels are innermost everywhere, so every loop runs over the channels in
    vectors: blocks of FCD_NV vectors, then one block of the remaining vectors, then scalars for the last C mod
-   (vector width) channels (_conv_depthwise_kernels.h picks, per call, the level that leaves the
-   fewest of those).  Every output element is a fixed sequence of operations of its own
+   (vector width) channels (so _conv_depthwise_kernels.h picks, per call, a level whose vectors
+   divide C).  Every output element is a fixed sequence of operations of its own
    (the bias, then the taps in (ki, kj) order), whichever block computes it.
 
    Geometry: tap (ki, kj) of output (i, j) reads x[i*sh - ph + dh*ki, j*sw - pw + dw*kj];

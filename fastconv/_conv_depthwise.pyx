@@ -3,7 +3,7 @@
 
 The weights are (Kh, Kw, 1, C): output channel c is the correlation of input channel c with
 its own Kh x Kw filter, with any stride, dilation and (per-side) padding. Channels are
-innermost in x, y and w, so the C loops (``_conv_depthwise_impl.h``) run over the channels in
+innermost in x, y and w, so the C loops (``_conv_depthwise.h``) run over the channels in
 vector registers: the forward keeps a few vectors of one output pixel's channels in registers
 over the taps, the input gradient gathers, per input pixel, the (output pixel, tap) pairs that
 read it, and the weight gradient keeps a few vectors of one tap's channels in registers over
@@ -11,9 +11,9 @@ the pixels of an output row.
 
 The C loops (the template ``_conv_depthwise.h``) are compiled for float32 and float64 at every
 instruction-set level of ``_simd.h`` (``_conv_depthwise_kernels.h``); each call picks its level
-(:func:`depthwise_level`): the highest this CPU runs whose vectors divide C, not below AVX2
-(the channels past the last whole vector run one at a time), so float32 layers with C = 8, 12,
-24 run AVX2 on an AVX-512 CPU.
+(:func:`depthwise_level`): the highest this CPU runs whose vectors divide C into at least two
+vectors, not below AVX2 (the channels past the last whole vector run one at a time), so float32
+layers with C = 8, 12, 16, 24 run AVX2 on an AVX-512 CPU.
 Levels from AVX2 up give bit-identical results (a vector lane and the scalar tail do the same
 fused multiply-adds in the same order).
 
@@ -44,10 +44,10 @@ def depthwise_level(dtype, Py_ssize_t channels, int level=-1) -> str:
         Channels C of the layer (input = output channels).
     level : int, default -1
         -1: the level that runs (:func:`fastconv._simd.simd_level`), lowered (not below AVX2)
-        until its vectors divide C (the channels past the last whole vector are computed one
-        at a time): on an AVX-512 CPU a float32 layer runs AVX-512 only if C is a multiple of
-        16 (float64: of 8), else AVX2. ``k >= 0``: level ``k`` (an index of ``SIMD_LEVELS``),
-        at most the level that runs.
+        until its vectors divide C into at least two vectors (the channels past the last
+        whole vector are computed one at a time): on an AVX-512 CPU a float32 layer runs
+        AVX-512 only if C is 32, 48, 64, ... (float64: 16, 24, 32, ...), else AVX2. ``k >= 0``:
+        level ``k`` (an index of ``SIMD_LEVELS``), at most the level that runs.
 
     Returns
     -------
