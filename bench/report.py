@@ -347,8 +347,9 @@ def replace_generated(text, block):
 
 
 # --------------------------------------------------------------------------- chart
-def plot(data, path):
-    """A log-scale PNG: bars per group (one per implementation) and, if any, the scaling curves."""
+def plot(data, path, headline=HEADLINE):
+    """A log-scale PNG: bars per group (one per implementation; the ``headline`` groups only, if
+    any of them is in the run and ``headline`` is not None) and, if any, the scaling curves."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -356,8 +357,11 @@ def plot(data, path):
 
     groups = collect(data)
     plain = {g: e for g, e in groups.items() if not is_scaling(e)}
+    if headline is not None:
+        plain = headline_groups(plain, headline) or plain
     curves = series(groups)
-    impls = ordered_impls(dict.fromkeys(i for e in groups.values() for i in e))
+    impls = ordered_impls(dict.fromkeys(i for e in list(plain.values()) + list(groups.values()) for i in e
+                                        if any(i in x for x in plain.values()) or is_scaling(e)))
     colors = {impl: plt.cm.tab10(k % 10) for k, impl in enumerate(impls)}
 
     n_bar_rows = max(1, len(plain))
