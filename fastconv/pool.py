@@ -227,7 +227,7 @@ def maxpool_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_mod
         if y.size:
             _pool.maxpool_forward_kernel(x, y, argmax, ph, pw, sh, sw, _threads(x.size))
         cache = _cache.PoolCache(x.shape, dx_dt, argmax, (ph, pw), (sh, sw), shape)
-    return _layout.pool_output((y if y.dtype is dx_dt else y.astype(dx_dt)), cache, nchw)
+    return _layout.pool_output((y if y.dtype == dx_dt else y.astype(dx_dt)), cache, nchw)
 
 
 def maxpool_backward(dy, cache, *, layout=None):
@@ -283,7 +283,7 @@ def maxpool_backward(dy, cache, *, layout=None):
             argmax = np.ascontiguousarray(cache.argmax, dtype=np.int64)
             _pool.maxpool_backward_kernel(dy, argmax, dx, _threads(dx.size))
         dx = dx.reshape(cache.x_shape)
-    return _layout.pool_dx(dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype), nchw)
+    return _layout.pool_dx(dx if dx.dtype == cache.dx_dtype else dx.astype(cache.dx_dtype), nchw)
 
 
 def avgpool_forward(x, pool_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -336,7 +336,7 @@ def avgpool_forward(x, pool_size=2, stride=None, padding=0, ceil_mode=False, cou
     if y.size:
         _pool.avgpool_forward_kernel(x, y, ph, pw, sh, sw, _threads(x.size))
     cache = _cache.PoolCache(x.shape, dx_dt, None, (ph, pw), (sh, sw), shape)
-    return _layout.pool_output((y if y.dtype is dx_dt else y.astype(dx_dt)), cache, nchw)
+    return _layout.pool_output((y if y.dtype == dx_dt else y.astype(dx_dt)), cache, nchw)
 
 
 def avgpool_backward(dy, cache, *, layout=None):
@@ -380,7 +380,7 @@ def avgpool_backward(dy, cache, *, layout=None):
         dx = np.zeros(cache.x_shape, dtype=dy.dtype)
         if dy.size:
             _pool.avgpool_backward_kernel(dy, dx, ph, pw, sh, sw, _threads(dx.size))
-    return _layout.pool_dx(dx if dx.dtype is cache.dx_dtype else dx.astype(cache.dx_dtype), nchw)
+    return _layout.pool_dx(dx if dx.dtype == cache.dx_dtype else dx.astype(cache.dx_dtype), nchw)
 
 
 # --------------------------------------------------------------------------- general windows
