@@ -230,13 +230,31 @@ cdef void _tiles(
             din(rows, v + (t - t0) * C, T * C, C)
 
 
+cdef inline void _tile_pixels(
+    floating* base, floating** dst, Py_ssize_t t, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout,
+    Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
+) noexcept nogil:
+    """dst[k*m + l] = the Cout channels of pixel (k, l) of output tile t in the (N, Ho, Wo, Cout) array at
+    base, or NULL where the tile reaches past (Ho, Wo)."""
+    cdef Py_ssize_t n = t // (tiles_h * tiles_w), r = t - n * tiles_h * tiles_w
+    cdef Py_ssize_t th = r // tiles_w, tw = r - th * tiles_w, k, l, ho, wo
+    for k in range(m):
+        ho = th * m + k
+        for l in range(m):
+            wo = tw * m + l
+            if ho < Ho and wo < Wo:
+                dst[k * m + l] = base + ((n * Ho + ho) * Wo + wo) * Cout
+            else:
+                dst[k * m + l] = NULL
+
+
 cdef void _untiles(
     const floating* mm, floating* y, floating** dst, const floating* bias,
     Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout,
     Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
 ) noexcept nogil:
     """Y tile = A^T M A (+ bias) for tiles t0..t1, storing only pixels inside (Ho, Wo)."""
-    cdef Py_ssize_t T = t1 - t0, t, n, r, th, tw, k, l, ho, wo
+    cdef Py_ssize_t T = t1 - t0, t
     cdef fcw_out_f32_t fout
     cdef fcw_out_f64_t dout
     if floating is float:
@@ -244,18 +262,7 @@ cdef void _untiles(
     else:
         dout = fcw_output_f64(<int>m)
     for t in range(t0, t1):
-        n = t // (tiles_h * tiles_w)
-        r = t - n * tiles_h * tiles_w
-        th = r // tiles_w
-        tw = r - th * tiles_w
-        for k in range(m):
-            ho = th * m + k
-            for l in range(m):
-                wo = tw * m + l
-                if ho < Ho and wo < Wo:
-                    dst[k * m + l] = y + ((n * Ho + ho) * Wo + wo) * Cout
-                else:
-                    dst[k * m + l] = NULL
+        _tile_pixels(y, dst, t, Ho, Wo, Cout, tiles_h, tiles_w, m)
         if floating is float:
             fout(mm + (t - t0) * Cout, T * Cout, dst, bias, Cout)
         else:
@@ -317,7 +324,7 @@ cdef void _dytiles(
     Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout, Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
 ) noexcept nogil:
     """D[p, t - t0, :] = (A dY_t A^T)[p] for tiles t0..t1 (pixels past Ho, Wo read 0); v is (alpha**2, t1 - t0, Cout)."""
-    cdef Py_ssize_t T = t1 - t0, t, n, r, th, tw, k, l, ho, wo
+    cdef Py_ssize_t T = t1 - t0, t
     cdef fcw_in_f32_t fin
     cdef fcw_in_f64_t din
     if floating is float:
@@ -325,18 +332,7 @@ cdef void _dytiles(
     else:
         din = fcw_gradout_f64(<int>m)
     for t in range(t0, t1):
-        n = t // (tiles_h * tiles_w)
-        r = t - n * tiles_h * tiles_w
-        th = r // tiles_w
-        tw = r - th * tiles_w
-        for k in range(m):
-            ho = th * m + k
-            for l in range(m):
-                wo = tw * m + l
-                if ho < Ho and wo < Wo:
-                    rows[k * m + l] = dy + ((n * Ho + ho) * Wo + wo) * Cout
-                else:
-                    rows[k * m + l] = NULL
+        _tile_pixels(<floating*>dy, <floating**>rows, t, Ho, Wo, Cout, tiles_h, tiles_w, m)
         if floating is float:
             fin(rows, v + (t - t0) * Cout, T * Cout, Cout)
         else:
