@@ -276,6 +276,8 @@ cdef void _forward(
 ) noexcept nogil:
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2], Cout = y.shape[3]
+    # groups: u is (alpha**2, C/G, Cout); group g multiplies V's columns g*cg.. by U's g*og..
+    cdef Py_ssize_t cg = u.shape[1], G = C // cg, og = Cout // G, g
     cdef Py_ssize_t alpha = m + 2, a2 = alpha * alpha
     cdef Py_ssize_t tiles_h = (Ho + m - 1) // m, tiles_w = (Wo + m - 1) // m
     cdef Py_ssize_t ntiles = N * tiles_h * tiles_w
@@ -299,9 +301,11 @@ cdef void _forward(
         t1 = min(t0 + T, ntiles)
         _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw)
         for p in range(a2):
-            # row-major M_p (rows, Cout) = V_p (rows, C) @ U_p (C, Cout), as column-major M^T = U^T V^T
-            _gemm(<int>Cout, <int>(t1 - t0), <int>C, up + p * C * Cout, <int>Cout,
-                  v + p * (t1 - t0) * C, <int>C, mm + p * (t1 - t0) * Cout, <int>Cout)
+            # row-major M_p (rows, Cout) = V_p (rows, C) @ U_p (C, Cout), as column-major M^T = U^T V^T;
+            # with groups, the block-diagonal product: one (rows, cg) @ (cg, og) GEMM per group
+            for g in range(G):
+                _gemm(<int>og, <int>(t1 - t0), <int>cg, up + p * cg * Cout + g * og, <int>Cout,
+                      v + p * (t1 - t0) * C + g * cg, <int>C, mm + p * (t1 - t0) * Cout + g * og, <int>Cout)
         _untiles(mm, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
     _blas_restore(prev)
 
@@ -348,6 +352,7 @@ cdef void _weights_grad(
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2], Cout = dy.shape[3]
     cdef Py_ssize_t alpha = m + 2, a2 = alpha * alpha, P = parts.shape[0]
+    cdef Py_ssize_t cg = parts.shape[2], G = C // cg, og = Cout // G, g
     cdef Py_ssize_t tiles_h = (Ho + m - 1) // m, tiles_w = (Wo + m - 1) // m
     cdef Py_ssize_t ntiles = N * tiles_h * tiles_w
     cdef Py_ssize_t nblocks = (ntiles + T - 1) // T, q, blk, t0, t1, p, ldw = work.shape[1]
@@ -366,8 +371,8 @@ cdef void _weights_grad(
         rows = <const floating**>base
         v = base + _round16(a2 * 8 // sizeof(floating))
         dd = v + _round16(a2 * T * C)
-        acc = pp + q * a2 * C * Cout
-        memset(acc, 0, a2 * C * Cout * sizeof(floating))
+        acc = pp + q * a2 * cg * Cout
+        memset(acc, 0, a2 * cg * Cout * sizeof(floating))
         for blk in range(q * nblocks // P, (q + 1) * nblocks // P):
             t0 = blk * T
             t1 = min(t0 + T, ntiles)
@@ -375,9 +380,11 @@ cdef void _weights_grad(
             _dytiles(dyp, dd, rows, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
             for p in range(a2):
                 # row-major acc_p (C, Cout) += V_p^T (C, rows) @ D_p (rows, Cout), as column-major
-                # acc^T (Cout, C) += D_p^T (Cout, rows) @ V_p (rows, C)
-                _gemm_acc_tn(<int>Cout, <int>C, <int>(t1 - t0), dd + p * (t1 - t0) * Cout, <int>Cout,
-                             v + p * (t1 - t0) * C, <int>C, acc + p * C * Cout, <int>Cout)
+                # acc^T (Cout, C) += D_p^T (Cout, rows) @ V_p (rows, C); with groups, acc_p is
+                # (cg, Cout) and group g sums V's columns g*cg.. against D's g*og..
+                for g in range(G):
+                    _gemm_acc_tn(<int>og, <int>cg, <int>(t1 - t0), dd + p * (t1 - t0) * Cout + g * og, <int>Cout,
+                                 v + p * (t1 - t0) * C + g * cg, <int>C, acc + p * cg * Cout + g * og, <int>Cout)
     _blas_restore(prev)
 
 
@@ -412,8 +419,9 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     """
     if not all(isinstance(a, np.ndarray) for a in (x, dy, dw)):
         raise TypeError("x, dy and dw must be numpy arrays")
-    if dw.ndim != 4 or dw.shape[:2] != (3, 3) or x.ndim != 4 or dw.shape[2] != x.shape[3]:
-        raise ValueError(f"dw must have shape (3, 3, C, Cout) with C of x {x.shape}, got {dw.shape}")
+    if dw.ndim != 4 or dw.shape[:2] != (3, 3) or x.ndim != 4 or not _grouped(x.shape[3], dw.shape[2], dw.shape[3]):
+        raise ValueError(f"dw must have shape (3, 3, C/groups, Cout) with C of x {x.shape} and groups dividing "
+                         f"C and Cout, got {dw.shape}")
     dt = x.dtype
     if dt not in (np.float32, np.float64) or dy.dtype != dt or dw.dtype != dt:
         raise TypeError(f"x, dy, dw must share dtype float32 or float64, got {x.dtype}, {dy.dtype}, {dw.dtype}")
@@ -442,7 +450,7 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     P = min(_DW_PARTS, nblocks)
     nthreads = max(1, min(nthreads, P))
     work = _aligned_empty(nthreads, _workspace_len(m, T, c, cout, dt.itemsize), dt)
-    parts = np.empty((P, alpha * alpha, c, cout), dtype=dt)
+    parts = np.empty((P, alpha * alpha, dw.shape[2], cout), dtype=dt)
     cdef int mm = m, nt = nthreads, h = ph, v = pw
     cdef const float[:, :, :, ::1] xf, dyf
     cdef float[:, :, :, ::1] pf
@@ -462,10 +470,10 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     du = parts[0].astype(np.float64)
     for q in range(1, P):
         du += parts[q]
-    du = du.reshape(alpha, alpha, c * cout)
+    du = du.reshape(alpha, alpha, dw.shape[2] * cout)
     # dw[a, b] = sum_{i, j} G[i, a] dU[i, j] G[j, b]
-    t = np.tensordot(g.T, du, axes=(1, 0))              # (3, alpha, C*Cout)
-    res = np.tensordot(g.T, t, axes=(1, 1))             # (3[b], 3[a], C*Cout)
+    t = np.tensordot(g.T, du, axes=(1, 0))              # (3, alpha, C/groups*Cout)
+    res = np.tensordot(g.T, t, axes=(1, 1))             # (3[b], 3[a], C/groups*Cout)
     dw[...] = res.transpose(1, 0, 2).reshape(dw.shape)
 
 
@@ -497,6 +505,14 @@ def transform_weights(w, int m):
     return np.ascontiguousarray(u.reshape(alpha * alpha, w.shape[2], w.shape[3]), dtype=w.dtype)
 
 
+def _grouped(Py_ssize_t c, Py_ssize_t cg, Py_ssize_t cout):
+    """True if weights with ``cg`` input channels serve ``c`` input channels in groups = c / cg
+    dividing both ``c`` and ``cout``."""
+    if c <= 0 or cg <= 0:
+        return c == cg  # empty layers are refused by the non-empty checks
+    return c % cg == 0 and cout % (c // cg) == 0
+
+
 def _check(x, w, y, ph, pw, nthreads, m):
     """Cheap consistency checks, so that a wrong call raises instead of reading out of bounds."""
     if not all(isinstance(a, np.ndarray) for a in (x, w, y)):
@@ -506,8 +522,9 @@ def _check(x, w, y, ph, pw, nthreads, m):
         raise TypeError(f"x, w, y must share dtype float32 or float64, got {x.dtype}, {w.dtype}, {y.dtype}")
     if not (x.flags.c_contiguous and w.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
         raise ValueError("x, w and y must be C-contiguous (and y writeable)")
-    if x.ndim != 4 or w.ndim != 4 or y.ndim != 4 or w.shape[:2] != (3, 3) or w.shape[2] != x.shape[3]:
-        raise ValueError(f"need x (N, H, W, C), w (3, 3, C, Cout); got x {x.shape}, w {w.shape}")
+    if x.ndim != 4 or w.ndim != 4 or y.ndim != 4 or w.shape[:2] != (3, 3) \
+            or not _grouped(x.shape[3], w.shape[2], w.shape[3]):
+        raise ValueError(f"need x (N, H, W, C), w (3, 3, C/groups, Cout) with groups dividing C and Cout; got x {x.shape}, w {w.shape}")
     if not (0 <= ph <= 2 and 0 <= pw <= 2):
         raise ValueError(f"padding must be 0, 1 or 2 per axis, got ({ph}, {pw})")
     ho, wo = x.shape[1] + 2 * ph - 2, x.shape[2] + 2 * pw - 2
@@ -637,7 +654,14 @@ def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0):
         raise ValueError(f"w must have shape (3, 3, C, Cout), got {w.shape}")
     if not (0 <= ph <= 2 and 0 <= pw <= 2):
         raise ValueError(f"padding must be 0, 1 or 2 per axis, got ({ph}, {pw})")
-    wt = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+    if dx.ndim != 4 or not _grouped(dx.shape[3], w.shape[2], w.shape[3]):
+        raise ValueError(f"dx must have shape (N, H, W, C) with C a multiple of w's {w.shape[2]} input channels "
+                         f"per group, groups dividing Cout; got dx {dx.shape}, w {w.shape}")
+    groups = dx.shape[3] // w.shape[2] if w.shape[2] else 1
+    cg, og = w.shape[2], w.shape[3] // groups
+    # per group, the flipped kernel with its (cg, og) channels transposed: (3, 3, og, C) for dy's og per group
+    wt = np.ascontiguousarray(
+        w.reshape(3, 3, cg, groups, og)[::-1, ::-1].transpose(0, 1, 4, 3, 2).reshape(3, 3, og, groups * cg))
     _check(dy, wt, dx, 2 - ph, 2 - pw, nthreads, m)
     if m == 0:
         m = default_tile(wt.shape[2], wt.shape[3], dy.dtype == np.float64)

@@ -50,6 +50,10 @@ _DIRECT_DW_BYTES = 4 << 20
 _WINOGRAD_MAX_PAD = 2
 _WINOGRAD_MIN_CHANNELS = 16
 _WINOGRAD_WIDE_CHANNELS = 32
+# Grouped layers (1 < groups < C): a GEMM per group and tile position, (tiles, C/groups) @
+# (C/groups, Cout/groups); "auto" takes Winograd from this many channels per group on each side.
+_WINOGRAD_GROUP_CHANNELS = 16
+_WINOGRAD_GROUPED_DW = True
 # Winograd's weight gradient (fastconv._winograd.winograd_backward_weights) replaces the direct
 # kernels' for layers with at least this many input and output channels, per compute dtype: it
 # does 4x fewer multiplies in BLAS GEMMs but pays two tile transforms per tile (measured, 1 thread,
@@ -154,7 +158,7 @@ def _direct_serves(w_shape, compute_dx: bool, pad=(0, 0), opts: _Options = _PLAI
 def _winograd_serves(w_shape, pad, stride, opts: _Options = _PLAIN) -> _Fit:
     """The Winograd kernels (fastconv._winograd) serve 3x3 kernels at stride 1 with symmetric
     padding at most _WINOGRAD_MAX_PAD (their dx is a forward under padding ``2 - p``), dilation 1
-    and one group, in float32 and float64 (the only compute dtypes)."""
+    and any groups (a block-diagonal product per tile), in float32 and float64 (the only compute dtypes)."""
     if tuple(w_shape[:2]) != (3, 3):
         return _Fit(False, f"the winograd kernels take 3x3 kernels only, w of shape {tuple(w_shape)} has "
                            f"{w_shape[0]}x{w_shape[1]}")
@@ -162,13 +166,19 @@ def _winograd_serves(w_shape, pad, stride, opts: _Options = _PLAIN) -> _Fit:
         return _Fit(False, f"the winograd kernels take stride 1 only, got stride {tuple(stride)}")
     if not all(0 <= p <= _WINOGRAD_MAX_PAD for p in pad):
         return _Fit(False, f"the winograd kernels take padding 0 to {_WINOGRAD_MAX_PAD}, got padding {tuple(pad)}")
-    return _plain_only("winograd", pad, opts)
+    if opts._replace(groups=1).plain(pad):
+        return _SERVES
+    return _Fit(False, f"the winograd kernels serve symmetric padding and dilation 1 only, got {opts.describe(pad)}")
 
 
-def _winograd_pays(w_shape) -> bool:
+def _winograd_pays(w_shape, groups: int = 1) -> bool:
     """The "auto" rule: Winograd for layers with at least _WINOGRAD_MIN_CHANNELS input and output
-    channels and at least _WINOGRAD_WIDE_CHANNELS on one side (where it measured faster)."""
+    channels and at least _WINOGRAD_WIDE_CHANNELS on one side (where it measured faster); for
+    grouped layers, at least _WINOGRAD_GROUP_CHANNELS input and output channels per group and
+    _WINOGRAD_WIDE_CHANNELS output channels in all."""
     c, cout = w_shape[2], w_shape[3]
+    if groups > 1:
+        return min(c, cout // groups) >= _WINOGRAD_GROUP_CHANNELS and cout >= _WINOGRAD_WIDE_CHANNELS
     return min(c, cout) >= _WINOGRAD_MIN_CHANNELS and max(c, cout) >= _WINOGRAD_WIDE_CHANNELS
 
 
@@ -218,7 +228,7 @@ def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Op
             return "depthwise"
         if _small_serves(w_shape, pad, opts):
             return "small"
-        if _winograd_pays(w_shape) and _winograd_serves(w_shape, pad, stride, opts):
+        if _winograd_pays(w_shape, opts.groups) and _winograd_serves(w_shape, pad, stride, opts):
             return "winograd"
         if _direct_serves(w_shape, compute_dx, pad, opts):
             return "direct"
@@ -595,8 +605,10 @@ def _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, dil):
     return dx, dw, db
 
 
-def _winograd_dw_pays(w_shape, ct) -> bool:
+def _winograd_dw_pays(w_shape, ct, groups: int = 1) -> bool:
     """Whether Winograd's weight gradient beats the direct kernels' (see _WINOGRAD_DW_MIN_CHANNELS)."""
+    if groups > 1:
+        return _WINOGRAD_GROUPED_DW
     return min(w_shape[2], w_shape[3]) >= _WINOGRAD_DW_MIN_CHANNELS[ct]
 
 
@@ -605,13 +617,14 @@ def _winograd_backward(x, w, dy, ct, pad, stride, compute_dx):
     summed over dy), else dw and db by the direct kernels (by im2col + BLAS where those do not
     serve the layer); dx a placeholder if not wanted."""
     nt = _threads_for(dy.size * 9 * w.shape[2])
-    if _winograd_dw_pays(w.shape, ct):
+    groups = x.shape[3] // w.shape[2]
+    if _winograd_dw_pays(w.shape, ct, groups):
         dyc = _as(dy, ct)
         dw = np.empty(w.shape, dtype=ct)
         _winograd.winograd_backward_weights(_as(x, ct), dyc, pad[0], pad[1], dw, nt)
         db = dyc.reshape(-1, w.shape[3]).sum(axis=0, dtype=np.float64).astype(ct)
-    elif _direct_serves(w.shape, False):
-        _, dw, db = _direct_backward(x, w, dy, ct, pad, stride, False)
+    elif groups > 1 or _direct_serves(w.shape, False):
+        _, dw, db = _direct_backward(x, w, dy, ct, pad, stride, False, (1, 1), groups)
     else:
         _, dw, db = _gemm_backward(x, w, dy, ct, pad, stride, False)
     if not compute_dx:
