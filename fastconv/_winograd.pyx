@@ -179,6 +179,15 @@ cdef extern from "_winograd_kernels.h" nogil:
     fcw_in_f64_t fcw_input_f64(int m)
     fcw_out_f64_t fcw_output_f64(int m)
     const double* fcw_matrix(int m, int which_at)
+    ctypedef void (*fcw_gmul_f32_t)(const float*, const float*, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                    Py_ssize_t) noexcept nogil
+    ctypedef void (*fcw_gmul_f64_t)(const double*, const double*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                    Py_ssize_t) noexcept nogil
+    fcw_gmul_f32_t fcw_gmul_f32()
+    fcw_gmul_f64_t fcw_gmul_f64()
+    fcw_gmul_f32_t fcw_gacc_f32()
+    fcw_gmul_f64_t fcw_gacc_f64()
+    Py_ssize_t fcw_group_chunk()
     const char* fcw_simd_name()
 
 
@@ -277,7 +286,9 @@ cdef void _forward(
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2], Cout = y.shape[3]
     # groups: u is (alpha**2, C/G, Cout); group g multiplies V's columns g*cg.. by U's g*og..
-    cdef Py_ssize_t cg = u.shape[1], G = C // cg, og = Cout // G, g
+    cdef Py_ssize_t cg = u.shape[1], G = C // cg, og = Cout // G, g, chunk = fcw_group_chunk()
+    cdef fcw_gmul_f32_t fgmul = fcw_gmul_f32()
+    cdef fcw_gmul_f64_t dgmul = fcw_gmul_f64()
     cdef Py_ssize_t alpha = m + 2, a2 = alpha * alpha
     cdef Py_ssize_t tiles_h = (Ho + m - 1) // m, tiles_w = (Wo + m - 1) // m
     cdef Py_ssize_t ntiles = N * tiles_h * tiles_w
@@ -303,9 +314,20 @@ cdef void _forward(
         for p in range(a2):
             # row-major M_p (rows, Cout) = V_p (rows, C) @ U_p (C, Cout), as column-major M^T = U^T V^T;
             # with groups, the block-diagonal product: one (rows, cg) @ (cg, og) GEMM per group
-            for g in range(G):
-                _gemm(<int>og, <int>(t1 - t0), <int>cg, up + p * cg * Cout + g * og, <int>Cout,
-                      v + p * (t1 - t0) * C + g * cg, <int>C, mm + p * (t1 - t0) * Cout + g * og, <int>Cout)
+            # (by the family's own kernel where og is a multiple of its chunk: BLAS is slow on these
+            # small products), one (rows, cg) @ (cg, og) product per group
+            if G == 1:
+                _gemm(<int>Cout, <int>(t1 - t0), <int>C, up + p * C * Cout, <int>Cout,
+                      v + p * (t1 - t0) * C, <int>C, mm + p * (t1 - t0) * Cout, <int>Cout)
+            elif og % chunk == 0:
+                if floating is float:
+                    fgmul(v + p * (t1 - t0) * C, up + p * cg * Cout, mm + p * (t1 - t0) * Cout, t1 - t0, C, Cout, G)
+                else:
+                    dgmul(v + p * (t1 - t0) * C, up + p * cg * Cout, mm + p * (t1 - t0) * Cout, t1 - t0, C, Cout, G)
+            else:
+                for g in range(G):
+                    _gemm(<int>og, <int>(t1 - t0), <int>cg, up + p * cg * Cout + g * og, <int>Cout,
+                          v + p * (t1 - t0) * C + g * cg, <int>C, mm + p * (t1 - t0) * Cout + g * og, <int>Cout)
         _untiles(mm, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
     _blas_restore(prev)
 
@@ -352,7 +374,9 @@ cdef void _weights_grad(
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2], Cout = dy.shape[3]
     cdef Py_ssize_t alpha = m + 2, a2 = alpha * alpha, P = parts.shape[0]
-    cdef Py_ssize_t cg = parts.shape[2], G = C // cg, og = Cout // G, g
+    cdef Py_ssize_t cg = parts.shape[2], G = C // cg, og = Cout // G, g, chunk = fcw_group_chunk()
+    cdef fcw_gmul_f32_t fgacc = fcw_gacc_f32()
+    cdef fcw_gmul_f64_t dgacc = fcw_gacc_f64()
     cdef Py_ssize_t tiles_h = (Ho + m - 1) // m, tiles_w = (Wo + m - 1) // m
     cdef Py_ssize_t ntiles = N * tiles_h * tiles_w
     cdef Py_ssize_t nblocks = (ntiles + T - 1) // T, q, blk, t0, t1, p, ldw = work.shape[1]
@@ -382,9 +406,18 @@ cdef void _weights_grad(
                 # row-major acc_p (C, Cout) += V_p^T (C, rows) @ D_p (rows, Cout), as column-major
                 # acc^T (Cout, C) += D_p^T (Cout, rows) @ V_p (rows, C); with groups, acc_p is
                 # (cg, Cout) and group g sums V's columns g*cg.. against D's g*og..
-                for g in range(G):
-                    _gemm_acc_tn(<int>og, <int>cg, <int>(t1 - t0), dd + p * (t1 - t0) * Cout + g * og, <int>Cout,
-                                 v + p * (t1 - t0) * C + g * cg, <int>C, acc + p * cg * Cout + g * og, <int>Cout)
+                if G == 1:
+                    _gemm_acc_tn(<int>Cout, <int>C, <int>(t1 - t0), dd + p * (t1 - t0) * Cout, <int>Cout,
+                                 v + p * (t1 - t0) * C, <int>C, acc + p * C * Cout, <int>Cout)
+                elif og % chunk == 0:
+                    if floating is float:
+                        fgacc(v + p * (t1 - t0) * C, dd + p * (t1 - t0) * Cout, acc + p * cg * Cout, t1 - t0, C, Cout, G)
+                    else:
+                        dgacc(v + p * (t1 - t0) * C, dd + p * (t1 - t0) * Cout, acc + p * cg * Cout, t1 - t0, C, Cout, G)
+                else:
+                    for g in range(G):
+                        _gemm_acc_tn(<int>og, <int>cg, <int>(t1 - t0), dd + p * (t1 - t0) * Cout + g * og, <int>Cout,
+                                     v + p * (t1 - t0) * C + g * cg, <int>C, acc + p * cg * Cout + g * og, <int>Cout)
     _blas_restore(prev)
 
 

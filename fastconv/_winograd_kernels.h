@@ -18,6 +18,7 @@
 #define FASTCONV_WINOGRAD_KERNELS_H
 
 #include <stddef.h>
+#include <string.h>
 
 static const double fcw_bt2[16] = {-1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, -1.0, 1.0, 0.0, 0.0, -1.0, 0.0, 1.0};
 static const double fcw_at2[8] = {1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0, 1.0};
@@ -41,7 +42,7 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
         for (int p = 0; p < A * A; p++) {                                                           \
             const T *s = rows[p];                                                                   \
             if (s != NULL && n == FCW_VL) {                                                         \
-                for (int c = 0; c < FCW_VL; c++) d[p][c] = s[c0 + c];                               \
+                memcpy(d[p], s + c0, sizeof d[p]);                                                  \
             } else {                                                                                \
                 for (int c = 0; c < FCW_VL; c++) d[p][c] = (s != NULL && c < n) ? s[c0 + c] : (T)0; \
             }                                                                                       \
@@ -72,7 +73,7 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
                     first = 0;                                                                      \
                 }                                                                                   \
                 T *dst = v + (i * A + j) * vstride + c0;                                            \
-                if (n == FCW_VL) { for (int c = 0; c < FCW_VL; c++) dst[c] = acc[c]; }              \
+                if (n == FCW_VL) { memcpy(dst, acc, sizeof acc); }                                  \
                 else { for (int c = 0; c < n; c++) dst[c] = acc[c]; }                               \
             }                                                                                       \
         }                                                                                           \
@@ -89,7 +90,7 @@ ATTR static void SFX(const T *mm, ptrdiff_t mstride, T *const *dst, const T *bia
         const ptrdiff_t n = Cout - c0 < FCW_VL ? Cout - c0 : FCW_VL;                                \
         for (int p = 0; p < A * A; p++) {                                                           \
             const T *s = mm + p * mstride + c0;                                                     \
-            if (n == FCW_VL) { for (int c = 0; c < FCW_VL; c++) q[p][c] = s[c]; }                   \
+            if (n == FCW_VL) { memcpy(q[p], s, sizeof q[p]); }                                      \
             else { for (int c = 0; c < FCW_VL; c++) q[p][c] = c < n ? s[c] : (T)0; }                \
         }                                                                                           \
         for (int c = 0; c < FCW_VL; c++) b0[c] = (bias != NULL && c < n) ? bias[c0 + c] : (T)0;     \
@@ -118,7 +119,7 @@ ATTR static void SFX(const T *mm, ptrdiff_t mstride, T *const *dst, const T *bia
                 }                                                                                   \
                 T *o = dst[k * M + l];                                                              \
                 if (o == NULL) continue;                                                            \
-                if (n == FCW_VL) { for (int c = 0; c < FCW_VL; c++) o[c0 + c] = acc[c]; }           \
+                if (n == FCW_VL) { memcpy(o + c0, acc, sizeof acc); }                               \
                 else { for (int c = 0; c < n; c++) o[c0 + c] = acc[c]; }                            \
             }                                                                                       \
         }                                                                                           \
@@ -138,7 +139,7 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
         for (int p = 0; p < M * M; p++) {                                                           \
             const T *s = rows[p];                                                                   \
             if (s != NULL && n == FCW_VL) {                                                         \
-                for (int c = 0; c < FCW_VL; c++) d[p][c] = s[c0 + c];                               \
+                memcpy(d[p], s + c0, sizeof d[p]);                                                  \
             } else {                                                                                \
                 for (int c = 0; c < FCW_VL; c++) d[p][c] = (s != NULL && c < n) ? s[c0 + c] : (T)0; \
             }                                                                                       \
@@ -165,7 +166,7 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
                     for (int c = 0; c < FCW_VL; c++) acc[c] += b * t[i * M + l][c];                 \
                 }                                                                                   \
                 T *dst = v + (i * A + j) * vstride + c0;                                            \
-                if (n == FCW_VL) { for (int c = 0; c < FCW_VL; c++) dst[c] = acc[c]; }              \
+                if (n == FCW_VL) { memcpy(dst, acc, sizeof acc); }                                  \
                 else { for (int c = 0; c < n; c++) dst[c] = acc[c]; }                               \
             }                                                                                       \
         }                                                                                           \
@@ -198,6 +199,16 @@ static fcw_in_##DT##_t fcw_gradout_##DT(int m)                                  
 
 FCW_DISPATCH(f32, float)
 FCW_DISPATCH(f64, double)
+
+/* the grouped layers' block-diagonal products (see _winograd.h) at the level that runs; og = Cout/G
+   must be a multiple of FCW_VL */
+typedef void (*fcw_gmul_f32_t)(const float *, const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+typedef void (*fcw_gmul_f64_t)(const double *, const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+static fcw_gmul_f32_t fcw_gmul_f32(void) { return FC_PICK(fc_f32_wino_gmul); }
+static fcw_gmul_f64_t fcw_gmul_f64(void) { return FC_PICK(fc_f64_wino_gmul); }
+static fcw_gmul_f32_t fcw_gacc_f32(void) { return FC_PICK(fc_f32_wino_gacc); }
+static fcw_gmul_f64_t fcw_gacc_f64(void) { return FC_PICK(fc_f64_wino_gacc); }
+static ptrdiff_t fcw_group_chunk(void) { return FCW_VL; }
 
 /* the compiled-in matrices, for the tests: B^T (alpha x alpha) or A^T (m x alpha), or NULL */
 static const double *fcw_matrix(int m, int which_at)
