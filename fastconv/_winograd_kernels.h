@@ -37,6 +37,12 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
 {                                                                                                   \
     enum { A = M + 2 };                                                                             \
     T d[A * A][FCW_VL], t[A * A][FCW_VL];                                                           \
+    /* prefetch the M pixels right of each patch row: the next tile's new columns */                \
+    for (int i = 0; i < A; i++) {                                                                   \
+        const T *s = rows[i * A + A - 1];                                                           \
+        if (s != NULL)                                                                              \
+            for (ptrdiff_t o = C; o < (M + 1) * C; o += 64 / (ptrdiff_t)sizeof(T)) __builtin_prefetch(s + o); \
+    }                                                                                               \
     for (ptrdiff_t c0 = 0; c0 < C; c0 += FCW_VL) {                                                  \
         const ptrdiff_t n = C - c0 < FCW_VL ? C - c0 : FCW_VL;                                      \
         for (int p = 0; p < A * A; p++) {                                                           \
@@ -134,6 +140,12 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
 {                                                                                                   \
     enum { A = M + 2 };                                                                             \
     T d[M * M][FCW_VL], t[A * M][FCW_VL];                                                           \
+    /* prefetch the M pixels right of each tile row: the next tile's */                             \
+    for (int k = 0; k < M; k++) {                                                                   \
+        const T *s = rows[k * M + M - 1];                                                           \
+        if (s != NULL)                                                                              \
+            for (ptrdiff_t o = C; o < (M + 1) * C; o += 64 / (ptrdiff_t)sizeof(T)) __builtin_prefetch(s + o); \
+    }                                                                                               \
     for (ptrdiff_t c0 = 0; c0 < C; c0 += FCW_VL) {                                                  \
         const ptrdiff_t n = C - c0 < FCW_VL ? C - c0 : FCW_VL;                                      \
         for (int p = 0; p < M * M; p++) {                                                           \
