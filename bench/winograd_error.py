@@ -5,7 +5,8 @@ Winograd applies to (3x3, stride 1) and each tile size m, random layers (weights
 training, He init) are run in float32 and float64 through :func:`fastconv._winograd.winograd_forward`
 and :func:`~fastconv._winograd.winograd_backward_input`, and compared with a float64 im2col
 computation of the same float32 values (the bench's NumPy peer, itself checked against
-``fastconv.reference``). Prints the largest relative error over the seeds.
+``fastconv.reference``). Then the grouped layer of ``bench/bench_conv_options.py`` (forward, dx
+and dw, against ``fastconv.reference``). Prints the largest relative error over the seeds.
 """
 import sys
 from pathlib import Path
@@ -48,5 +49,40 @@ def main():
                 f"F({m}x{m}) fwd {worst[(dt, m, 'fwd')]:.1e} dx {worst[(dt, m, 'dx')]:.1e}" for m in (2, 4, 6)))
 
 
+def grouped(seeds):
+    """The grouped layer of bench/bench_conv_options.py (N8 64x64x64->64, groups 4, k3 p1; N cut to 2):
+    forward, dx and dw by Winograd against the float64 reference."""
+    from fastconv import reference as R
+
+    n, h, c, cout, g = 2, 64, 64, 64, 4
+    worst = {}
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((n, h, h, c)).astype(np.float32)
+        w = (rng.standard_normal((3, 3, c // g, cout)) * np.sqrt(2 / (9 * c // g))).astype(np.float32)
+        b = (0.1 * rng.standard_normal(cout)).astype(np.float32)
+        dy = rng.standard_normal((n, h, h, cout)).astype(np.float32)
+        y64, c64 = R.conv2d_forward(*(a.astype(np.float64) for a in (x, w, b)), 1, 1, 1, g)
+        dx64, dw64, _ = R.conv2d_backward(dy.astype(np.float64), c64)
+        for dt in (np.float32, np.float64):
+            for m in (2, 4, 6):
+                y = np.empty(y64.shape, dt)
+                wg.winograd_forward(x.astype(dt), w.astype(dt), b.astype(dt), 1, 1, y, 2, m)
+                dx = np.empty(x.shape, dt)
+                wg.winograd_backward_input(dy.astype(dt), w.astype(dt), 1, 1, dx, 2, m)
+                dw = np.empty(w.shape, dt)
+                wg.winograd_backward_weights(x.astype(dt), dy.astype(dt), 1, 1, dw, 2, m)
+                for name, got, ref in (("fwd", y, y64), ("dx", dx, dx64), ("dw", dw, dw64)):
+                    e = float(np.abs(got - ref).max() / np.abs(ref).max())
+                    key = (np.dtype(dt).name, m, name)
+                    worst[key] = max(worst.get(key, 0.0), e)
+    print(f"grouped 3x3 p1 64x64x64->64 g4 ({seeds} random layers): max |fast - exact| / max |exact|")
+    for dt in ("float32", "float64"):
+        print("  " + dt + ": " + ", ".join(
+            f"F({m}x{m}) fwd {worst[(dt, m, 'fwd')]:.1e} dx {worst[(dt, m, 'dx')]:.1e} dw {worst[(dt, m, 'dw')]:.1e}"
+            for m in (2, 4, 6)))
+
+
 if __name__ == "__main__":
     main()
+    grouped(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
