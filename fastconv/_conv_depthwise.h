@@ -239,6 +239,42 @@ FCD_ATTR static void FCD_FN(dw_row)(const fcd_geo *g, const FCD_T *ximg, const F
     }
 }
 
+/* dbt[c0..] += dy[j*C + c0..] for j = 0 .. Wo-1, in that order (nv vectors, or one scalar if nv == 0). */
+FCD_ATTR FCD_INLINE void FCD_FN(bblock)(const FCD_T *dy, FCD_T *dbt, Py_ssize_t C, Py_ssize_t Wo, Py_ssize_t c0,
+                                        const int nv)
+{
+    Py_ssize_t j;
+    int v;
+    const FCD_T *dp = dy + c0;
+    if (nv == 0) {
+        FCD_T acc = dbt[c0];
+        for (j = 0; j < Wo; j++, dp += C) acc += dp[0];
+        dbt[c0] = acc;
+        return;
+    }
+    {
+        FCD_FN(v) acc[FCD_NV], a;
+        FCD_UNROLL for (v = 0; v < nv; v++) memcpy(&acc[v], dbt + c0 + v * FCD_L, sizeof acc[v]);
+        for (j = 0; j < Wo; j++, dp += C) {
+            FCD_UNROLL for (v = 0; v < nv; v++) {
+                memcpy(&a, dp + v * FCD_L, sizeof a);
+                acc[v] += a;
+            }
+        }
+        FCD_UNROLL for (v = 0; v < nv; v++) memcpy(dbt + c0 + v * FCD_L, &acc[v], sizeof acc[v]);
+    }
+}
+
+/* dbp (C,) += the bias gradient of one output row (dy: that row's gradient), each channel summed
+   over the row's pixels in order (the same sequence of additions at every level). */
+FCD_ATTR static void FCD_FN(db_row)(const fcd_geo *g, const FCD_T *dy, FCD_T *dbp)
+{
+    const Py_ssize_t C = g->C, Wo = g->Wo;
+#define FCD_CALL(c0, nv) FCD_FN(bblock)(dy, dbp, C, Wo, c0, nv)
+    FCD_BLOCKS(C, FCD_CALL);
+#undef FCD_CALL
+}
+
 /* vector lanes of this level's kernels */
 static Py_ssize_t FCD_FN(lanes)(void) { return FCD_L; }
 

@@ -27,8 +27,8 @@ from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 
 from ._conv_depthwise_kernels cimport (
-    fcd_f32_dw_row, fcd_f32_dx_row, fcd_f32_fwd_row, fcd_f64_dw_row, fcd_f64_dx_row, fcd_f64_fwd_row, fcd_geo,
-    fcd_level,
+    fcd_f32_db_row, fcd_f32_dw_row, fcd_f32_dx_row, fcd_f32_fwd_row, fcd_f64_db_row, fcd_f64_dw_row, fcd_f64_dx_row,
+    fcd_f64_fwd_row, fcd_geo, fcd_level,
 )
 from ._simd import SIMD_LEVELS
 
@@ -151,9 +151,10 @@ cdef void _dw_part(int lvl, const fcd_geo* g, const floating* xp, const floating
         n = r // g.Ho
         i = r - n * g.Ho
         g_row = dyp + r * Wo * C
-        for j in range(Wo):
-            for c in range(C):
-                dbq[c] += g_row[j * C + c]
+        if floating is float:
+            fcd_f32_db_row(lvl, g, g_row, dbq)
+        else:
+            fcd_f64_db_row(lvl, g, g_row, dbq)
         _dw_row(lvl, g, xp + n * xstride, g_row, dwq, i)
 
 

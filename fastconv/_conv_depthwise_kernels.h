@@ -57,5 +57,7 @@ static int fcd_level(Py_ssize_t itemsize, Py_ssize_t C, int cap)
 #define fcd_f64_dx_row(l, ...) FCD_AT(fc_f64_dx_row, l)(__VA_ARGS__)
 #define fcd_f32_dw_row(l, ...) FCD_AT(fc_f32_dw_row, l)(__VA_ARGS__)
 #define fcd_f64_dw_row(l, ...) FCD_AT(fc_f64_dw_row, l)(__VA_ARGS__)
+#define fcd_f32_db_row(l, ...) FCD_AT(fc_f32_db_row, l)(__VA_ARGS__)
+#define fcd_f64_db_row(l, ...) FCD_AT(fc_f64_db_row, l)(__VA_ARGS__)
 
 #endif

@@ -19,5 +19,7 @@ cdef extern from "_conv_depthwise_kernels.h":
         int level, const fcd_geo *g, const float *ximg, const float *dy, float *dwp, Py_ssize_t i) noexcept nogil
     void fcd_f64_dw_row(
         int level, const fcd_geo *g, const double *ximg, const double *dy, double *dwp, Py_ssize_t i) noexcept nogil
+    void fcd_f32_db_row(int level, const fcd_geo *g, const float *dy, float *dbp) noexcept nogil
+    void fcd_f64_db_row(int level, const fcd_geo *g, const double *dy, double *dbp) noexcept nogil
     Py_ssize_t fcd_lanes(Py_ssize_t itemsize, int level) noexcept nogil
     int fcd_level(Py_ssize_t itemsize, Py_ssize_t C, int cap) noexcept nogil
