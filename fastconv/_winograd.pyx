@@ -12,6 +12,11 @@ order) and the tiles into fixed blocks of ``T`` tiles. For each block a thread
    threads run blocks, so the two pools never multiply),
 3. transforms back, ``Y = A^T M A``, adds the bias and stores the in-range pixels of each tile.
 
+Grouped layers (weights (3, 3, C/groups, Cout), groups inferred from the shapes) run the same
+transforms over all channels; step 2 is then block-diagonal, one ``(T, C/groups) @ (C/groups,
+Cout/groups)`` product per group, by the family's register-blocked kernel (``_winograd.h``) where
+Cout/groups is a multiple of its 16-element chunk, else by BLAS per group.
+
 Everything a block touches (its ``alpha**2 * T * (C + Cout)`` scratch) is sized for a core's L2.
 The transforms ``B^T``, ``G``, ``A^T`` are Toom-Cook matrices on the points 0, +-1, +-2, +-1/2
 (built exactly with fractions in :func:`transforms`); the weights are transformed in float64 and
@@ -444,8 +449,8 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
         Read only.
     ph, pw : int, 0, 1 or 2
         The forward padding.
-    dw : ndarray, shape (3, 3, C, Cout), dtype of ``x``, C-contiguous
-        Output, fully overwritten.
+    dw : ndarray, shape (3, 3, C/groups, Cout), dtype of ``x``, C-contiguous
+        Output, fully overwritten. ``groups = C / dw.shape[2]`` must divide Cout.
     nthreads : int >= 1
     m : {0, 2, 4, 6}, optional
         Output tile size; 0 picks :func:`default_tile`.
@@ -630,8 +635,8 @@ def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0):
     ----------
     x : ndarray, shape (N, H, W, C), float32 or float64, C-contiguous
         Read only.
-    w : ndarray, shape (3, 3, C, Cout), dtype of ``x``, C-contiguous
-        Read only.
+    w : ndarray, shape (3, 3, C/groups, Cout), dtype of ``x``, C-contiguous
+        Read only. ``groups = C / w.shape[2]`` must divide Cout (a grouped layer when > 1).
     b : ndarray, shape (Cout,), dtype of ``x``, C-contiguous; or None (no bias)
     ph, pw : int, 0, 1 or 2
         Zero padding of rows and columns.
@@ -671,8 +676,8 @@ def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0):
     ----------
     dy : ndarray, shape (N, Ho, Wo, Cout), float32 or float64, C-contiguous
         Read only. Ho = H + 2*ph - 2, Wo = W + 2*pw - 2.
-    w : ndarray, shape (3, 3, C, Cout), dtype of ``dy``, C-contiguous
-        The forward weights. Read only.
+    w : ndarray, shape (3, 3, C/groups, Cout), dtype of ``dy``, C-contiguous
+        The forward weights. Read only. ``groups = C / w.shape[2]``, C from ``dx``.
     ph, pw : int, 0, 1 or 2
         The forward padding.
     dx : ndarray, shape (N, H, W, C), dtype of ``dy``, C-contiguous
