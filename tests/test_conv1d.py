@@ -327,3 +327,43 @@ def test_maxpool1d_long_windows_and_pickled_cache(dtype):
         back = pickle.loads(pickle.dumps(cf))  # a plain Pool1dCache with the int64 argmax
         np.testing.assert_array_equal(back.argmax, cr.argmax)
         np.testing.assert_array_equal(fastconv.maxpool1d_backward(dy, back), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("length, channels", [(7, 1), (8, 3), (9, 4), (64, 13), (201, 64)])
+def test_maxpool1d_k3s2_kernels_match_reference_bits(dtype, length, channels):
+    # 3-tap stride-2 windows without padding have their own kernels; ties, NaNs, -0 and +-inf
+    # gradients and every channel tail must come out bit for bit as the reference's loops give them
+    rng = np.random.default_rng(length * 31 + channels)
+    x = rng.integers(-3, 4, (3, length, channels)).astype(dtype)  # many ties
+    x[0, rng.integers(0, length, 3), rng.integers(0, channels, 3)] = np.nan
+    x[1, :, 0] = np.nan
+    x[2, ::2] = -0.0
+    for ceil in (False, True):
+        yr, cr = fastconv.reference.maxpool1d_forward(x, 3, 2, 0, 1, ceil)
+        yf, cf = fastconv.maxpool1d_forward(x, 3, 2, 0, 1, ceil)
+        np.testing.assert_array_equal(yf, yr)
+        assert np.array_equal(np.signbit(yf), np.signbit(yr))
+        np.testing.assert_array_equal(cf.argmax, cr.argmax)
+        dy = rng.standard_normal(yr.shape).astype(dtype)
+        dy[..., 0] = -0.0
+        dy[0, ::3, -1] = np.inf
+        want = fastconv.reference.maxpool1d_backward(dy, cr)
+        got = fastconv.maxpool1d_backward(dy, cf)
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+        np.testing.assert_array_equal(fastconv.maxpool1d_backward(dy, cr), want)  # the general kernel
+
+
+def test_maxpool1d_k3s2_matches_torch_large():
+    # a row long enough for the non-temporal stores, against torch autograd
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 16385, 64)).astype(np.float32)
+    y, cache = fastconv.maxpool1d_forward(x, 3, 2)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = fastconv.maxpool1d_backward(dy, cache)
+    xt = _t(x)
+    yt = F.max_pool1d(xt, 3, 2)
+    yt.backward(torch.tensor(np.ascontiguousarray(dy.astype(np.float64).transpose(0, 2, 1))))
+    np.testing.assert_array_equal(y, _nlc(yt).astype(np.float32))
+    np.testing.assert_allclose(dx, xt.grad.numpy().transpose(0, 2, 1), rtol=1e-6, atol=0)
