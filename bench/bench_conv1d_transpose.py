@@ -230,13 +230,15 @@ def _passes(name: str):
 
 
 def _split(rounds: int, names) -> None:
-    """Per-pass medians [quartiles] of ``rounds`` interleaved calls: CPU time with 1 thread, then wall
-    time with THREADS threads."""
+    """Per-pass medians [quartiles] of ``rounds`` interleaved calls: CPU time with 1 thread, the
+    process's CPU time with THREADS threads (all threads' work, spinning included), then wall time
+    with THREADS threads."""
     import torch
 
     from conftest import THREADS
 
-    for threads, clock, label in ((1, time.thread_time, "cpu 1T"), (THREADS, time.perf_counter, f"wall {THREADS}T")):
+    for threads, clock, label in ((1, time.thread_time, "cpu 1T"), (THREADS, time.process_time, f"cpu {THREADS}T"),
+                                  (THREADS, time.perf_counter, f"wall {THREADS}T")):
         fastconv.set_num_threads(threads)
         torch.set_num_threads(threads)
         for name in names:
