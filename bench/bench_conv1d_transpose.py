@@ -2,8 +2,10 @@
 torch (its own layout, and on fastconv's channels-last buffers).
 
 Every implementation is checked against torch's float64 result before it is timed. Run as a script
-(``python bench/bench_conv1d_transpose.py [rounds]``) for interleaved timing: the implementations of
-a workload are called in turn, round after round, and the medians (and spreads) are printed.
+(``python bench/bench_conv1d_transpose.py [rounds] [workload ...]``) for interleaved timing: the
+implementations of a workload are called in turn, round after round, and the medians (and spreads)
+are printed; ``python bench/bench_conv1d_transpose.py --split [rounds] [workload ...]`` times each
+pass (forward, dx, dw) of fastconv and torch apart, interleaved, in CPU time and wall time.
 """
 from __future__ import annotations
 
@@ -122,15 +124,16 @@ def bench_conv1d_transpose(timed, name, impl):
         timed(name, impl, fn, {"torch float64": answer(name)}, convert)
 
 
-def _interleaved(rounds: int) -> None:
-    """Medians of ``rounds`` interleaved calls per implementation and workload, with fastconv/torch ratios."""
+def _interleaved(rounds: int, names=None) -> None:
+    """Medians of ``rounds`` interleaved calls per implementation and workload (``names``, default
+    all), with fastconv/torch ratios."""
     import torch
 
     from conftest import THREADS, assert_matches
 
     fastconv.set_num_threads(THREADS)
     torch.set_num_threads(THREADS)
-    for name in WORKLOADS:
+    for name in names or WORKLOADS:
         args = data(name)
         fns = {"fastconv": (fastconv_fn(name, *args), None)}
         fns["torch"] = torch_fn(name, *args, "torch")
@@ -263,4 +266,4 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--split":
         _split(int(sys.argv[2]) if len(sys.argv) > 2 else 7, sys.argv[3:] or list(WORKLOADS))
     else:
-        _interleaved(int(sys.argv[1]) if len(sys.argv) > 1 else 15)
+        _interleaved(int(sys.argv[1]) if len(sys.argv) > 1 else 15, sys.argv[2:])
