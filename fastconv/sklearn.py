@@ -3,11 +3,13 @@
 :class:`CNNClassifier` is a ``ClassifierMixin`` + ``BaseEstimator``: it works in pipelines,
 ``cross_val_score``, ``GridSearchCV`` (also with ``n_jobs`` processes), pickle and joblib. Its
 network is a stack of conv blocks (convolution, ReLU, optional max or average pooling), optional
-hidden dense layers and a softmax output, trained on mini-batches by SGD, momentum or Adam. Every
-forward and backward pass goes through fastconv's public layer functions
-(:func:`fastconv.conv2d_forward`, :func:`fastconv.maxpool_forward`, :func:`fastconv.dense_forward`,
-...); the parameters live in one flat vector so that an optimizer update is a handful of NumPy
-calls per batch, whatever the depth of the network.
+hidden dense layers and a softmax output, trained on mini-batches by SGD, momentum or Adam. The
+convolutions and poolings go through fastconv's public layer functions
+(:func:`fastconv.conv2d_forward`, :func:`fastconv.maxpool_forward`, ...); the ReLU, dense and
+softmax cross-entropy steps are the arithmetic of :func:`fastconv.relu_forward`,
+:func:`fastconv.dense_forward` and friends written inline, without their per-call argument checks
+(the same results, bit for bit). The parameters live in one flat vector so that an optimizer
+update is a handful of NumPy calls per batch, whatever the depth of the network.
 
 This module imports scikit-learn; ``import fastconv`` does not (``fastconv.CNNClassifier`` loads
 this module on first use).
@@ -388,8 +390,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     padding : int, "same" or tuple, default "same"
         Zero padding on each side, one for all blocks or one per block; ``"same"`` keeps the
         size for odd kernels.
-    pool : {"max", "avg", None} or tuple, default "max"
-        Pooling after the ReLU of each block (one for all blocks or one per block).
+    pool : {"max", "avg", None} or tuple, default "avg"
+        Pooling after the ReLU of each block (one for all blocks or one per block). On the
+        digits, average pooling with the cosine schedule is what keeps the 5-fold mean accuracy
+        of every seed above 0.991 (see the docs page on CNNClassifier for the comparison).
     pool_size : int or tuple of int, default 2
         Square pooling window (stride equal to the window). A window is clipped to the feature
         map when the map is smaller (so deep stacks work on small images).
@@ -398,7 +402,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     optimizer : {"sgd", "momentum", "adam"}, default "adam"
     learning_rate : float, default 0.02
         Step size of the optimizer.
-    learning_rate_schedule : {"constant", "linear", "cosine"}, default "linear"
+    learning_rate_schedule : {"constant", "linear", "cosine"}, default "cosine"
         Factor on ``learning_rate`` per epoch of ``fit``: 1, a linear decay ``1 - e / max_epochs``
         or a cosine decay ``(1 + cos(pi * e / max_epochs)) / 2`` (epoch ``e`` from 0).
         ``partial_fit`` always uses ``learning_rate``.
@@ -489,12 +493,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         conv_channels=(32,),
         kernel_size=3,
         padding="same",
-        pool="max",
+        pool="avg",
         pool_size=2,
         hidden_layer_sizes=(),
         optimizer="adam",
         learning_rate=0.02,
-        learning_rate_schedule="linear",
+        learning_rate_schedule="cosine",
         momentum=0.9,
         alpha=0.0,
         batch_size=32,
