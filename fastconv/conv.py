@@ -91,6 +91,8 @@ class _Unfit(_Fit):
 
     def __repr__(self) -> str:
         return f"_Fit(ok=False, why={self.why!r})"
+
+
 _NOT_GROUPED = _Unfit(lambda: "the depthwise kernels need groups == C == Cout > 1, got groups 1")
 # The depthwise weight gradient is summed over this many fixed parts of the batch's output rows.
 _DEPTHWISE_DW_PARTS = 32
