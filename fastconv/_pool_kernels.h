@@ -423,6 +423,14 @@ static void fc_bcast_rows_d(const double *g, double *d, Py_ssize_t HW, Py_ssize_
         code[j] = (uint8_t)t;                                                          \
     }
 #ifdef FC_SSE2
+/* One step of a 2x2 window's running max: candidate V (window position K) replaces a where it is
+   greater or a is NaN, and its code replaces t there. S is the lane type, ps or pd. */
+#define FC_PSTEP(V, K, S)                                                                  \
+    v = V;                                                                                 \
+    m = _mm_and_##S(_mm_cmpnle_##S(v, a), _mm_cmpord_##S(a, a));                           \
+    a = _mm_or_##S(_mm_and_##S(m, v), _mm_andnot_##S(m, a));                               \
+    mi = _mm_cast##S##_si128(m);                                                           \
+    t = _mm_or_si128(_mm_and_si128(mi, K), _mm_andnot_si128(mi, t));
 /* four outputs from j (float32): y stored, the codes returned as int32 lanes */
 static inline __m128i fc_maxp4_f(const float *x0, const float *x1, float *y, Py_ssize_t j)
 {
@@ -434,16 +442,9 @@ static inline __m128i fc_maxp4_f(const float *x0, const float *x1, float *y, Py_
     __m128 c = _mm_shuffle_ps(r, s, _MM_SHUFFLE(2, 0, 2, 0));
     __m128 d = _mm_shuffle_ps(r, s, _MM_SHUFFLE(3, 1, 3, 1));
     __m128i t = _mm_setzero_si128(), mi;
-#define FC_PSTEP_F(V, K)                                                                   \
-    v = V;                                                                                 \
-    m = _mm_and_ps(_mm_cmpnle_ps(v, a), _mm_cmpord_ps(a, a));                              \
-    a = _mm_or_ps(_mm_and_ps(m, v), _mm_andnot_ps(m, a));                                  \
-    mi = _mm_castps_si128(m);                                                              \
-    t = _mm_or_si128(_mm_and_si128(mi, K), _mm_andnot_si128(mi, t));
-    FC_PSTEP_F(b, one)
-    FC_PSTEP_F(c, two)
-    FC_PSTEP_F(d, three)
-#undef FC_PSTEP_F
+    FC_PSTEP(b, one, ps)
+    FC_PSTEP(c, two, ps)
+    FC_PSTEP(d, three, ps)
     _mm_storeu_ps(y + j, a);
     return t;
 }
@@ -456,19 +457,13 @@ static inline __m128i fc_maxp2_d(const double *x0, const double *x1, double *y, 
     __m128d a = _mm_unpacklo_pd(p, q), b = _mm_unpackhi_pd(p, q);
     __m128d c = _mm_unpacklo_pd(r, s), d = _mm_unpackhi_pd(r, s);
     __m128i t = _mm_setzero_si128(), mi;
-#define FC_PSTEP_D(V, K)                                                                   \
-    v = V;                                                                                 \
-    m = _mm_and_pd(_mm_cmpnle_pd(v, a), _mm_cmpord_pd(a, a));                              \
-    a = _mm_or_pd(_mm_and_pd(m, v), _mm_andnot_pd(m, a));                                  \
-    mi = _mm_castpd_si128(m);                                                              \
-    t = _mm_or_si128(_mm_and_si128(mi, K), _mm_andnot_si128(mi, t));
-    FC_PSTEP_D(b, one)
-    FC_PSTEP_D(c, two)
-    FC_PSTEP_D(d, three)
-#undef FC_PSTEP_D
+    FC_PSTEP(b, one, pd)
+    FC_PSTEP(c, two, pd)
+    FC_PSTEP(d, three, pd)
     _mm_storeu_pd(y + j, a);
     return t;
 }
+#undef FC_PSTEP
 #endif
 /* Forward: one output row of a plane, Wo windows over input rows x0, x1 (2 * Wo <= W). */
 static void fc_maxc_plane_row_f(const float *x0, const float *x1, float *y, uint8_t *code, Py_ssize_t Wo)

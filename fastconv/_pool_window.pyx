@@ -70,6 +70,18 @@ cdef int _check_nc(str kernel, tuple a, tuple b) except -1:
     return 0
 
 
+cdef int _check_global(str kernel, tuple pooled, str name, tuple full, tuple scratch, Py_ssize_t nt,
+                       Py_ssize_t width) except -1:
+    """IndexError unless ``pooled`` is (N, 1, 1, C) of the non-empty NHWC plane ``full`` and the
+    scratch has one row of at least ``width`` values per thread."""
+    _check_nc(kernel, pooled, full)
+    if pooled[1] != 1 or pooled[2] != 1 or full[1] < 1 or full[2] < 1:
+        raise IndexError(f"{kernel}: {name} {pooled} is not (N, 1, 1, C) of a non-empty plane {full[1]}x{full[2]}")
+    if scratch[0] < nt or scratch[1] < width:
+        raise IndexError(f"{kernel}: scratch {scratch} is smaller than ({nt}, {width})")
+    return 0
+
+
 # --------------------------------------------------------------------------- max pooling
 cdef inline void _max_pixel(
     const floating* xn, floating* yp, long long* ap, Py_ssize_t W, Py_ssize_t C,
@@ -503,12 +515,8 @@ def global_avgpool_forward_kernel(
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t n
     cdef int nt = num_threads if num_threads > 1 else 1
-    k = "global_avgpool_forward_kernel"
-    _check_nc(k, tuple(x.shape)[:4], tuple(y.shape)[:4])
-    if y.shape[1] != 1 or y.shape[2] != 1 or H < 1 or W < 1:
-        raise IndexError(f"{k}: y {tuple(y.shape)[:4]} is not (N, 1, 1, C) of a non-empty plane {H}x{W}")
-    if scratch.shape[0] < nt or scratch.shape[1] < W * C:
-        raise IndexError(f"{k}: scratch {tuple(scratch.shape)[:2]} is smaller than ({nt}, {W * C})")
+    _check_global("global_avgpool_forward_kernel", tuple(y.shape)[:4], "y", tuple(x.shape)[:4],
+                  tuple(scratch.shape)[:2], nt, W * C)
     if y.size == 0:
         return
     cdef floating q = <floating>H * <floating>W  # the adaptive kernel's rdiv * cdiv
@@ -551,14 +559,10 @@ def global_avgpool_backward_kernel(
     cdef Py_ssize_t N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
     cdef Py_ssize_t n
     cdef int nt = num_threads if num_threads > 1 else 1
-    k = "global_avgpool_backward_kernel"
-    _check_nc(k, tuple(dy.shape)[:4], tuple(dx.shape)[:4])
-    if dy.shape[1] != 1 or dy.shape[2] != 1 or H < 1 or W < 1:
-        raise IndexError(f"{k}: dy {tuple(dy.shape)[:4]} is not (N, 1, 1, C) of a non-empty plane {H}x{W}")
+    _check_global("global_avgpool_backward_kernel", tuple(dy.shape)[:4], "dy", tuple(dx.shape)[:4],
+                  tuple(scratch.shape)[:2], nt, C)
     if dx.size == 0:
         return
-    if scratch.shape[0] < nt or scratch.shape[1] < C:
-        raise IndexError(f"{k}: scratch {tuple(scratch.shape)[:2]} is smaller than ({nt}, {C})")
     cdef floating q = <floating>H * <floating>W  # the adaptive kernel's rdiv * cdiv
     cdef const floating* dyp = &dy[0, 0, 0, 0]
     cdef floating* dxp = &dx[0, 0, 0, 0]

@@ -380,6 +380,7 @@ def run_cli(*args, code=None):
 
 
 def test_cli_trains_saves_and_plots(tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra (matplotlib)")
     model_path, png = tmp_path / "m.npz", tmp_path / "curves.png"
     r = run_cli("--epochs", "2", "--seed", "1", "--save", str(model_path), "--plot", str(png))
     assert r.returncode == 0, r.stderr
