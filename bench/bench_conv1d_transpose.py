@@ -2,8 +2,10 @@
 torch (its own layout, and on fastconv's channels-last buffers).
 
 Every implementation is checked against torch's float64 result before it is timed. Run as a script
-(``python bench/bench_conv1d_transpose.py [rounds]``) for interleaved timing: the implementations of
-a workload are called in turn, round after round, and the medians (and spreads) are printed.
+(``python bench/bench_conv1d_transpose.py [rounds] [workload ...]``) for interleaved timing: the
+implementations of a workload are called in turn, round after round, and the medians (and spreads)
+are printed; ``python bench/bench_conv1d_transpose.py --split [rounds] [workload ...]`` times each
+pass (forward, dx, dw) of fastconv and torch apart, interleaved, in CPU time and wall time.
 """
 from __future__ import annotations
 
@@ -122,15 +124,16 @@ def bench_conv1d_transpose(timed, name, impl):
         timed(name, impl, fn, {"torch float64": answer(name)}, convert)
 
 
-def _interleaved(rounds: int) -> None:
-    """Medians of ``rounds`` interleaved calls per implementation and workload, with fastconv/torch ratios."""
+def _interleaved(rounds: int, names=None) -> None:
+    """Medians of ``rounds`` interleaved calls per implementation and workload (``names``, default
+    all), with fastconv/torch ratios."""
     import torch
 
     from conftest import THREADS, assert_matches
 
     fastconv.set_num_threads(THREADS)
     torch.set_num_threads(THREADS)
-    for name in WORKLOADS:
+    for name in names or WORKLOADS:
         args = data(name)
         fns = {"fastconv": (fastconv_fn(name, *args), None)}
         fns["torch"] = torch_fn(name, *args, "torch")
@@ -152,6 +155,115 @@ def _interleaved(rounds: int) -> None:
               f"torch-cl/fastconv {med['torch-cl'] / med['fastconv']:.2f}x", flush=True)
 
 
+def _passes(name: str):
+    """{impl: {pass: fn}}: the forward, dx and dw (+db) passes of fastconv and torch (NCHW / NCL
+    contiguous tensors, ``aten.convolution_backward`` with one output mask per pass), and for the
+    pool a copy of the same bytes (``np.copyto``) as the floor."""
+    import torch
+
+    from fastconv import _conv_layer, conv_transpose, onedim
+
+    F = torch.nn.functional
+    op, _, _, opts = WORKLOADS[name]
+    x, w, b, dy = data(name)
+    fwd = getattr(fastconv, f"{op}_forward")
+    bwd = getattr(fastconv, f"{op}_backward")
+    out = {}
+    if op == "maxpool1d":
+        y, cache = fwd(x, **opts)
+        xs, ys = np.empty_like(x), np.empty_like(y)
+        out["fastconv"] = {"fwd": lambda: fwd(x, **opts), "bwd": lambda: bwd(dy, cache)}
+        out["memcpy"] = {"fwd": lambda: (np.copyto(xs, x), np.copyto(ys, y)),
+                         "bwd": lambda: (np.copyto(xs, x), np.copyto(ys, y))}
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 2, 1))).requires_grad_(True)
+        dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 2, 1)))
+        yt, it = F.max_pool1d(xt.detach(), opts["pool_size"], opts["stride"], return_indices=True)
+        out["torch"] = {
+            "fwd": lambda: F.max_pool1d(xt.detach(), opts["pool_size"], opts["stride"], return_indices=True),
+            "bwd": lambda: torch.ops.aten.max_pool1d_with_indices_backward(
+                dyt, xt.detach(), [opts["pool_size"]], [opts["stride"]], [0], [1], False, it)
+            if hasattr(torch.ops.aten, "max_pool1d_with_indices_backward") else
+            torch.ops.aten.max_pool2d_with_indices_backward(
+                dyt[:, :, None], xt.detach()[:, :, None], [1, opts["pool_size"]], [1, opts["stride"]], [0, 0],
+                [1, 1], False, it[:, :, None]),
+        }
+        return out
+    y, cache = fwd(x, w, b, **opts)
+    if op == "conv1d":
+        state = cache.plan if hasattr(cache, "plan") else cache[-1]
+        n, lo, cout = y.shape
+        dy4 = dy.reshape(n, 1, lo, cout)
+        out["fastconv"] = {"fwd": lambda: fwd(x, w, b, **opts),
+                           "dx+dw": lambda: _conv_layer.layer_backward(dy4, state, True),
+                           "dw": lambda: _conv_layer.layer_backward(dy4, state, False)}
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 2, 1)))
+        wt = torch.from_numpy(np.ascontiguousarray(w.transpose(2, 1, 0)))
+        dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 2, 1)))
+        k, dil = w.shape[0], opts.get("dilation", 1)
+        pad = [dil * (k - 1) // 2]
+        conv_args = ([1], pad, [dil], False, [0], 1)
+        tf = {"fwd": lambda: F.conv1d(xt, wt, torch.from_numpy(b), 1, opts["padding"], dil)}
+    else:
+        st, p, op_ = opts["stride"], opts["padding"], opts.get("output_padding", 0)
+        xc = x
+        _, _, _, stt, padt, opt, g, dil = cache[:8]
+        cw = cache[1]
+        y_shape = y.shape
+        padding = []
+        for size, o_, k, s, pp, d, o in zip(x.shape[1:3], y_shape[1:3], w.shape[:2], stt, padt, dil, opt):
+            keff = d * (k - 1) + 1
+            padding.append((pp, pp) if (o_ + 2 * pp - keff) // s + 1 == size else (pp, pp - o))
+        padding = tuple(padding)
+        ct = np.dtype(np.float32)
+        out["fastconv"] = {"fwd": lambda: fwd(x, w, b, **opts),
+                           "dx": lambda: _conv_layer.layer_forward(dy, cw, None, padding, stt, dil, 1, ct),
+                           "dw": lambda: _conv_layer.layer_weight_grad(dy, xc, w.shape, padding, stt, dil, 1, ct),
+                           "db": lambda: conv_transpose._bias_grad(dy)}
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
+        dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))
+        conv_args = ([st, st], [p, p], [1, 1], True, [op_, op_], 1)
+        tf = {"fwd": lambda: F.conv_transpose2d(xt, wt, torch.from_numpy(b), st, p, op_)}
+    cb = torch.ops.aten.convolution_backward
+    bs = [b.shape[0]]
+    tf["dx"] = lambda: cb(dyt, xt, wt, bs, *conv_args, [True, False, False])
+    tf["dw+db"] = lambda: cb(dyt, xt, wt, bs, *conv_args, [False, True, True])
+    out["torch"] = tf
+    return out
+
+
+def _split(rounds: int, names) -> None:
+    """Per-pass medians [quartiles] of ``rounds`` interleaved calls: CPU time with 1 thread, the
+    process's CPU time with THREADS threads (all threads' work, spinning included), then wall time
+    with THREADS threads."""
+    import torch
+
+    from conftest import THREADS
+
+    for threads, clock, label in ((1, time.thread_time, "cpu 1T"), (THREADS, time.process_time, f"cpu {THREADS}T"),
+                                  (THREADS, time.perf_counter, f"wall {THREADS}T")):
+        fastconv.set_num_threads(threads)
+        torch.set_num_threads(threads)
+        for name in names:
+            passes = _passes(name)
+            fns = [(impl, p, fn) for impl, d in passes.items() for p, fn in d.items()]
+            for _, _, fn in fns:
+                fn()
+            times = {(impl, p): [] for impl, p, _ in fns}
+            for _ in range(rounds):
+                for impl, p, fn in fns:
+                    t0 = clock()
+                    fn()
+                    times[impl, p].append(clock() - t0)
+            print(f"{name} ({label}, ms)")
+            for (impl, p), t in times.items():
+                q1, med, q3 = np.percentile(t, [25, 50, 75]) * 1e3
+                print(f"    {impl:9s} {p:6s} {med:8.2f} [{q1:.2f}-{q3:.2f}]", flush=True)
+
+
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    _interleaved(int(sys.argv[1]) if len(sys.argv) > 1 else 15)
+    if len(sys.argv) > 1 and sys.argv[1] == "--split":
+        _split(int(sys.argv[2]) if len(sys.argv) > 2 else 7, sys.argv[3:] or list(WORKLOADS))
+    else:
+        _interleaved(int(sys.argv[1]) if len(sys.argv) > 1 else 15, sys.argv[2:])

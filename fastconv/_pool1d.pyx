@@ -11,7 +11,10 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t, uint8_t
 
-from fastconv._pool1d_kernels cimport fc_max1d_d, fc_max1d_f
+from fastconv._pool1d_kernels cimport (
+    fc_max1d_d, fc_max1d_f, fc_max1d_k3s2_d, fc_max1d_k3s2_f, fc_maxbwd1d_k3s2_d, fc_maxbwd1d_k3s2_f,
+    fc_pool1d_sfence,
+)
 
 
 ctypedef fused code_t:
@@ -68,6 +71,62 @@ def maxpool1d_backward_kernel(
                 for c in range(C):
                     pos = start[j] + <Py_ssize_t>code[n, j, c] * d
                     dx[n, pos, c] += dy[n, j, c]
+
+
+def maxpool1d_forward_k3s2_kernel(
+    const floating[:, :, ::1] x,       # IN  (N, L, C)
+    floating[:, :, ::1] y,             # OUT (N, Lo, C), window j = inputs 2j, 2j+1, 2j+2 (2*Lo < L)
+    uint8_t[:, :, ::1] code,           # OUT (N, Lo, C): tap 0, 1 or 2 of each window's first maximum
+    bint stream,                       # non-temporal stores of y (a large output)
+    int num_threads,                   # OpenMP threads over images
+) -> None:
+    """Max pooling forward of 3-tap, stride-2 windows that all lie inside the row (no padding):
+    one pass over x writing y and the codes once; the same results as maxpool1d_forward_kernel."""
+    cdef Py_ssize_t N = x.shape[0], L = x.shape[1], C = x.shape[2], Lo = y.shape[1]
+    cdef Py_ssize_t n
+    if N * Lo == 0 or C == 0:
+        return
+    if 2 * Lo >= L or y.shape[0] != N or y.shape[2] != C or code.shape[0] != N or code.shape[1] != Lo \
+            or code.shape[2] != C:
+        raise ValueError(f"maxpool1d_forward_k3s2_kernel: y {tuple(y.shape)[:3]} and code "
+                         f"{tuple(code.shape)[:3]} do not fit x {tuple(x.shape)[:3]}")
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=num_threads):
+            if floating is float:
+                fc_max1d_k3s2_f(&x[n, 0, 0], Lo, &y[n, 0, 0], &code[n, 0, 0], C, stream)
+            else:
+                fc_max1d_k3s2_d(&x[n, 0, 0], Lo, &y[n, 0, 0], &code[n, 0, 0], C, stream)
+        if stream:
+            fc_pool1d_sfence()
+
+
+def maxpool1d_backward_k3s2_kernel(
+    const floating[:, :, ::1] dy,      # IN  (N, Lo, C)
+    const uint8_t[:, :, ::1] code,     # IN  (N, Lo, C) from maxpool1d_forward_k3s2_kernel
+    floating[:, :, ::1] dx,            # OUT (N, L, C), fully overwritten (2*Lo < L)
+    bint stream,                       # non-temporal stores of dx (a large output)
+    int num_threads,                   # OpenMP threads over images
+) -> None:
+    """Max pooling backward of 3-tap, stride-2 windows inside the row: every dx element written
+    once, with the bits of maxpool1d_backward_kernel's results."""
+    cdef Py_ssize_t N = dx.shape[0], L = dx.shape[1], C = dx.shape[2], Lo = dy.shape[1]
+    cdef Py_ssize_t n
+    if N * L == 0 or C == 0:
+        return
+    if 2 * Lo >= L or dy.shape[0] != N or dy.shape[2] != C or code.shape[0] != N or code.shape[1] != Lo \
+            or code.shape[2] != C:
+        raise ValueError(f"maxpool1d_backward_k3s2_kernel: dy {tuple(dy.shape)[:3]} and code "
+                         f"{tuple(code.shape)[:3]} do not fit dx {tuple(dx.shape)[:3]}")
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=num_threads):
+            if floating is float:
+                fc_maxbwd1d_k3s2_f(&dy[n, 0, 0] if Lo else NULL, &code[n, 0, 0] if Lo else NULL, Lo, &dx[n, 0, 0],
+                                   L, C, stream)
+            else:
+                fc_maxbwd1d_k3s2_d(&dy[n, 0, 0] if Lo else NULL, &code[n, 0, 0] if Lo else NULL, Lo, &dx[n, 0, 0],
+                                   L, C, stream)
+        if stream:
+            fc_pool1d_sfence()
 
 
 def avgpool1d_forward_kernel(

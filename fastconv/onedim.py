@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _pool1d
+from . import _alloc, _outpool, _pool1d
 from . import _validate as v
 from ._cache import Conv1dCache, Pool1dCache
 from ._conv_layer import layer_backward, layer_forward
@@ -113,6 +113,22 @@ def conv1d_backward(dy, cache):
 # Below this many elements touched a pooling call runs on one thread.
 _PARALLEL_MIN_ELEMS = 1 << 18
 _U8_MAX_TAPS = 256  # windows of at most this many taps keep the first maximum's tap in one byte
+# Outputs of at least this many bytes are written with non-temporal stores (they would not stay
+# cached; streaming saves the read-for-ownership of every line).
+_STREAM_MIN_BYTES = 1 << 22
+
+
+def _k3s2_serves(pool: int, stride: int, dilation: int, padding: int, length: int, out_len: int) -> bool:
+    """The dedicated kernels (``maxpool1d_*_k3s2_kernel``) serve 3-tap, stride-2 windows with
+    dilation 1 that all lie inside the row (no padding; no partial last window)."""
+    return (pool, stride, dilation, padding) == (3, 2, 1, 0) and 0 < out_len and 2 * out_len < length
+
+
+def _alloc_dx(shape, dtype) -> np.ndarray:
+    """An uninitialised gradient from the output pool (:mod:`fastconv._alloc`): a large one reuses
+    the pages of a freed array of the same size instead of faulting fresh pages in."""
+    _outpool.read_env()
+    return _alloc.empty(shape, dtype)
 
 
 class _MaxPool1dCache(Pool1dCache):
@@ -212,7 +228,10 @@ def maxpool1d_forward(x, pool_size=2, stride=None, padding=0, dilation=1, ceil_m
     y = np.empty((n, a.out_len, c), dtype=dt)
     code = np.empty(y.shape, dtype=np.uint8 if a.pool <= _U8_MAX_TAPS else np.int64)
     nt = min(n, threads_for(xc.size, _PARALLEL_MIN_ELEMS)) or 1
-    _pool1d.maxpool1d_forward_kernel(xc, y, code, start, t0, t1, d, np.empty((nt, c), dtype=dt), nt)
+    if _k3s2_serves(a.pool, a.stride, d, a.padding, length, a.out_len):
+        _pool1d.maxpool1d_forward_k3s2_kernel(xc, y, code, y.nbytes >= _STREAM_MIN_BYTES, nt)
+    else:
+        _pool1d.maxpool1d_forward_kernel(xc, y, code, start, t0, t1, d, np.empty((nt, c), dtype=dt), nt)
     cache = _MaxPool1dCache(xc.shape, dt, a.pool, a.stride, a.padding, d, a.ceil_mode, True, None, y.shape,
                             (code, start))
     return y, cache
@@ -248,9 +267,14 @@ def maxpool1d_backward(dy, cache):
     else:
         (code, start), d = cache.plan, cache.dilation
     ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
-    dx = np.empty(cache.x_shape, dtype=ct)
-    _pool1d.maxpool1d_backward_kernel(np.ascontiguousarray(dy, dtype=ct), code, dx, start, d,
-                                      threads_for(dx.size, _PARALLEL_MIN_ELEMS))
+    dx = _alloc_dx(cache.x_shape, ct)
+    nt = threads_for(dx.size, _PARALLEL_MIN_ELEMS)
+    dyc = np.ascontiguousarray(dy, dtype=ct)
+    if cache.plan is not None and code.dtype == np.uint8 and _k3s2_serves(
+            cache.pool_size, cache.stride, d, cache.padding, cache.x_shape[1], cache.y_shape[1]):
+        _pool1d.maxpool1d_backward_k3s2_kernel(dyc, code, dx, dx.nbytes >= _STREAM_MIN_BYTES, nt)
+    else:
+        _pool1d.maxpool1d_backward_kernel(dyc, code, dx, start, d, nt)
     return dx.astype(cache.dx_dtype, copy=False)
 
 
@@ -327,7 +351,7 @@ def avgpool1d_backward(dy, cache):
     n, length, c = cache.x_shape
     lo, hi, divisor = _avg_windows(length, cache.y_shape[1], cache.pool_size, cache.stride, cache.padding,
                                    cache.count_include_pad, cache.divisor_override, ct)
-    dx = np.empty(cache.x_shape, dtype=ct)
+    dx = _alloc_dx(cache.x_shape, ct)
     _pool1d.avgpool1d_backward_kernel(np.ascontiguousarray(dy, dtype=ct), dx, lo, hi, divisor,
                                       threads_for(dx.size, _PARALLEL_MIN_ELEMS))
     return dx.astype(cache.dx_dtype, copy=False)

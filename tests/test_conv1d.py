@@ -7,7 +7,7 @@ import fastconv
 import fastconv.reference
 from fastconv import gradcheck
 
-from conftest import tol
+from conftest import require_simd, run_python, simd_levels, tol
 
 torch = pytest.importorskip("torch", reason="torch (in the test extra) is the independent check of the semantics")
 F = torch.nn.functional
@@ -327,3 +327,76 @@ def test_maxpool1d_long_windows_and_pickled_cache(dtype):
         back = pickle.loads(pickle.dumps(cf))  # a plain Pool1dCache with the int64 argmax
         np.testing.assert_array_equal(back.argmax, cr.argmax)
         np.testing.assert_array_equal(fastconv.maxpool1d_backward(dy, back), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("length, channels", [(7, 1), (8, 3), (9, 4), (64, 13), (201, 64)])
+def test_maxpool1d_k3s2_kernels_match_reference_bits(dtype, length, channels):
+    # 3-tap stride-2 windows without padding have their own kernels; ties, NaNs, -0 and +-inf
+    # gradients and every channel tail must come out bit for bit as the reference's loops give them
+    rng = np.random.default_rng(length * 31 + channels)
+    x = rng.integers(-3, 4, (3, length, channels)).astype(dtype)  # many ties
+    x[0, rng.integers(0, length, 3), rng.integers(0, channels, 3)] = np.nan
+    x[1, :, 0] = np.nan
+    x[2, ::2] = -0.0
+    for ceil in (False, True):
+        yr, cr = fastconv.reference.maxpool1d_forward(x, 3, 2, 0, 1, ceil)
+        yf, cf = fastconv.maxpool1d_forward(x, 3, 2, 0, 1, ceil)
+        np.testing.assert_array_equal(yf, yr)
+        assert np.array_equal(np.signbit(yf), np.signbit(yr))
+        np.testing.assert_array_equal(cf.argmax, cr.argmax)
+        dy = rng.standard_normal(yr.shape).astype(dtype)
+        dy[..., 0] = -0.0
+        dy[0, ::3, -1] = np.inf
+        want = fastconv.reference.maxpool1d_backward(dy, cr)
+        got = fastconv.maxpool1d_backward(dy, cf)
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+        np.testing.assert_array_equal(fastconv.maxpool1d_backward(dy, cr), want)  # the general kernel
+
+
+def test_maxpool1d_k3s2_matches_torch_large():
+    # a row long enough for the non-temporal stores, against torch autograd
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 16385, 64)).astype(np.float32)
+    y, cache = fastconv.maxpool1d_forward(x, 3, 2)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = fastconv.maxpool1d_backward(dy, cache)
+    xt = _t(x)
+    yt = F.max_pool1d(xt, 3, 2)
+    yt.backward(torch.tensor(np.ascontiguousarray(dy.astype(np.float64).transpose(0, 2, 1))))
+    np.testing.assert_array_equal(y, _nlc(yt).astype(np.float32))
+    np.testing.assert_allclose(dx, xt.grad.numpy().transpose(0, 2, 1), rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("level", simd_levels())
+def test_each_simd_level_pool1d_and_conv1d_agree_with_reference(level, tmp_path):
+    """At each instruction-set level this CPU runs, forced in a fresh process: the 3-tap stride-2
+    max-pool kernels give the reference's bits, and conv1d forward/backward its values."""
+    require_simd(level, tmp_path)
+    code = (
+        "import numpy as np, fastconv, fastconv.reference as R\n"
+        "from fastconv import _simd\n"
+        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
+        "rng = np.random.default_rng(1)\n"
+        "for dt, rtol in ((np.float32, 1e-5), (np.float64, 1e-12)):\n"
+        "    for length, c in ((9, 5), (40, 64)):\n"
+        "        x = rng.integers(-3, 4, (2, length, c)).astype(dt)\n"
+        "        x[0, 3, 0] = np.nan\n"
+        "        y, cf = fastconv.maxpool1d_forward(x, 3, 2)\n"
+        "        yr, cr = R.maxpool1d_forward(x, 3, 2)\n"
+        "        np.testing.assert_array_equal(y, yr)\n"
+        "        np.testing.assert_array_equal(cf.argmax, cr.argmax)\n"
+        "        dy = rng.standard_normal(y.shape).astype(dt)\n"
+        "        np.testing.assert_array_equal(fastconv.maxpool1d_backward(dy, cf), R.maxpool1d_backward(dy, cr))\n"
+        "        w = rng.standard_normal((5, c, 3)).astype(dt)\n"
+        "        b = rng.standard_normal(3).astype(dt)\n"
+        "        y, cf = fastconv.conv1d_forward(x[1:], w, b, 'same')\n"
+        "        yr, cr = R.conv1d_forward(x[1:], w, b, 'same')\n"
+        "        dy = rng.standard_normal(y.shape).astype(dt)\n"
+        "        for a, r in zip((y,) + fastconv.conv1d_backward(dy, cf), (yr,) + R.conv1d_backward(dy, cr)):\n"
+        "            sc = max(1.0, float(np.abs(r).max()))\n"
+        "            np.testing.assert_allclose(a, r, rtol=rtol, atol=rtol * sc)\n"
+        "print('ok')\n"
+    )
+    assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
