@@ -64,21 +64,29 @@ FC_ATTR FCC_INLINE void FC_FN(sc_block)(
     }
 }
 
-#define FCC_BLOCKS(NV)                                                                          \
-    FC_ATTR static void FC_FN(FC_CAT(sc_blocks, NV))(                                           \
+#define FCC_BLOCKS(NV, MR, S)                                                                   \
+    FC_ATTR static void FC_FN(FC_CAT(FC_CAT(sc_blocks, NV), S))(                                \
         const FC_T *base, const Py_ssize_t *ro, Py_ssize_t M, const Py_ssize_t *ko, Py_ssize_t R, \
         const FC_T *B, Py_ssize_t ldb, FC_T *C, Py_ssize_t ldc, const FC_T *init)               \
     {                                                                                           \
         Py_ssize_t r0, m;                                                                       \
-        for (r0 = 0; r0 < M; r0 += FCC_MR(NV)) {                                                \
-            m = M - r0 < FCC_MR(NV) ? M - r0 : FCC_MR(NV);                                      \
-            FC_FN(sc_block)(base, ro + r0, m, ko, R, B, ldb, C + r0 * ldc, ldc, init, NV, FCC_MR(NV)); \
+        for (r0 = 0; r0 < M; r0 += (MR)) {                                                      \
+            m = M - r0 < (MR) ? M - r0 : (MR);                                                  \
+            FC_FN(sc_block)(base, ro + r0, m, ko, R, B, ldb, C + r0 * ldc, ldc, init, NV, (MR)); \
         }                                                                                       \
     }
-FCC_BLOCKS(1)
-FCC_BLOCKS(2)
-FCC_BLOCKS(3)
-FCC_BLOCKS(4)
+/* Each number of column vectors with two block heights: the most rows the registers hold (h),
+   and one fewer (l), which computes fewer rows when M is a multiple of it and not of the larger
+   (25 output channels: five blocks of 5 rather than five of 6). A row's result does not depend
+   on the block it is computed in. */
+FCC_BLOCKS(1, FCC_MR(1), h)
+FCC_BLOCKS(1, FCC_MR(1) - 1, l)
+FCC_BLOCKS(2, FCC_MR(2), h)
+FCC_BLOCKS(2, FCC_MR(2) - 1, l)
+FCC_BLOCKS(3, FCC_MR(3), h)
+FCC_BLOCKS(3, FCC_MR(3) - 1, l)
+FCC_BLOCKS(4, FCC_MR(4), h)
+FCC_BLOCKS(4, FCC_MR(4) - 1, l)
 #undef FCC_BLOCKS
 
 /* C[r, 0:ldb] (+)= sum_k base[ro[r] + ko[k]] * B[k, 0:ldb] for r < M; ldb (= ldc's used part) a
@@ -91,11 +99,18 @@ FC_ATTR static void FC_FN(sc_gemm)(const FC_T *base, const Py_ssize_t *ro, Py_ss
     for (v0 = 0; v0 < nvt; v0 += nv) {
         nv = nvt - v0 < 4 ? nvt - v0 : 4;
         const FC_T *bi = init ? init + v0 * FCC_L : NULL;
-        switch (nv) {
-        case 1: FC_FN(sc_blocks1)(base, ro, M, ko, R, B + v0 * FCC_L, ldb, C + v0 * FCC_L, ldc, bi); break;
-        case 2: FC_FN(sc_blocks2)(base, ro, M, ko, R, B + v0 * FCC_L, ldb, C + v0 * FCC_L, ldc, bi); break;
-        case 3: FC_FN(sc_blocks3)(base, ro, M, ko, R, B + v0 * FCC_L, ldb, C + v0 * FCC_L, ldc, bi); break;
-        default: FC_FN(sc_blocks4)(base, ro, M, ko, R, B + v0 * FCC_L, ldb, C + v0 * FCC_L, ldc, bi); break;
+        /* the lower block height where that computes fewer rows (and blocks of at least 4 rows) */
+        const int hi = FCC_MR(nv), lo = FCC_MR(nv) - 1;
+        const int lower = lo >= 4 && (M + lo - 1) / lo * lo < (M + hi - 1) / hi * hi;
+        switch (nv * 2 + lower) {
+        case 2: FC_FN(sc_blocks1h)(base, ro, M, ko, R, B + v0 * FCC_L, ldb, C + v0 * FCC_L, ldc, bi); break;
+        case 3: FC_FN(sc_blocks1l)(base, ro, M, ko, R, B + v0 * FCC_L, ldb, C + v0 * FCC_L, ldc, bi); break;
+        case 4: FC_FN(sc_blocks2h)(base, ro, M, ko, R, B + v0 * FCC_L, ldb, C + v0 * FCC_L, ldc, bi); break;
+        case 5: FC_FN(sc_blocks2l)(base, ro, M, ko, R, B + v0 * FCC_L, ldb, C + v0 * FCC_L, ldc, bi); break;
+        case 6: FC_FN(sc_blocks3h)(base, ro, M, ko, R, B + v0 * FCC_L, ldb, C + v0 * FCC_L, ldc, bi); break;
+        case 7: FC_FN(sc_blocks3l)(base, ro, M, ko, R, B + v0 * FCC_L, ldb, C + v0 * FCC_L, ldc, bi); break;
+        case 8: FC_FN(sc_blocks4h)(base, ro, M, ko, R, B + v0 * FCC_L, ldb, C + v0 * FCC_L, ldc, bi); break;
+        default: FC_FN(sc_blocks4l)(base, ro, M, ko, R, B + v0 * FCC_L, ldb, C + v0 * FCC_L, ldc, bi); break;
         }
     }
 }

@@ -203,9 +203,20 @@ def smallc_backward(
     wt[:, :k] = w.reshape(k, cout).T
     parts = max(1, min(n, SMALLC_PARTS))
     nt = max(1, min(num_threads, parts))
-    dwp = np.zeros((parts, k, cp), dtype=dt)
     dbp = np.zeros((parts, cp), dtype=dt)
     plane = hp * wp * c
+    if x_nchw and y_nchw:
+        # dy read in place: dw as (Cout, KP) over the image's (Q, KP) patch rows, dx from dy's planes
+        dwp = np.zeros((parts, cout, kp), dtype=dt)
+        work = np.zeros((nt, 2 * plane + q * kp + min(q, 48) * kp + kp + 2 * L), dtype=dt)
+        if n:
+            _backward_nchw(x.reshape(-1), wt, dy.reshape(-1), dx.reshape(-1) if compute_dx else np.empty(1, dt), dwp,
+                           dbp, work, toff, poff, n, c, h, wd, ph, pw, wp, q, cout, k, kp, kw * c, parts,
+                           compute_dx, nt)
+        dw = dwp.sum(axis=0) if parts > 1 else dwp[0]  # in part order
+        db = dbp.sum(axis=0) if parts > 1 else dbp[0]
+        return np.ascontiguousarray(dw[:, :k].T).reshape(kh, kw, c, cout), db[:cout].copy()
+    dwp = np.zeros((parts, k, cp), dtype=dt)
     work = np.zeros((nt, 2 * plane + q * cp + min(q, 48) * kp + kp + 2 * L), dtype=dt)
     qoff = (np.arange(q) * cp).astype(np.intp)
     coff = np.arange(cout, dtype=np.intp)
@@ -273,3 +284,84 @@ def _backward(const floating[::1] x, const floating[:, ::1] wt, const floating[:
                                     dxn[(cc * H + i) * W + j] = dxp[((i + ph) * Wp + j + pw) * C + cc]
                                 else:
                                     dxn[(i * W + j) * C + cc] = dxp[((i + ph) * Wp + j + pw) * C + cc]
+
+
+cdef inline void _sum_planes(const floating* dy, floating* db, Py_ssize_t Q, Py_ssize_t Cout) noexcept nogil:
+    """db[co] += the sum of dy's NCHW plane co (Q pixels), in eight interleaved partial sums (as
+    ``_pack_dy``)."""
+    cdef Py_ssize_t q, co, u
+    cdef floating s[8]
+    for co in range(Cout):
+        for u in range(8):
+            s[u] = 0
+        for q in range(0, Q - 7, 8):
+            for u in range(8):
+                s[u] += dy[co * Q + q + u]
+        for q in range(Q - Q % 8, Q):
+            s[q % 8] += dy[co * Q + q]
+        db[co] += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+
+
+def _backward_nchw(const floating[::1] x, const floating[:, ::1] wt, const floating[::1] dy, floating[::1] dx,
+                   floating[:, :, ::1] dwp, floating[:, ::1] dbp, floating[:, ::1] work,
+                   const Py_ssize_t[::1] toff, const Py_ssize_t[::1] poff, Py_ssize_t N, Py_ssize_t C,
+                   Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t Wp, Py_ssize_t Q,
+                   Py_ssize_t Cout, Py_ssize_t K, Py_ssize_t KP, Py_ssize_t KWC, Py_ssize_t parts,
+                   bint compute_dx, int nt):
+    """The backward of NCHW x and dy over fixed parts of the batch, dy read where it lies (no
+    packed copy): the weight gradient (Cout, KP) += dy's planes (Cout, Q) x the image's patch
+    rows (Q, KP), and the (pixel, tap) products of the input gradient with dy's planes as the
+    broadcast operand. Every sum runs in the order of the NHWC kernel's (same results)."""
+    cdef Py_ssize_t part, nn, n0, n1, tid, qq, t, i, j, cc, q, q0, qn, u
+    cdef floating* dxr
+    cdef const floating* gr
+    cdef const floating* xr
+    cdef floating* br
+    cdef Py_ssize_t Hp = H + 2 * ph
+    cdef Py_ssize_t plane = Hp * Wp * C
+    cdef floating* xp
+    cdef floating* dxp
+    cdef floating* bt
+    cdef floating* g
+    cdef floating* zero
+    cdef floating* dxn
+    cdef const floating* dyn
+    cdef Py_ssize_t[::1] qidx = np.arange(max(Q, 1), dtype=np.intp)
+    cdef Py_ssize_t[::1] yoff = np.arange(Cout, dtype=np.intp) * Q
+    with nogil:
+        for part in prange(parts, schedule="static", num_threads=nt):
+            tid = threadid()
+            xp = &work[tid, 0]
+            dxp = xp + plane
+            bt = dxp + plane
+            g = bt + Q * KP
+            zero = g + min(Q, QB) * KP
+            n0 = part * N // parts
+            n1 = (part + 1) * N // parts
+            for nn in range(n0, n1):
+                dyn = &dy[nn * Q * Cout]
+                _pack(&x[nn * C * H * W], xp, H, W, C, ph, pw, Wp, True)
+                _sum_planes(dyn, &dbp[part, 0], Q, Cout)
+                for q in range(Q):  # patch rows: kernel row by kernel row, runs of Kw*C taps
+                    br = bt + q * KP
+                    for t in range(K // KWC):
+                        xr = xp + poff[q] + toff[t * KWC]
+                        for u in range(KWC):
+                            br[t * KWC + u] = xr[u]
+                _gemm(dyn, &yoff[0], Cout, &qidx[0], Q, bt, KP, &dwp[part, 0, 0], KP, <floating*>0)
+                if compute_dx:
+                    memset(dxp, 0, plane * sizeof(floating))
+                    for q0 in range((Q + QB - 1) // QB):
+                        qn = min(QB, Q - q0 * QB)
+                        _gemm(dyn, &qidx[q0 * QB], qn, &yoff[0], Cout, &wt[0, 0], KP, g, KP, zero)
+                        for qq in range(qn):  # kernel row by kernel row: runs of Kw*C taps
+                            for t in range(K // KWC):
+                                dxr = dxp + poff[q0 * QB + qq] + toff[t * KWC]
+                                gr = g + qq * KP + t * KWC
+                                for u in range(KWC):
+                                    dxr[u] += gr[u]
+                    dxn = &dx[nn * C * H * W]
+                    for cc in range(C):  # NCHW rows written in order
+                        for i in range(H):
+                            for j in range(W):
+                                dxn[(cc * H + i) * W + j] = dxp[((i + ph) * Wp + j + pw) * C + cc]

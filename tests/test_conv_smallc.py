@@ -121,3 +121,28 @@ def test_cs231n_non_contiguous_and_bad_dout():
     np.testing.assert_allclose(out, ro, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match=r"dy has shape \(3, 5, 4, 4\) but the forward output had shape \(3, 5, 5, 5\)"):
         L.conv_backward_fast(np.ones((3, 5, 4, 4)), cache)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["f32", "f64"])
+def test_nchw_backward_equals_nhwc_bit_for_bit(dt):
+    """The NCHW backward reads dy's planes in place (no packed copy) and sums in the NHWC
+    kernel's order: its dx and dw are the NHWC entry's, transposed, bit for bit (db sums each NCHW
+    plane in eight interleaved partial sums: equal to rounding)."""
+    rng = np.random.default_rng(11)
+    for (n, c, h, wd, cout, kh, kw), s, p in itertools.product(SHAPES + [(10, 3, 31, 31, 25, 3, 3)], (1, 2), (0, 1)):
+        x = rng.standard_normal((n, h, wd, c)).astype(dt)
+        w = rng.standard_normal((kh, kw, c, cout)).astype(dt)
+        ho, wo = (h + 2 * p - kh) // s + 1, (wd + 2 * p - kw) // s + 1
+        dy = rng.standard_normal((n, ho, wo, cout)).astype(dt)
+        dx = np.empty_like(x)
+        dw, db = K.smallc_backward(x, w, dy, dx, p, p, s, s, False, False, True, 2)
+        xc, dyc = (np.ascontiguousarray(a.transpose(0, 3, 1, 2)) for a in (x, dy))
+        dxc = np.empty_like(xc)
+        dwc, dbc = K.smallc_backward(xc, w, dyc, dxc, p, p, s, s, True, True, True, 2)
+        np.testing.assert_array_equal(dxc.transpose(0, 2, 3, 1), dx)
+        np.testing.assert_array_equal(dwc, dw)
+        rtol = 1e-12 if dt == np.float64 else 2e-5
+        np.testing.assert_allclose(dbc, db, rtol=rtol, atol=rtol * max(1.0, float(np.abs(db).max())))
+        dwn, dbn = K.smallc_backward(xc, w, dyc, None, p, p, s, s, True, True, False, 2)  # without dx
+        np.testing.assert_array_equal(dwn, dw)
+        np.testing.assert_array_equal(dbn, dbc)
