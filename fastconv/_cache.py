@@ -25,6 +25,8 @@ class ConvCache(NamedTuple):
     dilation: Tuple[int, int] = (1, 1)
     groups: int = 1
     has_bias: bool = True  # False: the forward had b=None and the backward returns db=None
+    # the kernel family the forward chose (by ``algorithm``); None: not recorded, the backward chooses
+    family: Optional[str] = None
 
 
 class PoolWindow(NamedTuple):

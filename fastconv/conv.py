@@ -74,6 +74,26 @@ class _Fit(NamedTuple):
 
 
 _SERVES = _Fit(True)
+
+
+class _Unfit(_Fit):
+    """A failing _Fit whose reason (a function returning the sentence) is formatted only when read:
+    the "auto" choice tries families in turn and reads none of the reasons."""
+
+    __slots__ = ()
+
+    def __new__(cls, why):
+        return tuple.__new__(cls, (False, why))
+
+    @property
+    def why(self) -> str:
+        return tuple.__getitem__(self, 1)()
+
+    def __repr__(self) -> str:
+        return f"_Fit(ok=False, why={self.why!r})"
+
+
+_NOT_GROUPED = _Unfit(lambda: "the depthwise kernels need groups == C == Cout > 1, got groups 1")
 # The depthwise weight gradient is summed over this many fixed parts of the batch's output rows.
 _DEPTHWISE_DW_PARTS = 32
 
@@ -102,8 +122,8 @@ def _plain_only(family: str, pad, opts: _Options) -> _Fit:
     """The small and im2col kernels serve symmetric padding, dilation 1 and one group only."""
     if opts.plain(pad):
         return _SERVES
-    return _Fit(False, f"the {family} kernels serve symmetric padding, dilation 1 and groups 1 only, got "
-                       f"{opts.describe(pad)}")
+    return _Unfit(lambda: f"the {family} kernels serve symmetric padding, dilation 1 and groups 1 only, got "
+                          f"{opts.describe(pad)}")
 
 
 def _depthwise_serves(w_shape, opts: _Options) -> _Fit:
@@ -111,8 +131,10 @@ def _depthwise_serves(w_shape, opts: _Options) -> _Fit:
     channel per group and one output channel per input channel."""
     if opts.groups > 1 and w_shape[2] == 1 and w_shape[3] == opts.groups:
         return _SERVES
-    return _Fit(False, f"the depthwise kernels need groups == C == Cout, got groups {opts.groups} and w of shape "
-                       f"{tuple(w_shape)}")
+    if opts.groups == 1:
+        return _NOT_GROUPED
+    return _Unfit(lambda: f"the depthwise kernels need groups == C == Cout, got groups {opts.groups} and w of "
+                          f"shape {tuple(w_shape)}")
 
 
 def _small_serves(w_shape, pad, opts: _Options = _PLAIN) -> _Fit:
@@ -122,14 +144,16 @@ def _small_serves(w_shape, pad, opts: _Options = _PLAIN) -> _Fit:
         return _plain_only("small", pad, opts)
     kh, kw, c, cout = w_shape
     if kh * kw * c > _SMALL_TAPS:
-        return _Fit(False, f"the small kernels take at most {_SMALL_TAPS} taps Kh*Kw*C, w of shape {tuple(w_shape)} "
-                           f"has {kh * kw * c}")
+        taps = _SMALL_TAPS
+        return _Unfit(lambda: f"the small kernels take at most {taps} taps Kh*Kw*C, w of shape "
+                              f"{tuple(w_shape)} has {kh * kw * c}")
     if cout > _SMALL_COUT:
-        return _Fit(False, f"the small kernels take at most {_SMALL_COUT} output channels, w of shape "
-                           f"{tuple(w_shape)} has {cout}")
+        most = _SMALL_COUT
+        return _Unfit(lambda: f"the small kernels take at most {most} output channels, w of shape "
+                              f"{tuple(w_shape)} has {cout}")
     if pad[0] >= kh or pad[1] >= kw:
-        return _Fit(False, f"the small kernels need padding smaller than the kernel, got padding {tuple(pad)} "
-                           f"for a {kh}x{kw} kernel")
+        return _Unfit(lambda: f"the small kernels need padding smaller than the kernel, got padding {tuple(pad)} "
+                              f"for a {kh}x{kw} kernel")
     return _SERVES
 
 
@@ -141,13 +165,14 @@ def _direct_serves(w_shape, compute_dx: bool, pad=(0, 0), opts: _Options = _PLAI
     if not opts.plain(pad):
         return _SERVES
     _, _, c, cout = w_shape
-    if cout < _DIRECT_MIN_COLS:
-        return _Fit(False, f"the direct kernels take layers with at least {_DIRECT_MIN_COLS} output channels, "
-                           f"w of shape {tuple(w_shape)} has {cout}")
-    if compute_dx and c < _DIRECT_MIN_COLS:
-        return _Fit(False, f"the direct kernels compute dx only for layers with at least {_DIRECT_MIN_COLS} input "
-                           f"channels, w of shape {tuple(w_shape)} has {c} (conv2d_backward(..., "
-                           "compute_dx=False) skips dx)")
+    least = _DIRECT_MIN_COLS
+    if cout < least:
+        return _Unfit(lambda: f"the direct kernels take layers with at least {least} output channels, "
+                              f"w of shape {tuple(w_shape)} has {cout}")
+    if compute_dx and c < least:
+        return _Unfit(lambda: f"the direct kernels compute dx only for layers with at least {least} input "
+                              f"channels, w of shape {tuple(w_shape)} has {c} (conv2d_backward(..., "
+                              "compute_dx=False) skips dx)")
     return _SERVES
 
 
@@ -325,6 +350,29 @@ def convolution_2d(input_array, kernel, stride=3):
     return _correlate_valid(input_array, kernel, stride)
 
 
+def _plain_forward_args(x, w, b, padding, stride, dilation, groups, layout):
+    """(ph, pw, sh, sw, Ho, Wo) of a forward call in the common case, checked cheaply: NHWC NumPy
+    arrays of one float dtype (b of it too, or None), int padding and stride, dilation 1, groups 1,
+    and arguments that pass every check of v.conv_options. None for any other call, which then
+    goes through the general checks (and gets their errors and messages)."""
+    if not (type(x) is np.ndarray and type(w) is np.ndarray and type(padding) is int and type(stride) is int
+            and type(dilation) is int and dilation == 1 and type(groups) is int and groups == 1
+            and type(layout) is str and layout == "NHWC"):
+        return None
+    dt = x.dtype
+    if not ((dt is _F32 or dt is _F64) and w.dtype is dt and x.ndim == 4 and w.ndim == 4):
+        return None
+    kh, kw, c, cout = w.shape
+    if b is not None and not (type(b) is np.ndarray and b.dtype is dt and b.ndim == 1 and b.shape[0] == cout):
+        return None
+    _, h, wd, xc = x.shape
+    if not (c == xc and kh and kw and 0 <= padding <= v.MAX_EXTENT and 1 <= stride <= v.MAX_EXTENT
+            and kh <= h + 2 * padding and kw <= wd + 2 * padding):
+        return None
+    return (padding, padding, stride, stride,
+            (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1)
+
+
 def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algorithm="auto", layout="NHWC"):
     """Convolution layer forward pass (NHWC), with zero padding, stride, dilation and groups.
 
@@ -393,15 +441,22 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
            [6., 9., 9., 6.],
            [4., 6., 6., 4.]])
     """
-    groups = v.groups_arg(groups)
-    x, w, layout = _layout.conv_inputs(x, w, b, layout, groups)
-    x, w, b, (ph, pw), pad_end, (sh, sw), dil, groups, (ho, wo) = v.conv_options(
-        x, w, b, padding, stride, dilation, groups
-    )
-    opts = _Options(pad_end, dil, groups)
+    plain = _plain_forward_args(x, w, b, padding, stride, dilation, groups, layout)
+    if plain is not None:
+        ph, pw, sh, sw, ho, wo = plain
+        pad_end, dil, opts, ct = (ph, pw), (1, 1), _PLAIN, x.dtype
+    else:
+        groups = v.groups_arg(groups)
+        x, w, layout = _layout.conv_inputs(x, w, b, layout, groups)
+        x, w, b, (ph, pw), pad_end, (sh, sw), dil, groups, (ho, wo) = v.conv_options(
+            x, w, b, padding, stride, dilation, groups
+        )
+        opts = _Options(pad_end, dil, groups)
+        ct = None
     path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward", opts, (sh, sw))
     has_bias = b is not None
-    ct = v.compute_dtype(x.dtype, w.dtype, *((b.dtype,) if has_bias else ()))
+    if ct is None:
+        ct = v.compute_dtype(x.dtype, w.dtype, *((b.dtype,) if has_bias else ()))
     xc, wc = _as(x, ct), _as(w, ct)
     bc = _as(b, ct) if has_bias else np.zeros(w.shape[3], dtype=ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
@@ -428,10 +483,13 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
         mt = _fwd_tile_rows(y.size // cout, k, cout, ct.itemsize)
         work = np.empty((nt, mt * k), dtype=ct)
         _conv.conv2d_forward_gemm_kernel(xc, wc, bc, y, work, mt, ph, pw, sh, sw, nt)
-    dx_dt = v.out_dtype(x.dtype)
-    cache = ConvCache(
-        xc, wc, bc.shape, (ph, pw), (sh, sw), dx_dt, v.out_dtype(w.dtype), v.out_dtype((b if has_bias else bc).dtype),
-        shape, algorithm=algorithm, pad_end=pad_end, dilation=dil, groups=groups, has_bias=has_bias,
+    if plain is not None:  # x, w (and b) have the float dtype ct
+        dx_dt = dw_dt = db_dt = ct
+    else:
+        dx_dt, dw_dt, db_dt = v.out_dtype(x.dtype), v.out_dtype(w.dtype), v.out_dtype((b if has_bias else bc).dtype)
+    cache = ConvCache(  # (positional: the fields in their order, layout "NHWC" until conv_output)
+        xc, wc, bc.shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, shape, algorithm, "NHWC", pad_end, dil, groups,
+        has_bias, path,
     )
     return _layout.conv_output(_cast(y, dx_dt), cache, layout)
 
@@ -468,6 +526,8 @@ def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
     >>> dx is None, dw.shape, db
     (True, (3, 3, 1, 2), array([16., 16.]))
     """
+    if type(cache) is ConvCache and layout is None and cache.layout == "NHWC" and type(compute_dx) is bool:
+        return _backward(dy, cache, compute_dx)  # the common case: the checks and layout steps below pass it as is
     v.check_cache(cache, ConvCache, "conv2d_forward")
     dy, layout = _layout.conv_dy(dy, cache, layout)
     return _layout.conv_grads(*_backward(dy, cache, v.flag(compute_dx, "compute_dx")), layout)
@@ -476,23 +536,34 @@ def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
 def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto"):
     """conv2d_backward after the checks of its options (dy in NHWC). ``gemm_dx="scatter"`` (for tests)
     makes the GEMM path scatter-add dx even where the correlation serves."""
-    x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape = cache[:9]
-    opts = _Options(cache.pad_end, cache.dilation, cache.groups)
+    x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape, algorithm, _, pad_end, dil, groups, has_bias, \
+        family = cache
     dy = v.check_dy(dy, y_shape)
-    path = _choose(cache.algorithm, w.shape, pad, compute_dx, "conv2d_backward", opts, stride)
+    if family is not None and family != "direct":
+        # The forward's choice. Of the families, only "direct" depends on compute_dx (it needs
+        # _DIRECT_MIN_COLS input channels for dx); every other choice is the same with and without dx
+        # (tests/test_conv.py holds _choose to that).
+        path = family
+    else:
+        path = _choose(algorithm, w.shape, pad, compute_dx, "conv2d_backward", _Options(pad_end, dil, groups), stride)
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     nonempty = dy.size and w.size and x.size
     if nonempty and path == "depthwise":
-        dx, dw, db = _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, opts.dilation)
+        dx, dw, db = _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, dil)
     elif nonempty and path == "small":
         dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, compute_dx)
     elif nonempty and path == "winograd":
         dx, dw, db = _winograd_backward(x, w, dy, ct, pad, stride, compute_dx)
     elif nonempty and path == "direct":
-        dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, compute_dx, opts.dilation, opts.groups)
+        dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, compute_dx, dil, groups)
     else:  # the GEMM path, or empty inputs (whose gradients need no kernel, whatever the options)
         dx, dw, db = _gemm_backward(x, w, dy, ct, pad, stride, compute_dx, gemm_dx)
-    db = _cast(db, db_dt).reshape(b_shape) if cache.has_bias else None
+    if has_bias:
+        db = _cast(db, db_dt)
+        if db.shape != b_shape:
+            db = db.reshape(b_shape)
+    else:
+        db = None
     return _cast(dx, dx_dt) if compute_dx else None, _cast(dw, dw_dt), db
 
 

@@ -3,11 +3,13 @@
 :class:`CNNClassifier` is a ``ClassifierMixin`` + ``BaseEstimator``: it works in pipelines,
 ``cross_val_score``, ``GridSearchCV`` (also with ``n_jobs`` processes), pickle and joblib. Its
 network is a stack of conv blocks (convolution, ReLU, optional max or average pooling), optional
-hidden dense layers and a softmax output, trained on mini-batches by SGD, momentum or Adam. Every
-forward and backward pass goes through fastconv's public layer functions
-(:func:`fastconv.conv2d_forward`, :func:`fastconv.maxpool_forward`, :func:`fastconv.dense_forward`,
-...); the parameters live in one flat vector so that an optimizer update is a handful of NumPy
-calls per batch, whatever the depth of the network.
+hidden dense layers and a softmax output, trained on mini-batches by SGD, momentum or Adam. The
+convolutions and poolings go through fastconv's public layer functions
+(:func:`fastconv.conv2d_forward`, :func:`fastconv.maxpool_forward`, ...); the ReLU, dense and
+softmax cross-entropy steps are the arithmetic of :func:`fastconv.relu_forward`,
+:func:`fastconv.dense_forward` and friends written inline, without their per-call argument checks
+(the same results, bit for bit). The parameters live in one flat vector so that an optimizer
+update is a handful of NumPy calls per batch, whatever the depth of the network.
 
 This module imports scikit-learn; ``import fastconv`` does not (``fastconv.CNNClassifier`` loads
 this module on first use).
@@ -29,14 +31,6 @@ from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, va
 
 from ._threads import set_num_threads
 from .conv import _choose, conv2d_backward, conv2d_forward
-from .layers import (
-    dense_backward,
-    dense_forward,
-    relu_backward,
-    relu_forward,
-    softmax_crossentropy_backward,
-    softmax_crossentropy_forward,
-)
 from .pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
 
 __all__ = ["CNNClassifier"]
@@ -187,14 +181,16 @@ def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train
     caches = []
     a = x
     i = 0
+    # The ReLU runs in place on the fresh output of the layer before it (no cache holds that
+    # array), and its cache is its own output, whose positive entries are the input's.
     for _, pad, pool, q in layout.convs:
         a, cc = conv2d_forward(a, params[i], params[i + 1], pad, 1)
-        pc = rc = None
+        pc = None
         if pool == "max":  # max and ReLU commute: pool first, on four times fewer values
             a, pc = maxpool_forward(a, q)
-            a, rc = relu_forward(a) if train else (np.maximum(a, 0, out=a), None)
+            rc = np.maximum(a, 0, out=a)
         else:
-            a, rc = relu_forward(a) if train else (np.maximum(a, 0, out=a), None)
+            rc = np.maximum(a, 0, out=a)
             if pool == "avg":
                 a, pc = avgpool_forward(a, q)
         if train:
@@ -205,12 +201,14 @@ def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train
     if a.dtype != params[i].dtype:  # float64 dense layers at prediction: NumPy's mixed-dtype dot skips BLAS
         a = a.astype(params[i].dtype)
     for j in range(layout.n_dense):
-        a, dc = dense_forward(a, params[i], params[i + 1])
+        # dense_forward's arithmetic, without its argument checks (a few microseconds per call)
+        x_in = a
+        a = x_in.dot(params[i]) + params[i + 1]
         rc = None
         if j < layout.n_dense - 1:
-            a, rc = relu_forward(a) if train else (np.maximum(a, 0, out=a), None)
+            rc = np.maximum(a, 0, out=a)
         if train:
-            caches.append((dc, rc))
+            caches.append(((x_in, params[i]), rc))
         i += 2
     return a, caches
 
@@ -300,24 +298,26 @@ def _backward(layout: _Layout, caches, dlogits: np.ndarray, grads: Sequence[np.n
     n_conv = len(layout.convs)
     i = len(grads) - 2
     d = dlogits
+    # relu_backward's and dense_backward's arithmetic, without their argument checks; the ReLU's
+    # gradient is formed in place in the fresh gradient array of the layer after it
     for j in range(layout.n_dense - 1, -1, -1):
-        dc, rc = caches[n_conv + j]
+        (x_in, w), rc = caches[n_conv + j]
         if rc is not None:
-            d = relu_backward(d, rc)
-        d, dw, db = dense_backward(d, dc)
-        grads[i][...] = dw
-        grads[i + 1][...] = db
+            d = np.multiply(d, rc > 0, out=d)
+        grads[i][...] = x_in.T.dot(d)
+        grads[i + 1][...] = d.sum(axis=0)
+        d = d.dot(w.T)
         i -= 2
     d = d.reshape((d.shape[0],) + layout.feature_shape)
     for j in range(n_conv - 1, -1, -1):
         _, _, pool, _ = layout.convs[j]
         cc, rc, pc = caches[j]
         if pool == "max":
-            d = maxpool_backward(relu_backward(d, rc), pc)
+            d = maxpool_backward(np.multiply(d, rc > 0, out=d), pc)
         else:
             if pool == "avg":
                 d = avgpool_backward(d, pc)
-            d = relu_backward(d, rc)
+            d = np.multiply(d, rc > 0, out=d)
         # the first layer's input gradient is not needed
         d, dw, db = conv2d_backward(d, cc, compute_dx=j > 0)
         grads[i][...] = dw
@@ -390,8 +390,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     padding : int, "same" or tuple, default "same"
         Zero padding on each side, one for all blocks or one per block; ``"same"`` keeps the
         size for odd kernels.
-    pool : {"max", "avg", None} or tuple, default "max"
-        Pooling after the ReLU of each block (one for all blocks or one per block).
+    pool : {"max", "avg", None} or tuple, default "avg"
+        Pooling after the ReLU of each block (one for all blocks or one per block). On the
+        digits, average pooling with the cosine schedule is what keeps the 5-fold mean accuracy
+        of every seed above 0.991 (see the docs page on CNNClassifier for the comparison).
     pool_size : int or tuple of int, default 2
         Square pooling window (stride equal to the window). A window is clipped to the feature
         map when the map is smaller (so deep stacks work on small images).
@@ -400,7 +402,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     optimizer : {"sgd", "momentum", "adam"}, default "adam"
     learning_rate : float, default 0.02
         Step size of the optimizer.
-    learning_rate_schedule : {"constant", "linear", "cosine"}, default "linear"
+    learning_rate_schedule : {"constant", "linear", "cosine"}, default "cosine"
         Factor on ``learning_rate`` per epoch of ``fit``: 1, a linear decay ``1 - e / max_epochs``
         or a cosine decay ``(1 + cos(pi * e / max_epochs)) / 2`` (epoch ``e`` from 0).
         ``partial_fit`` always uses ``learning_rate``.
@@ -491,12 +493,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         conv_channels=(32,),
         kernel_size=3,
         padding="same",
-        pool="max",
+        pool="avg",
         pool_size=2,
         hidden_layer_sizes=(),
         optimizer="adam",
         learning_rate=0.02,
-        learning_rate_schedule="linear",
+        learning_rate_schedule="cosine",
         momentum=0.9,
         alpha=0.0,
         batch_size=32,
@@ -713,8 +715,13 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             yi = np.take(eye, codes[idx], axis=0, out=onehot[:nb])
             logits, caches = _forward(layout, params, xi, True)
             # each member's softmax over its own k logits: rows of (nb * m, k)
-            loss, sc = softmax_crossentropy_forward(logits.reshape(nb * m, k), yi.reshape(nb * m, k))
-            dlogits = softmax_crossentropy_backward(sc).reshape(nb, m * k)
+            # softmax_crossentropy_forward/backward's arithmetic, without their argument checks
+            z = logits.reshape(nb * m, k)
+            t = yi.reshape(nb * m, k)
+            ex = np.exp(z - z.max(axis=1, keepdims=True))
+            proba = ex / ex.sum(axis=1, keepdims=True)
+            loss = -np.sum(t * np.log(proba + 1e-12)) / (nb * m)
+            dlogits = ((proba - t) / (nb * m)).reshape(nb, m * k)
             if m > 1:
                 dlogits *= m  # the gradient of each member's own mean loss
             _backward(layout, caches, dlogits, grads)
