@@ -7,7 +7,9 @@ Usage::
 
 Each case runs one public function on seeded random data through every kernel family (the small
 direct kernels, the implicit-GEMM kernels, the im2col + BLAS path, the pools, filter2d, the digits
-trainer) and records a SHA-256 of the output bytes. Exit status 1 when any case differs.
+trainer, the 1-D convolution and pools, the transposed convolution, the cs231n layers) and records
+a SHA-256 of the output bytes. Exit status 1 when any earlier case differs or is missing (cases
+that the earlier file lacks are listed as new).
 """
 from __future__ import annotations
 
@@ -96,6 +98,109 @@ def _filter_cases(out: dict) -> None:
     out["filter2d big gaussian3"] = _h(fastconv.filter2d(big, fastconv.KERNELS["gaussian3"]))
 
 
+def _conv1d_cases(out: dict) -> None:
+    rng = np.random.default_rng(3)
+    shapes = [  # (N, L, C, K, Cout, padding, stride, dilation, groups, bias)
+        (4, 20, 1, 3, 8, 1, 1, 1, 1, True),  # small kernels
+        (2, 33, 16, 3, 32, 1, 1, 1, 1, True),  # direct kernels
+        (2, 31, 16, 5, 24, 2, 2, 1, 1, False),
+        (3, 29, 3, 3, 5, (0, 2), 1, 2, 1, True),  # im2col + BLAS, dilation, uneven padding
+        (2, 40, 8, 4, 8, "same", 1, 3, 2, True),  # groups, 'same' with an odd total
+        (2, 26, 6, 2, 4, "valid", 3, 1, 1, False),
+    ]
+    for dt in (np.float32, np.float64):
+        for s in shapes:
+            n, length, c, k, co, p, st, d, g, bias = s
+            x = rng.standard_normal((n, length, c)).astype(dt)
+            w = rng.standard_normal((k, c // g, co)).astype(dt)
+            b = rng.standard_normal(co).astype(dt) if bias else None
+            y, cache = fastconv.conv1d_forward(x, w, b, p, st, d, g)
+            dy = rng.standard_normal(y.shape).astype(dt)
+            out[f"conv1d {np.dtype(dt).name} {s}"] = _h(y, *fastconv.conv1d_backward(dy, cache))
+
+
+def _pool1d_cases(out: dict) -> None:
+    rng = np.random.default_rng(4)
+    maxes = [  # (N, L, C), pool_size, stride, padding, dilation, ceil_mode
+        ((3, 33, 16), 3, 2, 0, 1, False),  # the 3-tap stride-2 kernels
+        ((2, 32, 7), 3, 2, 0, 1, False),
+        ((4, 2049, 256), 3, 2, 0, 1, False),  # the same, output large enough for streaming stores
+        ((3, 33, 16), 3, 2, 1, 1, False),  # general kernel: padding
+        ((2, 30, 5), 3, 2, 0, 1, True),  # partial last window
+        ((2, 31, 9), 4, 3, 2, 2, True),  # dilation
+        ((2, 24, 4), 2, None, 0, 1, False),
+        ((1, 700, 3), 300, 100, 0, 1, False),  # windows of more than 256 taps
+    ]
+    avgs = [  # (N, L, C), pool_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+        ((2, 24, 4), 2, None, 0, False, True, None),
+        ((3, 33, 16), 3, 2, 1, False, True, None),
+        ((2, 30, 5), 4, 3, 2, True, False, None),
+        ((2, 31, 9), 5, 2, 2, True, True, 3),
+    ]
+    for dt in (np.float32, np.float64):
+        for s, *opts in maxes:
+            x = rng.standard_normal(s).astype(dt)
+            x[0, :3, 0] = 1.0  # ties
+            y, cache = fastconv.maxpool1d_forward(x, *opts)
+            dx = fastconv.maxpool1d_backward(rng.standard_normal(y.shape).astype(dt), cache)
+            out[f"maxpool1d {np.dtype(dt).name} {s} {tuple(opts)}"] = _h(y, dx, cache.argmax)
+        for s, *opts in avgs:
+            x = rng.standard_normal(s).astype(dt)
+            y, cache = fastconv.avgpool1d_forward(x, *opts)
+            dx = fastconv.avgpool1d_backward(rng.standard_normal(y.shape).astype(dt), cache)
+            out[f"avgpool1d {np.dtype(dt).name} {s} {tuple(opts)}"] = _h(y, dx)
+
+
+def _conv_transpose_cases(out: dict) -> None:
+    rng = np.random.default_rng(5)
+    shapes = [  # (N, H, W, Cin, Kh, Kw, Cout, stride, padding, output_padding, groups, dilation, bias)
+        (2, 6, 6, 4, 3, 3, 8, 1, 0, 0, 1, 1, True),
+        (2, 5, 7, 8, 3, 3, 4, 2, 1, 1, 1, 1, True),  # stride, padding, output padding
+        (2, 6, 5, 16, 4, 4, 16, 2, 1, 0, 1, 1, False),
+        (1, 7, 6, 3, 3, 2, 5, (2, 3), (1, 0), (1, 2), 1, 1, True),  # per-axis options
+        (2, 5, 5, 8, 3, 3, 6, 2, 2, 1, 2, 2, True),  # groups, dilation
+    ]
+    for dt in (np.float32, np.float64):
+        for s in shapes:
+            n, h, w_, c, kh, kw, co, st, p, op, g, d, bias = s
+            x = rng.standard_normal((n, h, w_, c)).astype(dt)
+            w = rng.standard_normal((kh, kw, co // g, c)).astype(dt)
+            b = rng.standard_normal(co).astype(dt) if bias else None
+            y, cache = fastconv.conv_transpose2d_forward(x, w, b, st, p, op, g, d)
+            dy = rng.standard_normal(y.shape).astype(dt)
+            out[f"conv_transpose2d {np.dtype(dt).name} {s}"] = _h(y, *fastconv.conv_transpose2d_backward(dy, cache))
+
+
+def _cs231n_cases(out: dict) -> None:
+    from fastconv import cs231n
+
+    rng = np.random.default_rng(6)
+    layers = [  # (N, C, H, W), (F, C, HH, WW), conv_param, pool_param
+        ((2, 3, 8, 8), (4, 3, 3, 3), {"stride": 1, "pad": 1}, {"pool_height": 2, "pool_width": 2, "stride": 2}),  # small-channel
+        ((2, 1, 9, 7), (6, 1, 5, 5), {"stride": 2, "pad": 2}, {"pool_height": 2, "pool_width": 1, "stride": 1}),
+        ((2, 8, 7, 7), (5, 8, 3, 3), {"stride": 1, "pad": 1}, {"pool_height": 3, "pool_width": 3, "stride": 2}),  # conv2d
+    ]
+    for dt in (np.float32, np.float64):
+        for xs, ws, cp, pp in layers:
+            x = rng.standard_normal(xs).astype(dt)
+            w = rng.standard_normal(ws).astype(dt)
+            b = rng.standard_normal(ws[0]).astype(dt)
+            key = f"{np.dtype(dt).name} {xs} {ws} {cp} {pp}"
+            y, cache = cs231n.conv_forward_fast(x, w, b, cp)
+            out[f"cs231n conv {key}"] = _h(y, *cs231n.conv_backward_fast(rng.standard_normal(y.shape).astype(dt), cache))
+            y, cache = cs231n.max_pool_forward_fast(x, pp)
+            out[f"cs231n max_pool {key}"] = _h(y, cs231n.max_pool_backward_fast(rng.standard_normal(y.shape).astype(dt), cache))
+            y, cache = cs231n.conv_relu_forward(x, w, b, cp)
+            out[f"cs231n conv_relu {key}"] = _h(y, *cs231n.conv_relu_backward(rng.standard_normal(y.shape).astype(dt), cache))
+            y, cache = cs231n.conv_relu_pool_forward(x, w, b, cp, pp)
+            dy = rng.standard_normal(y.shape).astype(dt)
+            out[f"cs231n conv_relu_pool {key}"] = _h(y, *cs231n.conv_relu_pool_backward(dy, cache))
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    w, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)  # float64 weights on float32 images
+    y, cache = cs231n.conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
+    out["cs231n conv mixed f32 x / f64 w"] = _h(y, *cs231n.conv_backward_fast(rng.standard_normal(y.shape), cache))
+
+
 def _digits_cases(out: dict) -> None:
     res = digits.train(epochs=2, seed=0)
     out["digits train 2 epochs seed 0"] = _h(*(res.params[k] for k in sorted(res.params)))
@@ -104,7 +209,8 @@ def _digits_cases(out: dict) -> None:
 
 def collect() -> dict:
     out: dict = {}
-    for f in (_conv_cases, _pool_cases, _filter_cases, _digits_cases):
+    for f in (_conv_cases, _pool_cases, _filter_cases, _digits_cases, _conv1d_cases, _pool1d_cases,
+              _conv_transpose_cases, _cs231n_cases):
         f(out)
     return out
 
@@ -120,10 +226,13 @@ def main(argv=None) -> int:
         return 0
     with open(args.compare) as f:
         before = json.load(f)
-    diff = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    diff = sorted(k for k in before if before[k] != now.get(k))  # changed, or no longer computed
+    new = sorted(now.keys() - before.keys())
     for k in diff:
-        print(f"differs: {k}: {before.get(k)} -> {now.get(k)}")
-    print(f"{len(before) - len(diff)} of {len(before)} cases identical, {len(diff)} differ")
+        print(f"differs: {k}: {before[k]} -> {now.get(k)}")
+    for k in new:
+        print(f"new: {k}: {now[k]}")
+    print(f"{len(before) - len(diff)} of {len(before)} cases identical, {len(diff)} differ, {len(new)} new")
     return 1 if diff else 0
 
 

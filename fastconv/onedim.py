@@ -169,6 +169,18 @@ def _is_max_cache(cache) -> bool:
     return isinstance(cache, _MaxPool1dCache) or tuple.__getitem__(cache, 2) is not None
 
 
+def _grad_args(dy, cache, is_max: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The start of both pools' backward passes: ``cache`` checked to come from a max (``is_max``)
+    or an average pool's forward, then ``dy`` checked against it, contiguous in the dtype the
+    gradient is computed in, and an uninitialised ``dx`` of the input's shape in that dtype."""
+    if not isinstance(cache, Pool1dCache) or _is_max_cache(cache) != is_max:
+        producer = "maxpool1d_forward" if is_max else "avgpool1d_forward"
+        raise TypeError(f"cache must be the cache returned by {producer}, got {v.public_type_name(cache)}")
+    dy = v.check_dy(dy, cache.y_shape)
+    ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
+    return np.ascontiguousarray(dy, dtype=ct), _alloc_dx(cache.x_shape, ct)
+
+
 def _starts(out_len: int, stride: int, padding: int) -> np.ndarray:
     """Input position of tap 0 of each window (negative in the left padding)."""
     return np.arange(out_len, dtype=np.intp) * stride - padding
@@ -258,18 +270,13 @@ def maxpool1d_backward(dy, cache):
     >>> maxpool1d_backward(np.ones_like(y), cache)[0, :, 0]
     array([0., 1., 0., 1.])
     """
-    if not isinstance(cache, Pool1dCache) or not _is_max_cache(cache):
-        raise TypeError(f"cache must be the cache returned by maxpool1d_forward, got {v.public_type_name(cache)}")
-    dy = v.check_dy(dy, cache.y_shape)
+    dyc, dx = _grad_args(dy, cache, True)
     if cache.plan is None:  # a cache of fastconv.reference's forward: its argmax as the taps
         start = np.zeros(cache.y_shape[1], dtype=np.intp)
         code, d = np.ascontiguousarray(cache.argmax, dtype=np.int64), 1
     else:
         (code, start), d = cache.plan, cache.dilation
-    ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
-    dx = _alloc_dx(cache.x_shape, ct)
     nt = threads_for(dx.size, _PARALLEL_MIN_ELEMS)
-    dyc = np.ascontiguousarray(dy, dtype=ct)
     if cache.plan is not None and code.dtype == np.uint8 and _k3s2_serves(
             cache.pool_size, cache.stride, d, cache.padding, cache.x_shape[1], cache.y_shape[1]):
         _pool1d.maxpool1d_backward_k3s2_kernel(dyc, code, dx, dx.nbytes >= _STREAM_MIN_BYTES, nt)
@@ -344,14 +351,8 @@ def avgpool1d_backward(dy, cache):
     >>> avgpool1d_backward(np.ones_like(y), cache)[0, :, 0]
     array([0.5, 0.5, 0.5, 0.5])
     """
-    if not isinstance(cache, Pool1dCache) or _is_max_cache(cache):
-        raise TypeError(f"cache must be the cache returned by avgpool1d_forward, got {v.public_type_name(cache)}")
-    dy = v.check_dy(dy, cache.y_shape)
-    ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
-    n, length, c = cache.x_shape
-    lo, hi, divisor = _avg_windows(length, cache.y_shape[1], cache.pool_size, cache.stride, cache.padding,
-                                   cache.count_include_pad, cache.divisor_override, ct)
-    dx = _alloc_dx(cache.x_shape, ct)
-    _pool1d.avgpool1d_backward_kernel(np.ascontiguousarray(dy, dtype=ct), dx, lo, hi, divisor,
-                                      threads_for(dx.size, _PARALLEL_MIN_ELEMS))
+    dyc, dx = _grad_args(dy, cache, False)
+    lo, hi, divisor = _avg_windows(cache.x_shape[1], cache.y_shape[1], cache.pool_size, cache.stride,
+                                   cache.padding, cache.count_include_pad, cache.divisor_override, dx.dtype)
+    _pool1d.avgpool1d_backward_kernel(dyc, dx, lo, hi, divisor, threads_for(dx.size, _PARALLEL_MIN_ELEMS))
     return dx.astype(cache.dx_dtype, copy=False)
