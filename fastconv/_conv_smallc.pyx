@@ -229,6 +229,28 @@ def smallc_backward(
     return dw[:, :cout].reshape(kh, kw, c, cout).copy(), db[:cout].copy()
 
 
+cdef inline void _dx_padded(const floating* a, const Py_ssize_t* ro, const Py_ssize_t* ko, Py_ssize_t Q,
+                            Py_ssize_t Cout, const floating* wt, Py_ssize_t KP, floating* g, const floating* zero,
+                            const Py_ssize_t* poff, const Py_ssize_t* toff, Py_ssize_t K, Py_ssize_t KWC,
+                            floating* dxp, Py_ssize_t plane) noexcept nogil:
+    """The input gradient of one zero-padded image (``plane`` values at dxp): QB pixels at a time,
+    their (pixel, tap) products ``g`` = a[ro[q] + ko[:]] x wt, added to the pixels' taps kernel row
+    by kernel row (runs of Kw*C taps)."""
+    cdef Py_ssize_t q0, qn, qq, t, u
+    cdef floating* dxr
+    cdef const floating* gr
+    memset(dxp, 0, plane * sizeof(floating))
+    for q0 in range((Q + QB - 1) // QB):
+        qn = min(QB, Q - q0 * QB)
+        _gemm(a, ro + q0 * QB, qn, ko, Cout, wt, KP, g, KP, zero)
+        for qq in range(qn):
+            for t in range(K // KWC):
+                dxr = dxp + poff[q0 * QB + qq] + toff[t * KWC]
+                gr = g + qq * KP + t * KWC
+                for u in range(KWC):
+                    dxr[u] += gr[u]
+
+
 def _backward(const floating[::1] x, const floating[:, ::1] wt, const floating[::1] dy, floating[::1] dx,
               floating[:, :, ::1] dwp, floating[:, ::1] dbp, floating[:, ::1] work,
               const Py_ssize_t[::1] toff, const Py_ssize_t[::1] poff, const Py_ssize_t[::1] qoff,
@@ -236,9 +258,7 @@ def _backward(const floating[::1] x, const floating[:, ::1] wt, const floating[:
               Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t Wp, Py_ssize_t Q, Py_ssize_t Cout, Py_ssize_t CP,
               Py_ssize_t K, Py_ssize_t KP, Py_ssize_t KWC, Py_ssize_t parts, bint x_nchw, bint y_nchw, bint compute_dx, int nt):
     """The backward over fixed parts of the batch (scratch: one row of ``work`` per thread)."""
-    cdef Py_ssize_t part, nn, n0, n1, tid, qq, t, i, j, cc, co, q0, qn, u
-    cdef floating* dxr
-    cdef const floating* gr
+    cdef Py_ssize_t part, nn, n0, n1, tid, i, j, cc, co, u
     cdef Py_ssize_t Hp = H + 2 * ph
     cdef Py_ssize_t plane = Hp * Wp * C
     cdef floating* xp
@@ -266,16 +286,8 @@ def _backward(const floating[::1] x, const floating[:, ::1] wt, const floating[:
                 _pack_dy(&dy[nn * Q * Cout], dys, dba, Q, Cout, CP, y_nchw)
                 _gemm(xp, &toff[0], K, &poff[0], Q, dys, CP, dwa, CP, <floating*>0)
                 if compute_dx:
-                    memset(dxp, 0, plane * sizeof(floating))
-                    for q0 in range((Q + QB - 1) // QB):
-                        qn = min(QB, Q - q0 * QB)
-                        _gemm(dys, &qoff[q0 * QB], qn, &coff[0], Cout, &wt[0, 0], KP, g, KP, zero)
-                        for qq in range(qn):  # kernel row by kernel row: runs of Kw*C taps
-                            for t in range(K // KWC):
-                                dxr = dxp + poff[q0 * QB + qq] + toff[t * KWC]
-                                gr = g + qq * KP + t * KWC
-                                for u in range(KWC):
-                                    dxr[u] += gr[u]
+                    _dx_padded(dys, &qoff[0], &coff[0], Q, Cout, &wt[0, 0], KP, g, zero, &poff[0], &toff[0],
+                               K, KWC, dxp, plane)
                     dxn = &dx[nn * C * H * W]
                     for i in range(H):
                         for j in range(W):
@@ -312,9 +324,7 @@ def _backward_nchw(const floating[::1] x, const floating[:, ::1] wt, const float
     packed copy): the weight gradient (Cout, KP) += dy's planes (Cout, Q) x the image's patch
     rows (Q, KP), and the (pixel, tap) products of the input gradient with dy's planes as the
     broadcast operand. Every sum runs in the order of the NHWC kernel's (same results)."""
-    cdef Py_ssize_t part, nn, n0, n1, tid, qq, t, i, j, cc, q, q0, qn, u
-    cdef floating* dxr
-    cdef const floating* gr
+    cdef Py_ssize_t part, nn, n0, n1, tid, t, i, j, cc, q, u
     cdef const floating* xr
     cdef floating* br
     cdef Py_ssize_t Hp = H + 2 * ph
@@ -350,16 +360,8 @@ def _backward_nchw(const floating[::1] x, const floating[:, ::1] wt, const float
                             br[t * KWC + u] = xr[u]
                 _gemm(dyn, &yoff[0], Cout, &qidx[0], Q, bt, KP, &dwp[part, 0, 0], KP, <floating*>0)
                 if compute_dx:
-                    memset(dxp, 0, plane * sizeof(floating))
-                    for q0 in range((Q + QB - 1) // QB):
-                        qn = min(QB, Q - q0 * QB)
-                        _gemm(dyn, &qidx[q0 * QB], qn, &yoff[0], Cout, &wt[0, 0], KP, g, KP, zero)
-                        for qq in range(qn):  # kernel row by kernel row: runs of Kw*C taps
-                            for t in range(K // KWC):
-                                dxr = dxp + poff[q0 * QB + qq] + toff[t * KWC]
-                                gr = g + qq * KP + t * KWC
-                                for u in range(KWC):
-                                    dxr[u] += gr[u]
+                    _dx_padded(dyn, &qidx[0], &yoff[0], Q, Cout, &wt[0, 0], KP, g, zero, &poff[0], &toff[0],
+                               K, KWC, dxp, plane)
                     dxn = &dx[nn * C * H * W]
                     for cc in range(C):  # NCHW rows written in order
                         for i in range(H):
