@@ -73,6 +73,14 @@ def maxpool1d_backward_kernel(
                     dx[n, pos, c] += dy[n, j, c]
 
 
+cdef int _check_k3s2(str kernel, str pooled, tuple p, tuple code, str full, tuple f) except -1:
+    """ValueError unless the pooled array ``p`` and the codes are (N, Lo, C) of 3-tap, stride-2
+    windows inside the rows of ``f`` (N, L, C): 2 * Lo < L."""
+    if 2 * p[1] >= f[1] or p[0] != f[0] or p[2] != f[2] or code != p:
+        raise ValueError(f"{kernel}: {pooled} {p} and code {code} do not fit {full} {f}")
+    return 0
+
+
 def maxpool1d_forward_k3s2_kernel(
     const floating[:, :, ::1] x,       # IN  (N, L, C)
     floating[:, :, ::1] y,             # OUT (N, Lo, C), window j = inputs 2j, 2j+1, 2j+2 (2*Lo < L)
@@ -86,10 +94,8 @@ def maxpool1d_forward_k3s2_kernel(
     cdef Py_ssize_t n
     if N * Lo == 0 or C == 0:
         return
-    if 2 * Lo >= L or y.shape[0] != N or y.shape[2] != C or code.shape[0] != N or code.shape[1] != Lo \
-            or code.shape[2] != C:
-        raise ValueError(f"maxpool1d_forward_k3s2_kernel: y {tuple(y.shape)[:3]} and code "
-                         f"{tuple(code.shape)[:3]} do not fit x {tuple(x.shape)[:3]}")
+    _check_k3s2("maxpool1d_forward_k3s2_kernel", "y", tuple(y.shape)[:3], tuple(code.shape)[:3], "x",
+                tuple(x.shape)[:3])
     with nogil:
         for n in prange(N, schedule="static", num_threads=num_threads):
             if floating is float:
@@ -113,10 +119,8 @@ def maxpool1d_backward_k3s2_kernel(
     cdef Py_ssize_t n
     if N * L == 0 or C == 0:
         return
-    if 2 * Lo >= L or dy.shape[0] != N or dy.shape[2] != C or code.shape[0] != N or code.shape[1] != Lo \
-            or code.shape[2] != C:
-        raise ValueError(f"maxpool1d_backward_k3s2_kernel: dy {tuple(dy.shape)[:3]} and code "
-                         f"{tuple(code.shape)[:3]} do not fit dx {tuple(dx.shape)[:3]}")
+    _check_k3s2("maxpool1d_backward_k3s2_kernel", "dy", tuple(dy.shape)[:3], tuple(code.shape)[:3], "dx",
+                tuple(dx.shape)[:3])
     with nogil:
         for n in prange(N, schedule="static", num_threads=num_threads):
             if floating is float:
