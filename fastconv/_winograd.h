@@ -39,20 +39,28 @@ FCW_GRADOUT(FC_T, 6, FC_FN(wino_gout6), FC_ATTR)
 #define FCW_TB (FC_CAT(FCW_ACCREGS_, FC_ISA) / FCW_NV > 0 ? FC_CAT(FCW_ACCREGS_, FC_ISA) / FCW_NV : 1)
 typedef FC_T FC_FN(wvec) __attribute__((vector_size(FC_VB)));
 
-FC_ATTR FCW_GINLINE void FC_FN(wino_gmul_blk)(const FC_T *vb, const FC_T *ub, FC_T *mb, ptrdiff_t cg,
-                                              ptrdiff_t C, ptrdiff_t Cout, const int tb)
+/* The grouped products' register block: rows r < nr of out (row stride Cout, FCW_NV vectors wide)
+   = (acc ? out : 0) + sum over k < K of a[r * ars + k * aks] * b[k * Cout : +FCW_NV vectors]. The
+   forward product reads a's rows as tiles (ars = C, aks = 1); the weight gradient's accumulation
+   reads them as channels (ars = 1, aks = C). Always inlined, so the strides are constants there. */
+FC_ATTR FCW_GINLINE void FC_FN(wino_gblk)(const FC_T *a, ptrdiff_t ars, ptrdiff_t aks, const FC_T *b, FC_T *out,
+                                          ptrdiff_t K, ptrdiff_t Cout, const int nr, const int acc_in)
 {
     FC_FN(wvec) acc[FCW_TB][FCW_NV], u[FCW_NV];
-    FCW_UNROLL for (int r = 0; r < tb; r++) FCW_UNROLL for (int j = 0; j < FCW_NV; j++) acc[r][j] = (FC_FN(wvec)){0};
-    for (ptrdiff_t k = 0; k < cg; k++) {
-        FCW_UNROLL for (int j = 0; j < FCW_NV; j++) memcpy(&u[j], ub + k * Cout + j * (FC_VB / sizeof(FC_T)), FC_VB);
-        FCW_UNROLL for (int r = 0; r < tb; r++) {
-            const FC_T a = vb[r * C + k];
-            FCW_UNROLL for (int j = 0; j < FCW_NV; j++) acc[r][j] += a * u[j];
+    FCW_UNROLL for (int r = 0; r < nr; r++)
+        FCW_UNROLL for (int j = 0; j < FCW_NV; j++) {
+            if (acc_in) memcpy(&acc[r][j], out + r * Cout + j * (FC_VB / sizeof(FC_T)), FC_VB);
+            else acc[r][j] = (FC_FN(wvec)){0};
+        }
+    for (ptrdiff_t k = 0; k < K; k++) {
+        FCW_UNROLL for (int j = 0; j < FCW_NV; j++) memcpy(&u[j], b + k * Cout + j * (FC_VB / sizeof(FC_T)), FC_VB);
+        FCW_UNROLL for (int r = 0; r < nr; r++) {
+            const FC_T av = a[r * ars + k * aks];
+            FCW_UNROLL for (int j = 0; j < FCW_NV; j++) acc[r][j] += av * u[j];
         }
     }
-    FCW_UNROLL for (int r = 0; r < tb; r++)
-        FCW_UNROLL for (int j = 0; j < FCW_NV; j++) memcpy(mb + r * Cout + j * (FC_VB / sizeof(FC_T)), &acc[r][j], FC_VB);
+    FCW_UNROLL for (int r = 0; r < nr; r++)
+        FCW_UNROLL for (int j = 0; j < FCW_NV; j++) memcpy(out + r * Cout + j * (FC_VB / sizeof(FC_T)), &acc[r][j], FC_VB);
 }
 
 FC_ATTR static void FC_FN(wino_gmul)(const FC_T *v, const FC_T *u, FC_T *m, ptrdiff_t nt, ptrdiff_t C,
@@ -62,27 +70,10 @@ FC_ATTR static void FC_FN(wino_gmul)(const FC_T *v, const FC_T *u, FC_T *m, ptrd
     for (ptrdiff_t g = 0; g < G; g++)
         for (ptrdiff_t o0 = 0; o0 < og; o0 += FCW_VL) {
             ptrdiff_t t = 0;
-#define FCW_CALL(b) FC_FN(wino_gmul_blk)(v + t * C + g * cg, u + g * og + o0, m + t * Cout + g * og + o0, cg, C, Cout, b)
+#define FCW_CALL(b) FC_FN(wino_gblk)(v + t * C + g * cg, C, 1, u + g * og + o0, m + t * Cout + g * og + o0, cg, Cout, b, 0)
             FCW_ROWBLOCKS(t, nt, FCW_CALL);
 #undef FCW_CALL
         }
-}
-
-FC_ATTR FCW_GINLINE void FC_FN(wino_gacc_blk)(const FC_T *vb, const FC_T *db, FC_T *ab, ptrdiff_t nt,
-                                              ptrdiff_t C, ptrdiff_t Cout, const int kb)
-{
-    FC_FN(wvec) acc[FCW_TB][FCW_NV], d[FCW_NV];
-    FCW_UNROLL for (int r = 0; r < kb; r++)
-        FCW_UNROLL for (int j = 0; j < FCW_NV; j++) memcpy(&acc[r][j], ab + r * Cout + j * (FC_VB / sizeof(FC_T)), FC_VB);
-    for (ptrdiff_t t = 0; t < nt; t++) {
-        FCW_UNROLL for (int j = 0; j < FCW_NV; j++) memcpy(&d[j], db + t * Cout + j * (FC_VB / sizeof(FC_T)), FC_VB);
-        FCW_UNROLL for (int r = 0; r < kb; r++) {
-            const FC_T a = vb[t * C + r];
-            FCW_UNROLL for (int j = 0; j < FCW_NV; j++) acc[r][j] += a * d[j];
-        }
-    }
-    FCW_UNROLL for (int r = 0; r < kb; r++)
-        FCW_UNROLL for (int j = 0; j < FCW_NV; j++) memcpy(ab + r * Cout + j * (FC_VB / sizeof(FC_T)), &acc[r][j], FC_VB);
 }
 
 FC_ATTR static void FC_FN(wino_gacc)(const FC_T *v, const FC_T *d, FC_T *a, ptrdiff_t nt, ptrdiff_t C,
@@ -92,7 +83,7 @@ FC_ATTR static void FC_FN(wino_gacc)(const FC_T *v, const FC_T *d, FC_T *a, ptrd
     for (ptrdiff_t g = 0; g < G; g++)
         for (ptrdiff_t o0 = 0; o0 < og; o0 += FCW_VL) {
             ptrdiff_t k = 0;
-#define FCW_CALL(b) FC_FN(wino_gacc_blk)(v + g * cg + k, d + g * og + o0, a + k * Cout + g * og + o0, nt, C, Cout, b)
+#define FCW_CALL(b) FC_FN(wino_gblk)(v + g * cg + k, 1, C, d + g * og + o0, a + k * Cout + g * og + o0, nt, Cout, b, 1)
             FCW_ROWBLOCKS(k, cg, FCW_CALL);
 #undef FCW_CALL
         }
