@@ -68,23 +68,30 @@ cdef inline void _pack(const floating* x, floating* xp, Py_ssize_t H, Py_ssize_t
                 row[j] = x[i * W * C + j]
 
 
+cdef inline void _sum_planes(const floating* dy, floating* db, Py_ssize_t Q, Py_ssize_t Cout) noexcept nogil:
+    """db[co] += the sum of dy's NCHW plane co (Q pixels), in eight interleaved partial sums: no
+    chain of dependent adds."""
+    cdef Py_ssize_t q, co, u
+    cdef floating s[8]
+    for co in range(Cout):
+        for u in range(8):
+            s[u] = 0
+        for q in range(0, Q - 7, 8):
+            for u in range(8):
+                s[u] += dy[co * Q + q + u]
+        for q in range(Q - Q % 8, Q):
+            s[q % 8] += dy[co * Q + q]
+        db[co] += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+
+
 cdef inline void _pack_dy(const floating* dy, floating* d, floating* db, Py_ssize_t Q, Py_ssize_t Cout,
                           Py_ssize_t CP, bint nchw) noexcept nogil:
     """d[q, co] = dy of one image (Q pixels, Cout channels; NHWC, or NCHW if ``nchw``), and
     db[co] += its sum over the pixels; d's columns Cout..CP stay as they are (zero). NCHW planes
     are read a few pixels at a time, so that the rows of d being written stay in L1."""
-    cdef Py_ssize_t q, q0, qn, co, u
-    cdef floating s[8]
+    cdef Py_ssize_t q, q0, qn, co
     if nchw:
-        for co in range(Cout):  # eight interleaved partial sums per plane: no chain of dependent adds
-            for u in range(8):
-                s[u] = 0
-            for q in range(0, Q - 7, 8):
-                for u in range(8):
-                    s[u] += dy[co * Q + q + u]
-            for q in range(Q - Q % 8, Q):
-                s[q % 8] += dy[co * Q + q]
-            db[co] += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+        _sum_planes(dy, db, Q, Cout)
         for q0 in range(0, Q, 8):
             qn = min(8, Q - q0)
             for co in range(Cout):
@@ -296,22 +303,6 @@ def _backward(const floating[::1] x, const floating[:, ::1] wt, const floating[:
                                     dxn[(cc * H + i) * W + j] = dxp[((i + ph) * Wp + j + pw) * C + cc]
                                 else:
                                     dxn[(i * W + j) * C + cc] = dxp[((i + ph) * Wp + j + pw) * C + cc]
-
-
-cdef inline void _sum_planes(const floating* dy, floating* db, Py_ssize_t Q, Py_ssize_t Cout) noexcept nogil:
-    """db[co] += the sum of dy's NCHW plane co (Q pixels), in eight interleaved partial sums (as
-    ``_pack_dy``)."""
-    cdef Py_ssize_t q, co, u
-    cdef floating s[8]
-    for co in range(Cout):
-        for u in range(8):
-            s[u] = 0
-        for q in range(0, Q - 7, 8):
-            for u in range(8):
-                s[u] += dy[co * Q + q + u]
-        for q in range(Q - Q % 8, Q):
-            s[q % 8] += dy[co * Q + q]
-        db[co] += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 
 
 def _backward_nchw(const floating[::1] x, const floating[:, ::1] wt, const floating[::1] dy, floating[::1] dx,
