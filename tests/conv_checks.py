@@ -10,6 +10,25 @@ import fastconv.reference as R
 from conftest import tol
 
 
+def assert_winograd_thread_invariant(x, w, b, dy, m, pad=(1, 2)):
+    """The Winograd forward, dx and dw of one layer (padding ``pad``, F(m x m, 3 x 3)) give the
+    same bits at 1, 2 and 3 threads."""
+    from fastconv import _winograd as wg
+
+    out = []
+    for nt in (1, 2, 3):
+        y = np.empty(dy.shape, dy.dtype)
+        wg.winograd_forward(x, w, b, *pad, y, nt, m)
+        dx = np.empty_like(x)
+        wg.winograd_backward_input(dy, w, *pad, dx, nt, m)
+        dw = np.empty_like(w)
+        wg.winograd_backward_weights(x, dy, *pad, dw, nt, m)
+        out.append((y, dx, dw))
+    for res in out[1:]:
+        for a, a0 in zip(res, out[0]):
+            np.testing.assert_array_equal(a, a0)
+
+
 def case_id(case):
     """A readable pytest id for a case."""
     return "N{}_{}x{}x{}->{}_k{}x{}_p{}_s{}".format(*case).replace(" ", "")

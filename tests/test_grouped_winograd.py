@@ -15,6 +15,7 @@ from fastconv import _winograd as wg
 from fastconv import conv as _conv_mod
 
 from conftest import require_simd, run_python, simd_levels
+from conv_checks import assert_winograd_thread_invariant
 
 TILES = (2, 4, 6)
 LIMIT = {np.float32: 1e-4, np.float64: 1e-10}
@@ -144,18 +145,7 @@ def test_auto_uses_winograd_for_grouped(monkeypatch):
 def test_results_do_not_depend_on_threads(m, co, g):
     case = (3, 23, 17, 32, co, g, 1, 2)
     x, w, b, dy = _data(case, np.float32, seed=5)
-    out = []
-    for nt in (1, 2, 3):
-        y = np.empty(dy.shape, np.float32)
-        wg.winograd_forward(x, w, b, 1, 2, y, nt, m)
-        dx = np.empty_like(x)
-        wg.winograd_backward_input(dy, w, 1, 2, dx, nt, m)
-        dw = np.empty_like(w)
-        wg.winograd_backward_weights(x, dy, 1, 2, dw, nt, m)
-        out.append((y, dx, dw))
-    for res in out[1:]:
-        for a, a0 in zip(res, out[0]):
-            np.testing.assert_array_equal(a, a0)
+    assert_winograd_thread_invariant(x, w, b, dy, m)
 
 
 def test_error_on_benchmarked_grouped_layer():
