@@ -118,6 +118,19 @@ static void fc_max1d_k3s2_d(const double *restrict x, ptrdiff_t Lo, double *rest
         d0[C + c] = (T)0 + (kj[c] == 1 ? gj[c] : (T)0);                                    \
     }
 
+/* The row's end: the input after the last window's tap 1 gets that window's gradient if its
+   maximum was tap 2 (added to +0), the inputs after it (no window reads them) get 0. */
+#define FC_BWD_TAIL(T)                                                                     \
+    j = 2 * Lo;                                                                            \
+    if (Lo > 0 && j < L) {                                                                 \
+        for (c = 0; c < C; c++)                                                            \
+            dx[j * C + c] = (T)0 + (k[(Lo - 1) * C + c] == 2 ? g[(Lo - 1) * C + c] : (T)0); \
+        j++;                                                                               \
+    }                                                                                      \
+    for (; j < L; j++)                                                                     \
+        for (c = 0; c < C; c++)                                                            \
+            dx[j * C + c] = 0;
+
 static void fc_maxbwd1d_k3s2_f(const float *restrict g, const uint8_t *restrict k, ptrdiff_t Lo,
                                float *restrict dx, ptrdiff_t L, ptrdiff_t C, int stream)
 {
@@ -160,15 +173,7 @@ static void fc_maxbwd1d_k3s2_f(const float *restrict g, const uint8_t *restrict 
         for (; c < C; c++)
             FC_BWD_SCALAR(float)
     }
-    j = 2 * Lo; /* the input after the last window's tap 1 */
-    if (Lo > 0 && j < L) {
-        for (c = 0; c < C; c++)
-            dx[j * C + c] = 0.0f + (k[(Lo - 1) * C + c] == 2 ? g[(Lo - 1) * C + c] : 0.0f);
-        j++;
-    }
-    for (; j < L; j++)
-        for (c = 0; c < C; c++)
-            dx[j * C + c] = 0;
+    FC_BWD_TAIL(float)
 }
 
 static void fc_maxbwd1d_k3s2_d(const double *restrict g, const uint8_t *restrict k, ptrdiff_t Lo,
@@ -185,15 +190,7 @@ static void fc_maxbwd1d_k3s2_d(const double *restrict g, const uint8_t *restrict
         for (c = 0; c < C; c++)
             FC_BWD_SCALAR(double)
     }
-    j = 2 * Lo;
-    if (Lo > 0 && j < L) {
-        for (c = 0; c < C; c++)
-            dx[j * C + c] = 0.0 + (k[(Lo - 1) * C + c] == 2 ? g[(Lo - 1) * C + c] : 0.0);
-        j++;
-    }
-    for (; j < L; j++)
-        for (c = 0; c < C; c++)
-            dx[j * C + c] = 0;
+    FC_BWD_TAIL(double)
 }
 
 #endif
