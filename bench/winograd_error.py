@@ -39,14 +39,23 @@ def main():
                     wg.winograd_forward(x.astype(dt), w.astype(dt), b.astype(dt), case.p, case.p, y, 2, m)
                     dx = np.empty(x.shape, dt)
                     wg.winograd_backward_input(dy.astype(dt), w.astype(dt), case.p, case.p, dx, 2, m)
-                    for name, got, ref in (("fwd", y, y64), ("dx", dx, dx64)):
-                        e = float(np.abs(got - ref).max() / np.abs(ref).max())
-                        key = (np.dtype(dt).name, m, name)
-                        worst[key] = max(worst.get(key, 0.0), e)
-        print(f"{case.label} ({seeds} random layers): max |fast - exact| / max |exact|")
-        for dt in ("float32", "float64"):
-            print("  " + dt + ": " + ", ".join(
-                f"F({m}x{m}) fwd {worst[(dt, m, 'fwd')]:.1e} dx {worst[(dt, m, 'dx')]:.1e}" for m in (2, 4, 6)))
+                    _record(worst, dt, m, (("fwd", y, y64), ("dx", dx, dx64)))
+        _report(f"{case.label} ({seeds} random layers)", worst, ("fwd", "dx"))
+
+
+def _record(worst, dt, m, results):
+    """Keep in ``worst`` the largest max |fast - exact| / max |exact| of each (dtype, m, pass)."""
+    for name, got, ref in results:
+        e = float(np.abs(got - ref).max() / np.abs(ref).max())
+        key = (np.dtype(dt).name, m, name)
+        worst[key] = max(worst.get(key, 0.0), e)
+
+
+def _report(label, worst, passes):
+    print(f"{label}: max |fast - exact| / max |exact|")
+    for dt in ("float32", "float64"):
+        print("  " + dt + ": " + ", ".join(
+            f"F({m}x{m}) " + " ".join(f"{p} {worst[(dt, m, p)]:.1e}" for p in passes) for m in (2, 4, 6)))
 
 
 def grouped(seeds):
@@ -72,15 +81,8 @@ def grouped(seeds):
                 wg.winograd_backward_input(dy.astype(dt), w.astype(dt), 1, 1, dx, 2, m)
                 dw = np.empty(w.shape, dt)
                 wg.winograd_backward_weights(x.astype(dt), dy.astype(dt), 1, 1, dw, 2, m)
-                for name, got, ref in (("fwd", y, y64), ("dx", dx, dx64), ("dw", dw, dw64)):
-                    e = float(np.abs(got - ref).max() / np.abs(ref).max())
-                    key = (np.dtype(dt).name, m, name)
-                    worst[key] = max(worst.get(key, 0.0), e)
-    print(f"grouped 3x3 p1 64x64x64->64 g4 ({seeds} random layers): max |fast - exact| / max |exact|")
-    for dt in ("float32", "float64"):
-        print("  " + dt + ": " + ", ".join(
-            f"F({m}x{m}) fwd {worst[(dt, m, 'fwd')]:.1e} dx {worst[(dt, m, 'dx')]:.1e} dw {worst[(dt, m, 'dw')]:.1e}"
-            for m in (2, 4, 6)))
+                _record(worst, dt, m, (("fwd", y, y64), ("dx", dx, dx64), ("dw", dw, dw64)))
+    _report(f"grouped 3x3 p1 64x64x64->64 g4 ({seeds} random layers)", worst, ("fwd", "dx", "dw"))
 
 
 if __name__ == "__main__":
