@@ -88,7 +88,7 @@ MODULES = {
     "_pool_window": ["_pool_window_kernels.h", "_pool_window.h", "_pool_kernels.h"] + _FAMILY,
     "_simd": _SIMD,
     "_threads": [],
-    "_transpose": ["_transpose.h"],
+    "_transpose": ["_transpose.h"] + _SIMD,
     "_winograd": ["_winograd_kernels.h", "_winograd.h", "_blas_pin.h"] + _FAMILY,
 }
 _unlisted = sorted({p.stem for p in Path("fastconv").glob("_*.pyx")} - set(MODULES))

@@ -7,6 +7,11 @@ every read lands in the same cache set and the copy runs 20x slower than a plain
 kernels copy square tiles small enough that both the rows read and the rows written stay in
 L1, so a transpose costs about what a copy costs. One tile is one unit of OpenMP work.
 
+float32 matrices with both sides at least 8 go to ``fc_transpose_rows_f32`` (_transpose.h):
+register-block transposes (16x16 with AVX2) in strips of 16 columns, every cache line read and
+written whole in one block, at the kernels' SIMD level; on several threads a unit is a block of
+about 64 KiB of a matrix's rows.
+
 When one side of the matrices is short (at most ``SHORT`` elements: the channels of a
 small-channel activation), a tile would have a short inner loop; the matrix is then copied
 whole, a short row at a time, and for the common channel counts (2, 3, 4, 8, 16) with that
@@ -19,10 +24,14 @@ from cython.parallel cimport prange
 cdef extern from "_transpose.h" nogil:
     void fc_transpose_tile_f32(const float* src, float* dst, Py_ssize_t R, Py_ssize_t C,
                                Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t j0, Py_ssize_t j1)
+    void fc_transpose_rows_f32(const float* src, float* dst, Py_ssize_t R, Py_ssize_t C,
+                               Py_ssize_t i0, Py_ssize_t i1)
 
 cdef enum:
     TILE = 32  # tile edge in elements: a 32x32 tile of float64 is 8 KiB read plus 8 KiB written
     SHORT = 16  # a side of at most this many elements takes the whole-matrix loop
+    BLOCK = 8  # float32 matrices with both sides at least this long go to fc_transpose_rows_f32
+    UNIT = 16384  # float32: about this many elements (64 KiB) of rows are one unit of OpenMP work
 
 
 cdef inline void _tile(const floating* src, floating* dst, Py_ssize_t R, Py_ssize_t C,
@@ -58,6 +67,9 @@ cdef inline void _narrow_out(const floating* src, floating* dst, Py_ssize_t R, P
 cdef inline void _matrix(const floating* src, floating* dst, Py_ssize_t R, Py_ssize_t C) noexcept nogil:
     """dst = src.T for one R x C matrix, tiled, or whole when a side is short."""
     cdef Py_ssize_t i, j, i0, j0, ti, tj
+    if floating is float and R >= BLOCK and C >= BLOCK:
+        fc_transpose_rows_f32(src, dst, R, C, 0, R)  # register blocks in column strips
+        return
     if floating is float and C >= 4 and R >= 4 and (R <= SHORT or C <= SHORT):
         fc_transpose_tile_f32(src, dst, R, C, 0, R, 0, C)  # whole, in 4x4 blocks
         return
@@ -105,6 +117,8 @@ def transpose_batch_kernel(
     cdef Py_ssize_t nr = (R + TILE - 1) // TILE, nc = (C + TILE - 1) // TILE
     cdef Py_ssize_t ntiles = B * nr * nc
     cdef Py_ssize_t t, b, i0, j0
+    cdef Py_ssize_t rows = max(16, (UNIT // max(C, 1)) // 16 * 16)  # rows per unit (float32): whole 16-row blocks
+    cdef Py_ssize_t nu = (R + rows - 1) // rows
     if out.shape[0] != B or out.shape[1] != C or out.shape[2] != R:
         raise ValueError(f"out shape {(out.shape[0], out.shape[1], out.shape[2])} is not the transpose of a shape {(B, R, C)}")
     if B == 0 or R == 0 or C == 0:
@@ -115,6 +129,12 @@ def transpose_batch_kernel(
         if num_threads <= 1:
             for b in range(B):
                 _matrix(src + b * R * C, dst + b * R * C, R, C)
+        elif floating is float and R >= BLOCK and C >= BLOCK:  # units: blocks of rows of a matrix
+            for t in prange(B * nu, schedule="static", num_threads=num_threads):
+                b = t // nu
+                i0 = (t % nu) * rows
+                fc_transpose_rows_f32(<const float*>src + b * R * C, <float*>dst + b * R * C, R, C,
+                                      i0, min(i0 + rows, R))
         elif R <= SHORT or C <= SHORT:
             for b in prange(B, schedule="static", num_threads=num_threads):
                 _matrix(src + b * R * C, dst + b * R * C, R, C)

@@ -10,6 +10,8 @@ import fastconv
 import fastconv.reference as R
 from fastconv._cache import ConvCache, PoolCache
 
+from conftest import require_simd, run_python, simd_levels
+
 IMPLS = [pytest.param(R, id="reference"), pytest.param(fastconv, id="fastconv")]
 
 # (N, H, W, C, Cout, Kh, Kw, padding, stride): odd sizes, strides that do not divide, rectangles
@@ -279,6 +281,41 @@ def test_transpose_kernel_every_path(dtype, threads):
             out = np.full((3, c, r), np.nan, dtype=dtype)
             _transpose.transpose_batch_kernel(a, out, threads)
             np.testing.assert_array_equal(out, a.transpose(0, 2, 1), err_msg=f"r={r} c={c}")
+
+
+@pytest.mark.parametrize("level", simd_levels())
+def test_transpose_kernel_each_simd_level(level, tmp_path):
+    """Under FASTCONV_SIMD=level (in a fresh process), float32 matrices with both sides at least 8
+    (the register-block kernel: 16-column strips, an 8-column strip, ragged right columns and
+    bottom rows) and matrices split into several row units on 2 threads equal NumPy's transpose,
+    and so do the NCHW conv results the NHWC results transposed."""
+    require_simd(level, tmp_path)
+    code = (
+        "import numpy as np, fastconv\n"
+        "from fastconv import _simd, _transpose\n"
+        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
+        "rng = np.random.default_rng(3)\n"
+        "shapes = [(2, r, c) for r in (8, 12, 16, 23, 64) for c in (8, 15, 16, 24, 40, 47)]\n"
+        "shapes += [(2, 300, 70), (3, 2050, 9), (1, 9, 2100), (2, 64, 1024)]  # several row units\n"
+        "for shape in shapes:\n"
+        "    a = rng.standard_normal(shape).astype(np.float32)\n"
+        "    for threads in (1, 2):\n"
+        "        out = np.full((shape[0], shape[2], shape[1]), np.nan, np.float32)\n"
+        "        _transpose.transpose_batch_kernel(a, out, threads)\n"
+        "        assert np.array_equal(out, a.transpose(0, 2, 1)), (shape, threads)\n"
+        "x = rng.standard_normal((2, 9, 10, 16)).astype(np.float32)\n"
+        "w = rng.standard_normal((3, 3, 16, 24)).astype(np.float32)\n"
+        "y, cache = fastconv.conv2d_forward(x, w, None)\n"
+        "dy = rng.standard_normal(y.shape).astype(np.float32)\n"
+        "dx, dw, _ = fastconv.conv2d_backward(dy, cache)\n"
+        "yn, cn = fastconv.conv2d_forward(x.transpose(0, 3, 1, 2).copy(), w.transpose(3, 2, 0, 1).copy(), None,\n"
+        "                                 layout='NCHW')\n"
+        "dxn, dwn, _ = fastconv.conv2d_backward(dy.transpose(0, 3, 1, 2).copy(), cn)\n"
+        "assert np.array_equal(yn, y.transpose(0, 3, 1, 2)) and np.array_equal(dxn, dx.transpose(0, 3, 1, 2))\n"
+        "assert np.array_equal(dwn, dw.transpose(3, 2, 0, 1))\n"
+        "print('ok')\n"
+    )
+    assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
 
 
 def test_transpose_kernel_rejects_wrong_out_shape():
