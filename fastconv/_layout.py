@@ -24,16 +24,15 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import _alloc, _outpool, _transpose
-from ._threads import threads_for
 from . import _validate as v
 from ._cache import PoolCache as _PoolCache
 
 LAYOUTS = ("NHWC", "NCHW")
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-# Transposes of at least this many elements run on the library's threads (a core's share of the
-# memory bandwidth is limited, so a second core nearly halves a large transpose); smaller ones on
-# one, where waking an OpenMP team costs more than it saves.
-_TRANSPOSE_PARALLEL_MIN = 1 << 18
+# Transposes run on one thread: they are memory-bound, and on a busy machine waiting for an
+# OpenMP team costs more than the copy itself (measured: with the transposes on the library's 2
+# threads, an NCHW fwd+bwd call took 1.5-1.7x the NHWC call, on one thread 0.9-1.3x).
+_TRANSPOSE_THREADS = 1
 
 
 def check_layout(layout) -> str:
@@ -70,8 +69,7 @@ def _swap(a: np.ndarray, axes, r: int, c: int) -> np.ndarray:
         return np.ascontiguousarray(a.transpose(axes))
     _outpool.read_env()
     out = _alloc.empty([a.shape[k] for k in axes], a.dtype)  # large: recycled memory, no fresh page faults
-    threads = threads_for(a.size, _TRANSPOSE_PARALLEL_MIN)
-    _transpose.transpose_batch_kernel(a.reshape(n, r, c), out.reshape(n, c, r), threads)
+    _transpose.transpose_batch_kernel(a.reshape(n, r, c), out.reshape(n, c, r), _TRANSPOSE_THREADS)
     return out
 
 

@@ -10,6 +10,7 @@
 #define FASTCONV_TRANSPOSE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "_simd.h"
 #if defined(__SSE__) || defined(_M_X64) || defined(_M_AMD64)
 #include <xmmintrin.h>
@@ -48,10 +49,10 @@ static inline void fc_transpose_tile_f32(const float *src, float *dst, ptrdiff_t
 
 /* The whole-matrix float32 transpose of rows i0 <= i < i1 (every column), in register blocks.
  *
- * dst[j * R + i] = src[i * C + j]. The columns go in strips of 16, each top to bottom (16
- * destination rows written in order), a block at a time (AVX2: 16x16, four 8x8 register
- * transposes; SSE: 4 rows, four 4x4 transposes). (Wide matrices in bands of 16 rows instead,
- * left to right, measured no better.) With AVX2 a block reads 16 whole source row segments of 64 bytes
+ * dst[j * R + i] = src[i * C + j]. AVX2: in bands of 16 rows, left to right, one 16x16 block
+ * (four 8x8 register transposes) at a time: the band's 16 source rows are read in order (a line
+ * split between two blocks is read by consecutive ones) and each block writes 16 whole 64-byte
+ * destination segments. SSE: in strips of 16 columns, top to bottom, 4 rows at a time. With AVX2 a block reads 16 whole source row segments of 64 bytes
  * and writes 16 whole destination segments, so no cache line has to stay in L1 from one block to
  * the next, whatever the strides (a square tile needs its rows to, and with power-of-two strides
  * they all fall in one cache set, which holds only a few of them).
@@ -97,29 +98,33 @@ static void fc_transpose_rows_f32_sse(const float *src, float *dst, ptrdiff_t R,
 }
 #endif
 
-#ifdef FC_X86_DISPATCH
+#if defined(FC_X86_DISPATCH) && defined(FC_TRANSPOSE_SSE)
+#define FC_TRANSPOSE_AVX2 1
 #include <immintrin.h>
 #define FC_TR_AVX2 __attribute__((target("avx2")))
 
-/* r[0..8) (8 rows of 8) := their transpose, in registers */
-FC_TR_AVX2 static inline __attribute__((always_inline)) void fc_tr8_avx2(__m256 *r)
+/* r[k] := column k of the 8x8 block at s (row stride ls). Each register is loaded as two
+ * 128-bit halves, rows i and i + 4, so that the rest is a 4x4 transpose within each half: 16
+ * shuffles instead of the 24 of the three-stage transpose (shuffles, on one port, bound it). */
+FC_TR_AVX2 static inline __attribute__((always_inline)) void fc_tr8_avx2(const float *s, ptrdiff_t ls, __m256 *r)
 {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+#define FC_TR_LD(i, j) \
+    _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(s + (i) * ls + (j))), _mm_loadu_ps(s + ((i) + 4) * ls + (j)), 1)
+    __m256 a0 = FC_TR_LD(0, 0), a1 = FC_TR_LD(1, 0), a2 = FC_TR_LD(2, 0), a3 = FC_TR_LD(3, 0);
+    __m256 b0 = FC_TR_LD(0, 4), b1 = FC_TR_LD(1, 4), b2 = FC_TR_LD(2, 4), b3 = FC_TR_LD(3, 4);
+#undef FC_TR_LD
+    __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+    __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+    __m256 u0 = _mm256_unpacklo_ps(b0, b1), u1 = _mm256_unpackhi_ps(b0, b1);
+    __m256 u2 = _mm256_unpacklo_ps(b2, b3), u3 = _mm256_unpackhi_ps(b2, b3);
+    r[0] = _mm256_shuffle_ps(t0, t2, 0x44);
+    r[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+    r[2] = _mm256_shuffle_ps(t1, t3, 0x44);
+    r[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+    r[4] = _mm256_shuffle_ps(u0, u2, 0x44);
+    r[5] = _mm256_shuffle_ps(u0, u2, 0xEE);
+    r[6] = _mm256_shuffle_ps(u1, u3, 0x44);
+    r[7] = _mm256_shuffle_ps(u1, u3, 0xEE);
 }
 
 /* one 8x8 block: d[k * ld + i] = s[i * ls + k] */
@@ -127,55 +132,71 @@ FC_TR_AVX2 static inline void fc_tr8x8_avx2(const float *s, ptrdiff_t ls, float 
 {
     __m256 r[8];
     int k;
-    for (k = 0; k < 8; k++)
-        r[k] = _mm256_loadu_ps(s + k * ls);
-    fc_tr8_avx2(r);
+    fc_tr8_avx2(s, ls, r);
     for (k = 0; k < 8; k++)
         _mm256_storeu_ps(d + k * ld, r[k]);
 }
 
-/* one 16x16 block, every source row segment read whole (two adjacent loads) before any store and
- * every destination row segment written whole (two adjacent stores): 64 bytes each, one cache line
- * when aligned, so no line has to stay in L1 between steps */
+/* one 16x16 block, as four 8x8 ones; each destination row segment of 64 bytes (one cache line
+ * when aligned) is written whole by two adjacent stores, so no line has to stay in L1 from one
+ * block to the next, and the block reads 16 source lines only */
 FC_TR_AVX2 static inline void fc_tr16x16_avx2(const float *s, ptrdiff_t ls, float *d, ptrdiff_t ld)
 {
-    __m256 lo[16], hi[16]; /* columns 0-7 and 8-15 of the 16 rows */
-    int k;
-    for (k = 0; k < 16; k++) {
-        lo[k] = _mm256_loadu_ps(s + k * ls);
-        hi[k] = _mm256_loadu_ps(s + k * ls + 8);
+    __m256 top[8], bot[8]; /* columns 8h..8h+7 of rows 0-7 and 8-15, transposed */
+    int h, k;
+    for (h = 0; h < 2; h++) {
+        fc_tr8_avx2(s + 8 * h, ls, top);
+        fc_tr8_avx2(s + 8 * ls + 8 * h, ls, bot);
+        for (k = 0; k < 8; k++) {
+            _mm256_storeu_ps(d + (8 * h + k) * ld, top[k]);
+            _mm256_storeu_ps(d + (8 * h + k) * ld + 8, bot[k]);
+        }
     }
-    fc_tr8_avx2(lo);
-    fc_tr8_avx2(lo + 8);
-    fc_tr8_avx2(hi);
-    fc_tr8_avx2(hi + 8);
-    for (k = 0; k < 8; k++) {
-        _mm256_storeu_ps(d + k * ld, lo[k]);
-        _mm256_storeu_ps(d + k * ld + 8, lo[8 + k]);
-    }
-    for (k = 0; k < 8; k++) {
-        _mm256_storeu_ps(d + (8 + k) * ld, hi[k]);
-        _mm256_storeu_ps(d + (8 + k) * ld + 8, hi[8 + k]);
-    }
+}
+
+/* rows [ia, ib) x columns [ja, jb): 8x8 blocks, the ragged edges in 4x4 ones and one by one */
+FC_TR_AVX2 static void fc_tr_rect_avx2(const float *src, float *dst, ptrdiff_t R, ptrdiff_t C, ptrdiff_t ia,
+                                       ptrdiff_t ib, ptrdiff_t ja, ptrdiff_t jb)
+{
+    ptrdiff_t i, j, i8 = ia + ((ib - ia) & ~(ptrdiff_t)7), j8 = ja + ((jb - ja) & ~(ptrdiff_t)7);
+    for (i = ia; i < i8; i += 8)
+        for (j = ja; j < j8; j += 8)
+            fc_tr8x8_avx2(src + i * C + j, C, dst + j * R + i, R);
+    fc_transpose_tile_f32(src, dst, R, C, ia, i8, j8, jb);
+    fc_transpose_tile_f32(src, dst, R, C, i8, ib, ja, jb);
 }
 
 FC_TR_AVX2 static void fc_transpose_rows_f32_avx2(const float *src, float *dst, ptrdiff_t R, ptrdiff_t C,
                                                   ptrdiff_t i0, ptrdiff_t i1)
 {
-    ptrdiff_t i, j, i16 = i0 + ((i1 - i0) & ~(ptrdiff_t)15), ib = i0 + ((i1 - i0) & ~(ptrdiff_t)7),
-                    c16 = C & ~(ptrdiff_t)15, c8 = C & ~(ptrdiff_t)7;
-    for (j = 0; j < c16; j += 16) {
-        for (i = i0; i < i16; i += 16)
-            fc_tr16x16_avx2(src + i * C + j, C, dst + j * R + i, R);
-        if (ib > i16) {
-            fc_tr8x8_avx2(src + i16 * C + j, C, dst + j * R + i16, R);
-            fc_tr8x8_avx2(src + i16 * C + j + 8, C, dst + (j + 8) * R + i16, R);
-        }
+    ptrdiff_t i, j, i16, cm, hi = 0, hj = 0;
+    size_t dmis = (size_t)(uintptr_t)(dst + i0) & 63, smis;
+    /* Line alignment. With R a multiple of 16 every destination row starts at the same offset in
+     * its cache line (NumPy's large arrays start 16 bytes into one), likewise the source rows
+     * with C a multiple of 16: the first hi rows and, in each band, the first hj columns go in
+     * 4x4 blocks, so that every 16x16 block reads 16 whole source lines and writes 16 whole
+     * destination lines. (A line shared by two blocks would have to stay in L1 between them,
+     * which with power-of-two strides puts 16 lines in one 12-way set: measured 2-4x the
+     * compulsory L1 misses without this.) */
+    if ((R & 15) == 0 && dmis && (dmis & 15) == 0 && (ptrdiff_t)((64 - dmis) / 4) < i1 - i0) {
+        hi = (ptrdiff_t)((64 - dmis) / 4);
+        fc_transpose_tile_f32(src, dst, R, C, i0, i0 + hi, 0, C);
+        i0 += hi;
     }
-    if (c8 > c16)
-        for (i = i0; i < ib; i += 8)
-            fc_tr8x8_avx2(src + i * C + c16, C, dst + c16 * R + i, R);
-    FC_TR_SCALAR_REST(src, dst, R, C, i0, i1, ib, c8);
+    smis = (size_t)(uintptr_t)(src + i0 * C) & 63;
+    if ((C & 15) == 0 && smis && (smis & 15) == 0)
+        hj = (ptrdiff_t)((64 - smis) / 4);
+    i16 = i0 + ((i1 - i0) & ~(ptrdiff_t)15);
+    cm = hj + ((C - hj) & ~(ptrdiff_t)15);
+    for (i = i0; i < i16; i += 16) {
+        if (hj)
+            fc_transpose_tile_f32(src, dst, R, C, i, i + 16, 0, hj);
+        for (j = hj; j < cm; j += 16)
+            fc_tr16x16_avx2(src + i * C + j, C, dst + j * R + i, R);
+        if (cm < C) /* the band's last columns, while its source lines are in L1 */
+            fc_tr_rect_avx2(src, dst, R, C, i, i + 16, cm, C);
+    }
+    fc_tr_rect_avx2(src, dst, R, C, i16, i1, 0, C);
 }
 #endif
 
@@ -183,7 +204,7 @@ FC_TR_AVX2 static void fc_transpose_rows_f32_avx2(const float *src, float *dst, 
 static inline void fc_transpose_rows_f32(const float *src, float *dst, ptrdiff_t R, ptrdiff_t C,
                                          ptrdiff_t i0, ptrdiff_t i1)
 {
-#ifdef FC_X86_DISPATCH
+#ifdef FC_TRANSPOSE_AVX2
     if (fc_simd_level() >= 1) {
         fc_transpose_rows_f32_avx2(src, dst, R, C, i0, i1);
         return;
