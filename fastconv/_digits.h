@@ -300,27 +300,46 @@ FCD_ATTR static inline void FCD_FN(pool_block)(const fcd_geo *g, const FCD_T *v0
 }
 #endif
 
-/* sum_i a[i] b[i] (vector partial sums, then the lanes, then the tail) */
-FCD_ATTR static inline FCD_T FCD_FN(dot)(const FCD_T *a, const FCD_T *b, Py_ssize_t n)
+/* r[k] = sum_i a[i] b[k*n + i] for k < FCD_NCLS: per dot two chains of vector partial sums
+   (even and odd vectors), added, then the lanes in order, then the scalar tail; FCD_DG dots at
+   a time, so that their chains' latencies overlap */
+#define FCD_DG 5
+FCD_ATTR static inline void FCD_FN(dots)(const FCD_T *a, const FCD_T *b, Py_ssize_t n, FCD_T *r)
 {
-    Py_ssize_t i = 0;
-    FCD_T r = 0;
+    int k0, k;
+    for (k0 = 0; k0 < FCD_NCLS; k0 += FCD_DG) {
+        Py_ssize_t i = 0;
+        FCD_T rk[FCD_DG];
 #if FCD_VECTOR
-    FCD_FN(dvec) s0 = {0}, s1 = {0}, va, vb;
-    int u;
-    for (; i + 2 * FCD_DLANES <= n; i += 2 * FCD_DLANES) {
-        memcpy(&va, a + i, sizeof va);
-        memcpy(&vb, b + i, sizeof vb);
-        s0 += va * vb;
-        memcpy(&va, a + i + FCD_DLANES, sizeof va);
-        memcpy(&vb, b + i + FCD_DLANES, sizeof vb);
-        s1 += va * vb;
-    }
-    s0 += s1;
-    for (u = 0; u < FCD_DLANES; u++) r += s0[u];
+        FCD_FN(dvec) s0[FCD_DG], s1[FCD_DG], va, vb;
+        int u;
+        for (k = 0; k < FCD_DG; k++) s0[k] = s1[k] = (FCD_FN(dvec)){0};
+        for (; i + 2 * FCD_DLANES <= n; i += 2 * FCD_DLANES) {
+            memcpy(&va, a + i, sizeof va);
+            for (k = 0; k < FCD_DG; k++) {
+                memcpy(&vb, b + (k0 + k) * n + i, sizeof vb);
+                s0[k] += va * vb;
+            }
+            memcpy(&va, a + i + FCD_DLANES, sizeof va);
+            for (k = 0; k < FCD_DG; k++) {
+                memcpy(&vb, b + (k0 + k) * n + i + FCD_DLANES, sizeof vb);
+                s1[k] += va * vb;
+            }
+        }
+        for (k = 0; k < FCD_DG; k++) {
+            s0[k] += s1[k];
+            rk[k] = 0;
+            for (u = 0; u < FCD_DLANES; u++) rk[k] += s0[k][u];
+        }
+#else
+        for (k = 0; k < FCD_DG; k++) rk[k] = 0;
 #endif
-    for (; i < n; i++) r += a[i] * b[i];
-    return r;
+        for (k = 0; k < FCD_DG; k++) {
+            Py_ssize_t j;
+            for (j = i; j < n; j++) rk[k] += a[j] * b[(k0 + k) * n + j];
+            r[k0 + k] = rk[k];
+        }
+    }
 }
 
 /* conv + ReLU/pool + dense for images [0, nb) (or x[idx[0:nb]] when idx is not NULL): out1 (nb, ho, wo, c) is kept for average
@@ -379,7 +398,8 @@ FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, const lon
                 }
             }
         /* dense */
-        for (kk = 0; kk < FCD_NCLS; kk++) logits[n * FCD_NCLS + kk] = FCD_FN(dot)(fl, w2t + kk * D, D) + b2[kk];
+        FCD_FN(dots)(fl, w2t, D, logits + n * FCD_NCLS);
+        for (kk = 0; kk < FCD_NCLS; kk++) logits[n * FCD_NCLS + kk] += b2[kk];
     }
 }
 
