@@ -2,16 +2,16 @@
 
 Run: ``PYTHONPATH=. python bench/filter_interleaved.py [--cpu] [--rounds N] [--kernels laplacian,gaussian5]``.
 
-Each round calls every variant once, in turn, so all of them see the same background load on a shared
-host; the script prints each variant's median time and interquartile range, and the median over rounds of
+Each round calls every variant once, in turn (each round starting with the next variant, so that none
+always follows the same call), so all of them see the same background load on a shared host; the script prints each variant's median time and interquartile range, and the median over rounds of
 the per-round ratio to fastconv's default call. Every result is checked against fastconv's before timing.
 
 Variants (float32):
 
-- ``fastconv``: the default call (a fresh output from the output pool; non-temporal stores from
-  ``fastconv.filters._STREAM_BYTES`` on).
-- ``fastconv ordinary stores``: the same call with the non-temporal stores switched off (the code path
-  before they were added).
+- ``fastconv``: the default call (a fresh output from the output pool; non-temporal stores where
+  ``fastconv.filters._stream`` says so: the separable path on outputs of 8 MiB and more).
+- ``fastconv streaming stores`` / ``fastconv ordinary stores``: the same call with non-temporal stores
+  forced on / off (same values, checked bit for bit).
 - ``fastconv output=``: writing into one preallocated array.
 - ``cv2``: ``cv2.filter2D(img, -1, k, borderType=cv2.BORDER_CONSTANT)`` as users run it: cv2's default
   thread count and its default use of Intel IPP (``cv2.ipp.useIPP()``).
@@ -48,8 +48,10 @@ def _stats(ts):
 
 def _time_rounds(fns: dict, rounds: int, clock, pause: float) -> dict:
     times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    names = list(fns)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:  # each round starts one later
+            fn = fns[name]
             if pause:
                 time.sleep(pause)
             t0 = clock()
@@ -101,15 +103,18 @@ def main() -> None:
     ks = {name: allk[name] for name in args.kernels.split(",")}
     out = np.empty_like(img)
     sink = np.empty_like(img)
-    stream_bytes = F._STREAM_BYTES
+    default_stream = F._stream
 
-    def fc(k, stream=True):
+    def fc(k, stream=None):
+        if stream is None:
+            return lambda: fastconv.filter2d(img, k)
+
         def run():
-            F._STREAM_BYTES = stream_bytes if stream else 1 << 62
+            F._stream = lambda plan, nbytes: stream
             try:
                 return fastconv.filter2d(img, k)
             finally:
-                F._STREAM_BYTES = stream_bytes
+                F._stream = default_stream
         return run
 
     def cv(k32, ipp=True):
@@ -124,12 +129,12 @@ def main() -> None:
 
     for name, k in ks.items():
         k32 = k.astype(np.float32)
-        fns = {"fastconv": fc(k), "fastconv ordinary stores": fc(k, False),
+        fns = {"fastconv": fc(k), "fastconv streaming stores": fc(k, True), "fastconv ordinary stores": fc(k, False),
                "fastconv output=": lambda k=k: fastconv.filter2d(img, k, output=out),
                "cv2": cv(k32), "cv2 no IPP": cv(k32, False), "memcpy": lambda: np.copyto(sink, img)}
         want = fns["fastconv"]()
         tol = 1e-4 * 255 * np.abs(k).sum()
-        for label in ("fastconv ordinary stores", "fastconv output="):
+        for label in ("fastconv streaming stores", "fastconv ordinary stores", "fastconv output="):
             np.testing.assert_array_equal(fns[label](), want, err_msg=label)  # the same values, bit for bit
         for label in ("cv2", "cv2 no IPP"):
             np.testing.assert_allclose(fns[label](), want, rtol=0, atol=tol, err_msg=label)
