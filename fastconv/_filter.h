@@ -9,11 +9,12 @@
    multiple of the block ends with one block (or vector) that overlaps the one before it:
    the overlapped outputs are recomputed with the same operations, so they do not change.
 
-   ``stream`` (x86): the blocks that start on a vector boundary of ``out`` are written with
-   non-temporal stores, which skip reading the output's cache lines in before writing them (a
-   large output is not read again soon: a third less memory traffic).  The row's first vector
-   and its tail use ordinary stores.  The values are the same either way; the caller issues one
-   fc_filter_sfence() per thread after its rows. */
+   ``stream`` (x86, when a block is whole cache lines: AVX2 and AVX-512): after a first block
+   with ordinary stores, the blocks from the first cache-line boundary of ``out`` on are written
+   with non-temporal stores, which do not read the output's lines in before overwriting them; the
+   tail uses ordinary stores.  Overlapping outputs get the same value twice, so the order of the
+   two kinds of store does not matter, and the values equal those of ordinary stores.  The caller
+   issues one fc_filter_sfence() per thread after its rows. */
 
 /* tuning per instruction-set level: accumulators per block (16 vector registers for SSE2 and AVX2) */
 #define FCF_REP_base FC_R6

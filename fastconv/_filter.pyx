@@ -18,7 +18,9 @@ The hot loop is one C function (``_filter.h``), ``out[j] = sum_t w[t] * src[t][j
 register-blocked along the contiguous row axis with GCC/Clang vector types (12 accumulators of
 4 doubles or 8 floats with AVX2, each tap's weight broadcast once per block). It is compiled for
 every instruction-set level of ``_simd.h`` and the level that runs is picked at run time (see
-:mod:`fastconv._simd`), so a portable build still uses AVX2 where available.
+:mod:`fastconv._simd`), so a portable build still uses AVX2 where available. With ``stream``
+the output blocks that start on a cache-line boundary are written with non-temporal stores (a
+large output; the values do not change) and each thread issues one store fence after its rows.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
