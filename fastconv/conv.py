@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _conv, _conv_depthwise, _conv_direct, _conv_small, _winograd
+from . import _conv, _conv_depthwise, _conv_direct, _conv_small, _dilated, _winograd
 from . import _layout
 from . import _validate as v
 from ._cache import ConvCache
@@ -190,11 +190,13 @@ def _winograd_serves(w_shape, pad, stride, opts: _Options = _PLAIN) -> _Fit:
                            f"{w_shape[0]}x{w_shape[1]}")
     if tuple(stride) != (1, 1):
         return _Fit(False, f"the winograd kernels take stride 1 only, got stride {tuple(stride)}")
+    if opts.dilation != (1, 1):
+        return _SERVES  # any padding and groups, over the polyphase components (fastconv._dilated)
     if not all(0 <= p <= _WINOGRAD_MAX_PAD for p in pad):
         return _Fit(False, f"the winograd kernels take padding 0 to {_WINOGRAD_MAX_PAD}, got padding {tuple(pad)}")
     if opts._replace(groups=1).plain(pad):
         return _SERVES
-    return _Fit(False, f"the winograd kernels serve symmetric padding and dilation 1 only, got {opts.describe(pad)}")
+    return _Fit(False, f"the winograd kernels serve per-side padding only on dilated layers, got {opts.describe(pad)}")
 
 
 def _winograd_pays(w_shape, groups: int = 1) -> bool:
@@ -254,7 +256,8 @@ def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Op
             return "depthwise"
         if _small_serves(w_shape, pad, opts):
             return "small"
-        if _winograd_pays(w_shape, opts.groups) and _winograd_serves(w_shape, pad, stride, opts):
+        if _winograd_pays(w_shape, opts.groups) and _winograd_serves(w_shape, pad, stride, opts) \
+                and max(opts.dilation) <= _dilated.AUTO_MAX_DILATION:
             return "winograd"
         if _direct_serves(w_shape, compute_dx, pad, opts):
             return "direct"
@@ -485,6 +488,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
         )
     elif path == "small":
         _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
+    elif path == "winograd" and dil != (1, 1):
+        _dilated.forward(xc, wc, bc if has_bias else None, (ph, pw), pad_end, dil, y, _threads_for(macs))
     elif path == "winograd":
         _winograd.winograd_forward(xc, wc, bc if has_bias else None, ph, pw, y, _threads_for(macs))
     elif path == "direct":
@@ -565,6 +570,8 @@ def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto"):
         dx, dw, db = _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, dil)
     elif nonempty and path == "small":
         dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, compute_dx)
+    elif nonempty and path == "winograd" and dil != (1, 1):
+        dx, dw, db = _dilated.backward(x, w, dy, ct, pad, pad_end, dil, compute_dx, _winograd_backward)
     elif nonempty and path == "winograd":
         dx, dw, db = _winograd_backward(x, w, dy, ct, pad, stride, compute_dx)
     elif nonempty and path == "direct":
