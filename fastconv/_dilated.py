@@ -21,7 +21,7 @@ from typing import Callable, NamedTuple, Tuple
 
 import numpy as np
 
-from . import _winograd
+from . import _alloc, _outpool, _winograd
 
 #: The largest dilation (per axis) that "auto" sends to this path: measured faster than the
 #: direct kernels at 2, 3 and 4 on 64->64 layers (see docs/architecture.md).
@@ -56,6 +56,13 @@ def axis(n: int, before: int, after: int, d: int) -> Axis:
     raise AssertionError("unreachable: p = 0 always serves")  # pragma: no cover
 
 
+def _empty(shape, dtype) -> np.ndarray:
+    """An uninitialised array for the phases: from the pool of large blocks (fastconv._alloc), so
+    that the buffers of successive calls need not fault their pages in afresh."""
+    _outpool.read_env()
+    return _alloc.empty(shape, dtype)
+
+
 def _span(ax: Axis, r: int) -> Tuple[int, int, int]:
     """(lo, hi, start): buffer rows ``lo:hi`` of phase ``r`` hold input rows ``start::d`` (the rest are zero)."""
     lo = max(0, -(-(ax.before - r) // ax.d) - ax.p)
@@ -72,7 +79,7 @@ def _out_count(ax: Axis, r: int) -> int:
 def gather(x: np.ndarray, rows: Axis, cols: Axis) -> np.ndarray:
     """x's phases (dh*dw*N, nbh, nbw, C), zero where they are padding (phase (r, s) at ``(r*dw + s)*N``)."""
     n, c = x.shape[0], x.shape[3]
-    buf = np.empty((rows.d, cols.d, n, rows.nb, cols.nb, c), dtype=x.dtype)
+    buf = _empty((rows.d, cols.d, n, rows.nb, cols.nb, c), x.dtype)
     for r in range(rows.d):
         lo, hi, h0 = _span(rows, r)
         for s in range(cols.d):
@@ -90,7 +97,7 @@ def gather(x: np.ndarray, rows: Axis, cols: Axis) -> np.ndarray:
 def scatter_dy(dy: np.ndarray, rows: Axis, cols: Axis) -> np.ndarray:
     """dy's phases (dh*dw*N, noh, now, Cout), zero for the outputs a phase has beyond the layer's."""
     n, co = dy.shape[0], dy.shape[3]
-    buf = np.empty((rows.d, cols.d, n, rows.no, cols.no, co), dtype=dy.dtype)
+    buf = _empty((rows.d, cols.d, n, rows.no, cols.no, co), dy.dtype)
     for r in range(rows.d):
         hr = _out_count(rows, r)
         for s in range(cols.d):
@@ -134,7 +141,7 @@ def axes(x_shape, pad, pad_end, dil) -> Tuple[Axis, Axis]:
 def forward(x: np.ndarray, w: np.ndarray, b, pad, pad_end, dil, y: np.ndarray, nthreads: int) -> None:
     """y of the dilated 3x3 stride-1 layer (x, w, b C-contiguous of y's float dtype; b may be None)."""
     rows, cols = axes(x.shape, pad, pad_end, dil)
-    yb = np.empty((rows.d * cols.d * x.shape[0], rows.no, cols.no, w.shape[3]), dtype=y.dtype)
+    yb = _empty((rows.d * cols.d * x.shape[0], rows.no, cols.no, w.shape[3]), y.dtype)
     _winograd.winograd_forward(gather(x, rows, cols), w, b, rows.p, cols.p, yb, nthreads)
     gather_y(yb, y, rows, cols)
 

@@ -93,10 +93,12 @@ def test_auto_rule(groups, c, co, expect):
     opts = _conv_mod._Options(None, (1, 1), groups)
     got = _conv_mod._choose("auto", (3, 3, c // groups, co), (1, 1), True, "test", opts, (1, 1))
     assert got == expect
-    # stride 2, dilation 2 and 5x5 kernels stay on the direct kernels
+    # stride 2 and 5x5 kernels stay on the direct kernels; dilation 2 follows the undilated rule
+    # (Winograd over the polyphase components, tests/test_dilated_winograd.py)
     assert _conv_mod._choose("auto", (3, 3, c // groups, co), (1, 1), True, "test", opts, (2, 2)) != "winograd"
     dil = _conv_mod._Options(None, (2, 2), groups)
-    assert _conv_mod._choose("auto", (3, 3, c // groups, co), (2, 2), True, "test", dil, (1, 1)) != "winograd"
+    assert (_conv_mod._choose("auto", (3, 3, c // groups, co), (2, 2), True, "test", dil, (1, 1)) == "winograd") \
+        == (expect == "winograd")
     assert _conv_mod._choose("auto", (5, 5, c // groups, co), (2, 2), True, "test", opts, (1, 1)) != "winograd"
 
 
@@ -174,8 +176,9 @@ def test_bad_grouped_calls_raise():
         wg.winograd_backward_input(y, np.zeros((3, 3, 5, 10), np.float32), 1, 1, x, 1)
     with pytest.raises(ValueError, match=r"dw must have shape \(3, 3, C/groups, Cout\)"):
         wg.winograd_backward_weights(x, y, 1, 1, np.zeros((3, 3, 5, 10), np.float32), 1)
-    with pytest.raises(ValueError, match="winograd kernels serve symmetric padding and dilation 1 only"):
-        fastconv.conv2d_forward(x, np.zeros((3, 3, 3, 12), np.float32), None, 1, 1, 2, 4, algorithm="winograd")
+    with pytest.raises(ValueError, match="winograd kernels serve per-side padding only on dilated layers"):
+        fastconv.conv2d_forward(x, np.zeros((3, 3, 3, 12), np.float32), None, ((1, 2), (1, 1)), 1, 1, 4,
+                                algorithm="winograd")
 
 
 @pytest.mark.parametrize("level", simd_levels())
