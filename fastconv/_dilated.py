@@ -21,11 +21,22 @@ from typing import Callable, NamedTuple, Tuple
 
 import numpy as np
 
-from . import _alloc, _outpool, _winograd
+from . import _winograd
 
-#: The largest dilation (per axis) that "auto" sends to this path: measured faster than the
-#: direct kernels at 2, 3 and 4 on 64->64 layers (see docs/architecture.md).
+#: "auto" sends a dilated layer here when it has one group, dilation at most AUTO_MAX_DILATION
+#: per axis and at least AUTO_MIN_CHANNELS input and output channels: there the polyphase path
+#: measured faster than the direct kernels (float32, forward + backward, 1 thread, CPU time:
+#: 0.76-0.99 of their time at 64 to 128 channels and dilation 2 to 4; 1.1-1.5 at 16 to 32
+#: channels and on grouped layers, where the phase copies weigh more than Winograd saves).
 AUTO_MAX_DILATION = 4
+AUTO_MIN_CHANNELS = 64
+
+
+def pays(w_shape, dilation, groups: int) -> bool:
+    """The "auto" rule's condition on dilated layers (true for undilated ones)."""
+    if tuple(dilation) == (1, 1):
+        return True
+    return groups == 1 and max(dilation) <= AUTO_MAX_DILATION and min(w_shape[2], w_shape[3]) >= AUTO_MIN_CHANNELS
 
 
 class Axis(NamedTuple):
@@ -56,13 +67,6 @@ def axis(n: int, before: int, after: int, d: int) -> Axis:
     raise AssertionError("unreachable: p = 0 always serves")  # pragma: no cover
 
 
-def _empty(shape, dtype) -> np.ndarray:
-    """An uninitialised array for the phases: from the pool of large blocks (fastconv._alloc), so
-    that the buffers of successive calls need not fault their pages in afresh."""
-    _outpool.read_env()
-    return _alloc.empty(shape, dtype)
-
-
 def _span(ax: Axis, r: int) -> Tuple[int, int, int]:
     """(lo, hi, start): buffer rows ``lo:hi`` of phase ``r`` hold input rows ``start::d`` (the rest are zero)."""
     lo = max(0, -(-(ax.before - r) // ax.d) - ax.p)
@@ -79,7 +83,7 @@ def _out_count(ax: Axis, r: int) -> int:
 def gather(x: np.ndarray, rows: Axis, cols: Axis) -> np.ndarray:
     """x's phases (dh*dw*N, nbh, nbw, C), zero where they are padding (phase (r, s) at ``(r*dw + s)*N``)."""
     n, c = x.shape[0], x.shape[3]
-    buf = _empty((rows.d, cols.d, n, rows.nb, cols.nb, c), x.dtype)
+    buf = np.empty((rows.d, cols.d, n, rows.nb, cols.nb, c), dtype=x.dtype)
     for r in range(rows.d):
         lo, hi, h0 = _span(rows, r)
         for s in range(cols.d):
@@ -97,7 +101,7 @@ def gather(x: np.ndarray, rows: Axis, cols: Axis) -> np.ndarray:
 def scatter_dy(dy: np.ndarray, rows: Axis, cols: Axis) -> np.ndarray:
     """dy's phases (dh*dw*N, noh, now, Cout), zero for the outputs a phase has beyond the layer's."""
     n, co = dy.shape[0], dy.shape[3]
-    buf = _empty((rows.d, cols.d, n, rows.no, cols.no, co), dy.dtype)
+    buf = np.empty((rows.d, cols.d, n, rows.no, cols.no, co), dtype=dy.dtype)
     for r in range(rows.d):
         hr = _out_count(rows, r)
         for s in range(cols.d):
@@ -141,7 +145,7 @@ def axes(x_shape, pad, pad_end, dil) -> Tuple[Axis, Axis]:
 def forward(x: np.ndarray, w: np.ndarray, b, pad, pad_end, dil, y: np.ndarray, nthreads: int) -> None:
     """y of the dilated 3x3 stride-1 layer (x, w, b C-contiguous of y's float dtype; b may be None)."""
     rows, cols = axes(x.shape, pad, pad_end, dil)
-    yb = _empty((rows.d * cols.d * x.shape[0], rows.no, cols.no, w.shape[3]), y.dtype)
+    yb = np.empty((rows.d * cols.d * x.shape[0], rows.no, cols.no, w.shape[3]), dtype=y.dtype)
     _winograd.winograd_forward(gather(x, rows, cols), w, b, rows.p, cols.p, yb, nthreads)
     gather_y(yb, y, rows, cols)
 

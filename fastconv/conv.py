@@ -257,7 +257,7 @@ def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Op
         if _small_serves(w_shape, pad, opts):
             return "small"
         if _winograd_pays(w_shape, opts.groups) and _winograd_serves(w_shape, pad, stride, opts) \
-                and max(opts.dilation) <= _dilated.AUTO_MAX_DILATION:
+                and _dilated.pays(w_shape, opts.dilation, opts.groups):
             return "winograd"
         if _direct_serves(w_shape, compute_dx, pad, opts):
             return "direct"

@@ -126,16 +126,18 @@ def test_matches_torch():
 
 @pytest.mark.parametrize("dil,c,co,groups,stride,expect", [
     ((2, 2), 64, 64, 1, (1, 1), "winograd"),
-    ((4, 4), 64, 64, 1, (1, 1), "winograd"),
-    ((1, 3), 32, 64, 1, (1, 1), "winograd"),
-    ((2, 2), 64, 64, 4, (1, 1), "winograd"),
+    ((4, 4), 64, 128, 1, (1, 1), "winograd"),
+    ((1, 3), 128, 64, 1, (1, 1), "winograd"),
     ((5, 5), 64, 64, 1, (1, 1), "direct"),    # beyond the measured dilations
-    ((2, 2), 8, 8, 1, (1, 1), "direct"),      # too narrow for Winograd
+    ((2, 2), 32, 64, 1, (1, 1), "direct"),    # fewer than 64 channels on a side
+    ((2, 2), 64, 64, 4, (1, 1), "direct"),    # grouped
+    ((2, 2), 8, 8, 1, (1, 1), "direct"),
     ((2, 2), 64, 64, 1, (2, 2), "direct"),    # stride 2
+    ((1, 1), 32, 32, 1, (1, 1), "winograd"),  # undilated layers keep their rule
 ])
 def test_auto_rule(dil, c, co, groups, stride, expect):
-    """"auto" takes the polyphase Winograd path for dilated 3x3 stride-1 layers with dilation at
-    most 4 that the undilated Winograd rule takes."""
+    """"auto" takes the polyphase Winograd path for dilated 3x3 stride-1 layers with one group,
+    dilation at most 4 and at least 64 input and output channels."""
     opts = _conv_mod._Options(None, dil, groups)
     for compute_dx in (False, True):
         got = _conv_mod._choose("auto", (3, 3, c // groups, co), (2, 2), compute_dx, "test", opts, stride)
@@ -148,7 +150,7 @@ def test_auto_runs_the_polyphase_path(monkeypatch):
     for name in ("forward", "backward"):
         fn = getattr(_dilated, name)
         monkeypatch.setattr(_dilated, name, lambda *a, _fn=fn, _n=name: (seen.append(_n), _fn(*a))[1])
-    x, w, b = _data((1, 8, 9, 32, 64, 1, "same", 2), np.float32)
+    x, w, b = _data((1, 8, 9, 64, 64, 1, "same", 2), np.float32)
     y, cache = fastconv.conv2d_forward(x, w, b, "same", 1, 2)
     fastconv.conv2d_backward(np.ones_like(y), cache)
     assert seen == ["forward", "backward"]
