@@ -406,7 +406,11 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     stay on "direct" because there the tile transforms cost more than the 4x fewer multiplies
     save (measured: Winograd/direct time 0.35-0.55 on 32->32 to 128->128 layers, 0.6-0.8 at
     16->32, a toss-up at 16->16, 1.6-2x slower at 8->8).
-    Layers with per-side padding or dilation go to "direct". Depthwise layers
+    Dilated 3x3 stride-1 layers with one group, dilation at most 4 and at least 64 input and
+    64 output channels run on "winograd" over the polyphase components of the padded input (the
+    dh*dw phases stacked along N make one undilated layer; ``algorithm="winograd"`` serves every
+    dilated 3x3 stride-1 layer so); other layers with per-side padding or dilation go to
+    "direct". Depthwise layers
     (``groups == C == Cout``) have their own kernels; other grouped 3x3 stride-1 layers with
     symmetric padding run on "winograd" (block-diagonal per-tile products) when each group has
     at least 8 input and 8 output channels and there are at least 32 output channels, else on
