@@ -183,8 +183,9 @@ def _direct_serves(w_shape, compute_dx: bool, pad=(0, 0), opts: _Options = _PLAI
 
 def _winograd_serves(w_shape, pad, stride, opts: _Options = _PLAIN) -> _Fit:
     """The Winograd kernels (fastconv._winograd) serve 3x3 kernels at stride 1 with symmetric
-    padding at most _WINOGRAD_MAX_PAD (their dx is a forward under padding ``2 - p``), dilation 1
-    and any groups (a block-diagonal product per tile), in float32 and float64 (the only compute dtypes)."""
+    padding at most _WINOGRAD_MAX_PAD (their dx is a forward under padding ``2 - p``) and any groups
+    (a block-diagonal product per tile), in float32 and float64 (the only compute dtypes); dilated
+    ones with any padding, over the polyphase components of the padded input (fastconv._dilated)."""
     if tuple(w_shape[:2]) != (3, 3):
         return _Fit(False, f"the winograd kernels take 3x3 kernels only, w of shape {tuple(w_shape)} has "
                            f"{w_shape[0]}x{w_shape[1]}")
