@@ -3,13 +3,14 @@
 :class:`CNNClassifier` is a ``ClassifierMixin`` + ``BaseEstimator``: it works in pipelines,
 ``cross_val_score``, ``GridSearchCV`` (also with ``n_jobs`` processes), pickle and joblib. Its
 network is a stack of conv blocks (convolution, ReLU, optional max or average pooling), optional
-hidden dense layers and a softmax output, trained on mini-batches by SGD, momentum or Adam. The
-convolutions and poolings go through fastconv's public layer functions
-(:func:`fastconv.conv2d_forward`, :func:`fastconv.maxpool_forward`, ...); the ReLU, dense and
-softmax cross-entropy steps are the arithmetic of :func:`fastconv.relu_forward`,
-:func:`fastconv.dense_forward` and friends written inline, without their per-call argument checks
-(the same results, bit for bit). The parameters live in one flat vector so that an optimizer
-update is a handful of NumPy calls per batch, whatever the depth of the network.
+hidden dense layers and a softmax output, trained on mini-batches by SGD, momentum or Adam. A
+training step (:class:`_Trainer`) computes what fastconv's public layer functions
+(:func:`fastconv.conv2d_forward`, :func:`fastconv.avgpool_forward`, :func:`fastconv.relu_forward`,
+:func:`fastconv.dense_forward`, ...) compute, bit for bit (:func:`_forward` and :func:`_backward`
+are that path, kept as the tests' yardstick), without their per-call checks and allocations: it
+calls the small-reduction conv and the pooling kernels directly and writes into buffers allocated
+once per fit. The parameters live in one flat vector so that an optimizer update is a handful of
+NumPy calls per batch, whatever the depth of the network.
 
 This module imports scikit-learn; ``import fastconv`` does not (``fastconv.CNNClassifier`` loads
 this module on first use).
@@ -183,7 +184,8 @@ class _Layout:
 
 
 def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train: bool):
-    """Logits of the (N, H, W, C) batch ``x``; with ``train`` also the caches for :func:`_backward`."""
+    """Logits of the (N, H, W, C) batch ``x``; with ``train`` also the caches for :func:`_backward`.
+    (Training runs :class:`_Trainer`, which computes the same, bit for bit.)"""
     caches = []
     a = x
     i = 0
@@ -277,7 +279,8 @@ def _conv_plan(w: np.ndarray, b: np.ndarray, pad) -> tuple:
 def _predict_forward(layout: _Layout, plan: Sequence[tuple], x: np.ndarray) -> np.ndarray:
     """Logits of the (N, H, W, C) batch ``x`` at prediction time, by the ``plan`` of
     ``CNNClassifier._predict_plan``: the conv blocks in the dtype of ``x``, the dense layers in
-    float64 by :func:`_dense_apply`."""
+    float64 by :func:`_dense_apply`. (Prediction runs :class:`_Predictor`, which computes the
+    same, bit for bit, with its buffers reused; this is its yardstick in the tests.)"""
     a = x
     for (_, pad, pool, q), (w, b, algorithm, cout) in zip(layout.convs, plan):
         a, _ = conv2d_forward(a, w, b, pad, 1, algorithm=algorithm)
