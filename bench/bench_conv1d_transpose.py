@@ -193,9 +193,10 @@ def _passes(name: str):
         state = cache.plan if hasattr(cache, "plan") else cache[-1]
         n, lo, cout = y.shape
         dy4 = dy.reshape(n, 1, lo, cout)
+        dw_state = state._replace(family=None) if state.family == "winograd1d" else state
         out["fastconv"] = {"fwd": lambda: fwd(x, w, b, **opts),
-                           "dx+dw": lambda: _conv_layer.layer_backward(dy4, state, True),
-                           "dw": lambda: _conv_layer.layer_backward(dy4, state, False)}
+                           "dx+dw": lambda: bwd(dy, cache),
+                           "dw": lambda: _conv_layer.layer_backward(dy4, dw_state, False)}
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 2, 1)))
         wt = torch.from_numpy(np.ascontiguousarray(w.transpose(2, 1, 0)))
         dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 2, 1)))

@@ -1,0 +1,9 @@
+"""Type stubs for the 1-D Winograd kernel (see fastconv/_conv1d_winograd.pyx)."""
+import numpy as np
+from numpy.typing import NDArray
+
+def simd_level() -> str: ...
+def winograd1d_kernel(
+    x: NDArray[np.floating], gu: NDArray[np.floating], b: NDArray[np.floating], y: NDArray[np.floating],
+    bt: NDArray[np.floating], at: NDArray[np.floating], pl: int, tiles_per_block: int, num_threads: int,
+) -> None: ...
