@@ -19,12 +19,12 @@ WINO_TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 # (N, L, C, Cout, K, padding, bias): every served kernel size, 'same', ints, (left, right) pairs, padding
 # beyond the kernel (dx then starts inside dy), lengths that are not a multiple of the tile
 CASES = [
-    (2, 13, 32, 32, 5, "same", True),
-    (1, 9, 40, 32, 3, 1, False),
-    (2, 7, 32, 48, 4, (3, 0), True),
-    (1, 11, 32, 32, 5, (0, 3), True),
-    (2, 5, 33, 35, 3, 4, True),
-    (1, 6, 32, 32, 5, "valid", False),
+    (2, 13, 64, 64, 5, "same", True),
+    (1, 9, 72, 64, 3, 1, False),
+    (2, 7, 64, 80, 4, (3, 0), True),
+    (1, 11, 64, 64, 5, (0, 3), True),
+    (2, 5, 65, 67, 3, 4, True),
+    (1, 6, 64, 64, 5, "valid", False),
 ]
 
 
@@ -78,11 +78,12 @@ def test_winograd_routing_rule():
     each side; everything else stays on the conv2d kernels."""
     least = onedim._WINOGRAD_MIN_CHANNELS
     serves = onedim._winograd_serves
-    assert serves(5, least, least, 1, 1, 1) and serves(3, 64, 64, 1, 1, 1) and serves(4, 64, 32, 1, 1, 1)
+    assert serves(5, least, least, 1, 1, 1) and serves(3, 64, 64, 1, 1, 1) and serves(4, 64, 128, 1, 1, 1)
     assert not serves(5, least - 1, 64, 1, 1, 1) and not serves(5, 64, least - 1, 1, 1, 1)
     assert not serves(2, 64, 64, 1, 1, 1) and not serves(6, 64, 64, 1, 1, 1)
     assert not serves(5, 64, 64, 2, 1, 1) and not serves(5, 64, 64, 1, 2, 1) and not serves(5, 64, 64, 1, 1, 2)
-    x, w, b = _case(1, 8, 32, 32, 5, True, np.float32)
+    x, w, b = _case(1, 8, least, least, 5, True, np.float32)
+    assert fastconv.conv1d_forward(x, w, b, padding=2)[1].plan.family == "winograd1d"
     assert fastconv.conv1d_forward(x, w, b, padding=2, dilation=2)[1].plan.family != "winograd1d"
     assert fastconv.conv1d_forward(x[..., :16], w[:, :16], b, padding=2)[1].plan.family != "winograd1d"
 
@@ -101,7 +102,7 @@ def test_winograd_transforms_compute_the_correlation(k):
 
 def test_winograd_mixed_dtypes_compute_in_the_promoted_dtype():
     """float32 x and w with a float64 dy: dx in x's dtype, computed in float64 (as the conv2d path does)."""
-    x, w, b = _case(1, 10, 32, 32, 3, True, np.float32)
+    x, w, b = _case(1, 10, 64, 64, 3, True, np.float32)
     y, cache = fastconv.conv1d_forward(x, w, b, padding="same")
     dy = np.random.default_rng(2).standard_normal(y.shape)
     dx, dw, db = fastconv.conv1d_backward(dy, cache)
@@ -113,8 +114,8 @@ def test_winograd_mixed_dtypes_compute_in_the_promoted_dtype():
 
 def test_winograd_conv1d_results_do_not_depend_on_the_thread_count():
     """Forward and every gradient bit-identical on 1 and 2 threads, on a layer of several tile blocks."""
-    x, w, b = _case(3, 300, 32, 40, 5, True, np.float32, seed=5)
-    dy = np.random.default_rng(6).standard_normal((3, 300, 40)).astype(np.float32)
+    x, w, b = _case(3, 300, 64, 72, 5, True, np.float32, seed=5)
+    dy = np.random.default_rng(6).standard_normal((3, 300, 72)).astype(np.float32)
     old = fastconv.get_num_threads()
     try:
         runs = []
@@ -141,10 +142,10 @@ def test_winograd_each_simd_level_agrees_with_reference(level, tmp_path):
         f"assert _conv1d_winograd.simd_level() == {level!r}, _conv1d_winograd.simd_level()\n"
         "rng = np.random.default_rng(0)\n"
         "for dt, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):\n"
-        "    for k, c, pad in ((5, 33, 'same'), (3, 48, (2, 1)), (4, 32, 3)):\n"
+        "    for k, c, pad in ((5, 65, 'same'), (3, 80, (2, 1)), (4, 64, 3)):\n"
         "        x = rng.standard_normal((2, 11, c)).astype(dt)\n"
-        "        w = (rng.standard_normal((k, c, 40)) / 8).astype(dt)\n"
-        "        b = rng.standard_normal(40).astype(dt)\n"
+        "        w = (rng.standard_normal((k, c, 72)) / 8).astype(dt)\n"
+        "        b = rng.standard_normal(72).astype(dt)\n"
         "        y, cache = fastconv.conv1d_forward(x, w, b, padding=pad)\n"
         "        assert cache.plan.family == 'winograd1d'\n"
         "        dy = rng.standard_normal(y.shape).astype(dt)\n"
