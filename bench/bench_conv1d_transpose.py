@@ -193,10 +193,11 @@ def _passes(name: str):
         state = cache.plan if hasattr(cache, "plan") else cache[-1]
         n, lo, cout = y.shape
         dy4 = dy.reshape(n, 1, lo, cout)
-        dw_state = state._replace(family=None) if state.family == "winograd1d" else state
-        out["fastconv"] = {"fwd": lambda: fwd(x, w, b, **opts),
-                           "dx+dw": lambda: bwd(dy, cache),
-                           "dw": lambda: _conv_layer.layer_backward(dy4, dw_state, False)}
+        if state.family == "winograd1d":  # the 1-D Winograd path: dw from the transforms
+            dw = lambda: onedim._winograd_weight_grad(x, dy, w.shape[0], cache.padding[0])  # noqa: E731
+        else:
+            dw = lambda: _conv_layer.layer_backward(dy4, state, False)  # noqa: E731
+        out["fastconv"] = {"fwd": lambda: fwd(x, w, b, **opts), "dx+dw": lambda: bwd(dy, cache), "dw": dw}
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 2, 1)))
         wt = torch.from_numpy(np.ascontiguousarray(w.transpose(2, 1, 0)))
         dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 2, 1)))

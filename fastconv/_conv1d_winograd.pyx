@@ -7,10 +7,15 @@ where the elementwise product over the 8 transform points is, for all tiles of a
 channels, 8 matrix products ``(tiles, C) @ (C, Cout)`` by BLAS (``sgemm``/``dgemm``). The
 wrapper (:mod:`fastconv.onedim`) builds ``BT``, ``AT`` and the transformed weights ``GU``.
 
+The weight gradient (``winograd1d_weight_grad_kernel``) sums, per transform point, ``(BT d)^T (A dy)``
+over the tiles (8 BLAS products per block) in fixed parts; the wrapper applies ``G^T``.
+
 The tiles of the batch, flattened to ``(n, t)``, are cut into fixed blocks of ``TB`` tiles; OpenMP
 threads run whole blocks (each with its own scratch), BLAS runs single-threaded inside them, so
 results never depend on the thread count. The kernel releases the GIL.
 """
+import numpy as np
+
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from scipy.linalg.cython_blas cimport sgemm, dgemm
@@ -59,6 +64,98 @@ cdef inline void _gemm(int m, int n, int k, const floating* a, const floating* b
         sgemm(&tr, &tr, &m, &n, &k, &one, <float*>a, &m, <float*>b, &k, &zero, c, &m)
     else:
         dgemm(&tr, &tr, &m, &n, &k, &one, <double*>a, &m, <double*>b, &k, &zero, c, &m)
+
+
+cdef inline void _gemm_acc(int m, int n, int k, const floating* a, const floating* b, floating* c) noexcept nogil:
+    """Column-major C (m, n) += A (m, k) @ B (n, k)^T, leading dimensions m, n, m."""
+    cdef char tn = b"N", tt = b"T"
+    cdef floating one = 1
+    if floating is float:
+        sgemm(&tn, &tt, &m, &n, &k, &one, <float*>a, &m, <float*>b, &n, &one, c, &m)
+    else:
+        dgemm(&tn, &tt, &m, &n, &k, &one, <double*>a, &m, <double*>b, &n, &one, c, &m)
+
+
+cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const floating* bt,
+                    const floating* a8, const floating* zeros, floating* v, floating* d,
+                    Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t T, Py_ssize_t m, Py_ssize_t pl,
+                    Py_ssize_t L, Py_ssize_t Lo, Py_ssize_t C, Py_ssize_t Co) noexcept nogil:
+    """Tiles t0..t1-1: v (A, nt, C) = BT @ the tiles' inputs, d (A, nt, Co) = A8 @ their output
+    gradients, then acc[al] (C, Co) += v[al]^T @ d[al] for the A points."""
+    cdef Py_ssize_t nt = t1 - t0, i, tt, n, t, j, al, l
+    cdef const floating* rows[A]
+    for i in range(nt):
+        tt = t0 + i
+        n = tt // T
+        t = tt - n * T
+        for j in range(A):
+            l = t * m - pl + j
+            rows[j] = x + (n * L + l) * C if 0 <= l < L else zeros
+        if floating is float:
+            w1_in_f32()(rows, v + i * C, nt * C, C, bt)
+        else:
+            w1_in_f64()(rows, v + i * C, nt * C, C, bt)
+        for j in range(A):
+            l = t * m + j
+            rows[j] = dy + (n * Lo + l) * Co if j < m and l < Lo else zeros
+        if floating is float:
+            w1_in_f32()(rows, d + i * Co, nt * Co, Co, a8)
+        else:
+            w1_in_f64()(rows, d + i * Co, nt * Co, Co, a8)
+    for al in range(A):
+        # row-major acc[al] (C, Co) += v[al]^T d[al], as column-major acc^T (Co, C) += d^T (Co, nt) @ v^T (C, nt)^T
+        _gemm_acc(<int>Co, <int>C, <int>nt, d + al * nt * Co, v + al * nt * C, acc + al * C * Co)
+
+
+def winograd1d_weight_grad_kernel(
+    const floating[:, :, ::1] x,       # IN  (N, L, C), the forward input
+    const floating[:, :, ::1] dy,      # IN  (N, Lo, Co), the output gradient
+    floating[:, :, :, ::1] parts,      # OUT (P, 8, C, Co): each part's sum over its tiles, overwritten
+    const floating[:, ::1] bt,         # IN  (8, 8) input transform
+    const floating[:, ::1] a8,         # IN  (8, 8): the output transform transposed, columns m.. zero
+    Py_ssize_t m,                      # outputs per tile
+    Py_ssize_t pl,                     # zeros before x[:, 0] in the forward
+    Py_ssize_t tiles_per_block,
+    int num_threads,
+) -> None:
+    """The weight gradient in the transform domain, in P fixed parts: part p sums
+    ``(BT d_t)[al]^T (A8 dy_t)[al]`` over the tiles t of its fixed contiguous range, block by block
+    in order (the wrapper sums the parts in order and applies G^T: results do not depend on the
+    thread count)."""
+    cdef Py_ssize_t N = x.shape[0], L = x.shape[1], C = x.shape[2], Co = dy.shape[2], Lo = dy.shape[1]
+    cdef Py_ssize_t P = parts.shape[0], TB = tiles_per_block, T, ntiles, p, t0, t1, tb
+    cdef floating* work
+    cdef floating* accp
+    cdef int prev
+    if bt.shape[0] != A or bt.shape[1] != A or a8.shape[0] != A or a8.shape[1] != A or not 1 <= m < A:
+        raise ValueError(f"bt {tuple(bt.shape)[:2]}, a8 {tuple(a8.shape)[:2]} are not 8-point transforms")
+    if (dy.shape[0] != N or parts.shape[1] != A or parts.shape[2] != C or parts.shape[3] != Co or P < 1
+            or TB < 1):
+        raise ValueError(f"dy {tuple(dy.shape)[:3]}, parts {tuple(parts.shape)[:4]} do not fit x {tuple(x.shape)[:3]}")
+    if C == 0 or Co == 0:
+        return
+    parts[...] = 0
+    if N == 0 or L == 0 or Lo == 0:
+        return
+    T = (Lo + m - 1) // m
+    ntiles = N * T
+    scratch = np.empty((max(1, num_threads), A * TB * (C + Co)), dtype=np.float32 if floating is float else np.float64)
+    zs = np.zeros(max(C, Co), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] zv = zs
+    cdef floating[:, ::1] ws = scratch
+    with nogil:
+        prev = _blas_pin()
+        for p in prange(P, schedule="dynamic", num_threads=num_threads):
+            work = &ws[threadid(), 0]
+            accp = &parts[p, 0, 0, 0]
+            tb = p * ntiles // P
+            t0 = (p + 1) * ntiles // P
+            while tb < t0:
+                t1 = min(tb + TB, t0)
+                _dw_block(&x[0, 0, 0], &dy[0, 0, 0], accp, &bt[0, 0], &a8[0, 0], &zv[0], work,
+                          work + A * TB * C, tb, t1, T, m, pl, L, Lo, C, Co)
+                tb = t1
+        _blas_restore(prev)
 
 
 cdef void _block(const floating* x, const floating* gu, const floating* bias, floating* y,
@@ -126,9 +223,8 @@ def winograd1d_kernel(
     nblocks = (ntiles + TB - 1) // TB
     if b.shape[0]:
         bp = &b[0]
-    scratch = __import__("numpy").empty(
-        (max(1, num_threads), A * TB * (C + Co)), dtype="float32" if floating is float else "float64")
-    zs = __import__("numpy").zeros(C, dtype="float32" if floating is float else "float64")
+    scratch = np.empty((max(1, num_threads), A * TB * (C + Co)), dtype=np.float32 if floating is float else np.float64)
+    zs = np.zeros(C, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] zv = zs
     cdef floating[:, ::1] ws = scratch
     with nogil:

@@ -4,10 +4,9 @@ channels-last layout (N, L, C).
 The convolution runs on the conv2d kernels through (N, 1, L, C) views (a row of L pixels: the
 kernels' inner loops then run along L), except where 1-D Winograd pays (``_winograd_serves``):
 stride-1, undilated, ungrouped layers of 3 to 5 taps and at least _WINOGRAD_MIN_CHANNELS input and
-output channels run their forward pass and dx on F(9 - K, K) tiles of 8 points
-(fastconv._conv1d_winograd: 8 / (9 - K) multiplies per output and channel pair instead of K), and
-dw, db on the direct kernels. The pools have their own kernels (fastconv._pool1d), which
-take every option (padding, dilation, ceil_mode, the divisors) as per-window tap ranges.
+output channels run their forward pass, dx and dw on F(9 - K, K) tiles of 8 points
+(fastconv._conv1d_winograd: 8 / (9 - K) multiplies per output and channel pair instead of K).
+The pools have their own kernels (fastconv._pool1d), which take every option (padding, dilation, ceil_mode, the divisors) as per-window tap ranges.
 """
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ from . import _alloc, _conv1d_winograd, _outpool, _pool1d
 from . import _validate as v
 from ._cache import Conv1dCache, ConvCache, Pool1dCache
 from ._conv_layer import layer_backward, layer_forward
+from .conv_transpose import _bias_grad
 from ._threads import threads_for
 
 __all__ = [
@@ -40,6 +40,8 @@ _WINOGRAD_TAPS = (3, 4, 5)
 _WINOGRAD_MIN_CHANNELS = 64
 # tiles per block (one block: the input transform, 8 BLAS products, the output transform)
 _WINOGRAD_TILES = 64
+# the weight gradient sums its tiles in at most this many fixed parts (then the parts in order)
+_WINOGRAD_DW_PARTS = 16
 # the transform points besides infinity (exact in binary; the float32 error is ~1e-6 relative)
 _WINOGRAD_POINTS = (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2))
 _PARALLEL_MIN_MACS = 1 << 20
@@ -100,6 +102,27 @@ def _winograd_conv(x: np.ndarray, w: np.ndarray, b, pl: int, lo: int) -> np.ndar
     return y
 
 
+def _winograd_weight_grad(x: np.ndarray, dy: np.ndarray, k: int, pl: int) -> np.ndarray:
+    """dw (K, C, Cout) of the stride-1 correlation of x (N, L, C), ``pl`` zeros before it, with
+    output gradient dy (N, Lo, Cout), on the 1-D Winograd kernel: ``G^T`` applied to the sum over
+    tiles of ``(BT d)^T (A dy)`` per point, summed in float64 over _WINOGRAD_DW_PARTS fixed parts."""
+    ct = x.dtype
+    bt, at, g = winograd_transforms(k)
+    m = 9 - k
+    a8 = np.zeros((8, 8))
+    a8[:, :m] = at.T
+    ntiles = x.shape[0] * -(-dy.shape[1] // m)
+    nparts = max(1, min(_WINOGRAD_DW_PARTS, -(-ntiles // _WINOGRAD_TILES)))
+    parts = np.empty((nparts, 8, x.shape[2], dy.shape[2]), dtype=ct)
+    macs = dy.size * k * x.shape[2]
+    _conv1d_winograd.winograd1d_weight_grad_kernel(
+        x, dy, parts, bt.astype(ct), a8.astype(ct), m, pl, _WINOGRAD_TILES, threads_for(macs, _PARALLEL_MIN_MACS))
+    acc = parts[0].astype(np.float64)
+    for q in range(1, nparts):
+        acc += parts[q]
+    return np.tensordot(g.T, acc, axes=(1, 0)).astype(ct)
+
+
 def conv1d_forward(x, w, b, padding=0, stride=1, dilation=1, groups=1):
     """1-D convolution layer forward pass (N, L, C), torch's ``conv1d``.
 
@@ -141,7 +164,7 @@ def conv1d_forward(x, w, b, padding=0, stride=1, dilation=1, groups=1):
     w4 = np.ascontiguousarray(w, dtype=ct)[None]
     if x.size and lo and _winograd_serves(w.shape[0], c, w.shape[2], s, d, g):
         y = _winograd_conv(x4[:, 0], w4[0], None if b is None else np.ascontiguousarray(b, dtype=ct), pad[0], lo)
-        # the state dw and db are computed from (dx by the Winograd kernel, from the weights)
+        # the layer as conv2d sees it (the backward runs the Winograd kernels on its arrays)
         state = ConvCache(x4, w4, (w.shape[2],), (0, pad[0]), (1, 1), ct, ct, ct, (n, 1, lo, w.shape[2]),
                           pad_end=(0, pad[1]), family="winograd1d")
     else:
@@ -192,7 +215,8 @@ def conv1d_backward(dy, cache):
         k, pl = w.shape[0], state.padding[1]
         wt = np.ascontiguousarray(w[::-1].transpose(0, 2, 1), dtype=ct)
         dx = _winograd_conv(dyc, wt, None, k - 1 - pl, x.shape[1])
-        _, dw4, db = layer_backward(dyc.reshape(n, 1, lo, cout), state._replace(family=None), False)
+        dw4 = _winograd_weight_grad(np.ascontiguousarray(x, dtype=ct), dyc, k, pl)[None]
+        db = None if b_shape is None else _bias_grad(dyc.reshape(n, 1, lo, cout))
     else:
         dx4, dw4, db = layer_backward(dy.reshape(n, 1, lo, cout), state, True)
         dx = dx4.reshape(x.shape)

@@ -1,4 +1,4 @@
-"""conv1d's 1-D Winograd path (fastconv._conv1d_winograd: forward and dx on F(9 - K, K) tiles):
+"""conv1d's 1-D Winograd path (fastconv._conv1d_winograd: forward, dx and dw on F(9 - K, K) tiles):
 against the reference and torch, the routing rule, the transforms, thread invariance, every SIMD level."""
 import numpy as np
 import pytest
