@@ -6,7 +6,8 @@ kernels' inner loops then run along L), except where 1-D Winograd pays (``_winog
 stride-1, undilated, ungrouped layers of 3 to 5 taps and at least _WINOGRAD_MIN_CHANNELS input and
 output channels run their forward pass, dx and dw on F(9 - K, K) tiles of 8 points
 (fastconv._conv1d_winograd: 8 / (9 - K) multiplies per output and channel pair instead of K).
-The pools have their own kernels (fastconv._pool1d), which take every option (padding, dilation, ceil_mode, the divisors) as per-window tap ranges.
+The pools have their own kernels (fastconv._pool1d), which take every option (padding, dilation,
+ceil_mode, the divisors) as per-window tap ranges.
 """
 from __future__ import annotations
 
