@@ -76,6 +76,7 @@ _FAMILY = ["_simd_instantiate.h", "_simd.h"]  # a kernel family compiled per ins
 MODULES = {
     "_alloc": ["_alloc_pool.h"],
     "_conv": ["_blas_pin.h"],
+    "_conv1d_winograd": ["_conv1d_winograd_kernels.h", "_conv1d_winograd.h", "_blas_pin.h"] + _FAMILY,
     "_conv_depthwise": ["_conv_depthwise_kernels.h", "_conv_depthwise.h"] + _FAMILY,
     "_conv_direct": ["_conv_direct_kernels.h", "_conv_direct.h"] + _FAMILY,
     "_conv_transpose": ["_conv_direct_kernels.h", "_conv_direct.h"] + _FAMILY,

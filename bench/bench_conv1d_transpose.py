@@ -5,7 +5,9 @@ Every implementation is checked against torch's float64 result before it is time
 (``python bench/bench_conv1d_transpose.py [rounds] [workload ...]``) for interleaved timing: the
 implementations of a workload are called in turn, round after round, and the medians (and spreads)
 are printed; ``python bench/bench_conv1d_transpose.py --split [rounds] [workload ...]`` times each
-pass (forward, dx, dw) of fastconv and torch apart, interleaved, in CPU time and wall time.
+pass (forward, dx, dw) of fastconv and torch apart, interleaved, in CPU time and wall time;
+``python bench/bench_conv1d_transpose.py --error [seeds]`` prints the worst error of the conv1d
+layers that run on the 1-D Winograd path (float32 and float64, against a float64 computation).
 """
 from __future__ import annotations
 
@@ -193,9 +195,11 @@ def _passes(name: str):
         state = cache.plan if hasattr(cache, "plan") else cache[-1]
         n, lo, cout = y.shape
         dy4 = dy.reshape(n, 1, lo, cout)
-        out["fastconv"] = {"fwd": lambda: fwd(x, w, b, **opts),
-                           "dx+dw": lambda: _conv_layer.layer_backward(dy4, state, True),
-                           "dw": lambda: _conv_layer.layer_backward(dy4, state, False)}
+        if state.family == "winograd1d":  # the 1-D Winograd path: dw from the transforms
+            dw = lambda: onedim._winograd_weight_grad(x, dy, w.shape[0], cache.padding[0])  # noqa: E731
+        else:
+            dw = lambda: _conv_layer.layer_backward(dy4, state, False)  # noqa: E731
+        out["fastconv"] = {"fwd": lambda: fwd(x, w, b, **opts), "dx+dw": lambda: bwd(dy, cache), "dw": dw}
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 2, 1)))
         wt = torch.from_numpy(np.ascontiguousarray(w.transpose(2, 1, 0)))
         dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 2, 1)))
@@ -261,9 +265,42 @@ def _split(rounds: int, names) -> None:
                 print(f"    {impl:9s} {p:6s} {med:8.2f} [{q1:.2f}-{q3:.2f}]", flush=True)
 
 
+def _winograd_error(seeds: int) -> None:
+    """Max |fast - exact| / max |exact| of y, dx, dw over ``seeds`` random inputs (weights scaled
+    as in training) of each benchmarked conv1d layer that the 1-D Winograd path serves, in float32
+    and float64; exact: float64 torch on the same (rounded) values."""
+    from fastconv import onedim
+
+    for name, (op, xs, ws, opts) in WORKLOADS.items():
+        if op != "conv1d" or not onedim._winograd_serves(ws[0], ws[1], ws[2], 1, opts.get("dilation", 1), 1):
+            continue
+        worst = {}
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            for dt in (np.float32, np.float64):
+                x = rng.standard_normal(xs).astype(dt)
+                w = (rng.standard_normal(ws) * np.sqrt(2 / (ws[0] * ws[1]))).astype(dt)
+                b = rng.standard_normal(ws[2]).astype(dt)
+                y, cache = fastconv.conv1d_forward(x, w, b, **opts)
+                assert cache.plan.family == "winograd1d"
+                dy = rng.standard_normal(y.shape).astype(dt)
+                got = (y,) + fastconv.conv1d_backward(dy, cache)[:2]
+                exact = torch_fn(name, x, w, b, dy, "torch", dtype=np.float64)
+                ref = exact[1](exact[0]())[:3]
+                for p, a, r in zip(("y", "dx", "dw"), got, ref):
+                    e = float(np.abs(a - r).max() / np.abs(r).max())
+                    key = (np.dtype(dt).name, p)
+                    worst[key] = max(worst.get(key, 0.0), e)
+        print(f"{name}: max |fast - exact| / max |exact| over {seeds} seeds")
+        for dt in ("float32", "float64"):
+            print(f"  {dt}: " + ", ".join(f"{p} {worst[dt, p]:.1e}" for p in ("y", "dx", "dw")))
+
+
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    if len(sys.argv) > 1 and sys.argv[1] == "--split":
+    if len(sys.argv) > 1 and sys.argv[1] == "--error":
+        _winograd_error(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+    elif len(sys.argv) > 1 and sys.argv[1] == "--split":
         _split(int(sys.argv[2]) if len(sys.argv) > 2 else 7, sys.argv[3:] or list(WORKLOADS))
     else:
         _interleaved(int(sys.argv[1]) if len(sys.argv) > 1 else 15, sys.argv[2:])

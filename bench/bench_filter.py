@@ -7,10 +7,18 @@ checking that its result equals fastconv's to float rounding. The laplacian and 
 kernels take the general path; the Gaussians are rank 1 and take the separable path, except
 gaussian3 on outputs of 8 MiB and more (memory-bound: see ``fastconv.filters._MEMORY_BOUND_BYTES``).
 
+cv2 runs with its defaults (its own thread pool, Intel IPP where it uses it; the thread count is set
+to fastconv's, which equals cv2's default on a 2-core host), with the same border (``BORDER_CONSTANT``,
+0 outside: fastconv's ``mode="constant"``) and the same float32 output (``ddepth=-1``). The memcpy
+rows beside the 2048x2048 float32 laplacian and gaussian5 groups are the memory-bound floor.
+
 The default call allocates a new output every round in every library (fastconv's large outputs
 come from its bounded pool of recycled blocks, see ``fastconv.filters.output_pool``). The
 ``output=`` groups time both fastconv and scipy writing into one preallocated array instead.
 """
+import os
+import time
+
 import numpy as np
 import pytest
 
@@ -27,6 +35,7 @@ _KERNELS = {
     "gaussian5": KERNELS["gaussian5"],                   # 5x5, separable path
 }
 _IMAGES = {}
+_PAUSE = float(os.environ.get("FASTCONV_BENCH_PAUSE", "0.3"))  # seconds, as bench/conftest.py PAUSE_SECONDS
 
 
 def _image(size, dtype):
@@ -48,6 +57,7 @@ def _run(benchmark, impl, func, want, dtype, size, kname, rounds=None, suffix=""
     tol = 1e-4 if np.dtype(dtype) == np.float32 else 1e-9
     scale = np.abs(_KERNELS[kname]).sum() * 255
     np.testing.assert_allclose(got, want, rtol=0, atol=tol * scale)
+    time.sleep(_PAUSE)  # as conftest's ``timed``: one library's spinning threads off the next one's timing
     if rounds is None:
         benchmark(func)
     else:
@@ -94,6 +104,21 @@ def _f64_call(impl, img, k, out=None):
 def bench_filter2d_f32(benchmark, impl, size, kname):
     img, k = _image(size, np.float32), _KERNELS[kname]
     _run(benchmark, impl, _f32_call(impl, img, k), fastconv.filter2d(img, k), np.float32, size, kname)
+
+
+@pytest.mark.parametrize("kname", ["laplacian", "gaussian5"])
+def bench_filter2d_f32_memcpy(benchmark, kname):
+    """The memory-bound floor beside the 2048x2048 float32 groups: a copy of the image into a
+    preallocated array (16 MiB read, 16 MiB written; NumPy's copy runs on one thread). A filter
+    reads and writes as much, so no filter of a large image is much faster than this."""
+    img = _image(2048, np.float32)
+    out = np.empty_like(img)
+    benchmark.group = _group(np.float32, 2048, kname)
+    benchmark.extra_info["impl"] = "memcpy"
+    np.copyto(out, img)
+    np.testing.assert_array_equal(out, img)
+    time.sleep(_PAUSE)
+    benchmark(np.copyto, out, img)
 
 
 @pytest.mark.parametrize("impl", ["fastconv", "scipy"])

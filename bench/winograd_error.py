@@ -6,7 +6,8 @@ training, He init) are run in float32 and float64 through :func:`fastconv._winog
 and :func:`~fastconv._winograd.winograd_backward_input`, and compared with a float64 im2col
 computation of the same float32 values (the bench's NumPy peer, itself checked against
 ``fastconv.reference``). Then the grouped layer of ``bench/bench_conv_options.py`` (forward, dx
-and dw, against ``fastconv.reference``). Prints the largest relative error over the seeds.
+and dw, against ``fastconv.reference``), and its dilated layer (over the polyphase components).
+Prints the largest relative error over the seeds.
 """
 import sys
 from pathlib import Path
@@ -85,6 +86,36 @@ def grouped(seeds):
     _report(f"grouped 3x3 p1 64x64x64->64 g4 ({seeds} random layers)", worst, ("fwd", "dx", "dw"))
 
 
+def dilated(seeds):
+    """The dilated layer of bench/bench_conv_options.py (N8 64x64x64->64, dilation 2, 'same'; N cut
+    to 2) and a dilation-3 one with odd extents: forward, dx and dw by Winograd over the polyphase
+    components (conv2d_forward/backward, algorithm="winograd", the default tile) against the
+    float64 reference."""
+    import fastconv
+    from fastconv import reference as R
+
+    for label, (n, h, wd, c, cout, pad, d) in (("dilated 3x3 d2 same 64x64x64->64", (2, 64, 64, 64, 64, "same", 2)),
+                                                ("dilated 3x3 d3 p2 63x61x64->64", (2, 63, 61, 64, 64, 2, 3))):
+        worst = {}
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            x = rng.standard_normal((n, h, wd, c)).astype(np.float32)
+            w = (rng.standard_normal((3, 3, c, cout)) * np.sqrt(2 / (9 * c))).astype(np.float32)
+            b = (0.1 * rng.standard_normal(cout)).astype(np.float32)
+            y64, c64 = R.conv2d_forward(*(a.astype(np.float64) for a in (x, w, b)), pad, 1, d)
+            dy = rng.standard_normal(y64.shape).astype(np.float32)
+            dx64, dw64, _ = R.conv2d_backward(dy.astype(np.float64), c64)
+            for dt in (np.float32, np.float64):
+                y, cache = fastconv.conv2d_forward(x.astype(dt), w.astype(dt), b.astype(dt), pad, 1, d,
+                                                   algorithm="winograd")
+                dx, dw, _ = fastconv.conv2d_backward(dy.astype(dt), cache)
+                _record(worst, dt, 0, (("fwd", y, y64), ("dx", dx, dx64), ("dw", dw, dw64)))
+        print(f"{label} ({seeds} random layers): max |fast - exact| / max |exact|")
+        for dt in ("float32", "float64"):
+            print(f"  {dt}: " + " ".join(f"{p} {worst[(dt, 0, p)]:.1e}" for p in ("fwd", "dx", "dw")))
+
+
 if __name__ == "__main__":
     main()
     grouped(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    dilated(int(sys.argv[1]) if len(sys.argv) > 1 else 3)

@@ -7,6 +7,7 @@
      FCD_FN(n)   the function name for this instantiation
      FCD_ATTR    function attributes (empty, or __attribute__((target("avx2,fma"))))
      FCD_VB      bytes per vector register (16 for SSE2, 32 for AVX2), the level's FCD_VB_<level>
+     FCD_DVB     bytes per vector of the dense layer's dot products (FCD_DVB_<level>)
 
    Network (the tutorial's): conv k x k (one input channel, C filters, padding, stride)
    -> ReLU -> pool q x q (stride q, max or average) -> flatten -> dense (D -> 10)
@@ -29,11 +30,18 @@
 #define FCD_I FC_I
 #define FCD_FN(n) FC_FN(n)
 #define FCD_ATTR FC_ATTR
-/* tuning per instruction-set level: the vector bytes (at most FCD_CB floats: 8 filters per block) */
+/* tuning per instruction-set level: the vector bytes (at most FCD_CB values: 8 filters per block;
+   float64 fills a 512-bit vector with them).  Every loop but the dense layer's dot products is
+   lane by lane, so its results do not depend on the width; the dot products sum their lanes and
+   keep one width per level (FCD_DVB), so the results stay the same at every FCD_VB. */
 #define FCD_VB_base 16
 #define FCD_VB_avx2 32
-#define FCD_VB_avx512 32
+#define FCD_VB_avx512 (FCD_CB * sizeof(FCD_T))
 #define FCD_VB FC_CAT(FCD_VB_, FC_ISA)
+#define FCD_DVB_base 16
+#define FCD_DVB_avx2 32
+#define FCD_DVB_avx512 32
+#define FCD_DVB FC_CAT(FCD_DVB_, FC_ISA)
 
 #ifndef FCD_COMMON_H
 #define FCD_COMMON_H
@@ -66,13 +74,19 @@ typedef struct {
 #define FCD_VECTOR 1
 typedef FCD_T FCD_FN(vec) __attribute__((vector_size(FCD_VB)));
 typedef FCD_I FCD_FN(ivec) __attribute__((vector_size(FCD_VB)));
+typedef FCD_T FCD_FN(dvec) __attribute__((vector_size(FCD_DVB)));
 #define FCD_LANES ((int)(FCD_VB / sizeof(FCD_T)))
+#define FCD_DLANES ((int)(FCD_DVB / sizeof(FCD_T)))
 #else
 #define FCD_VECTOR 0
 #define FCD_LANES 1
+#define FCD_DLANES 1
 #endif
 #define FCD_NV (FCD_CB / FCD_LANES) /* vectors per block of filters */
-#define FCD_P (8 / FCD_NV)          /* output pixels (forward) or taps (weight gradient) per block */
+#define FCD_P (8 / FCD_NV)          /* output pixels per block (forward) */
+/* most taps per block of the weight gradient: its FCD_TB x FCD_NV accumulators, FCD_NV gradient
+   vectors and a broadcast value fit 16 registers (32 for one vector per block) */
+#define FCD_TB (FCD_NV == 1 ? 9 : FCD_NV == 2 ? 5 : 2)
 
 /* xp <- image xn zero-padded by g->pad on every side */
 FCD_ATTR static void FCD_FN(pad)(const fcd_geo *g, const FCD_T *xn, FCD_T *xp)
@@ -143,8 +157,46 @@ FCD_ATTR static void FCD_FN(conv)(const fcd_geo *g, const FCD_T *xp, const FCD_T
     }
 }
 
+#if FCD_VECTOR
+/* dw1[t0 + p, cb : cb + FCD_CB] += sum_(i,j) xp[window(i, j) + t0 + p] * gm[(i, j), cb : cb + FCD_CB]
+   for the nt (constant after inlining) taps p < nt, in registers */
+FCD_ATTR static inline __attribute__((always_inline)) void
+FCD_FN(dw_block)(const fcd_geo *g, const FCD_T *xp, const FCD_T *gm, FCD_T *dw1, Py_ssize_t cb,
+                 Py_ssize_t t0, const int nt)
+{
+    const Py_ssize_t K = g->k, C = g->c, S = g->stride, Wd = g->w + 2 * g->pad;
+    const Py_ssize_t Ho = g->ho, Wo = g->wo;
+    FCD_FN(vec) acc[FCD_TB][FCD_NV], gv[FCD_NV], cur;
+    Py_ssize_t off[FCD_TB], i, j;
+    int v, p;
+    for (p = 0; p < nt; p++) {
+        off[p] = ((t0 + p) / K) * Wd + (t0 + p) % K;
+        for (v = 0; v < FCD_NV; v++) acc[p][v] = (FCD_FN(vec)){0};
+    }
+    for (i = 0; i < Ho; i++) {
+        const FCD_T *row = xp + i * S * Wd;
+        const FCD_T *gr = gm + i * Wo * C + cb;
+        for (j = 0; j < Wo; j++) {
+            const FCD_T *org = row + j * S;
+            for (v = 0; v < FCD_NV; v++) memcpy(&gv[v], gr + j * C + v * FCD_LANES, sizeof cur);
+            for (p = 0; p < nt; p++) {
+                const FCD_T xv = org[off[p]];
+                for (v = 0; v < FCD_NV; v++) acc[p][v] += xv * gv[v];
+            }
+        }
+    }
+    for (p = 0; p < nt; p++)
+        for (v = 0; v < FCD_NV; v++) {
+            FCD_T *dwt = dw1 + (t0 + p) * C + cb + v * FCD_LANES;
+            memcpy(&cur, dwt, sizeof cur);
+            cur += acc[p][v];
+            memcpy(dwt, &cur, sizeof cur);
+        }
+}
+#endif
+
 /* dw1[t, c] += sum_(i,j) xp[window(i, j) + t] * gm[(i, j), c]; db1[c] += sum_(i,j) gm[(i, j), c];
-   FCD_P taps at a time in registers */
+   up to FCD_TB taps at a time in registers */
 FCD_ATTR static void FCD_FN(conv_dw)(const fcd_geo *g, const FCD_T *xp, const FCD_T *gm, FCD_T *dw1,
                                      FCD_T *db1)
 {
@@ -152,37 +204,25 @@ FCD_ATTR static void FCD_FN(conv_dw)(const fcd_geo *g, const FCD_T *xp, const FC
     const Py_ssize_t Ho = g->ho, Wo = g->wo;
     Py_ssize_t i, j, di, dj, cb = 0, u;
 #if FCD_VECTOR
-    Py_ssize_t t0;
-    int v, p;
+    Py_ssize_t t0, nt, nblk;
+    int v;
     for (; cb + FCD_CB <= C; cb += FCD_CB) {
-        FCD_FN(vec) acc[FCD_P][FCD_NV], gv[FCD_NV], cur;
-        for (t0 = 0; t0 < KK; t0 += FCD_P) {
-            const int nt = KK - t0 < FCD_P ? (int)(KK - t0) : FCD_P;
-            Py_ssize_t off[FCD_P];
-            for (p = 0; p < FCD_P; p++) {
-                const Py_ssize_t t = t0 + (p < nt ? p : 0);
-                off[p] = (t / K) * Wd + t % K;
-                for (v = 0; v < FCD_NV; v++) acc[p][v] = (FCD_FN(vec)){0};
+        FCD_FN(vec) acc[1][FCD_NV], gv[FCD_NV], cur;
+        /* the taps in nblk blocks of at most FCD_TB, the first KK % nblk blocks one tap longer */
+        nblk = (KK + FCD_TB - 1) / FCD_TB;
+        for (t0 = 0; t0 < KK; t0 += nt) {
+            nt = KK / nblk + ((t0 / (KK / nblk + 1)) < KK % nblk ? 1 : 0);
+            switch (nt) {  /* a constant tap count in each (unrolled) copy */
+            case 1: FCD_FN(dw_block)(g, xp, gm, dw1, cb, t0, 1); break;
+            case 2: FCD_FN(dw_block)(g, xp, gm, dw1, cb, t0, FCD_TB < 2 ? FCD_TB : 2); break;
+            case 3: FCD_FN(dw_block)(g, xp, gm, dw1, cb, t0, FCD_TB < 3 ? FCD_TB : 3); break;
+            case 4: FCD_FN(dw_block)(g, xp, gm, dw1, cb, t0, FCD_TB < 4 ? FCD_TB : 4); break;
+            case 5: FCD_FN(dw_block)(g, xp, gm, dw1, cb, t0, FCD_TB < 5 ? FCD_TB : 5); break;
+            case 6: FCD_FN(dw_block)(g, xp, gm, dw1, cb, t0, FCD_TB < 6 ? FCD_TB : 6); break;
+            case 7: FCD_FN(dw_block)(g, xp, gm, dw1, cb, t0, FCD_TB < 7 ? FCD_TB : 7); break;
+            case 8: FCD_FN(dw_block)(g, xp, gm, dw1, cb, t0, FCD_TB < 8 ? FCD_TB : 8); break;
+            default: FCD_FN(dw_block)(g, xp, gm, dw1, cb, t0, FCD_TB); break;
             }
-            for (i = 0; i < Ho; i++) {
-                const FCD_T *row = xp + i * S * Wd;
-                const FCD_T *gr = gm + i * Wo * C + cb;
-                for (j = 0; j < Wo; j++) {
-                    const FCD_T *org = row + j * S;
-                    for (v = 0; v < FCD_NV; v++) memcpy(&gv[v], gr + j * C + v * FCD_LANES, sizeof cur);
-                    for (p = 0; p < FCD_P; p++) {
-                        const FCD_T xv = org[off[p]];
-                        for (v = 0; v < FCD_NV; v++) acc[p][v] += xv * gv[v];
-                    }
-                }
-            }
-            for (p = 0; p < nt; p++)
-                for (v = 0; v < FCD_NV; v++) {
-                    FCD_T *dwt = dw1 + (t0 + p) * C + cb + v * FCD_LANES;
-                    memcpy(&cur, dwt, sizeof cur);
-                    cur += acc[p][v];
-                    memcpy(dwt, &cur, sizeof cur);
-                }
         }
         for (v = 0; v < FCD_NV; v++) acc[0][v] = (FCD_FN(vec)){0};
         for (i = 0; i < Ho * Wo; i++)
@@ -260,27 +300,46 @@ FCD_ATTR static inline void FCD_FN(pool_block)(const fcd_geo *g, const FCD_T *v0
 }
 #endif
 
-/* sum_i a[i] b[i] (vector partial sums, then the lanes, then the tail) */
-FCD_ATTR static inline FCD_T FCD_FN(dot)(const FCD_T *a, const FCD_T *b, Py_ssize_t n)
+/* r[k] = sum_i a[i] b[k*n + i] for k < FCD_NCLS: per dot two chains of vector partial sums
+   (even and odd vectors), added, then the lanes in order, then the scalar tail; FCD_DG dots at
+   a time, so that their chains' latencies overlap */
+#define FCD_DG 5
+FCD_ATTR static inline void FCD_FN(dots)(const FCD_T *a, const FCD_T *b, Py_ssize_t n, FCD_T *r)
 {
-    Py_ssize_t i = 0;
-    FCD_T r = 0;
+    int k0, k;
+    for (k0 = 0; k0 < FCD_NCLS; k0 += FCD_DG) {
+        Py_ssize_t i = 0;
+        FCD_T rk[FCD_DG];
 #if FCD_VECTOR
-    FCD_FN(vec) s0 = {0}, s1 = {0}, va, vb;
-    int u;
-    for (; i + 2 * FCD_LANES <= n; i += 2 * FCD_LANES) {
-        memcpy(&va, a + i, sizeof va);
-        memcpy(&vb, b + i, sizeof vb);
-        s0 += va * vb;
-        memcpy(&va, a + i + FCD_LANES, sizeof va);
-        memcpy(&vb, b + i + FCD_LANES, sizeof vb);
-        s1 += va * vb;
-    }
-    s0 += s1;
-    for (u = 0; u < FCD_LANES; u++) r += s0[u];
+        FCD_FN(dvec) s0[FCD_DG], s1[FCD_DG], va, vb;
+        int u;
+        for (k = 0; k < FCD_DG; k++) s0[k] = s1[k] = (FCD_FN(dvec)){0};
+        for (; i + 2 * FCD_DLANES <= n; i += 2 * FCD_DLANES) {
+            memcpy(&va, a + i, sizeof va);
+            for (k = 0; k < FCD_DG; k++) {
+                memcpy(&vb, b + (k0 + k) * n + i, sizeof vb);
+                s0[k] += va * vb;
+            }
+            memcpy(&va, a + i + FCD_DLANES, sizeof va);
+            for (k = 0; k < FCD_DG; k++) {
+                memcpy(&vb, b + (k0 + k) * n + i + FCD_DLANES, sizeof vb);
+                s1[k] += va * vb;
+            }
+        }
+        for (k = 0; k < FCD_DG; k++) {
+            s0[k] += s1[k];
+            rk[k] = 0;
+            for (u = 0; u < FCD_DLANES; u++) rk[k] += s0[k][u];
+        }
+#else
+        for (k = 0; k < FCD_DG; k++) rk[k] = 0;
 #endif
-    for (; i < n; i++) r += a[i] * b[i];
-    return r;
+        for (k = 0; k < FCD_DG; k++) {
+            Py_ssize_t j;
+            for (j = i; j < n; j++) rk[k] += a[j] * b[(k0 + k) * n + j];
+            r[k0 + k] = rk[k];
+        }
+    }
 }
 
 /* conv + ReLU/pool + dense for images [0, nb) (or x[idx[0:nb]] when idx is not NULL): out1 (nb, ho, wo, c) is kept for average
@@ -339,7 +398,8 @@ FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, const lon
                 }
             }
         /* dense */
-        for (kk = 0; kk < FCD_NCLS; kk++) logits[n * FCD_NCLS + kk] = FCD_FN(dot)(fl, w2t + kk * D, D) + b2[kk];
+        FCD_FN(dots)(fl, w2t, D, logits + n * FCD_NCLS);
+        for (kk = 0; kk < FCD_NCLS; kk++) logits[n * FCD_NCLS + kk] += b2[kk];
     }
 }
 
@@ -384,7 +444,49 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
         FCD_T *FCD_RESTRICT dw2t = t2 + FCD_NCLS * D;
         memset(dw2t, 0, (size_t)(FCD_NCLS * D) * sizeof(FCD_T));
         for (kk = 0; kk < FCD_NCLS; kk++) db2[kk] = 0;
-        for (n = 0; n < nb; n++) {
+        n = 0;
+#if FCD_VECTOR
+        for (; n + 2 <= nb; n += 2) {  /* two images per pass over dw2t (each element's sum in image order) */
+            const FCD_T *FCD_RESTRICT fl = flat + n * D;
+            const FCD_T *dl = proba + n * FCD_NCLS;
+            FCD_T *FCD_RESTRICT df = dflat + n * D;
+            for (kk = 0; kk < FCD_NCLS; kk++) db2[kk] += dl[kk];
+            for (kk = 0; kk < FCD_NCLS; kk++) db2[kk] += dl[FCD_NCLS + kk];
+            for (f = 0; f + FCD_LANES <= D; f += FCD_LANES) {
+                FCD_FN(vec) dv0 = {0}, dv1 = {0}, flv0, flv1, wv, cur;
+                const FCD_FN(vec) zero = {0};
+                memcpy(&flv0, fl + f, sizeof flv0);
+                memcpy(&flv1, fl + D + f, sizeof flv1);
+                for (kk = 0; kk < FCD_NCLS; kk++) {
+                    memcpy(&wv, w2t + kk * D + f, sizeof wv);
+                    dv0 += dl[kk] * wv;
+                    dv1 += dl[FCD_NCLS + kk] * wv;
+                    memcpy(&cur, dw2t + kk * D + f, sizeof cur);
+                    cur += dl[kk] * flv0;
+                    cur += dl[FCD_NCLS + kk] * flv1;
+                    memcpy(dw2t + kk * D + f, &cur, sizeof cur);
+                }
+                dv0 = (FCD_FN(vec))((FCD_FN(ivec))dv0 & (flv0 > zero));
+                dv1 = (FCD_FN(vec))((FCD_FN(ivec))dv1 & (flv1 > zero));
+                memcpy(df + f, &dv0, sizeof dv0);
+                memcpy(df + D + f, &dv1, sizeof dv1);
+            }
+            for (; f < D; f++) {
+                FCD_T s0 = 0, s1 = 0;
+                for (kk = 0; kk < FCD_NCLS; kk++) {
+                    s0 += dl[kk] * w2t[kk * D + f];
+                    dw2t[kk * D + f] += dl[kk] * fl[f];
+                }
+                for (kk = 0; kk < FCD_NCLS; kk++) {
+                    s1 += dl[FCD_NCLS + kk] * w2t[kk * D + f];
+                    dw2t[kk * D + f] += dl[FCD_NCLS + kk] * fl[D + f];
+                }
+                df[f] = fl[f] > 0 ? s0 : 0;
+                df[D + f] = fl[D + f] > 0 ? s1 : 0;
+            }
+        }
+#endif
+        for (; n < nb; n++) {
             const FCD_T *FCD_RESTRICT fl = flat + n * D;
             const FCD_T *dl = proba + n * FCD_NCLS;
             FCD_T *FCD_RESTRICT df = dflat + n * D;
@@ -470,3 +572,4 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
 #undef FCD_FN
 #undef FCD_ATTR
 #undef FCD_VB
+#undef FCD_DVB

@@ -13,6 +13,7 @@ def correlate2d_same_kernel(
     cval: float,
     out: npt.NDArray[np.floating],
     num_threads: int,
+    stream: bool = ...,
 ) -> None: ...
 def correlate2d_separable_kernel(
     image: npt.NDArray[np.floating],
@@ -26,4 +27,5 @@ def correlate2d_separable_kernel(
     cval: float,
     out: npt.NDArray[np.floating],
     num_threads: int,
+    stream: bool = ...,
 ) -> None: ...

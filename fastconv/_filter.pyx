@@ -18,22 +18,24 @@ The hot loop is one C function (``_filter.h``), ``out[j] = sum_t w[t] * src[t][j
 register-blocked along the contiguous row axis with GCC/Clang vector types (12 accumulators of
 4 doubles or 8 floats with AVX2, each tap's weight broadcast once per block). It is compiled for
 every instruction-set level of ``_simd.h`` and the level that runs is picked at run time (see
-:mod:`fastconv._simd`), so a portable build still uses AVX2 where available.
+:mod:`fastconv._simd`), so a portable build still uses AVX2 where available. With ``stream``
+the output blocks that start on a cache-line boundary are written with non-temporal stores (a
+large output; the values do not change) and each thread issues one store fence after its rows.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
-from ._filter_kernels cimport fc_map, fc_taps_f32, fc_taps_f64
+from ._filter_kernels cimport fc_filter_sfence, fc_map, fc_taps_f32, fc_taps_f64
 
 
 cdef inline void _taps(const floating** src, const floating* w, Py_ssize_t ntaps,
-                       floating* out, Py_ssize_t n) noexcept nogil:
-    """Dispatch to the float or double C row kernel."""
+                       floating* out, Py_ssize_t n, int stream) noexcept nogil:
+    """Dispatch to the float or double C row kernel (``stream``: non-temporal stores)."""
     if floating is float:
-        fc_taps_f32(src, w, ntaps, out, n)
+        fc_taps_f32(src, w, ntaps, out, n, stream)
     else:
-        fc_taps_f64(src, w, ntaps, out, n)
+        fc_taps_f64(src, w, ntaps, out, n, stream)
 
 
 cdef inline const floating* _row(const floating* img, const floating* cval_row, Py_ssize_t r,
@@ -75,6 +77,7 @@ def correlate2d_same_kernel(
     floating cval,                     # value outside the image in constant mode
     floating[:, :, ::1] out,           # OUT (H, W, C), fully overwritten
     int num_threads,                   # OpenMP threads over output rows
+    bint stream=False,                 # non-temporal stores of out (a large output; same values)
 ) -> None:
     """General same-size correlation: every listed tap, one pass.
 
@@ -120,9 +123,11 @@ def correlate2d_same_kernel(
                     if jhi > jlo:
                         for t in range(T):
                             src[t] = rows[tki[t]] + (tkj[t] - aw + jlo) * C
-                        _taps(src, wp, T, op + i * WC + jlo * C, (jhi - jlo) * C)
+                        _taps(src, wp, T, op + i * WC + jlo * C, (jhi - jlo) * C, stream)
                     _edges(rows, wp, tki, tkj, T, op + i * WC, 0, jlo, W, C, aw, mode, cval)
                     _edges(rows, wp, tki, tkj, T, op + i * WC, jhi, W, W, C, aw, mode, cval)
+                if stream:
+                    fc_filter_sfence()
             else:
                 with gil:
                     raise MemoryError()
@@ -142,6 +147,7 @@ def correlate2d_separable_kernel(
     floating cval,                     # value outside the image in constant mode
     floating[:, :, ::1] out,           # OUT (H, W, C), fully overwritten
     int num_threads,                   # OpenMP threads over output rows
+    bint stream=False,                 # non-temporal stores of out (a large output; same values)
 ) -> None:
     """Rank-1 kernel: a vertical pass into a per-thread padded row, then a horizontal pass.
 
@@ -179,7 +185,7 @@ def correlate2d_separable_kernel(
                     # vertical pass into tmp[aw*C : (aw+W)*C]
                     for t in range(Tu):
                         src[t] = _row(img, cval_row, i + ui[t] - ah, H, WC, mode)
-                    _taps(src, up, Tu, tmp + aw * C, WC)
+                    _taps(src, up, Tu, tmp + aw * C, WC, 0)
                     # padded columns of the intermediate row
                     for jj in range(Kw - 1):
                         j = jj if jj < aw else jj + W   # the aw left and Kw-1-aw right columns
@@ -192,7 +198,9 @@ def correlate2d_separable_kernel(
                     # horizontal pass
                     for t in range(Tv):
                         src[t] = tmp + vi[t] * C
-                    _taps(src, vp, Tv, op + i * WC, WC)
+                    _taps(src, vp, Tv, op + i * WC, WC, stream)
+                if stream:
+                    fc_filter_sfence()
             else:
                 with gil:
                     raise MemoryError()

@@ -34,6 +34,14 @@
     enum { L = VBYTES / sizeof(T) };
 #endif
 
+#if defined(FC_X86_DISPATCH)
+#include <immintrin.h>
+/* after a thread's non-temporal stores (the row kernel's ``stream``): order them before later stores */
+static inline void fc_filter_sfence(void) { _mm_sfence(); }
+#else
+static inline void fc_filter_sfence(void) { }
+#endif
+
 #define FC_TEMPLATE "_filter.h"
 #include "_simd_instantiate.h"
 #undef FC_TEMPLATE

@@ -3,7 +3,8 @@
 
 cdef extern from "_filter_kernels.h":
     void fc_taps_f32 "FC_PICK(fc_f32_taps)"(const float* const* src, const float* w, Py_ssize_t ntaps,
-                                            float* out, Py_ssize_t n) noexcept nogil
+                                            float* out, Py_ssize_t n, int stream) noexcept nogil
     void fc_taps_f64 "FC_PICK(fc_f64_taps)"(const double* const* src, const double* w, Py_ssize_t ntaps,
-                                            double* out, Py_ssize_t n) noexcept nogil
+                                            double* out, Py_ssize_t n, int stream) noexcept nogil
+    void fc_filter_sfence() noexcept nogil
     Py_ssize_t fc_map(Py_ssize_t i, Py_ssize_t n, int mode) noexcept nogil

@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _conv, _conv_depthwise, _conv_direct, _conv_small, _winograd
+from . import _conv, _conv_depthwise, _conv_direct, _conv_small, _dilated, _winograd
 from . import _layout
 from . import _validate as v
 from ._cache import ConvCache
@@ -183,18 +183,21 @@ def _direct_serves(w_shape, compute_dx: bool, pad=(0, 0), opts: _Options = _PLAI
 
 def _winograd_serves(w_shape, pad, stride, opts: _Options = _PLAIN) -> _Fit:
     """The Winograd kernels (fastconv._winograd) serve 3x3 kernels at stride 1 with symmetric
-    padding at most _WINOGRAD_MAX_PAD (their dx is a forward under padding ``2 - p``), dilation 1
-    and any groups (a block-diagonal product per tile), in float32 and float64 (the only compute dtypes)."""
+    padding at most _WINOGRAD_MAX_PAD (their dx is a forward under padding ``2 - p``) and any groups
+    (a block-diagonal product per tile), in float32 and float64 (the only compute dtypes); dilated
+    ones with any padding, over the polyphase components of the padded input (fastconv._dilated)."""
     if tuple(w_shape[:2]) != (3, 3):
         return _Fit(False, f"the winograd kernels take 3x3 kernels only, w of shape {tuple(w_shape)} has "
                            f"{w_shape[0]}x{w_shape[1]}")
     if tuple(stride) != (1, 1):
         return _Fit(False, f"the winograd kernels take stride 1 only, got stride {tuple(stride)}")
+    if opts.dilation != (1, 1):
+        return _SERVES  # any padding and groups, over the polyphase components (fastconv._dilated)
     if not all(0 <= p <= _WINOGRAD_MAX_PAD for p in pad):
         return _Fit(False, f"the winograd kernels take padding 0 to {_WINOGRAD_MAX_PAD}, got padding {tuple(pad)}")
     if opts._replace(groups=1).plain(pad):
         return _SERVES
-    return _Fit(False, f"the winograd kernels serve symmetric padding and dilation 1 only, got {opts.describe(pad)}")
+    return _Fit(False, f"the winograd kernels serve per-side padding only on dilated layers, got {opts.describe(pad)}")
 
 
 def _winograd_pays(w_shape, groups: int = 1) -> bool:
@@ -254,7 +257,8 @@ def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Op
             return "depthwise"
         if _small_serves(w_shape, pad, opts):
             return "small"
-        if _winograd_pays(w_shape, opts.groups) and _winograd_serves(w_shape, pad, stride, opts):
+        if _winograd_pays(w_shape, opts.groups) and _winograd_serves(w_shape, pad, stride, opts) \
+                and _dilated.pays(w_shape, opts.dilation, opts.groups):
             return "winograd"
         if _direct_serves(w_shape, compute_dx, pad, opts):
             return "direct"
@@ -403,7 +407,11 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     stay on "direct" because there the tile transforms cost more than the 4x fewer multiplies
     save (measured: Winograd/direct time 0.35-0.55 on 32->32 to 128->128 layers, 0.6-0.8 at
     16->32, a toss-up at 16->16, 1.6-2x slower at 8->8).
-    Layers with per-side padding or dilation go to "direct". Depthwise layers
+    Dilated 3x3 stride-1 layers with one group, dilation at most 4 and at least 64 input and
+    64 output channels run on "winograd" over the polyphase components of the padded input (the
+    dh*dw phases stacked along N make one undilated layer; ``algorithm="winograd"`` serves every
+    dilated 3x3 stride-1 layer so); other layers with per-side padding or dilation go to
+    "direct". Depthwise layers
     (``groups == C == Cout``) have their own kernels; other grouped 3x3 stride-1 layers with
     symmetric padding run on "winograd" (block-diagonal per-tile products) when each group has
     at least 8 input and 8 output channels and there are at least 32 output channels, else on
@@ -485,6 +493,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
         )
     elif path == "small":
         _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _threads_for(macs))
+    elif path == "winograd" and dil != (1, 1):
+        _dilated.forward(xc, wc, bc if has_bias else None, (ph, pw), pad_end, dil, y, _threads_for(macs))
     elif path == "winograd":
         _winograd.winograd_forward(xc, wc, bc if has_bias else None, ph, pw, y, _threads_for(macs))
     elif path == "direct":
@@ -565,6 +575,8 @@ def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto"):
         dx, dw, db = _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, dil)
     elif nonempty and path == "small":
         dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, compute_dx)
+    elif nonempty and path == "winograd" and dil != (1, 1):
+        dx, dw, db = _dilated.backward(x, w, dy, ct, pad, pad_end, dil, compute_dx, _winograd_backward)
     elif nonempty and path == "winograd":
         dx, dw, db = _winograd_backward(x, w, dy, ct, pad, stride, compute_dx)
     elif nonempty and path == "direct":

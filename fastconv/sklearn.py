@@ -3,13 +3,14 @@
 :class:`CNNClassifier` is a ``ClassifierMixin`` + ``BaseEstimator``: it works in pipelines,
 ``cross_val_score``, ``GridSearchCV`` (also with ``n_jobs`` processes), pickle and joblib. Its
 network is a stack of conv blocks (convolution, ReLU, optional max or average pooling), optional
-hidden dense layers and a softmax output, trained on mini-batches by SGD, momentum or Adam. The
-convolutions and poolings go through fastconv's public layer functions
-(:func:`fastconv.conv2d_forward`, :func:`fastconv.maxpool_forward`, ...); the ReLU, dense and
-softmax cross-entropy steps are the arithmetic of :func:`fastconv.relu_forward`,
-:func:`fastconv.dense_forward` and friends written inline, without their per-call argument checks
-(the same results, bit for bit). The parameters live in one flat vector so that an optimizer
-update is a handful of NumPy calls per batch, whatever the depth of the network.
+hidden dense layers and a softmax output, trained on mini-batches by SGD, momentum or Adam. A
+training step (:class:`_Trainer`) computes what fastconv's public layer functions
+(:func:`fastconv.conv2d_forward`, :func:`fastconv.avgpool_forward`, :func:`fastconv.relu_forward`,
+:func:`fastconv.dense_forward`, ...) compute, bit for bit (:func:`_forward` and :func:`_backward`
+are that path, kept as the tests' yardstick), without their per-call checks and allocations: it
+calls the small-reduction conv and the pooling kernels directly and writes into buffers allocated
+once per fit. The parameters live in one flat vector so that an optimizer update is a handful of
+NumPy calls per batch, whatever the depth of the network.
 
 This module imports scikit-learn; ``import fastconv`` does not (``fastconv.CNNClassifier`` loads
 this module on first use).
@@ -24,14 +25,15 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data
 
+from . import _conv_direct, _conv_small, _pool
 from ._threads import set_num_threads
 from .conv import _choose, conv2d_backward, conv2d_forward
-from .pool import avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
+from .pool import _MAX_CODED_WINDOW, avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward
 
 __all__ = ["CNNClassifier"]
 
@@ -94,9 +96,14 @@ class _OneThread:
     mini-batch are far too small to gain from a thread team, and on a busy machine waking one
     costs milliseconds."""
 
+    _controller = None  # threadpoolctl's view of the loaded BLAS libraries, found once per process
+
     def __enter__(self):
+        if _OneThread._controller is None:
+            # (threadpool_limits would search the process's libraries again on every fit: milliseconds)
+            _OneThread._controller = ThreadpoolController()
         self.prev = set_num_threads(1)
-        self.blas = threadpool_limits(1, user_api="blas")
+        self.blas = _OneThread._controller.limit(limits=1, user_api="blas")
 
     def __exit__(self, *exc):
         self.blas.restore_original_limits()
@@ -177,7 +184,8 @@ class _Layout:
 
 
 def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train: bool):
-    """Logits of the (N, H, W, C) batch ``x``; with ``train`` also the caches for :func:`_backward`."""
+    """Logits of the (N, H, W, C) batch ``x``; with ``train`` also the caches for :func:`_backward`.
+    (Training runs :class:`_Trainer`, which computes the same, bit for bit.)"""
     caches = []
     a = x
     i = 0
@@ -271,7 +279,8 @@ def _conv_plan(w: np.ndarray, b: np.ndarray, pad) -> tuple:
 def _predict_forward(layout: _Layout, plan: Sequence[tuple], x: np.ndarray) -> np.ndarray:
     """Logits of the (N, H, W, C) batch ``x`` at prediction time, by the ``plan`` of
     ``CNNClassifier._predict_plan``: the conv blocks in the dtype of ``x``, the dense layers in
-    float64 by :func:`_dense_apply`."""
+    float64 by :func:`_dense_apply`. (Prediction runs :class:`_Predictor`, which computes the
+    same, bit for bit, with its buffers reused; this is its yardstick in the tests.)"""
     a = x
     for (_, pad, pool, q), (w, b, algorithm, cout) in zip(layout.convs, plan):
         a, _ = conv2d_forward(a, w, b, pad, 1, algorithm=algorithm)
@@ -292,6 +301,100 @@ def _predict_forward(layout: _Layout, plan: Sequence[tuple], x: np.ndarray) -> n
             np.maximum(a, 0, out=a)
     return a
 
+
+class _Predictor:
+    """:func:`_predict_forward` for chunks of up to ``rows`` samples, with its buffers allocated
+    once per prediction call: the same kernels on the same values (so the same logits, bit for
+    bit), called directly where the layer is on fastconv's small-reduction (``_conv_small``) or
+    direct (``_conv_direct``) kernels, which is every layer of the default network, and through
+    :func:`fastconv.conv2d_forward` otherwise."""
+
+    def __init__(self, layout: _Layout, plan: Sequence[tuple], image_shape, rows: int, dtype):
+        self.layout, self.rows = layout, rows
+        h, w, _ = image_shape
+        self.convs = []
+        for (_, pad, pool, q), (wt, b, algorithm, cout) in zip(layout.convs, plan):
+            kh, kw, _, co = wt.shape
+            ho, wo = h + 2 * pad[0] - kh + 1, w + 2 * pad[1] - kw + 1
+            if algorithm == "auto":
+                kind = "small" if _choose("auto", wt.shape, pad, False, "conv2d_forward") == "small" else None
+            else:
+                kind = "direct"  # see _conv_plan
+            c = cout if cout is not None else co
+            y = np.empty((rows, ho, wo, co), dtype) if kind is not None else None
+            yc = np.empty((rows, ho, wo, c), dtype) if cout is not None else None
+            p = code = None
+            if pool is not None:
+                qh, qw = q
+                ho, wo = ho // qh, wo // qw
+                p = np.empty((rows, ho, wo, c), dtype)
+                code = np.empty((rows, ho, wo, c), np.uint8) if pool == "max" else None
+            self.convs.append((wt, b, pad, kind, cout, pool, q, y, yc, p, code))
+            h, w = ho, wo
+        self.dense = []
+        d = layout.feature_shape[0] * layout.feature_shape[1] * layout.feature_shape[2]
+        for wt, b, g, u, dp in plan[len(layout.convs):]:
+            x64 = np.zeros((rows, dp), np.float64)  # the inputs past d stay zero
+            out = np.empty((rows, wt.shape[3]), np.float64)
+            y = np.empty((rows, u), np.float64)
+            self.dense.append((wt, b, g, u, d, x64, out, y))
+            d = u
+        self.no_bias = np.empty(0, np.float64)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Logits (float64, a view of a buffer) of the first ``len(x) <= rows`` samples."""
+        n = x.shape[0]
+        a = x
+        for wt, b, pad, kind, cout, pool, q, y, yc, p, code in self.convs:
+            if kind == "small":
+                y = y[:n]
+                _conv_small.conv2d_forward_small_kernel(a, wt, b, y, pad[0], pad[1], 1, 1, 1)
+            elif kind == "direct":
+                y = y[:n]
+                _conv_direct.conv2d_forward_direct_kernel(a, wt, b, y, pad[0], pad[1], 1, 1, 1, 1, 1, 1)
+            else:
+                y, _ = conv2d_forward(a, wt, b, pad, 1)
+            if cout is not None:  # drop the zero filters of _conv_plan
+                yc = yc[:n]
+                yc[...] = y[..., :cout]
+                y = yc
+            if pool == "max":  # max and ReLU commute: pool first, on four times fewer values
+                p = p[:n]
+                qh, qw = q
+                if qh * qw <= _MAX_CODED_WINDOW:
+                    _pool.maxpool_forward_codes_kernel(y, p, code[:n], qh, qw, qh, qw, 1)
+                else:
+                    p[...] = maxpool_forward(y, q)[0]
+                np.maximum(p, 0, out=p)
+                a = p
+            else:
+                np.maximum(y, 0, out=y)
+                a = y
+                if pool == "avg":
+                    p = p[:n]
+                    _pool.avgpool_forward_kernel(y, p, q[0], q[1], q[0], q[1], 1)
+                    a = p
+        a = a.reshape(n, -1)
+        last = len(self.dense) - 1
+        for j, (wt, b, g, u, d, x64, out, y) in enumerate(self.dense):
+            xin = x64[:n]
+            xin[:, :d] = a
+            out = out[:n]
+            _conv_direct.conv2d_forward_direct_kernel(xin.reshape(1, 1, n, -1), wt, self.no_bias,
+                                                      out.reshape(1, 1, n, -1), 0, 0, 1, 1, 1, 1, 1, g)
+            y = y[:n]
+            if g == 1:
+                y[...] = out[:, :u]
+            else:
+                parts = out.reshape(n, g, u)
+                np.add(parts[:, 0], parts[:, 1], out=y)
+                for i in range(2, g):
+                    y += parts[:, i]
+            y += b
+            if j < last:
+                np.maximum(y, 0, out=y)
+            a = y
+        return a
 
 def _backward(layout: _Layout, caches, dlogits: np.ndarray, grads: Sequence[np.ndarray]) -> None:
     """Write the gradients of every parameter into ``grads`` (views of one flat vector)."""
@@ -324,6 +427,180 @@ def _backward(layout: _Layout, caches, dlogits: np.ndarray, grads: Sequence[np.n
         grads[i + 1][...] = db
         i -= 2
 
+
+class _Trainer:
+    """The training step of :meth:`CNNClassifier._epoch`, with every buffer allocated once per fit.
+
+    The arithmetic of :func:`_forward`, :func:`_backward` and the inline softmax cross-entropy,
+    call for call, so the gradients are the same bit for bit (``tests/test_sklearn.py`` holds it
+    to that), without their per-call costs: conv blocks that fastconv runs on its small-reduction
+    kernels (``_conv_small``, the default network's) call those kernels directly, every pooling
+    calls the compiled kernel that :func:`fastconv.avgpool_forward` and friends call for
+    non-overlapping windows, the dense layers' BLAS products and the elementwise steps write into
+    buffers of ``bs`` rows (a shorter last batch uses views of their first rows, made once), and
+    the weight and bias gradients are written straight into ``grads``. Other conv layers go
+    through :func:`fastconv.conv2d_forward` / :func:`fastconv.conv2d_backward` as in
+    :func:`_forward`.
+    """
+
+    def __init__(self, layout: _Layout, params: Sequence[np.ndarray], grads: Sequence[np.ndarray],
+                 image_shape, bs: int, dtype):
+        self.layout, self.params, self.grads = layout, params, grads
+        self.no_dx = np.empty((1, 1, 1, 1), dtype)
+        h, w, c = image_shape
+        self.blocks = []  # per conv block: the fixed arguments
+        self.buffers = []  # per conv block: (y, ymask, dx, p, dy, pmask, code) of bs rows, or None
+        for j, (_, pad, pool, q) in enumerate(layout.convs):
+            wt = params[2 * j]
+            kh, kw, _, cout = wt.shape
+            ho, wo = h + 2 * pad[0] - kh + 1, w + 2 * pad[1] - kw + 1
+            small = _choose("auto", wt.shape, pad, False, "conv2d_forward") == "small"
+            y = np.empty((bs, ho, wo, cout), dtype) if small else None
+            ymask = np.empty((bs, ho, wo, cout), bool) if pool != "max" else None
+            dx = np.empty((bs, h, w, c), dtype) if (small and j > 0) else None
+            p = dy = pmask = code = None
+            coded = True
+            if pool is not None:
+                qh, qw = q
+                h, w = ho // qh, wo // qw
+                coded = pool == "avg" or qh * qw <= _MAX_CODED_WINDOW
+                p = np.empty((bs, h, w, cout), dtype)
+                dy = np.empty((bs, ho, wo, cout), dtype)
+                if pool == "max":
+                    pmask = np.empty((bs, h, w, cout), bool)
+                    code = np.empty((bs, h, w, cout), np.uint8)
+            else:
+                h, w = ho, wo
+            c = cout
+            self.blocks.append((j, small, pad, pool, q, coded, wt, params[2 * j + 1], grads[2 * j],
+                                grads[2 * j + 1]))
+            self.buffers.append((y, ymask, dx, p, dy, pmask, code))
+        n_conv = len(layout.convs)
+        self.dense = []  # per dense layer: (w, b, dw, db, has a ReLU)
+        self.dense_buffers = []  # per dense layer: (output, ReLU mask, input gradient) of bs rows, or None
+        for j in range(layout.n_dense):
+            i = 2 * (n_conv + j)
+            d, u = params[i].shape
+            relu = j < layout.n_dense - 1
+            self.dense.append((params[i], params[i + 1], grads[i], grads[i + 1], relu))
+            self.dense_buffers.append((np.empty((bs, u), dtype), np.empty((bs, u), bool) if relu else None,
+                                       np.empty((bs, d), dtype) if (j > 0 or n_conv > 0) else None))
+        rows, k = bs * layout.m, layout.n_out
+        self.softmax_buffers = (np.empty((rows, 1), dtype), np.empty((rows, k), dtype), np.empty((rows, k), dtype),
+                                np.empty((bs, layout.m * k), dtype))
+        self.bs = bs
+        self._views = {}
+        self._ins = [None] * n_conv  # per step: each conv block's input, output and conv cache
+        self._outs = [None] * n_conv
+        self._caches = [None] * n_conv
+        self._dense_ins = [None] * layout.n_dense
+
+    def _views_for(self, nb: int):
+        """The buffers cut to their first ``nb`` rows (made once per batch size)."""
+        views = self._views.get(nb)
+        if views is None:
+            def cut(bufs):
+                return tuple(None if a is None else a[:nb] for a in bufs)
+            m = self.layout.m
+            col, ex, tmp, dl = self.softmax_buffers
+            views = ([cut(b) for b in self.buffers], [cut(b) for b in self.dense_buffers],
+                     (col[: nb * m], ex[: nb * m], tmp[: nb * m], dl[:nb], dl[:nb].reshape(nb * m, -1)))
+            self._views[nb] = views
+        return views
+
+    def step(self, xi: np.ndarray, yi: np.ndarray):
+        """Write the gradient of the batch ``(xi, yi)`` (images, targets) into ``grads``; return
+        the batch's mean loss (a NumPy scalar, as the inline step of ``_epoch`` had it)."""
+        layout = self.layout
+        nb = xi.shape[0]
+        m, k = layout.m, layout.n_out
+        conv_views, dense_views, (col, ex, tmp, d, d2) = self._views_for(nb)
+        ins, outs, caches = self._ins, self._outs, self._caches
+        maximum, multiply, greater = np.maximum, np.multiply, np.greater
+        # ---- forward (see _forward)
+        a = xi
+        for (j, small, pad, pool, q, coded, wt, b, _, _), (y, _, _, p, _, _, code) in zip(self.blocks, conv_views):
+            ins[j] = a
+            if small:
+                _conv_small.conv2d_forward_small_kernel(a, wt, b, y, pad[0], pad[1], 1, 1, 1)
+            else:
+                y, caches[j] = conv2d_forward(a, wt, b, pad, 1)
+            if pool is None:
+                a = maximum(y, 0, out=y)
+            elif pool == "max":  # max and ReLU commute: pool first, on four times fewer values
+                if coded:
+                    _pool.maxpool_forward_codes_kernel(y, p, code, q[0], q[1], q[0], q[1], 1)
+                else:
+                    p[...], pc = maxpool_forward(y, q)
+                    caches[j] = (caches[j], pc)
+                a = maximum(p, 0, out=p)
+            else:
+                maximum(y, 0, out=y)
+                _pool.avgpool_forward_kernel(y, p, q[0], q[1], q[0], q[1], 1)
+                a = p
+            outs[j] = y
+        a = a.reshape(nb, -1)
+        dense_ins = self._dense_ins
+        for j, ((wt, b, _, _, relu), (out, _, _)) in enumerate(zip(self.dense, dense_views)):
+            dense_ins[j] = a
+            np.dot(a, wt, out=out)
+            a = np.add(out, b, out=out)
+            if relu:
+                maximum(out, 0, out=out)
+        # ---- each member's softmax over its own k logits: rows of (nb * m, k)
+        rows = nb * m
+        z = a.reshape(rows, k)
+        t = yi.reshape(rows, k)
+        np.maximum.reduce(z, axis=1, keepdims=True, out=col)
+        np.subtract(z, col, out=ex)
+        np.exp(ex, out=ex)
+        np.add.reduce(ex, axis=1, keepdims=True, out=col)
+        np.divide(ex, col, out=ex)  # the probabilities
+        np.add(ex, 1e-12, out=tmp)
+        np.log(tmp, out=tmp)
+        multiply(t, tmp, out=tmp)
+        loss = -np.add.reduce(tmp, axis=None) / rows
+        np.subtract(ex, t, out=d2)
+        np.divide(d, rows, out=d)
+        if m > 1:
+            d *= m  # the gradient of each member's own mean loss
+        # ---- backward (see _backward)
+        for j in range(layout.n_dense - 1, -1, -1):
+            wt, _, gw, gb, relu = self.dense[j]
+            out, mask, dx = dense_views[j]
+            if relu:
+                multiply(d, greater(out, 0, out=mask), out=d)
+            np.dot(dense_ins[j].T, d, out=gw)
+            np.add.reduce(d, axis=0, out=gb)
+            if dx is not None:
+                d = np.dot(d, wt.T, out=dx)
+        if not self.blocks:
+            return loss
+        d = d.reshape((nb,) + layout.feature_shape)
+        for (j, small, pad, pool, q, coded, wt, _, gw, gb), (_, ymask, dx, p, dy, pmask, code) in zip(
+                reversed(self.blocks), reversed(conv_views)):
+            if pool == "max":
+                multiply(d, greater(p, 0, out=pmask), out=d)
+                if coded:
+                    _pool.maxpool_backward_codes_tiled_kernel(d, code, dy, q[0], q[1], 1)
+                else:
+                    caches[j], pc = caches[j]
+                    dy = maxpool_backward(d, pc)
+            else:
+                if pool == "avg":
+                    _pool.avgpool_backward_tiled_kernel(d, dy, q[0], q[1], 1)
+                else:
+                    dy = d
+                multiply(dy, greater(outs[j], 0, out=ymask), out=dy)
+            # the first layer's input gradient is not needed
+            if small:
+                if j == 0:
+                    dx = self.no_dx
+                _conv_small.conv2d_backward_small_kernel(ins[j], wt, dy, dx, gw, gb, pad[0], pad[1], 1, 1, j > 0, 1)
+                d = dx
+            else:
+                d, gw[...], gb[...] = conv2d_backward(dy, caches[j], compute_dx=j > 0)
+        return loss
 
 def _schedule(kind: str, epoch: int, epochs: int) -> float:
     """Factor on the learning rate in epoch ``epoch`` (0-based) of ``epochs``."""
@@ -689,13 +966,23 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             mask *= self._grad_mask
         return mask
 
+    def _trainer(self, n: int, image_shape, batch_size: int) -> _Trainer:
+        """The training step for batches of ``min(batch_size, n)`` images of ``image_shape``,
+        its gradient vector ``trainer.g`` and buffers allocated here, once per fit."""
+        layout, theta = self._layout, self._theta
+        g = np.empty_like(theta)
+        trainer = _Trainer(layout, layout.views(theta), layout.views(g), image_shape, min(batch_size, n),
+                           theta.dtype)
+        trainer.g = g
+        return trainer
+
     def _epoch(self, x: np.ndarray, codes: np.ndarray, rng, batch_size: int, alpha: float,
-               smoothing: float = 0.0) -> float:
+               smoothing: float = 0.0, trainer: Optional[_Trainer] = None) -> float:
         """One pass over (x, codes) in shuffled mini-batches; returns the mean loss (of the members)."""
         layout, theta, opt = self._layout, self._theta, self._optimizer
-        params = layout.views(theta)
-        g = np.empty_like(theta)
-        grads = layout.views(g)
+        if trainer is None:
+            trainer = self._trainer(x.shape[0], x.shape[1:], batch_size)
+        g = trainer.g
         mask = self._weight_mask() * alpha if alpha > 0 else None
         gmask = self._grad_mask
         n = x.shape[0]
@@ -708,23 +995,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         onehot = np.empty((bs, k * m), dtype=dtype)
         order = rng.permutation(n)
         total = 0.0
+        step, take = trainer.step, x.take
         for start in range(0, n, bs):
             idx = order[start : start + bs]
             nb = idx.shape[0]
-            xi = np.take(x, idx, axis=0, out=xb[:nb])
-            yi = np.take(eye, codes[idx], axis=0, out=onehot[:nb])
-            logits, caches = _forward(layout, params, xi, True)
-            # each member's softmax over its own k logits: rows of (nb * m, k)
-            # softmax_crossentropy_forward/backward's arithmetic, without their argument checks
-            z = logits.reshape(nb * m, k)
-            t = yi.reshape(nb * m, k)
-            ex = np.exp(z - z.max(axis=1, keepdims=True))
-            proba = ex / ex.sum(axis=1, keepdims=True)
-            loss = -np.sum(t * np.log(proba + 1e-12)) / (nb * m)
-            dlogits = ((proba - t) / (nb * m)).reshape(nb, m * k)
-            if m > 1:
-                dlogits *= m  # the gradient of each member's own mean loss
-            _backward(layout, caches, dlogits, grads)
+            xi = take(idx, axis=0, out=xb if nb == bs else xb[:nb])
+            loss = step(xi, eye.take(codes[idx], axis=0, out=onehot if nb == bs else onehot[:nb]))
             if gmask is not None:
                 g *= gmask
             if mask is not None:
@@ -745,11 +1021,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             best = -np.inf
             best_theta = self._theta.copy()
             since = 0
+        trainer = self._trainer(x.shape[0], x.shape[1:], p["batch_size"])
         for e in range(epochs):
             t0 = time.perf_counter()
             self._optimizer.lr = p["lr"] * _schedule(self.learning_rate_schedule if epochs > 1 else "constant",
                                                      e, epochs)
-            loss = self._epoch(x, codes, rng, p["batch_size"], p["alpha"], p["label_smoothing"])
+            loss = self._epoch(x, codes, rng, p["batch_size"], p["alpha"], p["label_smoothing"], trainer)
             self.n_iter_ += 1
             self.loss_curve_.append(loss)
             msg = f"Epoch {self.n_iter_}: loss {loss:.5f}"
@@ -883,13 +1160,13 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         dense layers in float64 (:func:`_dense_plan`); every kernel on the way computes each
         sample alone, in a fixed order, so a sample's logits do not depend on the batch it comes
         in or on its place in it."""
-        plan = self._predict_plan()
         n = x.shape[0]
+        predictor = _Predictor(self._layout, self._predict_plan(), x.shape[1:], min(n, _PREDICT_CHUNK), x.dtype)
         if n <= _PREDICT_CHUNK:
-            return _predict_forward(self._layout, plan, x)
+            return predictor.logits(x)
         out = np.empty((n, len(self.classes_)), dtype=np.float64)
         for i in range(0, n, _PREDICT_CHUNK):
-            out[i : i + _PREDICT_CHUNK] = _predict_forward(self._layout, plan, x[i : i + _PREDICT_CHUNK])
+            out[i : i + _PREDICT_CHUNK] = predictor.logits(x[i : i + _PREDICT_CHUNK])
         return out
 
     def _predict_plan(self) -> List[tuple]:

@@ -19,6 +19,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import fastconv
 import fastconv.reference as ref
+from conftest import require_simd, run_python, simd_levels
 from fastconv.sklearn import CNNClassifier
 
 
@@ -158,7 +159,7 @@ def test_ensemble_members_are_independent():
 @pytest.mark.parametrize("pool", ["max", "avg", None])
 def test_gradients_match_finite_differences(pool):
     """The training step's gradient (fastconv layers) against central differences of the loss."""
-    from fastconv.sklearn import _backward, _forward, _Layout
+    from fastconv.sklearn import _backward, _forward, _Layout, _Trainer
 
     rng = np.random.default_rng(0)
     layout = _Layout((6, 5, 2), [3, 4], [3, 3], ["same", 0], [pool, pool], [2, 2], [5], 3)
@@ -182,6 +183,96 @@ def test_gradients_match_finite_differences(pool):
         tm[i] -= eps
         num[i] = (loss(tp) - loss(tm)) / (2 * eps)
     np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-7)
+    # the training step of fit (kernels called directly, buffers reused) gives that gradient bit for bit
+    g2 = np.empty_like(theta)
+    trainer = _Trainer(layout, layout.views(theta), layout.views(g2), x.shape[1:], 4, theta.dtype)
+    loss = trainer.step(x, onehot)
+    np.testing.assert_array_equal(g2, g)
+    np.testing.assert_allclose(loss, ref.softmax_crossentropy_forward(logits, onehot)[0], rtol=1e-10)
+
+
+def _step_by_the_layer_functions(layout, theta, x, t):
+    """(gradient, loss) of one training step through _forward, _backward and the softmax
+    cross-entropy's arithmetic, as the training loop computed them before _Trainer."""
+    from fastconv.sklearn import _backward, _forward
+
+    nb, m, k = x.shape[0], layout.m, layout.n_out
+    logits, caches = _forward(layout, layout.views(theta), x, True)
+    z, tt = logits.reshape(nb * m, k), t.reshape(nb * m, k)
+    ex = np.exp(z - z.max(axis=1, keepdims=True))
+    proba = ex / ex.sum(axis=1, keepdims=True)
+    loss = -np.sum(tt * np.log(proba + 1e-12)) / (nb * m)
+    dlogits = ((proba - tt) / (nb * m)).reshape(nb, m * k)
+    if m > 1:
+        dlogits *= m
+    g = np.empty_like(theta)
+    _backward(layout, caches, dlogits, layout.views(g))
+    return g, loss
+
+
+@pytest.mark.parametrize("kw", [
+    {},  # the default network: a small-kernel conv, average pooling
+    {"conv_channels": (3, 4), "pool": ("max", "avg"), "hidden_layer_sizes": (5,)},  # the second block's dx
+    {"conv_channels": (8, 4), "pool": (None, "max")},  # a second conv on conv2d_forward's other kernels
+    {"conv_channels": (6,), "ensemble_size": 2, "dtype": "float64", "label_smoothing": 0.0},
+])
+def test_training_step_matches_the_layer_functions(kw):
+    """_Trainer.step gives the gradient and loss of the public layer functions' path bit for bit,
+    on full batches and on a shorter last batch (views of its buffers), batch after batch."""
+    from fastconv.sklearn import _Trainer
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 17, size=(40, 64))
+    y = rng.integers(0, 3, size=40)
+    clf = CNNClassifier(max_epochs=1, random_state=0, **kw).fit(X, y)
+    layout, theta = clf._layout, clf._theta
+    x = clf._prepare(clf._validate(X, reset=False), theta.dtype)
+    t = np.tile(np.eye(3, dtype=theta.dtype)[y] * 0.9 + 0.1 / 3, (1, layout.m))
+    g = np.empty_like(theta)
+    trainer = _Trainer(layout, layout.views(theta), layout.views(g), x.shape[1:], 16, theta.dtype)
+    for a, b in [(0, 16), (16, 23), (23, 39), (5, 12)]:
+        loss = trainer.step(x[a:b].copy(), t[a:b].copy())
+        want_g, want_loss = _step_by_the_layer_functions(layout, theta, x[a:b], t[a:b])
+        np.testing.assert_array_equal(g, want_g)
+        assert loss == want_loss and loss.dtype == theta.dtype
+
+
+@pytest.mark.parametrize("level", simd_levels())
+def test_training_step_and_prediction_at_each_simd_level(level, tmp_path):
+    """At each instruction-set level this CPU runs (forced in a fresh process), the training step
+    gives the layer functions' gradient and loss bit for bit, and the prediction pass gives
+    _predict_forward's logits bit for bit and fastconv.reference's to float32 rounding. (The
+    level this process runs is covered by the tests above, in process.)"""
+    from fastconv import _simd
+
+    if level == _simd.simd_level():
+        pytest.skip(f"{level} is this process's level: covered in process")
+    require_simd(level, tmp_path)
+    code = (
+        "import sys, numpy as np\n"
+        f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
+        "from sklearn.datasets import load_digits\n"
+        "from fastconv import _simd\n"
+        "from fastconv.sklearn import CNNClassifier, _Trainer, _predict_forward\n"
+        "from test_sklearn import _logits_reference, _step_by_the_layer_functions\n"
+        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
+        "X, y = load_digits(return_X_y=True)\n"
+        "for kw in ({}, {'conv_channels': (3, 4), 'pool': 'max', 'hidden_layer_sizes': (6,)}):\n"
+        "    clf = CNNClassifier(max_epochs=1, random_state=0, **kw).fit(X[:200], y[:200])\n"
+        "    lay, th = clf._layout, clf._theta\n"
+        "    x = clf._prepare(clf._validate(X[200:400], reset=False), th.dtype)\n"
+        "    t = np.eye(10, dtype=th.dtype)[y[200:232]]\n"
+        "    g = np.empty_like(th)\n"
+        "    loss = _Trainer(lay, lay.views(th), lay.views(g), x.shape[1:], 32, th.dtype).step(x[:32], t)\n"
+        "    want_g, want_loss = _step_by_the_layer_functions(lay, th, x[:32], t)\n"
+        "    np.testing.assert_array_equal(g, want_g)\n"
+        "    assert loss == want_loss\n"
+        "    z = clf._logits_prepared(x)\n"
+        "    np.testing.assert_array_equal(z, _predict_forward(lay, clf._predict_plan(), x))\n"
+        "    np.testing.assert_allclose(z, _logits_reference(clf, X[200:400]), rtol=1e-4, atol=1e-4)\n"
+        "print('ok')\n"
+    )
+    assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
 
 
 def test_input_forms_agree(digits):
@@ -450,6 +541,9 @@ def test_predictions_do_not_depend_on_the_batch(digits, kw):
         np.testing.assert_array_equal(parts, full)
     perm = np.random.default_rng(0).permutation(X.shape[0])
     np.testing.assert_array_equal(clf.predict_proba(X[perm]), full[perm])
+    # the prediction pass (kernels called directly, buffers reused) is _predict_forward's, bit for bit
+    x = clf._prepare(clf._validate(X[:300], reset=False), clf._theta.dtype)
+    np.testing.assert_array_equal(clf._logits_prepared(x), sk._predict_forward(clf._layout, clf._predict_plan(), x))
     # and it is the network: fastconv.reference's float64 forward pass agrees to float32 rounding
     np.testing.assert_allclose(clf.decision_function(X[:300]).reshape(300, -1),
                                _logits_reference(clf, X[:300]).reshape(300, -1) if z.ndim == 2 else

@@ -1,0 +1,238 @@
+# cython: language_level=3
+"""1-D Winograd convolution F(m, r) with 8-point transforms (m = 9 - r outputs per tile).
+
+``y[n, i] = b + sum_k x[n, i + k - pl] @ u[k]`` (zero outside ``0 <= i + k - pl < L``) is computed
+per tile of ``m`` outputs from the tile's 8 inputs ``d``: ``y_tile = AT @ ((G u) * (BT d))``,
+where the elementwise product over the 8 transform points is, for all tiles of a block and all
+channels, 8 matrix products ``(tiles, C) @ (C, Cout)`` by BLAS (``sgemm``/``dgemm``). The
+wrapper (:mod:`fastconv.onedim`) builds ``BT``, ``AT`` and the transformed weights ``GU``.
+
+The weight gradient (``winograd1d_weight_grad_kernel``) sums, per transform point, ``(BT d)^T (A dy)``
+over the tiles (8 BLAS products per block) in fixed parts; the wrapper applies ``G^T``.
+
+The tiles of the batch, flattened to ``(n, t)``, are cut into fixed blocks of ``TB`` tiles; OpenMP
+threads run whole blocks (each with its own scratch), BLAS runs single-threaded inside them, so
+results never depend on the thread count. The kernel releases the GIL.
+"""
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+from ._blas_pin cimport fc_blas_pin as _blas_pin, fc_blas_register, fc_blas_restore as _blas_restore
+
+cdef extern from "_conv1d_winograd_kernels.h" nogil:
+    ctypedef void (*w1_in_f32_t)(const float* const*, float*, Py_ssize_t, Py_ssize_t, const float*)
+    ctypedef void (*w1_in_f64_t)(const double* const*, double*, Py_ssize_t, Py_ssize_t, const double*)
+    ctypedef void (*w1_out_f32_t)(const float*, Py_ssize_t, float*, Py_ssize_t, Py_ssize_t, const float*,
+                                  const float*)
+    ctypedef void (*w1_out_f64_t)(const double*, Py_ssize_t, double*, Py_ssize_t, Py_ssize_t, const double*,
+                                  const double*)
+    w1_in_f32_t w1_in_f32()
+    w1_in_f64_t w1_in_f64()
+    w1_out_f32_t w1_out_f32()
+    w1_out_f64_t w1_out_f64()
+    const char* w1_simd_name()
+
+
+def _register_blas_threads() -> None:
+    """Register the BLAS library's set/get-num-threads functions, so that the kernel can pin
+    BLAS to one thread while OpenMP threads call it."""
+    from ._threads import blas_thread_functions
+
+    set_addr, get_addr = blas_thread_functions()
+    fc_blas_register(set_addr, get_addr)
+
+
+_register_blas_threads()
+
+
+def simd_level() -> str:
+    """The FASTCONV_SIMD name of the instruction-set level the tile transforms run at."""
+    return w1_simd_name().decode()
+
+cdef enum:
+    A = 8  # transform points
+
+
+cdef inline void _gemm(int m, int n, int k, const floating* a, const floating* b, floating* c) noexcept nogil:
+    """Column-major C (m, n) = A (m, k) @ B (k, n), leading dimensions m, k, m."""
+    cdef char tr = b"N"
+    cdef floating one = 1, zero = 0
+    if floating is float:
+        sgemm(&tr, &tr, &m, &n, &k, &one, <float*>a, &m, <float*>b, &k, &zero, c, &m)
+    else:
+        dgemm(&tr, &tr, &m, &n, &k, &one, <double*>a, &m, <double*>b, &k, &zero, c, &m)
+
+
+cdef inline void _gemm_acc(int m, int n, int k, const floating* a, const floating* b, floating* c) noexcept nogil:
+    """Column-major C (m, n) += A (m, k) @ B (n, k)^T, leading dimensions m, n, m."""
+    cdef char tn = b"N", tt = b"T"
+    cdef floating one = 1
+    if floating is float:
+        sgemm(&tn, &tt, &m, &n, &k, &one, <float*>a, &m, <float*>b, &n, &one, c, &m)
+    else:
+        dgemm(&tn, &tt, &m, &n, &k, &one, <double*>a, &m, <double*>b, &n, &one, c, &m)
+
+
+cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const floating* bt,
+                    const floating* a8, const floating* zeros, floating* v, floating* d,
+                    Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t T, Py_ssize_t m, Py_ssize_t pl,
+                    Py_ssize_t L, Py_ssize_t Lo, Py_ssize_t C, Py_ssize_t Co) noexcept nogil:
+    """Tiles t0..t1-1: v (A, nt, C) = BT @ the tiles' inputs, d (A, nt, Co) = A8 @ their output
+    gradients, then acc[al] (C, Co) += v[al]^T @ d[al] for the A points."""
+    cdef Py_ssize_t nt = t1 - t0, i, tt, n, t, j, al, l
+    cdef const floating* rows[A]
+    for i in range(nt):
+        tt = t0 + i
+        n = tt // T
+        t = tt - n * T
+        for j in range(A):
+            l = t * m - pl + j
+            rows[j] = x + (n * L + l) * C if 0 <= l < L else zeros
+        if floating is float:
+            w1_in_f32()(rows, v + i * C, nt * C, C, bt)
+        else:
+            w1_in_f64()(rows, v + i * C, nt * C, C, bt)
+        for j in range(A):
+            l = t * m + j
+            rows[j] = dy + (n * Lo + l) * Co if j < m and l < Lo else zeros
+        if floating is float:
+            w1_in_f32()(rows, d + i * Co, nt * Co, Co, a8)
+        else:
+            w1_in_f64()(rows, d + i * Co, nt * Co, Co, a8)
+    for al in range(A):
+        # row-major acc[al] (C, Co) += v[al]^T d[al], as column-major acc^T (Co, C) += d^T (Co, nt) @ v^T (C, nt)^T
+        _gemm_acc(<int>Co, <int>C, <int>nt, d + al * nt * Co, v + al * nt * C, acc + al * C * Co)
+
+
+def winograd1d_weight_grad_kernel(
+    const floating[:, :, ::1] x,       # IN  (N, L, C), the forward input
+    const floating[:, :, ::1] dy,      # IN  (N, Lo, Co), the output gradient
+    floating[:, :, :, ::1] parts,      # OUT (P, 8, C, Co): each part's sum over its tiles, overwritten
+    const floating[:, ::1] bt,         # IN  (8, 8) input transform
+    const floating[:, ::1] a8,         # IN  (8, 8): the output transform transposed, columns m.. zero
+    Py_ssize_t m,                      # outputs per tile
+    Py_ssize_t pl,                     # zeros before x[:, 0] in the forward
+    Py_ssize_t tiles_per_block,
+    int num_threads,
+) -> None:
+    """The weight gradient in the transform domain, in P fixed parts: part p sums
+    ``(BT d_t)[al]^T (A8 dy_t)[al]`` over the tiles t of its fixed contiguous range, block by block
+    in order (the wrapper sums the parts in order and applies G^T: results do not depend on the
+    thread count)."""
+    cdef Py_ssize_t N = x.shape[0], L = x.shape[1], C = x.shape[2], Co = dy.shape[2], Lo = dy.shape[1]
+    cdef Py_ssize_t P = parts.shape[0], TB = tiles_per_block, T, ntiles, p, t0, t1, tb
+    cdef floating* work
+    cdef floating* accp
+    cdef int prev
+    if bt.shape[0] != A or bt.shape[1] != A or a8.shape[0] != A or a8.shape[1] != A or not 1 <= m < A:
+        raise ValueError(f"bt {tuple(bt.shape)[:2]}, a8 {tuple(a8.shape)[:2]} are not 8-point transforms")
+    if (dy.shape[0] != N or parts.shape[1] != A or parts.shape[2] != C or parts.shape[3] != Co or P < 1
+            or TB < 1):
+        raise ValueError(f"dy {tuple(dy.shape)[:3]}, parts {tuple(parts.shape)[:4]} do not fit x {tuple(x.shape)[:3]}")
+    if C == 0 or Co == 0:
+        return
+    parts[...] = 0
+    if N == 0 or L == 0 or Lo == 0:
+        return
+    T = (Lo + m - 1) // m
+    ntiles = N * T
+    scratch = np.empty((max(1, num_threads), A * TB * (C + Co)), dtype=np.float32 if floating is float else np.float64)
+    zs = np.zeros(max(C, Co), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] zv = zs
+    cdef floating[:, ::1] ws = scratch
+    with nogil:
+        prev = _blas_pin()
+        for p in prange(P, schedule="dynamic", num_threads=num_threads):
+            work = &ws[threadid(), 0]
+            accp = &parts[p, 0, 0, 0]
+            tb = p * ntiles // P
+            t0 = (p + 1) * ntiles // P
+            while tb < t0:
+                t1 = min(tb + TB, t0)
+                _dw_block(&x[0, 0, 0], &dy[0, 0, 0], accp, &bt[0, 0], &a8[0, 0], &zv[0], work,
+                          work + A * TB * C, tb, t1, T, m, pl, L, Lo, C, Co)
+                tb = t1
+        _blas_restore(prev)
+
+
+cdef void _block(const floating* x, const floating* gu, const floating* bias, floating* y,
+                 const floating* bt, const floating* at, const floating* zeros, floating* v, floating* mb,
+                 Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t T, Py_ssize_t m, Py_ssize_t pl,
+                 Py_ssize_t L, Py_ssize_t Lo, Py_ssize_t C, Py_ssize_t Co) noexcept nogil:
+    """Tiles t0..t1-1 (flattened (n, t)): input transform into v (A, nt, C), A products into
+    mb (A, nt, Co), output transform (plus bias) into y."""
+    cdef Py_ssize_t nt = t1 - t0, i, tt, n, t, j, al, l
+    cdef const floating* rows[A]
+    for i in range(nt):
+        tt = t0 + i
+        n = tt // T
+        t = tt - n * T
+        for j in range(A):
+            l = t * m - pl + j
+            rows[j] = x + (n * L + l) * C if 0 <= l < L else zeros
+        if floating is float:
+            w1_in_f32()(rows, v + i * C, nt * C, C, bt)
+        else:
+            w1_in_f64()(rows, v + i * C, nt * C, C, bt)
+    for al in range(A):
+        # row-major mb[al] (nt, Co) = v[al] (nt, C) @ gu[al] (C, Co), as column-major mb^T = gu^T v^T
+        _gemm(<int>Co, <int>nt, <int>C, gu + al * C * Co, v + al * nt * C, mb + al * nt * Co)
+    for i in range(nt):
+        tt = t0 + i
+        n = tt // T
+        t = tt - n * T
+        if floating is float:
+            w1_out_f32()(mb + i * Co, nt * Co, y + (n * Lo + t * m) * Co, min(m, Lo - t * m), Co, at, bias)
+        else:
+            w1_out_f64()(mb + i * Co, nt * Co, y + (n * Lo + t * m) * Co, min(m, Lo - t * m), Co, at, bias)
+
+
+def winograd1d_kernel(
+    const floating[:, :, ::1] x,     # IN  (N, L, C)
+    const floating[:, :, ::1] gu,    # IN  (8, C, Co): the transformed weights G @ u
+    const floating[::1] b,           # IN  (Co,), or empty for no bias
+    floating[:, :, ::1] y,           # OUT (N, Lo, Co), fully overwritten
+    const floating[:, ::1] bt,       # IN  (8, 8) input transform
+    const floating[:, ::1] at,       # IN  (m, 8) output transform
+    Py_ssize_t pl,                   # zeros before x[:, 0] (may be negative: x's first rows skipped)
+    Py_ssize_t tiles_per_block,
+    int num_threads,
+) -> None:
+    """y = the stride-1 correlation of x with the kernel whose transform is gu (plus b), by
+    F(m, 9 - m) tiles; ``Lo`` is y's length and every output is written."""
+    cdef Py_ssize_t N = x.shape[0], L = x.shape[1], C = x.shape[2], Co = y.shape[2], Lo = y.shape[1]
+    cdef Py_ssize_t m = at.shape[0], T, ntiles, nblocks, TB = tiles_per_block, blk, t0, t1
+    cdef const floating* bp = NULL
+    cdef floating* work
+    cdef int prev
+    if gu.shape[0] != A or bt.shape[0] != A or bt.shape[1] != A or at.shape[1] != A or not 1 <= m < A:
+        raise ValueError(f"gu {tuple(gu.shape)[:3]}, bt {tuple(bt.shape)[:2]}, at {tuple(at.shape)[:2]} "
+                         f"are not 8-point transforms")
+    if gu.shape[1] != C or gu.shape[2] != Co or y.shape[0] != N or b.shape[0] not in (0, Co) or TB < 1:
+        raise ValueError(f"gu {tuple(gu.shape)[:3]}, b ({b.shape[0]},), y {tuple(y.shape)[:3]} do not fit "
+                         f"x {tuple(x.shape)[:3]}")
+    if y.size == 0:
+        return
+    if C == 0 or L == 0:
+        raise ValueError("winograd1d_kernel needs input channels and a non-empty x")
+    T = (Lo + m - 1) // m
+    ntiles = N * T
+    nblocks = (ntiles + TB - 1) // TB
+    if b.shape[0]:
+        bp = &b[0]
+    scratch = np.empty((max(1, num_threads), A * TB * (C + Co)), dtype=np.float32 if floating is float else np.float64)
+    zs = np.zeros(C, dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] zv = zs
+    cdef floating[:, ::1] ws = scratch
+    with nogil:
+        prev = _blas_pin()
+        for blk in prange(nblocks, schedule="dynamic", num_threads=num_threads):
+            t0 = blk * TB
+            t1 = min(t0 + TB, ntiles)
+            work = &ws[threadid(), 0]
+            _block(&x[0, 0, 0], &gu[0, 0, 0], bp, &y[0, 0, 0], &bt[0, 0], &at[0, 0], &zv[0], work,
+                   work + A * TB * C, t0, t1, T, m, pl, L, Lo, C, Co)
+        _blas_restore(prev)

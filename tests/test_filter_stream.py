@@ -1,0 +1,132 @@
+"""filter2d's non-temporal (streaming) stores of large outputs: the same values as ordinary stores.
+
+The row kernel writes the blocks that start on a cache-line boundary of the output with
+non-temporal stores when asked (``stream``); the first block and the row's tail use ordinary
+stores. The values must not change at all: every output is the same sum in the same order.
+The checks use small images (the wrapper streams only outputs of 8 MiB and more, so the kernels
+are called directly here), widths long enough for the streamed blocks of every instruction-set
+level, and output rows that start on every alignment.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastconv
+import fastconv.reference
+from fastconv import _filter
+from fastconv.filters import MODES, _plan, _stream
+
+from conftest import require_simd, simd_levels, subprocess_env
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _out_at(shape, dtype, shift):
+    """An uninitialised C-contiguous array whose data starts ``shift`` elements past a 64-byte boundary."""
+    dt = np.dtype(dtype)
+    n = int(np.prod(shape))
+    buf = np.empty(n + 64 // dt.itemsize + shift, dtype=dt)
+    start = (-buf.ctypes.data % 64) // dt.itemsize + shift
+    out = buf[start:start + n].reshape(shape)
+    out.fill(np.nan)
+    return out
+
+
+def check_streaming_stores(reference_modes=("constant", "mirror")):
+    """Streamed and ordinary stores give bit-identical results for the general and the separable
+    kernel, float32 and float64, every border mode, equal to the reference to rounding (in
+    ``reference_modes``: the reference loop is slow); the row widths reach past two blocks of the
+    widest level (AVX-512: 192 float32 values per block)."""
+    rng = np.random.default_rng(7)
+    k_general = rng.standard_normal((3, 3))
+    k_general[0, 0] = 0.0                       # a skipped tap, and rank > 1
+    k_sep = np.outer(rng.standard_normal(5), rng.standard_normal(5))
+    for dtype in (np.float32, np.float64):
+        ct = np.dtype(dtype)
+        for shape in [(5, 700, 1), (4, 131, 3), (3, 385, 1)]:
+            img = (rng.standard_normal(shape) * 50).astype(ct)
+            for k in (k_general, k_sep):
+                plan = _plan(k, ct)
+                assert plan.separable is (k is k_sep)
+                for mode in MODES:
+                    results = []
+                    for stream, shift in ((False, 0), (True, 0), (True, 1), (True, 3)):
+                        out = _out_at(shape, ct, shift)
+                        if plan.separable:
+                            _filter.correlate2d_separable_kernel(
+                                img, plan.w, plan.rows, plan.w2, plan.cols, k.shape[0], k.shape[1],
+                                MODES[mode][0], 1.5, out, 1, stream)
+                        else:
+                            _filter.correlate2d_same_kernel(
+                                img, plan.w, plan.rows, plan.cols, k.shape[0], k.shape[1],
+                                MODES[mode][0], 1.5, out, 1, stream)
+                        results.append(out)
+                    for r in results[1:]:
+                        np.testing.assert_array_equal(r, results[0], err_msg=f"{ct} {shape} {mode}")
+                    if mode not in reference_modes:
+                        continue
+                    want = fastconv.reference.filter2d(img[..., 0] if shape[2] == 1 else img, k, mode=mode,
+                                                       cval=1.5).reshape(shape)
+                    scale = np.abs(k).sum() * np.abs(img).max()
+                    eps = 4e-6 if ct == np.float32 else 1e-13
+                    np.testing.assert_allclose(results[0], want, rtol=0, atol=eps * scale)
+
+
+def test_streaming_stores_give_the_same_values():
+    check_streaming_stores()
+
+
+def test_streaming_is_chosen_for_large_separable_outputs_only():
+    """The wrapper streams the separable path's outputs of 8 MiB and more (measured faster there);
+    the general path keeps ordinary stores (measured slower streamed: its loads straddle lines)."""
+    from fastconv.filters import _STREAM_BYTES
+
+    f32 = np.dtype(np.float32)
+    sep, gen = _plan(fastconv.KERNELS["gaussian5"], f32, True), _plan(fastconv.KERNELS["laplacian"], f32, True)
+    assert sep.separable and not gen.separable
+    assert _stream(sep, _STREAM_BYTES) and not _stream(sep, _STREAM_BYTES - 1)
+    assert not _stream(gen, _STREAM_BYTES) and not _stream(gen, 1 << 40)
+
+
+def test_large_streamed_call_matches_reference():
+    """One end-to-end call that takes the streamed separable path (an 8 MiB float32 output)."""
+    from fastconv.filters import _STREAM_BYTES
+
+    img = (np.random.default_rng(5).random((512, _STREAM_BYTES // 4 // 512)) * 255).astype(np.float32)
+    k = fastconv.KERNELS["gaussian5"]
+    assert _stream(_plan(k, np.dtype(np.float32), True), img.nbytes)
+    got = fastconv.filter2d(img, k, mode="nearest")
+    # the reference loop is slow: check bands of rows, each computed from its rows +-2 (the
+    # kernel's reach), the first and last band at the image's own border
+    for r in (slice(0, 6), slice(250, 262), slice(506, 512)):
+        lo, hi = max(r.start - 2, 0), min(r.stop + 2, img.shape[0])
+        band = fastconv.reference.filter2d(img[lo:hi], k, mode="nearest")[r.start - lo:r.stop - lo]
+        np.testing.assert_allclose(got[r], band, rtol=0, atol=4e-6 * 255)
+    # and the whole image against the ordinary-store call (bit for bit)
+    plan = _plan(k, np.dtype(np.float32), True)
+    ref = np.empty_like(img)
+    _filter.correlate2d_separable_kernel(img[:, :, None], plan.w, plan.rows, plan.w2, plan.cols, 5, 5,
+                                         MODES["nearest"][0], 0.0, ref[:, :, None], 2, False)
+    np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("level", simd_levels())
+def test_streaming_stores_at_every_simd_level(level, tmp_path):
+    require_simd(level, tmp_path)
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from fastconv import _simd\n"
+        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
+        "import test_filter_stream\n"
+        "test_filter_stream.check_streaming_stores(reference_modes=('wrap',))\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], env=subprocess_env(FASTCONV_SIMD=level),
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith("ok")
