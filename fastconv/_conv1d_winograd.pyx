@@ -76,6 +76,22 @@ cdef inline void _gemm_acc(int m, int n, int k, const floating* a, const floatin
         dgemm(&tn, &tt, &m, &n, &k, &one, <double*>a, &m, <double*>b, &n, &one, c, &m)
 
 
+cdef inline void _input_tile(const floating* x, const floating* bt, const floating* zeros, floating* dst,
+                             Py_ssize_t ld, Py_ssize_t n, Py_ssize_t t, Py_ssize_t m, Py_ssize_t pl,
+                             Py_ssize_t L, Py_ssize_t C) noexcept nogil:
+    """Tile t of image n: dst[al * ld : al * ld + C] = (BT @ the tile's A input rows)[al], rows
+    outside 0..L-1 read as zeros."""
+    cdef Py_ssize_t j, l
+    cdef const floating* rows[A]
+    for j in range(A):
+        l = t * m - pl + j
+        rows[j] = x + (n * L + l) * C if 0 <= l < L else zeros
+    if floating is float:
+        w1_in_f32()(rows, dst, ld, C, bt)
+    else:
+        w1_in_f64()(rows, dst, ld, C, bt)
+
+
 cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const floating* bt,
                     const floating* a8, const floating* zeros, floating* v, floating* d,
                     Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t T, Py_ssize_t m, Py_ssize_t pl,
@@ -88,13 +104,7 @@ cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const 
         tt = t0 + i
         n = tt // T
         t = tt - n * T
-        for j in range(A):
-            l = t * m - pl + j
-            rows[j] = x + (n * L + l) * C if 0 <= l < L else zeros
-        if floating is float:
-            w1_in_f32()(rows, v + i * C, nt * C, C, bt)
-        else:
-            w1_in_f64()(rows, v + i * C, nt * C, C, bt)
+        _input_tile(x, bt, zeros, v + i * C, nt * C, n, t, m, pl, L, C)
         for j in range(A):
             l = t * m + j
             rows[j] = dy + (n * Lo + l) * Co if j < m and l < Lo else zeros
@@ -164,19 +174,12 @@ cdef void _block(const floating* x, const floating* gu, const floating* bias, fl
                  Py_ssize_t L, Py_ssize_t Lo, Py_ssize_t C, Py_ssize_t Co) noexcept nogil:
     """Tiles t0..t1-1 (flattened (n, t)): input transform into v (A, nt, C), A products into
     mb (A, nt, Co), output transform (plus bias) into y."""
-    cdef Py_ssize_t nt = t1 - t0, i, tt, n, t, j, al, l
-    cdef const floating* rows[A]
+    cdef Py_ssize_t nt = t1 - t0, i, tt, n, t, al
     for i in range(nt):
         tt = t0 + i
         n = tt // T
         t = tt - n * T
-        for j in range(A):
-            l = t * m - pl + j
-            rows[j] = x + (n * L + l) * C if 0 <= l < L else zeros
-        if floating is float:
-            w1_in_f32()(rows, v + i * C, nt * C, C, bt)
-        else:
-            w1_in_f64()(rows, v + i * C, nt * C, C, bt)
+        _input_tile(x, bt, zeros, v + i * C, nt * C, n, t, m, pl, L, C)
     for al in range(A):
         # row-major mb[al] (nt, Co) = v[al] (nt, C) @ gu[al] (C, Co), as column-major mb^T = gu^T v^T
         _gemm(<int>Co, <int>nt, <int>C, gu + al * C * Co, v + al * nt * C, mb + al * nt * Co)

@@ -95,3 +95,27 @@ def check_thread_count_invariance(x, w, b, p, s, dtype, threads):
     for res in out[1:]:
         for a, b_ in zip(out[0], res):
             np.testing.assert_array_equal(a, b_)
+
+
+def winograd_level_check_code(level, layers):
+    """Child-process code: each layer ``(n, h, w, c, co, groups, padding, dilation)`` by
+    ``algorithm='winograd'`` (forward, dx, dw, db) against the reference, float32 within 1e-4 and
+    float64 within 1e-10 of the largest magnitude, at the forced instruction-set ``level``; prints
+    ``ok``."""
+    return (
+        "import numpy as np, fastconv, fastconv.reference as R\n"
+        "from fastconv import _simd\n"
+        f"assert _simd.simd_level() == {level!r}\n"
+        "rng = np.random.default_rng(0)\n"
+        "def err(a, r): return float(np.abs(a - r).max() / np.abs(r).max())\n"
+        "for dt, lim in ((np.float32, 1e-4), (np.float64, 1e-10)):\n"
+        f"    for (n, h, w_, c, co, g, p, d) in {tuple(layers)!r}:\n"
+        "        x = rng.standard_normal((n, h, w_, c)).astype(dt); b = rng.standard_normal(co).astype(dt)\n"
+        "        w = (rng.standard_normal((3, 3, c // g, co)) / np.sqrt(9 * c / g)).astype(dt)\n"
+        "        y, cache = fastconv.conv2d_forward(x, w, b, p, 1, d, g, algorithm='winograd')\n"
+        "        dy = rng.standard_normal(y.shape).astype(dt)\n"
+        "        yr, cr = R.conv2d_forward(x, w, b, p, 1, d, g)\n"
+        "        for a, r in zip((y,) + fastconv.conv2d_backward(dy, cache), (yr,) + R.conv2d_backward(dy, cr)):\n"
+        "            assert err(a, r) < lim, (dt, c, co, g, d, err(a, r))\n"
+        "print('ok')\n"
+    )

@@ -15,6 +15,7 @@ from fastconv import _dilated
 from fastconv import conv as _conv_mod
 
 from conftest import require_simd, run_python, simd_levels
+from conv_checks import winograd_level_check_code
 
 LIMIT = {np.float32: 1e-4, np.float64: 1e-10}
 # (N, H, W, C, Cout, groups, padding, dilation)
@@ -190,21 +191,5 @@ def test_forced_winograd_refusals():
 def test_each_simd_level_agrees_with_reference(level, tmp_path):
     """The polyphase path at each instruction-set level this CPU runs, forced in a fresh process."""
     require_simd(level, tmp_path)
-    code = (
-        "import numpy as np, fastconv, fastconv.reference as R\n"
-        "from fastconv import _simd\n"
-        f"assert _simd.simd_level() == {level!r}\n"
-        "rng = np.random.default_rng(0)\n"
-        "def err(a, r): return float(np.abs(a - r).max() / np.abs(r).max())\n"
-        "for dt, lim in ((np.float32, 1e-4), (np.float64, 1e-10)):\n"
-        "    for (n, h, w_, c, co, g, p, d) in ((2, 9, 11, 32, 64, 1, 'same', 2), (1, 10, 7, 32, 32, 4, 1, 3)):\n"
-        "        x = rng.standard_normal((n, h, w_, c)).astype(dt); b = rng.standard_normal(co).astype(dt)\n"
-        "        w = (rng.standard_normal((3, 3, c // g, co)) / np.sqrt(9 * c / g)).astype(dt)\n"
-        "        y, cache = fastconv.conv2d_forward(x, w, b, p, 1, d, g, algorithm='winograd')\n"
-        "        dy = rng.standard_normal(y.shape).astype(dt)\n"
-        "        yr, cr = R.conv2d_forward(x, w, b, p, 1, d, g)\n"
-        "        for a, r in zip((y,) + fastconv.conv2d_backward(dy, cache), (yr,) + R.conv2d_backward(dy, cr)):\n"
-        "            assert err(a, r) < lim, (dt, c, co, g, d, err(a, r))\n"
-        "print('ok')\n"
-    )
+    code = winograd_level_check_code(level, ((2, 9, 11, 32, 64, 1, 'same', 2), (1, 10, 7, 32, 32, 4, 1, 3)))
     assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"

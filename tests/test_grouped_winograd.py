@@ -15,7 +15,7 @@ from fastconv import _winograd as wg
 from fastconv import conv as _conv_mod
 
 from conftest import require_simd, run_python, simd_levels
-from conv_checks import assert_winograd_thread_invariant
+from conv_checks import assert_winograd_thread_invariant, winograd_level_check_code
 
 TILES = (2, 4, 6)
 LIMIT = {np.float32: 1e-4, np.float64: 1e-10}
@@ -184,21 +184,5 @@ def test_each_simd_level_agrees_with_reference(level, tmp_path):
     """The grouped products of each instruction-set level this CPU runs, forced in a fresh process:
     conv2d forward, dx and dw by Winograd against the reference."""
     require_simd(level, tmp_path)
-    code = (
-        "import numpy as np, fastconv, fastconv.reference as R\n"
-        "from fastconv import _simd\n"
-        f"assert _simd.simd_level() == {level!r}\n"
-        "rng = np.random.default_rng(0)\n"
-        "def err(a, r): return float(np.abs(a - r).max() / np.abs(r).max())\n"
-        "for dt, lim in ((np.float32, 1e-4), (np.float64, 1e-10)):\n"
-        "    for (n, h, w_, c, co, g) in ((2, 9, 11, 32, 64, 2), (1, 10, 7, 64, 64, 4), (2, 6, 6, 12, 24, 3)):\n"
-        "        x = rng.standard_normal((n, h, w_, c)).astype(dt); b = rng.standard_normal(co).astype(dt)\n"
-        "        w = (rng.standard_normal((3, 3, c // g, co)) / np.sqrt(9 * c / g)).astype(dt)\n"
-        "        y, cache = fastconv.conv2d_forward(x, w, b, 1, 1, 1, g, algorithm='winograd')\n"
-        "        dy = rng.standard_normal(y.shape).astype(dt)\n"
-        "        yr, cr = R.conv2d_forward(x, w, b, 1, 1, 1, g)\n"
-        "        for a, r in zip((y,) + fastconv.conv2d_backward(dy, cache), (yr,) + R.conv2d_backward(dy, cr)):\n"
-        "            assert err(a, r) < lim, (dt, c, co, g, err(a, r))\n"
-        "print('ok')\n"
-    )
+    code = winograd_level_check_code(level, ((2, 9, 11, 32, 64, 2, 1, 1), (1, 10, 7, 64, 64, 4, 1, 1), (2, 6, 6, 12, 24, 3, 1, 1)))
     assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
