@@ -171,6 +171,10 @@ FC_TR_AVX2 static void fc_transpose_rows_f32_avx2(const float *src, float *dst, 
 {
     ptrdiff_t i, j, i16, cm, hi = 0, hj = 0;
     size_t dmis = (size_t)(uintptr_t)(dst + i0) & 63, smis;
+    if (C < 16) { /* no whole 16-column block: 8x8 blocks down the rows (a block's source is contiguous for C == 8) */
+        fc_tr_rect_avx2(src, dst, R, C, i0, i1, 0, C);
+        return;
+    }
     /* Line alignment. With R a multiple of 16 every destination row starts at the same offset in
      * its cache line (NumPy's large arrays start 16 bytes into one), likewise the source rows
      * with C a multiple of 16: the first hi rows and, in each band, the first hj columns go in
