@@ -18,7 +18,7 @@ typedef struct { void *p; size_t n; } fc_block;
 static fc_block fc_pool[FC_POOL_SLOTS];
 static int fc_pool_count = 0;                  /* blocks held */
 static size_t fc_pool_bytes = 0;               /* bytes held */
-static int fc_max_blocks = 2;
+static int fc_max_blocks = 4;  /* a layout="NCHW" conv forward+backward recycles 4 same-size copies */
 static size_t fc_max_bytes = (size_t)256 << 20;
 static size_t fc_min_block = (size_t)4 << 20;
 static unsigned long long fc_hits = 0, fc_misses = 0;

@@ -48,7 +48,7 @@ def output_pool(max_blocks=None, max_bytes=None, min_block=None) -> dict:
     Parameters
     ----------
     max_blocks : int, optional
-        Blocks kept at most, 0 to 8 (default 2).
+        Blocks kept at most, 0 to 8 (default 4).
     max_bytes : int, optional
         Bytes kept at most (default 256 MiB).
     min_block : int, optional

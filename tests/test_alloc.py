@@ -186,7 +186,7 @@ def test_environment_variable_turns_it_off(tmp_path):
     )
     assert run_python(code, tmp_path, FASTCONV_OUTPUT_POOL="0") == "0 0 0"
     # unset (empty): the default keeps the 8 MiB output
-    assert run_python(code, tmp_path, FASTCONV_OUTPUT_POOL="") == f"2 1 {1024 * 1024 * 8}"
+    assert run_python(code, tmp_path, FASTCONV_OUTPUT_POOL="") == f"4 1 {1024 * 1024 * 8}"
     assert run_python(code, tmp_path, FASTCONV_OUTPUT_POOL="1").startswith("1 1 ")
     # read on the pool's first use, not at import: importing fastconv does not warn
     warned = run_python("import warnings, sys; warnings.simplefilter('error')\n"
