@@ -38,6 +38,7 @@ from libc.string cimport memset
 
 from ._blas_pin cimport fc_blas_available, fc_blas_pin as _blas_pin, fc_blas_register
 from ._blas_pin cimport fc_blas_restore as _blas_restore
+from ._blas_gemm cimport fc_gemm as _gemm
 
 # Toom-Cook points for each output tile size m (alpha - 1 finite points, plus infinity).
 _POINTS = {
@@ -158,18 +159,6 @@ def block_tiles(Py_ssize_t ntiles, Py_ssize_t m, Py_ssize_t c, Py_ssize_t cout, 
 
 cdef inline Py_ssize_t _round16(Py_ssize_t n) noexcept nogil:
     return (n + 15) // 16 * 16
-
-
-cdef inline void _gemm(
-    int m, int n, int k, const floating* a, int lda, const floating* b, int ldb, floating* c, int ldc,
-) noexcept nogil:
-    """Column-major C = A @ B via BLAS (no transposes, alpha 1, beta 0)."""
-    cdef char tn = b"N"
-    cdef floating one = 1, zero = 0
-    if floating is float:
-        sgemm(&tn, &tn, &m, &n, &k, &one, <float*>a, &lda, <float*>b, &ldb, &zero, c, &ldc)
-    else:
-        dgemm(&tn, &tn, &m, &n, &k, &one, <double*>a, &lda, <double*>b, &ldb, &zero, c, &ldc)
 
 
 cdef extern from "_winograd_kernels.h" nogil:
