@@ -415,6 +415,80 @@ cdef void _weights_grad(
     _blas_restore(prev)
 
 
+cdef void _sum_parts(const floating[:, ::1] parts, double[::1] out, int nthreads) noexcept nogil:
+    """out[e] = ((double)parts[0, e] + parts[1, e]) + ... in part order (the sum
+    ``parts[0].astype(float64); += parts[q]`` makes), over fixed element chunks in parallel."""
+    cdef Py_ssize_t P = parts.shape[0], L = parts.shape[1], nch = (L + 1023) // 1024, ch, e, e1, q
+    cdef const floating* pp = &parts[0, 0]
+    cdef double* op = &out[0]
+    for ch in prange(nch, schedule="static", num_threads=nthreads):
+        e1 = min(L, (ch + 1) * 1024)
+        for e in range(ch * 1024, e1):
+            op[e] = pp[e]
+        for q in range(1, P):
+            for e in range(ch * 1024, e1):
+                op[e] = op[e] + pp[q * L + e]
+
+
+cdef void _col_sums(const floating[:, ::1] a, double[:, ::1] acc, int nthreads) noexcept nogil:
+    """acc[c, j] = sum over rows i, in row order, of (double)a[i, 16c + j] (the order of numpy's
+    ``a.sum(axis=0, dtype=float64)``), over fixed chunks of 16 columns in parallel; acc is
+    (chunks, >= 24), rows apart by more than a cache line."""
+    cdef Py_ssize_t R = a.shape[0], K = a.shape[1], nch = (K + 15) // 16, ch, i, j, j0, n
+    cdef const floating* ap = &a[0, 0]
+    cdef double* sp = &acc[0, 0]
+    cdef double* row
+    cdef Py_ssize_t lda = acc.shape[1]
+    for ch in prange(nch, schedule="static", num_threads=nthreads):
+        j0 = ch * 16
+        n = min(16, K - j0)
+        row = sp + ch * lda
+        for j in range(n):
+            row[j] = 0
+        for i in range(R):
+            for j in range(n):
+                row[j] = row[j] + ap[i * K + j0 + j]
+
+
+def bias_grad(dy, int nthreads):
+    """The bias gradient ``dy.reshape(-1, Cout).sum(axis=0, dtype=float64)`` rounded to ``dy.dtype``,
+    over OpenMP threads (each column summed in row order by one thread: the same bits as numpy's
+    sum, for every thread count).
+
+    Parameters
+    ----------
+    dy : ndarray, shape (..., Cout), float32 or float64, C-contiguous, non-empty
+        Read only.
+    nthreads : int >= 1
+
+    Returns
+    -------
+    ndarray, shape (Cout,), dtype of ``dy``
+    """
+    if not isinstance(dy, np.ndarray):
+        raise TypeError("dy must be a numpy array")
+    if dy.dtype not in (np.float32, np.float64) or not dy.flags.c_contiguous or dy.ndim < 1 or dy.size == 0:
+        raise ValueError(f"dy must be a non-empty C-contiguous float32 or float64 array, got {dy.dtype} {dy.shape}")
+    if nthreads < 1:
+        raise ValueError(f"nthreads must be >= 1, got {nthreads}")
+    a = dy.reshape(-1, dy.shape[dy.ndim - 1])
+    nch = -(-a.shape[1] // 16)
+    acc = np.empty((nch, 24), dtype=np.float64)
+    cdef double[:, ::1] o = acc
+    cdef const float[:, ::1] af
+    cdef const double[:, ::1] ad
+    cdef int nt = min(nthreads, nch)
+    if dy.dtype == np.float32:
+        af = a
+        with nogil:
+            _col_sums[float](af, o, nt)
+    else:
+        ad = a
+        with nogil:
+            _col_sums[double](ad, o, nt)
+    return acc[:, :16].reshape(-1)[:a.shape[1]].astype(dy.dtype)
+
+
 # The weight gradient's tile blocks are summed in this many fixed parts (at most one per block).
 _DW_PARTS = 8
 
@@ -494,9 +568,19 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
         with nogil:
             _weights_grad[double](xd, dyd, pd, wd, mm, T, h, v, nt)
     _, g, _ = transforms(m)
-    du = parts[0].astype(np.float64)
-    for q in range(1, P):
-        du += parts[q]
+    # du = parts[0] (float64) + parts[1] + ... in part order, over threads
+    du = np.empty(parts[0].size, dtype=np.float64)
+    cdef double[::1] dud = du
+    cdef const float[:, ::1] sf
+    cdef const double[:, ::1] sd
+    if dt == np.float32:
+        sf = parts.reshape(P, -1)
+        with nogil:
+            _sum_parts[float](sf, dud, nt)
+    else:
+        sd = parts.reshape(P, -1)
+        with nogil:
+            _sum_parts[double](sd, dud, nt)
     du = du.reshape(alpha, alpha, dw.shape[2] * cout)
     # dw[a, b] = sum_{i, j} G[i, a] dU[i, j] G[j, b]
     t = np.tensordot(g.T, du, axes=(1, 0))              # (3, alpha, C/groups*Cout)
