@@ -430,24 +430,33 @@ cdef void _sum_parts(const floating[:, ::1] parts, double[::1] out, int nthreads
                 op[e] = op[e] + pp[q * L + e]
 
 
-cdef void _col_sums(const floating[:, ::1] a, double[:, ::1] acc, int nthreads) noexcept nogil:
-    """acc[c, j] = sum over rows i, in row order, of (double)a[i, 16c + j] (the order of numpy's
-    ``a.sum(axis=0, dtype=float64)``), over fixed chunks of 16 columns in parallel; acc is
-    (chunks, >= 24), rows apart by more than a cache line."""
-    cdef Py_ssize_t R = a.shape[0], K = a.shape[1], nch = (K + 15) // 16, ch, i, j, j0, n
-    cdef const floating* ap = &a[0, 0]
-    cdef double* sp = &acc[0, 0]
-    cdef double* row
-    cdef Py_ssize_t lda = acc.shape[1]
-    for ch in prange(nch, schedule="static", num_threads=nthreads):
-        j0 = ch * 16
-        n = min(16, K - j0)
-        row = sp + ch * lda
-        for j in range(n):
-            row[j] = 0
+cdef inline void _col_sums16(const floating* a, Py_ssize_t R, Py_ssize_t K, Py_ssize_t n, double* out) noexcept nogil:
+    """out[j] = sum over rows i < R, in row order, of (double)a[i * K + j], for j < n <= 16
+    (register accumulators)."""
+    cdef double acc[16]
+    cdef Py_ssize_t i, j
+    for j in range(16):
+        acc[j] = 0
+    if n == 16:
+        for i in range(R):
+            for j in range(16):
+                acc[j] = acc[j] + a[i * K + j]
+    else:
         for i in range(R):
             for j in range(n):
-                row[j] = row[j] + ap[i * K + j0 + j]
+                acc[j] = acc[j] + a[i * K + j]
+    for j in range(n):
+        out[j] = acc[j]
+
+
+cdef void _col_sums(const floating[:, ::1] a, double[::1] out, int nthreads) noexcept nogil:
+    """out[j] = sum over rows i, in row order, of (double)a[i, j] (the order of numpy's
+    ``a.sum(axis=0, dtype=float64)``), over fixed chunks of 16 columns in parallel."""
+    cdef Py_ssize_t R = a.shape[0], K = a.shape[1], nch = (K + 15) // 16, ch
+    cdef const floating* ap = &a[0, 0]
+    cdef double* op = &out[0]
+    for ch in prange(nch, schedule="static", num_threads=nthreads):
+        _col_sums16(ap + ch * 16, R, K, min(16, K - ch * 16), op + ch * 16)
 
 
 def bias_grad(dy, int nthreads):
@@ -473,8 +482,8 @@ def bias_grad(dy, int nthreads):
         raise ValueError(f"nthreads must be >= 1, got {nthreads}")
     a = dy.reshape(-1, dy.shape[dy.ndim - 1])
     nch = -(-a.shape[1] // 16)
-    acc = np.empty((nch, 24), dtype=np.float64)
-    cdef double[:, ::1] o = acc
+    out = np.empty(a.shape[1], dtype=np.float64)
+    cdef double[::1] o = out
     cdef const float[:, ::1] af
     cdef const double[:, ::1] ad
     cdef int nt = min(nthreads, nch)
@@ -486,7 +495,7 @@ def bias_grad(dy, int nthreads):
         ad = a
         with nogil:
             _col_sums[double](ad, o, nt)
-    return acc[:, :16].reshape(-1)[:a.shape[1]].astype(dy.dtype)
+    return out.astype(dy.dtype)
 
 
 # The weight gradient's tile blocks are summed in this many fixed parts (at most one per block).
