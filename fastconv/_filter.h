@@ -36,6 +36,15 @@
 #define FCF_NTSTORE(k) FCF_NT(out + j + k * L, acc##k);
 #endif
 
+/* one block of outputs from j: REP(FC_ZERO) the accumulators, then every tap's FMA */
+#define FCF_ACC(REP, j0)                                  \
+    REP(FC_ZERO)                                          \
+    for (t = 0; t < ntaps; t++) {                         \
+        const FC_T *s = src[t] + (j0);                    \
+        V wa = w[t] - (V){0};                             \
+        REP(FC_FMA)                                       \
+    }
+
 #if defined(__GNUC__)
 FC_ATTR static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_t ntaps,
                       FC_T *out, Py_ssize_t n, int stream)
@@ -47,21 +56,11 @@ FC_ATTR static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_
     if (stream && n >= 2 * NACC * L && (size_t)out % sizeof(FC_T) == 0 && (NACC * L * sizeof(FC_T)) % 64 == 0) {
         /* the first block with ordinary stores; then, from the first cache-line boundary,
            blocks of whole cache lines past the caches; the rest below */
-        FCF_REP(FC_ZERO)
-        for (t = 0; t < ntaps; t++) {
-            const FC_T *s = src[t];
-            V wa = w[t] - (V){0};
-            FCF_REP(FC_FMA)
-        }
+        FCF_ACC(FCF_REP, 0)
         FCF_REP(FC_STORE)
         j = (Py_ssize_t)((-(size_t)out & (size_t)63) / sizeof(FC_T));
         for (; j + NACC * L <= n; j += NACC * L) {
-            FCF_REP(FC_ZERO)
-            for (t = 0; t < ntaps; t++) {
-                const FC_T *s = src[t] + j;
-                V wa = w[t] - (V){0};
-                FCF_REP(FC_FMA)
-            }
+            FCF_ACC(FCF_REP, j)
             FCF_REP(FCF_NTSTORE)
         }
         if (j >= n) return;
@@ -70,12 +69,7 @@ FC_ATTR static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_
     if (n >= NACC * L) {
         for (;; j += NACC * L) {
             if (j + NACC * L > n) j = n - NACC * L;
-            FCF_REP(FC_ZERO)
-            for (t = 0; t < ntaps; t++) {
-                const FC_T *s = src[t] + j;
-                V wa = w[t] - (V){0};
-                FCF_REP(FC_FMA)
-            }
+            FCF_ACC(FCF_REP, j)
             FCF_REP(FC_STORE)
             if (j + NACC * L >= n) return;
         }
@@ -83,12 +77,7 @@ FC_ATTR static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_
     if (n >= L) {
         for (;; j += L) {
             if (j + L > n) j = n - L;
-            FC_R1(FC_ZERO)
-            for (t = 0; t < ntaps; t++) {
-                const FC_T *s = src[t] + j;
-                V wa = w[t] - (V){0};
-                FC_R1(FC_FMA)
-            }
+            FCF_ACC(FC_R1, j)
             FC_R1(FC_STORE)
             if (j + L >= n) return;
         }
@@ -106,3 +95,4 @@ static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_t ntaps,
 #undef FCF_REP
 #undef FCF_NT
 #undef FCF_NTSTORE
+#undef FCF_ACC
