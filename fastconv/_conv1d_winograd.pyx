@@ -20,6 +20,7 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
+from ._blas_gemm cimport fc_gemm
 from ._blas_pin cimport fc_blas_pin as _blas_pin, fc_blas_register, fc_blas_restore as _blas_restore
 
 cdef extern from "_conv1d_winograd_kernels.h" nogil:
@@ -54,16 +55,6 @@ def simd_level() -> str:
 
 cdef enum:
     A = 8  # transform points
-
-
-cdef inline void _gemm(int m, int n, int k, const floating* a, const floating* b, floating* c) noexcept nogil:
-    """Column-major C (m, n) = A (m, k) @ B (k, n), leading dimensions m, k, m."""
-    cdef char tr = b"N"
-    cdef floating one = 1, zero = 0
-    if floating is float:
-        sgemm(&tr, &tr, &m, &n, &k, &one, <float*>a, &m, <float*>b, &k, &zero, c, &m)
-    else:
-        dgemm(&tr, &tr, &m, &n, &k, &one, <double*>a, &m, <double*>b, &k, &zero, c, &m)
 
 
 cdef inline void _gemm_acc(int m, int n, int k, const floating* a, const floating* b, floating* c) noexcept nogil:
@@ -182,7 +173,7 @@ cdef void _block(const floating* x, const floating* gu, const floating* bias, fl
         _input_tile(x, bt, zeros, v + i * C, nt * C, n, t, m, pl, L, C)
     for al in range(A):
         # row-major mb[al] (nt, Co) = v[al] (nt, C) @ gu[al] (C, Co), as column-major mb^T = gu^T v^T
-        _gemm(<int>Co, <int>nt, <int>C, gu + al * C * Co, v + al * nt * C, mb + al * nt * Co)
+        fc_gemm(<int>Co, <int>nt, <int>C, gu + al * C * Co, <int>Co, v + al * nt * C, <int>C, mb + al * nt * Co, <int>Co)
     for i in range(nt):
         tt = t0 + i
         n = tt // T

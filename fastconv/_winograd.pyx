@@ -38,6 +38,7 @@ from libc.string cimport memset
 
 from ._blas_pin cimport fc_blas_available, fc_blas_pin as _blas_pin, fc_blas_register
 from ._blas_pin cimport fc_blas_restore as _blas_restore
+from ._blas_gemm cimport fc_gemm as _gemm
 
 # Toom-Cook points for each output tile size m (alpha - 1 finite points, plus infinity).
 _POINTS = {
@@ -158,18 +159,6 @@ def block_tiles(Py_ssize_t ntiles, Py_ssize_t m, Py_ssize_t c, Py_ssize_t cout, 
 
 cdef inline Py_ssize_t _round16(Py_ssize_t n) noexcept nogil:
     return (n + 15) // 16 * 16
-
-
-cdef inline void _gemm(
-    int m, int n, int k, const floating* a, int lda, const floating* b, int ldb, floating* c, int ldc,
-) noexcept nogil:
-    """Column-major C = A @ B via BLAS (no transposes, alpha 1, beta 0)."""
-    cdef char tn = b"N"
-    cdef floating one = 1, zero = 0
-    if floating is float:
-        sgemm(&tn, &tn, &m, &n, &k, &one, <float*>a, &lda, <float*>b, &ldb, &zero, c, &ldc)
-    else:
-        dgemm(&tn, &tn, &m, &n, &k, &one, <double*>a, &lda, <double*>b, &ldb, &zero, c, &ldc)
 
 
 cdef extern from "_winograd_kernels.h" nogil:
@@ -426,6 +415,89 @@ cdef void _weights_grad(
     _blas_restore(prev)
 
 
+cdef void _sum_parts(const floating[:, ::1] parts, double[::1] out, int nthreads) noexcept nogil:
+    """out[e] = ((double)parts[0, e] + parts[1, e]) + ... in part order (the sum
+    ``parts[0].astype(float64); += parts[q]`` makes), over fixed element chunks in parallel."""
+    cdef Py_ssize_t P = parts.shape[0], L = parts.shape[1], nch = (L + 1023) // 1024, ch, e, e1, q
+    cdef const floating* pp = &parts[0, 0]
+    cdef double* op = &out[0]
+    for ch in prange(nch, schedule="static", num_threads=nthreads):
+        e1 = min(L, (ch + 1) * 1024)
+        for e in range(ch * 1024, e1):
+            op[e] = pp[e]
+        for q in range(1, P):
+            for e in range(ch * 1024, e1):
+                op[e] = op[e] + pp[q * L + e]
+
+
+cdef inline void _col_sums16(const floating* a, Py_ssize_t R, Py_ssize_t K, Py_ssize_t n, double* out) noexcept nogil:
+    """out[j] = sum over rows i < R, in row order, of (double)a[i * K + j], for j < n <= 16
+    (register accumulators)."""
+    cdef double acc[16]
+    cdef Py_ssize_t i, j
+    for j in range(16):
+        acc[j] = 0
+    if n == 16:
+        for i in range(R):
+            for j in range(16):
+                acc[j] = acc[j] + a[i * K + j]
+    else:
+        for i in range(R):
+            for j in range(n):
+                acc[j] = acc[j] + a[i * K + j]
+    for j in range(n):
+        out[j] = acc[j]
+
+
+cdef void _col_sums(const floating[:, ::1] a, double[::1] out, int nthreads) noexcept nogil:
+    """out[j] = sum over rows i, in row order, of (double)a[i, j] (the order of numpy's
+    ``a.sum(axis=0, dtype=float64)``), over fixed chunks of 16 columns in parallel."""
+    cdef Py_ssize_t R = a.shape[0], K = a.shape[1], nch = (K + 15) // 16, ch
+    cdef const floating* ap = &a[0, 0]
+    cdef double* op = &out[0]
+    for ch in prange(nch, schedule="static", num_threads=nthreads):
+        _col_sums16(ap + ch * 16, R, K, min(16, K - ch * 16), op + ch * 16)
+
+
+def bias_grad(dy, int nthreads):
+    """The bias gradient ``dy.reshape(-1, Cout).sum(axis=0, dtype=float64)`` rounded to ``dy.dtype``,
+    over OpenMP threads (each column summed in row order by one thread: the same bits as numpy's
+    sum, for every thread count).
+
+    Parameters
+    ----------
+    dy : ndarray, shape (..., Cout), float32 or float64, C-contiguous, non-empty
+        Read only.
+    nthreads : int >= 1
+
+    Returns
+    -------
+    ndarray, shape (Cout,), dtype of ``dy``
+    """
+    if not isinstance(dy, np.ndarray):
+        raise TypeError("dy must be a numpy array")
+    if dy.dtype not in (np.float32, np.float64) or not dy.flags.c_contiguous or dy.ndim < 1 or dy.size == 0:
+        raise ValueError(f"dy must be a non-empty C-contiguous float32 or float64 array, got {dy.dtype} {dy.shape}")
+    if nthreads < 1:
+        raise ValueError(f"nthreads must be >= 1, got {nthreads}")
+    a = dy.reshape(-1, dy.shape[dy.ndim - 1])
+    nch = -(-a.shape[1] // 16)
+    out = np.empty(a.shape[1], dtype=np.float64)
+    cdef double[::1] o = out
+    cdef const float[:, ::1] af
+    cdef const double[:, ::1] ad
+    cdef int nt = min(nthreads, nch)
+    if dy.dtype == np.float32:
+        af = a
+        with nogil:
+            _col_sums[float](af, o, nt)
+    else:
+        ad = a
+        with nogil:
+            _col_sums[double](ad, o, nt)
+    return out.astype(dy.dtype)
+
+
 # The weight gradient's tile blocks are summed in this many fixed parts (at most one per block).
 _DW_PARTS = 8
 
@@ -505,9 +577,19 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
         with nogil:
             _weights_grad[double](xd, dyd, pd, wd, mm, T, h, v, nt)
     _, g, _ = transforms(m)
-    du = parts[0].astype(np.float64)
-    for q in range(1, P):
-        du += parts[q]
+    # du = parts[0] (float64) + parts[1] + ... in part order, over threads
+    du = np.empty(parts[0].size, dtype=np.float64)
+    cdef double[::1] dud = du
+    cdef const float[:, ::1] sf
+    cdef const double[:, ::1] sd
+    if dt == np.float32:
+        sf = parts.reshape(P, -1)
+        with nogil:
+            _sum_parts[float](sf, dud, nt)
+    else:
+        sd = parts.reshape(P, -1)
+        with nogil:
+            _sum_parts[double](sd, dud, nt)
     du = du.reshape(alpha, alpha, dw.shape[2] * cout)
     # dw[a, b] = sum_{i, j} G[i, a] dU[i, j] G[j, b]
     t = np.tensordot(g.T, du, axes=(1, 0))              # (3, alpha, C/groups*Cout)

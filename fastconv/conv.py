@@ -708,7 +708,7 @@ def _winograd_backward(x, w, dy, ct, pad, stride, compute_dx):
         dyc = _as(dy, ct)
         dw = np.empty(w.shape, dtype=ct)
         _winograd.winograd_backward_weights(_as(x, ct), dyc, pad[0], pad[1], dw, nt)
-        db = dyc.reshape(-1, w.shape[3]).sum(axis=0, dtype=np.float64).astype(ct)
+        db = _winograd.bias_grad(dyc, nt)  # the bits of dyc.reshape(-1, Cout).sum(axis=0, dtype=float64)
     elif groups > 1 or _direct_serves(w.shape, False):
         _, dw, db = _direct_backward(x, w, dy, ct, pad, stride, False, (1, 1), groups)
     else:

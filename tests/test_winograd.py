@@ -4,6 +4,7 @@ Forward, input gradient and weight gradient, tile sizes 2, 4, 6, float32 and flo
 tiles crossing the border, channel counts off the vector width, N = 1; the error bound on the
 benchmarked layers; thread-count invariance; the transforms themselves; bad calls.
 """
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -244,3 +245,28 @@ def test_each_simd_level_agrees_with_reference(level, tmp_path):
         "print('ok')\n"
     )
     assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_grad_is_the_float64_column_sum(dtype):
+    """bias_grad gives the bits of dy.reshape(-1, Cout).sum(axis=0, dtype=float64) for every thread
+    count (Cout not a multiple of its 16-column chunks), close to the exact sum, dy untouched."""
+    rng = np.random.default_rng(7)
+    dy = (rng.standard_normal((3, 7, 5, 37)) * rng.choice([1e-3, 1.0, 1e3], size=(3, 7, 5, 37))).astype(dtype)
+    dy0 = dy.copy()
+    want = dy.reshape(-1, 37).sum(axis=0, dtype=np.float64).astype(dtype)
+    exact = np.array([math.fsum(col) for col in dy.reshape(-1, 37).astype(np.float64).T])
+    for nt in (1, 2, 3):
+        got = wg.bias_grad(dy, nt)
+        assert got.dtype == dtype and got.shape == (37,)
+        np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+    np.testing.assert_allclose(got, exact, rtol=LIMIT[dtype], atol=LIMIT[dtype] * np.abs(dy).sum(axis=(0, 1, 2)).max())
+    np.testing.assert_array_equal(dy, dy0)
+    with pytest.raises(ValueError, match="dy must be"):
+        wg.bias_grad(np.zeros((4, 0), dtype), 1)
+    with pytest.raises(ValueError, match="dy must be"):
+        wg.bias_grad(np.zeros((4, 3), np.int32), 1)
+    with pytest.raises(ValueError, match="nthreads"):
+        wg.bias_grad(dy, 0)
+    with pytest.raises(TypeError, match="numpy array"):
+        wg.bias_grad([1.0], 1)
