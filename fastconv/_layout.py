@@ -24,15 +24,20 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import _alloc, _outpool, _transpose
+from ._threads import threads_for
 from . import _validate as v
 from ._cache import PoolCache as _PoolCache
 
 LAYOUTS = ("NHWC", "NCHW")
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-# Transposes run on one thread: they are memory-bound, and on a busy machine waiting for an
-# OpenMP team costs more than the copy itself (measured: with the transposes on the library's 2
-# threads, an NCHW fwd+bwd call took 1.5-1.7x the NHWC call, on one thread 0.9-1.3x).
-_TRANSPOSE_THREADS = 1
+# Transposes of at least this many elements run on the library's threads, smaller ones on one:
+# waking an OpenMP team costs more than a small copy saves. Measured on a quiet host (2 cores,
+# float32 NCHW fwd+bwd calls against the NHWC call, interleaved, bench/bench_conv.py shapes): with
+# the transposes on 2 threads, 1.23-1.29x the NHWC time on N32 32x32x16->32, 1.32-1.38x on
+# N8 64x64x64->64 and 1.19-1.27x on the stride-2 layer, against 1.48-1.51x, 1.53-1.62x and
+# 1.39-1.49x on one thread. (On a host whose other tenants hold the cores, the second thread is
+# late and the one-thread copy wins.)
+_TRANSPOSE_MIN_ELEMENTS = 1 << 18
 
 
 def check_layout(layout) -> str:
@@ -69,7 +74,8 @@ def _swap(a: np.ndarray, axes, r: int, c: int) -> np.ndarray:
         return np.ascontiguousarray(a.transpose(axes))
     _outpool.read_env()
     out = _alloc.empty([a.shape[k] for k in axes], a.dtype)  # large: recycled memory, no fresh page faults
-    _transpose.transpose_batch_kernel(a.reshape(n, r, c), out.reshape(n, c, r), _TRANSPOSE_THREADS)
+    _transpose.transpose_batch_kernel(
+        a.reshape(n, r, c), out.reshape(n, c, r), threads_for(a.size, _TRANSPOSE_MIN_ELEMENTS))
     return out
 
 
