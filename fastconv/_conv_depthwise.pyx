@@ -7,7 +7,15 @@ innermost in x, y and w, so the C loops (``_conv_depthwise.h``) run over the cha
 vector registers: the forward keeps a few vectors of one output pixel's channels in registers
 over the taps, the input gradient gathers, per input pixel, the (output pixel, tap) pairs that
 read it, and the weight gradient keeps a few vectors of one tap's channels in registers over
-the pixels of an output row.
+the pixels of an output row. 3x3 layers with column stride 1 or 2 and column dilation 1 (the
+common depthwise layers) run the interior of every row in blocks instead: 4 or 8 outputs of one
+channel vector at a time with its 9 weights in registers (forward, input gradient; a stride-2
+input gradient in two classes of columns, those reached by taps 0 and 2 and those reached by
+tap 1), and the 9 taps' sums of one channel vector in registers over 8 output columns (weight
+gradient). Each output element is the same sequence of operations either way, so the blocks
+change no result. Large outputs are written with non-temporal stores (``stream``) where every
+vector store is aligned. The backward computes a part's dx rows a few rows after the dw rows
+whose dy they read, so dy is read from memory once.
 
 The C loops (the template ``_conv_depthwise.h``) are compiled for float32 and float64 at every
 instruction-set level of ``_simd.h`` (``_conv_depthwise_kernels.h``); each call picks its level
@@ -107,6 +115,7 @@ cdef int _geometry(fcd_geo* g, tuple xs, tuple ws, tuple ys, Py_ssize_t ph, Py_s
     g.Kh, g.Kw = ws[0], ws[1]
     g.Ho, g.Wo = ys[1], ys[2]
     g.ph, g.pw, g.sh, g.sw, g.dh, g.dw = ph, pw, sh, sw, dh, dw
+    g.stream = 0
     return 0
 
 
@@ -120,12 +129,14 @@ def depthwise_forward_kernel(
     Py_ssize_t dh, Py_ssize_t dw,     # dilation
     int num_threads,                  # OpenMP threads over output rows
     int level=-1,                     # -1: the level depthwise_level() picks; k >= 0: at most level k
+    bint stream=False,                # non-temporal stores of y where aligned (a large output; same values)
 ) -> None:
     """Depthwise convolution forward. All extents must be non-zero."""
     cdef fcd_geo g
     cdef Py_ssize_t r, n, i, rows = y.shape[0] * y.shape[1]
     _geometry(&g, tuple(x.shape)[:4], tuple(w.shape)[:4], tuple(y.shape)[:4], ph, pw, sh, sw, dh, dw)
     cdef int lvl = fcd_level(sizeof(floating), g.C, level)
+    g.stream = stream
     if b.shape[0] not in (0, g.C):
         raise ValueError(f"b must have length 0 or {g.C}, got {b.shape[0]}")
     cdef const floating* xp = &x[0, 0, 0, 0]
@@ -140,22 +151,40 @@ def depthwise_forward_kernel(
             _fwd_row(lvl, &g, xp + n * xstride, wp, bp, yp + r * ystride, i)
 
 
+# output rows per step of a part: the dx rows of a step follow its dw rows while their dy rows are in cache
+cdef enum:
+    _STEP_ROWS = 4
+
+
 cdef void _dw_part(int lvl, const fcd_geo* g, const floating* xp, const floating* dyp, floating* dwq, floating* dbq,
-                   Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    """Overwrite one part's (Kh*Kw, C) weight-gradient and (C,) bias-gradient sums with output rows r0..r1."""
-    cdef Py_ssize_t C = g.C, Wo = g.Wo, xstride = g.H * g.W * g.C, r, n, i, j, c
+                   Py_ssize_t r0, Py_ssize_t r1, const floating* wp, floating* dxp, bint want_dx) noexcept nogil:
+    """Overwrite one part's (Kh*Kw, C) weight-gradient and (C,) bias-gradient sums with output rows r0..r1,
+    and (if want_dx) compute the input-gradient rows floor(r0*H/Ho) .. floor(r1*H/Ho)-1 (rows numbered
+    n*H + h; the same proportion of the input rows), a few of each in turn so that the dy rows the dx
+    rows read are still in cache."""
+    cdef Py_ssize_t C = g.C, Wo = g.Wo, H = g.H, Ho = g.Ho, xstride = g.H * g.W * g.C, r, n, i, a, b, q, h
+    cdef Py_ssize_t dystride = g.Ho * g.Wo * C, dxstride = g.W * C
     cdef const floating* g_row
     memset(dwq, 0, g.Kh * g.Kw * C * sizeof(floating))
     memset(dbq, 0, C * sizeof(floating))
-    for r in range(r0, r1):
-        n = r // g.Ho
-        i = r - n * g.Ho
-        g_row = dyp + r * Wo * C
-        if floating is float:
-            fcd_f32_db_row(lvl, g, g_row, dbq)
-        else:
-            fcd_f64_db_row(lvl, g, g_row, dbq)
-        _dw_row(lvl, g, xp + n * xstride, g_row, dwq, i)
+    a = r0
+    while a < r1:
+        b = a + _STEP_ROWS if a + _STEP_ROWS < r1 else r1
+        for r in range(a, b):
+            n = r // Ho
+            i = r - n * Ho
+            g_row = dyp + r * Wo * C
+            if floating is float:
+                fcd_f32_db_row(lvl, g, g_row, dbq)
+            else:
+                fcd_f64_db_row(lvl, g, g_row, dbq)
+            _dw_row(lvl, g, xp + n * xstride, g_row, dwq, i)
+        if want_dx:
+            for q in range(a * H // Ho, b * H // Ho):
+                n = q // H
+                h = q - n * H
+                _dx_row(lvl, g, dyp + n * dystride, wp, dxp + q * dxstride, h)
+        a = b
 
 
 def depthwise_backward_kernel(
@@ -173,19 +202,22 @@ def depthwise_backward_kernel(
     bint want_dx,                      # compute dx (False skips it)
     int num_threads,
     int level=-1,                      # -1: the level depthwise_level() picks; k >= 0: at most level k
+    bint stream=False,                 # non-temporal stores of dx where aligned (a large output; same values)
 ) -> None:
     """Input, weight and bias gradients of a depthwise convolution, in one parallel loop.
 
     The batch's N*Ho output rows are cut into P contiguous parts (P = dw_parts.shape[0]); part p
     sums its rows, in order, into ``dw_parts[p]``, ``db_parts[p]``; then ``dw`` and ``db`` are the
-    sums of the parts in the order 0, 1, ..., P-1. The dx rows follow the parts in the same
-    dynamically scheduled loop. The result does not depend on the thread count.
+    sums of the parts in the order 0, 1, ..., P-1. Part p also computes the same share of the
+    N*H input-gradient rows, a few rows after the output rows whose gradient they read, so that dy
+    is read from memory once. The result does not depend on the thread count.
     """
     cdef fcd_geo g
     _geometry(&g, tuple(x.shape)[:4], tuple(w.shape)[:4], tuple(dy.shape)[:4], ph, pw, sh, sw, dh, dil_w)
     cdef Py_ssize_t N = x.shape[0], C = g.C, K = g.Kh * g.Kw * g.C, P = dw_parts.shape[0]
-    cdef Py_ssize_t rows = N * g.Ho, ntasks, task, r, n, h, t, p, c
+    cdef Py_ssize_t rows = N * g.Ho, t, p, c
     cdef int lvl = fcd_level(sizeof(floating), C, level)
+    g.stream = stream
     if dw_parts.shape[1] != K or db_parts.shape[0] != P or db_parts.shape[1] != C or P < 1:
         raise ValueError(f"dw_parts must be (P, {K}) and db_parts (P, {C}), got {tuple(dw_parts.shape)[:2]}, "
                          f"{tuple(db_parts.shape)[:2]}")
@@ -201,19 +233,11 @@ def depthwise_backward_kernel(
     cdef floating* dbpp = &db_parts[0, 0]
     cdef floating* dwo = &dw[0, 0, 0, 0]
     cdef floating* dbo = &db[0]
-    cdef Py_ssize_t dystride = g.Ho * g.Wo * C, dxstride = g.W * C
     cdef floating s
-    ntasks = P + (N * g.H if want_dx else 0)
     with nogil:
-        # the parts first: they are the larger tasks, and the dx rows fill in behind them
-        for task in prange(ntasks, schedule="dynamic", num_threads=num_threads):
-            if task < P:
-                _dw_part(lvl, &g, xp, dyp, dwpp + task * K, dbpp + task * C, task * rows // P, (task + 1) * rows // P)
-            else:
-                r = task - P
-                n = r // g.H
-                h = r - n * g.H
-                _dx_row(lvl, &g, dyp + n * dystride, wp, dxp + r * dxstride, h)
+        for p in prange(P, schedule="dynamic", num_threads=num_threads):
+            _dw_part(lvl, &g, xp, dyp, dwpp + p * K, dbpp + p * C, p * rows // P, (p + 1) * rows // P, wp, dxp,
+                     want_dx)
         # dw[t] = part 0 + part 1 + ... + part P-1, one element at a time in that order
         memcpy(dwo, dwpp, K * sizeof(floating))
         for p in range(1, P):

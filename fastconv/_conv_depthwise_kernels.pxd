@@ -4,6 +4,7 @@
 cdef extern from "_conv_depthwise_kernels.h":
     ctypedef struct fcd_geo:
         Py_ssize_t H, W, C, Kh, Kw, Ho, Wo, ph, pw, sh, sw, dh, dw
+        int stream
 
     void fcd_f32_fwd_row(
         int level, const fcd_geo *g, const float *ximg, const float *w, const float *bias, float *yrow,

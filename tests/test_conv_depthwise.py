@@ -17,11 +17,16 @@ from conv_checks import assert_close
 LEVEL_CS = (1, 3, 8, 12, 16, 24, 32, 64, 76)
 
 # (N, H, W, Kh, Kw, padding (top, left), stride, dilation): output shapes follow from the
-# reference's rule (bottom/right padding = top/left here).
+# reference's rule (bottom/right padding = top/left here). The 3x3 layers with column stride 1
+# or 2 and column dilation 1 run their rows' interior columns in blocks (4 or 8 outputs): rows
+# of 21 and 19 outputs have whole blocks and an overlapping last block at every level.
 LEVEL_GEOMETRIES = (
     (3, 7, 6, 3, 3, 1, 1, 1),
     (2, 9, 8, 3, 3, 1, 2, 1),
     (2, 6, 7, 2, 3, 2, (1, 2), (2, 1)),
+    (2, 5, 21, 3, 3, 1, 1, 1),
+    (1, 6, 37, 3, 3, 1, 2, (2, 1)),
+    (2, 4, 23, 3, 3, 0, (1, 1), 1),
 )
 
 
@@ -85,15 +90,16 @@ def test_every_kernel_level_agrees_with_reference(level, tmp_path):
         "count = 0\n"
         "for dt in (np.float32, np.float64):\n"
         "    for x, w, b, p, s, d in _level_layers(dt):\n"
+        "        ref = None  # the same dy at every level: one reference per layer\n"
         "        for lv in list(range(top + 1)) + [-1]:\n"
         "            dy, got = _kernel_results(x, w, b, p, s, d, lv)\n"
-        "            for g, r in zip(got, _reference(x, w, b, p, s, d, dy)):\n"
+        "            ref = ref or _reference(x, w, b, p, s, d, dy)\n"
+        "            for g, r in zip(got, ref):\n"
         "                assert_close(g, r, dt)\n"
         "            count += 1\n"
         "        if x.shape[3] > 1:\n"
         "            y, cache = fastconv.conv2d_forward(x, w, b, p, s, d, x.shape[3])\n"
-        "            dy = np.random.default_rng(1).standard_normal(y.shape).astype(dt)\n"
-        "            for g, r in zip((y,) + fastconv.conv2d_backward(dy, cache), _reference(x, w, b, p, s, d, dy)):\n"
+        "            for g, r in zip((y,) + fastconv.conv2d_backward(dy, cache), ref):\n"
         "                assert_close(g, r, dt)\n"
         "            assert calls[-2:] == ['depthwise_forward_kernel', 'depthwise_backward_kernel'], calls[-2:]\n"
         "print(count)\n"
@@ -149,3 +155,44 @@ def test_fma_levels_are_bit_identical(dtype):
             _, got = _kernel_results(x, w, b, p, s, d, lv)
             for g, e in zip(got, want):
                 assert np.array_equal(g, e), (x.shape, lv)
+
+
+def _aligned_empty(shape, dtype, offset=0):
+    """An uninitialised array whose data starts ``offset`` bytes past a 64-byte boundary."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = np.empty(nbytes + 128, np.uint8)
+    start = (-buf.ctypes.data) % 64 + offset
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streamed_stores_give_the_same_bits(dtype):
+    """``stream=True`` (non-temporal stores of y and dx where the output and every pixel's
+    channels are vector-aligned) writes the same values as ordinary stores, at every level, on 1
+    and 2 threads, for aligned and misaligned outputs (the latter fall back to ordinary stores)."""
+    rng = np.random.default_rng(11)
+    c = 64 // np.dtype(dtype).itemsize * 2  # two cache lines per pixel
+    for s, (h, wd) in ((1, (5, 27)), (2, (6, 35))):
+        x = rng.standard_normal((2, h, wd, c)).astype(dtype)
+        w = rng.standard_normal((3, 3, 1, c)).astype(dtype)
+        b = rng.standard_normal(c).astype(dtype)
+        ho, wo = (h - 1) // s + 1, (wd - 1) // s + 1
+        dy = rng.standard_normal((2, ho, wo, c)).astype(dtype)
+        top = _simd.SIMD_LEVELS.index(_simd.simd_level())
+        for lv in range(top + 1):
+            results = []
+            for stream, offset, nt in ((False, 0, 1), (True, 0, 1), (True, 0, 2), (True, 16, 2)):
+                y, dx = _aligned_empty(dy.shape, dtype, offset), _aligned_empty(x.shape, dtype, offset)
+                dw, db = np.empty_like(w), np.empty_like(b)
+                _conv_depthwise.depthwise_forward_kernel(x, w, b, y, 1, 1, s, s, 1, 1, nt, lv, stream)
+                _conv_depthwise.depthwise_backward_kernel(
+                    x, w, dy, dx, dw, db, np.empty((3, 9 * c), dtype), np.empty((3, c), dtype),
+                    1, 1, s, s, 1, 1, True, nt, lv, stream,
+                )
+                results.append((y.copy(), dx.copy(), dw, db))
+            ref = _reference(x, w, b, 1, s, 1, dy)
+            for g, r in zip(results[0], ref):
+                assert_close(g, r, dtype)
+            for other in results[1:]:
+                for g, e in zip(other, results[0]):
+                    assert np.array_equal(g, e), (s, lv)
