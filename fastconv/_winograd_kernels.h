@@ -36,8 +36,11 @@ static const double fcw_at6[48] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 
 #endif
 /* Full chunks run through "register" paths: the tile's values are read straight from the source
    rows (a padding pixel from fcw_zeros) and the intermediate rows kept in FCW_VL-wide vector
-   variables, with no staging copies; every element sees the same operations in the same order as
-   in the staged path that partial chunks take, so the two give the same bits. */
+   variables, with no staging copies. Every element sees the same sums in the same order as in the
+   staged path that partial chunks (C or Cout not a multiple of FCW_VL) take; at the levels with
+   FMA the compiler may fuse a different product of a sum into the FMA in the two paths, so their
+   roundings can differ there (both within the family's error bounds; each channel always takes
+   the same path, whatever the thread count). */
 static const double fcw_zeros[FCW_VL] __attribute__((aligned(64))) = {0};
 #define FCW_VTYPE(T) typedef T fcw_v __attribute__((vector_size(FCW_VL * sizeof(T))))
 #define FCW_LOAD(dstv, src) memcpy(&(dstv), (src), sizeof(fcw_v))
