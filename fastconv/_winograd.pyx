@@ -431,12 +431,12 @@ cdef void _sum_parts(const floating[:, ::1] parts, double[::1] out, int nthreads
 
 
 cdef inline void _col_sums16(const floating* a, Py_ssize_t R, Py_ssize_t K, Py_ssize_t n, double* out) noexcept nogil:
-    """out[j] = sum over rows i < R, in row order, of (double)a[i * K + j], for j < n <= 16
-    (register accumulators)."""
+    """out[j] += sum over rows i < R, in row order, of (double)a[i * K + j], for j < n <= 16
+    (register accumulators, loaded from and stored back to out)."""
     cdef double acc[16]
     cdef Py_ssize_t i, j
     for j in range(16):
-        acc[j] = 0
+        acc[j] = out[j] if j < n else 0
     if n == 16:
         for i in range(R):
             for j in range(16):
@@ -449,14 +449,30 @@ cdef inline void _col_sums16(const floating* a, Py_ssize_t R, Py_ssize_t K, Py_s
         out[j] = acc[j]
 
 
+# Rows per pass of _col_sums over a thread's columns: a block of rows stays cached while each of
+# its 16-column chunks is summed, so the array is read from memory once.
+cdef enum:
+    _COL_SUM_ROWS = 64
+
+
 cdef void _col_sums(const floating[:, ::1] a, double[::1] out, int nthreads) noexcept nogil:
     """out[j] = sum over rows i, in row order, of (double)a[i, j] (the order of numpy's
-    ``a.sum(axis=0, dtype=float64)``), over fixed chunks of 16 columns in parallel."""
-    cdef Py_ssize_t R = a.shape[0], K = a.shape[1], nch = (K + 15) // 16, ch
+    ``a.sum(axis=0, dtype=float64)``): each of ``nthreads`` threads takes a fixed run of 16-column
+    chunks and sums them over blocks of _COL_SUM_ROWS rows (every column still in row order)."""
+    cdef Py_ssize_t R = a.shape[0], K = a.shape[1], nch = (K + 15) // 16, part, ch, c0, c1, r0, j, blk
+    cdef Py_ssize_t nblk = (R + _COL_SUM_ROWS - 1) // _COL_SUM_ROWS
     cdef const floating* ap = &a[0, 0]
     cdef double* op = &out[0]
-    for ch in prange(nch, schedule="static", num_threads=nthreads):
-        _col_sums16(ap + ch * 16, R, K, min(16, K - ch * 16), op + ch * 16)
+    for j in range(K):
+        op[j] = 0
+    for part in prange(nthreads, schedule="static", num_threads=nthreads):
+        c0 = part * nch // nthreads
+        c1 = (part + 1) * nch // nthreads
+        for blk in range(nblk):
+            r0 = blk * _COL_SUM_ROWS
+            for ch in range(c0, c1):
+                _col_sums16(ap + r0 * K + ch * 16, min(_COL_SUM_ROWS, R - r0), K, min(16, K - ch * 16),
+                            op + ch * 16)
 
 
 def bias_grad(dy, int nthreads):

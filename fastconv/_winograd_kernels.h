@@ -31,6 +31,19 @@ static const double fcw_at6[48] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 
 #define FCW_PRAGMA(x) _Pragma(#x)
 #define FCW_UNROLL FCW_PRAGMA(GCC unroll 16)
 #define FCW_ROLL FCW_PRAGMA(GCC unroll 1)
+#ifndef FCW_PREFETCH
+#define FCW_PREFETCH 1
+#endif
+/* Full chunks run through "register" paths: the tile's values are read straight from the source
+   rows (a padding pixel from fcw_zeros) and the intermediate rows kept in FCW_VL-wide vector
+   variables, with no staging copies. Every element sees the same sums in the same order as in the
+   staged path that partial chunks (C or Cout not a multiple of FCW_VL) take; at the levels with
+   FMA the compiler may fuse a different product of a sum into the FMA in the two paths, so their
+   roundings can differ there (both within the family's error bounds; each channel always takes
+   the same path, whatever the thread count). */
+static const double fcw_zeros[FCW_VL] __attribute__((aligned(64))) = {0};
+#define FCW_VTYPE(T) typedef T fcw_v __attribute__((vector_size(FCW_VL * sizeof(T))))
+#define FCW_LOAD(dstv, src) memcpy(&(dstv), (src), sizeof(fcw_v))
 
 #define FCW_INPUT(T, M, SFX, ATTR)                                                                  \
 ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)      \
@@ -40,11 +53,42 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
     /* prefetch the M pixels right of each patch row: the next tile's new columns */                \
     for (int i = 0; i < A; i++) {                                                                   \
         const T *s = rows[i * A + A - 1];                                                           \
-        if (s != NULL)                                                                              \
+        if (FCW_PREFETCH && s != NULL)                                                                              \
             for (ptrdiff_t o = C; o < (M + 1) * C; o += 64 / (ptrdiff_t)sizeof(T)) __builtin_prefetch(s + o); \
     }                                                                                               \
+    FCW_VTYPE(T);                                                                                   \
     for (ptrdiff_t c0 = 0; c0 < C; c0 += FCW_VL) {                                                  \
         const ptrdiff_t n = C - c0 < FCW_VL ? C - c0 : FCW_VL;                                      \
+        if (n == FCW_VL) {                                                                          \
+            const T *src[A * A];                                                                    \
+            for (int p = 0; p < A * A; p++) src[p] = rows[p] != NULL ? rows[p] + c0 : (const T *)fcw_zeros; \
+            FCW_UNROLL for (int i = 0; i < A; i++) {                                                \
+                fcw_v tr[A];                                                                        \
+                FCW_UNROLL for (int s = 0; s < A; s++) {                                            \
+                    int first = 1;                                                                  \
+                    FCW_UNROLL for (int k = 0; k < A; k++) {                                        \
+                        const T b = (T)fcw_bt##M[i * A + k];                                        \
+                        if (b == 0) continue;                                                       \
+                        fcw_v dv;                                                                   \
+                        FCW_LOAD(dv, src[k * A + s]);                                               \
+                        if (first) tr[s] = b * dv; else tr[s] += b * dv;                            \
+                        first = 0;                                                                  \
+                    }                                                                               \
+                }                                                                                   \
+                FCW_UNROLL for (int j = 0; j < A; j++) {                                            \
+                    fcw_v acc;                                                                      \
+                    int first = 1;                                                                  \
+                    FCW_UNROLL for (int s = 0; s < A; s++) {                                        \
+                        const T b = (T)fcw_bt##M[j * A + s];                                        \
+                        if (b == 0) continue;                                                       \
+                        if (first) acc = b * tr[s]; else acc += b * tr[s];                          \
+                        first = 0;                                                                  \
+                    }                                                                               \
+                    memcpy(v + (i * A + j) * vstride + c0, &acc, sizeof acc);                       \
+                }                                                                                   \
+            }                                                                                       \
+            continue;                                                                               \
+        }                                                                                           \
         for (int p = 0; p < A * A; p++) {                                                           \
             const T *s = rows[p];                                                                   \
             if (s != NULL && n == FCW_VL) {                                                         \
@@ -92,8 +136,38 @@ ATTR static void SFX(const T *mm, ptrdiff_t mstride, T *const *dst, const T *bia
 {                                                                                                   \
     enum { A = M + 2 };                                                                             \
     T q[A * A][FCW_VL], t[M * A][FCW_VL], b0[FCW_VL];                                              \
+    FCW_VTYPE(T);                                                                                   \
     for (ptrdiff_t c0 = 0; c0 < Cout; c0 += FCW_VL) {                                               \
         const ptrdiff_t n = Cout - c0 < FCW_VL ? Cout - c0 : FCW_VL;                                \
+        if (n == FCW_VL) {                                                                          \
+            fcw_v bv;                                                                               \
+            FCW_LOAD(bv, bias != NULL ? bias + c0 : (const T *)fcw_zeros);                          \
+            FCW_UNROLL for (int k = 0; k < M; k++) {                                                \
+                fcw_v tr[A];                                                                        \
+                FCW_UNROLL for (int j = 0; j < A; j++) {                                            \
+                    int first = 1;                                                                  \
+                    FCW_UNROLL for (int i = 0; i < A; i++) {                                        \
+                        const T b = (T)fcw_at##M[k * A + i];                                        \
+                        if (b == 0) continue;                                                       \
+                        fcw_v qv;                                                                   \
+                        FCW_LOAD(qv, mm + (i * A + j) * mstride + c0);                              \
+                        if (first) tr[j] = b * qv; else tr[j] += b * qv;                            \
+                        first = 0;                                                                  \
+                    }                                                                               \
+                }                                                                                   \
+                FCW_UNROLL for (int l = 0; l < M; l++) {                                            \
+                    fcw_v acc = bv;                                                                 \
+                    FCW_UNROLL for (int j = 0; j < A; j++) {                                        \
+                        const T b = (T)fcw_at##M[l * A + j];                                        \
+                        if (b == 0) continue;                                                       \
+                        acc += b * tr[j];                                                           \
+                    }                                                                               \
+                    T *o = dst[k * M + l];                                                          \
+                    if (o != NULL) memcpy(o + c0, &acc, sizeof acc);                                \
+                }                                                                                   \
+            }                                                                                       \
+            continue;                                                                               \
+        }                                                                                           \
         for (int p = 0; p < A * A; p++) {                                                           \
             const T *s = mm + p * mstride + c0;                                                     \
             if (n == FCW_VL) { memcpy(q[p], s, sizeof q[p]); }                                      \
@@ -143,11 +217,39 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
     /* prefetch the M pixels right of each tile row: the next tile's */                             \
     for (int k = 0; k < M; k++) {                                                                   \
         const T *s = rows[k * M + M - 1];                                                           \
-        if (s != NULL)                                                                              \
+        if (FCW_PREFETCH && s != NULL)                                                                              \
             for (ptrdiff_t o = C; o < (M + 1) * C; o += 64 / (ptrdiff_t)sizeof(T)) __builtin_prefetch(s + o); \
     }                                                                                               \
+    FCW_VTYPE(T);                                                                                   \
     for (ptrdiff_t c0 = 0; c0 < C; c0 += FCW_VL) {                                                  \
         const ptrdiff_t n = C - c0 < FCW_VL ? C - c0 : FCW_VL;                                      \
+        if (n == FCW_VL) {                                                                          \
+            const T *src[M * M];                                                                    \
+            for (int p = 0; p < M * M; p++) src[p] = rows[p] != NULL ? rows[p] + c0 : (const T *)fcw_zeros; \
+            FCW_UNROLL for (int i = 0; i < A; i++) {                                                \
+                fcw_v tr[M];                                                                        \
+                FCW_UNROLL for (int l = 0; l < M; l++) {                                            \
+                    tr[l] = (fcw_v){0};                                                             \
+                    FCW_UNROLL for (int k = 0; k < M; k++) {                                        \
+                        const T b = (T)fcw_at##M[k * A + i];                                        \
+                        if (b == 0) continue;                                                       \
+                        fcw_v dv;                                                                   \
+                        FCW_LOAD(dv, src[k * M + l]);                                               \
+                        tr[l] += b * dv;                                                            \
+                    }                                                                               \
+                }                                                                                   \
+                FCW_UNROLL for (int j = 0; j < A; j++) {                                            \
+                    fcw_v acc = (fcw_v){0};                                                         \
+                    FCW_UNROLL for (int l = 0; l < M; l++) {                                        \
+                        const T b = (T)fcw_at##M[l * A + j];                                        \
+                        if (b == 0) continue;                                                       \
+                        acc += b * tr[l];                                                           \
+                    }                                                                               \
+                    memcpy(v + (i * A + j) * vstride + c0, &acc, sizeof acc);                       \
+                }                                                                                   \
+            }                                                                                       \
+            continue;                                                                               \
+        }                                                                                           \
         for (int p = 0; p < M * M; p++) {                                                           \
             const T *s = rows[p];                                                                   \
             if (s != NULL && n == FCW_VL) {                                                         \
