@@ -31,9 +31,6 @@ static const double fcw_at6[48] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 
 #define FCW_PRAGMA(x) _Pragma(#x)
 #define FCW_UNROLL FCW_PRAGMA(GCC unroll 16)
 #define FCW_ROLL FCW_PRAGMA(GCC unroll 1)
-#ifndef FCW_PREFETCH
-#define FCW_PREFETCH 1
-#endif
 /* Full chunks run through "register" paths: the tile's values are read straight from the source
    rows (a padding pixel from fcw_zeros) and the intermediate rows kept in FCW_VL-wide vector
    variables, with no staging copies. Every element sees the same sums in the same order as in the
@@ -53,7 +50,7 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
     /* prefetch the M pixels right of each patch row: the next tile's new columns */                \
     for (int i = 0; i < A; i++) {                                                                   \
         const T *s = rows[i * A + A - 1];                                                           \
-        if (FCW_PREFETCH && s != NULL)                                                                              \
+        if (s != NULL)                                                                              \
             for (ptrdiff_t o = C; o < (M + 1) * C; o += 64 / (ptrdiff_t)sizeof(T)) __builtin_prefetch(s + o); \
     }                                                                                               \
     FCW_VTYPE(T);                                                                                   \
@@ -217,7 +214,7 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
     /* prefetch the M pixels right of each tile row: the next tile's */                             \
     for (int k = 0; k < M; k++) {                                                                   \
         const T *s = rows[k * M + M - 1];                                                           \
-        if (FCW_PREFETCH && s != NULL)                                                                              \
+        if (s != NULL)                                                                              \
             for (ptrdiff_t o = C; o < (M + 1) * C; o += 64 / (ptrdiff_t)sizeof(T)) __builtin_prefetch(s + o); \
     }                                                                                               \
     FCW_VTYPE(T);                                                                                   \
