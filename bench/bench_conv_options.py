@@ -148,6 +148,18 @@ def _interleaved(rounds: int) -> None:
         print(f"{case.label:40s} {med['fastconv']:12.2f} {med['torch']:10.2f} {med['torch-cl']:12.2f} "
               f"{med['torch'] / med['fastconv']:8.2f} {med['torch-cl'] / med['fastconv']:6.2f}   "
               + " ".join(f"{impl} [{lo:.1f}, {hi:.1f}]" for impl, (lo, hi) in spread.items()))
+    # 'same' against its explicit twin, the two fastconv calls alternated (they run the same kernels)
+    same, explicit = CASES[-2], CASES[-1]
+    fa, fb = fastconv_fn(same)[0], fastconv_fn(explicit)[0]
+    assert all(np.array_equal(p, q) for p, q in zip(fa(), fb()))
+    ta, tb = [], []
+    for r in range(3 * rounds):
+        for fn, t in ((fa, ta), (fb, tb)) if r % 2 == 0 else ((fb, tb), (fa, ta)):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+    print(f"'same' / explicit padding, {same.label}: {np.median(ta) / np.median(tb):.2f} "
+          f"(medians of {3 * rounds} alternated calls, bit-identical results)")
 
 
 if __name__ == "__main__":
