@@ -57,10 +57,12 @@ _WINOGRAD_WIDE_CHANNELS = 32
 _WINOGRAD_GROUP_CHANNELS = 8
 # Winograd's weight gradient (fastconv._winograd.winograd_backward_weights) replaces the direct
 # kernels' for layers with at least this many input and output channels, per compute dtype: it
-# does 4x fewer multiplies in BLAS GEMMs but pays two tile transforms per tile (measured, 1 thread,
-# interleaved: Winograd/direct time 0.62 on 64->64 float32, 1.06 on 32->32, 1.24 on 16->32;
-# float64 0.56 on 64->64, 0.76 on 32->32, 0.95 on 16->32).
-_WINOGRAD_DW_MIN_CHANNELS = {_F32: 64, _F64: 32}
+# does 4x fewer multiplies in BLAS GEMMs but pays two tile transforms per tile. With the tile
+# transforms in registers, conv2d_backward time with Winograd dw / with direct dw (calls
+# alternated in one process, medians of 15, two runs each) measured 0.88-0.93 (1 thread) and
+# 0.93-0.96 (2 threads) on N32 32x32 16->32 float32, 0.74-0.79 and 0.83-0.88 on N16 32x32 32->32,
+# 0.85 on 16->32 float64 (1 thread); 16 is the fewest channels "auto" sends to Winograd.
+_WINOGRAD_DW_MIN_CHANNELS = {_F32: 16, _F64: 16}
 _NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
 
 #: The values of ``conv2d_forward``'s ``algorithm``: "auto", then the kernel families in the order

@@ -202,7 +202,7 @@ def test_conv2d_backward_without_dx(impl, dtype, rng):
 # --------------------------------------------------------------------------- algorithm=
 def _spy_kernels(monkeypatch):
     """Count the forward/backward kernel calls of each family made through fastconv.conv (the
-    Winograd family's backward kernel computes dx only: its tag is "dx")."""
+    Winograd family's backward kernels compute dx, tagged "dx", and dw, tagged "dw")."""
     from fastconv import conv
 
     seen = []
@@ -221,6 +221,13 @@ def _spy_kernels(monkeypatch):
                 return _fn(*args)
 
             monkeypatch.setattr(mod, name, spy)
+    dw_kernel = conv._winograd.winograd_backward_weights
+
+    def dw_spy(*args):
+        seen.append(("winograd", "dw"))
+        return dw_kernel(*args)
+
+    monkeypatch.setattr(conv._winograd, "winograd_backward_weights", dw_spy)
     return seen
 
 
@@ -256,9 +263,15 @@ def test_conv2d_algorithm_forces_a_kernel_family(monkeypatch, dtype, rng, xs, ks
     dy = rng.standard_normal(y.shape).astype(dtype)
     grads = fastconv.conv2d_backward(dy, cache)
     family = serve[0] if algorithm == "auto" else algorithm  # auto: the first family that serves
-    if family == "winograd":  # dw and db by the direct kernels (im2col + BLAS below 8 output channels)
-        dw_family = "direct" if ks[2] >= 8 else "gemm"
-        assert seen == [("winograd", "fwd"), (dw_family, "bwd"), ("winograd", "dx")]
+    if family == "winograd":  # dw by Winograd from 16 channels on each side, else by the direct
+        # kernels (im2col + BLAS below 8 output channels)
+        from fastconv import conv
+
+        if min(xs[3], ks[2]) >= conv._WINOGRAD_DW_MIN_CHANNELS[np.dtype(dtype)]:
+            dw_call = ("winograd", "dw")
+        else:
+            dw_call = ("direct" if ks[2] >= 8 else "gemm", "bwd")
+        assert seen == [("winograd", "fwd"), dw_call, ("winograd", "dx")]
     else:  # (the GEMM backward computes a stride-1 dx with the GEMM forward kernel)
         assert seen[:2] == [(family, "fwd"), (family, "bwd")] and {f for f, _ in seen} == {family}
     yr, cr = R.conv2d_forward(x, w, b, pad, stride)
