@@ -42,6 +42,21 @@ static const double fcw_zeros[FCW_VL] __attribute__((aligned(64))) = {0};
 #define FCW_VTYPE(T) typedef T fcw_v __attribute__((vector_size(FCW_VL * sizeof(T))))
 #define FCW_LOAD(dstv, src) memcpy(&(dstv), (src), sizeof(fcw_v))
 
+/* dst = the sum over k_ < N with a nonzero coefficient COEF (a constant once unrolled) of COEF * t_,
+   t_ set by the statement TERM; the first such term is a product, the others are added in order. */
+#define FCW_LINCOMB(T, dst, N, COEF, TERM)                                                          \
+    do {                                                                                            \
+        int first_ = 1;                                                                             \
+        FCW_UNROLL for (int k_ = 0; k_ < (N); k_++) {                                               \
+            const T b_ = (T)(COEF);                                                                 \
+            fcw_v t_;                                                                               \
+            if (b_ == 0) continue;                                                                  \
+            TERM;                                                                                   \
+            if (first_) dst = b_ * t_; else dst += b_ * t_;                                         \
+            first_ = 0;                                                                             \
+        }                                                                                           \
+    } while (0)
+
 #define FCW_INPUT(T, M, SFX, ATTR)                                                                  \
 ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)      \
 {                                                                                                   \
@@ -61,26 +76,11 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
             for (int p = 0; p < A * A; p++) src[p] = rows[p] != NULL ? rows[p] + c0 : (const T *)fcw_zeros; \
             FCW_UNROLL for (int i = 0; i < A; i++) {                                                \
                 fcw_v tr[A];                                                                        \
-                FCW_UNROLL for (int s = 0; s < A; s++) {                                            \
-                    int first = 1;                                                                  \
-                    FCW_UNROLL for (int k = 0; k < A; k++) {                                        \
-                        const T b = (T)fcw_bt##M[i * A + k];                                        \
-                        if (b == 0) continue;                                                       \
-                        fcw_v dv;                                                                   \
-                        FCW_LOAD(dv, src[k * A + s]);                                               \
-                        if (first) tr[s] = b * dv; else tr[s] += b * dv;                            \
-                        first = 0;                                                                  \
-                    }                                                                               \
-                }                                                                                   \
+                FCW_UNROLL for (int s = 0; s < A; s++)                                              \
+                    FCW_LINCOMB(T, tr[s], A, fcw_bt##M[i * A + k_], FCW_LOAD(t_, src[k_ * A + s])); \
                 FCW_UNROLL for (int j = 0; j < A; j++) {                                            \
                     fcw_v acc;                                                                      \
-                    int first = 1;                                                                  \
-                    FCW_UNROLL for (int s = 0; s < A; s++) {                                        \
-                        const T b = (T)fcw_bt##M[j * A + s];                                        \
-                        if (b == 0) continue;                                                       \
-                        if (first) acc = b * tr[s]; else acc += b * tr[s];                          \
-                        first = 0;                                                                  \
-                    }                                                                               \
+                    FCW_LINCOMB(T, acc, A, fcw_bt##M[j * A + k_], t_ = tr[k_]);                     \
                     memcpy(v + (i * A + j) * vstride + c0, &acc, sizeof acc);                       \
                 }                                                                                   \
             }                                                                                       \
@@ -141,17 +141,8 @@ ATTR static void SFX(const T *mm, ptrdiff_t mstride, T *const *dst, const T *bia
             FCW_LOAD(bv, bias != NULL ? bias + c0 : (const T *)fcw_zeros);                          \
             FCW_UNROLL for (int k = 0; k < M; k++) {                                                \
                 fcw_v tr[A];                                                                        \
-                FCW_UNROLL for (int j = 0; j < A; j++) {                                            \
-                    int first = 1;                                                                  \
-                    FCW_UNROLL for (int i = 0; i < A; i++) {                                        \
-                        const T b = (T)fcw_at##M[k * A + i];                                        \
-                        if (b == 0) continue;                                                       \
-                        fcw_v qv;                                                                   \
-                        FCW_LOAD(qv, mm + (i * A + j) * mstride + c0);                              \
-                        if (first) tr[j] = b * qv; else tr[j] += b * qv;                            \
-                        first = 0;                                                                  \
-                    }                                                                               \
-                }                                                                                   \
+                FCW_UNROLL for (int j = 0; j < A; j++)                                              \
+                    FCW_LINCOMB(T, tr[j], A, fcw_at##M[k * A + k_], FCW_LOAD(t_, mm + (k_ * A + j) * mstride + c0));\
                 FCW_UNROLL for (int l = 0; l < M; l++) {                                            \
                     fcw_v acc = bv;                                                                 \
                     FCW_UNROLL for (int j = 0; j < A; j++) {                                        \
