@@ -132,20 +132,6 @@ FCD_ATTR static void FCD_FN(fwd_pixels)(const fcd_geo *g, const FCD_T *ximg, con
     }
 }
 
-/* Output row i of one image: yrow[j, c] = bias[c] + sum_(ki, kj) x[..., c] * w[ki, kj, c]; bias may be NULL. */
-FCD_ATTR static void FCD_FN(fwd_row_any)(const fcd_geo *g, const FCD_T *ximg, const FCD_T *w, const FCD_T *bias,
-                                     FCD_T *yrow, Py_ssize_t i)
-{
-    const Py_ssize_t C = g->C;
-    Py_ssize_t j;
-    for (j = 0; j < g->Wo; j++) {
-        FCD_T *yo = yrow + j * C;
-#define FCD_CALL(c0, nv) FCD_FN(fpix)(g, ximg, w, bias, yo, i, j, c0, nv)
-        FCD_BLOCKS(C, FCD_CALL);
-#undef FCD_CALL
-    }
-}
-
 /* One input-gradient pixel (h, wc), channels c0..: the sum over the taps (ki, kj) and output
    pixels (i, j) with h = i*sh - ph + dh*ki, wc = j*sw - pw + dw*kj of dy[i, j, c] * w[ki, kj, c],
    in (ki, kj) order; zero where no window reads the input. */
@@ -402,10 +388,26 @@ FCD_ATTR FCD_INLINE Py_ssize_t FCD_FN(run3)(const FCD_T *const rows[3], const FC
     return cv;
 }
 
+/* run3 with non-temporal stores, then a fence */
+FCD_ATTR FCD_INLINE Py_ssize_t FCD_FN(run3_fenced)(const FCD_T *const rows[3], const FCD_T *w, const FCD_T *bias,
+                                                   FCD_T *out, Py_ssize_t C, Py_ssize_t j0, Py_ssize_t j1,
+                                                   const int M)
+{
+    const Py_ssize_t c = FCD_FN(run3)(rows, w, bias, out, C, j0, j1, M, 1);
+    FCD_SFENCE();
+    return c;
+}
+
 /* whether a row's interior blocks go out with non-temporal stores: asked for, and every vector
    store of the row (channel vectors of whole-vector pixels) aligned; *row is a row of the output */
 #define FCD_STREAMS(g, row) (FCD_CAN_NT && (g)->stream && (size_t)(row) % FC_VB == 0 \
                              && ((g)->C * (Py_ssize_t)sizeof(FCD_T)) % FC_VB == 0)
+
+/* run3 for outputs j0..j1-1 of the row at out (an output row, or its first pixel of a class),
+   with non-temporal stores where FCD_STREAMS allows them (then fenced); returns as run3 */
+#define FCD_RUN3(g, row, rows, w, bias, out, j0, j1, M)                                   \
+    (FCD_STREAMS(g, row) ? FCD_FN(run3_fenced)(rows, w, bias, out, (g)->C, j0, j1, M)     \
+                         : FCD_FN(run3)(rows, w, bias, out, (g)->C, j0, j1, M, 0))
 
 /* whether the blocked 3x3 loops serve the forward / weight gradient (fwd3) and the input gradient (dx3) */
 #define FCD_FWD3(g) ((g)->Kh == 3 && (g)->Kw == 3 && (g)->dw == 1 && ((g)->sw == 1 || (g)->sw == 2))
@@ -432,7 +434,7 @@ FCD_ATTR static void FCD_FN(fwd_row)(const fcd_geo *g, const FCD_T *ximg, const 
     const FCD_T *rows[3];
     Py_ssize_t jlo, jhi, c, j, ki;
     if (!FCD_FWD3(g)) {
-        FCD_FN(fwd_row_any)(g, ximg, w, bias, yrow, i);
+        FCD_FN(fwd_pixels)(g, ximg, w, bias, yrow, i, 0, g->Wo);
         return;
     }
     FCD_FN(interior3)(g, &jlo, &jhi);
@@ -441,14 +443,8 @@ FCD_ATTR static void FCD_FN(fwd_row)(const fcd_geo *g, const FCD_T *ximg, const 
         rows[ki] = hi >= 0 && hi < g->H ? ximg + (hi * W - g->pw) * C : NULL;
     }
     FCD_FN(fwd_pixels)(g, ximg, w, bias, yrow, i, 0, jlo);
-    if (FCD_STREAMS(g, yrow)) {
-        c = g->sw == 1 ? FCD_FN(run3)(rows, w, bias, yrow, C, jlo, jhi, 0, 1)
-                       : FCD_FN(run3)(rows, w, bias, yrow, C, jlo, jhi, 1, 1);
-        FCD_SFENCE();
-    } else {
-        c = g->sw == 1 ? FCD_FN(run3)(rows, w, bias, yrow, C, jlo, jhi, 0, 0)
-                       : FCD_FN(run3)(rows, w, bias, yrow, C, jlo, jhi, 1, 0);
-    }
+    c = g->sw == 1 ? FCD_RUN3(g, yrow, rows, w, bias, yrow, jlo, jhi, 0)
+                   : FCD_RUN3(g, yrow, rows, w, bias, yrow, jlo, jhi, 1);
     for (; c < C; c++)
         for (j = jlo; j < jhi; j++) FCD_FN(fpix)(g, ximg, w, bias, yrow + j * C, i, j, c, 0);
     FCD_FN(fwd_pixels)(g, ximg, w, bias, yrow, i, jhi, g->Wo);
@@ -475,12 +471,7 @@ FCD_ATTR FCD_INLINE void FCD_FN(dx_class_s2)(const fcd_geo *g, const FCD_T *dyim
 #undef FCD_CALL
     if (mhi == mlo) return;
     for (t = 0; t < 3; t++) rb[t] = rows[t] ? rows[t] + (base + mlo) * C : NULL;
-    if (FCD_STREAMS(g, dxrow)) {
-        c = FCD_FN(run3)(rb, w, NULL, dxrow + (a0 + 2 * mlo) * C, C, 0, mhi - mlo, M, 1);
-        FCD_SFENCE();
-    } else {
-        c = FCD_FN(run3)(rb, w, NULL, dxrow + (a0 + 2 * mlo) * C, C, 0, mhi - mlo, M, 0);
-    }
+    c = FCD_RUN3(g, dxrow, rb, w, NULL, dxrow + (a0 + 2 * mlo) * C, 0, mhi - mlo, M);
     for (; c < C; c++)
         for (m = mlo; m < mhi; m++) FCD_FN(dpix)(g, dyimg, w, dxrow + (a0 + 2 * m) * C, h, a0 + 2 * m, c, 0);
 }
@@ -530,12 +521,7 @@ FCD_ATTR static void FCD_FN(dx_row)(const fcd_geo *g, const FCD_T *dyimg, const 
 #define FCD_CALL(c0, nv) FCD_FN(dpix)(g, dyimg, w, dxrow + wc * C, h, wc, c0, nv)
         FCD_BLOCKS(C, FCD_CALL);
     }
-    if (FCD_STREAMS(g, dxrow)) {
-        c = FCD_FN(run3)(rows, w, NULL, dxrow, C, lo, hi, 2, 1);
-        FCD_SFENCE();
-    } else {
-        c = FCD_FN(run3)(rows, w, NULL, dxrow, C, lo, hi, 2, 0);
-    }
+    c = FCD_RUN3(g, dxrow, rows, w, NULL, dxrow, lo, hi, 2);
     for (; c < C; c++)
         for (wc = lo; wc < hi; wc++) FCD_FN(dpix)(g, dyimg, w, dxrow + wc * C, h, wc, c, 0);
     for (wc = hi; wc < g->W; wc++) {
