@@ -140,7 +140,8 @@ FC_TR_AVX2 static inline void fc_tr8x8_avx2(const float *s, ptrdiff_t ls, float 
 /* one 16x16 block, as four 8x8 ones; each destination row segment of 64 bytes (one cache line
  * when aligned) is written whole by two adjacent stores, so no line has to stay in L1 from one
  * block to the next, and the block reads 16 source lines only */
-FC_TR_AVX2 static inline void fc_tr16x16_avx2(const float *s, ptrdiff_t ls, float *d, ptrdiff_t ld)
+FC_TR_AVX2 static inline __attribute__((always_inline)) void fc_tr16x16_avx2(const float *s, ptrdiff_t ls, float *d,
+                                                                             ptrdiff_t ld, const int stream)
 {
     __m256 top[8], bot[8]; /* columns 8h..8h+7 of rows 0-7 and 8-15, transposed */
     int h, k;
@@ -148,8 +149,13 @@ FC_TR_AVX2 static inline void fc_tr16x16_avx2(const float *s, ptrdiff_t ls, floa
         fc_tr8_avx2(s + 8 * h, ls, top);
         fc_tr8_avx2(s + 8 * ls + 8 * h, ls, bot);
         for (k = 0; k < 8; k++) {
-            _mm256_storeu_ps(d + (8 * h + k) * ld, top[k]);
-            _mm256_storeu_ps(d + (8 * h + k) * ld + 8, bot[k]);
+            if (stream) { /* d's lines are 64-byte aligned: two non-temporal halves fill each */
+                _mm256_stream_ps(d + (8 * h + k) * ld, top[k]);
+                _mm256_stream_ps(d + (8 * h + k) * ld + 8, bot[k]);
+            } else {
+                _mm256_storeu_ps(d + (8 * h + k) * ld, top[k]);
+                _mm256_storeu_ps(d + (8 * h + k) * ld + 8, bot[k]);
+            }
         }
     }
 }
@@ -167,7 +173,7 @@ FC_TR_AVX2 static void fc_tr_rect_avx2(const float *src, float *dst, ptrdiff_t R
 }
 
 FC_TR_AVX2 static void fc_transpose_rows_f32_avx2(const float *src, float *dst, ptrdiff_t R, ptrdiff_t C,
-                                                  ptrdiff_t i0, ptrdiff_t i1)
+                                                  ptrdiff_t i0, ptrdiff_t i1, int stream)
 {
     ptrdiff_t i, j, i16, cm, hi = 0, hj = 0;
     size_t dmis = (size_t)(uintptr_t)(dst + i0) & 63, smis;
@@ -192,11 +198,17 @@ FC_TR_AVX2 static void fc_transpose_rows_f32_avx2(const float *src, float *dst, 
         hj = (ptrdiff_t)((64 - smis) / 4);
     i16 = i0 + ((i1 - i0) & ~(ptrdiff_t)15);
     cm = hj + ((C - hj) & ~(ptrdiff_t)15);
+    /* non-temporal stores only where every 16x16 block writes whole aligned destination lines */
+    stream = stream && (R & 15) == 0 && ((size_t)(uintptr_t)(dst + i0) & 63) == 0;
     for (i = i0; i < i16; i += 16) {
         if (hj)
             fc_transpose_tile_f32(src, dst, R, C, i, i + 16, 0, hj);
-        for (j = hj; j < cm; j += 16)
-            fc_tr16x16_avx2(src + i * C + j, C, dst + j * R + i, R);
+        if (stream)
+            for (j = hj; j < cm; j += 16)
+                fc_tr16x16_avx2(src + i * C + j, C, dst + j * R + i, R, 1);
+        else
+            for (j = hj; j < cm; j += 16)
+                fc_tr16x16_avx2(src + i * C + j, C, dst + j * R + i, R, 0);
         if (cm < C) /* the band's last columns, while its source lines are in L1 */
             fc_tr_rect_avx2(src, dst, R, C, i, i + 16, cm, C);
     }
@@ -204,20 +216,32 @@ FC_TR_AVX2 static void fc_transpose_rows_f32_avx2(const float *src, float *dst, 
 }
 #endif
 
-/* Rows i0 <= i < i1 of the R x C matrix src into dst (C x R), at the kernels' SIMD level. */
+/* Rows i0 <= i < i1 of the R x C matrix src into dst (C x R), at the kernels' SIMD level.
+ * stream: the AVX2 blocks write whole aligned destination lines with non-temporal stores (which do
+ * not read the lines in first); the caller issues fc_transpose_sfence() before the data is used
+ * by another thread. The values are the same either way. */
 static inline void fc_transpose_rows_f32(const float *src, float *dst, ptrdiff_t R, ptrdiff_t C,
-                                         ptrdiff_t i0, ptrdiff_t i1)
+                                         ptrdiff_t i0, ptrdiff_t i1, int stream)
 {
 #ifdef FC_TRANSPOSE_AVX2
     if (fc_simd_level() >= 1) {
-        fc_transpose_rows_f32_avx2(src, dst, R, C, i0, i1);
+        fc_transpose_rows_f32_avx2(src, dst, R, C, i0, i1, stream);
         return;
     }
 #endif
+    (void)stream;
 #ifdef FC_TRANSPOSE_SSE
     fc_transpose_rows_f32_sse(src, dst, R, C, i0, i1);
 #else
     FC_TR_SCALAR_REST(src, dst, R, C, i0, i1, i0, 0);
+#endif
+}
+
+/* orders this thread's non-temporal stores before what follows */
+static inline void fc_transpose_sfence(void)
+{
+#ifdef FC_TRANSPOSE_SSE
+    _mm_sfence();
 #endif
 }
 

@@ -8,6 +8,7 @@ import pytest
 
 import fastconv
 import fastconv.reference as R
+from fastconv import _layout
 from fastconv._cache import ConvCache, PoolCache
 
 from conftest import require_simd, run_python, simd_levels
@@ -300,9 +301,10 @@ def test_transpose_kernel_each_simd_level(level, tmp_path):
         "for shape in shapes:\n"
         "    a = rng.standard_normal(shape).astype(np.float32)\n"
         "    for threads in (1, 2):\n"
-        "        out = np.full((shape[0], shape[2], shape[1]), np.nan, np.float32)\n"
-        "        _transpose.transpose_batch_kernel(a, out, threads)\n"
-        "        assert np.array_equal(out, a.transpose(0, 2, 1)), (shape, threads)\n"
+        "        for stream in (False, True):\n"
+        "            out = np.full((shape[0], shape[2], shape[1]), np.nan, np.float32)\n"
+        "            _transpose.transpose_batch_kernel(a, out, threads, stream)\n"
+        "            assert np.array_equal(out, a.transpose(0, 2, 1)), (shape, threads, stream)\n"
         "x = rng.standard_normal((2, 9, 10, 16)).astype(np.float32)\n"
         "w = rng.standard_normal((3, 3, 16, 24)).astype(np.float32)\n"
         "y, cache = fastconv.conv2d_forward(x, w, None)\n"
@@ -316,6 +318,44 @@ def test_transpose_kernel_each_simd_level(level, tmp_path):
         "print('ok')\n"
     )
     assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_transpose_kernel_streamed_stores(threads):
+    """stream=True (non-temporal stores of whole aligned destination lines) gives NumPy's transpose
+    for destinations that start on a cache line, 16 bytes into one and at odd offsets, with row
+    counts that are and are not multiples of 16, and leaves the memory around the output alone."""
+    from fastconv import _transpose
+
+    rng = np.random.default_rng(11)
+    for r, c in ((64, 48), (1024, 32), (32, 1024), (80, 17), (23, 64), (16, 16)):
+        a = rng.standard_normal((3, r, c)).astype(np.float32)
+        for offset in (0, 1, 4, 5):  # elements past a 64-byte boundary
+            raw = np.full(3 * r * c + 64, -1.0, dtype=np.float32)
+            start = (-raw.ctypes.data % 64) // 4  # the first element on a 64-byte boundary
+            buf = raw[start:start + 3 * r * c + 32]
+            out = buf[offset:offset + 3 * r * c].reshape(3, c, r)
+            _transpose.transpose_batch_kernel(a, out, threads, True)
+            np.testing.assert_array_equal(out, a.transpose(0, 2, 1), err_msg=f"r={r} c={c} offset={offset}")
+            assert (buf[:offset] == -1).all() and (buf[offset + 3 * r * c:] == -1).all()
+
+
+def test_nchw_conv_with_streamed_transposes_is_the_nhwc_result(monkeypatch):
+    """With every layout transpose streamed, NCHW conv results are the NHWC results transposed, bit
+    for bit."""
+    monkeypatch.setattr(_layout, "_STREAM_MIN_BYTES", 0)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 20, 24, 32)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 32, 48)).astype(np.float32)
+    y, cache = fastconv.conv2d_forward(x, w, None)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dw, _ = fastconv.conv2d_backward(dy, cache)
+    yn, cn = fastconv.conv2d_forward(x.transpose(0, 3, 1, 2).copy(), w.transpose(3, 2, 0, 1).copy(), None,
+                                     layout="NCHW")
+    dxn, dwn, _ = fastconv.conv2d_backward(dy.transpose(0, 3, 1, 2).copy(), cn)
+    np.testing.assert_array_equal(yn, y.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(dxn, dx.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(dwn, dw.transpose(3, 2, 0, 1))
 
 
 def test_transpose_kernel_rejects_wrong_out_shape():
