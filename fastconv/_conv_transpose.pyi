@@ -6,6 +6,3 @@ def conv_transpose2d_forward_direct_kernel(
     x: NDArray[np.floating], w: NDArray[np.floating], b: NDArray[np.floating], y: NDArray[np.floating],
     ph: int, pw: int, sh: int, sw: int, num_threads: int, dh: int = 1, dil_w: int = 1, groups: int = 1,
 ) -> None: ...
-def column_sums(
-    a: NDArray[np.floating], out: NDArray[np.floating], parts: NDArray[np.floating], num_threads: int,
-) -> None: ...

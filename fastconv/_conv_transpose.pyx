@@ -110,30 +110,3 @@ def conv_transpose2d_forward_direct_kernel(
         free(zeros)
     if ntasks == 0:
         raise MemoryError("conv_transpose2d_forward_direct_kernel: no memory for the packed weights")
-
-
-def column_sums(const floating[:, ::1] a, floating[::1] out, floating[:, ::1] parts, int num_threads) -> None:
-    """out[c] = the sum of a[:, c]: each of the P = parts.shape[0] fixed, contiguous row ranges
-    summed in order into ``parts[p]``, then the parts added in the order 0, 1, ..., P-1 (the result
-    does not depend on the thread count)."""
-    cdef Py_ssize_t M = a.shape[0], C = a.shape[1], P = parts.shape[0], p, r, c
-    cdef floating* q
-    cdef const floating* row
-    if out.shape[0] != C or parts.shape[1] != C or P < 1:
-        raise ValueError(f"out ({out.shape[0]},) and parts ({P}, {parts.shape[1]}) must have {C} columns")
-    if C == 0:
-        return
-    with nogil:
-        for p in prange(P, schedule="dynamic", num_threads=num_threads):
-            q = &parts[p, 0]
-            for c in range(C):
-                q[c] = 0
-            for r in range(p * M // P, (p + 1) * M // P):
-                row = &a[r, 0]
-                for c in range(C):
-                    q[c] = q[c] + row[c]
-        for c in range(C):
-            out[c] = parts[0, c]
-        for p in range(1, P):
-            for c in range(C):
-                out[c] = out[c] + parts[p, c]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _conv_transpose
+from . import _conv_transpose, _winograd
 from . import _validate as v
 from ._cache import ConvTransposeCache
 from ._conv_layer import layer_forward, layer_weight_grad
@@ -24,19 +24,16 @@ __all__ = ["conv_transpose2d_forward", "conv_transpose2d_backward"]
 
 # Below this many multiply-adds the forward kernel runs on one thread.
 _PARALLEL_MIN_MACS = 1 << 20
-# The bias gradient sums dy's pixels in this many fixed parts (then the parts in order); below
-# _PARALLEL_MIN_SUM elements it runs on one thread.
-_DB_PARTS = 32
+# Below this many elements the bias gradient runs on one thread.
 _PARALLEL_MIN_SUM = 1 << 18
 
 
 def _bias_grad(dy: np.ndarray) -> np.ndarray:
-    """The sum of dy (N, Ho, Wo, Cout) over its pixels, (Cout,), independent of the thread count."""
-    d2 = dy.reshape(dy.shape[0] * dy.shape[1] * dy.shape[2], dy.shape[3])
-    db = np.empty(d2.shape[1], dtype=dy.dtype)
-    parts = np.empty((max(1, min(d2.shape[0], _DB_PARTS)), d2.shape[1]), dtype=dy.dtype)
-    _conv_transpose.column_sums(d2, db, parts, threads_for(d2.size, _PARALLEL_MIN_SUM))
-    return db
+    """The sum of dy (N, Ho, Wo, Cout) over its pixels, (Cout,) in dy's dtype: the float64 column
+    sums of :func:`fastconv._winograd.bias_grad` (numpy's bits, independent of the thread count)."""
+    if dy.size == 0:
+        return np.zeros(dy.shape[-1], dtype=dy.dtype)
+    return _winograd.bias_grad(np.ascontiguousarray(dy), threads_for(dy.size, _PARALLEL_MIN_SUM))
 
 
 def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
