@@ -23,7 +23,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from . import _alloc, _outpool, _transpose
+from . import _outpool, _transpose
 from ._threads import threads_for
 from . import _validate as v
 from ._cache import PoolCache as _PoolCache
@@ -78,8 +78,7 @@ def _swap(a: np.ndarray, axes, r: int, c: int) -> np.ndarray:
         return np.ascontiguousarray(a).reshape([a.shape[k] for k in axes])
     if a.dtype not in _FLOATS or not a.flags.c_contiguous:
         return np.ascontiguousarray(a.transpose(axes))
-    _outpool.read_env()
-    out = _alloc.empty([a.shape[k] for k in axes], a.dtype)  # large: recycled memory, no fresh page faults
+    out = _outpool.empty([a.shape[k] for k in axes], a.dtype)  # large: recycled memory, no fresh page faults
     _transpose.transpose_batch_kernel(
         a.reshape(n, r, c), out.reshape(n, c, r), threads_for(a.size, _TRANSPOSE_MIN_ELEMENTS),
         out.nbytes >= _STREAM_MIN_BYTES)

@@ -32,6 +32,14 @@ def read_env() -> None:
                       "keeping the default", RuntimeWarning, stacklevel=3)
 
 
+def empty(shape, dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array from the pool's allocator (:func:`fastconv._alloc.empty`):
+    a large one reuses the pages of a freed array of the same size (a training loop's previous
+    output or gradient) instead of faulting fresh pages in, and starts on a 64-byte boundary."""
+    read_env()
+    return _alloc.empty(shape, dtype)
+
+
 def output_pool(max_blocks=None, max_bytes=None, min_block=None) -> dict:
     """Inspect or set the bounded pool that recycles the memory of large arrays: :func:`filter2d`
     outputs, pooling gradients and the layout copies of ``layout="NCHW"`` calls.

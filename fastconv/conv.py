@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _conv, _conv_depthwise, _conv_direct, _conv_small, _dilated, _winograd
-from . import _alloc, _layout, _outpool
+from . import _layout, _outpool
 from . import _validate as v
 from ._cache import ConvCache
 from ._threads import threads_for
@@ -103,9 +103,10 @@ class _Unfit(_Fit):
 _NOT_GROUPED = _Unfit(lambda: "the depthwise kernels need groups == C == Cout > 1, got groups 1")
 # The depthwise weight gradient is summed over this many fixed parts of the batch's output rows.
 _DEPTHWISE_DW_PARTS = 32
-# Depthwise outputs (y, dx) of at least this many bytes come from the output pool (cache-line
-# aligned, no fresh page faults) and are written with non-temporal stores: they would not stay
-# cached, and streaming saves reading every line in before overwriting it (the same values).
+# Depthwise outputs (y, dx) come from the output pool (those of 4 MiB or more cache-line aligned,
+# no fresh page faults); those of at least this many bytes are written with non-temporal stores:
+# they would not stay cached, and streaming saves reading every line in before overwriting it (the
+# same values).
 _DEPTHWISE_STREAM_BYTES = 1 << 22
 
 
@@ -487,7 +488,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     xc, wc = _as(x, ct), _as(w, ct)
     bc = _as(b, ct) if has_bias else np.zeros(w.shape[3], dtype=ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
-    y = _depthwise_out(shape, ct) if path == "depthwise" else np.empty(shape, dtype=ct)
+    y = _outpool.empty(shape, ct) if path == "depthwise" else np.empty(shape, dtype=ct)
     kh, kw, c, cout = wc.shape
     k = kh * kw * c
     macs = y.size * k
@@ -687,7 +688,7 @@ def _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, dil):
     n, ho = dy.shape[:2]
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(c, dtype=ct)
-    dx = _depthwise_out(x.shape, ct) if compute_dx else _NO_DX[ct]
+    dx = _outpool.empty(x.shape, ct) if compute_dx else _NO_DX[ct]
     parts = max(1, min(n * ho, _DEPTHWISE_DW_PARTS))
     nt = _threads_for(dy.size * kh * kw * (2 if compute_dx else 1))
     _conv_depthwise.depthwise_backward_kernel(
@@ -696,14 +697,6 @@ def _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, dil):
         ph, pw, sh, sw, dil[0], dil[1], compute_dx, nt, -1, dx.nbytes >= _DEPTHWISE_STREAM_BYTES,
     )
     return dx, dw, db
-
-
-def _depthwise_out(shape, ct) -> np.ndarray:
-    """An uninitialised depthwise output: a large one from the output pool (see _DEPTHWISE_STREAM_BYTES)."""
-    if np.prod(shape, dtype=np.int64) * ct.itemsize < _DEPTHWISE_STREAM_BYTES:
-        return np.empty(shape, dtype=ct)
-    _outpool.read_env()
-    return _alloc.empty(shape, ct)
 
 
 def _winograd_dw_pays(w_shape, ct, groups: int = 1) -> bool:

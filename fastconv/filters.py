@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _alloc, _filter, _outpool
+from . import _filter, _outpool
 from . import _validate as v
 from ._filter_spec import KERNELS, MODES
 from ._outpool import output_pool
@@ -220,14 +220,13 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None, output=None):
     if out_arr is not None:
         ct = _output_arg(out_arr, img).dtype
     img3 = img if img.ndim == 3 else img[:, :, None]
-    _outpool.read_env()
-    res = _alloc.empty(img.shape, ct) if out_arr is None else out_arr  # owns its data, image's shape
+    res = _outpool.empty(img.shape, ct) if out_arr is None else out_arr  # owns its data, image's shape
     out = res.reshape(img3.shape)  # a view: the kernels take (H, W, C)
     if out.size:
         if img3.dtype == ct and img3.flags.c_contiguous:
             x = img3
         else:  # a converted copy, from the pool too (it is freed before this call returns)
-            x = _alloc.empty(img3.shape, ct)
+            x = _outpool.empty(img3.shape, ct)
             np.copyto(x, img3, casting="unsafe")
         kh, kw = k.shape
         plan = _plan(k, ct, out.nbytes >= _MEMORY_BOUND_BYTES)

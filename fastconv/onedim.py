@@ -16,7 +16,7 @@ import numpy as np
 from fractions import Fraction
 from functools import lru_cache
 
-from . import _alloc, _conv1d_winograd, _outpool, _pool1d
+from . import _conv1d_winograd, _outpool, _pool1d
 from . import _validate as v
 from ._cache import Conv1dCache, ConvCache, Pool1dCache
 from ._conv_layer import layer_backward, layer_forward
@@ -239,13 +239,6 @@ def _k3s2_serves(pool: int, stride: int, dilation: int, padding: int, length: in
     return (pool, stride, dilation, padding) == (3, 2, 1, 0) and 0 < out_len and 2 * out_len < length
 
 
-def _alloc_dx(shape, dtype) -> np.ndarray:
-    """An uninitialised gradient from the output pool (:mod:`fastconv._alloc`): a large one reuses
-    the pages of a freed array of the same size instead of faulting fresh pages in."""
-    _outpool.read_env()
-    return _alloc.empty(shape, dtype)
-
-
 class _MaxPool1dCache(Pool1dCache):
     """A max-pool :class:`~fastconv._cache.Pool1dCache` holding the tap of each window's first
     maximum (``plan``: the kernel's code array and the windows' start positions); ``argmax`` is
@@ -293,7 +286,7 @@ def _grad_args(dy, cache, is_max: bool) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError(f"cache must be the cache returned by {producer}, got {v.public_type_name(cache)}")
     dy = v.check_dy(dy, cache.y_shape)
     ct = v.compute_dtype(cache.dx_dtype, dy.dtype)
-    return np.ascontiguousarray(dy, dtype=ct), _alloc_dx(cache.x_shape, ct)
+    return np.ascontiguousarray(dy, dtype=ct), _outpool.empty(cache.x_shape, ct)
 
 
 def _starts(out_len: int, stride: int, padding: int) -> np.ndarray:

@@ -5,7 +5,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import _alloc
 from . import _cache
 from . import _layout
 from . import _outpool
@@ -34,14 +33,6 @@ _MAX_CODED_WINDOW = 256
 
 _F32, _F64 = v._F32, v._F64  # the float dtypes of the cheap common-case checks
 _U8 = np.dtype(np.uint8)
-
-
-def _alloc_dx(shape, dtype):
-    """An uninitialised gradient array from the output pool (:mod:`fastconv._alloc`): a large one
-    reuses the pages of a freed array of the same size (a training loop's previous gradient)
-    instead of faulting fresh pages in on every call."""
-    _outpool.read_env()
-    return _alloc.empty(shape, dtype)
 
 
 def _threads(elems: int) -> int:
@@ -269,11 +260,11 @@ def maxpool_backward(dy, cache, *, layout=None):
     tiled = cache.stride == cache.pool_size
     if dy.size and tiled and type(cache) is _CodedPoolCache:
         # windows tile the input: the kernel writes every element of dx exactly once
-        dx = _alloc_dx(cache.x_shape, dy.dtype)
+        dx = _outpool.empty(cache.x_shape, dy.dtype)
         (ph, pw) = cache.pool_size
         _pool.maxpool_backward_codes_tiled_kernel(dy, cache._code, dx, ph, pw, _threads(dx.size))
     elif dy.size and tiled:
-        dx = _alloc_dx(cache.x_shape, dy.dtype)
+        dx = _outpool.empty(cache.x_shape, dy.dtype)
         (ph, pw) = cache.pool_size
         argmax = np.ascontiguousarray(cache.argmax, dtype=np.int64)
         _pool.maxpool_backward_tiled_kernel(dy, argmax, dx, ph, pw, _threads(dx.size))
@@ -374,7 +365,7 @@ def avgpool_backward(dy, cache, *, layout=None):
     (ph, pw), (sh, sw) = cache.pool_size, cache.stride
     if dy.size and (sh, sw) == (ph, pw):
         # windows tile the input: the kernel writes every element of dx exactly once
-        dx = _alloc_dx(cache.x_shape, dy.dtype)
+        dx = _outpool.empty(cache.x_shape, dy.dtype)
         _pool.avgpool_backward_tiled_kernel(dy, dx, ph, pw, _threads(dx.size))
     else:
         dx = np.zeros(cache.x_shape, dtype=dy.dtype)
@@ -503,7 +494,7 @@ def _maxpool_window(x, pool, stride, hw, dx_dt, window):
 
 def _max_scatter_backward(dy, cache):
     """Max pooling backward for any windows: dy of each window is added at its argmax."""
-    dx = _alloc_dx(cache.x_shape, dy.dtype)
+    dx = _outpool.empty(cache.x_shape, dy.dtype)
     if dy.size and type(cache) is _CodedWindowCache:
         (r0, r1, _, _, _), (c0, c1, _, _, _), (dh, dw) = _geometry(
             cache.x_shape, cache.y_shape, cache.pool_size, cache.stride, cache.window)
@@ -534,7 +525,7 @@ def _avgpool_window(x, pool, stride, hw, dx_dt, window):
 def _avg_gather_backward(dy, cache):
     """Average pooling backward for general windows: every dx element gathers its windows' shares."""
     rows, cols, _ = _geometry(cache.x_shape, cache.y_shape, cache.pool_size, cache.stride, cache.window)
-    dx = _alloc_dx(cache.x_shape, dy.dtype)
+    dx = _outpool.empty(cache.x_shape, dy.dtype)
     if dx.size:
         rdiv, cdiv = _divisors(rows, cols, cache.window, dy.dtype)
         nt = min(_threads(dx.size), dx.shape[0])
@@ -558,7 +549,7 @@ def _global_avg_forward(x, dx_dt, window):
 
 def _global_avg_backward(dy, cache):
     """Average pooling backward from a (1, 1) output: every pixel of image n gets dy[n] / (H * W)."""
-    dx = _alloc_dx(cache.x_shape, dy.dtype)
+    dx = _outpool.empty(cache.x_shape, dy.dtype)
     if dx.size:
         nt = min(_threads(dx.size), dx.shape[0])
         scratch = np.empty((nt, dx.shape[3]), dtype=dx.dtype)
