@@ -42,7 +42,9 @@ _TRANSPOSE_MIN_ELEMENTS = 1 << 18
 # they skip reading the output's lines in first. Measured (float32 fwd+bwd, NCHW/NHWC time,
 # interleaved, 2 threads / 1 thread): N8 64x64x64->64 1.35 -> 1.17 / 1.39 -> 1.23, the stride-2
 # layer N16 56x56x64->128 1.13 -> 0.99 / 1.20 -> 1.10; N32 32x32x16->32 (4 MiB outputs) unchanged
-# within noise (1.32-1.41). Alone, an (8, 4096, 64) -> (8, 64, 4096) copy took 0.58-0.66x the time.
+# within noise (1.32-1.41). The transposes alone, into an evicted pooled block as in a training
+# loop (1 / 2 threads): 0.31-0.74 / 0.43-0.87 of the time at 4 to 12 MiB (both directions, the
+# benchmark layers' shapes), 0.76-1.22 / 0.71-1.04 at 2 MiB.
 _STREAM_MIN_BYTES = 1 << 22
 
 
