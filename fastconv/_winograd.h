@@ -88,5 +88,23 @@ FC_ATTR static void FC_FN(wino_gacc)(const FC_T *v, const FC_T *d, FC_T *a, ptrd
 #undef FCW_CALL
         }
 }
+
+/* The bias gradient's column sums: out[j] += sum over rows i < R, in row order, of
+   (double)a[i * K + j], for the FCW_VL columns j of one chunk; in FCW_VL-wide double vectors (the
+   conversion is exact and each column's additions keep numpy's order, so the bits are the scalar
+   loop's). */
+FC_ATTR static void FC_FN(wino_colsum)(const FC_T *a, ptrdiff_t R, ptrdiff_t K, double *out)
+{
+    typedef double fcw_d __attribute__((vector_size(FCW_VL * sizeof(double))));
+    typedef FC_T fcw_t __attribute__((vector_size(FCW_VL * sizeof(FC_T))));
+    fcw_d acc;
+    fcw_t row;
+    memcpy(&acc, out, sizeof acc);
+    for (ptrdiff_t i = 0; i < R; i++) {
+        memcpy(&row, a + i * K, sizeof row);
+        acc += __builtin_convertvector(row, fcw_d);
+    }
+    memcpy(out, &acc, sizeof acc);
+}
 #undef FCW_NV
 #undef FCW_TB

@@ -183,6 +183,10 @@ cdef extern from "_winograd_kernels.h" nogil:
     fcw_gmul_f64_t fcw_gacc_f64()
     Py_ssize_t fcw_group_chunk()
     const char* fcw_simd_name()
+    ctypedef void (*fcw_colsum_f32_t)(const float*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
+    ctypedef void (*fcw_colsum_f64_t)(const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
+    fcw_colsum_f32_t fcw_colsum_f32()
+    fcw_colsum_f64_t fcw_colsum_f64()
 
 
 def simd_path():
@@ -463,6 +467,8 @@ cdef void _col_sums(const floating[:, ::1] a, double[::1] out, int nthreads) noe
     cdef Py_ssize_t nblk = (R + _COL_SUM_ROWS - 1) // _COL_SUM_ROWS
     cdef const floating* ap = &a[0, 0]
     cdef double* op = &out[0]
+    cdef fcw_colsum_f32_t fsum = fcw_colsum_f32()
+    cdef fcw_colsum_f64_t dsum = fcw_colsum_f64()
     for j in range(K):
         op[j] = 0
     for part in prange(nthreads, schedule="static", num_threads=nthreads):
@@ -471,8 +477,12 @@ cdef void _col_sums(const floating[:, ::1] a, double[::1] out, int nthreads) noe
         for blk in range(nblk):
             r0 = blk * _COL_SUM_ROWS
             for ch in range(c0, c1):
-                _col_sums16(ap + r0 * K + ch * 16, min(_COL_SUM_ROWS, R - r0), K, min(16, K - ch * 16),
-                            op + ch * 16)
+                if K - ch * 16 < 16:  # a partial chunk
+                    _col_sums16(ap + r0 * K + ch * 16, min(_COL_SUM_ROWS, R - r0), K, K - ch * 16, op + ch * 16)
+                elif floating is float:
+                    fsum(ap + r0 * K + ch * 16, min(_COL_SUM_ROWS, R - r0), K, op + ch * 16)
+                else:
+                    dsum(ap + r0 * K + ch * 16, min(_COL_SUM_ROWS, R - r0), K, op + ch * 16)
 
 
 def bias_grad(dy, int nthreads):

@@ -311,6 +311,11 @@ static fcw_gmul_f64_t fcw_gmul_f64(void) { return FC_PICK(fc_f64_wino_gmul); }
 static fcw_gmul_f32_t fcw_gacc_f32(void) { return FC_PICK(fc_f32_wino_gacc); }
 static fcw_gmul_f64_t fcw_gacc_f64(void) { return FC_PICK(fc_f64_wino_gacc); }
 static ptrdiff_t fcw_group_chunk(void) { return FCW_VL; }
+/* the column sums of one chunk of FCW_VL columns (see _winograd.h) at the level that runs */
+typedef void (*fcw_colsum_f32_t)(const float *, ptrdiff_t, ptrdiff_t, double *);
+typedef void (*fcw_colsum_f64_t)(const double *, ptrdiff_t, ptrdiff_t, double *);
+static fcw_colsum_f32_t fcw_colsum_f32(void) { return FC_PICK(fc_f32_wino_colsum); }
+static fcw_colsum_f64_t fcw_colsum_f64(void) { return FC_PICK(fc_f64_wino_colsum); }
 
 /* the compiled-in matrices, for the tests: B^T (alpha x alpha) or A^T (m x alpha), or NULL */
 static const double *fcw_matrix(int m, int which_at)

@@ -221,7 +221,7 @@ def test_bad_calls_raise():
 def test_each_simd_level_agrees_with_reference(level, tmp_path):
     """The tile transforms of each instruction-set level this CPU runs, forced in a fresh process:
     forward, dx and dw within the error bound, and conv2d_backward's winograd path (Winograd dw
-    from 64 channels) against the reference."""
+    from 64 channels) against the reference; the bias gradient's column sums give numpy's bits."""
     require_simd(level, tmp_path)
     code = (
         "import numpy as np, fastconv, fastconv.reference as R\n"
@@ -242,6 +242,9 @@ def test_each_simd_level_agrees_with_reference(level, tmp_path):
         "            dw = np.empty(w.shape, dt)\n"
         "            wg.winograd_backward_weights(x, dy, 1, 1, dw, 2, m)\n"
         "            assert err(dw, R.conv2d_backward(dy, cr)[1]) < lim, (dt, m)\n"
+        "        for nt in (1, 2):  # the column sums: numpy's float64 bits (whole 16-column chunks and a partial one)\n"
+        "            want = dy.reshape(-1, co).sum(axis=0, dtype=np.float64).astype(dt)\n"
+        "            assert np.array_equal(wg.bias_grad(dy, nt).view(np.uint8), want.view(np.uint8)), (dt, co, nt)\n"
         "print('ok')\n"
     )
     assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
