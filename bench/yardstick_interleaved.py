@@ -6,7 +6,7 @@ Run: ``python bench/yardstick_interleaved.py [rounds] [processes] [levels...]``
 The kernel level is fixed once per process (``FASTCONV_SIMD``), so the levels are compared in child
 processes that alternate (avx2, avx512, avx2, avx512, ...); inside each child the forward, the
 backward without dx (dw, db), the full backward (dx, dw, db) and sgemm (numpy float32 2048^2 matmul)
-alternate call by call, on 1 thread and on 2 threads. dx is timed as the full backward minus the
+alternate call by call, on 1 thread and on 2 threads, with a pause after each sgemm call (``BLAS_PAUSE``). dx is timed as the full backward minus the
 backward without dx. Useful FLOPs: 2*N*Ho*Wo*Cout*Kh*Kw*C per pass. Prints medians over all rounds
 of all processes of a level, with the spread (min-max of the per-process medians), the fraction of
 sgemm's GFLOP/s on as many threads, and the 1 -> 2 thread speed-ups of fwd+bwd and of sgemm.
@@ -23,6 +23,11 @@ LAYERS = {
     "large N8 64x64x64->64": (8, 64, 64, 64, 64),
     "medium N32 32x32x16->32": (32, 32, 32, 16, 32),
 }
+
+
+# Seconds between an sgemm call and the next fastconv call: OpenBLAS's threads spin for a while after
+# each call and would hold the second core (bench/blas_spin_interleaved.py measures it).
+BLAS_PAUSE = 0.3
 
 
 def child(rounds):
@@ -62,6 +67,7 @@ def child(rounds):
                 t0 = time.perf_counter()
                 np.matmul(a, bm)
                 times.setdefault(f"sgemm/{nt}", []).append(time.perf_counter() - t0)
+            time.sleep(BLAS_PAUSE)  # let OpenBLAS's spinning threads go to sleep before fastconv runs
             for name, (_, fns) in ops.items():
                 for op, fn in fns.items():
                     t0 = time.perf_counter()
