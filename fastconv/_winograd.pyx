@@ -434,21 +434,16 @@ cdef void _sum_parts(const floating[:, ::1] parts, double[::1] out, int nthreads
                 op[e] = op[e] + pp[q * L + e]
 
 
-cdef inline void _col_sums16(const floating* a, Py_ssize_t R, Py_ssize_t K, Py_ssize_t n, double* out) noexcept nogil:
-    """out[j] += sum over rows i < R, in row order, of (double)a[i * K + j], for j < n <= 16
-    (register accumulators, loaded from and stored back to out)."""
+cdef inline void _col_sums_part(const floating* a, Py_ssize_t R, Py_ssize_t K, Py_ssize_t n, double* out) noexcept nogil:
+    """out[j] += sum over rows i < R, in row order, of (double)a[i * K + j], for j < n < 16: the last,
+    partial chunk of columns (whole chunks go to the level's ``wino_colsum``)."""
     cdef double acc[16]
     cdef Py_ssize_t i, j
-    for j in range(16):
-        acc[j] = out[j] if j < n else 0
-    if n == 16:
-        for i in range(R):
-            for j in range(16):
-                acc[j] = acc[j] + a[i * K + j]
-    else:
-        for i in range(R):
-            for j in range(n):
-                acc[j] = acc[j] + a[i * K + j]
+    for j in range(n):
+        acc[j] = out[j]
+    for i in range(R):
+        for j in range(n):
+            acc[j] = acc[j] + a[i * K + j]
     for j in range(n):
         out[j] = acc[j]
 
@@ -478,7 +473,7 @@ cdef void _col_sums(const floating[:, ::1] a, double[::1] out, int nthreads) noe
             r0 = blk * _COL_SUM_ROWS
             for ch in range(c0, c1):
                 if K - ch * 16 < 16:  # a partial chunk
-                    _col_sums16(ap + r0 * K + ch * 16, min(_COL_SUM_ROWS, R - r0), K, K - ch * 16, op + ch * 16)
+                    _col_sums_part(ap + r0 * K + ch * 16, min(_COL_SUM_ROWS, R - r0), K, K - ch * 16, op + ch * 16)
                 elif floating is float:
                     fsum(ap + r0 * K + ch * 16, min(_COL_SUM_ROWS, R - r0), K, op + ch * 16)
                 else:
