@@ -88,11 +88,7 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
         }                                                                                           \
         for (int p = 0; p < A * A; p++) {                                                           \
             const T *s = rows[p];                                                                   \
-            if (s != NULL && n == FCW_VL) {                                                         \
-                memcpy(d[p], s + c0, sizeof d[p]);                                                  \
-            } else {                                                                                \
-                for (int c = 0; c < FCW_VL; c++) d[p][c] = (s != NULL && c < n) ? s[c0 + c] : (T)0; \
-            }                                                                                       \
+            for (int c = 0; c < FCW_VL; c++) d[p][c] = (s != NULL && c < n) ? s[c0 + c] : (T)0;\
         }                                                                                           \
         FCW_ROLL for (int s = 0; s < A; s++) {                                                      \
             FCW_UNROLL for (int i = 0; i < A; i++) {                                                \
@@ -120,8 +116,7 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
                     first = 0;                                                                      \
                 }                                                                                   \
                 T *dst = v + (i * A + j) * vstride + c0;                                            \
-                if (n == FCW_VL) { memcpy(dst, acc, sizeof acc); }                                  \
-                else { for (int c = 0; c < n; c++) dst[c] = acc[c]; }                               \
+                for (int c = 0; c < n; c++) dst[c] = acc[c];                                \
             }                                                                                       \
         }                                                                                           \
     }                                                                                               \
@@ -158,8 +153,7 @@ ATTR static void SFX(const T *mm, ptrdiff_t mstride, T *const *dst, const T *bia
         }                                                                                           \
         for (int p = 0; p < A * A; p++) {                                                           \
             const T *s = mm + p * mstride + c0;                                                     \
-            if (n == FCW_VL) { memcpy(q[p], s, sizeof q[p]); }                                      \
-            else { for (int c = 0; c < FCW_VL; c++) q[p][c] = c < n ? s[c] : (T)0; }                \
+            for (int c = 0; c < FCW_VL; c++) q[p][c] = c < n ? s[c] : (T)0;                 \
         }                                                                                           \
         for (int c = 0; c < FCW_VL; c++) b0[c] = (bias != NULL && c < n) ? bias[c0 + c] : (T)0;     \
         FCW_ROLL for (int j = 0; j < A; j++) {                                                      \
@@ -187,8 +181,7 @@ ATTR static void SFX(const T *mm, ptrdiff_t mstride, T *const *dst, const T *bia
                 }                                                                                   \
                 T *o = dst[k * M + l];                                                              \
                 if (o == NULL) continue;                                                            \
-                if (n == FCW_VL) { memcpy(o + c0, acc, sizeof acc); }                               \
-                else { for (int c = 0; c < n; c++) o[c0 + c] = acc[c]; }                            \
+                for (int c = 0; c < n; c++) o[c0 + c] = acc[c];                             \
             }                                                                                       \
         }                                                                                           \
     }                                                                                               \
@@ -240,11 +233,7 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
         }                                                                                           \
         for (int p = 0; p < M * M; p++) {                                                           \
             const T *s = rows[p];                                                                   \
-            if (s != NULL && n == FCW_VL) {                                                         \
-                memcpy(d[p], s + c0, sizeof d[p]);                                                  \
-            } else {                                                                                \
-                for (int c = 0; c < FCW_VL; c++) d[p][c] = (s != NULL && c < n) ? s[c0 + c] : (T)0; \
-            }                                                                                       \
+            for (int c = 0; c < FCW_VL; c++) d[p][c] = (s != NULL && c < n) ? s[c0 + c] : (T)0;\
         }                                                                                           \
         FCW_ROLL for (int l = 0; l < M; l++) {                                                      \
             FCW_UNROLL for (int i = 0; i < A; i++) {                                                \
@@ -268,8 +257,7 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
                     for (int c = 0; c < FCW_VL; c++) acc[c] += b * t[i * M + l][c];                 \
                 }                                                                                   \
                 T *dst = v + (i * A + j) * vstride + c0;                                            \
-                if (n == FCW_VL) { memcpy(dst, acc, sizeof acc); }                                  \
-                else { for (int c = 0; c < n; c++) dst[c] = acc[c]; }                               \
+                for (int c = 0; c < n; c++) dst[c] = acc[c];                                \
             }                                                                                       \
         }                                                                                           \
     }                                                                                               \
