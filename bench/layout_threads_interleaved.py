@@ -4,8 +4,10 @@ and on the library's threads, calls interleaved in one process.
 On each ``bench_conv`` shape (float32, forward+backward as ``bench_cs231n.layout_conv`` times it),
 every round calls the NHWC layer, then the NCHW layer with ``_layout._TRANSPOSE_MIN_ELEMENTS`` set
 so that no transpose runs threaded ("1 thread"), then with the library's threshold ("threaded":
-transposes of at least that many elements on ``fastconv.get_num_threads()`` threads). Wall time,
-2 threads by default; prints the medians and the NCHW/NHWC ratios of the medians.
+transposes of at least that many elements on ``fastconv.get_num_threads()`` threads), then threaded
+with ``_layout._STREAM_MIN_BYTES`` set so that no transpose uses non-temporal stores ("threaded, no
+streaming"). Wall time, 2 threads by default; prints the medians and the NCHW/NHWC ratios of the
+medians.
 
     PYTHONPATH=. python bench/layout_threads_interleaved.py [--rounds 15] [--threads 2]
 """
@@ -33,16 +35,19 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     fastconv.set_num_threads(args.threads)
-    threshold = _layout._TRANSPOSE_MIN_ELEMENTS
-    settings = {"1 thread": 1 << 62, "threaded": threshold}
+    threshold, stream_min = _layout._TRANSPOSE_MIN_ELEMENTS, _layout._STREAM_MIN_BYTES
+    # (threads threshold, non-temporal stores threshold) of the layout transposes
+    settings = {"1 thread": (1 << 62, stream_min), "threaded": (threshold, stream_min),
+                "threaded, no streaming": (threshold, 1 << 62)}
     try:
         for case in CASES:
-            calls = {"NHWC": (layout_conv(case, "NHWC"), threshold)}
+            calls = {"NHWC": (layout_conv(case, "NHWC"), (threshold, stream_min))}
             calls.update({f"NCHW {k}": (layout_conv(case, "NCHW"), v) for k, v in settings.items()})
             times = {k: [] for k in calls}
             for r in range(args.rounds + 2):  # two warm-up rounds
-                for k, (fn, min_elements) in calls.items():
+                for k, (fn, (min_elements, min_stream)) in calls.items():
                     _layout._TRANSPOSE_MIN_ELEMENTS = min_elements
+                    _layout._STREAM_MIN_BYTES = min_stream
                     t = time.perf_counter()
                     fn()
                     if r >= 2:
@@ -51,9 +56,10 @@ def main() -> None:
             name = f"N{case.n} {case.h}x{case.w}x{case.cin}->{case.cout} k{case.k} p{case.p} s{case.s}"
             print(f"{name}: " + ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in med.items())
                   + f"; NCHW/NHWC {med['NCHW 1 thread'] / med['NHWC']:.2f} (1 thread), "
-                  f"{med['NCHW threaded'] / med['NHWC']:.2f} (threaded)", flush=True)
+                  f"{med['NCHW threaded'] / med['NHWC']:.2f} (threaded), "
+                  f"{med['NCHW threaded, no streaming'] / med['NHWC']:.2f} (threaded, no streaming)", flush=True)
     finally:
-        _layout._TRANSPOSE_MIN_ELEMENTS = threshold
+        _layout._TRANSPOSE_MIN_ELEMENTS, _layout._STREAM_MIN_BYTES = threshold, stream_min
 
 
 if __name__ == "__main__":

@@ -39,13 +39,14 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # late and the one-thread copy wins.)
 _TRANSPOSE_MIN_ELEMENTS = 1 << 18
 # Transposes writing at least this many bytes use non-temporal stores (_transpose.pyx ``stream``):
-# they skip reading the output's lines in first. Measured (float32 fwd+bwd, NCHW/NHWC time,
-# interleaved, 2 threads / 1 thread): N8 64x64x64->64 1.35 -> 1.17 / 1.39 -> 1.23, the stride-2
-# layer N16 56x56x64->128 1.13 -> 0.99 / 1.20 -> 1.10; N32 32x32x16->32 (4 MiB outputs) unchanged
-# within noise (1.32-1.41). The transposes alone, into an evicted pooled block as in a training
-# loop (1 / 2 threads): 0.31-0.74 / 0.43-0.87 of the time at 4 to 12 MiB (both directions, the
-# benchmark layers' shapes), 0.76-1.22 / 0.71-1.04 at 2 MiB.
-_STREAM_MIN_BYTES = 1 << 22
+# they skip reading the output's lines in first. NCHW/NHWC fwd+bwd time, 2 threads, the calls
+# interleaved in one process with and without streaming (bench/layout_threads_interleaved.py, two
+# runs each): N8 64x64x64->64 (8 MiB copies) 1.13-1.20 against 1.36-1.40, the stride-2 layer N16
+# 56x56x64->128 (6.1 and 12.2 MiB) 1.07-1.17 against 1.17-1.29; but N32 32x32x16->32, whose 4 MiB
+# copies a training loop keeps in cache, 1.35-1.38 against 1.26-1.32, so 4 MiB copies are not
+# streamed. The transposes alone, into an evicted pooled block (1 / 2 threads): 0.31-0.74 /
+# 0.43-0.87 of the time at 4 to 12 MiB, 0.76-1.22 / 0.71-1.04 at 2 MiB.
+_STREAM_MIN_BYTES = 5 << 20
 
 
 def check_layout(layout) -> str:
