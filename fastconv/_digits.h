@@ -67,6 +67,17 @@ typedef struct {
     Py_ssize_t d;      /* hp * wp * c */
     int max_pool;
 } fcd_geo;
+
+/* The tutorial's network (8x8 images, 3x3 conv of 8 filters, padding 1, stride 1, 2x2 max
+   pooling): its step and forward are compiled once more with this geometry as constants */
+static const fcd_geo fcd_tutorial = {8, 8, 3, 8, 1, 1, 8, 8, 2, 4, 4, 128, 1};
+static inline int fcd_is_tutorial(const fcd_geo *g)
+{
+    const fcd_geo *t = &fcd_tutorial;
+    return g->h == t->h && g->w == t->w && g->k == t->k && g->c == t->c && g->pad == t->pad &&
+           g->stride == t->stride && g->ho == t->ho && g->wo == t->wo && g->q == t->q && g->hp == t->hp &&
+           g->wp == t->wp && g->d == t->d && g->max_pool == t->max_pool;
+}
 #endif
 
 #if defined(__GNUC__)
@@ -105,9 +116,9 @@ FCD_ATTR static void FCD_FN(pad)(const fcd_geo *g, const FCD_T *xn, FCD_T *xp)
 /* np (constant after inlining) adjacent output pixels starting at org, filters [cb, cb + FCD_CB) */
 FCD_ATTR static inline __attribute__((always_inline)) void
 FCD_FN(conv_block)(const fcd_geo *g, const FCD_T *org, const FCD_T *w, const FCD_T *b, FCD_T *o,
-                   const int np)
+                   const int np, const Py_ssize_t K, const Py_ssize_t S)
 {
-    const Py_ssize_t K = g->k, C = g->c, S = g->stride, Wd = g->w + 2 * g->pad;
+    const Py_ssize_t C = g->c, Wd = g->w + 2 * g->pad;
     FCD_FN(vec) acc[FCD_P][FCD_NV], wv[FCD_NV];
     Py_ssize_t di, dj;
     int p, v;
@@ -128,11 +139,13 @@ FCD_FN(conv_block)(const fcd_geo *g, const FCD_T *org, const FCD_T *w, const FCD
 }
 #endif
 
-/* conv output of one image: o1[(i, j), c] = b1[c] + sum_t xp[window(i, j) + t] * w1[t, c] */
-FCD_ATTR static void FCD_FN(conv)(const fcd_geo *g, const FCD_T *xp, const FCD_T *w1, const FCD_T *b1,
-                                  FCD_T *o1)
+/* conv output of one image: o1[(i, j), c] = b1[c] + sum_t xp[window(i, j) + t] * w1[t, c];
+   K and S are g's kernel size and stride (constants where inlined with them) */
+FCD_ATTR static inline __attribute__((always_inline)) void
+FCD_FN(conv_ks)(const fcd_geo *g, const FCD_T *xp, const FCD_T *w1, const FCD_T *b1, FCD_T *o1,
+                const Py_ssize_t K, const Py_ssize_t S)
 {
-    const Py_ssize_t K = g->k, C = g->c, S = g->stride, Wd = g->w + 2 * g->pad;
+    const Py_ssize_t C = g->c, Wd = g->w + 2 * g->pad;
     const Py_ssize_t Ho = g->ho, Wo = g->wo;
     Py_ssize_t i, j, di, dj, cb, u;
     for (i = 0; i < Ho; i++) {
@@ -142,9 +155,9 @@ FCD_ATTR static void FCD_FN(conv)(const fcd_geo *g, const FCD_T *xp, const FCD_T
 #if FCD_VECTOR
         for (; cb + FCD_CB <= C; cb += FCD_CB) {
             for (j = 0; j + FCD_P <= Wo; j += FCD_P)
-                FCD_FN(conv_block)(g, row + j * S, w1 + cb, b1 + cb, orow + j * C + cb, FCD_P);
+                FCD_FN(conv_block)(g, row + j * S, w1 + cb, b1 + cb, orow + j * C + cb, FCD_P, K, S);
             for (; j < Wo; j++)
-                FCD_FN(conv_block)(g, row + j * S, w1 + cb, b1 + cb, orow + j * C + cb, 1);
+                FCD_FN(conv_block)(g, row + j * S, w1 + cb, b1 + cb, orow + j * C + cb, 1, K, S);
         }
 #endif
         for (u = cb; u < C; u++)
@@ -155,6 +168,15 @@ FCD_ATTR static void FCD_FN(conv)(const fcd_geo *g, const FCD_T *xp, const FCD_T
                 orow[j * C + u] = acc;
             }
     }
+}
+/* the tutorial's 3x3 stride-1 layer with the tap loops unrolled (the same sums in the same order) */
+FCD_ATTR static void FCD_FN(conv)(const fcd_geo *g, const FCD_T *xp, const FCD_T *w1, const FCD_T *b1,
+                                  FCD_T *o1)
+{
+    if (g->k == 3 && g->stride == 1)
+        FCD_FN(conv_ks)(g, xp, w1, b1, o1, 3, 1);
+    else
+        FCD_FN(conv_ks)(g, xp, w1, b1, o1, g->k, g->stride);
 }
 
 #if FCD_VECTOR
@@ -347,7 +369,7 @@ FCD_ATTR static inline void FCD_FN(dots)(const FCD_T *a, const FCD_T *b, Py_ssiz
    or -1 when the window's maximum is not positive; flat (nb, d) and logits (nb, 10) are
    written, and w2t (10, d) receives w2 transposed.  xp (nb, H + 2p, W + 2p) receives the
    zero-padded images, which the step's backward reads again. */
-FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, const long long *idx, Py_ssize_t nb,
+FCD_ATTR static void FCD_FN(forward_g)(const fcd_geo *g, const FCD_T *x, const long long *idx, Py_ssize_t nb,
                                      const FCD_T *w1, const FCD_T *b1,
                                      const FCD_T *w2, const FCD_T *b2,
                                      FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *logits,
@@ -407,7 +429,7 @@ FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, const lon
    x[idx[0:nb]] with labels y[idx[0:nb]]); updates w1, b1, w2, b2 in place and
    returns the mean cross-entropy (with the 1e-12 guard of fastconv's softmax).  gm is
    scratch for one image's conv-output gradient (ho, wo, c), t2 for two (10, d) matrices. */
-FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long long *y,
+FCD_ATTR static double FCD_FN(step_g)(const fcd_geo *g, const FCD_T *x, const long long *y,
                                     const long long *idx,
                                     Py_ssize_t nb, FCD_T lr,
                                     FCD_T *w1, FCD_T *b1, FCD_T *w2, FCD_T *b2,
@@ -421,7 +443,7 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
     Py_ssize_t n, di, dj, cc, f, kk, t, pi, pj;
     double loss = 0;
 
-    FCD_FN(forward)(g, x, idx, nb, w1, b1, w2, b2, xp, out1, arg, flat, proba, t2);
+    FCD_FN(forward_g)(g, x, idx, nb, w1, b1, w2, b2, xp, out1, arg, flat, proba, t2);
 
     /* softmax, loss and dlogits = (proba - onehot) / nb, in place */
     for (n = 0; n < nb; n++) {
@@ -565,6 +587,48 @@ FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long
     for (t = 0; t < D * FCD_NCLS; t++) w2[t] -= lr * dw2[t];
     for (kk = 0; kk < FCD_NCLS; kk++) b2[kk] -= lr * db2[kk];
     return loss / (double)nb;
+}
+
+/* forward_g and step_g with the tutorial's geometry as constants (every call inlined: the same
+   operations in the same order, with constant loop bounds and offsets) */
+FCD_ATTR __attribute__((flatten)) static void FCD_FN(forward_tutorial)(
+    const FCD_T *x, const long long *idx, Py_ssize_t nb, const FCD_T *w1, const FCD_T *b1, const FCD_T *w2,
+    const FCD_T *b2, FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *logits, FCD_T *w2t)
+{
+    FCD_FN(forward_g)(&fcd_tutorial, x, idx, nb, w1, b1, w2, b2, xp, out1, arg, flat, logits, w2t);
+}
+FCD_ATTR __attribute__((flatten)) static double FCD_FN(step_tutorial)(
+    const FCD_T *x, const long long *y, const long long *idx, Py_ssize_t nb, FCD_T lr, FCD_T *w1, FCD_T *b1,
+    FCD_T *w2, FCD_T *b2, FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *proba, FCD_T *dflat,
+    FCD_T *gm, FCD_T *t2, FCD_T *dw1, FCD_T *db1, FCD_T *dw2, FCD_T *db2)
+{
+    return FCD_FN(step_g)(&fcd_tutorial, x, y, idx, nb, lr, w1, b1, w2, b2, xp, out1, arg, flat, proba, dflat,
+                          gm, t2, dw1, db1, dw2, db2);
+}
+
+/* The entry points: the tutorial's geometry takes its constant-geometry copy */
+FCD_ATTR static void FCD_FN(forward)(const fcd_geo *g, const FCD_T *x, const long long *idx, Py_ssize_t nb,
+                                     const FCD_T *w1, const FCD_T *b1, const FCD_T *w2, const FCD_T *b2,
+                                     FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *logits,
+                                     FCD_T *w2t)
+{
+    if (fcd_is_tutorial(g))
+        FCD_FN(forward_tutorial)(x, idx, nb, w1, b1, w2, b2, xp, out1, arg, flat, logits, w2t);
+    else
+        FCD_FN(forward_g)(g, x, idx, nb, w1, b1, w2, b2, xp, out1, arg, flat, logits, w2t);
+}
+FCD_ATTR static double FCD_FN(step)(const fcd_geo *g, const FCD_T *x, const long long *y,
+                                    const long long *idx, Py_ssize_t nb, FCD_T lr,
+                                    FCD_T *w1, FCD_T *b1, FCD_T *w2, FCD_T *b2,
+                                    FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *proba,
+                                    FCD_T *dflat, FCD_T *gm, FCD_T *t2,
+                                    FCD_T *dw1, FCD_T *db1, FCD_T *dw2, FCD_T *db2)
+{
+    if (fcd_is_tutorial(g))
+        return FCD_FN(step_tutorial)(x, y, idx, nb, lr, w1, b1, w2, b2, xp, out1, arg, flat, proba, dflat, gm, t2,
+                                     dw1, db1, dw2, db2);
+    return FCD_FN(step_g)(g, x, y, idx, nb, lr, w1, b1, w2, b2, xp, out1, arg, flat, proba, dflat, gm, t2,
+                          dw1, db1, dw2, db2);
 }
 
 #undef FCD_T
