@@ -53,8 +53,12 @@
 #define FCD_CB 8 /* filters per register block */
 #if defined(__GNUC__)
 #define FCD_RESTRICT __restrict__
+#define FCD_AINLINE static inline __attribute__((always_inline))
+#define FCD_FLATTEN __attribute__((flatten)) /* inline every call in the function's body */
 #else
 #define FCD_RESTRICT
+#define FCD_AINLINE static inline
+#define FCD_FLATTEN
 #endif
 
 typedef struct {
@@ -141,7 +145,7 @@ FCD_FN(conv_block)(const fcd_geo *g, const FCD_T *org, const FCD_T *w, const FCD
 
 /* conv output of one image: o1[(i, j), c] = b1[c] + sum_t xp[window(i, j) + t] * w1[t, c];
    K and S are g's kernel size and stride (constants where inlined with them) */
-FCD_ATTR static inline __attribute__((always_inline)) void
+FCD_ATTR FCD_AINLINE void
 FCD_FN(conv_ks)(const fcd_geo *g, const FCD_T *xp, const FCD_T *w1, const FCD_T *b1, FCD_T *o1,
                 const Py_ssize_t K, const Py_ssize_t S)
 {
@@ -169,7 +173,8 @@ FCD_FN(conv_ks)(const fcd_geo *g, const FCD_T *xp, const FCD_T *w1, const FCD_T 
             }
     }
 }
-/* the tutorial's 3x3 stride-1 layer with the tap loops unrolled (the same sums in the same order) */
+/* 3x3 stride-1 layers (any filter count or pooling) with the tap loops unrolled: the same sums in
+   the same order */
 FCD_ATTR static void FCD_FN(conv)(const fcd_geo *g, const FCD_T *xp, const FCD_T *w1, const FCD_T *b1,
                                   FCD_T *o1)
 {
@@ -591,13 +596,13 @@ FCD_ATTR static double FCD_FN(step_g)(const fcd_geo *g, const FCD_T *x, const lo
 
 /* forward_g and step_g with the tutorial's geometry as constants (every call inlined: the same
    operations in the same order, with constant loop bounds and offsets) */
-FCD_ATTR __attribute__((flatten)) static void FCD_FN(forward_tutorial)(
+FCD_ATTR FCD_FLATTEN static void FCD_FN(forward_tutorial)(
     const FCD_T *x, const long long *idx, Py_ssize_t nb, const FCD_T *w1, const FCD_T *b1, const FCD_T *w2,
     const FCD_T *b2, FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *logits, FCD_T *w2t)
 {
     FCD_FN(forward_g)(&fcd_tutorial, x, idx, nb, w1, b1, w2, b2, xp, out1, arg, flat, logits, w2t);
 }
-FCD_ATTR __attribute__((flatten)) static double FCD_FN(step_tutorial)(
+FCD_ATTR FCD_FLATTEN static double FCD_FN(step_tutorial)(
     const FCD_T *x, const long long *y, const long long *idx, Py_ssize_t nb, FCD_T lr, FCD_T *w1, FCD_T *b1,
     FCD_T *w2, FCD_T *b2, FCD_T *xp, FCD_T *out1, FCD_I *arg, FCD_T *flat, FCD_T *proba, FCD_T *dflat,
     FCD_T *gm, FCD_T *t2, FCD_T *dw1, FCD_T *db1, FCD_T *dw2, FCD_T *db2)
