@@ -58,12 +58,16 @@ typedef struct {
 #define FCS_INLINE static inline
 #endif
 
+/* FCS_UNROLL: unroll a loop of constant count whole; FCS_UNROLL4: unroll a loop by 4 */
 #if defined(__GNUC__) && !defined(__clang__)
 #define FCS_UNROLL _Pragma("GCC unroll 16")
+#define FCS_UNROLL4 _Pragma("GCC unroll 4")
 #elif defined(__clang__)
 #define FCS_UNROLL _Pragma("unroll")
+#define FCS_UNROLL4 _Pragma("unroll 4")
 #else
 #define FCS_UNROLL
+#define FCS_UNROLL4
 #endif
 
 /* Lane sums of L accumulators with x86 shuffles, r[p] = sum of the lanes of acc[p], p < L
