@@ -75,12 +75,12 @@ typedef struct {
 /* The tutorial's network (8x8 images, 3x3 conv of 8 filters, padding 1, stride 1, 2x2 max
    pooling): its step and forward are compiled once more with this geometry as constants */
 static const fcd_geo fcd_tutorial = {8, 8, 3, 8, 1, 1, 8, 8, 2, 4, 4, 128, 1};
+/* (ho, wo, hp, wp, d follow from the fields compared: _digits.pyx derives them) */
 static inline int fcd_is_tutorial(const fcd_geo *g)
 {
     const fcd_geo *t = &fcd_tutorial;
     return g->h == t->h && g->w == t->w && g->k == t->k && g->c == t->c && g->pad == t->pad &&
-           g->stride == t->stride && g->ho == t->ho && g->wo == t->wo && g->q == t->q && g->hp == t->hp &&
-           g->wp == t->wp && g->d == t->d && g->max_pool == t->max_pool;
+           g->stride == t->stride && g->q == t->q && g->max_pool == t->max_pool;
 }
 #endif
 
@@ -118,7 +118,7 @@ FCD_ATTR static void FCD_FN(pad)(const fcd_geo *g, const FCD_T *xn, FCD_T *xp)
 
 #if FCD_VECTOR
 /* np (constant after inlining) adjacent output pixels starting at org, filters [cb, cb + FCD_CB) */
-FCD_ATTR static inline __attribute__((always_inline)) void
+FCD_ATTR FCD_AINLINE void
 FCD_FN(conv_block)(const fcd_geo *g, const FCD_T *org, const FCD_T *w, const FCD_T *b, FCD_T *o,
                    const int np, const Py_ssize_t K, const Py_ssize_t S)
 {
@@ -187,7 +187,7 @@ FCD_ATTR static void FCD_FN(conv)(const fcd_geo *g, const FCD_T *xp, const FCD_T
 #if FCD_VECTOR
 /* dw1[t0 + p, cb : cb + FCD_CB] += sum_(i,j) xp[window(i, j) + t0 + p] * gm[(i, j), cb : cb + FCD_CB]
    for the nt (constant after inlining) taps p < nt, in registers */
-FCD_ATTR static inline __attribute__((always_inline)) void
+FCD_ATTR FCD_AINLINE void
 FCD_FN(dw_block)(const fcd_geo *g, const FCD_T *xp, const FCD_T *gm, FCD_T *dw1, Py_ssize_t cb,
                  Py_ssize_t t0, const int nt)
 {
