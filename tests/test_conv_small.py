@@ -68,7 +68,7 @@ def test_small_backward_without_dx(case, dtype, calls):
 
 @pytest.mark.parametrize("case", [SMALL_CASES[0], SMALL_CASES[3], SMALL_CASES[7]], ids=case_id)
 def test_small_path_thread_count_does_not_change_results(case, dtype, monkeypatch):
-    monkeypatch.setattr(conv, "_PARALLEL_MIN_MACS", 0)  # let even these small calls use threads
+    monkeypatch.setattr(conv, "_SMALL_PARALLEL_MIN_MACS", 0)  # let even these small calls use threads
     check_thread_count_invariance(*case_data(case, dtype), dtype, threads=(1, 2))
 
 
