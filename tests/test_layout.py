@@ -288,7 +288,8 @@ def test_transpose_kernel_every_path(dtype, threads):
 def test_transpose_kernel_each_simd_level(level, tmp_path):
     """Under FASTCONV_SIMD=level (in a fresh process), float32 matrices with both sides at least 8
     (the register-block kernel: 16-column strips, an 8-column strip, ragged right columns and
-    bottom rows) and matrices split into several row units on 2 threads equal NumPy's transpose,
+    bottom rows; 16 and 32 columns staged in groups of rows, with the rows after the last whole
+    group) and matrices split into several row units on 2 threads equal NumPy's transpose,
     and so do the NCHW conv results the NHWC results transposed."""
     require_simd(level, tmp_path)
     code = (
@@ -298,6 +299,7 @@ def test_transpose_kernel_each_simd_level(level, tmp_path):
         "rng = np.random.default_rng(3)\n"
         "shapes = [(2, r, c) for r in (8, 12, 16, 23, 64) for c in (8, 15, 16, 24, 40, 47)]\n"
         "shapes += [(2, 300, 70), (3, 2050, 9), (1, 9, 2100), (2, 64, 1024)]  # several row units\n"
+        "shapes += [(2, 2050, 16), (3, 300, 32), (1, 1030, 32)]  # staged groups of rows, short tails\n"
         "for shape in shapes:\n"
         "    a = rng.standard_normal(shape).astype(np.float32)\n"
         "    for threads in (1, 2):\n"
