@@ -35,8 +35,9 @@ _PARALLEL_MIN_MACS = 1 << 20
 _SMALL_TAPS = 32
 _SMALL_COUT = 64
 # The small kernels split a call by images (forward) or fixed parts of the batch (backward) and
-# wake the team from this many multiply-adds (measured, 1 vs 2 threads in alternating calls of the
-# public functions, 8x8x1->8 layers: the backward at 295k MACs 0.95x, at 590k 1.26x).
+# wake the team from this many multiply-adds (bench/small_threads_interleaved.py: 1 vs 2 threads in
+# alternating calls of the public functions; 8x8x1->8 backward at 295k MACs 0.95-1.01x, at 590k
+# 1.23-1.26x, but 16x16x1->8 at 590k 0.88-1.05x).
 _SMALL_PARALLEL_MIN_MACS = 1 << 19
 # Direct (implicit-GEMM) kernels (fastconv._conv_direct) instead of im2col + BLAS, for layers with
 # at least _DIRECT_MIN_COLS output columns (Cout for the forward and dw, C for dx): narrower
@@ -285,6 +286,11 @@ def _threads_for(macs: int) -> int:
     return threads_for(macs, _PARALLEL_MIN_MACS)
 
 
+def _small_threads(macs: int) -> int:
+    """OpenMP threads for a call of the small-reduction kernels doing ``macs`` multiply-adds."""
+    return threads_for(macs, _SMALL_PARALLEL_MIN_MACS)
+
+
 def _gemm_threads(macs: int) -> int:
     """Threads for the GEMM kernels: OpenMP over tiles only when BLAS can be pinned to one thread."""
     return _threads_for(macs) if _conv.blas_pinning_available() else 1
@@ -504,9 +510,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
             y.nbytes >= _DEPTHWISE_STREAM_BYTES,
         )
     elif path == "small":
-        _conv_small.conv2d_forward_small_kernel(
-            xc, wc, bc, y, ph, pw, sh, sw, threads_for(macs, _SMALL_PARALLEL_MIN_MACS)
-        )
+        _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _small_threads(macs))
     elif path == "winograd" and dil != (1, 1):
         _dilated.forward(xc, wc, bc if has_bias else None, (ph, pw), pad_end, dil, y, _threads_for(macs))
     elif path == "winograd":
@@ -614,8 +618,7 @@ def _small_backward(x, w, dy, ct, pad, stride, compute_dx):
     db = np.empty(w.shape[3], dtype=ct)
     macs = dy.size * w.shape[0] * w.shape[1] * w.shape[2] * (2 if compute_dx else 1)
     _conv_small.conv2d_backward_small_kernel(
-        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, compute_dx,
-        threads_for(macs, _SMALL_PARALLEL_MIN_MACS),
+        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, compute_dx, _small_threads(macs)
     )
     return dx, dw, db
 
