@@ -1,4 +1,5 @@
 """Memory: 10,000 calls of each op grow the resident set by less than 5 MB."""
+import ctypes
 import gc
 import os
 from pathlib import Path
@@ -19,6 +20,22 @@ pytestmark = pytest.mark.skipif(not STATM.exists(), reason="needs /proc/self/sta
 def rss_bytes():
     """Resident set size of this process, from /proc/self/statm (second field, in pages)."""
     return int(STATM.read_text().split()[1]) * PAGE
+
+
+try:  # glibc: hand the heap's free pages back to the system
+    _MALLOC_TRIM = ctypes.CDLL(None).malloc_trim
+except (OSError, AttributeError):
+    _MALLOC_TRIM = None
+
+
+def settled_rss_bytes():
+    """rss_bytes() after a collection and, with glibc, malloc_trim(0): memory that earlier tests freed
+    but the allocator kept resident is returned first, so growth from here on is new memory (without
+    this, a heap holding more free pages than a leak's size hides the leak)."""
+    gc.collect()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+    return rss_bytes()
 
 
 def _ops(dtype):
@@ -69,8 +86,7 @@ def test_ten_thousand_calls_do_not_grow_rss(dtype):
     for name, op in _ops(dtype).items():
         for _ in range(500):  # warm up: allocator pools, lazy imports, caches
             op()
-        gc.collect()
-        before = rss_bytes()
+        before = settled_rss_bytes()
         for _ in range(CALLS):
             op()
         gc.collect()
@@ -82,10 +98,10 @@ def test_ten_thousand_calls_do_not_grow_rss(dtype):
 def test_rss_measurement_sees_a_real_leak():
     """The probe itself works: keeping 10,000 small arrays alive shows up as growth above the limit.
 
-    8 KiB each (80 MB in all), so that heap memory freed by earlier tests and kept by the
-    allocator cannot absorb the growth.
+    8 KiB each (80 MB in all), measured from settled_rss_bytes(), so that heap memory freed by
+    earlier tests and kept by the allocator does not absorb the growth.
     """
-    before = rss_bytes()
+    before = settled_rss_bytes()
     kept = [np.ones(1024) for _ in range(CALLS)]
     grown = rss_bytes() - before
     assert grown >= LIMIT_BYTES, grown
