@@ -176,9 +176,10 @@ FC_TR_AVX2 static void fc_tr_rect_avx2(const float *src, float *dst, ptrdiff_t R
  * at a time. Groups of RB = FC_TR_STAGE / C source rows are transposed in 16x16 blocks into a
  * staging block (16 KiB, which stays in L1 with the group's source lines), whose C rows are then
  * copied out whole: each destination row gets RB contiguous values at once instead of 16 values
- * per band. Measured, float32 (32, 1024, C) -> (32, C, 1024) on one thread: 0.55-0.70 of the
- * banded loop's time at C 16 and 32, 0.8-1.1 at C 64 (not used there). Returns the first row
- * not done (fewer than RB rows are left to the caller). */
+ * per band. Measured, float32 (32, 1024, C) -> (32, C, 1024): 0.52-0.62 of the banded loop's
+ * time at C 16 and 32 on one thread (0.50-0.78 on two), 0.8-1.1 at C 64 (not used there).
+ * Streamed copies keep the banded loop. Returns the first row not done (fewer than RB rows are
+ * left to the caller). */
 #define FC_TR_STAGE 4096
 FC_TR_AVX2 static ptrdiff_t fc_tr_staged_avx2(const float *src, float *dst, ptrdiff_t R, ptrdiff_t C,
                                               ptrdiff_t i0, ptrdiff_t i1)

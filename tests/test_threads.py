@@ -128,8 +128,8 @@ _PROBE = textwrap.dedent(
     import numpy as np
     import fastconv
 
-    def ntasks():
-        return len(os.listdir("/proc/self/task"))
+    def ntasks(leave_out=None):
+        return len([tid for tid in os.listdir("/proc/self/task") if int(tid) != leave_out])
 
     mode = sys.argv[1]
     if mode.startswith("set"):
@@ -165,9 +165,8 @@ _PROBE = textwrap.dedent(
     except ImportError:
         blas = []
     # the joined sampler's OS thread may still be listed for a moment after join(): leave it out
-    after = len([tid for tid in os.listdir("/proc/self/task") if int(tid) != t.native_id])
     print(json.dumps({"threads": fastconv.get_num_threads(), "base": base, "peak": peak[0],
-                      "after": after, "blas": blas}))
+                      "after": ntasks(leave_out=t.native_id), "blas": blas}))
     """
 )
 
