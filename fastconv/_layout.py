@@ -125,6 +125,22 @@ def conv_inputs(x, w, b, layout, groups: int = 1):
     return _to_nhwc(x), _contiguous(w, (2, 3, 1, 0)), layout
 
 
+def conv_inputs_plain(x: np.ndarray, w: np.ndarray):
+    """(x, w) as NHWC arrays for a forward call whose NCHW arguments conv2d's plain-call check
+    (``_plain_forward_args``) has passed: the same copies as :func:`conv_inputs`, no checks."""
+    return _to_nhwc(x), _contiguous(w, (2, 3, 1, 0))
+
+
+def conv_dy_plain(dy: np.ndarray, cache) -> Optional[np.ndarray]:
+    """dy (an ndarray) as the NHWC copy :func:`conv_dy` makes, if it has the NCHW shape of the
+    forward output of ``cache`` (an NCHW ConvCache); None otherwise (the caller then takes the
+    checked path, whose errors name the shapes)."""
+    n, ho, wo, cout = cache.y_shape
+    if dy.shape != (n, cout, ho, wo):
+        return None
+    return _to_nhwc(dy)
+
+
 def conv_output(y: np.ndarray, cache, layout: str):
     """(y, cache) on exit from a conv forward: y as C-contiguous NCHW, the cache marked NCHW."""
     if layout == "NHWC":

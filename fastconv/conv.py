@@ -383,21 +383,26 @@ def convolution_2d(input_array, kernel, stride=3):
 
 
 def _plain_forward_args(x, w, b, padding, stride, dilation, groups, layout):
-    """(ph, pw, sh, sw, Ho, Wo) of a forward call in the common case, checked cheaply: NHWC NumPy
-    arrays of one float dtype (b of it too, or None), int padding and stride, dilation 1, groups 1,
-    and arguments that pass every check of v.conv_options. None for any other call, which then
-    goes through the general checks (and gets their errors and messages)."""
+    """(ph, pw, sh, sw, Ho, Wo) of a forward call in the common case, checked cheaply: NHWC (or
+    NCHW, with (Cout, C, Kh, Kw) weights) NumPy arrays of one float dtype (b of it too, or None),
+    int padding and stride, dilation 1, groups 1, and arguments that pass every check of
+    v.conv_options. None for any other call, which then goes through the general checks (and gets
+    their errors and messages)."""
     if not (type(x) is np.ndarray and type(w) is np.ndarray and type(padding) is int and type(stride) is int
             and type(dilation) is int and dilation == 1 and type(groups) is int and groups == 1
-            and type(layout) is str and layout == "NHWC"):
+            and type(layout) is str and (layout == "NHWC" or layout == "NCHW")):
         return None
     dt = x.dtype
     if not ((dt is _F32 or dt is _F64) and w.dtype is dt and x.ndim == 4 and w.ndim == 4):
         return None
-    kh, kw, c, cout = w.shape
+    if layout == "NHWC":
+        kh, kw, c, cout = w.shape
+        _, h, wd, xc = x.shape
+    else:
+        cout, c, kh, kw = w.shape
+        _, xc, h, wd = x.shape
     if b is not None and not (type(b) is np.ndarray and b.dtype is dt and b.ndim == 1 and b.shape[0] == cout):
         return None
-    _, h, wd, xc = x.shape
     if not (c == xc and kh and kw and 0 <= padding <= v.MAX_EXTENT and 1 <= stride <= v.MAX_EXTENT
             and kh <= h + 2 * padding and kw <= wd + 2 * padding):
         return None
@@ -483,6 +488,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     if plain is not None:
         ph, pw, sh, sw, ho, wo = plain
         pad_end, dil, opts, ct = (ph, pw), (1, 1), _PLAIN, x.dtype
+        if layout == "NCHW":
+            x, w = _layout.conv_inputs_plain(x, w)
     else:
         groups = v.groups_arg(groups)
         x, w, layout = _layout.conv_inputs(x, w, b, layout, groups)
@@ -567,8 +574,14 @@ def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
     >>> dx is None, dw.shape, db
     (True, (3, 3, 1, 2), array([16., 16.]))
     """
-    if type(cache) is ConvCache and layout is None and cache.layout == "NHWC" and type(compute_dx) is bool:
-        return _backward(dy, cache, compute_dx)  # the common case: the checks and layout steps below pass it as is
+    if type(cache) is ConvCache and layout is None and type(compute_dx) is bool:
+        # the common cases: the checks and layout steps below pass them as they are
+        if cache.layout == "NHWC":
+            return _backward(dy, cache, compute_dx)
+        if cache.layout == "NCHW" and type(dy) is np.ndarray and dy.dtype is cache.x.dtype:
+            nhwc = _layout.conv_dy_plain(dy, cache)
+            if nhwc is not None:
+                return _layout.conv_grads(*_backward(nhwc, cache, compute_dx), "NCHW")
     v.check_cache(cache, ConvCache, "conv2d_forward")
     dy, layout = _layout.conv_dy(dy, cache, layout)
     return _layout.conv_grads(*_backward(dy, cache, v.flag(compute_dx, "compute_dx")), layout)

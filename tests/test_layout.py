@@ -74,6 +74,40 @@ def test_conv_nchw_is_transposed_nhwc(m, case, xdt, wdt):
     _assert_same(m.conv2d_backward(dyn, cn, layout="NCHW")[0], dxn, "dx with layout='NCHW'")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plain_nchw_calls_take_the_short_path(monkeypatch, dtype):
+    """Plain NCHW calls (ndarrays of one float dtype, int padding and stride) skip the general
+    argument checks of both passes and give the same bits; other NCHW calls still get them."""
+    x, w, b = _conv_data(CONV_CASES[1], dtype, dtype)
+    xn, wn = _nchw(x), np.ascontiguousarray(w.transpose(3, 2, 0, 1))
+    y, cache = fastconv.conv2d_forward(xn, wn, b, 0, 2, layout="NCHW")
+    dy = np.random.default_rng(2).standard_normal(y.shape).astype(dtype)
+    want = (y,) + fastconv.conv2d_backward(dy, cache)
+    calls = []
+
+    def general(name):
+        real = getattr(_layout, name)
+
+        def spy(*args, **kw):
+            calls.append(name)
+            return real(*args, **kw)
+        return spy
+
+    for name in ("conv_inputs", "conv_dy"):
+        monkeypatch.setattr(_layout, name, general(name))
+    y2, cache2 = fastconv.conv2d_forward(xn[:, :, :, ::-1][:, :, :, ::-1], wn, b, 0, 2, layout="NCHW")
+    got = (y2,) + fastconv.conv2d_backward(dy, cache2)
+    assert calls == []
+    for a, e, what in zip(got, want, ("y", "dx", "dw", "db")):
+        _assert_same(a, e, what)
+    # a tuple stride, an explicit backward layout: the general path, same results
+    y3, cache3 = fastconv.conv2d_forward(xn, wn, b, 0, (2, 2), layout="NCHW")
+    got = (y3,) + fastconv.conv2d_backward(dy, cache3, layout="NCHW")
+    assert calls == ["conv_inputs", "conv_dy"]
+    for a, e, what in zip(got, want, ("y", "dx", "dw", "db")):
+        _assert_same(a, e, what)
+
+
 @pytest.mark.parametrize("m", IMPLS)
 def test_conv_nchw_any_memory_order(m):
     x, w, b = _conv_data(CONV_CASES[1], np.float64, np.float64)
