@@ -38,6 +38,10 @@ from ._conv_small_kernels cimport (
 )
 from ._simd import SIMD_LEVELS
 
+cdef extern from "_transpose.h" nogil:
+    void fc_transpose_rows_f32(const float* src, float* dst, Py_ssize_t R, Py_ssize_t C,
+                               Py_ssize_t i0, Py_ssize_t i1, int stream)
+
 
 # The batch is cut into this many fixed parts for the weight/bias gradient sums.
 SMALL_PARTS = 8
@@ -128,6 +132,19 @@ cdef inline void _dxg(int lvl, const fc_dg* g, const floating* D, const floating
         fcs_dxg_f64(lvl, g, D, wv, dx)
 
 
+cdef inline void _transpose(const floating* src, floating* dst, Py_ssize_t R, Py_ssize_t C) noexcept nogil:
+    """dst (C x R) = src (R x C) transposed: one image between its NHWC (Q, Cout) block and its
+    NCHW (Cout, Q) planes, in cache."""
+    cdef Py_ssize_t i, j
+    if floating is float:
+        if R >= 8 and C >= 8:
+            fc_transpose_rows_f32(src, dst, R, C, 0, R, 0)
+            return
+    for i in range(R):
+        for j in range(C):
+            dst[j * R + i] = src[i * C + j]
+
+
 cdef int _offsets(Py_ssize_t* toff, Py_ssize_t* poff, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t C,
                   Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Wp, Py_ssize_t sh,
                   Py_ssize_t sw) noexcept nogil:
@@ -192,18 +209,21 @@ def conv2d_forward_small_kernel(
     const floating[:, :, :, ::1] x,   # IN  (N, H, W, C)
     const floating[:, :, :, ::1] w,   # IN  (Kh, Kw, C, Cout), read as a (Kh*Kw*C, Cout) matrix
     const floating[::1] b,            # IN  (Cout,)
-    floating[:, :, :, ::1] y,         # OUT (N, Ho, Wo, Cout), fully overwritten
+    floating[:, :, :, ::1] y,         # OUT (N, Ho, Wo, Cout), or (N, Cout, Ho, Wo) if y_nchw; fully overwritten
     Py_ssize_t ph, Py_ssize_t pw,     # zero padding (rows, columns)
     Py_ssize_t sh, Py_ssize_t sw,     # stride (rows, columns)
     int num_threads,                  # OpenMP threads over images (1: no parallel region)
     int level=-1,                     # -1: the level layer_level() picks; k >= 0: at most level k
+    bint y_nchw=False,                # y is NCHW: each image's (Ho*Wo, Cout) block is transposed in cache
 ) -> None:
     """Direct convolution forward, image by image. All extents must be non-zero."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
     cdef int lvl = fcs_level(sizeof(floating), Cout, (H + 2 * ph) * (W + 2 * pw) * C, level)
-    cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2], L = fcs_lanes(sizeof(floating), lvl)
+    cdef Py_ssize_t Ho = y.shape[2] if y_nchw else y.shape[1], Wo = y.shape[3] if y_nchw else y.shape[2]
+    cdef Py_ssize_t L = fcs_lanes(sizeof(floating), lvl)
     cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp * C * L
+    cdef Py_ssize_t blk = Ho * Wo * Cout if y_nchw else 0  # per thread: the image's NHWC block
     cdef Py_ssize_t img = H * W * C, n
     cdef int nt = num_threads if num_threads > 1 else 1
     cdef const floating* xp = &x[0, 0, 0, 0]
@@ -216,7 +236,7 @@ def conv2d_forward_small_kernel(
     if nt > N:
         nt = <int>N
     cdef Py_ssize_t* offs = <Py_ssize_t*>malloc((Kh * Kw * C + Ho * Wo) * sizeof(Py_ssize_t))
-    buf = <floating*>calloc(nt * plane, sizeof(floating))  # broadcast planes; borders stay zero
+    buf = <floating*>calloc(nt * (plane + blk), sizeof(floating))  # broadcast planes (borders stay zero), blocks
     if offs == NULL or buf == NULL:
         free(offs)
         free(buf)
@@ -233,12 +253,20 @@ def conv2d_forward_small_kernel(
         if nt == 1:
             for n in range(N):
                 _bc(lvl, xp + n * img, buf, H, W, C, ph, pw, Wp)
-                _fwd(lvl, &g, buf, wp, bp, yp + n * g.Q * Cout)
+                if y_nchw:
+                    _fwd(lvl, &g, buf, wp, bp, buf + plane)
+                    _transpose(buf + plane, yp + n * g.Q * Cout, g.Q, Cout)
+                else:
+                    _fwd(lvl, &g, buf, wp, bp, yp + n * g.Q * Cout)
         else:
             for n in prange(N, schedule="static", num_threads=nt):
-                mine = buf + threadid() * plane
+                mine = buf + threadid() * (plane + blk)
                 _bc(lvl, xp + n * img, mine, H, W, C, ph, pw, Wp)
-                _fwd(lvl, &g, mine, wp, bp, yp + n * g.Q * Cout)
+                if y_nchw:
+                    _fwd(lvl, &g, mine, wp, bp, mine + plane)
+                    _transpose(mine + plane, yp + n * g.Q * Cout, g.Q, Cout)
+                else:
+                    _fwd(lvl, &g, mine, wp, bp, yp + n * g.Q * Cout)
     free(buf)
     free(offs)
 
@@ -249,11 +277,13 @@ cdef void _backward_part(
     floating* dxp, floating* dw, floating* db, floating* xb, floating* dbuf, floating* scr,
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t Wp,
     Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t Wd, Py_ssize_t Cp, bint gather, bint want_dx, int lvl,
+    floating* dyt,
 ) noexcept nogil:
     """Gradients of images n0..n1: dw/db summed into this part's buffers, dx written per image.
 
     ``xb``: the x broadcast plane; ``dbuf``: the padded dy plane D (``gather``, stride 1) or
-    else the scalar padded dx plane of the scatter kernel, whose scratch is ``scr``.
+    else the scalar padded dx plane of the scatter kernel, whose scratch is ``scr``; ``dyt``:
+    NULL, or (dy NCHW) where each image's dy is transposed to its (Ho*Wo, Cout) block first.
     """
     cdef Py_ssize_t n, i, j, k, img = H * W * C, Cout = g.Cout, ystride = g.Q * Cout
     cdef Py_ssize_t Ho = g.Q // g.Wo, Wo = g.Wo, a = Kh - 1 - ph, bb = Kw - 1 - pw
@@ -265,6 +295,9 @@ cdef void _backward_part(
     cdef floating* dxi
     for n in range(n0, n1):
         dyi = dyp + n * ystride
+        if dyt != NULL:
+            _transpose(dyi, dyt, Cout, g.Q)
+            dyi = dyt
         _bc(lvl, xp + n * img, xb, H, W, C, ph, pw, Wp)
         _dw(lvl, g, xb, dyi, dw, db)
         if not want_dx:
@@ -293,7 +326,7 @@ cdef void _backward_part(
 def conv2d_backward_small_kernel(
     const floating[:, :, :, ::1] x,   # IN  (N, H, W, C), the forward input
     const floating[:, :, :, ::1] w,   # IN  (Kh, Kw, C, Cout)
-    const floating[:, :, :, ::1] dy,  # IN  (N, Ho, Wo, Cout)
+    const floating[:, :, :, ::1] dy,  # IN  (N, Ho, Wo, Cout), or (N, Cout, Ho, Wo) if dy_nchw
     floating[:, :, :, ::1] dx,        # OUT (N, H, W, C) if want_dx (fully overwritten), else unused
     floating[:, :, :, ::1] dw,        # OUT (Kh, Kw, C, Cout), fully overwritten
     floating[::1] db,                 # OUT (Cout,), fully overwritten
@@ -302,6 +335,7 @@ def conv2d_backward_small_kernel(
     bint want_dx,                     # compute dx (else dx is not touched)
     int num_threads,                  # OpenMP threads over the fixed parts (1: no parallel region)
     int level=-1,                     # -1: the level layer_level() picks; k >= 0: at most level k
+    bint dy_nchw=False,               # dy is NCHW: each image's planes are transposed in cache first
 ) -> None:
     """Direct convolution backward; dw/db summed over SMALL_PARTS fixed parts of the batch. N >= 1.
 
@@ -311,7 +345,8 @@ def conv2d_backward_small_kernel(
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
     cdef int lvl = fcs_level(sizeof(floating), Cout, (H + 2 * ph) * (W + 2 * pw) * C, level)
-    cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2], L = fcs_lanes(sizeof(floating), lvl)
+    cdef Py_ssize_t Ho = dy.shape[2] if dy_nchw else dy.shape[1], Wo = dy.shape[3] if dy_nchw else dy.shape[2]
+    cdef Py_ssize_t L = fcs_lanes(sizeof(floating), lvl)
     cdef Py_ssize_t K = Kh * Kw * C, KC = K * Cout, tq = 8 * L  # tq: pixels per dx block (QB of _conv_small.h)
     cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp * C
     cdef bint gather = want_dx and sh == 1 and sw == 1
@@ -336,6 +371,9 @@ def conv2d_backward_small_kernel(
         per_thread += dplane
     elif want_dx:
         per_thread += plane + (Cout + 1) * tq
+    cdef Py_ssize_t dyt_at = per_thread  # dy_nchw: the image's (Ho*Wo, Cout) block
+    if dy_nchw:
+        per_thread += Ho * Wo * Cout
     if nt > P:
         nt = <int>P
     cdef Py_ssize_t* offs = <Py_ssize_t*>malloc((K + Ho * Wo + KV + H * W) * sizeof(Py_ssize_t))
@@ -379,14 +417,16 @@ def conv2d_backward_small_kernel(
                 _backward_part(&g, &gd, p * N // P, (p + 1) * N // P, xp, dyp, wp, wv, dxp,
                                parts + p * (KC + Cout), parts + p * (KC + Cout) + KC,
                                scratch, scratch + plane * L, scratch + plane * L + plane,
-                               H, W, C, ph, pw, Wp, Kh, Kw, Wd, Cp, gather, want_dx, lvl)
+                               H, W, C, ph, pw, Wp, Kh, Kw, Wd, Cp, gather, want_dx, lvl,
+                               scratch + dyt_at if dy_nchw else NULL)
         else:
             for p in prange(P, schedule="static", num_threads=nt):
                 mine = scratch + threadid() * per_thread
                 _backward_part(&g, &gd, p * N // P, (p + 1) * N // P, xp, dyp, wp, wv, dxp,
                                parts + p * (KC + Cout), parts + p * (KC + Cout) + KC,
                                mine, mine + plane * L, mine + plane * L + plane,
-                               H, W, C, ph, pw, Wp, Kh, Kw, Wd, Cp, gather, want_dx, lvl)
+                               H, W, C, ph, pw, Wp, Kh, Kw, Wd, Cp, gather, want_dx, lvl,
+                               mine + dyt_at if dy_nchw else NULL)
         # sum the parts in their fixed order
         memcpy(dwo, parts, KC * sizeof(floating))
         memcpy(dbo, parts + KC, Cout * sizeof(floating))

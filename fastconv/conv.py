@@ -505,7 +505,12 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     xc, wc = _as(x, ct), _as(w, ct)
     bc = _as(b, ct) if has_bias else np.zeros(w.shape[3], dtype=ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
-    y = _outpool.empty(shape, ct) if path == "depthwise" else np.empty(shape, dtype=ct)
+    # plain NCHW calls on the small kernels get y written in NCHW by the kernel (no transpose pass)
+    nchw_y = plain is not None and layout == "NCHW" and path == "small" and xc.size > 0 and wc.size > 0
+    if nchw_y:
+        y = np.empty((shape[0], shape[3], ho, wo), dtype=ct)
+    else:
+        y = _outpool.empty(shape, ct) if path == "depthwise" else np.empty(shape, dtype=ct)
     kh, kw, c, cout = wc.shape
     k = kh * kw * c
     macs = y.size * k
@@ -517,7 +522,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
             y.nbytes >= _DEPTHWISE_STREAM_BYTES,
         )
     elif path == "small":
-        _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _small_threads(macs))
+        _conv_small.conv2d_forward_small_kernel(xc, wc, bc, y, ph, pw, sh, sw, _small_threads(macs), -1, nchw_y)
     elif path == "winograd" and dil != (1, 1):
         _dilated.forward(xc, wc, bc if has_bias else None, (ph, pw), pad_end, dil, y, _threads_for(macs))
     elif path == "winograd":
@@ -536,9 +541,11 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     else:
         dx_dt, dw_dt, db_dt = v.out_dtype(x.dtype), v.out_dtype(w.dtype), v.out_dtype((b if has_bias else bc).dtype)
     cache = ConvCache(  # (positional: the fields in their order, layout "NHWC" until conv_output)
-        xc, wc, bc.shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, shape, algorithm, "NHWC", pad_end, dil, groups,
-        has_bias, path,
+        xc, wc, bc.shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, shape, algorithm, "NCHW" if nchw_y else "NHWC",
+        pad_end, dil, groups, has_bias, path,
     )
+    if nchw_y:  # y is NCHW already, and of the dtype dx_dt (plain arguments)
+        return y, cache
     return _layout.conv_output(_cast(y, dx_dt), cache, layout)
 
 
@@ -579,6 +586,9 @@ def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
         if cache.layout == "NHWC":
             return _backward(dy, cache, compute_dx)
         if cache.layout == "NCHW" and type(dy) is np.ndarray and dy.dtype is cache.x.dtype:
+            if cache.family == "small" and dy.size and cache.x.size and cache.w.size:
+                # the small kernels read NCHW dy in place (a checked shape; dx still goes through conv_grads)
+                return _layout.conv_grads(*_backward(dy, cache, compute_dx, dy_nchw=True), "NCHW")
             nhwc = _layout.conv_dy_plain(dy, cache)
             if nhwc is not None:
                 return _layout.conv_grads(*_backward(nhwc, cache, compute_dx), "NCHW")
@@ -587,12 +597,17 @@ def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
     return _layout.conv_grads(*_backward(dy, cache, v.flag(compute_dx, "compute_dx")), layout)
 
 
-def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto"):
+def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto", dy_nchw: bool = False):
     """conv2d_backward after the checks of its options (dy in NHWC). ``gemm_dx="scatter"`` (for tests)
-    makes the GEMM path scatter-add dx even where the correlation serves."""
+    makes the GEMM path scatter-add dx even where the correlation serves. ``dy_nchw``: dy is NCHW,
+    for a non-empty layer on the small kernels, which read it so."""
     x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape, algorithm, _, pad_end, dil, groups, has_bias, \
         family = cache
-    dy = v.check_dy(dy, y_shape)
+    if dy_nchw:
+        n, ho, wo, cout = y_shape
+        dy = v.check_dy(dy, (n, cout, ho, wo))
+    else:
+        dy = v.check_dy(dy, y_shape)
     if family is not None and family != "direct":
         # The forward's choice. Of the families, only "direct" depends on compute_dx (it needs
         # _DIRECT_MIN_COLS input channels for dx); every other choice is the same with and without dx
@@ -605,7 +620,7 @@ def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto"):
     if nonempty and path == "depthwise":
         dx, dw, db = _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, dil)
     elif nonempty and path == "small":
-        dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, compute_dx)
+        dx, dw, db = _small_backward(x, w, dy, ct, pad, stride, compute_dx, dy_nchw)
     elif nonempty and path == "winograd" and dil != (1, 1):
         dx, dw, db = _dilated.backward(x, w, dy, ct, pad, pad_end, dil, compute_dx, _winograd_backward)
     elif nonempty and path == "winograd":
@@ -623,15 +638,17 @@ def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto"):
     return _cast(dx, dx_dt) if compute_dx else None, _cast(dw, dw_dt), db
 
 
-def _small_backward(x, w, dy, ct, pad, stride, compute_dx):
-    """(dx, dw, db) in ``ct`` through the small-reduction kernels (dx a placeholder if not wanted)."""
+def _small_backward(x, w, dy, ct, pad, stride, compute_dx, dy_nchw=False):
+    """(dx, dw, db) in ``ct`` through the small-reduction kernels (dx a placeholder if not wanted;
+    ``dy_nchw``: dy is (N, Cout, Ho, Wo))."""
     (ph, pw), (sh, sw) = pad, stride
     dx = np.empty(x.shape, dtype=ct) if compute_dx else _NO_DX[ct]
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(w.shape[3], dtype=ct)
     macs = dy.size * w.shape[0] * w.shape[1] * w.shape[2] * (2 if compute_dx else 1)
     _conv_small.conv2d_backward_small_kernel(
-        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, compute_dx, _small_threads(macs)
+        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, compute_dx, _small_threads(macs), -1,
+        dy_nchw,
     )
     return dx, dw, db
 
