@@ -90,7 +90,7 @@ MODULES = {
     "_simd": _SIMD,
     "_threads": [],
     "_transpose": ["_transpose.h"] + _SIMD,
-    "_winograd": ["_winograd_kernels.h", "_winograd.h", "_blas_pin.h"] + _FAMILY,
+    "_winograd": ["_winograd_kernels.h", "_winograd.h", "_blas_pin.h", "_transpose.h"] + _FAMILY,
 }
 _unlisted = sorted({p.stem for p in Path("fastconv").glob("_*.pyx")} - set(MODULES))
 if _unlisted:

@@ -158,11 +158,12 @@ def conv_dy(dy, cache, layout) -> Tuple[np.ndarray, str]:
     return _to_nhwc(dy), layout
 
 
-def conv_grads(dx, dw, db, layout: str):
-    """(dx, dw, db) on exit from a conv backward: dx C-contiguous NCHW, dw (Cout, C/groups, Kh, Kw)."""
+def conv_grads(dx, dw, db, layout: str, dx_nchw: bool = False):
+    """(dx, dw, db) on exit from a conv backward: dx C-contiguous NCHW (as it is if ``dx_nchw``: a
+    kernel wrote it so), dw (Cout, C/groups, Kh, Kw)."""
     if layout == "NHWC":
         return dx, dw, db
-    return None if dx is None else _to_nchw(dx), _contiguous(dw, (3, 2, 0, 1)), db
+    return dx if dx is None or dx_nchw else _to_nchw(dx), _contiguous(dw, (3, 2, 0, 1)), db
 
 
 # --------------------------------------------------------------------------- pooling

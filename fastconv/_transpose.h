@@ -268,6 +268,40 @@ static inline void fc_transpose_rows_f32(const float *src, float *dst, ptrdiff_t
 #endif
 }
 
+#ifdef FC_TRANSPOSE_AVX2
+/* the whole 8-row bands of fc_transpose_strided_f32; returns the rows done */
+FC_TR_AVX2 static ptrdiff_t fc_tr_strided_avx2(const float *s, ptrdiff_t ls, float *d, ptrdiff_t ld,
+                                               ptrdiff_t R, ptrdiff_t C)
+{
+    ptrdiff_t i, k, u, r8 = R & ~(ptrdiff_t)7, c8 = C & ~(ptrdiff_t)7;
+    for (i = 0; i < r8; i += 8) {
+        for (k = 0; k < c8; k += 8)
+            fc_tr8x8_avx2(s + i * ls + k, ls, d + k * ld + i, ld);
+        for (k = c8; k < C; k++)
+            for (u = 0; u < 8; u++)
+                d[k * ld + i + u] = s[(i + u) * ls + k];
+    }
+    return r8;
+}
+#endif
+
+/* d[k * ld + i] = s[i * ls + k] for 0 <= i < R, 0 <= k < C: an R x C block between two arrays of
+ * any row strides (ls, ld in elements), e.g. a row of NHWC pixels of a staging block into the rows
+ * of the NCHW planes. 8x8 register blocks with AVX2, element by element at the edges (and
+ * without AVX2); a pure data movement either way. */
+static inline void fc_transpose_strided_f32(const float *s, ptrdiff_t ls, float *d, ptrdiff_t ld,
+                                            ptrdiff_t R, ptrdiff_t C)
+{
+    ptrdiff_t i = 0, k;
+#ifdef FC_TRANSPOSE_AVX2
+    if (fc_simd_level() >= 1)
+        i = fc_tr_strided_avx2(s, ls, d, ld, R, C);
+#endif
+    for (; i < R; i++)
+        for (k = 0; k < C; k++)
+            d[k * ld + i] = s[i * ls + k];
+}
+
 /* orders this thread's non-temporal stores before what follows */
 static inline void fc_transpose_sfence(void)
 {

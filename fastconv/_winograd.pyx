@@ -40,6 +40,9 @@ from ._blas_pin cimport fc_blas_available, fc_blas_pin as _blas_pin, fc_blas_reg
 from ._blas_pin cimport fc_blas_restore as _blas_restore
 from ._blas_gemm cimport fc_gemm as _gemm
 
+cdef extern from "_transpose.h" nogil:
+    void fc_transpose_strided_f32(const float* s, Py_ssize_t ls, float* d, Py_ssize_t ld, Py_ssize_t R, Py_ssize_t C)
+
 # Toom-Cook points for each output tile size m (alpha - 1 finite points, plus infinity).
 _POINTS = {
     2: (0, 1, -1),
@@ -276,13 +279,73 @@ cdef void _untiles(
             dout(mm + (t - t0) * Cout, T * Cout, dst, bias, Cout)
 
 
+cdef inline void _rows_to_planes(const floating* s, Py_ssize_t ls, floating* d, Py_ssize_t ld, Py_ssize_t R,
+                                 Py_ssize_t C) noexcept nogil:
+    """d[k * ld + i] = s[i * ls + k] for i < R, k < C (R pixels of C channels into C plane rows)."""
+    cdef Py_ssize_t i, k
+    if floating is float:
+        fc_transpose_strided_f32(s, ls, d, ld, R, C)
+    else:
+        for i in range(R):
+            for k in range(C):
+                d[k * ld + i] = s[i * ls + k]
+
+
+cdef void _untiles_nchw(
+    const floating* mm, floating* y, floating** dst, const floating* bias, floating* stage,
+    Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout,
+    Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
+) noexcept nogil:
+    """:func:`_untiles` into an NCHW y (N, Cout, Ho, Wo): the block's tiles of one tile row go
+    into ``stage``, their m output rows as NHWC pixels (m x up to tiles_w*m pixels x Cout), and
+    each row of the stage then into the Cout planes of y. The same values as _untiles."""
+    cdef Py_ssize_t T = t1 - t0, t = t0, e, s, n, r, th, tw, ncols, k, l, ho, wo, nvalid
+    cdef fcw_out_f32_t fout
+    cdef fcw_out_f64_t dout
+    if floating is float:
+        fout = fcw_output_f32(<int>m)
+    else:
+        dout = fcw_output_f64(<int>m)
+    while t < t1:
+        n = t // (tiles_h * tiles_w)
+        r = t - n * tiles_h * tiles_w
+        th = r // tiles_w
+        tw = r - th * tiles_w
+        e = min(t1, t + tiles_w - tw)  # this tile row's tiles in the block: t .. e-1
+        ncols = (e - t) * m
+        for s in range(t, e):
+            for k in range(m):
+                ho = th * m + k
+                for l in range(m):
+                    wo = (tw + s - t) * m + l
+                    if ho < Ho and wo < Wo:
+                        dst[k * m + l] = stage + (k * ncols + (s - t) * m + l) * Cout
+                    else:
+                        dst[k * m + l] = NULL
+            if floating is float:
+                fout(mm + (s - t0) * Cout, T * Cout, dst, bias, Cout)
+            else:
+                dout(mm + (s - t0) * Cout, T * Cout, dst, bias, Cout)
+        nvalid = min(ncols, Wo - tw * m)
+        for k in range(m):
+            ho = th * m + k
+            if ho < Ho:
+                _rows_to_planes(stage + k * ncols * Cout, Cout, y + (n * Cout * Ho + ho) * Wo + tw * m, Ho * Wo,
+                                nvalid, Cout)
+        t = e
+
+
 cdef void _forward(
     const floating[:, :, :, ::1] x, const floating[:, :, ::1] u, const floating* bias,
     floating[:, :, :, ::1] y, floating[:, ::1] work,
-    Py_ssize_t m, Py_ssize_t T, Py_ssize_t ph, Py_ssize_t pw, int nthreads,
+    Py_ssize_t m, Py_ssize_t T, Py_ssize_t ph, Py_ssize_t pw, int nthreads, bint y_nchw=False,
 ) noexcept nogil:
+    """y = the convolution of x by the transformed weights u (+ bias); y is (N, Ho, Wo, Cout), or
+    (N, Cout, Ho, Wo) if ``y_nchw`` (then each thread's scratch row ends in a stage for one tile
+    row of output pixels, see _untiles_nchw)."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
-    cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2], Cout = y.shape[3]
+    cdef Py_ssize_t Ho = y.shape[2] if y_nchw else y.shape[1], Wo = y.shape[3] if y_nchw else y.shape[2]
+    cdef Py_ssize_t Cout = y.shape[1] if y_nchw else y.shape[3]
     # groups: u is (alpha**2, C/G, Cout); group g multiplies V's columns g*cg.. by U's g*og..
     cdef Py_ssize_t cg = u.shape[1], G = C // cg, og = Cout // G, g, chunk = fcw_group_chunk()
     cdef fcw_gmul_f32_t fgmul = fcw_gmul_f32()
@@ -326,7 +389,11 @@ cdef void _forward(
                 for g in range(G):
                     _gemm(<int>og, <int>(t1 - t0), <int>cg, up + p * cg * Cout + g * og, <int>Cout,
                           v + p * (t1 - t0) * C + g * cg, <int>C, mm + p * (t1 - t0) * Cout + g * og, <int>Cout)
-        _untiles(mm, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
+        if y_nchw:
+            _untiles_nchw(mm, yp, <floating**>rows, bias, mm + _round16(a2 * T * Cout), t0, t1, Ho, Wo, Cout,
+                          tiles_h, tiles_w, m)
+        else:
+            _untiles(mm, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
     _blas_restore(prev)
 
 
@@ -618,10 +685,13 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     dw[...] = res.transpose(1, 0, 2).reshape(dw.shape)
 
 
-def _workspace_len(Py_ssize_t m, Py_ssize_t T, Py_ssize_t c, Py_ssize_t cout, Py_ssize_t itemsize):
-    """Elements of one thread's scratch row (see _forward), a multiple of 16."""
+def _workspace_len(Py_ssize_t m, Py_ssize_t T, Py_ssize_t c, Py_ssize_t cout, Py_ssize_t itemsize,
+                   Py_ssize_t stage_pixels=0):
+    """Elements of one thread's scratch row (see _forward), a multiple of 16; ``stage_pixels``: the
+    NCHW output stage's pixels (0 for an NHWC output)."""
     cdef Py_ssize_t a2 = (m + 2) * (m + 2)
-    return _round16(a2 * 8 // itemsize) + _round16(a2 * T * c) + _round16(a2 * T * cout)
+    return _round16(a2 * 8 // itemsize) + _round16(a2 * T * c) + _round16(a2 * T * cout) \
+        + _round16(stage_pixels * cout)
 
 
 def transform_weights(w, int m):
@@ -654,8 +724,9 @@ def _grouped(Py_ssize_t c, Py_ssize_t cg, Py_ssize_t cout):
     return c % cg == 0 and cout % (c // cg) == 0
 
 
-def _check(x, w, y, ph, pw, nthreads, m):
-    """Cheap consistency checks, so that a wrong call raises instead of reading out of bounds."""
+def _check(x, w, y, ph, pw, nthreads, m, y_nchw=False):
+    """Cheap consistency checks, so that a wrong call raises instead of reading out of bounds
+    (``y_nchw``: y is (N, Cout, Ho, Wo))."""
     if not all(isinstance(a, np.ndarray) for a in (x, w, y)):
         raise TypeError("x, w and y must be numpy arrays")
     dt = x.dtype
@@ -671,8 +742,9 @@ def _check(x, w, y, ph, pw, nthreads, m):
     ho, wo = x.shape[1] + 2 * ph - 2, x.shape[2] + 2 * pw - 2
     if ho < 1 or wo < 1:
         raise ValueError(f"the output of x {x.shape} with padding ({ph}, {pw}) would be empty ({ho} x {wo})")
-    if y.shape != (x.shape[0], ho, wo, w.shape[3]):
-        raise ValueError(f"y must have shape {(x.shape[0], ho, wo, w.shape[3])}, got {y.shape}")
+    want = (x.shape[0], w.shape[3], ho, wo) if y_nchw else (x.shape[0], ho, wo, w.shape[3])
+    if y.shape != want:
+        raise ValueError(f"y must have shape {want}, got {y.shape}")
     if 0 in x.shape or 0 in w.shape:
         raise ValueError(f"x and w must be non-empty, got x {x.shape}, w {w.shape}")
     if nthreads < 1:
@@ -688,17 +760,20 @@ def _aligned_empty(rows, cols, dt):
     return raw[off:off + rows * cols * dt.itemsize].view(dt).reshape(rows, cols)
 
 
-def _run(x, u, b, ph, pw, y, nthreads, m):
+def _run(x, u, b, ph, pw, y, nthreads, m, y_nchw=False):
     cdef Py_ssize_t T
     if not fc_blas_available():
         nthreads = 1  # BLAS cannot be pinned: do not nest its pool inside ours
     dt = x.dtype
-    cout, c = y.shape[3], x.shape[3]
-    tiles = x.shape[0] * (-(-y.shape[1] // m)) * (-(-y.shape[2] // m))
+    c = x.shape[3]
+    cout, ho, wo = (y.shape[1], y.shape[2], y.shape[3]) if y_nchw else (y.shape[3], y.shape[1], y.shape[2])
+    tiles = x.shape[0] * (-(-ho // m)) * (-(-wo // m))
     T = block_tiles(tiles, m, c, cout, dt.itemsize)
     nthreads = max(1, min(nthreads, -(-tiles // T)))
-    work = _aligned_empty(nthreads, _workspace_len(m, T, c, cout, dt.itemsize), dt)
+    stage = m * min(T, -(-wo // m)) * m if y_nchw else 0  # output pixels of one tile row of a block
+    work = _aligned_empty(nthreads, _workspace_len(m, T, c, cout, dt.itemsize, stage), dt)
     cdef int mm = m, nt = nthreads, h = ph, v = pw
+    cdef bint yn = y_nchw
     cdef float[:, :, :, ::1] xf, yf
     cdef float[:, :, ::1] uf
     cdef float[:, ::1] wf
@@ -715,17 +790,17 @@ def _run(x, u, b, ph, pw, y, nthreads, m):
             bf = b
             bfp = &bf[0]
         with nogil:
-            _forward[float](xf, uf, bfp, yf, wf, mm, T, h, v, nt)
+            _forward[float](xf, uf, bfp, yf, wf, mm, T, h, v, nt, yn)
     else:
         xd, ud, yd, wd = x, u, y, work
         if b is not None:
             bd = b
             bdp = &bd[0]
         with nogil:
-            _forward[double](xd, ud, bdp, yd, wd, mm, T, h, v, nt)
+            _forward[double](xd, ud, bdp, yd, wd, mm, T, h, v, nt, yn)
 
 
-def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0):
+def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0, bint y_nchw=False):
     """Winograd F(m x m, 3 x 3) forward of a 3x3 stride-1 convolution, written into ``y``.
 
     ``y[n, i, j, co] = b[co] + sum_{ki, kj, c} xpad[n, i + ki, j + kj, c] * w[ki, kj, c, co]``
@@ -751,6 +826,9 @@ def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0):
         bit-identical for every value.
     m : {0, 2, 4, 6}, optional
         Output tile size; 0 picks :func:`default_tile`.
+    y_nchw : bool, optional
+        y is (N, Cout, Ho, Wo) instead: each block's output tiles are staged by tile row and
+        written into the channel planes (the same values).
 
     Raises
     ------
@@ -758,16 +836,16 @@ def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0):
         On inconsistent dtypes, shapes, contiguity or arguments (cheap checks only; argument
         conversion and user-facing messages belong to the caller).
     """
-    _check(x, w, y, ph, pw, nthreads, m)
+    _check(x, w, y, ph, pw, nthreads, m, y_nchw)
     if b is not None and (not isinstance(b, np.ndarray) or b.dtype != x.dtype or b.shape != (w.shape[3],)
                           or not b.flags.c_contiguous):
         raise ValueError(f"b must be None or a C-contiguous ({w.shape[3]},) array of {x.dtype}")
     if m == 0:
         m = default_tile(w.shape[2], w.shape[3], x.dtype == np.float64)
-    _run(x, transform_weights(w, m), b, ph, pw, y, nthreads, m)
+    _run(x, transform_weights(w, m), b, ph, pw, y, nthreads, m, y_nchw)
 
 
-def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0):
+def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0, bint dx_nchw=False):
     """Input gradient of a 3x3 stride-1 convolution by Winograd, written into ``dx``.
 
     For the forward ``y = conv(x, w, padding=(ph, pw), stride=1)``, ``dx`` is the correlation of
@@ -783,11 +861,13 @@ def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0):
         The forward weights. Read only. ``groups = C / w.shape[2]``, C from ``dx``.
     ph, pw : int, 0, 1 or 2
         The forward padding.
-    dx : ndarray, shape (N, H, W, C), dtype of ``dy``, C-contiguous
+    dx : ndarray, shape (N, H, W, C), or (N, C, H, W) if ``dx_nchw``; dtype of ``dy``, C-contiguous
         Output, fully overwritten (rows/columns no window reads get 0).
     nthreads : int >= 1
     m : {0, 2, 4, 6}, optional
         Output tile size; 0 picks :func:`default_tile` (with the roles of C and Cout swapped).
+    dx_nchw : bool, optional
+        dx is NCHW (see ``y_nchw`` of :func:`winograd_forward`).
     """
     if not all(isinstance(a, np.ndarray) for a in (dy, w, dx)):
         raise TypeError("dy, w and dx must be numpy arrays")
@@ -795,15 +875,17 @@ def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0):
         raise ValueError(f"w must have shape (3, 3, C, Cout), got {w.shape}")
     if not (0 <= ph <= 2 and 0 <= pw <= 2):
         raise ValueError(f"padding must be 0, 1 or 2 per axis, got ({ph}, {pw})")
-    if dx.ndim != 4 or not _grouped(dx.shape[3], w.shape[2], w.shape[3]):
-        raise ValueError(f"dx must have shape (N, H, W, C) with C a multiple of w's {w.shape[2]} input channels "
-                         f"per group, groups dividing Cout; got dx {dx.shape}, w {w.shape}")
-    groups = dx.shape[3] // w.shape[2] if w.shape[2] else 1
+    cx = dx.shape[1 if dx_nchw else 3] if dx.ndim == 4 else -1
+    if dx.ndim != 4 or not _grouped(cx, w.shape[2], w.shape[3]):
+        raise ValueError(f"dx must have shape {'(N, C, H, W)' if dx_nchw else '(N, H, W, C)'} with C a multiple "
+                         f"of w's {w.shape[2]} input channels per group, groups dividing Cout; got dx {dx.shape}, "
+                         f"w {w.shape}")
+    groups = cx // w.shape[2] if w.shape[2] else 1
     cg, og = w.shape[2], w.shape[3] // groups
     # per group, the flipped kernel with its (cg, og) channels transposed: (3, 3, og, C) for dy's og per group
     wt = np.ascontiguousarray(
         w.reshape(3, 3, cg, groups, og)[::-1, ::-1].transpose(0, 1, 4, 3, 2).reshape(3, 3, og, groups * cg))
-    _check(dy, wt, dx, 2 - ph, 2 - pw, nthreads, m)
+    _check(dy, wt, dx, 2 - ph, 2 - pw, nthreads, m, dx_nchw)
     if m == 0:
         m = default_tile(wt.shape[2], wt.shape[3], dy.dtype == np.float64)
-    _run(dy, transform_weights(wt, m), None, 2 - ph, 2 - pw, dx, nthreads, m)
+    _run(dy, transform_weights(wt, m), None, 2 - ph, 2 - pw, dx, nthreads, m, dx_nchw)

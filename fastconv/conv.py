@@ -505,8 +505,10 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     xc, wc = _as(x, ct), _as(w, ct)
     bc = _as(b, ct) if has_bias else np.zeros(w.shape[3], dtype=ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
-    # plain NCHW calls on the small kernels get y written in NCHW by the kernel (no transpose pass)
-    nchw_y = plain is not None and layout == "NCHW" and path == "small" and xc.size > 0 and wc.size > 0
+    # plain NCHW calls on the small and Winograd kernels get y written in NCHW by the kernels (no
+    # transpose pass over the batch)
+    nchw_y = (plain is not None and layout == "NCHW" and (path == "small" or path == "winograd")
+              and xc.size > 0 and wc.size > 0)
     if nchw_y:
         y = np.empty((shape[0], shape[3], ho, wo), dtype=ct)
     else:
@@ -526,7 +528,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     elif path == "winograd" and dil != (1, 1):
         _dilated.forward(xc, wc, bc if has_bias else None, (ph, pw), pad_end, dil, y, _threads_for(macs))
     elif path == "winograd":
-        _winograd.winograd_forward(xc, wc, bc if has_bias else None, ph, pw, y, _threads_for(macs))
+        _winograd.winograd_forward(xc, wc, bc if has_bias else None, ph, pw, y, _threads_for(macs), 0, nchw_y)
     elif path == "direct":
         _conv_direct.conv2d_forward_direct_kernel(
             xc, wc, bc if has_bias else bc[:0], y, ph, pw, sh, sw, _threads_for(macs), dil[0], dil[1], groups
@@ -586,21 +588,26 @@ def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
         if cache.layout == "NHWC":
             return _backward(dy, cache, compute_dx)
         if cache.layout == "NCHW" and type(dy) is np.ndarray and dy.dtype is cache.x.dtype:
-            if cache.family == "small" and dy.size and cache.x.size and cache.w.size:
+            nonempty = dy.size and cache.x.size and cache.w.size
+            if cache.family == "small" and nonempty:
                 # the small kernels read NCHW dy in place (a checked shape; dx still goes through conv_grads)
                 return _layout.conv_grads(*_backward(dy, cache, compute_dx, dy_nchw=True), "NCHW")
             nhwc = _layout.conv_dy_plain(dy, cache)
             if nhwc is not None:
+                if cache.family == "winograd" and cache.dilation == (1, 1) and nonempty:
+                    # the Winograd kernels write dx in NCHW (the weight gradient reads the NHWC dy)
+                    return _layout.conv_grads(*_backward(nhwc, cache, compute_dx, dx_nchw=True), "NCHW", True)
                 return _layout.conv_grads(*_backward(nhwc, cache, compute_dx), "NCHW")
     v.check_cache(cache, ConvCache, "conv2d_forward")
     dy, layout = _layout.conv_dy(dy, cache, layout)
     return _layout.conv_grads(*_backward(dy, cache, v.flag(compute_dx, "compute_dx")), layout)
 
 
-def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto", dy_nchw: bool = False):
+def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto", dy_nchw: bool = False, dx_nchw: bool = False):
     """conv2d_backward after the checks of its options (dy in NHWC). ``gemm_dx="scatter"`` (for tests)
     makes the GEMM path scatter-add dx even where the correlation serves. ``dy_nchw``: dy is NCHW,
-    for a non-empty layer on the small kernels, which read it so."""
+    for a non-empty layer on the small kernels, which read it so; ``dx_nchw``: dx is wanted in NCHW,
+    from a non-empty undilated layer on the Winograd kernels, which write it so."""
     x, w, b_shape, pad, stride, dx_dt, dw_dt, db_dt, y_shape, algorithm, _, pad_end, dil, groups, has_bias, \
         family = cache
     if dy_nchw:
@@ -624,7 +631,7 @@ def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto", dy_nchw: bool 
     elif nonempty and path == "winograd" and dil != (1, 1):
         dx, dw, db = _dilated.backward(x, w, dy, ct, pad, pad_end, dil, compute_dx, _winograd_backward)
     elif nonempty and path == "winograd":
-        dx, dw, db = _winograd_backward(x, w, dy, ct, pad, stride, compute_dx)
+        dx, dw, db = _winograd_backward(x, w, dy, ct, pad, stride, compute_dx, dx_nchw)
     elif nonempty and path == "direct":
         dx, dw, db = _direct_backward(x, w, dy, ct, pad, stride, compute_dx, dil, groups)
     else:  # the GEMM path, or empty inputs (whose gradients need no kernel, whatever the options)
@@ -746,10 +753,10 @@ def _winograd_dw_pays(w_shape, ct, groups: int = 1) -> bool:
     return min(w_shape[2], w_shape[3]) >= _WINOGRAD_DW_MIN_CHANNELS[ct]
 
 
-def _winograd_backward(x, w, dy, ct, pad, stride, compute_dx):
-    """(dx, dw, db) in ``ct``: dx by the Winograd kernels; dw by Winograd where it pays (db then
-    summed over dy), else dw and db by the direct kernels (by im2col + BLAS where those do not
-    serve the layer); dx a placeholder if not wanted."""
+def _winograd_backward(x, w, dy, ct, pad, stride, compute_dx, dx_nchw=False):
+    """(dx, dw, db) in ``ct``: dx by the Winograd kernels (NCHW if ``dx_nchw``); dw by Winograd where
+    it pays (db then summed over dy), else dw and db by the direct kernels (by im2col + BLAS where
+    those do not serve the layer); dx a placeholder if not wanted."""
     nt = _threads_for(dy.size * 9 * w.shape[2])
     groups = x.shape[3] // w.shape[2]
     if _winograd_dw_pays(w.shape, ct, groups):
@@ -763,6 +770,7 @@ def _winograd_backward(x, w, dy, ct, pad, stride, compute_dx):
         _, dw, db = _gemm_backward(x, w, dy, ct, pad, stride, False)
     if not compute_dx:
         return _NO_DX[ct], dw, db
-    dx = np.empty(x.shape, dtype=ct)
-    _winograd.winograd_backward_input(_as(dy, ct), _as(w, ct), pad[0], pad[1], dx, nt)
+    n, h, wd, c = x.shape
+    dx = np.empty((n, c, h, wd) if dx_nchw else x.shape, dtype=ct)
+    _winograd.winograd_backward_input(_as(dy, ct), _as(w, ct), pad[0], pad[1], dx, nt, 0, dx_nchw)
     return dx, dw, db

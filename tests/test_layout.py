@@ -111,40 +111,48 @@ def test_plain_nchw_calls_take_the_short_path(monkeypatch, dtype):
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", [
-    (64, 8, 8, 1, 8, 3, 3, 1, 1),    # the digits layer: y and dy transposed inside the kernels
-    (9, 8, 8, 1, 8, 3, 3, 1, 1),     # fewer images than parts
-    (3, 9, 7, 2, 16, 3, 3, 1, 2),    # stride 2 (dx scattered), C = 2
-    (4, 6, 5, 3, 12, 3, 3, 0, 1),    # Cout not a whole number of vectors, no padding
-    (2, 10, 10, 1, 24, 5, 5, 2, 1),  # 25 taps, 24 output channels
+@pytest.mark.parametrize("case, family", [
+    ((64, 8, 8, 1, 8, 3, 3, 1, 1), "small"),     # the digits layer
+    ((9, 8, 8, 1, 8, 3, 3, 1, 1), "small"),      # fewer images than parts
+    ((3, 9, 7, 2, 16, 3, 3, 1, 2), "small"),     # stride 2 (dx scattered), C = 2
+    ((4, 6, 5, 3, 12, 3, 3, 0, 1), "small"),     # Cout not a whole number of vectors, no padding
+    ((2, 10, 10, 1, 24, 5, 5, 2, 1), "small"),   # 25 taps, 24 output channels
+    ((2, 13, 11, 16, 32, 3, 3, 1, 1), "winograd"),
+    ((3, 9, 10, 33, 17, 3, 3, 0, 1), "winograd"),  # no padding, channels off the vector width
+    ((1, 7, 20, 64, 64, 3, 3, 2, 1), "winograd"),  # padding 2; dw by Winograd too
 ])
-def test_small_kernels_read_and_write_nchw_in_place(monkeypatch, case, dtype, threads):
-    """NCHW calls on the "small" family transpose y and dy inside the kernels, image by image: the
-    same bits as the NHWC call, on any thread count; the other layouts steps stay out of it."""
+def test_kernels_write_nchw_in_place(monkeypatch, case, family, dtype, threads):
+    """Plain NCHW calls on the "small" family have y and dy transposed inside the kernels, image
+    by image, and on "winograd" y and dx written into the NCHW planes by tile row: the same bits
+    as the NHWC call, on any thread count, without those arrays' transpose passes."""
     x, w, b = _conv_data(case, dtype, dtype, seed=5)
     pad, stride = case[7], case[8]
     monkeypatch.setattr(conv_module, "_SMALL_PARALLEL_MIN_MACS", 0)  # every layer on `threads` threads
     prev = fastconv.set_num_threads(threads)
     try:
-        y, cache = fastconv.conv2d_forward(x, w, b, pad, stride)
-        assert cache.family == "small"
+        y, cache = fastconv.conv2d_forward(x, w, b, pad, stride, algorithm=family)
+        assert cache.family == family
         dy = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
         want = (y,) + fastconv.conv2d_backward(dy, cache)
         swaps = []
         real = _layout._swap
 
         def spy(a, axes, r, c):
-            swaps.append((a.shape, r, c))
+            swaps.append(a.shape)
             return real(a, axes, r, c)
 
         monkeypatch.setattr(_layout, "_swap", spy)
         xn, wn, dyn = _nchw(x), np.ascontiguousarray(w.transpose(3, 2, 0, 1)), _nchw(dy)
-        yn, cn = fastconv.conv2d_forward(xn, wn, b, pad, stride, layout="NCHW")
+        yn, cn = fastconv.conv2d_forward(xn, wn, b, pad, stride, algorithm=family, layout="NCHW")
         got = (yn,) + fastconv.conv2d_backward(dyn, cn)
         got_nodx = fastconv.conv2d_backward(dyn, cn, compute_dx=False)
     finally:
         fastconv.set_num_threads(prev)
-    assert [s for s in swaps if s[0] in (y.shape, yn.shape)] == []  # neither y nor dy went through a transpose pass
+    assert y.shape not in swaps  # y (NHWC) never went through a transpose pass
+    if family == "small":
+        assert dyn.shape not in swaps  # nor dy (NCHW)
+    else:
+        assert x.shape not in swaps  # nor dx (NHWC)
     _assert_same(got[0], _nchw(want[0]), "y")
     _assert_same(got[1], _nchw(want[1]), "dx")
     _assert_same(got[2], np.ascontiguousarray(want[2].transpose(3, 2, 0, 1)), "dw")

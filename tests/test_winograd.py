@@ -140,6 +140,27 @@ def test_error_on_benchmarked_layers(case, m):
         assert _rel_err(dw, dwe) < LIMIT[dtype]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", TILES)
+@pytest.mark.parametrize("case", CASES + [(3, 23, 17, 12, 20, 1, 2), (2, 32, 32, 16, 32, 1, 1)], ids=_ids)
+def test_nchw_outputs_are_the_nhwc_outputs_transposed(case, m, dtype):
+    """y_nchw / dx_nchw: every output pixel written (the arrays start as NaN), with the bits of the
+    NHWC output, on 1 and 2 threads (blocks that start and end inside a tile row)."""
+    n, h, w_, c, co, ph, pw = case
+    x, w, b, dy = _data(case, dtype, seed=7)
+    for nt in (1, 2):
+        y = np.empty(dy.shape, dtype)
+        wg.winograd_forward(x, w, b, ph, pw, y, nt, m)
+        yn = np.full((n, co) + dy.shape[1:3], np.nan, dtype)
+        wg.winograd_forward(x, w, b, ph, pw, yn, nt, m, True)
+        np.testing.assert_array_equal(yn, y.transpose(0, 3, 1, 2))
+        dx = np.empty(x.shape, dtype)
+        wg.winograd_backward_input(dy, w, ph, pw, dx, nt, m)
+        dxn = np.full((n, c, h, w_), np.nan, dtype)
+        wg.winograd_backward_input(dy, w, ph, pw, dxn, nt, m, True)
+        np.testing.assert_array_equal(dxn, dx.transpose(0, 3, 1, 2))
+
+
 @pytest.mark.parametrize("m", TILES)
 def test_results_do_not_depend_on_threads(m):
     case = (3, 23, 17, 12, 20, 1, 2)
@@ -194,8 +215,12 @@ def test_bad_calls_raise():
         wg.winograd_forward(x, w, None, 1, 1, y, 1, 3)
     with pytest.raises(ValueError, match="nthreads"):
         wg.winograd_forward(x, w, None, 1, 1, y, 0)
+    with pytest.raises(ValueError, match=r"y must have shape \(1, 4, 5, 5\), got \(1, 5, 5, 4\)"):
+        wg.winograd_forward(x, w, None, 1, 1, y, 1, 0, True)  # y_nchw: (N, Cout, Ho, Wo)
     with pytest.raises(ValueError, match="shape"):
         wg.winograd_backward_input(y, w, 1, 1, np.zeros((1, 4, 5, 2), np.float32), 1)
+    with pytest.raises(ValueError, match=r"dx must have shape \(N, C, H, W\)"):
+        wg.winograd_backward_input(y, w, 1, 1, np.zeros((1, 5, 5, 2), np.float32), 1, 0, True)
     with pytest.raises(ValueError, match="would be empty"):
         wg.winograd_forward(np.zeros((1, 2, 2, 2), np.float32), w, None, 0, 0, np.zeros((1, 0, 0, 4), np.float32), 1)
     with pytest.raises(ValueError, match="m must be"):
@@ -238,6 +263,11 @@ def test_each_simd_level_agrees_with_reference(level, tmp_path):
         "        yr, cr = R.conv2d_forward(x, w, b, 1, 1)\n"
         "        for g, r in zip((y,) + fastconv.conv2d_backward(dy, cache), (yr,) + R.conv2d_backward(dy, cr)):\n"
         "            assert err(g, r) < lim, (dt, c, co, err(g, r))\n"
+        "        t = lambda a: np.ascontiguousarray(a.transpose(0, 3, 1, 2))\n"
+        "        yn, cn = fastconv.conv2d_forward(t(x), np.ascontiguousarray(w.transpose(3, 2, 0, 1)), b, 1, 1,\n"
+        "                                         algorithm='winograd', layout='NCHW')\n"
+        "        assert np.array_equal(yn, t(y)) and np.array_equal(fastconv.conv2d_backward(t(dy), cn)[0],\n"
+        "                                                          t(fastconv.conv2d_backward(dy, cache)[0]))\n"
         "        for m in (2, 4, 6):\n"
         "            dw = np.empty(w.shape, dt)\n"
         "            wg.winograd_backward_weights(x, dy, 1, 1, dw, 2, m)\n"
