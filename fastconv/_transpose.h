@@ -285,6 +285,47 @@ FC_TR_AVX2 static ptrdiff_t fc_tr_strided_avx2(const float *s, ptrdiff_t ls, flo
 }
 #endif
 
+#ifdef FC_TRANSPOSE_AVX2
+/* the whole 4-row bands of fc_transpose_strided_f64 in 4x4 register blocks; returns the rows done */
+FC_TR_AVX2 static ptrdiff_t fc_tr_strided_f64_avx2(const double *s, ptrdiff_t ls, double *d, ptrdiff_t ld,
+                                                   ptrdiff_t R, ptrdiff_t C)
+{
+    ptrdiff_t i, k, u, r4 = R & ~(ptrdiff_t)3, c4 = C & ~(ptrdiff_t)3;
+    for (i = 0; i < r4; i += 4) {
+        for (k = 0; k < c4; k += 4) {
+            const double *p = s + i * ls + k;
+            __m256d a0 = _mm256_loadu_pd(p), a1 = _mm256_loadu_pd(p + ls);
+            __m256d a2 = _mm256_loadu_pd(p + 2 * ls), a3 = _mm256_loadu_pd(p + 3 * ls);
+            __m256d t0 = _mm256_unpacklo_pd(a0, a1), t1 = _mm256_unpackhi_pd(a0, a1);
+            __m256d t2 = _mm256_unpacklo_pd(a2, a3), t3 = _mm256_unpackhi_pd(a2, a3);
+            double *q = d + k * ld + i;
+            _mm256_storeu_pd(q, _mm256_permute2f128_pd(t0, t2, 0x20));
+            _mm256_storeu_pd(q + ld, _mm256_permute2f128_pd(t1, t3, 0x20));
+            _mm256_storeu_pd(q + 2 * ld, _mm256_permute2f128_pd(t0, t2, 0x31));
+            _mm256_storeu_pd(q + 3 * ld, _mm256_permute2f128_pd(t1, t3, 0x31));
+        }
+        for (k = c4; k < C; k++)
+            for (u = 0; u < 4; u++)
+                d[k * ld + i + u] = s[(i + u) * ls + k];
+    }
+    return r4;
+}
+#endif
+
+/* fc_transpose_strided_f32 for float64: 4x4 register blocks with AVX2 */
+static inline void fc_transpose_strided_f64(const double *s, ptrdiff_t ls, double *d, ptrdiff_t ld,
+                                            ptrdiff_t R, ptrdiff_t C)
+{
+    ptrdiff_t i = 0, k;
+#ifdef FC_TRANSPOSE_AVX2
+    if (fc_simd_level() >= 1)
+        i = fc_tr_strided_f64_avx2(s, ls, d, ld, R, C);
+#endif
+    for (; i < R; i++)
+        for (k = 0; k < C; k++)
+            d[k * ld + i] = s[i * ls + k];
+}
+
 /* d[k * ld + i] = s[i * ls + k] for 0 <= i < R, 0 <= k < C: an R x C block between two arrays of
  * any row strides (ls, ld in elements), e.g. a row of NHWC pixels of a staging block into the rows
  * of the NCHW planes. 8x8 register blocks with AVX2, element by element at the edges (and

@@ -42,6 +42,7 @@ from ._blas_gemm cimport fc_gemm as _gemm
 
 cdef extern from "_transpose.h" nogil:
     void fc_transpose_strided_f32(const float* s, Py_ssize_t ls, float* d, Py_ssize_t ld, Py_ssize_t R, Py_ssize_t C)
+    void fc_transpose_strided_f64(const double* s, Py_ssize_t ls, double* d, Py_ssize_t ld, Py_ssize_t R, Py_ssize_t C)
 
 # Toom-Cook points for each output tile size m (alpha - 1 finite points, plus infinity).
 _POINTS = {
@@ -282,13 +283,10 @@ cdef void _untiles(
 cdef inline void _rows_to_planes(const floating* s, Py_ssize_t ls, floating* d, Py_ssize_t ld, Py_ssize_t R,
                                  Py_ssize_t C) noexcept nogil:
     """d[k * ld + i] = s[i * ls + k] for i < R, k < C (R pixels of C channels into C plane rows)."""
-    cdef Py_ssize_t i, k
     if floating is float:
         fc_transpose_strided_f32(s, ls, d, ld, R, C)
     else:
-        for i in range(R):
-            for k in range(C):
-                d[k * ld + i] = s[i * ls + k]
+        fc_transpose_strided_f64(s, ls, d, ld, R, C)
 
 
 cdef void _untiles_nchw(
