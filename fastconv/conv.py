@@ -421,9 +421,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     where it pays: at least 16 input and 16 output channels, and at least 32 on one side), then
     "direct" (implicit GEMM, at least 8 output channels), then "gemm" (im2col + BLAS, any layer).
     The backward pass uses the same rule, where "direct" also needs 8 input channels when it
-    computes dx; "winograd" computes dx by its transforms, and dw too on layers with at least 64
-    (float32) / 32 (float64) channels on each side (db then sums dy), else dw, db by the direct
-    kernels. Every
+    computes dx; "winograd" computes dx by its transforms, and dw too on layers with at least 16
+    channels on each side (db then sums dy), else dw, db by the direct kernels. Every
     family gives the same results to float rounding, except that Winograd's transforms cost
     float32 up to about 1e-5 of the largest output (float64: well under 1e-10). Narrower 3x3 layers
     stay on "direct" because there the tile transforms cost more than the 4x fewer multiplies
