@@ -223,11 +223,73 @@ FCS_INLINE FC_ATTR void FC_FN(fwdc)(const fc_sg *g, const FC_T *xb, const FC_T *
         else FC_FN(st)(y + q * Co + co, a, r);
     }
 }
+/* 1 if the layer is a 3x3 kernel over one input channel at stride 1 with Cout one whole vector
+   (the geometry fwd33 and dw33 serve), with Wp set to the padded plane's row length */
+FCS_INLINE int FC_FN(is33)(const fc_sg *g, Py_ssize_t *Wp)
+{
+    enum { L = FCS_VB / sizeof(FC_T) };
+    const Py_ssize_t *toff = g->toff;
+    int t;
+    if (g->K != 9 || g->Cout != L || g->step != 1 || g->Wo < 1)
+        return 0;
+    *Wp = toff[3];
+    for (t = 0; t < 9; t++)
+        if (toff[t] != (t / 3) * *Wp + t % 3)
+            return 0;
+    return g->Q <= g->Wo || g->poff[g->Wo] == g->poff[0] + *Wp;
+}
+
+/* The forward of a 3x3 kernel over one input channel at stride 1 with Cout one whole vector (the
+   digits layer): the nine weight vectors stay in registers and, along an output row, each plane
+   value loaded feeds the sums of the (up to) three pixels whose windows hold it, so a block of P
+   pixels takes 3*(P+2) loads for 9*P multiply-adds (fwdc: 10 per 9). Each sum adds its taps in
+   fwdc's order, so the results are fwdc's bit for bit. Returns 0 (nothing done) for other layers. */
+FC_ATTR static int FC_FN(fwd33)(const fc_sg *g, const FC_T *xb, const FC_T *w, const FC_T *b, FC_T *y)
+{
+    enum { L = FCS_VB / sizeof(FC_T), P = 4 };
+    const Py_ssize_t *toff = g->toff, *poff = g->poff, Q = g->Q, Wo = g->Wo;
+    Py_ssize_t Wp, i, j, j0;
+    int t, p, jj, ki;
+    FC_FN(v) wv[9], bv, acc[P], xv;
+    if (!FC_FN(is33)(g, &Wp))
+        return 0;
+    for (t = 0; t < 9; t++)
+        memcpy(&wv[t], w + t * L, sizeof wv[t]);
+    memcpy(&bv, b, sizeof bv);
+    for (i = 0; i < Q / Wo; i++) {
+        for (j0 = 0; j0 + P <= Wo; j0 += P) {
+            const FC_T *r0 = xb + poff[i * Wo + j0] * L;
+            FCS_UNROLL for (p = 0; p < P; p++) acc[p] = bv;
+            FCS_UNROLL for (ki = 0; ki < 3; ki++) {
+                const FC_T *r = r0 + ki * Wp * L;
+                FCS_UNROLL for (jj = 0; jj < P + 2; jj++) {
+                    memcpy(&xv, r + jj * L, sizeof xv);
+                    if (jj < P) acc[jj] += xv * wv[ki * 3];
+                    if (jj >= 1 && jj - 1 < P) acc[jj - 1] += xv * wv[ki * 3 + 1];
+                    if (jj >= 2) acc[jj - 2] += xv * wv[ki * 3 + 2];
+                }
+            }
+            FCS_UNROLL for (p = 0; p < P; p++) memcpy(y + (i * Wo + j0 + p) * L, &acc[p], sizeof bv);
+        }
+        for (j = j0; j < Wo; j++) {
+            const FC_T *x0 = xb + poff[i * Wo + j] * L;
+            FC_FN(v) a = bv;
+            for (t = 0; t < 9; t++) {
+                memcpy(&xv, x0 + toff[t] * L, sizeof xv);
+                a += xv * wv[t];
+            }
+            memcpy(y + (i * Wo + j) * L, &a, sizeof a);
+        }
+    }
+    return 1;
+}
 FC_ATTR static void FC_FN(fwd)(const fc_sg *g, const FC_T *xb, const FC_T *w, const FC_T *b, FC_T *y)
 {
     enum { L = FCS_VB / sizeof(FC_T) };
     const Py_ssize_t Co = g->Cout, CV = Co - Co % L;
     Py_ssize_t co;
+    if (FC_FN(fwd33)(g, xb, w, b, y))
+        return;
     for (co = 0; co < CV; co += L) FC_FN(fwdc)(g, xb, w, b, y, co, 1, L);
     if (CV < Co) FC_FN(fwdc)(g, xb, w, b, y, CV, 0, (int)(Co - CV));
 }
@@ -248,11 +310,65 @@ FCS_DWBLK(12, dwt, 0)
         else if (rem >= 5) FC_FN(NAME##8)(g, xb, dy, dw, db, co, t0, r);                  \
         else FC_FN(NAME##4)(g, xb, dy, dw, db, co, t0, r);                                \
     }
+/* The weight gradient of the fwd33 geometry: the nine taps' sums stay in registers and, along an
+   output row, each plane value loaded meets the dy vectors of the (up to) three pixels whose
+   windows hold it (a block of P pixels: P + 3*(P+2) loads for 9*P multiply-adds; dwb9: 10 per 9).
+   Every tap's sum adds its pixels in order, as dwb9 does, so the results are dwb9's bit for bit. */
+FC_ATTR static int FC_FN(dw33)(const fc_sg *g, const FC_T *xb, const FC_T *dy, FC_T *dw, FC_T *db)
+{
+    enum { L = FCS_VB / sizeof(FC_T), P = 4 };
+    const Py_ssize_t *toff = g->toff, *poff = g->poff, Q = g->Q, Wo = g->Wo;
+    Py_ssize_t Wp, i, j, j0;
+    int t, p, c, ki;
+    FC_FN(v) acc[9], d[P], sb = (FC_FN(v)){0}, xv, cur, dv;
+    if (!FC_FN(is33)(g, &Wp))
+        return 0;
+    for (t = 0; t < 9; t++)
+        acc[t] = (FC_FN(v)){0};
+    for (i = 0; i < Q / Wo; i++) {
+        for (j0 = 0; j0 + P <= Wo; j0 += P) {
+            const FC_T *r0 = xb + poff[i * Wo + j0] * L;
+            FCS_UNROLL for (p = 0; p < P; p++) {
+                memcpy(&d[p], dy + (i * Wo + j0 + p) * L, sizeof d[p]);
+                sb += d[p];
+            }
+            FCS_UNROLL for (ki = 0; ki < 3; ki++) {
+                const FC_T *r = r0 + ki * Wp * L;
+                FCS_UNROLL for (c = 0; c < P + 2; c++) {
+                    memcpy(&xv, r + c * L, sizeof xv);
+                    if (c < P) acc[ki * 3] += xv * d[c];
+                    if (c >= 1 && c - 1 < P) acc[ki * 3 + 1] += xv * d[c - 1];
+                    if (c >= 2) acc[ki * 3 + 2] += xv * d[c - 2];
+                }
+            }
+        }
+        for (j = j0; j < Wo; j++) {
+            const FC_T *x0 = xb + poff[i * Wo + j] * L;
+            memcpy(&dv, dy + (i * Wo + j) * L, sizeof dv);
+            for (t = 0; t < 9; t++) {
+                memcpy(&xv, x0 + toff[t] * L, sizeof xv);
+                acc[t] += xv * dv;
+            }
+            sb += dv;
+        }
+    }
+    for (t = 0; t < 9; t++) {
+        memcpy(&cur, dw + t * L, sizeof cur);
+        cur += acc[t];
+        memcpy(dw + t * L, &cur, sizeof cur);
+    }
+    memcpy(&cur, db, sizeof cur);
+    cur += sb;
+    memcpy(db, &cur, sizeof cur);
+    return 1;
+}
 FC_ATTR static void FC_FN(dw)(const fc_sg *g, const FC_T *xb, const FC_T *dy, FC_T *dw, FC_T *db)
 {
     enum { L = FCS_VB / sizeof(FC_T) };
     const Py_ssize_t K = g->K, Co = g->Cout, CV = Co - Co % L;
     Py_ssize_t co, t0, rem;
+    if (FC_FN(dw33)(g, xb, dy, dw, db))
+        return;
     for (co = 0; co < CV; co += L) FCS_DWTAPS(dwb, L)
     if (CV < Co) {
         co = CV;
@@ -260,17 +376,58 @@ FC_ATTR static void FC_FN(dw)(const fc_sg *g, const FC_T *xb, const FC_T *dy, FC
     }
 }
 #undef FCS_DWTAPS
+/* dxg's block of L pixels q0.. of one row for a 3x3 kernel over one input channel with one vector
+   of output channels (D rows of Wd vectors): the nine weight vectors stay in registers and each D
+   vector loaded meets the (up to) three pixels it serves, P pixels at a time (3*(P+2) loads for
+   9*P multiply-adds; the generic block: 9 per 8). Every pixel's vector adds its taps in dxg's
+   order, so the lane sums are dxg's bit for bit. */
+FCS_INLINE FC_ATTR void FC_FN(dxg33)(const FC_T *Dq, Py_ssize_t Wd, const FC_FN(v) *wt, FC_T *dxq)
+{
+    enum { L = FCS_VB / sizeof(FC_T), P = L < 4 ? L : 4 };
+    FC_FN(v) acc[L], dv;
+    FC_T r[L];
+    int p0, p, c, ki;
+    for (p0 = 0; p0 < L; p0 += P) {
+        FC_FN(v) a[P];
+        FCS_UNROLL for (p = 0; p < P; p++) a[p] = (FC_FN(v)){0};
+        FCS_UNROLL for (ki = 0; ki < 3; ki++) {
+            const FC_T *row = Dq + (ki * Wd + p0) * L;
+            FCS_UNROLL for (c = 0; c < P + 2; c++) {
+                memcpy(&dv, row + c * L, sizeof dv);
+                if (c < P) a[c] += dv * wt[ki * 3];
+                if (c >= 1 && c - 1 < P) a[c - 1] += dv * wt[ki * 3 + 1];
+                if (c >= 2) a[c - 2] += dv * wt[ki * 3 + 2];
+            }
+        }
+        FCS_UNROLL for (p = 0; p < P; p++) acc[p0 + p] = a[p];
+    }
+    FC_FN(red)(acc, r);
+    memcpy(dxq, r, sizeof r);
+}
 FC_ATTR static void FC_FN(dxg)(const fc_dg *g, const FC_T *D, const FC_T *wv, FC_T *dx)
 {
     enum { L = FCS_VB / sizeof(FC_T) };
     const Py_ssize_t KV = g->KV, Q = g->Q, C = g->C;
     const Py_ssize_t *doff = g->doff, *pd = g->pd;
-    Py_ssize_t q, c, tv;
-    int p, l;
-    FC_FN(v) wt, dv;
+    Py_ssize_t q, c, tv, Wd = 0;
+    int p, l, is33 = 0;
+    FC_FN(v) wt, dv, w33[9];
     FC_T r[L];
+    if (C == 1 && KV == 9) {  /* 3x3, one input channel, one vector of output channels */
+        Wd = doff[3] / L;
+        is33 = doff[3] == Wd * L;
+        for (tv = 0; tv < 9; tv++)
+            is33 = is33 && doff[tv] == ((tv / 3) * Wd + tv % 3) * L;
+        if (is33)
+            for (tv = 0; tv < 9; tv++)
+                memcpy(&w33[tv], wv + tv * L, sizeof w33[tv]);
+    }
     for (q = 0; q + L <= Q; q += L) {
         const FC_T *dq[L];
+        if (is33 && pd[q + L - 1] == pd[q] + (L - 1) * L) {  /* the block's pixels in one row */
+            FC_FN(dxg33)(D + pd[q], Wd, w33, dx + q);
+            continue;
+        }
         FCS_UNROLL for (p = 0; p < L; p++) dq[p] = D + pd[q + p];
         for (c = 0; c < C; c++) {
             FC_FN(v) acc[L];

@@ -282,3 +282,34 @@ def test_levels_with_fma_give_identical_y_dw_db(dtype_):
                 np.testing.assert_array_equal(other[i], results[0][i])
             if s != 1:  # the scattered dx (no lane sums) too
                 np.testing.assert_array_equal(other[1], results[0][1])
+
+
+@pytest.mark.parametrize("dtype_", [np.float32, np.float64], ids=["f32", "f64"])
+def test_one_channel_3x3_paths_give_the_generic_bits(dtype_):
+    """3x3 stride-1 layers over one input channel with Cout one whole vector (the digits layer)
+    take the register-reuse loops (fwd33, dw33); a layer with one more output channel takes the
+    generic ones, whose first vector of columns sums its taps and pixels in the same order: y, dw
+    and db of those columns are the same bits, on images whose rows hold whole blocks of pixels
+    and tails (widths 8, 6, 13)."""
+    from fastconv import _simd
+
+    rng = np.random.default_rng(11)
+    levels = range(_simd.SIMD_LEVELS.index(_simd.simd_level()) + 1)
+    lanes = {np.float32: (4, 8, 16), np.float64: (2, 4, 8)}[dtype_]
+    for level in levels:
+        cout = lanes[level]
+        for h, wd, p in ((8, 8, 1), (7, 6, 0), (9, 13, 2)):
+            x = rng.standard_normal((3, h, wd, 1)).astype(dtype_)
+            w = rng.standard_normal((3, 3, 1, cout + 1)).astype(dtype_)
+            b = rng.standard_normal(cout + 1).astype(dtype_)
+            dy = rng.standard_normal((3, h + 2 * p - 2, wd + 2 * p - 2, cout + 1)).astype(dtype_)
+            res = []
+            for co in (cout + 1, cout):
+                wc, bc, dyc = (np.ascontiguousarray(a[..., :co]) for a in (w, b, dy))
+                y = np.empty(dyc.shape, dtype_)
+                _conv_small.conv2d_forward_small_kernel(x, wc, bc, y, p, p, 1, 1, 1, level)
+                dx, dw, db = np.empty_like(x), np.empty_like(wc), np.empty_like(bc)
+                _conv_small.conv2d_backward_small_kernel(x, wc, dyc, dx, dw, db, p, p, 1, 1, False, 1, level)
+                res.append((y, dw, db))
+            for wide, exact in zip(*res):
+                np.testing.assert_array_equal(exact, wide[..., :cout])
