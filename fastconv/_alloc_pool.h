@@ -20,7 +20,7 @@ static int fc_pool_count = 0;                  /* blocks held */
 static size_t fc_pool_bytes = 0;               /* bytes held */
 static int fc_max_blocks = 4;  /* a layout="NCHW" conv forward+backward recycles 4 same-size copies */
 static size_t fc_max_bytes = (size_t)256 << 20;
-static size_t fc_min_block = (size_t)4 << 20;
+static size_t fc_min_block = (size_t)1 << 20;  /* a conv layer's dx of 1-4 MiB page-faulted on every step */
 static unsigned long long fc_hits = 0, fc_misses = 0;
 static PyThread_type_lock fc_lock = NULL;
 

@@ -21,7 +21,7 @@ from typing import Callable, NamedTuple, Tuple
 
 import numpy as np
 
-from . import _winograd
+from . import _outpool, _winograd
 
 #: "auto" sends a dilated layer here when it has one group, dilation at most AUTO_MAX_DILATION
 #: per axis and at least AUTO_MIN_CHANNELS input and output channels: there the polyphase path
@@ -160,6 +160,6 @@ def backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, ct, pad, pad_end, dil
     dxb, dw, db = undilated_backward(xb, w, dyb, ct, (rows.p, cols.p), (1, 1), compute_dx)
     if not compute_dx:
         return None, dw, db
-    dx = np.empty(x.shape, dtype=ct)
+    dx = _outpool.empty(x.shape, ct)
     gather_dx(dxb, dx, rows, cols)
     return dx, dw, db

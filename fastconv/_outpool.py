@@ -1,5 +1,6 @@
 """Settings of the bounded pool that recycles the memory of large arrays (:mod:`fastconv._alloc`):
-``filter2d`` outputs, pooling gradients and the NCHW <-> NHWC copies of ``layout="NCHW"`` calls.
+``filter2d`` outputs, pooling gradients, conv2d outputs and input gradients (all but the small-layer
+family's) and the NCHW <-> NHWC copies of ``layout="NCHW"`` calls.
 
 The environment variable ``FASTCONV_OUTPUT_POOL`` is read once, on the pool's first use (the
 first such array or :func:`output_pool` call), not at import.
@@ -42,7 +43,8 @@ def empty(shape, dtype) -> np.ndarray:
 
 def output_pool(max_blocks=None, max_bytes=None, min_block=None) -> dict:
     """Inspect or set the bounded pool that recycles the memory of large arrays: :func:`filter2d`
-    outputs, pooling gradients and the layout copies of ``layout="NCHW"`` calls.
+    outputs, pooling gradients, conv2d outputs and input gradients, and the layout copies of
+    ``layout="NCHW"`` calls.
 
     A freed output (or converted input copy) of at least ``min_block`` bytes is kept while the
     pool holds fewer than ``max_blocks`` blocks and at most ``max_bytes`` bytes (the oldest block
@@ -60,7 +62,7 @@ def output_pool(max_blocks=None, max_bytes=None, min_block=None) -> dict:
     max_bytes : int, optional
         Bytes kept at most (default 256 MiB).
     min_block : int, optional
-        Smallest block that is pooled, in bytes (default 4 MiB); smaller ones go straight to ``free``.
+        Smallest block that is pooled, in bytes (default 1 MiB); smaller ones go straight to ``free``.
 
     Returns
     -------

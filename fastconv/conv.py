@@ -108,8 +108,8 @@ class _Unfit(_Fit):
 _NOT_GROUPED = _Unfit(lambda: "the depthwise kernels need groups == C == Cout > 1, got groups 1")
 # The depthwise weight gradient is summed over this many fixed parts of the batch's output rows.
 _DEPTHWISE_DW_PARTS = 32
-# Depthwise outputs (y, dx) come from the output pool (those of 4 MiB or more cache-line aligned,
-# no fresh page faults); those of at least this many bytes are written with non-temporal stores:
+# Depthwise outputs (y, dx) come from the output pool (those of 1 MiB or more cache-line aligned,
+# no fresh page faults; so do every family's but "small"'s); those of at least this many bytes are written with non-temporal stores:
 # they would not stay cached, and streaming saves reading every line in before overwriting it (the
 # same values).
 _DEPTHWISE_STREAM_BYTES = 1 << 22
@@ -511,7 +511,9 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     if nchw_y:
         y = np.empty((shape[0], shape[3], ho, wo), dtype=ct)
     else:
-        y = _outpool.empty(shape, ct) if path == "depthwise" else np.empty(shape, dtype=ct)
+        # the output pool's pages (no fresh page faults in a training loop), but for the small
+        # family's small outputs, which malloc recycles anyway and which np.empty serves faster
+        y = np.empty(shape, dtype=ct) if path == "small" else _outpool.empty(shape, ct)
     kh, kw, c, cout = wc.shape
     k = kh * kw * c
     macs = y.size * k
@@ -670,10 +672,9 @@ def _gemm_backward(x, w, dy, ct, pad, stride, compute_dx, gemm_dx="auto"):
     dx_by_correlation = compute_dx and gemm_dx != "scatter" and bool(_dx_by_correlation_serves(w.shape, pad,
                                                                                                 stride))
     dx_scatter = compute_dx and not dx_by_correlation
+    dx = _outpool.empty(x.shape if compute_dx else (1, 1, 1, 1), ct)
     if dx_scatter or not (x.size and w.size and dy.size):
-        dx = np.zeros(x.shape if compute_dx else (1, 1, 1, 1), dtype=ct)
-    else:
-        dx = np.empty(x.shape if compute_dx else (1, 1, 1, 1), dtype=ct)
+        dx.fill(0)
     if x.size and w.size and dy.size:
         k = kh * kw * c
         m = n * dy.shape[1] * dy.shape[2]
@@ -712,7 +713,7 @@ def _direct_backward(x, w, dy, ct, pad, stride, compute_dx, dil=(1, 1), groups=1
     n, ho, wo = dy.shape[:3]
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(cout, dtype=ct)
-    dx = np.empty(x.shape, dtype=ct) if compute_dx else _NO_DX[ct]
+    dx = _outpool.empty(x.shape, ct) if compute_dx else _NO_DX[ct]
     og = cout // groups
     ldw = _conv_direct.dw_width(og, ct == _F64)
     lo, hi = _DIRECT_DW_PARTS
@@ -770,6 +771,6 @@ def _winograd_backward(x, w, dy, ct, pad, stride, compute_dx, dx_nchw=False):
     if not compute_dx:
         return _NO_DX[ct], dw, db
     n, h, wd, c = x.shape
-    dx = np.empty((n, c, h, wd) if dx_nchw else x.shape, dtype=ct)
+    dx = _outpool.empty((n, c, h, wd) if dx_nchw else x.shape, ct)
     _winograd.winograd_backward_input(_as(dy, ct), _as(w, ct), pad[0], pad[1], dx, nt, 0, dx_nchw)
     return dx, dw, db

@@ -180,7 +180,7 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None, output=None):
     kernels) is run as two 1-D passes when that needs fewer multiplications; the result equals
     the 2-D sum to rounding.
 
-    The memory of large returned arrays (4 MiB and more) comes from a small bounded pool that
+    The memory of large returned arrays (1 MiB and more) comes from a small bounded pool that
     recycles the blocks of freed outputs, so that repeated calls do not page-fault fresh memory
     in; see :func:`output_pool`. The arrays are ordinary ndarrays that own their data.
 
