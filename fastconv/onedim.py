@@ -95,7 +95,7 @@ def _winograd_conv(x: np.ndarray, w: np.ndarray, b, pl: int, lo: int) -> np.ndar
     ct = x.dtype
     bt, at, g = winograd_transforms(w.shape[0])
     gu = np.ascontiguousarray(np.tensordot(g, w.astype(np.float64), axes=(1, 0)).astype(ct))
-    y = np.empty((x.shape[0], lo, w.shape[2]), dtype=ct)
+    y = _outpool.empty((x.shape[0], lo, w.shape[2]), ct)  # recycled pages: no fresh faults per step
     macs = y.size * w.shape[0] * w.shape[1]
     _conv1d_winograd.winograd1d_kernel(
         x, gu, np.zeros(0, ct) if b is None else b, y, bt.astype(ct), at.astype(ct), pl, _WINOGRAD_TILES,
