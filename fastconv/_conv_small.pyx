@@ -39,8 +39,8 @@ from ._conv_small_kernels cimport (
 from ._simd import SIMD_LEVELS
 
 cdef extern from "_transpose.h" nogil:
-    void fc_transpose_rows_f32(const float* src, float* dst, Py_ssize_t R, Py_ssize_t C,
-                               Py_ssize_t i0, Py_ssize_t i1, int stream)
+    void fc_transpose_strided_f32(const float* s, Py_ssize_t ls, float* d, Py_ssize_t ld, Py_ssize_t R, Py_ssize_t C)
+    void fc_transpose_strided_f64(const double* s, Py_ssize_t ls, double* d, Py_ssize_t ld, Py_ssize_t R, Py_ssize_t C)
 
 
 # The batch is cut into this many fixed parts for the weight/bias gradient sums.
@@ -134,15 +134,11 @@ cdef inline void _dxg(int lvl, const fc_dg* g, const floating* D, const floating
 
 cdef inline void _transpose(const floating* src, floating* dst, Py_ssize_t R, Py_ssize_t C) noexcept nogil:
     """dst (C x R) = src (R x C) transposed: one image between its NHWC (Q, Cout) block and its
-    NCHW (Cout, Q) planes, in cache."""
-    cdef Py_ssize_t i, j
+    NCHW (Cout, Q) planes, in cache (register blocks, _transpose.h)."""
     if floating is float:
-        if R >= 8 and C >= 8:
-            fc_transpose_rows_f32(src, dst, R, C, 0, R, 0)
-            return
-    for i in range(R):
-        for j in range(C):
-            dst[j * R + i] = src[i * C + j]
+        fc_transpose_strided_f32(src, C, dst, R, R, C)
+    else:
+        fc_transpose_strided_f64(src, C, dst, R, R, C)
 
 
 cdef int _offsets(Py_ssize_t* toff, Py_ssize_t* poff, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t C,

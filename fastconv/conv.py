@@ -108,10 +108,10 @@ class _Unfit(_Fit):
 _NOT_GROUPED = _Unfit(lambda: "the depthwise kernels need groups == C == Cout > 1, got groups 1")
 # The depthwise weight gradient is summed over this many fixed parts of the batch's output rows.
 _DEPTHWISE_DW_PARTS = 32
-# Depthwise outputs (y, dx) come from the output pool (those of 1 MiB or more cache-line aligned,
-# no fresh page faults; so do every family's but "small"'s); those of at least this many bytes are written with non-temporal stores:
-# they would not stay cached, and streaming saves reading every line in before overwriting it (the
-# same values).
+# Depthwise outputs (y, dx) come from the output pool, as every family's but "small"'s do (those of
+# 1 MiB or more cache-line aligned, no fresh page faults); those of at least this many bytes are
+# written with non-temporal stores: they would not stay cached, and streaming saves reading every
+# line in before overwriting it (the same values).
 _DEPTHWISE_STREAM_BYTES = 1 << 22
 
 
@@ -508,12 +508,10 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     # transpose pass over the batch)
     nchw_y = (plain is not None and layout == "NCHW" and (path == "small" or path == "winograd")
               and xc.size > 0 and wc.size > 0)
-    if nchw_y:
-        y = np.empty((shape[0], shape[3], ho, wo), dtype=ct)
-    else:
-        # the output pool's pages (no fresh page faults in a training loop), but for the small
-        # family's small outputs, which malloc recycles anyway and which np.empty serves faster
-        y = np.empty(shape, dtype=ct) if path == "small" else _outpool.empty(shape, ct)
+    y_shape = (shape[0], shape[3], ho, wo) if nchw_y else shape
+    # the output pool's pages (no fresh page faults in a training loop), but for the small family's
+    # small outputs, which malloc recycles anyway and which np.empty serves faster
+    y = np.empty(y_shape, dtype=ct) if path == "small" else _outpool.empty(y_shape, ct)
     kh, kw, c, cout = wc.shape
     k = kh * kw * c
     macs = y.size * k
@@ -543,7 +541,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
         dx_dt = dw_dt = db_dt = ct
     else:
         dx_dt, dw_dt, db_dt = v.out_dtype(x.dtype), v.out_dtype(w.dtype), v.out_dtype((b if has_bias else bc).dtype)
-    cache = ConvCache(  # (positional: the fields in their order, layout "NHWC" until conv_output)
+    cache = ConvCache(  # (positional: the fields in their order; layout "NHWC" until conv_output, or
+        # "NCHW" at once where the kernels wrote y so)
         xc, wc, bc.shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, shape, algorithm, "NCHW" if nchw_y else "NHWC",
         pad_end, dil, groups, has_bias, path,
     )
