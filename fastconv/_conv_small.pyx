@@ -38,9 +38,7 @@ from ._conv_small_kernels cimport (
 )
 from ._simd import SIMD_LEVELS
 
-cdef extern from "_transpose.h" nogil:
-    void fc_transpose_strided_f32(const float* s, Py_ssize_t ls, float* d, Py_ssize_t ld, Py_ssize_t R, Py_ssize_t C)
-    void fc_transpose_strided_f64(const double* s, Py_ssize_t ls, double* d, Py_ssize_t ld, Py_ssize_t R, Py_ssize_t C)
+from ._transpose_strided cimport transpose_strided
 
 
 # The batch is cut into this many fixed parts for the weight/bias gradient sums.
@@ -130,15 +128,6 @@ cdef inline void _dxg(int lvl, const fc_dg* g, const floating* D, const floating
         fcs_dxg_f32(lvl, g, D, wv, dx)
     else:
         fcs_dxg_f64(lvl, g, D, wv, dx)
-
-
-cdef inline void _transpose(const floating* src, floating* dst, Py_ssize_t R, Py_ssize_t C) noexcept nogil:
-    """dst (C x R) = src (R x C) transposed: one image between its NHWC (Q, Cout) block and its
-    NCHW (Cout, Q) planes, in cache (register blocks, _transpose.h)."""
-    if floating is float:
-        fc_transpose_strided_f32(src, C, dst, R, R, C)
-    else:
-        fc_transpose_strided_f64(src, C, dst, R, R, C)
 
 
 cdef int _offsets(Py_ssize_t* toff, Py_ssize_t* poff, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t C,
@@ -251,7 +240,7 @@ def conv2d_forward_small_kernel(
                 _bc(lvl, xp + n * img, buf, H, W, C, ph, pw, Wp)
                 if y_nchw:
                     _fwd(lvl, &g, buf, wp, bp, buf + plane)
-                    _transpose(buf + plane, yp + n * g.Q * Cout, g.Q, Cout)
+                    transpose_strided(buf + plane, Cout, yp + n * g.Q * Cout, g.Q, g.Q, Cout)  # to NCHW
                 else:
                     _fwd(lvl, &g, buf, wp, bp, yp + n * g.Q * Cout)
         else:
@@ -260,7 +249,7 @@ def conv2d_forward_small_kernel(
                 _bc(lvl, xp + n * img, mine, H, W, C, ph, pw, Wp)
                 if y_nchw:
                     _fwd(lvl, &g, mine, wp, bp, mine + plane)
-                    _transpose(mine + plane, yp + n * g.Q * Cout, g.Q, Cout)
+                    transpose_strided(mine + plane, Cout, yp + n * g.Q * Cout, g.Q, g.Q, Cout)  # to NCHW
                 else:
                     _fwd(lvl, &g, mine, wp, bp, yp + n * g.Q * Cout)
     free(buf)
@@ -292,7 +281,7 @@ cdef void _backward_part(
     for n in range(n0, n1):
         dyi = dyp + n * ystride
         if dyt != NULL:
-            _transpose(dyi, dyt, Cout, g.Q)
+            transpose_strided(dyi, g.Q, dyt, Cout, Cout, g.Q)  # the image's NCHW planes to its block
             dyi = dyt
         _bc(lvl, xp + n * img, xb, H, W, C, ph, pw, Wp)
         _dw(lvl, g, xb, dyi, dw, db)

@@ -31,9 +31,7 @@ cdef extern from "_conv_smallc_kernels.h" nogil:
     void fcc_gemm_f64(const double* base, const Py_ssize_t* ro, Py_ssize_t M, const Py_ssize_t* ko,
                       Py_ssize_t R, const double* B, Py_ssize_t ldb, double* C, Py_ssize_t ldc, const double* init)
 
-cdef extern from "_transpose.h" nogil:
-    void fc_transpose_strided_f32(const float* s, Py_ssize_t ls, float* d, Py_ssize_t ld, Py_ssize_t R, Py_ssize_t C)
-    void fc_transpose_strided_f64(const double* s, Py_ssize_t ls, double* d, Py_ssize_t ld, Py_ssize_t R, Py_ssize_t C)
+from ._transpose_strided cimport transpose_strided
 
 # The batch is cut into this many fixed parts for the weight/bias gradient sums.
 SMALLC_PARTS = 8
@@ -114,10 +112,7 @@ cdef inline void _unpack(const floating* ys, floating* y, Py_ssize_t q0, Py_ssiz
     if ``nchw``)."""
     cdef Py_ssize_t q, co
     if nchw:  # y[co * Q + q0 + q] = ys[q * CP + co], in register blocks
-        if floating is float:
-            fc_transpose_strided_f32(ys, CP, y + q0, Q, qn, Cout)
-        else:
-            fc_transpose_strided_f64(ys, CP, y + q0, Q, qn, Cout)
+        transpose_strided(ys, CP, y + q0, Q, qn, Cout)
     else:
         for q in range(qn):
             for co in range(Cout):

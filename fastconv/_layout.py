@@ -122,12 +122,12 @@ def conv_inputs(x, w, b, layout, groups: int = 1):
         )
     if b is not None and b.shape[0] != w.shape[0]:
         raise ValueError(f"b has length {b.shape[0]} but w has {w.shape[0]} output channels (w shape {w.shape})")
-    return _to_nhwc(x), _contiguous(w, (2, 3, 1, 0)), layout
+    return (*conv_inputs_plain(x, w), layout)
 
 
 def conv_inputs_plain(x: np.ndarray, w: np.ndarray):
-    """(x, w) as NHWC arrays for a forward call whose NCHW arguments conv2d's plain-call check
-    (``_plain_forward_args``) has passed: the same copies as :func:`conv_inputs`, no checks."""
+    """(x, w) as NHWC arrays, without checks: the copies :func:`conv_inputs` makes, and all that a
+    forward call whose NCHW arguments passed conv2d's plain-call check (``_plain_forward_args``) needs."""
     return _to_nhwc(x), _contiguous(w, (2, 3, 1, 0))
 
 

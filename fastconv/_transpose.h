@@ -268,10 +268,16 @@ static inline void fc_transpose_rows_f32(const float *src, float *dst, ptrdiff_t
 #endif
 }
 
+/* fc_transpose_strided_f32 / _f64 (below): d[k * ld + i] = s[i * ls + k] for 0 <= i < R,
+ * 0 <= k < C, an R x C block between two arrays of any row strides (ls, ld in elements), e.g. a
+ * row of NHWC pixels of a staging block into the rows of the NCHW planes. With AVX2, whole bands
+ * of rows go in register blocks (float32 8x8, float64 4x4) and each band's last columns element
+ * by element; the rows after the last band (all rows without AVX2) element by element. A pure
+ * data movement either way. */
 #ifdef FC_TRANSPOSE_AVX2
 /* the whole 8-row bands of fc_transpose_strided_f32; returns the rows done */
-FC_TR_AVX2 static ptrdiff_t fc_tr_strided_avx2(const float *s, ptrdiff_t ls, float *d, ptrdiff_t ld,
-                                               ptrdiff_t R, ptrdiff_t C)
+FC_TR_AVX2 static ptrdiff_t fc_tr_strided_f32_avx2(const float *s, ptrdiff_t ls, float *d, ptrdiff_t ld,
+                                                   ptrdiff_t R, ptrdiff_t C)
 {
     ptrdiff_t i, k, u, r8 = R & ~(ptrdiff_t)7, c8 = C & ~(ptrdiff_t)7;
     for (i = 0; i < r8; i += 8) {
@@ -283,10 +289,8 @@ FC_TR_AVX2 static ptrdiff_t fc_tr_strided_avx2(const float *s, ptrdiff_t ls, flo
     }
     return r8;
 }
-#endif
 
-#ifdef FC_TRANSPOSE_AVX2
-/* the whole 4-row bands of fc_transpose_strided_f64 in 4x4 register blocks; returns the rows done */
+/* the whole 4-row bands of fc_transpose_strided_f64; returns the rows done */
 FC_TR_AVX2 static ptrdiff_t fc_tr_strided_f64_avx2(const double *s, ptrdiff_t ls, double *d, ptrdiff_t ld,
                                                    ptrdiff_t R, ptrdiff_t C)
 {
@@ -310,38 +314,25 @@ FC_TR_AVX2 static ptrdiff_t fc_tr_strided_f64_avx2(const double *s, ptrdiff_t ls
     }
     return r4;
 }
+#define FC_TR_STRIDED_BANDS(T) if (fc_simd_level() >= 1) i = fc_tr_strided_##T##_avx2(s, ls, d, ld, R, C);
+#else
+#define FC_TR_STRIDED_BANDS(T)
 #endif
 
-/* fc_transpose_strided_f32 for float64: 4x4 register blocks with AVX2 */
-static inline void fc_transpose_strided_f64(const double *s, ptrdiff_t ls, double *d, ptrdiff_t ld,
-                                            ptrdiff_t R, ptrdiff_t C)
-{
-    ptrdiff_t i = 0, k;
-#ifdef FC_TRANSPOSE_AVX2
-    if (fc_simd_level() >= 1)
-        i = fc_tr_strided_f64_avx2(s, ls, d, ld, R, C);
-#endif
-    for (; i < R; i++)
-        for (k = 0; k < C; k++)
-            d[k * ld + i] = s[i * ls + k];
-}
-
-/* d[k * ld + i] = s[i * ls + k] for 0 <= i < R, 0 <= k < C: an R x C block between two arrays of
- * any row strides (ls, ld in elements), e.g. a row of NHWC pixels of a staging block into the rows
- * of the NCHW planes. 8x8 register blocks with AVX2, element by element at the edges (and
- * without AVX2); a pure data movement either way. */
-static inline void fc_transpose_strided_f32(const float *s, ptrdiff_t ls, float *d, ptrdiff_t ld,
-                                            ptrdiff_t R, ptrdiff_t C)
-{
-    ptrdiff_t i = 0, k;
-#ifdef FC_TRANSPOSE_AVX2
-    if (fc_simd_level() >= 1)
-        i = fc_tr_strided_avx2(s, ls, d, ld, R, C);
-#endif
-    for (; i < R; i++)
-        for (k = 0; k < C; k++)
-            d[k * ld + i] = s[i * ls + k];
-}
+#define FC_TR_STRIDED(T, E)                                                                     \
+    static inline void fc_transpose_strided_##T(const E *s, ptrdiff_t ls, E *d, ptrdiff_t ld,   \
+                                                ptrdiff_t R, ptrdiff_t C)                       \
+    {                                                                                           \
+        ptrdiff_t i = 0, k;                                                                     \
+        FC_TR_STRIDED_BANDS(T)                                                                  \
+        for (; i < R; i++)                                                                      \
+            for (k = 0; k < C; k++)                                                             \
+                d[k * ld + i] = s[i * ls + k];                                                  \
+    }
+FC_TR_STRIDED(f32, float)
+FC_TR_STRIDED(f64, double)
+#undef FC_TR_STRIDED
+#undef FC_TR_STRIDED_BANDS
 
 /* orders this thread's non-temporal stores before what follows */
 static inline void fc_transpose_sfence(void)

@@ -40,9 +40,7 @@ from ._blas_pin cimport fc_blas_available, fc_blas_pin as _blas_pin, fc_blas_reg
 from ._blas_pin cimport fc_blas_restore as _blas_restore
 from ._blas_gemm cimport fc_gemm as _gemm
 
-cdef extern from "_transpose.h" nogil:
-    void fc_transpose_strided_f32(const float* s, Py_ssize_t ls, float* d, Py_ssize_t ld, Py_ssize_t R, Py_ssize_t C)
-    void fc_transpose_strided_f64(const double* s, Py_ssize_t ls, double* d, Py_ssize_t ld, Py_ssize_t R, Py_ssize_t C)
+from ._transpose_strided cimport transpose_strided
 
 # Toom-Cook points for each output tile size m (alpha - 1 finite points, plus infinity).
 _POINTS = {
@@ -260,12 +258,13 @@ cdef inline void _tile_pixels(
 
 
 cdef void _untiles(
-    const floating* mm, floating* y, floating** dst, const floating* bias,
+    const floating* mm, Py_ssize_t ldm, floating* y, floating** dst, const floating* bias,
     Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout,
     Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
 ) noexcept nogil:
-    """Y tile = A^T M A (+ bias) for tiles t0..t1, storing only pixels inside (Ho, Wo)."""
-    cdef Py_ssize_t T = t1 - t0, t
+    """Y tile = A^T M A (+ bias) for tiles t0..t1 of the (N, Ho, Wo, Cout) array y, storing only
+    pixels inside (Ho, Wo); tile t's M values are at mm + (t - t0) * Cout, ``ldm`` apart."""
+    cdef Py_ssize_t t
     cdef fcw_out_f32_t fout
     cdef fcw_out_f64_t dout
     if floating is float:
@@ -275,18 +274,9 @@ cdef void _untiles(
     for t in range(t0, t1):
         _tile_pixels(y, dst, t, Ho, Wo, Cout, tiles_h, tiles_w, m)
         if floating is float:
-            fout(mm + (t - t0) * Cout, T * Cout, dst, bias, Cout)
+            fout(mm + (t - t0) * Cout, ldm, dst, bias, Cout)
         else:
-            dout(mm + (t - t0) * Cout, T * Cout, dst, bias, Cout)
-
-
-cdef inline void _rows_to_planes(const floating* s, Py_ssize_t ls, floating* d, Py_ssize_t ld, Py_ssize_t R,
-                                 Py_ssize_t C) noexcept nogil:
-    """d[k * ld + i] = s[i * ls + k] for i < R, k < C (R pixels of C channels into C plane rows)."""
-    if floating is float:
-        fc_transpose_strided_f32(s, ls, d, ld, R, C)
-    else:
-        fc_transpose_strided_f64(s, ls, d, ld, R, C)
+            dout(mm + (t - t0) * Cout, ldm, dst, bias, Cout)
 
 
 cdef void _untiles_nchw(
@@ -295,41 +285,22 @@ cdef void _untiles_nchw(
     Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
 ) noexcept nogil:
     """:func:`_untiles` into an NCHW y (N, Cout, Ho, Wo): the block's tiles of one tile row go
-    into ``stage``, their m output rows as NHWC pixels (m x up to tiles_w*m pixels x Cout), and
-    each row of the stage then into the Cout planes of y. The same values as _untiles."""
-    cdef Py_ssize_t T = t1 - t0, t = t0, e, s, n, r, th, tw, ncols, k, l, ho, wo, nvalid
-    cdef fcw_out_f32_t fout
-    cdef fcw_out_f64_t dout
-    if floating is float:
-        fout = fcw_output_f32(<int>m)
-    else:
-        dout = fcw_output_f64(<int>m)
+    through _untiles into ``stage``, an NHWC image of that tile row's valid pixels (up to m rows
+    of up to tiles_w*m pixels of Cout values), whose rows then go into the Cout planes of y. The
+    same values as _untiles."""
+    cdef Py_ssize_t t = t0, e, n, r, th, tw, k, hv, wv
     while t < t1:
         n = t // (tiles_h * tiles_w)
         r = t - n * tiles_h * tiles_w
         th = r // tiles_w
         tw = r - th * tiles_w
         e = min(t1, t + tiles_w - tw)  # this tile row's tiles in the block: t .. e-1
-        ncols = (e - t) * m
-        for s in range(t, e):
-            for k in range(m):
-                ho = th * m + k
-                for l in range(m):
-                    wo = (tw + s - t) * m + l
-                    if ho < Ho and wo < Wo:
-                        dst[k * m + l] = stage + (k * ncols + (s - t) * m + l) * Cout
-                    else:
-                        dst[k * m + l] = NULL
-            if floating is float:
-                fout(mm + (s - t0) * Cout, T * Cout, dst, bias, Cout)
-            else:
-                dout(mm + (s - t0) * Cout, T * Cout, dst, bias, Cout)
-        nvalid = min(ncols, Wo - tw * m)
-        for k in range(m):
-            ho = th * m + k
-            if ho < Ho:
-                _rows_to_planes(stage + k * ncols * Cout, Cout, y + (n * Cout * Ho + ho) * Wo + tw * m, Ho * Wo,
-                                nvalid, Cout)
+        hv = min(m, Ho - th * m)  # the valid rows and columns of their pixels
+        wv = min((e - t) * m, Wo - tw * m)
+        _untiles(mm + (t - t0) * Cout, (t1 - t0) * Cout, stage, dst, bias, 0, e - t, hv, wv, Cout, 1, e - t, m)
+        for k in range(hv):  # d[c * Ho*Wo + j] = stage row k [j * Cout + c]
+            transpose_strided(stage + k * wv * Cout, Cout, y + (n * Cout * Ho + th * m + k) * Wo + tw * m, Ho * Wo,
+                              wv, Cout)
         t = e
 
 
@@ -391,7 +362,7 @@ cdef void _forward(
             _untiles_nchw(mm, yp, <floating**>rows, bias, mm + _round16(a2 * T * Cout), t0, t1, Ho, Wo, Cout,
                           tiles_h, tiles_w, m)
         else:
-            _untiles(mm, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
+            _untiles(mm, (t1 - t0) * Cout, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
     _blas_restore(prev)
 
 
