@@ -110,3 +110,76 @@ def conv_transpose2d_forward_direct_kernel(
         free(zeros)
     if ntasks == 0:
         raise MemoryError("conv_transpose2d_forward_direct_kernel: no memory for the packed weights")
+
+
+# --------------------------------------------------------------------------- stride-2 phase planes
+# A 4x4 stride-2 transposed convolution is one 2x2 stride-1 convolution with 4 * Cout outputs (one
+# Cout block per output phase): z[n, t, u, (r, s, co)] holds the full output's pixel
+# (2t + r, 2u + s); the layer's output pixel (i, j) is the full output's (i + ph, j + pw). These two
+# kernels move between y (or dy) and those phase planes; each row is a fixed sequence of copies.
+
+def phases_to_output_kernel(
+    const floating[:, :, :, ::1] z,    # IN  (N, Hz, Wz, 4 * Cout) phase planes
+    floating[:, :, :, ::1] y,          # OUT (N, Ho, Wo, Cout), fully overwritten
+    Py_ssize_t ph, Py_ssize_t pw,      # the layer's padding: y[i, j] is the full output's (i + ph, j + pw)
+    int num_threads,
+) -> None:
+    """y[n, i, j, :] = z[n, (i + ph) // 2, (j + pw) // 2, phase block ((i + ph) % 2, (j + pw) % 2)]."""
+    cdef Py_ssize_t N = y.shape[0], Ho = y.shape[1], Wo = y.shape[2], Cout = y.shape[3]
+    cdef Py_ssize_t Hz = z.shape[1], Wz = z.shape[2], row, n, i, j, c, t, u, r, s
+    cdef const floating* src
+    cdef floating* dst
+    if z.shape[0] != N or z.shape[3] != 4 * Cout or (Ho - 1 + ph) // 2 >= Hz or (Wo - 1 + pw) // 2 >= Wz \
+            or ph < 0 or pw < 0:
+        raise ValueError(f"phase planes {tuple(z.shape)[:4]} do not cover y {tuple(y.shape)[:4]} at padding "
+                         f"({ph}, {pw})")
+    if y.size == 0:
+        return
+    with nogil:
+        for row in prange(N * Ho, schedule="static", num_threads=num_threads if num_threads > 1 else 1):
+            n = row // Ho
+            i = row - n * Ho
+            t = (i + ph) // 2
+            r = (i + ph) % 2
+            for j in range(Wo):
+                u = (j + pw) // 2
+                s = (j + pw) % 2
+                src = &z[n, t, u, (2 * r + s) * Cout]
+                dst = &y[n, i, j, 0]
+                for c in range(Cout):
+                    dst[c] = src[c]
+
+
+def output_to_phases_kernel(
+    const floating[:, :, :, ::1] dy,   # IN  (N, Ho, Wo, Cout)
+    floating[:, :, :, ::1] dz,         # OUT (N, Hz, Wz, 4 * Cout) phase planes, fully overwritten
+    Py_ssize_t ph, Py_ssize_t pw,      # the layer's padding
+    int num_threads,
+) -> None:
+    """The adjoint of :func:`phases_to_output_kernel`: dz[n, t, u, (r, s, :)] = dy[n, 2t + r - ph,
+    2u + s - pw, :], or 0 where that pixel is outside dy."""
+    cdef Py_ssize_t N = dy.shape[0], Ho = dy.shape[1], Wo = dy.shape[2], Cout = dy.shape[3]
+    cdef Py_ssize_t Hz = dz.shape[1], Wz = dz.shape[2], row, n, t, u, r, s, i, j, c
+    cdef const floating* src
+    cdef floating* dst
+    if dz.shape[0] != N or dz.shape[3] != 4 * Cout or ph < 0 or pw < 0:
+        raise ValueError(f"phase planes {tuple(dz.shape)[:4]} do not match dy {tuple(dy.shape)[:4]}")
+    if dz.size == 0:
+        return
+    with nogil:
+        for row in prange(N * Hz, schedule="static", num_threads=num_threads if num_threads > 1 else 1):
+            n = row // Hz
+            t = row - n * Hz
+            for u in range(Wz):
+                for r in range(2):
+                    i = 2 * t + r - ph
+                    for s in range(2):
+                        j = 2 * u + s - pw
+                        dst = &dz[n, t, u, (2 * r + s) * Cout]
+                        if 0 <= i < Ho and 0 <= j < Wo:
+                            src = &dy[n, i, j, 0]
+                            for c in range(Cout):
+                                dst[c] = src[c]
+                        else:
+                            for c in range(Cout):
+                                dst[c] = 0

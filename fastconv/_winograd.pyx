@@ -1,18 +1,22 @@
 # cython: language_level=3
-"""Winograd convolution F(m x m, 3 x 3) for 3x3 stride-1 layers (NHWC, (3, 3, C, Cout) weights).
+"""Winograd convolution F(m x m, r x r) for 3x3 and 2x2 stride-1 layers (NHWC, (r, r, C, Cout) weights).
+
+An even tile size m (2, 4, 6) is F(m x m, 3 x 3), for 3x3 kernels; an odd one (3, 5, 7) is
+F(m x m, 2 x 2), for 2x2 kernels (on the same Toom-Cook points as F(m - 1, 3), so the same
+input transform): :func:`kernel_size` gives r, and the tile is alpha = m + r - 1 pixels wide.
 
 The output is cut into m x m tiles (over the whole batch, flattened in (n, tile row, tile column)
 order) and the tiles into fixed blocks of ``T`` tiles. For each block a thread
 
-1. transforms the block's (m+2) x (m+2) input patches, ``V = B^T d B``, into ``alpha**2`` row-major
-   ``(T, C)`` matrices (alpha = m + 2; channels innermost, so the transform loops vectorise; patch
+1. transforms the block's alpha x alpha input patches, ``V = B^T d B``, into ``alpha**2`` row-major
+   ``(T, C)`` matrices (channels innermost, so the transform loops vectorise; patch
    pixels outside the padded input read a zero row),
 2. multiplies each with the transformed weights, ``M_p = V_p @ U_p`` (``(T, C) @ (C, Cout)``), by
    BLAS (``sgemm``/``dgemm`` from ``scipy.linalg.cython_blas``, pinned to one thread while OpenMP
    threads run blocks, so the two pools never multiply),
 3. transforms back, ``Y = A^T M A``, adds the bias and stores the in-range pixels of each tile.
 
-Grouped layers (weights (3, 3, C/groups, Cout), groups inferred from the shapes) run the same
+Grouped layers (weights (r, r, C/groups, Cout), groups inferred from the shapes) run the same
 transforms over all channels; step 2 is then block-diagonal, one ``(T, C/groups) @ (C/groups,
 Cout/groups)`` product per group, by the family's register-blocked kernel (``_winograd.h``) where
 Cout/groups is a multiple of its 16-element chunk, else by BLAS per group.
@@ -25,7 +29,7 @@ of operations, so results do not depend on the thread count.
 
 Public entry points: :func:`winograd_forward`, :func:`winograd_backward_input`,
 :func:`winograd_backward_weights`,
-:func:`transforms`, :func:`default_tile`, :func:`block_tiles`.
+:func:`transforms`, :func:`default_tile`, :func:`block_tiles`, :func:`kernel_size`.
 """
 from fractions import Fraction
 
@@ -41,13 +45,20 @@ from ._blas_pin cimport fc_blas_restore as _blas_restore
 from ._blas_gemm cimport fc_gemm as _gemm
 
 from ._transpose_strided cimport transpose_strided
+from ._scratch import scratch
 
 # Toom-Cook points for each output tile size m (alpha - 1 finite points, plus infinity).
 _POINTS = {
     2: (0, 1, -1),
     4: (0, 1, -1, 2, -2),
     6: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2)),
+    3: (0, 1, -1),
+    5: (0, 1, -1, 2, -2),
+    7: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2)),
 }
+# The default tile of 2x2 kernels: F(7x7, 2x2), 1.31 multiplies per output against 4 (on alpha = 8
+# tiles, as F(6x6, 3x3)).
+_DEFAULT_TILE_2 = 7
 # Scratch bytes per block (V and M for all alpha**2 positions): a good share of a core's L2, so
 # the block stays cached from the input transform through the GEMMs to the output transform.
 _BLOCK_BYTES = 1 << 20
@@ -72,17 +83,30 @@ def blas_pinning_available():
     return fc_blas_available()
 
 
-def transforms(int m):
-    """Toom-Cook matrices of F(m x m, 3 x 3) as float64 arrays ``(BT, G, AT)``.
+cdef inline Py_ssize_t _alpha(Py_ssize_t m) noexcept nogil:
+    """The tile width of output tile size m: m + 2 for F(m, 3) (even m), m + 1 for F(m, 2) (odd m)."""
+    return m + 1 if m % 2 else m + 2
 
-    ``BT`` is (alpha, alpha), ``G`` (alpha, 3), ``AT`` (m, alpha) with alpha = m + 2; for any
-    1-D signal d of length alpha and filter g of length 3, ``AT @ ((G @ g) * (BT @ d))`` is the
-    valid correlation ``y[k] = sum_j g[j] d[k + j]``. The matrices are derived and checked with
-    exact rational arithmetic; every entry is a small dyadic or sixth-type fraction.
+
+def kernel_size(int m):
+    """The kernel size r of tile size ``m``: 3 for an even m (F(m x m, 3 x 3)), 2 for an odd one."""
+    if m not in _POINTS:
+        raise ValueError(f"m must be one of {sorted(_POINTS)}, got {m!r}")
+    return 2 if m % 2 else 3
+
+
+def transforms(int m):
+    """Toom-Cook matrices of F(m x m, r x r) as float64 arrays ``(BT, G, AT)``.
+
+    ``BT`` is (alpha, alpha), ``G`` (alpha, r), ``AT`` (m, alpha) with r = :func:`kernel_size`
+    and alpha = m + r - 1; for any 1-D signal d of length alpha and filter g of length r,
+    ``AT @ ((G @ g) * (BT @ d))`` is the valid correlation ``y[k] = sum_j g[j] d[k + j]``. The
+    matrices are derived and checked with exact rational arithmetic; every entry is a small dyadic
+    or sixth-type fraction.
 
     Parameters
     ----------
-    m : {2, 4, 6}
+    m : {2, 4, 6} for 3x3 kernels, {3, 5, 7} for 2x2 kernels
         Output tile size.
 
     Returns
@@ -94,8 +118,8 @@ def transforms(int m):
     if m in _transform_cache:
         return tuple(a.copy() for a in _transform_cache[m])
     pts = [Fraction(p) for p in _POINTS[m]]
-    alpha = m + 2
-    r = 3
+    r = kernel_size(m)
+    alpha = m + r - 1
     # A^T: column i holds powers of point i; the point at infinity picks the top coefficient.
     at = [[pts[i] ** k if i < alpha - 1 else Fraction(int(k == m - 1)) for i in range(alpha)] for k in range(m)]
     # G: row i evaluates the filter polynomial at point i, scaled by 1/prod_{k != i}(a_i - a_k).
@@ -152,7 +176,7 @@ def block_tiles(Py_ssize_t ntiles, Py_ssize_t m, Py_ssize_t c, Py_ssize_t cout, 
 
     Depends only on the layer, never on the thread count.
     """
-    cdef Py_ssize_t a2 = (m + 2) * (m + 2)
+    cdef Py_ssize_t a2 = _alpha(m) * _alpha(m)
     t = _BLOCK_BYTES // (a2 * (c + cout) * itemsize)
     t = min(t, -(-ntiles // _MIN_BLOCKS))
     t = max(_MIN_BLOCK_TILES, min(_MAX_BLOCK_TILES, t))
@@ -202,7 +226,7 @@ def compiled_matrices(int m):
         raise ValueError(f"m must be one of {sorted(_POINTS)}, got {m!r}")
     cdef const double* bt = fcw_matrix(m, 0)
     cdef const double* at = fcw_matrix(m, 1)
-    a = m + 2
+    a = _alpha(m)
     return (np.array([bt[i] for i in range(a * a)]).reshape(a, a),
             np.array([at[i] for i in range(m * a)]).reshape(m, a))
 
@@ -213,7 +237,7 @@ cdef void _tiles(
     Py_ssize_t m, Py_ssize_t ph, Py_ssize_t pw,
 ) noexcept nogil:
     """V[p, t - t0, :] = (B^T d_t B)[p] for tiles t0..t1; v is (alpha**2, t1 - t0, C)."""
-    cdef Py_ssize_t alpha = m + 2, T = t1 - t0, t, n, r, th, tw, i, s, hi, wi
+    cdef Py_ssize_t alpha = _alpha(m), T = t1 - t0, t, n, r, th, tw, i, s, hi, wi
     cdef fcw_in_f32_t fin
     cdef fcw_in_f64_t din
     if floating is float:
@@ -319,7 +343,7 @@ cdef void _forward(
     cdef Py_ssize_t cg = u.shape[1], G = C // cg, og = Cout // G, g, chunk = fcw_group_chunk()
     cdef fcw_gmul_f32_t fgmul = fcw_gmul_f32()
     cdef fcw_gmul_f64_t dgmul = fcw_gmul_f64()
-    cdef Py_ssize_t alpha = m + 2, a2 = alpha * alpha
+    cdef Py_ssize_t alpha = _alpha(m), a2 = alpha * alpha
     cdef Py_ssize_t tiles_h = (Ho + m - 1) // m, tiles_w = (Wo + m - 1) // m
     cdef Py_ssize_t ntiles = N * tiles_h * tiles_w
     cdef Py_ssize_t nblocks = (ntiles + T - 1) // T, blk, t0, t1, p, ldw = work.shape[1]
@@ -407,7 +431,7 @@ cdef void _weights_grad(
     runs of whole blocks, each summed in block order by one thread."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2], Cout = dy.shape[3]
-    cdef Py_ssize_t alpha = m + 2, a2 = alpha * alpha, P = parts.shape[0]
+    cdef Py_ssize_t alpha = _alpha(m), a2 = alpha * alpha, P = parts.shape[0]
     cdef Py_ssize_t cg = parts.shape[2], G = C // cg, og = Cout // G, g, chunk = fcw_group_chunk()
     cdef fcw_gmul_f32_t fgacc = fcw_gacc_f32()
     cdef fcw_gmul_f64_t dgacc = fcw_gacc_f64()
@@ -560,12 +584,12 @@ _DW_PARTS = 8
 
 
 def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
-    """Weight gradient of a 3x3 stride-1 convolution by Winograd, written into ``dw``.
+    """Weight gradient of an r x r stride-1 convolution (r = 3 or 2) by Winograd, written into ``dw``.
 
     ``dw[ki, kj, c, co] = sum_{n, i, j} xpad[n, i + ki, j + kj, c] * dy[n, i, j, co]``, computed
     as ``G^T (sum over tiles of V_p^T D_p) G`` with ``V = B^T d B`` (input patches, as in the
     forward) and ``D = A dY A^T`` (output-gradient tiles): 4x fewer multiplies than the direct
-    sum for m = 4. The tiles are summed in float32/float64 over fixed blocks and fixed parts, the
+    sum for m = 4 (3x3), 3.1x for m = 7 (2x2). The tiles are summed in float32/float64 over fixed blocks and fixed parts, the
     parts added and transformed back in float64 and rounded once, so the result does not depend
     on the thread count. Matches the ``dw`` of :func:`fastconv.reference.conv2d_backward` up to
     rounding.
@@ -574,29 +598,31 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     ----------
     x : ndarray, shape (N, H, W, C), float32 or float64, C-contiguous
         The forward input. Read only.
-    dy : ndarray, shape (N, H + 2*ph - 2, W + 2*pw - 2, Cout), dtype of ``x``, C-contiguous
+    dy : ndarray, shape (N, H + 2*ph - r + 1, W + 2*pw - r + 1, Cout), dtype of ``x``, C-contiguous
         Read only.
-    ph, pw : int, 0, 1 or 2
+    ph, pw : int, 0 to r - 1
         The forward padding.
-    dw : ndarray, shape (3, 3, C/groups, Cout), dtype of ``x``, C-contiguous
+    dw : ndarray, shape (r, r, C/groups, Cout), r = 3 or 2, dtype of ``x``, C-contiguous
         Output, fully overwritten. ``groups = C / dw.shape[2]`` must divide Cout.
     nthreads : int >= 1
-    m : {0, 2, 4, 6}, optional
-        Output tile size; 0 picks :func:`default_tile`.
+    m : {0, 2, 4, 6} (3x3) or {0, 3, 5, 7} (2x2), optional
+        Output tile size; 0 picks :func:`default_tile` or 7.
     """
     if not all(isinstance(a, np.ndarray) for a in (x, dy, dw)):
         raise TypeError("x, dy and dw must be numpy arrays")
-    if dw.ndim != 4 or dw.shape[:2] != (3, 3) or x.ndim != 4 or not _grouped(x.shape[3], dw.shape[2], dw.shape[3]):
-        raise ValueError(f"dw must have shape (3, 3, C/groups, Cout) with C of x {x.shape} and groups dividing "
-                         f"C and Cout, got {dw.shape}")
+    if dw.ndim != 4 or dw.shape[0] != dw.shape[1] or dw.shape[0] not in (2, 3) or x.ndim != 4 \
+            or not _grouped(x.shape[3], dw.shape[2], dw.shape[3]):
+        raise ValueError(f"dw must have shape (r, r, C/groups, Cout), r 2 or 3, with C of x {x.shape} and groups "
+                         f"dividing C and Cout, got {dw.shape}")
+    r = dw.shape[0]
     dt = x.dtype
     if dt not in (np.float32, np.float64) or dy.dtype != dt or dw.dtype != dt:
         raise TypeError(f"x, dy, dw must share dtype float32 or float64, got {x.dtype}, {dy.dtype}, {dw.dtype}")
     if not (x.flags.c_contiguous and dy.flags.c_contiguous and dw.flags.c_contiguous and dw.flags.writeable):
         raise ValueError("x, dy and dw must be C-contiguous (and dw writeable)")
-    if not (0 <= ph <= 2 and 0 <= pw <= 2):
-        raise ValueError(f"padding must be 0, 1 or 2 per axis, got ({ph}, {pw})")
-    ho, wo = x.shape[1] + 2 * ph - 2, x.shape[2] + 2 * pw - 2
+    if not (0 <= ph <= r - 1 and 0 <= pw <= r - 1):
+        raise ValueError(f"padding must be 0 to {r - 1} per axis, got ({ph}, {pw})")
+    ho, wo = x.shape[1] + 2 * ph - (r - 1), x.shape[2] + 2 * pw - (r - 1)
     if dy.ndim != 4 or dy.shape != (x.shape[0], ho, wo, dw.shape[3]) or ho < 1 or wo < 1:
         raise ValueError(f"dy must have shape {(x.shape[0], ho, wo, dw.shape[3])} (non-empty), got {dy.shape}")
     if 0 in x.shape or 0 in dw.shape:
@@ -606,18 +632,21 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     if m not in _POINTS and m != 0:
         raise ValueError(f"m must be 0 (default) or one of {sorted(_POINTS)}, got {m}")
     if m == 0:
-        m = default_tile(x.shape[3], dy.shape[3], x.dtype == np.float64)
+        m = _default(r, x.shape[3], dy.shape[3], x.dtype == np.float64)
+    if kernel_size(m) != r:
+        raise ValueError(f"m must be 0 or one of {_tiles_of(r)} for {r}x{r} kernels, got {m} (a tile size of "
+                         f"{kernel_size(m)}x{kernel_size(m)} kernels) with dw {dw.shape}")
     if not fc_blas_available():
         nthreads = 1
     c, cout = x.shape[3], dy.shape[3]
-    alpha = m + 2
+    alpha = m + r - 1
     tiles = x.shape[0] * (-(-dy.shape[1] // m)) * (-(-dy.shape[2] // m))
     cdef Py_ssize_t T = block_tiles(tiles, m, c, cout, dt.itemsize)
     nblocks = -(-tiles // T)
     P = min(_DW_PARTS, nblocks)
     nthreads = max(1, min(nthreads, P))
-    work = _aligned_empty(nthreads, _workspace_len(m, T, c, cout, dt.itemsize), dt)
-    parts = np.empty((P, alpha * alpha, dw.shape[2], cout), dtype=dt)
+    work = scratch("winograd.work", (nthreads, _workspace_len(m, T, c, cout, dt.itemsize)), dt)
+    parts = scratch("winograd.parts", (P, alpha * alpha, dw.shape[2], cout), dt)
     cdef int mm = m, nt = nthreads, h = ph, v = pw
     cdef const float[:, :, :, ::1] xf, dyf
     cdef float[:, :, :, ::1] pf
@@ -635,7 +664,7 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
             _weights_grad[double](xd, dyd, pd, wd, mm, T, h, v, nt)
     _, g, _ = transforms(m)
     # du = parts[0] (float64) + parts[1] + ... in part order, over threads
-    du = np.empty(parts[0].size, dtype=np.float64)
+    du = scratch("winograd.du", (parts[0].size,), np.float64)
     cdef double[::1] dud = du
     cdef const float[:, ::1] sf
     cdef const double[:, ::1] sd
@@ -647,42 +676,74 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
         sd = parts.reshape(P, -1)
         with nogil:
             _sum_parts[double](sd, dud, nt)
-    du = du.reshape(alpha, alpha, dw.shape[2] * cout)
-    # dw[a, b] = sum_{i, j} G[i, a] dU[i, j] G[j, b]
-    t = np.tensordot(g.T, du, axes=(1, 0))              # (3, alpha, C/groups*Cout)
-    res = np.tensordot(g.T, t, axes=(1, 1))             # (3[b], 3[a], C/groups*Cout)
-    dw[...] = res.transpose(1, 0, 2).reshape(dw.shape)
+    # dw[a, b] = sum_{i, j} G[i, a] dU[i, j] G[j, b], the temporaries in scratch (see transform_weights)
+    K = dw.shape[2] * cout
+    t = np.matmul(g.T, du.reshape(alpha, alpha * K), out=scratch("winograd.gtdu", (r, alpha * K), np.float64))
+    res = np.matmul(g.T, t.reshape(r, alpha, K), out=scratch("winograd.gtdug", (r, r, K), np.float64))  # [a, b]
+    np.copyto(dw.reshape(r, r, K), res)
 
 
 def _workspace_len(Py_ssize_t m, Py_ssize_t T, Py_ssize_t c, Py_ssize_t cout, Py_ssize_t itemsize,
                    Py_ssize_t stage_pixels=0):
     """Elements of one thread's scratch row (see _forward), a multiple of 16; ``stage_pixels``: the
     NCHW output stage's pixels (0 for an NHWC output)."""
-    cdef Py_ssize_t a2 = (m + 2) * (m + 2)
+    cdef Py_ssize_t a2 = _alpha(m) * _alpha(m)
     return _round16(a2 * 8 // itemsize) + _round16(a2 * T * c) + _round16(a2 * T * cout) \
         + _round16(stage_pixels * cout)
 
 
-def transform_weights(w, int m):
+def transform_weights(w, int m, out=None):
     """Transformed weights ``U[p] = (G g G^T)[p]`` as a C-contiguous (alpha**2, C, Cout) array.
 
-    Computed in float64 and rounded once to ``w.dtype``.
+    Computed in float64 (two small matrix products) and rounded once to ``w.dtype``. Its float64
+    temporaries come from the calling thread's scratch buffers (:mod:`fastconv._scratch`): as fresh
+    arrays of a few MiB they page-faulted on every call.
 
     Parameters
     ----------
-    w : ndarray, shape (3, 3, C, Cout), float32 or float64
-    m : {2, 4, 6}
+    w : ndarray, shape (r, r, C, Cout), float32 or float64
+    m : {2, 4, 6} (r = 3) or {3, 5, 7} (r = 2)
+    out : ndarray, shape (alpha**2, C, Cout), dtype of ``w``, C-contiguous, optional
+        Written and returned instead of a new array.
 
     Returns
     -------
-    ndarray, shape ((m + 2)**2, C, Cout), dtype of ``w``
+    ndarray, shape (alpha**2, C, Cout), dtype of ``w``
     """
     _, g, _ = transforms(m)
-    alpha = m + 2
+    r = kernel_size(m)
+    alpha = m + r - 1
+    if not isinstance(w, np.ndarray) or w.ndim != 4 or w.shape[:2] != (r, r):
+        raise ValueError(f"w must be an ({r}, {r}, C, Cout) array for m={m}")
+    shape = (alpha * alpha, w.shape[2], w.shape[3])
+    if out is None:
+        out = np.empty(shape, dtype=w.dtype)
+    elif out.shape != shape or out.dtype != w.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {shape} array of {w.dtype}")
     cc = w.shape[2] * w.shape[3]
-    t = (g @ np.asarray(w, dtype=np.float64).reshape(3, 3 * cc)).reshape(alpha, 3, cc)  # G g, per column
-    u = g @ t  # u[a] = G (G g)[a]: (G g G^T)[a, b] for every (c, cout), shape (alpha, alpha, C*Cout)
-    return np.ascontiguousarray(u.reshape(alpha * alpha, w.shape[2], w.shape[3]), dtype=w.dtype)
+    w64 = scratch("winograd.w64", (r, r * cc), np.float64)
+    np.copyto(w64, w.reshape(r, r * cc))
+    t = np.matmul(g, w64, out=scratch("winograd.gw", (alpha, r * cc), np.float64)).reshape(alpha, r, cc)  # G g
+    u = np.matmul(g, t, out=scratch("winograd.gwg", (alpha, alpha, cc), np.float64))  # u[a] = G (G g)[a]
+    np.copyto(out.reshape(alpha, alpha, cc), u)
+    return out
+
+
+def _weights_scratch(w, m):
+    """:func:`transform_weights` of ``w`` into the calling thread's scratch (used within one call)."""
+    r = kernel_size(m)
+    a = m + r - 1
+    return transform_weights(w, m, scratch("winograd.u", (a * a, w.shape[2], w.shape[3]), w.dtype))
+
+
+def _tiles_of(r):
+    """The tile sizes of r x r kernels."""
+    return sorted(m for m in _POINTS if kernel_size(m) == r)
+
+
+def _default(r, c, cout, double_precision):
+    """The default tile size of an r x r kernel with c -> cout channels."""
+    return default_tile(c, cout, double_precision) if r == 3 else _DEFAULT_TILE_2
 
 
 def _grouped(Py_ssize_t c, Py_ssize_t cg, Py_ssize_t cout):
@@ -703,12 +764,17 @@ def _check(x, w, y, ph, pw, nthreads, m, y_nchw=False):
         raise TypeError(f"x, w, y must share dtype float32 or float64, got {x.dtype}, {w.dtype}, {y.dtype}")
     if not (x.flags.c_contiguous and w.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
         raise ValueError("x, w and y must be C-contiguous (and y writeable)")
-    if x.ndim != 4 or w.ndim != 4 or y.ndim != 4 or w.shape[:2] != (3, 3) \
+    if x.ndim != 4 or w.ndim != 4 or y.ndim != 4 or w.shape[0] != w.shape[1] or w.shape[0] not in (2, 3) \
             or not _grouped(x.shape[3], w.shape[2], w.shape[3]):
-        raise ValueError(f"need x (N, H, W, C), w (3, 3, C/groups, Cout) with groups dividing C and Cout; got x {x.shape}, w {w.shape}")
-    if not (0 <= ph <= 2 and 0 <= pw <= 2):
-        raise ValueError(f"padding must be 0, 1 or 2 per axis, got ({ph}, {pw})")
-    ho, wo = x.shape[1] + 2 * ph - 2, x.shape[2] + 2 * pw - 2
+        raise ValueError(f"need x (N, H, W, C), w (r, r, C/groups, Cout) with r 2 or 3 and groups dividing C and "
+                         f"Cout; got x {x.shape}, w {w.shape}")
+    r = w.shape[0]
+    if m != 0 and m in _POINTS and kernel_size(m) != r:
+        raise ValueError(f"m must be 0 or one of {_tiles_of(r)} for {r}x{r} kernels, got {m} (a tile size of "
+                         f"{kernel_size(m)}x{kernel_size(m)} kernels) with w {w.shape}")
+    if not (0 <= ph <= r - 1 and 0 <= pw <= r - 1):
+        raise ValueError(f"padding must be 0 to {r - 1} per axis, got ({ph}, {pw})")
+    ho, wo = x.shape[1] + 2 * ph - (r - 1), x.shape[2] + 2 * pw - (r - 1)
     if ho < 1 or wo < 1:
         raise ValueError(f"the output of x {x.shape} with padding ({ph}, {pw}) would be empty ({ho} x {wo})")
     want = (x.shape[0], w.shape[3], ho, wo) if y_nchw else (x.shape[0], ho, wo, w.shape[3])
@@ -722,13 +788,6 @@ def _check(x, w, y, ph, pw, nthreads, m, y_nchw=False):
         raise ValueError(f"m must be 0 (default) or one of {sorted(_POINTS)}, got {m}")
 
 
-def _aligned_empty(rows, cols, dt):
-    """An uninitialised C-contiguous (rows, cols) array starting on a 64-byte boundary."""
-    raw = np.empty(rows * cols * dt.itemsize + 64, dtype=np.uint8)
-    off = (-raw.ctypes.data) % 64
-    return raw[off:off + rows * cols * dt.itemsize].view(dt).reshape(rows, cols)
-
-
 def _run(x, u, b, ph, pw, y, nthreads, m, y_nchw=False):
     cdef Py_ssize_t T
     if not fc_blas_available():
@@ -740,7 +799,7 @@ def _run(x, u, b, ph, pw, y, nthreads, m, y_nchw=False):
     T = block_tiles(tiles, m, c, cout, dt.itemsize)
     nthreads = max(1, min(nthreads, -(-tiles // T)))
     stage = m * min(T, -(-wo // m)) * m if y_nchw else 0  # output pixels of one tile row of a block
-    work = _aligned_empty(nthreads, _workspace_len(m, T, c, cout, dt.itemsize, stage), dt)
+    work = scratch("winograd.work", (nthreads, _workspace_len(m, T, c, cout, dt.itemsize, stage)), dt)
     cdef int mm = m, nt = nthreads, h = ph, v = pw
     cdef bint yn = y_nchw
     cdef float[:, :, :, ::1] xf, yf
@@ -770,31 +829,31 @@ def _run(x, u, b, ph, pw, y, nthreads, m, y_nchw=False):
 
 
 def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0, bint y_nchw=False):
-    """Winograd F(m x m, 3 x 3) forward of a 3x3 stride-1 convolution, written into ``y``.
+    """Winograd F(m x m, r x r) forward of an r x r stride-1 convolution (r = 3 or 2), written into ``y``.
 
     ``y[n, i, j, co] = b[co] + sum_{ki, kj, c} xpad[n, i + ki, j + kj, c] * w[ki, kj, c, co]``
     where ``xpad`` is ``x`` with ``ph`` zero rows and ``pw`` zero columns on each side: the same
     result as :func:`fastconv.reference.conv2d_forward` with ``stride=1``, ``padding=(ph, pw)``,
-    up to rounding (float32: max |error| / max |y| up to 8e-6 for m = 4 on random He-scaled layers of
-    64 channels; 4e-7 for m = 2, 1.3e-5 for m = 6).
+    up to rounding (3x3, float32: max |error| / max |y| up to 8e-6 for m = 4 on random He-scaled
+    layers of 64 channels; 4e-7 for m = 2, 1.3e-5 for m = 6).
 
     Parameters
     ----------
     x : ndarray, shape (N, H, W, C), float32 or float64, C-contiguous
         Read only.
-    w : ndarray, shape (3, 3, C/groups, Cout), dtype of ``x``, C-contiguous
+    w : ndarray, shape (r, r, C/groups, Cout), r = 3 or 2, dtype of ``x``, C-contiguous
         Read only. ``groups = C / w.shape[2]`` must divide Cout (a grouped layer when > 1).
     b : ndarray, shape (Cout,), dtype of ``x``, C-contiguous; or None (no bias)
-    ph, pw : int, 0, 1 or 2
+    ph, pw : int, 0 to r - 1
         Zero padding of rows and columns.
-    y : ndarray, shape (N, H + 2*ph - 2, W + 2*pw - 2, Cout), dtype of ``x``, C-contiguous
+    y : ndarray, shape (N, H + 2*ph - r + 1, W + 2*pw - r + 1, Cout), dtype of ``x``, C-contiguous
         Output, fully overwritten. Must not overlap ``x``, ``w`` or ``b``. Both output extents
         must be >= 1, and N, C, Cout >= 1.
     nthreads : int >= 1
         OpenMP threads over tile blocks (BLAS is pinned to one thread inside them). Results are
         bit-identical for every value.
-    m : {0, 2, 4, 6}, optional
-        Output tile size; 0 picks :func:`default_tile`.
+    m : {0, 2, 4, 6} for 3x3 kernels, {0, 3, 5, 7} for 2x2 ones, optional
+        Output tile size; 0 picks :func:`default_tile` (3x3) or 7 (2x2).
     y_nchw : bool, optional
         y is (N, Cout, Ho, Wo) instead: each block's output tiles are staged by tile row and
         written into the channel planes (the same values).
@@ -810,40 +869,41 @@ def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0, bint y_n
                           or not b.flags.c_contiguous):
         raise ValueError(f"b must be None or a C-contiguous ({w.shape[3]},) array of {x.dtype}")
     if m == 0:
-        m = default_tile(w.shape[2], w.shape[3], x.dtype == np.float64)
-    _run(x, transform_weights(w, m), b, ph, pw, y, nthreads, m, y_nchw)
+        m = _default(w.shape[0], w.shape[2], w.shape[3], x.dtype == np.float64)
+    _run(x, _weights_scratch(w, m), b, ph, pw, y, nthreads, m, y_nchw)
 
 
 def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0, bint dx_nchw=False):
-    """Input gradient of a 3x3 stride-1 convolution by Winograd, written into ``dx``.
+    """Input gradient of an r x r stride-1 convolution (r = 3 or 2) by Winograd, written into ``dx``.
 
     For the forward ``y = conv(x, w, padding=(ph, pw), stride=1)``, ``dx`` is the correlation of
     ``dy`` with the spatially flipped, channel-transposed kernel ``w[::-1, ::-1].transpose(0, 1, 3, 2)``
-    under padding ``(2 - ph, 2 - pw)``: one :func:`winograd_forward` call. Matches the ``dx`` of
+    under padding ``(r - 1 - ph, r - 1 - pw)``: one :func:`winograd_forward` call. Matches the ``dx`` of
     :func:`fastconv.reference.conv2d_backward` up to rounding.
 
     Parameters
     ----------
     dy : ndarray, shape (N, Ho, Wo, Cout), float32 or float64, C-contiguous
-        Read only. Ho = H + 2*ph - 2, Wo = W + 2*pw - 2.
-    w : ndarray, shape (3, 3, C/groups, Cout), dtype of ``dy``, C-contiguous
+        Read only. Ho = H + 2*ph - r + 1, Wo = W + 2*pw - r + 1.
+    w : ndarray, shape (r, r, C/groups, Cout), dtype of ``dy``, C-contiguous
         The forward weights. Read only. ``groups = C / w.shape[2]``, C from ``dx``.
-    ph, pw : int, 0, 1 or 2
+    ph, pw : int, 0 to r - 1
         The forward padding.
     dx : ndarray, shape (N, H, W, C), or (N, C, H, W) if ``dx_nchw``; dtype of ``dy``, C-contiguous
         Output, fully overwritten (rows/columns no window reads get 0).
     nthreads : int >= 1
-    m : {0, 2, 4, 6}, optional
-        Output tile size; 0 picks :func:`default_tile` (with the roles of C and Cout swapped).
+    m : {0, 2, 4, 6} (3x3) or {0, 3, 5, 7} (2x2), optional
+        Output tile size; 0 picks :func:`default_tile` (with the roles of C and Cout swapped) or 7.
     dx_nchw : bool, optional
         dx is NCHW (see ``y_nchw`` of :func:`winograd_forward`).
     """
     if not all(isinstance(a, np.ndarray) for a in (dy, w, dx)):
         raise TypeError("dy, w and dx must be numpy arrays")
-    if w.ndim != 4 or w.shape[:2] != (3, 3):
-        raise ValueError(f"w must have shape (3, 3, C, Cout), got {w.shape}")
-    if not (0 <= ph <= 2 and 0 <= pw <= 2):
-        raise ValueError(f"padding must be 0, 1 or 2 per axis, got ({ph}, {pw})")
+    if w.ndim != 4 or w.shape[0] != w.shape[1] or w.shape[0] not in (2, 3):
+        raise ValueError(f"w must have shape (r, r, C, Cout) with r 2 or 3, got {w.shape}")
+    r = w.shape[0]
+    if not (0 <= ph <= r - 1 and 0 <= pw <= r - 1):
+        raise ValueError(f"padding must be 0 to {r - 1} per axis, got ({ph}, {pw})")
     cx = dx.shape[1 if dx_nchw else 3] if dx.ndim == 4 else -1
     if dx.ndim != 4 or not _grouped(cx, w.shape[2], w.shape[3]):
         raise ValueError(f"dx must have shape {'(N, C, H, W)' if dx_nchw else '(N, H, W, C)'} with C a multiple "
@@ -851,10 +911,10 @@ def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0, bi
                          f"w {w.shape}")
     groups = cx // w.shape[2] if w.shape[2] else 1
     cg, og = w.shape[2], w.shape[3] // groups
-    # per group, the flipped kernel with its (cg, og) channels transposed: (3, 3, og, C) for dy's og per group
+    # per group, the flipped kernel with its (cg, og) channels transposed: (r, r, og, C) for dy's og per group
     wt = np.ascontiguousarray(
-        w.reshape(3, 3, cg, groups, og)[::-1, ::-1].transpose(0, 1, 4, 3, 2).reshape(3, 3, og, groups * cg))
-    _check(dy, wt, dx, 2 - ph, 2 - pw, nthreads, m, dx_nchw)
+        w.reshape(r, r, cg, groups, og)[::-1, ::-1].transpose(0, 1, 4, 3, 2).reshape(r, r, og, groups * cg))
+    _check(dy, wt, dx, r - 1 - ph, r - 1 - pw, nthreads, m, dx_nchw)
     if m == 0:
-        m = default_tile(wt.shape[2], wt.shape[3], dy.dtype == np.float64)
-    _run(dy, transform_weights(wt, m), None, 2 - ph, 2 - pw, dx, nthreads, m, dx_nchw)
+        m = _default(r, wt.shape[2], wt.shape[3], dy.dtype == np.float64)
+    _run(dy, _weights_scratch(wt, m), None, r - 1 - ph, r - 1 - pw, dx, nthreads, m, dx_nchw)

@@ -9,15 +9,25 @@ finished row.
 The backward pass is two conv2d computations: dx is the conv2d forward pass of dy with w (stride s,
 padding p), and dw is conv2d's weight gradient with the roles of x and dy swapped (dy is that
 conv's input, x its output gradient).
+
+4x4 stride-2 layers (the U-Net/DCGAN upsampling layer: no dilation, one group, output padding at
+most the padding) take a faster route when large enough. Each of the four output phases (row and
+column parity of the full output) is a 2x2 convolution of x, so the layer is one 2x2 stride-1
+convolution with 4 * Cout outputs over x padded by 1, ``z[n, t, u, (r, s, co)]`` = full output
+pixel ``(2t + r, 2u + s)``, computed by Winograd F(m x m, 2 x 2) (:mod:`fastconv._winograd`): 1.3-1.8
+multiplies per output instead of 4. The forward moves z's phases into y; the backward gathers dy
+into phase planes dz (the adjoint move), then dx and dw are that 2x2 convolution's input and weight
+gradients, by Winograd too.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import _conv_transpose, _winograd
+from . import _conv_transpose, _outpool, _winograd
 from . import _validate as v
 from ._cache import ConvTransposeCache
 from ._conv_layer import layer_forward, layer_weight_grad
+from ._scratch import scratch
 from ._threads import threads_for
 
 __all__ = ["conv_transpose2d_forward", "conv_transpose2d_backward"]
@@ -26,6 +36,13 @@ __all__ = ["conv_transpose2d_forward", "conv_transpose2d_backward"]
 _PARALLEL_MIN_MACS = 1 << 20
 # Below this many elements the bias gradient runs on one thread.
 _PARALLEL_MIN_SUM = 1 << 18
+# The phase route of 4x4 stride-2 layers (see the module docstring): from this many multiply-adds
+# of the direct computation (x.size * 16 * Cout) and these channel counts on. The tile sizes of its
+# Winograd passes (F(m x m, 2 x 2)): forward, input gradient, weight gradient.
+_PHASE_MIN_MACS = 1 << 24
+_PHASE_MIN_CIN = 16
+_PHASE_MIN_COUT = 8
+_PHASE_TILES = (5, 5, 3)
 
 
 def _bias_grad(dy: np.ndarray) -> np.ndarray:
@@ -34,6 +51,49 @@ def _bias_grad(dy: np.ndarray) -> np.ndarray:
     if dy.size == 0:
         return np.zeros(dy.shape[-1], dtype=dy.dtype)
     return _winograd.bias_grad(np.ascontiguousarray(dy), threads_for(dy.size, _PARALLEL_MIN_SUM))
+
+
+def _phase_route(x_shape, w_shape, st, pad, op, g, dil) -> bool:
+    """Whether a layer takes the phase route: 4x4 kernel, stride 2, no dilation, one group, output
+    padding at most the padding on each axis, and large enough."""
+    return (tuple(w_shape[:2]) == (4, 4) and tuple(st) == (2, 2) and tuple(dil) == (1, 1) and g == 1
+            and op[0] <= pad[0] and op[1] <= pad[1]
+            and x_shape[3] >= _PHASE_MIN_CIN and w_shape[2] >= _PHASE_MIN_COUT
+            and x_shape[0] * x_shape[1] * x_shape[2] * x_shape[3] * 16 * w_shape[2] >= _PHASE_MIN_MACS)
+
+
+def _phase_weights(w: np.ndarray) -> np.ndarray:
+    """The phase route's 2x2 kernel (2, 2, Cin, 4 * Cout) of w (4, 4, Cout, Cin): tap (i, j) of phase
+    (r, s) is ``w[r + 2 - 2i, s + 2 - 2j]`` (transposed to (Cin, Cout))."""
+    cout, cin = w.shape[2], w.shape[3]
+    w6 = w.reshape(2, 2, 2, 2, cout, cin)  # (2 - 2i, r, 2 - 2j, s, co, c) for i, j in {0, 1}
+    return np.ascontiguousarray(w6[::-1, :, ::-1].transpose(0, 2, 5, 1, 3, 4).reshape(2, 2, cin, 4 * cout))
+
+
+def _phase_forward(x, w, bias, pad, y, nthreads):
+    """y (preallocated) = the 4x4 stride-2 transposed convolution of x with w (+ bias) by phases."""
+    n, h, wd, _ = x.shape
+    cout = w.shape[2]
+    z = scratch("conv_transpose.z", (n, h + 1, wd + 1, 4 * cout), x.dtype)
+    b4 = np.tile(bias, 4) if bias.size else None
+    _winograd.winograd_forward(x, _phase_weights(w), b4, 1, 1, z, nthreads, _PHASE_TILES[0])
+    _conv_transpose.phases_to_output_kernel(z, y, pad[0], pad[1], nthreads)
+
+
+def _phase_backward(x, w, dy, pad, nthreads):
+    """(dx, dw) of the 4x4 stride-2 transposed convolution by phases."""
+    n, h, wd, cin = x.shape
+    cout = w.shape[2]
+    dz = scratch("conv_transpose.dz", (n, h + 1, wd + 1, 4 * cout), x.dtype)
+    _conv_transpose.output_to_phases_kernel(dy, dz, pad[0], pad[1], nthreads)
+    k = _phase_weights(w)
+    dx = _outpool.empty(x.shape, x.dtype)
+    _winograd.winograd_backward_input(dz, k, 1, 1, dx, nthreads, _PHASE_TILES[1])
+    dk = np.empty(k.shape, dtype=x.dtype)
+    _winograd.winograd_backward_weights(x, dz, 1, 1, dk, nthreads, _PHASE_TILES[2])
+    # dw[r + 2 - 2i, s + 2 - 2j, co, c] = dk[i, j, c, (r, s, co)]
+    dw = dk.reshape(2, 2, cin, 2, 2, cout)[::-1, ::-1].transpose(0, 3, 1, 4, 5, 2).reshape(w.shape)
+    return dx, np.ascontiguousarray(dw)
 
 
 def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -86,13 +146,17 @@ def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, gro
     wc = np.ascontiguousarray(w, dtype=ct)
     n, h, wd, cin = x.shape
     cout = w.shape[2] * g
-    y = np.empty((n, ho, wo, cout), dtype=ct)
     bias = np.zeros(0, dtype=ct) if b is None else np.ascontiguousarray(b, dtype=ct)
     macs = x.size * w.shape[0] * w.shape[1] * w.shape[2]
-    if xc.size and wc.size:
+    if xc.size and wc.size and _phase_route(x.shape, w.shape, st, pad, op, g, dil):
+        y = _outpool.empty((n, ho, wo, cout), ct)
+        _phase_forward(xc, wc, bias, pad, y, threads_for(macs, _PARALLEL_MIN_MACS))
+    elif xc.size and wc.size:
+        y = _outpool.empty((n, ho, wo, cout), ct)
         _conv_transpose.conv_transpose2d_forward_direct_kernel(
             xc, wc, bias, y, pad[0], pad[1], st[0], st[1], threads_for(macs, _PARALLEL_MIN_MACS), dil[0], dil[1], g)
     else:  # no input channels (or no taps): every output holds the bias
+        y = np.empty((n, ho, wo, cout), dtype=ct)
         y[...] = bias if bias.size else 0
     dx_dt = v.out_dtype(x.dtype)
     cache = ConvTransposeCache(
@@ -144,7 +208,10 @@ def conv_transpose2d_backward(dy, cache):
         keff = d * (k - 1) + 1
         padding.append((p, p) if (out + 2 * p - keff) // s + 1 == size else (p, p - o))
     padding = tuple(padding)
-    if dyc.size and xc.size:
+    if dyc.size and xc.size and _phase_route(x.shape, w.shape, st, pad, op, g, dil):
+        macs = xc.size * w.shape[0] * w.shape[1] * w.shape[2]
+        dx, dw = _phase_backward(xc, wc, dyc, pad, threads_for(macs, _PARALLEL_MIN_MACS))
+    elif dyc.size and xc.size:
         dx, _ = layer_forward(dyc, wc, None, padding, st, dil, g, ct)  # (Kh, Kw, Cout/g, Cin) is conv2d's layout here
         dw = layer_weight_grad(dyc, xc, w.shape, padding, st, dil, g, ct)
     else:

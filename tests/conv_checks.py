@@ -11,8 +11,8 @@ from conftest import tol
 
 
 def assert_winograd_thread_invariant(x, w, b, dy, m, pad=(1, 2)):
-    """The Winograd forward, dx and dw of one layer (padding ``pad``, F(m x m, 3 x 3)) give the
-    same bits at 1, 2 and 3 threads."""
+    """The Winograd forward, dx and dw of one layer (padding ``pad``, F(m x m, r x r) with r from
+    w's shape) give the same bits at 1, 2 and 3 threads."""
     from fastconv import _winograd as wg
 
     out = []

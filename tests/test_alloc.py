@@ -194,3 +194,32 @@ def test_environment_variable_turns_it_off(tmp_path):
                         "try:\n fastconv.filters.output_pool()\nexcept RuntimeWarning as e: print('warned', e)",
                         tmp_path, FASTCONV_OUTPUT_POOL="lots")
     assert warned.startswith("warned FASTCONV_OUTPUT_POOL")
+
+
+def test_scratch_buffers_are_per_thread_and_per_slot():
+    """fastconv._scratch: one slot's arrays share memory within a thread (and grow), other slots and
+    other threads get their own; 64-byte aligned; requests over MAX_BYTES are not kept."""
+    import threading
+
+    from fastconv import _scratch
+
+    a = _scratch.scratch("test.a", (100, 3), np.float32)
+    assert a.shape == (100, 3) and a.dtype == np.float32 and a.flags.c_contiguous and a.ctypes.data % 64 == 0
+    a[...] = 1
+    b = _scratch.scratch("test.a", (50,), np.float64)  # the same slot: the same memory
+    assert np.shares_memory(a, b)
+    c = _scratch.scratch("test.c", (100, 3), np.float32)
+    assert not np.shares_memory(a, c)
+    big = _scratch.scratch("test.a", (1000, 1000), np.float64)  # grown: a new buffer
+    assert big.shape == (1000, 1000) and big.ctypes.data % 64 == 0
+    other = {}
+    t = threading.Thread(target=lambda: other.setdefault("x", _scratch.scratch("test.a", (10,), np.float32)))
+    t.start()
+    t.join()
+    assert not np.shares_memory(other["x"], _scratch.scratch("test.a", (10,), np.float32))
+    huge1 = _scratch.scratch("test.h", (_scratch.MAX_BYTES // 8 + 1,), np.float64)
+    huge2 = _scratch.scratch("test.h", (_scratch.MAX_BYTES // 8 + 1,), np.float64)
+    assert not np.shares_memory(huge1, huge2)
+    del huge1, huge2
+    _scratch.release()
+    assert not np.shares_memory(_scratch.scratch("test.a", (10,), np.float32), big)

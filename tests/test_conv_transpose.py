@@ -290,3 +290,100 @@ def test_conv_transpose2d_no_channels(impl, x_shape, w_shape):
     dx, dw, db = impl.conv_transpose2d_backward(np.ones(y.shape), cache)
     assert dx.shape == x_shape and dw.shape == w_shape and not dx.any() and not dw.any()
     np.testing.assert_array_equal(db, np.full(w_shape[2], 50.0))
+
+
+# --------------------------------------------------------------------------- the 4x4 stride-2 phase route
+def _force_route(monkeypatch, on):
+    """Make every eligible 4x4 stride-2 layer take the phase route (on) or the direct kernels (off)."""
+    import fastconv.conv_transpose as ct
+
+    monkeypatch.setattr(ct, "_PHASE_MIN_MACS", 0 if on else 1 << 62)
+    monkeypatch.setattr(ct, "_PHASE_MIN_CIN", 1)
+    monkeypatch.setattr(ct, "_PHASE_MIN_COUT", 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding, output_padding, shape", [
+    (1, 0, (2, 7, 9, 5, 3)),          # the U-Net/DCGAN layer: output 2H x 2W
+    (0, 0, (1, 4, 3, 17, 9)),         # the full output: 2H + 2
+    (2, 1, (3, 5, 5, 4, 6)),          # crops two rows, keeps one of output padding
+    (1, 1, (2, 6, 3, 3, 2)),
+    ((1, 0), (0, 0), (1, 3, 8, 2, 33)),
+    (1, 0, (1, 1, 1, 2, 2)),          # one input pixel
+])
+def test_phase_route_matches_torch_and_the_direct_kernels(monkeypatch, dtype, padding, output_padding, shape):
+    """The phase route (Winograd F(m, 2x2) on the four output phases) against torch in float64 and
+    against the direct kernels, forward and every gradient, with and without bias; inputs untouched."""
+    import fastconv.conv_transpose as ct
+
+    n, h, w_, cin, cout = shape
+    rng = np.random.default_rng(h * 7 + cin)
+    x = rng.standard_normal((n, h, w_, cin)).astype(dtype)
+    w = (rng.standard_normal((4, 4, cout, cin)) / 4).astype(dtype)
+    for b in (rng.standard_normal(cout).astype(dtype), None):
+        x0, w0 = x.copy(), w.copy()
+        p2 = padding if isinstance(padding, tuple) else (padding, padding)
+        op2 = output_padding if isinstance(output_padding, tuple) else (output_padding, output_padding)
+        res = {}
+        for on in (True, False):
+            _force_route(monkeypatch, on)
+            assert ct._phase_route(x.shape, w.shape, (2, 2), p2, op2, 1, (1, 1)) is on
+            y, cache = fastconv.conv_transpose2d_forward(x, w, b, 2, padding, output_padding)
+            dy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+            res[on] = (y,) + fastconv.conv_transpose2d_backward(dy, cache)
+        exact = _torch_conv_transpose(x, w, b, dy, 2, padding, output_padding, 1, 1)
+        for got, direct, want in zip(res[True], res[False], exact):
+            if want is None:
+                assert got is None and direct is None
+                continue
+            assert got.dtype == dtype and got.shape == want.shape
+            assert _rel(got, want) <= TORCH_TOL[np.dtype(dtype)]
+            assert _rel(got, direct) <= TORCH_TOL[np.dtype(dtype)]
+        np.testing.assert_array_equal(x, x0)
+        np.testing.assert_array_equal(w, w0)
+
+
+def _rel(got, want):
+    want = np.asarray(want, np.float64)
+    return float(np.max(np.abs(np.asarray(got, np.float64) - want)) / max(np.max(np.abs(want)), 1e-300))
+
+
+def test_phase_route_is_taken_by_the_benchmarked_layer_only_when_eligible():
+    """The default rule: the U-Net layer (N8 32x32x64 -> 64x64x32) takes the phase route; dilation,
+    groups, another stride or kernel, output padding beyond the padding, or a small layer do not."""
+    import fastconv.conv_transpose as ct
+
+    big = ((8, 32, 32, 64), (4, 4, 32, 64))
+    assert ct._phase_route(*big, (2, 2), (1, 1), (0, 0), 1, (1, 1))
+    assert not ct._phase_route(*big, (2, 2), (1, 1), (0, 0), 1, (2, 2))
+    assert not ct._phase_route(*big, (2, 2), (1, 1), (0, 0), 2, (1, 1))
+    assert not ct._phase_route(*big, (2, 1), (1, 1), (0, 0), 1, (1, 1))
+    assert not ct._phase_route(big[0], (3, 3, 32, 64), (2, 2), (1, 1), (0, 0), 1, (1, 1))
+    assert not ct._phase_route(*big, (2, 2), (0, 1), (1, 0), 1, (1, 1))
+    assert not ct._phase_route((1, 8, 8, 64), (4, 4, 32, 64), (2, 2), (1, 1), (0, 0), 1, (1, 1))
+
+
+def test_phase_route_results_do_not_depend_on_the_thread_count(monkeypatch):
+    """Bit-identical forward and gradients on 1 and 2 threads; the outputs of one call are not
+    overwritten by the next (they own their memory: only temporaries come from scratch)."""
+    _force_route(monkeypatch, True)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 13, 11, 24), dtype=np.float32)
+    w = rng.standard_normal((4, 4, 20, 24), dtype=np.float32)
+    b = rng.standard_normal(20, dtype=np.float32)
+    old = fastconv.get_num_threads()
+    try:
+        runs = []
+        for nt in (1, 2):
+            fastconv.set_num_threads(nt)
+            y, cache = fastconv.conv_transpose2d_forward(x, w, b, 2, 1)
+            dy = np.random.default_rng(6).standard_normal(y.shape, dtype=np.float32)
+            runs.append((y,) + fastconv.conv_transpose2d_backward(dy, cache))
+    finally:
+        fastconv.set_num_threads(old)
+    for a, c in zip(*runs):
+        np.testing.assert_array_equal(a, c)
+    kept = [a.copy() for a in runs[0]]
+    fastconv.conv_transpose2d_forward(-x, w, b, 2, 1)  # another call of the same shapes
+    for a, k in zip(runs[0], kept):
+        np.testing.assert_array_equal(a, k)

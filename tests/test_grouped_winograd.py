@@ -172,7 +172,7 @@ def test_bad_grouped_calls_raise():
         wg.winograd_forward(x, np.zeros((3, 3, 3, 10), np.float32), None, 1, 1, y, 1)  # 4 groups, Cout 10
     with pytest.raises(ValueError, match="dx must have shape"):
         wg.winograd_backward_input(y, np.zeros((3, 3, 5, 10), np.float32), 1, 1, x, 1)
-    with pytest.raises(ValueError, match=r"dw must have shape \(3, 3, C/groups, Cout\)"):
+    with pytest.raises(ValueError, match=r"dw must have shape \(r, r, C/groups, Cout\)"):
         wg.winograd_backward_weights(x, y, 1, 1, np.zeros((3, 3, 5, 10), np.float32), 1)
     with pytest.raises(ValueError, match="winograd kernels serve per-side padding only on dilated layers"):
         fastconv.conv2d_forward(x, np.zeros((3, 3, 3, 12), np.float32), None, ((1, 2), (1, 1)), 1, 1, 4,

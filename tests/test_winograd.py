@@ -1,8 +1,9 @@
-"""Winograd F(m x m, 3 x 3) kernels (fastconv._winograd) against fastconv.reference.
+"""Winograd F(m x m, 3 x 3) and F(m x m, 2 x 2) kernels (fastconv._winograd) against fastconv.reference.
 
-Forward, input gradient and weight gradient, tile sizes 2, 4, 6, float32 and float64, paddings 0..2, odd sizes,
-tiles crossing the border, channel counts off the vector width, N = 1; the error bound on the
-benchmarked layers; thread-count invariance; the transforms themselves; bad calls.
+Forward, input gradient and weight gradient, tile sizes 2, 4, 6 (3x3) and 3, 5, 7 (2x2), float32
+and float64, every padding, odd sizes, tiles crossing the border, channel counts off the vector
+width, N = 1; the error bound on the benchmarked layers; thread-count invariance; the transforms
+themselves (and the weight transform's scratch); bad calls.
 """
 import math
 from fractions import Fraction
@@ -17,6 +18,7 @@ from conftest import require_simd, run_python, simd_levels
 from conv_checks import assert_winograd_thread_invariant
 
 TILES = (2, 4, 6)
+TILES_2X2 = (3, 5, 7)
 # (N, H, W, C, Cout, ph, pw)
 CASES = [
     (1, 5, 5, 1, 1, 1, 1),
@@ -169,21 +171,23 @@ def test_results_do_not_depend_on_threads(m):
     assert_winograd_thread_invariant(x, w, b, dy, m)
 
 
-@pytest.mark.parametrize("m", TILES)
+@pytest.mark.parametrize("m", TILES + TILES_2X2)
 def test_transforms_are_exact_toom_cook(m):
     """A^T ((G g) * (B^T d)) is the valid 1-D correlation, in exact arithmetic; the compiled matrices equal them."""
     bt, g, at = wg.transforms(m)
-    alpha = m + 2
-    assert bt.shape == (alpha, alpha) and g.shape == (alpha, 3) and at.shape == (m, alpha)
+    r = wg.kernel_size(m)
+    assert r == (3 if m % 2 == 0 else 2)
+    alpha = m + r - 1
+    assert bt.shape == (alpha, alpha) and g.shape == (alpha, r) and at.shape == (m, alpha)
     rng = np.random.default_rng(m)
     for _ in range(3):
         d = [Fraction(int(v)) for v in rng.integers(-9, 10, alpha)]
-        k = [Fraction(int(v)) for v in rng.integers(-9, 10, 3)]
+        k = [Fraction(int(v)) for v in rng.integers(-9, 10, r)]
         gf = [[Fraction(v).limit_denominator(1000) for v in row] for row in g]
-        u = [sum(gf[i][j] * k[j] for j in range(3)) for i in range(alpha)]
+        u = [sum(gf[i][j] * k[j] for j in range(r)) for i in range(alpha)]
         v = [sum(Fraction(bt[i, j]) * d[j] for j in range(alpha)) for i in range(alpha)]
-        y = [sum(Fraction(at[r, i]) * u[i] * v[i] for i in range(alpha)) for r in range(m)]
-        assert y == [sum(k[j] * d[r + j] for j in range(3)) for r in range(m)]
+        y = [sum(Fraction(at[q, i]) * u[i] * v[i] for i in range(alpha)) for q in range(m)]
+        assert y == [sum(k[j] * d[q + j] for j in range(r)) for q in range(m)]
     cbt, cat = wg.compiled_matrices(m)
     np.testing.assert_array_equal(cbt, bt)
     np.testing.assert_array_equal(cat, at)
@@ -224,7 +228,9 @@ def test_bad_calls_raise():
     with pytest.raises(ValueError, match="would be empty"):
         wg.winograd_forward(np.zeros((1, 2, 2, 2), np.float32), w, None, 0, 0, np.zeros((1, 0, 0, 4), np.float32), 1)
     with pytest.raises(ValueError, match="m must be"):
-        wg.transforms(3)
+        wg.transforms(8)
+    with pytest.raises(ValueError, match=r"m must be 0 or one of \[2, 4, 6\] for 3x3 kernels, got 5"):
+        wg.winograd_backward_weights(x, y, 1, 1, np.zeros((3, 3, 2, 4), np.float32), 1, 5)
     dw = np.zeros((3, 3, 2, 4), np.float32)
     with pytest.raises(ValueError, match="dy must have shape"):
         wg.winograd_backward_weights(x, np.zeros((1, 4, 5, 4), np.float32), 1, 1, dw, 1)
@@ -303,3 +309,95 @@ def test_bias_grad_is_the_float64_column_sum(dtype):
         wg.bias_grad(dy, 0)
     with pytest.raises(TypeError, match="numpy array"):
         wg.bias_grad([1.0], 1)
+
+
+# (N, H, W, C, Cout, ph, pw) of 2x2 layers (padding 0 or 1 per side)
+CASES_2X2 = [
+    (1, 1, 1, 1, 1, 1, 1),      # a single input pixel: 2x2 outputs, all taps on the padding but one
+    (2, 9, 11, 5, 7, 1, 0),
+    (3, 8, 15, 17, 33, 0, 1),   # channels off the vector width; tiles crossing the border
+    (1, 2, 2, 3, 4, 0, 0),      # a single output pixel
+    (2, 12, 7, 40, 20, 1, 1),   # channels over two transform chunks
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", TILES_2X2)
+@pytest.mark.parametrize("case", CASES_2X2, ids=_ids)
+def test_two_by_two_kernels_match_reference(case, m, dtype):
+    """F(m x m, 2 x 2): forward (with and without bias, NHWC and NCHW), dx and dw against the float64
+    reference, inputs untouched."""
+    n, h, w_, c, co, ph, pw = case
+    rng = np.random.default_rng(m + h)
+    x = rng.standard_normal((n, h, w_, c)).astype(dtype)
+    w = (rng.standard_normal((2, 2, c, co)) / np.sqrt(4 * c)).astype(dtype)
+    b = rng.standard_normal(co).astype(dtype)
+    ho, wo = h + 2 * ph - 1, w_ + 2 * pw - 1
+    dy = rng.standard_normal((n, ho, wo, co)).astype(dtype)
+    x0, w0, b0, dy0 = x.copy(), w.copy(), b.copy(), dy.copy()
+    f = [a.astype(np.float64) for a in (x, w, b, dy)]
+    ye, cache = R.conv2d_forward(f[0], f[1], f[2], padding=(ph, pw), stride=1)
+    dxe, dwe, _ = R.conv2d_backward(f[3], cache)
+    y = np.full(ye.shape, np.nan, dtype)
+    wg.winograd_forward(x, w, b, ph, pw, y, 2, m)
+    assert _rel_err(y, ye) < LIMIT[dtype]
+    y_nb = np.full(ye.shape, np.nan, dtype)
+    wg.winograd_forward(x, w, None, ph, pw, y_nb, 1, m)
+    assert _rel_err(y_nb, ye - f[2]) < LIMIT[dtype]
+    y_nchw = np.full((n, co, ho, wo), np.nan, dtype)
+    wg.winograd_forward(x, w, b, ph, pw, y_nchw, 2, m, True)
+    np.testing.assert_array_equal(y_nchw, y.transpose(0, 3, 1, 2))
+    dx = np.full(x.shape, np.nan, dtype)
+    wg.winograd_backward_input(dy, w, ph, pw, dx, 2, m)
+    assert _rel_err(dx, dxe) < LIMIT[dtype]
+    dw = np.full(w.shape, np.nan, dtype)
+    wg.winograd_backward_weights(x, dy, ph, pw, dw, 2, m)
+    assert _rel_err(dw, dwe) < LIMIT[dtype]
+    for a, a0 in ((x, x0), (w, w0), (b, b0), (dy, dy0)):
+        np.testing.assert_array_equal(a, a0)
+
+
+@pytest.mark.parametrize("m", (0,) + TILES_2X2)
+def test_two_by_two_results_do_not_depend_on_threads(m):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 23, 17, 12), dtype=np.float32)
+    w = rng.standard_normal((2, 2, 12, 20), dtype=np.float32)
+    b = rng.standard_normal(20, dtype=np.float32)
+    dy = rng.standard_normal((3, 22, 18, 20), dtype=np.float32)  # padding (0, 1): 23 - 1 rows, 17 + 1 columns
+    assert_winograd_thread_invariant(x, w, b, dy, m, pad=(0, 1))
+
+
+def test_two_by_two_bad_calls_raise():
+    x = np.zeros((1, 5, 5, 2), np.float32)
+    w = np.zeros((2, 2, 2, 4), np.float32)
+    with pytest.raises(ValueError, match="padding must be 0 to 1"):
+        wg.winograd_forward(x, w, None, 2, 0, np.zeros((1, 8, 4, 4), np.float32), 1)
+    with pytest.raises(ValueError, match=r"m must be 0 or one of \[3, 5, 7\] for 2x2 kernels, got 4"):
+        wg.winograd_forward(x, w, None, 1, 1, np.zeros((1, 6, 6, 4), np.float32), 1, 4)
+    with pytest.raises(ValueError, match="y must have shape"):
+        wg.winograd_forward(x, w, None, 1, 1, np.zeros((1, 5, 5, 4), np.float32), 1, 5)
+    with pytest.raises(ValueError, match=r"w must have shape \(r, r, C, Cout\) with r 2 or 3"):
+        wg.winograd_backward_input(np.zeros((1, 6, 6, 4), np.float32), np.zeros((2, 3, 2, 4), np.float32), 1, 1,
+                                   np.zeros(x.shape, np.float32), 1)
+
+
+@pytest.mark.parametrize("m", TILES + TILES_2X2)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transform_weights_is_g_w_gt_rounded_once(m, dtype):
+    """U = G g G^T per (c, cout) column, in float64 rounded once; into ``out`` or a new array, the
+    same bits; the scratch-backed copy the kernels use is the same too."""
+    r = wg.kernel_size(m)
+    rng = np.random.default_rng(m)
+    w = rng.standard_normal((r, r, 5, 7)).astype(dtype)
+    _, g, _ = wg.transforms(m)
+    exact = np.einsum("ai,ijk,bj->abk", g, w.astype(np.float64).reshape(r, r, 35), g)
+    u = wg.transform_weights(w, m)
+    assert u.shape == (g.shape[0] ** 2, 5, 7) and u.dtype == dtype
+    np.testing.assert_allclose(u.reshape(exact.shape), exact, rtol=1e-6 if dtype == np.float32 else 1e-13,
+                               atol=1e-6 if dtype == np.float32 else 1e-13)
+    out = np.full(u.shape, np.nan, dtype)
+    assert wg.transform_weights(w, m, out) is out
+    np.testing.assert_array_equal(out, u)
+    np.testing.assert_array_equal(wg._weights_scratch(w, m), u)
+    with pytest.raises(ValueError, match="out must be"):
+        wg.transform_weights(w, m, np.zeros((1, 5, 7), dtype))
