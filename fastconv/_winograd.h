@@ -10,15 +10,12 @@ FCW_OUTPUT(FC_T, 6, FC_FN(wino_out6), FC_ATTR)
 FCW_GRADOUT(FC_T, 2, FC_FN(wino_gout2), FC_ATTR)
 FCW_GRADOUT(FC_T, 4, FC_FN(wino_gout4), FC_ATTR)
 FCW_GRADOUT(FC_T, 6, FC_FN(wino_gout6), FC_ATTR)
-FCW_INPUT(FC_T, 3, FC_FN(wino_in3), FC_ATTR)
-FCW_INPUT(FC_T, 5, FC_FN(wino_in5), FC_ATTR)
-FCW_INPUT(FC_T, 7, FC_FN(wino_in7), FC_ATTR)
+/* F(m, 2) for odd m: the input transform is F(m - 1, 3)'s (the same points and tile), so only the
+   output transforms are compiled again */
 FCW_OUTPUT(FC_T, 3, FC_FN(wino_out3), FC_ATTR)
 FCW_OUTPUT(FC_T, 5, FC_FN(wino_out5), FC_ATTR)
-FCW_OUTPUT(FC_T, 7, FC_FN(wino_out7), FC_ATTR)
 FCW_GRADOUT(FC_T, 3, FC_FN(wino_gout3), FC_ATTR)
 FCW_GRADOUT(FC_T, 5, FC_FN(wino_gout5), FC_ATTR)
-FCW_GRADOUT(FC_T, 7, FC_FN(wino_gout7), FC_ATTR)
 
 /* The block-diagonal products of grouped layers (G groups of cg = C/G inputs and og = Cout/G
    outputs), for one tile position, on chunks of FCW_VL output columns of a group (og a multiple

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Winograd convolution F(m x m, r x r) for 3x3 and 2x2 stride-1 layers (NHWC, (r, r, C, Cout) weights).
 
-An even tile size m (2, 4, 6) is F(m x m, 3 x 3), for 3x3 kernels; an odd one (3, 5, 7) is
+An even tile size m (2, 4, 6) is F(m x m, 3 x 3), for 3x3 kernels; an odd one (3, 5) is
 F(m x m, 2 x 2), for 2x2 kernels (on the same Toom-Cook points as F(m - 1, 3), so the same
 input transform): :func:`kernel_size` gives r, and the tile is alpha = m + r - 1 pixels wide.
 
@@ -54,11 +54,10 @@ _POINTS = {
     6: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2)),
     3: (0, 1, -1),
     5: (0, 1, -1, 2, -2),
-    7: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2)),
 }
-# The default tile of 2x2 kernels: F(7x7, 2x2), 1.31 multiplies per output against 4 (on alpha = 8
-# tiles, as F(6x6, 3x3)).
-_DEFAULT_TILE_2 = 7
+# The default tile of 2x2 kernels: F(5x5, 2x2), 1.44 multiplies per output against 4 (on alpha = 6
+# tiles, as F(4x4, 3x3)).
+_DEFAULT_TILE_2 = 5
 # Scratch bytes per block (V and M for all alpha**2 positions): a good share of a core's L2, so
 # the block stays cached from the input transform through the GEMMs to the output transform.
 _BLOCK_BYTES = 1 << 20
@@ -106,7 +105,7 @@ def transforms(int m):
 
     Parameters
     ----------
-    m : {2, 4, 6} for 3x3 kernels, {3, 5, 7} for 2x2 kernels
+    m : {2, 4, 6} for 3x3 kernels, {3, 5} for 2x2 kernels
         Output tile size.
 
     Returns
@@ -589,7 +588,7 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     ``dw[ki, kj, c, co] = sum_{n, i, j} xpad[n, i + ki, j + kj, c] * dy[n, i, j, co]``, computed
     as ``G^T (sum over tiles of V_p^T D_p) G`` with ``V = B^T d B`` (input patches, as in the
     forward) and ``D = A dY A^T`` (output-gradient tiles): 4x fewer multiplies than the direct
-    sum for m = 4 (3x3), 3.1x for m = 7 (2x2). The tiles are summed in float32/float64 over fixed blocks and fixed parts, the
+    sum for m = 4 (3x3), 2.8x for m = 5 (2x2). The tiles are summed in float32/float64 over fixed blocks and fixed parts, the
     parts added and transformed back in float64 and rounded once, so the result does not depend
     on the thread count. Matches the ``dw`` of :func:`fastconv.reference.conv2d_backward` up to
     rounding.
@@ -605,8 +604,8 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     dw : ndarray, shape (r, r, C/groups, Cout), r = 3 or 2, dtype of ``x``, C-contiguous
         Output, fully overwritten. ``groups = C / dw.shape[2]`` must divide Cout.
     nthreads : int >= 1
-    m : {0, 2, 4, 6} (3x3) or {0, 3, 5, 7} (2x2), optional
-        Output tile size; 0 picks :func:`default_tile` or 7.
+    m : {0, 2, 4, 6} (3x3) or {0, 3, 5} (2x2), optional
+        Output tile size; 0 picks :func:`default_tile` or 5.
     """
     if not all(isinstance(a, np.ndarray) for a in (x, dy, dw)):
         raise TypeError("x, dy and dw must be numpy arrays")
@@ -702,7 +701,7 @@ def transform_weights(w, int m, out=None):
     Parameters
     ----------
     w : ndarray, shape (r, r, C, Cout), float32 or float64
-    m : {2, 4, 6} (r = 3) or {3, 5, 7} (r = 2)
+    m : {2, 4, 6} (r = 3) or {3, 5} (r = 2)
     out : ndarray, shape (alpha**2, C, Cout), dtype of ``w``, C-contiguous, optional
         Written and returned instead of a new array.
 
@@ -852,8 +851,8 @@ def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0, bint y_n
     nthreads : int >= 1
         OpenMP threads over tile blocks (BLAS is pinned to one thread inside them). Results are
         bit-identical for every value.
-    m : {0, 2, 4, 6} for 3x3 kernels, {0, 3, 5, 7} for 2x2 ones, optional
-        Output tile size; 0 picks :func:`default_tile` (3x3) or 7 (2x2).
+    m : {0, 2, 4, 6} for 3x3 kernels, {0, 3, 5} for 2x2 ones, optional
+        Output tile size; 0 picks :func:`default_tile` (3x3) or 5 (2x2).
     y_nchw : bool, optional
         y is (N, Cout, Ho, Wo) instead: each block's output tiles are staged by tile row and
         written into the channel planes (the same values).
@@ -892,8 +891,8 @@ def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0, bi
     dx : ndarray, shape (N, H, W, C), or (N, C, H, W) if ``dx_nchw``; dtype of ``dy``, C-contiguous
         Output, fully overwritten (rows/columns no window reads get 0).
     nthreads : int >= 1
-    m : {0, 2, 4, 6} (3x3) or {0, 3, 5, 7} (2x2), optional
-        Output tile size; 0 picks :func:`default_tile` (with the roles of C and Cout swapped) or 7.
+    m : {0, 2, 4, 6} (3x3) or {0, 3, 5} (2x2), optional
+        Output tile size; 0 picks :func:`default_tile` (with the roles of C and Cout swapped) or 5.
     dx_nchw : bool, optional
         dx is NCHW (see ``y_nchw`` of :func:`winograd_forward`).
     """

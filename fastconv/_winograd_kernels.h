@@ -1,6 +1,6 @@
 /* Winograd F(m x m, 3 x 3) and F(m x m, 2 x 2) tile transforms (the kernel family header) for
-   fastconv/_winograd.pyx: an even m (2, 4, 6) is F(m, 3), an odd m (3, 5, 7) is F(m, 2); the tile is
-   alpha = FCW_ALPHA(m) pixels wide (m + 2 or m + 1: 4, 6 or 8 either way).
+   fastconv/_winograd.pyx: an even m (2, 4, 6) is F(m, 3), an odd m (3, 5) is F(m, 2); the tile is
+   alpha = FCW_ALPHA(m) pixels wide (m + 2 or m + 1: 4 or 6 either way, and 8 for F(6, 3)).
 
    fcw_input_{f32,f64}(m, rows, v, vstride, C): one tile's input transform V = B^T d B. rows[r*alpha + s]
    points at the C channels of patch pixel (r, s), or is NULL for a pixel in the zero padding;
@@ -29,13 +29,12 @@ static const double fcw_at4[24] = {1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0,
 static const double fcw_bt6[64] = {-1.0, 0.0, 5.25, 0.0, -5.25, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, -4.25, -4.25, 1.0, 1.0, 0.0, 0.0, -1.0, 1.0, 4.25, -4.25, -1.0, 1.0, 0.0, 0.0, 0.5, 0.25, -2.5, -1.25, 2.0, 1.0, 0.0, 0.0, -0.5, 0.25, 2.5, -1.25, -2.0, 1.0, 0.0, 0.0, 2.0, 4.0, -2.5, -5.0, 0.5, 1.0, 0.0, 0.0, -2.0, 4.0, 2.5, -5.0, -0.5, 1.0, 0.0, 0.0, -1.0, 0.0, 5.25, 0.0, -5.25, 0.0, 1.0};
 static const double fcw_at6[48] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 0.0, 0.0, 1.0, 1.0, 4.0, 4.0, 0.25, 0.25, 0.0, 0.0, 1.0, -1.0, 8.0, -8.0, 0.125, -0.125, 0.0, 0.0, 1.0, 1.0, 16.0, 16.0, 0.0625, 0.0625, 0.0, 0.0, 1.0, -1.0, 32.0, -32.0, 0.03125, -0.03125, 1.0};
 
-/* F(m, 2) on the same points as F(m - 1, 3): the same B^T (alpha x alpha), A^T with one more row */
+/* F(m, 2) on the same points as F(m - 1, 3): the same B^T (alpha x alpha), so the same input
+   transform; A^T with one more row */
 #define fcw_bt3 fcw_bt2
 #define fcw_bt5 fcw_bt4
-#define fcw_bt7 fcw_bt6
 static const double fcw_at3[12] = {1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0, 0.0, 0.0, 1.0, 1.0, 1.0};
 static const double fcw_at5[30] = {1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0, 2.0, -2.0, 0.0, 0.0, 1.0, 1.0, 4.0, 4.0, 0.0, 0.0, 1.0, -1.0, 8.0, -8.0, 0.0, 0.0, 1.0, 1.0, 16.0, 16.0, 1.0};
-static const double fcw_at7[56] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 0.0, 0.0, 1.0, 1.0, 4.0, 4.0, 0.25, 0.25, 0.0, 0.0, 1.0, -1.0, 8.0, -8.0, 0.125, -0.125, 0.0, 0.0, 1.0, 1.0, 16.0, 16.0, 0.0625, 0.0625, 0.0, 0.0, 1.0, -1.0, 32.0, -32.0, 0.03125, -0.03125, 0.0, 0.0, 1.0, 1.0, 64.0, 64.0, 0.015625, 0.015625, 1.0};
 /* the tile width of output tile size m: F(m, 3) for even m, F(m, 2) for odd m */
 #define FCW_ALPHA(M) ((M) % 2 ? (M) + 1 : (M) + 2)
 
@@ -282,16 +281,15 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
 #define FCW_DISPATCH(DT, CT)                                                                        \
 typedef void (*fcw_in_##DT##_t)(const CT *const *, CT *, ptrdiff_t, ptrdiff_t);                     \
 typedef void (*fcw_out_##DT##_t)(const CT *, ptrdiff_t, CT *const *, const CT *, ptrdiff_t);        \
-/* the input / output transform of tile size m (2 to 7) at the level that runs */               \
+/* the input / output transform of tile size m (2 to 6) at the level that runs */               \
 static fcw_in_##DT##_t fcw_input_##DT(int m)                                                        \
 {                                                                                                   \
     switch (m) {                                                                                    \
     case 2: return FC_PICK(fc_##DT##_wino_in2);                                                     \
-    case 3: return FC_PICK(fc_##DT##_wino_in3);                                                     \
+    case 3: return FC_PICK(fc_##DT##_wino_in2); /* F(3, 2): F(2, 3)'s tile and B^T */               \
     case 4: return FC_PICK(fc_##DT##_wino_in4);                                                     \
-    case 5: return FC_PICK(fc_##DT##_wino_in5);                                                     \
-    case 6: return FC_PICK(fc_##DT##_wino_in6);                                                     \
-    default: return FC_PICK(fc_##DT##_wino_in7);                                                    \
+    case 5: return FC_PICK(fc_##DT##_wino_in4);                                                     \
+    default: return FC_PICK(fc_##DT##_wino_in6);                                                    \
     }                                                                                               \
 }                                                                                                   \
 static fcw_out_##DT##_t fcw_output_##DT(int m)                                                      \
@@ -301,8 +299,7 @@ static fcw_out_##DT##_t fcw_output_##DT(int m)                                  
     case 3: return FC_PICK(fc_##DT##_wino_out3);                                                    \
     case 4: return FC_PICK(fc_##DT##_wino_out4);                                                    \
     case 5: return FC_PICK(fc_##DT##_wino_out5);                                                    \
-    case 6: return FC_PICK(fc_##DT##_wino_out6);                                                    \
-    default: return FC_PICK(fc_##DT##_wino_out7);                                                   \
+    default: return FC_PICK(fc_##DT##_wino_out6);                                                   \
     }                                                                                               \
 }                                                                                                   \
 static fcw_in_##DT##_t fcw_gradout_##DT(int m)                                                      \
@@ -312,8 +309,7 @@ static fcw_in_##DT##_t fcw_gradout_##DT(int m)                                  
     case 3: return FC_PICK(fc_##DT##_wino_gout3);                                                   \
     case 4: return FC_PICK(fc_##DT##_wino_gout4);                                                   \
     case 5: return FC_PICK(fc_##DT##_wino_gout5);                                                   \
-    case 6: return FC_PICK(fc_##DT##_wino_gout6);                                                   \
-    default: return FC_PICK(fc_##DT##_wino_gout7);                                                  \
+    default: return FC_PICK(fc_##DT##_wino_gout6);                                                  \
     }                                                                                               \
 }
 
@@ -344,7 +340,6 @@ static const double *fcw_matrix(int m, int which_at)
     case 6: return which_at ? fcw_at6 : fcw_bt6;
     case 3: return which_at ? fcw_at3 : fcw_bt3;
     case 5: return which_at ? fcw_at5 : fcw_bt5;
-    case 7: return which_at ? fcw_at7 : fcw_bt7;
     }
     return NULL;
 }
