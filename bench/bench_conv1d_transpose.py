@@ -223,6 +223,13 @@ def _passes(name: str):
                            "dx": lambda: _conv_layer.layer_forward(dy, cw, None, padding, stt, dil, 1, ct),
                            "dw": lambda: _conv_layer.layer_weight_grad(dy, xc, w.shape, padding, stt, dil, 1, ct),
                            "db": lambda: conv_transpose._bias_grad(dy)}
+        if conv_transpose._phase_route(x.shape, w.shape, stt, padt, opt, g, dil):
+            # the phase route's passes; each gradient pass includes the gather of dy into phase planes
+            nt = fastconv.get_num_threads()
+            out["fastconv"]["dx"] = lambda: conv_transpose._phase_dx(
+                xc, cw, conv_transpose._phase_dz(xc, cw, dy, padt, nt), nt)
+            out["fastconv"]["dw"] = lambda: conv_transpose._phase_dw(
+                xc, cw, conv_transpose._phase_dz(xc, cw, dy, padt, nt), nt)
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
         dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))

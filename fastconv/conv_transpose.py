@@ -80,20 +80,29 @@ def _phase_forward(x, w, bias, pad, y, nthreads):
     _conv_transpose.phases_to_output_kernel(z, y, pad[0], pad[1], nthreads)
 
 
-def _phase_backward(x, w, dy, pad, nthreads):
-    """(dx, dw) of the 4x4 stride-2 transposed convolution by phases."""
-    n, h, wd, cin = x.shape
-    cout = w.shape[2]
-    dz = scratch("conv_transpose.dz", (n, h + 1, wd + 1, 4 * cout), x.dtype)
+def _phase_dz(x, w, dy, pad, nthreads):
+    """dy gathered into the phase planes (N, H + 1, W + 1, 4 * Cout), in the calling thread's scratch."""
+    n, h, wd, _ = x.shape
+    dz = scratch("conv_transpose.dz", (n, h + 1, wd + 1, 4 * w.shape[2]), x.dtype)
     _conv_transpose.output_to_phases_kernel(dy, dz, pad[0], pad[1], nthreads)
-    k = _phase_weights(w)
+    return dz
+
+
+def _phase_dx(x, w, dz, nthreads):
+    """dx of the 4x4 stride-2 transposed convolution from the phase planes dz."""
     dx = _outpool.empty(x.shape, x.dtype)
-    _winograd.winograd_backward_input(dz, k, 1, 1, dx, nthreads, _PHASE_TILES[1])
-    dk = np.empty(k.shape, dtype=x.dtype)
+    _winograd.winograd_backward_input(dz, _phase_weights(w), 1, 1, dx, nthreads, _PHASE_TILES[1])
+    return dx
+
+
+def _phase_dw(x, w, dz, nthreads):
+    """dw (4, 4, Cout, Cin) of the 4x4 stride-2 transposed convolution from the phase planes dz."""
+    cin, cout = x.shape[3], w.shape[2]
+    dk = np.empty((2, 2, cin, 4 * cout), dtype=x.dtype)
     _winograd.winograd_backward_weights(x, dz, 1, 1, dk, nthreads, _PHASE_TILES[2])
     # dw[r + 2 - 2i, s + 2 - 2j, co, c] = dk[i, j, c, (r, s, co)]
     dw = dk.reshape(2, 2, cin, 2, 2, cout)[::-1, ::-1].transpose(0, 3, 1, 4, 5, 2).reshape(w.shape)
-    return dx, np.ascontiguousarray(dw)
+    return np.ascontiguousarray(dw)
 
 
 def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -210,7 +219,9 @@ def conv_transpose2d_backward(dy, cache):
     padding = tuple(padding)
     if dyc.size and xc.size and _phase_route(x.shape, w.shape, st, pad, op, g, dil):
         macs = xc.size * w.shape[0] * w.shape[1] * w.shape[2]
-        dx, dw = _phase_backward(xc, wc, dyc, pad, threads_for(macs, _PARALLEL_MIN_MACS))
+        nt = threads_for(macs, _PARALLEL_MIN_MACS)
+        dz = _phase_dz(xc, wc, dyc, pad, nt)
+        dx, dw = _phase_dx(xc, wc, dz, nt), _phase_dw(xc, wc, dz, nt)
     elif dyc.size and xc.size:
         dx, _ = layer_forward(dyc, wc, None, padding, st, dil, g, ct)  # (Kh, Kw, Cout/g, Cin) is conv2d's layout here
         dw = layer_weight_grad(dyc, xc, w.shape, padding, st, dil, g, ct)
