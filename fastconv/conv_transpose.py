@@ -14,8 +14,8 @@ conv's input, x its output gradient).
 most the padding) take a faster route when large enough. Each of the four output phases (row and
 column parity of the full output) is a 2x2 convolution of x, so the layer is one 2x2 stride-1
 convolution with 4 * Cout outputs over x padded by 1, ``z[n, t, u, (r, s, co)]`` = full output
-pixel ``(2t + r, 2u + s)``, computed by Winograd F(m x m, 2 x 2) (:mod:`fastconv._winograd`): 1.3-1.8
-multiplies per output instead of 4. The forward moves z's phases into y; the backward gathers dy
+pixel ``(2t + r, 2u + s)``, computed by Winograd F(m x m, 2 x 2) (:mod:`fastconv._winograd`): 1.44 (m = 5) or
+1.78 (m = 3) multiplies per output instead of 4. The forward moves z's phases into y; the backward gathers dy
 into phase planes dz (the adjoint move), then dx and dw are that 2x2 convolution's input and weight
 gradients, by Winograd too.
 """

@@ -257,6 +257,23 @@ def test_each_simd_level_forward_agrees_with_reference(level, tmp_path):
     assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
 
 
+def _on_threads(x, w, b, *options, seed=12):
+    """[(y, dx, dw, db) on 1 thread, the same on 2 threads] of one layer, dy drawn from ``seed``."""
+    old = fastconv.get_num_threads()
+    try:
+        runs = []
+        for nt in (1, 2):
+            fastconv.set_num_threads(nt)
+            y, cache = fastconv.conv_transpose2d_forward(x, w, b, *options)
+            dy = np.random.default_rng(seed).standard_normal(y.shape, dtype=np.float32)
+            runs.append((y,) + fastconv.conv_transpose2d_backward(dy, cache))
+    finally:
+        fastconv.set_num_threads(old)
+    for a, c in zip(*runs):
+        np.testing.assert_array_equal(a, c)
+    return runs, dy
+
+
 def test_conv_transpose2d_results_do_not_depend_on_the_thread_count():
     """Forward and every gradient bit-identical on 1 and 2 threads, on a layer large enough to run
     the forward rows and the bias-gradient parts in parallel; db matches float64 sums."""
@@ -264,19 +281,8 @@ def test_conv_transpose2d_results_do_not_depend_on_the_thread_count():
     x = rng.standard_normal((6, 17, 19, 24), dtype=np.float32)
     w = rng.standard_normal((3, 3, 40, 24), dtype=np.float32)
     b = rng.standard_normal(40, dtype=np.float32)
-    old = fastconv.get_num_threads()
-    try:
-        runs = []
-        for nt in (1, 2):
-            fastconv.set_num_threads(nt)
-            y, cache = fastconv.conv_transpose2d_forward(x, w, b, 2, 1, 1)
-            dy = np.random.default_rng(12).standard_normal(y.shape, dtype=np.float32)
-            runs.append((y,) + fastconv.conv_transpose2d_backward(dy, cache))
-    finally:
-        fastconv.set_num_threads(old)
+    runs, dy = _on_threads(x, w, b, 2, 1, 1)
     assert dy.size >= 1 << 18
-    for a, c in zip(*runs):
-        np.testing.assert_array_equal(a, c)
     np.testing.assert_allclose(runs[0][3], dy.sum(axis=(0, 1, 2), dtype=np.float64), rtol=1e-5, atol=1e-3)
 
 
@@ -371,18 +377,7 @@ def test_phase_route_results_do_not_depend_on_the_thread_count(monkeypatch):
     x = rng.standard_normal((4, 13, 11, 24), dtype=np.float32)
     w = rng.standard_normal((4, 4, 20, 24), dtype=np.float32)
     b = rng.standard_normal(20, dtype=np.float32)
-    old = fastconv.get_num_threads()
-    try:
-        runs = []
-        for nt in (1, 2):
-            fastconv.set_num_threads(nt)
-            y, cache = fastconv.conv_transpose2d_forward(x, w, b, 2, 1)
-            dy = np.random.default_rng(6).standard_normal(y.shape, dtype=np.float32)
-            runs.append((y,) + fastconv.conv_transpose2d_backward(dy, cache))
-    finally:
-        fastconv.set_num_threads(old)
-    for a, c in zip(*runs):
-        np.testing.assert_array_equal(a, c)
+    runs, _ = _on_threads(x, w, b, 2, 1, seed=6)
     kept = [a.copy() for a in runs[0]]
     fastconv.conv_transpose2d_forward(-x, w, b, 2, 1)  # another call of the same shapes
     for a, k in zip(runs[0], kept):
