@@ -13,24 +13,28 @@ Rules for callers: the array returned must not outlive the call that asked for i
 memory next time), and two arrays live at once must come from different slots. Each thread has its
 own buffers, so concurrent calls from several threads never share memory. Requests above
 ``MAX_BYTES`` get fresh memory and are not kept.
+
+The buffers are anonymous memory maps of their own, not blocks of the C heap: a long-lived block in
+the middle of the heap would keep the allocator from returning the free memory above it, and every
+later allocation that lands in that free memory would fault its pages in again.
 """
 from __future__ import annotations
 
+import mmap
 import threading
 
 import numpy as np
 
-#: Larger requests are not kept (a fresh aligned array each time).
+#: Larger requests are not kept (a fresh mapping each time, unmapped with its last array).
 MAX_BYTES = 64 << 20
-_ALIGN = 64
 
 _local = threading.local()
 
 
 def _aligned(nbytes: int) -> np.ndarray:
-    raw = np.empty(nbytes + _ALIGN, dtype=np.uint8)
-    off = (-raw.ctypes.data) % _ALIGN
-    return raw[off:off + nbytes]
+    """A fresh writeable uint8 array of ``nbytes`` on its own anonymous mapping (page aligned);
+    the mapping is released when no array uses it any more."""
+    return np.frombuffer(mmap.mmap(-1, max(nbytes, 1)), dtype=np.uint8, count=nbytes)
 
 
 def scratch(slot: str, shape, dtype) -> np.ndarray:
@@ -48,7 +52,7 @@ def scratch(slot: str, shape, dtype) -> np.ndarray:
         bufs = _local.bufs = {}
     buf = bufs.get(slot)
     if buf is None or buf.size < nbytes:
-        buf = bufs[slot] = _aligned(max(nbytes, 1))
+        buf = bufs[slot] = _aligned(nbytes)
     return buf[:nbytes].view(dt).reshape(shape)
 
 
