@@ -1,4 +1,4 @@
-"""Memory: 10,000 calls of each op grow the resident set by less than 5 MB."""
+"""Memory: 10,000 calls of each op grow the resident set by less than 5 MB (in one of two windows)."""
 import ctypes
 import gc
 import os
@@ -90,12 +90,18 @@ def test_ten_thousand_calls_do_not_grow_rss(dtype):
         settled_rss_bytes()
         for _ in range(500):  # warm up: allocator pools, lazy imports, caches
             op()
-        gc.collect()
-        before = rss_bytes()
-        for _ in range(CALLS):
-            op()
-        gc.collect()
-        growth[name] = rss_bytes() - before
+        # two windows of CALLS calls each: a leak grows the resident set in both; a one-off jump from
+        # outside the calls (the kernel collapsing some other region of the process into huge pages
+        # in the background, 2 MiB at a time) lands in one window only
+        windows = []
+        for _ in range(2):
+            gc.collect()
+            before = rss_bytes()
+            for _ in range(CALLS):
+                op()
+            gc.collect()
+            windows.append(rss_bytes() - before)
+        growth[name] = min(windows)
     too_much = {k: f"{v / 2**20:.2f} MB" for k, v in growth.items() if v >= LIMIT_BYTES}
     assert not too_much, f"RSS grew by >= 5 MB over {CALLS} calls: {too_much}"
 
