@@ -29,6 +29,37 @@ def assert_winograd_thread_invariant(x, w, b, dy, m, pad=(1, 2)):
             np.testing.assert_array_equal(a, a0)
 
 
+#: max |fast - exact| / max |exact| that the Winograd kernels keep against a float64 computation
+WINOGRAD_LIMIT = {np.float32: 1e-4, np.float64: 1e-10}
+
+
+def rel_err(got, exact):
+    """max |got - exact| / max |exact|, in float64."""
+    return float(np.max(np.abs(got.astype(np.float64) - exact)) / np.max(np.abs(exact)))
+
+
+def check_winograd_passes(x, w, b, dy, pad, m, exact):
+    """The Winograd forward, dx and dw of one layer (F(m x m, r x r), 2 threads, outputs filled with
+    NaN first so that an unwritten element fails) within WINOGRAD_LIMIT of ``exact`` = (y, dx, dw)
+    in float64, and x, w, b, dy untouched. Returns y."""
+    from fastconv import _winograd as wg
+
+    dtype = x.dtype.type
+    saved = [a.copy() for a in (x, w, b, dy)]
+    y = np.full(exact[0].shape, np.nan, dtype)
+    wg.winograd_forward(x, w, b, *pad, y, 2, m)
+    assert rel_err(y, exact[0]) < WINOGRAD_LIMIT[dtype]
+    dx = np.full(x.shape, np.nan, dtype)
+    wg.winograd_backward_input(dy, w, *pad, dx, 2, m)
+    assert rel_err(dx, exact[1]) < WINOGRAD_LIMIT[dtype]
+    dw = np.full(w.shape, np.nan, dtype)
+    wg.winograd_backward_weights(x, dy, *pad, dw, 2, m)
+    assert rel_err(dw, exact[2]) < WINOGRAD_LIMIT[dtype]
+    for a, a0 in zip((x, w, b, dy), saved):
+        np.testing.assert_array_equal(a, a0)
+    return y
+
+
 def case_id(case):
     """A readable pytest id for a case."""
     return "N{}_{}x{}x{}->{}_k{}x{}_p{}_s{}".format(*case).replace(" ", "")

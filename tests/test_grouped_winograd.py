@@ -15,10 +15,10 @@ from fastconv import _winograd as wg
 from fastconv import conv as _conv_mod
 
 from conftest import require_simd, run_python, simd_levels
-from conv_checks import assert_winograd_thread_invariant, winograd_level_check_code
+from conv_checks import WINOGRAD_LIMIT, assert_winograd_thread_invariant, check_winograd_passes, rel_err, \
+    winograd_level_check_code
 
 TILES = (2, 4, 6)
-LIMIT = {np.float32: 1e-4, np.float64: 1e-10}
 # (N, H, W, C, Cout, groups, ph, pw)
 CASES = [
     (2, 9, 11, 8, 12, 4, 1, 1),       # og = 3: BLAS per group
@@ -54,29 +54,12 @@ def _exact(x, w, b, dy, ph, pw, groups):
     return y, dx, dw
 
 
-def _rel_err(got, exact):
-    return float(np.max(np.abs(got.astype(np.float64) - exact)) / np.max(np.abs(exact)))
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m", TILES)
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_kernels_match_reference(case, m, dtype):
-    n, h, w_, c, co, g, ph, pw = case
     x, w, b, dy = _data(case, dtype)
-    saved = [a.copy() for a in (x, w, b, dy)]
-    ye, dxe, dwe = _exact(x, w, b, dy, ph, pw, g)
-    y = np.full(ye.shape, np.nan, dtype)
-    wg.winograd_forward(x, w, b, ph, pw, y, 2, m)
-    assert _rel_err(y, ye) < LIMIT[dtype]
-    dx = np.full(x.shape, np.nan, dtype)
-    wg.winograd_backward_input(dy, w, ph, pw, dx, 2, m)
-    assert _rel_err(dx, dxe) < LIMIT[dtype]
-    dw = np.full(w.shape, np.nan, dtype)
-    wg.winograd_backward_weights(x, dy, ph, pw, dw, 2, m)
-    assert _rel_err(dw, dwe) < LIMIT[dtype]
-    for a, a0 in zip((x, w, b, dy), saved):  # inputs untouched
-        np.testing.assert_array_equal(a, a0)
+    check_winograd_passes(x, w, b, dy, case[6:8], m, _exact(x, w, b, dy, *case[6:8], case[5]))
 
 
 @pytest.mark.parametrize("groups,c,co,expect", [
@@ -110,17 +93,17 @@ def test_conv2d_grouped_matches_reference(algorithm, dtype):
     x, w, b, dy = _data(case, dtype, seed=4)
     ye, dxe, dwe = _exact(x, w, b, dy, ph, pw, g)
     y, cache = fastconv.conv2d_forward(x, w, b, 1, 1, 1, g, algorithm=algorithm)
-    assert _rel_err(y, ye) < LIMIT[dtype]
+    assert rel_err(y, ye) < WINOGRAD_LIMIT[dtype]
     dx, dw, db = fastconv.conv2d_backward(dy, cache)
-    assert _rel_err(dx, dxe) < LIMIT[dtype]
-    assert _rel_err(dw, dwe) < LIMIT[dtype]
-    np.testing.assert_allclose(db, dy.astype(np.float64).sum(axis=(0, 1, 2)), rtol=LIMIT[dtype] * 10)
+    assert rel_err(dx, dxe) < WINOGRAD_LIMIT[dtype]
+    assert rel_err(dw, dwe) < WINOGRAD_LIMIT[dtype]
+    np.testing.assert_allclose(db, dy.astype(np.float64).sum(axis=(0, 1, 2)), rtol=WINOGRAD_LIMIT[dtype] * 10)
     dx2, dw2, db2 = fastconv.conv2d_backward(dy, cache, compute_dx=False)
     assert dx2 is None
     np.testing.assert_array_equal(dw2, dw)
     np.testing.assert_array_equal(db2, db)
     y_nb, _ = fastconv.conv2d_forward(x, w, None, 1, 1, 1, g, algorithm=algorithm)
-    assert _rel_err(y_nb, ye - b.astype(np.float64)) < LIMIT[dtype]
+    assert rel_err(y_nb, ye - b.astype(np.float64)) < WINOGRAD_LIMIT[dtype]
 
 
 def test_auto_uses_winograd_for_grouped(monkeypatch):
@@ -160,7 +143,7 @@ def test_error_on_benchmarked_grouped_layer():
         y, cache = fastconv.conv2d_forward(xd, wd, bd, 1, 1, 1, 4, algorithm="winograd")
         dx, dw, _ = fastconv.conv2d_backward(dyd, cache)
         for got, exact in ((y, ye), (dx, dxe), (dw, dwe)):
-            assert _rel_err(got, exact) < LIMIT[dtype]
+            assert rel_err(got, exact) < WINOGRAD_LIMIT[dtype]
 
 
 def test_bad_grouped_calls_raise():

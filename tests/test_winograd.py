@@ -15,7 +15,7 @@ import fastconv.reference as R
 from fastconv import _winograd as wg
 
 from conftest import require_simd, run_python, simd_levels
-from conv_checks import assert_winograd_thread_invariant
+from conv_checks import WINOGRAD_LIMIT, assert_winograd_thread_invariant, check_winograd_passes, rel_err
 
 TILES = (2, 4, 6)
 TILES_2X2 = (3, 5)
@@ -47,10 +47,6 @@ def _data(case, dtype, seed=0):
     return x, wt, b, dy
 
 
-def _rel_err(got, exact):
-    return float(np.max(np.abs(got.astype(np.float64) - exact)) / np.max(np.abs(exact)))
-
-
 def _exact(x, w, b, dy, ph, pw):
     """float64 reference y and dx."""
     f = [a.astype(np.float64) for a in (x, w, b, dy)]
@@ -66,9 +62,6 @@ def _exact_dw(x, w, b, dy, ph, pw):
     return R.conv2d_backward(f[3], cache)[1]
 
 
-LIMIT = {np.float32: 1e-4, np.float64: 1e-10}
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m", TILES)
 @pytest.mark.parametrize("case", CASES, ids=_ids)
@@ -79,13 +72,13 @@ def test_forward_and_dx_match_reference(case, m, dtype):
     ye, dxe = _exact(x, w, b, dy, ph, pw)
     y = np.full(ye.shape, np.nan, dtype)
     wg.winograd_forward(x, w, b, ph, pw, y, 2, m)
-    assert _rel_err(y, ye) < LIMIT[dtype]
+    assert rel_err(y, ye) < WINOGRAD_LIMIT[dtype]
     y_nb = np.full(ye.shape, np.nan, dtype)
     wg.winograd_forward(x, w, None, ph, pw, y_nb, 1, m)
-    assert _rel_err(y_nb, ye - b.astype(np.float64)) < LIMIT[dtype]
+    assert rel_err(y_nb, ye - b.astype(np.float64)) < WINOGRAD_LIMIT[dtype]
     dx = np.full(x.shape, np.nan, dtype)
     wg.winograd_backward_input(dy, w, ph, pw, dx, 2, m)
-    assert _rel_err(dx, dxe) < LIMIT[dtype]
+    assert rel_err(dx, dxe) < WINOGRAD_LIMIT[dtype]
     for a, a0 in ((x, x0), (w, w0), (b, b0), (dy, dy0)):  # inputs untouched
         np.testing.assert_array_equal(a, a0)
 
@@ -98,7 +91,7 @@ def test_dw_matches_reference(case, m, dtype):
     x0, dy0 = x.copy(), dy.copy()
     dw = np.full(w.shape, np.nan, dtype)
     wg.winograd_backward_weights(x, dy, case[5], case[6], dw, 2, m)
-    assert _rel_err(dw, _exact_dw(x, w, b, dy, case[5], case[6])) < LIMIT[dtype]
+    assert rel_err(dw, _exact_dw(x, w, b, dy, case[5], case[6])) < WINOGRAD_LIMIT[dtype]
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(dy, dy0)
 
@@ -135,11 +128,11 @@ def test_error_on_benchmarked_layers(case, m):
         wg.winograd_forward(xd, wd, bd, ph, pw, y, 2, m)
         dx = np.empty(x.shape, dtype)
         wg.winograd_backward_input(dyd, wd, ph, pw, dx, 2, m)
-        assert _rel_err(y, ye) < LIMIT[dtype]
-        assert _rel_err(dx, dxe) < LIMIT[dtype]
+        assert rel_err(y, ye) < WINOGRAD_LIMIT[dtype]
+        assert rel_err(dx, dxe) < WINOGRAD_LIMIT[dtype]
         dw = np.empty(w.shape, dtype)
         wg.winograd_backward_weights(xd, dyd, ph, pw, dw, 2, m)
-        assert _rel_err(dw, dwe) < LIMIT[dtype]
+        assert rel_err(dw, dwe) < WINOGRAD_LIMIT[dtype]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -299,7 +292,8 @@ def test_bias_grad_is_the_float64_column_sum(dtype):
         got = wg.bias_grad(dy, nt)
         assert got.dtype == dtype and got.shape == (37,)
         np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
-    np.testing.assert_allclose(got, exact, rtol=LIMIT[dtype], atol=LIMIT[dtype] * np.abs(dy).sum(axis=(0, 1, 2)).max())
+    limit = WINOGRAD_LIMIT[dtype]
+    np.testing.assert_allclose(got, exact, rtol=limit, atol=limit * np.abs(dy).sum(axis=(0, 1, 2)).max())
     np.testing.assert_array_equal(dy, dy0)
     with pytest.raises(ValueError, match="dy must be"):
         wg.bias_grad(np.zeros((4, 0), dtype), 1)
@@ -334,27 +328,16 @@ def test_two_by_two_kernels_match_reference(case, m, dtype):
     b = rng.standard_normal(co).astype(dtype)
     ho, wo = h + 2 * ph - 1, w_ + 2 * pw - 1
     dy = rng.standard_normal((n, ho, wo, co)).astype(dtype)
-    x0, w0, b0, dy0 = x.copy(), w.copy(), b.copy(), dy.copy()
     f = [a.astype(np.float64) for a in (x, w, b, dy)]
     ye, cache = R.conv2d_forward(f[0], f[1], f[2], padding=(ph, pw), stride=1)
     dxe, dwe, _ = R.conv2d_backward(f[3], cache)
-    y = np.full(ye.shape, np.nan, dtype)
-    wg.winograd_forward(x, w, b, ph, pw, y, 2, m)
-    assert _rel_err(y, ye) < LIMIT[dtype]
+    y = check_winograd_passes(x, w, b, dy, (ph, pw), m, (ye, dxe, dwe))
     y_nb = np.full(ye.shape, np.nan, dtype)
     wg.winograd_forward(x, w, None, ph, pw, y_nb, 1, m)
-    assert _rel_err(y_nb, ye - f[2]) < LIMIT[dtype]
+    assert rel_err(y_nb, ye - f[2]) < WINOGRAD_LIMIT[dtype]
     y_nchw = np.full((n, co, ho, wo), np.nan, dtype)
     wg.winograd_forward(x, w, b, ph, pw, y_nchw, 2, m, True)
     np.testing.assert_array_equal(y_nchw, y.transpose(0, 3, 1, 2))
-    dx = np.full(x.shape, np.nan, dtype)
-    wg.winograd_backward_input(dy, w, ph, pw, dx, 2, m)
-    assert _rel_err(dx, dxe) < LIMIT[dtype]
-    dw = np.full(w.shape, np.nan, dtype)
-    wg.winograd_backward_weights(x, dy, ph, pw, dw, 2, m)
-    assert _rel_err(dw, dwe) < LIMIT[dtype]
-    for a, a0 in ((x, x0), (w, w0), (b, b0), (dy, dy0)):
-        np.testing.assert_array_equal(a, a0)
 
 
 @pytest.mark.parametrize("m", (0,) + TILES_2X2)
