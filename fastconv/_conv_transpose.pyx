@@ -115,8 +115,41 @@ def conv_transpose2d_forward_direct_kernel(
 # --------------------------------------------------------------------------- stride-2 phase planes
 # A 4x4 stride-2 transposed convolution is one 2x2 stride-1 convolution with 4 * Cout outputs (one
 # Cout block per output phase): z[n, t, u, (r, s, co)] holds the full output's pixel
-# (2t + r, 2u + s); the layer's output pixel (i, j) is the full output's (i + ph, j + pw). These two
-# kernels move between y (or dy) and those phase planes; each row is a fixed sequence of copies.
+# (2t + r, 2u + s); the layer's output pixel (i, j) is the full output's (i + ph, j + pw). The two
+# kernels below move between y (or dy) and those phase planes by one loop, _phase_copy; each row is
+# a fixed sequence of copies.
+
+cdef void _phase_copy(
+    const floating* zin, floating* zout, const floating* yin, floating* yout,
+    Py_ssize_t N, Py_ssize_t Hz, Py_ssize_t Wz, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout,
+    Py_ssize_t ph, Py_ssize_t pw, int num_threads,
+) noexcept nogil:
+    """For every block z[n, t, u, (r, s, :)] and the pixel y[n, 2t + r - ph, 2u + s - pw, :] it holds:
+    planes to output (zin and yout given) copies the block into y where that pixel is inside y;
+    output to planes (yin and zout given) copies the pixel into the block, or zeros where it is
+    outside y. One task per row of z; two rows of z hold disjoint rows of y."""
+    cdef bint to_output = zin != NULL
+    cdef Py_ssize_t row, n, t, u, r, s, i, j, c, zi
+    for row in prange(N * Hz, schedule="static", num_threads=num_threads if num_threads > 1 else 1):
+        n = row // Hz
+        t = row - n * Hz
+        for u in range(Wz):
+            for r in range(2):
+                i = 2 * t + r - ph
+                for s in range(2):
+                    j = 2 * u + s - pw
+                    zi = ((row * Wz + u) * 4 + 2 * r + s) * Cout
+                    if 0 <= i < Ho and 0 <= j < Wo:
+                        if to_output:
+                            for c in range(Cout):
+                                yout[((n * Ho + i) * Wo + j) * Cout + c] = zin[zi + c]
+                        else:
+                            for c in range(Cout):
+                                zout[zi + c] = yin[((n * Ho + i) * Wo + j) * Cout + c]
+                    elif not to_output:
+                        for c in range(Cout):
+                            zout[zi + c] = 0
+
 
 def phases_to_output_kernel(
     const floating[:, :, :, ::1] z,    # IN  (N, Hz, Wz, 4 * Cout) phase planes
@@ -126,28 +159,15 @@ def phases_to_output_kernel(
 ) -> None:
     """y[n, i, j, :] = z[n, (i + ph) // 2, (j + pw) // 2, phase block ((i + ph) % 2, (j + pw) % 2)]."""
     cdef Py_ssize_t N = y.shape[0], Ho = y.shape[1], Wo = y.shape[2], Cout = y.shape[3]
-    cdef Py_ssize_t Hz = z.shape[1], Wz = z.shape[2], row, n, i, j, c, t, u, r, s
-    cdef const floating* src
-    cdef floating* dst
-    if z.shape[0] != N or z.shape[3] != 4 * Cout or (Ho - 1 + ph) // 2 >= Hz or (Wo - 1 + pw) // 2 >= Wz \
-            or ph < 0 or pw < 0:
+    if z.shape[0] != N or z.shape[3] != 4 * Cout or (Ho - 1 + ph) // 2 >= z.shape[1] \
+            or (Wo - 1 + pw) // 2 >= z.shape[2] or ph < 0 or pw < 0:
         raise ValueError(f"phase planes {tuple(z.shape)[:4]} do not cover y {tuple(y.shape)[:4]} at padding "
                          f"({ph}, {pw})")
     if y.size == 0:
         return
     with nogil:
-        for row in prange(N * Ho, schedule="static", num_threads=num_threads if num_threads > 1 else 1):
-            n = row // Ho
-            i = row - n * Ho
-            t = (i + ph) // 2
-            r = (i + ph) % 2
-            for j in range(Wo):
-                u = (j + pw) // 2
-                s = (j + pw) % 2
-                src = &z[n, t, u, (2 * r + s) * Cout]
-                dst = &y[n, i, j, 0]
-                for c in range(Cout):
-                    dst[c] = src[c]
+        _phase_copy(&z[0, 0, 0, 0], NULL, NULL, &y[0, 0, 0, 0], N, z.shape[1], z.shape[2], Ho, Wo, Cout,
+                    ph, pw, num_threads)
 
 
 def output_to_phases_kernel(
@@ -158,28 +178,14 @@ def output_to_phases_kernel(
 ) -> None:
     """The adjoint of :func:`phases_to_output_kernel`: dz[n, t, u, (r, s, :)] = dy[n, 2t + r - ph,
     2u + s - pw, :], or 0 where that pixel is outside dy."""
-    cdef Py_ssize_t N = dy.shape[0], Ho = dy.shape[1], Wo = dy.shape[2], Cout = dy.shape[3]
-    cdef Py_ssize_t Hz = dz.shape[1], Wz = dz.shape[2], row, n, t, u, r, s, i, j, c
-    cdef const floating* src
-    cdef floating* dst
+    cdef Py_ssize_t N = dy.shape[0], Cout = dy.shape[3]
+    cdef const floating* yin = NULL
     if dz.shape[0] != N or dz.shape[3] != 4 * Cout or ph < 0 or pw < 0:
         raise ValueError(f"phase planes {tuple(dz.shape)[:4]} do not match dy {tuple(dy.shape)[:4]}")
     if dz.size == 0:
         return
+    if dy.size:
+        yin = &dy[0, 0, 0, 0]
     with nogil:
-        for row in prange(N * Hz, schedule="static", num_threads=num_threads if num_threads > 1 else 1):
-            n = row // Hz
-            t = row - n * Hz
-            for u in range(Wz):
-                for r in range(2):
-                    i = 2 * t + r - ph
-                    for s in range(2):
-                        j = 2 * u + s - pw
-                        dst = &dz[n, t, u, (2 * r + s) * Cout]
-                        if 0 <= i < Ho and 0 <= j < Wo:
-                            src = &dy[n, i, j, 0]
-                            for c in range(Cout):
-                                dst[c] = src[c]
-                        else:
-                            for c in range(Cout):
-                                dst[c] = 0
+        _phase_copy(NULL, &dz[0, 0, 0, 0], yin, NULL, N, dz.shape[1], dz.shape[2], dy.shape[1], dy.shape[2], Cout,
+                    ph, pw, num_threads)
