@@ -38,11 +38,14 @@ _PARALLEL_MIN_MACS = 1 << 20
 _PARALLEL_MIN_SUM = 1 << 18
 # The phase route of 4x4 stride-2 layers (see the module docstring): from this many multiply-adds
 # of the direct computation (x.size * 16 * Cout) and these channel counts on. The tile sizes of its
-# Winograd passes (F(m x m, 2 x 2)): forward, input gradient, weight gradient.
+# Winograd passes (F(m x m, 2 x 2)): forward, input gradient, weight gradient. F(3x3, 2x2) in all
+# three: on the benchmarked layer fwd+bwd took 0.87-0.94 of the time with F(5x5, 2x2) in the
+# forward and dx (calls alternating, six runs), although F(5x5, 2x2)'s GEMMs do 1.44 multiplies per
+# output against F(3x3, 2x2)'s 1.78
 _PHASE_MIN_MACS = 1 << 24
 _PHASE_MIN_CIN = 16
 _PHASE_MIN_COUT = 8
-_PHASE_TILES = (5, 5, 3)
+_PHASE_TILES = (3, 3, 3)
 
 
 def _bias_grad(dy: np.ndarray) -> np.ndarray:
