@@ -186,6 +186,24 @@ cdef inline Py_ssize_t _round16(Py_ssize_t n) noexcept nogil:
     return (n + 15) // 16 * 16
 
 
+cdef inline Py_ssize_t _plane_ld(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
+    """Elements from one alpha**2 plane of a block's V, M or D to the next, for ``n`` elements per
+    plane: a whole number of 64-byte lines, and an odd one. A tile's transform touches the same
+    offset in every plane; with planes a multiple of 4 KiB apart (64 channels and a multiple of
+    16 tiles in float32, say) those alpha**2 lines fall into one or two sets of the L1 cache and
+    evict each other. An odd number of lines spreads them over alpha**2 sets."""
+    cdef Py_ssize_t per = 64 // itemsize, lines = (n + per - 1) // per
+    if lines % 2 == 0:
+        lines += 1
+    return lines * per
+
+
+def plane_stride(Py_ssize_t n, Py_ssize_t itemsize):
+    """Elements between consecutive planes of ``n`` elements in the transform workspaces (an odd
+    number of 64-byte lines, at least ``n``)."""
+    return _plane_ld(n, itemsize)
+
+
 cdef extern from "_winograd_kernels.h" nogil:
     ctypedef void (*fcw_in_f32_t)(const float* const*, float*, Py_ssize_t, Py_ssize_t) noexcept nogil
     ctypedef void (*fcw_out_f32_t)(const float*, Py_ssize_t, float* const*, const float*, Py_ssize_t) noexcept nogil
@@ -233,10 +251,11 @@ def compiled_matrices(int m):
 cdef void _tiles(
     const floating* x, floating* v, const floating** rows, Py_ssize_t t0, Py_ssize_t t1,
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t tiles_h, Py_ssize_t tiles_w,
-    Py_ssize_t m, Py_ssize_t ph, Py_ssize_t pw,
+    Py_ssize_t m, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t ldv,
 ) noexcept nogil:
-    """V[p, t - t0, :] = (B^T d_t B)[p] for tiles t0..t1; v is (alpha**2, t1 - t0, C)."""
-    cdef Py_ssize_t alpha = _alpha(m), T = t1 - t0, t, n, r, th, tw, i, s, hi, wi
+    """V[p, t - t0, :] = (B^T d_t B)[p] for tiles t0..t1; plane p of V starts at v + p * ldv and holds
+    (t1 - t0, C) values."""
+    cdef Py_ssize_t alpha = _alpha(m), t, n, r, th, tw, i, s, hi, wi
     cdef fcw_in_f32_t fin
     cdef fcw_in_f64_t din
     if floating is float:
@@ -257,9 +276,9 @@ cdef void _tiles(
                 else:
                     rows[i * alpha + s] = x + ((n * H + hi) * W + wi) * C
         if floating is float:
-            fin(rows, v + (t - t0) * C, T * C, C)
+            fin(rows, v + (t - t0) * C, ldv, C)
         else:
-            din(rows, v + (t - t0) * C, T * C, C)
+            din(rows, v + (t - t0) * C, ldv, C)
 
 
 cdef inline void _tile_pixels(
@@ -303,7 +322,7 @@ cdef void _untiles(
 
 
 cdef void _untiles_nchw(
-    const floating* mm, floating* y, floating** dst, const floating* bias, floating* stage,
+    const floating* mm, Py_ssize_t ldm, floating* y, floating** dst, const floating* bias, floating* stage,
     Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout,
     Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
 ) noexcept nogil:
@@ -320,7 +339,7 @@ cdef void _untiles_nchw(
         e = min(t1, t + tiles_w - tw)  # this tile row's tiles in the block: t .. e-1
         hv = min(m, Ho - th * m)  # the valid rows and columns of their pixels
         wv = min((e - t) * m, Wo - tw * m)
-        _untiles(mm + (t - t0) * Cout, (t1 - t0) * Cout, stage, dst, bias, 0, e - t, hv, wv, Cout, 1, e - t, m)
+        _untiles(mm + (t - t0) * Cout, ldm, stage, dst, bias, 0, e - t, hv, wv, Cout, 1, e - t, m)
         for k in range(hv):  # d[c * Ho*Wo + j] = stage row k [j * Cout + c]
             transpose_strided(stage + k * wv * Cout, Cout, y + (n * Cout * Ho + th * m + k) * Wo + tw * m, Ho * Wo,
                               wv, Cout)
@@ -346,6 +365,7 @@ cdef void _forward(
     cdef Py_ssize_t tiles_h = (Ho + m - 1) // m, tiles_w = (Wo + m - 1) // m
     cdef Py_ssize_t ntiles = N * tiles_h * tiles_w
     cdef Py_ssize_t nblocks = (ntiles + T - 1) // T, blk, t0, t1, p, ldw = work.shape[1]
+    cdef Py_ssize_t ldv = _plane_ld(T * C, sizeof(floating)), ldm = _plane_ld(T * Cout, sizeof(floating))
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* up = &u[0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0]
@@ -357,13 +377,14 @@ cdef void _forward(
     cdef int prev = _blas_pin()
     for blk in prange(nblocks, schedule="dynamic", num_threads=nthreads):
         base = wk + threadid() * ldw
-        # per-thread scratch (64-byte aligned parts): pointers (a2) | V (a2*T*C) | M (a2*T*Cout)
+        # per-thread scratch (64-byte aligned parts): pointers (a2) | V (a2 planes ldv apart) |
+        # M (a2 planes ldm apart) | the NCHW stage
         rows = <const floating**>base
         v = base + _round16(a2 * 8 // sizeof(floating))
-        mm = v + _round16(a2 * T * C)
+        mm = v + _round16(a2 * ldv)
         t0 = blk * T
         t1 = min(t0 + T, ntiles)
-        _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw)
+        _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw, ldv)
         for p in range(a2):
             # row-major M_p (rows, Cout) = V_p (rows, C) @ U_p (C, Cout), as column-major M^T = U^T V^T;
             # with groups, the block-diagonal product: one (rows, cg) @ (cg, og) GEMM per group
@@ -371,21 +392,21 @@ cdef void _forward(
             # small products), one (rows, cg) @ (cg, og) product per group
             if G == 1:
                 _gemm(<int>Cout, <int>(t1 - t0), <int>C, up + p * C * Cout, <int>Cout,
-                      v + p * (t1 - t0) * C, <int>C, mm + p * (t1 - t0) * Cout, <int>Cout)
+                      v + p * ldv, <int>C, mm + p * ldm, <int>Cout)
             elif og % chunk == 0:
                 if floating is float:
-                    fgmul(v + p * (t1 - t0) * C, up + p * cg * Cout, mm + p * (t1 - t0) * Cout, t1 - t0, C, Cout, G)
+                    fgmul(v + p * ldv, up + p * cg * Cout, mm + p * ldm, t1 - t0, C, Cout, G)
                 else:
-                    dgmul(v + p * (t1 - t0) * C, up + p * cg * Cout, mm + p * (t1 - t0) * Cout, t1 - t0, C, Cout, G)
+                    dgmul(v + p * ldv, up + p * cg * Cout, mm + p * ldm, t1 - t0, C, Cout, G)
             else:
                 for g in range(G):
                     _gemm(<int>og, <int>(t1 - t0), <int>cg, up + p * cg * Cout + g * og, <int>Cout,
-                          v + p * (t1 - t0) * C + g * cg, <int>C, mm + p * (t1 - t0) * Cout + g * og, <int>Cout)
+                          v + p * ldv + g * cg, <int>C, mm + p * ldm + g * og, <int>Cout)
         if y_nchw:
-            _untiles_nchw(mm, yp, <floating**>rows, bias, mm + _round16(a2 * T * Cout), t0, t1, Ho, Wo, Cout,
+            _untiles_nchw(mm, ldm, yp, <floating**>rows, bias, mm + _round16(a2 * ldm), t0, t1, Ho, Wo, Cout,
                           tiles_h, tiles_w, m)
         else:
-            _untiles(mm, (t1 - t0) * Cout, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
+            _untiles(mm, ldm, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
     _blas_restore(prev)
 
 
@@ -405,9 +426,11 @@ cdef inline void _gemm_acc_tn(
 cdef void _dytiles(
     const floating* dy, floating* v, const floating** rows, Py_ssize_t t0, Py_ssize_t t1,
     Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout, Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
+    Py_ssize_t ldd,
 ) noexcept nogil:
-    """D[p, t - t0, :] = (A dY_t A^T)[p] for tiles t0..t1 (pixels past Ho, Wo read 0); v is (alpha**2, t1 - t0, Cout)."""
-    cdef Py_ssize_t T = t1 - t0, t
+    """D[p, t - t0, :] = (A dY_t A^T)[p] for tiles t0..t1 (pixels past Ho, Wo read 0); plane p of D
+    starts at v + p * ldd and holds (t1 - t0, Cout) values."""
+    cdef Py_ssize_t t
     cdef fcw_in_f32_t fin
     cdef fcw_in_f64_t din
     if floating is float:
@@ -417,9 +440,9 @@ cdef void _dytiles(
     for t in range(t0, t1):
         _tile_pixels(<floating*>dy, <floating**>rows, t, Ho, Wo, Cout, tiles_h, tiles_w, m)
         if floating is float:
-            fin(rows, v + (t - t0) * Cout, T * Cout, Cout)
+            fin(rows, v + (t - t0) * Cout, ldd, Cout)
         else:
-            din(rows, v + (t - t0) * Cout, T * Cout, Cout)
+            din(rows, v + (t - t0) * Cout, ldd, Cout)
 
 
 cdef void _weights_grad(
@@ -437,6 +460,7 @@ cdef void _weights_grad(
     cdef Py_ssize_t tiles_h = (Ho + m - 1) // m, tiles_w = (Wo + m - 1) // m
     cdef Py_ssize_t ntiles = N * tiles_h * tiles_w
     cdef Py_ssize_t nblocks = (ntiles + T - 1) // T, q, blk, t0, t1, p, ldw = work.shape[1]
+    cdef Py_ssize_t ldv = _plane_ld(T * C, sizeof(floating)), ldd = _plane_ld(T * Cout, sizeof(floating))
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* dyp = &dy[0, 0, 0, 0]
     cdef floating* pp = &parts[0, 0, 0, 0]
@@ -451,30 +475,30 @@ cdef void _weights_grad(
         base = wk + threadid() * ldw
         rows = <const floating**>base
         v = base + _round16(a2 * 8 // sizeof(floating))
-        dd = v + _round16(a2 * T * C)
+        dd = v + _round16(a2 * ldv)
         acc = pp + q * a2 * cg * Cout
         memset(acc, 0, a2 * cg * Cout * sizeof(floating))
         for blk in range(q * nblocks // P, (q + 1) * nblocks // P):
             t0 = blk * T
             t1 = min(t0 + T, ntiles)
-            _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw)
-            _dytiles(dyp, dd, rows, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
+            _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw, ldv)
+            _dytiles(dyp, dd, rows, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m, ldd)
             for p in range(a2):
                 # row-major acc_p (C, Cout) += V_p^T (C, rows) @ D_p (rows, Cout), as column-major
                 # acc^T (Cout, C) += D_p^T (Cout, rows) @ V_p (rows, C); with groups, acc_p is
                 # (cg, Cout) and group g sums V's columns g*cg.. against D's g*og..
                 if G == 1:
-                    _gemm_acc_tn(<int>Cout, <int>C, <int>(t1 - t0), dd + p * (t1 - t0) * Cout, <int>Cout,
-                                 v + p * (t1 - t0) * C, <int>C, acc + p * C * Cout, <int>Cout)
+                    _gemm_acc_tn(<int>Cout, <int>C, <int>(t1 - t0), dd + p * ldd, <int>Cout,
+                                 v + p * ldv, <int>C, acc + p * C * Cout, <int>Cout)
                 elif og % chunk == 0:
                     if floating is float:
-                        fgacc(v + p * (t1 - t0) * C, dd + p * (t1 - t0) * Cout, acc + p * cg * Cout, t1 - t0, C, Cout, G)
+                        fgacc(v + p * ldv, dd + p * ldd, acc + p * cg * Cout, t1 - t0, C, Cout, G)
                     else:
-                        dgacc(v + p * (t1 - t0) * C, dd + p * (t1 - t0) * Cout, acc + p * cg * Cout, t1 - t0, C, Cout, G)
+                        dgacc(v + p * ldv, dd + p * ldd, acc + p * cg * Cout, t1 - t0, C, Cout, G)
                 else:
                     for g in range(G):
-                        _gemm_acc_tn(<int>og, <int>cg, <int>(t1 - t0), dd + p * (t1 - t0) * Cout + g * og, <int>Cout,
-                                     v + p * (t1 - t0) * C + g * cg, <int>C, acc + p * cg * Cout + g * og, <int>Cout)
+                        _gemm_acc_tn(<int>og, <int>cg, <int>(t1 - t0), dd + p * ldd + g * og, <int>Cout,
+                                     v + p * ldv + g * cg, <int>C, acc + p * cg * Cout + g * og, <int>Cout)
     _blas_restore(prev)
 
 
@@ -687,8 +711,8 @@ def _workspace_len(Py_ssize_t m, Py_ssize_t T, Py_ssize_t c, Py_ssize_t cout, Py
     """Elements of one thread's scratch row (see _forward), a multiple of 16; ``stage_pixels``: the
     NCHW output stage's pixels (0 for an NHWC output)."""
     cdef Py_ssize_t a2 = _alpha(m) * _alpha(m)
-    return _round16(a2 * 8 // itemsize) + _round16(a2 * T * c) + _round16(a2 * T * cout) \
-        + _round16(stage_pixels * cout)
+    return _round16(a2 * 8 // itemsize) + _round16(a2 * _plane_ld(T * c, itemsize)) \
+        + _round16(a2 * _plane_ld(T * cout, itemsize)) + _round16(stage_pixels * cout)
 
 
 def transform_weights(w, int m, out=None):

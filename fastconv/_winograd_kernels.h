@@ -43,8 +43,11 @@ static const double fcw_at5[30] = {1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0,
 #define FCW_UNROLL FCW_PRAGMA(GCC unroll 16)
 #define FCW_ROLL FCW_PRAGMA(GCC unroll 1)
 /* Full chunks run through "register" paths: the tile's values are read straight from the source
-   rows (a padding pixel from fcw_zeros) and the intermediate rows kept in FCW_VL-wide vector
-   variables, with no staging copies. Every element sees the same sums in the same order as in the
+   rows (a padding pixel from fcw_zeros), each value once: a column pass loads one column of
+   the tile and leaves its transformed column in FCW_VL-wide vector variables (the whole
+   intermediate tile), the row pass combines those, with no staging copies. (Loading a column
+   again for every output row cost 1.3-1.8x the transform's time when the alpha**2 positions lie
+   in planes a multiple of 4 KiB apart; see _plane_ld in _winograd.pyx.) Every element sees the same sums in the same order as in the
    staged path that partial chunks (C or Cout not a multiple of FCW_VL) take; at the levels with
    FMA the compiler may fuse a different product of a sum into the FMA in the two paths, so their
    roundings can differ there (both within the family's error bounds; each channel always takes
@@ -85,16 +88,19 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
         if (n == FCW_VL) {                                                                          \
             const T *src[A * A];                                                                    \
             for (int p = 0; p < A * A; p++) src[p] = rows[p] != NULL ? rows[p] + c0 : (const T *)fcw_zeros; \
-            FCW_UNROLL for (int i = 0; i < A; i++) {                                                \
-                fcw_v tr[A];                                                                        \
-                FCW_UNROLL for (int s = 0; s < A; s++)                                              \
-                    FCW_LINCOMB(T, tr[s], A, fcw_bt##M[i * A + k_], FCW_LOAD(t_, src[k_ * A + s])); \
+            fcw_v tr[A][A];                                                                         \
+            FCW_UNROLL for (int s = 0; s < A; s++) {                                                \
+                fcw_v dc[A];                                                                        \
+                FCW_UNROLL for (int k = 0; k < A; k++) FCW_LOAD(dc[k], src[k * A + s]);             \
+                FCW_UNROLL for (int i = 0; i < A; i++)                                              \
+                    FCW_LINCOMB(T, tr[i][s], A, fcw_bt##M[i * A + k_], t_ = dc[k_]);                \
+            }                                                                                       \
+            FCW_UNROLL for (int i = 0; i < A; i++)                                                  \
                 FCW_UNROLL for (int j = 0; j < A; j++) {                                            \
                     fcw_v acc;                                                                      \
-                    FCW_LINCOMB(T, acc, A, fcw_bt##M[j * A + k_], t_ = tr[k_]);                     \
+                    FCW_LINCOMB(T, acc, A, fcw_bt##M[j * A + k_], t_ = tr[i][k_]);                  \
                     memcpy(v + (i * A + j) * vstride + c0, &acc, sizeof acc);                       \
                 }                                                                                   \
-            }                                                                                       \
             continue;                                                                               \
         }                                                                                           \
         for (int p = 0; p < A * A; p++) {                                                           \
@@ -145,21 +151,24 @@ ATTR static void SFX(const T *mm, ptrdiff_t mstride, T *const *dst, const T *bia
         if (n == FCW_VL) {                                                                          \
             fcw_v bv;                                                                               \
             FCW_LOAD(bv, bias != NULL ? bias + c0 : (const T *)fcw_zeros);                          \
-            FCW_UNROLL for (int k = 0; k < M; k++) {                                                \
-                fcw_v tr[A];                                                                        \
-                FCW_UNROLL for (int j = 0; j < A; j++)                                              \
-                    FCW_LINCOMB(T, tr[j], A, fcw_at##M[k * A + k_], FCW_LOAD(t_, mm + (k_ * A + j) * mstride + c0));\
+            fcw_v tr[M][A];                                                                         \
+            FCW_UNROLL for (int j = 0; j < A; j++) {                                                \
+                fcw_v qc[A];                                                                        \
+                FCW_UNROLL for (int i = 0; i < A; i++) FCW_LOAD(qc[i], mm + (i * A + j) * mstride + c0); \
+                FCW_UNROLL for (int k = 0; k < M; k++)                                              \
+                    FCW_LINCOMB(T, tr[k][j], A, fcw_at##M[k * A + k_], t_ = qc[k_]);                \
+            }                                                                                       \
+            FCW_UNROLL for (int k = 0; k < M; k++)                                                  \
                 FCW_UNROLL for (int l = 0; l < M; l++) {                                            \
                     fcw_v acc = bv;                                                                 \
                     FCW_UNROLL for (int j = 0; j < A; j++) {                                        \
                         const T b = (T)fcw_at##M[l * A + j];                                        \
                         if (b == 0) continue;                                                       \
-                        acc += b * tr[j];                                                           \
+                        acc += b * tr[k][j];                                                        \
                     }                                                                               \
                     T *o = dst[k * M + l];                                                          \
                     if (o != NULL) memcpy(o + c0, &acc, sizeof acc);                                \
                 }                                                                                   \
-            }                                                                                       \
             continue;                                                                               \
         }                                                                                           \
         for (int p = 0; p < A * A; p++) {                                                           \
@@ -218,28 +227,29 @@ ATTR static void SFX(const T *const *rows, T *v, ptrdiff_t vstride, ptrdiff_t C)
         if (n == FCW_VL) {                                                                          \
             const T *src[M * M];                                                                    \
             for (int p = 0; p < M * M; p++) src[p] = rows[p] != NULL ? rows[p] + c0 : (const T *)fcw_zeros; \
-            FCW_UNROLL for (int i = 0; i < A; i++) {                                                \
-                fcw_v tr[M];                                                                        \
-                FCW_UNROLL for (int l = 0; l < M; l++) {                                            \
-                    tr[l] = (fcw_v){0};                                                             \
+            fcw_v tr[A][M];                                                                         \
+            FCW_UNROLL for (int l = 0; l < M; l++) {                                                \
+                fcw_v dc[M];                                                                        \
+                FCW_UNROLL for (int k = 0; k < M; k++) FCW_LOAD(dc[k], src[k * M + l]);             \
+                FCW_UNROLL for (int i = 0; i < A; i++) {                                            \
+                    tr[i][l] = (fcw_v){0};                                                          \
                     FCW_UNROLL for (int k = 0; k < M; k++) {                                        \
                         const T b = (T)fcw_at##M[k * A + i];                                        \
                         if (b == 0) continue;                                                       \
-                        fcw_v dv;                                                                   \
-                        FCW_LOAD(dv, src[k * M + l]);                                               \
-                        tr[l] += b * dv;                                                            \
+                        tr[i][l] += b * dc[k];                                                      \
                     }                                                                               \
                 }                                                                                   \
+            }                                                                                       \
+            FCW_UNROLL for (int i = 0; i < A; i++)                                                  \
                 FCW_UNROLL for (int j = 0; j < A; j++) {                                            \
                     fcw_v acc = (fcw_v){0};                                                         \
                     FCW_UNROLL for (int l = 0; l < M; l++) {                                        \
                         const T b = (T)fcw_at##M[l * A + j];                                        \
                         if (b == 0) continue;                                                       \
-                        acc += b * tr[l];                                                           \
+                        acc += b * tr[i][l];                                                        \
                     }                                                                               \
                     memcpy(v + (i * A + j) * vstride + c0, &acc, sizeof acc);                       \
                 }                                                                                   \
-            }                                                                                       \
             continue;                                                                               \
         }                                                                                           \
         for (int p = 0; p < M * M; p++) {                                                           \

@@ -192,6 +192,19 @@ def test_simd_path_is_known():
     assert wg.simd_path() in _simd.SIMD_LEVELS
 
 
+@pytest.mark.parametrize("itemsize", [4, 8])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 64 * 56, 64 * 64, 4096, 4097])
+def test_plane_stride_is_an_odd_line_count_at_least_n(n, itemsize):
+    """The transform workspaces' planes are an odd number of 64-byte lines apart, so the alpha**2
+    values of one tile (one per plane) fall into distinct L1 sets instead of one or two."""
+    ld = wg.plane_stride(n, itemsize)
+    per_line = 64 // itemsize
+    assert ld >= n
+    assert ld % per_line == 0
+    assert (ld // per_line) % 2 == 1
+    assert ld - n < 2 * per_line  # at most one line more than the rounding needs
+
+
 def test_bad_calls_raise():
     x = np.zeros((1, 5, 5, 2), np.float32)
     w = np.zeros((3, 3, 2, 4), np.float32)
