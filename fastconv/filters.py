@@ -20,7 +20,10 @@ from ._validate import _F32, _F64
 __all__ = ["KERNELS", "MODES", "filter2d", "output_pool"]
 
 
-_MACS_PER_THREAD = 1 << 22  # multiply-adds (~0.5 ms of one core) worth waking one more OpenMP thread for
+# Multiply-adds (about 60 us of one core at float32) worth waking one more OpenMP thread for: a
+# 512x512 float32 random 5x5 filter took 179 us on 2 threads against 331 us on one (4 MiMACs per
+# thread, the previous threshold, kept it on one); see docs/performance.md.
+_MACS_PER_THREAD = 1 << 20
 
 
 def _rank1(k: np.ndarray):
