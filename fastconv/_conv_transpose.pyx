@@ -12,6 +12,7 @@ its own, handed to the threads dynamically. The kernel releases the GIL.
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy, memset
 
 from ._conv_direct_kernels cimport (
     fck_f32_cb, fck_f32_dx_row, fck_f32_pack, fck_f64_cb, fck_f64_dx_row, fck_f64_pack, fck_geo,
@@ -129,7 +130,8 @@ cdef void _phase_copy(
     output to planes (yin and zout given) copies the pixel into the block, or zeros where it is
     outside y. One task per row of z; two rows of z hold disjoint rows of y."""
     cdef bint to_output = zin != NULL
-    cdef Py_ssize_t row, n, t, u, r, s, i, j, c, zi
+    cdef Py_ssize_t row, n, t, u, r, s, i, j, zi, yi
+    cdef size_t nbytes = Cout * sizeof(floating)
     for row in prange(N * Hz, schedule="static", num_threads=num_threads if num_threads > 1 else 1):
         n = row // Hz
         t = row - n * Hz
@@ -140,15 +142,13 @@ cdef void _phase_copy(
                     j = 2 * u + s - pw
                     zi = ((row * Wz + u) * 4 + 2 * r + s) * Cout
                     if 0 <= i < Ho and 0 <= j < Wo:
+                        yi = ((n * Ho + i) * Wo + j) * Cout
                         if to_output:
-                            for c in range(Cout):
-                                yout[((n * Ho + i) * Wo + j) * Cout + c] = zin[zi + c]
+                            memcpy(yout + yi, zin + zi, nbytes)
                         else:
-                            for c in range(Cout):
-                                zout[zi + c] = yin[((n * Ho + i) * Wo + j) * Cout + c]
+                            memcpy(zout + zi, yin + yi, nbytes)
                     elif not to_output:
-                        for c in range(Cout):
-                            zout[zi + c] = 0
+                        memset(zout + zi, 0, nbytes)
 
 
 def phases_to_output_kernel(
