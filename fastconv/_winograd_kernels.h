@@ -45,9 +45,8 @@ static const double fcw_at5[30] = {1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0,
 /* Full chunks run through "register" paths: the tile's values are read straight from the source
    rows (a padding pixel from fcw_zeros), each value once: a column pass loads one column of
    the tile and leaves its transformed column in FCW_VL-wide vector variables (the whole
-   intermediate tile), the row pass combines those, with no staging copies. (Loading a column
-   again for every output row cost 1.3-1.8x the transform's time when the alpha**2 positions lie
-   in planes a multiple of 4 KiB apart; see _plane_ld in _winograd.pyx.) Every element sees the same sums in the same order as in the
+   intermediate tile), the row pass combines those, with no staging copies (a row-first order
+   would load every value once per output row). Every element sees the same sums in the same order as in the
    staged path that partial chunks (C or Cout not a multiple of FCW_VL) take; at the levels with
    FMA the compiler may fuse a different product of a sum into the FMA in the two paths, so their
    roundings can differ there (both within the family's error bounds; each channel always takes
