@@ -56,8 +56,7 @@ _POINTS = {
     5: (0, 1, -1, 2, -2),
 }
 # The default tile of 2x2 kernels (m = 0): F(3x3, 2x2), the tile the transposed convolution's phase
-# route passes (fastconv.conv_transpose._PHASE_TILES: on its layer fwd+bwd took 0.87-0.94 of the time
-# it took with F(5x5, 2x2), although F(5x5, 2x2)'s GEMMs do 1.44 multiplies per output against 1.78).
+# route passes (fastconv.conv_transpose._PHASE_TILES says why).
 _DEFAULT_TILE_2 = 3
 # Scratch bytes per block (V and M for all alpha**2 positions): a good share of a core's L2, so
 # the block stays cached from the input transform through the GEMMs to the output transform.

@@ -1,0 +1,101 @@
+"""Two builds of fastconv, timed in alternating processes on the same calls.
+
+Run: ``python bench/builds_interleaved.py OLD_TREE NEW_TREE [pairs] [rounds]`` where each tree is a
+checkout built in place (``python setup.py build_ext --inplace``), e.g. ``git worktree add ../old
+<commit>`` beside the current one. Each pair runs one child process per tree, old first, each with
+its tree first on ``sys.path``; a child times, back to back, ``rounds`` calls (medians printed, the
+first 3 calls dropped) of:
+
+* ``medium`` / ``large``: conv2d forward+backward, N32 32x32x16->32 and N8 64x64x64->64, k3 p1;
+* ``tconv4x4``: conv_transpose2d forward+backward, N8 32x32x64 -> 64x64x32, k4 s2 p1;
+* ``to_y`` / ``to_z``: the transposed layer's phase copies (planes to output, output to planes) on
+  that layer's planes.
+
+Every result is saved by the child and compared between the two trees at the end (bit for bit, as
+the changes this script was written for keep the bits). Alternating processes is the fair way to
+compare two builds on a shared host: a build's calls never all fall into one busy minute.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+CHILD = r'''
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import fastconv
+from fastconv import _conv_transpose as ct
+assert fastconv.__file__.startswith(sys.argv[1]), fastconv.__file__
+rounds, out = int(sys.argv[2]), sys.argv[3]
+rng = np.random.default_rng(0)
+calls, results = {}, {}
+for name, (n, h, w_, c, co) in {"medium": (32, 32, 32, 16, 32), "large": (8, 64, 64, 64, 64)}.items():
+    x = rng.standard_normal((n, h, w_, c)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, c, co)) / (3 * c ** 0.5)).astype(np.float32)
+    b = rng.standard_normal(co).astype(np.float32)
+    dy = rng.standard_normal((n, h, w_, co)).astype(np.float32)
+    def conv(x=x, w=w, b=b, dy=dy):
+        y, cache = fastconv.conv2d_forward(x, w, b, 1, 1)
+        return (y, *fastconv.conv2d_backward(dy, cache))
+    calls[name] = conv
+x = rng.standard_normal((8, 32, 32, 64), dtype=np.float32)
+w = (rng.standard_normal((4, 4, 32, 64)) / 16).astype(np.float32)
+b = rng.standard_normal(32, dtype=np.float32)
+dy = rng.standard_normal((8, 64, 64, 32), dtype=np.float32)
+def tconv():
+    y, cache = fastconv.conv_transpose2d_forward(x, w, b, 2, 1)
+    return (y, *fastconv.conv_transpose2d_backward(dy, cache))
+calls["tconv4x4"] = tconv
+z = rng.standard_normal((8, 33, 33, 128), dtype=np.float32)
+y = np.empty((8, 64, 64, 32), np.float32)
+dz = np.empty_like(z)
+def to_y():
+    ct.phases_to_output_kernel(z, y, 1, 1, 2)
+    return (y,)
+def to_z():
+    ct.output_to_phases_kernel(dy, dz, 1, 1, 2)
+    return (dz,)
+calls["to_y"], calls["to_z"] = to_y, to_z
+times = {k: [] for k in calls}
+for r in range(rounds):
+    for k, fn in calls.items():
+        t = time.perf_counter()
+        fn()
+        times[k].append(time.perf_counter() - t)
+for k, fn in calls.items():
+    for i, a in enumerate(fn()):
+        if a is not None:
+            results[f"{k}_{i}"] = np.array(a)
+np.savez(out, **results)
+print(" ".join(f"{k} {np.median(v[3:]) * 1e3:.3f}" for k, v in times.items()))
+'''
+
+
+def main():
+    old, new = (os.path.abspath(p) for p in sys.argv[1:3])
+    pairs = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+    rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 30
+    meds = {old: [], new: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for pair in range(pairs):
+            for tree in (old, new):
+                out = os.path.join(tmp, f"{'old' if tree == old else 'new'}.npz")
+                line = subprocess.run([sys.executable, "-c", CHILD, tree, str(rounds), out], check=True,
+                                      capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""}).stdout
+                f = line.split()
+                meds[tree].append(dict(zip(f[::2], map(float, f[1::2]))))
+                print(f"pair {pair + 1} {'old' if tree == old else 'new'}: {line.strip()} (ms)", flush=True)
+        a, b = np.load(os.path.join(tmp, "old.npz")), np.load(os.path.join(tmp, "new.npz"))
+        differ = [k for k in a.files if not np.array_equal(a[k], b[k])]
+    print("results differing bit for bit between the builds:", differ or "none")
+    for k in meds[old][0]:
+        lo = [m[k] for m in meds[old]]
+        hi = [m[k] for m in meds[new]]
+        print(f"{k:9s} old {min(lo):.3f}-{max(lo):.3f} ms   new {min(hi):.3f}-{max(hi):.3f} ms (medians per process)")
+
+
+if __name__ == "__main__":
+    main()
