@@ -377,32 +377,30 @@ FC_ATTR static void FC_FN(dw)(const fc_sg *g, const FC_T *xb, const FC_T *dy, FC
 }
 #undef FCS_DWTAPS
 /* dxg's block of L pixels q0.. of one row for a 3x3 kernel over one input channel with one vector
-   of output channels (D rows of Wd vectors): the nine weight vectors stay in registers and each D
-   vector loaded meets the (up to) three pixels it serves, P pixels at a time (3*(P+2) loads for
-   9*P multiply-adds; the generic block: 9 per 8). Every pixel's vector adds its taps in dxg's
-   order, so the lane sums are dxg's bit for bit. */
-FCS_INLINE FC_ATTR void FC_FN(dxg33)(const FC_T *Dq, Py_ssize_t Wd, const FC_FN(v) *wt, FC_T *dxq)
+   of output channels (D rows of Wd vectors): each D vector loaded meets the (up to) three pixels
+   it serves, with the kernel row's three (flipped) weight vectors loaded beside it (3*(L+2) + 9
+   loads for 9*L multiply-adds; the generic block: 9 per 8), and the L sums are written straight
+   from the lane-sum helper. Every pixel's vector adds its taps in dxg's order, so the lane sums
+   are dxg's bit for bit. */
+FCS_INLINE FC_ATTR void FC_FN(dxg33)(const FC_T *Dq, Py_ssize_t Wd, const FC_T *wv, FC_T *dxq)
 {
-    enum { L = FCS_VB / sizeof(FC_T), P = L < 4 ? L : 4 };
-    FC_FN(v) acc[L], dv;
-    FC_T r[L];
-    int p0, p, c, ki;
-    for (p0 = 0; p0 < L; p0 += P) {
-        FC_FN(v) a[P];
-        FCS_UNROLL for (p = 0; p < P; p++) a[p] = (FC_FN(v)){0};
-        FCS_UNROLL for (ki = 0; ki < 3; ki++) {
-            const FC_T *row = Dq + (ki * Wd + p0) * L;
-            FCS_UNROLL for (c = 0; c < P + 2; c++) {
-                memcpy(&dv, row + c * L, sizeof dv);
-                if (c < P) a[c] += dv * wt[ki * 3];
-                if (c >= 1 && c - 1 < P) a[c - 1] += dv * wt[ki * 3 + 1];
-                if (c >= 2) a[c - 2] += dv * wt[ki * 3 + 2];
-            }
+    enum { L = FCS_VB / sizeof(FC_T) };
+    FC_FN(v) acc[L], dv, w0, w1, w2;
+    int p, c, ki;
+    FCS_UNROLL for (p = 0; p < L; p++) acc[p] = (FC_FN(v)){0};
+    FCS_UNROLL for (ki = 0; ki < 3; ki++) {
+        const FC_T *row = Dq + ki * Wd * L;
+        memcpy(&w0, wv + (ki * 3) * L, sizeof w0);
+        memcpy(&w1, wv + (ki * 3 + 1) * L, sizeof w1);
+        memcpy(&w2, wv + (ki * 3 + 2) * L, sizeof w2);
+        FCS_UNROLL for (c = 0; c < L + 2; c++) {
+            memcpy(&dv, row + c * L, sizeof dv);
+            if (c < L) acc[c] += dv * w0;
+            if (c >= 1 && c - 1 < L) acc[c - 1] += dv * w1;
+            if (c >= 2) acc[c - 2] += dv * w2;
         }
-        FCS_UNROLL for (p = 0; p < P; p++) acc[p0 + p] = a[p];
     }
-    FC_FN(red)(acc, r);
-    memcpy(dxq, r, sizeof r);
+    FC_FN(red)(acc, dxq);
 }
 FC_ATTR static void FC_FN(dxg)(const fc_dg *g, const FC_T *D, const FC_T *wv, FC_T *dx)
 {
@@ -411,21 +409,18 @@ FC_ATTR static void FC_FN(dxg)(const fc_dg *g, const FC_T *D, const FC_T *wv, FC
     const Py_ssize_t *doff = g->doff, *pd = g->pd;
     Py_ssize_t q, c, tv, Wd = 0;
     int p, l, is33 = 0;
-    FC_FN(v) wt, dv, w33[9];
+    FC_FN(v) wt, dv;
     FC_T r[L];
     if (C == 1 && KV == 9) {  /* 3x3, one input channel, one vector of output channels */
         Wd = doff[3] / L;
         is33 = doff[3] == Wd * L;
         for (tv = 0; tv < 9; tv++)
             is33 = is33 && doff[tv] == ((tv / 3) * Wd + tv % 3) * L;
-        if (is33)
-            for (tv = 0; tv < 9; tv++)
-                memcpy(&w33[tv], wv + tv * L, sizeof w33[tv]);
     }
     for (q = 0; q + L <= Q; q += L) {
         const FC_T *dq[L];
         if (is33 && pd[q + L - 1] == pd[q] + (L - 1) * L) {  /* the block's pixels in one row */
-            FC_FN(dxg33)(D + pd[q], Wd, w33, dx + q);
+            FC_FN(dxg33)(D + pd[q], Wd, wv, dx + q);
             continue;
         }
         FCS_UNROLL for (p = 0; p < L; p++) dq[p] = D + pd[q + p];
