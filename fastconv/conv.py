@@ -55,6 +55,15 @@ _DIRECT_DW_BYTES = 4 << 20
 _WINOGRAD_MAX_PAD = 2
 _WINOGRAD_MIN_CHANNELS = 16
 _WINOGRAD_WIDE_CHANNELS = 32
+# ... and, ungrouped, where a block of tiles (fastconv._winograd.block_tiles of the float32 layer:
+# its V and M in about 1 MiB, and at least 8 blocks) holds at least this many 4x4 output tiles.
+# Smaller blocks come from wide layers (C + Cout above about 360) or few tiles (under 160: small
+# batches of small images); their per-position GEMMs are too thin for BLAS and the weight
+# gradient's per-block sums outweigh them. Measured Winograd/direct fwd+bwd time (float32, 2
+# threads, calls alternating, medians): 1.09-3.2 on blocks of 16-18 tiles (N2 32x32 256->256 3.2,
+# N4 28x28 192->192 1.67, N8 16x16 128->128 1.08-1.28, N1 32x32 16->32 1.16), 0.93 at 22 and
+# 0.59-1.07 at 28 (N16/N32 128->128 0.66/0.59).
+_WINOGRAD_MIN_BLOCK_TILES = 20
 # Grouped layers (1 < groups < C): a block-diagonal product per tile position, (tiles, C/groups) @
 # (C/groups, Cout/groups) per group; "auto" takes Winograd (forward, dx and dw) from this many
 # channels per group on each side (measured, 1 thread, interleaved, N8 64x64 64->64: Winograd/direct
@@ -212,15 +221,24 @@ def _winograd_serves(w_shape, pad, stride, opts: _Options = _PLAIN) -> _Fit:
     return _Fit(False, f"the winograd kernels serve per-side padding only on dilated layers, got {opts.describe(pad)}")
 
 
-def _winograd_pays(w_shape, groups: int = 1) -> bool:
+def _winograd_pays(w_shape, groups: int = 1, tiles=None) -> bool:
     """The "auto" rule: Winograd for layers with at least _WINOGRAD_MIN_CHANNELS input and output
-    channels and at least _WINOGRAD_WIDE_CHANNELS on one side (where it measured faster); for
-    grouped layers, at least _WINOGRAD_GROUP_CHANNELS input and output channels per group and
-    _WINOGRAD_WIDE_CHANNELS output channels in all."""
+    channels and at least _WINOGRAD_WIDE_CHANNELS on one side (where it measured faster) whose
+    ``tiles`` 4x4 output tiles (None: not checked) make blocks of at least
+    _WINOGRAD_MIN_BLOCK_TILES; for grouped layers, at least _WINOGRAD_GROUP_CHANNELS input and
+    output channels per group and _WINOGRAD_WIDE_CHANNELS output channels in all."""
     c, cout = w_shape[2], w_shape[3]
     if groups > 1:
         return min(c, cout // groups) >= _WINOGRAD_GROUP_CHANNELS and cout >= _WINOGRAD_WIDE_CHANNELS
+    if tiles is not None and _winograd.block_tiles(tiles, 4, c, cout, 4) < _WINOGRAD_MIN_BLOCK_TILES:
+        return False
     return min(c, cout) >= _WINOGRAD_MIN_CHANNELS and max(c, cout) >= _WINOGRAD_WIDE_CHANNELS
+
+
+def _output_tiles(y_shape) -> int:
+    """The 4x4 output tiles of an NHWC output shape (N, Ho, Wo, Cout), for _winograd_pays."""
+    n, ho, wo = y_shape[:3]
+    return n * (-(-ho // 4)) * (-(-wo // 4))
 
 
 def _gemm_serves(w_shape, pad, compute_dx: bool, opts: _Options = _PLAIN) -> _Fit:
@@ -260,16 +278,17 @@ def _fit(name: str, w_shape, pad, compute_dx: bool, opts: _Options = _PLAIN, str
 
 
 def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Options = _PLAIN,
-            stride=(1, 1)) -> str:
+            stride=(1, 1), tiles=None) -> str:
     """The kernel family of a call: for "auto" the depthwise kernels if they serve the layer, else
-    the first of small, winograd (where it pays), direct, gemm that does; else the forced one, or a
-    ValueError saying why it cannot serve."""
+    the first of small, winograd (where it pays; ``tiles``: the output's 4x4 tiles, see
+    _winograd_pays), direct, gemm that does; else the forced one, or a ValueError saying why it
+    cannot serve."""
     if algorithm == "auto":
         if _depthwise_serves(w_shape, opts):
             return "depthwise"
         if _small_serves(w_shape, pad, opts):
             return "small"
-        if _winograd_pays(w_shape, opts.groups) and _winograd_serves(w_shape, pad, stride, opts) \
+        if _winograd_pays(w_shape, opts.groups, tiles) and _winograd_serves(w_shape, pad, stride, opts) \
                 and _dilated.pays(w_shape, opts.dilation, opts.groups):
             return "winograd"
         if _direct_serves(w_shape, compute_dx, pad, opts):
@@ -418,7 +437,9 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     ``algorithm="auto"`` picks the first kernel family that serves the layer: "small" (direct
     loops for at most 32 taps ``Kh*Kw*C``, at most 64 output channels and padding smaller than
     the kernel), then "winograd" (F(4x4, 3x3) for 3x3 stride-1 layers with padding at most 2,
-    where it pays: at least 16 input and 16 output channels, and at least 32 on one side), then
+    where it pays: at least 16 input and 16 output channels, at least 32 on one side, and blocks
+    of at least 20 of the output's 4x4 tiles, which rules out layers with C + Cout above about
+    360 and outputs of fewer than 160 tiles, whose GEMMs are too thin), then
     "direct" (implicit GEMM, at least 8 output channels), then "gemm" (im2col + BLAS, any layer).
     The backward pass uses the same rule, where "direct" also needs 8 input channels when it
     computes dx; "winograd" computes dx by its transforms, and dw too on layers with at least 16
@@ -497,7 +518,8 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
         )
         opts = _Options(pad_end, dil, groups)
         ct = None
-    path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward", opts, (sh, sw))
+    path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward", opts, (sh, sw),
+                   _output_tiles((x.shape[0], ho, wo)))
     has_bias = b is not None
     if ct is None:
         ct = v.compute_dtype(x.dtype, w.dtype, *((b.dtype,) if has_bias else ()))
@@ -621,7 +643,8 @@ def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto", dy_nchw: bool 
         # (tests/test_conv.py holds _choose to that).
         path = family
     else:
-        path = _choose(algorithm, w.shape, pad, compute_dx, "conv2d_backward", _Options(pad_end, dil, groups), stride)
+        path = _choose(algorithm, w.shape, pad, compute_dx, "conv2d_backward", _Options(pad_end, dil, groups), stride,
+                       _output_tiles(y_shape))
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     nonempty = dy.size and w.size and x.size
     if nonempty and path == "depthwise":

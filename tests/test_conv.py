@@ -236,7 +236,8 @@ ALGO_CASES = [  # (N, H, W, C), (Kh, Kw, Cout), padding, stride, the families th
     ((2, 8, 8, 1), (3, 3, 8), 1, 1, ("small", "winograd", "gemm")),      # the digits layer
     ((2, 9, 7, 8), (3, 3, 16), 1, 2, ("direct", "gemm")),                # 72 taps: too many for the small kernels
     ((2, 6, 6, 2), (3, 3, 4), 3, 1, ("gemm",)),                          # padding >= kernel, 4 output channels
-    ((2, 7, 9, 16), (3, 3, 32), 1, 1, ("winograd", "direct", "gemm")),   # 3x3 stride 1, 16 -> 32 channels
+    ((2, 40, 36, 16), (3, 3, 32), 1, 1, ("winograd", "direct", "gemm")),  # 3x3 stride 1, 16 -> 32 channels
+    ((2, 7, 9, 16), (3, 3, 32), 1, 1, ("direct", "winograd", "gemm")),   # the same with 12 output tiles
     ((1, 5, 6, 5), (3, 3, 4), 2, 1, ("gemm", "winograd")),               # winograd's dw by im2col + BLAS
     ((2, 7, 7, 8), (5, 5, 8), 1, 1, ("direct", "gemm")),                 # 5x5: not winograd
 ]
@@ -440,6 +441,7 @@ def test_conv2d_winograd_refuses_with_a_reason(xs, ks, pad, stride, why):
         (64, 64, 1, 1, 3, True),     # the large one
         (16, 64, 0, 1, 3, True),
         (128, 128, 2, 1, 3, True),
+        (192, 192, 1, 1, 3, False),  # blocks of 18 tiles: GEMMs too thin
         (1, 8, 1, 1, 3, False),      # the digits layer: the small kernels
         (8, 8, 1, 1, 3, False),      # too few channels: the transforms cost more than they save
         (16, 16, 1, 1, 3, False),
@@ -450,21 +452,48 @@ def test_conv2d_winograd_refuses_with_a_reason(xs, ks, pad, stride, why):
     ],
 )
 def test_conv2d_auto_picks_winograd_by_its_rule(rng, monkeypatch, c, cout, pad, stride, kernel, winograd):
+    """On an output of 10x9 4x4 tiles per image, 2 images (180 tiles, blocks of 23 or fewer)."""
     import fastconv
     from fastconv import conv
 
-    x = rng.standard_normal((1, 6, 7, c)).astype(np.float32)
+    x = rng.standard_normal((2, 40 + 2 - 2 * pad, 36 + 2 - 2 * pad, c)).astype(np.float32)
     w = rng.standard_normal((kernel, kernel, c, cout)).astype(np.float32)
     b = np.zeros(cout, np.float32)
+    tiles = 180 if stride == 1 and kernel == 3 else None
     for compute_dx in (False, True):
-        assert (conv._choose("auto", w.shape, (pad, pad), compute_dx, "t", stride=(stride, stride)) == "winograd") \
-            == winograd
+        assert (conv._choose("auto", w.shape, (pad, pad), compute_dx, "t", stride=(stride, stride), tiles=tiles)
+                == "winograd") == winograd
     seen = _spy_kernels(monkeypatch)
     y, cache = fastconv.conv2d_forward(x, w, b, pad, stride)
+    if tiles is not None:
+        assert conv._output_tiles(y.shape) == tiles
     assert cache.algorithm == "auto"
     fastconv.conv2d_backward(np.ones_like(y), cache)
     assert (("winograd", "fwd") in seen and ("winograd", "dx") in seen) == winograd
     assert any(f == "winograd" for f, _ in seen) == winograd
+
+
+@pytest.mark.parametrize(
+    "n,h,w,c,cout,winograd",
+    [
+        (2, 40, 36, 16, 32, True),     # 180 tiles: blocks of 23
+        (2, 32, 32, 16, 32, False),    # 128 tiles: blocks of 16
+        (1, 64, 64, 64, 64, True),     # 256 tiles
+        (1, 32, 32, 64, 64, False),    # 64 tiles
+        (16, 32, 32, 128, 128, True),  # blocks of 28 (V and M of 36 positions in 1 MiB)
+        (16, 32, 32, 192, 192, False),  # blocks of 18
+    ],
+)
+def test_winograd_needs_blocks_of_20_tiles(n, h, w, c, cout, winograd):
+    """"auto" leaves Winograd to the direct kernels where the output's 4x4 tiles make blocks of
+    fewer than 20 (few tiles, or wide layers), whichever the other conditions."""
+    from fastconv import conv
+
+    tiles = conv._output_tiles((n, h, w, cout))
+    assert tiles == n * -(-h // 4) * -(-w // 4)
+    assert conv._winograd_pays((3, 3, c, cout)) is True  # the channel counts alone
+    assert conv._winograd_pays((3, 3, c, cout), 1, tiles) is winograd
+    assert (conv._choose("auto", (3, 3, c, cout), (1, 1), True, "t", tiles=tiles) == "winograd") is winograd
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ LAYERS = [
     ((4, 8, 8, 1), (3, 3, 1, 8), 1, 1),
     ((3, 7, 9, 2), (3, 3, 2, 5), 1, 2),
     ((2, 9, 9, 16), (3, 3, 16, 32), 1, 1),
+    ((2, 40, 36, 16), (3, 3, 16, 32), 1, 1),  # 180 output tiles: Winograd
     ((2, 6, 7, 8), (2, 3, 8, 12), 0, 1),
     ((2, 6, 6, 3), (3, 3, 3, 4), 2, 1),
     ((2, 5, 5, 40), (1, 1, 40, 3), 0, 1),
@@ -60,7 +61,8 @@ def test_common_call_equals_the_general_path(layer, dtype, bias):
     y2, c2 = fastconv.conv2d_forward(x, w, b, (p, p), (s, s), dilation=(1, 1), groups=np.int64(1))
     _same(y1, y2)
     _same(tuple(c1), tuple(c2))
-    assert c1.family == conv._choose("auto", w.shape, (p, p), False, "t", stride=(s, s))
+    assert c1.family == conv._choose("auto", w.shape, (p, p), False, "t", stride=(s, s),
+                                     tiles=conv._output_tiles(y1.shape))
     dy = np.random.default_rng(1).standard_normal(y1.shape).astype(dtype)
     for compute_dx in (True, False):
         g1 = fastconv.conv2d_backward(dy, c1, compute_dx=compute_dx)
