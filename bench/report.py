@@ -171,6 +171,10 @@ def environment_line(data):
             parts.append("settings differing from each library's defaults: "
                          + (", ".join(f"{k}={v}" for k, v in settings.items()) or "none")
                          + f" besides the thread count; {env.get('pause_seconds', 0):g} s pause before each benchmark")
+    unset = env.get("unset_for_run") or {}
+    if unset:
+        parts.append("unset for the whole run (set by the host for older OpenBLAS builds, not by users): "
+                     + ", ".join(f"{k}={v}" for k, v in sorted(unset.items())))
     versions = {"python": mi.get("python_version"), **(env.get("versions") or {})}
     vtext = ", ".join(f"{k} {v}" for k, v in versions.items() if v and k != "pytest_benchmark")
     if vtext:

@@ -165,6 +165,10 @@ def test_flops_columns_sgemm_fraction_and_settings(data):
     line = report.environment_line(data)
     assert "settings differing from each library's defaults: none besides the thread count; 0.3 s pause" in line
     assert "SkylakeX kernel" in line and "OPENBLAS_CORETYPE unset" in line and "250 GFLOP/s on 2 threads" in line
+    assert "unset for the whole run" not in line
+    env["unset_for_run"] = {"OPENBLAS_L2_SIZE": "512", "OPENBLAS_CORETYPE": "Haswell"}
+    assert ("unset for the whole run (set by the host for older OpenBLAS builds, not by users): "
+            "OPENBLAS_CORETYPE=Haswell, OPENBLAS_L2_SIZE=512") in report.environment_line(data)
     table = report.summary_table(report.collect(data), report.sgemm_gflops(data)).splitlines()
     assert table[0] == "| workload | fastconv median | GFLOP/s | of sgemm | vs torch |"
     assert table[2] == "| conv F | 2.00 ms | 200.0 | 0.80 | 2.0× |"
