@@ -19,6 +19,7 @@ come from its bounded pool of recycled blocks, see ``fastconv.filters.output_poo
 import os
 import time
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 import pytest
 

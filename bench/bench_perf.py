@@ -7,6 +7,7 @@ Every benchmark first checks its result against an independent implementation (t
 """
 import tracemalloc
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 import pytest
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 import pytest
 

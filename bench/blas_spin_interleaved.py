@@ -12,6 +12,7 @@ environment (the exponent of OpenBLAS's spin time, in cycles).
 import sys
 import time
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 
 import fastconv

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 
 CHILD = r'''

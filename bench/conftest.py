@@ -13,17 +13,7 @@ import subprocess
 import sys
 import time
 
-#: Set on some hosts for older OpenBLAS builds (which crash or err on some processors), these make a
-#: current OpenBLAS run slower kernels: on an AMD Zen 5 host OPENBLAS_CORETYPE=Haswell runs its
-#: AVX2 sgemm at about half the speed of the AVX-512 one it picks itself, and fastconv's Winograd
-#: and GEMM paths call that sgemm. Users don't set them, so the benchmarks run without them: they are
-#: removed here, before NumPy (and its OpenBLAS) loads, and the report names what was removed.
-#: (The tests and CI keep the host's settings.)
-OPENBLAS_HOST_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if "numpy" in sys.modules:  # too late: OpenBLAS read them when it loaded
-    UNSET_FOR_RUN = {}
-else:
-    UNSET_FOR_RUN = {k: os.environ.pop(k) for k in OPENBLAS_HOST_SETTINGS if k in os.environ}
+import _host  # noqa: E402  (first: the benchmarks run without the host's OpenBLAS settings)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -141,7 +131,7 @@ def environment():
         "threads": THREADS,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "settings": {k: os.environ[k] for k in SETTINGS if k in os.environ},
-        "unset_for_run": UNSET_FOR_RUN,
+        "unset_for_run": _host.UNSET,
         "pause_seconds": PAUSE_SECONDS,
         "sgemm": sgemm_yardstick(),
         "fastconv_threads": fastconv.get_num_threads(),

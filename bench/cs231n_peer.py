@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 
 from fastconv import _conv_depthwise, _simd

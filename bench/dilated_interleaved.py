@@ -12,6 +12,7 @@ p25-p75 spread (ms) and each peer's median over fastconv's "auto" one.
 import sys
 import time
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 
 import fastconv

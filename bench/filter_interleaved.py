@@ -32,6 +32,7 @@ import os
 import platform
 import time
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import cv2
 import numpy as np
 import scipy.ndimage as ndi

@@ -10,6 +10,7 @@ results are the same (checked first).
 import sys
 import time
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 
 import fastconv

@@ -18,6 +18,7 @@ import hashlib
 import json
 import sys
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 
 import fastconv

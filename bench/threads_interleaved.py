@@ -10,6 +10,7 @@ is measured the same way, as a yardstick for what this host's second core gives.
 import sys
 import time
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 
 import fastconv

@@ -12,6 +12,7 @@ Prints the largest relative error over the seeds.
 import sys
 from pathlib import Path
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -16,6 +16,7 @@ each Winograd time as a ratio of the direct one. Results are checked against the
 import sys
 import time
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 
 import fastconv

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
 import numpy as np
 
 LAYERS = {
