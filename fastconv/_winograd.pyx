@@ -198,6 +198,18 @@ cdef inline Py_ssize_t _plane_ld(Py_ssize_t n, Py_ssize_t itemsize) noexcept nog
     return lines * per
 
 
+# One thread's scratch row (``_workspace_len`` elements, each part 64-byte aligned): the alpha**2
+# tile pointers | V (alpha**2 planes ldv apart) | M or D (alpha**2 planes ldm apart) | the NCHW stage.
+cdef inline floating* _ws_v(floating* row, Py_ssize_t a2) noexcept nogil:
+    """The V part of a scratch row (after the a2 pointers)."""
+    return row + _round16(a2 * 8 // sizeof(floating))
+
+
+cdef inline floating* _ws_after(floating* part, Py_ssize_t a2, Py_ssize_t ld) noexcept nogil:
+    """The part after ``part``, a2 planes ``ld`` apart."""
+    return part + _round16(a2 * ld)
+
+
 def plane_stride(Py_ssize_t n, Py_ssize_t itemsize):
     """Elements between consecutive planes of ``n`` elements in the transform workspaces (an odd
     number of 64-byte lines, at least ``n``)."""
@@ -377,11 +389,10 @@ cdef void _forward(
     cdef int prev = _blas_pin()
     for blk in prange(nblocks, schedule="dynamic", num_threads=nthreads):
         base = wk + threadid() * ldw
-        # per-thread scratch (64-byte aligned parts): pointers (a2) | V (a2 planes ldv apart) |
-        # M (a2 planes ldm apart) | the NCHW stage
+        # the thread's scratch row: the tile pointers | V | M | the NCHW stage
         rows = <const floating**>base
-        v = base + _round16(a2 * 8 // sizeof(floating))
-        mm = v + _round16(a2 * ldv)
+        v = _ws_v(base, a2)
+        mm = _ws_after(v, a2, ldv)
         t0 = blk * T
         t1 = min(t0 + T, ntiles)
         _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw, ldv)
@@ -403,7 +414,7 @@ cdef void _forward(
                     _gemm(<int>og, <int>(t1 - t0), <int>cg, up + p * cg * Cout + g * og, <int>Cout,
                           v + p * ldv + g * cg, <int>C, mm + p * ldm + g * og, <int>Cout)
         if y_nchw:
-            _untiles_nchw(mm, ldm, yp, <floating**>rows, bias, mm + _round16(a2 * ldm), t0, t1, Ho, Wo, Cout,
+            _untiles_nchw(mm, ldm, yp, <floating**>rows, bias, _ws_after(mm, a2, ldm), t0, t1, Ho, Wo, Cout,
                           tiles_h, tiles_w, m)
         else:
             _untiles(mm, ldm, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
@@ -473,9 +484,9 @@ cdef void _weights_grad(
     cdef int prev = _blas_pin()
     for q in prange(P, schedule="dynamic", num_threads=nthreads):
         base = wk + threadid() * ldw
-        rows = <const floating**>base
-        v = base + _round16(a2 * 8 // sizeof(floating))
-        dd = v + _round16(a2 * ldv)
+        rows = <const floating**>base  # the thread's scratch row: the tile pointers | V | D
+        v = _ws_v(base, a2)
+        dd = _ws_after(v, a2, ldv)
         acc = pp + q * a2 * cg * Cout
         memset(acc, 0, a2 * cg * Cout * sizeof(floating))
         for blk in range(q * nblocks // P, (q + 1) * nblocks // P):
@@ -708,8 +719,8 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
 
 def _workspace_len(Py_ssize_t m, Py_ssize_t T, Py_ssize_t c, Py_ssize_t cout, Py_ssize_t itemsize,
                    Py_ssize_t stage_pixels=0):
-    """Elements of one thread's scratch row (see _forward), a multiple of 16; ``stage_pixels``: the
-    NCHW output stage's pixels (0 for an NHWC output)."""
+    """Elements of one thread's scratch row (the parts of _ws_v and _ws_after), a multiple of 16;
+    ``stage_pixels``: the NCHW output stage's pixels (0 for an NHWC output)."""
     cdef Py_ssize_t a2 = _alpha(m) * _alpha(m)
     return _round16(a2 * 8 // itemsize) + _round16(a2 * _plane_ld(T * c, itemsize)) \
         + _round16(a2 * _plane_ld(T * cout, itemsize)) + _round16(stage_pixels * cout)
