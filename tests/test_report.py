@@ -199,3 +199,26 @@ def test_readme_block_uses_the_headline_rows(data):
     block = report.readme_block(data, headline=("pool B",))
     assert "| pool B |" in block and "| conv A |" not in block
     assert "| conv A |" in report.readme_block(data, headline=None)
+
+
+@pytest.mark.parametrize("numpy_first", [False, True])
+def test_bench_host_module_removes_the_openblas_settings_before_numpy(numpy_first):
+    """bench/_host.py, imported first by bench/conftest.py and the benchmark scripts, removes the
+    host's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (and says what it removed); after NumPy has loaded
+    it leaves them, since OpenBLAS has read them by then."""
+    import os
+    import subprocess
+    import sys
+
+    bench = Path(__file__).parents[1] / "bench"
+    code = ("import sys, os, json\n" + ("import numpy\n" if numpy_first else "") + f"sys.path.insert(0, {str(bench)!r})\n"
+            "import _host\n"
+            "print(json.dumps([_host.UNSET, os.environ.get('OPENBLAS_CORETYPE'), os.environ.get('OPENBLAS_L2_SIZE')]))\n")
+    env = dict(os.environ, OPENBLAS_CORETYPE="Haswell", OPENBLAS_L2_SIZE="512")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    unset, coretype, l2 = json.loads(out.stdout)
+    if numpy_first:
+        assert (unset, coretype, l2) == ({}, "Haswell", "512")
+        assert "the host's OpenBLAS settings stay" in out.stderr
+    else:
+        assert (unset, coretype, l2) == ({"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "512"}, None, None)
