@@ -2,10 +2,9 @@
    256-bit and on 512-bit vectors (12 independent accumulators, so latency never limits it).
 
    Build and run:  gcc -O2 bench/fma_width.c -o /tmp/fma_width && /tmp/fma_width
-   A full-width AVX-512 core (AMD Zen 5 server parts, most Intel Xeons) reads about 2x on 512-bit;
-   one that runs AVX-512 on 256-bit units (AMD Zen 4) about 1x. Several fastconv choices measured
-   differently on the two (docs/performance.md). */
-#include <immintrin.h>
+   A core with full-width AVX-512 units (the AMD Zen 5 EPYC of docs/performance.md: 2.0x) reads
+   about 2x on 512-bit; one that executes AVX-512 on 256-bit units (AMD Zen 4) about 1x. Several
+   fastconv choices measured differently on the two (docs/performance.md). */
 #include <stdio.h>
 #include <time.h>
 
@@ -16,31 +15,23 @@ static double now(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-__attribute__((target("avx2,fma"))) static float fma256(long n)
-{
-    __m256 a[12], x = _mm256_set1_ps(1.0001f), w = _mm256_set1_ps(0.9999f);
-    float t[8], s = 0;
-    int i;
-    for (i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
-    for (long k = 0; k < n; k++)
-#pragma GCC unroll 12
-        for (i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], x, w);
-    for (i = 0; i < 12; i++) { _mm256_storeu_ps(t, a[i]); s += t[0]; }
-    return s;
-}
-
-__attribute__((target("avx512f"))) static float fma512(long n)
-{
-    __m512 a[12], x = _mm512_set1_ps(1.0001f), w = _mm512_set1_ps(0.9999f);
-    float t[16], s = 0;
-    int i;
-    for (i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
-    for (long k = 0; k < n; k++)
-#pragma GCC unroll 12
-        for (i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], x, w);
-    for (i = 0; i < 12; i++) { _mm512_storeu_ps(t, a[i]); s += t[0]; }
-    return s;
-}
+/* NAME(n): n rounds of 12 independent a = a * x + w on float vectors of BYTES bytes (GCC contracts
+   them to FMAs); the value returned keeps the loop from being optimized away. */
+#define FMA_THROUGHPUT(NAME, BYTES, TARGET)                                     \
+    __attribute__((target(TARGET))) static float NAME(long n)                   \
+    {                                                                           \
+        typedef float vec __attribute__((vector_size(BYTES)));                  \
+        vec a[12], x = (vec){0} + 1.0001f, w = (vec){0} + 0.9999f;              \
+        float s = 0;                                                            \
+        int i;                                                                  \
+        for (i = 0; i < 12; i++) a[i] = (vec){0} + (float)i;                    \
+        for (long k = 0; k < n; k++)                                            \
+            _Pragma("GCC unroll 12") for (i = 0; i < 12; i++) a[i] = a[i] * x + w; \
+        for (i = 0; i < 12; i++) s += a[i][0];                                  \
+        return s;                                                               \
+    }
+FMA_THROUGHPUT(fma256, 32, "avx2,fma")
+FMA_THROUGHPUT(fma512, 64, "avx512f")
 
 int main(void)
 {
