@@ -58,8 +58,9 @@ _WINOGRAD_WIDE_CHANNELS = 32
 # ... and, ungrouped, where a block of tiles (fastconv._winograd.block_tiles of the float32 layer:
 # its V and M in about 1 MiB, and at least 8 blocks) holds at least this many 4x4 output tiles.
 # Smaller blocks come from wide layers (C + Cout above about 360) or few tiles (under 160: small
-# batches of small images); their per-position GEMMs are too thin for BLAS and the weight
-# gradient's per-block sums outweigh them. Measured Winograd/direct fwd+bwd time (float32, 2
+# batches of small images); their per-position GEMMs are too thin for BLAS, and the weight
+# gradient reads and writes its alpha**2 (C, Cout) sums once per block for as many multiply-adds
+# per sum as the block has tiles. Measured Winograd/direct fwd+bwd time (float32, 2
 # threads, calls alternating, medians): 1.09-3.2 on blocks of 16-18 tiles (N2 32x32 256->256 3.2,
 # N4 28x28 192->192 1.67, N8 16x16 128->128 1.08-1.28, N1 32x32 16->32 1.16), 0.93 at 22 and
 # 0.59-1.07 at 28 (N16/N32 128->128 0.66/0.59).
