@@ -613,8 +613,24 @@ def bias_grad(dy, int nthreads):
     return out.astype(dy.dtype)
 
 
-# The weight gradient's tile blocks are summed in this many fixed parts (at most one per block).
+# The weight gradient's tile blocks are summed in this many fixed parts (at most one per block),
 _DW_PARTS = 8
+# ... fewer where those parts' sums (alpha**2 * C/groups * Cout values each) would pass
+# _DW_PARTS_BYTES in all, down to _DW_MIN_PARTS: each block adds its products into its part's sums,
+# so large sums cost a pass over memory per block, and then one more to add the parts. Measured on
+# the weight gradient alone (float32, 2 threads, calls alternating): 4 parts instead of 8 took
+# 0.85-0.94 of the time on N8 64x64 64->64, N4 56x56 64->128 and the 4x4 transposed layer's phase
+# route (512-590 KiB per part), but 1.10 on N32 32x32 16->32 (72 KiB per part), which keeps 8.
+_DW_PARTS_BYTES = 2 << 20
+_DW_MIN_PARTS = 4
+
+
+def dw_parts(Py_ssize_t nblocks, Py_ssize_t alpha, Py_ssize_t cg, Py_ssize_t cout, Py_ssize_t itemsize):
+    """The weight gradient's fixed parts for ``nblocks`` blocks of alpha x alpha tiles and (cg, Cout)
+    sums of ``itemsize`` bytes: _DW_PARTS, fewer (not below _DW_MIN_PARTS) where they would pass
+    _DW_PARTS_BYTES, at most one per block. Depends only on the layer, never on the thread count."""
+    fit = _DW_PARTS_BYTES // (alpha * alpha * cg * cout * itemsize)
+    return int(min(nblocks, max(_DW_MIN_PARTS, min(_DW_PARTS, fit))))
 
 
 def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
@@ -677,7 +693,7 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     tiles = x.shape[0] * (-(-dy.shape[1] // m)) * (-(-dy.shape[2] // m))
     cdef Py_ssize_t T = block_tiles(tiles, m, c, cout, dt.itemsize)
     nblocks = -(-tiles // T)
-    P = min(_DW_PARTS, nblocks)
+    P = dw_parts(nblocks, alpha, dw.shape[2], cout, dt.itemsize)
     nthreads = max(1, min(nthreads, P))
     work = scratch("winograd.work", (nthreads, _workspace_len(m, T, c, cout, dt.itemsize)), dt)
     parts = scratch("winograd.parts", (P, alpha * alpha, dw.shape[2], cout), dt)

@@ -186,6 +186,24 @@ def test_plane_stride_is_an_odd_line_count_at_least_n(n, itemsize):
     assert ld - n < 2 * per_line  # at most one line more than the rounding needs
 
 
+@pytest.mark.parametrize(
+    "nblocks,alpha,cg,cout,itemsize,parts",
+    [
+        (16, 6, 16, 32, 4, 8),    # the medium layer: 72 KiB sums per part, 8 parts
+        (16, 6, 16, 32, 8, 8),    # its float64 twin: 144 KiB
+        (16, 6, 64, 64, 4, 4),    # the large layer: 576 KiB per part, fewer parts, not below 4
+        (16, 4, 64, 128, 4, 4),   # the 4x4 transposed layer's phase route (F(3x3, 2x2))
+        (16, 6, 32, 32, 4, 8),    # 144 KiB: 8 still fit in 2 MiB
+        (16, 6, 32, 64, 4, 7),    # 288 KiB: 7 fit
+        (3, 6, 16, 32, 4, 3),     # at most one part per block
+    ],
+)
+def test_dw_parts_keep_the_partial_sums_within_a_budget(nblocks, alpha, cg, cout, itemsize, parts):
+    """The weight gradient sums its blocks in 8 fixed parts, fewer (down to 4) where the parts'
+    alpha**2 * cg * Cout sums would pass 2 MiB; never more parts than blocks."""
+    assert wg.dw_parts(nblocks, alpha, cg, cout, itemsize) == parts
+
+
 def test_bad_calls_raise():
     x = np.zeros((1, 5, 5, 2), np.float32)
     w = np.zeros((3, 3, 2, 4), np.float32)
