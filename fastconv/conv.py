@@ -65,6 +65,8 @@ _WINOGRAD_WIDE_CHANNELS = 32
 # N4 28x28 192->192 1.67, N8 16x16 128->128 1.08-1.28, N1 32x32 16->32 1.16), 0.93 at 22 and
 # 0.59-1.07 at 28 (N16/N32 128->128 0.66/0.59).
 _WINOGRAD_MIN_BLOCK_TILES = 20
+# The tiles the rule counts: F(4x4, 3x3)'s (fastconv._winograd.default_tile), in float32 bytes.
+_RULE_TILE, _RULE_ITEMSIZE = 4, 4
 # Grouped layers (1 < groups < C): a block-diagonal product per tile position, (tiles, C/groups) @
 # (C/groups, Cout/groups) per group; "auto" takes Winograd (forward, dx and dw) from this many
 # channels per group on each side (measured, 1 thread, interleaved, N8 64x64 64->64: Winograd/direct
@@ -231,15 +233,16 @@ def _winograd_pays(w_shape, groups: int = 1, tiles=None) -> bool:
     c, cout = w_shape[2], w_shape[3]
     if groups > 1:
         return min(c, cout // groups) >= _WINOGRAD_GROUP_CHANNELS and cout >= _WINOGRAD_WIDE_CHANNELS
-    if tiles is not None and _winograd.block_tiles(tiles, 4, c, cout, 4) < _WINOGRAD_MIN_BLOCK_TILES:
+    if not (min(c, cout) >= _WINOGRAD_MIN_CHANNELS and max(c, cout) >= _WINOGRAD_WIDE_CHANNELS):
         return False
-    return min(c, cout) >= _WINOGRAD_MIN_CHANNELS and max(c, cout) >= _WINOGRAD_WIDE_CHANNELS
+    return tiles is None or \
+        _winograd.block_tiles(tiles, _RULE_TILE, c, cout, _RULE_ITEMSIZE) >= _WINOGRAD_MIN_BLOCK_TILES
 
 
 def _output_tiles(y_shape) -> int:
     """The 4x4 output tiles of an NHWC output shape (N, Ho, Wo, Cout), for _winograd_pays."""
     n, ho, wo = y_shape[:3]
-    return n * (-(-ho // 4)) * (-(-wo // 4))
+    return n * (-(-ho // _RULE_TILE)) * (-(-wo // _RULE_TILE))
 
 
 def _gemm_serves(w_shape, pad, compute_dx: bool, opts: _Options = _PLAIN) -> _Fit:
