@@ -1,0 +1,92 @@
+"""The measurements behind two Winograd choices, with the calls alternating in one process (float32,
+2 threads, 3x3 padding 1, medians of the rounds).
+
+Run: ``python bench/winograd_rule_interleaved.py [rounds] [N,H,C,Cout ...]`` (square H x H images).
+
+* "auto"'s block rule (fastconv.conv._WINOGRAD_MIN_BLOCK_TILES): each layer's fwd+bwd through the
+  API with ``algorithm="winograd"`` and with ``algorithm="direct"``, their ratio, and the tiles
+  per block the rule counts (the results of the two are checked to agree first).
+* ``--dw-parts``: the Winograd weight gradient alone (``conv2d_backward(..., compute_dx=False)``)
+  with the parts :func:`fastconv._winograd.dw_parts` picks against 8 parts.
+
+Default layers: those the rule was set on.
+"""
+import sys
+import time
+
+import _host  # noqa: F401  (before NumPy: the host's OpenBLAS settings off, see bench/_host.py)
+import numpy as np
+
+import fastconv
+from fastconv import _winograd, conv
+
+LAYERS = [(2, 32, 256, 256), (4, 28, 192, 192), (8, 16, 128, 128), (1, 32, 16, 32), (4, 16, 16, 32),
+          (8, 32, 160, 160), (8, 32, 128, 128), (32, 32, 16, 32), (8, 64, 64, 64)]
+
+
+def data(n, h, c, cout):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, h, h, c), dtype=np.float32)
+    w = (rng.standard_normal((3, 3, c, cout)) / np.sqrt(9 * c)).astype(np.float32)
+    dy = rng.standard_normal((n, h, h, cout), dtype=np.float32)
+    return x, w, np.zeros(cout, np.float32), dy
+
+
+def median_ms(times):
+    return float(np.median(times)) * 1e3
+
+
+def rule(layers, rounds):
+    for n, h, c, cout in layers:
+        x, w, b, dy = data(n, h, c, cout)
+
+        def call(algorithm):
+            y, cache = fastconv.conv2d_forward(x, w, b, 1, 1, algorithm=algorithm)
+            return (y,) + fastconv.conv2d_backward(dy, cache)
+
+        first = {a: call(a) for a in ("winograd", "direct")}
+        for got, want in zip(first["winograd"], first["direct"]):
+            assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+        times = {"winograd": [], "direct": []}
+        for _ in range(rounds):
+            for a in times:
+                t0 = time.perf_counter()
+                call(a)
+                times[a].append(time.perf_counter() - t0)
+        tiles = conv._output_tiles((n, h, h))
+        block = _winograd.block_tiles(tiles, conv._RULE_TILE, c, cout, conv._RULE_ITEMSIZE)
+        wm, dm = median_ms(times["winograd"]), median_ms(times["direct"])
+        print(f"N{n} {h}x{h} {c}->{cout}: {block} tiles per block; winograd {wm:.2f} ms, direct {dm:.2f} ms, "
+              f"winograd/direct {wm / dm:.2f}; auto: {fastconv.conv2d_forward(x, w, b, 1, 1)[1].family}", flush=True)
+
+
+def dw_parts(layers, rounds):
+    for n, h, c, cout in layers:
+        x, w, b, dy = data(n, h, c, cout)
+        y, cache = fastconv.conv2d_forward(x, w, b, 1, 1, algorithm="winograd")
+        times = {"dw_parts": [], "8 parts": []}
+        for _ in range(rounds):
+            for k in times:
+                _winograd._DW_MIN_PARTS = 8 if k == "8 parts" else 4
+                try:
+                    t0 = time.perf_counter()
+                    fastconv.conv2d_backward(dy, cache, compute_dx=False)
+                    times[k].append(time.perf_counter() - t0)
+                finally:
+                    _winograd._DW_MIN_PARTS = 4
+        new, old = median_ms(times["dw_parts"]), median_ms(times["8 parts"])
+        print(f"N{n} {h}x{h} {c}->{cout}: dw with dw_parts {new:.2f} ms, with 8 parts {old:.2f} ms, ratio {new / old:.2f}",
+              flush=True)
+
+
+def main(argv):
+    parts = "--dw-parts" in argv
+    args = [a for a in argv if a != "--dw-parts"]
+    rounds = int(args[0]) if args else 9
+    layers = [tuple(int(v) for v in a.split(",")) for a in args[1:]] or LAYERS
+    fastconv.set_num_threads(2)
+    (dw_parts if parts else rule)(layers, rounds)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
