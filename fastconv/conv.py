@@ -63,7 +63,8 @@ _WINOGRAD_WIDE_CHANNELS = 32
 # per sum as the block has tiles. Measured Winograd/direct fwd+bwd time (float32, 2
 # threads, calls alternating, medians): 1.09-3.2 on blocks of 16-18 tiles (N2 32x32 256->256 3.2,
 # N4 28x28 192->192 1.67, N8 16x16 128->128 1.08-1.28, N1 32x32 16->32 1.16), 0.93 at 22 and
-# 0.59-1.07 at 28 (N16/N32 128->128 0.66/0.59).
+# 0.59-1.07 at 28 (N16/N32 128->128 0.66/0.59). With the weight gradient's parts capped
+# (_winograd.dw_parts), bench/winograd_rule_interleaved.py read 1.12-1.80 on the first four.
 _WINOGRAD_MIN_BLOCK_TILES = 20
 # The tiles the rule counts: F(4x4, 3x3)'s (fastconv._winograd.default_tile), in float32 bytes.
 _RULE_TILE, _RULE_ITEMSIZE = 4, 4
