@@ -9,7 +9,9 @@ first 3 calls dropped) of:
 * ``medium`` / ``large``: conv2d forward+backward, N32 32x32x16->32 and N8 64x64x64->64, k3 p1;
 * ``tconv4x4``: conv_transpose2d forward+backward, N8 32x32x64 -> 64x64x32, k4 s2 p1;
 * ``to_y`` / ``to_z``: the transposed layer's phase copies (planes to output, output to planes) on
-  that layer's planes.
+  that layer's planes;
+* ``dw7x7x64`` / ``dw8x8x16`` / ``dw56x56x16``: depthwise 3x3 p1 conv2d forward+backward, N32
+  7x7x64, N64 8x8x16 and N32 56x56x16 (rows narrower than a register block; one vector of channels).
 
 Every result is saved by the child and compared between the two trees at the end (bit for bit, as
 the changes this script was written for keep the bits). Alternating processes is the fair way to
@@ -60,6 +62,16 @@ def to_z():
     ct.output_to_phases_kernel(dy, dz, 1, 1, 2)
     return (dz,)
 calls["to_y"], calls["to_z"] = to_y, to_z
+for name, (n, h, c, s) in {"dw7x7x64": (32, 7, 64, 1), "dw8x8x16": (64, 8, 16, 1),
+                           "dw56x56x16": (32, 56, 16, 1)}.items():
+    xd = rng.standard_normal((n, h, h, c)).astype(np.float32)
+    wd = rng.standard_normal((3, 3, 1, c)).astype(np.float32)
+    bd = rng.standard_normal(c).astype(np.float32)
+    dyd = rng.standard_normal((n, (h - 1) // s + 1, (h - 1) // s + 1, c)).astype(np.float32)
+    def depthwise(x=xd, w=wd, b=bd, dy=dyd, s=s, c=c):
+        y, cache = fastconv.conv2d_forward(x, w, b, 1, s, groups=c)
+        return (y, *fastconv.conv2d_backward(dy, cache))
+    calls[name] = depthwise
 times = {k: [] for k in calls}
 for r in range(rounds):
     for k, fn in calls.items():
@@ -95,7 +107,7 @@ def main():
     for k in meds[old][0]:
         lo = [m[k] for m in meds[old]]
         hi = [m[k] for m in meds[new]]
-        print(f"{k:9s} old {min(lo):.3f}-{max(lo):.3f} ms   new {min(hi):.3f}-{max(hi):.3f} ms (medians per process)")
+        print(f"{k:10s} old {min(lo):.3f}-{max(lo):.3f} ms   new {min(hi):.3f}-{max(hi):.3f} ms (medians per process)")
 
 
 if __name__ == "__main__":

@@ -366,6 +366,20 @@ FCD_ATTR FCD_INLINE Py_ssize_t FCD_FN(run3)(const FCD_T *const rows[3], const FC
     const Py_ssize_t cv = C - C % FCD_L, is = FCD_M_STEP(M) * C, os = FCD_M_OUT(M) * C;
     Py_ssize_t c0, j;
     int t;
+    if (FCD_JB >= 8 && j1 - j0 < FCD_JB && j1 - j0 >= FCD_JB / 2) {
+        /* a row narrower than a block (the interior of a 7x7 or 8x8 image at AVX-512): blocks of
+           half the width, the last overlapping the one before, rather than one output at a time,
+           whose single sum is a chain of 9 dependent multiply-adds */
+        for (j = j0; j < j1; j += FCD_JB / 2) {
+            if (j + FCD_JB / 2 > j1) j = j1 - FCD_JB / 2;
+            for (c0 = 0; c0 < cv; c0 += FCD_L) {
+                const FCD_T *rc[3], *bc = bias ? bias + c0 : NULL;
+                for (t = 0; t < 3; t++) rc[t] = rows[t] ? rows[t] + j * is + c0 : NULL;
+                FCD_FN(blk3)(rc, C, w + c0, bc, out + j * os + c0, FCD_JB / 2, M, nt);
+            }
+        }
+        return cv;
+    }
     for (j = j0; j < j1; j += FCD_JB) {
         /* the last block ends at j1, overlapping the one before (its outputs computed twice, the
            same values), when the columns are not a whole number of blocks */

@@ -19,9 +19,9 @@ whose dy they read, so dy is read from memory once.
 
 The C loops (the template ``_conv_depthwise.h``) are compiled for float32 and float64 at every
 instruction-set level of ``_simd.h`` (``_conv_depthwise_kernels.h``); each call picks its level
-(:func:`depthwise_level`): the highest this CPU runs whose vectors divide C into at least two
-vectors, not below AVX2 (the channels past the last whole vector run one at a time), so float32
-layers with C = 8, 12, 16, 24 run AVX2 on an AVX-512 CPU.
+(:func:`depthwise_level`): the highest this CPU runs whose vectors divide C into whole vectors,
+not below AVX2 (the channels past the last whole vector run one at a time), so float32 layers
+with C = 8, 12, 24 run AVX2 on an AVX-512 CPU.
 Levels from AVX2 up give bit-identical results (a vector lane and the scalar tail do the same
 fused multiply-adds in the same order).
 
@@ -52,9 +52,9 @@ def depthwise_level(dtype, Py_ssize_t channels, int level=-1) -> str:
         Channels C of the layer (input = output channels).
     level : int, default -1
         -1: the level that runs (:func:`fastconv._simd.simd_level`), lowered (not below AVX2)
-        until its vectors divide C into at least two vectors (the channels past the last
-        whole vector are computed one at a time): on an AVX-512 CPU a float32 layer runs
-        AVX-512 only if C is 32, 48, 64, ... (float64: 16, 24, 32, ...), else AVX2. ``k >= 0``:
+        until its vectors divide C into whole vectors (the channels past the last whole
+        vector are computed one at a time): on an AVX-512 CPU a float32 layer runs AVX-512
+        only if C is 16, 32, 48, ... (float64: 8, 16, 24, ...), else AVX2. ``k >= 0``:
         level ``k`` (an index of ``SIMD_LEVELS``), at most the level that runs.
 
     Returns

@@ -19,9 +19,13 @@ LEVEL_CS = (1, 3, 8, 12, 16, 24, 32, 64, 76)
 # (N, H, W, Kh, Kw, padding (top, left), stride, dilation): output shapes follow from the
 # reference's rule (bottom/right padding = top/left here). The 3x3 layers with column stride 1
 # or 2 and column dilation 1 run their rows' interior columns in blocks (4 or 8 outputs): rows
-# of 21 and 19 outputs have whole blocks and an overlapping last block at every level.
+# of 21 and 19 outputs have whole blocks and an overlapping last block at every level; interiors
+# of 4 to 7 columns (the 8x8 image at stride 1 and the 14-wide one at stride 2: 6) run in half
+# blocks where a block is 8 outputs wide.
 LEVEL_GEOMETRIES = (
     (3, 7, 6, 3, 3, 1, 1, 1),
+    (2, 8, 8, 3, 3, 1, 1, 1),
+    (2, 6, 14, 3, 3, 1, 2, 1),
     (2, 9, 8, 3, 3, 1, 2, 1),
     (2, 6, 7, 2, 3, 2, (1, 2), (2, 1)),
     (2, 5, 21, 3, 3, 1, 1, 1),
@@ -111,26 +115,26 @@ def test_every_kernel_level_agrees_with_reference(level, tmp_path):
 
 def _expected_level(dtype, c):
     """The rule of depthwise_level, written out: from the level that runs down to AVX2, the
-    first whose lanes (vector bytes / itemsize, 16/32/64 bytes per level) divide C into at
-    least two vectors."""
+    first whose lanes (vector bytes / itemsize, 16/32/64 bytes per level) divide C into whole
+    vectors."""
     run = _simd.SIMD_LEVELS.index(_simd.simd_level())
     lanes = [vb // np.dtype(dtype).itemsize for vb in (16, 32, 64)]
     lvl = run
-    while lvl > 1 and (c % lanes[lvl] != 0 or c == lanes[lvl]):
+    while lvl > 1 and c % lanes[lvl] != 0:
         lvl -= 1
     return _simd.SIMD_LEVELS[lvl]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_level_choice(dtype):
-    """depthwise_level follows its rule; on an AVX-512 CPU float32 C = 1, 3, 8, 12, 16, 24 run
-    AVX2 and C = 32, 64 AVX-512; a forced level is capped at the level that runs."""
+    """depthwise_level follows its rule; on an AVX-512 CPU float32 C = 1, 3, 8, 12, 24 run
+    AVX2 and C = 16, 32, 64 AVX-512; a forced level is capped at the level that runs."""
     run = _simd.simd_level()
     for c in LEVEL_CS + (4, 20, 40, 100):
         assert _conv_depthwise.depthwise_level(dtype, c) == _expected_level(dtype, c)
     if run == "avx512":
-        narrow = (1, 3, 8, 12, 16, 24, 100) if dtype == "float32" else (1, 3, 4, 8, 12, 100)
-        wide = (32, 48, 64) if dtype == "float32" else (16, 24, 32, 64)
+        narrow = (1, 3, 8, 12, 24, 100) if dtype == "float32" else (1, 3, 4, 12, 100)
+        wide = (16, 32, 48, 64) if dtype == "float32" else (8, 16, 24, 32, 64)
         assert {_conv_depthwise.depthwise_level(dtype, c) for c in narrow} == {"avx2"}
         assert {_conv_depthwise.depthwise_level(dtype, c) for c in wide} == {"avx512"}
     for k, name in enumerate(_simd.SIMD_LEVELS):
