@@ -12,6 +12,10 @@ def conv2d_backward_gemm_kernel(
     dw_parts: NDArray[np.floating], db_parts: NDArray[np.floating], work: NDArray[np.floating], MT: int,
     ph: int, pw: int, sh: int, sw: int, want_dx: bool, num_threads: int,
 ) -> None: ...
+def conv2d_weight_grad_gemm_kernel(
+    x: NDArray[np.floating], dy: NDArray[np.floating], dw: NDArray[np.floating], work: NDArray[np.floating],
+    MT: int, KB: int, ph: int, pw: int, sh: int, sw: int, num_threads: int,
+) -> None: ...
 def correlate2d_valid_kernel(
     image: NDArray[np.floating], kernel: NDArray[np.floating], out: NDArray[np.floating],
     sh: int, sw: int, num_threads: int,

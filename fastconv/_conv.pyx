@@ -263,6 +263,57 @@ def conv2d_backward_gemm_kernel(
                     dbp[co] += dbp[p * Cout + co]
 
 
+def conv2d_weight_grad_gemm_kernel(
+    const floating[:, :, :, ::1] x,    # IN  (N, H, W, C), the forward input
+    const floating[:, :, :, ::1] dy,   # IN  (N, Ho, Wo, Cout)
+    floating[:, :, :, ::1] dw,         # OUT (Kh, Kw, C, Cout), overwritten
+    floating[:, ::1] work,             # SCRATCH (>= MT, Kh*Kw*C): one im2col chunk, shared by the threads
+    Py_ssize_t MT,                     # rows per chunk
+    Py_ssize_t KB,                     # columns of the im2col matrix (rows of dw) per GEMM block
+    Py_ssize_t ph, Py_ssize_t pw,
+    Py_ssize_t sh, Py_ssize_t sw,
+    int num_threads,
+) -> None:
+    """Weight gradient by im2col + GEMM, for layers whose dw does not fit a core's cache.
+
+    The batch's output pixels (rows ``m = (n, i, j)``) are taken in fixed chunks of MT rows, in
+    order. The threads unfold a chunk together (fixed pieces of 64 rows), then compute
+    ``dw[k0:k0+KB] (+)= col[:, k0:k0+KB]^T @ dy_chunk`` for the fixed column blocks of KB, one
+    BLAS call (pinned to one thread) per block, the first chunk overwriting dw and the later
+    ones adding to it. Each dw element is summed by the same sequence of operations whatever the
+    thread count: chunks in order, and BLAS over the chunk's rows.
+    """
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t Kh = dw.shape[0], Kw = dw.shape[1], Cout = dw.shape[3]
+    cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2]
+    cdef Py_ssize_t K = Kh * Kw * C, M = N * Ho * Wo, RP = 64
+    cdef Py_ssize_t m0, rows, q, nq = (K + KB - 1) // KB, k0, kb, r0
+    cdef floating beta
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* dyp = &dy[0, 0, 0, 0]
+    cdef floating* dwp = &dw[0, 0, 0, 0]
+    cdef floating* col = &work[0, 0]
+    cdef int prev
+    with nogil:
+        prev = _blas_pin()
+        m0 = 0
+        while m0 < M:
+            rows = min(MT, M - m0)
+            for q in prange((rows + RP - 1) // RP, schedule="dynamic", num_threads=num_threads):
+                r0 = q * RP
+                _im2col(xp, col + r0 * K, m0 + r0, m0 + min(r0 + RP, rows), H, W, C, Kh, Kw, Ho, Wo, ph, pw, sh, sw)
+            beta = 0 if m0 == 0 else 1
+            for q in prange(nq, schedule="dynamic", num_threads=num_threads):
+                k0 = q * KB
+                kb = min(KB, K - k0)
+                # dw[k0:k0+kb] (kb, Cout) (+)= col[:, k0:k0+kb]^T @ dy (rows, Cout); column-major:
+                # dW^T (Cout, kb) (+)= dy^T (Cout, rows) @ col[:, k0:k0+kb] (rows, kb)
+                _gemm(c"N", c"T", <int>Cout, <int>kb, <int>rows, 1, dyp + m0 * Cout, <int>Cout, col + k0, <int>K,
+                      beta, dwp + k0 * Cout, <int>Cout)
+            m0 += rows
+        _blas_restore(prev)
+
+
 def correlate2d_valid_kernel(
     const floating[:, ::1] image,   # IN  (H, W)
     const floating[:, ::1] kernel,  # IN  (Kh, Kw)

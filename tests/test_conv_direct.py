@@ -246,3 +246,82 @@ def test_simd_level_follows_the_cpu_flags(tmp_path):
         want = "avx512"
     code = "from fastconv import _simd; print(_simd.simd_level())"
     assert run_python(code, tmp_path, FASTCONV_SIMD="") == want
+
+
+# Wide layers: a (Kh, Kw, C, Cout) weight gradient above conv._WIDE_DW_BYTES (1.5 MiB) sends the
+# direct backward of an ungrouped, undilated stride-1 layer to conv._wide_backward: dw by im2col +
+# BLAS in fixed chunks of rows and blocks of dw rows, dx by the forward kernel over dy.
+WIDE_CASES = [
+    (2, 5, 6, 256, 200, 3, 3, 1, 1),   # 1.76 MiB of float32 dw; K = 2304, nine whole GEMM blocks
+    (1, 4, 7, 300, 180, 3, 3, 0, 1),   # K = 2700: a last GEMM block of 140 rows; no padding
+    (2, 5, 5, 160, 330, 3, 3, 2, 1),   # padding Kh - 1
+]
+
+
+def _wide_results(x, w, b, p, dtype, threads=None, fused=False, monkeypatch=None):
+    """(y, dx, dw, db, dw and db without dx) through algorithm="direct"; ``fused``: the wide route off."""
+    if fused:
+        monkeypatch.setattr(conv, "_WIDE_DW_BYTES", 1 << 60)
+    prev = fastconv.set_num_threads(threads or fastconv.get_num_threads())
+    try:
+        y, cache = fastconv.conv2d_forward(x, w, b, p, 1, algorithm="direct")
+        dy = np.random.default_rng(4).standard_normal(y.shape).astype(dtype)
+        return (y,) + fastconv.conv2d_backward(dy, cache) + fastconv.conv2d_backward(dy, cache, compute_dx=False)[1:]
+    finally:
+        fastconv.set_num_threads(prev)
+        if fused:
+            monkeypatch.setattr(conv, "_WIDE_DW_BYTES", conv._WIDE_DW_BYTES)
+
+
+@pytest.mark.parametrize("case", WIDE_CASES, ids=case_id)
+def test_wide_backward(case, dtype, monkeypatch):
+    """The wide route serves these layers; it equals the reference; its dx has the fused kernel's bits
+    and its dw, db equal the fused kernel's to rounding; chunks of 7 rows (several, the last one
+    short) give the same bits as one chunk, and so do 1, 2 and 3 threads."""
+    x, w, b, p, s = case_data(case, dtype)
+    n, h, wd, c, co, kh, kw = case[:7]
+    dy_shape = (n, h + 2 * p - kh + 1, wd + 2 * p - kw + 1, co)
+    assert conv._wide_serves(x.shape, w.shape, dy_shape, np.dtype(dtype), (p, p), (1, 1), (1, 1), 1)
+    x0, w0 = x.copy(), w.copy()
+    calls = {"kernel": 0}
+    kernel = conv._conv.conv2d_weight_grad_gemm_kernel
+
+    def spy(*args):
+        calls["kernel"] += 1
+        return kernel(*args)
+
+    monkeypatch.setattr(conv._conv, "conv2d_weight_grad_gemm_kernel", spy)
+    check_fwd_bwd(x, w, b, p, s, dtype, seed=1, algorithm="direct")
+    assert calls["kernel"] == 1
+    one_chunk = _wide_results(x, w, b, p, dtype)
+    fused = _wide_results(x, w, b, p, dtype, fused=True, monkeypatch=monkeypatch)
+    np.testing.assert_array_equal(one_chunk[1], fused[1])  # dx: the same sums in the same order
+    for got, want in zip(one_chunk[2:], fused[2:]):
+        assert_close(got, want, dtype)
+    np.testing.assert_array_equal(one_chunk[2], one_chunk[4])  # dw, db with and without dx
+    np.testing.assert_array_equal(one_chunk[3], one_chunk[5])
+    monkeypatch.setattr(conv, "_WIDE_CHUNK_BYTES", 7 * kh * kw * c * np.dtype(dtype).itemsize)
+    monkeypatch.setattr(conv, "_PARALLEL_MIN_MACS", 0)
+    for threads in (1, 2, 3):
+        for got, want in zip(_wide_results(x, w, b, p, dtype, threads), one_chunk):
+            assert_close(got, want, dtype)
+    chunked = [_wide_results(x, w, b, p, dtype, threads) for threads in (1, 2, 3)]
+    for res in chunked[1:]:
+        for a, b_ in zip(chunked[0], res):
+            np.testing.assert_array_equal(a, b_)
+    np.testing.assert_array_equal(x, x0)  # inputs are never written
+    np.testing.assert_array_equal(w, w0)
+
+
+def test_wide_route_needs_stride_1_and_the_size_back():
+    """Only ungrouped, undilated stride-1 layers with the dx correlation giving x's size back (not
+    per-side padding that differs) and at least 8 input channels take the wide route."""
+    f32 = np.dtype(np.float32)
+    x, w, dy = (2, 9, 9, 256), (3, 3, 256, 256), (2, 9, 9, 256)
+    assert conv._wide_serves(x, w, dy, f32, (1, 1), (1, 1), (1, 1), 1)
+    assert not conv._wide_serves(x, w, (2, 5, 5, 256), f32, (1, 1), (2, 2), (1, 1), 1)
+    assert not conv._wide_serves(x, w, dy, f32, (1, 1), (1, 1), (2, 2), 1)
+    assert not conv._wide_serves(x, (3, 3, 128, 256), dy, f32, (1, 1), (1, 1), (1, 1), 2)
+    assert not conv._wide_serves(x, w, (2, 8, 9, 256), f32, (1, 1), (1, 1), (1, 1), 1)  # bottom padding 0
+    assert not conv._wide_serves(x, (3, 3, 64, 256), dy, f32, (1, 1), (1, 1), (1, 1), 1)  # 0.56 MiB
+    assert not conv._wide_serves((2, 9, 9, 4), (3, 3, 4, 20000), dy[:3] + (20000,), f32, (1, 1), (1, 1), (1, 1), 1)
