@@ -1,7 +1,7 @@
 """The direct family's backward on wide layers: the fused kernel against the wide route, and torch.
 
-Run: ``python bench/wide_interleaved.py [rounds] [N,H,C,Cout ...]`` (default 11 rounds; 3x3
-stride-1 padding-1 float32 layers of ResNet's later stages and the boundary of the rule).
+Run: ``python bench/wide_interleaved.py [rounds] [N,H,C,Cout[,stride] ...]`` (default 11 rounds;
+3x3 padding-1 float32 layers of ResNet's later stages and the boundary of the rule).
 
 For each layer the script calls, in turn, round after round in one process: fastconv's conv2d
 forward+backward with the wide route off (``conv._WIDE_DW_BYTES`` raised past the layer: the fused
@@ -21,7 +21,7 @@ import fastconv
 from fastconv import conv
 
 LAYERS = [(8, 7, 512, 512), (32, 7, 512, 512), (8, 14, 256, 256), (8, 14, 192, 256), (8, 28, 128, 256),
-          (8, 28, 128, 128)]
+          (8, 28, 128, 128), (8, 14, 256, 512, 2), (8, 28, 128, 256, 2)]
 
 
 def main():
@@ -35,14 +35,16 @@ def main():
     torch.set_num_threads(THREADS)
     wide_bytes = conv._WIDE_DW_BYTES
     rng = np.random.default_rng(0)
-    for n, h, c, co in layers:
+    for n, h, c, co, *st in layers:
+        s = st[0] if st else 1
+        ho = (h - 1) // s + 1
         x = rng.standard_normal((n, h, h, c), dtype=np.float32)
         w = (rng.standard_normal((3, 3, c, co)) / (3 * c ** 0.5)).astype(np.float32)
         b = rng.standard_normal(co).astype(np.float32)
-        dy = rng.standard_normal((n, h, h, co), dtype=np.float32)
+        dy = rng.standard_normal((n, ho, ho, co), dtype=np.float32)
 
         def fc():
-            y, cache = fastconv.conv2d_forward(x, w, b, 1, 1, algorithm="direct")
+            y, cache = fastconv.conv2d_forward(x, w, b, 1, s, algorithm="direct")
             return (y, *fastconv.conv2d_backward(dy, cache))
 
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(True)
@@ -52,7 +54,7 @@ def main():
 
         def tor():
             xt.grad = wt.grad = bt.grad = None
-            y = torch.nn.functional.conv2d(xt, wt, bt, padding=1)
+            y = torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=1)
             y.backward(dyt)
             return (y.detach().numpy().transpose(0, 2, 3, 1), xt.grad.numpy().transpose(0, 2, 3, 1),
                     wt.grad.numpy().transpose(2, 3, 1, 0), bt.grad.numpy())
@@ -80,8 +82,8 @@ def main():
                 if impl == "torch":
                     time.sleep(0.05)
         m = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
-        taken = conv._wide_serves(x.shape, w.shape, dy.shape, np.dtype(np.float32), (1, 1), (1, 1), (1, 1), 1)
-        print(f"N{n} {h}x{h} {c}->{co} (dw {9 * c * co * 4 / 2 ** 20:.2f} MiB, rule: {'wide' if taken else 'fused'}): "
+        taken = conv._wide_serves(w.shape, np.dtype(np.float32), (1, 1), 1)
+        print(f"N{n} {h}x{h} {c}->{co} s{s} (dw {9 * c * co * 4 / 2 ** 20:.2f} MiB, rule: {'wide' if taken else 'fused'}): "
               f"fused {m['fused']:.2f}  wide {m['wide']:.2f} ms (wide/fused {m['wide'] / m['fused']:.2f})  "
               f"torch {m['torch']:.2f} ms (torch/wide {m['torch'] / m['wide']:.2f})", flush=True)
 

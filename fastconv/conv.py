@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _conv, _conv_depthwise, _conv_direct, _conv_small, _dilated, _winograd
+from . import _conv, _conv_depthwise, _conv_direct, _conv_small, _conv_transpose, _dilated, _winograd
 from . import _layout, _outpool, _transpose
 from . import _validate as v
 from ._cache import ConvCache
@@ -50,12 +50,12 @@ _DIRECT_MIN_COLS = 8
 _DIRECT_DW_PARTS = (8, 32)
 _DIRECT_DW_BYTES = 4 << 20
 # Wide layers: where one (K, Cout) sum passes _WIDE_DW_BYTES, adding each output row into it
-# streams it through the cache, so the direct backward of an ungrouped, undilated stride-1 layer
-# computes dw by im2col + BLAS instead, over chunks of the batch's rows of about _WIDE_CHUNK_BYTES
-# of im2col and GEMM blocks of _WIDE_KB rows of dw, and dx by the forward kernel over dy with the
-# flipped kernel (the same bits as the fused backward's dx). Measured (float32 backward, 2 threads,
-# calls alternating): wide/fused time 0.51 on N8 7x7 512->512, 0.85 on 14x14 256->256 (2.25 MiB)
-# and 192->256 (1.69 MiB), but 1.05-1.10 on 128->256 (1.12 MiB) and 1.17-1.28 below.
+# streams it through the cache, so the direct backward of an ungrouped, undilated layer computes dw
+# by im2col + BLAS instead, over chunks of the batch's rows of about _WIDE_CHUNK_BYTES of im2col and
+# GEMM blocks of _WIDE_KB rows of dw, and dx by the forward kernel over dy with the flipped kernel
+# (stride 1) or the transposed convolution's kernel (other strides). Measured (float32 backward, 2 threads, calls alternating): wide/fused time 0.51 on
+# N8 7x7 512->512, 0.85 on 14x14 256->256 (2.25 MiB) and 192->256 (1.69 MiB), 0.48 on 14x14
+# 256->512 stride 2, but 1.05-1.10 on 128->256 (1.12 MiB; 1.05 at stride 2) and 1.17-1.28 below.
 _WIDE_DW_BYTES = 3 << 19
 _WIDE_CHUNK_BYTES = 8 << 20
 _WIDE_KB = 256
@@ -743,44 +743,48 @@ def _gemm_backward(x, w, dy, ct, pad, stride, compute_dx, gemm_dx="auto"):
     return dx, dw, db
 
 
-def _wide_serves(x_shape, w_shape, dy_shape, ct, pad, stride, dil, groups) -> bool:
+def _wide_serves(w_shape, ct, dil, groups) -> bool:
     """Whether the direct backward takes the wide route (see _WIDE_DW_BYTES): an ungrouped,
-    undilated stride-1 layer whose dw passes _WIDE_DW_BYTES, with at least _DIRECT_MIN_COLS input
-    channels (dx runs on the forward kernel) and padding under the kernel on each side (dx is the
-    correlation of dy padded by Kh - 1 - ph, which must give x's size back)."""
+    undilated layer whose dw passes _WIDE_DW_BYTES, with at least _DIRECT_MIN_COLS input channels."""
     kh, kw, c, cout = w_shape
-    ho, wo = dy_shape[1:3]
-    return (tuple(stride) == (1, 1) and tuple(dil) == (1, 1) and groups == 1 and c >= _DIRECT_MIN_COLS
-            and kh * kw * c * cout * ct.itemsize > _WIDE_DW_BYTES and pad[0] < kh and pad[1] < kw
-            and ho + kh - 1 - 2 * pad[0] == x_shape[1] and wo + kw - 1 - 2 * pad[1] == x_shape[2])
+    return (tuple(dil) == (1, 1) and groups == 1 and c >= _DIRECT_MIN_COLS
+            and kh * kw * c * cout * ct.itemsize > _WIDE_DW_BYTES)
 
 
-def _wide_backward(x, w, dy, ct, pad, compute_dx):
-    """(dx, dw, db) in ``ct`` of a wide stride-1 layer (see _WIDE_DW_BYTES): dw by im2col + BLAS in
-    fixed chunks and blocks, db the float64 column sums of dy, dx by the direct forward kernel over
-    dy with the flipped, channel-transposed kernel (dx a placeholder if not wanted)."""
-    (ph, pw) = pad
+def _wide_backward(x, w, dy, ct, pad, stride, compute_dx):
+    """(dx, dw, db) in ``ct`` of a wide layer (see _WIDE_DW_BYTES): dw by im2col + BLAS in fixed
+    chunks and blocks, db the float64 column sums of dy; dx by the direct forward kernel over dy
+    with the flipped, channel-transposed kernel where that correlation gives x's size back (stride 1,
+    padding under the kernel, the same at both ends; the fused kernel's bits), else by the
+    transposed convolution's kernel (the input gradient's rows of the direct family; the fused
+    kernel's bits at stride 2 and 3 as measured, equal to rounding with per-side padding at stride 1)
+    (dx a placeholder if not wanted)."""
+    (ph, pw), (sh, sw) = pad, stride
     kh, kw, c, cout = w.shape
     n, ho, wo = dy.shape[:3]
     k = kh * kw * c
-    xc, dyc = _as(x, ct), _as(dy, ct)
+    xc, wc, dyc = _as(x, ct), _as(w, ct), _as(dy, ct)
     nt = _threads_for(dy.size * k * (2 if compute_dx else 1))
     mt = max(1, min(n * ho * wo, _WIDE_CHUNK_BYTES // (k * ct.itemsize)))
     dw = np.empty(w.shape, dtype=ct)
     _conv.conv2d_weight_grad_gemm_kernel(xc, dyc, dw, scratch("conv.wide_cols", (mt, k), ct), mt, _WIDE_KB,
-                                         ph, pw, 1, 1, _gemm_threads(dy.size * k))
+                                         ph, pw, sh, sw, _gemm_threads(dy.size * k))
     db = _winograd.bias_grad(dyc, nt)
     if not compute_dx:
         return _NO_DX[ct], dw, db
-    # wf[Kh-1-ki, Kw-1-kj] = w[ki, kj]^T, (Kh, Kw, Cout, C): by the blocked transpose kernel, one tap
-    # at a time (a NumPy transposing copy of a 3x3 512->512 kernel took 3.3 ms)
-    w3, wf = _as(w, ct).reshape(kh * kw, c, cout), np.empty((kh, kw, cout, c), dtype=ct)
-    wf3 = wf.reshape(kh * kw, cout, c)
-    for t in range(kh * kw):
-        _transpose.transpose_batch_kernel(w3[t:t + 1], wf3[kh * kw - 1 - t:kh * kw - t], nt)
     dx = _outpool.empty(x.shape, ct)
-    _conv_direct.conv2d_forward_direct_kernel(dyc, wf, wf[0, 0, 0, :0], dx, kh - 1 - ph, kw - 1 - pw, 1, 1, nt,
-                                              1, 1, 1)
+    if ((sh, sw) == (1, 1) and ph < kh and pw < kw and ho + kh - 1 - 2 * ph == x.shape[1]
+            and wo + kw - 1 - 2 * pw == x.shape[2]):
+        # wf[Kh-1-ki, Kw-1-kj] = w[ki, kj]^T, (Kh, Kw, Cout, C): by the blocked transpose kernel, one
+        # tap at a time (a NumPy transposing copy of a 3x3 512->512 kernel took 3.3 ms)
+        w3, wf = wc.reshape(kh * kw, c, cout), np.empty((kh, kw, cout, c), dtype=ct)
+        wf3 = wf.reshape(kh * kw, cout, c)
+        for t in range(kh * kw):
+            _transpose.transpose_batch_kernel(w3[t:t + 1], wf3[kh * kw - 1 - t:kh * kw - t], nt)
+        _conv_direct.conv2d_forward_direct_kernel(dyc, wf, wf[0, 0, 0, :0], dx, kh - 1 - ph, kw - 1 - pw, 1, 1, nt,
+                                                  1, 1, 1)
+    else:  # the transposed convolution of dy with w ((Kh, Kw, C, Cout) is its (Kh, Kw, Cout_t, Cin_t))
+        _conv_transpose.conv_transpose2d_forward_direct_kernel(dyc, wc, wc[0, 0, 0, :0], dx, ph, pw, sh, sw, nt)
     return dx, dw, db
 
 
@@ -788,8 +792,8 @@ def _direct_backward(x, w, dy, ct, pad, stride, compute_dx, dil=(1, 1), groups=1
     """(dx, dw, db) in ``ct`` through the direct kernels: dw, db over fixed row parts and dx row by
     row, in one loop (dx a placeholder if not wanted); wide layers (_wide_serves) take
     _wide_backward."""
-    if _wide_serves(x.shape, w.shape, dy.shape, ct, pad, stride, dil, groups):
-        return _wide_backward(x, w, dy, ct, pad, compute_dx)
+    if _wide_serves(w.shape, ct, dil, groups):
+        return _wide_backward(x, w, dy, ct, pad, stride, compute_dx)
     (ph, pw), (sh, sw) = pad, stride
     kh, kw, c, cout = w.shape  # c: input channels per group
     n, ho, wo = dy.shape[:3]
