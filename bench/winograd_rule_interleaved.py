@@ -8,6 +8,9 @@ Run: ``python bench/winograd_rule_interleaved.py [rounds] [N,H,C,Cout ...]`` (sq
   per block the rule counts (the results of the two are checked to agree first).
 * ``--dw-parts``: the Winograd weight gradient alone (``conv2d_backward(..., compute_dx=False)``)
   with the parts :func:`fastconv._winograd.dw_parts` picks against 8 parts.
+* ``--dw-rule``: the same call with Winograd's weight gradient against the direct kernels'
+  (``conv._winograd_dw_pays`` forced each way), the part sums' size (36 * C * Cout values) and the
+  rule's pick (``_WINOGRAD_DW_MAX_PART_BYTES``); ``--float64`` runs the layers in float64.
 
 Default layers: those the rule was set on.
 """
@@ -24,12 +27,12 @@ LAYERS = [(2, 32, 256, 256), (4, 28, 192, 192), (8, 16, 128, 128), (1, 32, 16, 3
           (8, 32, 160, 160), (8, 32, 128, 128), (32, 32, 16, 32), (8, 64, 64, 64)]
 
 
-def data(n, h, c, cout):
+def data(n, h, c, cout, dtype=np.float32):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, h, h, c), dtype=np.float32)
-    w = (rng.standard_normal((3, 3, c, cout)) / np.sqrt(9 * c)).astype(np.float32)
-    dy = rng.standard_normal((n, h, h, cout), dtype=np.float32)
-    return x, w, np.zeros(cout, np.float32), dy
+    x = rng.standard_normal((n, h, h, c)).astype(dtype)
+    w = (rng.standard_normal((3, 3, c, cout)) / np.sqrt(9 * c)).astype(dtype)
+    dy = rng.standard_normal((n, h, h, cout)).astype(dtype)
+    return x, w, np.zeros(cout, dtype), dy
 
 
 def median_ms(times):
@@ -79,13 +82,43 @@ def dw_parts(layers, rounds):
               flush=True)
 
 
+def dw_rule(layers, rounds, dtype):
+    pays = conv._winograd_dw_pays
+    for n, h, c, cout in layers:
+        x, w, b, dy = data(n, h, c, cout, dtype)
+        y, cache = fastconv.conv2d_forward(x, w, b, 1, 1, algorithm="winograd")
+        times = {"winograd": [], "direct": []}
+        results = {}
+        for _ in range(rounds):
+            for k in times:
+                conv._winograd_dw_pays = lambda *a, _k=k, **kw: _k == "winograd"
+                try:
+                    t0 = time.perf_counter()
+                    results[k] = fastconv.conv2d_backward(dy, cache, compute_dx=False)
+                    times[k].append(time.perf_counter() - t0)
+                finally:
+                    conv._winograd_dw_pays = pays
+        for got, want in zip(results["winograd"][1:], results["direct"][1:]):
+            assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+        wm, dm = median_ms(times["winograd"]), median_ms(times["direct"])
+        part = 36 * c * cout * np.dtype(dtype).itemsize / 2 ** 20
+        pick = "winograd" if pays(w.shape, np.dtype(dtype)) else "direct"
+        print(f"N{n} {h}x{h} {c}->{cout} {np.dtype(dtype).name} (part sums {part:.2f} MiB): dw winograd {wm:.2f} ms, "
+              f"direct {dm:.2f} ms, winograd/direct {wm / dm:.2f}; rule: {pick}", flush=True)
+
+
 def main(argv):
-    parts = "--dw-parts" in argv
-    args = [a for a in argv if a != "--dw-parts"]
+    flags = {"--dw-parts", "--dw-rule", "--float64"}
+    args = [a for a in argv if a not in flags]
     rounds = int(args[0]) if args else 9
     layers = [tuple(int(v) for v in a.split(",")) for a in args[1:]] or LAYERS
     fastconv.set_num_threads(2)
-    (dw_parts if parts else rule)(layers, rounds)
+    if "--dw-rule" in argv:
+        dw_rule(layers, rounds, np.float64 if "--float64" in argv else np.float32)
+    elif "--dw-parts" in argv:
+        dw_parts(layers, rounds)
+    else:
+        rule(layers, rounds)
 
 
 if __name__ == "__main__":

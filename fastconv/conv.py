@@ -95,9 +95,9 @@ _WINOGRAD_DW_MIN_CHANNELS = {_F32: 16, _F64: 16}
 # ... and (ungrouped) whose per-part sums (alpha**2 * C * Cout values, alpha = 6) stay within this
 # many bytes: each block of tiles adds its products into its part's sums, which beyond a core's
 # cache stream through it. Winograd dw / direct dw time (float32 unless said, 2 threads, calls
-# alternating, medians of 9): 0.51-0.60 at 0.56-2.53 MiB (64->64, 64->128, 96->96 float64), 0.90
-# at 2.25 MiB (128->128), 1.04-1.39 at 3.16-3.52 MiB (144->160, 128->192, 160->160) and 1.14 at
-# 4.5 MiB (128->128 float64).
+# alternating, medians of 9; bench/winograd_rule_interleaved.py --dw-rule): 0.30-0.60 at 0.56-2.53
+# MiB (64->64, 64->128, 96->96), 0.88-1.04 at 1.97-2.25 MiB (112->128, 128->128), 1.04-1.41 at
+# 3.16-3.52 MiB (144->160, 128->192, 160->160) and 1.14 at 4.5 MiB (128->128 float64).
 _WINOGRAD_DW_MAX_PART_BYTES = 3 << 20
 _NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
 
