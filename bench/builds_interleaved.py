@@ -6,7 +6,8 @@ checkout built in place (``python setup.py build_ext --inplace``), e.g. ``git wo
 its tree first on ``sys.path``; a child times, back to back, ``rounds`` calls (medians printed, the
 first 3 calls dropped) of:
 
-* ``medium`` / ``large``: conv2d forward+backward, N32 32x32x16->32 and N8 64x64x64->64, k3 p1;
+* ``medium`` / ``large`` / ``w112`` / ``w128``: conv2d forward+backward, N32 32x32x16->32, N8
+  64x64x64->64, N8 32x32x112->112 and N8 28x28x128->128, k3 p1 (Winograd);
 * ``tconv4x4``: conv_transpose2d forward+backward, N8 32x32x64 -> 64x64x32, k4 s2 p1;
 * ``to_y`` / ``to_z``: the transposed layer's phase copies (planes to output, output to planes) on
   that layer's planes;
@@ -35,7 +36,8 @@ assert fastconv.__file__.startswith(sys.argv[1]), fastconv.__file__
 rounds, out = int(sys.argv[2]), sys.argv[3]
 rng = np.random.default_rng(0)
 calls, results = {}, {}
-for name, (n, h, w_, c, co) in {"medium": (32, 32, 32, 16, 32), "large": (8, 64, 64, 64, 64)}.items():
+for name, (n, h, w_, c, co) in {"medium": (32, 32, 32, 16, 32), "large": (8, 64, 64, 64, 64),
+                                "w112": (8, 32, 32, 112, 112), "w128": (8, 28, 28, 128, 128)}.items():
     x = rng.standard_normal((n, h, w_, c)).astype(np.float32)
     w = (rng.standard_normal((3, 3, c, co)) / (3 * c ** 0.5)).astype(np.float32)
     b = rng.standard_normal(co).astype(np.float32)
