@@ -16,7 +16,7 @@ import numpy as np
 from fractions import Fraction
 from functools import lru_cache
 
-from . import _conv1d_winograd, _outpool, _pool1d
+from . import _conv1d_winograd, _outpool, _pool1d, _winograd
 from . import _validate as v
 from ._cache import Conv1dCache, ConvCache, Pool1dCache
 from ._conv_layer import layer_backward, layer_forward
@@ -94,9 +94,14 @@ def _winograd_conv(x: np.ndarray, w: np.ndarray, b, pl: int, lo: int) -> np.ndar
     in the compute dtype."""
     ct = x.dtype
     bt, at, g = winograd_transforms(w.shape[0])
-    gu = np.ascontiguousarray(np.tensordot(g, w.astype(np.float64), axes=(1, 0)).astype(ct))
     y = _outpool.empty((x.shape[0], lo, w.shape[2]), ct)  # recycled pages: no fresh faults per step
     macs = y.size * w.shape[0] * w.shape[1]
+    # G @ w by _winograd's small products, without BLAS (whose threads would spin on the cores of
+    # the kernel's OpenMP region)
+    k, c, cout = w.shape
+    gu = _winograd._left_matmul(g, np.ascontiguousarray(w, dtype=np.float64).reshape(k, c * cout),
+                                np.empty((8, c * cout)), threads_for(macs, _PARALLEL_MIN_MACS))
+    gu = gu.astype(ct).reshape(8, c, cout)
     _conv1d_winograd.winograd1d_kernel(
         x, gu, np.zeros(0, ct) if b is None else b, y, bt.astype(ct), at.astype(ct), pl, _WINOGRAD_TILES,
         threads_for(macs, _PARALLEL_MIN_MACS))
@@ -121,7 +126,10 @@ def _winograd_weight_grad(x: np.ndarray, dy: np.ndarray, k: int, pl: int) -> np.
     acc = parts[0].astype(np.float64)
     for q in range(1, nparts):
         acc += parts[q]
-    return np.tensordot(g.T, acc, axes=(1, 0)).astype(ct)
+    c, cout = x.shape[2], dy.shape[2]
+    dw = _winograd._left_matmul(g.T, acc.reshape(8, c * cout), np.empty((k, c * cout)),
+                                threads_for(macs, _PARALLEL_MIN_MACS))
+    return dw.astype(ct).reshape(k, c, cout)
 
 
 def conv1d_forward(x, w, b, padding=0, stride=1, dilation=1, groups=1):
