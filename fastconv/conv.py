@@ -92,13 +92,6 @@ _WINOGRAD_GROUP_CHANNELS = 8
 # 0.93-0.96 (2 threads) on N32 32x32 16->32 float32, 0.74-0.79 and 0.83-0.88 on N16 32x32 32->32,
 # 0.85 on 16->32 float64 (1 thread); 16 is the fewest channels "auto" sends to Winograd.
 _WINOGRAD_DW_MIN_CHANNELS = {_F32: 16, _F64: 16}
-# ... and (ungrouped) whose per-part sums (alpha**2 * C * Cout values, alpha = 6) stay within this
-# many bytes: each block of tiles adds its products into its part's sums, which beyond a core's
-# cache stream through it. Winograd dw / direct dw time (float32 unless said, 2 threads, calls
-# alternating, medians of 9; bench/winograd_rule_interleaved.py --dw-rule): 0.30-0.60 at 0.56-2.53
-# MiB (64->64, 64->128, 96->96), 0.88-1.04 at 1.97-2.25 MiB (112->128, 128->128), 1.04-1.41 at
-# 3.16-3.52 MiB (144->160, 128->192, 160->160) and 1.14 at 4.5 MiB (128->128 float64).
-_WINOGRAD_DW_MAX_PART_BYTES = 3 << 20
 _NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
 
 #: The values of ``conv2d_forward``'s ``algorithm``: "auto", then the kernel families in the order
@@ -466,8 +459,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     "direct" (implicit GEMM, at least 8 output channels), then "gemm" (im2col + BLAS, any layer).
     The backward pass uses the same rule, where "direct" also needs 8 input channels when it
     computes dx; "winograd" computes dx by its transforms, and dw too on layers with at least 16
-    channels on each side and at most about 128->128 (float32; per-part sums within 3 MiB; db then
-    sums dy), else dw, db by the direct kernels. Every
+    channels on each side (db then sums dy), else dw, db by the direct kernels. Every
     family gives the same results to float rounding, except that Winograd's transforms cost
     float32 up to about 1e-5 of the largest output (float64: well under 1e-10). Narrower 3x3 layers
     stay on "direct" because there the tile transforms cost more than the 4x fewer multiplies
@@ -841,12 +833,10 @@ def _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, dil):
 
 
 def _winograd_dw_pays(w_shape, ct, groups: int = 1) -> bool:
-    """Whether Winograd's weight gradient beats the direct kernels' (see _WINOGRAD_DW_MIN_CHANNELS
-    and _WINOGRAD_DW_MAX_PART_BYTES)."""
+    """Whether Winograd's weight gradient beats the direct kernels' (see _WINOGRAD_DW_MIN_CHANNELS)."""
     if groups > 1:
         return True  # measured 0.95-1.03 of the direct kernels' time at 8 to 32 channels per group
-    part_bytes = (_RULE_TILE + 2) ** 2 * w_shape[2] * w_shape[3] * ct.itemsize
-    return min(w_shape[2], w_shape[3]) >= _WINOGRAD_DW_MIN_CHANNELS[ct] and part_bytes <= _WINOGRAD_DW_MAX_PART_BYTES
+    return min(w_shape[2], w_shape[3]) >= _WINOGRAD_DW_MIN_CHANNELS[ct]
 
 
 def _winograd_backward(x, w, dy, ct, pad, stride, compute_dx, dx_nchw=False):
