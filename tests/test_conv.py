@@ -533,3 +533,38 @@ def test_conv2d_winograd_without_bias_and_same_padding(rng, dtype):
         assert db is None and dbr is None
         _assert_winograd_close(dx, dxr, dtype)
         _assert_winograd_close(dw, dwr, dtype)
+
+
+def test_winograd_wide_layer_against_reference():
+    """A 160->160 layer through the Winograd family (its weight transform and the weight gradient's
+    transform back over 36 * 160 * 160 values, by _winograd._left_matmul) equals the reference."""
+    import fastconv
+    import fastconv.reference as R
+
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((1, 6, 7, 160)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, 160, 160)) / 36).astype(np.float32)
+    b = rng.standard_normal(160).astype(np.float32)
+    y, cache = fastconv.conv2d_forward(x, w, b, 1, 1, algorithm="winograd")
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    yr, cr = R.conv2d_forward(x, w, b, 1, 1)
+    rtol, atol = _winograd_tol(np.float32)
+    for got, want in zip((y,) + fastconv.conv2d_backward(dy, cache), (yr,) + R.conv2d_backward(dy, cr)):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * max(1.0, float(np.abs(want).max())))
+
+
+@pytest.mark.parametrize("nthreads", [1, 2, 3])
+def test_left_matmul_is_the_product_in_a_fixed_order(nthreads):
+    """_winograd._left_matmul (the transforms' products, without BLAS): a @ b to float64 rounding,
+    batched or not, the same bits on any thread count; shapes that do not fit raise ValueError."""
+    from fastconv import _winograd
+
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((3, 6)), rng.standard_normal((4, 6, 5000))
+    out = _winograd._left_matmul(a, b, np.empty((4, 3, 5000)), nthreads)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(out, _winograd._left_matmul(a, b, np.empty((4, 3, 5000)), 1))
+    two = _winograd._left_matmul(a.T, b[0, :3], np.empty((6, 5000)), nthreads)
+    np.testing.assert_allclose(two, a.T @ b[0, :3], rtol=1e-13, atol=1e-13)
+    with pytest.raises(ValueError, match="do not fit"):
+        _winograd._left_matmul(a, b[0], np.empty((3, 4999)))
