@@ -3,8 +3,8 @@
 Run: ``python bench/wide_interleaved.py [rounds] [N,H,C,Cout[,stride] ...]`` (default 11 rounds;
 3x3 padding-1 float32 layers of ResNet's later stages and the boundary of the rule).
 
-For each layer the script calls, in turn, round after round in one process: fastconv's conv2d
-forward+backward with the wide route off (``conv._WIDE_DW_BYTES`` raised past the layer: the fused
+For each layer (the data of ``bench_conv.py``'s cases) the script calls, in turn, round after round
+in one process: fastconv's conv2d forward+backward with the wide route off (``conv._WIDE_DW_BYTES`` raised past the layer: the fused
 direct backward), with it on, and torch (NCHW, as users run it; a 50 ms pause after each torch call
 keeps its spinning threads off the next call). The layers run ``algorithm="direct"`` (what "auto"
 picks for them, but for the 28x28 128->128 boundary row, which "auto" sends to Winograd). All three
@@ -27,6 +27,7 @@ LAYERS = [(8, 7, 512, 512), (32, 7, 512, 512), (8, 14, 256, 256), (8, 14, 192, 2
 def main():
     import torch
 
+    from bench_conv import Case, data, torch_fwd_bwd
     from conftest import THREADS, assert_close
 
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 11
@@ -34,42 +35,24 @@ def main():
     fastconv.set_num_threads(THREADS)
     torch.set_num_threads(THREADS)
     wide_bytes = conv._WIDE_DW_BYTES
-    rng = np.random.default_rng(0)
     for n, h, c, co, *st in layers:
-        s = st[0] if st else 1
-        ho = (h - 1) // s + 1
-        x = rng.standard_normal((n, h, h, c), dtype=np.float32)
-        w = (rng.standard_normal((3, 3, c, co)) / (3 * c ** 0.5)).astype(np.float32)
-        b = rng.standard_normal(co).astype(np.float32)
-        dy = rng.standard_normal((n, ho, ho, co), dtype=np.float32)
-
-        def fc():
-            y, cache = fastconv.conv2d_forward(x, w, b, 1, s, algorithm="direct")
-            return (y, *fastconv.conv2d_backward(dy, cache))
-
-        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).requires_grad_(True)
-        wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1))).requires_grad_(True)
-        bt = torch.from_numpy(b.copy()).requires_grad_(True)
-        dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))
-
-        def tor():
-            xt.grad = wt.grad = bt.grad = None
-            y = torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=1)
-            y.backward(dyt)
-            return (y.detach().numpy().transpose(0, 2, 3, 1), xt.grad.numpy().transpose(0, 2, 3, 1),
-                    wt.grad.numpy().transpose(2, 3, 1, 0), bt.grad.numpy())
+        case = Case(n, h, h, c, co, 3, 1, st[0] if st else 1)
+        x, w, b, dy = data(case)
+        tor, convert = torch_fwd_bwd(case)  # torch NCHW, as users run it
 
         def run(impl):
             if impl == "torch":
                 return tor()
             conv._WIDE_DW_BYTES = wide_bytes if impl == "wide" else 1 << 60
             try:
-                return fc()
+                y, cache = fastconv.conv2d_forward(x, w, b, case.p, case.s, algorithm="direct")
+                return (y, *fastconv.conv2d_backward(dy, cache))
             finally:
                 conv._WIDE_DW_BYTES = wide_bytes
 
         impls = ("fused", "wide", "torch")
         first = {impl: run(impl) for impl in impls}
+        first["torch"] = convert(first["torch"])
         for impl in ("wide", "torch"):
             for k, (a, e) in enumerate(zip(first[impl], first["fused"])):
                 assert_close(a, e, f"{impl} output {k} against the fused backward")
@@ -83,9 +66,10 @@ def main():
                     time.sleep(0.05)
         m = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
         taken = conv._wide_serves(w.shape, np.dtype(np.float32), (1, 1), 1)
-        print(f"N{n} {h}x{h} {c}->{co} s{s} (dw {9 * c * co * 4 / 2 ** 20:.2f} MiB, rule: {'wide' if taken else 'fused'}): "
-              f"fused {m['fused']:.2f}  wide {m['wide']:.2f} ms (wide/fused {m['wide'] / m['fused']:.2f})  "
-              f"torch {m['torch']:.2f} ms (torch/wide {m['torch'] / m['wide']:.2f})", flush=True)
+        print(f"N{n} {h}x{h} {c}->{co} s{case.s} (dw {9 * c * co * 4 / 2 ** 20:.2f} MiB, rule: "
+              f"{'wide' if taken else 'fused'}): fused {m['fused']:.2f}  wide {m['wide']:.2f} ms (wide/fused "
+              f"{m['wide'] / m['fused']:.2f})  torch {m['torch']:.2f} ms (torch/wide {m['torch'] / m['wide']:.2f})",
+              flush=True)
 
 
 if __name__ == "__main__":
