@@ -3,10 +3,11 @@
 Run: ``python bench/wide_interleaved.py [rounds] [N,H,C,Cout[,stride] ...]`` (default 11 rounds;
 3x3 padding-1 float32 layers of ResNet's later stages and the boundary of the rule).
 
-For each layer (the data of ``bench_conv.py``'s cases) the script calls, in turn, round after round
-in one process: fastconv's conv2d forward+backward with the wide route off (``conv._WIDE_DW_BYTES`` raised past the layer: the fused
-direct backward), with it on, and torch (NCHW, as users run it; a 50 ms pause after each torch call
-keeps its spinning threads off the next call). The layers run ``algorithm="direct"`` (what "auto"
+For each layer (the data of ``bench_conv.py``'s cases) the script calls, in turn, round after
+round in one process: fastconv's conv2d forward+backward with the wide route off
+(``conv._WIDE_DW_BYTES`` raised past the layer: the fused direct backward), with it on, and torch
+(NCHW, as users run it; a 50 ms pause after each torch call keeps its spinning threads off the
+next call). The layers run ``algorithm="direct"`` (what "auto"
 picks for them, but for the 28x28 128->128 boundary row, which "auto" sends to Winograd). All three
 results are checked against each other first (float32 rounding). Prints medians in ms, the
 wide/fused time ratio, whether the rule takes the layer, and torch/wide.
