@@ -36,10 +36,13 @@ _PARALLEL_MIN_MACS = 1 << 20
 _SMALL_TAPS = 32
 _SMALL_COUT = 64
 # The small kernels split a call by images (forward) or fixed parts of the batch (backward) and
-# wake the team from this many multiply-adds (bench/small_threads_interleaved.py: 1 vs 2 threads in
-# alternating calls of the public functions; 8x8x1->8 backward at 295k MACs 0.95-1.01x, at 590k
-# 1.23-1.26x, but 16x16x1->8 at 590k 0.88-1.05x).
-_SMALL_PARALLEL_MIN_MACS = 1 << 19
+# wake the team from this many multiply-adds per pass (the backward's dx and dw are counted once:
+# they split the same way). bench/small_threads_interleaved.py, 1 vs 2 threads in alternating
+# calls of the public functions, two runs on the Zen 5 host: at 147k MACs per pass (N32 8x8x1->8)
+# 0.91-1.06x forward and 0.91-1.22x backward; at 295k (N64 8x8x1->8, N16 16x16x1->8) 1.13-1.25x
+# forward and 1.39-1.47x backward. (The earlier threshold, 2**19 of the total, kept the 295k
+# forwards on one thread.)
+_SMALL_PARALLEL_MIN_MACS = 1 << 18
 # Direct (implicit-GEMM) kernels (fastconv._conv_direct) instead of im2col + BLAS, for layers with
 # at least _DIRECT_MIN_COLS output columns (Cout for the forward and dw, C for dx): narrower
 # layers would leave most of each vector register's lanes idle.
@@ -691,7 +694,7 @@ def _small_backward(x, w, dy, ct, pad, stride, compute_dx, dy_nchw=False):
     dx = np.empty(x.shape, dtype=ct) if compute_dx else _NO_DX[ct]
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(w.shape[3], dtype=ct)
-    macs = dy.size * w.shape[0] * w.shape[1] * w.shape[2] * (2 if compute_dx else 1)
+    macs = dy.size * w.shape[0] * w.shape[1] * w.shape[2]  # per pass (see _SMALL_PARALLEL_MIN_MACS)
     _conv_small.conv2d_backward_small_kernel(
         _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, compute_dx, _small_threads(macs), -1,
         dy_nchw,
