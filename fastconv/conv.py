@@ -56,9 +56,10 @@ _DIRECT_DW_BYTES = 4 << 20
 # streams it through the cache, so the direct backward of an ungrouped, undilated layer computes dw
 # by im2col + BLAS instead, over chunks of the batch's rows of about _WIDE_CHUNK_BYTES of im2col and
 # GEMM blocks of _WIDE_KB rows of dw, and dx by the forward kernel over dy with the flipped kernel
-# (stride 1) or the transposed convolution's kernel (other strides). Measured (float32 backward, 2 threads, calls alternating): wide/fused time 0.51 on
-# N8 7x7 512->512, 0.85 on 14x14 256->256 (2.25 MiB) and 192->256 (1.69 MiB), 0.48 on 14x14
-# 256->512 stride 2, but 1.05-1.10 on 128->256 (1.12 MiB; 1.05 at stride 2) and 1.17-1.28 below.
+# (stride 1) or the transposed convolution's kernel (other strides). Measured (float32 backward,
+# 2 threads, calls alternating): wide/fused time 0.51 on N8 7x7 512->512, 0.85 on 14x14 256->256
+# (2.25 MiB) and 192->256 (1.69 MiB), 0.48 on 14x14 256->512 stride 2, but 1.05-1.10 on 128->256
+# (1.12 MiB; 1.05 at stride 2) and 1.17-1.28 below (bench/wide_interleaved.py: fwd+bwd).
 _WIDE_DW_BYTES = 3 << 19
 _WIDE_CHUNK_BYTES = 8 << 20
 _WIDE_KB = 256
