@@ -1,11 +1,13 @@
-"""The measurements behind two Winograd choices, with the calls alternating in one process (float32,
-2 threads, 3x3 padding 1, medians of the rounds).
+"""The measurements behind two Winograd choices, with the calls alternating in one process (float32
+unless ``--float64``, 2 threads, 3x3 padding 1, medians of the rounds).
 
-Run: ``python bench/winograd_rule_interleaved.py [rounds] [N,H,C,Cout ...]`` (square H x H images).
+Run: ``python bench/winograd_rule_interleaved.py [rounds] [--float64] [N,H,C,Cout ...]`` (square H x H
+images).
 
-* "auto"'s block rule (fastconv.conv._WINOGRAD_MIN_BLOCK_TILES): each layer's fwd+bwd through the
-  API with ``algorithm="winograd"`` and with ``algorithm="direct"``, their ratio, and the tiles
-  per block the rule counts (the results of the two are checked to agree first).
+* "auto"'s pixel rule (fastconv.conv._winograd_min_pixels): each layer's fwd+bwd through the API
+  with ``algorithm="winograd"`` and with ``algorithm="direct"``, their ratio, the output pixels
+  and C + Cout the rule reads, and "auto"'s pick (the results of the two are checked to agree
+  first).
 * ``--dw-parts``: the Winograd weight gradient alone (``conv2d_backward(..., compute_dx=False)``)
   with the parts :func:`fastconv._winograd.dw_parts` picks against 8 parts.
 * ``--dw-rule``: the same call with Winograd's weight gradient against the direct kernels'
@@ -23,8 +25,10 @@ import numpy as np
 import fastconv
 from fastconv import _winograd, conv
 
-LAYERS = [(2, 32, 256, 256), (4, 28, 192, 192), (8, 16, 128, 128), (1, 32, 16, 32), (4, 16, 16, 32),
-          (8, 32, 160, 160), (8, 32, 128, 128), (32, 32, 16, 32), (8, 64, 64, 64)]
+LAYERS = [(2, 32, 256, 256), (3, 32, 256, 256), (4, 32, 192, 256), (8, 32, 256, 256), (16, 14, 256, 384),
+          (8, 28, 256, 384), (8, 28, 384, 384), (4, 28, 192, 192), (8, 14, 192, 192), (2, 28, 192, 192),
+          (8, 16, 128, 128), (6, 16, 128, 128), (2, 32, 64, 64), (1, 40, 64, 64), (1, 48, 64, 64),
+          (2, 32, 16, 32), (3, 32, 16, 32), (1, 32, 16, 32), (2, 32, 48, 48), (32, 32, 16, 32), (8, 64, 64, 64)]
 
 
 def data(n, h, c, cout, dtype=np.float32):
@@ -39,9 +43,9 @@ def median_ms(times):
     return float(np.median(times)) * 1e3
 
 
-def rule(layers, rounds):
+def rule(layers, rounds, dtype=np.float32):
     for n, h, c, cout in layers:
-        x, w, b, dy = data(n, h, c, cout)
+        x, w, b, dy = data(n, h, c, cout, dtype)
 
         def call(algorithm):
             y, cache = fastconv.conv2d_forward(x, w, b, 1, 1, algorithm=algorithm)
@@ -56,11 +60,10 @@ def rule(layers, rounds):
                 t0 = time.perf_counter()
                 call(a)
                 times[a].append(time.perf_counter() - t0)
-        tiles = conv._output_tiles((n, h, h))
-        block = _winograd.block_tiles(tiles, conv._RULE_TILE, c, cout, conv._RULE_ITEMSIZE)
         wm, dm = median_ms(times["winograd"]), median_ms(times["direct"])
-        print(f"N{n} {h}x{h} {c}->{cout}: {block} tiles per block; winograd {wm:.2f} ms, direct {dm:.2f} ms, "
-              f"winograd/direct {wm / dm:.2f}; auto: {fastconv.conv2d_forward(x, w, b, 1, 1)[1].family}", flush=True)
+        print(f"N{n} {h}x{h} {c}->{cout} {np.dtype(dtype).name} ({n * h * h} output pixels, C + Cout = {c + cout}): "
+              f"winograd {wm:.2f} ms, direct {dm:.2f} ms, winograd/direct {wm / dm:.2f}; "
+              f"auto: {fastconv.conv2d_forward(x, w, b, 1, 1)[1].family}", flush=True)
 
 
 def dw_parts(layers, rounds):
@@ -118,7 +121,7 @@ def main(argv):
     elif "--dw-parts" in argv:
         dw_parts(layers, rounds)
     else:
-        rule(layers, rounds)
+        rule(layers, rounds, np.float64 if "--float64" in argv else np.float32)
 
 
 if __name__ == "__main__":

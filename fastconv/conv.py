@@ -70,19 +70,22 @@ _WIDE_KB = 256
 _WINOGRAD_MAX_PAD = 2
 _WINOGRAD_MIN_CHANNELS = 16
 _WINOGRAD_WIDE_CHANNELS = 32
-# ... and, ungrouped, where a block of tiles (fastconv._winograd.block_tiles of the float32 layer:
-# its V and M in about 1 MiB, and at least 8 blocks) holds at least this many 4x4 output tiles.
-# Smaller blocks come from wide layers (C + Cout above about 360) or few tiles (under 160: small
-# batches of small images); their per-position GEMMs are too thin for BLAS, and the weight
-# gradient reads and writes its alpha**2 (C, Cout) sums once per block for as many multiply-adds
-# per sum as the block has tiles. Measured Winograd/direct fwd+bwd time (float32, 2
-# threads, calls alternating, medians): 1.09-3.2 on blocks of 16-18 tiles (N2 32x32 256->256 3.2,
-# N4 28x28 192->192 1.67, N8 16x16 128->128 1.08-1.28, N1 32x32 16->32 1.16), 0.93 at 22 and
-# 0.59-1.07 at 28 (N16/N32 128->128 0.66/0.59). With the weight gradient's parts capped
-# (_winograd.dw_parts), bench/winograd_rule_interleaved.py read 1.12-1.80 on the first four.
-_WINOGRAD_MIN_BLOCK_TILES = 20
-# The tiles the rule counts: F(4x4, 3x3)'s (fastconv._winograd.default_tile), in float32 bytes.
-_RULE_TILE, _RULE_ITEMSIZE = 4, 4
+# ... and, ungrouped, where the output has enough pixels N*Ho*Wo for the layer's width C + Cout
+# (_winograd_min_pixels): _WINOGRAD_MIN_PIXELS, or _WINOGRAD_NARROW_MIN_PIXELS below
+# _WINOGRAD_NARROW_SUM (the transforms weigh more against thin products), growing with the square
+# of (C + Cout) / _WINOGRAD_WIDE_SUM above it, and never above _WINOGRAD_MAX_SUM (U, the per-call
+# weight transforms and the weight gradient's part sums outgrow the caches). Measured
+# Winograd/direct fwd+bwd time (float32, 2 threads, calls alternating, medians of 7-15;
+# bench/winograd_rule_interleaved.py): at 2048 pixels N8 16x16 128->128 0.81, N2 32x32 64->64
+# 0.65, 48->48 0.70, 32->64 0.84, 32->32 0.98, 16->64 0.96, 16->32 1.18; 16->32 at 3072 0.95;
+# below 2048 N2 28x28 and N8 14x14 192->192 0.99 and 1.05, N6 16x16 128->128 1.14, N1 40x40
+# 64->64 1.24; C + Cout = 448-512: N2 32x32 256->256 1.12 (2048), N3 32x32 0.90 (float64 1.44),
+# N4 32x32 192->256 0.63, N8 32x32 256->256 0.67 (float64 0.92); 640: N16 14x14 256->384 1.12
+# (3136), N8 28x28 256->384 and 128->512 0.77 (6272); 768: N8 28x28 384->384 1.21; 1024: 3-5.
+_WINOGRAD_MIN_PIXELS = 2048
+_WINOGRAD_NARROW_SUM, _WINOGRAD_NARROW_MIN_PIXELS = 96, 3072
+_WINOGRAD_WIDE_SUM = 384
+_WINOGRAD_MAX_SUM = 640
 # Grouped layers (1 < groups < C): a block-diagonal product per tile position, (tiles, C/groups) @
 # (C/groups, Cout/groups) per group; "auto" takes Winograd (forward, dx and dw) from this many
 # channels per group on each side (measured, 1 thread, interleaved, N8 64x64 64->64: Winograd/direct
@@ -240,25 +243,38 @@ def _winograd_serves(w_shape, pad, stride, opts: _Options = _PLAIN) -> _Fit:
     return _Fit(False, f"the winograd kernels serve per-side padding only on dilated layers, got {opts.describe(pad)}")
 
 
-def _winograd_pays(w_shape, groups: int = 1, tiles=None) -> bool:
+def _winograd_min_pixels(c: int, cout: int):
+    """The output pixels N*Ho*Wo from which "auto" takes Winograd for an ungrouped layer of ``c``
+    input and ``cout`` output channels, or None where it never does (see _WINOGRAD_MIN_PIXELS)."""
+    s = c + cout
+    if s > _WINOGRAD_MAX_SUM:
+        return None
+    if s < _WINOGRAD_NARROW_SUM:
+        return _WINOGRAD_NARROW_MIN_PIXELS
+    return -(-_WINOGRAD_MIN_PIXELS * max(s, _WINOGRAD_WIDE_SUM) ** 2 // _WINOGRAD_WIDE_SUM ** 2)
+
+
+def _winograd_pays(w_shape, groups: int = 1, pixels=None) -> bool:
     """The "auto" rule: Winograd for layers with at least _WINOGRAD_MIN_CHANNELS input and output
     channels and at least _WINOGRAD_WIDE_CHANNELS on one side (where it measured faster) whose
-    ``tiles`` 4x4 output tiles (None: not checked) make blocks of at least
-    _WINOGRAD_MIN_BLOCK_TILES; for grouped layers, at least _WINOGRAD_GROUP_CHANNELS input and
-    output channels per group and _WINOGRAD_WIDE_CHANNELS output channels in all."""
+    output has ``pixels`` N*Ho*Wo (None: not checked) of at least _winograd_min_pixels; for
+    grouped layers, at least _WINOGRAD_GROUP_CHANNELS input and output channels per group and
+    _WINOGRAD_WIDE_CHANNELS output channels in all."""
     c, cout = w_shape[2], w_shape[3]
     if groups > 1:
         return min(c, cout // groups) >= _WINOGRAD_GROUP_CHANNELS and cout >= _WINOGRAD_WIDE_CHANNELS
     if not (min(c, cout) >= _WINOGRAD_MIN_CHANNELS and max(c, cout) >= _WINOGRAD_WIDE_CHANNELS):
         return False
-    return tiles is None or \
-        _winograd.block_tiles(tiles, _RULE_TILE, c, cout, _RULE_ITEMSIZE) >= _WINOGRAD_MIN_BLOCK_TILES
+    if pixels is None:
+        return True
+    least = _winograd_min_pixels(c, cout)
+    return least is not None and pixels >= least
 
 
-def _output_tiles(y_shape) -> int:
-    """The 4x4 output tiles of an NHWC output shape (N, Ho, Wo, Cout), for _winograd_pays."""
+def _output_pixels(y_shape) -> int:
+    """The pixels N*Ho*Wo of an NHWC output shape (N, Ho, Wo, Cout), for _winograd_pays."""
     n, ho, wo = y_shape[:3]
-    return n * (-(-ho // _RULE_TILE)) * (-(-wo // _RULE_TILE))
+    return n * ho * wo
 
 
 def _gemm_serves(w_shape, pad, compute_dx: bool, opts: _Options = _PLAIN) -> _Fit:
@@ -298,9 +314,9 @@ def _fit(name: str, w_shape, pad, compute_dx: bool, opts: _Options = _PLAIN, str
 
 
 def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Options = _PLAIN,
-            stride=(1, 1), tiles=None) -> str:
+            stride=(1, 1), pixels=None) -> str:
     """The kernel family of a call: for "auto" the depthwise kernels if they serve the layer, else
-    the first of small, winograd (where it pays; ``tiles``: the output's 4x4 tiles, see
+    the first of small, winograd (where it pays; ``pixels``: the output's N*Ho*Wo, see
     _winograd_pays), direct, gemm that does; else the forced one, or a ValueError saying why it
     cannot serve."""
     if algorithm == "auto":
@@ -308,7 +324,7 @@ def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Op
             return "depthwise"
         if _small_serves(w_shape, pad, opts):
             return "small"
-        if _winograd_pays(w_shape, opts.groups, tiles) and _winograd_serves(w_shape, pad, stride, opts) \
+        if _winograd_pays(w_shape, opts.groups, pixels) and _winograd_serves(w_shape, pad, stride, opts) \
                 and _dilated.pays(w_shape, opts.dilation, opts.groups):
             return "winograd"
         if _direct_serves(w_shape, compute_dx, pad, opts):
@@ -457,9 +473,10 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     ``algorithm="auto"`` picks the first kernel family that serves the layer: "small" (direct
     loops for at most 32 taps ``Kh*Kw*C``, at most 64 output channels and padding smaller than
     the kernel), then "winograd" (F(4x4, 3x3) for 3x3 stride-1 layers with padding at most 2,
-    where it pays: at least 16 input and 16 output channels, at least 32 on one side, and blocks
-    of at least 20 of the output's 4x4 tiles, which rules out layers with C + Cout above about
-    360 and outputs of fewer than 160 tiles, whose GEMMs are too thin), then
+    where it pays: at least 16 input and 16 output channels, at least 32 on one side, and an
+    output of at least 2048 pixels ``N*Ho*Wo`` (3072 when C + Cout is under 96, and
+    ``2048*((C + Cout)/384)**2`` when it is above 384; never above 640: there the per-position
+    products are too thin for the transforms' cost, or the transformed weights too large), then
     "direct" (implicit GEMM, at least 8 output channels), then "gemm" (im2col + BLAS, any layer).
     The backward pass uses the same rule, where "direct" also needs 8 input channels when it
     computes dx; "winograd" computes dx by its transforms, and dw too on layers with at least 16
@@ -539,7 +556,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
         opts = _Options(pad_end, dil, groups)
         ct = None
     path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward", opts, (sh, sw),
-                   _output_tiles((x.shape[0], ho, wo)))
+                   _output_pixels((x.shape[0], ho, wo)))
     has_bias = b is not None
     if ct is None:
         ct = v.compute_dtype(x.dtype, w.dtype, *((b.dtype,) if has_bias else ()))
@@ -664,7 +681,7 @@ def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto", dy_nchw: bool 
         path = family
     else:
         path = _choose(algorithm, w.shape, pad, compute_dx, "conv2d_backward", _Options(pad_end, dil, groups), stride,
-                       _output_tiles(y_shape))
+                       _output_pixels(y_shape))
     ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     nonempty = dy.size and w.size and x.size
     if nonempty and path == "depthwise":

@@ -236,8 +236,8 @@ ALGO_CASES = [  # (N, H, W, C), (Kh, Kw, Cout), padding, stride, the families th
     ((2, 8, 8, 1), (3, 3, 8), 1, 1, ("small", "winograd", "gemm")),      # the digits layer
     ((2, 9, 7, 8), (3, 3, 16), 1, 2, ("direct", "gemm")),                # 72 taps: too many for the small kernels
     ((2, 6, 6, 2), (3, 3, 4), 3, 1, ("gemm",)),                          # padding >= kernel, 4 output channels
-    ((2, 40, 36, 16), (3, 3, 32), 1, 1, ("winograd", "direct", "gemm")),  # 3x3 stride 1, 16 -> 32 channels
-    ((2, 7, 9, 16), (3, 3, 32), 1, 1, ("direct", "winograd", "gemm")),   # the same with 12 output tiles
+    ((2, 40, 40, 16), (3, 3, 32), 1, 1, ("winograd", "direct", "gemm")),  # 3x3 stride 1, 16 -> 32, 3200 pixels
+    ((2, 7, 9, 16), (3, 3, 32), 1, 1, ("direct", "winograd", "gemm")),   # the same with 126 output pixels
     ((1, 5, 6, 5), (3, 3, 4), 2, 1, ("gemm", "winograd")),               # winograd's dw by im2col + BLAS
     ((2, 7, 7, 8), (5, 5, 8), 1, 1, ("direct", "gemm")),                 # 5x5: not winograd
 ]
@@ -441,7 +441,8 @@ def test_conv2d_winograd_refuses_with_a_reason(xs, ks, pad, stride, why):
         (64, 64, 1, 1, 3, True),     # the large one
         (16, 64, 0, 1, 3, True),
         (128, 128, 2, 1, 3, True),
-        (192, 192, 1, 1, 3, False),  # blocks of 18 tiles: GEMMs too thin
+        (192, 192, 1, 1, 3, True),   # C + Cout = 384: 3200 pixels are enough
+        (288, 384, 1, 1, 3, False),  # C + Cout above 640: never
         (1, 8, 1, 1, 3, False),      # the digits layer: the small kernels
         (8, 8, 1, 1, 3, False),      # too few channels: the transforms cost more than they save
         (16, 16, 1, 1, 3, False),
@@ -452,21 +453,22 @@ def test_conv2d_winograd_refuses_with_a_reason(xs, ks, pad, stride, why):
     ],
 )
 def test_conv2d_auto_picks_winograd_by_its_rule(rng, monkeypatch, c, cout, pad, stride, kernel, winograd):
-    """On an output of 10x9 4x4 tiles per image, 2 images (180 tiles, blocks of 23 or fewer)."""
+    """On an output of 40x40 pixels per image, 2 images (3200 pixels: enough for every layer up
+    to C + Cout = 384)."""
     import fastconv
     from fastconv import conv
 
-    x = rng.standard_normal((2, 40 + 2 - 2 * pad, 36 + 2 - 2 * pad, c)).astype(np.float32)
+    x = rng.standard_normal((2, 40 + 2 - 2 * pad, 40 + 2 - 2 * pad, c)).astype(np.float32)
     w = rng.standard_normal((kernel, kernel, c, cout)).astype(np.float32)
     b = np.zeros(cout, np.float32)
-    tiles = 180 if stride == 1 and kernel == 3 else None
+    pixels = 3200 if stride == 1 and kernel == 3 else None
     for compute_dx in (False, True):
-        assert (conv._choose("auto", w.shape, (pad, pad), compute_dx, "t", stride=(stride, stride), tiles=tiles)
+        assert (conv._choose("auto", w.shape, (pad, pad), compute_dx, "t", stride=(stride, stride), pixels=pixels)
                 == "winograd") == winograd
     seen = _spy_kernels(monkeypatch)
     y, cache = fastconv.conv2d_forward(x, w, b, pad, stride)
-    if tiles is not None:
-        assert conv._output_tiles(y.shape) == tiles
+    if pixels is not None:
+        assert conv._output_pixels(y.shape) == pixels
     assert cache.algorithm == "auto"
     fastconv.conv2d_backward(np.ones_like(y), cache)
     assert (("winograd", "fwd") in seen and ("winograd", "dx") in seen) == winograd
@@ -476,24 +478,43 @@ def test_conv2d_auto_picks_winograd_by_its_rule(rng, monkeypatch, c, cout, pad, 
 @pytest.mark.parametrize(
     "n,h,w,c,cout,winograd",
     [
-        (2, 40, 36, 16, 32, True),     # 180 tiles: blocks of 23
-        (2, 32, 32, 16, 32, False),    # 128 tiles: blocks of 16
-        (1, 64, 64, 64, 64, True),     # 256 tiles
-        (1, 32, 32, 64, 64, False),    # 64 tiles
-        (16, 32, 32, 128, 128, True),  # blocks of 28 (V and M of 36 positions in 1 MiB)
-        (16, 32, 32, 192, 192, False),  # blocks of 18
+        (2, 40, 40, 16, 32, True),      # 3200 pixels; C + Cout under 96 takes 3072
+        (2, 32, 32, 16, 32, False),     # 2048
+        (2, 32, 32, 64, 64, True),      # 2048 from C + Cout = 96 to 384
+        (1, 40, 40, 64, 64, False),     # 1600
+        (8, 16, 16, 128, 128, True),    # 2048
+        (6, 16, 16, 128, 128, False),   # 1536
+        (2, 32, 32, 256, 256, False),   # 2048; C + Cout = 512 takes 3641
+        (4, 32, 32, 192, 256, True),    # 4096; 448 takes 2788
+        (16, 14, 14, 256, 384, False),  # 3136; 640 takes 5689
+        (8, 28, 28, 256, 384, True),    # 6272
+        (8, 28, 28, 384, 384, False),   # above 640: never
     ],
 )
-def test_winograd_needs_blocks_of_20_tiles(n, h, w, c, cout, winograd):
-    """"auto" leaves Winograd to the direct kernels where the output's 4x4 tiles make blocks of
-    fewer than 20 (few tiles, or wide layers), whichever the other conditions."""
+def test_winograd_needs_enough_output_pixels(n, h, w, c, cout, winograd):
+    """"auto" leaves Winograd to the direct kernels where the output has too few pixels N*Ho*Wo
+    for the layer's width C + Cout, whichever the other conditions."""
     from fastconv import conv
 
-    tiles = conv._output_tiles((n, h, w, cout))
-    assert tiles == n * -(-h // 4) * -(-w // 4)
+    pixels = conv._output_pixels((n, h, w, cout))
+    assert pixels == n * h * w
     assert conv._winograd_pays((3, 3, c, cout)) is True  # the channel counts alone
-    assert conv._winograd_pays((3, 3, c, cout), 1, tiles) is winograd
-    assert (conv._choose("auto", (3, 3, c, cout), (1, 1), True, "t", tiles=tiles) == "winograd") is winograd
+    assert conv._winograd_pays((3, 3, c, cout), 1, pixels) is winograd
+    assert (conv._choose("auto", (3, 3, c, cout), (1, 1), True, "t", pixels=pixels) == "winograd") is winograd
+
+
+def test_winograd_min_pixels():
+    """The pixel counts of the rule: 3072 below C + Cout = 96, 2048 up to 384, then growing with
+    the square of C + Cout, none above 640."""
+    from fastconv import conv
+
+    assert conv._winograd_min_pixels(16, 32) == conv._winograd_min_pixels(47, 48) == 3072
+    assert conv._winograd_min_pixels(48, 48) == conv._winograd_min_pixels(192, 192) == 2048
+    assert conv._winograd_min_pixels(256, 256) == 3641  # ceil(2048 * (512/384)**2)
+    assert conv._winograd_min_pixels(256, 384) == 5689
+    assert conv._winograd_min_pixels(256, 385) is None
+    least = [conv._winograd_min_pixels(s // 2, s - s // 2) for s in range(96, 641)]
+    assert least == sorted(least)  # wider layers never need fewer pixels
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ def test_common_call_equals_the_general_path(layer, dtype, bias):
     _same(y1, y2)
     _same(tuple(c1), tuple(c2))
     assert c1.family == conv._choose("auto", w.shape, (p, p), False, "t", stride=(s, s),
-                                     tiles=conv._output_tiles(y1.shape))
+                                     pixels=conv._output_pixels(y1.shape))
     dy = np.random.default_rng(1).standard_normal(y1.shape).astype(dtype)
     for compute_dx in (True, False):
         g1 = fastconv.conv2d_backward(dy, c1, compute_dx=compute_dx)
