@@ -1,13 +1,13 @@
 """The measurements behind two Winograd choices, with the calls alternating in one process (float32
 unless ``--float64``, 2 threads, 3x3 padding 1, medians of the rounds).
 
-Run: ``python bench/winograd_rule_interleaved.py [rounds] [--float64] [N,H,C,Cout ...]`` (square H x H
-images).
+Run: ``python bench/winograd_rule_interleaved.py [rounds] [--float64] [--forward] [N,H,C,Cout ...]``
+(square H x H images).
 
 * "auto"'s pixel rule (fastconv.conv._winograd_min_pixels): each layer's fwd+bwd through the API
   with ``algorithm="winograd"`` and with ``algorithm="direct"``, their ratio, the output pixels
   and C + Cout the rule reads, and "auto"'s pick (the results of the two are checked to agree
-  first).
+  first); ``--forward`` times the forward alone.
 * ``--dw-parts``: the Winograd weight gradient alone (``conv2d_backward(..., compute_dx=False)``)
   with the parts :func:`fastconv._winograd.dw_parts` picks against 8 parts.
 * ``--dw-rule``: the same call with Winograd's weight gradient against the direct kernels'
@@ -43,13 +43,13 @@ def median_ms(times):
     return float(np.median(times)) * 1e3
 
 
-def rule(layers, rounds, dtype=np.float32):
+def rule(layers, rounds, dtype=np.float32, forward_only=False):
     for n, h, c, cout in layers:
         x, w, b, dy = data(n, h, c, cout, dtype)
 
         def call(algorithm):
             y, cache = fastconv.conv2d_forward(x, w, b, 1, 1, algorithm=algorithm)
-            return (y,) + fastconv.conv2d_backward(dy, cache)
+            return (y,) if forward_only else (y,) + fastconv.conv2d_backward(dy, cache)
 
         first = {a: call(a) for a in ("winograd", "direct")}
         for got, want in zip(first["winograd"], first["direct"]):
@@ -61,7 +61,8 @@ def rule(layers, rounds, dtype=np.float32):
                 call(a)
                 times[a].append(time.perf_counter() - t0)
         wm, dm = median_ms(times["winograd"]), median_ms(times["direct"])
-        print(f"N{n} {h}x{h} {c}->{cout} {np.dtype(dtype).name} ({n * h * h} output pixels, C + Cout = {c + cout}): "
+        print(f"N{n} {h}x{h} {c}->{cout} {np.dtype(dtype).name} {'fwd' if forward_only else 'fwd+bwd'} "
+              f"({n * h * h} output pixels, C + Cout = {c + cout}): "
               f"winograd {wm:.2f} ms, direct {dm:.2f} ms, winograd/direct {wm / dm:.2f}; "
               f"auto: {fastconv.conv2d_forward(x, w, b, 1, 1)[1].family}", flush=True)
 
@@ -111,7 +112,7 @@ def dw_rule(layers, rounds, dtype):
 
 
 def main(argv):
-    flags = {"--dw-parts", "--dw-rule", "--float64"}
+    flags = {"--dw-parts", "--dw-rule", "--float64", "--forward"}
     args = [a for a in argv if a not in flags]
     rounds = int(args[0]) if args else 9
     layers = [tuple(int(v) for v in a.split(",")) for a in args[1:]] or LAYERS
@@ -121,7 +122,7 @@ def main(argv):
     elif "--dw-parts" in argv:
         dw_parts(layers, rounds)
     else:
-        rule(layers, rounds, np.float64 if "--float64" in argv else np.float32)
+        rule(layers, rounds, np.float64 if "--float64" in argv else np.float32, "--forward" in argv)
 
 
 if __name__ == "__main__":

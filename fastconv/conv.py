@@ -74,14 +74,8 @@ _WINOGRAD_WIDE_CHANNELS = 32
 # (_winograd_min_pixels): _WINOGRAD_MIN_PIXELS, or _WINOGRAD_NARROW_MIN_PIXELS below
 # _WINOGRAD_NARROW_SUM (the transforms weigh more against thin products), growing with the square
 # of (C + Cout) / _WINOGRAD_WIDE_SUM above it, and never above _WINOGRAD_MAX_SUM (U, the per-call
-# weight transforms and the weight gradient's part sums outgrow the caches). Measured
-# Winograd/direct fwd+bwd time (float32, 2 threads, calls alternating, medians of 7-15;
-# bench/winograd_rule_interleaved.py): at 2048 pixels N8 16x16 128->128 0.81, N2 32x32 64->64
-# 0.65, 48->48 0.70, 32->64 0.84, 32->32 0.98, 16->64 0.96, 16->32 1.18; 16->32 at 3072 0.95;
-# below 2048 N2 28x28 and N8 14x14 192->192 0.99 and 1.05, N6 16x16 128->128 1.14, N1 40x40
-# 64->64 1.24; C + Cout = 448-512: N2 32x32 256->256 1.12 (2048), N3 32x32 0.90 (float64 1.44),
-# N4 32x32 192->256 0.63, N8 32x32 256->256 0.67 (float64 0.92); 640: N16 14x14 256->384 1.12
-# (3136), N8 28x28 256->384 and 128->512 0.77 (6272); 768: N8 28x28 384->384 1.21; 1024: 3-5.
+# weight transforms and the weight gradient's part sums outgrow the caches). The measurements
+# behind each number: docs/architecture.md, from bench/winograd_rule_interleaved.py.
 _WINOGRAD_MIN_PIXELS = 2048
 _WINOGRAD_NARROW_SUM, _WINOGRAD_NARROW_MIN_PIXELS = 96, 3072
 _WINOGRAD_WIDE_SUM = 384
@@ -475,8 +469,9 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     the kernel), then "winograd" (F(4x4, 3x3) for 3x3 stride-1 layers with padding at most 2,
     where it pays: at least 16 input and 16 output channels, at least 32 on one side, and an
     output of at least 2048 pixels ``N*Ho*Wo`` (3072 when C + Cout is under 96, and
-    ``2048*((C + Cout)/384)**2`` when it is above 384; never above 640: there the per-position
-    products are too thin for the transforms' cost, or the transformed weights too large), then
+    ``2048*((C + Cout)/384)**2`` when it is above 384; never above 640: smaller outputs make
+    per-position products too thin for the transforms' cost, wider layers transformed weights
+    too large for the caches), then
     "direct" (implicit GEMM, at least 8 output channels), then "gemm" (im2col + BLAS, any layer).
     The backward pass uses the same rule, where "direct" also needs 8 input channels when it
     computes dx; "winograd" computes dx by its transforms, and dw too on layers with at least 16
