@@ -200,7 +200,7 @@ def _passes(name: str):
             dw = lambda: onedim._winograd_weight_grad(x, dy, w.shape[0], cache.padding[0])  # noqa: E731
         else:
             dw = lambda: _conv_layer.layer_backward(dy4, state, False)  # noqa: E731
-        out["fastconv"] = {"fwd": lambda: fwd(x, w, b, **opts), "dx+dw": lambda: bwd(dy, cache), "dw": dw}
+        out["fastconv"] = {"fwd": lambda: fwd(x, w, b, **opts), "bwd": lambda: bwd(dy, cache), "dw+db": dw}
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 2, 1)))
         wt = torch.from_numpy(np.ascontiguousarray(w.transpose(2, 1, 0)))
         dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 2, 1)))
@@ -229,7 +229,8 @@ def _passes(name: str):
             nt = fastconv.get_num_threads()
             out["fastconv"]["dx"] = lambda: conv_transpose._phase_dx(
                 xc, cw, conv_transpose._phase_dz(xc, cw, dy, padt, nt), nt)
-            out["fastconv"]["dw"] = lambda: conv_transpose._phase_dw(
+            del out["fastconv"]["dw"], out["fastconv"]["db"]  # db comes from the dw pass
+            out["fastconv"]["dw+db"] = lambda: conv_transpose._phase_dw(
                 xc, cw, conv_transpose._phase_dz(xc, cw, dy, padt, nt), nt)
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
@@ -270,7 +271,7 @@ def _split(rounds: int, names) -> None:
             print(f"{name} ({label}, ms)")
             for (impl, p), t in times.items():
                 q1, med, q3 = np.percentile(t, [25, 50, 75]) * 1e3
-                print(f"    {impl:9s} {p:6s} {med:8.2f} [{q1:.2f}-{q3:.2f}]", flush=True)
+                print(f"    {impl:9s} {p:8s} {med:8.2f} [{q1:.2f}-{q3:.2f}]", flush=True)
 
 
 def _winograd_error(seeds: int) -> None:

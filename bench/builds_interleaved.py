@@ -9,13 +9,15 @@ first 3 calls dropped) of:
 * ``medium`` / ``large`` / ``w112`` / ``w128``: conv2d forward+backward, N32 32x32x16->32, N8
   64x64x64->64, N8 32x32x112->112 and N8 28x28x128->128, k3 p1 (Winograd);
 * ``tconv4x4``: conv_transpose2d forward+backward, N8 32x32x64 -> 64x64x32, k4 s2 p1;
+* ``conv1d_k5``: conv1d forward+backward, N32 L1024 C64 -> 64, k5 'same' (1-D Winograd);
 * ``to_y`` / ``to_z``: the transposed layer's phase copies (planes to output, output to planes) on
   that layer's planes;
 * ``dw7x7x64`` / ``dw8x8x16`` / ``dw56x56x16``: depthwise 3x3 p1 conv2d forward+backward, N32
   7x7x64, N64 8x8x16 and N32 56x56x16 (rows narrower than a register block; one vector of channels).
 
-Every result is saved by the child and compared between the two trees at the end (bit for bit, as
-the changes this script was written for keep the bits). Alternating processes is the fair way to
+Every result is saved by the child and compared between the two trees at the end, bit for bit: the
+names listed are the results a change moved (``name_i``: the i-th of y, dx, dw, db), to be expected
+only where it reorders a sum. Alternating processes is the fair way to
 compare two builds on a shared host: a build's calls never all fall into one busy minute.
 """
 import os
@@ -54,6 +56,14 @@ def tconv():
     y, cache = fastconv.conv_transpose2d_forward(x, w, b, 2, 1)
     return (y, *fastconv.conv_transpose2d_backward(dy, cache))
 calls["tconv4x4"] = tconv
+x1 = rng.standard_normal((32, 1024, 64), dtype=np.float32)
+w1 = (rng.standard_normal((5, 64, 64)) / 18).astype(np.float32)
+b1 = rng.standard_normal(64, dtype=np.float32)
+dy1 = rng.standard_normal((32, 1024, 64), dtype=np.float32)
+def conv1d():
+    y, cache = fastconv.conv1d_forward(x1, w1, b1, padding="same")
+    return (y, *fastconv.conv1d_backward(dy1, cache))
+calls["conv1d_k5"] = conv1d
 z = rng.standard_normal((8, 33, 33, 128), dtype=np.float32)
 y = np.empty((8, 64, 64, 32), np.float32)
 dz = np.empty_like(z)

@@ -10,4 +10,5 @@ def winograd1d_kernel(
 def winograd1d_weight_grad_kernel(
     x: NDArray[np.floating], dy: NDArray[np.floating], parts: NDArray[np.floating], bt: NDArray[np.floating],
     a8: NDArray[np.floating], m: int, pl: int, tiles_per_block: int, num_threads: int,
+    db_parts: NDArray[np.float64] | None = None,
 ) -> None: ...

@@ -86,10 +86,12 @@ cdef inline void _input_tile(const floating* x, const floating* bt, const floati
 cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const floating* bt,
                     const floating* a8, const floating* zeros, floating* v, floating* d,
                     Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t T, Py_ssize_t m, Py_ssize_t pl,
-                    Py_ssize_t L, Py_ssize_t Lo, Py_ssize_t C, Py_ssize_t Co) noexcept nogil:
+                    Py_ssize_t L, Py_ssize_t Lo, Py_ssize_t C, Py_ssize_t Co, double* db) noexcept nogil:
     """Tiles t0..t1-1: v (A, nt, C) = BT @ the tiles' inputs, d (A, nt, Co) = A8 @ their output
-    gradients, then acc[al] (C, Co) += v[al]^T @ d[al] for the A points."""
-    cdef Py_ssize_t nt = t1 - t0, i, tt, n, t, j, al, l
+    gradients, then acc[al] (C, Co) += v[al]^T @ d[al] for the A points; with ``db``, also
+    db (Co,) += d[1] summed over the tiles in order in float64 (A8's row at the point 1 is all ones:
+    d[1] is each tile's sum of dy)."""
+    cdef Py_ssize_t nt = t1 - t0, i, tt, n, t, j, al, l, o
     cdef const floating* rows[A]
     for i in range(nt):
         tt = t0 + i
@@ -106,6 +108,10 @@ cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const 
     for al in range(A):
         # row-major acc[al] (C, Co) += v[al]^T d[al], as column-major acc^T (Co, C) += d^T (Co, nt) @ v^T (C, nt)^T
         _gemm_acc(<int>Co, <int>C, <int>nt, d + al * nt * Co, v + al * nt * C, acc + al * C * Co)
+    if db != NULL:
+        for i in range(nt):
+            for o in range(Co):
+                db[o] += d[nt * Co + i * Co + o]
 
 
 def winograd1d_weight_grad_kernel(
@@ -118,21 +124,34 @@ def winograd1d_weight_grad_kernel(
     Py_ssize_t pl,                     # zeros before x[:, 0] in the forward
     Py_ssize_t tiles_per_block,
     int num_threads,
+    double[:, ::1] db_parts=None,      # OUT (P, Co), optional: each part's sum of dy, overwritten
 ) -> None:
     """The weight gradient in the transform domain, in P fixed parts: part p sums
     ``(BT d_t)[al]^T (A8 dy_t)[al]`` over the tiles t of its fixed contiguous range, block by block
     in order (the wrapper sums the parts in order and applies G^T: results do not depend on the
-    thread count)."""
+    thread count). With ``db_parts`` (A8's row 1, the point 1, all ones up to m), part p's sum of
+    dy too, from the same pass: each tile's transformed row 1 added in float64 in tile order."""
     cdef Py_ssize_t N = x.shape[0], L = x.shape[1], C = x.shape[2], Co = dy.shape[2], Lo = dy.shape[1]
-    cdef Py_ssize_t P = parts.shape[0], TB = tiles_per_block, T, ntiles, p, t0, t1, tb
+    cdef Py_ssize_t P = parts.shape[0], TB = tiles_per_block, T, ntiles, p, t0, t1, tb, j
     cdef floating* work
     cdef floating* accp
+    cdef double* dbp = NULL
     cdef int prev
     if bt.shape[0] != A or bt.shape[1] != A or a8.shape[0] != A or a8.shape[1] != A or not 1 <= m < A:
         raise ValueError(f"bt {tuple(bt.shape)[:2]}, a8 {tuple(a8.shape)[:2]} are not 8-point transforms")
     if (dy.shape[0] != N or parts.shape[1] != A or parts.shape[2] != C or parts.shape[3] != Co or P < 1
             or TB < 1):
         raise ValueError(f"dy {tuple(dy.shape)[:3]}, parts {tuple(parts.shape)[:4]} do not fit x {tuple(x.shape)[:3]}")
+    if db_parts is not None:
+        if db_parts.shape[0] != P or db_parts.shape[1] != Co:
+            raise ValueError(f"db_parts {tuple(db_parts.shape)[:2]} must be (P, Co) = {(P, Co)}")
+        if any(a8[1, j] != 1 for j in range(m)):
+            raise ValueError("a8's row 1 must be all ones up to m (the point 1) to give the sum of dy")
+        if C == 0 and Co:
+            raise ValueError("db_parts needs C >= 1 (the sums come from the weight gradient's pass)")
+        db_parts[...] = 0
+        if Co:
+            dbp = &db_parts[0, 0]
     if C == 0 or Co == 0:
         return
     parts[...] = 0
@@ -154,7 +173,7 @@ def winograd1d_weight_grad_kernel(
             while tb < t0:
                 t1 = min(tb + TB, t0)
                 _dw_block(&x[0, 0, 0], &dy[0, 0, 0], accp, &bt[0, 0], &a8[0, 0], &zv[0], work,
-                          work + A * TB * C, tb, t1, T, m, pl, L, Lo, C, Co)
+                          work + A * TB * C, tb, t1, T, m, pl, L, Lo, C, Co, NULL if dbp == NULL else dbp + p * Co)
                 tb = t1
         _blas_restore(prev)
 

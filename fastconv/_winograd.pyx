@@ -459,9 +459,12 @@ cdef void _dytiles(
 cdef void _weights_grad(
     const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] parts,
     floating[:, ::1] work, Py_ssize_t m, Py_ssize_t T, Py_ssize_t ph, Py_ssize_t pw, int nthreads,
+    double* dbp=NULL, Py_ssize_t pone=0,
 ) noexcept nogil:
     """parts[q] (alpha**2, C, Cout) = sum over the tiles of part q of V_p^T D_p, the parts being fixed
-    runs of whole blocks, each summed in block order by one thread."""
+    runs of whole blocks, each summed in block order by one thread. With ``dbp``, also dbp[q] (Cout,)
+    = the float64 sum over the tiles of part q, in tile order, of D's plane ``pone`` (the point 1 in
+    both directions, where ``A dY A^T`` is the tile's pixel sum): part q's share of the bias gradient."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2], Cout = dy.shape[3]
     cdef Py_ssize_t alpha = _alpha(m), a2 = alpha * alpha, P = parts.shape[0]
@@ -480,6 +483,9 @@ cdef void _weights_grad(
     cdef floating* v
     cdef floating* dd
     cdef floating* acc
+    cdef const floating* one
+    cdef double* dbq
+    cdef Py_ssize_t t, o
     cdef const floating** rows
     cdef int prev = _blas_pin()
     for q in prange(P, schedule="dynamic", num_threads=nthreads):
@@ -489,11 +495,19 @@ cdef void _weights_grad(
         dd = _ws_after(v, a2, ldv)
         acc = pp + q * a2 * cg * Cout
         memset(acc, 0, a2 * cg * Cout * sizeof(floating))
+        if dbp != NULL:
+            memset(dbp + q * Cout, 0, Cout * sizeof(double))
         for blk in range(q * nblocks // P, (q + 1) * nblocks // P):
             t0 = blk * T
             t1 = min(t0 + T, ntiles)
             _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw, ldv)
             _dytiles(dyp, dd, rows, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m, ldd)
+            if dbp != NULL:
+                dbq = dbp + q * Cout
+                for t in range(t1 - t0):
+                    one = dd + pone * ldd + t * Cout
+                    for o in range(Cout):
+                        dbq[o] += one[o]
             for p in range(a2):
                 # row-major acc_p (C, Cout) += V_p^T (C, rows) @ D_p (rows, Cout), as column-major
                 # acc^T (Cout, C) += D_p^T (Cout, rows) @ V_p (rows, C); with groups, acc_p is
@@ -681,7 +695,7 @@ def dw_parts(Py_ssize_t nblocks, Py_ssize_t alpha, Py_ssize_t cg, Py_ssize_t cou
     return int(min(nblocks, max(_DW_MIN_PARTS, min(_DW_PARTS, fit))))
 
 
-def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
+def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0, db=None):
     """Weight gradient of an r x r stride-1 convolution (r = 3 or 2) by Winograd, written into ``dw``.
 
     ``dw[ki, kj, c, co] = sum_{n, i, j} xpad[n, i + ki, j + kj, c] * dy[n, i, j, co]``, computed
@@ -705,9 +719,18 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     nthreads : int >= 1
     m : {0, 2, 4, 6} (3x3) or {0, 3, 5} (2x2), optional
         Output tile size; 0 picks :func:`default_tile` or 5.
+    db : ndarray, shape (Cout,), float64, C-contiguous, optional
+        Output, fully overwritten: the bias gradient, the sum of dy over (N, Ho, Wo), from the same
+        pass. Each tile's sum is its transformed gradient at the point 1 in both directions (the
+        alpha + 1'th plane of ``A dY A^T``, in dy's dtype); those are summed in float64 in tile
+        order per fixed part, then the parts in order, so it too does not depend on the thread
+        count. It differs from numpy's row-order sum by rounding only.
     """
     if not all(isinstance(a, np.ndarray) for a in (x, dy, dw)):
         raise TypeError("x, dy and dw must be numpy arrays")
+    if db is not None and not (isinstance(db, np.ndarray) and db.dtype == np.float64 and db.ndim == 1
+                               and db.flags.c_contiguous and db.flags.writeable):
+        raise TypeError("db must be None or a writeable C-contiguous float64 ndarray of shape (Cout,)")
     if dw.ndim != 4 or dw.shape[0] != dw.shape[1] or dw.shape[0] not in (2, 3) or x.ndim != 4 \
             or not _grouped(x.shape[3], dw.shape[2], dw.shape[3]):
         raise ValueError(f"dw must have shape (r, r, C/groups, Cout), r 2 or 3, with C of x {x.shape} and groups "
@@ -723,6 +746,8 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     ho, wo = x.shape[1] + 2 * ph - (r - 1), x.shape[2] + 2 * pw - (r - 1)
     if dy.ndim != 4 or dy.shape != (x.shape[0], ho, wo, dw.shape[3]) or ho < 1 or wo < 1:
         raise ValueError(f"dy must have shape {(x.shape[0], ho, wo, dw.shape[3])} (non-empty), got {dy.shape}")
+    if db is not None and db.shape != (dw.shape[3],):
+        raise ValueError(f"db must have shape {(dw.shape[3],)} (Cout of dw {dw.shape}), got {db.shape}")
     if 0 in x.shape or 0 in dw.shape:
         raise ValueError(f"x and dw must be non-empty, got x {x.shape}, dw {dw.shape}")
     if nthreads < 1:
@@ -745,6 +770,14 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     nthreads = max(1, min(nthreads, P))
     work = scratch("winograd.work", (nthreads, _workspace_len(m, T, c, cout, dt.itemsize)), dt)
     parts = scratch("winograd.parts", (P, alpha * alpha, dw.shape[2], cout), dt)
+    dbparts = None if db is None else scratch("winograd.dbparts", (P, cout), np.float64)
+    cdef double* dbp = NULL
+    cdef double[:, ::1] dbv
+    if dbparts is not None:
+        dbv = dbparts
+        dbp = &dbv[0, 0]
+    # the plane of D at the point 1 in both directions: A's row there is all ones (see transforms)
+    cdef Py_ssize_t pone = alpha + 1
     cdef int mm = m, nt = nthreads, h = ph, v = pw
     cdef const float[:, :, :, ::1] xf, dyf
     cdef float[:, :, :, ::1] pf
@@ -755,11 +788,11 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     if dt == np.float32:
         xf, dyf, pf, wf = x, dy, parts, work
         with nogil:
-            _weights_grad[float](xf, dyf, pf, wf, mm, T, h, v, nt)
+            _weights_grad[float](xf, dyf, pf, wf, mm, T, h, v, nt, dbp, pone)
     else:
         xd, dyd, pd, wd = x, dy, parts, work
         with nogil:
-            _weights_grad[double](xd, dyd, pd, wd, mm, T, h, v, nt)
+            _weights_grad[double](xd, dyd, pd, wd, mm, T, h, v, nt, dbp, pone)
     _, g, _ = transforms(m)
     # du = parts[0] (float64) + parts[1] + ... in part order, over threads
     du = scratch("winograd.du", (parts[0].size,), np.float64)
@@ -779,6 +812,10 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0):
     t = _left_matmul(g.T, du.reshape(alpha, alpha * K), scratch("winograd.gtdu", (r, alpha * K), np.float64), nt)
     res = _left_matmul(g.T, t.reshape(r, alpha, K), scratch("winograd.gtdug", (r, r, K), np.float64), nt)  # [a, b]
     np.copyto(dw.reshape(r, r, K), res)
+    if dbparts is not None:
+        db[...] = dbparts[0]
+        for q in range(1, P):
+            db += dbparts[q]
 
 
 def _workspace_len(Py_ssize_t m, Py_ssize_t T, Py_ssize_t c, Py_ssize_t cout, Py_ssize_t itemsize,

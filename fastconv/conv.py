@@ -857,15 +857,15 @@ def _winograd_dw_pays(w_shape, ct, groups: int = 1) -> bool:
 
 def _winograd_backward(x, w, dy, ct, pad, stride, compute_dx, dx_nchw=False):
     """(dx, dw, db) in ``ct``: dx by the Winograd kernels (NCHW if ``dx_nchw``); dw by Winograd where
-    it pays (db then summed over dy), else dw and db by the direct kernels (by im2col + BLAS where
+    it pays (db then from the same pass over dy), else dw and db by the direct kernels (by im2col + BLAS where
     those do not serve the layer); dx a placeholder if not wanted."""
     nt = _threads_for(dy.size * 9 * w.shape[2])
     groups = x.shape[3] // w.shape[2]
     if _winograd_dw_pays(w.shape, ct, groups):
         dyc = _as(dy, ct)
         dw = np.empty(w.shape, dtype=ct)
-        _winograd.winograd_backward_weights(_as(x, ct), dyc, pad[0], pad[1], dw, nt)
-        db = _winograd.bias_grad(dyc, nt)  # the bits of dyc.reshape(-1, Cout).sum(axis=0, dtype=float64)
+        db = np.empty(w.shape[3], dtype=np.float64)  # from the same pass over dy (see there)
+        _winograd.winograd_backward_weights(_as(x, ct), dyc, pad[0], pad[1], dw, nt, db=db)
     elif groups > 1 or _direct_serves(w.shape, False):
         _, dw, db = _direct_backward(x, w, dy, ct, pad, stride, False, (1, 1), groups)
     else:

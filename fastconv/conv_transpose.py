@@ -99,13 +99,17 @@ def _phase_dx(x, w, dz, nthreads):
 
 
 def _phase_dw(x, w, dz, nthreads):
-    """dw (4, 4, Cout, Cin) of the 4x4 stride-2 transposed convolution from the phase planes dz."""
+    """(dw, db): dw (4, 4, Cout, Cin) of the 4x4 stride-2 transposed convolution from the phase planes
+    dz, and db (Cout,) float64, the sum of dy, from the same pass (every pixel of dy is in one phase
+    plane, the rest of dz is zeros): the four phases' sums added in phase order."""
     cin, cout = x.shape[3], w.shape[2]
     dk = np.empty((2, 2, cin, 4 * cout), dtype=x.dtype)
-    _winograd.winograd_backward_weights(x, dz, 1, 1, dk, nthreads, _PHASE_TILES[2])
+    dbz = np.empty(4 * cout)
+    _winograd.winograd_backward_weights(x, dz, 1, 1, dk, nthreads, _PHASE_TILES[2], db=dbz)
     # dw[r + 2 - 2i, s + 2 - 2j, co, c] = dk[i, j, c, (r, s, co)]
     dw = dk.reshape(2, 2, cin, 2, 2, cout)[::-1, ::-1].transpose(0, 3, 1, 4, 5, 2).reshape(w.shape)
-    return np.ascontiguousarray(dw)
+    dbz = dbz.reshape(4, cout)
+    return np.ascontiguousarray(dw), ((dbz[0] + dbz[1]) + dbz[2]) + dbz[3]
 
 
 def conv_transpose2d_forward(x, w, b, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -224,11 +228,12 @@ def conv_transpose2d_backward(dy, cache):
         macs = xc.size * w.shape[0] * w.shape[1] * w.shape[2]
         nt = threads_for(macs, _PARALLEL_MIN_MACS)
         dz = _phase_dz(xc, wc, dyc, pad, nt)
-        dx, dw = _phase_dx(xc, wc, dz, nt), _phase_dw(xc, wc, dz, nt)
+        dx, (dw, db) = _phase_dx(xc, wc, dz, nt), _phase_dw(xc, wc, dz, nt)
     elif dyc.size and xc.size:
         dx, _ = layer_forward(dyc, wc, None, padding, st, dil, g, ct)  # (Kh, Kw, Cout/g, Cin) is conv2d's layout here
         dw = layer_weight_grad(dyc, xc, w.shape, padding, st, dil, g, ct)
+        db = _bias_grad(dyc)
     else:
-        dx, dw = np.zeros(x.shape, dtype=ct), np.zeros(w.shape, dtype=ct)
-    db = None if b_shape is None else _bias_grad(dyc).astype(db_dt).reshape(b_shape)
+        dx, dw, db = np.zeros(x.shape, dtype=ct), np.zeros(w.shape, dtype=ct), _bias_grad(dyc)
+    db = None if b_shape is None else db.astype(db_dt).reshape(b_shape)
     return dx.astype(dx_dt, copy=False), dw.astype(dw_dt), db

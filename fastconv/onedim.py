@@ -20,7 +20,6 @@ from . import _conv1d_winograd, _outpool, _pool1d, _winograd
 from . import _validate as v
 from ._cache import Conv1dCache, ConvCache, Pool1dCache
 from ._conv_layer import layer_backward, layer_forward
-from .conv_transpose import _bias_grad
 from ._threads import threads_for
 
 __all__ = [
@@ -108,10 +107,12 @@ def _winograd_conv(x: np.ndarray, w: np.ndarray, b, pl: int, lo: int) -> np.ndar
     return y
 
 
-def _winograd_weight_grad(x: np.ndarray, dy: np.ndarray, k: int, pl: int) -> np.ndarray:
-    """dw (K, C, Cout) of the stride-1 correlation of x (N, L, C), ``pl`` zeros before it, with
-    output gradient dy (N, Lo, Cout), on the 1-D Winograd kernel: ``G^T`` applied to the sum over
-    tiles of ``(BT d)^T (A dy)`` per point, summed in float64 over _WINOGRAD_DW_PARTS fixed parts."""
+def _winograd_weight_grad(x: np.ndarray, dy: np.ndarray, k: int, pl: int) -> tuple[np.ndarray, np.ndarray]:
+    """(dw, db): dw (K, C, Cout) of the stride-1 correlation of x (N, L, C), ``pl`` zeros before it,
+    with output gradient dy (N, Lo, Cout), on the 1-D Winograd kernel: ``G^T`` applied to the sum
+    over tiles of ``(BT d)^T (A dy)`` per point, summed in float64 over _WINOGRAD_DW_PARTS fixed
+    parts; db (Cout,) float64, the sum of dy, from the same pass (each tile's ``A dy`` at the point
+    1 is its sum), its parts added in order."""
     ct = x.dtype
     bt, at, g = winograd_transforms(k)
     m = 9 - k
@@ -120,16 +121,21 @@ def _winograd_weight_grad(x: np.ndarray, dy: np.ndarray, k: int, pl: int) -> np.
     ntiles = x.shape[0] * -(-dy.shape[1] // m)
     nparts = max(1, min(_WINOGRAD_DW_PARTS, -(-ntiles // _WINOGRAD_TILES)))
     parts = np.empty((nparts, 8, x.shape[2], dy.shape[2]), dtype=ct)
+    db_parts = np.empty((nparts, dy.shape[2]))
     macs = dy.size * k * x.shape[2]
     _conv1d_winograd.winograd1d_weight_grad_kernel(
-        x, dy, parts, bt.astype(ct), a8.astype(ct), m, pl, _WINOGRAD_TILES, threads_for(macs, _PARALLEL_MIN_MACS))
+        x, dy, parts, bt.astype(ct), a8.astype(ct), m, pl, _WINOGRAD_TILES, threads_for(macs, _PARALLEL_MIN_MACS),
+        db_parts)
+    db = db_parts[0].copy()
+    for q in range(1, nparts):
+        db += db_parts[q]
     acc = parts[0].astype(np.float64)
     for q in range(1, nparts):
         acc += parts[q]
     c, cout = x.shape[2], dy.shape[2]
     dw = _winograd._left_matmul(g.T, acc.reshape(8, c * cout), np.empty((k, c * cout)),
                                 threads_for(macs, _PARALLEL_MIN_MACS))
-    return dw.astype(ct).reshape(k, c, cout)
+    return dw.astype(ct).reshape(k, c, cout), db
 
 
 def conv1d_forward(x, w, b, padding=0, stride=1, dilation=1, groups=1):
@@ -224,8 +230,8 @@ def conv1d_backward(dy, cache):
         k, pl = w.shape[0], state.padding[1]
         wt = np.ascontiguousarray(w[::-1].transpose(0, 2, 1), dtype=ct)
         dx = _winograd_conv(dyc, wt, None, k - 1 - pl, x.shape[1])
-        dw4 = _winograd_weight_grad(np.ascontiguousarray(x, dtype=ct), dyc, k, pl)[None]
-        db = None if b_shape is None else _bias_grad(dyc.reshape(n, 1, lo, cout))
+        dw, db = _winograd_weight_grad(np.ascontiguousarray(x, dtype=ct), dyc, k, pl)
+        dw4 = dw[None]
     else:
         dx4, dw4, db = layer_backward(dy.reshape(n, 1, lo, cout), state, True)
         dx = dx4.reshape(x.shape)

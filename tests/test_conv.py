@@ -223,9 +223,9 @@ def _spy_kernels(monkeypatch):
             monkeypatch.setattr(mod, name, spy)
     dw_kernel = conv._winograd.winograd_backward_weights
 
-    def dw_spy(*args):
+    def dw_spy(*args, **kwargs):
         seen.append(("winograd", "dw"))
-        return dw_kernel(*args)
+        return dw_kernel(*args, **kwargs)
 
     monkeypatch.setattr(conv._winograd, "winograd_backward_weights", dw_spy)
     return seen

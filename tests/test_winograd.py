@@ -317,6 +317,41 @@ def test_bias_grad_is_the_float64_column_sum(dtype):
         wg.bias_grad([1.0], 1)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("r, m", [(3, 2), (3, 4), (3, 6), (2, 3), (2, 5)])
+def test_weight_grad_gives_the_bias_grad_from_the_same_pass(r, m, dtype):
+    """winograd_backward_weights(db=): the sum of dy over (N, Ho, Wo) (tiles past the edge too, grouped
+    layers too) within rounding of the exact sum, the same bits on 1, 2 and 3 threads, dw unchanged by
+    asking for it; A's column at the point 1 is all ones (what makes the tile's plane there its sum)."""
+    assert np.array_equal(wg.transforms(m)[2][:, 1], np.ones(m))
+    rng = np.random.default_rng(3)
+    for (n, h, w_, c, co, groups) in [(3, 7, 9, 5, 6, 1), (2, 13, 11, 16, 32, 1), (1, 4, 4, 1, 1, 1), (2, 9, 10, 8, 16, 4)]:
+        x = rng.standard_normal((n, h, w_, c)).astype(dtype)
+        dy = (rng.standard_normal((n, h + 3 - r, w_ + 3 - r, co))
+              * rng.choice([1e-3, 1.0, 1e3], size=(n, h + 3 - r, w_ + 3 - r, co))).astype(dtype)
+        dy0 = dy.copy()
+        dw_alone = np.empty((r, r, c // groups, co), dtype)
+        wg.winograd_backward_weights(x, dy, 1, 1, dw_alone, 2, m)
+        exact = np.array([math.fsum(col) for col in dy.reshape(-1, co).astype(np.float64).T])
+        first = None
+        for nt in (1, 2, 3):
+            dw = np.empty_like(dw_alone)
+            db = np.full(co, np.nan)
+            wg.winograd_backward_weights(x, dy, 1, 1, dw, nt, m, db=db)
+            np.testing.assert_array_equal(dw, dw_alone)
+            if first is None:
+                first = db.copy()
+            np.testing.assert_array_equal(db.view(np.uint8), first.view(np.uint8))
+        limit = WINOGRAD_LIMIT[dtype]
+        np.testing.assert_allclose(db, exact, rtol=0, atol=limit * np.abs(dy).sum(axis=(0, 1, 2)).max())
+        np.testing.assert_array_equal(dy, dy0)
+    x, dy, dw = np.ones((1, 5, 5, 1), dtype), np.ones((1, 8 - r, 8 - r, 1), dtype), np.empty((r, r, 1, 1), dtype)
+    with pytest.raises(ValueError, match=r"db must have shape \(1,\)"):
+        wg.winograd_backward_weights(x, dy, 1, 1, dw, 1, m, db=np.empty(2))
+    with pytest.raises(TypeError, match="db must be None or"):
+        wg.winograd_backward_weights(x, dy, 1, 1, dw, 1, m, db=np.empty(1, np.float32))
+
+
 # (N, H, W, C, Cout, ph, pw) of 2x2 layers (padding 0 or 1 per side)
 CASES_2X2 = [
     (1, 1, 1, 1, 1, 1, 1),      # a single input pixel: 2x2 outputs, all taps on the padding but one
