@@ -64,3 +64,11 @@ FC_ATTR static void FC_FN(w1_out)(const FC_T *mb, ptrdiff_t ms, FC_T *y, ptrdiff
         }
     }
 }
+
+/* w1_in for the compiled matrices (W1_IN_CONST in _conv1d_winograd_kernels.h): the same sums in
+   the same order, with the zero entries of the constant matrix left out and the first NJ inputs
+   only (the output gradient's tiles have m rows) */
+W1_IN_CONST(FC_FN(w1_in_bt), w1_bt, 8)
+W1_IN_CONST(FC_FN(w1_in_a4), w1_a4, 4)
+W1_IN_CONST(FC_FN(w1_in_a5), w1_a5, 5)
+W1_IN_CONST(FC_FN(w1_in_a6), w1_a6, 6)

@@ -30,8 +30,13 @@ cdef extern from "_conv1d_winograd_kernels.h" nogil:
                                   const float*)
     ctypedef void (*w1_out_f64_t)(const double*, Py_ssize_t, double*, Py_ssize_t, Py_ssize_t, const double*,
                                   const double*)
+    ctypedef void (*w1_inc_f32_t)(const float* const*, float*, Py_ssize_t, Py_ssize_t)
+    ctypedef void (*w1_inc_f64_t)(const double* const*, double*, Py_ssize_t, Py_ssize_t)
     w1_in_f32_t w1_in_f32()
     w1_in_f64_t w1_in_f64()
+    w1_inc_f32_t w1_inc_f32(int which)
+    w1_inc_f64_t w1_inc_f64(int which)
+    const double* const w1_compiled[4]
     w1_out_f32_t w1_out_f32()
     w1_out_f64_t w1_out_f64()
     const char* w1_simd_name()
@@ -67,24 +72,54 @@ cdef inline void _gemm_acc(int m, int n, int k, const floating* a, const floatin
         dgemm(&tn, &tt, &m, &n, &k, &one, <double*>a, &m, <double*>b, &n, &one, c, &m)
 
 
-cdef inline void _input_tile(const floating* x, const floating* bt, const floating* zeros, floating* dst,
-                             Py_ssize_t ld, Py_ssize_t n, Py_ssize_t t, Py_ssize_t m, Py_ssize_t pl,
-                             Py_ssize_t L, Py_ssize_t C) noexcept nogil:
+def compiled_transforms():
+    """The transforms compiled into the kernels, float64 (8, 8) each: ``BT``, then ``A8`` (AT
+    transposed, columns m.. zero) for m = 4, 5, 6. A kernel given a matrix equal to one of these (in
+    its dtype) runs the compiled transform, which leaves out the zero entries (the same sums in the
+    same order otherwise); any other matrix runs the general one."""
+    return tuple(np.array([w1_compiled[i][j] for j in range(64)]).reshape(8, 8) for i in range(4))
+
+
+cdef int _compiled(const floating[:, ::1] mat, int which) noexcept:
+    """``which`` if ``mat`` (8 x 8) equals compiled transform ``which`` in its dtype, else -1."""
+    cdef int i
+    for i in range(64):
+        if mat[i // 8, i % 8] != <floating>w1_compiled[which][i]:
+            return -1
+    return which
+
+
+cdef inline void _transform(const floating* const* rows, const floating* mat, int which, floating* dst,
+                            Py_ssize_t ld, Py_ssize_t C) noexcept nogil:
+    """dst[al * ld : al * ld + C] = (mat @ rows)[al]: the compiled transform ``which``, or (-1) the
+    general one on ``mat``."""
+    if floating is float:
+        if which >= 0:
+            w1_inc_f32(which)(rows, dst, ld, C)
+        else:
+            w1_in_f32()(rows, dst, ld, C, mat)
+    else:
+        if which >= 0:
+            w1_inc_f64(which)(rows, dst, ld, C)
+        else:
+            w1_in_f64()(rows, dst, ld, C, mat)
+
+
+cdef inline void _input_tile(const floating* x, const floating* bt, int which, const floating* zeros,
+                             floating* dst, Py_ssize_t ld, Py_ssize_t n, Py_ssize_t t, Py_ssize_t m,
+                             Py_ssize_t pl, Py_ssize_t L, Py_ssize_t C) noexcept nogil:
     """Tile t of image n: dst[al * ld : al * ld + C] = (BT @ the tile's A input rows)[al], rows
-    outside 0..L-1 read as zeros."""
+    outside 0..L-1 read as zeros (BT the compiled one if ``which`` is 0)."""
     cdef Py_ssize_t j, l
     cdef const floating* rows[A]
     for j in range(A):
         l = t * m - pl + j
         rows[j] = x + (n * L + l) * C if 0 <= l < L else zeros
-    if floating is float:
-        w1_in_f32()(rows, dst, ld, C, bt)
-    else:
-        w1_in_f64()(rows, dst, ld, C, bt)
+    _transform(rows, bt, which, dst, ld, C)
 
 
-cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const floating* bt,
-                    const floating* a8, const floating* zeros, floating* v, floating* d,
+cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const floating* bt, int bt_which,
+                    const floating* a8, int a8_which, const floating* zeros, floating* v, floating* d,
                     Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t T, Py_ssize_t m, Py_ssize_t pl,
                     Py_ssize_t L, Py_ssize_t Lo, Py_ssize_t C, Py_ssize_t Co, double* db) noexcept nogil:
     """Tiles t0..t1-1: v (A, nt, C) = BT @ the tiles' inputs, d (A, nt, Co) = A8 @ their output
@@ -97,14 +132,11 @@ cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const 
         tt = t0 + i
         n = tt // T
         t = tt - n * T
-        _input_tile(x, bt, zeros, v + i * C, nt * C, n, t, m, pl, L, C)
+        _input_tile(x, bt, bt_which, zeros, v + i * C, nt * C, n, t, m, pl, L, C)
         for j in range(A):
             l = t * m + j
             rows[j] = dy + (n * Lo + l) * Co if j < m and l < Lo else zeros
-        if floating is float:
-            w1_in_f32()(rows, d + i * Co, nt * Co, Co, a8)
-        else:
-            w1_in_f64()(rows, d + i * Co, nt * Co, Co, a8)
+        _transform(rows, a8, a8_which, d + i * Co, nt * Co, Co)
     for al in range(A):
         # row-major acc[al] (C, Co) += v[al]^T d[al], as column-major acc^T (Co, C) += d^T (Co, nt) @ v^T (C, nt)^T
         _gemm_acc(<int>Co, <int>C, <int>nt, d + al * nt * Co, v + al * nt * C, acc + al * C * Co)
@@ -125,12 +157,15 @@ def winograd1d_weight_grad_kernel(
     Py_ssize_t tiles_per_block,
     int num_threads,
     double[:, ::1] db_parts=None,      # OUT (P, Co), optional: each part's sum of dy, overwritten
+    bint general=False,                # the general transforms even for the compiled matrices (checks)
 ) -> None:
     """The weight gradient in the transform domain, in P fixed parts: part p sums
     ``(BT d_t)[al]^T (A8 dy_t)[al]`` over the tiles t of its fixed contiguous range, block by block
     in order (the wrapper sums the parts in order and applies G^T: results do not depend on the
     thread count). With ``db_parts`` (A8's row 1, the point 1, all ones up to m), part p's sum of
-    dy too, from the same pass: each tile's transformed row 1 added in float64 in tile order."""
+    dy too, from the same pass: each tile's transformed row 1 added in float64 in tile order.
+    ``bt`` and ``a8`` equal to compiled ones (:func:`compiled_transforms`) run the compiled
+    transforms."""
     cdef Py_ssize_t N = x.shape[0], L = x.shape[1], C = x.shape[2], Co = dy.shape[2], Lo = dy.shape[1]
     cdef Py_ssize_t P = parts.shape[0], TB = tiles_per_block, T, ntiles, p, t0, t1, tb, j
     cdef floating* work
@@ -159,6 +194,8 @@ def winograd1d_weight_grad_kernel(
         return
     T = (Lo + m - 1) // m
     ntiles = N * T
+    cdef int bt_which = -1 if general else _compiled(bt, 0)
+    cdef int a8_which = -1 if general or not 4 <= m <= 6 else _compiled(a8, m - 3)
     scratch = np.empty((max(1, num_threads), A * TB * (C + Co)), dtype=np.float32 if floating is float else np.float64)
     zs = np.zeros(max(C, Co), dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] zv = zs
@@ -172,14 +209,14 @@ def winograd1d_weight_grad_kernel(
             t0 = (p + 1) * ntiles // P
             while tb < t0:
                 t1 = min(tb + TB, t0)
-                _dw_block(&x[0, 0, 0], &dy[0, 0, 0], accp, &bt[0, 0], &a8[0, 0], &zv[0], work,
+                _dw_block(&x[0, 0, 0], &dy[0, 0, 0], accp, &bt[0, 0], bt_which, &a8[0, 0], a8_which, &zv[0], work,
                           work + A * TB * C, tb, t1, T, m, pl, L, Lo, C, Co, NULL if dbp == NULL else dbp + p * Co)
                 tb = t1
         _blas_restore(prev)
 
 
 cdef void _block(const floating* x, const floating* gu, const floating* bias, floating* y,
-                 const floating* bt, const floating* at, const floating* zeros, floating* v, floating* mb,
+                 const floating* bt, int bt_which, const floating* at, const floating* zeros, floating* v, floating* mb,
                  Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t T, Py_ssize_t m, Py_ssize_t pl,
                  Py_ssize_t L, Py_ssize_t Lo, Py_ssize_t C, Py_ssize_t Co) noexcept nogil:
     """Tiles t0..t1-1 (flattened (n, t)): input transform into v (A, nt, C), A products into
@@ -189,7 +226,7 @@ cdef void _block(const floating* x, const floating* gu, const floating* bias, fl
         tt = t0 + i
         n = tt // T
         t = tt - n * T
-        _input_tile(x, bt, zeros, v + i * C, nt * C, n, t, m, pl, L, C)
+        _input_tile(x, bt, bt_which, zeros, v + i * C, nt * C, n, t, m, pl, L, C)
     for al in range(A):
         # row-major mb[al] (nt, Co) = v[al] (nt, C) @ gu[al] (C, Co), as column-major mb^T = gu^T v^T
         fc_gemm(<int>Co, <int>nt, <int>C, gu + al * C * Co, <int>Co, v + al * nt * C, <int>C, mb + al * nt * Co, <int>Co)
@@ -213,9 +250,11 @@ def winograd1d_kernel(
     Py_ssize_t pl,                   # zeros before x[:, 0] (may be negative: x's first rows skipped)
     Py_ssize_t tiles_per_block,
     int num_threads,
+    bint general=False,              # the general input transform even for the compiled BT (checks)
 ) -> None:
     """y = the stride-1 correlation of x with the kernel whose transform is gu (plus b), by
-    F(m, 9 - m) tiles; ``Lo`` is y's length and every output is written."""
+    F(m, 9 - m) tiles; ``Lo`` is y's length and every output is written. A ``bt`` equal to the
+    compiled one (:func:`compiled_transforms`) runs the compiled input transform."""
     cdef Py_ssize_t N = x.shape[0], L = x.shape[1], C = x.shape[2], Co = y.shape[2], Lo = y.shape[1]
     cdef Py_ssize_t m = at.shape[0], T, ntiles, nblocks, TB = tiles_per_block, blk, t0, t1
     cdef const floating* bp = NULL
@@ -236,6 +275,7 @@ def winograd1d_kernel(
     nblocks = (ntiles + TB - 1) // TB
     if b.shape[0]:
         bp = &b[0]
+    cdef int bt_which = -1 if general else _compiled(bt, 0)
     scratch = np.empty((max(1, num_threads), A * TB * (C + Co)), dtype=np.float32 if floating is float else np.float64)
     zs = np.zeros(C, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] zv = zs
@@ -246,6 +286,6 @@ def winograd1d_kernel(
             t0 = blk * TB
             t1 = min(t0 + TB, ntiles)
             work = &ws[threadid(), 0]
-            _block(&x[0, 0, 0], &gu[0, 0, 0], bp, &y[0, 0, 0], &bt[0, 0], &at[0, 0], &zv[0], work,
+            _block(&x[0, 0, 0], &gu[0, 0, 0], bp, &y[0, 0, 0], &bt[0, 0], bt_which, &at[0, 0], &zv[0], work,
                    work + A * TB * C, t0, t1, T, m, pl, L, Lo, C, Co)
         _blas_restore(prev)

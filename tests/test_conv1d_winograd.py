@@ -5,7 +5,7 @@ import pytest
 
 import fastconv
 import fastconv.reference
-from fastconv import onedim
+from fastconv import _conv1d_winograd, onedim
 
 from conftest import require_simd, run_python, simd_levels
 
@@ -131,6 +131,51 @@ def test_winograd_conv1d_results_do_not_depend_on_the_thread_count():
         np.testing.assert_array_equal(a, c)
 
 
+# The compiled transforms against the general ones on the same matrices: forward (BT) and weight
+# gradient (BT and A8 for m = 4, 5, 6) agree to rounding (the same sums in the same order, but the
+# compiler fuses a multiply and an add into one rounding in one and not the other in places, so
+# not bit for bit); 67 channels leave a partial chunk.
+COMPILED_CHECK = (
+    "import numpy as np\n"
+    "from fastconv import _conv1d_winograd as cw, onedim\n"
+    "rng = np.random.default_rng(4)\n"
+    "for dt in (np.float32, np.float64):\n"
+    "    for k in (3, 4, 5):\n"
+    "        m = 9 - k\n"
+    "        bt, at, g = onedim.winograd_transforms(k)\n"
+    "        a8 = np.zeros((8, 8)); a8[:, :m] = at.T\n"
+    "        bt, at, a8 = (a.astype(dt) for a in (bt, at, a8))\n"
+    "        x = rng.standard_normal((2, 37, 67)).astype(dt)\n"
+    "        dy = rng.standard_normal((2, 37, 67)).astype(dt)\n"
+    "        gu = rng.standard_normal((8, 67, 67)).astype(dt)\n"
+    "        b = rng.standard_normal(67).astype(dt)\n"
+    "        out = []\n"
+    "        for general in (False, True):\n"
+    "            y = np.empty((2, 37, 67), dt)\n"
+    "            cw.winograd1d_kernel(x, gu, b, y, bt, at, k // 2, 4, 2, general)\n"
+    "            parts, dbp = np.empty((3, 8, 67, 67), dt), np.empty((3, 67))\n"
+    "            cw.winograd1d_weight_grad_kernel(x, dy, parts, bt, a8, m, k // 2, 4, 2, dbp, general)\n"
+    "            out.append((y, parts, dbp))\n"
+    "        for a, c in zip(*out):\n"
+    "            err = np.abs(a - c).max() / np.abs(c).max()\n"
+    "            assert err <= (1e-6 if dt == np.float32 else 1e-14), (dt, k, err)\n"
+)
+
+
+def test_winograd_compiled_transforms_are_the_wrappers_and_agree_with_the_general_ones():
+    """The transforms compiled into the kernels are onedim.winograd_transforms' BT and A8 (so the
+    layers run them), and they agree with the general transforms on those matrices to rounding."""
+    compiled = _conv1d_winograd.compiled_transforms()
+    for k in onedim._WINOGRAD_TAPS:
+        bt, at, _ = onedim.winograd_transforms(k)
+        m = 9 - k
+        a8 = np.zeros((8, 8))
+        a8[:, :m] = at.T
+        np.testing.assert_array_equal(compiled[0], bt)
+        np.testing.assert_array_equal(compiled[m - 3], a8)
+    exec(COMPILED_CHECK, {})
+
+
 @pytest.mark.parametrize("level", simd_levels())
 def test_winograd_each_simd_level_agrees_with_reference(level, tmp_path):
     """The tile transforms at each instruction-set level this CPU runs, forced in a fresh process:
@@ -154,6 +199,7 @@ def test_winograd_each_simd_level_agrees_with_reference(level, tmp_path):
         "        for a, r in zip(got, (yr,) + R.conv1d_backward(dy, cr)):\n"
         "            err = np.abs(a - r).max() / max(1.0, np.abs(r).max())\n"
         "            assert err <= tol, (k, c, pad, err)\n"
+        + COMPILED_CHECK +
         "print('ok')\n"
     )
     assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
