@@ -22,6 +22,7 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 from ._blas_gemm cimport fc_gemm
 from ._blas_pin cimport fc_blas_pin as _blas_pin, fc_blas_register, fc_blas_restore as _blas_restore
+from ._scratch import scratch
 
 cdef extern from "_conv1d_winograd_kernels.h" nogil:
     ctypedef void (*w1_in_f32_t)(const float* const*, float*, Py_ssize_t, Py_ssize_t, const float*)
@@ -196,10 +197,12 @@ def winograd1d_weight_grad_kernel(
     ntiles = N * T
     cdef int bt_which = -1 if general else _compiled(bt, 0)
     cdef int a8_which = -1 if general or not 4 <= m <= 6 else _compiled(a8, m - 3)
-    scratch = np.empty((max(1, num_threads), A * TB * (C + Co)), dtype=np.float32 if floating is float else np.float64)
+    # the threads' tile buffers, kept between calls (fresh pages would be faulted in on every call)
+    work_rows = scratch("winograd1d.work", (max(1, num_threads), A * TB * (C + Co)),
+                        np.float32 if floating is float else np.float64)
     zs = np.zeros(max(C, Co), dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] zv = zs
-    cdef floating[:, ::1] ws = scratch
+    cdef floating[:, ::1] ws = work_rows
     with nogil:
         prev = _blas_pin()
         for p in prange(P, schedule="dynamic", num_threads=num_threads):
@@ -276,10 +279,11 @@ def winograd1d_kernel(
     if b.shape[0]:
         bp = &b[0]
     cdef int bt_which = -1 if general else _compiled(bt, 0)
-    scratch = np.empty((max(1, num_threads), A * TB * (C + Co)), dtype=np.float32 if floating is float else np.float64)
+    work_rows = scratch("winograd1d.work", (max(1, num_threads), A * TB * (C + Co)),
+                        np.float32 if floating is float else np.float64)
     zs = np.zeros(C, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] zv = zs
-    cdef floating[:, ::1] ws = scratch
+    cdef floating[:, ::1] ws = work_rows
     with nogil:
         prev = _blas_pin()
         for blk in prange(nblocks, schedule="dynamic", num_threads=num_threads):

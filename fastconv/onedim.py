@@ -4,7 +4,7 @@ channels-last layout (N, L, C).
 The convolution runs on the conv2d kernels through (N, 1, L, C) views (a row of L pixels: the
 kernels' inner loops then run along L), except where 1-D Winograd pays (``_winograd_serves``):
 stride-1, undilated, ungrouped layers of 3 to 5 taps and at least _WINOGRAD_MIN_CHANNELS input and
-output channels run their forward pass, dx and dw on F(9 - K, K) tiles of 8 points
+output channels (or 32 to 63 in multiples of 16 on large layers) run their forward pass, dx and dw on F(9 - K, K) tiles of 8 points
 (fastconv._conv1d_winograd: 8 / (9 - K) multiplies per output and channel pair instead of K).
 The pools have their own kernels (fastconv._pool1d), which take every option (padding, dilation,
 ceil_mode, the divisors) as per-window tap ranges.
@@ -20,6 +20,7 @@ from . import _conv1d_winograd, _outpool, _pool1d, _winograd
 from . import _validate as v
 from ._cache import Conv1dCache, ConvCache, Pool1dCache
 from ._conv_layer import layer_backward, layer_forward
+from ._scratch import scratch
 from ._threads import threads_for
 
 __all__ = [
@@ -33,11 +34,19 @@ __all__ = [
 
 
 # 1-D Winograd (fastconv._conv1d_winograd): kernel sizes it serves (F(6,3), F(5,4), F(4,5)) and the
-# fewest input and output channels it runs for. Measured (1-thread CPU time, interleaved, L 1024,
-# forward / forward+backward vs the direct kernels): 64 channels 1.14 / 1.07x faster at K 3, 1.40 /
-# 1.18x at K 4, 1.3 / 1.2x at K 5; at 32 channels the forward is 0.57-0.72x (slower), at 16 0.58x.
+# channels it runs for: at least _WINOGRAD_MIN_CHANNELS input and output channels, or at least
+# _WINOGRAD_NARROW_CHANNELS of each, both multiples of _WINOGRAD_CHUNK (the transforms' vector chunk:
+# a partial chunk runs scalar), on layers of at least _WINOGRAD_NARROW_MIN_MACS forward multiply-adds.
+# Measured (2 threads, fwd+bwd, calls alternating, medians of 15; Winograd / the conv2d kernels):
+# 64 channels 0.72 at N8 L256 K5 and about 0.6-0.8 on larger layers, 1.04-1.08 on N2-4 L128 (left
+# alone); 32 channels 0.82 at N32 L1024 K5, 0.85 at K3, 0.93 at N4 L4096 K3 (50M multiply-adds),
+# 1.03-1.06 at N16 L256 K5, N8-16 L512 K3 (12-25M); 32 -> 48 at N32 L1024 K5 0.60; 16 channels
+# 0.99; 24 channels 2.45, 40 channels 1.19 (partial chunks).
 _WINOGRAD_TAPS = (3, 4, 5)
 _WINOGRAD_MIN_CHANNELS = 64
+_WINOGRAD_NARROW_CHANNELS = 32
+_WINOGRAD_CHUNK = 16
+_WINOGRAD_NARROW_MIN_MACS = 1 << 25
 # tiles per block (one block: the input transform, 8 BLAS products, the output transform)
 _WINOGRAD_TILES = 64
 # the weight gradient sums its tiles in at most this many fixed parts (then the parts in order)
@@ -47,9 +56,15 @@ _WINOGRAD_POINTS = (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2))
 _PARALLEL_MIN_MACS = 1 << 20
 
 
-def _winograd_serves(k: int, c: int, cout: int, stride: int, dilation: int, groups: int) -> bool:
-    """Whether a conv1d layer runs its forward pass and dx on the 1-D Winograd kernel."""
-    return (stride, dilation, groups) == (1, 1, 1) and k in _WINOGRAD_TAPS and min(c, cout) >= _WINOGRAD_MIN_CHANNELS
+def _winograd_serves(k: int, c: int, cout: int, stride: int, dilation: int, groups: int, macs: int = 0) -> bool:
+    """Whether a conv1d layer of ``macs`` forward multiply-adds (N * Lo * K * C * Cout) runs on the
+    1-D Winograd kernels (see _WINOGRAD_MIN_CHANNELS)."""
+    if (stride, dilation, groups) != (1, 1, 1) or k not in _WINOGRAD_TAPS:
+        return False
+    if min(c, cout) >= _WINOGRAD_MIN_CHANNELS:
+        return True
+    return (min(c, cout) >= _WINOGRAD_NARROW_CHANNELS and c % _WINOGRAD_CHUNK == 0 and cout % _WINOGRAD_CHUNK == 0
+            and macs >= _WINOGRAD_NARROW_MIN_MACS)
 
 
 def _inverse(a: list) -> list:
@@ -99,7 +114,7 @@ def _winograd_conv(x: np.ndarray, w: np.ndarray, b, pl: int, lo: int) -> np.ndar
     # the kernel's OpenMP region)
     k, c, cout = w.shape
     gu = _winograd._left_matmul(g, np.ascontiguousarray(w, dtype=np.float64).reshape(k, c * cout),
-                                np.empty((8, c * cout)), threads_for(macs, _PARALLEL_MIN_MACS))
+                                scratch("winograd1d.gu", (8, c * cout), np.float64), threads_for(macs, _PARALLEL_MIN_MACS))
     gu = gu.astype(ct).reshape(8, c, cout)
     _conv1d_winograd.winograd1d_kernel(
         x, gu, np.zeros(0, ct) if b is None else b, y, bt.astype(ct), at.astype(ct), pl, _WINOGRAD_TILES,
@@ -120,7 +135,9 @@ def _winograd_weight_grad(x: np.ndarray, dy: np.ndarray, k: int, pl: int) -> tup
     a8[:, :m] = at.T
     ntiles = x.shape[0] * -(-dy.shape[1] // m)
     nparts = max(1, min(_WINOGRAD_DW_PARTS, -(-ntiles // _WINOGRAD_TILES)))
-    parts = np.empty((nparts, 8, x.shape[2], dy.shape[2]), dtype=ct)
+    # the temporaries in kept buffers (fresh pages would be faulted in on every call: on small layers
+    # that cost more than the arithmetic)
+    parts = scratch("winograd1d.parts", (nparts, 8, x.shape[2], dy.shape[2]), ct)
     db_parts = np.empty((nparts, dy.shape[2]))
     macs = dy.size * k * x.shape[2]
     _conv1d_winograd.winograd1d_weight_grad_kernel(
@@ -129,11 +146,12 @@ def _winograd_weight_grad(x: np.ndarray, dy: np.ndarray, k: int, pl: int) -> tup
     db = db_parts[0].copy()
     for q in range(1, nparts):
         db += db_parts[q]
-    acc = parts[0].astype(np.float64)
+    acc = scratch("winograd1d.acc", parts.shape[1:], np.float64)
+    np.copyto(acc, parts[0])
     for q in range(1, nparts):
         acc += parts[q]
     c, cout = x.shape[2], dy.shape[2]
-    dw = _winograd._left_matmul(g.T, acc.reshape(8, c * cout), np.empty((k, c * cout)),
+    dw = _winograd._left_matmul(g.T, acc.reshape(8, c * cout), scratch("winograd1d.gtacc", (k, c * cout), np.float64),
                                 threads_for(macs, _PARALLEL_MIN_MACS))
     return dw.astype(ct).reshape(k, c, cout), db
 
@@ -177,7 +195,7 @@ def conv1d_forward(x, w, b, padding=0, stride=1, dilation=1, groups=1):
     n, length, c = x.shape
     x4 = np.ascontiguousarray(x, dtype=ct).reshape(n, 1, length, c)
     w4 = np.ascontiguousarray(w, dtype=ct)[None]
-    if x.size and lo and _winograd_serves(w.shape[0], c, w.shape[2], s, d, g):
+    if x.size and lo and _winograd_serves(w.shape[0], c, w.shape[2], s, d, g, n * lo * w.shape[0] * c * w.shape[2]):
         y = _winograd_conv(x4[:, 0], w4[0], None if b is None else np.ascontiguousarray(b, dtype=ct), pad[0], lo)
         # the layer as conv2d sees it (the backward runs the Winograd kernels on its arrays)
         state = ConvCache(x4, w4, (w.shape[2],), (0, pad[0]), (1, 1), ct, ct, ct, (n, 1, lo, w.shape[2]),

@@ -75,17 +75,41 @@ def test_winograd_conv1d_matches_reference_and_torch(case, dtype):
 
 def test_winograd_routing_rule():
     """Stride 1, dilation 1, one group, 3 to 5 taps, at least _WINOGRAD_MIN_CHANNELS channels on
-    each side; everything else stays on the conv2d kernels."""
+    each side, or 32 to 63 in multiples of 16 from _WINOGRAD_NARROW_MIN_MACS multiply-adds on;
+    everything else stays on the conv2d kernels."""
     least = onedim._WINOGRAD_MIN_CHANNELS
     serves = onedim._winograd_serves
     assert serves(5, least, least, 1, 1, 1) and serves(3, 64, 64, 1, 1, 1) and serves(4, 64, 128, 1, 1, 1)
     assert not serves(5, least - 1, 64, 1, 1, 1) and not serves(5, 64, least - 1, 1, 1, 1)
     assert not serves(2, 64, 64, 1, 1, 1) and not serves(6, 64, 64, 1, 1, 1)
     assert not serves(5, 64, 64, 2, 1, 1) and not serves(5, 64, 64, 1, 2, 1) and not serves(5, 64, 64, 1, 1, 2)
+    big = onedim._WINOGRAD_NARROW_MIN_MACS
+    assert serves(5, 32, 32, 1, 1, 1, big) and serves(3, 48, 32, 1, 1, 1, big) and serves(4, 32, 64, 1, 1, 1, big)
+    assert not serves(5, 32, 32, 1, 1, 1, big - 1) and not serves(5, 40, 40, 1, 1, 1, big)
+    assert not serves(5, 16, 64, 1, 1, 1, big) and not serves(5, 32, 32, 2, 1, 1, big)
+    xn = np.zeros((32, 1024, 32), np.float32)  # 32 * 1024 * 5 * 32 * 32 multiply-adds
+    wn = np.zeros((5, 32, 32), np.float32)
+    assert fastconv.conv1d_forward(xn, wn, None, padding="same")[1].plan.family == "winograd1d"
+    assert fastconv.conv1d_forward(xn[:4], wn, None, padding="same")[1].plan.family != "winograd1d"
     x, w, b = _case(1, 8, least, least, 5, True, np.float32)
     assert fastconv.conv1d_forward(x, w, b, padding=2)[1].plan.family == "winograd1d"
     assert fastconv.conv1d_forward(x, w, b, padding=2, dilation=2)[1].plan.family != "winograd1d"
     assert fastconv.conv1d_forward(x[..., :16], w[:, :16], b, padding=2)[1].plan.family != "winograd1d"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_narrow_layers_match_the_reference(monkeypatch, dtype):
+    """32 to 63 channels in multiples of 16 (the narrow rule, its size floor lifted): forward and
+    every gradient within the Winograd bounds of the reference."""
+    monkeypatch.setattr(onedim, "_WINOGRAD_NARROW_MIN_MACS", 0)
+    for n, length, c, cout, k, padding in ((2, 13, 32, 48, 5, "same"), (1, 20, 48, 32, 3, (2, 1))):
+        x, w, b = _case(n, length, c, cout, k, True, dtype, seed=3)
+        y, cache = fastconv.conv1d_forward(x, w, b, padding=padding)
+        assert cache.plan.family == "winograd1d"
+        dy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+        yr, cr = fastconv.reference.conv1d_forward(x, w, b, padding=padding)
+        for a, r in zip((y,) + fastconv.conv1d_backward(dy, cache), (yr,) + fastconv.reference.conv1d_backward(dy, cr)):
+            assert a.dtype == dtype and _rel(a, r) <= WINO_TOL[np.dtype(dtype)]
 
 
 @pytest.mark.parametrize("k", onedim._WINOGRAD_TAPS)
