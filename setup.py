@@ -83,7 +83,7 @@ MODULES = {
     "_conv_depthwise": ["_conv_depthwise_kernels.h", "_conv_depthwise.h"] + _FAMILY,
     "_conv_direct": ["_conv_direct_kernels.h", "_conv_direct.h"] + _FAMILY,
     "_conv_transpose": ["_conv_direct_kernels.h", "_conv_direct.h"] + _FAMILY,
-    "_conv_small": ["_conv_small_kernels.h", "_conv_small.h", "_transpose.h"] + _FAMILY,
+    "_conv_small": ["_conv_small_kernels.h", "_conv_small.h", "_conv_c1.h", "_transpose.h"] + _FAMILY,
     "_conv_smallc": ["_conv_smallc_kernels.h", "_conv_smallc.h", "_transpose.h"] + _FAMILY,
     "_digits": ["_digits_kernels.h", "_digits.h"] + _FAMILY,
     "_filter": ["_filter_kernels.h", "_filter.h"] + _FAMILY,

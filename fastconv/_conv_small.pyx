@@ -38,6 +38,14 @@ from ._conv_small_kernels cimport (
 )
 from ._simd import SIMD_LEVELS
 
+cdef extern from "_conv_c1.h" nogil:
+    int fcc1_serves(Py_ssize_t C, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+                    Py_ssize_t pw, Py_ssize_t Cout, Py_ssize_t H, Py_ssize_t W, int cap)
+    void fcc1_fwd(const float* x, const float* w, const float* b, float* y, Py_ssize_t n0, Py_ssize_t n1,
+                  Py_ssize_t H, Py_ssize_t W, float* xb)
+    void fcc1_bwd(const float* x, const float* dy, const float* w, float* dx, float* dw, float* db,
+                  Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H, Py_ssize_t W, float* xb, float* dp)
+
 from ._transpose_strided cimport transpose_strided
 
 
@@ -190,6 +198,46 @@ cdef inline void _pad_out(const floating* src, floating* dst, Py_ssize_t H, Py_s
             memcpy(d, s, WC * sizeof(floating))
 
 
+def one_channel_serves(dtype, image_shape, Py_ssize_t cout, kernel=(3, 3), stride=(1, 1), padding=(1, 1),
+                       int level=-1) -> bool:
+    """Whether a layer runs on the one-input-channel AVX-512 kernels (``_conv_c1.h``): float32, one
+    input channel, a 3x3 kernel, stride 1, padding 1, 8 filters, an even image width, at most
+    4096 padded pixels, NHWC, and AVX-512 running (at most ``level``, if ``level >= 0``)."""
+    H, W, C = image_shape
+    return np_float32(dtype) and bool(fcc1_serves(C, kernel[0], kernel[1], stride[0], stride[1], padding[0],
+                                                  padding[1], cout, H, W, level))
+
+
+cdef bint np_float32(dtype):
+    import numpy as np
+    return np.dtype(dtype) == np.float32
+
+
+cdef float* _c1_planes(int nt, Py_ssize_t plane, int per, float** raw) noexcept nogil:
+    """nt * per zeroed planes of ``plane`` floats (a multiple of 8), the first 64-byte aligned;
+    ``raw`` gets the pointer to free (NULL if out of memory)."""
+    raw[0] = <float*>calloc(nt * per * plane + 16, sizeof(float))
+    if raw[0] == NULL:
+        return NULL
+    return <float*>((<size_t>raw[0] + 63) & ~(<size_t>63))
+
+
+cdef void _c1_backward_part(const float* xp, const float* dyp, const float* wp, float* dxp, float* part,
+                            Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H, Py_ssize_t W, float* mine,
+                            Py_ssize_t plane, bint dy_nchw) noexcept nogil:
+    """Part n0..n1 of the batch on _conv_c1.h's kernel: its dw and db sums added to part[0:72],
+    part[72:80], dx (if dxp is not NULL) per image; ``mine``: the thread's two planes (then, for an
+    NCHW dy, the image's transposed block)."""
+    cdef Py_ssize_t n, img = H * W
+    if not dy_nchw:
+        fcc1_bwd(xp, dyp, wp, dxp, part, part + 72, n0, n1, H, W, mine, mine + plane)
+        return
+    for n in range(n0, n1):
+        transpose_strided(dyp + n * img * 8, img, mine + 2 * plane, 8, 8, img)  # planes to (H*W, 8)
+        fcc1_bwd(xp + n * img, mine + 2 * plane, wp, NULL if dxp == NULL else dxp + n * img, part, part + 72,
+                 0, 1, H, W, mine, mine + plane)
+
+
 def conv2d_forward_small_kernel(
     const floating[:, :, :, ::1] x,   # IN  (N, H, W, C)
     const floating[:, :, :, ::1] w,   # IN  (Kh, Kw, C, Cout), read as a (Kh*Kw*C, Cout) matrix
@@ -218,8 +266,33 @@ def conv2d_forward_small_kernel(
     cdef floating* buf
     cdef floating* mine
     cdef fc_sg g
+    cdef float* c1
+    cdef float* c1raw
+    cdef Py_ssize_t c1plane = (H + 2) * (W + 2) * 8
     if nt > N:
         nt = <int>N
+    if floating is float:
+        if fcc1_serves(C, Kh, Kw, sh, sw, ph, pw, Cout, H, W, level):
+            # one input channel, 3x3, 8 filters: the AVX-512 pixel-pair kernel (_conv_c1.h); NCHW: each
+            # image into the thread's NHWC stage, then transposed to its planes
+            with nogil:
+                c1 = _c1_planes(nt, c1plane + blk, 1, &c1raw)
+                if c1 != NULL:
+                    if nt == 1 and not y_nchw:
+                        fcc1_fwd(xp, wp, bp, yp, 0, N, H, W, c1)
+                    elif not y_nchw:  # one run of images per thread
+                        for n in prange(nt, schedule="static", num_threads=nt):
+                            fcc1_fwd(xp, wp, bp, yp, n * N // nt, (n + 1) * N // nt, H, W,
+                                     c1 + threadid() * (c1plane + blk))
+                    else:
+                        for n in prange(N, schedule="static", num_threads=nt):
+                            mine = <floating*>(c1 + threadid() * (c1plane + blk))
+                            fcc1_fwd(xp + n * img, wp, bp, <float*>mine + c1plane, 0, 1, H, W, <float*>mine)
+                            transpose_strided(mine + c1plane, Cout, yp + n * Ho * Wo * Cout, Ho * Wo, Ho * Wo, Cout)
+                free(c1raw)
+            if c1 == NULL:
+                raise MemoryError()
+            return
     cdef Py_ssize_t* offs = <Py_ssize_t*>malloc((Kh * Kw * C + Ho * Wo) * sizeof(Py_ssize_t))
     buf = <floating*>calloc(nt * (plane + blk), sizeof(floating))  # broadcast planes (borders stay zero), blocks
     if offs == NULL or buf == NULL:
@@ -361,6 +434,39 @@ def conv2d_backward_small_kernel(
         per_thread += Ho * Wo * Cout
     if nt > P:
         nt = <int>P
+    cdef float* c1
+    cdef float* c1raw
+    cdef float* c1parts
+    cdef Py_ssize_t c1plane = (H + 2) * (W + 2) * 8
+    if floating is float:
+        if fcc1_serves(C, Kh, Kw, sh, sw, ph, pw, Cout, H, W, level):
+            # one input channel, 3x3, 8 filters: the AVX-512 pixel-pair kernel (_conv_c1.h) on the same
+            # fixed parts of the batch (NCHW dy: each image's planes transposed to a block first)
+            with nogil:
+                c1 = _c1_planes(nt, 2 * c1plane + (Ho * Wo * Cout if dy_nchw else 0), 1, &c1raw)
+                c1parts = <float*>calloc(P * 80, sizeof(float))
+                if c1 != NULL and c1parts != NULL:
+                    if nt == 1:
+                        for p in range(P):
+                            _c1_backward_part(xp, dyp, wp, dxp, c1parts + p * 80, p * N // P, (p + 1) * N // P,
+                                              H, W, c1, c1plane, dy_nchw)
+                    else:
+                        for p in prange(P, schedule="static", num_threads=nt):
+                            _c1_backward_part(xp, dyp, wp, dxp, c1parts + p * 80, p * N // P, (p + 1) * N // P,
+                                              H, W, c1 + threadid() * (2 * c1plane + (Ho * Wo * Cout if dy_nchw else 0)),
+                                              c1plane, dy_nchw)
+                    memcpy(dwo, c1parts, 72 * sizeof(float))
+                    memcpy(dbo, c1parts + 72, 8 * sizeof(float))
+                    for p in range(1, P):
+                        for t in range(72):
+                            dwo[t] += c1parts[p * 80 + t]
+                        for co in range(8):
+                            dbo[co] += c1parts[p * 80 + 72 + co]
+                free(c1raw)
+                free(c1parts)
+            if c1 == NULL or c1parts == NULL:
+                raise MemoryError()
+            return
     cdef Py_ssize_t* offs = <Py_ssize_t*>malloc((K + Ho * Wo + KV + H * W) * sizeof(Py_ssize_t))
     parts = <floating*>calloc(P * (KC + Cout) + nwv + nt * per_thread, sizeof(floating))
     if offs == NULL or parts == NULL:

@@ -264,8 +264,9 @@ def test_layer_level_bad_input():
 @pytest.mark.parametrize("dtype_", [np.float32, np.float64], ids=["f32", "f64"])
 def test_levels_with_fma_give_identical_y_dw_db(dtype_):
     """y, dw and db sum each output column in the same order at every vector width (masked
-    vector tails included), so the FMA levels (AVX2, AVX-512) give bit-identical y, dw and db;
-    the layer's own choice equals the explicit call at that level bit for bit, dx included."""
+    vector tails included), so the FMA levels (AVX2, AVX-512) give bit-identical y, dw and db (the
+    one-input-channel AVX-512 kernels of _conv_c1.h too); the layer's own choice equals the
+    explicit call at that level bit for bit, dx included."""
     from fastconv import _simd
 
     top = _simd.SIMD_LEVELS.index(_simd.simd_level())
@@ -273,7 +274,9 @@ def test_levels_with_fma_give_identical_y_dw_db(dtype_):
         pytest.skip("this CPU runs no FMA level")
     for x, w, b, p, s in _level_layers(dtype_):
         auto = _kernel_level_results(x, w, b, p, s, -1)[1]
-        chosen = _simd.SIMD_LEVELS.index(_conv_small.layer_level(dtype_, x.shape[1:], w.shape[3], (p, p)))
+        chosen = _simd.SIMD_LEVELS.index(
+            "avx512" if _conv_small.one_channel_serves(dtype_, x.shape[1:], w.shape[3], w.shape[:2], (s, s), (p, p))
+            else _conv_small.layer_level(dtype_, x.shape[1:], w.shape[3], (p, p)))
         for g, r in zip(auto, _kernel_level_results(x, w, b, p, s, chosen)[1]):
             np.testing.assert_array_equal(g, r)
         results = [_kernel_level_results(x, w, b, p, s, lv)[1] for lv in range(1, top + 1)]
@@ -282,6 +285,49 @@ def test_levels_with_fma_give_identical_y_dw_db(dtype_):
                 np.testing.assert_array_equal(other[i], results[0][i])
             if s != 1:  # the scattered dx (no lane sums) too
                 np.testing.assert_array_equal(other[1], results[0][1])
+
+
+def test_one_channel_avx512_kernels_give_the_generic_bits():
+    """The one-input-channel AVX-512 kernels (_conv_c1.h: float32, 3x3, stride 1, padding 1, 8
+    filters, even widths; 8x8 and 28x28 images on their constant-size copies) against the generic
+    AVX2 kernels: y, dw and db the same bits, dx within rounding (its lane sums run in another
+    order); every output written, the same bits on 1, 2 and 3 threads and in parts of the batch
+    that hold several images; which layers they serve."""
+    from fastconv import _simd
+
+    serves = _conv_small.one_channel_serves
+    if _simd.simd_level() != "avx512":
+        assert not serves(np.float32, (8, 8, 1), 8)
+        pytest.skip("the one-channel kernels run at AVX-512 only")
+    assert serves(np.float32, (8, 8, 1), 8) and serves(np.float32, (28, 28, 1), 8)
+    assert not serves(np.float64, (8, 8, 1), 8) and not serves(np.float32, (8, 7, 1), 8)
+    assert not serves(np.float32, (8, 8, 2), 8) and not serves(np.float32, (8, 8, 1), 16)
+    assert not serves(np.float32, (8, 8, 1), 8, (3, 3), (2, 2)) and not serves(np.float32, (8, 8, 1), 8, padding=(0, 0))
+    assert not serves(np.float32, (8, 8, 1), 8, level=1) and not serves(np.float32, (100, 100, 1), 8)
+    rng = np.random.default_rng(5)
+    for n, h, wd in ((64, 8, 8), (20, 28, 28), (3, 5, 10), (1, 1, 2), (9, 4, 6)):
+        x = rng.standard_normal((n, h, wd, 1)).astype(np.float32)
+        w = rng.standard_normal((3, 3, 1, 8)).astype(np.float32)
+        b = rng.standard_normal(8).astype(np.float32)
+        x0 = x.copy()
+        dy, got = _kernel_level_results(x, w, b, 1, 1, -1)
+        generic = _kernel_level_results(x, w, b, 1, 1, 1)[1]
+        for i in (0, 2, 3):
+            np.testing.assert_array_equal(got[i], generic[i])
+        np.testing.assert_allclose(got[1], generic[1], rtol=1e-5, atol=1e-5 * np.abs(generic[1]).max())
+        assert not np.isnan(got[1]).any()
+        for nt in (2, 3):
+            y = np.full_like(got[0], np.nan)
+            _conv_small.conv2d_forward_small_kernel(x, w, b, y, 1, 1, 1, 1, nt)
+            dx, dw, db = np.full_like(x, np.nan), np.full_like(w, np.nan), np.full_like(b, np.nan)
+            _conv_small.conv2d_backward_small_kernel(x, w, dy, dx, dw, db, 1, 1, 1, 1, True, nt)
+            for a, c in zip((y, dx, dw, db), got):
+                np.testing.assert_array_equal(a, c)
+        dw, db = np.full_like(w, np.nan), np.full_like(b, np.nan)
+        _conv_small.conv2d_backward_small_kernel(x, w, dy, x0[:1], dw, db, 1, 1, 1, 1, False, 2)  # no dx
+        np.testing.assert_array_equal(dw, got[2])
+        np.testing.assert_array_equal(db, got[3])
+        np.testing.assert_array_equal(x, x0)
 
 
 @pytest.mark.parametrize("dtype_", [np.float32, np.float64], ids=["f32", "f64"])

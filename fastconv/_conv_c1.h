@@ -1,0 +1,205 @@
+/* One-input-channel 3x3 layers at AVX-512 (the tutorial's digits layer: N x H x W x 1 -> 8 filters,
+   padding 1, stride 1), float32, for _conv_small.pyx.
+
+   With one input channel and 8 filters a 512-bit vector holds two output pixels' 8 channels, so
+   every loop below runs over pairs of horizontally adjacent pixels (W even):
+
+   * the broadcast plane xb ((H + 2) x (W + 2) pixels, each input value repeated in 8 lanes, the
+     border zero): one 64-byte load at pixel p gives [x(p) x 8, x(p + 1) x 8], so the forward is 9
+     fused multiply-adds per pixel pair, with the tap's 8 weights twice in a register;
+   * the weight gradient runs pixel by pixel instead (to keep the generic kernels' order of sums),
+     with two adjacent taps per vector: the same 64-byte load times the pixel's dy twice;
+   * the input gradient reads the zero-padded dy plane dp ((H + 2) x (W + 2) x 8) the same way
+     against the flipped kernel, and sums each pixel's 8 lanes: four pairs (8 pixels) at a time
+     through in-register transposes.
+
+   The generic small-reduction kernels (_conv_small.h) keep one vector of output channels per
+   pixel (256 bits for 8 filters) and look their taps up in offset tables; these take half the
+   instructions.  Every sum is in a fixed order, whichever thread runs the image or the part. */
+#ifndef FASTCONV_CONV_C1_H
+#define FASTCONV_CONV_C1_H
+#include <stddef.h>
+#include <string.h>
+#include "_simd.h"
+
+#if defined(FC_ISA_2) && defined(__GNUC__)
+#include <immintrin.h>
+#define FCC1_LEVEL 2
+#define FCC1_ATTR FC_ISA_ATTR(FC_ISA_2)
+/* largest plane (pixels of the padded image) served: xb and dp, 32 bytes a pixel each, stay in L1/L2 */
+#define FCC1_MAX_PLANE 4096
+
+/* Whether these kernels serve a layer, at the level cap (-1: none) of the caller. */
+static int fcc1_serves(Py_ssize_t C, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t Cout, Py_ssize_t H, Py_ssize_t W, int cap)
+{
+    return fc_simd_level() >= FCC1_LEVEL && (cap < 0 || cap >= FCC1_LEVEL) && C == 1 && Kh == 3 && Kw == 3
+           && sh == 1 && sw == 1 && ph == 1 && pw == 1 && Cout == 8 && W % 2 == 0 && H >= 1 && W >= 2
+           && (H + 2) * (W + 2) <= FCC1_MAX_PLANE;
+}
+
+FCC1_ATTR static inline __m512 fcc1_twice(const float *p)
+{
+    __m256 v = _mm256_loadu_ps(p);
+    return _mm512_insertf32x8(_mm512_castps256_ps512(v), v, 1);
+}
+
+/* xb's interior = image x (H x W), each value in 8 lanes (the border is left as it is: zero) */
+FCC1_ATTR static inline void fcc1_planes(const float *x, float *xb, Py_ssize_t H, Py_ssize_t W)
+{
+    const Py_ssize_t Wp = W + 2;
+    for (Py_ssize_t i = 0; i < H; i++) {
+        float *d = xb + ((i + 1) * Wp + 1) * 8;
+        const float *s = x + i * W;
+        for (Py_ssize_t j = 0; j < W; j++) _mm256_store_ps(d + j * 8, _mm256_broadcast_ss(s + j));
+    }
+}
+
+/* y (N x H x W x 8) = b + the 3x3 correlation of x (N x H x W) with w (3, 3, 1, 8), padding 1, for
+   the images n0..n1; xb: a (H + 2) x (W + 2) x 8 plane, 64-byte aligned, border zero. */
+FCC1_ATTR static inline __attribute__((always_inline)) void fcc1_fwd_body(
+    const float *x, const float *w, const float *b, float *y, Py_ssize_t n0, Py_ssize_t n1, const Py_ssize_t H,
+    const Py_ssize_t W, float *xb)
+{
+    const Py_ssize_t Wp = W + 2;
+    __m512 w2[9];
+    for (int t = 0; t < 9; t++) w2[t] = fcc1_twice(w + t * 8);
+    const __m512 b2 = fcc1_twice(b);
+    for (Py_ssize_t n = n0; n < n1; n++) {
+        float *yn = y + n * H * W * 8;
+        fcc1_planes(x + n * H * W, xb, H, W);
+        for (Py_ssize_t i = 0; i < H; i++)
+#pragma GCC unroll 4
+            for (Py_ssize_t j = 0; j < W; j += 2) {
+                const float *o = xb + (i * Wp + j) * 8;
+                __m512 acc = b2;
+#pragma GCC unroll 3
+                for (int a = 0; a < 3; a++)
+#pragma GCC unroll 3
+                    for (int c = 0; c < 3; c++)
+                        acc = _mm512_fmadd_ps(_mm512_loadu_ps(o + (a * Wp + c) * 8), w2[a * 3 + c], acc);
+                _mm512_storeu_ps(yn + (i * W + j) * 8, acc);
+            }
+    }
+}
+
+/* fcc1_fwd_body, with the sizes constant where the image is 8 x 8 (the tutorial's: the loops then
+   unroll and their offsets are constants, 0.7x the time) or 28 x 28 */
+FCC1_ATTR static void fcc1_fwd(const float *x, const float *w, const float *b, float *y, Py_ssize_t n0,
+                               Py_ssize_t n1, Py_ssize_t H, Py_ssize_t W, float *xb)
+{
+    if (H == 8 && W == 8) fcc1_fwd_body(x, w, b, y, n0, n1, 8, 8, xb);
+    else if (H == 28 && W == 28) fcc1_fwd_body(x, w, b, y, n0, n1, 28, 28, xb);
+    else fcc1_fwd_body(x, w, b, y, n0, n1, H, W, xb);
+}
+
+/* The 8 pixel sums of 4 pairs s[0..3] (pair k: pixels 2k, 2k + 1 in its two halves), in pixel
+   order, each summed in the same order */
+FCC1_ATTR static inline __m256 fcc1_pixel_sums(const __m512 *s)
+{
+    const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(s[0], s[1]), _mm512_unpackhi_ps(s[0], s[1]));
+    const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(s[2], s[3]), _mm512_unpackhi_ps(s[2], s[3]));
+    /* 128-bit block k of u: [s0, s1, s2, s3] summed over block k's 4 lanes */
+    const __m512 u = _mm512_add_ps(
+        _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t1))),
+        _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t1))));
+    /* blocks 0 + 1: the pairs' first pixels; blocks 2 + 3: their second pixels */
+    const __m512 e = _mm512_add_ps(_mm512_shuffle_f32x4(u, u, _MM_SHUFFLE(3, 1, 2, 0)),
+                                   _mm512_shuffle_f32x4(u, u, _MM_SHUFFLE(2, 0, 3, 1)));
+    const __m256 r = _mm512_castps512_ps256(e); /* [p0 p2 p4 p6 p1 p3 p5 p7] */
+    return _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* The gradients of images n0..n1 of x (N x H x W) and dy (N x H x W x 8): their sums over those
+   images added to dw (72) and db (8), and, if dx is not NULL, dx (N x H x W) of each image.
+   xb, dp: (H + 2) x (W + 2) x 8 planes, 64-byte aligned, border zero.
+
+   dw and db add each image's sums (over its pixels in order, from zero) to the part's, as the
+   generic kernels do, so they are the generic kernels' bits: a 512-bit accumulator holds two
+   horizontally adjacent taps (one 64-byte load of xb gives both) and the pixel's 8 values of dy
+   twice; the third tap of each kernel row fills half of another (its other half is not used). */
+FCC1_ATTR static inline __attribute__((always_inline)) void fcc1_bwd_body(
+    const float *x, const float *dy, const float *w, float *dx, float *dw, float *db, Py_ssize_t n0,
+    Py_ssize_t n1, const Py_ssize_t H, const Py_ssize_t W, float *xb, float *dp)
+{
+    const Py_ssize_t Wp = W + 2, img = H * W;
+    __m512 wf[9];
+    for (int t = 0; t < 9; t++) wf[t] = fcc1_twice(w + (8 - t) * 8); /* the flipped kernel, for dx */
+    for (Py_ssize_t n = n0; n < n1; n++) {
+        const float *d = dy + n * img * 8;
+        __m512 acc[3][2];
+        __m256 sb = _mm256_setzero_ps();
+        for (int a = 0; a < 3; a++) acc[a][0] = acc[a][1] = _mm512_setzero_ps();
+        fcc1_planes(x + n * img, xb, H, W);
+        for (Py_ssize_t i = 0; i < H; i++)
+            for (Py_ssize_t j = 0; j < W; j++) {
+                const __m256 d8 = _mm256_loadu_ps(d + (i * W + j) * 8);
+                const __m512 dv = _mm512_insertf32x8(_mm512_castps256_ps512(d8), d8, 1);
+                const float *o = xb + (i * Wp + j) * 8;
+                sb = _mm256_add_ps(sb, d8);
+#pragma GCC unroll 3
+                for (int a = 0; a < 3; a++) {
+                    acc[a][0] = _mm512_fmadd_ps(_mm512_loadu_ps(o + a * Wp * 8), dv, acc[a][0]);
+                    acc[a][1] = _mm512_fmadd_ps(_mm512_loadu_ps(o + (a * Wp + 2) * 8), dv, acc[a][1]);
+                }
+            }
+        for (int a = 0; a < 3; a++) {
+            float *t0 = dw + a * 24;
+            _mm512_storeu_ps(t0, _mm512_add_ps(_mm512_loadu_ps(t0), acc[a][0]));
+            _mm256_storeu_ps(t0 + 16, _mm256_add_ps(_mm256_loadu_ps(t0 + 16), _mm512_castps512_ps256(acc[a][1])));
+        }
+        _mm256_storeu_ps(db, _mm256_add_ps(_mm256_loadu_ps(db), sb));
+        if (dx == NULL) continue;
+        float *dxi = dx + n * img;
+        for (Py_ssize_t i = 0; i < H; i++) memcpy(dp + ((i + 1) * Wp + 1) * 8, d + i * W * 8, W * 8 * sizeof(float));
+        for (Py_ssize_t i = 0; i < H; i++)
+            for (Py_ssize_t j0 = 0; j0 < W; j0 += 8) {
+                const int np = (int)((W - j0 < 8 ? W - j0 : 8) / 2); /* pairs in this group of pixels */
+                __m512 s[4];
+                for (int k = 0; k < 4; k++) {
+                    s[k] = _mm512_setzero_ps();
+                    if (k >= np) continue;
+                    const float *o = dp + (i * Wp + j0 + 2 * k) * 8;
+#pragma GCC unroll 3
+                    for (int a = 0; a < 3; a++)
+#pragma GCC unroll 3
+                        for (int c = 0; c < 3; c++) s[k] = _mm512_fmadd_ps(_mm512_loadu_ps(o + (a * Wp + c) * 8), wf[a * 3 + c], s[k]);
+                }
+                const __m256 px = fcc1_pixel_sums(s);
+                if (np == 4) _mm256_storeu_ps(dxi + i * W + j0, px);
+                else _mm256_mask_storeu_ps(dxi + i * W + j0, (__mmask8)((1u << (2 * np)) - 1), px);
+            }
+    }
+}
+
+/* fcc1_bwd_body, with constant sizes for 8 x 8 and 28 x 28 images (as fcc1_fwd) */
+FCC1_ATTR static void fcc1_bwd(const float *x, const float *dy, const float *w, float *dx, float *dw,
+                               float *db, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H, Py_ssize_t W,
+                               float *xb, float *dp)
+{
+    if (H == 8 && W == 8) fcc1_bwd_body(x, dy, w, dx, dw, db, n0, n1, 8, 8, xb, dp);
+    else if (H == 28 && W == 28) fcc1_bwd_body(x, dy, w, dx, dw, db, n0, n1, 28, 28, xb, dp);
+    else fcc1_bwd_body(x, dy, w, dx, dw, db, n0, n1, H, W, xb, dp);
+}
+
+#else /* no AVX-512 level in this build: never served */
+#define FCC1_MAX_PLANE 0
+static int fcc1_serves(Py_ssize_t C, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+                       Py_ssize_t pw, Py_ssize_t Cout, Py_ssize_t H, Py_ssize_t W, int cap)
+{
+    (void)C; (void)Kh; (void)Kw; (void)sh; (void)sw; (void)ph; (void)pw; (void)Cout; (void)H; (void)W; (void)cap;
+    return 0;
+}
+static void fcc1_fwd(const float *x, const float *w, const float *b, float *y, Py_ssize_t n0, Py_ssize_t n1,
+                     Py_ssize_t H, Py_ssize_t W, float *xb)
+{
+    (void)x; (void)w; (void)b; (void)y; (void)n0; (void)n1; (void)H; (void)W; (void)xb;
+}
+static void fcc1_bwd(const float *x, const float *dy, const float *w, float *dx, float *dw, float *db,
+                     Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H, Py_ssize_t W, float *xb, float *dp)
+{
+    (void)x; (void)dy; (void)w; (void)dx; (void)dw; (void)db; (void)n0; (void)n1; (void)H; (void)W; (void)xb;
+    (void)dp;
+}
+#endif
+#endif
