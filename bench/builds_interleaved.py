@@ -10,6 +10,7 @@ first 3 calls dropped) of:
   64x64x64->64, N8 32x32x112->112 and N8 28x28x128->128, k3 p1 (Winograd);
 * ``tconv4x4``: conv_transpose2d forward+backward, N8 32x32x64 -> 64x64x32, k4 s2 p1;
 * ``conv1d_k5``: conv1d forward+backward, N32 L1024 C64 -> 64, k5 'same' (1-D Winograd);
+* ``digits``: conv2d forward+backward of the digits layer, N64 8x8x1 -> 8, k3 p1;
 * ``to_y`` / ``to_z``: the transposed layer's phase copies (planes to output, output to planes) on
   that layer's planes;
 * ``dw7x7x64`` / ``dw8x8x16`` / ``dw56x56x16``: depthwise 3x3 p1 conv2d forward+backward, N32
@@ -64,6 +65,14 @@ def conv1d():
     y, cache = fastconv.conv1d_forward(x1, w1, b1, padding="same")
     return (y, *fastconv.conv1d_backward(dy1, cache))
 calls["conv1d_k5"] = conv1d
+xs = rng.standard_normal((64, 8, 8, 1), dtype=np.float32)
+ws = rng.standard_normal((3, 3, 1, 8), dtype=np.float32)
+bs = rng.standard_normal(8, dtype=np.float32)
+dys = rng.standard_normal((64, 8, 8, 8), dtype=np.float32)
+def digits():
+    y, cache = fastconv.conv2d_forward(xs, ws, bs, 1, 1)
+    return (y, *fastconv.conv2d_backward(dys, cache))
+calls["digits"] = digits
 z = rng.standard_normal((8, 33, 33, 128), dtype=np.float32)
 y = np.empty((8, 64, 64, 32), np.float32)
 dz = np.empty_like(z)
@@ -95,7 +104,7 @@ for k, fn in calls.items():
         if a is not None:
             results[f"{k}_{i}"] = np.array(a)
 np.savez(out, **results)
-print(" ".join(f"{k} {np.median(v[3:]) * 1e3:.3f}" for k, v in times.items()))
+print(" ".join(f"{k} {np.median(v[3:]) * 1e3:.4f}" for k, v in times.items()))
 '''
 
 
@@ -119,7 +128,7 @@ def main():
     for k in meds[old][0]:
         lo = [m[k] for m in meds[old]]
         hi = [m[k] for m in meds[new]]
-        print(f"{k:10s} old {min(lo):.3f}-{max(lo):.3f} ms   new {min(hi):.3f}-{max(hi):.3f} ms (medians per process)")
+        print(f"{k:10s} old {min(lo):.4f}-{max(lo):.4f} ms   new {min(hi):.4f}-{max(hi):.4f} ms (medians per process)")
 
 
 if __name__ == "__main__":
