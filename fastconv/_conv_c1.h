@@ -38,6 +38,10 @@ static int fcc1_serves(Py_ssize_t C, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t sh
            && (H + 2) * (W + 2) <= FCC1_MAX_PLANE;
 }
 
+/* acc + a * b written as the generic kernels write it (GCC's vector operators), so that the compiler
+   fuses it into one rounding exactly where it fuses theirs (not at -O1, say): same bits */
+#define FCC1_MADD(a, b, acc) _mm512_add_ps((acc), _mm512_mul_ps((a), (b)))
+
 FCC1_ATTR static inline __m512 fcc1_twice(const float *p)
 {
     __m256 v = _mm256_loadu_ps(p);
@@ -77,7 +81,7 @@ FCC1_ATTR static inline __attribute__((always_inline)) void fcc1_fwd_body(
                 for (int a = 0; a < 3; a++)
 #pragma GCC unroll 3
                     for (int c = 0; c < 3; c++)
-                        acc = _mm512_fmadd_ps(_mm512_loadu_ps(o + (a * Wp + c) * 8), w2[a * 3 + c], acc);
+                        acc = FCC1_MADD(_mm512_loadu_ps(o + (a * Wp + c) * 8), w2[a * 3 + c], acc);
                 _mm512_storeu_ps(yn + (i * W + j) * 8, acc);
             }
     }
@@ -139,8 +143,8 @@ FCC1_ATTR static inline __attribute__((always_inline)) void fcc1_bwd_body(
                 sb = _mm256_add_ps(sb, d8);
 #pragma GCC unroll 3
                 for (int a = 0; a < 3; a++) {
-                    acc[a][0] = _mm512_fmadd_ps(_mm512_loadu_ps(o + a * Wp * 8), dv, acc[a][0]);
-                    acc[a][1] = _mm512_fmadd_ps(_mm512_loadu_ps(o + (a * Wp + 2) * 8), dv, acc[a][1]);
+                    acc[a][0] = FCC1_MADD(_mm512_loadu_ps(o + a * Wp * 8), dv, acc[a][0]);
+                    acc[a][1] = FCC1_MADD(_mm512_loadu_ps(o + (a * Wp + 2) * 8), dv, acc[a][1]);
                 }
             }
         for (int a = 0; a < 3; a++) {
@@ -163,7 +167,7 @@ FCC1_ATTR static inline __attribute__((always_inline)) void fcc1_bwd_body(
 #pragma GCC unroll 3
                     for (int a = 0; a < 3; a++)
 #pragma GCC unroll 3
-                        for (int c = 0; c < 3; c++) s[k] = _mm512_fmadd_ps(_mm512_loadu_ps(o + (a * Wp + c) * 8), wf[a * 3 + c], s[k]);
+                        for (int c = 0; c < 3; c++) s[k] = FCC1_MADD(_mm512_loadu_ps(o + (a * Wp + c) * 8), wf[a * 3 + c], s[k]);
                 }
                 const __m256 px = fcc1_pixel_sums(s);
                 if (np == 4) _mm256_storeu_ps(dxi + i * W + j0, px);
