@@ -39,41 +39,25 @@ assert fastconv.__file__.startswith(sys.argv[1]), fastconv.__file__
 rounds, out = int(sys.argv[2]), sys.argv[3]
 rng = np.random.default_rng(0)
 calls, results = {}, {}
+def layer(name, op, x_shape, w_shape, cout, scale, *args, **kw):
+    """calls[name]: forward + backward of fastconv's ``op`` on random float32 data of these shapes."""
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = (rng.standard_normal(w_shape) * scale).astype(np.float32)
+    b = rng.standard_normal(cout, dtype=np.float32)
+    fwd, bwd = getattr(fastconv, op + "_forward"), getattr(fastconv, op + "_backward")
+    dy = rng.standard_normal(fwd(x, w, b, *args, **kw)[0].shape, dtype=np.float32)
+    def call():
+        y, cache = fwd(x, w, b, *args, **kw)
+        return (y, *bwd(dy, cache))
+    calls[name] = call
 for name, (n, h, w_, c, co) in {"medium": (32, 32, 32, 16, 32), "large": (8, 64, 64, 64, 64),
                                 "w112": (8, 32, 32, 112, 112), "w128": (8, 28, 28, 128, 128)}.items():
-    x = rng.standard_normal((n, h, w_, c)).astype(np.float32)
-    w = (rng.standard_normal((3, 3, c, co)) / (3 * c ** 0.5)).astype(np.float32)
-    b = rng.standard_normal(co).astype(np.float32)
-    dy = rng.standard_normal((n, h, w_, co)).astype(np.float32)
-    def conv(x=x, w=w, b=b, dy=dy):
-        y, cache = fastconv.conv2d_forward(x, w, b, 1, 1)
-        return (y, *fastconv.conv2d_backward(dy, cache))
-    calls[name] = conv
-x = rng.standard_normal((8, 32, 32, 64), dtype=np.float32)
-w = (rng.standard_normal((4, 4, 32, 64)) / 16).astype(np.float32)
-b = rng.standard_normal(32, dtype=np.float32)
-dy = rng.standard_normal((8, 64, 64, 32), dtype=np.float32)
-def tconv():
-    y, cache = fastconv.conv_transpose2d_forward(x, w, b, 2, 1)
-    return (y, *fastconv.conv_transpose2d_backward(dy, cache))
-calls["tconv4x4"] = tconv
-x1 = rng.standard_normal((32, 1024, 64), dtype=np.float32)
-w1 = (rng.standard_normal((5, 64, 64)) / 18).astype(np.float32)
-b1 = rng.standard_normal(64, dtype=np.float32)
-dy1 = rng.standard_normal((32, 1024, 64), dtype=np.float32)
-def conv1d():
-    y, cache = fastconv.conv1d_forward(x1, w1, b1, padding="same")
-    return (y, *fastconv.conv1d_backward(dy1, cache))
-calls["conv1d_k5"] = conv1d
-xs = rng.standard_normal((64, 8, 8, 1), dtype=np.float32)
-ws = rng.standard_normal((3, 3, 1, 8), dtype=np.float32)
-bs = rng.standard_normal(8, dtype=np.float32)
-dys = rng.standard_normal((64, 8, 8, 8), dtype=np.float32)
-def digits():
-    y, cache = fastconv.conv2d_forward(xs, ws, bs, 1, 1)
-    return (y, *fastconv.conv2d_backward(dys, cache))
-calls["digits"] = digits
+    layer(name, "conv2d", (n, h, w_, c), (3, 3, c, co), co, 1 / (3 * c ** 0.5), 1, 1)
+layer("tconv4x4", "conv_transpose2d", (8, 32, 32, 64), (4, 4, 32, 64), 32, 1 / 16, 2, 1)
+layer("conv1d_k5", "conv1d", (32, 1024, 64), (5, 64, 64), 64, 1 / 18, padding="same")
+layer("digits", "conv2d", (64, 8, 8, 1), (3, 3, 1, 8), 8, 1.0, 1, 1)
 z = rng.standard_normal((8, 33, 33, 128), dtype=np.float32)
+dy = rng.standard_normal((8, 64, 64, 32), dtype=np.float32)  # the 4x4 layer's output and its phase planes
 y = np.empty((8, 64, 64, 32), np.float32)
 dz = np.empty_like(z)
 def to_y():

@@ -37,7 +37,8 @@ __all__ = [
 # channels it runs for: at least _WINOGRAD_MIN_CHANNELS input and output channels, or at least
 # _WINOGRAD_NARROW_CHANNELS of each, both multiples of _WINOGRAD_CHUNK (the transforms' vector chunk:
 # a partial chunk runs scalar), on layers of at least _WINOGRAD_NARROW_MIN_MACS forward multiply-adds.
-# Measured (2 threads, fwd+bwd, calls alternating, medians of 15; Winograd / the conv2d kernels):
+# Measured (2 threads, fwd+bwd, calls alternating, medians of 15; Winograd / the conv2d kernels;
+# python bench/conv1d_winograd_interleaved.py rule 15):
 # 64 channels 0.72 at N8 L256 K5 and about 0.6-0.8 on larger layers, 1.04-1.08 on N2-4 L128 (left
 # alone); 32 channels 0.82 at N32 L1024 K5, 0.85 at K3, 0.93 at N4 L4096 K3 (50M multiply-adds),
 # 1.03-1.06 at N16 L256 K5, N8-16 L512 K3 (12-25M); 32 -> 48 at N32 L1024 K5 0.60; 16 channels
