@@ -40,9 +40,9 @@ __all__ = [
 # Measured (2 threads, fwd+bwd, calls alternating, medians of 15; Winograd / the conv2d kernels;
 # python bench/conv1d_winograd_interleaved.py rule 15):
 # 64 channels 0.72 at N8 L256 K5 and about 0.6-0.8 on larger layers, 1.04-1.08 on N2-4 L128 (left
-# alone); 32 channels 0.82 at N32 L1024 K5, 0.85 at K3, 0.93 at N4 L4096 K3 (50M multiply-adds),
-# 1.03-1.06 at N16 L256 K5, N8-16 L512 K3 (12-25M); 32 -> 48 at N32 L1024 K5 0.60; 16 channels
-# 0.99; 24 channels 2.45, 40 channels 1.19 (partial chunks).
+# alone); 32 channels 0.75-0.82 at N32 L1024 K5, 0.85-0.97 at K3, 0.87-0.93 at N4 L4096 K3 (50M
+# multiply-adds), 0.96-1.06 at N16 L256 K5, N8-16 L512 K3 (12-25M); 32 -> 48 at N32 L1024 K5
+# 0.60-0.63; 16 channels 0.92-0.99; 24 channels 2.45-2.63, 40 channels 1.19-1.26 (partial chunks).
 _WINOGRAD_TAPS = (3, 4, 5)
 _WINOGRAD_MIN_CHANNELS = 64
 _WINOGRAD_NARROW_CHANNELS = 32
