@@ -8,6 +8,11 @@ def layer_level(
     dtype: npt.DTypeLike, image_shape: tuple[int, int, int], cout: int, padding: tuple[int, int] = (0, 0), level: int = -1
 ) -> str: ...
 
+def one_channel_serves(
+    dtype: npt.DTypeLike, image_shape: tuple[int, int, int], cout: int, kernel: tuple[int, int] = (3, 3),
+    stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (1, 1), level: int = -1
+) -> bool: ...
+
 def conv2d_forward_small_kernel(
     x: npt.NDArray[np.floating],
     w: npt.NDArray[np.floating],

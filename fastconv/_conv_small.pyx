@@ -203,20 +203,31 @@ def one_channel_serves(dtype, image_shape, Py_ssize_t cout, kernel=(3, 3), strid
     """Whether a layer runs on the one-input-channel AVX-512 kernels (``_conv_c1.h``): float32, one
     input channel, a 3x3 kernel, stride 1, padding 1, 8 filters, an even image width, at most
     4096 padded pixels, NHWC, and AVX-512 running (at most ``level``, if ``level >= 0``)."""
-    H, W, C = image_shape
-    return np_float32(dtype) and bool(fcc1_serves(C, kernel[0], kernel[1], stride[0], stride[1], padding[0],
-                                                  padding[1], cout, H, W, level))
-
-
-cdef bint np_float32(dtype):
     import numpy as np
-    return np.dtype(dtype) == np.float32
+
+    H, W, C = image_shape
+    return np.dtype(dtype) == np.float32 and bool(fcc1_serves(C, kernel[0], kernel[1], stride[0], stride[1],
+                                                              padding[0], padding[1], cout, H, W, level))
 
 
-cdef float* _c1_planes(int nt, Py_ssize_t plane, int per, float** raw) noexcept nogil:
-    """nt * per zeroed planes of ``plane`` floats (a multiple of 8), the first 64-byte aligned;
-    ``raw`` gets the pointer to free (NULL if out of memory)."""
-    raw[0] = <float*>calloc(nt * per * plane + 16, sizeof(float))
+cdef inline void _sum_parts(const floating* parts, Py_ssize_t P, Py_ssize_t KC, Py_ssize_t Cout, floating* dw,
+                            floating* db) noexcept nogil:
+    """dw (KC), db (Cout) = the sums of the P parts (each KC dw values, then Cout db values), in
+    the parts' fixed order."""
+    cdef Py_ssize_t p, t
+    memcpy(dw, parts, KC * sizeof(floating))
+    memcpy(db, parts + KC, Cout * sizeof(floating))
+    for p in range(1, P):
+        for t in range(KC):
+            dw[t] += parts[p * (KC + Cout) + t]
+        for t in range(Cout):
+            db[t] += parts[p * (KC + Cout) + KC + t]
+
+
+cdef float* _c1_planes(int nt, Py_ssize_t plane, float** raw) noexcept nogil:
+    """nt zeroed planes of ``plane`` floats (a multiple of 8), the first 64-byte aligned; ``raw``
+    gets the pointer to free (NULL if out of memory)."""
+    raw[0] = <float*>calloc(nt * plane + 16, sizeof(float))
     if raw[0] == NULL:
         return NULL
     return <float*>((<size_t>raw[0] + 63) & ~(<size_t>63))
@@ -276,7 +287,7 @@ def conv2d_forward_small_kernel(
             # one input channel, 3x3, 8 filters: the AVX-512 pixel-pair kernel (_conv_c1.h); NCHW: each
             # image into the thread's NHWC stage, then transposed to its planes
             with nogil:
-                c1 = _c1_planes(nt, c1plane + blk, 1, &c1raw)
+                c1 = _c1_planes(nt, c1plane + blk, &c1raw)
                 if c1 != NULL:
                     if nt == 1 and not y_nchw:
                         fcc1_fwd(xp, wp, bp, yp, 0, N, H, W, c1)
@@ -443,7 +454,7 @@ def conv2d_backward_small_kernel(
             # one input channel, 3x3, 8 filters: the AVX-512 pixel-pair kernel (_conv_c1.h) on the same
             # fixed parts of the batch (NCHW dy: each image's planes transposed to a block first)
             with nogil:
-                c1 = _c1_planes(nt, 2 * c1plane + (Ho * Wo * Cout if dy_nchw else 0), 1, &c1raw)
+                c1 = _c1_planes(nt, 2 * c1plane + (Ho * Wo * Cout if dy_nchw else 0), &c1raw)
                 c1parts = <float*>calloc(P * 80, sizeof(float))
                 if c1 != NULL and c1parts != NULL:
                     if nt == 1:
@@ -455,13 +466,7 @@ def conv2d_backward_small_kernel(
                             _c1_backward_part(xp, dyp, wp, dxp, c1parts + p * 80, p * N // P, (p + 1) * N // P,
                                               H, W, c1 + threadid() * (2 * c1plane + (Ho * Wo * Cout if dy_nchw else 0)),
                                               c1plane, dy_nchw)
-                    memcpy(dwo, c1parts, 72 * sizeof(float))
-                    memcpy(dbo, c1parts + 72, 8 * sizeof(float))
-                    for p in range(1, P):
-                        for t in range(72):
-                            dwo[t] += c1parts[p * 80 + t]
-                        for co in range(8):
-                            dbo[co] += c1parts[p * 80 + 72 + co]
+                    _sum_parts(c1parts, P, 72, 8, dwo, dbo)
                 free(c1raw)
                 free(c1parts)
             if c1 == NULL or c1parts == NULL:
@@ -518,13 +523,6 @@ def conv2d_backward_small_kernel(
                                mine, mine + plane * L, mine + plane * L + plane,
                                H, W, C, ph, pw, Wp, Kh, Kw, Wd, Cp, gather, want_dx, lvl,
                                mine + dyt_at if dy_nchw else NULL)
-        # sum the parts in their fixed order
-        memcpy(dwo, parts, KC * sizeof(floating))
-        memcpy(dbo, parts + KC, Cout * sizeof(floating))
-        for p in range(1, P):
-            for t in range(KC):
-                dwo[t] += parts[p * (KC + Cout) + t]
-            for co in range(Cout):
-                dbo[co] += parts[p * (KC + Cout) + KC + co]
+        _sum_parts(parts, P, KC, Cout, dwo, dbo)
     free(parts)
     free(offs)
