@@ -449,12 +449,13 @@ def conv2d_backward_small_kernel(
     cdef float* c1raw
     cdef float* c1parts
     cdef Py_ssize_t c1plane = (H + 2) * (W + 2) * 8
+    cdef Py_ssize_t c1per = 2 * c1plane + (Ho * Wo * Cout if dy_nchw else 0)  # per thread: xb, dp (, dy block)
     if floating is float:
         if fcc1_serves(C, Kh, Kw, sh, sw, ph, pw, Cout, H, W, level):
             # one input channel, 3x3, 8 filters: the AVX-512 pixel-pair kernel (_conv_c1.h) on the same
             # fixed parts of the batch (NCHW dy: each image's planes transposed to a block first)
             with nogil:
-                c1 = _c1_planes(nt, 2 * c1plane + (Ho * Wo * Cout if dy_nchw else 0), &c1raw)
+                c1 = _c1_planes(nt, c1per, &c1raw)
                 c1parts = <float*>calloc(P * 80, sizeof(float))
                 if c1 != NULL and c1parts != NULL:
                     if nt == 1:
@@ -464,8 +465,7 @@ def conv2d_backward_small_kernel(
                     else:
                         for p in prange(P, schedule="static", num_threads=nt):
                             _c1_backward_part(xp, dyp, wp, dxp, c1parts + p * 80, p * N // P, (p + 1) * N // P,
-                                              H, W, c1 + threadid() * (2 * c1plane + (Ho * Wo * Cout if dy_nchw else 0)),
-                                              c1plane, dy_nchw)
+                                              H, W, c1 + threadid() * c1per, c1plane, dy_nchw)
                     _sum_parts(c1parts, P, 72, 8, dwo, dbo)
                 free(c1raw)
                 free(c1parts)

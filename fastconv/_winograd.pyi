@@ -21,6 +21,7 @@ def winograd_backward_input(
     dy: NDArray[np.floating], w: NDArray[np.floating], ph: int, pw: int,
     dx: NDArray[np.floating], nthreads: int, m: int = 0,
 ) -> None: ...
+def sum_parts(parts: NDArray[np.floating], out: NDArray[np.float64], nthreads: int = 1) -> NDArray[np.float64]: ...
 def winograd_backward_weights(
     x: NDArray[np.floating], dy: NDArray[np.floating], ph: int, pw: int,
     dw: NDArray[np.floating], nthreads: int, m: int = 0, db: NDArray[np.float64] | None = None,

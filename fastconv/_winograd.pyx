@@ -590,6 +590,31 @@ cdef void _sum_parts(const floating[:, ::1] parts, double[::1] out, int nthreads
                 op[e] = op[e] + pp[q * L + e]
 
 
+def sum_parts(parts, out, int nthreads=1):
+    """``out[...] = parts[0] + parts[1] + ...`` in part order, in float64 (the bits of
+    ``parts[0].astype(float64)`` then ``+= parts[q]``), for a C-contiguous float32 or float64
+    ``parts`` of shape (P, ...) and a C-contiguous float64 ``out`` of shape parts.shape[1:];
+    over fixed element chunks on ``nthreads`` threads (the same bits on any count). Returns ``out``."""
+    if (parts.dtype not in (np.float32, np.float64) or out.dtype != np.float64 or not parts.flags.c_contiguous
+            or not out.flags.c_contiguous or parts.ndim < 1 or parts.shape[0] < 1 or out.shape != parts.shape[1:]):
+        raise ValueError(f"sum_parts: parts {parts.dtype} {parts.shape} and out {out.dtype} {out.shape} do not fit")
+    cdef Py_ssize_t P = parts.shape[0]
+    cdef double[::1] o = out.reshape(-1)
+    cdef const float[:, ::1] sf
+    cdef const double[:, ::1] sd
+    if o.shape[0] == 0:
+        return out
+    if parts.dtype == np.float32:
+        sf = parts.reshape(P, -1)
+        with nogil:
+            _sum_parts[float](sf, o, nthreads)
+    else:
+        sd = parts.reshape(P, -1)
+        with nogil:
+            _sum_parts[double](sd, o, nthreads)
+    return out
+
+
 cdef inline void _col_sums_part(const floating* a, Py_ssize_t R, Py_ssize_t K, Py_ssize_t n, double* out) noexcept nogil:
     """out[j] += sum over rows i < R, in row order, of (double)a[i * K + j], for j < n < 16: the last,
     partial chunk of columns (whole chunks go to the level's ``wino_colsum``)."""
@@ -795,27 +820,14 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0, 
             _weights_grad[double](xd, dyd, pd, wd, mm, T, h, v, nt, dbp, pone)
     _, g, _ = transforms(m)
     # du = parts[0] (float64) + parts[1] + ... in part order, over threads
-    du = scratch("winograd.du", (parts[0].size,), np.float64)
-    cdef double[::1] dud = du
-    cdef const float[:, ::1] sf
-    cdef const double[:, ::1] sd
-    if dt == np.float32:
-        sf = parts.reshape(P, -1)
-        with nogil:
-            _sum_parts[float](sf, dud, nt)
-    else:
-        sd = parts.reshape(P, -1)
-        with nogil:
-            _sum_parts[double](sd, dud, nt)
+    du = sum_parts(parts.reshape(P, -1), scratch("winograd.du", (parts[0].size,), np.float64), nt)
     # dw[a, b] = sum_{i, j} G[i, a] dU[i, j] G[j, b], the temporaries in scratch (see transform_weights)
     K = dw.shape[2] * cout
     t = _left_matmul(g.T, du.reshape(alpha, alpha * K), scratch("winograd.gtdu", (r, alpha * K), np.float64), nt)
     res = _left_matmul(g.T, t.reshape(r, alpha, K), scratch("winograd.gtdug", (r, r, K), np.float64), nt)  # [a, b]
     np.copyto(dw.reshape(r, r, K), res)
     if dbparts is not None:
-        db[...] = dbparts[0]
-        for q in range(1, P):
-            db += dbparts[q]
+        sum_parts(dbparts, db)
 
 
 def _workspace_len(Py_ssize_t m, Py_ssize_t T, Py_ssize_t c, Py_ssize_t cout, Py_ssize_t itemsize,

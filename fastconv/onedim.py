@@ -4,8 +4,8 @@ channels-last layout (N, L, C).
 The convolution runs on the conv2d kernels through (N, 1, L, C) views (a row of L pixels: the
 kernels' inner loops then run along L), except where 1-D Winograd pays (``_winograd_serves``):
 stride-1, undilated, ungrouped layers of 3 to 5 taps and at least _WINOGRAD_MIN_CHANNELS input and
-output channels (or 32 to 63 in multiples of 16 on large layers) run their forward pass, dx and dw on F(9 - K, K) tiles of 8 points
-(fastconv._conv1d_winograd: 8 / (9 - K) multiplies per output and channel pair instead of K).
+output channels (or 32 to 63 in multiples of 16 on large layers) run their forward pass, dx and dw
+on F(9 - K, K) tiles of 8 points (fastconv._conv1d_winograd: 8 / (9 - K) multiplies per output and channel pair instead of K).
 The pools have their own kernels (fastconv._pool1d), which take every option (padding, dilation,
 ceil_mode, the divisors) as per-window tap ranges.
 """
@@ -115,7 +115,8 @@ def _winograd_conv(x: np.ndarray, w: np.ndarray, b, pl: int, lo: int) -> np.ndar
     # the kernel's OpenMP region)
     k, c, cout = w.shape
     gu = _winograd._left_matmul(g, np.ascontiguousarray(w, dtype=np.float64).reshape(k, c * cout),
-                                scratch("winograd1d.gu", (8, c * cout), np.float64), threads_for(macs, _PARALLEL_MIN_MACS))
+                                scratch("winograd1d.gu", (8, c * cout), np.float64),
+                                threads_for(macs, _PARALLEL_MIN_MACS))
     gu = gu.astype(ct).reshape(8, c, cout)
     _conv1d_winograd.winograd1d_kernel(
         x, gu, np.zeros(0, ct) if b is None else b, y, bt.astype(ct), at.astype(ct), pl, _WINOGRAD_TILES,
@@ -140,20 +141,14 @@ def _winograd_weight_grad(x: np.ndarray, dy: np.ndarray, k: int, pl: int) -> tup
     # that cost more than the arithmetic)
     parts = scratch("winograd1d.parts", (nparts, 8, x.shape[2], dy.shape[2]), ct)
     db_parts = np.empty((nparts, dy.shape[2]))
-    macs = dy.size * k * x.shape[2]
+    nt = threads_for(dy.size * k * x.shape[2], _PARALLEL_MIN_MACS)
     _conv1d_winograd.winograd1d_weight_grad_kernel(
-        x, dy, parts, bt.astype(ct), a8.astype(ct), m, pl, _WINOGRAD_TILES, threads_for(macs, _PARALLEL_MIN_MACS),
-        db_parts)
-    db = db_parts[0].copy()
-    for q in range(1, nparts):
-        db += db_parts[q]
-    acc = scratch("winograd1d.acc", parts.shape[1:], np.float64)
-    np.copyto(acc, parts[0])
-    for q in range(1, nparts):
-        acc += parts[q]
+        x, dy, parts, bt.astype(ct), a8.astype(ct), m, pl, _WINOGRAD_TILES, nt, db_parts)
+    db = _winograd.sum_parts(db_parts, np.empty(dy.shape[2]))
+    acc = _winograd.sum_parts(parts, scratch("winograd1d.acc", parts.shape[1:], np.float64), nt)
     c, cout = x.shape[2], dy.shape[2]
-    dw = _winograd._left_matmul(g.T, acc.reshape(8, c * cout), scratch("winograd1d.gtacc", (k, c * cout), np.float64),
-                                threads_for(macs, _PARALLEL_MIN_MACS))
+    dw = _winograd._left_matmul(g.T, acc.reshape(8, c * cout),
+                                scratch("winograd1d.gtacc", (k, c * cout), np.float64), nt)
     return dw.astype(ct).reshape(k, c, cout), db
 
 
