@@ -22,6 +22,9 @@ the level that runs (see :mod:`fastconv._simd`), lowered to AVX2 unless its lane
 ``Cout`` and its planes fit 32 KiB (:func:`layer_level`; float32 layers with ``Cout`` = 8 run
 AVX2 on an AVX-512 CPU). The last ``Cout mod lanes`` columns run as masked vectors; y, dw and
 db are bit-identical at AVX2 and AVX-512, dx (stride 1) differs by the rounding of its lane sums.
+The exception: float32 layers of one input channel, 3x3, stride 1, padding 1 and 8 filters (the
+digits layer; :func:`one_channel_serves`) run ``_conv_c1.h``'s pixel-pair kernels where AVX-512
+runs, with the same y, dw and db bits.
 
 Results never depend on the thread count: the forward and the input gradient are computed image
 by image, and the weight/bias gradients are summed within ``SMALL_PARTS`` fixed parts of the
