@@ -47,7 +47,8 @@ cdef extern from "_conv_c1.h" nogil:
     void fcc1_fwd(const float* x, const float* w, const float* b, float* y, Py_ssize_t n0, Py_ssize_t n1,
                   Py_ssize_t H, Py_ssize_t W, float* xb)
     void fcc1_bwd(const float* x, const float* dy, const float* w, float* dx, float* dw, float* db,
-                  Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H, Py_ssize_t W, float* xb, float* dp)
+                  Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H, Py_ssize_t W, float* xb)
+    Py_ssize_t fcc1_scratch(Py_ssize_t H, Py_ssize_t W, int backward)
 
 from ._transpose_strided cimport transpose_strided
 
@@ -240,16 +241,16 @@ cdef void _c1_backward_part(const float* xp, const float* dyp, const float* wp, 
                             Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H, Py_ssize_t W, float* mine,
                             Py_ssize_t plane, bint dy_nchw) noexcept nogil:
     """Part n0..n1 of the batch on _conv_c1.h's kernel: its dw and db sums added to part[0:72],
-    part[72:80], dx (if dxp is not NULL) per image; ``mine``: the thread's two planes (then, for an
-    NCHW dy, the image's transposed block)."""
+    part[72:80], dx (if dxp is not NULL) per image; ``mine``: the thread's scratch, ``plane`` =
+    fcc1_scratch(H, W, 1) floats (then, for an NCHW dy, the image's transposed block)."""
     cdef Py_ssize_t n, img = H * W
     if not dy_nchw:
-        fcc1_bwd(xp, dyp, wp, dxp, part, part + 72, n0, n1, H, W, mine, mine + plane)
+        fcc1_bwd(xp, dyp, wp, dxp, part, part + 72, n0, n1, H, W, mine)
         return
     for n in range(n0, n1):
-        transpose_strided(dyp + n * img * 8, img, mine + 2 * plane, 8, 8, img)  # planes to (H*W, 8)
-        fcc1_bwd(xp + n * img, mine + 2 * plane, wp, NULL if dxp == NULL else dxp + n * img, part, part + 72,
-                 0, 1, H, W, mine, mine + plane)
+        transpose_strided(dyp + n * img * 8, img, mine + plane, 8, 8, img)  # planes to (H*W, 8)
+        fcc1_bwd(xp + n * img, mine + plane, wp, NULL if dxp == NULL else dxp + n * img, part, part + 72,
+                 0, 1, H, W, mine)
 
 
 def conv2d_forward_small_kernel(
@@ -282,7 +283,7 @@ def conv2d_forward_small_kernel(
     cdef fc_sg g
     cdef float* c1
     cdef float* c1raw
-    cdef Py_ssize_t c1plane = (H + 2) * (W + 2) * 8
+    cdef Py_ssize_t c1plane = fcc1_scratch(H, W, 0)
     if nt > N:
         nt = <int>N
     if floating is float:
@@ -451,8 +452,8 @@ def conv2d_backward_small_kernel(
     cdef float* c1
     cdef float* c1raw
     cdef float* c1parts
-    cdef Py_ssize_t c1plane = (H + 2) * (W + 2) * 8
-    cdef Py_ssize_t c1per = 2 * c1plane + (Ho * Wo * Cout if dy_nchw else 0)  # per thread: xb, dp (, dy block)
+    cdef Py_ssize_t c1plane = fcc1_scratch(H, W, 1)
+    cdef Py_ssize_t c1per = c1plane + (Ho * Wo * Cout if dy_nchw else 0)  # per thread: scratch (, dy block)
     if floating is float:
         if fcc1_serves(C, Kh, Kw, sh, sw, ph, pw, Cout, H, W, level):
             # one input channel, 3x3, 8 filters: the AVX-512 pixel-pair kernel (_conv_c1.h) on the same
