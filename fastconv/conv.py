@@ -314,9 +314,9 @@ def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Op
     _winograd_pays), direct, gemm that does; else the forced one, or a ValueError saying why it
     cannot serve."""
     if algorithm == "auto":
-        if _depthwise_serves(w_shape, opts):
+        if _depthwise_serves(w_shape, opts).ok:  # (.ok: a field read, cheaper than truth's __bool__)
             return "depthwise"
-        if _small_serves(w_shape, pad, opts):
+        if _small_serves(w_shape, pad, opts).ok:
             return "small"
         if _winograd_pays(w_shape, opts.groups, pixels) and _winograd_serves(w_shape, pad, stride, opts) \
                 and _dilated.pays(w_shape, opts.dilation, opts.groups):
@@ -551,7 +551,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
         opts = _Options(pad_end, dil, groups)
         ct = None
     path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward", opts, (sh, sw),
-                   _output_pixels((x.shape[0], ho, wo)))
+                   x.shape[0] * ho * wo)
     has_bias = b is not None
     if ct is None:
         ct = v.compute_dtype(x.dtype, w.dtype, *((b.dtype,) if has_bias else ()))
@@ -600,7 +600,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
         xc, wc, bc.shape, (ph, pw), (sh, sw), dx_dt, dw_dt, db_dt, shape, algorithm, "NCHW" if nchw_y else "NHWC",
         pad_end, dil, groups, has_bias, path,
     )
-    if nchw_y:  # y is NCHW already, and of the dtype dx_dt (plain arguments)
+    if nchw_y or (plain is not None and layout == "NHWC"):  # y is in its layout and dtype already
         return y, cache
     return _layout.conv_output(_cast(y, dx_dt), cache, layout)
 
@@ -677,7 +677,9 @@ def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto", dy_nchw: bool 
     else:
         path = _choose(algorithm, w.shape, pad, compute_dx, "conv2d_backward", _Options(pad_end, dil, groups), stride,
                        _output_pixels(y_shape))
-    ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
+    ct = x.dtype
+    if not (dy.dtype is ct and w.dtype is ct):  # (else the promotion is ct: the common case, cheaply)
+        ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     nonempty = dy.size and w.size and x.size
     if nonempty and path == "depthwise":
         dx, dw, db = _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, dil)
