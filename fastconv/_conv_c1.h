@@ -60,6 +60,35 @@ static inline Py_ssize_t fcc1_scratch(Py_ssize_t H, Py_ssize_t W, int backward)
     return (backward ? 48 : 8) * (H + 2) * (W + 2);
 }
 
+/* The calling thread's scratch for H x W images: fcc1_scratch(H, W, backward) floats, 64-byte
+   aligned, then `extra` floats (an NCHW stage). It is kept between calls, one for the forward and
+   one for the backward, and zeroed only when allocated or when the image size changes: the kernels
+   write only the planes' interiors, so their borders stay zero. Kept per thread, it stays in the
+   cache of the core that uses it: a buffer zeroed by the calling thread on every call cost the
+   team's other thread about a microsecond of cache-line transfers on the digits layer. A thread
+   runs one call at a time, so no two calls share one. NULL if out of memory. */
+static float *fcc1_thread_scratch(Py_ssize_t H, Py_ssize_t W, int backward, Py_ssize_t extra)
+{
+    static __thread float *buf[2];
+    static __thread Py_ssize_t cap[2], at_h[2], at_w[2];
+    const int k = backward ? 1 : 0;
+    const Py_ssize_t zeroed = fcc1_scratch(H, W, backward), need = zeroed + extra;
+    if (need > cap[k]) {
+        free(buf[k]);
+        cap[k] = 0;
+        buf[k] = (float *)aligned_alloc(64, (size_t)((need * (Py_ssize_t)sizeof(float) + 63) & ~(Py_ssize_t)63));
+        if (buf[k] == NULL) return NULL;
+        cap[k] = need;
+        at_h[k] = -1;
+    }
+    if (at_h[k] != H || at_w[k] != W) {
+        memset(buf[k], 0, (size_t)zeroed * sizeof(float));
+        at_h[k] = H;
+        at_w[k] = W;
+    }
+    return buf[k];
+}
+
 /* The entry of an odd column: the upper half of entry k (its pixel 2k + 1), the lower half of k + 1 */
 #define FCC1_ODD(ak, ak1) _mm512_shuffle_f32x4((ak), (ak1), _MM_SHUFFLE(1, 0, 3, 2))
 
@@ -284,6 +313,11 @@ static inline Py_ssize_t fcc1_scratch(Py_ssize_t H, Py_ssize_t W, int backward)
 {
     (void)H; (void)W; (void)backward;
     return 0;
+}
+static float *fcc1_thread_scratch(Py_ssize_t H, Py_ssize_t W, int backward, Py_ssize_t extra)
+{
+    (void)H; (void)W; (void)backward; (void)extra;
+    return NULL;
 }
 #endif
 #endif

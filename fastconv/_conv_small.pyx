@@ -49,6 +49,7 @@ cdef extern from "_conv_c1.h" nogil:
     void fcc1_bwd(const float* x, const float* dy, const float* w, float* dx, float* dw, float* db,
                   Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H, Py_ssize_t W, float* xb)
     Py_ssize_t fcc1_scratch(Py_ssize_t H, Py_ssize_t W, int backward)
+    float* fcc1_thread_scratch(Py_ssize_t H, Py_ssize_t W, int backward, Py_ssize_t extra)
 
 from ._transpose_strided cimport transpose_strided
 
@@ -228,29 +229,41 @@ cdef inline void _sum_parts(const floating* parts, Py_ssize_t P, Py_ssize_t KC, 
             db[t] += parts[p * (KC + Cout) + KC + t]
 
 
-cdef float* _c1_planes(int nt, Py_ssize_t plane, float** raw) noexcept nogil:
-    """nt zeroed planes of ``plane`` floats (a multiple of 8), the first 64-byte aligned; ``raw``
-    gets the pointer to free (NULL if out of memory)."""
-    raw[0] = <float*>calloc(nt * plane + 16, sizeof(float))
-    if raw[0] == NULL:
-        return NULL
-    return <float*>((<size_t>raw[0] + 63) & ~(<size_t>63))
+cdef int _c1_forward_run(const float* xp, const float* wp, const float* bp, float* yp, Py_ssize_t n0,
+                         Py_ssize_t n1, Py_ssize_t H, Py_ssize_t W, bint y_nchw) noexcept nogil:
+    """Images n0..n1 on _conv_c1.h's forward, in the calling thread's scratch; NCHW y: each image
+    into the scratch's NHWC stage, then transposed to its planes. 1 if out of memory, else 0."""
+    cdef Py_ssize_t n, img = H * W, blk = img * 8 if y_nchw else 0
+    cdef float* mine = fcc1_thread_scratch(H, W, 0, blk)
+    if mine == NULL:
+        return 1
+    if not y_nchw:
+        fcc1_fwd(xp, wp, bp, yp, n0, n1, H, W, mine)
+        return 0
+    for n in range(n0, n1):
+        fcc1_fwd(xp + n * img, wp, bp, mine + fcc1_scratch(H, W, 0), 0, 1, H, W, mine)
+        transpose_strided(mine + fcc1_scratch(H, W, 0), 8, yp + n * blk, img, img, 8)
+    return 0
 
 
-cdef void _c1_backward_part(const float* xp, const float* dyp, const float* wp, float* dxp, float* part,
-                            Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H, Py_ssize_t W, float* mine,
-                            Py_ssize_t plane, bint dy_nchw) noexcept nogil:
-    """Part n0..n1 of the batch on _conv_c1.h's kernel: its dw and db sums added to part[0:72],
-    part[72:80], dx (if dxp is not NULL) per image; ``mine``: the thread's scratch, ``plane`` =
-    fcc1_scratch(H, W, 1) floats (then, for an NCHW dy, the image's transposed block)."""
-    cdef Py_ssize_t n, img = H * W
+cdef int _c1_backward_part(const float* xp, const float* dyp, const float* wp, float* dxp, float* part,
+                           Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H, Py_ssize_t W, bint dy_nchw) noexcept nogil:
+    """Part n0..n1 of the batch on _conv_c1.h's kernel, in the calling thread's scratch: its dw and
+    db sums in part[0:72], part[72:80] (zeroed here), dx (if dxp is not NULL) per image; an NCHW
+    dy: each image's planes transposed to a block after the scratch first. 1 if out of memory."""
+    cdef Py_ssize_t n, img = H * W, plane = fcc1_scratch(H, W, 1)
+    cdef float* mine = fcc1_thread_scratch(H, W, 1, img * 8 if dy_nchw else 0)
+    if mine == NULL:
+        return 1
+    memset(part, 0, 80 * sizeof(float))
     if not dy_nchw:
         fcc1_bwd(xp, dyp, wp, dxp, part, part + 72, n0, n1, H, W, mine)
-        return
+        return 0
     for n in range(n0, n1):
         transpose_strided(dyp + n * img * 8, img, mine + plane, 8, 8, img)  # planes to (H*W, 8)
         fcc1_bwd(xp + n * img, mine + plane, wp, NULL if dxp == NULL else dxp + n * img, part, part + 72,
                  0, 1, H, W, mine)
+    return 0
 
 
 def conv2d_forward_small_kernel(
@@ -281,31 +294,20 @@ def conv2d_forward_small_kernel(
     cdef floating* buf
     cdef floating* mine
     cdef fc_sg g
-    cdef float* c1
-    cdef float* c1raw
-    cdef Py_ssize_t c1plane = fcc1_scratch(H, W, 0)
+    cdef int c1failed = 0
     if nt > N:
         nt = <int>N
     if floating is float:
         if fcc1_serves(C, Kh, Kw, sh, sw, ph, pw, Cout, H, W, level):
-            # one input channel, 3x3, 8 filters: the AVX-512 pixel-pair kernel (_conv_c1.h); NCHW: each
-            # image into the thread's NHWC stage, then transposed to its planes
+            # one input channel, 3x3, 8 filters: the AVX-512 pixel-pair kernel (_conv_c1.h), one run of
+            # images per thread
             with nogil:
-                c1 = _c1_planes(nt, c1plane + blk, &c1raw)
-                if c1 != NULL:
-                    if nt == 1 and not y_nchw:
-                        fcc1_fwd(xp, wp, bp, yp, 0, N, H, W, c1)
-                    elif not y_nchw:  # one run of images per thread
-                        for n in prange(nt, schedule="static", num_threads=nt):
-                            fcc1_fwd(xp, wp, bp, yp, n * N // nt, (n + 1) * N // nt, H, W,
-                                     c1 + threadid() * (c1plane + blk))
-                    else:
-                        for n in prange(N, schedule="static", num_threads=nt):
-                            mine = <floating*>(c1 + threadid() * (c1plane + blk))
-                            fcc1_fwd(xp + n * img, wp, bp, <float*>mine + c1plane, 0, 1, H, W, <float*>mine)
-                            transpose_strided(mine + c1plane, Cout, yp + n * Ho * Wo * Cout, Ho * Wo, Ho * Wo, Cout)
-                free(c1raw)
-            if c1 == NULL:
+                if nt == 1:
+                    c1failed = _c1_forward_run(xp, wp, bp, yp, 0, N, H, W, y_nchw)
+                else:
+                    for n in prange(nt, schedule="static", num_threads=nt):
+                        c1failed += _c1_forward_run(xp, wp, bp, yp, n * N // nt, (n + 1) * N // nt, H, W, y_nchw)
+            if c1failed:
                 raise MemoryError()
             return
     cdef Py_ssize_t* offs = <Py_ssize_t*>malloc((Kh * Kw * C + Ho * Wo) * sizeof(Py_ssize_t))
@@ -449,31 +451,28 @@ def conv2d_backward_small_kernel(
         per_thread += Ho * Wo * Cout
     if nt > P:
         nt = <int>P
-    cdef float* c1
-    cdef float* c1raw
     cdef float* c1parts
-    cdef Py_ssize_t c1plane = fcc1_scratch(H, W, 1)
-    cdef Py_ssize_t c1per = c1plane + (Ho * Wo * Cout if dy_nchw else 0)  # per thread: scratch (, dy block)
+    cdef int c1failed = 0
     if floating is float:
         if fcc1_serves(C, Kh, Kw, sh, sw, ph, pw, Cout, H, W, level):
             # one input channel, 3x3, 8 filters: the AVX-512 pixel-pair kernel (_conv_c1.h) on the same
-            # fixed parts of the batch (NCHW dy: each image's planes transposed to a block first)
+            # fixed parts of the batch
             with nogil:
-                c1 = _c1_planes(nt, c1per, &c1raw)
-                c1parts = <float*>calloc(P * 80, sizeof(float))
-                if c1 != NULL and c1parts != NULL:
-                    if nt == 1:
-                        for p in range(P):
-                            _c1_backward_part(xp, dyp, wp, dxp, c1parts + p * 80, p * N // P, (p + 1) * N // P,
-                                              H, W, c1, c1plane, dy_nchw)
-                    else:
-                        for p in prange(P, schedule="static", num_threads=nt):
-                            _c1_backward_part(xp, dyp, wp, dxp, c1parts + p * 80, p * N // P, (p + 1) * N // P,
-                                              H, W, c1 + threadid() * c1per, c1plane, dy_nchw)
+                c1parts = <float*>malloc(P * 80 * sizeof(float))
+                if c1parts == NULL:
+                    c1failed = 1
+                elif nt == 1:
+                    for p in range(P):
+                        c1failed += _c1_backward_part(xp, dyp, wp, dxp, c1parts + p * 80, p * N // P,
+                                                      (p + 1) * N // P, H, W, dy_nchw)
+                else:
+                    for p in prange(P, schedule="static", num_threads=nt):
+                        c1failed += _c1_backward_part(xp, dyp, wp, dxp, c1parts + p * 80, p * N // P,
+                                                      (p + 1) * N // P, H, W, dy_nchw)
+                if not c1failed:
                     _sum_parts(c1parts, P, 72, 8, dwo, dbo)
-                free(c1raw)
                 free(c1parts)
-            if c1 == NULL or c1parts == NULL:
+            if c1failed:
                 raise MemoryError()
             return
     cdef Py_ssize_t* offs = <Py_ssize_t*>malloc((K + Ho * Wo + KV + H * W) * sizeof(Py_ssize_t))
