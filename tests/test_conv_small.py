@@ -292,7 +292,10 @@ def test_one_channel_avx512_kernels_give_the_generic_bits():
     filters, even widths; 8x8 and 28x28 images on their constant-size copies) against the generic
     AVX2 kernels: y, dw and db the same bits, dx within rounding (its lane sums run in another
     order); every output written, the same bits on 1, 2 and 3 threads and in parts of the batch
-    that hold several images; which layers they serve."""
+    that hold several images; which layers they serve. Each thread keeps its scratch between
+    calls and zeroes it only when the image size changes: the sizes below come in an order that
+    shrinks it, swaps the height and width at the same size (8x10, 10x8) and returns to an
+    earlier size, so a border left holding another size's pixels would show in the results."""
     from fastconv import _simd
 
     serves = _conv_small.one_channel_serves
@@ -305,7 +308,7 @@ def test_one_channel_avx512_kernels_give_the_generic_bits():
     assert not serves(np.float32, (8, 8, 1), 8, (3, 3), (2, 2)) and not serves(np.float32, (8, 8, 1), 8, padding=(0, 0))
     assert not serves(np.float32, (8, 8, 1), 8, level=1) and not serves(np.float32, (100, 100, 1), 8)
     rng = np.random.default_rng(5)
-    for n, h, wd in ((64, 8, 8), (20, 28, 28), (3, 5, 10), (1, 1, 2), (9, 4, 6)):
+    for n, h, wd in ((64, 8, 8), (20, 28, 28), (3, 5, 10), (1, 1, 2), (9, 4, 6), (2, 8, 10), (2, 10, 8), (64, 8, 8)):
         x = rng.standard_normal((n, h, wd, 1)).astype(np.float32)
         w = rng.standard_normal((3, 3, 1, 8)).astype(np.float32)
         b = rng.standard_normal(8).astype(np.float32)
