@@ -21,6 +21,17 @@
 #define FCF_REP_avx2 FC_R12
 #define FCF_REP_avx512 FC_R12
 #define FCF_REP FC_CAT(FCF_REP_, FC_ISA)
+/* the several-rows kernel: output rows (FCF_NRR: a list of FCF_NR) by vectors (FCF_NBR) per block
+   (SSE2: 2 x 2 accumulators, AVX2: 4 x 2, AVX-512: 4 x 4 of its 32 registers) */
+#define FCF_NRR_base FCF_L2
+#define FCF_NRR_avx2 FCF_L4
+#define FCF_NRR_avx512 FCF_L4
+#define FCF_NBR_base FC_R1X2
+#define FCF_NBR_avx2 FC_R1X2
+#define FCF_NBR_avx512 FC_R1X4
+#define FCF_NRR FC_CAT(FCF_NRR_, FC_ISA)
+#define FCF_NBR FC_CAT(FCF_NBR_, FC_ISA)
+#define FCF_NR (0 FCF_NRR(FC_ONE))
 
 /* a non-temporal store of one vector to an FC_VB-aligned address */
 #if defined(FC_X86_DISPATCH)
@@ -85,14 +96,103 @@ FC_ATTR static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_
     FC_SCALAR_TAIL(FC_T)
 }
 
+/* FC_FILTER_BLOCK_ROWS output rows at once, in groups of FCF_NR rows of FCF_NB vectors: for
+   output row o and 0 <= j < n, out[o * ostride + j] = sum over the taps t, in order, of
+   w[t] * rows[o + tki[t]][tkj[t] * step + j]. A vector loaded from an input row serves every output
+   row of the group that has a tap on it (up to FCF_NR multiply-adds per load instead of one, where
+   the row kernel's loads, mostly across two cache lines, bound it). The loop runs over the input
+   rows, then the kernel columns, so each output row gets its taps in row-major order: with the
+   taps sorted so (fc_filter_rows_serve), these are the row kernel's sums, bit for bit. Returns 0
+   (nothing written) where it does not serve: n under one block. */
+FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, const Py_ssize_t *tkj,
+                               const FC_T *w, Py_ssize_t ntaps, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t step,
+                               FC_T *out, Py_ssize_t ostride, Py_ssize_t n, int stream)
+{
+    FC_TYPES(FC_T, FC_VB)
+    enum { NB = 0 FCF_NBR(FC_ONE), BL = NB * L };
+    int tap[(FC_FILTER_MAX_K + FCF_NR - 1) * FC_FILTER_MAX_K][FCF_NR]; /* (input row, column) -> tap per output row, or -1 */
+    unsigned char need[(FC_FILTER_MAX_K + FCF_NR - 1) * FC_FILTER_MAX_K]; /* 1: some row's tap, 2: every row's */
+    const Py_ssize_t nin = kh + FCF_NR - 1;
+    Py_ssize_t g, j, r, c, t;
+    if (n < BL) return 0;
+    for (r = 0; r < nin * kw; r++) {
+        need[r] = 0;
+        for (int o = 0; o < FCF_NR; o++) tap[r][o] = -1;
+    }
+    for (t = 0; t < ntaps; t++)
+        for (int o = 0; o < FCF_NR; o++) {
+            tap[(tki[t] + o) * kw + tkj[t]][o] = (int)t;
+            need[(tki[t] + o) * kw + tkj[t]] = 1;
+        }
+    for (r = 0; r < nin * kw; r++) {
+        int all = 1;
+        for (int o = 0; o < FCF_NR; o++) all &= tap[r][o] >= 0;
+        if (all) need[r] = 2;
+    }
+    for (g = 0; g < FC_FILTER_BLOCK_ROWS; g += FCF_NR) {
+        FC_T *og = out + g * ostride;
+        const FC_T *const *rg = rows + g;
+        int nt = 0;
+#ifdef FCF_NT
+        /* non-temporal stores from the first cache-line boundary of row 0 on, when every row starts
+           at the same offset in its line and a block is whole lines (as the row kernel) */
+        nt = stream && n >= 2 * BL && (size_t)og % sizeof(FC_T) == 0 && (ostride * sizeof(FC_T)) % 64 == 0
+             && (BL * sizeof(FC_T)) % 64 == 0;
+        const Py_ssize_t j_nt = nt ? (Py_ssize_t)((-(size_t)og & (size_t)63) / sizeof(FC_T)) : 0;
+#else
+        (void)stream;
+#endif
+        for (j = 0;; j += BL) {
+            if (j + BL > n) j = n - BL;
+            FCF_NRR(FCF_ZERO_ROW)
+            for (r = 0; r < nin; r++)
+                for (c = 0; c < kw; c++) {
+                    if (!need[r * kw + c]) continue;
+                    const FC_T *s = rg[r] + c * step + j;
+                    const int *tp = tap[r * kw + c];
+                    FCF_NBR(FCF_LOAD)
+                    if (need[r * kw + c] == 2) { /* (a dense kernel's inner rows: no test per row) */
+                        FCF_NRR(FCF_FMA_ALL)
+                    } else {
+                        FCF_NRR(FCF_FMA_ROW)
+                    }
+                }
+#ifdef FCF_NT
+            if (nt && j >= j_nt && j + BL <= n && ((j - j_nt) % BL) == 0) {
+                FCF_NRR(FCF_NTSTORE_ROW)
+            } else
+#endif
+            {
+                FCF_NRR(FCF_STORE_ROW)
+            }
+            if (j + BL >= n) break;
+#ifdef FCF_NT
+            if (nt && j < j_nt && j + BL > j_nt) j = j_nt - BL; /* the next block starts on the line */
+#endif
+        }
+    }
+    return 1;
+}
+
 /* baseline x86-64 (SSE2, 16 registers): 16-byte vectors */
 #else  /* other compilers: plain loops, auto-vectorised if at all */
 static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_t ntaps, FC_T *out, Py_ssize_t n,
                         int stream)
 { Py_ssize_t j = 0, t; (void)stream; FC_SCALAR_TAIL(FC_T) }
+static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, const Py_ssize_t *tkj, const FC_T *w,
+                       Py_ssize_t ntaps, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t step, FC_T *out,
+                       Py_ssize_t ostride, Py_ssize_t n, int stream)
+{
+    (void)rows; (void)tki; (void)tkj; (void)w; (void)ntaps; (void)kh; (void)kw; (void)step; (void)out;
+    (void)ostride; (void)n; (void)stream;
+    return 0;
+}
 #endif
 
 #undef FCF_REP
+#undef FCF_NRR
+#undef FCF_NBR
+#undef FCF_NR
 #undef FCF_NT
 #undef FCF_NTSTORE
 #undef FCF_ACC

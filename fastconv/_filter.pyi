@@ -14,6 +14,7 @@ def correlate2d_same_kernel(
     out: npt.NDArray[np.floating],
     num_threads: int,
     stream: bool = ...,
+    several_rows: bool = ...,
 ) -> None: ...
 def correlate2d_separable_kernel(
     image: npt.NDArray[np.floating],

@@ -26,7 +26,10 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
-from ._filter_kernels cimport fc_filter_sfence, fc_map, fc_taps_f32, fc_taps_f64
+from ._filter_kernels cimport (
+    FC_FILTER_BLOCK_ROWS, fc_filter_rows_serve, fc_filter_sfence, fc_map, fc_rows_f32, fc_rows_f64, fc_taps_f32,
+    fc_taps_f64,
+)
 
 
 cdef inline void _taps(const floating** src, const floating* w, Py_ssize_t ntaps,
@@ -36,6 +39,16 @@ cdef inline void _taps(const floating** src, const floating* w, Py_ssize_t ntaps
         fc_taps_f32(src, w, ntaps, out, n, stream)
     else:
         fc_taps_f64(src, w, ntaps, out, n, stream)
+
+
+cdef inline int _rows(const floating** rows, const Py_ssize_t* tki, const Py_ssize_t* tkj, const floating* w,
+                      Py_ssize_t ntaps, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t step, floating* out,
+                      Py_ssize_t ostride, Py_ssize_t n, int stream) noexcept nogil:
+    """Dispatch to the float or double several-rows kernel (0: it does not serve; nothing written)."""
+    if floating is float:
+        return fc_rows_f32(rows, tki, tkj, w, ntaps, kh, kw, step, out, ostride, n, stream)
+    else:
+        return fc_rows_f64(rows, tki, tkj, w, ntaps, kh, kw, step, out, ostride, n, stream)
 
 
 cdef inline const floating* _row(const floating* img, const floating* cval_row, Py_ssize_t r,
@@ -78,17 +91,20 @@ def correlate2d_same_kernel(
     floating[:, :, ::1] out,           # OUT (H, W, C), fully overwritten
     int num_threads,                   # OpenMP threads over output rows
     bint stream=False,                 # non-temporal stores of out (a large output; same values)
+    bint several_rows=True,            # blocks of rows on the several-rows kernel where it serves (same values)
 ) -> None:
     """General same-size correlation: every listed tap, one pass.
 
     Each output value sums exactly the listed taps, in the order given: a tap left out (a zero
-    weight) adds nothing, not even ``0 * x``.
+    weight) adds nothing, not even ``0 * x``. Kernels of many taps (at least 9, in row-major
+    order, at most 8x8) run blocks of 4 output rows at once, each loaded input vector serving
+    every row of the block; the sums and their order are the row kernel's.
     """
     cdef Py_ssize_t H = image.shape[0], W = image.shape[1], C = image.shape[2]
     cdef Py_ssize_t WC = W * C, T = weights.shape[0]
     cdef Py_ssize_t ah = Kh // 2, aw = Kw // 2
     cdef Py_ssize_t jlo = aw, jhi = W - (Kw - 1 - aw)   # interior columns [jlo, jhi)
-    cdef Py_ssize_t i, t, ki
+    cdef Py_ssize_t i, t, ki, ib, r, nblk = 0, B = FC_FILTER_BLOCK_ROWS
     cdef const floating* img = &image[0, 0, 0]
     cdef const floating* wp = &weights[0] if T > 0 else NULL
     cdef const Py_ssize_t* tki = &tap_row[0] if T > 0 else NULL
@@ -113,11 +129,33 @@ def correlate2d_same_kernel(
             jhi = jlo = W          # no interior: every column goes through the edge path
         if jlo > W:
             jlo = W
+        # blocks of B output rows on the several-rows kernel where it serves (the interior of B rows
+        # at once, each input row's vectors loaded once for all of them), then the last H % B rows
+        # one by one; both give the row kernel's sums
+        if several_rows and jhi > jlo and fc_filter_rows_serve(tki, tkj, T, Kh, Kw):
+            nblk = H // B
         with nogil, parallel(num_threads=num_threads):
-            rows = <const floating**> malloc((Kh + T + 1) * sizeof(floating*))
-            src = rows + Kh
+            rows = <const floating**> malloc((2 * (Kh + B) + T + 1) * sizeof(floating*))
+            brows = rows + Kh + B  # the block's input rows from its first interior column's first tap
+            src = brows + Kh + B
             if rows != NULL:
-                for i in prange(H, schedule="dynamic", chunksize=16):
+                for ib in prange(nblk + H - nblk * B, schedule="dynamic", chunksize=4):
+                    if ib < nblk:
+                        i = ib * B
+                        for ki in range(Kh + B - 1):
+                            rows[ki] = _row(img, cval_row, i + ki - ah, H, WC, mode)
+                            brows[ki] = rows[ki] + (jlo - aw) * C
+                        if not _rows(brows, tki, tkj, wp, T, Kh, Kw, C, op + i * WC + jlo * C, WC,
+                                     (jhi - jlo) * C, stream):
+                            for r in range(B):
+                                for t in range(T):
+                                    src[t] = rows[r + tki[t]] + (tkj[t] - aw + jlo) * C
+                                _taps(src, wp, T, op + (i + r) * WC + jlo * C, (jhi - jlo) * C, stream)
+                        for r in range(B):
+                            _edges(rows + r, wp, tki, tkj, T, op + (i + r) * WC, 0, jlo, W, C, aw, mode, cval)
+                            _edges(rows + r, wp, tki, tkj, T, op + (i + r) * WC, jhi, W, W, C, aw, mode, cval)
+                        continue
+                    i = nblk * B + ib - nblk
                     for ki in range(Kh):
                         rows[ki] = _row(img, cval_row, i + ki - ah, H, WC, mode)
                     if jhi > jlo:

@@ -1,10 +1,21 @@
-# The C side of _filter.pyx (_filter_kernels.h): the row kernel at the instruction-set level that
-# runs, and the border-mode index map.
+# The C side of _filter.pyx (_filter_kernels.h): the row kernel and the several-rows kernel at the
+# instruction-set level that runs, and the border-mode index map.
 
 cdef extern from "_filter_kernels.h":
     void fc_taps_f32 "FC_PICK(fc_f32_taps)"(const float* const* src, const float* w, Py_ssize_t ntaps,
                                             float* out, Py_ssize_t n, int stream) noexcept nogil
     void fc_taps_f64 "FC_PICK(fc_f64_taps)"(const double* const* src, const double* w, Py_ssize_t ntaps,
                                             double* out, Py_ssize_t n, int stream) noexcept nogil
+    int fc_rows_f32 "FC_PICK(fc_f32_rows)"(const float* const* rows, const Py_ssize_t* tki, const Py_ssize_t* tkj,
+                                          const float* w, Py_ssize_t ntaps, Py_ssize_t kh, Py_ssize_t kw,
+                                          Py_ssize_t step, float* out, Py_ssize_t ostride, Py_ssize_t n,
+                                          int stream) noexcept nogil
+    int fc_rows_f64 "FC_PICK(fc_f64_rows)"(const double* const* rows, const Py_ssize_t* tki, const Py_ssize_t* tkj,
+                                          const double* w, Py_ssize_t ntaps, Py_ssize_t kh, Py_ssize_t kw,
+                                          Py_ssize_t step, double* out, Py_ssize_t ostride, Py_ssize_t n,
+                                          int stream) noexcept nogil
+    int fc_filter_rows_serve(const Py_ssize_t* tki, const Py_ssize_t* tkj, Py_ssize_t ntaps, Py_ssize_t kh,
+                             Py_ssize_t kw) noexcept nogil
+    enum: FC_FILTER_BLOCK_ROWS
     void fc_filter_sfence() noexcept nogil
     Py_ssize_t fc_map(Py_ssize_t i, Py_ssize_t n, int mode) noexcept nogil

@@ -45,11 +45,13 @@ def check_streaming_stores(reference_modes=("constant", "mirror")):
     k_general = rng.standard_normal((3, 3))
     k_general[0, 0] = 0.0                       # a skipped tap, and rank > 1
     k_sep = np.outer(rng.standard_normal(5), rng.standard_normal(5))
+    k_many = rng.standard_normal((5, 5))       # 24 taps: the several-rows kernel (blocks of 4 rows; k_general has 8)
+    k_many[1, 3] = 0.0
     for dtype in (np.float32, np.float64):
         ct = np.dtype(dtype)
         for shape in [(5, 700, 1), (4, 131, 3), (3, 385, 1)]:
             img = (rng.standard_normal(shape) * 50).astype(ct)
-            for k in (k_general, k_sep):
+            for k in (k_general, k_sep, k_many):
                 plan = _plan(k, ct)
                 assert plan.separable is (k is k_sep)
                 for mode in MODES:

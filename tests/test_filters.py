@@ -166,6 +166,41 @@ def test_correlate2d_kernel_rejects_taps_outside_the_kernel():
                                         3, 3, 0, 0.0, out, 1)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_several_rows_kernel_gives_the_row_kernels_bits(dtype):
+    """Kernels of at least 9 taps run blocks of 4 output rows on the several-rows kernel: the same
+    sums in the same order as the row kernel one row at a time (``several_rows=False``), bit for
+    bit, at every border mode, on heights that leave 0 to 3 rows after the blocks, 1 and 3
+    channels, widths around the block sizes, a dense 3x3 kernel and 5x5, 7x7 and 4x6 ones with zero taps; a tap
+    list out of row-major order is left to the row kernel."""
+    from fastconv import _filter
+    from fastconv.filters import _plan
+
+    rng = np.random.default_rng(23)
+    ct = np.dtype(dtype)
+    for kshape in [(3, 3), (5, 5), (7, 7), (4, 6)]:
+        k = rng.standard_normal(kshape)
+        if kshape != (3, 3):
+            k[0, 1] = k[kshape[0] - 1, kshape[1] - 2] = 0.0
+        plan = _plan(k, ct)
+        assert not plan.separable and plan.w.size >= 9
+        for shape in [(4, 70, 1), (9, 131, 3), (6, 257, 1), (7, 16, 1), (13, 200, 2)]:
+            img = (rng.standard_normal(shape) * 10).astype(ct)
+            for mode in MODES:
+                outs = []
+                for rows, taps in ((True, slice(None)), (False, slice(None)), (True, slice(None, None, -1)),
+                                   (False, slice(None, None, -1))):
+                    out = np.full(shape, np.nan, dtype=ct)
+                    _filter.correlate2d_same_kernel(img, plan.w[taps].copy(), plan.rows[taps].copy(),
+                                                    plan.cols[taps].copy(), kshape[0], kshape[1], MODES[mode][0],
+                                                    0.5, out, 2, False, rows)
+                    outs.append(out)
+                np.testing.assert_array_equal(outs[0], outs[1], err_msg=f"{kshape} {shape} {mode}")
+                np.testing.assert_array_equal(outs[2], outs[3], err_msg=f"{kshape} {shape} {mode} reversed")
+                assert not np.isnan(outs[0]).any()
+                _assert_close(outs[0], _scipy(img, k, mode, 0.5, ct), k, img, ct)
+
+
 @pytest.mark.parametrize("name", list(KERNELS))
 @pytest.mark.parametrize("mode", ALL_MODES)
 def test_named_kernels_match_scipy(name, mode, rng):
