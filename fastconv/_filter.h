@@ -111,17 +111,22 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
     FC_TYPES(FC_T, FC_VB)
     enum { NB = 0 FCF_NBR(FC_ONE), BL = NB * L };
     int tap[(FC_FILTER_MAX_K + FCF_NR - 1) * FC_FILTER_MAX_K][FCF_NR]; /* (input row, column) -> tap per output row, or -1 */
+    FC_T wt[(FC_FILTER_MAX_K + FCF_NR - 1) * FC_FILTER_MAX_K][FCF_NR];  /* its weight (0 where there is none) */
     unsigned char need[(FC_FILTER_MAX_K + FCF_NR - 1) * FC_FILTER_MAX_K]; /* 1: some row's tap, 2: every row's */
     const Py_ssize_t nin = kh + FCF_NR - 1;
     Py_ssize_t g, j, r, c, t;
     if (n < BL) return 0;
     for (r = 0; r < nin * kw; r++) {
         need[r] = 0;
-        for (int o = 0; o < FCF_NR; o++) tap[r][o] = -1;
+        for (int o = 0; o < FCF_NR; o++) {
+            tap[r][o] = -1;
+            wt[r][o] = 0;
+        }
     }
     for (t = 0; t < ntaps; t++)
         for (int o = 0; o < FCF_NR; o++) {
             tap[(tki[t] + o) * kw + tkj[t]][o] = (int)t;
+            wt[(tki[t] + o) * kw + tkj[t]][o] = w[t];
             need[(tki[t] + o) * kw + tkj[t]] = 1;
         }
     for (r = 0; r < nin * kw; r++) {
@@ -150,6 +155,7 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
                     if (!need[r * kw + c]) continue;
                     const FC_T *s = rg[r] + c * step + j;
                     const int *tp = tap[r * kw + c];
+                    const FC_T *wr = wt[r * kw + c];
                     FCF_NBR(FCF_LOAD)
                     if (need[r * kw + c] == 2) { /* (a dense kernel's inner rows: no test per row) */
                         FCF_NRR(FCF_FMA_ALL)

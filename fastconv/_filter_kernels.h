@@ -43,8 +43,8 @@
 #define FCF_NB_(o, b) FCF_NT(og + o * ostride + j + b * L, ra##o##_##b);
 /* per output row o: its accumulators zeroed / its tap on the loaded vectors / stored */
 #define FCF_ZERO_ROW(o) FCF_EACH_B(FCF_ZB, o)
-#define FCF_FMA_ROW(o) if (tp[o] >= 0) { const V wa##o = w[tp[o]] - (V){0}; FCF_EACH_B(FCF_FB, o) }
-#define FCF_FMA_ALL(o) { const V wa##o = w[tp[o]] - (V){0}; FCF_EACH_B(FCF_FB, o) }
+#define FCF_FMA_ROW(o) if (tp[o] >= 0) { const V wa##o = wr[o] - (V){0}; FCF_EACH_B(FCF_FB, o) }
+#define FCF_FMA_ALL(o) { const V wa##o = wr[o] - (V){0}; FCF_EACH_B(FCF_FB, o) }
 #define FCF_STORE_ROW(o) FCF_EACH_B(FCF_SB, o)
 #define FCF_NTSTORE_ROW(o) FCF_EACH_B(FCF_NB_, o)
 #define FCF_EB2(M, o) M(o, 0) M(o, 1)
