@@ -33,7 +33,7 @@ _KERNELS = {
     "random3": _RNG.standard_normal((3, 3)),             # 3x3, general path (9 taps)
     "gaussian3": KERNELS["gaussian3"],                   # 3x3, separable path
     "random5": _RNG.standard_normal((5, 5)),             # 5x5, general path (25 taps)
-    "gaussian5": KERNELS["gaussian5"],                   # 5x5, separable path
+    "gaussian5": KERNELS["gaussian5"],                   # 5x5 rank 1: separable (general on large float32 outputs)
 }
 _IMAGES = {}
 _PAUSE = float(os.environ.get("FASTCONV_BENCH_PAUSE", "0.3"))  # seconds, as bench/conftest.py PAUSE_SECONDS

@@ -65,8 +65,13 @@ def _frozen_copy(a, dtype) -> np.ndarray:
 #: From this output size on a call is bound by memory traffic, not arithmetic: the two passes of
 #: the separable path (input rows -> row buffer, then row buffer -> output) overlap reads and
 #: writes less well than the one pass of the general path, which then wins unless the factored
-#: form needs at most half the multiply-adds (3x3 rank-1 kernels: general; 5x5 Gaussian: separable).
+#: form needs at most 1/_MEMORY_BOUND_FACTOR of the multiply-adds (3x3 rank-1 kernels: general;
+#: 7x7: separable). float32 5x5 kernels go general too, since the general path runs kernels of 9
+#: taps and more on blocks of rows: on 2048x2048 float32 the general path took 0.79-0.93 of the
+#: separable one's time for gaussian5 (3 runs, 1 and 2 threads, calls alternating) but 1.39-1.51
+#: times for a 7x7 binomial kernel; in float64, 0.95-1.04 and 1.45-1.47.
 _MEMORY_BOUND_BYTES = 8 << 20
+_MEMORY_BOUND_FACTOR = {np.dtype(np.float32): 2.5, np.dtype(np.float64): 2.0}
 
 
 #: From this output size on, the separable path writes the output with non-temporal (streaming)
@@ -92,7 +97,8 @@ def _plan(k: np.ndarray, ct: np.dtype, memory_bound: bool = False) -> _Plan:
     fac = _rank1(k64)
     nnz = int(np.count_nonzero(k64))
     ip = np.intp
-    if fac is not None and (np.count_nonzero(fac[0]) + np.count_nonzero(fac[1])) * (1 + memory_bound) < nnz:
+    factor = _MEMORY_BOUND_FACTOR[ct] if memory_bound else 1.0
+    if fac is not None and (np.count_nonzero(fac[0]) + np.count_nonzero(fac[1])) * factor < nnz:
         ui, vi = np.flatnonzero(fac[0]), np.flatnonzero(fac[1])
         plan = _Plan(True, _frozen_copy(fac[0][ui], ct), _frozen_copy(ui, ip), _frozen_copy(vi, ip),
                      _frozen_copy(fac[1][vi], ct), len(ui) + len(vi))

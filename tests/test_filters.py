@@ -211,14 +211,21 @@ def test_named_kernels_match_scipy(name, mode, rng):
 
 def test_plan_separable_only_where_it_pays():
     """Rank-1 kernels are factored when that needs fewer multiply-adds; for an output too large
-    for the cache (memory-bound) only when it needs at most half as many."""
+    for the cache (memory-bound) only when it needs at most half as many in float64, 1/2.5 in
+    float32 (the 5x5 Gaussian then takes the general path, a 7x7 one stays separable)."""
     from fastconv.filters import _MEMORY_BOUND_BYTES, _plan
 
-    f64 = np.dtype(np.float64)
-    for name, small, large in [("gaussian3", True, False), ("mean", True, False), ("gaussian5", True, True),
-                               ("laplacian", False, False)]:
-        assert _plan(KERNELS[name], f64).separable is small, name
-        assert _plan(KERNELS[name], f64, memory_bound=True).separable is large, name
+    f64, f32 = np.dtype(np.float64), np.dtype(np.float32)
+    g7 = np.outer([1, 6, 15, 20, 15, 6, 1], [1, 6, 15, 20, 15, 6, 1]) / 4096.0
+    for name, k, small, large, large32 in [
+        ("gaussian3", KERNELS["gaussian3"], True, False, False), ("mean", KERNELS["mean"], True, False, False),
+        ("gaussian5", KERNELS["gaussian5"], True, True, False), ("laplacian", KERNELS["laplacian"], False, False, False),
+        ("7x7 binomial", g7, True, True, True),
+    ]:
+        assert _plan(k, f64).separable is small, name
+        assert _plan(k, f32).separable is small, name
+        assert _plan(k, f64, memory_bound=True).separable is large, name
+        assert _plan(k, f32, memory_bound=True).separable is large32, name
     # the large case end to end: a rank-1 3x3 kernel on an 8 MiB output, against scipy
     img = np.random.default_rng(3).random((1024, _MEMORY_BOUND_BYTES // 8 // 1024)) * 255
     for name in ("gaussian3", "gaussian5"):
