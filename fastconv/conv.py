@@ -149,6 +149,8 @@ class _Options(NamedTuple):
 
     def plain(self, pad) -> bool:
         """True for the options every kernel family serves: symmetric padding, dilation 1, one group."""
+        if self is _PLAIN:  # the defaults (the common case, cheaply)
+            return True
         return (self.pad_end is None or tuple(self.pad_end) == tuple(pad)) and self.dilation == (1, 1) \
             and self.groups == 1
 
@@ -314,7 +316,8 @@ def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Op
     _winograd_pays), direct, gemm that does; else the forced one, or a ValueError saying why it
     cannot serve."""
     if algorithm == "auto":
-        if _depthwise_serves(w_shape, opts).ok:  # (.ok: a field read, cheaper than truth's __bool__)
+        # (.ok: a field read, cheaper than truth's __bool__; one group is never depthwise)
+        if opts.groups > 1 and _depthwise_serves(w_shape, opts).ok:
             return "depthwise"
         if _small_serves(w_shape, pad, opts).ok:
             return "small"
@@ -710,9 +713,10 @@ def _small_backward(x, w, dy, ct, pad, stride, compute_dx, dy_nchw=False):
     dw = np.empty(w.shape, dtype=ct)
     db = np.empty(w.shape[3], dtype=ct)
     macs = dy.size * w.shape[0] * w.shape[1] * w.shape[2]  # per pass (see _SMALL_PARALLEL_MIN_MACS)
+    if x.dtype is not ct:  # (x and w from the forward's cache are C-contiguous arrays of its dtype)
+        x, w = _as(x, ct), _as(w, ct)
     _conv_small.conv2d_backward_small_kernel(
-        _as(x, ct), _as(w, ct), _as(dy, ct), dx, dw, db, ph, pw, sh, sw, compute_dx, _small_threads(macs), -1,
-        dy_nchw,
+        x, w, _as(dy, ct), dx, dw, db, ph, pw, sh, sw, compute_dx, _small_threads(macs), -1, dy_nchw,
     )
     return dx, dw, db
 
