@@ -66,7 +66,9 @@ static inline Py_ssize_t fcc1_scratch(Py_ssize_t H, Py_ssize_t W, int backward)
    write only the planes' interiors, so their borders stay zero. Kept per thread, it stays in the
    cache of the core that uses it: a buffer zeroed by the calling thread on every call cost the
    team's other thread about a microsecond of cache-line transfers on the digits layer. A thread
-   runs one call at a time, so no two calls share one. NULL if out of memory. */
+   runs one call at a time, so no two calls share one. The buffers are never freed: a thread that
+   has run these kernels keeps at most 0.75 MiB (the backward at the largest plane served, 8x8
+   images 19 KiB). NULL if out of memory. */
 static float *fcc1_thread_scratch(Py_ssize_t H, Py_ssize_t W, int backward, Py_ssize_t extra)
 {
     static __thread float *buf[2];
