@@ -21,14 +21,21 @@
 #define FCF_REP_avx2 FC_R12
 #define FCF_REP_avx512 FC_R12
 #define FCF_REP FC_CAT(FCF_REP_, FC_ISA)
-/* the several-rows kernel: output rows (FCF_NRR: a list of FCF_NR) by vectors (FCF_NBR) per block
-   (SSE2: 2 x 2 accumulators, AVX2: 4 x 2, AVX-512: 4 x 4 of its 32 registers) */
+/* the several-rows kernel: whether the level runs it (FCF_ROWS), and its output rows (FCF_NRR: a
+   list of FCF_NR) by vectors (FCF_NBR) per block. AVX-512 runs it with 4 x 4 of its 32 registers;
+   with 16 registers (SSE2: 2 x 2 accumulators, AVX2: 4 x 2) it measured 1.1-2.3x slower than the
+   row kernel (float32, 3x3 and 5x5 kernels, 512x512 and 2048x2048, 1 and 2 threads), so those
+   levels leave every row to the row kernel. */
+#define FCF_ROWS_base 0
+#define FCF_ROWS_avx2 0
+#define FCF_ROWS_avx512 1
 #define FCF_NRR_base FCF_L2
 #define FCF_NRR_avx2 FCF_L4
 #define FCF_NRR_avx512 FCF_L4
 #define FCF_NBR_base FC_R1X2
 #define FCF_NBR_avx2 FC_R1X2
 #define FCF_NBR_avx512 FC_R1X4
+#define FCF_ROWS FC_CAT(FCF_ROWS_, FC_ISA)
 #define FCF_NRR FC_CAT(FCF_NRR_, FC_ISA)
 #define FCF_NBR FC_CAT(FCF_NBR_, FC_ISA)
 #define FCF_NR (0 FCF_NRR(FC_ONE))
@@ -103,7 +110,7 @@ FC_ATTR static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_
    the row kernel's loads, mostly across two cache lines, bound it). The loop runs over the input
    rows, then the kernel columns, so each output row gets its taps in row-major order: with the
    taps sorted so (fc_filter_rows_serve), these are the row kernel's sums, bit for bit. Returns 0
-   (nothing written) where it does not serve: n under one block. */
+   (nothing written) where it does not serve: n under one block, or a level without FCF_ROWS. */
 FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, const Py_ssize_t *tkj,
                                const FC_T *w, Py_ssize_t ntaps, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t step,
                                FC_T *out, Py_ssize_t ostride, Py_ssize_t n, int stream)
@@ -115,7 +122,7 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
     unsigned char need[(FC_FILTER_MAX_K + FCF_NR - 1) * FC_FILTER_MAX_K]; /* 1: some row's tap, 2: every row's */
     const Py_ssize_t nin = kh + FCF_NR - 1;
     Py_ssize_t g, j, r, c, t;
-    if (n < BL) return 0;
+    if (!FCF_ROWS || n < BL) return 0;
     for (r = 0; r < nin * kw; r++) {
         need[r] = 0;
         for (int o = 0; o < FCF_NR; o++) {
@@ -196,6 +203,7 @@ static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, const Py_
 #endif
 
 #undef FCF_REP
+#undef FCF_ROWS
 #undef FCF_NRR
 #undef FCF_NBR
 #undef FCF_NR
