@@ -187,6 +187,9 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
     return 1;
 }
 
+/* whether this level runs the several-rows kernel */
+static int FC_FN(rows_on)(void) { return FCF_ROWS; }
+
 /* baseline x86-64 (SSE2, 16 registers): 16-byte vectors */
 #else  /* other compilers: plain loops, auto-vectorised if at all */
 static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_t ntaps, FC_T *out, Py_ssize_t n,
@@ -200,6 +203,7 @@ static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, const Py_
     (void)ostride; (void)n; (void)stream;
     return 0;
 }
+static int FC_FN(rows_on)(void) { return 0; }
 #endif
 
 #undef FCF_REP

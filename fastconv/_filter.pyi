@@ -2,6 +2,7 @@
 import numpy as np
 import numpy.typing as npt
 
+def several_rows_runs() -> bool: ...
 def correlate2d_same_kernel(
     image: npt.NDArray[np.floating],
     weights: npt.NDArray[np.floating],

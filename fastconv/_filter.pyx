@@ -27,9 +27,15 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
 from ._filter_kernels cimport (
-    FC_FILTER_BLOCK_ROWS, fc_filter_rows_serve, fc_filter_sfence, fc_map, fc_rows_f32, fc_rows_f64, fc_taps_f32,
-    fc_taps_f64,
+    FC_FILTER_BLOCK_ROWS, fc_filter_rows_serve, fc_filter_sfence, fc_map, fc_rows_f32, fc_rows_f64, fc_rows_on,
+    fc_taps_f32, fc_taps_f64,
 )
+
+
+def several_rows_runs() -> bool:
+    """Whether the instruction-set level that runs has the several-rows kernel (AVX-512), which
+    ``correlate2d_same_kernel`` uses for kernels of 9 taps and more."""
+    return fc_rows_on() == 1
 
 
 cdef inline void _taps(const floating** src, const floating* w, Py_ssize_t ntaps,

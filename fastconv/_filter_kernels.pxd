@@ -14,6 +14,7 @@ cdef extern from "_filter_kernels.h":
                                           const double* w, Py_ssize_t ntaps, Py_ssize_t kh, Py_ssize_t kw,
                                           Py_ssize_t step, double* out, Py_ssize_t ostride, Py_ssize_t n,
                                           int stream) noexcept nogil
+    int fc_rows_on "FC_PICK(fc_f32_rows_on)"() noexcept nogil
     int fc_filter_rows_serve(const Py_ssize_t* tki, const Py_ssize_t* tkj, Py_ssize_t ntaps, Py_ssize_t kh,
                              Py_ssize_t kw) noexcept nogil
     enum: FC_FILTER_BLOCK_ROWS

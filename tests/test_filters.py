@@ -212,14 +212,19 @@ def test_named_kernels_match_scipy(name, mode, rng):
 def test_plan_separable_only_where_it_pays():
     """Rank-1 kernels are factored when that needs fewer multiply-adds; for an output too large
     for the cache (memory-bound) only when it needs at most half as many in float64, 1/2.5 in
-    float32 (the 5x5 Gaussian then takes the general path, a 7x7 one stays separable)."""
+    float32 where the several-rows kernel runs (the 5x5 Gaussian then takes the general path, a
+    7x7 one stays separable)."""
+    from fastconv import _filter
     from fastconv.filters import _MEMORY_BOUND_BYTES, _plan
+
+    rows = _filter.several_rows_runs()
+    assert rows == (fastconv._simd.simd_level() == "avx512")
 
     f64, f32 = np.dtype(np.float64), np.dtype(np.float32)
     g7 = np.outer([1, 6, 15, 20, 15, 6, 1], [1, 6, 15, 20, 15, 6, 1]) / 4096.0
     for name, k, small, large, large32 in [
         ("gaussian3", KERNELS["gaussian3"], True, False, False), ("mean", KERNELS["mean"], True, False, False),
-        ("gaussian5", KERNELS["gaussian5"], True, True, False), ("laplacian", KERNELS["laplacian"], False, False, False),
+        ("gaussian5", KERNELS["gaussian5"], True, True, not rows), ("laplacian", KERNELS["laplacian"], False, False, False),
         ("7x7 binomial", g7, True, True, True),
     ]:
         assert _plan(k, f64).separable is small, name
