@@ -6,7 +6,9 @@ factors rank-1 kernels and allocates the output; these kernels only compute. The
 GIL and split the output rows across OpenMP threads, in chunks of 16 rows handed out on demand:
 a thread that starts late (on a busy machine) takes fewer chunks instead of holding up the call.
 Each row is computed the same way whichever thread takes it, so results do not depend on the
-number of threads.
+number of threads. At AVX-512, kernels of 9 taps and more run blocks of 4 output rows at once
+(the several-rows kernel of ``_filter.h``: each vector loaded from an input row serves every row
+of the block; the same sums in the same order as one row at a time).
 
 Anchor (as ``scipy.ndimage.correlate`` with ``origin=0``): output pixel ``(i, j)`` reads input
 ``(i + ki - Kh // 2, j + kj - Kw // 2)`` for kernel tap ``(ki, kj)``.
@@ -110,7 +112,7 @@ def correlate2d_same_kernel(
     cdef Py_ssize_t WC = W * C, T = weights.shape[0]
     cdef Py_ssize_t ah = Kh // 2, aw = Kw // 2
     cdef Py_ssize_t jlo = aw, jhi = W - (Kw - 1 - aw)   # interior columns [jlo, jhi)
-    cdef Py_ssize_t i, t, ki, ib, r, nblk = 0, B = FC_FILTER_BLOCK_ROWS
+    cdef Py_ssize_t i, t, ki, ib, r, nblk = 0, B = FC_FILTER_BLOCK_ROWS, chunk = 16
     cdef const floating* img = &image[0, 0, 0]
     cdef const floating* wp = &weights[0] if T > 0 else NULL
     cdef const Py_ssize_t* tki = &tap_row[0] if T > 0 else NULL
@@ -140,12 +142,13 @@ def correlate2d_same_kernel(
         # one by one; both give the row kernel's sums
         if several_rows and jhi > jlo and fc_filter_rows_serve(tki, tkj, T, Kh, Kw):
             nblk = H // B
+            chunk = 16 // B  # blocks handed out as 16 rows, as rows are
         with nogil, parallel(num_threads=num_threads):
             rows = <const floating**> malloc((2 * (Kh + B) + T + 1) * sizeof(floating*))
             brows = rows + Kh + B  # the block's input rows from its first interior column's first tap
             src = brows + Kh + B
             if rows != NULL:
-                for ib in prange(nblk + H - nblk * B, schedule="dynamic", chunksize=4):
+                for ib in prange(nblk + H - nblk * B, schedule="dynamic", chunksize=chunk):
                     if ib < nblk:
                         i = ib * B
                         for ki in range(Kh + B - 1):
