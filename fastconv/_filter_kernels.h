@@ -73,10 +73,10 @@ static inline void fc_filter_sfence(void) { }
    taps, a kernel extent of at most FC_FILTER_MAX_K, and the taps in row-major order (each after
    the one before, as the wrapper lists them), so that it sums each output's taps in the row
    kernel's order. Measured (float32, AVX-512, random kernels, the two kernels' calls alternating,
-   medians of 7; several rows / row kernel): 7x7 0.69-0.70 on 512x512, 5x5 0.72-0.78 (1 thread)
-   and 0.69-0.75 (2 threads) on 512x512 and 2048x2048, 3x3 0.83-0.96 and 0.80-0.83; with 5 taps
-   (the laplacian, sharpen) 1.02-1.12 on 1 thread and 0.88-1.00 on 2: fewer taps share too few
-   loads. */
+   medians of 7; several rows / row kernel; bench/filter_rows_interleaved.py rows): 7x7 0.65-0.70,
+   5x5 0.67-0.78 (1 thread) and 0.69-0.82 (2 threads) on 512x512 and 2048x2048, 3x3 0.83-0.96 and
+   0.80-1.06; with 5 taps (the laplacian, sharpen) 1.00-1.12 on 1 thread and 0.88-1.03 on 2:
+   fewer taps share too few loads. */
 #define FC_FILTER_ROWS_MIN_TAPS 9
 static inline int fc_filter_rows_serve(const Py_ssize_t *tki, const Py_ssize_t *tkj, Py_ssize_t ntaps,
                                        Py_ssize_t kh, Py_ssize_t kw)

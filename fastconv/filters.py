@@ -69,7 +69,8 @@ def _frozen_copy(a, dtype) -> np.ndarray:
 #: 7x7: separable). float32 5x5 kernels go general too where the general path runs kernels of 9
 #: taps and more on blocks of rows (_filter.several_rows_runs: AVX-512): on 2048x2048 float32 it
 #: took 0.79-0.93 of the separable path's time for gaussian5 (3 runs, 1 and 2 threads, calls
-#: alternating) but 1.39-1.51 times for a 7x7 binomial kernel; in float64, 0.95-1.04 and 1.45-1.47;
+#: alternating; bench/filter_rows_interleaved.py separable) but 1.18-1.51 times for a 7x7 binomial
+#: kernel; in float64, 0.95-1.04 and 1.45-1.47;
 #: at AVX2, one row at a time, gaussian5 took 1.15-1.38 times.
 _MEMORY_BOUND_BYTES = 8 << 20
 _MEMORY_BOUND_FACTOR = {np.dtype(np.float32): 2.5, np.dtype(np.float64): 2.0}
