@@ -235,14 +235,16 @@ cdef int _c1_forward_run(const float* xp, const float* wp, const float* bp, floa
     into the scratch's NHWC stage, then transposed to its planes. 1 if out of memory, else 0."""
     cdef Py_ssize_t n, img = H * W, blk = img * 8 if y_nchw else 0
     cdef float* mine = fcc1_thread_scratch(H, W, 0, blk)
+    cdef float* stage
     if mine == NULL:
         return 1
+    stage = mine + fcc1_scratch(H, W, 0)  # NCHW y: the image's NHWC stage
     if not y_nchw:
         fcc1_fwd(xp, wp, bp, yp, n0, n1, H, W, mine)
         return 0
     for n in range(n0, n1):
-        fcc1_fwd(xp + n * img, wp, bp, mine + fcc1_scratch(H, W, 0), 0, 1, H, W, mine)
-        transpose_strided(mine + fcc1_scratch(H, W, 0), 8, yp + n * blk, img, img, 8)
+        fcc1_fwd(xp + n * img, wp, bp, stage, 0, 1, H, W, mine)
+        transpose_strided(stage, 8, yp + n * blk, img, img, 8)
     return 0
 
 

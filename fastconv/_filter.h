@@ -32,9 +32,9 @@
 #define FCF_NRR_base FCF_L2
 #define FCF_NRR_avx2 FCF_L4
 #define FCF_NRR_avx512 FCF_L4
-#define FCF_NBR_base FC_R1X2
-#define FCF_NBR_avx2 FC_R1X2
-#define FCF_NBR_avx512 FC_R1X4
+#define FCF_NBR_base FCF_L2
+#define FCF_NBR_avx2 FCF_L2
+#define FCF_NBR_avx512 FCF_L4
 #define FCF_ROWS FC_CAT(FCF_ROWS_, FC_ISA)
 #define FCF_NRR FC_CAT(FCF_NRR_, FC_ISA)
 #define FCF_NBR FC_CAT(FCF_NBR_, FC_ISA)
@@ -117,30 +117,19 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
 {
     FC_TYPES(FC_T, FC_VB)
     enum { NB = 0 FCF_NBR(FC_ONE), BL = NB * L };
-    int tap[(FC_FILTER_MAX_K + FCF_NR - 1) * FC_FILTER_MAX_K][FCF_NR]; /* (input row, column) -> tap per output row, or -1 */
-    FC_T wt[(FC_FILTER_MAX_K + FCF_NR - 1) * FC_FILTER_MAX_K][FCF_NR];  /* its weight (0 where there is none) */
-    unsigned char need[(FC_FILTER_MAX_K + FCF_NR - 1) * FC_FILTER_MAX_K]; /* 1: some row's tap, 2: every row's */
+    enum { ALL = (1 << FCF_NR) - 1 };
+    /* per (input row, kernel column): bit o set where output row o has a tap there, and its weight */
+    unsigned char mask[(FC_FILTER_MAX_K + FCF_NR - 1) * FC_FILTER_MAX_K];
+    FC_T wt[(FC_FILTER_MAX_K + FCF_NR - 1) * FC_FILTER_MAX_K][FCF_NR];
     const Py_ssize_t nin = kh + FCF_NR - 1;
     Py_ssize_t g, j, r, c, t;
     if (!FCF_ROWS || n < BL) return 0;
-    for (r = 0; r < nin * kw; r++) {
-        need[r] = 0;
-        for (int o = 0; o < FCF_NR; o++) {
-            tap[r][o] = -1;
-            wt[r][o] = 0;
-        }
-    }
+    memset(mask, 0, (size_t)(nin * kw));
     for (t = 0; t < ntaps; t++)
         for (int o = 0; o < FCF_NR; o++) {
-            tap[(tki[t] + o) * kw + tkj[t]][o] = (int)t;
+            mask[(tki[t] + o) * kw + tkj[t]] |= (unsigned char)(1u << o);
             wt[(tki[t] + o) * kw + tkj[t]][o] = w[t];
-            need[(tki[t] + o) * kw + tkj[t]] = 1;
         }
-    for (r = 0; r < nin * kw; r++) {
-        int all = 1;
-        for (int o = 0; o < FCF_NR; o++) all &= tap[r][o] >= 0;
-        if (all) need[r] = 2;
-    }
     for (g = 0; g < FC_FILTER_BLOCK_ROWS; g += FCF_NR) {
         FC_T *og = out + g * ostride;
         const FC_T *const *rg = rows + g;
@@ -159,12 +148,12 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
             FCF_NRR(FCF_ZERO_ROW)
             for (r = 0; r < nin; r++)
                 for (c = 0; c < kw; c++) {
-                    if (!need[r * kw + c]) continue;
+                    const unsigned m = mask[r * kw + c];
+                    if (!m) continue;
                     const FC_T *s = rg[r] + c * step + j;
-                    const int *tp = tap[r * kw + c];
                     const FC_T *wr = wt[r * kw + c];
                     FCF_NBR(FCF_LOAD)
-                    if (need[r * kw + c] == 2) { /* (a dense kernel's inner rows: no test per row) */
+                    if (m == ALL) { /* (a dense kernel's inner rows: no test per row) */
                         FCF_NRR(FCF_FMA_ALL)
                     } else {
                         FCF_NRR(FCF_FMA_ROW)

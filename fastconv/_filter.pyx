@@ -88,6 +88,21 @@ cdef inline void _edges(const floating** rows, const floating* w, const Py_ssize
             out[j * C + c] = s
 
 
+cdef inline void _out_row(const floating** rows, const floating** src, const floating* w, const Py_ssize_t* tki,
+                          const Py_ssize_t* tkj, Py_ssize_t ntaps, floating* out, Py_ssize_t jlo, Py_ssize_t jhi,
+                          Py_ssize_t W, Py_ssize_t C, Py_ssize_t aw, int mode, floating cval, bint interior,
+                          int stream) noexcept nogil:
+    """One output row ``out`` from its Kh border-mapped input rows: the interior columns [jlo, jhi)
+    on the row kernel (unless ``interior`` is False: written already), then the edge columns."""
+    cdef Py_ssize_t t
+    if interior and jhi > jlo:
+        for t in range(ntaps):
+            src[t] = rows[tki[t]] + (tkj[t] - aw + jlo) * C
+        _taps(src, w, ntaps, out + jlo * C, (jhi - jlo) * C, stream)
+    _edges(rows, w, tki, tkj, ntaps, out, 0, jlo, W, C, aw, mode, cval)
+    _edges(rows, w, tki, tkj, ntaps, out, jhi, W, W, C, aw, mode, cval)
+
+
 def correlate2d_same_kernel(
     const floating[:, :, ::1] image,   # IN  (H, W, C), H, W, C >= 1
     const floating[::1] weights,       # IN  (T,) the non-zero taps' weights, row-major order
@@ -113,6 +128,7 @@ def correlate2d_same_kernel(
     cdef Py_ssize_t ah = Kh // 2, aw = Kw // 2
     cdef Py_ssize_t jlo = aw, jhi = W - (Kw - 1 - aw)   # interior columns [jlo, jhi)
     cdef Py_ssize_t i, t, ki, ib, r, nblk = 0, B = FC_FILTER_BLOCK_ROWS, chunk = 16
+    cdef int done
     cdef const floating* img = &image[0, 0, 0]
     cdef const floating* wp = &weights[0] if T > 0 else NULL
     cdef const Py_ssize_t* tki = &tap_row[0] if T > 0 else NULL
@@ -154,25 +170,17 @@ def correlate2d_same_kernel(
                         for ki in range(Kh + B - 1):
                             rows[ki] = _row(img, cval_row, i + ki - ah, H, WC, mode)
                             brows[ki] = rows[ki] + (jlo - aw) * C
-                        if not _rows(brows, tki, tkj, wp, T, Kh, Kw, C, op + i * WC + jlo * C, WC,
-                                     (jhi - jlo) * C, stream):
-                            for r in range(B):
-                                for t in range(T):
-                                    src[t] = rows[r + tki[t]] + (tkj[t] - aw + jlo) * C
-                                _taps(src, wp, T, op + (i + r) * WC + jlo * C, (jhi - jlo) * C, stream)
+                        done = _rows(brows, tki, tkj, wp, T, Kh, Kw, C, op + i * WC + jlo * C, WC,
+                                     (jhi - jlo) * C, stream)
                         for r in range(B):
-                            _edges(rows + r, wp, tki, tkj, T, op + (i + r) * WC, 0, jlo, W, C, aw, mode, cval)
-                            _edges(rows + r, wp, tki, tkj, T, op + (i + r) * WC, jhi, W, W, C, aw, mode, cval)
-                        continue
-                    i = nblk * B + ib - nblk
-                    for ki in range(Kh):
-                        rows[ki] = _row(img, cval_row, i + ki - ah, H, WC, mode)
-                    if jhi > jlo:
-                        for t in range(T):
-                            src[t] = rows[tki[t]] + (tkj[t] - aw + jlo) * C
-                        _taps(src, wp, T, op + i * WC + jlo * C, (jhi - jlo) * C, stream)
-                    _edges(rows, wp, tki, tkj, T, op + i * WC, 0, jlo, W, C, aw, mode, cval)
-                    _edges(rows, wp, tki, tkj, T, op + i * WC, jhi, W, W, C, aw, mode, cval)
+                            _out_row(rows + r, src, wp, tki, tkj, T, op + (i + r) * WC, jlo, jhi, W, C, aw, mode,
+                                     cval, not done, stream)
+                    else:
+                        i = nblk * B + ib - nblk
+                        for ki in range(Kh):
+                            rows[ki] = _row(img, cval_row, i + ki - ah, H, WC, mode)
+                        _out_row(rows, src, wp, tki, tkj, T, op + i * WC, jlo, jhi, W, C, aw, mode, cval, True,
+                                 stream)
                 if stream:
                     fc_filter_sfence()
             else:

@@ -29,13 +29,12 @@
 #define FC_STORE(k) *(UV *)(out + j + k * L) = acc##k;
 
 /* The several-rows kernel (FC_FN(rows) in _filter.h): output rows per call, the largest kernel
-   extent it takes, and its per-(row, vector) steps. Row o's vector b is accumulator ra##o##_##b. */
+   extent it takes, the lists of rows and vectors (FCF_L2, FCF_L4) and its per-(row, vector) steps.
+   Row o's vector b is accumulator ra##o##_##b. */
 #define FC_FILTER_BLOCK_ROWS 4
 #define FC_FILTER_MAX_K 8
 #define FCF_L2(X) X(0) X(1)
 #define FCF_L4(X) X(0) X(1) X(2) X(3)
-#define FC_R1X2(X) X(0) X(1)
-#define FC_R1X4(X) X(0) X(1) X(2) X(3)
 #define FCF_ZB(o, b) V ra##o##_##b = (V){0};
 #define FCF_LOAD(b) const V v##b = *(const UV *)(s + b * L);
 #define FCF_FB(o, b) ra##o##_##b += wa##o * v##b;
@@ -43,7 +42,7 @@
 #define FCF_NB_(o, b) FCF_NT(og + o * ostride + j + b * L, ra##o##_##b);
 /* per output row o: its accumulators zeroed / its tap on the loaded vectors / stored */
 #define FCF_ZERO_ROW(o) FCF_EACH_B(FCF_ZB, o)
-#define FCF_FMA_ROW(o) if (tp[o] >= 0) { const V wa##o = wr[o] - (V){0}; FCF_EACH_B(FCF_FB, o) }
+#define FCF_FMA_ROW(o) if (m & (1u << o)) { const V wa##o = wr[o] - (V){0}; FCF_EACH_B(FCF_FB, o) }
 #define FCF_FMA_ALL(o) { const V wa##o = wr[o] - (V){0}; FCF_EACH_B(FCF_FB, o) }
 #define FCF_STORE_ROW(o) FCF_EACH_B(FCF_SB, o)
 #define FCF_NTSTORE_ROW(o) FCF_EACH_B(FCF_NB_, o)
@@ -73,9 +72,9 @@ static inline void fc_filter_sfence(void) { }
    taps, a kernel extent of at most FC_FILTER_MAX_K, and the taps in row-major order (each after
    the one before, as the wrapper lists them), so that it sums each output's taps in the row
    kernel's order. Measured (float32, AVX-512, random kernels, the two kernels' calls alternating,
-   medians of 7; several rows / row kernel; bench/filter_rows_interleaved.py rows): 7x7 0.65-0.70,
-   5x5 0.67-0.78 (1 thread) and 0.69-0.82 (2 threads) on 512x512 and 2048x2048, 3x3 0.83-0.96 and
-   0.80-1.06; with 5 taps (the laplacian, sharpen) 1.00-1.12 on 1 thread and 0.88-1.03 on 2:
+   medians of 7; several rows / row kernel; bench/filter_rows_interleaved.py rows): 7x7 0.62-0.71,
+   5x5 0.62-0.78 (1 thread) and 0.68-0.82 (2 threads) on 512x512 and 2048x2048, 3x3 0.76-1.02 and
+   0.75-1.06; with 5 taps (the laplacian, sharpen) 1.00-1.12 on 1 thread and 0.88-1.03 on 2:
    fewer taps share too few loads. */
 #define FC_FILTER_ROWS_MIN_TAPS 9
 static inline int fc_filter_rows_serve(const Py_ssize_t *tki, const Py_ssize_t *tkj, Py_ssize_t ntaps,

@@ -149,8 +149,6 @@ class _Options(NamedTuple):
 
     def plain(self, pad) -> bool:
         """True for the options every kernel family serves: symmetric padding, dilation 1, one group."""
-        if self is _PLAIN:  # the defaults (the common case, cheaply)
-            return True
         return (self.pad_end is None or tuple(self.pad_end) == tuple(pad)) and self.dilation == (1, 1) \
             and self.groups == 1
 

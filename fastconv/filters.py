@@ -66,14 +66,15 @@ def _frozen_copy(a, dtype) -> np.ndarray:
 #: the separable path (input rows -> row buffer, then row buffer -> output) overlap reads and
 #: writes less well than the one pass of the general path, which then wins unless the factored
 #: form needs at most 1/_MEMORY_BOUND_FACTOR of the multiply-adds (3x3 rank-1 kernels: general;
-#: 7x7: separable). float32 5x5 kernels go general too where the general path runs kernels of 9
-#: taps and more on blocks of rows (_filter.several_rows_runs: AVX-512): on 2048x2048 float32 it
-#: took 0.79-0.93 of the separable path's time for gaussian5 (3 runs, 1 and 2 threads, calls
-#: alternating; bench/filter_rows_interleaved.py separable) but 1.18-1.51 times for a 7x7 binomial
-#: kernel; in float64, 0.95-1.04 and 1.45-1.47;
+#: 7x7: separable). In float32 where the general path runs kernels of 9 taps and more on blocks of
+#: rows (_filter.several_rows_runs: AVX-512) the bar is 1/_MEMORY_BOUND_FACTOR_ROWS, so 5x5 kernels
+#: go general too: on 2048x2048 float32 it took 0.79-0.93 of the separable path's time for
+#: gaussian5 (3 runs, 1 and 2 threads, calls alternating; bench/filter_rows_interleaved.py
+#: separable) but 1.18-1.51 times for a 7x7 binomial kernel; in float64, 0.95-1.04 and 1.45-1.47;
 #: at AVX2, one row at a time, gaussian5 took 1.15-1.38 times.
 _MEMORY_BOUND_BYTES = 8 << 20
-_MEMORY_BOUND_FACTOR = {np.dtype(np.float32): 2.5, np.dtype(np.float64): 2.0}
+_MEMORY_BOUND_FACTOR = 2.0
+_MEMORY_BOUND_FACTOR_ROWS = 2.5
 
 
 #: From this output size on, the separable path writes the output with non-temporal (streaming)
@@ -101,7 +102,8 @@ def _plan(k: np.ndarray, ct: np.dtype, memory_bound: bool = False) -> _Plan:
     ip = np.intp
     factor = 1.0
     if memory_bound:
-        factor = _MEMORY_BOUND_FACTOR[ct] if _filter.several_rows_runs() else 2.0
+        rows = ct == _F32 and _filter.several_rows_runs()
+        factor = _MEMORY_BOUND_FACTOR_ROWS if rows else _MEMORY_BOUND_FACTOR
     if fac is not None and (np.count_nonzero(fac[0]) + np.count_nonzero(fac[1])) * factor < nnz:
         ui, vi = np.flatnonzero(fac[0]), np.flatnonzero(fac[1])
         plan = _Plan(True, _frozen_copy(fac[0][ui], ct), _frozen_copy(ui, ip), _frozen_copy(vi, ip),
