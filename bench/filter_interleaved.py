@@ -11,7 +11,8 @@ Variants (float32):
 - ``fastconv``: the default call (a fresh output from the output pool; non-temporal stores where
   ``fastconv.filters._stream`` says so: the separable path on outputs of 8 MiB and more).
 - ``fastconv streaming stores`` / ``fastconv ordinary stores``: the same call with non-temporal stores
-  forced on / off (same values, checked bit for bit).
+  forced on / off (same values, checked bit for bit); rows on the fused separable kernel (one channel,
+  AVX-512) keep ordinary stores either way.
 - ``fastconv output=``: writing into one preallocated array.
 - ``cv2``: ``cv2.filter2D(img, -1, k, borderType=cv2.BORDER_CONSTANT)`` as users run it: cv2's default
   thread count and its default use of Intel IPP (``cv2.ipp.useIPP()``).
@@ -111,7 +112,7 @@ def main() -> None:
             return lambda: fastconv.filter2d(img, k)
 
         def run():
-            F._stream = lambda plan, nbytes: stream
+            F._stream = lambda plan, nbytes, fused=False: stream
             try:
                 return fastconv.filter2d(img, k)
             finally:

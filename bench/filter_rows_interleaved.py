@@ -9,11 +9,14 @@ one, calls alternating in one process.
   gaussian5 and a 7x7 binomial kernel), ordinary stores for the general path and streaming stores
   for the separable one as ``filter2d`` picks them on outputs of 8 MiB and more; prints general /
   separable, the figure behind ``fastconv.filters._MEMORY_BOUND_FACTOR``.
+* ``fused``: the fused separable kernel (one channel, AVX-512) against the two passes and the
+  general path (gaussian3, gaussian5, the 7x7 binomial kernel, sobel_x); the figures behind
+  filter2d taking the separable path wherever the fused kernel serves it and it has fewer taps.
 
 Each figure is the median over ``--rounds`` rounds of one block of calls per variant. Use
 ``FASTCONV_SIMD=avx2`` (or ``baseline``) to measure a lower level.
 
-Run: ``PYTHONPATH=. python bench/filter_rows_interleaved.py [rows|separable] [--rounds 7]
+Run: ``PYTHONPATH=. python bench/filter_rows_interleaved.py [rows|separable|fused] [--rounds 7]
 [--sizes 512,2048] [--dtype float32]``
 """
 from __future__ import annotations
@@ -86,16 +89,51 @@ def separable(sizes, dtype, rounds):
             print(f"{n}x{n} {name}: general / separable: " + " | ".join(line))
 
 
+def fused(sizes, dtype, rounds):
+    """The fused separable kernel against the two passes (ordinary and, on 8 MiB outputs and more,
+    streaming stores, as filter2d picked them before the fused kernel) and the general path, on
+    one-channel images; prints each median and fused / general, fused / two passes."""
+    rng = np.random.default_rng(0)
+    kernels = {"gaussian3": np.asarray(fastconv.KERNELS["gaussian3"]),
+               "gaussian5": np.asarray(fastconv.KERNELS["gaussian5"]), "binomial7": BINOMIAL7,
+               "sobel_x": np.asarray(fastconv.KERNELS["sobel_x"])}
+    ct = np.dtype(dtype)
+    for n in sizes:
+        img = rng.standard_normal((n, n, 1)).astype(dtype)
+        out = np.empty_like(img)
+        calls = max(1, int(4e6 / n / n))
+        stream = img.nbytes >= _STREAM_BYTES
+        assert _filter.separable_fused_serves(ct, n, 1), "the fused kernel does not run here"
+        for name, k in kernels.items():
+            s = _plan(k, ct)
+            rows_, cols = np.nonzero(k)
+            wg, ri, ci = k[rows_, cols].astype(ct), rows_.astype(np.intp), cols.astype(np.intp)
+            kh, kw = k.shape
+            line = []
+            for nt in (1, 2):
+                fns = {
+                    "fused": lambda: _filter.correlate2d_separable_kernel(
+                        img, s.w, s.rows, s.w2, s.cols, kh, kw, 0, 0.0, out, nt, False, True),
+                    "two passes": lambda: _filter.correlate2d_separable_kernel(
+                        img, s.w, s.rows, s.w2, s.cols, kh, kw, 0, 0.0, out, nt, stream, False),
+                    "general": lambda: _filter.correlate2d_same_kernel(img, wg, ri, ci, kh, kw, 0, 0.0, out, nt),
+                }
+                t = _time(fns, rounds, calls)
+                line.append(f"{nt}T {t['fused']:.0f} / {t['two passes']:.0f} / {t['general']:.0f} us: "
+                            f"{t['fused'] / t['general']:.2f} {t['fused'] / t['two passes']:.2f}")
+            print(f"{n}x{n} {name}: fused / two passes / general, fused/general fused/two passes: " + " | ".join(line))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", nargs="?", default="rows", choices=["rows", "separable"])
+    ap.add_argument("what", nargs="?", default="rows", choices=["rows", "separable", "fused"])
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--sizes", default="512,2048")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     a = ap.parse_args()
     print(f"SIMD {_simd.simd_level()}; several-rows kernel runs: {_filter.several_rows_runs()}; {a.dtype}")
     sizes = [int(s) for s in a.sizes.split(",")]
-    (rows if a.what == "rows" else separable)(sizes, getattr(np, a.dtype), a.rounds)
+    {"rows": rows, "separable": separable, "fused": fused}[a.what](sizes, getattr(np, a.dtype), a.rounds)
 
 
 if __name__ == "__main__":

@@ -176,6 +176,111 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
     return 1;
 }
 
+/* The separable path's fused kernel, for one-channel rows (C == 1) at AVX-512: output columns
+   [j0, j1) of one row, out[j] = sum over q of v[q] * (sum over t of u[t] * src[t][j + vk[q] - aw]).
+   A block of FCF_SEP_NB output vectors from column j sums the vertical taps of the FCF_SEP_NB + 1
+   vectors of columns [j - aw, j - aw + (FCF_SEP_NB + 1) * L) in registers, then forms each
+   horizontal tap's window of them by a two-vector lane permute (vk[q] < L lanes on), where the
+   row kernel's two passes store the vertical sums in a row and load them back once per tap (most
+   of those loads across two cache lines). The sums are the two passes' own, in the same order, so
+   the values are the same bits. Reads src[t] over columns [j0 - aw, j1 - aw + L); returns 0
+   (nothing written) where it does not serve: j1 - j0 under one block, more than FC_FILTER_MAX_K
+   horizontal taps or a tap at vk >= L, or a level without it. */
+#if defined(FC_X86_DISPATCH) && FC_VB == 64
+#define FCF_SEP 1
+#define FCF_SEP_NB 8
+/* lanes idx of the pair (a, b): lane e of the result is a[idx[e]] if idx[e] < L, else b[idx[e] - L] */
+#define FCF_PERM(a, idx, b) (sizeof(FC_T) == 4                                                       \
+    ? (V)_mm512_permutex2var_ps((__m512)(a), (__m512i)(idx), (__m512)(b))                            \
+    : (V)_mm512_permutex2var_pd((__m512d)(a), (__m512i)(idx), (__m512d)(b)))
+#define FCF_ALIGN(a, q, b) (sizeof(FC_T) == 4                                                     \
+    ? (V)_mm512_alignr_epi32((__m512i)(b), (__m512i)(a), (q))                                        \
+    : (V)_mm512_alignr_epi64((__m512i)(b), (__m512i)(a), (q)))
+/* tap q's window: lanes vk[q] on of the pair (a, b), for any vk (an index vector per tap) or for
+   vk[q] == q (an immediate shift: FCF_ALIGN, which measured faster) */
+#define FCF_PERMQ(a, q, b) FCF_PERM(a, idx[q], b)
+/* the block loop with TV horizontal taps (a constant, so that the loops over taps unroll and the
+   index vectors and weights stay in registers) */
+#define FCF_SEP_LOOP(TV, SHIFT)                                                                    \
+    for (j = j0;; j += BL) {                                                                  \
+        if (j + BL > j1) j = j1 - BL;                                                         \
+        V a[NB + 1];                                                                          \
+        _Pragma("GCC unroll 16") for (int m = 0; m <= NB; m++) a[m] = (V){0};               \
+        for (t = 0; t < tu; t++) {                                                            \
+            const FC_T *s = src[t] + j - aw;                                                  \
+            const V wa = u[t] - (V){0};                                                       \
+            _Pragma("GCC unroll 16") for (int m = 0; m <= NB; m++) a[m] += wa * *(const UV *)(s + m * L); \
+        }                                                                                     \
+        _Pragma("GCC unroll 16") for (int m = 0; m < NB; m++) {                              \
+            V acc = (V){0};                                                                   \
+            _Pragma("GCC unroll 8") for (int q = 0; q < (TV); q++)                           \
+                acc += vw[q] * SHIFT(a[m], q, a[m + 1]);                                      \
+            *(UV *)(out + j + m * L) = acc;                                                   \
+        }                                                                                     \
+        if (j + BL >= j1) break;                                                              \
+    }
+#else
+#define FCF_SEP 0
+#endif
+
+FC_ATTR static int FC_FN(sep)(const FC_T *const *src, const FC_T *u, Py_ssize_t tu, const FC_T *v,
+                              const Py_ssize_t *vk, Py_ssize_t tv, Py_ssize_t aw, FC_T *out,
+                              Py_ssize_t j0, Py_ssize_t j1)
+{
+#if FCF_SEP
+    FC_TYPES(FC_T, FC_VB)
+    typedef FC_I IV __attribute__((vector_size(FC_VB)));
+    enum { NB = FCF_SEP_NB, BL = NB * L };
+    IV idx[FC_FILTER_MAX_K];
+    V vw[FC_FILTER_MAX_K];
+    Py_ssize_t j, t;
+    if (j1 - j0 < BL || tv < 1 || tv > FC_FILTER_MAX_K) return 0;
+    for (int q = 0; q < tv; q++) {
+        if (vk[q] < 0 || vk[q] >= L) return 0;
+        for (int e = 0; e < L; e++) idx[q][e] = (FC_I)(e + vk[q]);
+        vw[q] = v[q] - (V){0};
+    }
+    int dense = 1;
+    for (int q = 0; q < tv; q++) dense &= vk[q] == q;
+    if (dense) {
+        switch (tv) {
+        case 1: FCF_SEP_LOOP(1, FCF_ALIGN) break;
+        case 2: FCF_SEP_LOOP(2, FCF_ALIGN) break;
+        case 3: FCF_SEP_LOOP(3, FCF_ALIGN) break;
+        case 4: FCF_SEP_LOOP(4, FCF_ALIGN) break;
+        case 5: FCF_SEP_LOOP(5, FCF_ALIGN) break;
+        case 6: FCF_SEP_LOOP(6, FCF_ALIGN) break;
+        case 7: FCF_SEP_LOOP(7, FCF_ALIGN) break;
+        default: FCF_SEP_LOOP(8, FCF_ALIGN) break;
+        }
+    } else {
+        switch (tv) {
+        case 1: FCF_SEP_LOOP(1, FCF_PERMQ) break;
+        case 2: FCF_SEP_LOOP(2, FCF_PERMQ) break;
+        case 3: FCF_SEP_LOOP(3, FCF_PERMQ) break;
+        case 4: FCF_SEP_LOOP(4, FCF_PERMQ) break;
+        case 5: FCF_SEP_LOOP(5, FCF_PERMQ) break;
+        case 6: FCF_SEP_LOOP(6, FCF_PERMQ) break;
+        case 7: FCF_SEP_LOOP(7, FCF_PERMQ) break;
+        default: return 0;  /* (8 taps in increasing columns below 8 are dense) */
+        }
+    }
+    return 1;
+#else
+    (void)src; (void)u; (void)tu; (void)v; (void)vk; (void)tv; (void)aw; (void)out; (void)j0; (void)j1;
+    return 0;
+#endif
+}
+
+/* the lanes of the fused separable kernel's vectors at this level, and the narrowest row it
+   serves in every alignment (a block plus two vectors); 0 where it does not run */
+static int FC_FN(sep_lanes)(void) { return FCF_SEP ? FC_VB / (int)sizeof(FC_T) : 0; }
+#if FCF_SEP
+static Py_ssize_t FC_FN(sep_min_width)(void) { return (FCF_SEP_NB + 2) * (FC_VB / (Py_ssize_t)sizeof(FC_T)); }
+#else
+static Py_ssize_t FC_FN(sep_min_width)(void) { return 0; }
+#endif
+
 /* whether this level runs the several-rows kernel */
 static int FC_FN(rows_on)(void) { return FCF_ROWS; }
 
@@ -193,9 +298,23 @@ static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, const Py_
     return 0;
 }
 static int FC_FN(rows_on)(void) { return 0; }
+static int FC_FN(sep)(const FC_T *const *src, const FC_T *u, Py_ssize_t tu, const FC_T *v, const Py_ssize_t *vk,
+                      Py_ssize_t tv, Py_ssize_t aw, FC_T *out, Py_ssize_t j0, Py_ssize_t j1)
+{
+    (void)src; (void)u; (void)tu; (void)v; (void)vk; (void)tv; (void)aw; (void)out; (void)j0; (void)j1;
+    return 0;
+}
+static int FC_FN(sep_lanes)(void) { return 0; }
+static Py_ssize_t FC_FN(sep_min_width)(void) { return 0; }
 #endif
 
 #undef FCF_REP
+#undef FCF_SEP
+#undef FCF_SEP_NB
+#undef FCF_PERM
+#undef FCF_PERMQ
+#undef FCF_ALIGN
+#undef FCF_SEP_LOOP
 #undef FCF_ROWS
 #undef FCF_NRR
 #undef FCF_NBR

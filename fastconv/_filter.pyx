@@ -24,12 +24,15 @@ every instruction-set level of ``_simd.h`` and the level that runs is picked at 
 the output blocks that start on a cache-line boundary are written with non-temporal stores (a
 large output; the values do not change) and each thread issues one store fence after its rows.
 """
+import numpy as np
+
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
 from ._filter_kernels cimport (
     FC_FILTER_BLOCK_ROWS, fc_filter_rows_serve, fc_filter_sfence, fc_map, fc_rows_f32, fc_rows_f64, fc_rows_on,
+    fc_sep_f32, fc_sep_f64, fc_sep_lanes_f32, fc_sep_lanes_f64, fc_sep_min_width_f32, fc_sep_min_width_f64,
     fc_taps_f32, fc_taps_f64,
 )
 
@@ -191,6 +194,86 @@ def correlate2d_same_kernel(
         free(cval_row)
 
 
+cdef inline int _sep(const floating** src, const floating* u, Py_ssize_t tu, const floating* v,
+                     const Py_ssize_t* vk, Py_ssize_t tv, Py_ssize_t aw, floating* out, Py_ssize_t j0,
+                     Py_ssize_t j1) noexcept nogil:
+    """Dispatch to the float or double fused separable kernel (0: it does not serve; nothing written)."""
+    if floating is float:
+        return fc_sep_f32(src, u, tu, v, vk, tv, aw, out, j0, j1)
+    else:
+        return fc_sep_f64(src, u, tu, v, vk, tv, aw, out, j0, j1)
+
+
+cdef inline void _pad_columns(floating* tmp, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Kw, int mode, floating cval,
+                              floating usum) noexcept nogil:
+    """The Kw - 1 padded columns of an intermediate row ``tmp`` (image column c at tmp[(aw + c) * C]),
+    from the columns they map to, or ``cval * usum`` outside the image in constant mode."""
+    cdef Py_ssize_t aw = Kw // 2, jj, j, col, c
+    for jj in range(Kw - 1):
+        j = jj if jj < aw else jj + W   # the aw left and Kw-1-aw right columns
+        col = fc_map(j - aw, W, mode)
+        for c in range(C):
+            if col < 0:
+                tmp[j * C + c] = cval * usum
+            else:
+                tmp[j * C + c] = tmp[(aw + col) * C + c]
+
+
+cdef inline void _sep_row(const floating** src, const floating** aux, const floating* up, Py_ssize_t Tu,
+                          const floating* vp, const Py_ssize_t* vi, Py_ssize_t Tv, floating usum, floating* tmp,
+                          floating* orow, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Kw, int mode, floating cval,
+                          Py_ssize_t lanes, bint fused, int stream) noexcept nogil:
+    """One output row ``orow`` of the separable path from its Tu border-mapped input rows ``src``
+    (``aux``: room for max(Tu, Tv) pointers; ``tmp``: the intermediate row, W + Kw - 1 columns).
+
+    With ``fused`` and one channel, the columns from the first whose vertical window starts on a
+    cache line to ``lanes`` - aw before the end go to the fused kernel (_sep), which keeps the
+    vertical sums in registers; the vertical pass then covers only the columns the remaining edge
+    outputs read (and the padded columns map to), and the horizontal pass only those outputs. Else
+    (or where it does not serve) a vertical pass over the whole row into tmp and a horizontal pass
+    from it. Same values either way."""
+    cdef Py_ssize_t aw = Kw // 2, WC = W * C, j0 = 0, j1 = 0, lo, hi, t
+    if fused and C == 1 and lanes:
+        j0 = aw
+        if <size_t>src[0] % sizeof(floating) == 0:
+            j0 = aw + <Py_ssize_t>(((-<size_t>src[0]) & 63) // sizeof(floating))
+        j1 = W + aw - lanes
+        if j1 > j0 and _sep(src, up, Tu, vp, vi, Tv, aw, orow, j0, j1):
+            # the edges: outputs [0, j0) and [j1, W), each widened to a vector (their first outputs
+            # again, same values) so that the row kernel's vector loop runs them, not its scalar tail
+            j0 = max(j0, lanes)
+            j1 = min(j1, W - lanes)
+            lo = min(W, j0 + Kw - 1 - aw)  # image columns [0, lo) and [hi, W): what the edges read
+            hi = max(0, j1 - aw)
+            _taps(src, up, Tu, tmp + aw, lo, 0)
+            for t in range(Tu):
+                aux[t] = src[t] + hi
+            _taps(aux, up, Tu, tmp + aw + hi, W - hi, 0)
+            _pad_columns(tmp, W, 1, Kw, mode, cval, usum)
+            for t in range(Tv):
+                aux[t] = tmp + vi[t]
+            _taps(aux, vp, Tv, orow, j0, 0)
+            for t in range(Tv):
+                aux[t] = tmp + vi[t] + j1
+            _taps(aux, vp, Tv, orow + j1, W - j1, 0)
+            return
+    _taps(src, up, Tu, tmp + aw * C, WC, 0)
+    _pad_columns(tmp, W, C, Kw, mode, cval, usum)
+    for t in range(Tv):
+        aux[t] = tmp + vi[t] * C
+    _taps(aux, vp, Tv, orow, WC, stream)
+
+
+def separable_fused_serves(dtype, width: int, channels: int) -> bool:
+    """Whether the fused separable kernel runs every row of a ``(H, width, channels)`` image of
+    ``dtype`` (float32 or float64) on ``correlate2d_separable_kernel``, apart from its edge
+    columns: one channel, a level that has it (AVX-512) and rows of at least one block plus two
+    vectors."""
+    f32 = dtype == np.float32
+    lanes = fc_sep_lanes_f32() if f32 else fc_sep_lanes_f64()
+    return channels == 1 and lanes > 0 and width >= (fc_sep_min_width_f32() if f32 else fc_sep_min_width_f64())
+
+
 def correlate2d_separable_kernel(
     const floating[:, :, ::1] image,   # IN  (H, W, C), H, W, C >= 1
     const floating[::1] u,             # IN  (Tu,) non-zero weights of the column factor
@@ -203,18 +286,23 @@ def correlate2d_separable_kernel(
     floating[:, :, ::1] out,           # OUT (H, W, C), fully overwritten
     int num_threads,                   # OpenMP threads over output rows
     bint stream=False,                 # non-temporal stores of out (a large output; same values)
+    bint fused=True,                   # one-channel rows on the fused kernel where it serves (same values)
 ) -> None:
     """Rank-1 kernel: a vertical pass into a per-thread padded row, then a horizontal pass.
 
     Both passes use the same border mapping, so the result equals the 2-D correlation with
     ``outer(u, v)`` up to rounding. In constant mode the padded columns of the intermediate row
-    hold ``cval * sum(u)``.
+    hold ``cval * sum(u)``. One-channel images run most of each row on the fused kernel of
+    ``_filter.h`` where the level has it (AVX-512): the vertical sums stay in registers and the
+    horizontal taps are lane permutes of them, the same sums in the same order (``stream`` then
+    applies to the rows it does not serve).
     """
     cdef Py_ssize_t H = image.shape[0], W = image.shape[1], C = image.shape[2]
     cdef Py_ssize_t WC = W * C, Tu = u.shape[0], Tv = v.shape[0]
-    cdef Py_ssize_t ah = Kh // 2, aw = Kw // 2
+    cdef Py_ssize_t ah = Kh // 2
     cdef Py_ssize_t Wp = W + Kw - 1
-    cdef Py_ssize_t i, t, j, jj, c, col
+    cdef Py_ssize_t i, t
+    cdef Py_ssize_t lanes = fc_sep_lanes_f32() if floating is float else fc_sep_lanes_f64()
     cdef const floating* img = &image[0, 0, 0]
     cdef const floating* up = &u[0]
     cdef const floating* vp = &v[0]
@@ -233,27 +321,14 @@ def correlate2d_separable_kernel(
         usum = usum + up[t]
     try:
         with nogil, parallel(num_threads=num_threads):
-            src = <const floating**> malloc((Tu + Tv + 1) * sizeof(floating*))
+            src = <const floating**> malloc((Tu + max(Tu, Tv) + 1) * sizeof(floating*))
             tmp = <floating*> malloc((Wp * C + 1) * sizeof(floating))
             if src != NULL and tmp != NULL:
                 for i in prange(H, schedule="dynamic", chunksize=16):
-                    # vertical pass into tmp[aw*C : (aw+W)*C]
                     for t in range(Tu):
                         src[t] = _row(img, cval_row, i + ui[t] - ah, H, WC, mode)
-                    _taps(src, up, Tu, tmp + aw * C, WC, 0)
-                    # padded columns of the intermediate row
-                    for jj in range(Kw - 1):
-                        j = jj if jj < aw else jj + W   # the aw left and Kw-1-aw right columns
-                        col = fc_map(j - aw, W, mode)
-                        for c in range(C):
-                            if col < 0:
-                                tmp[j * C + c] = cval * usum
-                            else:
-                                tmp[j * C + c] = tmp[(aw + col) * C + c]
-                    # horizontal pass
-                    for t in range(Tv):
-                        src[t] = tmp + vi[t] * C
-                    _taps(src, vp, Tv, op + i * WC, WC, stream)
+                    _sep_row(src, src + Tu, up, Tu, vp, vi, Tv, usum, tmp, op + i * WC, W, C, Kw, mode, cval,
+                             lanes, fused, stream)
                 if stream:
                     fc_filter_sfence()
             else:

@@ -72,6 +72,13 @@ def _frozen_copy(a, dtype) -> np.ndarray:
 #: gaussian5 (3 runs, 1 and 2 threads, calls alternating; bench/filter_rows_interleaved.py
 #: separable) but 1.18-1.51 times for a 7x7 binomial kernel; in float64, 0.95-1.04 and 1.45-1.47;
 #: at AVX2, one row at a time, gaussian5 took 1.15-1.38 times.
+#: Where the fused separable kernel runs the rows (``_filter.separable_fused_serves``: one channel,
+#: AVX-512, rows of 160 float32 or 80 float64 columns and more), the separable path keeps each
+#: block's vertical sums in registers and forms the horizontal taps by lane shifts, with no row
+#: buffer; it then wins whenever it has fewer taps, memory-bound or not (2048x2048, 2 threads,
+#: medians of 7 rounds of the kernels alternating, ``python bench/filter_rows_interleaved.py fused``:
+#: gaussian5 float32 0.69-0.73 of the general path's time, gaussian3 0.91-0.93; float64 0.85 and
+#: 0.95), and ``_MEMORY_BOUND_FACTOR*`` do not apply.
 _MEMORY_BOUND_BYTES = 8 << 20
 _MEMORY_BOUND_FACTOR = 2.0
 _MEMORY_BOUND_FACTOR_ROWS = 2.5
@@ -85,14 +92,16 @@ _MEMORY_BOUND_FACTOR_ROWS = 2.5
 _STREAM_BYTES = 8 << 20
 
 
-def _stream(plan: "_Plan", nbytes: int) -> bool:
-    """Whether a call writes its output with non-temporal stores (same values either way)."""
-    return plan.separable and nbytes >= _STREAM_BYTES
+def _stream(plan: "_Plan", nbytes: int, fused: bool = False) -> bool:
+    """Whether a call writes its output with non-temporal stores (same values either way): not
+    where the fused separable kernel runs the rows (``fused``; it keeps ordinary stores)."""
+    return plan.separable and not fused and nbytes >= _STREAM_BYTES
 
 
-def _plan(k: np.ndarray, ct: np.dtype, memory_bound: bool = False) -> _Plan:
-    """The taps of ``k`` in dtype ``ct``, factored if rank 1 and cheaper; memoised per kernel value."""
-    key = (k.shape, k.dtype.str, k.tobytes(), ct.str, memory_bound)
+def _plan(k: np.ndarray, ct: np.dtype, memory_bound: bool = False, fused: bool = False) -> _Plan:
+    """The taps of ``k`` in dtype ``ct``, factored if rank 1 and cheaper (``memory_bound``: a large
+    output; ``fused``: the fused separable kernel serves the image); memoised per kernel value."""
+    key = (k.shape, k.dtype.str, k.tobytes(), ct.str, memory_bound, fused)
     plan = _PLANS.get(key)
     if plan is not None:
         return plan
@@ -101,7 +110,7 @@ def _plan(k: np.ndarray, ct: np.dtype, memory_bound: bool = False) -> _Plan:
     nnz = int(np.count_nonzero(k64))
     ip = np.intp
     factor = 1.0
-    if memory_bound:
+    if memory_bound and not fused:
         rows = ct == _F32 and _filter.several_rows_runs()
         factor = _MEMORY_BOUND_FACTOR_ROWS if rows else _MEMORY_BOUND_FACTOR
     if fac is not None and (np.count_nonzero(fac[0]) + np.count_nonzero(fac[1])) * factor < nnz:
@@ -244,8 +253,9 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None, output=None):
             x = _outpool.empty(img3.shape, ct)
             np.copyto(x, img3, casting="unsafe")
         kh, kw = k.shape
-        plan = _plan(k, ct, out.nbytes >= _MEMORY_BOUND_BYTES)
-        stream = _stream(plan, out.nbytes)
+        fused = _filter.separable_fused_serves(ct, x.shape[1], x.shape[2])
+        plan = _plan(k, ct, out.nbytes >= _MEMORY_BOUND_BYTES, fused)
+        stream = _stream(plan, out.nbytes, fused)
         # waking a thread team can cost more than filtering a small image (milliseconds on a busy
         # machine): each thread gets at least _MACS_PER_THREAD multiply-adds
         nthreads = max(1, min(get_num_threads(), out.size * plan.macs // _MACS_PER_THREAD))

@@ -59,9 +59,9 @@ def check_streaming_stores(reference_modes=("constant", "mirror")):
                     for stream, shift in ((False, 0), (True, 0), (True, 1), (True, 3)):
                         out = _out_at(shape, ct, shift)
                         if plan.separable:
-                            _filter.correlate2d_separable_kernel(
+                            _filter.correlate2d_separable_kernel(  # (fused=False: the fused kernel does not stream)
                                 img, plan.w, plan.rows, plan.w2, plan.cols, k.shape[0], k.shape[1],
-                                MODES[mode][0], 1.5, out, 1, stream)
+                                MODES[mode][0], 1.5, out, 1, stream, False)
                         else:
                             _filter.correlate2d_same_kernel(
                                 img, plan.w, plan.rows, plan.cols, k.shape[0], k.shape[1],
@@ -83,8 +83,9 @@ def test_streaming_stores_give_the_same_values():
 
 
 def test_streaming_is_chosen_for_large_separable_outputs_only():
-    """The wrapper streams the separable path's outputs of 8 MiB and more (measured faster there);
-    the general path keeps ordinary stores (measured slower streamed: its loads straddle lines)."""
+    """The wrapper streams the separable path's outputs of 8 MiB and more (measured faster there),
+    except where the fused separable kernel runs the rows; the general path keeps ordinary stores
+    (measured slower streamed: its loads straddle lines)."""
     from fastconv.filters import _STREAM_BYTES
 
     f32 = np.dtype(np.float32)
@@ -92,15 +93,18 @@ def test_streaming_is_chosen_for_large_separable_outputs_only():
     sep, gen = _plan(g7, f32, True), _plan(fastconv.KERNELS["laplacian"], f32, True)
     assert sep.separable and not gen.separable
     assert _stream(sep, _STREAM_BYTES) and not _stream(sep, _STREAM_BYTES - 1)
+    assert not _stream(sep, _STREAM_BYTES, fused=True)
     assert not _stream(gen, _STREAM_BYTES) and not _stream(gen, 1 << 40)
 
 
 def test_large_streamed_call_matches_reference():
-    """One end-to-end call that takes the streamed separable path (an 8 MiB float32 output)."""
+    """One end-to-end call that takes the streamed separable path (an 8 MiB float32 output of three
+    channels: the fused separable kernel, which keeps ordinary stores, serves one channel only)."""
     from fastconv.filters import _STREAM_BYTES
 
-    img = (np.random.default_rng(5).random((512, _STREAM_BYTES // 4 // 512)) * 255).astype(np.float32)
+    img = (np.random.default_rng(5).random((512, _STREAM_BYTES // 12 // 512 + 1, 3)) * 255).astype(np.float32)
     k = np.outer([1, 6, 15, 20, 15, 6, 1], [1, 6, 15, 20, 15, 6, 1]) / 4096.0  # 7x7: separable when large
+    assert not _filter.separable_fused_serves(img.dtype, img.shape[1], img.shape[2])
     assert _stream(_plan(k, np.dtype(np.float32), True), img.nbytes)
     got = fastconv.filter2d(img, k, mode="nearest")
     # the reference loop is slow: check bands of rows, each computed from its rows +-3 (the
@@ -112,8 +116,8 @@ def test_large_streamed_call_matches_reference():
     # and the whole image against the ordinary-store call (bit for bit)
     plan = _plan(k, np.dtype(np.float32), True)
     ref = np.empty_like(img)
-    _filter.correlate2d_separable_kernel(img[:, :, None], plan.w, plan.rows, plan.w2, plan.cols, 7, 7,
-                                         MODES["nearest"][0], 0.0, ref[:, :, None], 2, False)
+    _filter.correlate2d_separable_kernel(img, plan.w, plan.rows, plan.w2, plan.cols, 7, 7,
+                                         MODES["nearest"][0], 0.0, ref, 2, False)
     np.testing.assert_array_equal(got, ref)
 
 
