@@ -75,10 +75,11 @@ def _frozen_copy(a, dtype) -> np.ndarray:
 #: Where the fused separable kernel runs the rows (``_filter.separable_fused_serves``: one channel,
 #: AVX-512, rows of 160 float32 or 80 float64 columns and more), the separable path keeps each
 #: block's vertical sums in registers and forms the horizontal taps by lane shifts, with no row
-#: buffer; it then wins whenever it has fewer taps, memory-bound or not (2048x2048, 2 threads,
-#: medians of 7 rounds of the kernels alternating, ``python bench/filter_rows_interleaved.py fused``:
-#: gaussian5 float32 0.69-0.73 of the general path's time, gaussian3 0.91-0.93; float64 0.85 and
-#: 0.95), and ``_MEMORY_BOUND_FACTOR*`` do not apply.
+#: buffer; it then wins whenever it has fewer taps, memory-bound or not, and ``_MEMORY_BOUND_FACTOR*``
+#: do not apply. Its time over the general path's on 2048x2048, 1 and 2 threads (medians of 7
+#: rounds of the kernels alternating, three runs, ``python bench/filter_rows_interleaved.py fused``):
+#: float32 gaussian5 0.67-0.75, 7x7 binomial 0.52-0.59, gaussian3 0.89-1.12, sobel_x 0.89-0.98;
+#: float64 (one run) 0.76-0.85, 0.57-0.66, 0.88-0.98, 0.84-0.96; on 512x512 0.37-0.96.
 _MEMORY_BOUND_BYTES = 8 << 20
 _MEMORY_BOUND_FACTOR = 2.0
 _MEMORY_BOUND_FACTOR_ROWS = 2.5
