@@ -3,6 +3,7 @@ import numpy as np
 import numpy.typing as npt
 
 def several_rows_runs() -> bool: ...
+def separable_fused_serves(dtype: npt.DTypeLike, width: int, channels: int) -> bool: ...
 def correlate2d_same_kernel(
     image: npt.NDArray[np.floating],
     weights: npt.NDArray[np.floating],
@@ -30,4 +31,5 @@ def correlate2d_separable_kernel(
     out: npt.NDArray[np.floating],
     num_threads: int,
     stream: bool = ...,
+    fused: bool = ...,
 ) -> None: ...
