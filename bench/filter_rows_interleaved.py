@@ -9,15 +9,15 @@ one, calls alternating in one process.
   gaussian5 and a 7x7 binomial kernel), ordinary stores for the general path and streaming stores
   for the separable one as ``filter2d`` picks them on outputs of 8 MiB and more; prints general /
   separable, the figure behind ``fastconv.filters._MEMORY_BOUND_FACTOR``.
-* ``fused``: the fused separable kernel (one channel, AVX-512) against the two passes and the
-  general path (gaussian3, gaussian5, the 7x7 binomial kernel, sobel_x); the figures behind
-  filter2d taking the separable path wherever the fused kernel serves it and it has fewer taps.
+* ``fused``: the fused separable kernel (AVX-512; ``--channels``, default 1) against the two passes
+  and the general path (gaussian3, gaussian5, the 7x7 binomial kernel, sobel_x); the figures behind
+  filter2d taking the separable path wherever the fused kernel pays and it has fewer taps.
 
 Each figure is the median over ``--rounds`` rounds of one block of calls per variant. Use
 ``FASTCONV_SIMD=avx2`` (or ``baseline``) to measure a lower level.
 
 Run: ``PYTHONPATH=. python bench/filter_rows_interleaved.py [rows|separable|fused] [--rounds 7]
-[--sizes 512,2048] [--dtype float32]``
+[--sizes 512,2048] [--dtype float32] [--channels 1]``
 """
 from __future__ import annotations
 
@@ -89,22 +89,25 @@ def separable(sizes, dtype, rounds):
             print(f"{n}x{n} {name}: general / separable: " + " | ".join(line))
 
 
-def fused(sizes, dtype, rounds):
+def fused(sizes, dtype, rounds, channels=1):
     """The fused separable kernel against the two passes (ordinary and, on 8 MiB outputs and more,
-    streaming stores, as filter2d picked them before the fused kernel) and the general path, on
-    one-channel images; prints each median and fused / general, fused / two passes."""
+    streaming stores, as filter2d picks them where the fused kernel does not run) and the general
+    path, on images of ``channels`` channels (kernels it does not serve there skipped); prints each
+    median and fused / general, fused / two passes."""
     rng = np.random.default_rng(0)
     kernels = {"gaussian3": np.asarray(fastconv.KERNELS["gaussian3"]),
                "gaussian5": np.asarray(fastconv.KERNELS["gaussian5"]), "binomial7": BINOMIAL7,
                "sobel_x": np.asarray(fastconv.KERNELS["sobel_x"])}
     ct = np.dtype(dtype)
     for n in sizes:
-        img = rng.standard_normal((n, n, 1)).astype(dtype)
+        img = rng.standard_normal((n, n, channels)).astype(dtype)
         out = np.empty_like(img)
-        calls = max(1, int(4e6 / n / n))
+        calls = max(1, int(4e6 / img.size))
         stream = img.nbytes >= _STREAM_BYTES
-        assert _filter.separable_fused_serves(ct, n, 1), "the fused kernel does not run here"
         for name, k in kernels.items():
+            if not _filter.separable_fused_serves(ct, n, channels, k.shape[1]):
+                print(f"{n}x{n}x{channels} {name}: the fused kernel does not run here")
+                continue
             s = _plan(k, ct)
             rows_, cols = np.nonzero(k)
             wg, ri, ci = k[rows_, cols].astype(ct), rows_.astype(np.intp), cols.astype(np.intp)
@@ -121,7 +124,8 @@ def fused(sizes, dtype, rounds):
                 t = _time(fns, rounds, calls)
                 line.append(f"{nt}T {t['fused']:.0f} / {t['two passes']:.0f} / {t['general']:.0f} us: "
                             f"{t['fused'] / t['general']:.2f} {t['fused'] / t['two passes']:.2f}")
-            print(f"{n}x{n} {name}: fused / two passes / general, fused/general fused/two passes: " + " | ".join(line))
+            print(f"{n}x{n}x{channels} {name}: fused / two passes / general, fused/general fused/two passes: "
+                  + " | ".join(line))
 
 
 def main() -> None:
@@ -130,10 +134,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--sizes", default="512,2048")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--channels", type=int, default=1, help="fused: channels of the images")
     a = ap.parse_args()
     print(f"SIMD {_simd.simd_level()}; several-rows kernel runs: {_filter.several_rows_runs()}; {a.dtype}")
     sizes = [int(s) for s in a.sizes.split(",")]
-    {"rows": rows, "separable": separable, "fused": fused}[a.what](sizes, getattr(np, a.dtype), a.rounds)
+    if a.what == "fused":
+        fused(sizes, getattr(np, a.dtype), a.rounds, a.channels)
+    else:
+        (rows if a.what == "rows" else separable)(sizes, getattr(np, a.dtype), a.rounds)
 
 
 if __name__ == "__main__":

@@ -176,16 +176,17 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
     return 1;
 }
 
-/* The separable path's fused kernel, for one-channel rows (C == 1) at AVX-512: output columns
-   [j0, j1) of one row, out[j] = sum over q of v[q] * (sum over t of u[t] * src[t][j + vk[q] - aw]).
-   A block of FCF_SEP_NB output vectors from column j sums the vertical taps of the FCF_SEP_NB + 1
-   vectors of columns [j - aw, j - aw + (FCF_SEP_NB + 1) * L) in registers, then forms each
-   horizontal tap's window of them by a two-vector lane permute (vk[q] < L lanes on), where the
-   row kernel's two passes store the vertical sums in a row and load them back once per tap (most
-   of those loads across two cache lines). The sums are the two passes' own, in the same order, so
-   the values are the same bits. Reads src[t] over columns [j0 - aw, j1 - aw + L); returns 0
-   (nothing written) where it does not serve: j1 - j0 under one block, more than FC_FILTER_MAX_K
-   horizontal taps or a tap at vk >= L, or a level without it. */
+/* The separable path's fused kernel at AVX-512: values [j0, j1) of one output row of interleaved
+   channels (``step`` values per pixel), out[j] = sum over q of v[q] * (sum over t of u[t] *
+   src[t][j + vk[q] * step - off]), off being the anchor's aw * step. A block of FCF_SEP_NB output
+   vectors from j sums the vertical taps of the FCF_SEP_NB + 1 vectors of values [j - off, j - off +
+   (FCF_SEP_NB + 1) * L) in registers, then forms each horizontal tap's window from two adjacent
+   sums by a lane shift (vk[q] * step lanes on), where the row kernel's two passes store the vertical
+   sums in a row and load them back once per tap (most of those loads across two cache lines). The
+   sums are the two passes' own, in the same order, so the values are the same bits. Reads src[t]
+   over values [j0 - off, j1 - off + L); returns 0 (nothing written) where it does not serve: j1 - j0
+   under one block, more than FC_FILTER_MAX_K horizontal taps or a shift above L, or a level
+   without it. */
 #if defined(FC_X86_DISPATCH) && FC_VB == 64
 #define FCF_SEP 1
 #define FCF_SEP_NB 8
@@ -196,8 +197,8 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
 #define FCF_ALIGN(a, q, b) (sizeof(FC_T) == 4                                                     \
     ? (V)_mm512_alignr_epi32((__m512i)(b), (__m512i)(a), (q))                                        \
     : (V)_mm512_alignr_epi64((__m512i)(b), (__m512i)(a), (q)))
-/* tap q's window: lanes vk[q] on of the pair (a, b), for any vk (an index vector per tap) or for
-   vk[q] == q (an immediate shift: FCF_ALIGN, which measured faster) */
+/* tap q's window: lanes vk[q] * step on of the pair (a, b), for any vk and step (an index vector per
+   tap) or for vk[q] == q and step 1 (an immediate shift: FCF_ALIGN, which measured faster) */
 #define FCF_PERMQ(a, q, b) FCF_PERM(a, idx[q], b)
 /* the block loop with TV horizontal taps (a constant, so that the loops over taps unroll and the
    index vectors and weights stay in registers) */
@@ -207,7 +208,7 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
         V a[NB + 1];                                                                          \
         _Pragma("GCC unroll 16") for (int m = 0; m <= NB; m++) a[m] = (V){0};               \
         for (t = 0; t < tu; t++) {                                                            \
-            const FC_T *s = src[t] + j - aw;                                                  \
+            const FC_T *s = src[t] + j - off;                                                 \
             const V wa = u[t] - (V){0};                                                       \
             _Pragma("GCC unroll 16") for (int m = 0; m <= NB; m++) a[m] += wa * *(const UV *)(s + m * L); \
         }                                                                                     \
@@ -224,8 +225,8 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
 #endif
 
 FC_ATTR static int FC_FN(sep)(const FC_T *const *src, const FC_T *u, Py_ssize_t tu, const FC_T *v,
-                              const Py_ssize_t *vk, Py_ssize_t tv, Py_ssize_t aw, FC_T *out,
-                              Py_ssize_t j0, Py_ssize_t j1)
+                              const Py_ssize_t *vk, Py_ssize_t tv, Py_ssize_t step, Py_ssize_t off,
+                              FC_T *out, Py_ssize_t j0, Py_ssize_t j1)
 {
 #if FCF_SEP
     FC_TYPES(FC_T, FC_VB)
@@ -236,11 +237,11 @@ FC_ATTR static int FC_FN(sep)(const FC_T *const *src, const FC_T *u, Py_ssize_t 
     Py_ssize_t j, t;
     if (j1 - j0 < BL || tv < 1 || tv > FC_FILTER_MAX_K) return 0;
     for (int q = 0; q < tv; q++) {
-        if (vk[q] < 0 || vk[q] >= L) return 0;
-        for (int e = 0; e < L; e++) idx[q][e] = (FC_I)(e + vk[q]);
+        if (vk[q] < 0 || vk[q] * step > L) return 0;
+        for (int e = 0; e < L; e++) idx[q][e] = (FC_I)(e + vk[q] * step);
         vw[q] = v[q] - (V){0};
     }
-    int dense = 1;
+    int dense = step == 1;
     for (int q = 0; q < tv; q++) dense &= vk[q] == q;
     if (dense) {
         switch (tv) {
@@ -262,17 +263,18 @@ FC_ATTR static int FC_FN(sep)(const FC_T *const *src, const FC_T *u, Py_ssize_t 
         case 5: FCF_SEP_LOOP(5, FCF_PERMQ) break;
         case 6: FCF_SEP_LOOP(6, FCF_PERMQ) break;
         case 7: FCF_SEP_LOOP(7, FCF_PERMQ) break;
-        default: return 0;  /* (8 taps in increasing columns below 8 are dense) */
+        default: FCF_SEP_LOOP(8, FCF_PERMQ) break;
         }
     }
     return 1;
 #else
-    (void)src; (void)u; (void)tu; (void)v; (void)vk; (void)tv; (void)aw; (void)out; (void)j0; (void)j1;
+    (void)src; (void)u; (void)tu; (void)v; (void)vk; (void)tv; (void)step; (void)off; (void)out; (void)j0;
+    (void)j1;
     return 0;
 #endif
 }
 
-/* the lanes of the fused separable kernel's vectors at this level, and the narrowest row it
+/* the lanes of the fused separable kernel's vectors at this level, and the fewest values per row it
    serves in every alignment (a block plus two vectors); 0 where it does not run */
 static int FC_FN(sep_lanes)(void) { return FCF_SEP ? FC_VB / (int)sizeof(FC_T) : 0; }
 #if FCF_SEP
@@ -299,9 +301,10 @@ static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, const Py_
 }
 static int FC_FN(rows_on)(void) { return 0; }
 static int FC_FN(sep)(const FC_T *const *src, const FC_T *u, Py_ssize_t tu, const FC_T *v, const Py_ssize_t *vk,
-                      Py_ssize_t tv, Py_ssize_t aw, FC_T *out, Py_ssize_t j0, Py_ssize_t j1)
+                      Py_ssize_t tv, Py_ssize_t step, Py_ssize_t off, FC_T *out, Py_ssize_t j0, Py_ssize_t j1)
 {
-    (void)src; (void)u; (void)tu; (void)v; (void)vk; (void)tv; (void)aw; (void)out; (void)j0; (void)j1;
+    (void)src; (void)u; (void)tu; (void)v; (void)vk; (void)tv; (void)step; (void)off; (void)out; (void)j0;
+    (void)j1;
     return 0;
 }
 static int FC_FN(sep_lanes)(void) { return 0; }

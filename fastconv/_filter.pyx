@@ -195,13 +195,13 @@ def correlate2d_same_kernel(
 
 
 cdef inline int _sep(const floating** src, const floating* u, Py_ssize_t tu, const floating* v,
-                     const Py_ssize_t* vk, Py_ssize_t tv, Py_ssize_t aw, floating* out, Py_ssize_t j0,
-                     Py_ssize_t j1) noexcept nogil:
+                     const Py_ssize_t* vk, Py_ssize_t tv, Py_ssize_t step, Py_ssize_t off, floating* out,
+                     Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
     """Dispatch to the float or double fused separable kernel (0: it does not serve; nothing written)."""
     if floating is float:
-        return fc_sep_f32(src, u, tu, v, vk, tv, aw, out, j0, j1)
+        return fc_sep_f32(src, u, tu, v, vk, tv, step, off, out, j0, j1)
     else:
-        return fc_sep_f64(src, u, tu, v, vk, tv, aw, out, j0, j1)
+        return fc_sep_f64(src, u, tu, v, vk, tv, step, off, out, j0, j1)
 
 
 cdef inline void _pad_columns(floating* tmp, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Kw, int mode, floating cval,
@@ -224,54 +224,57 @@ cdef inline void _sep_row(const floating** src, const floating** aux, const floa
                           floating* orow, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Kw, int mode, floating cval,
                           Py_ssize_t lanes, bint fused, int stream) noexcept nogil:
     """One output row ``orow`` of the separable path from its Tu border-mapped input rows ``src``
-    (``aux``: room for max(Tu, Tv) pointers; ``tmp``: the intermediate row, W + Kw - 1 columns).
+    (``aux``: room for max(Tu, Tv) pointers; ``tmp``: the intermediate row, W + Kw - 1 pixels).
 
-    With ``fused`` and one channel, the columns from the first whose vertical window starts on a
-    cache line to ``lanes`` - aw before the end go to the fused kernel (_sep), which keeps the
-    vertical sums in registers; the vertical pass then covers only the columns the remaining edge
-    outputs read (and the padded columns map to), and the horizontal pass only those outputs. Else
-    (or where it does not serve) a vertical pass over the whole row into tmp and a horizontal pass
-    from it. Same values either way."""
-    cdef Py_ssize_t aw = Kw // 2, WC = W * C, j0 = 0, j1 = 0, lo, hi, t
-    if fused and C == 1 and lanes:
-        j0 = aw
+    With ``fused`` (and a level that has it: ``lanes``), the values from the first whose vertical
+    window starts on a cache line to ``lanes`` before the end (less the anchor) go to the fused
+    kernel (_sep), which keeps the vertical sums in registers; the vertical pass then covers only
+    the values the remaining edge outputs read and the padded columns map to (the Kw pixels at
+    each end), and the horizontal pass only those outputs. Else (or where it does not serve) a
+    vertical pass over the whole row into tmp and a horizontal pass from it. Same values either
+    way."""
+    cdef Py_ssize_t aw = Kw // 2, WC = W * C, off = aw * C, j0 = 0, j1 = 0, lo, hi, t
+    if fused and lanes:
+        j0 = off
         if <size_t>src[0] % sizeof(floating) == 0:
-            j0 = aw + <Py_ssize_t>(((-<size_t>src[0]) & 63) // sizeof(floating))
-        j1 = W + aw - lanes
-        if j1 > j0 and _sep(src, up, Tu, vp, vi, Tv, aw, orow, j0, j1):
-            # the edges: outputs [0, j0) and [j1, W), each widened to a vector (their first outputs
+            j0 = off + <Py_ssize_t>(((-<size_t>src[0]) & 63) // sizeof(floating))
+        j1 = WC + off - lanes
+        if j1 > j0 and _sep(src, up, Tu, vp, vi, Tv, C, off, orow, j0, j1):
+            # the edges: outputs [0, j0) and [j1, WC), each widened to a vector (their first outputs
             # again, same values) so that the row kernel's vector loop runs them, not its scalar tail
             j0 = max(j0, lanes)
-            j1 = min(j1, W - lanes)
-            lo = min(W, j0 + Kw - 1 - aw)  # image columns [0, lo) and [hi, W): what the edges read
-            hi = max(0, j1 - aw)
-            _taps(src, up, Tu, tmp + aw, lo, 0)
+            j1 = min(j1, WC - lanes)
+            lo = min(WC, max(j0 + (Kw - 1 - aw) * C, Kw * C))  # values [0, lo) and [hi, WC): what the
+            hi = max(0, min(j1 - off, WC - Kw * C))             # edges read and the padding maps to
+            _taps(src, up, Tu, tmp + off, lo, 0)
             for t in range(Tu):
                 aux[t] = src[t] + hi
-            _taps(aux, up, Tu, tmp + aw + hi, W - hi, 0)
-            _pad_columns(tmp, W, 1, Kw, mode, cval, usum)
+            _taps(aux, up, Tu, tmp + off + hi, WC - hi, 0)
+            _pad_columns(tmp, W, C, Kw, mode, cval, usum)
             for t in range(Tv):
-                aux[t] = tmp + vi[t]
+                aux[t] = tmp + vi[t] * C
             _taps(aux, vp, Tv, orow, j0, 0)
             for t in range(Tv):
-                aux[t] = tmp + vi[t] + j1
-            _taps(aux, vp, Tv, orow + j1, W - j1, 0)
+                aux[t] = tmp + vi[t] * C + j1
+            _taps(aux, vp, Tv, orow + j1, WC - j1, 0)
             return
-    _taps(src, up, Tu, tmp + aw * C, WC, 0)
+    _taps(src, up, Tu, tmp + off, WC, 0)
     _pad_columns(tmp, W, C, Kw, mode, cval, usum)
     for t in range(Tv):
         aux[t] = tmp + vi[t] * C
     _taps(aux, vp, Tv, orow, WC, stream)
 
 
-def separable_fused_serves(dtype, width: int, channels: int) -> bool:
+def separable_fused_serves(dtype, width: int, channels: int, kernel_width: int) -> bool:
     """Whether the fused separable kernel runs every row of a ``(H, width, channels)`` image of
-    ``dtype`` (float32 or float64) on ``correlate2d_separable_kernel``, apart from its edge
-    columns: one channel, a level that has it (AVX-512) and rows of at least one block plus two
-    vectors."""
+    ``dtype`` (float32 or float64) with a kernel ``kernel_width`` columns wide on
+    ``correlate2d_separable_kernel``, apart from its edge columns: a level that has it (AVX-512),
+    rows of at least one block plus two vectors of values, and every horizontal tap within one
+    vector (``(kernel_width - 1) * channels`` at most the lanes: 16 float32, 8 float64)."""
     f32 = dtype == np.float32
     lanes = fc_sep_lanes_f32() if f32 else fc_sep_lanes_f64()
-    return channels == 1 and lanes > 0 and width >= (fc_sep_min_width_f32() if f32 else fc_sep_min_width_f64())
+    return (lanes > 0 and width * channels >= (fc_sep_min_width_f32() if f32 else fc_sep_min_width_f64())
+            and (kernel_width - 1) * channels <= lanes)
 
 
 def correlate2d_separable_kernel(
@@ -286,16 +289,16 @@ def correlate2d_separable_kernel(
     floating[:, :, ::1] out,           # OUT (H, W, C), fully overwritten
     int num_threads,                   # OpenMP threads over output rows
     bint stream=False,                 # non-temporal stores of out (a large output; same values)
-    bint fused=True,                   # one-channel rows on the fused kernel where it serves (same values)
+    bint fused=True,                   # rows on the fused kernel where it serves (same values)
 ) -> None:
     """Rank-1 kernel: a vertical pass into a per-thread padded row, then a horizontal pass.
 
     Both passes use the same border mapping, so the result equals the 2-D correlation with
     ``outer(u, v)`` up to rounding. In constant mode the padded columns of the intermediate row
-    hold ``cval * sum(u)``. One-channel images run most of each row on the fused kernel of
-    ``_filter.h`` where the level has it (AVX-512): the vertical sums stay in registers and the
-    horizontal taps are lane permutes of them, the same sums in the same order (``stream`` then
-    applies to the rows it does not serve).
+    hold ``cval * sum(u)``. With ``fused``, most of each row runs on the fused kernel of
+    ``_filter.h`` where it serves (AVX-512): the vertical sums stay in registers and the
+    horizontal taps are lane shifts of them, the same sums in the same order (``stream`` then
+    applies to the rows it does not serve). ``separable_fused_serves`` says where it runs.
     """
     cdef Py_ssize_t H = image.shape[0], W = image.shape[1], C = image.shape[2]
     cdef Py_ssize_t WC = W * C, Tu = u.shape[0], Tv = v.shape[0]

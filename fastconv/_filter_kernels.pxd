@@ -16,11 +16,11 @@ cdef extern from "_filter_kernels.h":
                                           int stream) noexcept nogil
     int fc_rows_on "FC_PICK(fc_f32_rows_on)"() noexcept nogil
     int fc_sep_f32 "FC_PICK(fc_f32_sep)"(const float* const* src, const float* u, Py_ssize_t tu, const float* v,
-                                        const Py_ssize_t* vk, Py_ssize_t tv, Py_ssize_t aw, float* out,
-                                        Py_ssize_t j0, Py_ssize_t j1) noexcept nogil
+                                        const Py_ssize_t* vk, Py_ssize_t tv, Py_ssize_t step, Py_ssize_t off,
+                                        float* out, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil
     int fc_sep_f64 "FC_PICK(fc_f64_sep)"(const double* const* src, const double* u, Py_ssize_t tu,
-                                        const double* v, const Py_ssize_t* vk, Py_ssize_t tv, Py_ssize_t aw,
-                                        double* out, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil
+                                        const double* v, const Py_ssize_t* vk, Py_ssize_t tv, Py_ssize_t step,
+                                        Py_ssize_t off, double* out, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil
     int fc_sep_lanes_f32 "FC_PICK(fc_f32_sep_lanes)"() noexcept nogil
     int fc_sep_lanes_f64 "FC_PICK(fc_f64_sep_lanes)"() noexcept nogil
     Py_ssize_t fc_sep_min_width_f32 "FC_PICK(fc_f32_sep_min_width)"() noexcept nogil

@@ -72,14 +72,19 @@ def _frozen_copy(a, dtype) -> np.ndarray:
 #: gaussian5 (3 runs, 1 and 2 threads, calls alternating; bench/filter_rows_interleaved.py
 #: separable) but 1.18-1.51 times for a 7x7 binomial kernel; in float64, 0.95-1.04 and 1.45-1.47;
 #: at AVX2, one row at a time, gaussian5 took 1.15-1.38 times.
-#: Where the fused separable kernel runs the rows (``_filter.separable_fused_serves``: one channel,
-#: AVX-512, rows of 160 float32 or 80 float64 columns and more), the separable path keeps each
-#: block's vertical sums in registers and forms the horizontal taps by lane shifts, with no row
-#: buffer; it then wins whenever it has fewer taps, memory-bound or not, and ``_MEMORY_BOUND_FACTOR*``
-#: do not apply. Its time over the general path's on 2048x2048, 1 and 2 threads (medians of 7
-#: rounds of the kernels alternating, three runs, ``python bench/filter_rows_interleaved.py fused``):
-#: float32 gaussian5 0.67-0.75, 7x7 binomial 0.52-0.59, gaussian3 0.89-1.12, sobel_x 0.89-0.98;
-#: float64 (one run) 0.76-0.85, 0.57-0.66, 0.88-0.98, 0.84-0.96; on 512x512 0.37-0.96.
+#: Where the fused separable kernel runs the rows (``_filter.separable_fused_serves``: AVX-512,
+#: rows of 160 float32 or 80 float64 values and more, horizontal taps within one vector), the
+#: separable path keeps each block's vertical sums in registers and forms the horizontal taps by
+#: lane shifts, with no row buffer, faster than the two passes wherever measured. For one channel,
+#: and several in float32, it then wins whenever it has fewer taps, memory-bound or not, and
+#: ``_MEMORY_BOUND_FACTOR*`` do not apply. Its time over the general path's (1 and 2 threads,
+#: medians of 7 rounds of the kernels alternating, ``python bench/filter_rows_interleaved.py fused``):
+#: 2048x2048 float32, three runs, gaussian5 0.67-0.75, 7x7 binomial 0.52-0.59, gaussian3 0.89-1.12,
+#: sobel_x 0.89-0.98; float64, one run, 0.76-0.85, 0.57-0.66, 0.88-0.98, 0.84-0.96; 512x512
+#: 0.37-0.96; three channels, 1024x1024 float32 (``--channels 3 --sizes 512,1024``), gaussian5
+#: 0.77-0.89, gaussian3 0.89-1.08, sobel_x 0.82-0.86, four channels 0.76-0.78, 0.94-1.00, 0.85
+#: (512x512: 0.52-0.87); but three channels of float64, gaussian3 1.15-1.28 (the kernel takes
+#: float64 taps within 8 values: 3x3 kernels), so several float64 channels keep the rule below.
 _MEMORY_BOUND_BYTES = 8 << 20
 _MEMORY_BOUND_FACTOR = 2.0
 _MEMORY_BOUND_FACTOR_ROWS = 2.5
@@ -101,7 +106,8 @@ def _stream(plan: "_Plan", nbytes: int, fused: bool = False) -> bool:
 
 def _plan(k: np.ndarray, ct: np.dtype, memory_bound: bool = False, fused: bool = False) -> _Plan:
     """The taps of ``k`` in dtype ``ct``, factored if rank 1 and cheaper (``memory_bound``: a large
-    output; ``fused``: the fused separable kernel serves the image); memoised per kernel value."""
+    output; ``fused``: the fused separable kernel runs the image's rows and pays, see above);
+    memoised per kernel value."""
     key = (k.shape, k.dtype.str, k.tobytes(), ct.str, memory_bound, fused)
     plan = _PLANS.get(key)
     if plan is not None:
@@ -254,7 +260,7 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None, output=None):
             x = _outpool.empty(img3.shape, ct)
             np.copyto(x, img3, casting="unsafe")
         kh, kw = k.shape
-        fused = _filter.separable_fused_serves(ct, x.shape[1], x.shape[2])
+        fused = _filter.separable_fused_serves(ct, x.shape[1], x.shape[2], kw) and (x.shape[2] == 1 or ct == _F32)
         plan = _plan(k, ct, out.nbytes >= _MEMORY_BOUND_BYTES, fused)
         stream = _stream(plan, out.nbytes, fused)
         # waking a thread team can cost more than filtering a small image (milliseconds on a busy

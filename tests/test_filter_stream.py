@@ -99,12 +99,13 @@ def test_streaming_is_chosen_for_large_separable_outputs_only():
 
 def test_large_streamed_call_matches_reference():
     """One end-to-end call that takes the streamed separable path (an 8 MiB float32 output of three
-    channels: the fused separable kernel, which keeps ordinary stores, serves one channel only)."""
+    channels and a 7x7 kernel, whose taps reach past one vector: the fused separable kernel, which
+    keeps ordinary stores, does not serve it)."""
     from fastconv.filters import _STREAM_BYTES
 
     img = (np.random.default_rng(5).random((512, _STREAM_BYTES // 12 // 512 + 1, 3)) * 255).astype(np.float32)
     k = np.outer([1, 6, 15, 20, 15, 6, 1], [1, 6, 15, 20, 15, 6, 1]) / 4096.0  # 7x7: separable when large
-    assert not _filter.separable_fused_serves(img.dtype, img.shape[1], img.shape[2])
+    assert not _filter.separable_fused_serves(img.dtype, img.shape[1], img.shape[2], 7)
     assert _stream(_plan(k, np.dtype(np.float32), True), img.nbytes)
     got = fastconv.filter2d(img, k, mode="nearest")
     # the reference loop is slow: check bands of rows, each computed from its rows +-3 (the
