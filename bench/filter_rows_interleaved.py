@@ -5,8 +5,8 @@ one, calls alternating in one process.
   output rows where the several-rows kernel serves: 9 taps or more, at AVX-512) and ``False``
   (one row at a time), random 3x3, 5x5 and 7x7 kernels and the laplacian; prints each median and
   their ratio (several rows / row kernel), on 1 and 2 threads. The two give the same bits.
-* ``separable``: the separable kernel against the general one on rank-1 kernels (gaussian3,
-  gaussian5 and a 7x7 binomial kernel), ordinary stores for the general path and streaming stores
+* ``separable``: the separable kernel's two passes (not the fused kernel) against the general one
+  on rank-1 kernels (gaussian3, gaussian5 and a 7x7 binomial kernel), ordinary stores for the general path and streaming stores
   for the separable one as ``filter2d`` picks them on outputs of 8 MiB and more; prints general /
   separable, the figure behind ``fastconv.filters._MEMORY_BOUND_FACTOR``.
 * ``fused``: the fused separable kernel (AVX-512; ``--channels``, default 1) against the two passes
@@ -42,6 +42,12 @@ def _time(fns: dict, rounds: int, calls: int) -> dict:
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
+def _general_taps(k, ct):
+    """The general path's tap lists of ``k`` (weights, kernel rows, kernel columns), unfactored."""
+    rows_, cols = np.nonzero(k)
+    return k[rows_, cols].astype(ct), rows_.astype(np.intp), cols.astype(np.intp)
+
+
 def rows(sizes, dtype, rounds):
     rng = np.random.default_rng(0)
     kernels = {"random3": rng.standard_normal((3, 3)), "random5": rng.standard_normal((5, 5)),
@@ -74,14 +80,13 @@ def separable(sizes, dtype, rounds):
         for name, k in kernels.items():
             s = _plan(k, ct)
             assert s.separable
-            rows_, cols = np.nonzero(k)
-            wg, ri, ci = k[rows_, cols].astype(ct), rows_.astype(np.intp), cols.astype(np.intp)
+            wg, ri, ci = _general_taps(k, ct)
             kh, kw = k.shape
             line = []
             for nt in (1, 2):
                 fns = {
-                    "separable": lambda: _filter.correlate2d_separable_kernel(
-                        img, s.w, s.rows, s.w2, s.cols, kh, kw, 0, 0.0, out, nt, stream),
+                    "separable": lambda: _filter.correlate2d_separable_kernel(  # the two passes
+                        img, s.w, s.rows, s.w2, s.cols, kh, kw, 0, 0.0, out, nt, stream, False),
                     "general": lambda: _filter.correlate2d_same_kernel(img, wg, ri, ci, kh, kw, 0, 0.0, out, nt),
                 }
                 t = _time(fns, rounds, calls)
@@ -109,8 +114,7 @@ def fused(sizes, dtype, rounds, channels=1):
                 print(f"{n}x{n}x{channels} {name}: the fused kernel does not run here")
                 continue
             s = _plan(k, ct)
-            rows_, cols = np.nonzero(k)
-            wg, ri, ci = k[rows_, cols].astype(ct), rows_.astype(np.intp), cols.astype(np.intp)
+            wg, ri, ci = _general_taps(k, ct)
             kh, kw = k.shape
             line = []
             for nt in (1, 2):

@@ -39,6 +39,18 @@ def tol(dtype):
     return (1e-5, 1e-5) if np.dtype(dtype) == np.float32 else (1e-12, 1e-12)
 
 
+def array_at(shape, dtype, shift):
+    """An uninitialised (NaN-filled) C-contiguous array whose data starts ``shift`` elements past a
+    64-byte boundary: the kernels' aligned and unaligned paths, whatever NumPy's allocator gives."""
+    dt = np.dtype(dtype)
+    n = int(np.prod(shape))
+    buf = np.empty(n + 64 // dt.itemsize + shift, dtype=dt)
+    start = (-buf.ctypes.data % 64) // dt.itemsize + shift
+    out = buf[start:start + n].reshape(shape)
+    out.fill(np.nan)
+    return out
+
+
 def subprocess_env(**extra):
     """Environment for a child ``python`` that must import the same fastconv as this process.
 

@@ -21,18 +21,9 @@ import fastconv.reference
 from fastconv import _filter
 from fastconv.filters import MODES, _plan
 
-from conftest import require_simd, simd_levels, subprocess_env
+from conftest import array_at, require_simd, simd_levels, subprocess_env
 
 ROOT = Path(__file__).resolve().parent
-
-
-def _rows_at(shape, dtype, shift):
-    """A C-contiguous array whose data starts ``shift`` elements past a 64-byte boundary."""
-    dt = np.dtype(dtype)
-    n = int(np.prod(shape))
-    buf = np.empty(n + 64 // dt.itemsize + shift, dtype=dt)
-    start = (-buf.ctypes.data % 64) // dt.itemsize + shift
-    return buf[start:start + n].reshape(shape)
 
 
 def _kernels(rng):
@@ -60,12 +51,12 @@ def check_fused_bits(widths_extra=(257, 517), channels=(1, 3, 4)):
             first = -(-narrowest // c)  # the narrowest row (pixels) the fused kernel serves
             for width in (first - 1, first, first + 1, *widths_extra):
                 for shift in (0, 1, 3):
-                    img = _rows_at((6, width, c), ct, shift)
+                    img = array_at((6, width, c), ct, shift)
                     img[...] = rng.standard_normal(img.shape) * 10
                     for mode in MODES:
                         got = []
                         for fused, nt in ((True, 1), (True, 2), (False, 1)):
-                            out = _rows_at(img.shape, ct, (shift + 1) % 4)
+                            out = array_at(img.shape, ct, (shift + 1) % 4)
                             _filter.correlate2d_separable_kernel(
                                 img, plan.w, plan.rows, plan.w2, plan.cols, kh, kw, MODES[mode][0], 1.5, out, nt,
                                 False, fused)

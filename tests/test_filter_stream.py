@@ -20,20 +20,9 @@ import fastconv.reference
 from fastconv import _filter
 from fastconv.filters import MODES, _plan, _stream
 
-from conftest import require_simd, simd_levels, subprocess_env
+from conftest import array_at, require_simd, simd_levels, subprocess_env
 
 ROOT = Path(__file__).resolve().parent
-
-
-def _out_at(shape, dtype, shift):
-    """An uninitialised C-contiguous array whose data starts ``shift`` elements past a 64-byte boundary."""
-    dt = np.dtype(dtype)
-    n = int(np.prod(shape))
-    buf = np.empty(n + 64 // dt.itemsize + shift, dtype=dt)
-    start = (-buf.ctypes.data % 64) // dt.itemsize + shift
-    out = buf[start:start + n].reshape(shape)
-    out.fill(np.nan)
-    return out
 
 
 def check_streaming_stores(reference_modes=("constant", "mirror")):
@@ -57,7 +46,7 @@ def check_streaming_stores(reference_modes=("constant", "mirror")):
                 for mode in MODES:
                     results = []
                     for stream, shift in ((False, 0), (True, 0), (True, 1), (True, 3)):
-                        out = _out_at(shape, ct, shift)
+                        out = array_at(shape, ct, shift)
                         if plan.separable:
                             _filter.correlate2d_separable_kernel(  # (fused=False: the fused kernel does not stream)
                                 img, plan.w, plan.rows, plan.w2, plan.cols, k.shape[0], k.shape[1],
