@@ -9,8 +9,6 @@ At levels without the fused kernel both calls run the two passes.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ import fastconv.reference
 from fastconv import _filter
 from fastconv.filters import MODES, _plan
 
-from conftest import array_at, require_simd, simd_levels, subprocess_env
+from conftest import array_at, require_simd, run_python, simd_levels
 
 ROOT = Path(__file__).resolve().parent
 
@@ -128,10 +126,10 @@ def test_fused_separable_at_every_simd_level(level, tmp_path):
     code = (
         "import sys\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from fastconv import _simd\n"
+        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
         "from test_filter_fused import check_fused_bits\n"
         "check_fused_bits(widths_extra=(300,))\n"
         "print('ok')\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                       env=subprocess_env(FASTCONV_SIMD=level), timeout=600)
-    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
+    assert run_python(code, tmp_path, FASTCONV_SIMD=level).endswith("ok")
