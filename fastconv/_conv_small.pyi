@@ -40,3 +40,10 @@ def conv2d_backward_small_kernel(
     num_threads: int,
     level: int = -1,
 ) -> None: ...
+def forward_plain(
+    x: object, w: object, b: object, padding: object, stride: object, dilation: object, groups: object,
+    algorithm: object, layout: object, max_extent: int, max_taps: int, max_cout: int, min_parallel_macs: int,
+) -> npt.NDArray[np.floating] | None: ...
+def backward_plain(
+    dy: object, cache: tuple, compute_dx: object, min_parallel_macs: int,
+) -> tuple[npt.NDArray[np.floating] | None, npt.NDArray[np.floating], npt.NDArray[np.floating] | None] | None: ...

@@ -29,7 +29,15 @@ runs, with the same y, dw and db bits.
 Results never depend on the thread count: the forward and the input gradient are computed image
 by image, and the weight/bias gradients are summed within ``SMALL_PARTS`` fixed parts of the
 batch, then across the parts in order.
+
+``forward_plain`` and ``backward_plain`` serve ``conv2d_forward``/``conv2d_backward``'s most common
+small-layer call (NHWC, int padding and stride, C-contiguous float arrays, "auto" picking these
+kernels) with its checks, allocations and kernel call in C: for a layer such as the digits one,
+whose kernels take a few microseconds, the Python layers' checks and dispatch took about as long.
+Any other call returns None from them and takes the general route (the same kernels, results and
+cache for the calls they serve).
 """
+cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc, calloc
@@ -40,6 +48,11 @@ from ._conv_small_kernels cimport (
     fcs_dxg_f64, fcs_fwd_f32, fcs_fwd_f64, fcs_lanes, fcs_level,
 )
 from ._simd import SIMD_LEVELS
+from ._threads import get_num_threads
+
+import numpy as np
+
+cnp.import_array()
 
 cdef extern from "_conv_c1.h" nogil:
     int fcc1_serves(Py_ssize_t C, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
@@ -280,19 +293,24 @@ def conv2d_forward_small_kernel(
     bint y_nchw=False,                # y is NCHW: each image's (Ho*Wo, Cout) block is transposed in cache
 ) -> None:
     """Direct convolution forward, image by image. All extents must be non-zero."""
-    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
-    cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
+    _forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &b[0], &y[0, 0, 0, 0], x.shape[0], x.shape[1], x.shape[2],
+             x.shape[3], w.shape[0], w.shape[1], w.shape[3], y.shape[2] if y_nchw else y.shape[1],
+             y.shape[3] if y_nchw else y.shape[2], ph, pw, sh, sw, num_threads, level, y_nchw)
+
+
+cdef int _forward(
+    const floating* xp, const floating* wp, const floating* bp, floating* yp,
+    Py_ssize_t N, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t Cout,
+    Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw,
+    int num_threads, int level, bint y_nchw,
+) except -1:
+    """conv2d_forward_small_kernel on pointers to C-contiguous arrays of the given extents."""
     cdef int lvl = fcs_level(sizeof(floating), Cout, (H + 2 * ph) * (W + 2 * pw) * C, level)
-    cdef Py_ssize_t Ho = y.shape[2] if y_nchw else y.shape[1], Wo = y.shape[3] if y_nchw else y.shape[2]
     cdef Py_ssize_t L = fcs_lanes(sizeof(floating), lvl)
     cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp * C * L
     cdef Py_ssize_t blk = Ho * Wo * Cout if y_nchw else 0  # per thread: the image's NHWC block
     cdef Py_ssize_t img = H * W * C, n
     cdef int nt = num_threads if num_threads > 1 else 1
-    cdef const floating* xp = &x[0, 0, 0, 0]
-    cdef const floating* wp = &w[0, 0, 0, 0]
-    cdef const floating* bp = &b[0]
-    cdef floating* yp = &y[0, 0, 0, 0]
     cdef floating* buf
     cdef floating* mine
     cdef fc_sg g
@@ -311,7 +329,7 @@ def conv2d_forward_small_kernel(
                         c1failed += _c1_forward_run(xp, wp, bp, yp, n * N // nt, (n + 1) * N // nt, H, W, y_nchw)
             if c1failed:
                 raise MemoryError()
-            return
+            return 0
     cdef Py_ssize_t* offs = <Py_ssize_t*>malloc((Kh * Kw * C + Ho * Wo) * sizeof(Py_ssize_t))
     buf = <floating*>calloc(nt * (plane + blk), sizeof(floating))  # broadcast planes (borders stay zero), blocks
     if offs == NULL or buf == NULL:
@@ -346,6 +364,7 @@ def conv2d_forward_small_kernel(
                     _fwd(lvl, &g, mine, wp, bp, yp + n * g.Q * Cout)
     free(buf)
     free(offs)
+    return 0
 
 
 cdef void _backward_part(
@@ -419,10 +438,21 @@ def conv2d_backward_small_kernel(
     Stride 1: dx is the correlation of the zero-padded dy with the flipped kernel, vectorised
     over Cout and summed across the lanes at the end. Other strides: dx is scattered tap by tap.
     """
-    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
-    cdef Py_ssize_t Kh = w.shape[0], Kw = w.shape[1], Cout = w.shape[3]
+    _backward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &dy[0, 0, 0, 0], &dx[0, 0, 0, 0] if want_dx else NULL,
+              &dw[0, 0, 0, 0], &db[0], x.shape[0], x.shape[1], x.shape[2], x.shape[3], w.shape[0], w.shape[1],
+              w.shape[3], dy.shape[2] if dy_nchw else dy.shape[1], dy.shape[3] if dy_nchw else dy.shape[2],
+              ph, pw, sh, sw, want_dx, num_threads, level, dy_nchw)
+
+
+cdef int _backward(
+    const floating* xp, const floating* wp, const floating* dyp, floating* dxp, floating* dwo, floating* dbo,
+    Py_ssize_t N, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Kh, Py_ssize_t Kw, Py_ssize_t Cout,
+    Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw, bint want_dx,
+    int num_threads, int level, bint dy_nchw,
+) except -1:
+    """conv2d_backward_small_kernel on pointers to C-contiguous arrays of the given extents (dxp
+    NULL unless want_dx)."""
     cdef int lvl = fcs_level(sizeof(floating), Cout, (H + 2 * ph) * (W + 2 * pw) * C, level)
-    cdef Py_ssize_t Ho = dy.shape[2] if dy_nchw else dy.shape[1], Wo = dy.shape[3] if dy_nchw else dy.shape[2]
     cdef Py_ssize_t L = fcs_lanes(sizeof(floating), lvl)
     cdef Py_ssize_t K = Kh * Kw * C, KC = K * Cout, tq = 8 * L  # tq: pixels per dx block (QB of _conv_small.h)
     cdef Py_ssize_t Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp * C
@@ -431,12 +461,6 @@ def conv2d_backward_small_kernel(
     cdef Py_ssize_t Wd = W + Kw - 1, dplane = (H + Kh - 1) * Wd * Cp
     cdef Py_ssize_t P = N if N < _PARTS else _PARTS, p, t, co, per, ki, kj, c, ch, l, q
     cdef int nt = num_threads if num_threads > 1 else 1
-    cdef const floating* xp = &x[0, 0, 0, 0]
-    cdef const floating* wp = &w[0, 0, 0, 0]
-    cdef const floating* dyp = &dy[0, 0, 0, 0]
-    cdef floating* dxp = &dx[0, 0, 0, 0] if want_dx else NULL
-    cdef floating* dwo = &dw[0, 0, 0, 0]
-    cdef floating* dbo = &db[0]
     cdef fc_sg g
     cdef fc_dg gd
     cdef floating* parts      # P x (KC + Cout): per-part dw then db
@@ -476,7 +500,7 @@ def conv2d_backward_small_kernel(
                 free(c1parts)
             if c1failed:
                 raise MemoryError()
-            return
+            return 0
     cdef Py_ssize_t* offs = <Py_ssize_t*>malloc((K + Ho * Wo + KV + H * W) * sizeof(Py_ssize_t))
     parts = <floating*>calloc(P * (KC + Cout) + nwv + nt * per_thread, sizeof(floating))
     if offs == NULL or parts == NULL:
@@ -531,3 +555,126 @@ def conv2d_backward_small_kernel(
         _sum_parts(parts, P, KC, Cout, dwo, dbo)
     free(parts)
     free(offs)
+    return 0
+
+
+# ---- the public functions' most common calls, checked and run without the Python layers ----------
+
+cdef bint _usable(object a, int typenum, int ndim) noexcept:
+    """``a`` is an ndarray (not a subclass) of the native ``typenum``, ``ndim`` dimensions, C-contiguous
+    and aligned: what the kernels read in place."""
+    if type(a) is not np.ndarray:
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    return (cnp.PyArray_TYPE(arr) == typenum and cnp.PyArray_ISNOTSWAPPED(arr) and cnp.PyArray_NDIM(arr) == ndim
+            and cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr))
+
+
+def forward_plain(x, w, b, padding, stride, dilation, groups, algorithm, layout, Py_ssize_t max_extent,
+                  Py_ssize_t max_taps, Py_ssize_t max_cout, Py_ssize_t min_parallel_macs):
+    """``conv2d_forward``'s most common call on these kernels, with its checks done here: y, or None
+    (nothing done) unless the call is that one, so that the caller takes its general route (with
+    its checks and messages). That call: ``algorithm="auto"``, ``layout="NHWC"``, int padding and
+    stride, dilation 1, groups 1; x (N, H, W, C) and w (Kh, Kw, C, Cout) non-empty ndarrays of one
+    float dtype, b None or (Cout,) of it, each C-contiguous, aligned and in native byte order;
+    padding in [0, max_extent] and smaller than the kernel, stride in [1, max_extent], the kernel
+    within the padded image; and the small family's bounds (``conv._small_serves``: at most
+    ``max_taps`` taps Kh*Kw*C and ``max_cout`` output channels), which "auto" then picks first.
+    The kernel call is conv2d_forward_small_kernel's, with the thread count of
+    ``conv._small_threads``: the same bits as the general route."""
+    if not (type(padding) is int and type(stride) is int and type(dilation) is int and dilation == 1
+            and type(groups) is int and groups == 1 and algorithm == "auto" and layout == "NHWC"):
+        return None
+    if type(x) is not np.ndarray or not (0 <= padding <= max_extent and 1 <= stride <= max_extent):
+        return None
+    cdef cnp.ndarray xa = <cnp.ndarray>x, ya, ba
+    cdef int typenum = cnp.PyArray_TYPE(xa)
+    if typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE:
+        return None
+    if not (_usable(x, typenum, 4) and _usable(w, typenum, 4) and (b is None or _usable(b, typenum, 1))):
+        return None
+    cdef cnp.ndarray wa = <cnp.ndarray>w
+    cdef cnp.npy_intp* xs = cnp.PyArray_DIMS(xa)
+    cdef cnp.npy_intp* ws = cnp.PyArray_DIMS(wa)
+    cdef Py_ssize_t N = xs[0], H = xs[1], W = xs[2], C = xs[3], Kh = ws[0], Kw = ws[1], Cout = ws[3]
+    cdef Py_ssize_t p = padding, st = stride
+    if b is not None and cnp.PyArray_DIMS(<cnp.ndarray>b)[0] != Cout:
+        return None
+    if not (N >= 1 and H >= 1 and W >= 1 and C >= 1 and Cout >= 1 and ws[2] == C and Kh >= 1 and Kw >= 1
+            and Kh <= H + 2 * p and Kw <= W + 2 * p
+            and p < Kh and p < Kw and Kh * Kw * C <= max_taps and Cout <= max_cout):
+        return None
+    cdef cnp.npy_intp dims[4]
+    dims[0] = N
+    dims[1] = (H + 2 * p - Kh) // st + 1
+    dims[2] = (W + 2 * p - Kw) // st + 1
+    dims[3] = Cout
+    ya = cnp.PyArray_EMPTY(4, dims, typenum, 0)
+    ba = <cnp.ndarray>b if b is not None else cnp.PyArray_ZEROS(1, &dims[3], typenum, 0)
+    cdef Py_ssize_t macs = N * dims[1] * dims[2] * Cout * Kh * Kw * C
+    cdef int nt = 1 if macs < min_parallel_macs else get_num_threads()
+    if typenum == cnp.NPY_FLOAT:
+        _forward(<const float*>cnp.PyArray_DATA(xa), <const float*>cnp.PyArray_DATA(wa),
+                 <const float*>cnp.PyArray_DATA(ba), <float*>cnp.PyArray_DATA(ya), N, H, W, C, Kh, Kw, Cout,
+                 dims[1], dims[2], p, p, st, st, nt, -1, False)
+    else:
+        _forward(<const double*>cnp.PyArray_DATA(xa), <const double*>cnp.PyArray_DATA(wa),
+                 <const double*>cnp.PyArray_DATA(ba), <double*>cnp.PyArray_DATA(ya), N, H, W, C, Kh, Kw, Cout,
+                 dims[1], dims[2], p, p, st, st, nt, -1, False)
+    return ya
+
+
+def backward_plain(dy, cache, compute_dx, Py_ssize_t min_parallel_macs):
+    """``conv2d_backward``'s most common call, with its checks done here: (dx or None, dw, db or
+    None), or None (nothing done) unless the call is that one: a cache of these kernels
+    (``ConvCache``, family "small", NHWC) from plain options (symmetric padding per axis, dilation 1,
+    groups 1) whose gradients' dtypes are x's and whose b (if any) was (Cout,); ``compute_dx`` a
+    bool; dy an ndarray of x's dtype and the forward output's shape, C-contiguous, aligned and in
+    native byte order; every extent non-zero. The kernel call is ``conv._small_backward``'s: the same
+    bits as the general route."""
+    x, w, b_shape, padding, stride, dx_dtype, dw_dtype, db_dtype, y_shape, _, layout, pad_end, dil, groups, \
+        has_bias, family = cache
+    if not (family == "small" and layout == "NHWC" and dil == (1, 1) and groups == 1):
+        return None
+    if type(compute_dx) is not bool or pad_end != padding or type(x) is not np.ndarray:
+        return None
+    cdef cnp.ndarray xa = <cnp.ndarray>x, wa, dya, dxa = None, dwa, dba
+    cdef int typenum = cnp.PyArray_TYPE(xa)
+    cdef void* dt = <void*>cnp.PyArray_DESCR(xa)
+    if not ((typenum == cnp.NPY_FLOAT or typenum == cnp.NPY_DOUBLE) and _usable(x, typenum, 4)
+            and _usable(w, typenum, 4) and _usable(dy, typenum, 4)
+            and <void*>dx_dtype == dt and <void*>dw_dtype == dt and <void*>db_dtype == dt):
+        return None
+    wa = <cnp.ndarray>w
+    dya = <cnp.ndarray>dy
+    cdef cnp.npy_intp* xs = cnp.PyArray_DIMS(xa)
+    cdef cnp.npy_intp* ws = cnp.PyArray_DIMS(wa)
+    cdef cnp.npy_intp* ds = cnp.PyArray_DIMS(dya)
+    cdef Py_ssize_t N = xs[0], H = xs[1], W = xs[2], C = xs[3], Kh = ws[0], Kw = ws[1], Cout = ws[3]
+    if has_bias and b_shape != (Cout,):
+        return None
+    if len(y_shape) != 4 or ds[0] != y_shape[0] or ds[1] != y_shape[1] or ds[2] != y_shape[2] \
+            or ds[3] != y_shape[3]:
+        return None
+    if not (N >= 1 and H >= 1 and W >= 1 and C >= 1 and Kh >= 1 and Kw >= 1 and Cout >= 1 and ds[1] >= 1
+            and ds[2] >= 1):
+        return None
+    cdef Py_ssize_t ph = padding[0], pw = padding[1], sh = stride[0], sw = stride[1]
+    cdef bint want_dx = compute_dx
+    if want_dx:
+        dxa = cnp.PyArray_EMPTY(4, xs, typenum, 0)
+    dwa = cnp.PyArray_EMPTY(4, ws, typenum, 0)
+    dba = cnp.PyArray_EMPTY(1, &ws[3], typenum, 0)
+    cdef Py_ssize_t macs = N * ds[1] * ds[2] * Cout * Kh * Kw * C
+    cdef int nt = 1 if macs < min_parallel_macs else get_num_threads()
+    if typenum == cnp.NPY_FLOAT:
+        _backward(<const float*>cnp.PyArray_DATA(xa), <const float*>cnp.PyArray_DATA(wa),
+                  <const float*>cnp.PyArray_DATA(dya), <float*>cnp.PyArray_DATA(dxa) if want_dx else NULL,
+                  <float*>cnp.PyArray_DATA(dwa), <float*>cnp.PyArray_DATA(dba), N, H, W, C, Kh, Kw, Cout,
+                  ds[1], ds[2], ph, pw, sh, sw, want_dx, nt, -1, False)
+    else:
+        _backward(<const double*>cnp.PyArray_DATA(xa), <const double*>cnp.PyArray_DATA(wa),
+                  <const double*>cnp.PyArray_DATA(dya), <double*>cnp.PyArray_DATA(dxa) if want_dx else NULL,
+                  <double*>cnp.PyArray_DATA(dwa), <double*>cnp.PyArray_DATA(dba), N, H, W, C, Kh, Kw, Cout,
+                  ds[1], ds[2], ph, pw, sh, sw, want_dx, nt, -1, False)
+    return dxa, dwa, dba if has_bias else None

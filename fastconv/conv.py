@@ -537,6 +537,12 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
            [6., 9., 9., 6.],
            [4., 6., 6., 4.]])
     """
+    y = _conv_small.forward_plain(x, w, b, padding, stride, dilation, groups, algorithm, layout, v.MAX_EXTENT,
+                                  _SMALL_TAPS, _SMALL_COUT, _SMALL_PARALLEL_MIN_MACS)
+    if y is not None:  # the most common small-layer call, checked and run in C: the route below's result
+        pad, st, ct = (padding, padding), (stride, stride), y.dtype
+        return y, ConvCache(x, w, (w.shape[3],), pad, st, ct, ct, ct, y.shape, "auto", "NHWC", pad, (1, 1), 1,
+                            b is not None, "small")
     plain = _plain_forward_args(x, w, b, padding, stride, dilation, groups, layout)
     if plain is not None:
         ph, pw, sh, sw, ho, wo = plain
@@ -640,6 +646,10 @@ def conv2d_backward(dy, cache, *, compute_dx=True, layout=None):
     """
     if type(cache) is ConvCache and layout is None and type(compute_dx) is bool:
         # the common cases: the checks and layout steps below pass them as they are
+        if cache.family == "small":  # the most common one checked and run in C, else None
+            grads = _conv_small.backward_plain(dy, cache, compute_dx, _SMALL_PARALLEL_MIN_MACS)
+            if grads is not None:
+                return grads
         if cache.layout == "NHWC":
             return _backward(dy, cache, compute_dx)
         if cache.layout == "NCHW" and type(dy) is np.ndarray and dy.dtype is cache.x.dtype:

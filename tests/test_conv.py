@@ -202,7 +202,8 @@ def test_conv2d_backward_without_dx(impl, dtype, rng):
 # --------------------------------------------------------------------------- algorithm=
 def _spy_kernels(monkeypatch):
     """Count the forward/backward kernel calls of each family made through fastconv.conv (the
-    Winograd family's backward kernels compute dx, tagged "dx", and dw, tagged "dw")."""
+    Winograd family's backward kernels compute dx, tagged "dx", and dw, tagged "dw"; the small
+    family's checked common calls, ``forward_plain``/``backward_plain``, where they ran)."""
     from fastconv import conv
 
     seen = []
@@ -221,6 +222,16 @@ def _spy_kernels(monkeypatch):
                 return _fn(*args)
 
             monkeypatch.setattr(mod, name, spy)
+    for name, tag in (("forward_plain", ("small", "fwd")), ("backward_plain", ("small", "bwd"))):
+        fn = getattr(conv._conv_small, name)
+
+        def plain_spy(*args, _fn=fn, _tag=tag):
+            r = _fn(*args)
+            if r is not None:
+                seen.append(_tag)
+            return r
+
+        monkeypatch.setattr(conv._conv_small, name, plain_spy)
     dw_kernel = conv._winograd.winograd_backward_weights
 
     def dw_spy(*args, **kwargs):

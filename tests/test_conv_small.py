@@ -33,9 +33,12 @@ SMALL_CASES = [
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Count the calls of the small forward/backward kernels made through fastconv.conv."""
+    """Count the calls of the small forward/backward kernels made through fastconv.conv: through
+    the kernel functions, or through the checked common calls (``forward_plain``/``backward_plain``)
+    where they ran (returned a result)."""
     seen = {"fwd": 0, "bwd": 0}
     fwd, bwd = _conv_small.conv2d_forward_small_kernel, _conv_small.conv2d_backward_small_kernel
+    fwd_plain, bwd_plain = _conv_small.forward_plain, _conv_small.backward_plain
 
     def spy_fwd(*args):
         seen["fwd"] += 1
@@ -45,8 +48,20 @@ def calls(monkeypatch):
         seen["bwd"] += 1
         return bwd(*args)
 
+    def spy_fwd_plain(*args):
+        r = fwd_plain(*args)
+        seen["fwd"] += r is not None
+        return r
+
+    def spy_bwd_plain(*args):
+        r = bwd_plain(*args)
+        seen["bwd"] += r is not None
+        return r
+
     monkeypatch.setattr(conv._conv_small, "conv2d_forward_small_kernel", spy_fwd)
     monkeypatch.setattr(conv._conv_small, "conv2d_backward_small_kernel", spy_bwd)
+    monkeypatch.setattr(conv._conv_small, "forward_plain", spy_fwd_plain)
+    monkeypatch.setattr(conv._conv_small, "backward_plain", spy_bwd_plain)
     return seen
 
 
