@@ -51,6 +51,19 @@ def array_at(shape, dtype, shift):
     return out
 
 
+def count_calls(monkeypatch, module, name: str, seen: dict, key: str, only_results: bool = False) -> None:
+    """Replace ``module.name`` (for this test) by a wrapper that adds 1 to ``seen[key]`` per call, or
+    (``only_results``) per call that returned something other than None."""
+    fn = getattr(module, name)
+
+    def spy(*args):
+        r = fn(*args)
+        seen[key] += not only_results or r is not None
+        return r
+
+    monkeypatch.setattr(module, name, spy)
+
+
 def subprocess_env(**extra):
     """Environment for a child ``python`` that must import the same fastconv as this process.
 
@@ -102,3 +115,21 @@ def run_python(code: str, cwd, **env) -> str:
                        text=True, cwd=cwd)
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
+
+
+def run_at_level(level: str, cwd, module: str, call: str) -> None:
+    """In a child process forced to ``level`` (FASTCONV_SIMD), import the test module ``module`` (from
+    this directory) and run ``call`` (e.g. ``"check(widths=(300,))"``, a function of it); assert the
+    child ran that level and finished."""
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "from fastconv import _simd\n"
+        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
+        f"import {module}\n"
+        f"{module}.{call}\n"
+        "print('ok')\n"
+    )
+    assert run_python(code, cwd, FASTCONV_SIMD=level).endswith("ok")

@@ -10,6 +10,8 @@ import fastconv
 from fastconv import _conv_small, conv
 from fastconv._cache import ConvCache
 
+from conftest import count_calls
+
 LAYERS = [  # (N, H, W, C), (Kh, Kw, Cout), padding, stride
     ((64, 8, 8, 1), (3, 3, 8), 1, 1),     # the digits layer
     ((3, 9, 7, 2), (3, 3, 5), 1, 2),
@@ -24,20 +26,8 @@ LAYERS = [  # (N, H, W, C), (Kh, Kw, Cout), padding, stride
 def plain_calls(monkeypatch):
     """How many forward_plain / backward_plain calls ran (returned a result)."""
     seen = {"fwd": 0, "bwd": 0}
-    fwd, bwd = _conv_small.forward_plain, _conv_small.backward_plain
-
-    def spy_fwd(*args):
-        r = fwd(*args)
-        seen["fwd"] += r is not None
-        return r
-
-    def spy_bwd(*args):
-        r = bwd(*args)
-        seen["bwd"] += r is not None
-        return r
-
-    monkeypatch.setattr(conv._conv_small, "forward_plain", spy_fwd)
-    monkeypatch.setattr(conv._conv_small, "backward_plain", spy_bwd)
+    count_calls(monkeypatch, conv._conv_small, "forward_plain", seen, "fwd", only_results=True)
+    count_calls(monkeypatch, conv._conv_small, "backward_plain", seen, "bwd", only_results=True)
     return seen
 
 

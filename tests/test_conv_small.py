@@ -6,7 +6,7 @@ import pytest
 import fastconv
 import fastconv.reference as R
 from fastconv import _conv_small, conv
-from conftest import require_simd, run_python, simd_levels
+from conftest import count_calls, require_simd, run_python, simd_levels
 from conv_checks import (
     assert_close, case_data, case_id, check_backward_without_dx, check_fwd_bwd, check_thread_count_invariance,
 )
@@ -37,31 +37,10 @@ def calls(monkeypatch):
     the kernel functions, or through the checked common calls (``forward_plain``/``backward_plain``)
     where they ran (returned a result)."""
     seen = {"fwd": 0, "bwd": 0}
-    fwd, bwd = _conv_small.conv2d_forward_small_kernel, _conv_small.conv2d_backward_small_kernel
-    fwd_plain, bwd_plain = _conv_small.forward_plain, _conv_small.backward_plain
-
-    def spy_fwd(*args):
-        seen["fwd"] += 1
-        return fwd(*args)
-
-    def spy_bwd(*args):
-        seen["bwd"] += 1
-        return bwd(*args)
-
-    def spy_fwd_plain(*args):
-        r = fwd_plain(*args)
-        seen["fwd"] += r is not None
-        return r
-
-    def spy_bwd_plain(*args):
-        r = bwd_plain(*args)
-        seen["bwd"] += r is not None
-        return r
-
-    monkeypatch.setattr(conv._conv_small, "conv2d_forward_small_kernel", spy_fwd)
-    monkeypatch.setattr(conv._conv_small, "conv2d_backward_small_kernel", spy_bwd)
-    monkeypatch.setattr(conv._conv_small, "forward_plain", spy_fwd_plain)
-    monkeypatch.setattr(conv._conv_small, "backward_plain", spy_bwd_plain)
+    count_calls(monkeypatch, conv._conv_small, "conv2d_forward_small_kernel", seen, "fwd")
+    count_calls(monkeypatch, conv._conv_small, "conv2d_backward_small_kernel", seen, "bwd")
+    count_calls(monkeypatch, conv._conv_small, "forward_plain", seen, "fwd", only_results=True)
+    count_calls(monkeypatch, conv._conv_small, "backward_plain", seen, "bwd", only_results=True)
     return seen
 
 

@@ -9,8 +9,6 @@ At levels without the fused kernel both calls run the two passes.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -19,10 +17,7 @@ import fastconv.reference
 from fastconv import _filter
 from fastconv.filters import MODES, _plan
 
-from conftest import array_at, require_simd, run_python, simd_levels
-
-ROOT = Path(__file__).resolve().parent
-
+from conftest import array_at, require_simd, run_at_level, simd_levels
 
 def _kernels(rng):
     """Rank-1 kernels of every extent the fused kernel takes, with dense and gapped row factors."""
@@ -123,13 +118,4 @@ def test_filter2d_takes_the_fused_rule_for_one_channel_and_float32_channels(monk
 @pytest.mark.parametrize("level", simd_levels())
 def test_fused_separable_at_every_simd_level(level, tmp_path):
     require_simd(level, tmp_path)
-    code = (
-        "import sys\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from fastconv import _simd\n"
-        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
-        "from test_filter_fused import check_fused_bits\n"
-        "check_fused_bits(widths_extra=(300,))\n"
-        "print('ok')\n"
-    )
-    assert run_python(code, tmp_path, FASTCONV_SIMD=level).endswith("ok")
+    run_at_level(level, tmp_path, "test_filter_fused", "check_fused_bits(widths_extra=(300,))")

@@ -7,11 +7,6 @@ The checks use small images (the wrapper streams only outputs of 8 MiB and more,
 are called directly here), widths long enough for the streamed blocks of every instruction-set
 level, and output rows that start on every alignment.
 """
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -20,9 +15,7 @@ import fastconv.reference
 from fastconv import _filter
 from fastconv.filters import MODES, _plan, _stream
 
-from conftest import array_at, require_simd, simd_levels, subprocess_env
-
-ROOT = Path(__file__).resolve().parent
+from conftest import array_at, require_simd, run_at_level, simd_levels
 
 
 def check_streaming_stores(reference_modes=("constant", "mirror")):
@@ -114,16 +107,4 @@ def test_large_streamed_call_matches_reference():
 @pytest.mark.parametrize("level", simd_levels())
 def test_streaming_stores_at_every_simd_level(level, tmp_path):
     require_simd(level, tmp_path)
-    code = (
-        "import sys\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from fastconv import _simd\n"
-        f"assert _simd.simd_level() == {level!r}, _simd.simd_level()\n"
-        "import test_filter_stream\n"
-        "test_filter_stream.check_streaming_stores(reference_modes=('wrap',))\n"
-        "print('ok')\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], env=subprocess_env(FASTCONV_SIMD=level),
-                       capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().endswith("ok")
+    run_at_level(level, tmp_path, "test_filter_stream", "check_streaming_stores(reference_modes=('wrap',))")
