@@ -48,7 +48,7 @@ from ._conv_small_kernels cimport (
     fcs_dxg_f64, fcs_fwd_f32, fcs_fwd_f64, fcs_lanes, fcs_level,
 )
 from ._simd import SIMD_LEVELS
-from ._threads import get_num_threads
+from ._threads import threads_for
 
 import numpy as np
 
@@ -611,8 +611,7 @@ def forward_plain(x, w, b, padding, stride, dilation, groups, algorithm, layout,
     dims[3] = Cout
     ya = cnp.PyArray_EMPTY(4, dims, typenum, 0)
     ba = <cnp.ndarray>b if b is not None else cnp.PyArray_ZEROS(1, &dims[3], typenum, 0)
-    cdef Py_ssize_t macs = N * dims[1] * dims[2] * Cout * Kh * Kw * C
-    cdef int nt = 1 if macs < min_parallel_macs else get_num_threads()
+    cdef int nt = threads_for(N * dims[1] * dims[2] * Cout * Kh * Kw * C, min_parallel_macs)
     if typenum == cnp.NPY_FLOAT:
         _forward(<const float*>cnp.PyArray_DATA(xa), <const float*>cnp.PyArray_DATA(wa),
                  <const float*>cnp.PyArray_DATA(ba), <float*>cnp.PyArray_DATA(ya), N, H, W, C, Kh, Kw, Cout,
@@ -653,8 +652,7 @@ def backward_plain(dy, cache, compute_dx, Py_ssize_t min_parallel_macs):
     cdef Py_ssize_t N = xs[0], H = xs[1], W = xs[2], C = xs[3], Kh = ws[0], Kw = ws[1], Cout = ws[3]
     if has_bias and b_shape != (Cout,):
         return None
-    if len(y_shape) != 4 or ds[0] != y_shape[0] or ds[1] != y_shape[1] or ds[2] != y_shape[2] \
-            or ds[3] != y_shape[3]:
+    if dy.shape != y_shape:
         return None
     if not (N >= 1 and H >= 1 and W >= 1 and C >= 1 and Kh >= 1 and Kw >= 1 and Cout >= 1 and ds[1] >= 1
             and ds[2] >= 1):
@@ -665,8 +663,7 @@ def backward_plain(dy, cache, compute_dx, Py_ssize_t min_parallel_macs):
         dxa = cnp.PyArray_EMPTY(4, xs, typenum, 0)
     dwa = cnp.PyArray_EMPTY(4, ws, typenum, 0)
     dba = cnp.PyArray_EMPTY(1, &ws[3], typenum, 0)
-    cdef Py_ssize_t macs = N * ds[1] * ds[2] * Cout * Kh * Kw * C
-    cdef int nt = 1 if macs < min_parallel_macs else get_num_threads()
+    cdef int nt = threads_for(N * ds[1] * ds[2] * Cout * Kh * Kw * C, min_parallel_macs)
     if typenum == cnp.NPY_FLOAT:
         _backward(<const float*>cnp.PyArray_DATA(xa), <const float*>cnp.PyArray_DATA(wa),
                   <const float*>cnp.PyArray_DATA(dya), <float*>cnp.PyArray_DATA(dxa) if want_dx else NULL,

@@ -178,9 +178,9 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
 
 /* The separable path's fused kernel at AVX-512: values [j0, j1) of one output row of interleaved
    channels (``step`` values per pixel), out[j] = sum over q of v[q] * (sum over t of u[t] *
-   src[t][j + vk[q] * step - off]), off being the anchor's aw * step. A block of FCF_SEP_NB output
-   vectors from j sums the vertical taps of the FCF_SEP_NB + 1 vectors of values [j - off, j - off +
-   (FCF_SEP_NB + 1) * L) in registers, then forms each horizontal tap's window from two adjacent
+   src[t][j + vk[q] * step - off]), off being the anchor's aw * step. A block of FC_FILTER_SEP_NB
+   output vectors from j sums the vertical taps of the FC_FILTER_SEP_NB + 1 vectors of values [j - off, j - off +
+   (FC_FILTER_SEP_NB + 1) * L) in registers, then forms each horizontal tap's window from two adjacent
    sums by a lane shift (vk[q] * step lanes on), where the row kernel's two passes store the vertical
    sums in a row and load them back once per tap (most of those loads across two cache lines). The
    sums are the two passes' own, in the same order, so the values are the same bits. Reads src[t]
@@ -189,7 +189,6 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
    without it. */
 #if defined(FC_X86_DISPATCH) && FC_VB == 64
 #define FCF_SEP 1
-#define FCF_SEP_NB 8
 /* lanes idx of the pair (a, b): lane e of the result is a[idx[e]] if idx[e] < L, else b[idx[e] - L] */
 #define FCF_PERM(a, idx, b) (sizeof(FC_T) == 4                                                       \
     ? (V)_mm512_permutex2var_ps((__m512)(a), (__m512i)(idx), (__m512)(b))                            \
@@ -220,6 +219,12 @@ FC_ATTR static int FC_FN(rows)(const FC_T *const *rows, const Py_ssize_t *tki, c
         }                                                                                     \
         if (j + BL >= j1) break;                                                              \
     }
+/* one case per tap count 1..8 (FC_FILTER_MAX_K), the count carrying SIGN */
+#define FCF_SEP_CASES(SIGN, SHIFT)                                                                    \
+    case SIGN 1: FCF_SEP_LOOP(1, SHIFT) break; case SIGN 2: FCF_SEP_LOOP(2, SHIFT) break;             \
+    case SIGN 3: FCF_SEP_LOOP(3, SHIFT) break; case SIGN 4: FCF_SEP_LOOP(4, SHIFT) break;             \
+    case SIGN 5: FCF_SEP_LOOP(5, SHIFT) break; case SIGN 6: FCF_SEP_LOOP(6, SHIFT) break;             \
+    case SIGN 7: FCF_SEP_LOOP(7, SHIFT) break; case SIGN 8: FCF_SEP_LOOP(8, SHIFT) break;
 #else
 #define FCF_SEP 0
 #endif
@@ -231,7 +236,7 @@ FC_ATTR static int FC_FN(sep)(const FC_T *const *src, const FC_T *u, Py_ssize_t 
 #if FCF_SEP
     FC_TYPES(FC_T, FC_VB)
     typedef FC_I IV __attribute__((vector_size(FC_VB)));
-    enum { NB = FCF_SEP_NB, BL = NB * L };
+    enum { NB = FC_FILTER_SEP_NB, BL = NB * L };
     IV idx[FC_FILTER_MAX_K];
     V vw[FC_FILTER_MAX_K];
     Py_ssize_t j, t;
@@ -243,28 +248,9 @@ FC_ATTR static int FC_FN(sep)(const FC_T *const *src, const FC_T *u, Py_ssize_t 
     }
     int dense = step == 1;
     for (int q = 0; q < tv; q++) dense &= vk[q] == q;
-    if (dense) {
-        switch (tv) {
-        case 1: FCF_SEP_LOOP(1, FCF_ALIGN) break;
-        case 2: FCF_SEP_LOOP(2, FCF_ALIGN) break;
-        case 3: FCF_SEP_LOOP(3, FCF_ALIGN) break;
-        case 4: FCF_SEP_LOOP(4, FCF_ALIGN) break;
-        case 5: FCF_SEP_LOOP(5, FCF_ALIGN) break;
-        case 6: FCF_SEP_LOOP(6, FCF_ALIGN) break;
-        case 7: FCF_SEP_LOOP(7, FCF_ALIGN) break;
-        default: FCF_SEP_LOOP(8, FCF_ALIGN) break;
-        }
-    } else {
-        switch (tv) {
-        case 1: FCF_SEP_LOOP(1, FCF_PERMQ) break;
-        case 2: FCF_SEP_LOOP(2, FCF_PERMQ) break;
-        case 3: FCF_SEP_LOOP(3, FCF_PERMQ) break;
-        case 4: FCF_SEP_LOOP(4, FCF_PERMQ) break;
-        case 5: FCF_SEP_LOOP(5, FCF_PERMQ) break;
-        case 6: FCF_SEP_LOOP(6, FCF_PERMQ) break;
-        case 7: FCF_SEP_LOOP(7, FCF_PERMQ) break;
-        default: FCF_SEP_LOOP(8, FCF_PERMQ) break;
-        }
+    switch (dense ? tv : -tv) {  /* (1 <= tv <= FC_FILTER_MAX_K, checked above) */
+    FCF_SEP_CASES(+, FCF_ALIGN)
+    FCF_SEP_CASES(-, FCF_PERMQ)
     }
     return 1;
 #else
@@ -274,14 +260,8 @@ FC_ATTR static int FC_FN(sep)(const FC_T *const *src, const FC_T *u, Py_ssize_t 
 #endif
 }
 
-/* the lanes of the fused separable kernel's vectors at this level, and the fewest values per row it
-   serves in every alignment (a block plus two vectors); 0 where it does not run */
+/* the lanes of the fused separable kernel's vectors at this level, 0 where it does not run */
 static int FC_FN(sep_lanes)(void) { return FCF_SEP ? FC_VB / (int)sizeof(FC_T) : 0; }
-#if FCF_SEP
-static Py_ssize_t FC_FN(sep_min_width)(void) { return (FCF_SEP_NB + 2) * (FC_VB / (Py_ssize_t)sizeof(FC_T)); }
-#else
-static Py_ssize_t FC_FN(sep_min_width)(void) { return 0; }
-#endif
 
 /* whether this level runs the several-rows kernel */
 static int FC_FN(rows_on)(void) { return FCF_ROWS; }
@@ -308,12 +288,11 @@ static int FC_FN(sep)(const FC_T *const *src, const FC_T *u, Py_ssize_t tu, cons
     return 0;
 }
 static int FC_FN(sep_lanes)(void) { return 0; }
-static Py_ssize_t FC_FN(sep_min_width)(void) { return 0; }
 #endif
 
 #undef FCF_REP
 #undef FCF_SEP
-#undef FCF_SEP_NB
+#undef FCF_SEP_CASES
 #undef FCF_PERM
 #undef FCF_PERMQ
 #undef FCF_ALIGN

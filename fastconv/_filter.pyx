@@ -31,9 +31,8 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
 from ._filter_kernels cimport (
-    FC_FILTER_BLOCK_ROWS, fc_filter_rows_serve, fc_filter_sfence, fc_map, fc_rows_f32, fc_rows_f64, fc_rows_on,
-    fc_sep_f32, fc_sep_f64, fc_sep_lanes_f32, fc_sep_lanes_f64, fc_sep_min_width_f32, fc_sep_min_width_f64,
-    fc_taps_f32, fc_taps_f64,
+    FC_FILTER_BLOCK_ROWS, FC_FILTER_SEP_NB, fc_filter_rows_serve, fc_filter_sfence, fc_map, fc_rows_f32, fc_rows_f64, fc_rows_on,
+    fc_sep_f32, fc_sep_f64, fc_sep_lanes_f32, fc_sep_lanes_f64, fc_taps_f32, fc_taps_f64,
 )
 
 
@@ -233,36 +232,37 @@ cdef inline void _sep_row(const floating** src, const floating** aux, const floa
     each end), and the horizontal pass only those outputs. Else (or where it does not serve) a
     vertical pass over the whole row into tmp and a horizontal pass from it. Same values either
     way."""
-    cdef Py_ssize_t aw = Kw // 2, WC = W * C, off = aw * C, j0 = 0, j1 = 0, lo, hi, t
+    cdef Py_ssize_t aw = Kw // 2, WC = W * C, off = aw * C, t
+    # the values the vertical pass covers, [0, lo) and [hi, WC), and the outputs the horizontal
+    # pass writes, [0, j0) and [j1, WC): the whole row, unless the fused kernel takes its middle
+    cdef Py_ssize_t lo = WC, hi = WC, j0 = WC, j1 = WC
     if fused and lanes:
         j0 = off
         if <size_t>src[0] % sizeof(floating) == 0:
             j0 = off + <Py_ssize_t>(((-<size_t>src[0]) & 63) // sizeof(floating))
         j1 = WC + off - lanes
         if j1 > j0 and _sep(src, up, Tu, vp, vi, Tv, C, off, orow, j0, j1):
-            # the edges: outputs [0, j0) and [j1, WC), each widened to a vector (their first outputs
-            # again, same values) so that the row kernel's vector loop runs them, not its scalar tail
+            # the edges, each widened to a vector (their first outputs again, same values) so that
+            # the row kernel's vector loop runs them, not its scalar tail; they read the values
+            # [0, lo) and [hi, WC), which also hold every column the padding maps to
             j0 = max(j0, lanes)
             j1 = min(j1, WC - lanes)
-            lo = min(WC, max(j0 + (Kw - 1 - aw) * C, Kw * C))  # values [0, lo) and [hi, WC): what the
-            hi = max(0, min(j1 - off, WC - Kw * C))             # edges read and the padding maps to
-            _taps(src, up, Tu, tmp + off, lo, 0)
-            for t in range(Tu):
-                aux[t] = src[t] + hi
-            _taps(aux, up, Tu, tmp + off + hi, WC - hi, 0)
-            _pad_columns(tmp, W, C, Kw, mode, cval, usum)
-            for t in range(Tv):
-                aux[t] = tmp + vi[t] * C
-            _taps(aux, vp, Tv, orow, j0, 0)
-            for t in range(Tv):
-                aux[t] = tmp + vi[t] * C + j1
-            _taps(aux, vp, Tv, orow + j1, WC - j1, 0)
-            return
-    _taps(src, up, Tu, tmp + off, WC, 0)
+            lo = min(WC, max(j0 + (Kw - 1 - aw) * C, Kw * C))
+            hi = max(0, min(j1 - off, WC - Kw * C))
+            stream = 0
+        else:
+            j0 = j1 = WC
+    _taps(src, up, Tu, tmp + off, lo, 0)
+    for t in range(Tu):
+        aux[t] = src[t] + hi
+    _taps(aux, up, Tu, tmp + off + hi, WC - hi, 0)
     _pad_columns(tmp, W, C, Kw, mode, cval, usum)
     for t in range(Tv):
         aux[t] = tmp + vi[t] * C
-    _taps(aux, vp, Tv, orow, WC, stream)
+    _taps(aux, vp, Tv, orow, j0, stream)
+    for t in range(Tv):
+        aux[t] += j1
+    _taps(aux, vp, Tv, orow + j1, WC - j1, 0)
 
 
 def separable_fused_serves(dtype, width: int, channels: int, kernel_width: int) -> bool:
@@ -271,10 +271,8 @@ def separable_fused_serves(dtype, width: int, channels: int, kernel_width: int) 
     ``correlate2d_separable_kernel``, apart from its edge columns: a level that has it (AVX-512),
     rows of at least one block plus two vectors of values, and every horizontal tap within one
     vector (``(kernel_width - 1) * channels`` at most the lanes: 16 float32, 8 float64)."""
-    f32 = dtype == np.float32
-    lanes = fc_sep_lanes_f32() if f32 else fc_sep_lanes_f64()
-    return (lanes > 0 and width * channels >= (fc_sep_min_width_f32() if f32 else fc_sep_min_width_f64())
-            and (kernel_width - 1) * channels <= lanes)
+    lanes = fc_sep_lanes_f32() if dtype == np.float32 else fc_sep_lanes_f64()
+    return lanes > 0 and width * channels >= (FC_FILTER_SEP_NB + 2) * lanes and (kernel_width - 1) * channels <= lanes
 
 
 def correlate2d_separable_kernel(

@@ -32,6 +32,9 @@
    extent it takes, the lists of rows and vectors (FCF_L2, FCF_L4) and its per-(row, vector) steps.
    Row o's vector b is accumulator ra##o##_##b. */
 #define FC_FILTER_BLOCK_ROWS 4
+/* The fused separable kernel (FC_FN(sep) in _filter.h): output vectors per block. It serves rows of
+   at least FC_FILTER_SEP_NB + 2 vectors of values, whatever their alignment. */
+#define FC_FILTER_SEP_NB 8
 #define FC_FILTER_MAX_K 8
 #define FCF_L2(X) X(0) X(1)
 #define FCF_L4(X) X(0) X(1) X(2) X(3)

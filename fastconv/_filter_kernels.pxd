@@ -23,10 +23,9 @@ cdef extern from "_filter_kernels.h":
                                         Py_ssize_t off, double* out, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil
     int fc_sep_lanes_f32 "FC_PICK(fc_f32_sep_lanes)"() noexcept nogil
     int fc_sep_lanes_f64 "FC_PICK(fc_f64_sep_lanes)"() noexcept nogil
-    Py_ssize_t fc_sep_min_width_f32 "FC_PICK(fc_f32_sep_min_width)"() noexcept nogil
-    Py_ssize_t fc_sep_min_width_f64 "FC_PICK(fc_f64_sep_min_width)"() noexcept nogil
     int fc_filter_rows_serve(const Py_ssize_t* tki, const Py_ssize_t* tkj, Py_ssize_t ntaps, Py_ssize_t kh,
                              Py_ssize_t kw) noexcept nogil
     enum: FC_FILTER_BLOCK_ROWS
+    enum: FC_FILTER_SEP_NB
     void fc_filter_sfence() noexcept nogil
     Py_ssize_t fc_map(Py_ssize_t i, Py_ssize_t n, int mode) noexcept nogil
