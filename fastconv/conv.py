@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _conv, _conv_depthwise, _conv_direct, _conv_small, _conv_transpose, _dilated, _winograd
-from . import _layout, _outpool, _transpose
+from . import _layout, _outpool, _simd, _transpose
 from . import _validate as v
 from ._cache import ConvCache
 from ._scratch import scratch
@@ -86,13 +86,21 @@ _WINOGRAD_MAX_SUM = 640
 # time 0.80 at 32 channels per group, 0.89 at 16, 0.68 at 8, for fwd+dx+dw).
 _WINOGRAD_GROUP_CHANNELS = 8
 # Winograd's weight gradient (fastconv._winograd.winograd_backward_weights) replaces the direct
-# kernels' for layers with at least this many input and output channels, per compute dtype: it
-# does 4x fewer multiplies in BLAS GEMMs but pays two tile transforms per tile. With the tile
-# transforms in registers, conv2d_backward time with Winograd dw / with direct dw (calls
-# alternated in one process, medians of 15, two runs each) measured 0.88-0.93 (1 thread) and
-# 0.93-0.96 (2 threads) on N32 32x32 16->32 float32, 0.74-0.79 and 0.83-0.88 on N16 32x32 32->32,
-# 0.85 on 16->32 float64 (1 thread); 16 is the fewest channels "auto" sends to Winograd.
-_WINOGRAD_DW_MIN_CHANNELS = {_F32: 16, _F64: 16}
+# kernels' for layers with at least this many input and output channels, by the SIMD level the
+# kernels run at (fastconv._simd.simd_level(), fixed per process): it does 4x fewer multiplies in
+# BLAS GEMMs but pays two tile transforms per tile, and its GEMMs (C x tiles @ tiles x Cout) are
+# thin below 64 channels. conv2d_backward(..., compute_dx=False) time, Winograd dw / direct dw
+# (bench/winograd_rule_interleaved.py --dw-rule, calls alternated in one process, 2 threads, two
+# runs; docs/performance.md):
+# - avx512 (AMD Zen 5, AVX-512 units full width): 0.88-0.96 on N32 32x32 16->32 float32 (with the
+#   whole backward), 0.74-0.88 on N16 32x32 32->32, 0.85 on 16->32 float64;
+# - avx2 (AMD Zen 3): 1.46-1.51 on 16->32, 1.11-1.12 on 32->32, 1.09-1.10 on N8 32x32 48->48,
+#   0.92-0.98 on N8 32x32 64->64, 0.62-0.77 on N8 64x64 64->64 (float32); float64 1.14, 1.09, 0.84;
+# - baseline (SSE2 kernels; BLAS keeps its own instruction set): 0.61 on 16->32, 0.41 on 64->64.
+# 16 is the fewest channels "auto" sends to Winograd.
+_WINOGRAD_DW_MIN_CHANNELS_AT = {"baseline": 16, "avx2": 64, "avx512": 16}
+_WINOGRAD_DW_MIN_CHANNELS = {_F32: _WINOGRAD_DW_MIN_CHANNELS_AT[_simd.simd_level()],
+                             _F64: _WINOGRAD_DW_MIN_CHANNELS_AT[_simd.simd_level()]}
 _NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
 
 #: The values of ``conv2d_forward``'s ``algorithm``: "auto", then the kernel families in the order
