@@ -71,13 +71,20 @@ _WINOGRAD_MAX_PAD = 2
 _WINOGRAD_MIN_CHANNELS = 16
 _WINOGRAD_WIDE_CHANNELS = 32
 # ... and, ungrouped, where the output has enough pixels N*Ho*Wo for the layer's width C + Cout
-# (_winograd_min_pixels): _WINOGRAD_MIN_PIXELS, or _WINOGRAD_NARROW_MIN_PIXELS below
-# _WINOGRAD_NARROW_SUM (the transforms weigh more against thin products), growing with the square
-# of (C + Cout) / _WINOGRAD_WIDE_SUM above it, and never above _WINOGRAD_MAX_SUM (U, the per-call
-# weight transforms and the weight gradient's part sums outgrow the caches). The measurements
-# behind each number: docs/architecture.md, from bench/winograd_rule_interleaved.py.
-_WINOGRAD_MIN_PIXELS = 2048
-_WINOGRAD_NARROW_SUM, _WINOGRAD_NARROW_MIN_PIXELS = 96, 3072
+# (_winograd_min_pixels): _WINOGRAD_NARROW_MIN_PIXELS below _WINOGRAD_NARROW_SUM (the transforms
+# weigh more against thin products), else _WINOGRAD_MIN_PIXELS or _WINOGRAD_WIDE_MIN_PIXELS times
+# the square of (C + Cout) / _WINOGRAD_WIDE_SUM, whichever is more, and never above
+# _WINOGRAD_MAX_SUM (U, the per-call weight transforms and the weight gradient's part sums outgrow
+# the caches). The two floors depend on the SIMD level the kernels run at: at AVX2 (measured on
+# AMD Zen 3, 2 threads, fwd+bwd, Winograd/direct time) N8 32x32 16->32 read 1.18, N16 1.01, N32
+# 0.92-0.95; N4 32x32 48->48 and 64->64 1.03, N8 0.77-0.89; N8 16x16 128->128 1.09, N4 32x32 0.86.
+# The measurements behind each number: docs/architecture.md and docs/performance.md, from
+# bench/winograd_rule_interleaved.py.
+_WINOGRAD_MIN_PIXELS_AT = {"baseline": 2048, "avx2": 4096, "avx512": 2048}
+_WINOGRAD_NARROW_MIN_PIXELS_AT = {"baseline": 3072, "avx2": 32768, "avx512": 3072}
+_WINOGRAD_MIN_PIXELS = _WINOGRAD_MIN_PIXELS_AT[_simd.simd_level()]
+_WINOGRAD_NARROW_SUM, _WINOGRAD_NARROW_MIN_PIXELS = 96, _WINOGRAD_NARROW_MIN_PIXELS_AT[_simd.simd_level()]
+_WINOGRAD_WIDE_MIN_PIXELS = 2048
 _WINOGRAD_WIDE_SUM = 384
 _WINOGRAD_MAX_SUM = 640
 # Grouped layers (1 < groups < C): a block-diagonal product per tile position, (tiles, C/groups) @
@@ -253,7 +260,8 @@ def _winograd_min_pixels(c: int, cout: int):
         return None
     if s < _WINOGRAD_NARROW_SUM:
         return _WINOGRAD_NARROW_MIN_PIXELS
-    return -(-_WINOGRAD_MIN_PIXELS * max(s, _WINOGRAD_WIDE_SUM) ** 2 // _WINOGRAD_WIDE_SUM ** 2)
+    wide = -(-_WINOGRAD_WIDE_MIN_PIXELS * max(s, _WINOGRAD_WIDE_SUM) ** 2 // _WINOGRAD_WIDE_SUM ** 2)
+    return max(_WINOGRAD_MIN_PIXELS, wide)
 
 
 def _winograd_pays(w_shape, groups: int = 1, pixels=None) -> bool:

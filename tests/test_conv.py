@@ -247,8 +247,8 @@ ALGO_CASES = [  # (N, H, W, C), (Kh, Kw, Cout), padding, stride, the families th
     ((2, 8, 8, 1), (3, 3, 8), 1, 1, ("small", "winograd", "gemm")),      # the digits layer
     ((2, 9, 7, 8), (3, 3, 16), 1, 2, ("direct", "gemm")),                # 72 taps: too many for the small kernels
     ((2, 6, 6, 2), (3, 3, 4), 3, 1, ("gemm",)),                          # padding >= kernel, 4 output channels
-    ((2, 40, 40, 16), (3, 3, 32), 1, 1, ("winograd", "direct", "gemm")),  # 3x3 stride 1, 16 -> 32, 3200 pixels
-    ((2, 7, 9, 16), (3, 3, 32), 1, 1, ("direct", "winograd", "gemm")),   # the same with 126 output pixels
+    ((1, 64, 64, 48), (3, 3, 48), 1, 1, ("winograd", "direct", "gemm")),  # 3x3 stride 1, 48 -> 48, 4096 pixels
+    ((2, 7, 9, 48), (3, 3, 48), 1, 1, ("direct", "winograd", "gemm")),   # the same with 126 output pixels
     ((1, 5, 6, 5), (3, 3, 4), 2, 1, ("gemm", "winograd")),               # winograd's dw by im2col + BLAS
     ((2, 7, 7, 8), (5, 5, 8), 1, 1, ("direct", "gemm")),                 # 5x5: not winograd
 ]
@@ -463,11 +463,14 @@ def test_conv2d_winograd_refuses_with_a_reason(xs, ks, pad, stride, why):
         (64, 64, 2, 1, 5, False),    # 5x5
     ],
 )
-def test_conv2d_auto_picks_winograd_by_its_rule(rng, monkeypatch, c, cout, pad, stride, kernel, winograd):
+def test_conv2d_auto_picks_winograd_by_its_rule(rng, monkeypatch, winograd_rule_at, c, cout, pad, stride, kernel,
+                                                winograd):
     """On an output of 40x40 pixels per image, 2 images (3200 pixels: enough for every layer up
-    to C + Cout = 384)."""
+    to C + Cout = 384 with the rule's AVX-512 numbers)."""
     import fastconv
     from fastconv import conv
+
+    winograd_rule_at("avx512")
 
     x = rng.standard_normal((2, 40 + 2 - 2 * pad, 40 + 2 - 2 * pad, c)).astype(np.float32)
     w = rng.standard_normal((kernel, kernel, c, cout)).astype(np.float32)
@@ -487,26 +490,37 @@ def test_conv2d_auto_picks_winograd_by_its_rule(rng, monkeypatch, c, cout, pad, 
 
 
 @pytest.mark.parametrize(
-    "n,h,w,c,cout,winograd",
+    "level,n,h,w,c,cout,winograd",
     [
-        (2, 40, 40, 16, 32, True),      # 3200 pixels; C + Cout under 96 takes 3072
-        (2, 32, 32, 16, 32, False),     # 2048
-        (2, 32, 32, 64, 64, True),      # 2048 from C + Cout = 96 to 384
-        (1, 40, 40, 64, 64, False),     # 1600
-        (8, 16, 16, 128, 128, True),    # 2048
-        (6, 16, 16, 128, 128, False),   # 1536
-        (2, 32, 32, 256, 256, False),   # 2048; C + Cout = 512 takes 3641
-        (4, 32, 32, 192, 256, True),    # 4096; 448 takes 2788
-        (16, 14, 14, 256, 384, False),  # 3136; 640 takes 5689
-        (8, 28, 28, 256, 384, True),    # 6272
-        (8, 28, 28, 384, 384, False),   # above 640: never
+        ("avx512", 2, 40, 40, 16, 32, True),      # 3200 pixels; C + Cout under 96 takes 3072
+        ("avx512", 2, 32, 32, 16, 32, False),     # 2048
+        ("avx512", 2, 32, 32, 64, 64, True),      # 2048 from C + Cout = 96 to 384
+        ("avx512", 1, 40, 40, 64, 64, False),     # 1600
+        ("avx512", 8, 16, 16, 128, 128, True),    # 2048
+        ("avx512", 6, 16, 16, 128, 128, False),   # 1536
+        ("avx512", 2, 32, 32, 256, 256, False),   # 2048; C + Cout = 512 takes 3641
+        ("avx512", 4, 32, 32, 192, 256, True),    # 4096; 448 takes 2788
+        ("avx512", 16, 14, 14, 256, 384, False),  # 3136; 640 takes 5689
+        ("avx512", 8, 28, 28, 256, 384, True),    # 6272
+        ("avx512", 8, 28, 28, 384, 384, False),   # above 640: never
+        ("avx2", 32, 32, 32, 16, 32, True),       # 32768 pixels: C + Cout under 96 takes 32768
+        ("avx2", 16, 32, 32, 16, 32, False),      # 16384
+        ("avx2", 4, 32, 32, 64, 64, True),        # 4096 from C + Cout = 96 on
+        ("avx2", 8, 16, 16, 128, 128, False),     # 2048
+        ("avx2", 4, 32, 32, 192, 256, True),      # 4096; 448 takes 4096
+        ("avx2", 8, 28, 28, 256, 384, True),      # 6272; 640 takes 5689
+        ("avx2", 16, 14, 14, 256, 384, False),    # 3136
+        ("baseline", 2, 40, 40, 16, 32, True),    # the AVX-512 numbers
+        ("baseline", 2, 32, 32, 16, 32, False),
     ],
 )
-def test_winograd_needs_enough_output_pixels(n, h, w, c, cout, winograd):
+def test_winograd_needs_enough_output_pixels(winograd_rule_at, level, n, h, w, c, cout, winograd):
     """"auto" leaves Winograd to the direct kernels where the output has too few pixels N*Ho*Wo
-    for the layer's width C + Cout, whichever the other conditions."""
+    for the layer's width C + Cout, whichever the other conditions, by the numbers of the SIMD
+    level the kernels run at."""
     from fastconv import conv
 
+    winograd_rule_at(level)
     pixels = conv._output_pixels((n, h, w, cout))
     assert pixels == n * h * w
     assert conv._winograd_pays((3, 3, c, cout)) is True  # the channel counts alone
@@ -514,14 +528,21 @@ def test_winograd_needs_enough_output_pixels(n, h, w, c, cout, winograd):
     assert (conv._choose("auto", (3, 3, c, cout), (1, 1), True, "t", pixels=pixels) == "winograd") is winograd
 
 
-def test_winograd_min_pixels():
-    """The pixel counts of the rule: 3072 below C + Cout = 96, 2048 up to 384, then growing with
-    the square of C + Cout, none above 640."""
+@pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
+def test_winograd_min_pixels(winograd_rule_at, level):
+    """The pixel counts of the rule: at AVX-512 (and the baseline) 3072 below C + Cout = 96, 2048
+    up to 384, then growing with the square of C + Cout; at AVX2 32768 below 96, then at least
+    4096; none above 640."""
     from fastconv import conv
 
-    assert conv._winograd_min_pixels(16, 32) == conv._winograd_min_pixels(47, 48) == 3072
-    assert conv._winograd_min_pixels(48, 48) == conv._winograd_min_pixels(192, 192) == 2048
-    assert conv._winograd_min_pixels(256, 256) == 3641  # ceil(2048 * (512/384)**2)
+    winograd_rule_at(level)
+    if level == "avx2":
+        assert conv._winograd_min_pixels(16, 32) == conv._winograd_min_pixels(47, 48) == 32768
+        assert conv._winograd_min_pixels(48, 48) == conv._winograd_min_pixels(192, 256) == 4096
+    else:
+        assert conv._winograd_min_pixels(16, 32) == conv._winograd_min_pixels(47, 48) == 3072
+        assert conv._winograd_min_pixels(48, 48) == conv._winograd_min_pixels(192, 192) == 2048
+        assert conv._winograd_min_pixels(256, 256) == 3641  # ceil(2048 * (512/384)**2)
     assert conv._winograd_min_pixels(256, 384) == 5689
     assert conv._winograd_min_pixels(256, 385) is None
     least = [conv._winograd_min_pixels(s // 2, s - s // 2) for s in range(96, 641)]

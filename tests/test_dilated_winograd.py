@@ -145,8 +145,10 @@ def test_auto_rule(dil, c, co, groups, stride, expect):
         assert got == expect
 
 
-def test_auto_runs_the_polyphase_path(monkeypatch):
-    """conv2d_forward/backward with "auto" on a wide dilated layer call fastconv._dilated."""
+def test_auto_runs_the_polyphase_path(monkeypatch, winograd_rule_at):
+    """conv2d_forward/backward with "auto" on a wide dilated layer call fastconv._dilated (with the
+    rule's AVX-512 numbers)."""
+    winograd_rule_at("avx512")
     seen = []
     for name in ("forward", "backward"):
         fn = getattr(_dilated, name)
