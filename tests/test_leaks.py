@@ -80,6 +80,7 @@ def _one_thread():
     fastconv.set_num_threads(prev)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_ten_thousand_calls_do_not_grow_rss(dtype):
     growth = {}
