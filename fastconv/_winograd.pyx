@@ -19,7 +19,9 @@ order) and the tiles into fixed blocks of ``T`` tiles. For each block a thread
 Grouped layers (weights (r, r, C/groups, Cout), groups inferred from the shapes) run the same
 transforms over all channels; step 2 is then block-diagonal, one ``(T, C/groups) @ (C/groups,
 Cout/groups)`` product per group, by the family's register-blocked kernel (``_winograd.h``) where
-Cout/groups is a multiple of its 16-element chunk, else by BLAS per group.
+Cout/groups is a multiple of its 16-element chunk, else by BLAS per group. Where the transforms
+run at AVX2, ungrouped layers whose Cout is a multiple of the chunk take that kernel too (one
+group): there it measured 0.5-0.7 of BLAS's time (``_UNGROUPED_GMUL_AT``).
 
 Everything a block touches (its ``alpha**2 * T * (C + Cout)`` scratch) is sized for a core's L2.
 The transforms ``B^T``, ``G``, ``A^T`` are Toom-Cook matrices on the points 0, +-1, +-2, +-1/2
@@ -358,6 +360,30 @@ cdef void _untiles_nchw(
         t = e
 
 
+# Whether ungrouped layers whose Cout is a multiple of the chunk multiply by the grouped layers'
+# register-blocked product (one group) instead of BLAS, by the level the transforms run at (the
+# kernel's level). Forward and dx time, register-blocked / BLAS (2 threads, calls alternating):
+# at AVX2 (AMD Zen 3, OpenBLAS's Haswell kernel) 0.67-0.72 on 16->32 to 64->64, 0.65 on 128->128,
+# 0.53 on 256->256; at the SSE2 baseline 1.20-1.65 (BLAS runs AVX2 there); at AVX-512 (AMD Zen 5)
+# within +-10 % either way on the medium, large and transposed-phase layers, so BLAS stays.
+_UNGROUPED_GMUL_AT = {"baseline": False, "avx2": True, "avx512": False}
+cdef bint _ungrouped_gmul = _UNGROUPED_GMUL_AT.get(fcw_simd_name().decode(), False)
+
+
+def ungrouped_gmul():
+    """Whether ungrouped float32 layers (Cout a multiple of 16) multiply by the register-blocked
+    product instead of BLAS in the forward and dx, at this process's level (see _UNGROUPED_GMUL_AT)."""
+    return _ungrouped_gmul
+
+
+def set_ungrouped_gmul(bint on):
+    """Set :func:`ungrouped_gmul` (for tests and benchmarks); returns the previous setting."""
+    global _ungrouped_gmul
+    prev = _ungrouped_gmul
+    _ungrouped_gmul = on
+    return prev
+
+
 cdef void _forward(
     const floating[:, :, :, ::1] x, const floating[:, :, ::1] u, const floating* bias,
     floating[:, :, :, ::1] y, floating[:, ::1] work,
@@ -386,6 +412,8 @@ cdef void _forward(
     cdef floating* v
     cdef floating* mm
     cdef const floating** rows
+    # float32 ungrouped layers by the register-blocked product where the level takes it
+    cdef bint gm = _ungrouped_gmul and G == 1 and Cout % chunk == 0 and sizeof(floating) == 4
     cdef int prev = _blas_pin()
     for blk in prange(nblocks, schedule="dynamic", num_threads=nthreads):
         base = wk + threadid() * ldw
@@ -401,7 +429,7 @@ cdef void _forward(
             # with groups, the block-diagonal product: one (rows, cg) @ (cg, og) GEMM per group
             # (by the family's own kernel where og is a multiple of its chunk: BLAS is slow on these
             # small products), one (rows, cg) @ (cg, og) product per group
-            if G == 1:
+            if G == 1 and not gm:
                 _gemm(<int>Cout, <int>(t1 - t0), <int>C, up + p * C * Cout, <int>Cout,
                       v + p * ldv, <int>C, mm + p * ldm, <int>Cout)
             elif og % chunk == 0:

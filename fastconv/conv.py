@@ -75,13 +75,15 @@ _WINOGRAD_WIDE_CHANNELS = 32
 # weigh more against thin products), else _WINOGRAD_MIN_PIXELS or _WINOGRAD_WIDE_MIN_PIXELS times
 # the square of (C + Cout) / _WINOGRAD_WIDE_SUM, whichever is more, and never above
 # _WINOGRAD_MAX_SUM (U, the per-call weight transforms and the weight gradient's part sums outgrow
-# the caches). The two floors depend on the SIMD level the kernels run at: at AVX2 (measured on
-# AMD Zen 3, 2 threads, fwd+bwd, Winograd/direct time) N8 32x32 16->32 read 1.18, N16 1.01, N32
-# 0.92-0.95; N4 32x32 48->48 and 64->64 1.03, N8 0.77-0.89; N8 16x16 128->128 1.09, N4 32x32 0.86.
+# the caches). The narrow floor depends on the SIMD level the kernels run at: at AVX2 (measured on
+# AMD Zen 3, 2 threads, fwd+bwd, Winograd/direct time, with the register-blocked products of
+# _winograd._UNGROUPED_GMUL_AT) N2 32x32 16->32 read 1.16, N4 1.06, N8 0.89, N16 0.80; from C + Cout
+# = 96 on the AVX-512 numbers held (N2 32x32 48->48 0.96, 64->64 0.89, N6 16x16 128->128 1.01, N8
+# 0.83, N4 28x28 192->192 0.68).
 # The measurements behind each number: docs/architecture.md and docs/performance.md, from
 # bench/winograd_rule_interleaved.py.
-_WINOGRAD_MIN_PIXELS_AT = {"baseline": 2048, "avx2": 4096, "avx512": 2048}
-_WINOGRAD_NARROW_MIN_PIXELS_AT = {"baseline": 3072, "avx2": 32768, "avx512": 3072}
+_WINOGRAD_MIN_PIXELS_AT = {"baseline": 2048, "avx2": 2048, "avx512": 2048}
+_WINOGRAD_NARROW_MIN_PIXELS_AT = {"baseline": 3072, "avx2": 8192, "avx512": 3072}
 _WINOGRAD_MIN_PIXELS = _WINOGRAD_MIN_PIXELS_AT[_simd.simd_level()]
 _WINOGRAD_NARROW_SUM, _WINOGRAD_NARROW_MIN_PIXELS = 96, _WINOGRAD_NARROW_MIN_PIXELS_AT[_simd.simd_level()]
 _WINOGRAD_WIDE_MIN_PIXELS = 2048
@@ -488,8 +490,7 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     output of at least 2048 pixels ``N*Ho*Wo`` (3072 when C + Cout is under 96, and
     ``2048*((C + Cout)/384)**2`` when it is above 384; never above 640: smaller outputs make
     per-position products too thin for the transforms' cost, wider layers transformed weights
-    too large for the caches; where the kernels run at AVX2, at least 4096 pixels, and 32768
-    when C + Cout is under 96), then
+    too large for the caches; where the kernels run at AVX2, 8192 when C + Cout is under 96), then
     "direct" (implicit GEMM, at least 8 output channels), then "gemm" (im2col + BLAS, any layer).
     The backward pass uses the same rule, where "direct" also needs 8 input channels when it
     computes dx; "winograd" computes dx by its transforms, and dw too on layers with at least 16

@@ -503,13 +503,11 @@ def test_conv2d_auto_picks_winograd_by_its_rule(rng, monkeypatch, winograd_rule_
         ("avx512", 16, 14, 14, 256, 384, False),  # 3136; 640 takes 5689
         ("avx512", 8, 28, 28, 256, 384, True),    # 6272
         ("avx512", 8, 28, 28, 384, 384, False),   # above 640: never
-        ("avx2", 32, 32, 32, 16, 32, True),       # 32768 pixels: C + Cout under 96 takes 32768
-        ("avx2", 16, 32, 32, 16, 32, False),      # 16384
-        ("avx2", 4, 32, 32, 64, 64, True),        # 4096 from C + Cout = 96 on
-        ("avx2", 8, 16, 16, 128, 128, False),     # 2048
-        ("avx2", 4, 32, 32, 192, 256, True),      # 4096; 448 takes 4096
+        ("avx2", 8, 32, 32, 16, 32, True),        # 8192 pixels: C + Cout under 96 takes 8192
+        ("avx2", 4, 32, 32, 16, 32, False),       # 4096
+        ("avx2", 2, 32, 32, 64, 64, True),        # 2048 from C + Cout = 96 on, as at AVX-512
+        ("avx2", 6, 16, 16, 128, 128, False),     # 1536
         ("avx2", 8, 28, 28, 256, 384, True),      # 6272; 640 takes 5689
-        ("avx2", 16, 14, 14, 256, 384, False),    # 3136
         ("baseline", 2, 40, 40, 16, 32, True),    # the AVX-512 numbers
         ("baseline", 2, 32, 32, 16, 32, False),
     ],
@@ -530,19 +528,15 @@ def test_winograd_needs_enough_output_pixels(winograd_rule_at, level, n, h, w, c
 
 @pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
 def test_winograd_min_pixels(winograd_rule_at, level):
-    """The pixel counts of the rule: at AVX-512 (and the baseline) 3072 below C + Cout = 96, 2048
-    up to 384, then growing with the square of C + Cout; at AVX2 32768 below 96, then at least
-    4096; none above 640."""
+    """The pixel counts of the rule: 3072 below C + Cout = 96 (8192 at AVX2), 2048 up to 384, then
+    growing with the square of C + Cout; none above 640."""
     from fastconv import conv
 
     winograd_rule_at(level)
-    if level == "avx2":
-        assert conv._winograd_min_pixels(16, 32) == conv._winograd_min_pixels(47, 48) == 32768
-        assert conv._winograd_min_pixels(48, 48) == conv._winograd_min_pixels(192, 256) == 4096
-    else:
-        assert conv._winograd_min_pixels(16, 32) == conv._winograd_min_pixels(47, 48) == 3072
-        assert conv._winograd_min_pixels(48, 48) == conv._winograd_min_pixels(192, 192) == 2048
-        assert conv._winograd_min_pixels(256, 256) == 3641  # ceil(2048 * (512/384)**2)
+    narrow = 8192 if level == "avx2" else 3072
+    assert conv._winograd_min_pixels(16, 32) == conv._winograd_min_pixels(47, 48) == narrow
+    assert conv._winograd_min_pixels(48, 48) == conv._winograd_min_pixels(192, 192) == 2048
+    assert conv._winograd_min_pixels(256, 256) == 3641  # ceil(2048 * (512/384)**2)
     assert conv._winograd_min_pixels(256, 384) == 5689
     assert conv._winograd_min_pixels(256, 385) is None
     least = [conv._winograd_min_pixels(s // 2, s - s // 2) for s in range(96, 641)]
