@@ -71,22 +71,20 @@ _WINOGRAD_MAX_PAD = 2
 _WINOGRAD_MIN_CHANNELS = 16
 _WINOGRAD_WIDE_CHANNELS = 32
 # ... and, ungrouped, where the output has enough pixels N*Ho*Wo for the layer's width C + Cout
-# (_winograd_min_pixels): _WINOGRAD_NARROW_MIN_PIXELS below _WINOGRAD_NARROW_SUM (the transforms
-# weigh more against thin products), else _WINOGRAD_MIN_PIXELS or _WINOGRAD_WIDE_MIN_PIXELS times
-# the square of (C + Cout) / _WINOGRAD_WIDE_SUM, whichever is more, and never above
-# _WINOGRAD_MAX_SUM (U, the per-call weight transforms and the weight gradient's part sums outgrow
-# the caches). The narrow floor depends on the SIMD level the kernels run at: at AVX2 (measured on
+# (_winograd_min_pixels): _WINOGRAD_MIN_PIXELS, or _WINOGRAD_NARROW_MIN_PIXELS below
+# _WINOGRAD_NARROW_SUM (the transforms weigh more against thin products), growing with the square
+# of (C + Cout) / _WINOGRAD_WIDE_SUM above it, and never above _WINOGRAD_MAX_SUM (U, the per-call
+# weight transforms and the weight gradient's part sums outgrow the caches). The narrow floor depends on the SIMD level the kernels run at: at AVX2 (measured on
 # AMD Zen 3, 2 threads, fwd+bwd, Winograd/direct time, with the register-blocked products of
 # _winograd._UNGROUPED_GMUL_AT) N2 32x32 16->32 read 1.16, N4 1.06, N8 0.89, N16 0.80; from C + Cout
 # = 96 on the AVX-512 numbers held (N2 32x32 48->48 0.96, 64->64 0.89, N6 16x16 128->128 1.01, N8
 # 0.83, N4 28x28 192->192 0.68).
 # The measurements behind each number: docs/architecture.md and docs/performance.md, from
 # bench/winograd_rule_interleaved.py.
-_WINOGRAD_MIN_PIXELS_AT = {"baseline": 2048, "avx2": 2048, "avx512": 2048}
+_LEVEL = _simd.simd_level()  # the SIMD level the kernels run at, fixed per process
+_WINOGRAD_MIN_PIXELS = 2048
 _WINOGRAD_NARROW_MIN_PIXELS_AT = {"baseline": 3072, "avx2": 8192, "avx512": 3072}
-_WINOGRAD_MIN_PIXELS = _WINOGRAD_MIN_PIXELS_AT[_simd.simd_level()]
-_WINOGRAD_NARROW_SUM, _WINOGRAD_NARROW_MIN_PIXELS = 96, _WINOGRAD_NARROW_MIN_PIXELS_AT[_simd.simd_level()]
-_WINOGRAD_WIDE_MIN_PIXELS = 2048
+_WINOGRAD_NARROW_SUM, _WINOGRAD_NARROW_MIN_PIXELS = 96, _WINOGRAD_NARROW_MIN_PIXELS_AT[_LEVEL]
 _WINOGRAD_WIDE_SUM = 384
 _WINOGRAD_MAX_SUM = 640
 # Grouped layers (1 < groups < C): a block-diagonal product per tile position, (tiles, C/groups) @
@@ -96,9 +94,8 @@ _WINOGRAD_MAX_SUM = 640
 _WINOGRAD_GROUP_CHANNELS = 8
 # Winograd's weight gradient (fastconv._winograd.winograd_backward_weights) replaces the direct
 # kernels' for layers with at least this many input and output channels, by the SIMD level the
-# kernels run at (fastconv._simd.simd_level(), fixed per process): it does 4x fewer multiplies in
-# BLAS GEMMs but pays two tile transforms per tile, and its GEMMs (C x tiles @ tiles x Cout) are
-# thin below 64 channels. conv2d_backward(..., compute_dx=False) time, Winograd dw / direct dw
+# kernels run at (_LEVEL): it does 4x fewer multiplies in BLAS GEMMs but pays two tile transforms
+# per tile, and its GEMMs (C x tiles @ tiles x Cout) are thin below 64 channels. conv2d_backward(..., compute_dx=False) time, Winograd dw / direct dw
 # (bench/winograd_rule_interleaved.py --dw-rule, calls alternated in one process, 2 threads, two
 # runs; docs/performance.md):
 # - avx512 (AMD Zen 5, AVX-512 units full width): 0.88-0.96 on N32 32x32 16->32 float32 (with the
@@ -108,8 +105,7 @@ _WINOGRAD_GROUP_CHANNELS = 8
 # - baseline (SSE2 kernels; BLAS keeps its own instruction set): 0.61 on 16->32, 0.41 on 64->64.
 # 16 is the fewest channels "auto" sends to Winograd.
 _WINOGRAD_DW_MIN_CHANNELS_AT = {"baseline": 16, "avx2": 64, "avx512": 16}
-_WINOGRAD_DW_MIN_CHANNELS = {_F32: _WINOGRAD_DW_MIN_CHANNELS_AT[_simd.simd_level()],
-                             _F64: _WINOGRAD_DW_MIN_CHANNELS_AT[_simd.simd_level()]}
+_WINOGRAD_DW_MIN_CHANNELS = dict.fromkeys((_F32, _F64), _WINOGRAD_DW_MIN_CHANNELS_AT[_LEVEL])
 _NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
 
 #: The values of ``conv2d_forward``'s ``algorithm``: "auto", then the kernel families in the order
@@ -262,8 +258,7 @@ def _winograd_min_pixels(c: int, cout: int):
         return None
     if s < _WINOGRAD_NARROW_SUM:
         return _WINOGRAD_NARROW_MIN_PIXELS
-    wide = -(-_WINOGRAD_WIDE_MIN_PIXELS * max(s, _WINOGRAD_WIDE_SUM) ** 2 // _WINOGRAD_WIDE_SUM ** 2)
-    return max(_WINOGRAD_MIN_PIXELS, wide)
+    return -(-_WINOGRAD_MIN_PIXELS * max(s, _WINOGRAD_WIDE_SUM) ** 2 // _WINOGRAD_WIDE_SUM ** 2)
 
 
 def _winograd_pays(w_shape, groups: int = 1, pixels=None) -> bool:
