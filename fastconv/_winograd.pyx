@@ -360,19 +360,27 @@ cdef void _untiles_nchw(
         t = e
 
 
-# Whether ungrouped layers whose Cout is a multiple of the chunk multiply by the grouped layers'
-# register-blocked product (one group) instead of BLAS, by the level the transforms run at (the
-# kernel's level). Forward and dx time, register-blocked / BLAS (2 threads, calls alternating):
-# at AVX2 (AMD Zen 3, OpenBLAS's Haswell kernel) 0.67-0.72 on 16->32 to 64->64, 0.65 on 128->128,
-# 0.53 on 256->256; at the SSE2 baseline 1.20-1.65 (BLAS runs AVX2 there); at AVX-512 (AMD Zen 5)
-# within +-10 % either way on the medium, large and transposed-phase layers, so BLAS stays.
+# Whether ungrouped layers whose Cout is a multiple of the chunk (GROUP_CHUNK) multiply by the
+# grouped layers' register-blocked products (one group) instead of BLAS, in the forward, dx and the
+# weight gradient, by the level the transforms run at (the kernel's level). Time, register-blocked /
+# BLAS (2 threads, calls alternating): at AVX2 (AMD Zen 3, OpenBLAS's Haswell kernel) forward and
+# dx 0.67-0.72 on 16->32 to 64->64, 0.65 on 128->128, 0.53 on 256->256 (float32), 0.70-0.75 on
+# 16->32 to 128->128 (float64); weight gradient 0.54-0.80 (float32), 0.70-0.82 (float64); at the
+# SSE2 baseline forward 1.20-1.65 (BLAS runs AVX2 there); at AVX-512 (AMD Zen 5) forward within
+# +-10 % either way on the medium, large and transposed-phase layers, so BLAS stays.
 _UNGROUPED_GMUL_AT = {"baseline": False, "avx2": True, "avx512": False}
 cdef bint _ungrouped_gmul = _UNGROUPED_GMUL_AT.get(fcw_simd_name().decode(), False)
 
 
+#: The register-blocked products' chunk of output channels: the grouped layers' Cout / groups, and
+#: an ungrouped layer's Cout where ungrouped_gmul() is on, must be a multiple of it.
+GROUP_CHUNK = fcw_group_chunk()
+
+
 def ungrouped_gmul():
-    """Whether ungrouped float32 layers (Cout a multiple of 16) multiply by the register-blocked
-    product instead of BLAS in the forward and dx, at this process's level (see _UNGROUPED_GMUL_AT)."""
+    """Whether ungrouped layers (Cout a multiple of GROUP_CHUNK) multiply by the register-blocked
+    products instead of BLAS in the forward, dx and weight gradient, at this process's level (see
+    _UNGROUPED_GMUL_AT)."""
     return _ungrouped_gmul
 
 
@@ -412,8 +420,8 @@ cdef void _forward(
     cdef floating* v
     cdef floating* mm
     cdef const floating** rows
-    # float32 ungrouped layers by the register-blocked product where the level takes it
-    cdef bint gm = _ungrouped_gmul and G == 1 and Cout % chunk == 0 and sizeof(floating) == 4
+    # ungrouped layers by the register-blocked products where the level takes them
+    cdef bint gm = _ungrouped_gmul and G == 1 and Cout % chunk == 0
     cdef int prev = _blas_pin()
     for blk in prange(nblocks, schedule="dynamic", num_threads=nthreads):
         base = wk + threadid() * ldw
@@ -515,6 +523,8 @@ cdef void _weights_grad(
     cdef double* dbq
     cdef Py_ssize_t t, o
     cdef const floating** rows
+    # ungrouped layers by the register-blocked products where the level takes them
+    cdef bint gm = _ungrouped_gmul and G == 1 and Cout % chunk == 0
     cdef int prev = _blas_pin()
     for q in prange(P, schedule="dynamic", num_threads=nthreads):
         base = wk + threadid() * ldw
@@ -540,7 +550,7 @@ cdef void _weights_grad(
                 # row-major acc_p (C, Cout) += V_p^T (C, rows) @ D_p (rows, Cout), as column-major
                 # acc^T (Cout, C) += D_p^T (Cout, rows) @ V_p (rows, C); with groups, acc_p is
                 # (cg, Cout) and group g sums V's columns g*cg.. against D's g*og..
-                if G == 1:
+                if G == 1 and not gm:
                     _gemm_acc_tn(<int>Cout, <int>C, <int>(t1 - t0), dd + p * ldd, <int>Cout,
                                  v + p * ldv, <int>C, acc + p * C * Cout, <int>Cout)
                 elif og % chunk == 0:

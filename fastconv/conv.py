@@ -71,22 +71,40 @@ _WINOGRAD_MAX_PAD = 2
 _WINOGRAD_MIN_CHANNELS = 16
 _WINOGRAD_WIDE_CHANNELS = 32
 # ... and, ungrouped, where the output has enough pixels N*Ho*Wo for the layer's width C + Cout
-# (_winograd_min_pixels): _WINOGRAD_MIN_PIXELS, or _WINOGRAD_NARROW_MIN_PIXELS below
+# (_winograd_min_pixels), by the numbers of the SIMD level the kernels run at and the dtype
+# (_WinogradRule, float32's and float64's per level in _WINOGRAD_RULE_AT): ``min_pixels``, or ``narrow_min_pixels`` below C + Cout =
 # _WINOGRAD_NARROW_SUM (the transforms weigh more against thin products), growing with the square
-# of (C + Cout) / _WINOGRAD_WIDE_SUM above it, and never above _WINOGRAD_MAX_SUM (U, the per-call
-# weight transforms and the weight gradient's part sums outgrow the caches). The narrow floor depends on the SIMD level the kernels run at: at AVX2 (measured on
-# AMD Zen 3, 2 threads, fwd+bwd, Winograd/direct time, with the register-blocked products of
-# _winograd._UNGROUPED_GMUL_AT) N2 32x32 16->32 read 1.16, N4 1.06, N8 0.89, N16 0.80; from C + Cout
-# = 96 on the AVX-512 numbers held (N2 32x32 48->48 0.96, 64->64 0.89, N6 16x16 128->128 1.01, N8
-# 0.83, N4 28x28 192->192 0.68).
-# The measurements behind each number: docs/architecture.md and docs/performance.md, from
-# bench/winograd_rule_interleaved.py.
+# of (C + Cout) / ``wide_sum`` above that, and never above ``max_sum`` (U, the per-call weight
+# transforms and the weight gradient's part sums outgrow the caches). Measured (2 threads, fwd+bwd,
+# Winograd/direct time, bench/winograd_rule_interleaved.py):
+# - avx512 (AMD Zen 5): N2 32x32 48->48 0.96, 64->64 0.89, N6 16x16 128->128 1.01, N8 0.83, N4
+#   28x28 192->192 0.68; thin layers (C + Cout under 96) from 3072 pixels;
+# - avx2 (AMD Zen 3, the register-blocked products of _winograd._UNGROUPED_GMUL_AT, Winograd's
+#   weight gradient): thin N2 32x32 16->32 1.14, N3 0.99, N2 32x32 32->32 0.93; 1024 pixels read
+#   0.97-1.05 (64->64, 128->128), 1536-1600 0.72-0.80 (64->64 to 192->192), 2048 0.63-0.79 (up to
+#   256->256); C + Cout = 640 at 3136 pixels 0.67; 768 at 3136 1.04-1.06, at 6272 0.68; 1024 at
+#   1568 2.8, at 6272 1.03. float64 as float32 up to C + Cout = 448 (N2 32x32 192->256 0.72), but
+#   wide layers need more pixels, as at AVX-512: 512 at 2048 pixels 1.22, at 3072-3136 1.01-1.10,
+#   640 at 3136 1.14, 768 at 6272 0.81;
+# - baseline (SSE2 kernels): the AVX-512 numbers.
+# The measurements behind each number: docs/architecture.md and docs/performance.md.
+class _WinogradRule(NamedTuple):
+    """The numbers of "auto"'s Winograd pixel rule at one SIMD level (see _winograd_min_pixels)."""
+
+    min_pixels: int  # from C + Cout = _WINOGRAD_NARROW_SUM to wide_sum
+    narrow_min_pixels: int  # below _WINOGRAD_NARROW_SUM
+    wide_sum: int  # from here on the pixels grow with the square of C + Cout
+    max_sum: int  # above it, never
+
+
 _LEVEL = _simd.simd_level()  # the SIMD level the kernels run at, fixed per process
-_WINOGRAD_MIN_PIXELS = 2048
-_WINOGRAD_NARROW_MIN_PIXELS_AT = {"baseline": 3072, "avx2": 8192, "avx512": 3072}
-_WINOGRAD_NARROW_SUM, _WINOGRAD_NARROW_MIN_PIXELS = 96, _WINOGRAD_NARROW_MIN_PIXELS_AT[_LEVEL]
-_WINOGRAD_WIDE_SUM = 384
-_WINOGRAD_MAX_SUM = 640
+_WINOGRAD_NARROW_SUM = 96
+_WINOGRAD_RULE_AT = {  # (float32, float64)
+    "baseline": (_WinogradRule(2048, 3072, 384, 640),) * 2,
+    "avx2": (_WinogradRule(2048, 4096, 576, 768), _WinogradRule(2048, 4096, 384, 640)),
+    "avx512": (_WinogradRule(2048, 3072, 384, 640),) * 2,
+}
+_WINOGRAD_RULE = dict(zip((_F32, _F64), _WINOGRAD_RULE_AT[_LEVEL]))
 # Grouped layers (1 < groups < C): a block-diagonal product per tile position, (tiles, C/groups) @
 # (C/groups, Cout/groups) per group; "auto" takes Winograd (forward, dx and dw) from this many
 # channels per group on each side (measured, 1 thread, interleaved, N8 64x64 64->64: Winograd/direct
@@ -94,17 +112,22 @@ _WINOGRAD_MAX_SUM = 640
 _WINOGRAD_GROUP_CHANNELS = 8
 # Winograd's weight gradient (fastconv._winograd.winograd_backward_weights) replaces the direct
 # kernels' for layers with at least this many input and output channels, by the SIMD level the
-# kernels run at (_LEVEL): it does 4x fewer multiplies in BLAS GEMMs but pays two tile transforms
-# per tile, and its GEMMs (C x tiles @ tiles x Cout) are thin below 64 channels. conv2d_backward(..., compute_dx=False) time, Winograd dw / direct dw
-# (bench/winograd_rule_interleaved.py --dw-rule, calls alternated in one process, 2 threads, two
-# runs; docs/performance.md):
-# - avx512 (AMD Zen 5, AVX-512 units full width): 0.88-0.96 on N32 32x32 16->32 float32 (with the
-#   whole backward), 0.74-0.88 on N16 32x32 32->32, 0.85 on 16->32 float64;
-# - avx2 (AMD Zen 3): 1.46-1.51 on 16->32, 1.11-1.12 on 32->32, 1.09-1.10 on N8 32x32 48->48,
-#   0.92-0.98 on N8 32x32 64->64, 0.62-0.77 on N8 64x64 64->64 (float32); float64 1.14, 1.09, 0.84;
+# kernels run at (_LEVEL): it does 4x fewer multiplies but pays two tile transforms per tile, and
+# its per-position products (C x tiles @ tiles x Cout) are thin. Where those products are the
+# register-blocked kernel's (fastconv._winograd.ungrouped_gmul(), Cout a multiple of 16) it pays
+# from the 16-channel floor at every level that takes that kernel (_winograd_dw_pays); the table is
+# for BLAS products. conv2d_backward(..., compute_dx=False) time, Winograd dw / direct dw
+# (bench/winograd_rule_interleaved.py --dw-rule, calls alternated in one process, 2 threads;
+# docs/performance.md):
+# - avx512 (AMD Zen 5, AVX-512 units full width, BLAS products): 0.88-0.96 on N32 32x32 16->32
+#   float32 (with the whole backward), 0.74-0.88 on N16 32x32 32->32, 0.85 on 16->32 float64;
+# - avx2 (AMD Zen 3), BLAS products: 1.18 on 16->32, 0.89 on 32->32, 0.86 on N8 32x32 48->48, 0.75
+#   on N8 32x32 64->64, 0.60 on N8 64x64 64->64 (float32); float64 0.81, 0.74, 0.53 (64x64);
+#   register-blocked products: 0.80 on N16 32x32 16->16, 0.64 on 16->32, 0.52 on 32->32, 0.42 on
+#   64x64 (float32), 0.66, 0.52, 0.38 (float64);
 # - baseline (SSE2 kernels; BLAS keeps its own instruction set): 0.61 on 16->32, 0.41 on 64->64.
 # 16 is the fewest channels "auto" sends to Winograd.
-_WINOGRAD_DW_MIN_CHANNELS_AT = {"baseline": 16, "avx2": 64, "avx512": 16}
+_WINOGRAD_DW_MIN_CHANNELS_AT = {"baseline": 16, "avx2": 32, "avx512": 16}
 _WINOGRAD_DW_MIN_CHANNELS = dict.fromkeys((_F32, _F64), _WINOGRAD_DW_MIN_CHANNELS_AT[_LEVEL])
 _NO_DX = {_F32: np.empty((1, 1, 1, 1), _F32), _F64: np.empty((1, 1, 1, 1), _F64)}
 
@@ -250,21 +273,23 @@ def _winograd_serves(w_shape, pad, stride, opts: _Options = _PLAIN) -> _Fit:
     return _Fit(False, f"the winograd kernels serve per-side padding only on dilated layers, got {opts.describe(pad)}")
 
 
-def _winograd_min_pixels(c: int, cout: int):
+def _winograd_min_pixels(c: int, cout: int, ct=_F32):
     """The output pixels N*Ho*Wo from which "auto" takes Winograd for an ungrouped layer of ``c``
-    input and ``cout`` output channels, or None where it never does (see _WINOGRAD_MIN_PIXELS)."""
-    s = c + cout
-    if s > _WINOGRAD_MAX_SUM:
+    input and ``cout`` output channels computed in ``ct``, or None where it never does (see
+    _WinogradRule)."""
+    rule, s = _WINOGRAD_RULE[ct], c + cout
+    if s > rule.max_sum:
         return None
     if s < _WINOGRAD_NARROW_SUM:
-        return _WINOGRAD_NARROW_MIN_PIXELS
-    return -(-_WINOGRAD_MIN_PIXELS * max(s, _WINOGRAD_WIDE_SUM) ** 2 // _WINOGRAD_WIDE_SUM ** 2)
+        return rule.narrow_min_pixels
+    return -(-rule.min_pixels * max(s, rule.wide_sum) ** 2 // rule.wide_sum ** 2)
 
 
-def _winograd_pays(w_shape, groups: int = 1, pixels=None) -> bool:
+def _winograd_pays(w_shape, groups: int = 1, pixels=None, ct=_F32) -> bool:
     """The "auto" rule: Winograd for layers with at least _WINOGRAD_MIN_CHANNELS input and output
     channels and at least _WINOGRAD_WIDE_CHANNELS on one side (where it measured faster) whose
-    output has ``pixels`` N*Ho*Wo (None: not checked) of at least _winograd_min_pixels; for
+    output has ``pixels`` N*Ho*Wo (None: not checked) of at least _winograd_min_pixels (in dtype
+    ``ct``); for
     grouped layers, at least _WINOGRAD_GROUP_CHANNELS input and output channels per group and
     _WINOGRAD_WIDE_CHANNELS output channels in all."""
     c, cout = w_shape[2], w_shape[3]
@@ -274,7 +299,7 @@ def _winograd_pays(w_shape, groups: int = 1, pixels=None) -> bool:
         return False
     if pixels is None:
         return True
-    least = _winograd_min_pixels(c, cout)
+    least = _winograd_min_pixels(c, cout, ct)
     return least is not None and pixels >= least
 
 
@@ -321,10 +346,10 @@ def _fit(name: str, w_shape, pad, compute_dx: bool, opts: _Options = _PLAIN, str
 
 
 def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Options = _PLAIN,
-            stride=(1, 1), pixels=None) -> str:
+            stride=(1, 1), pixels=None, ct=_F32) -> str:
     """The kernel family of a call: for "auto" the depthwise kernels if they serve the layer, else
-    the first of small, winograd (where it pays; ``pixels``: the output's N*Ho*Wo, see
-    _winograd_pays), direct, gemm that does; else the forced one, or a ValueError saying why it
+    the first of small, winograd (where it pays; ``pixels``: the output's N*Ho*Wo, ``ct``: the
+    compute dtype, see _winograd_pays), direct, gemm that does; else the forced one, or a ValueError saying why it
     cannot serve."""
     if algorithm == "auto":
         # (.ok: a field read, cheaper than truth's __bool__; one group is never depthwise)
@@ -332,7 +357,7 @@ def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Op
             return "depthwise"
         if _small_serves(w_shape, pad, opts).ok:
             return "small"
-        if _winograd_pays(w_shape, opts.groups, pixels) and _winograd_serves(w_shape, pad, stride, opts) \
+        if _winograd_pays(w_shape, opts.groups, pixels, ct) and _winograd_serves(w_shape, pad, stride, opts) \
                 and _dilated.pays(w_shape, opts.dilation, opts.groups):
             return "winograd"
         if _direct_serves(w_shape, compute_dx, pad, opts):
@@ -569,12 +594,10 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
             x, w, b, padding, stride, dilation, groups
         )
         opts = _Options(pad_end, dil, groups)
-        ct = None
+        ct = v.compute_dtype(x.dtype, w.dtype, *((b.dtype,) if b is not None else ()))
     path = _choose(_check_algorithm(algorithm), w.shape, (ph, pw), False, "conv2d_forward", opts, (sh, sw),
-                   x.shape[0] * ho * wo)
+                   x.shape[0] * ho * wo, ct)
     has_bias = b is not None
-    if ct is None:
-        ct = v.compute_dtype(x.dtype, w.dtype, *((b.dtype,) if has_bias else ()))
     xc, wc = _as(x, ct), _as(w, ct)
     bc = _as(b, ct) if has_bias else np.zeros(w.shape[3], dtype=ct)
     shape = (x.shape[0], ho, wo, w.shape[3])
@@ -693,6 +716,9 @@ def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto", dy_nchw: bool 
         dy = v.check_dy(dy, (n, cout, ho, wo))
     else:
         dy = v.check_dy(dy, y_shape)
+    ct = x.dtype
+    if not (dy.dtype is ct and w.dtype is ct):  # (else the promotion is ct: the common case, cheaply)
+        ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
     if family is not None and family != "direct":
         # The forward's choice. Of the families, only "direct" depends on compute_dx (it needs
         # _DIRECT_MIN_COLS input channels for dx); every other choice is the same with and without dx
@@ -700,10 +726,7 @@ def _backward(dy, cache, compute_dx: bool, gemm_dx: str = "auto", dy_nchw: bool 
         path = family
     else:
         path = _choose(algorithm, w.shape, pad, compute_dx, "conv2d_backward", _Options(pad_end, dil, groups), stride,
-                       _output_pixels(y_shape))
-    ct = x.dtype
-    if not (dy.dtype is ct and w.dtype is ct):  # (else the promotion is ct: the common case, cheaply)
-        ct = v.compute_dtype(x.dtype, w.dtype, dy.dtype)
+                       _output_pixels(y_shape), ct)
     nonempty = dy.size and w.size and x.size
     if nonempty and path == "depthwise":
         dx, dw, db = _depthwise_backward(x, w, dy, ct, pad, stride, compute_dx, dil)
@@ -879,7 +902,10 @@ def _winograd_dw_pays(w_shape, ct, groups: int = 1) -> bool:
     """Whether Winograd's weight gradient beats the direct kernels' (see _WINOGRAD_DW_MIN_CHANNELS)."""
     if groups > 1:
         return True  # measured 0.95-1.03 of the direct kernels' time at 8 to 32 channels per group
-    return min(w_shape[2], w_shape[3]) >= _WINOGRAD_DW_MIN_CHANNELS[ct]
+    least = _WINOGRAD_DW_MIN_CHANNELS[ct]
+    if w_shape[3] % _winograd.GROUP_CHUNK == 0 and _winograd.ungrouped_gmul():
+        least = _WINOGRAD_MIN_CHANNELS  # the register-blocked products
+    return min(w_shape[2], w_shape[3]) >= least
 
 
 def _winograd_backward(x, w, dy, ct, pad, stride, compute_dx, dx_nchw=False):

@@ -36,12 +36,12 @@ def rng():
 
 @pytest.fixture
 def winograd_rule_at(monkeypatch):
-    """A function setting conv2d's Winograd rule (narrow pixel floor, weight-gradient channels) to a
-    SIMD level's constants, so that a test of the rule's numbers runs the same on any processor."""
+    """A function setting conv2d's Winograd rule (pixel counts, weight-gradient channels) to a SIMD
+    level's constants, so that a test of the rule's numbers runs the same on any processor."""
     from fastconv import conv
 
     def set_level(level: str) -> None:
-        monkeypatch.setattr(conv, "_WINOGRAD_NARROW_MIN_PIXELS", conv._WINOGRAD_NARROW_MIN_PIXELS_AT[level])
+        monkeypatch.setattr(conv, "_WINOGRAD_RULE", dict(zip(conv._WINOGRAD_RULE, conv._WINOGRAD_RULE_AT[level])))
         monkeypatch.setattr(conv, "_WINOGRAD_DW_MIN_CHANNELS",
                             dict.fromkeys(conv._WINOGRAD_DW_MIN_CHANNELS, conv._WINOGRAD_DW_MIN_CHANNELS_AT[level]))
 

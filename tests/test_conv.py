@@ -279,7 +279,7 @@ def test_conv2d_algorithm_forces_a_kernel_family(monkeypatch, dtype, rng, xs, ks
         # kernels (im2col + BLAS below 8 output channels)
         from fastconv import conv
 
-        if min(xs[3], ks[2]) >= conv._WINOGRAD_DW_MIN_CHANNELS[np.dtype(dtype)]:
+        if conv._winograd_dw_pays(ks[:2] + (xs[3], ks[2]), np.dtype(dtype)):
             dw_call = ("winograd", "dw")
         else:
             dw_call = ("direct" if ks[2] >= 8 else "gemm", "bwd")
@@ -503,11 +503,15 @@ def test_conv2d_auto_picks_winograd_by_its_rule(rng, monkeypatch, winograd_rule_
         ("avx512", 16, 14, 14, 256, 384, False),  # 3136; 640 takes 5689
         ("avx512", 8, 28, 28, 256, 384, True),    # 6272
         ("avx512", 8, 28, 28, 384, 384, False),   # above 640: never
-        ("avx2", 8, 32, 32, 16, 32, True),        # 8192 pixels: C + Cout under 96 takes 8192
-        ("avx2", 4, 32, 32, 16, 32, False),       # 4096
+        ("avx2", 4, 32, 32, 16, 32, True),        # 4096 pixels: C + Cout under 96 takes 4096
+        ("avx2", 3, 32, 32, 16, 32, False),       # 3072
         ("avx2", 2, 32, 32, 64, 64, True),        # 2048 from C + Cout = 96 on, as at AVX-512
         ("avx2", 6, 16, 16, 128, 128, False),     # 1536
-        ("avx2", 8, 28, 28, 256, 384, True),      # 6272; 640 takes 5689
+        ("avx2", 2, 32, 32, 256, 256, True),      # 2048; 512 takes 2048 (up to 576)
+        ("avx2", 16, 14, 14, 256, 384, True),     # 3136; 640 takes 2529
+        ("avx2", 4, 28, 28, 384, 384, False),     # 3136; 768 takes 3641
+        ("avx2", 8, 28, 28, 384, 384, True),      # 6272
+        ("avx2", 8, 28, 28, 512, 512, False),     # above 768: never
         ("baseline", 2, 40, 40, 16, 32, True),    # the AVX-512 numbers
         ("baseline", 2, 32, 32, 16, 32, False),
     ],
@@ -526,19 +530,77 @@ def test_winograd_needs_enough_output_pixels(winograd_rule_at, level, n, h, w, c
     assert (conv._choose("auto", (3, 3, c, cout), (1, 1), True, "t", pixels=pixels) == "winograd") is winograd
 
 
+def test_winograd_pixel_rule_reads_the_compute_dtype(rng, monkeypatch):
+    """The forward and the backward read the pixel rule of the dtype they compute in (float64's
+    differs from float32's at AVX2); a float32 x with a float64 w computes in float64."""
+    import fastconv
+    import fastconv.reference as R
+    from fastconv import conv
+
+    rule = conv._WinogradRule
+    monkeypatch.setattr(conv, "_WINOGRAD_RULE", {np.dtype(np.float32): rule(64, 64, 384, 640),
+                                                 np.dtype(np.float64): rule(65, 65, 384, 640)})
+    x = rng.standard_normal((1, 8, 8, 16))
+    w = rng.standard_normal((3, 3, 16, 32)) / 12
+    b = rng.standard_normal(32)
+    want = {np.float32: "winograd", np.float64: "direct"}
+    for xt, wt in [(np.float32, np.float32), (np.float64, np.float64), (np.float32, np.float64)]:
+        ct = np.result_type(xt, wt).type
+        assert conv._choose("auto", w.shape, (1, 1), True, "t", pixels=64, ct=np.dtype(ct)) == want[ct]
+        y, cache = fastconv.conv2d_forward(x.astype(xt), w.astype(wt), b.astype(wt))
+        assert cache.family == want[ct] and y.dtype == xt  # (y in x's dtype, computed in ct)
+        grads = fastconv.conv2d_backward(np.ones_like(y), cache)
+        yr, cr = R.conv2d_forward(x.astype(ct), w.astype(ct), b.astype(ct))
+        rtol, atol = _winograd_tol(xt)
+        for got, ref in zip((y,) + grads, (yr,) + R.conv2d_backward(np.ones_like(yr), cr)):
+            np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol * max(1.0, float(np.abs(ref).max())))
+
+
+@pytest.mark.parametrize("gmul", [False, True], ids=["blas", "gmul"])
+@pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
+def test_winograd_dw_rule(winograd_rule_at, level, gmul):
+    """Winograd's weight gradient replaces the direct kernels' from the level's channel count where
+    its products are BLAS's, and from the 16-channel floor where they are the register-blocked
+    kernel's (ungrouped_gmul(), Cout a multiple of GROUP_CHUNK); grouped layers always."""
+    from fastconv import _winograd, conv
+
+    winograd_rule_at(level)
+    least = conv._WINOGRAD_DW_MIN_CHANNELS_AT[level]
+    prev = _winograd.set_ungrouped_gmul(gmul)
+    try:
+        for dt in (np.float32, np.float64):
+            dt = np.dtype(dt)
+            for c, cout in [(16, 32), (32, 16), (32, 32), (24, 24), (48, 48), (64, 64), (8, 32)]:
+                fast = gmul and cout % 16 == 0
+                want = min(c, cout) >= (16 if fast else least)
+                assert conv._winograd_dw_pays((3, 3, c, cout), dt) is want, (level, gmul, c, cout)
+            assert conv._winograd_dw_pays((3, 3, 8, 32), dt, groups=4)
+    finally:
+        _winograd.set_ungrouped_gmul(prev)
+
+
 @pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
 def test_winograd_min_pixels(winograd_rule_at, level):
-    """The pixel counts of the rule: 3072 below C + Cout = 96 (8192 at AVX2), 2048 up to 384, then
-    growing with the square of C + Cout; none above 640."""
+    """The pixel counts of the rule: 3072 below C + Cout = 96 (4096 at AVX2), 2048 up to 384 (576 for
+    float32 at AVX2), then growing with the square of C + Cout; none above 640 (768 for float32 at
+    AVX2)."""
     from fastconv import conv
 
     winograd_rule_at(level)
-    narrow = 8192 if level == "avx2" else 3072
-    assert conv._winograd_min_pixels(16, 32) == conv._winograd_min_pixels(47, 48) == narrow
+    f64 = np.dtype(np.float64)
+    assert conv._winograd_min_pixels(16, 32, f64) == (4096 if level == "avx2" else 3072)
+    assert conv._winograd_min_pixels(48, 48, f64) == conv._winograd_min_pixels(192, 192, f64) == 2048
+    assert conv._winograd_min_pixels(256, 256, f64) == 3641
+    assert conv._winograd_min_pixels(256, 384, f64) == 5689
+    assert conv._winograd_min_pixels(256, 385, f64) is None
+    avx2 = level == "avx2"
+    assert conv._winograd_min_pixels(16, 32) == conv._winograd_min_pixels(47, 48) == (4096 if avx2 else 3072)
     assert conv._winograd_min_pixels(48, 48) == conv._winograd_min_pixels(192, 192) == 2048
-    assert conv._winograd_min_pixels(256, 256) == 3641  # ceil(2048 * (512/384)**2)
-    assert conv._winograd_min_pixels(256, 384) == 5689
-    assert conv._winograd_min_pixels(256, 385) is None
+    assert conv._winograd_min_pixels(256, 256) == (2048 if avx2 else 3641)  # ceil(2048 * (512/384)**2)
+    assert conv._winograd_min_pixels(256, 384) == (2529 if avx2 else 5689)
+    assert conv._winograd_min_pixels(384, 384) == (3641 if avx2 else None)
+    assert conv._winograd_min_pixels(384, 385) is None
+    assert conv._winograd_min_pixels(256, 385) == (2537 if avx2 else None)
     least = [conv._winograd_min_pixels(s // 2, s - s // 2) for s in range(96, 641)]
     assert least == sorted(least)  # wider layers never need fewer pixels
 

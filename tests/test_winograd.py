@@ -77,16 +77,18 @@ def test_passes_match_reference(case, m, dtype):
     assert rel_err(y_nb, ye - b.astype(np.float64)) < WINOGRAD_LIMIT[dtype]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("gmul", [False, True], ids=["blas", "gmul"])
 @pytest.mark.parametrize("m", TILES)
 @pytest.mark.parametrize("case", [(2, 9, 11, 16, 32, 1, 1), (1, 7, 13, 5, 16, 2, 0), (3, 6, 6, 40, 48, 0, 1),
                                   (1, 5, 9, 1, 16, 1, 2)], ids=_ids)
-def test_ungrouped_products_either_way_match_reference(case, m, gmul):
-    """Ungrouped float32 layers whose Cout is a multiple of 16 multiply by the register-blocked
-    product or by BLAS (``set_ungrouped_gmul``; the level's default is ``ungrouped_gmul()``): either
-    way the forward and dx are within the Winograd bound of float64."""
+def test_ungrouped_products_either_way_match_reference(case, m, gmul, dtype):
+    """Ungrouped layers whose Cout is a multiple of GROUP_CHUNK multiply by the register-blocked
+    products or by BLAS (``set_ungrouped_gmul``; the level's default is ``ungrouped_gmul()``): either
+    way the forward, dx and dw are within the Winograd bound of float64."""
+    assert wg.GROUP_CHUNK == 16
     n, h, w_, c, co, ph, pw = case
-    x, w, b, dy = _data(case, np.float32)
+    x, w, b, dy = _data(case, dtype)
     ye, dxe = _exact(x, w, b, dy, ph, pw)
     prev = wg.set_ungrouped_gmul(gmul)
     try:
