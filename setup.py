@@ -79,7 +79,8 @@ _FAMILY = ["_simd_instantiate.h", "_simd.h"]  # a kernel family compiled per ins
 MODULES = {
     "_alloc": ["_alloc_pool.h"],
     "_conv": ["_blas_pin.h"],
-    "_conv1d_winograd": ["_conv1d_winograd_kernels.h", "_conv1d_winograd.h", "_blas_pin.h"] + _FAMILY,
+    "_conv1d_winograd": ["_conv1d_winograd_kernels.h", "_conv1d_winograd.h", "_wgmul_kernels.h", "_wgmul.h",
+                         "_blas_pin.h"] + _FAMILY,
     "_conv_depthwise": ["_conv_depthwise_kernels.h", "_conv_depthwise.h"] + _FAMILY,
     "_conv_direct": ["_conv_direct_kernels.h", "_conv_direct.h"] + _FAMILY,
     "_conv_transpose": ["_conv_direct_kernels.h", "_conv_direct.h"] + _FAMILY,
@@ -93,7 +94,8 @@ MODULES = {
     "_simd": _SIMD,
     "_threads": [],
     "_transpose": ["_transpose.h"] + _SIMD,
-    "_winograd": ["_winograd_kernels.h", "_winograd.h", "_blas_pin.h", "_transpose.h"] + _FAMILY,
+    "_winograd": ["_winograd_kernels.h", "_winograd.h", "_wgmul_kernels.h", "_wgmul.h", "_blas_pin.h",
+                  "_transpose.h"] + _FAMILY,
 }
 _SLOWEST_FIRST = ("_winograd", "_conv_direct", "_conv_depthwise")
 

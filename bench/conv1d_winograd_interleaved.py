@@ -13,6 +13,13 @@
     the weight-gradient kernel with the compiled transforms (the wrapper's matrices) and with the
     general 8 x 8 loop on the same matrices (``general=True``), alternating.
 
+``python bench/conv1d_winograd_interleaved.py gmul [rounds] [N,L,C,Cout,K ...]``
+    fwd+bwd through the API on the Winograd path with its per-position products by BLAS and by the
+    register-blocked kernel (``fastconv._winograd.set_ungrouped_gmul``, which ``onedim._gmul``
+    reads), alternating; prints both medians and their ratio (register-blocked / BLAS), after
+    checking that the two agree to Winograd's rounding. Default layers: the benchmark's k5 layer
+    (N32 L1024 64->64), the rule's 32-channel layers and a wide one (N8 L1024 256->256 k3).
+
 2 threads (fastconv's default here); medians and quartiles in ms.
 """
 from __future__ import annotations
@@ -25,7 +32,7 @@ import numpy as np
 
 import fastconv
 from fastconv import _conv1d_winograd as cw
-from fastconv import onedim
+from fastconv import _winograd, onedim
 
 LAYERS = [(32, 1024, 32, 32, 5), (32, 1024, 32, 32, 3), (32, 1024, 32, 48, 5), (4, 4096, 32, 32, 3),
           (16, 512, 32, 32, 3), (16, 256, 32, 32, 5), (32, 1024, 24, 24, 5), (32, 1024, 40, 40, 5),
@@ -64,6 +71,37 @@ def rule(rounds: int, layers) -> None:
         onedim._WINOGRAD_MIN_CHANNELS, onedim._WINOGRAD_NARROW_MIN_MACS = keep
 
 
+def gmul(rounds: int, layers) -> None:
+    rng = np.random.default_rng(0)
+    keep = _winograd.ungrouped_gmul()
+    try:
+        for n, length, c, cout, k in layers:
+            x = rng.standard_normal((n, length, c), dtype=np.float32)
+            w = (rng.standard_normal((k, c, cout)) / np.sqrt(k * c)).astype(np.float32)
+            b = np.zeros(cout, np.float32)
+            dy = rng.standard_normal((n, length, cout), dtype=np.float32)
+
+            def call(on):
+                _winograd.set_ungrouped_gmul(on)
+                y, cache = fastconv.conv1d_forward(x, w, b, padding="same")
+                assert cache.plan.family == "winograd1d" and onedim._gmul(cout, x.dtype) is on
+                return (y,) + fastconv.conv1d_backward(dy, cache)
+
+            for a, r in zip(call(True), call(False)):
+                assert np.abs(a - r).max() <= 1e-5 * max(1.0, float(np.abs(r).max()))
+            times = {True: [], False: []}
+            for r in range(rounds):
+                for on in ((True, False) if r % 2 else (False, True)):
+                    t0 = time.perf_counter()
+                    call(on)
+                    times[on].append(time.perf_counter() - t0)
+            a, d = _q(times[True]), _q(times[False])
+            print(f"N{n} L{length} {c}->{cout} k{k}: register-blocked {a[0]:.3f} [{a[1]:.3f}-{a[2]:.3f}]  BLAS "
+                  f"{d[0]:.3f} [{d[1]:.3f}-{d[2]:.3f}]  ratio {a[0] / d[0]:.2f}", flush=True)
+    finally:
+        _winograd.set_ungrouped_gmul(keep)
+
+
 def transforms(rounds: int) -> None:
     rng = np.random.default_rng(0)
     n, length, c, cout, k = 32, 1024, 64, 64, 5
@@ -100,12 +138,15 @@ def transforms(rounds: int) -> None:
 
 
 def main(argv) -> None:
-    if not argv or argv[0] not in ("rule", "transforms"):
+    if not argv or argv[0] not in ("rule", "transforms", "gmul"):
         raise SystemExit(__doc__)
     rounds = int(argv[1]) if len(argv) > 1 else 15
+    layers = [tuple(int(v) for v in a.split(",")) for a in argv[2:]]
     if argv[0] == "rule":
-        layers = [tuple(int(v) for v in a.split(",")) for a in argv[2:]] or LAYERS
-        rule(rounds, layers)
+        rule(rounds, layers or LAYERS)
+    elif argv[0] == "gmul":
+        gmul(rounds, layers or [(32, 1024, 64, 64, 5), (32, 1024, 32, 32, 5), (32, 1024, 32, 32, 3),
+                                (4, 4096, 32, 32, 3), (8, 1024, 256, 256, 3)])
     else:
         transforms(rounds)
 

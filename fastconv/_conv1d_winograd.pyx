@@ -4,11 +4,14 @@
 ``y[n, i] = b + sum_k x[n, i + k - pl] @ u[k]`` (zero outside ``0 <= i + k - pl < L``) is computed
 per tile of ``m`` outputs from the tile's 8 inputs ``d``: ``y_tile = AT @ ((G u) * (BT d))``,
 where the elementwise product over the 8 transform points is, for all tiles of a block and all
-channels, 8 matrix products ``(tiles, C) @ (C, Cout)`` by BLAS (``sgemm``/``dgemm``). The
-wrapper (:mod:`fastconv.onedim`) builds ``BT``, ``AT`` and the transformed weights ``GU``.
+channels, 8 matrix products ``(tiles, C) @ (C, Cout)`` by BLAS (``sgemm``/``dgemm``), or with
+``gmul`` by the 2-D Winograd family's register-blocked kernel (``_wgmul.h``; Cout a multiple of
+``GROUP_CHUNK``). The wrapper (:mod:`fastconv.onedim`) builds ``BT``, ``AT`` and the transformed
+weights ``GU``, and chooses ``gmul``.
 
 The weight gradient (``winograd1d_weight_grad_kernel``) sums, per transform point, ``(BT d)^T (A dy)``
-over the tiles (8 BLAS products per block) in fixed parts; the wrapper applies ``G^T``.
+over the tiles (8 products per block, by BLAS or the same kernel) in fixed parts; the wrapper
+applies ``G^T``.
 
 The tiles of the batch, flattened to ``(n, t)``, are cut into fixed blocks of ``TB`` tiles; OpenMP
 threads run whole blocks (each with its own scratch), BLAS runs single-threaded inside them, so
@@ -23,6 +26,17 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm
 from ._blas_gemm cimport fc_gemm
 from ._blas_pin cimport fc_blas_pin as _blas_pin, fc_blas_register, fc_blas_restore as _blas_restore
 from ._scratch import scratch
+
+cdef extern from "_wgmul_kernels.h" nogil:
+    ctypedef void (*fcw_gmul_f32_t)(const float*, const float*, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                    Py_ssize_t) noexcept nogil
+    ctypedef void (*fcw_gmul_f64_t)(const double*, const double*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                    Py_ssize_t) noexcept nogil
+    fcw_gmul_f32_t fcw_gmul_f32()
+    fcw_gmul_f64_t fcw_gmul_f64()
+    fcw_gmul_f32_t fcw_gacc_f32()
+    fcw_gmul_f64_t fcw_gacc_f64()
+    Py_ssize_t fcw_group_chunk()
 
 cdef extern from "_conv1d_winograd_kernels.h" nogil:
     ctypedef void (*w1_in_f32_t)(const float* const*, float*, Py_ssize_t, Py_ssize_t, const float*)
@@ -119,12 +133,22 @@ cdef inline void _input_tile(const floating* x, const floating* bt, int which, c
     _transform(rows, bt, which, dst, ld, C)
 
 
+#: The register-blocked products' chunk: with ``gmul``, Co must be a multiple of it.
+GROUP_CHUNK = fcw_group_chunk()
+
+
+def _check_gmul(bint gmul, Py_ssize_t co):
+    if gmul and co % GROUP_CHUNK:
+        raise ValueError(f"gmul=True needs output channels in multiples of {GROUP_CHUNK}, got {co}")
+
+
 cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const floating* bt, int bt_which,
                     const floating* a8, int a8_which, const floating* zeros, floating* v, floating* d,
                     Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t T, Py_ssize_t m, Py_ssize_t pl,
-                    Py_ssize_t L, Py_ssize_t Lo, Py_ssize_t C, Py_ssize_t Co, double* db) noexcept nogil:
+                    Py_ssize_t L, Py_ssize_t Lo, Py_ssize_t C, Py_ssize_t Co, double* db, bint gm) noexcept nogil:
     """Tiles t0..t1-1: v (A, nt, C) = BT @ the tiles' inputs, d (A, nt, Co) = A8 @ their output
-    gradients, then acc[al] (C, Co) += v[al]^T @ d[al] for the A points; with ``db``, also
+    gradients, then acc[al] (C, Co) += v[al]^T @ d[al] for the A points (by BLAS, or with ``gm`` by
+    the register-blocked kernel); with ``db``, also
     db (Co,) += d[1] summed over the tiles in order in float64 (A8's row at the point 1 is all ones:
     d[1] is each tile's sum of dy)."""
     cdef Py_ssize_t nt = t1 - t0, i, tt, n, t, j, al, l, o
@@ -140,7 +164,12 @@ cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const 
         _transform(rows, a8, a8_which, d + i * Co, nt * Co, Co)
     for al in range(A):
         # row-major acc[al] (C, Co) += v[al]^T d[al], as column-major acc^T (Co, C) += d^T (Co, nt) @ v^T (C, nt)^T
-        _gemm_acc(<int>Co, <int>C, <int>nt, d + al * nt * Co, v + al * nt * C, acc + al * C * Co)
+        if not gm:
+            _gemm_acc(<int>Co, <int>C, <int>nt, d + al * nt * Co, v + al * nt * C, acc + al * C * Co)
+        elif floating is float:
+            fcw_gacc_f32()(v + al * nt * C, d + al * nt * Co, acc + al * C * Co, nt, C, Co, 1)
+        else:
+            fcw_gacc_f64()(v + al * nt * C, d + al * nt * Co, acc + al * C * Co, nt, C, Co, 1)
     if db != NULL:
         for i in range(nt):
             for o in range(Co):
@@ -159,6 +188,7 @@ def winograd1d_weight_grad_kernel(
     int num_threads,
     double[:, ::1] db_parts=None,      # OUT (P, Co), optional: each part's sum of dy, overwritten
     bint general=False,                # the general transforms even for the compiled matrices (checks)
+    bint gmul=False,                   # the products by the register-blocked kernel (Co a multiple of 16)
 ) -> None:
     """The weight gradient in the transform domain, in P fixed parts: part p sums
     ``(BT d_t)[al]^T (A8 dy_t)[al]`` over the tiles t of its fixed contiguous range, block by block
@@ -188,6 +218,7 @@ def winograd1d_weight_grad_kernel(
         db_parts[...] = 0
         if Co:
             dbp = &db_parts[0, 0]
+    _check_gmul(gmul, Co)
     if C == 0 or Co == 0:
         return
     parts[...] = 0
@@ -213,7 +244,8 @@ def winograd1d_weight_grad_kernel(
             while tb < t0:
                 t1 = min(tb + TB, t0)
                 _dw_block(&x[0, 0, 0], &dy[0, 0, 0], accp, &bt[0, 0], bt_which, &a8[0, 0], a8_which, &zv[0], work,
-                          work + A * TB * C, tb, t1, T, m, pl, L, Lo, C, Co, NULL if dbp == NULL else dbp + p * Co)
+                          work + A * TB * C, tb, t1, T, m, pl, L, Lo, C, Co, NULL if dbp == NULL else dbp + p * Co,
+                          gmul)
                 tb = t1
         _blas_restore(prev)
 
@@ -221,9 +253,10 @@ def winograd1d_weight_grad_kernel(
 cdef void _block(const floating* x, const floating* gu, const floating* bias, floating* y,
                  const floating* bt, int bt_which, const floating* at, const floating* zeros, floating* v, floating* mb,
                  Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t T, Py_ssize_t m, Py_ssize_t pl,
-                 Py_ssize_t L, Py_ssize_t Lo, Py_ssize_t C, Py_ssize_t Co) noexcept nogil:
+                 Py_ssize_t L, Py_ssize_t Lo, Py_ssize_t C, Py_ssize_t Co, bint gm) noexcept nogil:
     """Tiles t0..t1-1 (flattened (n, t)): input transform into v (A, nt, C), A products into
-    mb (A, nt, Co), output transform (plus bias) into y."""
+    mb (A, nt, Co) (by BLAS, or with ``gm`` by the register-blocked kernel), output transform (plus
+    bias) into y."""
     cdef Py_ssize_t nt = t1 - t0, i, tt, n, t, al
     for i in range(nt):
         tt = t0 + i
@@ -232,7 +265,13 @@ cdef void _block(const floating* x, const floating* gu, const floating* bias, fl
         _input_tile(x, bt, bt_which, zeros, v + i * C, nt * C, n, t, m, pl, L, C)
     for al in range(A):
         # row-major mb[al] (nt, Co) = v[al] (nt, C) @ gu[al] (C, Co), as column-major mb^T = gu^T v^T
-        fc_gemm(<int>Co, <int>nt, <int>C, gu + al * C * Co, <int>Co, v + al * nt * C, <int>C, mb + al * nt * Co, <int>Co)
+        if not gm:
+            fc_gemm(<int>Co, <int>nt, <int>C, gu + al * C * Co, <int>Co, v + al * nt * C, <int>C, mb + al * nt * Co,
+                    <int>Co)
+        elif floating is float:
+            fcw_gmul_f32()(v + al * nt * C, gu + al * C * Co, mb + al * nt * Co, nt, C, Co, 1)
+        else:
+            fcw_gmul_f64()(v + al * nt * C, gu + al * C * Co, mb + al * nt * Co, nt, C, Co, 1)
     for i in range(nt):
         tt = t0 + i
         n = tt // T
@@ -254,6 +293,7 @@ def winograd1d_kernel(
     Py_ssize_t tiles_per_block,
     int num_threads,
     bint general=False,              # the general input transform even for the compiled BT (checks)
+    bint gmul=False,                 # the products by the register-blocked kernel (Co a multiple of 16)
 ) -> None:
     """y = the stride-1 correlation of x with the kernel whose transform is gu (plus b), by
     F(m, 9 - m) tiles; ``Lo`` is y's length and every output is written. A ``bt`` equal to the
@@ -269,6 +309,7 @@ def winograd1d_kernel(
     if gu.shape[1] != C or gu.shape[2] != Co or y.shape[0] != N or b.shape[0] not in (0, Co) or TB < 1:
         raise ValueError(f"gu {tuple(gu.shape)[:3]}, b ({b.shape[0]},), y {tuple(y.shape)[:3]} do not fit "
                          f"x {tuple(x.shape)[:3]}")
+    _check_gmul(gmul, Co)
     if y.size == 0:
         return
     if C == 0 or L == 0:
@@ -291,5 +332,5 @@ def winograd1d_kernel(
             t1 = min(t0 + TB, ntiles)
             work = &ws[threadid(), 0]
             _block(&x[0, 0, 0], &gu[0, 0, 0], bp, &y[0, 0, 0], &bt[0, 0], bt_which, &at[0, 0], &zv[0], work,
-                   work + A * TB * C, t0, t1, T, m, pl, L, Lo, C, Co)
+                   work + A * TB * C, t0, t1, T, m, pl, L, Lo, C, Co, gmul)
         _blas_restore(prev)

@@ -4,6 +4,8 @@
 #define FASTCONV_CONV1D_WINOGRAD_KERNELS_H
 #include <stddef.h>
 
+#include "_wgmul_kernels.h" /* the per-position products on the register-blocked kernel */
+
 #define W1_CB 16 /* channels summed in registers at once */
 
 /* The transforms the wrapper (fastconv.onedim.winograd_transforms) builds on the points 0, +-1,

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "_wgmul_kernels.h" /* FCW_VL, FCW_UNROLL, FCW_ROLL and the per-position products */
+
 static const double fcw_bt2[16] = {-1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, -1.0, 1.0, 0.0, 0.0, -1.0, 0.0, 1.0};
 static const double fcw_at2[8] = {1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0, 1.0};
 static const double fcw_bt4[36] = {4.0, 0.0, -5.0, 0.0, 1.0, 0.0, 0.0, -4.0, -4.0, 1.0, 1.0, 0.0, 0.0, 4.0, -4.0, -1.0, 1.0, 0.0, 0.0, -2.0, -1.0, 2.0, 1.0, 0.0, 0.0, 2.0, -1.0, -2.0, 1.0, 0.0, 0.0, 4.0, 0.0, -5.0, 0.0, 1.0};
@@ -38,10 +40,6 @@ static const double fcw_at5[30] = {1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, -1.0,
 /* the tile width of output tile size m: F(m, 3) for even m, F(m, 2) for odd m */
 #define FCW_ALPHA(M) ((M) % 2 ? (M) + 1 : (M) + 2)
 
-#define FCW_VL 16
-#define FCW_PRAGMA(x) _Pragma(#x)
-#define FCW_UNROLL FCW_PRAGMA(GCC unroll 16)
-#define FCW_ROLL FCW_PRAGMA(GCC unroll 1)
 /* Full chunks run through "register" paths: the tile's values are read straight from the source
    rows (a padding pixel from fcw_zeros), each value once: a column pass loads one column of
    the tile and leaves its transformed column in FCW_VL-wide vector variables (the whole
@@ -341,15 +339,6 @@ static fcw_in_##DT##_t fcw_gradout_##DT(int m)                                  
 FCW_DISPATCH(f32, float)
 FCW_DISPATCH(f64, double)
 
-/* the grouped layers' block-diagonal products (see _winograd.h) at the level that runs; og = Cout/G
-   must be a multiple of FCW_VL */
-typedef void (*fcw_gmul_f32_t)(const float *, const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
-typedef void (*fcw_gmul_f64_t)(const double *, const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
-static fcw_gmul_f32_t fcw_gmul_f32(void) { return FC_PICK(fc_f32_wino_gmul); }
-static fcw_gmul_f64_t fcw_gmul_f64(void) { return FC_PICK(fc_f64_wino_gmul); }
-static fcw_gmul_f32_t fcw_gacc_f32(void) { return FC_PICK(fc_f32_wino_gacc); }
-static fcw_gmul_f64_t fcw_gacc_f64(void) { return FC_PICK(fc_f64_wino_gacc); }
-static ptrdiff_t fcw_group_chunk(void) { return FCW_VL; }
 /* the column sums of one chunk of FCW_VL columns (see _winograd.h) at the level that runs */
 typedef void (*fcw_colsum_f32_t)(const float *, ptrdiff_t, ptrdiff_t, double *);
 typedef void (*fcw_colsum_f64_t)(const double *, ptrdiff_t, ptrdiff_t, double *);

@@ -48,13 +48,23 @@ _WINOGRAD_MIN_CHANNELS = 64
 _WINOGRAD_NARROW_CHANNELS = 32
 _WINOGRAD_CHUNK = 16
 _WINOGRAD_NARROW_MIN_MACS = 1 << 25
-# tiles per block (one block: the input transform, 8 BLAS products, the output transform)
+# tiles per block (one block: the input transform, 8 products, the output transform)
 _WINOGRAD_TILES = 64
 # the weight gradient sums its tiles in at most this many fixed parts (then the parts in order)
 _WINOGRAD_DW_PARTS = 16
 # the transform points besides infinity (exact in binary; the float32 error is ~1e-6 relative)
 _WINOGRAD_POINTS = (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2))
 _PARALLEL_MIN_MACS = 1 << 20
+
+
+def _gmul(cout: int, ct) -> bool:
+    """Whether the 1-D Winograd products of a float32 layer run on the register-blocked kernel
+    instead of BLAS: where the 2-D family's do (fastconv._winograd.ungrouped_gmul(), by SIMD level:
+    AVX2) and Cout is a multiple of its chunk. fwd+bwd time, register-blocked / BLAS, at AVX2 (AMD
+    Zen 3, 2 threads, calls alternating, ``python bench/conv1d_winograd_interleaved.py gmul 15``):
+    0.75 on N32 L1024 64->64 k5, 0.66-0.69 on the 32-channel layers, 0.84 on N8 L1024 256->256 k3;
+    float64 1.13 on the k5 layer, 1.02 on N8 L1024 32->32 k3, so float64 keeps BLAS."""
+    return ct == np.float32 and cout % _conv1d_winograd.GROUP_CHUNK == 0 and _winograd.ungrouped_gmul()
 
 
 def _winograd_serves(k: int, c: int, cout: int, stride: int, dilation: int, groups: int, macs: int = 0) -> bool:
@@ -120,7 +130,7 @@ def _winograd_conv(x: np.ndarray, w: np.ndarray, b, pl: int, lo: int) -> np.ndar
     gu = gu.astype(ct).reshape(8, c, cout)
     _conv1d_winograd.winograd1d_kernel(
         x, gu, np.zeros(0, ct) if b is None else b, y, bt.astype(ct), at.astype(ct), pl, _WINOGRAD_TILES,
-        threads_for(macs, _PARALLEL_MIN_MACS))
+        threads_for(macs, _PARALLEL_MIN_MACS), gmul=_gmul(cout, ct))
     return y
 
 
@@ -143,7 +153,7 @@ def _winograd_weight_grad(x: np.ndarray, dy: np.ndarray, k: int, pl: int) -> tup
     db_parts = np.empty((nparts, dy.shape[2]))
     nt = threads_for(dy.size * k * x.shape[2], _PARALLEL_MIN_MACS)
     _conv1d_winograd.winograd1d_weight_grad_kernel(
-        x, dy, parts, bt.astype(ct), a8.astype(ct), m, pl, _WINOGRAD_TILES, nt, db_parts)
+        x, dy, parts, bt.astype(ct), a8.astype(ct), m, pl, _WINOGRAD_TILES, nt, db_parts, gmul=_gmul(dy.shape[2], ct))
     db = _winograd.sum_parts(db_parts, np.empty(dy.shape[2]))
     acc = _winograd.sum_parts(parts, scratch("winograd1d.acc", parts.shape[1:], np.float64), nt)
     c, cout = x.shape[2], dy.shape[2]

@@ -40,10 +40,22 @@ def _rel(a, r):
     return float(np.abs(np.asarray(a, np.float64) - r).max() / max(1.0, float(np.abs(r).max())))
 
 
+@pytest.fixture(params=[False, True], ids=["blas", "gmul"])
+def gmul(request):
+    """The per-position products by BLAS, then by the register-blocked kernel (where Cout is a
+    multiple of its chunk; the level's default is fastconv._winograd.ungrouped_gmul())."""
+    from fastconv import _winograd
+
+    prev = _winograd.set_ungrouped_gmul(request.param)
+    yield request.param
+    _winograd.set_ungrouped_gmul(prev)
+
+
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_winograd_conv1d_matches_reference_and_torch(case, dtype):
+def test_winograd_conv1d_matches_reference_and_torch(case, dtype, gmul):
     n, length, c, cout, k, padding, bias = case
+    assert onedim._gmul(cout, np.dtype(dtype)) is (gmul and cout % 16 == 0 and dtype == np.float32)
     x, w, b = _case(n, length, c, cout, k, bias, dtype)
     x0, w0 = x.copy(), w.copy()
     y, cache = fastconv.conv1d_forward(x, w, b, padding=padding)
@@ -213,8 +225,8 @@ def test_winograd_each_simd_level_agrees_with_reference(level, tmp_path):
         "for dt, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):\n"
         "    for k, c, pad in ((5, 65, 'same'), (3, 80, (2, 1)), (4, 64, 3)):\n"
         "        x = rng.standard_normal((2, 11, c)).astype(dt)\n"
-        "        w = (rng.standard_normal((k, c, 72)) / 8).astype(dt)\n"
-        "        b = rng.standard_normal(72).astype(dt)\n"
+        "        w = (rng.standard_normal((k, c, 80)) / 8).astype(dt)\n"
+        "        b = rng.standard_normal(80).astype(dt)\n"
         "        y, cache = fastconv.conv1d_forward(x, w, b, padding=pad)\n"
         "        assert cache.plan.family == 'winograd1d'\n"
         "        dy = rng.standard_normal(y.shape).astype(dt)\n"
@@ -227,3 +239,19 @@ def test_winograd_each_simd_level_agrees_with_reference(level, tmp_path):
         "print('ok')\n"
     )
     assert run_python(code, tmp_path, FASTCONV_SIMD=level) == "ok"
+
+
+def test_winograd_kernels_refuse_gmul_on_a_partial_chunk():
+    """The register-blocked products need Cout in multiples of GROUP_CHUNK: a clear ValueError."""
+    assert _conv1d_winograd.GROUP_CHUNK == 16
+    x = np.zeros((1, 8, 16), np.float32)
+    bt, at, _ = onedim.winograd_transforms(3)
+    with pytest.raises(ValueError, match="gmul=True needs output channels in multiples of 16, got 24"):
+        _conv1d_winograd.winograd1d_kernel(x, np.zeros((8, 16, 24), np.float32), np.zeros(0, np.float32),
+                                           np.zeros((1, 6, 24), np.float32), bt.astype(np.float32),
+                                           at.astype(np.float32), 1, 64, 1, gmul=True)
+    with pytest.raises(ValueError, match="got 24"):
+        _conv1d_winograd.winograd1d_weight_grad_kernel(x, np.zeros((1, 6, 24), np.float32),
+                                                       np.zeros((1, 8, 16, 24), np.float32),
+                                                       bt.astype(np.float32), np.zeros((8, 8), np.float32), 6, 1,
+                                                       64, 1, gmul=True)
