@@ -1,7 +1,9 @@
-"""Useful GFLOP/s of the direct conv kernels (forward, dx, dw) against OpenBLAS sgemm, per SIMD level.
+"""Useful GFLOP/s of the conv kernels (forward, dx, dw) against OpenBLAS sgemm, per SIMD level.
 
-Run: ``python bench/yardstick_interleaved.py [rounds] [processes] [levels...]``
-(defaults: 7 rounds, 3 processes per level, every level of ``fastconv._simd.SIMD_LEVELS`` from avx2 up).
+Run: ``python bench/yardstick_interleaved.py [--algorithm NAME] [rounds] [processes] [levels...]``
+(defaults: the direct kernels, 7 rounds, 3 processes per level, every level of
+``fastconv._simd.SIMD_LEVELS`` from avx2 up); ``--algorithm auto`` (or "winograd") times what
+``conv2d_forward`` picks (Winograd on both layers here), still counting the direct FLOPs.
 
 The kernel level is fixed once per process (``FASTCONV_SIMD``), so the levels are compared in child
 processes that alternate (avx2, avx512, avx2, avx512, ...); inside each child the forward, the
@@ -31,7 +33,7 @@ LAYERS = {
 BLAS_PAUSE = 0.3
 
 
-def child(rounds):
+def child(rounds, algorithm="direct"):
     from threadpoolctl import threadpool_limits
 
     import fastconv
@@ -47,9 +49,9 @@ def child(rounds):
         b = rng.standard_normal(co).astype(np.float32)
         dy = rng.standard_normal((n, h, wd, co)).astype(np.float32)
         flops = 2.0 * n * h * wd * co * 9 * c
-        _, cache = fastconv.conv2d_forward(x, w, b, 1, 1, algorithm="direct")
+        _, cache = fastconv.conv2d_forward(x, w, b, 1, 1, algorithm=algorithm)
         ops[name] = (flops, {
-            "fwd": lambda x=x, w=w, b=b: fastconv.conv2d_forward(x, w, b, 1, 1, algorithm="direct"),
+            "fwd": lambda x=x, w=w, b=b: fastconv.conv2d_forward(x, w, b, 1, 1, algorithm=algorithm),
             "dw": lambda dy=dy, cache=cache: fastconv.conv2d_backward(dy, cache, compute_dx=False),
             "bwd": lambda dy=dy, cache=cache: fastconv.conv2d_backward(dy, cache),
         })
@@ -78,16 +80,21 @@ def child(rounds):
 
 
 def main():
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
-    procs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    argv = sys.argv[1:]
+    algorithm = "direct"
+    if argv[:1] == ["--algorithm"]:
+        algorithm, argv = argv[1], argv[2:]
+    rounds = int(argv[0]) if argv else 7
+    procs = int(argv[1]) if len(argv) > 1 else 3
     from fastconv import _simd
 
-    levels = sys.argv[3:] or [lv for lv in _simd.SIMD_LEVELS if lv != "baseline"]
+    levels = argv[2:] or [lv for lv in _simd.SIMD_LEVELS if lv != "baseline"]
+    print(f"algorithm={algorithm!r}")
     runs = {lv: [] for lv in levels}
     for _ in range(procs):
         for lv in levels:
             env = dict(os.environ, FASTCONV_SIMD=lv)
-            out = subprocess.run([sys.executable, __file__, "--child", str(rounds)], env=env,
+            out = subprocess.run([sys.executable, __file__, "--child", str(rounds), algorithm], env=env,
                                  capture_output=True, text=True, check=True).stdout
             res = json.loads(out.strip().splitlines()[-1])
             assert res["level"] == lv, (res["level"], lv)
@@ -128,6 +135,6 @@ def main():
 
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        child(int(sys.argv[2]))
+        child(int(sys.argv[2]), *sys.argv[3:4])
     else:
         main()
