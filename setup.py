@@ -80,7 +80,7 @@ MODULES = {
     "_alloc": ["_alloc_pool.h"],
     "_conv": ["_blas_pin.h"],
     "_conv1d_winograd": ["_conv1d_winograd_kernels.h", "_conv1d_winograd.h", "_wgmul_kernels.h", "_wgmul.h",
-                         "_blas_pin.h"] + _FAMILY,
+                         "_wgmul_kernels.pxd", "_blas_pin.h"] + _FAMILY,
     "_conv_depthwise": ["_conv_depthwise_kernels.h", "_conv_depthwise.h"] + _FAMILY,
     "_conv_direct": ["_conv_direct_kernels.h", "_conv_direct.h"] + _FAMILY,
     "_conv_transpose": ["_conv_direct_kernels.h", "_conv_direct.h"] + _FAMILY,
@@ -94,8 +94,8 @@ MODULES = {
     "_simd": _SIMD,
     "_threads": [],
     "_transpose": ["_transpose.h"] + _SIMD,
-    "_winograd": ["_winograd_kernels.h", "_winograd.h", "_wgmul_kernels.h", "_wgmul.h", "_blas_pin.h",
-                  "_transpose.h"] + _FAMILY,
+    "_winograd": ["_winograd_kernels.h", "_winograd.h", "_wgmul_kernels.h", "_wgmul.h",
+                  "_wgmul_kernels.pxd", "_blas_pin.h", "_transpose.h"] + _FAMILY,
 }
 _SLOWEST_FIRST = ("_winograd", "_conv_direct", "_conv_depthwise")
 

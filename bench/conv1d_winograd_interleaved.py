@@ -43,15 +43,20 @@ def _q(v):
     return np.percentile(np.asarray(v) * 1e3, [50, 25, 75])
 
 
+def _layer(rng, n, length, c, cout, k):
+    """(x, w, b, dy) of a float32 'same' layer, standard-normal (w scaled by 1/sqrt(k*c)), zero bias."""
+    x = rng.standard_normal((n, length, c), dtype=np.float32)
+    w = (rng.standard_normal((k, c, cout)) / np.sqrt(k * c)).astype(np.float32)
+    dy = rng.standard_normal((n, length, cout), dtype=np.float32)
+    return x, w, np.zeros(cout, np.float32), dy
+
+
 def rule(rounds: int, layers) -> None:
     keep = onedim._WINOGRAD_MIN_CHANNELS, onedim._WINOGRAD_NARROW_MIN_MACS
     rng = np.random.default_rng(0)
     try:
         for n, length, c, cout, k in layers:
-            x = rng.standard_normal((n, length, c), dtype=np.float32)
-            w = (rng.standard_normal((k, c, cout)) / np.sqrt(k * c)).astype(np.float32)
-            b = np.zeros(cout, np.float32)
-            dy = rng.standard_normal((n, length, cout), dtype=np.float32)
+            x, w, b, dy = _layer(rng, n, length, c, cout, k)
             onedim._WINOGRAD_MIN_CHANNELS, onedim._WINOGRAD_NARROW_MIN_MACS = keep
             auto = fastconv.conv1d_forward(x, w, b, padding="same")[1].plan.family
             times = {True: [], False: []}
@@ -76,10 +81,7 @@ def gmul(rounds: int, layers) -> None:
     keep = _winograd.ungrouped_gmul()
     try:
         for n, length, c, cout, k in layers:
-            x = rng.standard_normal((n, length, c), dtype=np.float32)
-            w = (rng.standard_normal((k, c, cout)) / np.sqrt(k * c)).astype(np.float32)
-            b = np.zeros(cout, np.float32)
-            dy = rng.standard_normal((n, length, cout), dtype=np.float32)
+            x, w, b, dy = _layer(rng, n, length, c, cout, k)
 
             def call(on):
                 _winograd.set_ungrouped_gmul(on)

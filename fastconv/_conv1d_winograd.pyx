@@ -26,17 +26,7 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm
 from ._blas_gemm cimport fc_gemm
 from ._blas_pin cimport fc_blas_pin as _blas_pin, fc_blas_register, fc_blas_restore as _blas_restore
 from ._scratch import scratch
-
-cdef extern from "_wgmul_kernels.h" nogil:
-    ctypedef void (*fcw_gmul_f32_t)(const float*, const float*, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                                    Py_ssize_t) noexcept nogil
-    ctypedef void (*fcw_gmul_f64_t)(const double*, const double*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                                    Py_ssize_t) noexcept nogil
-    fcw_gmul_f32_t fcw_gmul_f32()
-    fcw_gmul_f64_t fcw_gmul_f64()
-    fcw_gmul_f32_t fcw_gacc_f32()
-    fcw_gmul_f64_t fcw_gacc_f64()
-    Py_ssize_t fcw_group_chunk()
+from ._wgmul_kernels cimport fcw_gacc_f32, fcw_gacc_f64, fcw_gmul_f32, fcw_gmul_f64, fcw_group_chunk
 
 cdef extern from "_conv1d_winograd_kernels.h" nogil:
     ctypedef void (*w1_in_f32_t)(const float* const*, float*, Py_ssize_t, Py_ssize_t, const float*)

@@ -47,6 +47,9 @@ from ._blas_pin cimport fc_blas_restore as _blas_restore
 from ._blas_gemm cimport fc_gemm as _gemm
 
 from ._transpose_strided cimport transpose_strided
+from ._wgmul_kernels cimport (
+    fcw_gacc_f32, fcw_gacc_f64, fcw_gmul_f32, fcw_gmul_f64, fcw_gmul_f32_t, fcw_gmul_f64_t, fcw_group_chunk,
+)
 from ._scratch import scratch
 
 # Toom-Cook points for each output tile size m (alpha - 1 finite points, plus infinity).
@@ -230,15 +233,6 @@ cdef extern from "_winograd_kernels.h" nogil:
     fcw_in_f64_t fcw_input_f64(int m)
     fcw_out_f64_t fcw_output_f64(int m)
     const double* fcw_matrix(int m, int which_at)
-    ctypedef void (*fcw_gmul_f32_t)(const float*, const float*, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                                    Py_ssize_t) noexcept nogil
-    ctypedef void (*fcw_gmul_f64_t)(const double*, const double*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                                    Py_ssize_t) noexcept nogil
-    fcw_gmul_f32_t fcw_gmul_f32()
-    fcw_gmul_f64_t fcw_gmul_f64()
-    fcw_gmul_f32_t fcw_gacc_f32()
-    fcw_gmul_f64_t fcw_gacc_f64()
-    Py_ssize_t fcw_group_chunk()
     const char* fcw_simd_name()
     ctypedef void (*fcw_colsum_f32_t)(const float*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
     ctypedef void (*fcw_colsum_f64_t)(const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
