@@ -128,6 +128,7 @@ GROUP_CHUNK = fcw_group_chunk()
 
 
 def _check_gmul(bint gmul, Py_ssize_t co):
+    """A ValueError where ``gmul`` asks for the register-blocked products on a partial chunk."""
     if gmul and co % GROUP_CHUNK:
         raise ValueError(f"gmul=True needs output channels in multiples of {GROUP_CHUNK}, got {co}")
 

@@ -72,9 +72,9 @@ _WINOGRAD_MIN_CHANNELS = 16
 _WINOGRAD_WIDE_CHANNELS = 32
 # ... and, ungrouped, where the output has enough pixels N*Ho*Wo for the layer's width C + Cout
 # (_winograd_min_pixels), by the numbers of the SIMD level the kernels run at and the dtype
-# (_WinogradRule, float32's and float64's per level in _WINOGRAD_RULE_AT): ``min_pixels``, or ``narrow_min_pixels`` below C + Cout =
-# _WINOGRAD_NARROW_SUM (the transforms weigh more against thin products), growing with the square
-# of (C + Cout) / ``wide_sum`` above that, and never above ``max_sum`` (U, the per-call weight
+# (_WinogradRule, float32's and float64's per level in _WINOGRAD_RULE_AT): ``min_pixels``, or
+# ``narrow_min_pixels`` below C + Cout = _WINOGRAD_NARROW_SUM (the transforms weigh more against
+# thin products), growing with the square of (C + Cout) / ``wide_sum`` above that, and never above ``max_sum`` (U, the per-call weight
 # transforms and the weight gradient's part sums outgrow the caches). Measured (2 threads, fwd+bwd,
 # Winograd/direct time, bench/winograd_rule_interleaved.py):
 # - avx512 (AMD Zen 5): N2 32x32 48->48 0.96, 64->64 0.89, N6 16x16 128->128 1.01, N8 0.83, N4
@@ -89,7 +89,8 @@ _WINOGRAD_WIDE_CHANNELS = 32
 # - baseline (SSE2 kernels): the AVX-512 numbers.
 # The measurements behind each number: docs/architecture.md and docs/performance.md.
 class _WinogradRule(NamedTuple):
-    """The numbers of "auto"'s Winograd pixel rule at one SIMD level (see _winograd_min_pixels)."""
+    """The numbers of "auto"'s Winograd pixel rule at one SIMD level, for one dtype (see
+    _winograd_min_pixels)."""
 
     min_pixels: int  # from C + Cout = _WINOGRAD_NARROW_SUM to wide_sum
     narrow_min_pixels: int  # below _WINOGRAD_NARROW_SUM
@@ -288,10 +289,9 @@ def _winograd_min_pixels(c: int, cout: int, ct=_F32):
 def _winograd_pays(w_shape, groups: int = 1, pixels=None, ct=_F32) -> bool:
     """The "auto" rule: Winograd for layers with at least _WINOGRAD_MIN_CHANNELS input and output
     channels and at least _WINOGRAD_WIDE_CHANNELS on one side (where it measured faster) whose
-    output has ``pixels`` N*Ho*Wo (None: not checked) of at least _winograd_min_pixels (in dtype
-    ``ct``); for
-    grouped layers, at least _WINOGRAD_GROUP_CHANNELS input and output channels per group and
-    _WINOGRAD_WIDE_CHANNELS output channels in all."""
+    output has ``pixels`` N*Ho*Wo (None: not checked) of at least _winograd_min_pixels (computed in
+    ``ct``); for grouped layers, at least _WINOGRAD_GROUP_CHANNELS input and output channels per
+    group and _WINOGRAD_WIDE_CHANNELS output channels in all."""
     c, cout = w_shape[2], w_shape[3]
     if groups > 1:
         return min(c, cout // groups) >= _WINOGRAD_GROUP_CHANNELS and cout >= _WINOGRAD_WIDE_CHANNELS
@@ -349,8 +349,8 @@ def _choose(algorithm: str, w_shape, pad, compute_dx: bool, call: str, opts: _Op
             stride=(1, 1), pixels=None, ct=_F32) -> str:
     """The kernel family of a call: for "auto" the depthwise kernels if they serve the layer, else
     the first of small, winograd (where it pays; ``pixels``: the output's N*Ho*Wo, ``ct``: the
-    compute dtype, see _winograd_pays), direct, gemm that does; else the forced one, or a ValueError saying why it
-    cannot serve."""
+    compute dtype, see _winograd_pays), direct, gemm that does; else the forced one, or a
+    ValueError saying why it cannot serve."""
     if algorithm == "auto":
         # (.ok: a field read, cheaper than truth's __bool__; one group is never depthwise)
         if opts.groups > 1 and _depthwise_serves(w_shape, opts).ok:
