@@ -510,11 +510,13 @@ def conv2d_forward(x, w, b, padding=1, stride=1, dilation=1, groups=1, *, algori
     output of at least 2048 pixels ``N*Ho*Wo`` (3072 when C + Cout is under 96, and
     ``2048*((C + Cout)/384)**2`` when it is above 384; never above 640: smaller outputs make
     per-position products too thin for the transforms' cost, wider layers transformed weights
-    too large for the caches; where the kernels run at AVX2, 8192 when C + Cout is under 96), then
-    "direct" (implicit GEMM, at least 8 output channels), then "gemm" (im2col + BLAS, any layer).
+    too large for the caches; where the kernels run at AVX2, 4096 when C + Cout is under 96, and
+    in float32 ``2048*((C + Cout)/576)**2`` above 576, never above 768), then "direct" (implicit
+    GEMM, at least 8 output channels), then "gemm" (im2col + BLAS, any layer).
     The backward pass uses the same rule, where "direct" also needs 8 input channels when it
     computes dx; "winograd" computes dx by its transforms, and dw too on layers with at least 16
-    channels on each side (64 at AVX2; db then sums dy), else dw, db by the direct kernels. Every
+    channels on each side (at AVX2, 32 where Cout is not a multiple of 16; db then sums dy), else
+    dw, db by the direct kernels. Every
     family gives the same results to float rounding, except that Winograd's transforms cost
     float32 up to about 1e-5 of the largest output (float64: well under 1e-10). Narrower 3x3 layers
     stay on "direct" because there the tile transforms cost more than the 4x fewer multiplies
