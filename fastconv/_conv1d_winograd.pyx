@@ -26,7 +26,9 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm
 from ._blas_gemm cimport fc_gemm
 from ._blas_pin cimport fc_blas_pin as _blas_pin, fc_blas_register, fc_blas_restore as _blas_restore
 from ._scratch import scratch
-from ._wgmul_kernels cimport fcw_gacc_f32, fcw_gacc_f64, fcw_gmul_f32, fcw_gmul_f64, fcw_group_chunk
+from ._wgmul_kernels cimport (
+    fcw_gacc_f32, fcw_gacc_f64, fcw_gmul_f32, fcw_gmul_f64, fcw_gmul_f32_t, fcw_gmul_f64_t, fcw_group_chunk,
+)
 
 cdef extern from "_conv1d_winograd_kernels.h" nogil:
     ctypedef void (*w1_in_f32_t)(const float* const*, float*, Py_ssize_t, Py_ssize_t, const float*)
@@ -144,6 +146,8 @@ cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const 
     d[1] is each tile's sum of dy)."""
     cdef Py_ssize_t nt = t1 - t0, i, tt, n, t, j, al, l, o
     cdef const floating* rows[A]
+    cdef fcw_gmul_f32_t facc = fcw_gacc_f32()
+    cdef fcw_gmul_f64_t dacc = fcw_gacc_f64()
     for i in range(nt):
         tt = t0 + i
         n = tt // T
@@ -158,9 +162,9 @@ cdef void _dw_block(const floating* x, const floating* dy, floating* acc, const 
         if not gm:
             _gemm_acc(<int>Co, <int>C, <int>nt, d + al * nt * Co, v + al * nt * C, acc + al * C * Co)
         elif floating is float:
-            fcw_gacc_f32()(v + al * nt * C, d + al * nt * Co, acc + al * C * Co, nt, C, Co, 1)
+            facc(v + al * nt * C, d + al * nt * Co, acc + al * C * Co, nt, C, Co, 1)
         else:
-            fcw_gacc_f64()(v + al * nt * C, d + al * nt * Co, acc + al * C * Co, nt, C, Co, 1)
+            dacc(v + al * nt * C, d + al * nt * Co, acc + al * C * Co, nt, C, Co, 1)
     if db != NULL:
         for i in range(nt):
             for o in range(Co):
@@ -249,6 +253,8 @@ cdef void _block(const floating* x, const floating* gu, const floating* bias, fl
     mb (A, nt, Co) (by BLAS, or with ``gm`` by the register-blocked kernel), output transform (plus
     bias) into y."""
     cdef Py_ssize_t nt = t1 - t0, i, tt, n, t, al
+    cdef fcw_gmul_f32_t fmul = fcw_gmul_f32()
+    cdef fcw_gmul_f64_t dmul = fcw_gmul_f64()
     for i in range(nt):
         tt = t0 + i
         n = tt // T
@@ -260,9 +266,9 @@ cdef void _block(const floating* x, const floating* gu, const floating* bias, fl
             fc_gemm(<int>Co, <int>nt, <int>C, gu + al * C * Co, <int>Co, v + al * nt * C, <int>C, mb + al * nt * Co,
                     <int>Co)
         elif floating is float:
-            fcw_gmul_f32()(v + al * nt * C, gu + al * C * Co, mb + al * nt * Co, nt, C, Co, 1)
+            fmul(v + al * nt * C, gu + al * C * Co, mb + al * nt * Co, nt, C, Co, 1)
         else:
-            fcw_gmul_f64()(v + al * nt * C, gu + al * C * Co, mb + al * nt * Co, nt, C, Co, 1)
+            dmul(v + al * nt * C, gu + al * C * Co, mb + al * nt * Co, nt, C, Co, 1)
     for i in range(nt):
         tt = t0 + i
         n = tt // T

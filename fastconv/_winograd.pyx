@@ -378,6 +378,17 @@ def ungrouped_gmul():
     return _ungrouped_gmul
 
 
+cdef inline bint _gmul_serves(Py_ssize_t groups, Py_ssize_t cout) noexcept nogil:
+    """Whether an ungrouped layer's products run on the register-blocked kernel (see ungrouped_gmul)."""
+    return _ungrouped_gmul and groups == 1 and cout % fcw_group_chunk() == 0
+
+
+def gmul_serves(Py_ssize_t cout):
+    """Whether an ungrouped layer of ``cout`` output channels multiplies by the register-blocked
+    products at this process's level: :func:`ungrouped_gmul` and Cout a multiple of GROUP_CHUNK."""
+    return _gmul_serves(1, cout)
+
+
 def set_ungrouped_gmul(bint on):
     """Set :func:`ungrouped_gmul` (for tests and benchmarks); returns the previous setting."""
     global _ungrouped_gmul
@@ -414,8 +425,7 @@ cdef void _forward(
     cdef floating* v
     cdef floating* mm
     cdef const floating** rows
-    # ungrouped layers by the register-blocked products where the level takes them
-    cdef bint gm = _ungrouped_gmul and G == 1 and Cout % chunk == 0
+    cdef bint gm = _gmul_serves(G, Cout)  # ungrouped, by the register-blocked products
     cdef int prev = _blas_pin()
     for blk in prange(nblocks, schedule="dynamic", num_threads=nthreads):
         base = wk + threadid() * ldw
@@ -517,8 +527,7 @@ cdef void _weights_grad(
     cdef double* dbq
     cdef Py_ssize_t t, o
     cdef const floating** rows
-    # ungrouped layers by the register-blocked products where the level takes them
-    cdef bint gm = _ungrouped_gmul and G == 1 and Cout % chunk == 0
+    cdef bint gm = _gmul_serves(G, Cout)  # ungrouped, by the register-blocked products
     cdef int prev = _blas_pin()
     for q in prange(P, schedule="dynamic", num_threads=nthreads):
         base = wk + threadid() * ldw

@@ -905,7 +905,7 @@ def _winograd_dw_pays(w_shape, ct, groups: int = 1) -> bool:
     if groups > 1:
         return True  # measured 0.95-1.03 of the direct kernels' time at 8 to 32 channels per group
     least = _WINOGRAD_DW_MIN_CHANNELS[ct]
-    if w_shape[3] % _winograd.GROUP_CHUNK == 0 and _winograd.ungrouped_gmul():
+    if _winograd.gmul_serves(w_shape[3]):
         least = _WINOGRAD_MIN_CHANNELS  # the register-blocked products
     return min(w_shape[2], w_shape[3]) >= least
 

@@ -64,7 +64,7 @@ def _gmul(cout: int, ct) -> bool:
     Zen 3, 2 threads, calls alternating, ``python bench/conv1d_winograd_interleaved.py gmul 15``):
     0.75 on N32 L1024 64->64 k5, 0.66-0.69 on the 32-channel layers, 0.84 on N8 L1024 256->256 k3;
     float64 1.13 on the k5 layer, 1.02 on N8 L1024 32->32 k3, so float64 keeps BLAS."""
-    return ct == np.float32 and cout % _conv1d_winograd.GROUP_CHUNK == 0 and _winograd.ungrouped_gmul()
+    return ct == np.float32 and _winograd.gmul_serves(cout)
 
 
 def _winograd_serves(k: int, c: int, cout: int, stride: int, dilation: int, groups: int, macs: int = 0) -> bool:
