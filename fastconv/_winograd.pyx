@@ -234,8 +234,8 @@ cdef extern from "_winograd_kernels.h" nogil:
     fcw_out_f64_t fcw_output_f64(int m)
     const double* fcw_matrix(int m, int which_at)
     const char* fcw_simd_name()
-    ctypedef void (*fcw_colsum_f32_t)(const float*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
-    ctypedef void (*fcw_colsum_f64_t)(const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
+    ctypedef void (*fcw_colsum_f32_t)(const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
+    ctypedef void (*fcw_colsum_f64_t)(const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
     fcw_colsum_f32_t fcw_colsum_f32()
     fcw_colsum_f64_t fcw_colsum_f64()
 
@@ -670,18 +670,12 @@ cdef inline void _col_sums_part(const floating* a, Py_ssize_t R, Py_ssize_t K, P
         out[j] = acc[j]
 
 
-# Rows per pass of _col_sums over a thread's columns: a block of rows stays cached while each of
-# its 16-column chunks is summed, so the array is read from memory once.
-cdef enum:
-    _COL_SUM_ROWS = 64
-
-
 cdef void _col_sums(const floating[:, ::1] a, double[::1] out, int nthreads) noexcept nogil:
     """out[j] = sum over rows i, in row order, of (double)a[i, j] (the order of numpy's
     ``a.sum(axis=0, dtype=float64)``): each of ``nthreads`` threads takes a fixed run of 16-column
-    chunks and sums them over blocks of _COL_SUM_ROWS rows (every column still in row order)."""
-    cdef Py_ssize_t R = a.shape[0], K = a.shape[1], nch = (K + 15) // 16, part, ch, c0, c1, r0, j, blk
-    cdef Py_ssize_t nblk = (R + _COL_SUM_ROWS - 1) // _COL_SUM_ROWS
+    chunks and sums them row by row (``wino_colsum``: the array is read in address order; each
+    column still in row order)."""
+    cdef Py_ssize_t R = a.shape[0], K = a.shape[1], nch = (K + 15) // 16, nfull = K // 16, part, c0, c1, j
     cdef const floating* ap = &a[0, 0]
     cdef double* op = &out[0]
     cdef fcw_colsum_f32_t fsum = fcw_colsum_f32()
@@ -690,16 +684,14 @@ cdef void _col_sums(const floating[:, ::1] a, double[::1] out, int nthreads) noe
         op[j] = 0
     for part in prange(nthreads, schedule="static", num_threads=nthreads):
         c0 = part * nch // nthreads
-        c1 = (part + 1) * nch // nthreads
-        for blk in range(nblk):
-            r0 = blk * _COL_SUM_ROWS
-            for ch in range(c0, c1):
-                if K - ch * 16 < 16:  # a partial chunk
-                    _col_sums_part(ap + r0 * K + ch * 16, min(_COL_SUM_ROWS, R - r0), K, K - ch * 16, op + ch * 16)
-                elif floating is float:
-                    fsum(ap + r0 * K + ch * 16, min(_COL_SUM_ROWS, R - r0), K, op + ch * 16)
-                else:
-                    dsum(ap + r0 * K + ch * 16, min(_COL_SUM_ROWS, R - r0), K, op + ch * 16)
+        c1 = min((part + 1) * nch // nthreads, nfull)
+        if c1 > c0:
+            if floating is float:
+                fsum(ap + c0 * 16, R, K, (c1 - c0) * 16, op + c0 * 16)
+            else:
+                dsum(ap + c0 * 16, R, K, (c1 - c0) * 16, op + c0 * 16)
+        if nfull < nch and (part + 1) * nch // nthreads == nch:  # the partial chunk: the last thread's
+            _col_sums_part(ap + nfull * 16, R, K, K - nfull * 16, op + nfull * 16)
 
 
 def bias_grad(dy, int nthreads):

@@ -340,8 +340,8 @@ FCW_DISPATCH(f32, float)
 FCW_DISPATCH(f64, double)
 
 /* the column sums of one chunk of FCW_VL columns (see _winograd.h) at the level that runs */
-typedef void (*fcw_colsum_f32_t)(const float *, ptrdiff_t, ptrdiff_t, double *);
-typedef void (*fcw_colsum_f64_t)(const double *, ptrdiff_t, ptrdiff_t, double *);
+typedef void (*fcw_colsum_f32_t)(const float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, double *);
+typedef void (*fcw_colsum_f64_t)(const double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, double *);
 static fcw_colsum_f32_t fcw_colsum_f32(void) { return FC_PICK(fc_f32_wino_colsum); }
 static fcw_colsum_f64_t fcw_colsum_f64(void) { return FC_PICK(fc_f64_wino_colsum); }
 

@@ -320,8 +320,14 @@ def test_each_simd_level_agrees_with_reference(level, tmp_path):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bias_grad_is_the_float64_column_sum(dtype):
     """bias_grad gives the bits of dy.reshape(-1, Cout).sum(axis=0, dtype=float64) for every thread
-    count (Cout not a multiple of its 16-column chunks), close to the exact sum, dy untouched."""
+    count (Cout not a multiple of its 16-column chunks; one, two and more whole chunks per thread),
+    close to the exact sum, dy untouched."""
     rng = np.random.default_rng(7)
+    for cout in (16, 32, 64, 200):
+        dy = rng.standard_normal((2, 9, 11, cout)).astype(dtype)
+        want = dy.reshape(-1, cout).sum(axis=0, dtype=np.float64).astype(dtype)
+        for nt in (1, 2, 3):
+            np.testing.assert_array_equal(wg.bias_grad(dy, nt).view(np.uint8), want.view(np.uint8))
     dy = (rng.standard_normal((3, 7, 5, 37)) * rng.choice([1e-3, 1.0, 1e3], size=(3, 7, 5, 37))).astype(dtype)
     dy0 = dy.copy()
     want = dy.reshape(-1, 37).sum(axis=0, dtype=np.float64).astype(dtype)
