@@ -2,13 +2,18 @@
 
 Run: ``python bench/builds_interleaved.py OLD_TREE NEW_TREE [pairs] [rounds]`` where each tree is a
 checkout built in place (``python setup.py build_ext --inplace``), e.g. ``git worktree add ../old
-<commit>`` beside the current one. Each pair runs one child process per tree, old first, each with
+<commit>`` beside the current one. Each pair runs one child process per tree, old first in odd pairs
+and new first in even ones (the second process of a pair measured up to 10 % slower, whichever tree
+it ran: use an even number of pairs), each with
 its tree first on ``sys.path``; a child times, back to back, ``rounds`` calls (medians printed, the
 first 3 calls dropped) of:
 
 * ``medium`` / ``large`` / ``w112`` / ``w128``: conv2d forward+backward, N32 32x32x16->32, N8
   64x64x64->64, N8 32x32x112->112 and N8 28x28x128->128, k3 p1 (Winograd);
+* ``s2_fwd`` / ``s2_bwd``: conv2d forward, and backward alone, N16 56x56x64->128 k3 p1 s2 (direct);
+* ``direct128``: conv2d forward+backward, N8 28x28x128->128 k3 p1 with ``algorithm="direct"``;
 * ``tconv4x4``: conv_transpose2d forward+backward, N8 32x32x64 -> 64x64x32, k4 s2 p1;
+* ``tconv3x3``: conv_transpose2d forward+backward, N16 28x28x128 -> 56x56x64, k3 s2 p1 output_padding 1;
 * ``conv1d_k5``: conv1d forward+backward, N32 L1024 C64 -> 64, k5 'same' (1-D Winograd);
 * ``digits``: conv2d forward+backward of the digits layer, N64 8x8x1 -> 8, k3 p1;
 * ``to_y`` / ``to_z``: the transposed layer's phase copies (planes to output, output to planes) on
@@ -50,10 +55,18 @@ def layer(name, op, x_shape, w_shape, cout, scale, *args, **kw):
         y, cache = fwd(x, w, b, *args, **kw)
         return (y, *bwd(dy, cache))
     calls[name] = call
+    return x, w, b, dy, fwd, bwd
 for name, (n, h, w_, c, co) in {"medium": (32, 32, 32, 16, 32), "large": (8, 64, 64, 64, 64),
                                 "w112": (8, 32, 32, 112, 112), "w128": (8, 28, 28, 128, 128)}.items():
     layer(name, "conv2d", (n, h, w_, c), (3, 3, c, co), co, 1 / (3 * c ** 0.5), 1, 1)
+x2, w2, b2, dy2, fwd2, bwd2 = layer("s2", "conv2d", (16, 56, 56, 64), (3, 3, 64, 128), 128, 1 / 24, 1, 2)
+del calls["s2"]
+cache2 = fwd2(x2, w2, b2, 1, 2)[1]
+calls["s2_fwd"] = lambda: fwd2(x2, w2, b2, 1, 2)[:1]
+calls["s2_bwd"] = lambda: bwd2(dy2, cache2)
+layer("direct128", "conv2d", (8, 28, 28, 128), (3, 3, 128, 128), 128, 1 / 34, 1, 1, algorithm="direct")
 layer("tconv4x4", "conv_transpose2d", (8, 32, 32, 64), (4, 4, 32, 64), 32, 1 / 16, 2, 1)
+layer("tconv3x3", "conv_transpose2d", (16, 28, 28, 128), (3, 3, 64, 128), 64, 1 / 34, 2, 1, 1)
 layer("conv1d_k5", "conv1d", (32, 1024, 64), (5, 64, 64), 64, 1 / 18, padding="same")
 layer("digits", "conv2d", (64, 8, 8, 1), (3, 3, 1, 8), 8, 1.0, 1, 1)
 z = rng.standard_normal((8, 33, 33, 128), dtype=np.float32)
@@ -99,7 +112,7 @@ def main():
     meds = {old: [], new: []}
     with tempfile.TemporaryDirectory() as tmp:
         for pair in range(pairs):
-            for tree in (old, new):
+            for tree in ((old, new) if pair % 2 == 0 else (new, old)):  # ABBA: the second of two runs
                 out = os.path.join(tmp, f"{'old' if tree == old else 'new'}.npz")
                 line = subprocess.run([sys.executable, "-c", CHILD, tree, str(rounds), out], check=True,
                                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""}).stdout
