@@ -5,7 +5,8 @@
    _simd_instantiate.h (FC_T, FC_FN, FC_ATTR, FC_VB, FC_ISA; see there).  FC_R*, FC_TYPES and
    the accumulator macros are defined once, in _filter_kernels.h.
 
-   One output row, FCF_REP(...) accumulators of FC_VB-byte vectors.  A row that is not a
+   One output row, FCF_REP(...) accumulators of FC_VB-byte vectors (a row narrower than that: blocks
+   of 4 vectors, then single ones).  A row that is not a
    multiple of the block ends with one block (or vector) that overlaps the one before it:
    the overlapped outputs are recomputed with the same operations, so they do not change.
 
@@ -92,6 +93,14 @@ FC_ATTR static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_
             if (j + NACC * L >= n) return;
         }
     }
+    if (NACC > 4 && n >= 4 * L) {  /* a row narrower than a block: blocks of 4 vectors, 4 sums in flight */
+        for (;; j += 4 * L) {
+            if (j + 4 * L > n) j = n - 4 * L;
+            FCF_ACC(FC_R4, j)
+            FC_R4(FC_STORE)
+            if (j + 4 * L >= n) return;
+        }
+    }
     if (n >= L) {
         for (;; j += L) {
             if (j + L > n) j = n - L;
@@ -100,7 +109,20 @@ FC_ATTR static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_
             if (j + L >= n) return;
         }
     }
-    FC_SCALAR_TAIL(FC_T)
+    if (j < n) {  /* fewer outputs than one vector: the vector operations on zero-padded copies of
+                     the inputs, so that each output gets the same arithmetic (fused or not) as
+                     in a vector, whatever the compiler makes of a scalar loop */
+        V acc0 = (V){0}, s0;
+        FC_T buf[L];
+        for (t = 0; t < ntaps; t++) {
+            V wa = w[t] - (V){0};
+            memset(buf, 0, sizeof buf);
+            memcpy(buf, src[t] + j, (size_t)(n - j) * sizeof(FC_T));
+            memcpy(&s0, buf, sizeof s0);
+            acc0 += wa * s0;
+        }
+        memcpy(out + j, &acc0, (size_t)(n - j) * sizeof(FC_T));
+    }
 }
 
 /* FC_FILTER_BLOCK_ROWS output rows at once, in groups of FCF_NR rows of FCF_NB vectors: for

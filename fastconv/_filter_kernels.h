@@ -20,6 +20,7 @@
 /* Accumulators are named variables (acc0, acc1, ...), not an array, so that they live in
    registers and are stored straight to the output. */
 #define FC_R1(X) X(0)
+#define FC_R4(X) X(0) X(1) X(2) X(3)
 #define FC_R6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define FC_R8(X) FC_R6(X) X(6) X(7)
 #define FC_R12(X) FC_R8(X) X(8) X(9) X(10) X(11)

@@ -24,6 +24,11 @@ __all__ = ["KERNELS", "MODES", "filter2d", "output_pool"]
 # 512x512 float32 random 5x5 filter took 179 us on 2 threads against 331 us on one (4 MiMACs per
 # thread, the previous threshold, kept it on one); see docs/performance.md.
 _MACS_PER_THREAD = 1 << 20
+# Each output pixel also costs about as much as this many multiply-adds (its loads and store): on
+# 512x512 float32 images, one thread, the laplacian (5 taps) took 0.53 ns per pixel and a random
+# 3x3 kernel (9 taps) 0.76, 0.06 ns per tap over 0.24 ns per pixel; counted with the taps, the
+# laplacian there (1.3 MiMACs alone) gets 2 threads: 88 us against 140 on one.
+_PIXEL_MACS = 4
 
 
 def _rank1(k: np.ndarray):
@@ -264,8 +269,9 @@ def filter2d(image, kernel, mode="constant", cval=0.0, dtype=None, output=None):
         plan = _plan(k, ct, out.nbytes >= _MEMORY_BOUND_BYTES, fused)
         stream = _stream(plan, out.nbytes, fused)
         # waking a thread team can cost more than filtering a small image (milliseconds on a busy
-        # machine): each thread gets at least _MACS_PER_THREAD multiply-adds
-        nthreads = max(1, min(get_num_threads(), out.size * plan.macs // _MACS_PER_THREAD))
+        # machine): each thread gets at least _MACS_PER_THREAD multiply-adds, each pixel counting
+        # _PIXEL_MACS more
+        nthreads = max(1, min(get_num_threads(), out.size * (plan.macs + _PIXEL_MACS) // _MACS_PER_THREAD))
         if plan.separable:
             _filter.correlate2d_separable_kernel(
                 x, plan.w, plan.rows, plan.w2, plan.cols, kh, kw, MODES[mode][0], cval, out, nthreads, stream
