@@ -112,13 +112,10 @@ FC_ATTR static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_
     if (j < n) {  /* fewer outputs than one vector: the vector operations on zero-padded copies of
                      the inputs, so that each output gets the same arithmetic (fused or not) as
                      in a vector, whatever the compiler makes of a scalar loop */
-        V acc0 = (V){0}, s0;
-        FC_T buf[L];
+        V acc0 = (V){0};
         for (t = 0; t < ntaps; t++) {
-            V wa = w[t] - (V){0};
-            memset(buf, 0, sizeof buf);
-            memcpy(buf, src[t] + j, (size_t)(n - j) * sizeof(FC_T));
-            memcpy(&s0, buf, sizeof s0);
+            V wa = w[t] - (V){0}, s0 = (V){0};
+            memcpy(&s0, src[t] + j, (size_t)(n - j) * sizeof(FC_T));
             acc0 += wa * s0;
         }
         memcpy(out + j, &acc0, (size_t)(n - j) * sizeof(FC_T));

@@ -27,27 +27,23 @@ FC_ATTR static void FC_FN(wino_colsum)(const FC_T *a, ptrdiff_t R, ptrdiff_t K, 
 {
     typedef double fcw_d __attribute__((vector_size(FCW_VL * sizeof(double))));
     typedef FC_T fcw_t __attribute__((vector_size(FCW_VL * sizeof(FC_T))));
-    fcw_d acc, acc2, o;
+    fcw_d acc, acc2 = {0}, o;
     fcw_t row;
     ptrdiff_t i, c;
-    if (n == FCW_VL) {
+    if (n <= 2 * FCW_VL) {  /* one or two chunks: the sums in registers */
+        const int two = n == 2 * FCW_VL;
         memcpy(&acc, out, sizeof acc);
+        if (two) memcpy(&acc2, out + FCW_VL, sizeof acc2);
         for (i = 0; i < R; i++) {
             memcpy(&row, a + i * K, sizeof row);
             acc += __builtin_convertvector(row, fcw_d);
+            if (two) {
+                memcpy(&row, a + i * K + FCW_VL, sizeof row);
+                acc2 += __builtin_convertvector(row, fcw_d);
+            }
         }
         memcpy(out, &acc, sizeof acc);
-    } else if (n == 2 * FCW_VL) {
-        memcpy(&acc, out, sizeof acc);
-        memcpy(&acc2, out + FCW_VL, sizeof acc2);
-        for (i = 0; i < R; i++) {
-            memcpy(&row, a + i * K, sizeof row);
-            acc += __builtin_convertvector(row, fcw_d);
-            memcpy(&row, a + i * K + FCW_VL, sizeof row);
-            acc2 += __builtin_convertvector(row, fcw_d);
-        }
-        memcpy(out, &acc, sizeof acc);
-        memcpy(out + FCW_VL, &acc2, sizeof acc2);
+        if (two) memcpy(out + FCW_VL, &acc2, sizeof acc2);
     } else {
         for (i = 0; i < R; i++)
             for (c = 0; c < n; c += FCW_VL) {

@@ -690,7 +690,7 @@ cdef void _col_sums(const floating[:, ::1] a, double[::1] out, int nthreads) noe
                 fsum(ap + c0 * 16, R, K, (c1 - c0) * 16, op + c0 * 16)
             else:
                 dsum(ap + c0 * 16, R, K, (c1 - c0) * 16, op + c0 * 16)
-        if nfull < nch and (part + 1) * nch // nthreads == nch:  # the partial chunk: the last thread's
+        if nfull < nch and part == nthreads - 1:  # the partial chunk: the last thread's (nthreads <= nch)
             _col_sums_part(ap + nfull * 16, R, K, K - nfull * 16, op + nfull * 16)
 
 
