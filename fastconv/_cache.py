@@ -1,7 +1,7 @@
 """The caches that a forward call returns and only the matching backward reads."""
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -111,4 +111,4 @@ class Pool1dCache(NamedTuple):
     count_include_pad: bool
     divisor_override: Optional[int]
     y_shape: Tuple[int, ...]
-    plan: object = None  # fast max pooling: the kernel's window taps and starts (None otherwise)
+    plan: Any = None  # fast max pooling: the kernel's window taps and starts (None otherwise)

@@ -24,6 +24,7 @@ def conv2d_forward_small_kernel(
     sw: int,
     num_threads: int,
     level: int = -1,
+    y_nchw: bool = False,
 ) -> None: ...
 def conv2d_backward_small_kernel(
     x: npt.NDArray[np.floating],
@@ -39,6 +40,7 @@ def conv2d_backward_small_kernel(
     want_dx: bool,
     num_threads: int,
     level: int = -1,
+    dy_nchw: bool = False,
 ) -> None: ...
 def forward_plain(
     x: object, w: object, b: object, padding: object, stride: object, dilation: object, groups: object,

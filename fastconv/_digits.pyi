@@ -3,9 +3,11 @@ from typing import Dict, Tuple
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 NUM_CLASSES: int
 
+@disjoint_base  # a compiled (cdef) class: no subclass can also derive from another such class
 class Stepper:
     def __init__(
         self,
@@ -17,6 +19,8 @@ class Stepper:
         max_pool: bool,
         batch_size: int,
     ) -> None: ...
-    def step(self, x: npt.NDArray[np.floating], y: npt.NDArray[np.int64], lr: float) -> float: ...
+    def step(
+        self, x: npt.NDArray[np.floating], y: npt.NDArray[np.int64], lr: float, idx: npt.NDArray[np.int64] | None = None
+    ) -> float: ...
     def logits(self, x: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]: ...
 

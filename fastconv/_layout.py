@@ -176,6 +176,8 @@ class _NCHWPoolCache(_PoolCache):
     the backward accepts too).
     """
 
+    _inner: _PoolCache
+
     def __new__(cls, inner, x_shape):
         n, c = x_shape[:2]
         fields = {f: getattr(inner, f) for f in _PoolCache._fields if f != "argmax"}

@@ -1,7 +1,7 @@
 """Convolution: the tutorial's ``convolve2d``, ``convolution_2d`` and conv layer, on Cython kernels."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple, Optional, cast
 
 import numpy as np
 
@@ -161,7 +161,8 @@ class _Unfit(_Fit):
 
     @property
     def why(self) -> str:
-        return tuple.__getitem__(self, 1)()
+        why = cast(Callable[[], str], tuple.__getitem__(self, 1))
+        return why()
 
     def __repr__(self) -> str:
         return f"_Fit(ok=False, why={self.why!r})"
@@ -180,7 +181,7 @@ _DEPTHWISE_STREAM_BYTES = 1 << 22
 class _Options(NamedTuple):
     """The options beyond symmetric padding, stride and a bias: they decide which kernels serve a layer."""
 
-    pad_end: tuple = None  # (bottom, right) padding; None: the same as (top, left)
+    pad_end: Optional[tuple] = None  # (bottom, right) padding; None: the same as (top, left)
     dilation: tuple = (1, 1)
     groups: int = 1
 

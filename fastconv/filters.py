@@ -123,8 +123,8 @@ def _plan(k: np.ndarray, ct: np.dtype, memory_bound: bool = False, fused: bool =
     ip = np.intp
     factor = 1.0
     if memory_bound and not fused:
-        rows = ct == _F32 and _filter.several_rows_runs()
-        factor = _MEMORY_BOUND_FACTOR_ROWS if rows else _MEMORY_BOUND_FACTOR
+        several_rows = ct == _F32 and _filter.several_rows_runs()
+        factor = _MEMORY_BOUND_FACTOR_ROWS if several_rows else _MEMORY_BOUND_FACTOR
     if fac is not None and (np.count_nonzero(fac[0]) + np.count_nonzero(fac[1])) * factor < nnz:
         ui, vi = np.flatnonzero(fac[0]), np.flatnonzero(fac[1])
         plan = _Plan(True, _frozen_copy(fac[0][ui], ct), _frozen_copy(ui, ip), _frozen_copy(vi, ip),

@@ -15,6 +15,7 @@ import numpy as np
 
 from fractions import Fraction
 from functools import lru_cache
+from typing import Optional
 
 from . import _conv1d_winograd, _outpool, _pool1d, _winograd
 from . import _validate as v
@@ -281,6 +282,8 @@ class _MaxPool1dCache(Pool1dCache):
     """A max-pool :class:`~fastconv._cache.Pool1dCache` holding the tap of each window's first
     maximum (``plan``: the kernel's code array and the windows' start positions); ``argmax`` is
     built from it on first access and kept."""
+
+    _argmax: Optional[np.ndarray]
 
     def __new__(cls, x_shape, dx_dtype, *rest):
         self = super().__new__(cls, x_shape, dx_dtype, None, *rest)

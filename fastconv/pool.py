@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Optional
 
 import numpy as np
 
@@ -66,6 +67,9 @@ class _CodedPoolCache(_cache.PoolCache):
     indices ``h * W + w``) is built from it on first access and kept; indexing, iteration and
     pickling see that int64 array too, so the cache reads like any other ``PoolCache``.
     """
+
+    _code: np.ndarray
+    _argmax: Optional[np.ndarray]
 
     def __new__(cls, x_shape, dx_dtype, code, pool_size, stride, y_shape):
         self = super().__new__(cls, x_shape, dx_dtype, None, pool_size, stride, y_shape)
@@ -448,6 +452,8 @@ class _CodedWindowCache(_CodedPoolCache):
     The code of an output element is ``di * kw + dj``, the tap (row ``di``, column ``dj`` inside
     its window) of the window's first maximum; ``argmax`` is built from it on first access.
     """
+
+    _kw: int
 
     def __new__(cls, x_shape, dx_dtype, code, pool_size, stride, y_shape, window, kw):
         self = _cache.PoolCache.__new__(cls, x_shape, dx_dtype, None, pool_size, stride, y_shape, window)

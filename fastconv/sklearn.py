@@ -21,7 +21,7 @@ import math
 import numbers
 import sys
 import time
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -186,7 +186,7 @@ class _Layout:
 def _forward(layout: _Layout, params: Sequence[np.ndarray], x: np.ndarray, train: bool):
     """Logits of the (N, H, W, C) batch ``x``; with ``train`` also the caches for :func:`_backward`.
     (Training runs :class:`_Trainer`, which computes the same, bit for bit.)"""
-    caches = []
+    caches: List[Any] = []
     a = x
     i = 0
     # The ReLU runs in place on the fresh output of the layer before it (no cache holds that
@@ -312,7 +312,7 @@ class _Predictor:
     def __init__(self, layout: _Layout, plan: Sequence[tuple], image_shape, rows: int, dtype):
         self.layout, self.rows = layout, rows
         h, w, _ = image_shape
-        self.convs = []
+        self.convs: List[Any] = []
         for (_, pad, pool, q), (wt, b, algorithm, cout) in zip(layout.convs, plan):
             kh, kw, _, co = wt.shape
             ho, wo = h + 2 * pad[0] - kh + 1, w + 2 * pad[1] - kw + 1
@@ -443,6 +443,8 @@ class _Trainer:
     :func:`_forward`.
     """
 
+    g: np.ndarray  # the flat gradient vector that ``grads`` are views of (set by CNNClassifier._trainer)
+
     def __init__(self, layout: _Layout, params: Sequence[np.ndarray], grads: Sequence[np.ndarray],
                  image_shape, bs: int, dtype):
         self.layout, self.params, self.grads = layout, params, grads
@@ -489,11 +491,11 @@ class _Trainer:
         self.softmax_buffers = (np.empty((rows, 1), dtype), np.empty((rows, k), dtype), np.empty((rows, k), dtype),
                                 np.empty((bs, layout.m * k), dtype))
         self.bs = bs
-        self._views = {}
-        self._ins = [None] * n_conv  # per step: each conv block's input, output and conv cache
-        self._outs = [None] * n_conv
-        self._caches = [None] * n_conv
-        self._dense_ins = [None] * layout.n_dense
+        self._views: Dict[int, Any] = {}
+        self._ins: List[Any] = [None] * n_conv  # per step: each conv block's input, output and conv cache
+        self._outs: List[Any] = [None] * n_conv
+        self._caches: List[Any] = [None] * n_conv
+        self._dense_ins: List[Any] = [None] * layout.n_dense
 
     def _views_for(self, nb: int):
         """The buffers cut to their first ``nb`` rows (made once per batch size)."""
@@ -617,8 +619,9 @@ class _Optimizer:
     def __init__(self, kind: str, lr: float, momentum: float, size: int, dtype):
         self.kind, self.lr, self.momentum = kind, lr, momentum
         self.t = 0
-        self.m = np.zeros(size, dtype) if kind != "sgd" else None
-        self.v = np.zeros(size, dtype) if kind == "adam" else None
+        # (None where the kind has no such state; step() reads them only for the kinds that do)
+        self.m: Any = np.zeros(size, dtype) if kind != "sgd" else None
+        self.v: Any = np.zeros(size, dtype) if kind == "adam" else None
         self.tmp = np.empty(size, dtype)
 
     def step(self, theta: np.ndarray, g: np.ndarray) -> None:
@@ -763,7 +766,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
-    _expected_failed_checks = {}
+    _expected_failed_checks: Dict[str, str] = {}
 
     def __init__(
         self,
@@ -872,16 +875,16 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         if (
             not isinstance(shape, (tuple, list))
             or len(shape) not in (2, 3)
-            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in shape)
+            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and int(s) >= 1 for s in shape)
         ):
             raise ValueError(f"image_shape must be (H, W) or (H, W, C) of positive ints, got {shape!r}")
-        shape = tuple(int(s) for s in shape) + ((1,) if len(shape) == 2 else ())
-        if shape[0] * shape[1] * shape[2] != n_features:
+        h, w, c = (int(s) for s in shape) if len(shape) == 3 else (int(shape[0]), int(shape[1]), 1)
+        if h * w * c != n_features:
             raise ValueError(
-                f"image_shape={self.image_shape!r} holds {shape[0] * shape[1] * shape[2]} values but X has "
+                f"image_shape={self.image_shape!r} holds {h * w * c} values but X has "
                 f"{n_features} features per sample"
             )
-        return shape
+        return h, w, c
 
     def _validate(self, X, y=None, reset: bool = True):
         """Check X (and y); return (N, H, W, C) float64 images (and y)."""
@@ -950,9 +953,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self._theta = theta
         self._optimizer = _Optimizer(self.optimizer, p["lr"], p["momentum"], layout.size, dtype)
         self._config = p
-        self.loss_curve_ = []
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_validation_score_ = None
+        self.loss_curve_: List[float] = []
+        self.validation_scores_: Optional[List[float]] = [] if self.early_stopping else None
+        self.best_validation_score_: Optional[float] = None
         self.n_iter_ = 0
         self.t_ = 0
 
@@ -1032,7 +1035,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             msg = f"Epoch {self.n_iter_}: loss {loss:.5f}"
             if early_stopping:
                 score = self._accuracy(xv, cv)
-                self.validation_scores_.append(score)
+                scores = self.validation_scores_
+                if scores is None:  # (set to a list at the start of every fit with early stopping)
+                    scores = self.validation_scores_ = []
+                scores.append(score)
                 msg += f", validation accuracy {score:.4f}"
                 if score > best:
                     best, since = score, 0

@@ -109,7 +109,8 @@ class DigitsModel:
         """
         meta = json.dumps({"format": _FORMAT, "config": self.config, "history": self.history})
         with open(os.fspath(path), "wb") as fh:
-            np.savez(fh, __meta__=np.array(meta), **self.params)
+            # (mypy: a ``**`` dict of arrays could also fill savez's bool ``allow_pickle`` keyword)
+            np.savez(fh, __meta__=np.array(meta), **self.params)  # type: ignore[arg-type]
 
 
 def load(path) -> DigitsModel:
