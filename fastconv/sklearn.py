@@ -1036,8 +1036,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             if early_stopping:
                 score = self._accuracy(xv, cv)
                 scores = self.validation_scores_
-                if scores is None:  # (set to a list at the start of every fit with early stopping)
-                    scores = self.validation_scores_ = []
+                assert scores is not None  # a list from the start of every fit with early stopping
                 scores.append(score)
                 msg += f", validation accuracy {score:.4f}"
                 if score > best:
