@@ -63,6 +63,17 @@
         V wa = w[t] - (V){0};                             \
         REP(FC_FMA)                                       \
     }
+/* the row from j to n in blocks of NB vectors (REP: NB accumulators), the last block moved back to
+   end at n (the outputs it overlaps are recomputed with the same operations); returns when done */
+#define FCF_BLOCKS(REP, NB)                               \
+    if (n >= (NB) * L) {                                  \
+        for (;; j += (NB) * L) {                          \
+            if (j + (NB) * L > n) j = n - (NB) * L;       \
+            FCF_ACC(REP, j)                               \
+            REP(FC_STORE)                                 \
+            if (j + (NB) * L >= n) return;                \
+        }                                                 \
+    }
 
 #if defined(__GNUC__)
 FC_ATTR static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_t ntaps,
@@ -85,30 +96,11 @@ FC_ATTR static void FC_FN(taps)(const FC_T *const *src, const FC_T *w, Py_ssize_
         if (j >= n) return;
     }
 #endif
-    if (n >= NACC * L) {
-        for (;; j += NACC * L) {
-            if (j + NACC * L > n) j = n - NACC * L;
-            FCF_ACC(FCF_REP, j)
-            FCF_REP(FC_STORE)
-            if (j + NACC * L >= n) return;
-        }
+    FCF_BLOCKS(FCF_REP, NACC)
+    if (NACC > 4) {  /* a row narrower than a block: blocks of 4 vectors, 4 sums in flight */
+        FCF_BLOCKS(FC_R4, 4)
     }
-    if (NACC > 4 && n >= 4 * L) {  /* a row narrower than a block: blocks of 4 vectors, 4 sums in flight */
-        for (;; j += 4 * L) {
-            if (j + 4 * L > n) j = n - 4 * L;
-            FCF_ACC(FC_R4, j)
-            FC_R4(FC_STORE)
-            if (j + 4 * L >= n) return;
-        }
-    }
-    if (n >= L) {
-        for (;; j += L) {
-            if (j + L > n) j = n - L;
-            FCF_ACC(FC_R1, j)
-            FC_R1(FC_STORE)
-            if (j + L >= n) return;
-        }
-    }
+    FCF_BLOCKS(FC_R1, 1)
     if (j < n) {  /* fewer outputs than one vector: the vector operations on zero-padded copies of
                      the inputs, so that each output gets the same arithmetic (fused or not) as
                      in a vector, whatever the compiler makes of a scalar loop */
@@ -323,3 +315,4 @@ static int FC_FN(sep_lanes)(void) { return 0; }
 #undef FCF_NT
 #undef FCF_NTSTORE
 #undef FCF_ACC
+#undef FCF_BLOCKS
