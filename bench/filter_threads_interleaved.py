@@ -26,28 +26,28 @@ def main():
         args = args[1:]
     rounds = int(args[0]) if args else 20
     if pixel:
-        name_, lo, hi = "_PIXEL_MACS", int(args[1]) if len(args) > 1 else 0, int(args[2]) if len(args) > 2 else 4
+        setting, lo, hi = "_PIXEL_MACS", int(args[1]) if len(args) > 1 else 0, int(args[2]) if len(args) > 2 else 4
     else:
-        name_ = "_MACS_PER_THREAD"
+        setting = "_MACS_PER_THREAD"
         lo, hi = (1 << int(args[1]) if len(args) > 1 else 1 << 20), (1 << int(args[2]) if len(args) > 2 else 1 << 22)
     rng = np.random.default_rng(2024)
     kernels = {"random5": rng.standard_normal((5, 5)), "random3": rng.standard_normal((3, 3)),
                "gaussian5": fastconv.KERNELS["gaussian5"], "gaussian3": fastconv.KERNELS["gaussian3"],
                "sobel_x": fastconv.KERNELS["sobel_x"], "laplacian": fastconv.KERNELS["laplacian"]}
-    saved = getattr(F, name_)
+    saved = getattr(F, setting)
     res = {}
     try:
         for size in (256, 384, 512):
             img = (np.random.default_rng(size).random((size, size)) * 255).astype(np.float32)
             for name, k in kernels.items():
-                setattr(F, name_, lo)
+                setattr(F, setting, lo)
                 a = fastconv.filter2d(img, k)
-                setattr(F, name_, hi)
+                setattr(F, setting, hi)
                 np.testing.assert_array_equal(fastconv.filter2d(img, k), a)
             for r in range(rounds):
                 for name, k in kernels.items():
                     for th in ((hi, lo) if r % 2 else (lo, hi)):
-                        setattr(F, name_, th)
+                        setattr(F, setting, th)
                         ts = []
                         for _ in range(20):
                             t = time.perf_counter()
@@ -55,10 +55,10 @@ def main():
                             ts.append(time.perf_counter() - t)
                         res.setdefault((size, name, th), []).append(np.median(ts))
     finally:
-        setattr(F, name_, saved)
+        setattr(F, setting, saved)
     for (size, name, th), v in sorted(res.items()):
         shown = th if pixel else f"{th >> 20} Mi"
-        print(f"{size}² {name:9s} {name_} {shown}: median {np.median(v) * 1e6:.1f} us "
+        print(f"{size}² {name:9s} {setting} {shown}: median {np.median(v) * 1e6:.1f} us "
               f"[{np.percentile(v, 10) * 1e6:.1f}-{np.percentile(v, 90) * 1e6:.1f}]")
 
 
