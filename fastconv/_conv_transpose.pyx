@@ -116,19 +116,22 @@ def conv_transpose2d_forward_direct_kernel(
 # --------------------------------------------------------------------------- stride-2 phase planes
 # A 4x4 stride-2 transposed convolution is one 2x2 stride-1 convolution with 4 * Cout outputs (one
 # Cout block per output phase): z[n, t, u, (r, s, co)] holds the full output's pixel
-# (2t + r, 2u + s); the layer's output pixel (i, j) is the full output's (i + ph, j + pw). The two
-# kernels below move between y (or dy) and those phase planes by one loop, _phase_copy; each row is
-# a fixed sequence of copies.
+# (2t + r, 2u + s); the layer's output pixel (i, j) is the full output's (i + ph, j + pw). Planes
+# may instead hold the first three phases, (0, 0), (0, 1) and (1, 0) (3 * Cout channels), phase
+# (1, 1) being the caller's (the 3x3 layer's one-tap phase: bench/tconv3x3_phases_interleaved.py
+# measures that form). The two kernels below move between y (or dy) and the phase planes by one
+# loop, _phase_copy; each row is a fixed sequence of copies.
 
 cdef void _phase_copy(
     const floating* zin, floating* zout, const floating* yin, floating* yout,
     Py_ssize_t N, Py_ssize_t Hz, Py_ssize_t Wz, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout,
-    Py_ssize_t ph, Py_ssize_t pw, int num_threads,
+    Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t P, int num_threads,
 ) noexcept nogil:
-    """For every block z[n, t, u, (r, s, :)] and the pixel y[n, 2t + r - ph, 2u + s - pw, :] it holds:
-    planes to output (zin and yout given) copies the block into y where that pixel is inside y;
-    output to planes (yin and zout given) copies the pixel into the block, or zeros where it is
-    outside y. One task per row of z; two rows of z hold disjoint rows of y."""
+    """For every block z[n, t, u, (r, s, :)] (block 2r + s < P of the P per pixel) and the pixel
+    y[n, 2t + r - ph, 2u + s - pw, :] it holds: planes to output (zin and yout given) copies the
+    block into y where that pixel is inside y; output to planes (yin and zout given) copies the
+    pixel into the block, or zeros where it is outside y. Pixels of phases without a block are not
+    touched. One task per row of z; two rows of z hold disjoint rows of y."""
     cdef bint to_output = zin != NULL
     cdef Py_ssize_t row, n, t, u, r, s, i, j, zi, yi
     cdef size_t nbytes = Cout * sizeof(floating)
@@ -139,8 +142,10 @@ cdef void _phase_copy(
             for r in range(2):
                 i = 2 * t + r - ph
                 for s in range(2):
+                    if 2 * r + s >= P:
+                        break
                     j = 2 * u + s - pw
-                    zi = ((row * Wz + u) * 4 + 2 * r + s) * Cout
+                    zi = ((row * Wz + u) * P + 2 * r + s) * Cout
                     if 0 <= i < Ho and 0 <= j < Wo:
                         yi = ((n * Ho + i) * Wo + j) * Cout
                         if to_output:
@@ -157,17 +162,21 @@ def phases_to_output_kernel(
     Py_ssize_t ph, Py_ssize_t pw,      # the layer's padding: y[i, j] is the full output's (i + ph, j + pw)
     int num_threads,
 ) -> None:
-    """y[n, i, j, :] = z[n, (i + ph) // 2, (j + pw) // 2, phase block ((i + ph) % 2, (j + pw) % 2)]."""
+    """y[n, i, j, :] = z[n, (i + ph) // 2, (j + pw) // 2, phase block ((i + ph) % 2, (j + pw) % 2)].
+
+    z holds four phase blocks per pixel (4 * Cout channels) or the first three (3 * Cout: the
+    pixels of phase (1, 1) are then left as they are)."""
     cdef Py_ssize_t N = y.shape[0], Ho = y.shape[1], Wo = y.shape[2], Cout = y.shape[3]
-    if z.shape[0] != N or z.shape[3] != 4 * Cout or (Ho - 1 + ph) // 2 >= z.shape[1] \
-            or (Wo - 1 + pw) // 2 >= z.shape[2] or ph < 0 or pw < 0:
+    cdef Py_ssize_t P = z.shape[3] // Cout if Cout else 0
+    if z.shape[0] != N or Cout == 0 or P not in (3, 4) or z.shape[3] != P * Cout \
+            or (Ho - 1 + ph) // 2 >= z.shape[1] or (Wo - 1 + pw) // 2 >= z.shape[2] or ph < 0 or pw < 0:
         raise ValueError(f"phase planes {tuple(z.shape)[:4]} do not cover y {tuple(y.shape)[:4]} at padding "
                          f"({ph}, {pw})")
     if y.size == 0:
         return
     with nogil:
         _phase_copy(&z[0, 0, 0, 0], NULL, NULL, &y[0, 0, 0, 0], N, z.shape[1], z.shape[2], Ho, Wo, Cout,
-                    ph, pw, num_threads)
+                    ph, pw, P, num_threads)
 
 
 def output_to_phases_kernel(
@@ -177,10 +186,12 @@ def output_to_phases_kernel(
     int num_threads,
 ) -> None:
     """The adjoint of :func:`phases_to_output_kernel`: dz[n, t, u, (r, s, :)] = dy[n, 2t + r - ph,
-    2u + s - pw, :], or 0 where that pixel is outside dy."""
+    2u + s - pw, :], or 0 where that pixel is outside dy; for the four phase blocks per pixel, or
+    the first three (dz with 3 * Cout channels)."""
     cdef Py_ssize_t N = dy.shape[0], Cout = dy.shape[3]
+    cdef Py_ssize_t P = dz.shape[3] // Cout if Cout else 0
     cdef const floating* yin = NULL
-    if dz.shape[0] != N or dz.shape[3] != 4 * Cout or ph < 0 or pw < 0:
+    if dz.shape[0] != N or Cout == 0 or P not in (3, 4) or dz.shape[3] != P * Cout or ph < 0 or pw < 0:
         raise ValueError(f"phase planes {tuple(dz.shape)[:4]} do not match dy {tuple(dy.shape)[:4]}")
     if dz.size == 0:
         return
@@ -188,4 +199,4 @@ def output_to_phases_kernel(
         yin = &dy[0, 0, 0, 0]
     with nogil:
         _phase_copy(NULL, &dz[0, 0, 0, 0], yin, NULL, N, dz.shape[1], dz.shape[2], dy.shape[1], dy.shape[2], Cout,
-                    ph, pw, num_threads)
+                    ph, pw, P, num_threads)

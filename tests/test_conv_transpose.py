@@ -382,3 +382,34 @@ def test_phase_route_results_do_not_depend_on_the_thread_count(monkeypatch):
     fastconv.conv_transpose2d_forward(-x, w, b, 2, 1)  # another call of the same shapes
     for a, k in zip(runs[0], kept):
         np.testing.assert_array_equal(a, k)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pad, out_hw", [((1, 1), (8, 10)), ((0, 0), (10, 12)), ((2, 1), (6, 9)), ((0, 3), (9, 5))])
+def test_phase_copies_of_three_phase_planes_match_the_four_phase_ones(dtype, pad, out_hw):
+    """Planes of the first three phases (3 * Cout channels): the copy into y writes what the
+    four-phase copy writes on those phases' pixels and leaves phase (1, 1)'s pixels alone; the
+    gather from dy fills the three planes as the four-phase gather fills its first three."""
+    from fastconv import _conv_transpose
+
+    n, hz, wz, cout = 2, 5, 6, 3
+    rng = np.random.default_rng(sum(pad) + out_hw[0])
+    z4 = rng.standard_normal((n, hz, wz, 4 * cout)).astype(dtype)
+    z3 = np.ascontiguousarray(z4[..., :3 * cout])
+    y4 = np.empty((n,) + out_hw + (cout,), dtype)
+    y3 = np.full_like(y4, -7.0)
+    _conv_transpose.phases_to_output_kernel(z4, y4, pad[0], pad[1], 2)
+    _conv_transpose.phases_to_output_kernel(z3, y3, pad[0], pad[1], 2)
+    one_tap = np.zeros(out_hw, bool)  # the pixels of phase (1, 1): full row and column odd
+    one_tap[(1 - pad[0]) % 2::2, (1 - pad[1]) % 2::2] = True
+    np.testing.assert_array_equal(y3[:, ~one_tap], y4[:, ~one_tap])
+    assert (y3[:, one_tap] == -7.0).all() and one_tap.any() and (~one_tap).any()
+    dz4 = np.empty_like(z4)
+    dz3 = np.full_like(z3, np.nan)
+    _conv_transpose.output_to_phases_kernel(y4, dz4, pad[0], pad[1], 2)
+    _conv_transpose.output_to_phases_kernel(y4, dz3, pad[0], pad[1], 1)
+    np.testing.assert_array_equal(dz3, dz4[..., :3 * cout])
+    with pytest.raises(ValueError, match="phase planes"):
+        _conv_transpose.phases_to_output_kernel(np.zeros((n, hz, wz, 2 * cout), dtype), y4, pad[0], pad[1], 1)
+    with pytest.raises(ValueError, match="phase planes"):
+        _conv_transpose.output_to_phases_kernel(y4, np.zeros((n, hz, wz, 5 * cout), dtype), pad[0], pad[1], 1)
