@@ -16,7 +16,9 @@ the 2x2 kernel's gradient with ``w[1, 1]``'s from the 1x1 layer, db the sum of d
 That is 0.59 of the direct rows' multiplies (F(5x5, 2x2): 1.44 per output instead of 2 or 4).
 
 Each form is checked against the direct rows (the public API) before it is timed. Prints the
-p25, median and p75 (ms) of each pass: forward, dx (with the gather of dy), dw+db.
+p25, median and p75 (ms) of each pass: forward, dx (with the gather of dy), dw+db. The direct
+forward is the public call (its argument checks and cache included); the direct dx and dw+db are
+the passes ``conv_transpose2d_backward`` runs; the phase passes are the functions below alone.
 """
 import sys
 import time
