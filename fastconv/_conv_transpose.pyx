@@ -156,6 +156,16 @@ cdef void _phase_copy(
                         memset(zout + zi, 0, nbytes)
 
 
+cdef inline Py_ssize_t _phase_blocks(Py_ssize_t zc, Py_ssize_t Cout) noexcept:
+    """Phase blocks per pixel of planes with ``zc`` channels over ``Cout``-channel pixels: 4 or 3, or
+    0 where ``zc`` is neither (an empty layer's planes, Cout and zc both 0, count as four)."""
+    if zc == 4 * Cout:
+        return 4
+    if Cout and zc == 3 * Cout:
+        return 3
+    return 0
+
+
 def phases_to_output_kernel(
     const floating[:, :, :, ::1] z,    # IN  (N, Hz, Wz, 4 * Cout) phase planes
     floating[:, :, :, ::1] y,          # OUT (N, Ho, Wo, Cout), fully overwritten
@@ -167,9 +177,9 @@ def phases_to_output_kernel(
     z holds four phase blocks per pixel (4 * Cout channels) or the first three (3 * Cout: the
     pixels of phase (1, 1) are then left as they are)."""
     cdef Py_ssize_t N = y.shape[0], Ho = y.shape[1], Wo = y.shape[2], Cout = y.shape[3]
-    cdef Py_ssize_t P = z.shape[3] // Cout if Cout else 0
-    if z.shape[0] != N or Cout == 0 or P not in (3, 4) or z.shape[3] != P * Cout \
-            or (Ho - 1 + ph) // 2 >= z.shape[1] or (Wo - 1 + pw) // 2 >= z.shape[2] or ph < 0 or pw < 0:
+    cdef Py_ssize_t P = _phase_blocks(z.shape[3], Cout)
+    if z.shape[0] != N or P == 0 or (Ho - 1 + ph) // 2 >= z.shape[1] or (Wo - 1 + pw) // 2 >= z.shape[2] \
+            or ph < 0 or pw < 0:
         raise ValueError(f"phase planes {tuple(z.shape)[:4]} do not cover y {tuple(y.shape)[:4]} at padding "
                          f"({ph}, {pw})")
     if y.size == 0:
@@ -189,9 +199,9 @@ def output_to_phases_kernel(
     2u + s - pw, :], or 0 where that pixel is outside dy; for the four phase blocks per pixel, or
     the first three (dz with 3 * Cout channels)."""
     cdef Py_ssize_t N = dy.shape[0], Cout = dy.shape[3]
-    cdef Py_ssize_t P = dz.shape[3] // Cout if Cout else 0
+    cdef Py_ssize_t P = _phase_blocks(dz.shape[3], Cout)
     cdef const floating* yin = NULL
-    if dz.shape[0] != N or Cout == 0 or P not in (3, 4) or dz.shape[3] != P * Cout or ph < 0 or pw < 0:
+    if dz.shape[0] != N or P == 0 or ph < 0 or pw < 0:
         raise ValueError(f"phase planes {tuple(dz.shape)[:4]} do not match dy {tuple(dy.shape)[:4]}")
     if dz.size == 0:
         return
