@@ -225,13 +225,11 @@ def _passes(name: str):
                            "dw": lambda: _conv_layer.layer_weight_grad(dy, xc, w.shape, padding, stt, dil, 1, ct),
                            "db": lambda: conv_transpose._bias_grad(dy)}
         if conv_transpose._phase_route(x.shape, w.shape, stt, padt, opt, g, dil):
-            # the phase route's passes; each gradient pass includes the gather of dy into phase planes
+            # the phase route's passes (dy read in place as the phase planes)
             nt = fastconv.get_num_threads()
-            out["fastconv"]["dx"] = lambda: conv_transpose._phase_dx(
-                xc, cw, conv_transpose._phase_dz(xc, cw, dy, padt, nt), nt)
+            out["fastconv"]["dx"] = lambda: conv_transpose._phase_dx(xc, cw, dy, padt, nt)
             del out["fastconv"]["dw"], out["fastconv"]["db"]  # db comes from the dw pass
-            out["fastconv"]["dw+db"] = lambda: conv_transpose._phase_dw(
-                xc, cw, conv_transpose._phase_dz(xc, cw, dy, padt, nt), nt)
+            out["fastconv"]["dw+db"] = lambda: conv_transpose._phase_dw(xc, cw, dy, padt, nt)
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
         dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))

@@ -16,8 +16,6 @@ first 3 calls dropped) of:
 * ``tconv3x3``: conv_transpose2d forward+backward, N16 28x28x128 -> 56x56x64, k3 s2 p1 output_padding 1;
 * ``conv1d_k5``: conv1d forward+backward, N32 L1024 C64 -> 64, k5 'same' (1-D Winograd);
 * ``digits``: conv2d forward+backward of the digits layer, N64 8x8x1 -> 8, k3 p1;
-* ``to_y`` / ``to_z``: the transposed layer's phase copies (planes to output, output to planes) on
-  that layer's planes;
 * ``dw7x7x64`` / ``dw8x8x16`` / ``dw56x56x16``: depthwise 3x3 p1 conv2d forward+backward, N32
   7x7x64, N64 8x8x16 and N32 56x56x16 (rows narrower than a register block; one vector of channels).
 
@@ -39,7 +37,6 @@ import sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 import fastconv
-from fastconv import _conv_transpose as ct
 assert fastconv.__file__.startswith(sys.argv[1]), fastconv.__file__
 rounds, out = int(sys.argv[2]), sys.argv[3]
 rng = np.random.default_rng(0)
@@ -69,17 +66,6 @@ layer("tconv4x4", "conv_transpose2d", (8, 32, 32, 64), (4, 4, 32, 64), 32, 1 / 1
 layer("tconv3x3", "conv_transpose2d", (16, 28, 28, 128), (3, 3, 64, 128), 64, 1 / 34, 2, 1, 1)
 layer("conv1d_k5", "conv1d", (32, 1024, 64), (5, 64, 64), 64, 1 / 18, padding="same")
 layer("digits", "conv2d", (64, 8, 8, 1), (3, 3, 1, 8), 8, 1.0, 1, 1)
-z = rng.standard_normal((8, 33, 33, 128), dtype=np.float32)
-dy = rng.standard_normal((8, 64, 64, 32), dtype=np.float32)  # the 4x4 layer's output and its phase planes
-y = np.empty((8, 64, 64, 32), np.float32)
-dz = np.empty_like(z)
-def to_y():
-    ct.phases_to_output_kernel(z, y, 1, 1, 2)
-    return (y,)
-def to_z():
-    ct.output_to_phases_kernel(dy, dz, 1, 1, 2)
-    return (dz,)
-calls["to_y"], calls["to_z"] = to_y, to_z
 for name, (n, h, c, s) in {"dw7x7x64": (32, 7, 64, 1), "dw8x8x16": (64, 8, 16, 1),
                            "dw56x56x16": (32, 56, 16, 1)}.items():
     xd = rng.standard_normal((n, h, h, c)).astype(np.float32)

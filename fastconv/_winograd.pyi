@@ -1,6 +1,11 @@
 """Type stubs for the Winograd F(m x m, 3 x 3) and F(m x m, 2 x 2) kernels (see fastconv/_winograd.pyx)."""
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
+
+# (Hl, Wl, ((dr, ds), ...)): a phase view (see _Phases in fastconv/_winograd.pyx)
+_PhaseView = tuple[int, int, Sequence[tuple[int, int]]]
 
 def _register_blas_pinning(set_addr: int, get_addr: int) -> None: ...
 def blas_pinning_available() -> bool: ...
@@ -20,15 +25,18 @@ def kernel_size(m: int) -> int: ...
 def winograd_forward(
     x: NDArray[np.floating], w: NDArray[np.floating], b: NDArray[np.floating] | None,
     ph: int, pw: int, y: NDArray[np.floating], nthreads: int, m: int = 0, y_nchw: bool = False,
+    y_phases: _PhaseView | None = None,
 ) -> None: ...
 def winograd_backward_input(
     dy: NDArray[np.floating], w: NDArray[np.floating], ph: int, pw: int,
     dx: NDArray[np.floating], nthreads: int, m: int = 0, dx_nchw: bool = False,
+    dy_phases: _PhaseView | None = None,
 ) -> None: ...
 def sum_parts(parts: NDArray[np.floating], out: NDArray[np.float64], nthreads: int = 1) -> NDArray[np.float64]: ...
 def winograd_backward_weights(
     x: NDArray[np.floating], dy: NDArray[np.floating], ph: int, pw: int,
     dw: NDArray[np.floating], nthreads: int, m: int = 0, db: NDArray[np.float64] | None = None,
+    dy_phases: _PhaseView | None = None,
 ) -> None: ...
 def _left_matmul(
     a: NDArray[np.float64], b: NDArray[np.float64], out: NDArray[np.float64], nthreads: int = 1

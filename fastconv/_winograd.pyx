@@ -16,6 +16,13 @@ order) and the tiles into fixed blocks of ``T`` tiles. For each block a thread
    threads run blocks, so the two pools never multiply),
 3. transforms back, ``Y = A^T M A``, adds the bias and stores the in-range pixels of each tile.
 
+A phase view (``y_phases`` of the forward, ``dy_phases`` of the gradients) lets the logical
+output (or output gradient) be P = 1 to 4 stride-2 interleaved phases of a stored array: logical
+pixel (i, j), channel block q, is stored pixel (2i + dr_q, 2j + ds_q). The tile transforms read
+and write those pixels in place, one phase's channel block at a time, so a stride-2 transposed
+convolution computed as one stride-1 convolution over its output phases
+(:mod:`fastconv.conv_transpose`) needs no phase planes and no copies.
+
 Grouped layers (weights (r, r, C/groups, Cout), groups inferred from the shapes) run the same
 transforms over all channels; step 2 is then block-diagonal, one ``(T, C/groups) @ (C/groups,
 Cout/groups)`` product per group, by the family's register-blocked kernel (``_winograd.h``) where
@@ -256,6 +263,80 @@ def compiled_matrices(int m):
             np.array([at[i] for i in range(m * a)]).reshape(m, a))
 
 
+# A phase view: the logical (N, Hl, Wl, P * Cq) array whose pixel (h, w), channels q*Cq .. (q+1)*Cq,
+# is pixel (2h + dr[q], 2w + ds[q]) of a stored (N, Hb, Wb, Cq) array (reads 0 and is not written
+# where that pixel lies outside it). A stride-2 transposed convolution's output phases are such a
+# view of its output: each phase is a stride-1 convolution of x, and the phases' weights side by
+# side make one convolution with P * Cq outputs, read and written in place through the view.
+cdef struct _Phases:
+    Py_ssize_t P, Hl, Wl, Hb, Wb
+    Py_ssize_t dr[4]
+    Py_ssize_t ds[4]
+
+
+cdef inline const floating* _phase_pixel(
+    const floating* base, const _Phases* ph, Py_ssize_t q, Py_ssize_t n, Py_ssize_t h, Py_ssize_t w,
+    Py_ssize_t Cq,
+) noexcept nogil:
+    """The stored pixel of phase q of logical pixel (n, h, w), or NULL outside the stored array."""
+    cdef Py_ssize_t hb = 2 * h + ph.dr[q], wb = 2 * w + ph.ds[q]
+    if hb < 0 or hb >= ph.Hb or wb < 0 or wb >= ph.Wb:
+        return NULL
+    return base + ((n * ph.Hb + hb) * ph.Wb + wb) * Cq
+
+
+cdef void _tiles_phases(
+    const floating* x, floating* v, const floating** rows, Py_ssize_t t0, Py_ssize_t t1,
+    Py_ssize_t C, Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m, Py_ssize_t ph, Py_ssize_t pw,
+    Py_ssize_t ldv, const _Phases* phv,
+) noexcept nogil:
+    """:func:`_tiles` of the logical array of the phase view ``phv`` over the stored array at x:
+    one input transform per phase, into that phase's Cq = C / P columns of V."""
+    cdef Py_ssize_t alpha = _alpha(m), t, n, r, th, tw, i, s, hi, wi, q, Cq = C // phv.P
+    cdef Py_ssize_t H = phv.Hl, W = phv.Wl
+    cdef fcw_in_f32_t fin
+    cdef fcw_in_f64_t din
+    if floating is float:
+        fin = fcw_input_f32(<int>m)
+    else:
+        din = fcw_input_f64(<int>m)
+    for t in range(t0, t1):
+        n = t // (tiles_h * tiles_w)
+        r = t - n * tiles_h * tiles_w
+        th = r // tiles_w
+        tw = r - th * tiles_w
+        for q in range(phv.P):
+            for i in range(alpha):
+                hi = th * m - ph + i
+                for s in range(alpha):
+                    wi = tw * m - pw + s
+                    if hi < 0 or hi >= H or wi < 0 or wi >= W:
+                        rows[i * alpha + s] = NULL
+                    else:
+                        rows[i * alpha + s] = _phase_pixel(x, phv, q, n, hi, wi, Cq)
+            if floating is float:
+                fin(rows, v + (t - t0) * C + q * Cq, ldv, Cq)
+            else:
+                din(rows, v + (t - t0) * C + q * Cq, ldv, Cq)
+
+
+cdef inline void _tile_pixels_phase(
+    floating* base, floating** dst, Py_ssize_t t, Py_ssize_t Cq, Py_ssize_t tiles_h, Py_ssize_t tiles_w,
+    Py_ssize_t m, const _Phases* phv, Py_ssize_t q,
+) noexcept nogil:
+    """:func:`_tile_pixels` of phase q of the phase view ``phv`` over the stored array at base."""
+    cdef Py_ssize_t n = t // (tiles_h * tiles_w), r = t - n * tiles_h * tiles_w
+    cdef Py_ssize_t th = r // tiles_w, tw = r - th * tiles_w, k, l, ho, wo
+    for k in range(m):
+        ho = th * m + k
+        for l in range(m):
+            wo = tw * m + l
+            if ho < phv.Hl and wo < phv.Wl:
+                dst[k * m + l] = <floating*>_phase_pixel(base, phv, q, n, ho, wo, Cq)
+            else:
+                dst[k * m + l] = NULL
+
+
 cdef void _tiles(
     const floating* x, floating* v, const floating** rows, Py_ssize_t t0, Py_ssize_t t1,
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t tiles_h, Py_ssize_t tiles_w,
@@ -310,10 +391,11 @@ cdef inline void _tile_pixels(
 cdef void _untiles(
     const floating* mm, Py_ssize_t ldm, floating* y, floating** dst, const floating* bias,
     Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout,
-    Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
+    Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m, const _Phases* phv=NULL,
 ) noexcept nogil:
     """Y tile = A^T M A (+ bias) for tiles t0..t1 of the (N, Ho, Wo, Cout) array y, storing only
-    pixels inside (Ho, Wo); tile t's M values are at mm + (t - t0) * Cout, ``ldm`` apart."""
+    pixels inside (Ho, Wo); tile t's M values are at mm + (t - t0) * Cout, ``ldm`` apart. With
+    ``phv``, y is the stored array of that phase view of the (N, Ho, Wo, Cout) output."""
     cdef Py_ssize_t t
     cdef fcw_out_f32_t fout
     cdef fcw_out_f64_t dout
@@ -321,6 +403,17 @@ cdef void _untiles(
         fout = fcw_output_f32(<int>m)
     else:
         dout = fcw_output_f64(<int>m)
+    cdef Py_ssize_t q, Cq
+    if phv != NULL:  # y is the stored array of this phase view (Ho, Wo, Cout: the logical array's)
+        Cq = Cout // phv.P
+        for t in range(t0, t1):
+            for q in range(phv.P):
+                _tile_pixels_phase(y, dst, t, Cq, tiles_h, tiles_w, m, phv, q)
+                if floating is float:
+                    fout(mm + (t - t0) * Cout + q * Cq, ldm, dst, NULL if bias == NULL else bias + q * Cq, Cq)
+                else:
+                    dout(mm + (t - t0) * Cout + q * Cq, ldm, dst, NULL if bias == NULL else bias + q * Cq, Cq)
+        return
     for t in range(t0, t1):
         _tile_pixels(y, dst, t, Ho, Wo, Cout, tiles_h, tiles_w, m)
         if floating is float:
@@ -401,13 +494,19 @@ cdef void _forward(
     const floating[:, :, :, ::1] x, const floating[:, :, ::1] u, const floating* bias,
     floating[:, :, :, ::1] y, floating[:, ::1] work,
     Py_ssize_t m, Py_ssize_t T, Py_ssize_t ph, Py_ssize_t pw, int nthreads, bint y_nchw=False,
+    const _Phases* phx=NULL, const _Phases* phy=NULL,
 ) noexcept nogil:
     """y = the convolution of x by the transformed weights u (+ bias); y is (N, Ho, Wo, Cout), or
     (N, Cout, Ho, Wo) if ``y_nchw`` (then each thread's scratch row ends in a stage for one tile
-    row of output pixels, see _untiles_nchw)."""
+    row of output pixels, see _untiles_nchw). ``phx`` / ``phy``: x / y is the stored array of
+    that phase view of the input / output (NHWC)."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Ho = y.shape[2] if y_nchw else y.shape[1], Wo = y.shape[3] if y_nchw else y.shape[2]
     cdef Py_ssize_t Cout = y.shape[1] if y_nchw else y.shape[3]
+    if phx != NULL:
+        H, W, C = phx.Hl, phx.Wl, C * phx.P
+    if phy != NULL:
+        Ho, Wo, Cout = phy.Hl, phy.Wl, Cout * phy.P
     # groups: u is (alpha**2, C/G, Cout); group g multiplies V's columns g*cg.. by U's g*og..
     cdef Py_ssize_t cg = u.shape[1], G = C // cg, og = Cout // G, g, chunk = fcw_group_chunk()
     cdef fcw_gmul_f32_t fgmul = fcw_gmul_f32()
@@ -435,7 +534,10 @@ cdef void _forward(
         mm = _ws_after(v, a2, ldv)
         t0 = blk * T
         t1 = min(t0 + T, ntiles)
-        _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw, ldv)
+        if phx != NULL:
+            _tiles_phases(xp, v, rows, t0, t1, C, tiles_h, tiles_w, m, ph, pw, ldv, phx)
+        else:
+            _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw, ldv)
         for p in range(a2):
             # row-major M_p (rows, Cout) = V_p (rows, C) @ U_p (C, Cout), as column-major M^T = U^T V^T;
             # with groups, the block-diagonal product: one (rows, cg) @ (cg, og) GEMM per group
@@ -457,7 +559,7 @@ cdef void _forward(
             _untiles_nchw(mm, ldm, yp, <floating**>rows, bias, _ws_after(mm, a2, ldm), t0, t1, Ho, Wo, Cout,
                           tiles_h, tiles_w, m)
         else:
-            _untiles(mm, ldm, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m)
+            _untiles(mm, ldm, yp, <floating**>rows, bias, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m, phy)
     _blas_restore(prev)
 
 
@@ -477,17 +579,28 @@ cdef inline void _gemm_acc_tn(
 cdef void _dytiles(
     const floating* dy, floating* v, const floating** rows, Py_ssize_t t0, Py_ssize_t t1,
     Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout, Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
-    Py_ssize_t ldd,
+    Py_ssize_t ldd, const _Phases* phv=NULL,
 ) noexcept nogil:
     """D[p, t - t0, :] = (A dY_t A^T)[p] for tiles t0..t1 (pixels past Ho, Wo read 0); plane p of D
-    starts at v + p * ldd and holds (t1 - t0, Cout) values."""
-    cdef Py_ssize_t t
+    starts at v + p * ldd and holds (t1 - t0, Cout) values. With ``phv``, dy is the stored array of
+    that phase view of the (N, Ho, Wo, Cout) gradient: one transform per phase."""
+    cdef Py_ssize_t t, q, Cq
     cdef fcw_in_f32_t fin
     cdef fcw_in_f64_t din
     if floating is float:
         fin = fcw_gradout_f32(<int>m)
     else:
         din = fcw_gradout_f64(<int>m)
+    if phv != NULL:
+        Cq = Cout // phv.P
+        for t in range(t0, t1):
+            for q in range(phv.P):
+                _tile_pixels_phase(<floating*>dy, <floating**>rows, t, Cq, tiles_h, tiles_w, m, phv, q)
+                if floating is float:
+                    fin(rows, v + (t - t0) * Cout + q * Cq, ldd, Cq)
+                else:
+                    din(rows, v + (t - t0) * Cout + q * Cq, ldd, Cq)
+        return
     for t in range(t0, t1):
         _tile_pixels(<floating*>dy, <floating**>rows, t, Ho, Wo, Cout, tiles_h, tiles_w, m)
         if floating is float:
@@ -499,7 +612,7 @@ cdef void _dytiles(
 cdef void _weights_grad(
     const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] parts,
     floating[:, ::1] work, Py_ssize_t m, Py_ssize_t T, Py_ssize_t ph, Py_ssize_t pw, int nthreads,
-    double* dbp=NULL, Py_ssize_t pone=0,
+    double* dbp=NULL, Py_ssize_t pone=0, const _Phases* phd=NULL,
 ) noexcept nogil:
     """parts[q] (alpha**2, C, Cout) = sum over the tiles of part q of V_p^T D_p, the parts being fixed
     runs of whole blocks, each summed in block order by one thread. With ``dbp``, also dbp[q] (Cout,)
@@ -507,6 +620,8 @@ cdef void _weights_grad(
     both directions, where ``A dY A^T`` is the tile's pixel sum): part q's share of the bias gradient."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t Ho = dy.shape[1], Wo = dy.shape[2], Cout = dy.shape[3]
+    if phd != NULL:  # dy is the stored array of this phase view of the gradient
+        Ho, Wo, Cout = phd.Hl, phd.Wl, Cout * phd.P
     cdef Py_ssize_t alpha = _alpha(m), a2 = alpha * alpha, P = parts.shape[0]
     cdef Py_ssize_t cg = parts.shape[2], G = C // cg, og = Cout // G, g, chunk = fcw_group_chunk()
     cdef fcw_gmul_f32_t fgacc = fcw_gacc_f32()
@@ -542,7 +657,7 @@ cdef void _weights_grad(
             t0 = blk * T
             t1 = min(t0 + T, ntiles)
             _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw, ldv)
-            _dytiles(dyp, dd, rows, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m, ldd)
+            _dytiles(dyp, dd, rows, t0, t1, Ho, Wo, Cout, tiles_h, tiles_w, m, ldd, phd)
             if dbp != NULL:
                 dbq = dbp + q * Cout
                 for t in range(t1 - t0):
@@ -753,7 +868,7 @@ def dw_parts(Py_ssize_t nblocks, Py_ssize_t alpha, Py_ssize_t cg, Py_ssize_t cou
     return int(min(nblocks, max(_DW_MIN_PARTS, min(_DW_PARTS, fit))))
 
 
-def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0, db=None):
+def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0, db=None, dy_phases=None):
     """Weight gradient of an r x r stride-1 convolution (r = 3 or 2) by Winograd, written into ``dw``.
 
     ``dw[ki, kj, c, co] = sum_{n, i, j} xpad[n, i + ki, j + kj, c] * dy[n, i, j, co]``, computed
@@ -783,6 +898,10 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0, 
         alpha + 1'th plane of ``A dY A^T``, in dy's dtype); those are summed in float64 in tile
         order per fixed part, then the parts in order, so it too does not depend on the thread
         count. It differs from numpy's row-order sum by rounding only.
+    dy_phases : (Hl, Wl, ((dr, ds), ...)), optional
+        dy is the stored array of this phase view of the (N, Ho, Wo, Cout) gradient (see
+        ``y_phases`` of :func:`winograd_forward`); db then sums the view's pixels (a stored pixel
+        that no phase reaches counts nowhere, one that two phases reach counts twice).
     """
     if not all(isinstance(a, np.ndarray) for a in (x, dy, dw)):
         raise TypeError("x, dy and dw must be numpy arrays")
@@ -802,8 +921,9 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0, 
     if not (0 <= ph <= r - 1 and 0 <= pw <= r - 1):
         raise ValueError(f"padding must be 0 to {r - 1} per axis, got ({ph}, {pw})")
     ho, wo = x.shape[1] + 2 * ph - (r - 1), x.shape[2] + 2 * pw - (r - 1)
-    if dy.ndim != 4 or dy.shape != (x.shape[0], ho, wo, dw.shape[3]) or ho < 1 or wo < 1:
-        raise ValueError(f"dy must have shape {(x.shape[0], ho, wo, dw.shape[3])} (non-empty), got {dy.shape}")
+    dys = dy.shape if dy_phases is None else _phase_shape(dy_phases, dy, "dy")
+    if dy.ndim != 4 or dys != (x.shape[0], ho, wo, dw.shape[3]) or ho < 1 or wo < 1:
+        raise ValueError(f"dy must have shape {(x.shape[0], ho, wo, dw.shape[3])} (non-empty), got {dys}")
     if db is not None and db.shape != (dw.shape[3],):
         raise ValueError(f"db must have shape {(dw.shape[3],)} (Cout of dw {dw.shape}), got {db.shape}")
     if 0 in x.shape or 0 in dw.shape:
@@ -819,9 +939,14 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0, 
                          f"{kernel_size(m)}x{kernel_size(m)} kernels) with dw {dw.shape}")
     if not fc_blas_available():
         nthreads = 1
-    c, cout = x.shape[3], dy.shape[3]
+    c, cout = x.shape[3], dys[3]
     alpha = m + r - 1
-    tiles = x.shape[0] * (-(-dy.shape[1] // m)) * (-(-dy.shape[2] // m))
+    tiles = x.shape[0] * (-(-dys[1] // m)) * (-(-dys[2] // m))
+    cdef _Phases phd
+    cdef const _Phases* phdp = NULL
+    if dy_phases is not None:
+        phd = _phase_struct(dy_phases, dy)
+        phdp = &phd
     cdef Py_ssize_t T = block_tiles(tiles, m, c, cout, dt.itemsize)
     nblocks = -(-tiles // T)
     P = dw_parts(nblocks, alpha, dw.shape[2], cout, dt.itemsize)
@@ -846,11 +971,11 @@ def winograd_backward_weights(x, dy, int ph, int pw, dw, int nthreads, int m=0, 
     if dt == np.float32:
         xf, dyf, pf, wf = x, dy, parts, work
         with nogil:
-            _weights_grad[float](xf, dyf, pf, wf, mm, T, h, v, nt, dbp, pone)
+            _weights_grad[float](xf, dyf, pf, wf, mm, T, h, v, nt, dbp, pone, phdp)
     else:
         xd, dyd, pd, wd = x, dy, parts, work
         with nogil:
-            _weights_grad[double](xd, dyd, pd, wd, mm, T, h, v, nt, dbp, pone)
+            _weights_grad[double](xd, dyd, pd, wd, mm, T, h, v, nt, dbp, pone, phdp)
     _, g, _ = transforms(m)
     # du = parts[0] (float64) + parts[1] + ... in part order, over threads
     du = sum_parts(parts.reshape(P, -1), scratch("winograd.du", (parts[0].size,), np.float64), nt)
@@ -938,9 +1063,32 @@ def _grouped(Py_ssize_t c, Py_ssize_t cg, Py_ssize_t cout):
     return c % cg == 0 and cout % (c // cg) == 0
 
 
-def _check(x, w, y, ph, pw, nthreads, m, y_nchw=False):
+def _phase_shape(phases, a, name):
+    """The logical shape (N, Hl, Wl, P * Cq) of the phase view ``phases`` = (Hl, Wl, ((dr, ds), ...))
+    over the stored (N, Hb, Wb, Cq) array ``a`` (see _Phases), checked."""
+    if not isinstance(a, np.ndarray) or a.ndim != 4:
+        raise ValueError(f"{name} must be an (N, H, W, C) array under a phase view")
+    hl, wl, offs = phases
+    if not 1 <= len(offs) <= 4 or any(len(o) != 2 for o in offs) or hl < 1 or wl < 1:
+        raise ValueError(f"phases must be (Hl, Wl, ((dr, ds), ...)) with 1 to 4 offset pairs, got {phases!r}")
+    return (a.shape[0], int(hl), int(wl), len(offs) * a.shape[3])
+
+
+cdef _Phases _phase_struct(phases, a):
+    """The _Phases of ``phases`` (checked by _phase_shape) over the stored array ``a``."""
+    cdef _Phases v
+    hl, wl, offs = phases
+    v.P, v.Hl, v.Wl, v.Hb, v.Wb = len(offs), hl, wl, a.shape[1], a.shape[2]
+    for q in range(4):
+        v.dr[q] = offs[q][0] if q < len(offs) else 0
+        v.ds[q] = offs[q][1] if q < len(offs) else 0
+    return v
+
+
+def _check(x, w, y, ph, pw, nthreads, m, y_nchw=False, x_shape=None, y_shape=None):
     """Cheap consistency checks, so that a wrong call raises instead of reading out of bounds
-    (``y_nchw``: y is (N, Cout, Ho, Wo))."""
+    (``y_nchw``: y is (N, Cout, Ho, Wo); ``x_shape`` / ``y_shape``: the logical shapes of x / y
+    under a phase view, checked in place of theirs)."""
     if not all(isinstance(a, np.ndarray) for a in (x, w, y)):
         raise TypeError("x, w and y must be numpy arrays")
     dt = x.dtype
@@ -948,8 +1096,9 @@ def _check(x, w, y, ph, pw, nthreads, m, y_nchw=False):
         raise TypeError(f"x, w, y must share dtype float32 or float64, got {x.dtype}, {w.dtype}, {y.dtype}")
     if not (x.flags.c_contiguous and w.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
         raise ValueError("x, w and y must be C-contiguous (and y writeable)")
+    xs = x.shape if x_shape is None else x_shape
     if x.ndim != 4 or w.ndim != 4 or y.ndim != 4 or w.shape[0] != w.shape[1] or w.shape[0] not in (2, 3) \
-            or not _grouped(x.shape[3], w.shape[2], w.shape[3]):
+            or not _grouped(xs[3], w.shape[2], w.shape[3]):
         raise ValueError(f"need x (N, H, W, C), w (r, r, C/groups, Cout) with r 2 or 3 and groups dividing C and "
                          f"Cout; got x {x.shape}, w {w.shape}")
     r = w.shape[0]
@@ -958,12 +1107,12 @@ def _check(x, w, y, ph, pw, nthreads, m, y_nchw=False):
                          f"{kernel_size(m)}x{kernel_size(m)} kernels) with w {w.shape}")
     if not (0 <= ph <= r - 1 and 0 <= pw <= r - 1):
         raise ValueError(f"padding must be 0 to {r - 1} per axis, got ({ph}, {pw})")
-    ho, wo = x.shape[1] + 2 * ph - (r - 1), x.shape[2] + 2 * pw - (r - 1)
+    ho, wo = xs[1] + 2 * ph - (r - 1), xs[2] + 2 * pw - (r - 1)
     if ho < 1 or wo < 1:
-        raise ValueError(f"the output of x {x.shape} with padding ({ph}, {pw}) would be empty ({ho} x {wo})")
-    want = (x.shape[0], w.shape[3], ho, wo) if y_nchw else (x.shape[0], ho, wo, w.shape[3])
-    if y.shape != want:
-        raise ValueError(f"y must have shape {want}, got {y.shape}")
+        raise ValueError(f"the output of x {xs} with padding ({ph}, {pw}) would be empty ({ho} x {wo})")
+    want = (xs[0], w.shape[3], ho, wo) if y_nchw else (xs[0], ho, wo, w.shape[3])
+    if (y.shape if y_shape is None else y_shape) != want:
+        raise ValueError(f"y must have shape {want}, got {y.shape if y_shape is None else y_shape}")
     if 0 in x.shape or 0 in w.shape:
         raise ValueError(f"x and w must be non-empty, got x {x.shape}, w {w.shape}")
     if nthreads < 1:
@@ -972,13 +1121,26 @@ def _check(x, w, y, ph, pw, nthreads, m, y_nchw=False):
         raise ValueError(f"m must be 0 (default) or one of {sorted(_POINTS)}, got {m}")
 
 
-def _run(x, u, b, ph, pw, y, nthreads, m, y_nchw=False):
+def _run(x, u, b, ph, pw, y, nthreads, m, y_nchw=False, x_phases=None, y_phases=None):
+    """_forward of x by the transformed weights u into y (x / y under the phase views x_phases /
+    y_phases where given, already checked)."""
     cdef Py_ssize_t T
+    cdef _Phases phx, phy
+    cdef const _Phases* phxp = NULL
+    cdef const _Phases* phyp = NULL
     if not fc_blas_available():
         nthreads = 1  # BLAS cannot be pinned: do not nest its pool inside ours
     dt = x.dtype
     c = x.shape[3]
     cout, ho, wo = (y.shape[1], y.shape[2], y.shape[3]) if y_nchw else (y.shape[3], y.shape[1], y.shape[2])
+    if x_phases is not None:
+        phx = _phase_struct(x_phases, x)
+        phxp = &phx
+        c *= phx.P
+    if y_phases is not None:
+        phy = _phase_struct(y_phases, y)
+        phyp = &phy
+        cout, ho, wo = cout * phy.P, phy.Hl, phy.Wl
     tiles = x.shape[0] * (-(-ho // m)) * (-(-wo // m))
     T = block_tiles(tiles, m, c, cout, dt.itemsize)
     nthreads = max(1, min(nthreads, -(-tiles // T)))
@@ -1002,17 +1164,17 @@ def _run(x, u, b, ph, pw, y, nthreads, m, y_nchw=False):
             bf = b
             bfp = &bf[0]
         with nogil:
-            _forward[float](xf, uf, bfp, yf, wf, mm, T, h, v, nt, yn)
+            _forward[float](xf, uf, bfp, yf, wf, mm, T, h, v, nt, yn, phxp, phyp)
     else:
         xd, ud, yd, wd = x, u, y, work
         if b is not None:
             bd = b
             bdp = &bd[0]
         with nogil:
-            _forward[double](xd, ud, bdp, yd, wd, mm, T, h, v, nt, yn)
+            _forward[double](xd, ud, bdp, yd, wd, mm, T, h, v, nt, yn, phxp, phyp)
 
 
-def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0, bint y_nchw=False):
+def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0, bint y_nchw=False, y_phases=None):
     """Winograd F(m x m, r x r) forward of an r x r stride-1 convolution (r = 3 or 2), written into ``y``.
 
     ``y[n, i, j, co] = b[co] + sum_{ki, kj, c} xpad[n, i + ki, j + kj, c] * w[ki, kj, c, co]``
@@ -1041,6 +1203,12 @@ def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0, bint y_n
     y_nchw : bool, optional
         y is (N, Cout, Ho, Wo) instead: each block's output tiles are staged by tile row and
         written into the channel planes (the same values).
+    y_phases : (Hl, Wl, ((dr, ds), ...)), optional
+        y is the stored (N, Hb, Wb, Cout / P) array of a phase view of the output (NHWC; P = 1 to 4
+        offset pairs): output pixel (i, j), channels ``q*Cout/P ...``, goes to y[n, 2i + dr_q,
+        2j + ds_q] where that is inside y (else nowhere); (Hl, Wl) must be the output's (Ho, Wo).
+        y's pixels no phase reaches are left as they are; no pixel may be reached twice (distinct
+        offsets modulo 2). The bias, if any, has Cout entries.
 
     Raises
     ------
@@ -1048,16 +1216,19 @@ def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0, bint y_n
         On inconsistent dtypes, shapes, contiguity or arguments (cheap checks only; argument
         conversion and user-facing messages belong to the caller).
     """
-    _check(x, w, y, ph, pw, nthreads, m, y_nchw)
+    if y_phases is not None and y_nchw:
+        raise ValueError("y_phases needs an NHWC y")
+    _check(x, w, y, ph, pw, nthreads, m, y_nchw,
+           y_shape=None if y_phases is None else _phase_shape(y_phases, y, "y"))
     if b is not None and (not isinstance(b, np.ndarray) or b.dtype != x.dtype or b.shape != (w.shape[3],)
                           or not b.flags.c_contiguous):
         raise ValueError(f"b must be None or a C-contiguous ({w.shape[3]},) array of {x.dtype}")
     if m == 0:
         m = _default(w.shape[0], w.shape[2], w.shape[3], x.dtype == np.float64)
-    _run(x, _weights_scratch(w, m, nthreads), b, ph, pw, y, nthreads, m, y_nchw)
+    _run(x, _weights_scratch(w, m, nthreads), b, ph, pw, y, nthreads, m, y_nchw, y_phases=y_phases)
 
 
-def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0, bint dx_nchw=False):
+def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0, bint dx_nchw=False, dy_phases=None):
     """Input gradient of an r x r stride-1 convolution (r = 3 or 2) by Winograd, written into ``dx``.
 
     For the forward ``y = conv(x, w, padding=(ph, pw), stride=1)``, ``dx`` is the correlation of
@@ -1080,6 +1251,9 @@ def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0, bi
         Output tile size; 0 picks :func:`default_tile` (with the roles of C and Cout swapped) or 5.
     dx_nchw : bool, optional
         dx is NCHW (see ``y_nchw`` of :func:`winograd_forward`).
+    dy_phases : (Hl, Wl, ((dr, ds), ...)), optional
+        dy is the stored array of this phase view of the (N, Ho, Wo, Cout) gradient (see
+        ``y_phases`` of :func:`winograd_forward`; its pixels outside dy read 0).
     """
     if not all(isinstance(a, np.ndarray) for a in (dy, w, dx)):
         raise TypeError("dy, w and dx must be numpy arrays")
@@ -1098,7 +1272,9 @@ def winograd_backward_input(dy, w, int ph, int pw, dx, int nthreads, int m=0, bi
     # per group, the flipped kernel with its (cg, og) channels transposed: (r, r, og, C) for dy's og per group
     wt = np.ascontiguousarray(
         w.reshape(r, r, cg, groups, og)[::-1, ::-1].transpose(0, 1, 4, 3, 2).reshape(r, r, og, groups * cg))
-    _check(dy, wt, dx, r - 1 - ph, r - 1 - pw, nthreads, m, dx_nchw)
+    dys = None if dy_phases is None else _phase_shape(dy_phases, dy, "dy")
+    _check(dy, wt, dx, r - 1 - ph, r - 1 - pw, nthreads, m, dx_nchw, x_shape=dys)
     if m == 0:
         m = _default(r, wt.shape[2], wt.shape[3], dy.dtype == np.float64)
-    _run(dy, _weights_scratch(wt, m, nthreads), None, r - 1 - ph, r - 1 - pw, dx, nthreads, m, dx_nchw)
+    _run(dy, _weights_scratch(wt, m, nthreads), None, r - 1 - ph, r - 1 - pw, dx, nthreads, m, dx_nchw,
+         x_phases=dy_phases)

@@ -15,9 +15,10 @@ most the padding) take a faster route when large enough. Each of the four output
 column parity of the full output) is a 2x2 convolution of x, so the layer is one 2x2 stride-1
 convolution with 4 * Cout outputs over x padded by 1, ``z[n, t, u, (r, s, co)]`` = full output
 pixel ``(2t + r, 2u + s)``, computed by Winograd F(m x m, 2 x 2) (:mod:`fastconv._winograd`): 1.44 (m = 5) or
-1.78 (m = 3) multiplies per output instead of 4. The forward moves z's phases into y; the backward gathers dy
-into phase planes dz (the adjoint move), then dx and dw are that 2x2 convolution's input and weight
-gradients, by Winograd too.
+1.78 (m = 3) multiplies per output instead of 4. z is never stored: the Winograd passes read and write
+it in place through a phase view of y (the forward's output transform writes each pixel of a tile
+into y, the backward's transforms read dy's pixels as z's), and dx and dw are that 2x2
+convolution's input and weight gradients.
 """
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ from . import _conv_transpose, _outpool, _winograd
 from . import _validate as v
 from ._cache import ConvTransposeCache
 from ._conv_layer import layer_forward, layer_weight_grad
-from ._scratch import scratch
 from ._threads import threads_for
 
 __all__ = ["conv_transpose2d_forward", "conv_transpose2d_backward"]
@@ -73,39 +73,39 @@ def _phase_weights(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w6[::-1, :, ::-1].transpose(0, 2, 5, 1, 3, 4).reshape(2, 2, cin, 4 * cout))
 
 
+def _phase_view(x_shape, pad):
+    """The phase view (fastconv._winograd's ``y_phases``) of a 4x4 stride-2 layer's output: the
+    2x2 convolution's output pixel ``(t, u)`` (of ``(H + 1, W + 1)``), phase block ``(r, s)``, is
+    the full output's ``(2t + r, 2u + s)``, i.e. y's ``(2t + r - ph, 2u + s - pw)``."""
+    return (x_shape[1] + 1, x_shape[2] + 1, tuple((r - pad[0], s - pad[1]) for r in (0, 1) for s in (0, 1)))
+
+
 def _phase_forward(x, w, bias, pad, y, nthreads):
-    """y (preallocated) = the 4x4 stride-2 transposed convolution of x with w (+ bias) by phases."""
-    n, h, wd, _ = x.shape
-    cout = w.shape[2]
-    z = scratch("conv_transpose.z", (n, h + 1, wd + 1, 4 * cout), x.dtype)
+    """y (preallocated) = the 4x4 stride-2 transposed convolution of x with w (+ bias) by phases,
+    each output tile's pixels transformed straight into their places in y."""
     b4 = np.tile(bias, 4) if bias.size else None
-    _winograd.winograd_forward(x, _phase_weights(w), b4, 1, 1, z, nthreads, _PHASE_TILES[0])
-    _conv_transpose.phases_to_output_kernel(z, y, pad[0], pad[1], nthreads)
+    _winograd.winograd_forward(x, _phase_weights(w), b4, 1, 1, y, nthreads, _PHASE_TILES[0],
+                               y_phases=_phase_view(x.shape, pad))
 
 
-def _phase_dz(x, w, dy, pad, nthreads):
-    """dy gathered into the phase planes (N, H + 1, W + 1, 4 * Cout), in the calling thread's scratch."""
-    n, h, wd, _ = x.shape
-    dz = scratch("conv_transpose.dz", (n, h + 1, wd + 1, 4 * w.shape[2]), x.dtype)
-    _conv_transpose.output_to_phases_kernel(dy, dz, pad[0], pad[1], nthreads)
-    return dz
-
-
-def _phase_dx(x, w, dz, nthreads):
-    """dx of the 4x4 stride-2 transposed convolution from the phase planes dz."""
+def _phase_dx(x, w, dy, pad, nthreads):
+    """dx of the 4x4 stride-2 transposed convolution, dy read in place as the phase planes of the
+    2x2 convolution's output (the planes' pixels past dy read 0)."""
     dx = _outpool.empty(x.shape, x.dtype)
-    _winograd.winograd_backward_input(dz, _phase_weights(w), 1, 1, dx, nthreads, _PHASE_TILES[1])
+    _winograd.winograd_backward_input(dy, _phase_weights(w), 1, 1, dx, nthreads, _PHASE_TILES[1],
+                                      dy_phases=_phase_view(x.shape, pad))
     return dx
 
 
-def _phase_dw(x, w, dz, nthreads):
-    """(dw, db): dw (4, 4, Cout, Cin) of the 4x4 stride-2 transposed convolution from the phase planes
-    dz, and db (Cout,) float64, the sum of dy, from the same pass (every pixel of dy is in one phase
-    plane, the rest of dz is zeros): the four phases' sums added in phase order."""
+def _phase_dw(x, w, dy, pad, nthreads):
+    """(dw, db): dw (4, 4, Cout, Cin) of the 4x4 stride-2 transposed convolution, dy read in place
+    as the phase planes, and db (Cout,) float64, the sum of dy, from the same pass (every pixel of
+    dy is in one phase plane): the four phases' sums added in phase order."""
     cin, cout = x.shape[3], w.shape[2]
     dk = np.empty((2, 2, cin, 4 * cout), dtype=x.dtype)
     dbz = np.empty(4 * cout)
-    _winograd.winograd_backward_weights(x, dz, 1, 1, dk, nthreads, _PHASE_TILES[2], db=dbz)
+    _winograd.winograd_backward_weights(x, dy, 1, 1, dk, nthreads, _PHASE_TILES[2], db=dbz,
+                                        dy_phases=_phase_view(x.shape, pad))
     # dw[r + 2 - 2i, s + 2 - 2j, co, c] = dk[i, j, c, (r, s, co)]
     dw = dk.reshape(2, 2, cin, 2, 2, cout)[::-1, ::-1].transpose(0, 3, 1, 4, 5, 2).reshape(w.shape)
     dbz = dbz.reshape(4, cout)
@@ -227,8 +227,7 @@ def conv_transpose2d_backward(dy, cache):
     if dyc.size and xc.size and _phase_route(x.shape, w.shape, st, pad, op, g, dil):
         macs = xc.size * w.shape[0] * w.shape[1] * w.shape[2]
         nt = threads_for(macs, _PARALLEL_MIN_MACS)
-        dz = _phase_dz(xc, wc, dyc, pad, nt)
-        dx, (dw, db) = _phase_dx(xc, wc, dz, nt), _phase_dw(xc, wc, dz, nt)
+        dx, (dw, db) = _phase_dx(xc, wc, dyc, pad, nt), _phase_dw(xc, wc, dyc, pad, nt)
     elif dyc.size and xc.size:
         dx, _ = layer_forward(dyc, wc, None, padding, st, dil, g, ct)  # (Kh, Kw, Cout/g, Cin) is conv2d's layout here
         dw = layer_weight_grad(dyc, xc, w.shape, padding, st, dil, g, ct)

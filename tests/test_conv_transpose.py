@@ -384,32 +384,89 @@ def test_phase_route_results_do_not_depend_on_the_thread_count(monkeypatch):
         np.testing.assert_array_equal(a, k)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("pad, out_hw", [((1, 1), (8, 10)), ((0, 0), (10, 12)), ((2, 1), (6, 9)), ((0, 3), (9, 5))])
-def test_phase_copies_of_three_phase_planes_match_the_four_phase_ones(dtype, pad, out_hw):
-    """Planes of the first three phases (3 * Cout channels): the copy into y writes what the
-    four-phase copy writes on those phases' pixels and leaves phase (1, 1)'s pixels alone; the
-    gather from dy fills the three planes as the four-phase gather fills its first three."""
-    from fastconv import _conv_transpose
+def _phase_scatter(z, y, offs):
+    """numpy's phase view: y[n, 2t + dr_q, 2u + ds_q] = z[n, t, u, block q] where inside y."""
+    cq = y.shape[3]
+    for q, (dr, ds) in enumerate(offs):
+        for t in range(z.shape[1]):
+            for u in range(z.shape[2]):
+                i, j = 2 * t + dr, 2 * u + ds
+                if 0 <= i < y.shape[1] and 0 <= j < y.shape[2]:
+                    y[:, i, j] = z[:, t, u, q * cq:(q + 1) * cq]
 
-    n, hz, wz, cout = 2, 5, 6, 3
-    rng = np.random.default_rng(sum(pad) + out_hw[0])
-    z4 = rng.standard_normal((n, hz, wz, 4 * cout)).astype(dtype)
-    z3 = np.ascontiguousarray(z4[..., :3 * cout])
-    y4 = np.empty((n,) + out_hw + (cout,), dtype)
-    y3 = np.full_like(y4, -7.0)
-    _conv_transpose.phases_to_output_kernel(z4, y4, pad[0], pad[1], 2)
-    _conv_transpose.phases_to_output_kernel(z3, y3, pad[0], pad[1], 2)
-    one_tap = np.zeros(out_hw, bool)  # the pixels of phase (1, 1): full row and column odd
-    one_tap[(1 - pad[0]) % 2::2, (1 - pad[1]) % 2::2] = True
-    np.testing.assert_array_equal(y3[:, ~one_tap], y4[:, ~one_tap])
-    assert (y3[:, one_tap] == -7.0).all() and one_tap.any() and (~one_tap).any()
-    dz4 = np.empty_like(z4)
-    dz3 = np.full_like(z3, np.nan)
-    _conv_transpose.output_to_phases_kernel(y4, dz4, pad[0], pad[1], 2)
-    _conv_transpose.output_to_phases_kernel(y4, dz3, pad[0], pad[1], 1)
-    np.testing.assert_array_equal(dz3, dz4[..., :3 * cout])
-    with pytest.raises(ValueError, match="phase planes"):
-        _conv_transpose.phases_to_output_kernel(np.zeros((n, hz, wz, 2 * cout), dtype), y4, pad[0], pad[1], 1)
-    with pytest.raises(ValueError, match="phase planes"):
-        _conv_transpose.output_to_phases_kernel(y4, np.zeros((n, hz, wz, 5 * cout), dtype), pad[0], pad[1], 1)
+
+def _phase_gather(y, hz, wz, offs):
+    """The adjoint of _phase_scatter: the (N, hz, wz, P * Cq) planes, 0 where a pixel is outside y."""
+    cq = y.shape[3]
+    z = np.zeros((y.shape[0], hz, wz, len(offs) * cq), y.dtype)
+    for q, (dr, ds) in enumerate(offs):
+        for t in range(hz):
+            for u in range(wz):
+                i, j = 2 * t + dr, 2 * u + ds
+                if 0 <= i < y.shape[1] and 0 <= j < y.shape[2]:
+                    z[:, t, u, q * cq:(q + 1) * cq] = y[:, i, j]
+    return z
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [3, 5])
+@pytest.mark.parametrize("offs, out_hw", [
+    (((-1, -1), (-1, 0), (0, -1), (0, 0)), (12, 10)),  # the 4x4 layer at padding 1
+    (((0, 0), (0, 1), (1, 0), (1, 1)), (13, 11)),      # padding 0, output cut one short
+    (((-1, -1), (-1, 0), (0, -1)), (11, 12)),           # three phases: the fourth's pixels untouched
+])
+def test_winograd_phase_views_match_the_stored_phase_planes(dtype, m, offs, out_hw):
+    """Every Winograd pass through a phase view gives the bits of the same pass over the phase
+    planes stored apart (scattered into y / gathered from dy by numpy), the bias gradient too."""
+    from fastconv import _winograd
+
+    rng = np.random.default_rng(m + len(offs) + out_hw[0])
+    n, h, w_, c, cq = 2, 5, 4, 6, 16
+    x = rng.standard_normal((n, h, w_, c)).astype(dtype)
+    wk = rng.standard_normal((2, 2, c, len(offs) * cq)).astype(dtype)
+    b = rng.standard_normal(len(offs) * cq).astype(dtype)
+    view = (h + 1, w_ + 1, offs)
+    z = np.empty((n, h + 1, w_ + 1, len(offs) * cq), dtype)
+    _winograd.winograd_forward(x, wk, b, 1, 1, z, 2, m)
+    want = np.full((n,) + out_hw + (cq,), -7.0, dtype)
+    _phase_scatter(z, want, offs)
+    y = np.full_like(want, -7.0)
+    _winograd.winograd_forward(x, wk, b, 1, 1, y, 2, m, y_phases=view)
+    np.testing.assert_array_equal(y, want)
+    if len(offs) == 3:
+        assert (y[:, ::2, ::2] == -7.0).all()  # the phase of offsets (0, 0)
+
+    dy = rng.standard_normal(want.shape).astype(dtype)
+    dz = _phase_gather(dy, h + 1, w_ + 1, offs)
+    dx_want, dx = np.empty_like(x), np.empty_like(x)
+    _winograd.winograd_backward_input(dz, wk, 1, 1, dx_want, 2, m)
+    _winograd.winograd_backward_input(dy, wk, 1, 1, dx, 1, m, dy_phases=view)
+    np.testing.assert_array_equal(dx, dx_want)
+    dw_want, dw = np.empty_like(wk), np.empty_like(wk)
+    db_want, db = np.empty(wk.shape[3]), np.empty(wk.shape[3])
+    _winograd.winograd_backward_weights(x, dz, 1, 1, dw_want, 2, m, db=db_want)
+    _winograd.winograd_backward_weights(x, dy, 1, 1, dw, 1, m, db=db, dy_phases=view)
+    np.testing.assert_array_equal(dw, dw_want)
+    np.testing.assert_array_equal(db, db_want)
+
+
+def test_winograd_phase_views_refuse_inconsistent_shapes():
+    from fastconv import _winograd
+
+    x = np.zeros((2, 5, 4, 6), np.float32)
+    wk = np.zeros((2, 2, 6, 32), np.float32)
+    offs = ((0, 0), (1, 1))
+    y = np.zeros((2, 12, 10, 16), np.float32)
+    with pytest.raises(ValueError, match="y must have shape"):  # the view's size is not the output's
+        _winograd.winograd_forward(x, wk, None, 1, 1, y, 1, 3, y_phases=(5, 5, offs))
+    with pytest.raises(ValueError, match="y must have shape"):  # 3 phases of 16 channels, not 32
+        _winograd.winograd_forward(x, wk, None, 1, 1, y, 1, 3, y_phases=(6, 5, offs + ((0, 1),)))
+    with pytest.raises(ValueError, match="offset pairs"):
+        _winograd.winograd_forward(x, wk, None, 1, 1, y, 1, 3, y_phases=(6, 5, ()))
+    with pytest.raises(ValueError, match="NHWC"):
+        _winograd.winograd_forward(x, wk, None, 1, 1, np.zeros((2, 16, 12, 10), np.float32), 1, 3,
+                                   y_nchw=True, y_phases=(6, 5, offs))
+    with pytest.raises(ValueError, match="dy must have shape"):
+        _winograd.winograd_backward_weights(x, y, 1, 1, np.zeros_like(wk), 1, 3, dy_phases=(6, 4, offs))
+    with pytest.raises(ValueError, match="must have shape"):  # dx is not the view's input
+        _winograd.winograd_backward_input(y, wk, 1, 1, np.zeros_like(x), 1, 3, dy_phases=(7, 5, offs))
