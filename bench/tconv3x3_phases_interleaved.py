@@ -4,19 +4,20 @@ it runs on: per pass, float32, 2 threads, calls alternating in one process.
 Run: ``PYTHONPATH=. python bench/tconv3x3_phases_interleaved.py [rounds]``. The layer is the
 benchmarked one (N16 28x28x128 -> 56x56x64, stride 2, padding 1, output padding 1).
 
-The phase form measured here: with a zero fourth row and column of taps the layer is the 4x4
-stride-2 layer of the phase route (``fastconv.conv_transpose``), whose phases (0, 0), (0, 1),
-(1, 0) and (1, 1) then have 4, 2, 2 and 1 nonzero taps of the 2x2 kernel. The first three are one
-2x2 convolution of x with ``3 * Cout`` outputs by Winograd (F(5x5, 2x2) in the forward and dx,
-F(3x3, 2x2) in dw; :mod:`fastconv._winograd`), copied into y by ``phases_to_output_kernel`` from
-three-phase planes; the one-tap phase is a 1x1 convolution
-``x @ w[1, 1]`` on the conv2d kernels, written into every second row and column of y. Backward:
-dy gathered into the planes, dx the 2x2 convolution's input gradient plus the 1x1's, dw read off
-the 2x2 kernel's gradient with ``w[1, 1]``'s from the 1x1 layer, db the sum of dy.
-That is 0.59 of the direct rows' multiplies (F(5x5, 2x2): 1.44 per output instead of 2 or 4).
+The phase form measured here: the layer's output phases (row and column parity of y) have 4, 2,
+2 and 1 taps. The first three, y's (odd, odd), (odd, even) and (even, odd) pixels, are one 2x2
+convolution of x (padding 1) with ``3 * Cout`` outputs by Winograd F(5x5, 2x2) in the forward and
+dx, F(3x3, 2x2) in dw (:mod:`fastconv._winograd`), its output read and written in place in y / dy
+through a phase view (``y_phases`` / ``dy_phases``: no phase planes, no copies); the one-tap phase,
+y's (even, even) pixels, is a 1x1 convolution ``x @ w[1, 1]`` on the conv2d kernels, written into
+every second row and column of y. Backward: dx is the 2x2 convolution's input gradient plus the
+1x1's (a stride-2 1x1 convolution of dy), dw is read off the 2x2 kernel's gradient with
+``w[1, 1]``'s from the 1x1 layer's, db the sum of dy (the three phases' sums from the weight pass,
+plus the one-tap phase's pixels). That is 0.59 of the direct rows' multiplies (F(5x5, 2x2): 1.44
+per output instead of 2 or 4).
 
 Each form is checked against the direct rows (the public API) before it is timed. Prints the
-p25, median and p75 (ms) of each pass: forward, dx (with the gather of dy), dw+db. The direct
+p25, median and p75 (ms) of each pass: forward, dx, dw+db. The direct
 forward is the public call (its argument checks and cache included); the direct dx and dw+db are
 the passes ``conv_transpose2d_backward`` runs; the phase passes are the functions below alone.
 """
@@ -28,8 +29,7 @@ import numpy as np
 
 import fastconv
 import fastconv.conv_transpose as ct
-from fastconv import _conv_layer, _conv_transpose, _outpool, _winograd
-from fastconv._scratch import scratch
+from fastconv import _conv_layer, _outpool, _winograd
 
 N, H, W, CIN, COUT = 16, 28, 28, 128, 64
 F32 = np.dtype(np.float32)
@@ -37,49 +37,54 @@ NONE = ((0, 0), (0, 0))
 ONE = (1, 1)
 
 
+# the phase view of the three phases: 2x2 convolution pixel (t, u) of (H + 1, W + 1) is y's
+# (2t - 1, 2u - 1), (2t - 1, 2u) and (2t, 2u - 1)
+VIEW = (H + 1, W + 1, ((-1, -1), (-1, 0), (0, -1)))
+
+
 def phase_weights3(w):
-    """The 2x2 kernel (2, 2, Cin, 3 * Cout) of phases (0, 0), (0, 1), (1, 0) of the 3x3 kernel w."""
-    w4 = np.zeros((4, 4) + w.shape[2:], dtype=w.dtype)
-    w4[:3, :3] = w
-    return np.ascontiguousarray(ct._phase_weights(w4)[..., :3 * w.shape[2]])
+    """The 2x2 kernel (2, 2, Cin, 3 * Cout) of the three phases of VIEW: tap (a, b) of y's
+    (odd, odd) phase is ``w[2 - 2a, 2 - 2b]``, of (odd, even) ``w[2 - 2a, 1]`` at b = 1, of
+    (even, odd) ``w[1, 2 - 2b]`` at a = 1 (transposed to (Cin, Cout)); the other taps are zeros."""
+    k = np.zeros((2, 2, CIN, 3 * COUT), dtype=w.dtype)
+    for a in range(2):
+        for c in range(2):
+            k[a, c, :, :COUT] = w[2 - 2 * a, 2 - 2 * c].T
+        k[a, 1, :, COUT:2 * COUT] = w[2 - 2 * a, 1].T
+        k[1, a, :, 2 * COUT:] = w[1, 2 - 2 * a].T
+    return k
 
 
 def forward(x, w, b, nt):
-    z = scratch("bench.z", (N, H + 1, W + 1, 3 * COUT), np.float32)
-    _winograd.winograd_forward(x, phase_weights3(w), np.tile(b, 3), 1, 1, z, nt, 5)
     y = _outpool.empty((N, 2 * H, 2 * W, COUT), np.float32)
-    _conv_transpose.phases_to_output_kernel(z, y, 1, 1, nt)
+    _winograd.winograd_forward(x, phase_weights3(w), np.tile(b, 3), 1, 1, y, nt, 5, y_phases=VIEW)
     w11 = np.ascontiguousarray(w[1, 1].T).reshape(1, 1, CIN, COUT)
     y[:, 0::2, 0::2] = _conv_layer.layer_forward(x, w11, b, NONE, ONE, ONE, 1, F32)[0]
     return y
 
 
-def gather(dy, nt):
-    dz = scratch("bench.dz", (N, H + 1, W + 1, 3 * COUT), np.float32)
-    _conv_transpose.output_to_phases_kernel(dy, dz, 1, 1, nt)
-    return dz, np.ascontiguousarray(dy[:, 0::2, 0::2])
-
-
 def backward_input(x, w, dy, nt):
-    dz3, dz11 = gather(dy, nt)
     dx = np.empty_like(x)
-    _winograd.winograd_backward_input(dz3, phase_weights3(w), 1, 1, dx, nt, 5)
+    _winograd.winograd_backward_input(dy, phase_weights3(w), 1, 1, dx, nt, 5, dy_phases=VIEW)
     w11 = np.ascontiguousarray(w[1, 1]).reshape(1, 1, COUT, CIN)
-    dx += _conv_layer.layer_forward(dz11, w11, None, NONE, ONE, ONE, 1, F32)[0]
+    dx += _conv_layer.layer_forward(dy, w11, None, NONE, (2, 2), ONE, 1, F32)[0]
     return dx
 
 
 def backward_weights(x, w, dy, nt):
-    dz3, dz11 = gather(dy, nt)
-    dk = np.zeros((2, 2, CIN, 4 * COUT), np.float32)  # phase (1, 1)'s block stays zero
-    dk3 = np.empty((2, 2, CIN, 3 * COUT), np.float32)
-    _winograd.winograd_backward_weights(x, dz3, 1, 1, dk3, nt, 3)
-    dk[..., :3 * COUT] = dk3
-    # dw[r + 2 - 2i, s + 2 - 2j, co, c] = dk[i, j, c, (r, s, co)], as fastconv.conv_transpose._phase_dw
-    dw = np.ascontiguousarray(dk.reshape(2, 2, CIN, 2, 2, COUT)[::-1, ::-1].transpose(0, 3, 1, 4, 5, 2)
-                              .reshape(4, 4, COUT, CIN)[:3, :3])
-    dw[1, 1] = _conv_layer.layer_weight_grad(dz11, x, (1, 1, COUT, CIN), NONE, ONE, ONE, 1, F32)[0, 0]
-    return dw, ct._bias_grad(dy)
+    dk = np.empty((2, 2, CIN, 3 * COUT), np.float32)
+    db3 = np.empty(3 * COUT)
+    _winograd.winograd_backward_weights(x, dy, 1, 1, dk, nt, 3, db=db3, dy_phases=VIEW)
+    dw = np.empty((3, 3, COUT, CIN), np.float32)
+    for a in range(2):
+        for c in range(2):
+            dw[2 - 2 * a, 2 - 2 * c] = dk[a, c, :, :COUT].T
+        dw[2 - 2 * a, 1] = dk[a, 1, :, COUT:2 * COUT].T
+        dw[1, 2 - 2 * a] = dk[1, a, :, 2 * COUT:].T
+    dy11 = dy[:, 0::2, 0::2]
+    dw[1, 1] = _conv_layer.layer_weight_grad(dy, x, (1, 1, COUT, CIN), NONE, (2, 2), ONE, 1, F32)[0, 0]
+    db = db3.reshape(3, COUT).sum(0) + dy11.sum((0, 1, 2), dtype=np.float64)
+    return dw, db.astype(np.float32)
 
 
 def main(rounds=20):
