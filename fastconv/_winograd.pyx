@@ -285,65 +285,15 @@ cdef inline const floating* _phase_pixel(
     return base + ((n * ph.Hb + hb) * ph.Wb + wb) * Cq
 
 
-cdef void _tiles_phases(
-    const floating* x, floating* v, const floating** rows, Py_ssize_t t0, Py_ssize_t t1,
-    Py_ssize_t C, Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m, Py_ssize_t ph, Py_ssize_t pw,
-    Py_ssize_t ldv, const _Phases* phv,
-) noexcept nogil:
-    """:func:`_tiles` of the logical array of the phase view ``phv`` over the stored array at x:
-    one input transform per phase, into that phase's Cq = C / P columns of V."""
-    cdef Py_ssize_t alpha = _alpha(m), t, n, r, th, tw, i, s, hi, wi, q, Cq = C // phv.P
-    cdef Py_ssize_t H = phv.Hl, W = phv.Wl
-    cdef fcw_in_f32_t fin
-    cdef fcw_in_f64_t din
-    if floating is float:
-        fin = fcw_input_f32(<int>m)
-    else:
-        din = fcw_input_f64(<int>m)
-    for t in range(t0, t1):
-        n = t // (tiles_h * tiles_w)
-        r = t - n * tiles_h * tiles_w
-        th = r // tiles_w
-        tw = r - th * tiles_w
-        for q in range(phv.P):
-            for i in range(alpha):
-                hi = th * m - ph + i
-                for s in range(alpha):
-                    wi = tw * m - pw + s
-                    if hi < 0 or hi >= H or wi < 0 or wi >= W:
-                        rows[i * alpha + s] = NULL
-                    else:
-                        rows[i * alpha + s] = _phase_pixel(x, phv, q, n, hi, wi, Cq)
-            if floating is float:
-                fin(rows, v + (t - t0) * C + q * Cq, ldv, Cq)
-            else:
-                din(rows, v + (t - t0) * C + q * Cq, ldv, Cq)
-
-
-cdef inline void _tile_pixels_phase(
-    floating* base, floating** dst, Py_ssize_t t, Py_ssize_t Cq, Py_ssize_t tiles_h, Py_ssize_t tiles_w,
-    Py_ssize_t m, const _Phases* phv, Py_ssize_t q,
-) noexcept nogil:
-    """:func:`_tile_pixels` of phase q of the phase view ``phv`` over the stored array at base."""
-    cdef Py_ssize_t n = t // (tiles_h * tiles_w), r = t - n * tiles_h * tiles_w
-    cdef Py_ssize_t th = r // tiles_w, tw = r - th * tiles_w, k, l, ho, wo
-    for k in range(m):
-        ho = th * m + k
-        for l in range(m):
-            wo = tw * m + l
-            if ho < phv.Hl and wo < phv.Wl:
-                dst[k * m + l] = <floating*>_phase_pixel(base, phv, q, n, ho, wo, Cq)
-            else:
-                dst[k * m + l] = NULL
-
-
 cdef void _tiles(
     const floating* x, floating* v, const floating** rows, Py_ssize_t t0, Py_ssize_t t1,
     Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t tiles_h, Py_ssize_t tiles_w,
-    Py_ssize_t m, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t ldv,
+    Py_ssize_t m, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t ldv, const _Phases* phv=NULL,
 ) noexcept nogil:
     """V[p, t - t0, :] = (B^T d_t B)[p] for tiles t0..t1; plane p of V starts at v + p * ldv and holds
-    (t1 - t0, C) values."""
+    (t1 - t0, C) values. With ``phv``, x is the stored array of that phase view of the (N, H, W, C)
+    input: one input transform per phase, into its Cq = C / P columns of V."""
+    cdef Py_ssize_t P = 1 if phv == NULL else phv.P, Cq = C // P, q
     cdef Py_ssize_t alpha = _alpha(m), t, n, r, th, tw, i, s, hi, wi
     cdef fcw_in_f32_t fin
     cdef fcw_in_f64_t din
@@ -356,36 +306,43 @@ cdef void _tiles(
         r = t - n * tiles_h * tiles_w
         th = r // tiles_w
         tw = r - th * tiles_w
-        for i in range(alpha):
-            hi = th * m - ph + i
-            for s in range(alpha):
-                wi = tw * m - pw + s
-                if hi < 0 or hi >= H or wi < 0 or wi >= W:
-                    rows[i * alpha + s] = NULL
-                else:
-                    rows[i * alpha + s] = x + ((n * H + hi) * W + wi) * C
-        if floating is float:
-            fin(rows, v + (t - t0) * C, ldv, C)
-        else:
-            din(rows, v + (t - t0) * C, ldv, C)
+        for q in range(P):
+            for i in range(alpha):
+                hi = th * m - ph + i
+                for s in range(alpha):
+                    wi = tw * m - pw + s
+                    if hi < 0 or hi >= H or wi < 0 or wi >= W:
+                        rows[i * alpha + s] = NULL
+                    elif phv == NULL:
+                        rows[i * alpha + s] = x + ((n * H + hi) * W + wi) * C
+                    else:
+                        rows[i * alpha + s] = _phase_pixel(x, phv, q, n, hi, wi, Cq)
+            if floating is float:
+                fin(rows, v + (t - t0) * C + q * Cq, ldv, Cq)
+            else:
+                din(rows, v + (t - t0) * C + q * Cq, ldv, Cq)
 
 
 cdef inline void _tile_pixels(
     floating* base, floating** dst, Py_ssize_t t, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t Cout,
-    Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m,
+    Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t m, const _Phases* phv=NULL, Py_ssize_t q=0,
 ) noexcept nogil:
     """dst[k*m + l] = the Cout channels of pixel (k, l) of output tile t in the (N, Ho, Wo, Cout) array at
-    base, or NULL where the tile reaches past (Ho, Wo)."""
+    base, or NULL where the tile reaches past (Ho, Wo). With ``phv``: the Cout channels of phase q of
+    that pixel of the phase view's logical (N, Ho, Wo, P * Cout) array, base being the stored one
+    (NULL too where that pixel lies outside it)."""
     cdef Py_ssize_t n = t // (tiles_h * tiles_w), r = t - n * tiles_h * tiles_w
     cdef Py_ssize_t th = r // tiles_w, tw = r - th * tiles_w, k, l, ho, wo
     for k in range(m):
         ho = th * m + k
         for l in range(m):
             wo = tw * m + l
-            if ho < Ho and wo < Wo:
+            if ho >= Ho or wo >= Wo:
+                dst[k * m + l] = NULL
+            elif phv == NULL:
                 dst[k * m + l] = base + ((n * Ho + ho) * Wo + wo) * Cout
             else:
-                dst[k * m + l] = NULL
+                dst[k * m + l] = <floating*>_phase_pixel(base, phv, q, n, ho, wo, Cout)
 
 
 cdef void _untiles(
@@ -396,30 +353,20 @@ cdef void _untiles(
     """Y tile = A^T M A (+ bias) for tiles t0..t1 of the (N, Ho, Wo, Cout) array y, storing only
     pixels inside (Ho, Wo); tile t's M values are at mm + (t - t0) * Cout, ``ldm`` apart. With
     ``phv``, y is the stored array of that phase view of the (N, Ho, Wo, Cout) output."""
-    cdef Py_ssize_t t
+    cdef Py_ssize_t t, q, P = 1 if phv == NULL else phv.P, Cq = Cout // P
     cdef fcw_out_f32_t fout
     cdef fcw_out_f64_t dout
     if floating is float:
         fout = fcw_output_f32(<int>m)
     else:
         dout = fcw_output_f64(<int>m)
-    cdef Py_ssize_t q, Cq
-    if phv != NULL:  # y is the stored array of this phase view (Ho, Wo, Cout: the logical array's)
-        Cq = Cout // phv.P
-        for t in range(t0, t1):
-            for q in range(phv.P):
-                _tile_pixels_phase(y, dst, t, Cq, tiles_h, tiles_w, m, phv, q)
-                if floating is float:
-                    fout(mm + (t - t0) * Cout + q * Cq, ldm, dst, NULL if bias == NULL else bias + q * Cq, Cq)
-                else:
-                    dout(mm + (t - t0) * Cout + q * Cq, ldm, dst, NULL if bias == NULL else bias + q * Cq, Cq)
-        return
     for t in range(t0, t1):
-        _tile_pixels(y, dst, t, Ho, Wo, Cout, tiles_h, tiles_w, m)
-        if floating is float:
-            fout(mm + (t - t0) * Cout, ldm, dst, bias, Cout)
-        else:
-            dout(mm + (t - t0) * Cout, ldm, dst, bias, Cout)
+        for q in range(P):  # each phase's Cq channels (all Cout without a phase view)
+            _tile_pixels(y, dst, t, Ho, Wo, Cq, tiles_h, tiles_w, m, phv, q)
+            if floating is float:
+                fout(mm + (t - t0) * Cout + q * Cq, ldm, dst, NULL if bias == NULL else bias + q * Cq, Cq)
+            else:
+                dout(mm + (t - t0) * Cout + q * Cq, ldm, dst, NULL if bias == NULL else bias + q * Cq, Cq)
 
 
 cdef void _untiles_nchw(
@@ -534,10 +481,7 @@ cdef void _forward(
         mm = _ws_after(v, a2, ldv)
         t0 = blk * T
         t1 = min(t0 + T, ntiles)
-        if phx != NULL:
-            _tiles_phases(xp, v, rows, t0, t1, C, tiles_h, tiles_w, m, ph, pw, ldv, phx)
-        else:
-            _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw, ldv)
+        _tiles(xp, v, rows, t0, t1, H, W, C, tiles_h, tiles_w, m, ph, pw, ldv, phx)
         for p in range(a2):
             # row-major M_p (rows, Cout) = V_p (rows, C) @ U_p (C, Cout), as column-major M^T = U^T V^T;
             # with groups, the block-diagonal product: one (rows, cg) @ (cg, og) GEMM per group
@@ -584,29 +528,20 @@ cdef void _dytiles(
     """D[p, t - t0, :] = (A dY_t A^T)[p] for tiles t0..t1 (pixels past Ho, Wo read 0); plane p of D
     starts at v + p * ldd and holds (t1 - t0, Cout) values. With ``phv``, dy is the stored array of
     that phase view of the (N, Ho, Wo, Cout) gradient: one transform per phase."""
-    cdef Py_ssize_t t, q, Cq
+    cdef Py_ssize_t t, q, P = 1 if phv == NULL else phv.P, Cq = Cout // P
     cdef fcw_in_f32_t fin
     cdef fcw_in_f64_t din
     if floating is float:
         fin = fcw_gradout_f32(<int>m)
     else:
         din = fcw_gradout_f64(<int>m)
-    if phv != NULL:
-        Cq = Cout // phv.P
-        for t in range(t0, t1):
-            for q in range(phv.P):
-                _tile_pixels_phase(<floating*>dy, <floating**>rows, t, Cq, tiles_h, tiles_w, m, phv, q)
-                if floating is float:
-                    fin(rows, v + (t - t0) * Cout + q * Cq, ldd, Cq)
-                else:
-                    din(rows, v + (t - t0) * Cout + q * Cq, ldd, Cq)
-        return
     for t in range(t0, t1):
-        _tile_pixels(<floating*>dy, <floating**>rows, t, Ho, Wo, Cout, tiles_h, tiles_w, m)
-        if floating is float:
-            fin(rows, v + (t - t0) * Cout, ldd, Cout)
-        else:
-            din(rows, v + (t - t0) * Cout, ldd, Cout)
+        for q in range(P):  # each phase's Cq channels (all Cout without a phase view)
+            _tile_pixels(<floating*>dy, <floating**>rows, t, Ho, Wo, Cq, tiles_h, tiles_w, m, phv, q)
+            if floating is float:
+                fin(rows, v + (t - t0) * Cout + q * Cq, ldd, Cq)
+            else:
+                din(rows, v + (t - t0) * Cout + q * Cq, ldd, Cq)
 
 
 cdef void _weights_grad(
