@@ -30,9 +30,12 @@ MIN_ROUNDS, MAX_ROUNDS = 3, 200
 #: off the next one's timing. The implementations of a workload still run back to back.
 PAUSE_SECONDS = float(os.environ.get("FASTCONV_BENCH_PAUSE", "0.3"))
 #: Environment variables that change how a library runs; the report names any that are set.
+#: glibc's malloc settings are among them: torch's large temporaries pay page faults or not
+#: depending on them (docs/performance.md, "Phase views; the 3x3 transposed layer's target").
 SETTINGS = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OMP_PROC_BIND", "OMP_PLACES", "GOMP_SPINCOUNT",
             "KMP_BLOCKTIME", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
-            "OPENBLAS_L2_SIZE", "FASTCONV_SIMD")
+            "OPENBLAS_L2_SIZE", "FASTCONV_SIMD", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+            "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES")
 #: The yardstick: a float32 N x N x N matmul by NumPy's BLAS (2*N**3 FLOPs per call).
 SGEMM_N = 2048
 
