@@ -1142,8 +1142,8 @@ def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0, bint y_n
         y is the stored (N, Hb, Wb, Cout / P) array of a phase view of the output (NHWC; P = 1 to 4
         offset pairs): output pixel (i, j), channels ``q*Cout/P ...``, goes to y[n, 2i + dr_q,
         2j + ds_q] where that is inside y (else nowhere); (Hl, Wl) must be the output's (Ho, Wo).
-        y's pixels no phase reaches are left as they are; no pixel may be reached twice (distinct
-        offsets modulo 2). The bias, if any, has Cout entries.
+        y's pixels no phase reaches are left as they are; no pixel may be reached twice (the
+        offsets must differ modulo 2, else ValueError). The bias, if any, has Cout entries.
 
     Raises
     ------
@@ -1153,6 +1153,9 @@ def winograd_forward(x, w, b, int ph, int pw, y, int nthreads, int m=0, bint y_n
     """
     if y_phases is not None and y_nchw:
         raise ValueError("y_phases needs an NHWC y")
+    if y_phases is not None and len({(dr % 2, ds % 2) for dr, ds in y_phases[2]}) != len(y_phases[2]):
+        # two phases would write the same pixels of y (from different threads)
+        raise ValueError(f"y_phases' offsets must differ modulo 2, got {tuple(y_phases[2])}")
     _check(x, w, y, ph, pw, nthreads, m, y_nchw,
            y_shape=None if y_phases is None else _phase_shape(y_phases, y, "y"))
     if b is not None and (not isinstance(b, np.ndarray) or b.dtype != x.dtype or b.shape != (w.shape[3],)

@@ -463,6 +463,8 @@ def test_winograd_phase_views_refuse_inconsistent_shapes():
         _winograd.winograd_forward(x, wk, None, 1, 1, y, 1, 3, y_phases=(6, 5, offs + ((0, 1),)))
     with pytest.raises(ValueError, match="offset pairs"):
         _winograd.winograd_forward(x, wk, None, 1, 1, y, 1, 3, y_phases=(6, 5, ()))
+    with pytest.raises(ValueError, match="differ modulo 2"):  # two phases writing the same pixels
+        _winograd.winograd_forward(x, wk, None, 1, 1, y, 1, 3, y_phases=(6, 5, ((0, 0), (2, 0))))
     with pytest.raises(ValueError, match="NHWC"):
         _winograd.winograd_forward(x, wk, None, 1, 1, np.zeros((2, 16, 12, 10), np.float32), 1, 3,
                                    y_nchw=True, y_phases=(6, 5, offs))
